@@ -1,0 +1,3 @@
+"""vnettop: a live terminal inspector for Linux virtual networking."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,5 @@
+"""`python -m vnettop` is the `vnettop` command."""
+
+from vnettop.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,65 @@
+"""Intermediate records passed between the collector's parts before they become a Snapshot.
+
+These are the seams between namespace discovery, netlink decoding, the /proc scan and the joining
+done by `collector.py`; each part can be tested on its own against them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from vnettop.model import CollectError, Link, Process
+
+
+@dataclass(frozen=True, slots=True)
+class NsEntry:
+    """A discovered network namespace and a path that opens it (for setns / NETNSA_FD)."""
+
+    inode: int
+    names: tuple[str, ...]  # sorted; /run/netns and /run/docker/netns names
+    root: bool  # the namespace the collector runs in
+    path: str  # /run/netns/NAME, /run/docker/netns/ID, /proc/PID/ns/net or /proc/self/ns/net
+    pids: tuple[int, ...]  # processes in it, sorted
+
+
+@dataclass(frozen=True, slots=True)
+class Discovery:
+    """The namespaces found, and which namespace every visible process is in."""
+
+    namespaces: tuple[NsEntry, ...]  # root first, then by inode
+    pid_netns: dict[int, int]  # pid -> nsfs inode of its network namespace
+    errors: tuple[CollectError, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LinkDraft:
+    """A device as decoded from one namespace's dump, before cross-namespace references are resolved.
+
+    `link` has `master`, `lower` and `peer` unset and no tun holders; the raw indexes needed to
+    resolve them travel beside it.
+    """
+
+    link: Link
+    master_ifindex: int | None  # IFLA_MASTER (always the same namespace)
+    link_ifindex: int | None  # IFLA_LINK: veth peer / lower device index, in the namespace below
+    link_nsid: int | None  # IFLA_LINK_NETNSID as seen from this namespace; None = same namespace
+
+
+@dataclass(frozen=True, slots=True)
+class TunFd:
+    """One fd on /dev/net/tun held by a process, and the device it is attached to."""
+
+    pid: int
+    fd: int
+    iff: str | None  # device name (TUNGETIFF or fdinfo `iff:`); None if not attached to any device
+    netns: int | None  # nsfs inode of the device's namespace when known exactly (TUNGETDEVNETNS)
+    exact: bool  # True: name and namespace from the kernel about this fd; False: name match only
+
+
+@dataclass(frozen=True, slots=True)
+class ProcScan:
+    """What the /proc scan found: tun fds, and the processes worth showing per namespace."""
+
+    tun_fds: tuple[TunFd, ...]
+    processes: dict[int, tuple[Process, ...]] = field(default_factory=dict)  # netns inode -> by pid
+    errors: tuple[CollectError, ...] = ()

@@ -1,0 +1,271 @@
+"""The Snapshot: one immutable picture of the host's virtual networking.
+
+Everything vnettop shows, dumps or acts on is read from a `Snapshot`. It is plain data (frozen,
+slotted dataclasses, stdlib only) so that the collector, the renderers, the UI and the tests can share
+it without sharing any I/O. Cross-namespace references are keys (`(netns inode, ifindex)`), never object
+pointers: ifindexes are only unique inside one namespace, and a snapshot must survive a JSON round trip.
+
+Equality ignores the moment and the cost of the collection (`taken_at`, `duration_ms`), so two
+snapshots of an unchanged system compare equal except for their counters and the UI can skip redraws.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+#: Key of a device anywhere on the host: (nsfs inode of its namespace, its ifindex there).
+LinkKey = tuple[int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class LinkRef:
+    """A pointer to a device, possibly in another namespace.
+
+    `name` is None when the device's namespace could not be read; the reason is then in
+    `Snapshot.errors`.
+    """
+
+    netns: int
+    ifindex: int
+    name: str | None
+
+    @property
+    def key(self) -> LinkKey:
+        return (self.netns, self.ifindex)
+
+
+@dataclass(frozen=True, slots=True)
+class Listening:
+    """A socket a process listens on (tcp) or is bound to (udp), as read in its namespace."""
+
+    proto: str  # "tcp", "udp", "tcp6", "udp6"
+    address: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
+class Process:
+    """A process worth showing: it holds a tun/tap fd or listens on a socket (or both)."""
+
+    pid: int
+    comm: str
+    cmdline: str
+    user: str | None
+    listening: tuple[Listening, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Namespace:
+    """A network namespace, identified by its nsfs inode (names are only aliases)."""
+
+    inode: int
+    names: tuple[str, ...]  # /run/netns and /run/docker/netns names, sorted; () if none
+    root: bool  # the namespace vnettop itself runs in
+    pids: tuple[int, ...]  # every process whose /proc/PID/ns/net is this namespace, sorted
+    processes: tuple[Process, ...] = ()  # the interesting ones (tun holders, listeners), by pid
+
+    @property
+    def label(self) -> str:
+        """What a human calls this namespace: "root", its first name, or "pid N"."""
+        if self.root:
+            return "root"
+        if self.names:
+            return self.names[0]
+        if self.pids:
+            return f"pid {self.pids[0]}"
+        return f"net:[{self.inode}]"
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """The 64-bit counters of a device (IFLA_STATS64)."""
+
+    rx_bytes: int = 0
+    tx_bytes: int = 0
+    rx_packets: int = 0
+    tx_packets: int = 0
+    rx_errors: int = 0
+    tx_errors: int = 0
+    rx_dropped: int = 0
+    tx_dropped: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FdbEntry:
+    """One entry of a bridge's forwarding table."""
+
+    mac: str
+    port: int | None  # ifindex of the port (same namespace as the bridge)
+    state: str  # "learned", "static", "permanent" (or "nud:N" for anything else)
+    vlan: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeInfo:
+    """What a bridge device knows of itself."""
+
+    stp: bool
+    vlan_filtering: bool
+    ports: tuple[int, ...]  # ifindexes of its ports, sorted
+    fdb: tuple[FdbEntry, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class BridgePort:
+    """What a bridge knows of one of its ports (IFLA_BRPORT_*)."""
+
+    state: str  # "disabled", "listening", "learning", "forwarding", "blocking"
+    cost: int
+    priority: int
+
+
+@dataclass(frozen=True, slots=True)
+class TunHolder:
+    """A process holding a tun/tap device through fds on /dev/net/tun.
+
+    `exact` is True when the fd was matched to the device by asking the kernel about the fd itself
+    (pidfd_getfd + TUNGETIFF + TUNGETDEVNETNS); False when it was matched by name only
+    (`iff:` in fdinfo), which is ambiguous if two namespaces have a device of that name.
+    """
+
+    pid: int
+    comm: str
+    fds: tuple[int, ...]
+    exact: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class TunInfo:
+    """tun/tap specifics (IFLA_TUN_*) and who holds the device."""
+
+    type: str  # "tun" or "tap"
+    persist: bool
+    multi_queue: bool
+    vnet_hdr: bool
+    pi: bool
+    owner: int | None = None
+    group: int | None = None
+    num_queues: int | None = None
+    holders: tuple[TunHolder, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A network device in one namespace, with everything vnettop shows about it."""
+
+    netns: int
+    ifindex: int
+    name: str
+    kind: str  # IFLA_INFO_KIND, but "tun"/"tap" told apart, "loopback", "device" for a kindless NIC
+    mac: str | None
+    mtu: int
+    admin_up: bool
+    oper_state: str  # lower-case IFLA_OPERSTATE: "up", "down", "unknown", "lowerlayerdown"...
+    master: LinkRef | None = None
+    lower: LinkRef | None = None  # IFLA_LINK of stacked devices (vlan, macvlan, vxlan...)
+    peer: LinkRef | None = None  # veth only
+    addresses: tuple[str, ...] = ()  # "10.0.0.2/24", "fe80::1/64"
+    stats: Stats = field(default_factory=Stats)
+    bridge: BridgeInfo | None = None
+    bridge_port: BridgePort | None = None
+    tun: TunInfo | None = None
+    carrier: bool | None = None
+    #: Kind-specific facts worth showing, as sorted (key, value) pairs: vlan id, vxlan vni, macvlan mode...
+    info: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def key(self) -> LinkKey:
+        return (self.netns, self.ifindex)
+
+    @property
+    def ref(self) -> LinkRef:
+        return LinkRef(self.netns, self.ifindex, self.name)
+
+
+@dataclass(frozen=True, slots=True)
+class CollectError:
+    """Something the collector could not see; a soft error, shown to the user, never raised."""
+
+    scope: str  # "netns 4026532999", "pid 1234", "netlink", ...
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Host:
+    hostname: str
+    kernel: str
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The whole picture at one moment. Lists are sorted as SNAPSHOT-SCHEMA.md says.
+
+    Namespaces: root first, then by inode. Links: by (netns, ifindex).
+    """
+
+    host: Host
+    namespaces: tuple[Namespace, ...]
+    links: tuple[Link, ...]
+    errors: tuple[CollectError, ...] = ()
+    taken_at: datetime = field(default_factory=_now, compare=False)
+    duration_ms: float = field(default=0.0, compare=False)
+    _index: dict[object, object] | None = field(default=None, init=False, compare=False, repr=False)
+
+    # -- lookups (built once, lazily; the snapshot is immutable so the index never goes stale) --
+
+    def _idx(self) -> dict[object, object]:
+        idx = self._index
+        if idx is None:
+            by_key = {link.key: link for link in self.links}
+            by_ns: dict[int, list[Link]] = {}
+            for link in self.links:
+                by_ns.setdefault(link.netns, []).append(link)
+            idx = {
+                "links": by_key,
+                "ns": {ns.inode: ns for ns in self.namespaces},
+                "links_in": {k: tuple(v) for k, v in by_ns.items()},
+            }
+            object.__setattr__(self, "_index", idx)
+        return idx
+
+    def link(self, netns: int, ifindex: int) -> Link | None:
+        """The device with this key, or None."""
+        return self._idx()["links"].get((netns, ifindex))  # type: ignore[attr-defined, no-any-return]
+
+    def namespace(self, inode: int) -> Namespace | None:
+        """The namespace with this nsfs inode, or None."""
+        return self._idx()["ns"].get(inode)  # type: ignore[attr-defined, no-any-return]
+
+    def links_in(self, inode: int) -> tuple[Link, ...]:
+        """Devices of one namespace, by ifindex."""
+        return self._idx()["links_in"].get(inode, ())  # type: ignore[attr-defined, no-any-return]
+
+    @property
+    def root(self) -> Namespace | None:
+        """The namespace vnettop runs in (None only in a malformed snapshot)."""
+        for ns in self.namespaces:
+            if ns.root:
+                return ns
+        return None
+
+    def ns_label(self, inode: int) -> str:
+        """A human name for a namespace inode, even one not in the snapshot."""
+        ns = self.namespace(inode)
+        return ns.label if ns is not None else f"net:[{inode}]"
+
+    def find_namespace(self, name: str) -> Namespace | None:
+        """A namespace by one of its names, by "root", or by its inode written in decimal."""
+        for ns in self.namespaces:
+            if name in ns.names or (name == "root" and ns.root) or name == str(ns.inode):
+                return ns
+        return None
+
+    def find_links(self, name: str, netns: int | None = None) -> tuple[Link, ...]:
+        """Devices called `name` (in one namespace, or in all of them)."""
+        pool = self.links if netns is None else self.links_in(netns)
+        return tuple(link for link in pool if link.name == name)
