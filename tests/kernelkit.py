@@ -144,7 +144,6 @@ class KernelKit:
         for name in self.root_links:
             run(["ip", "link", "del", name], check=False)
         for ns in self.namespaces:
-            run(["ip", "netns", "pids", ns], check=False)
             pids = run(["ip", "netns", "pids", ns], check=False).stdout.split()
             for pid in pids:
                 try:

@@ -214,36 +214,28 @@ class Snapshot:
     errors: tuple[CollectError, ...] = ()
     taken_at: datetime = field(default_factory=_now, compare=False)
     duration_ms: float = field(default=0.0, compare=False)
-    _index: dict[object, object] | None = field(default=None, init=False, compare=False, repr=False)
+    _index: _Index | None = field(default=None, init=False, compare=False, repr=False)
 
     # -- lookups (built once, lazily; the snapshot is immutable so the index never goes stale) --
 
-    def _idx(self) -> dict[object, object]:
+    def _idx(self) -> _Index:
         idx = self._index
         if idx is None:
-            by_key = {link.key: link for link in self.links}
-            by_ns: dict[int, list[Link]] = {}
-            for link in self.links:
-                by_ns.setdefault(link.netns, []).append(link)
-            idx = {
-                "links": by_key,
-                "ns": {ns.inode: ns for ns in self.namespaces},
-                "links_in": {k: tuple(v) for k, v in by_ns.items()},
-            }
+            idx = _Index(self)
             object.__setattr__(self, "_index", idx)
         return idx
 
     def link(self, netns: int, ifindex: int) -> Link | None:
         """The device with this key, or None."""
-        return self._idx()["links"].get((netns, ifindex))  # type: ignore[attr-defined, no-any-return]
+        return self._idx().links.get((netns, ifindex))
 
     def namespace(self, inode: int) -> Namespace | None:
         """The namespace with this nsfs inode, or None."""
-        return self._idx()["ns"].get(inode)  # type: ignore[attr-defined, no-any-return]
+        return self._idx().namespaces.get(inode)
 
     def links_in(self, inode: int) -> tuple[Link, ...]:
         """Devices of one namespace, by ifindex."""
-        return self._idx()["links_in"].get(inode, ())  # type: ignore[attr-defined, no-any-return]
+        return self._idx().links_in.get(inode, ())
 
     @property
     def root(self) -> Namespace | None:
@@ -269,3 +261,17 @@ class Snapshot:
         """Devices called `name` (in one namespace, or in all of them)."""
         pool = self.links if netns is None else self.links_in(netns)
         return tuple(link for link in pool if link.name == name)
+
+
+class _Index:
+    """Dictionaries over one snapshot's tuples, so lookups by key are O(1)."""
+
+    __slots__ = ("links", "links_in", "namespaces")
+
+    def __init__(self, snap: Snapshot) -> None:
+        self.links: dict[LinkKey, Link] = {link.key: link for link in snap.links}
+        self.namespaces: dict[int, Namespace] = {ns.inode: ns for ns in snap.namespaces}
+        by_ns: dict[int, list[Link]] = {}
+        for link in snap.links:
+            by_ns.setdefault(link.netns, []).append(link)
+        self.links_in: dict[int, tuple[Link, ...]] = {k: tuple(v) for k, v in by_ns.items()}

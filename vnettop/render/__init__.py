@@ -1,0 +1,1 @@
+"""Renderers of a Snapshot: JSON (the documented contract), plain text, and Graphviz DOT."""

@@ -1,0 +1,393 @@
+"""The Snapshot as JSON: the contract of SNAPSHOT-SCHEMA.md, written and read back.
+
+Writing follows the schema key for key (extensions are only added, never renamed). Reading is strict:
+a snapshot file from another host or another version is checked field by field, and anything wrong
+becomes one `SnapshotFormatError` naming the path of the bad field, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+from vnettop.errors import SnapshotFormatError
+from vnettop.model import (
+    BridgeInfo,
+    BridgePort,
+    CollectError,
+    FdbEntry,
+    Host,
+    Link,
+    LinkRef,
+    Listening,
+    Namespace,
+    Process,
+    Snapshot,
+    Stats,
+    TunHolder,
+    TunInfo,
+)
+
+SCHEMA = "vnettop.snapshot/1"
+_STATS_FIELDS = tuple(Stats.__dataclass_fields__)
+
+# --------------------------------------------------------------------------------------------
+# writing
+
+
+def _iso(ts: datetime) -> str:
+    ts = ts.astimezone(timezone.utc)
+    return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+
+
+def _ref(ref: LinkRef | None) -> dict[str, Any] | None:
+    if ref is None:
+        return None
+    return {"netns": ref.netns, "ifindex": ref.ifindex, "name": ref.name}
+
+
+def _process(p: Process) -> dict[str, Any]:
+    return {
+        "pid": p.pid,
+        "comm": p.comm,
+        "cmdline": p.cmdline,
+        "user": p.user,
+        "listening": [{"proto": s.proto, "address": s.address, "port": s.port} for s in p.listening],
+    }
+
+
+def _link(link: Link) -> dict[str, Any]:
+    br = link.bridge
+    port = link.bridge_port
+    tun = link.tun
+    return {
+        "netns": link.netns,
+        "ifindex": link.ifindex,
+        "name": link.name,
+        "kind": link.kind,
+        "mac": link.mac,
+        "mtu": link.mtu,
+        "admin_up": link.admin_up,
+        "oper_state": link.oper_state,
+        "carrier": link.carrier,
+        "master": _ref(link.master),
+        "lower": _ref(link.lower),
+        "peer": _ref(link.peer),
+        "addresses": list(link.addresses),
+        "stats": {f: getattr(link.stats, f) for f in _STATS_FIELDS},
+        "bridge": None
+        if br is None
+        else {
+            "stp": br.stp,
+            "vlan_filtering": br.vlan_filtering,
+            "ports": list(br.ports),
+            "fdb": [{"mac": e.mac, "port": e.port, "state": e.state, "vlan": e.vlan} for e in br.fdb],
+        },
+        "bridge_port": None
+        if port is None
+        else {"state": port.state, "cost": port.cost, "priority": port.priority},
+        "tun": None
+        if tun is None
+        else {
+            "type": tun.type,
+            "persist": tun.persist,
+            "multi_queue": tun.multi_queue,
+            "vnet_hdr": tun.vnet_hdr,
+            "pi": tun.pi,
+            "owner": tun.owner,
+            "group": tun.group,
+            "num_queues": tun.num_queues,
+            "holders": [
+                {"pid": h.pid, "comm": h.comm, "fds": list(h.fds), "exact": h.exact} for h in tun.holders
+            ],
+        },
+        "info": dict(link.info),
+    }
+
+
+def snapshot_to_dict(snap: Snapshot) -> dict[str, Any]:
+    """The snapshot as the plain JSON object of SNAPSHOT-SCHEMA.md."""
+    return {
+        "schema": SCHEMA,
+        "taken_at": _iso(snap.taken_at),
+        "duration_ms": round(snap.duration_ms, 3),
+        "host": {"hostname": snap.host.hostname, "kernel": snap.host.kernel},
+        "namespaces": [
+            {
+                "inode": ns.inode,
+                "names": list(ns.names),
+                "root": ns.root,
+                "pids": list(ns.pids),
+                "processes": [_process(p) for p in ns.processes],
+            }
+            for ns in snap.namespaces
+        ],
+        "links": [_link(link) for link in snap.links],
+        "errors": [{"scope": e.scope, "message": e.message} for e in snap.errors],
+    }
+
+
+def snapshot_to_json(snap: Snapshot, indent: int | None = 2) -> str:
+    """The JSON text of a snapshot, newline-terminated (one `write`, which is much faster than json.dump)."""
+    return json.dumps(snapshot_to_dict(snap), indent=indent, ensure_ascii=False) + "\n"
+
+
+# --------------------------------------------------------------------------------------------
+# reading
+
+T = TypeVar("T")
+
+
+class _Reader:
+    """Typed access to one JSON object, with the path of every field for error messages."""
+
+    def __init__(self, obj: object, path: str) -> None:
+        if not isinstance(obj, Mapping):
+            raise SnapshotFormatError(f"{path}: expected an object, found {_kind(obj)}")
+        self.obj = obj
+        self.path = path
+
+    def _get(self, key: str, optional: bool) -> object:
+        if key not in self.obj:
+            if optional:
+                return None
+            raise SnapshotFormatError(f"{self.path}.{key}: missing")
+        return self.obj[key]
+
+    def opt_int(self, key: str, optional: bool = True) -> int | None:
+        v = self._get(key, optional)
+        if v is None and optional:
+            return None
+        if not isinstance(v, int) or isinstance(v, bool):
+            raise SnapshotFormatError(f"{self.path}.{key}: expected an integer, found {_kind(v)}")
+        return v
+
+    def req_int(self, key: str) -> int:
+        v = self.opt_int(key, optional=False)
+        assert v is not None
+        return v
+
+    def opt_str(self, key: str, optional: bool = True) -> str | None:
+        v = self._get(key, optional)
+        if v is None and optional:
+            return None
+        if not isinstance(v, str):
+            raise SnapshotFormatError(f"{self.path}.{key}: expected a string, found {_kind(v)}")
+        return v
+
+    def req_str(self, key: str) -> str:
+        v = self.opt_str(key, optional=False)
+        assert v is not None
+        return v
+
+    def opt_bool(self, key: str, optional: bool = True) -> bool | None:
+        v = self._get(key, optional)
+        if v is None and optional:
+            return None
+        if not isinstance(v, bool):
+            raise SnapshotFormatError(f"{self.path}.{key}: expected true or false, found {_kind(v)}")
+        return v
+
+    def req_bool(self, key: str) -> bool:
+        v = self.opt_bool(key, optional=False)
+        assert v is not None
+        return v
+
+    def seq(self, key: str, item: Callable[[object, str], T], optional: bool = False) -> tuple[T, ...]:
+        v = self._get(key, optional)
+        if v is None and optional:
+            return ()
+        if not isinstance(v, list):
+            raise SnapshotFormatError(f"{self.path}.{key}: expected a list, found {_kind(v)}")
+        return tuple(item(x, f"{self.path}.{key}[{i}]") for i, x in enumerate(v))
+
+    def obj_or_none(self, key: str) -> _Reader | None:
+        v = self._get(key, True)
+        return None if v is None else _Reader(v, f"{self.path}.{key}")
+
+
+def _kind(v: object) -> str:
+    if v is None:
+        return "null"
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list",
+            dict: "an object"}.get(type(v), type(v).__name__)
+
+
+def _int_item(v: object, path: str) -> int:
+    if not isinstance(v, int) or isinstance(v, bool):
+        raise SnapshotFormatError(f"{path}: expected an integer, found {_kind(v)}")
+    return v
+
+
+def _str_item(v: object, path: str) -> str:
+    if not isinstance(v, str):
+        raise SnapshotFormatError(f"{path}: expected a string, found {_kind(v)}")
+    return v
+
+
+def _read_ref(r: _Reader | None) -> LinkRef | None:
+    if r is None:
+        return None
+    return LinkRef(r.req_int("netns"), r.req_int("ifindex"), r.opt_str("name"))
+
+
+def _read_process(v: object, path: str) -> Process:
+    r = _Reader(v, path)
+
+    def listening(x: object, p: str) -> Listening:
+        s = _Reader(x, p)
+        return Listening(s.req_str("proto"), s.req_str("address"), s.req_int("port"))
+
+    return Process(
+        pid=r.req_int("pid"),
+        comm=r.req_str("comm"),
+        cmdline=r.opt_str("cmdline") or "",
+        user=r.opt_str("user"),
+        listening=r.seq("listening", listening, optional=True),
+    )
+
+
+def _read_namespace(v: object, path: str) -> Namespace:
+    r = _Reader(v, path)
+    return Namespace(
+        inode=r.req_int("inode"),
+        names=r.seq("names", _str_item),
+        root=r.req_bool("root"),
+        pids=r.seq("pids", _int_item, optional=True),
+        processes=r.seq("processes", _read_process, optional=True),
+    )
+
+
+def _read_fdb(v: object, path: str) -> FdbEntry:
+    r = _Reader(v, path)
+    return FdbEntry(r.req_str("mac"), r.opt_int("port"), r.req_str("state"),
+                    r.opt_int("vlan"))
+
+
+def _read_holder(v: object, path: str) -> TunHolder:
+    r = _Reader(v, path)
+    exact = r.opt_bool("exact")
+    return TunHolder(r.req_int("pid"), r.req_str("comm"), r.seq("fds", _int_item),
+                     True if exact is None else exact)
+
+
+def _read_link(v: object, path: str) -> Link:
+    r = _Reader(v, path)
+    stats_r = r.obj_or_none("stats")
+    stats = Stats()
+    if stats_r is not None:
+        stats = Stats(**{f: stats_r.opt_int(f) or 0 for f in _STATS_FIELDS})
+    br_r = r.obj_or_none("bridge")
+    bridge = None
+    if br_r is not None:
+        bridge = BridgeInfo(br_r.req_bool("stp"), br_r.req_bool("vlan_filtering"),
+                            br_r.seq("ports", _int_item), br_r.seq("fdb", _read_fdb, optional=True))
+    port_r = r.obj_or_none("bridge_port")
+    port = None if port_r is None else BridgePort(port_r.req_str("state"), port_r.req_int("cost"),
+                                                   port_r.req_int("priority"))
+    tun_r = r.obj_or_none("tun")
+    tun = None
+    if tun_r is not None:
+        tun = TunInfo(
+            type=tun_r.req_str("type"),
+            persist=tun_r.req_bool("persist"),
+            multi_queue=tun_r.req_bool("multi_queue"),
+            vnet_hdr=tun_r.req_bool("vnet_hdr"),
+            pi=tun_r.req_bool("pi"),
+            owner=tun_r.opt_int("owner"),
+            group=tun_r.opt_int("group"),
+            num_queues=tun_r.opt_int("num_queues"),
+            holders=tun_r.seq("holders", _read_holder, optional=True),
+        )
+    info_raw = r.obj.get("info") or {}
+    if not isinstance(info_raw, Mapping):
+        raise SnapshotFormatError(f"{path}.info: expected an object, found {_kind(info_raw)}")
+    return Link(
+        netns=r.req_int("netns"),
+        ifindex=r.req_int("ifindex"),
+        name=r.req_str("name"),
+        kind=r.req_str("kind"),
+        mac=r.opt_str("mac"),
+        mtu=r.req_int("mtu"),
+        admin_up=r.req_bool("admin_up"),
+        oper_state=r.req_str("oper_state"),
+        master=_read_ref(r.obj_or_none("master")),
+        lower=_read_ref(r.obj_or_none("lower")),
+        peer=_read_ref(r.obj_or_none("peer")),
+        addresses=r.seq("addresses", _str_item, optional=True),
+        stats=stats,
+        bridge=bridge,
+        bridge_port=port,
+        tun=tun,
+        carrier=r.opt_bool("carrier"),
+        info=tuple(sorted((str(k), str(val)) for k, val in info_raw.items())),
+    )
+
+
+def _read_taken_at(text: str, path: str) -> datetime:
+    try:
+        ts = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise SnapshotFormatError(f"{path}: not an ISO 8601 time: {text!r}") from None
+    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
+
+
+def snapshot_from_dict(obj: object, source: str = "snapshot") -> Snapshot:
+    """Rebuild a Snapshot from its JSON object, checking every field; raises SnapshotFormatError."""
+    r = _Reader(obj, source)
+    schema = r.opt_str("schema", optional=False)
+    if schema != SCHEMA:
+        raise SnapshotFormatError(f"{source}: schema is {schema!r}; this vnettop reads {SCHEMA!r}")
+    host_r = r.obj_or_none("host")
+    if host_r is None:
+        raise SnapshotFormatError(f"{source}.host: missing")
+    namespaces = r.seq("namespaces", _read_namespace)
+    links = r.seq("links", _read_link)
+
+    def error(v: object, path: str) -> CollectError:
+        e = _Reader(v, path)
+        return CollectError(e.req_str("scope"), e.req_str("message"))
+
+    duration = r.obj.get("duration_ms", 0.0)
+    return Snapshot(
+        host=Host(host_r.req_str("hostname"), host_r.req_str("kernel")),
+        namespaces=namespaces,
+        links=links,
+        errors=r.seq("errors", error, optional=True),
+        taken_at=_read_taken_at(r.req_str("taken_at"), f"{source}.taken_at"),
+        duration_ms=float(duration) if isinstance(duration, (int, float)) else 0.0,
+    )
+
+
+def load_snapshot(path: str) -> Snapshot:
+    """Read a snapshot file written by `vnettop dump --format json` (or `-` for stdin).
+
+    Every failure (missing file, unreadable, not JSON, wrong schema, bad field) is one
+    SnapshotFormatError whose message names the file and what is wrong.
+    """
+    try:
+        if path == "-":
+            import sys
+
+            text = sys.stdin.read()
+        else:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+    except FileNotFoundError:
+        raise SnapshotFormatError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise SnapshotFormatError(f"{path}: is a directory, not a snapshot file") from None
+    except PermissionError:
+        raise SnapshotFormatError(f"{path}: permission denied") from None
+    except UnicodeDecodeError:
+        raise SnapshotFormatError(f"{path}: not a text file (expected JSON from `vnettop dump`)") from None
+    except OSError as e:
+        raise SnapshotFormatError(f"{path}: cannot read: {e.strerror or e}") from None
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as e:
+        msg = f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})"
+        raise SnapshotFormatError(msg) from None
+    return snapshot_from_dict(obj, source=path)
