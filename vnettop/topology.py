@@ -1,0 +1,412 @@
+"""Joins and paths over a Snapshot: the questions an operator asks, answered without the kernel.
+
+Every function here is pure: it reads a `Snapshot` and returns model objects or small frozen records.
+References between devices are followed by key (`(netns inode, ifindex)`), never by name or by a bare
+ifindex, because ifindexes collide across namespaces (a veth whose peer is ifindex 2 in another
+namespace has nothing to do with this namespace's ifindex 2).
+
+`trace` walks the whole path from one device, hop by hop, the way the article does it by hand with
+`ip`, `brctl`, `ethtool -S` and `lsof`: VM process -> tap -> bridge -> veth -> namespace -> veth ->
+the process listening there. The walk is deterministic (every choice follows the snapshot's sorted
+order), cycle-safe (each device, namespace and process appears once) and bounded (`limit` hops).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vnettop.errors import NotFoundError, VnettopError
+from vnettop.model import Link, LinkKey, LinkRef, Namespace, Process, Snapshot, TunHolder
+
+#: Default bound of a trace: far more hops than any real path, small enough to render at once.
+TRACE_LIMIT = 500
+
+
+class AmbiguousNameError(VnettopError):
+    """A device name exists in several namespaces and the user did not say which one.
+
+    `namespaces` holds the labels of the namespaces that have it, so a caller can list them.
+    """
+
+    def __init__(self, message: str, namespaces: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.namespaces = namespaces
+
+
+# -- one-step joins ---------------------------------------------------------------------------
+
+
+def _deref(snap: Snapshot, ref: LinkRef | None) -> Link | None:
+    return None if ref is None else snap.link(ref.netns, ref.ifindex)
+
+
+def peer(snap: Snapshot, link: Link) -> Link | None:
+    """The other end of a veth, in whatever namespace it is; None if unknown or unreadable."""
+    return _deref(snap, link.peer)
+
+
+def lower(snap: Snapshot, link: Link) -> Link | None:
+    """The device a vlan/macvlan/vxlan... sits on (IFLA_LINK), possibly in another namespace."""
+    return _deref(snap, link.lower)
+
+
+def uppers(snap: Snapshot, link: Link) -> tuple[Link, ...]:
+    """The stacked devices whose lower device is `link` (em2 -> em2.100), in snapshot order."""
+    return tuple(other for other in snap.links if other.lower is not None and other.lower.key == link.key)
+
+
+def bridge_of(snap: Snapshot, link: Link) -> Link | None:
+    """The bridge (or other master) `link` is a port of, or None."""
+    return _deref(snap, link.master)
+
+
+def ports(snap: Snapshot, bridge: Link) -> tuple[Link, ...]:
+    """The ports of a bridge, by ifindex.
+
+    Taken from the devices whose master is this bridge (always the same namespace), which is what the
+    kernel says per port; the bridge's own `ports` list is used too, so a port whose master field was
+    lost still shows.
+    """
+    found: dict[int, Link] = {}
+    for link in snap.links_in(bridge.netns):
+        if link.master is not None and link.master.key == bridge.key and link.key != bridge.key:
+            found[link.ifindex] = link
+    if bridge.bridge is not None:
+        for ifindex in bridge.bridge.ports:
+            port = snap.link(bridge.netns, ifindex)
+            if port is not None and port.key != bridge.key:
+                found.setdefault(ifindex, port)
+    return tuple(found[i] for i in sorted(found))
+
+
+def holders(snap: Snapshot, link: Link) -> tuple[tuple[Process | None, TunHolder], ...]:
+    """Who holds a tun/tap: each holder with its full Process record when the snapshot has one."""
+    if link.tun is None:
+        return ()
+    out = []
+    for holder in link.tun.holders:
+        found = process(snap, holder.pid)
+        out.append((found[1] if found else None, holder))
+    return tuple(out)
+
+
+def held_by(snap: Snapshot, pid: int) -> tuple[Link, ...]:
+    """The tun/tap devices a process holds fds of (the reverse of `holders`)."""
+    return tuple(
+        link for link in snap.links if link.tun is not None and any(h.pid == pid for h in link.tun.holders)
+    )
+
+
+def namespace_of(snap: Snapshot, link: Link) -> Namespace:
+    """The namespace a device is in (a placeholder Namespace if the snapshot lacks it)."""
+    ns = snap.namespace(link.netns)
+    return ns if ns is not None else Namespace(inode=link.netns, names=(), root=False, pids=())
+
+
+def process(snap: Snapshot, pid: int) -> tuple[Namespace, Process] | None:
+    """A process the snapshot describes, with the namespace it is in; None if not described."""
+    for ns in snap.namespaces:
+        for proc in ns.processes:
+            if proc.pid == pid:
+                return ns, proc
+    return None
+
+
+def listeners(ns: Namespace) -> tuple[Process, ...]:
+    """The processes of a namespace that listen on (or are bound to) a socket: its services."""
+    return tuple(proc for proc in ns.processes if proc.listening)
+
+
+# -- whole-snapshot views -------------------------------------------------------------------
+
+
+def veth_pairs(snap: Snapshot) -> list[tuple[Link, Link | None]]:
+    """Every veth pair once, as (end, other end or None if unresolved), in snapshot order."""
+    seen: set[LinkKey] = set()
+    pairs: list[tuple[Link, Link | None]] = []
+    for link in snap.links:
+        if link.kind != "veth" or link.key in seen:
+            continue
+        other = peer(snap, link)
+        seen.add(link.key)
+        if other is not None:
+            seen.add(other.key)
+        pairs.append((link, other))
+    return pairs
+
+
+def bridges(snap: Snapshot) -> tuple[Link, ...]:
+    """Every bridge on the host, in snapshot order."""
+    return tuple(link for link in snap.links if link.kind == "bridge" or link.bridge is not None)
+
+
+def tuntaps(snap: Snapshot) -> tuple[Link, ...]:
+    """Every tun and tap device on the host, in snapshot order."""
+    return tuple(link for link in snap.links if link.tun is not None or link.kind in ("tun", "tap"))
+
+
+# -- finding things by name -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """Something found by name: a device, a namespace or a process.
+
+    `ref` is the link key for a device, the pid for a process, the inode for a namespace; `netns` is
+    the namespace it lives in (for a namespace, itself).
+    """
+
+    kind: str  # "link" | "namespace" | "process"
+    label: str
+    ref: LinkKey | int
+    netns: int
+    exact: bool
+
+
+_KIND_ORDER = {"link": 0, "namespace": 1, "process": 2}
+
+
+def find(snap: Snapshot, query: str) -> list[Match]:
+    """Devices, namespaces and processes whose name contains `query` (case-insensitive).
+
+    Exact matches come first, then by kind (devices, namespaces, processes), then in snapshot order.
+    A query of digits also matches a process by pid and a namespace by inode.
+    """
+    q = query.strip().lower()
+    if not q:
+        return []
+    found: list[tuple[int, int, int, Match]] = []
+
+    def consider(names: list[str], match_kind: str, label: str, ref: LinkKey | int, netns: int) -> None:
+        lowered = [n.lower() for n in names]
+        if q in lowered:
+            exact = True
+        elif any(q in n for n in lowered):
+            exact = False
+        else:
+            return
+        found.append((0 if exact else 1, _KIND_ORDER[match_kind], len(found),
+                      Match(match_kind, label, ref, netns, exact)))
+
+    for link in snap.links:
+        consider([link.name], "link", f"{link.name} @ {snap.ns_label(link.netns)}", link.key, link.netns)
+    for ns in snap.namespaces:
+        consider([*ns.names, ns.label, str(ns.inode)], "namespace", ns.label, ns.inode, ns.inode)
+    for ns in snap.namespaces:
+        for proc in ns.processes:
+            consider([proc.comm, str(proc.pid)], "process", f"{proc.comm}[{proc.pid}]", proc.pid, ns.inode)
+    return [m for *_, m in sorted(found, key=lambda t: t[:3])]
+
+
+def find_namespace(snap: Snapshot, name: str) -> Namespace:
+    """A namespace by name, "root", inode, or label ("pid 4242"); NotFoundError if none."""
+    ns = snap.find_namespace(name)
+    if ns is None:
+        ns = next((n for n in snap.namespaces if n.label == name), None)
+    if ns is None:
+        raise NotFoundError(f"no network namespace {name!r} (known: {_known_namespaces(snap)})")
+    return ns
+
+
+def _known_namespaces(snap: Snapshot) -> str:
+    labels = [ns.label for ns in snap.namespaces]
+    shown = ", ".join(labels[:8])
+    return shown + (f", ... {len(labels) - 8} more" if len(labels) > 8 else "")
+
+
+def resolve_link(snap: Snapshot, name: str, netns: str | None = None) -> Link:
+    """The one device called `name` (in namespace `netns` if given).
+
+    Raises NotFoundError when there is none, AmbiguousNameError when several namespaces have one and
+    no namespace was given. The messages are fit to show as they are.
+    """
+    if netns is not None:
+        ns = find_namespace(snap, netns)
+        found = snap.find_links(name, ns.inode)
+        if not found:
+            raise NotFoundError(f"no device {name!r} in namespace {ns.label}")
+        return found[0]
+    found = snap.find_links(name)
+    if not found:
+        raise NotFoundError(f"no device {name!r} in any namespace")
+    if len(found) > 1:
+        labels = tuple(snap.ns_label(link.netns) for link in found)
+        raise AmbiguousNameError(
+            f"device {name!r} exists in {len(found)} namespaces ({', '.join(labels)}): "
+            "choose one with --netns",
+            labels,
+        )
+    return found[0]
+
+
+# -- the path from a device -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Hop:
+    """One step of a traced path.
+
+    `ref` identifies what the hop is: a link key for "link", a pid for "process" and "service", an
+    inode for "namespace". `depth` makes the list a tree: a hop's parent is the nearest earlier hop
+    with depth one less (a bridge fans out to each of its ports).
+    """
+
+    kind: str  # "process" | "link" | "namespace" | "service"
+    label: str
+    ref: LinkKey | int
+    note: str = ""
+    depth: int = 0
+
+
+def _listening_note(proc: Process) -> str:
+    return ", ".join(f"{s.proto} {s.address}:{s.port}" for s in proc.listening)
+
+
+def _fds(fds: tuple[int, ...]) -> str:
+    return ("fd " if len(fds) == 1 else "fds ") + ",".join(str(fd) for fd in fds)
+
+
+def _link_note(snap: Snapshot, link: Link, how: str) -> str:
+    parts = [link.kind, f"@ {snap.ns_label(link.netns)}"]
+    if link.bridge_port is not None and how == "port":
+        parts.append(f"port {link.bridge_port.state}")
+    if how:
+        parts.append(f"({how})")
+    return " ".join(parts)
+
+
+def _unresolved_hop(snap: Snapshot, ref: LinkRef, how: str, depth: int) -> Hop:
+    label = ref.name or f"ifindex {ref.ifindex}"
+    return Hop("link", f"{label} @ {snap.ns_label(ref.netns)}", ref.key,
+               f"{how}: not in the snapshot (namespace not readable?)", depth)
+
+
+_Item = Link | LinkRef | Hop  # what the walk's stack holds: a device to expand, or a ready hop
+
+
+class _Walk:
+    """One trace in progress: the hops so far and what has been visited."""
+
+    def __init__(self, snap: Snapshot, limit: int) -> None:
+        self.snap = snap
+        self.limit = limit
+        self.hops: list[Hop] = []
+        self.links: set[LinkKey] = set()
+        self.namespaces: set[int] = set()
+        self.pids: set[int] = set()
+        self.truncated = False
+        # Reverse joins, built once per walk so a long trace stays linear in the snapshot's size.
+        self.uppers: dict[LinkKey, list[Link]] = {}
+        self.slaves: dict[LinkKey, list[Link]] = {}
+        for link in snap.links:
+            if link.lower is not None:
+                self.uppers.setdefault(link.lower.key, []).append(link)
+            if link.master is not None and link.master.key != link.key:
+                self.slaves.setdefault(link.master.key, []).append(link)
+
+    def emit(self, hop: Hop) -> None:
+        if len(self.hops) >= self.limit:
+            self.truncated = True
+        else:
+            self.hops.append(hop)
+
+    def run(self, start: list[tuple[_Item, str, int]]) -> None:
+        """Depth-first, preorder, with an explicit stack (paths may be thousands of hops long)."""
+        stack = list(reversed(start))
+        while stack and not self.truncated:
+            item, how, depth = stack.pop()
+            if isinstance(item, Hop):
+                if item.kind in ("process", "service"):
+                    if item.ref in self.pids:
+                        continue
+                    self.pids.add(item.ref)  # type: ignore[arg-type]
+                self.emit(item)
+            elif isinstance(item, LinkRef):
+                if item.key not in self.links:
+                    self.links.add(item.key)
+                    self.emit(_unresolved_hop(self.snap, item, how, depth))
+            elif item.key not in self.links:
+                self.links.add(item.key)
+                self.emit(Hop("link", item.name, item.key, _link_note(self.snap, item, how), depth))
+                stack.extend(reversed(self._children(item, depth + 1)))
+
+    def _children(self, link: Link, depth: int) -> list[tuple[_Item, str, int]]:
+        snap = self.snap
+        out: list[tuple[_Item, str, int]] = []
+        services: tuple[Process, ...] = ()
+        # Crossing into a namespace not seen yet: the namespace itself is a hop, and everything
+        # reached from here, then the services listening there, hang below it.
+        if link.netns not in self.namespaces:
+            self.namespaces.add(link.netns)
+            ns = namespace_of(snap, link)
+            services = listeners(ns)
+            note = f"net:[{ns.inode}]" + (f" also {', '.join(ns.names[1:])}" if len(ns.names) > 1 else "")
+            out.append((Hop("namespace", ns.label, ns.inode, note, depth), "", depth))
+            depth += 1
+        for proc, holder in holders(snap, link):
+            out.append((_holder_hop(link, proc, holder, depth), "", depth))
+        if link.peer is not None:
+            out.append((peer(snap, link) or link.peer, "veth peer", depth))
+        if link.lower is not None:
+            out.append((lower(snap, link) or link.lower, "lower", depth))
+        out.extend((up, "stacked on it", depth) for up in self.uppers.get(link.key, ()))
+        if link.master is not None:
+            out.append((bridge_of(snap, link) or link.master, "master", depth))
+        if link.key in self.slaves or link.bridge is not None:
+            out.extend((port, "port", depth) for port in ports(snap, link))
+        out.extend(
+            (Hop("service", f"{p.comm}[{p.pid}]", p.pid, _listening_note(p), depth), "", depth)
+            for p in services
+        )
+        return out
+
+
+def _holder_hop(link: Link, proc: Process | None, holder: TunHolder, depth: int) -> Hop:
+    note = f"holds {link.name} {_fds(holder.fds)}"
+    if not holder.exact:
+        note += " (matched by name)"
+    if proc is not None and proc.listening:
+        note += "; " + _listening_note(proc)
+    return Hop("process", f"{holder.comm}[{holder.pid}]", holder.pid, note, depth)
+
+
+def _finish(walk: _Walk) -> list[Hop]:
+    hops = walk.hops
+    if walk.truncated and hops:
+        last = hops[-1]
+        note = (last.note + "; " if last.note else "") + f"trace cut at {walk.limit} hops"
+        hops[-1] = Hop(last.kind, last.label, last.ref, note, last.depth)
+    return hops
+
+
+def trace(snap: Snapshot, start: Link, limit: int = TRACE_LIMIT) -> list[Hop]:
+    """The whole path from a device, hop by hop, as a preorder tree (see `Hop.depth`).
+
+    A tun/tap's holders come first (the VM process feeding the tap), then the device, then what it
+    leads to: its namespace, veth peer (across namespaces), lower device, stacked devices, its bridge
+    and the bridge's other ports; entering another namespace adds that namespace and the services
+    listening in it (dnsmasq on 53/67). Each device, namespace and process appears once.
+    """
+    walk = _Walk(snap, max(1, limit))
+    hold = holders(snap, start)
+    walk.namespaces.add(start.netns)  # the start's own namespace is where we stand, not a hop
+    walk.run([(_holder_hop(start, proc, holder, 0), "", 0) for proc, holder in hold]
+             + [(start, "start", 1 if hold else 0)])
+    return _finish(walk)
+
+
+def trace_process(snap: Snapshot, pid: int, limit: int = TRACE_LIMIT) -> list[Hop]:
+    """The paths from a process: the process, then a trace from each tun/tap it holds."""
+    found = process(snap, pid)
+    held = held_by(snap, pid)
+    if found is None and not held:
+        raise NotFoundError(f"no process {pid} holding a device or listening in the snapshot")
+    walk = _Walk(snap, max(1, limit))
+    walk.namespaces.add(found[0].inode if found else held[0].netns)  # where the process stands
+    label = f"{found[1].comm}[{pid}]" if found else next(
+        (f"{h.comm}[{pid}]" for link in held for h in link.tun.holders if h.pid == pid),  # type: ignore[union-attr]
+        f"pid {pid}",
+    )
+    note = _listening_note(found[1]) if found else ""
+    walk.run([(Hop("process", label, pid, note, 0), "", 0)] + [(link, "held", 1) for link in held])
+    return _finish(walk)
