@@ -1,0 +1,126 @@
+"""A process that holds a tun/tap device, for real-kernel tests; and helpers to start it.
+
+Run as a script: `python -m tests.tunholder NAME [--mode tap|tun] [--queues N] [--netns NSNAME]`
+opens /dev/net/tun N times (N > 1: multi-queue), attaches every fd to NAME with TUNSETIFF (creating the
+device, non-persistent, no packet info), prints "ready" and sleeps until killed. With --netns it
+first joins /run/netns/NSNAME, so the device is created there. It prints its fds on the "ready" line so
+a test can compare them with what the scanner finds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import fcntl
+import os
+import signal
+import struct
+import subprocess
+import sys
+from typing import TYPE_CHECKING
+
+from tests.kernelkit import run
+
+if TYPE_CHECKING:
+    from tests.kernelkit import KernelKit
+    from vnettop.collect.types import Discovery
+
+TUNSETIFF = 0x400454CA
+IFF_TUN, IFF_TAP, IFF_NO_PI, IFF_MULTI_QUEUE = 0x0001, 0x0002, 0x1000, 0x0100
+CLONE_NEWNET = 0x40000000
+
+
+def _setns(path: str) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err), path)
+    finally:
+        os.close(fd)
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("name")
+    parser.add_argument("--mode", choices=("tap", "tun"), default="tap")
+    parser.add_argument("--queues", type=int, default=1)
+    parser.add_argument("--netns")
+    args = parser.parse_args(argv)
+    if args.netns:
+        _setns(f"/run/netns/{args.netns}")
+    flags = (IFF_TAP if args.mode == "tap" else IFF_TUN) | IFF_NO_PI
+    if args.queues > 1:
+        flags |= IFF_MULTI_QUEUE
+    fds = []
+    for _ in range(args.queues):
+        fd = os.open("/dev/net/tun", os.O_RDWR)
+        fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH22x", args.name.encode(), flags))
+        fds.append(fd)
+    print("ready", *fds, flush=True)
+    while True:
+        signal.pause()
+
+
+# -- helpers for tests -------------------------------------------------------------------------
+
+
+def start_holder(kit: KernelKit, name: str, mode: str = "tap", queues: int = 1,
+                 netns: str | None = None) -> tuple[int, tuple[int, ...]]:
+    """Start a holder (killed by the kit's cleanup); return its pid and the fds it holds the device by."""
+    argv = [sys.executable, "-m", "tests.tunholder", name, "--mode", mode, "--queues", str(queues)]
+    if netns:
+        argv += ["--netns", netns]
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True, cwd=root)
+    kit.procs.append(proc)
+    assert proc.stdout is not None
+    line = proc.stdout.readline().decode().split()  # blocks until ready (or the holder died)
+    if not line or line[0] != "ready":
+        err = proc.stderr.read().decode() if proc.stderr else ""
+        raise RuntimeError(f"tun holder for {name} failed: {err.strip()}")
+    return proc.pid, tuple(int(fd) for fd in line[1:])
+
+
+def discovery_for_tests() -> Discovery:
+    """Every namespace and which pid is in which, read straight from /proc and /run/netns.
+
+    An independent stand-in for the collector's discovery, so these tests check the scanner alone.
+    """
+    from vnettop.collect.types import Discovery, NsEntry
+
+    root_ino = os.stat("/proc/self/ns/net").st_ino
+    pid_netns: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                pid_netns[int(entry)] = os.stat(f"/proc/{entry}/ns/net").st_ino
+            except OSError:
+                continue
+    names: dict[int, list[str]] = {}
+    for name in sorted(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else []:
+        try:
+            names.setdefault(os.stat(f"/run/netns/{name}").st_ino, []).append(name)
+        except OSError:
+            continue
+    by_ns: dict[int, list[int]] = {}
+    for pid, ino in pid_netns.items():
+        by_ns.setdefault(ino, []).append(pid)
+    entries = []
+    for ino in sorted(set(by_ns) | set(names), key=lambda i: (i != root_ino, i)):
+        pids = tuple(sorted(by_ns.get(ino, ())))
+        path = (f"/run/netns/{names[ino][0]}" if ino in names
+                else "/proc/self/ns/net" if ino == root_ino else f"/proc/{pids[0]}/ns/net")
+        entries.append(NsEntry(ino, tuple(names.get(ino, ())), ino == root_ino, path, pids))
+    return Discovery(tuple(entries), pid_netns)
+
+
+def netns_pids(netns: str) -> list[int]:
+    """Pids in a named namespace, as iproute2 sees them."""
+    return [int(p) for p in run(["ip", "netns", "pids", netns]).stdout.split()]
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,127 @@
+"""Low-level reads of /proc, rooted anywhere so tests can point them at a fake tree.
+
+Each function reads one small fact about one process. They raise `OSError` when the process is gone
+or unreadable (ENOENT, ESRCH, EACCES...): a process may vanish between two reads, and deciding whether
+that matters is the caller's business, not this module's. Nothing here caches: the scanner above does.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import pwd
+from dataclasses import dataclass
+
+#: What `readlink /proc/PID/fd/N` says for an fd on the tun/tap character device.
+TUN_PATH = "/dev/net/tun"
+#: Errors that mean "this process (or fd) is gone or not ours to read": normal during a scan.
+GONE_ERRNOS = frozenset({errno.ENOENT, errno.ESRCH, errno.EACCES, errno.EPERM, errno.ENOTDIR})
+#: Of those, the ones that mean "not permitted" rather than "gone".
+DENIED_ERRNOS = frozenset({errno.EACCES, errno.EPERM})
+
+
+@dataclass(frozen=True, slots=True)
+class ProcFs:
+    """A /proc tree: the real one by default, or a directory laid out like it (tests)."""
+
+    root: str = "/proc"
+
+    @property
+    def is_live(self) -> bool:
+        """True when this is the kernel's own /proc, so pids name real processes (pidfd works)."""
+        return os.path.realpath(self.root) == "/proc"
+
+    def path(self, pid: int, *parts: str) -> str:
+        return os.path.join(self.root, str(pid), *parts)
+
+    def pids(self) -> list[int]:
+        """Every numeric entry of the root, i.e. every visible process (unsorted)."""
+        return [int(name) for name in os.listdir(self.root) if name.isdigit()]
+
+    def fd_targets(self, pid: int) -> dict[int, str]:
+        """fd number -> link target (`/dev/net/tun`, `socket:[123]`, ...) of one process.
+
+        Raises OSError if the fd directory itself cannot be listed (gone, or permission denied);
+        fds closed while we read are skipped silently.
+        """
+        fd_dir = self.path(pid, "fd")
+        out: dict[int, str] = {}
+        for name in os.listdir(fd_dir):
+            try:
+                out[int(name)] = os.readlink(os.path.join(fd_dir, name))
+            except (OSError, ValueError):
+                continue
+        return out
+
+    def fdinfo_iff(self, pid: int, fd: int) -> str | None:
+        """The `iff:` line of a tun fd's fdinfo: the attached device's name, None if not attached."""
+        with open(self.path(pid, "fdinfo", str(fd)), encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("iff:"):
+                    return line[4:].strip() or None
+        return None
+
+    def start_time(self, pid: int) -> int:
+        """Field 22 of /proc/PID/stat (clock ticks since boot): with the pid, a process's identity.
+
+        The comm field (2) may hold spaces and parentheses, so the fields are counted after the last ')'.
+        """
+        with open(self.path(pid, "stat"), "rb") as f:
+            data = f.read()
+        rest = data[data.rindex(b")") + 2 :].split()
+        return int(rest[19])  # rest[0] is field 3 (state), so field 22 is rest[19]
+
+    def comm(self, pid: int) -> str:
+        with open(self.path(pid, "comm"), encoding="utf-8", errors="replace") as f:
+            return f.read().rstrip("\n")
+
+    def cmdline(self, pid: int) -> str:
+        """The command line, arguments joined by spaces ("" for kernel threads and zombies)."""
+        with open(self.path(pid, "cmdline"), "rb") as f:
+            data = f.read()
+        return " ".join(p.decode("utf-8", "replace") for p in data.split(b"\0") if p)
+
+    def uid(self, pid: int) -> int | None:
+        """The real uid, from the `Uid:` line of /proc/PID/status."""
+        with open(self.path(pid, "status"), encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("Uid:"):
+                    fields = line.split()
+                    return int(fields[1]) if len(fields) > 1 else None
+        return None
+
+    def netns_inode(self, pid: int) -> int:
+        """The nsfs inode of the process's network namespace."""
+        return os.stat(self.path(pid, "ns", "net")).st_ino
+
+    def net_table(self, pid: int, table: str) -> str:
+        """/proc/PID/net/<table> (tcp, udp, tcp6, udp6): the table of *that process's* namespace."""
+        with open(self.path(pid, "net", table), encoding="ascii", errors="replace") as f:
+            return f.read()
+
+
+_USERS: dict[int, str] = {}
+
+
+def user_name(uid: int | None) -> str | None:
+    """The login name of a uid, or the uid as a string when it has none (containers' uids)."""
+    if uid is None:
+        return None
+    name = _USERS.get(uid)
+    if name is None:
+        try:
+            name = pwd.getpwuid(uid).pw_name
+        except KeyError:
+            name = str(uid)
+        _USERS[uid] = name
+    return name
+
+
+def socket_inode(target: str) -> int | None:
+    """The inode of an fd link target `socket:[12345]`, or None for anything else."""
+    if target.startswith("socket:[") and target.endswith("]"):
+        try:
+            return int(target[8:-1])
+        except ValueError:
+            return None
+    return None
