@@ -1,0 +1,331 @@
+"""rtnetlink messages (as decoded by pyroute2) -> model records, and one namespace's dump.
+
+Why a layer of its own: pyroute2's messages are loosely typed nested dicts whose shape depends on the
+device kind, the kernel version and pyroute2's plugins; everything above this module sees only the
+frozen records of `vnettop.model`. Cross-namespace references (a veth's peer, a macvlan's lower device)
+cannot be resolved from one namespace's dump, so this module stops at `LinkDraft`, which carries the raw
+indexes; `refs.resolve_links` joins the namespaces.
+
+All attribute access goes through `get_attr` / nested `get_attr` (never `msg.get('...')`, which mixes
+header fields with attributes: `msg.get('event')` is the trap KERNEL-NOTES.md describes).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from vnettop.collect.types import LinkDraft
+from vnettop.model import BridgeInfo, BridgePort, CollectError, FdbEntry, Link, Stats, TunInfo
+
+IFF_UP = 0x1
+IFF_LOOPBACK = 0x8
+#: Device types whose IFLA_ADDRESS is an Ethernet-style MAC (ether, ieee802, loopback). Others (tun,
+#: wireguard: none; gre/sit: an IPv4 address; infiniband: 20 bytes) have no MAC to show.
+MAC_TYPES = frozenset({1, 6, 772})
+RTM_NEWLINK, RTM_NEWADDR, RTM_NEWNEIGH, RTM_NEWSTATS = 16, 20, 28, 92
+
+PORT_STATES = {0: "disabled", 1: "listening", 2: "learning", 3: "forwarding", 4: "blocking"}
+NUD_STATES = {128: "permanent", 64: "static", 2: "learned"}
+BOND_MODES = {0: "balance-rr", 1: "active-backup", 2: "balance-xor", 3: "broadcast", 4: "802.3ad",
+              5: "balance-tlb", 6: "balance-alb"}
+IPVLAN_MODES = {0: "l2", 1: "l3", 2: "l3s"}
+VLAN_PROTOCOLS = {0x8100: "802.1Q", 0x88A8: "802.1ad"}
+TUNNEL_KINDS = frozenset({"gre", "gretap", "ip6gre", "ip6gretap", "ipip", "sit", "ip6tnl", "vti", "vti6",
+                          "erspan", "ip6erspan"})
+STATS_FIELDS = ("rx_bytes", "tx_bytes", "rx_packets", "tx_packets", "rx_errors", "tx_errors",
+                "rx_dropped", "tx_dropped")
+
+
+@dataclass(frozen=True, slots=True)
+class NamespaceDump:
+    """One namespace's devices, decoded but not yet joined to other namespaces."""
+
+    drafts: tuple[LinkDraft, ...]  # addresses, stats, bridge/port/tun info filled; refs unresolved
+    errors: tuple[CollectError, ...]
+
+
+# -- small helpers over pyroute2's nla objects -------------------------------------------------------
+
+
+def _attr(obj: Any, name: str) -> Any:
+    """`obj.get_attr(name)`, tolerating objects that are not nla containers (unknown kinds give hex)."""
+    getter = getattr(obj, "get_attr", None)
+    return getter(name) if getter is not None else None
+
+
+def _attrs(obj: Any) -> list[tuple[str, Any]]:
+    """All (name, value) attribute pairs of an nla container, in kernel order."""
+    raw = obj.get("attrs", ()) if hasattr(obj, "get") else ()
+    return [(a[0], a[1]) for a in raw]
+
+
+def _stats(nla: Any) -> Stats:
+    if nla is None:
+        return Stats()
+    return Stats(**{name: int(nla.get(name) or 0) for name in STATS_FIELDS})
+
+
+def _index_or_none(value: Any) -> int | None:
+    return int(value) if value else None  # 0 means "none" for IFLA_LINK / IFLA_MASTER
+
+
+# -- links ---------------------------------------------------------------------------------------
+
+
+def _kind(msg: Any, raw_kind: str | None, data: Any) -> str:
+    if raw_kind == "tun":
+        tun_type = _attr(data, "IFLA_TUN_TYPE")
+        if tun_type is None:  # kernels before 4.16: a tap is an Ethernet device, a tun is not
+            return "tap" if msg["ifi_type"] == 1 else "tun"
+        return "tap" if tun_type == 2 else "tun"
+    if raw_kind:
+        return str(raw_kind)
+    if msg["flags"] & IFF_LOOPBACK:
+        return "loopback"
+    return "device"
+
+
+def _tun_info(kind: str, data: Any) -> TunInfo:
+    multi = bool(_attr(data, "IFLA_TUN_MULTI_QUEUE"))
+    owner, group = _attr(data, "IFLA_TUN_OWNER"), _attr(data, "IFLA_TUN_GROUP")
+    queues = _attr(data, "IFLA_TUN_NUM_QUEUES") if multi else None
+    return TunInfo(
+        type=kind,
+        persist=bool(_attr(data, "IFLA_TUN_PERSIST")),
+        multi_queue=multi,
+        vnet_hdr=bool(_attr(data, "IFLA_TUN_VNET_HDR")),
+        pi=bool(_attr(data, "IFLA_TUN_PI")),
+        owner=None if owner is None else int(owner),
+        group=None if group is None else int(group),
+        num_queues=None if queues is None else int(queues),
+    )
+
+
+def _bridge_id(value: Any) -> str | None:
+    """`8000.02:00:00:00:0b:00` like iproute2; pyroute2 unpacks the priority bytes in host order."""
+    if not isinstance(value, dict) or "prio" not in value:
+        return None
+    return f"{struct.pack('H', value['prio']).hex()}.{value['addr']}"
+
+
+def _info(kind: str | None, data: Any, slave_kind: str | None, slave_data: Any) -> dict[str, str]:
+    """Kind-specific facts worth a line on screen; absent attributes are simply left out."""
+    out: dict[str, Any] = {}
+    get = lambda name: _attr(data, name)  # noqa: E731
+    if kind == "vlan":
+        out["vlan_id"] = get("IFLA_VLAN_ID")
+        proto = get("IFLA_VLAN_PROTOCOL")
+        out["vlan_protocol"] = VLAN_PROTOCOLS.get(proto, None if proto is None else hex(proto))
+    elif kind == "vxlan":
+        out["vni"] = get("IFLA_VXLAN_ID")
+        out["port"] = get("IFLA_VXLAN_PORT")
+        remote = get("IFLA_VXLAN_GROUP") or get("IFLA_VXLAN_GROUP6")
+        if remote is not None:
+            multicast = ipaddress.ip_address(remote).is_multicast
+            out["group" if multicast else "remote"] = remote
+        out["local"] = get("IFLA_VXLAN_LOCAL") or get("IFLA_VXLAN_LOCAL6")
+    elif kind in ("macvlan", "macvtap"):
+        out["mode"] = get("IFLA_MACVLAN_MODE")
+    elif kind == "ipvlan":
+        mode = get("IFLA_IPVLAN_MODE")
+        out["mode"] = IPVLAN_MODES.get(mode, mode)
+    elif kind == "bond":
+        mode = get("IFLA_BOND_MODE")
+        out["mode"] = BOND_MODES.get(mode, mode)
+        out["miimon"] = get("IFLA_BOND_MIIMON")
+    elif kind == "bridge":
+        out["bridge_id"] = _bridge_id(get("IFLA_BR_BRIDGE_ID"))
+        out["priority"] = get("IFLA_BR_PRIORITY")
+        delay = get("IFLA_BR_FORWARD_DELAY")  # centiseconds
+        out["forward_delay"] = None if delay is None else f"{delay / 100:g}s"
+    elif kind == "geneve":
+        out["vni"] = get("IFLA_GENEVE_ID")
+        out["remote"] = get("IFLA_GENEVE_REMOTE") or get("IFLA_GENEVE_REMOTE6")
+    elif kind == "vrf":
+        out["table"] = get("IFLA_VRF_TABLE")
+    elif kind in TUNNEL_KINDS:
+        for name, value in _attrs(data):
+            for suffix in ("_LOCAL", "_REMOTE", "_TTL", "_IKEY", "_OKEY"):
+                if name.endswith(suffix) and value not in (None, 0, "0.0.0.0", "::"):
+                    out[suffix[1:].lower()] = value
+    if slave_kind == "bond":
+        state = _attr(slave_data, "IFLA_BOND_SLAVE_STATE")
+        out["bond_slave_state"] = {0: "active", 1: "backup"}.get(state, state)
+    return {k: str(v) for k, v in out.items() if v is not None}
+
+
+def decode_link(msg: Any, netns: int) -> LinkDraft:
+    """One RTM_NEWLINK (pyroute2 ifinfmsg) -> a LinkDraft; master/lower/peer are left for refs.py."""
+    info = msg.get_attr("IFLA_LINKINFO")
+    raw_kind = _attr(info, "IFLA_INFO_KIND")
+    data = _attr(info, "IFLA_INFO_DATA")
+    slave_kind = _attr(info, "IFLA_INFO_SLAVE_KIND")
+    slave_data = _attr(info, "IFLA_INFO_SLAVE_DATA")
+    kind = _kind(msg, raw_kind, data)
+
+    mac = msg.get_attr("IFLA_ADDRESS") if msg["ifi_type"] in MAC_TYPES else None
+    oper = msg.get_attr("IFLA_OPERSTATE")
+    carrier = msg.get_attr("IFLA_CARRIER")
+    bridge = None
+    if raw_kind == "bridge":
+        bridge = BridgeInfo(stp=bool(_attr(data, "IFLA_BR_STP_STATE")),
+                            vlan_filtering=bool(_attr(data, "IFLA_BR_VLAN_FILTERING")), ports=())
+    port = None
+    if slave_kind == "bridge":
+        state = _attr(slave_data, "IFLA_BRPORT_STATE")
+        port = BridgePort(state=PORT_STATES.get(state, f"state:{state}"),
+                          cost=int(_attr(slave_data, "IFLA_BRPORT_COST") or 0),
+                          priority=int(_attr(slave_data, "IFLA_BRPORT_PRIORITY") or 0))
+
+    link_index = _index_or_none(msg.get_attr("IFLA_LINK"))
+    if link_index is None and raw_kind == "vxlan":
+        link_index = _index_or_none(_attr(data, "IFLA_VXLAN_LINK"))  # vxlan names its lower here
+    nsid = msg.get_attr("IFLA_LINK_NETNSID")
+    link = Link(
+        netns=netns,
+        ifindex=int(msg["index"]),
+        name=str(msg.get_attr("IFLA_IFNAME") or f"if{msg['index']}"),
+        kind=kind,
+        mac=mac,
+        mtu=int(msg.get_attr("IFLA_MTU") or 0),
+        admin_up=bool(msg["flags"] & IFF_UP),
+        oper_state=str(oper).lower() if oper is not None else "unknown",
+        stats=_stats(msg.get_attr("IFLA_STATS64")),
+        bridge=bridge,
+        bridge_port=port,
+        tun=_tun_info(kind, data) if raw_kind == "tun" else None,
+        carrier=None if carrier is None else bool(carrier),
+        info=tuple(sorted(_info(raw_kind, data, slave_kind, slave_data).items())),
+    )
+    return LinkDraft(link=link, master_ifindex=_index_or_none(msg.get_attr("IFLA_MASTER")),
+                     link_ifindex=link_index, link_nsid=None if nsid is None else int(nsid))
+
+
+# -- addresses, fdb, counters ----------------------------------------------------------------------
+
+
+def decode_addresses(msgs: Iterable[Any]) -> dict[int, tuple[str, ...]]:
+    """RTM_NEWADDR messages -> ifindex -> ("10.0.0.2/24", "fe80::1/64"), IPv4 first, then by value.
+
+    IPv4 uses IFA_LOCAL when present: on a point-to-point device IFA_ADDRESS is the *peer's* address.
+    """
+    found: dict[int, list[ipaddress.IPv4Interface | ipaddress.IPv6Interface]] = {}
+    for msg in msgs:
+        if msg["header"].get("type") not in (None, RTM_NEWADDR):
+            continue
+        addr = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
+        if addr is None:
+            continue
+        try:
+            iface = ipaddress.ip_interface(f"{addr}/{msg['prefixlen']}")
+        except ValueError:
+            continue
+        found.setdefault(int(msg["index"]), []).append(iface)
+    return {
+        index: tuple(str(i) for i in sorted(set(ifaces), key=lambda i: (i.version, i.ip, i.network)))
+        for index, ifaces in found.items()
+    }
+
+
+def decode_fdb(msgs: Iterable[Any]) -> dict[int, tuple[FdbEntry, ...]]:
+    """AF_BRIDGE RTM_NEWNEIGH messages -> bridge ifindex -> its entries.
+
+    Only entries carrying NDA_MASTER belong to a bridge; the rest are each device's own multicast
+    list (flag self), which `bridge fdb show` also prints and which would drown the learned MACs.
+    """
+    found: dict[int, set[FdbEntry]] = {}
+    for msg in msgs:
+        if msg["header"].get("type") not in (None, RTM_NEWNEIGH):
+            continue
+        master = msg.get_attr("NDA_MASTER")
+        mac = msg.get_attr("NDA_LLADDR")
+        if not master or mac is None:
+            continue
+        nud = int(msg["state"])
+        vlan = msg.get_attr("NDA_VLAN")
+        entry = FdbEntry(mac=str(mac), port=int(msg["ifindex"]) or None,
+                         state=NUD_STATES.get(nud, f"nud:{nud}"),
+                         vlan=None if vlan is None else int(vlan))
+        found.setdefault(int(master), set()).add(entry)
+    return {
+        bridge: tuple(sorted(entries, key=lambda e: (e.mac, e.vlan or 0, e.port or 0, e.state)))
+        for bridge, entries in found.items()
+    }
+
+
+def decode_stats(msgs: Iterable[Any]) -> dict[int, Stats]:
+    """RTM_NEWSTATS messages (filter_mask IFLA_STATS_LINK_64) -> ifindex -> counters."""
+    out: dict[int, Stats] = {}
+    for msg in msgs:
+        if msg["header"].get("type") not in (None, RTM_NEWSTATS):
+            continue
+        nla = msg.get_attr("IFLA_STATS_LINK_64")
+        if nla is not None:
+            out[int(msg["ifindex"])] = _stats(nla)
+    return out
+
+
+# -- talking to one namespace -----------------------------------------------------------------------
+
+
+def _scope(netns: int) -> str:
+    return f"netns {netns}"
+
+
+def _dump(call: Any, what: str, netns: int, errors: list[CollectError]) -> list[Any] | None:
+    """Run one dump, retrying twice if the kernel says it was interrupted by a change (DUMP_INTR)."""
+    last: Exception | None = None
+    for _ in range(3):
+        try:
+            return list(call())
+        except Exception as exc:  # pyroute2 raises NetlinkError, OSError, and assorted others
+            last = exc
+            if type(exc).__name__ != "NetlinkDumpInterrupted":
+                break
+    errors.append(CollectError(_scope(netns), f"{what} dump failed: {last}"))
+    return None
+
+
+def dump_namespace(ipr: Any, netns: int) -> NamespaceDump:
+    """Links, addresses (v4 and v6) and bridge FDBs of the namespace `ipr` is bound to. Never raises."""
+    errors: list[CollectError] = []
+    links = _dump(lambda: ipr.link("dump"), "link", netns, errors)
+    if links is None:
+        return NamespaceDump((), tuple(errors))
+    drafts: list[LinkDraft] = []
+    for msg in links:
+        try:
+            drafts.append(decode_link(msg, netns))
+        except Exception as exc:  # one odd device must not hide the others
+            errors.append(CollectError(_scope(netns), f"cannot decode link {msg.get('index')}: {exc!r}"))
+    addrs = decode_addresses(_dump(lambda: ipr.addr("dump"), "address", netns, errors) or ())
+    fdb: dict[int, tuple[FdbEntry, ...]] = {}
+    if any(d.link.bridge is not None for d in drafts):
+        fdb = decode_fdb(_dump(lambda: ipr.fdb("dump"), "fdb", netns, errors) or ())
+    out = []
+    for draft in drafts:
+        link = draft.link
+        changes: dict[str, Any] = {}
+        if link.ifindex in addrs:
+            changes["addresses"] = addrs[link.ifindex]
+        if link.bridge is not None and link.ifindex in fdb:
+            changes["bridge"] = replace(link.bridge, fdb=fdb[link.ifindex])
+        if changes:
+            draft = replace(draft, link=replace(link, **changes))
+        out.append(draft)
+    out.sort(key=lambda d: d.link.ifindex)
+    return NamespaceDump(tuple(out), tuple(errors))
+
+
+def dump_stats(ipr: Any) -> dict[int, Stats]:
+    """Counters of every device in `ipr`'s namespace, cheaply (the lean parser; pyroute2 if it fails).
+
+    Raises OSError only if both ways fail; the collector turns that into a CollectError.
+    """
+    from vnettop.collect import lean
+
+    return lean.dump_stats(ipr)

@@ -1,0 +1,154 @@
+"""Cross-namespace joins: a veth's peer, a stacked device's lower device, a bridge's ports.
+
+Why this is its own module and why it is careful: rtnetlink reports a peer or lower device as
+(IFLA_LINK, IFLA_LINK_NETNSID), where IFLA_LINK is an ifindex *in the other namespace* and the nsid is
+that namespace's number *as seen from the device's own namespace*. Ifindexes collide across namespaces
+(every namespace has an ifindex 2), so looking IFLA_LINK up locally when an nsid is present gives a
+wrong answer that looks right (the bug of iproute2's `bridge link` and of "peer = index + 1" scripts).
+And no call maps an nsid back to a namespace: the only question the kernel answers is "what nsid does
+namespace A give namespace X?" (RTM_GETNSID with NETNSA_FD), so the join is done by asking it.
+
+Strategy, cheapest first: pair veth candidates by index (a veth in X whose IFLA_LINK is my ifindex and
+whose ifindex is my IFLA_LINK), verify each with `nsid_of(A, X) == my nsid`; then fall back to asking
+`nsid_of(A, X)` for every namespace in turn (a macvlan in a namespace whose lower NIC is in root has no
+partner to pair with). Answers are cached per (A, X) and per (A, nsid), so a namespace full of veths
+costs one question per neighbour. Nothing here ever assigns an nsid (RTM_NEWNSID is a lasting change).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+
+from vnettop.collect.types import LinkDraft
+from vnettop.model import CollectError, Link, LinkRef
+
+#: nsid_of(from_inode, target_inode): the nsid namespace `from_inode` has for `target_inode`, or None.
+NsidOf = Callable[[int, int], int | None]
+
+_NO_UNREADABLE: Mapping[int, str] = {}
+
+
+class _NsidMap:
+    """Answers "which namespace is nsid N of namespace A?" by asking `nsid_of`, remembering answers."""
+
+    def __init__(self, nsid_of: NsidOf, candidates: Sequence[int], errors: list[CollectError]) -> None:
+        self._nsid_of = nsid_of
+        self._candidates = candidates  # every namespace we know of, readable or not
+        self._asked: dict[tuple[int, int], int | None] = {}
+        self._found: dict[tuple[int, int], int | None] = {}
+        self._errors = errors
+
+    def nsid(self, src: int, target: int) -> int | None:
+        key = (src, target)
+        if key not in self._asked:
+            try:
+                self._asked[key] = self._nsid_of(src, target)
+            except Exception as exc:  # the collector's callback may meet a vanished namespace
+                self._errors.append(CollectError(f"netns {src}", f"cannot ask nsid of netns {target}: {exc}"))
+                self._asked[key] = None
+        return self._asked[key]
+
+    def verify(self, src: int, target: int, nsid: int) -> bool:
+        if self.nsid(src, target) == nsid:
+            self._found[(src, nsid)] = target
+            return True
+        return False
+
+    def lookup(self, src: int, nsid: int) -> int | None:
+        """The namespace that `src` calls `nsid`, trying every known namespace once; None if none."""
+        key = (src, nsid)
+        if key not in self._found:
+            self._found[key] = None
+            for target in self._candidates:
+                if target != src and self.verify(src, target, nsid):
+                    break
+        return self._found[key]
+
+
+def resolve_links(
+    drafts_by_ns: Mapping[int, Sequence[LinkDraft]],
+    nsid_of: NsidOf,
+    unreadable: Mapping[int, str] = _NO_UNREADABLE,
+) -> tuple[tuple[Link, ...], tuple[CollectError, ...]]:
+    """Fill master, peer, lower and bridge ports; return links sorted by (netns, ifindex) and errors.
+
+    `unreadable` maps namespaces that could not be dumped to the reason: a peer there still gets a
+    LinkRef (with name None) once its namespace is identified, and the reason is reported.
+    """
+    errors: list[CollectError] = []
+    by_key: dict[tuple[int, int], LinkDraft] = {}
+    for ns, drafts in drafts_by_ns.items():
+        for draft in drafts:
+            by_key[(ns, draft.link.ifindex)] = draft
+    # veths that point elsewhere, by (their IFLA_LINK, their ifindex): the key my partner would have
+    pairs: dict[tuple[int, int], list[int]] = {}
+    for (ns, index), draft in by_key.items():
+        if draft.link.kind == "veth" and draft.link_nsid is not None and draft.link_ifindex is not None:
+            pairs.setdefault((draft.link_ifindex, index), []).append(ns)
+    known = sorted(set(drafts_by_ns) | set(unreadable))
+    nsids = _NsidMap(nsid_of, known, errors)
+
+    def ref(ns: int, index: int, owner: Link, role: str) -> LinkRef:
+        target = by_key.get((ns, index))
+        if target is not None:
+            return LinkRef(ns, index, target.link.name)
+        if ns in unreadable:
+            why = f"its namespace net:[{ns}] cannot be read: {unreadable[ns]}"
+        else:
+            why = f"net:[{ns}] has no device with ifindex {index} (gone mid-scan?)"
+        errors.append(CollectError(f"netns {owner.netns}", f"{owner.name}: {role} unknown: {why}"))
+        return LinkRef(ns, index, None)
+
+    def remote(draft: LinkDraft, role: str) -> LinkRef:
+        link, nsid, index = draft.link, draft.link_nsid, draft.link_ifindex
+        assert nsid is not None and index is not None
+        target: int | None = None
+        if link.kind == "veth":
+            for cand in pairs.get((link.ifindex, index), ()):
+                if cand != link.netns and nsids.verify(link.netns, cand, nsid):
+                    target = cand
+                    break
+        if target is None:
+            target = nsids.lookup(link.netns, nsid)
+        if target is None:
+            errors.append(CollectError(
+                f"netns {link.netns}",
+                f"{link.name}: {role} is ifindex {index} in the namespace with nsid {nsid}, which matches"
+                " none vnettop can see (held only by an fd?)"))
+            return LinkRef(0, index, None)
+        return ref(target, index, link, role)
+
+    out: list[Link] = []
+    for (ns, _index), draft in sorted(by_key.items()):
+        link = draft.link
+        changes: dict[str, object] = {}
+        if draft.master_ifindex is not None:
+            changes["master"] = ref(ns, draft.master_ifindex, link, "master")
+        role = "peer" if link.kind == "veth" else "lower"
+        if draft.link_ifindex is None:
+            if link.kind == "veth":
+                errors.append(CollectError(
+                    f"netns {ns}",
+                    f"{link.name}: peer unknown: the kernel did not report IFLA_LINK (older kernels omit it"
+                    " when the peer's ifindex equals this one's; `ethtool -S` peer_ifindex tells)"))
+        elif draft.link_nsid is None:
+            changes[role] = ref(ns, draft.link_ifindex, link, role)
+        else:
+            changes[role] = remote(draft, role)
+        out.append(replace(link, **changes) if changes else link)  # type: ignore[arg-type]
+    return _with_ports(out), tuple(errors)
+
+
+def _with_ports(links: list[Link]) -> tuple[Link, ...]:
+    """Fill each bridge's `ports` from the links whose master it is (always the same namespace)."""
+    ports: dict[tuple[int, int], list[int]] = {}
+    for link in links:
+        if link.master is not None:
+            ports.setdefault(link.master.key, []).append(link.ifindex)
+    done = []
+    for link in links:
+        if link.bridge is not None:
+            link = replace(link, bridge=replace(link.bridge, ports=tuple(sorted(ports.get(link.key, ())))))
+        done.append(link)
+    return tuple(done)
