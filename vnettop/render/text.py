@@ -1,0 +1,204 @@
+"""A Snapshot as a readable tree: `ip -br link`, `brctl show` and `lsof /dev/net/tun` in one place.
+
+Per namespace: its label, inode and names, the processes worth knowing (tun holders, listeners), then
+its devices with kind, state, MAC and addresses. Bridge ports are nested under their bridge with their
+port state; a veth says where its other end is (`⇄ peer @ namespace`); a tun/tap says its flags and who
+holds it on which fds. Errors met while collecting come last. `ascii=True` swaps the few non-ASCII
+symbols for ASCII ones, for terminals and logs that cannot show them.
+"""
+
+from __future__ import annotations
+
+from vnettop import topology as topo
+from vnettop.model import Link, LinkRef, Namespace, Process, Snapshot
+
+_UNICODE = {"tee": "├─ ", "last": "└─ ", "bar": "│  ", "gap": "   ", "veth": "⇄", "dot": "·"}
+_ASCII = {"tee": "|- ", "last": "`- ", "bar": "|  ", "gap": "   ", "veth": "<->", "dot": "-"}
+
+#: Widest a column may grow before it stops pushing the others right (long names still show whole).
+_MAX_COL = 24
+
+
+def render_text(snap: Snapshot, ascii: bool = False) -> str:
+    """The whole snapshot as text, ending with a newline."""
+    sym = _ASCII if ascii else _UNICODE
+    out = [_header(snap, sym)]
+    for ns in snap.namespaces:
+        out.append("")
+        out.extend(_namespace(snap, ns, sym))
+    orphans = [link for link in snap.links if snap.namespace(link.netns) is None]
+    if orphans:  # a malformed snapshot: show the devices anyway rather than drop them
+        out.append("")
+        out.append("devices in namespaces the snapshot does not describe")
+        out.extend(_devices(snap, orphans, sym))
+    if snap.errors:
+        out.append("")
+        out.append(f"errors ({len(snap.errors)})")
+        out.extend(f"  {err.scope}: {err.message}" for err in snap.errors)
+    return "\n".join(out) + "\n"
+
+
+def _plural(n: int, word: str, plural: str | None = None) -> str:
+    return f"{n} {word if n == 1 else (plural or word + 's')}"
+
+
+def _header(snap: Snapshot, sym: dict[str, str]) -> str:
+    when = snap.taken_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+    first = f"vnettop  {snap.host.hostname}  kernel {snap.host.kernel}  {when}"
+    counts = [
+        _plural(len(snap.namespaces), "namespace"),
+        _plural(len(snap.links), "link"),
+        _plural(len(topo.bridges(snap)), "bridge"),
+        _plural(len(topo.veth_pairs(snap)), "veth pair"),
+        f"{len(topo.tuntaps(snap))} tun/tap",
+        _plural(len(snap.errors), "error"),
+    ]
+    return first + "\n" + f" {sym['dot']} ".join(counts)
+
+
+def _namespace(snap: Snapshot, ns: Namespace, sym: dict[str, str]) -> list[str]:
+    head = [ns.label, f"net:[{ns.inode}]"]
+    extra_names = ns.names[1:] if ns.names else ()
+    if extra_names:
+        head.append("also " + ", ".join(extra_names))
+    if not ns.root and not ns.names:
+        head.append("(no name)")
+    head.append(_plural(len(ns.pids), "process", "processes"))
+    lines = ["  ".join(head)]
+    procs = ns.processes
+    if procs:
+        width = min(_MAX_COL, max(len(_proc_label(p)) for p in procs))
+        for proc in procs:
+            lines.append(f"  {_proc_label(proc):<{width}}  {_proc_note(snap, proc)}".rstrip())
+    links = snap.links_in(ns.inode)
+    if links:
+        lines.extend(_devices(snap, list(links), sym))
+    else:
+        lines.append("  (no devices)")
+    return lines
+
+
+def _proc_label(proc: Process) -> str:
+    return f"{proc.comm}[{proc.pid}]"
+
+
+def _proc_note(snap: Snapshot, proc: Process) -> str:
+    parts = []
+    if proc.user:
+        parts.append(proc.user)
+    held = topo.held_by(snap, proc.pid)
+    if held:
+        parts.append("holds " + ", ".join(link.name for link in held))
+    if proc.listening:
+        parts.append("listening " + ", ".join(f"{s.proto} {s.address}:{s.port}" for s in proc.listening))
+    return "  ".join(parts)
+
+
+# -- devices ------------------------------------------------------------------------------------
+
+
+def _devices(snap: Snapshot, links: list[Link], sym: dict[str, str]) -> list[str]:
+    """Rows for a namespace's devices, bridge ports nested under their bridge, columns aligned."""
+    keys = {link.key for link in links}
+    rows: list[tuple[str, Link, bool]] = []  # (tree prefix, link, shown nested under its master)
+    seen: set[tuple[int, int]] = set()
+
+    def add(link: Link, prefix: str, child_prefix: str, nested: bool) -> None:
+        if link.key in seen:
+            return
+        seen.add(link.key)
+        rows.append((prefix, link, nested))
+        kids = [p for p in topo.ports(snap, link) if p.key not in seen]
+        for i, port in enumerate(kids):
+            last = i == len(kids) - 1
+            add(port, child_prefix + (sym["last"] if last else sym["tee"]),
+                child_prefix + (sym["gap"] if last else sym["bar"]), True)
+
+    for link in links:
+        master_here = link.master is not None and link.master.key in keys and link.master.key != link.key
+        if not master_here:
+            add(link, "", "", False)
+    for link in links:  # ports whose master chain loops back on itself: still show them
+        add(link, "", "", False)
+
+    cells = [
+        (prefix + link.name, link.kind, _state(link), link.mac or "-", " ".join(link.addresses) or "-",
+         _notes(snap, link, nested, sym))
+        for prefix, link, nested in rows
+    ]
+    widths = [min(_MAX_COL + 8 * (i == 4), max(len(c[i]) for c in cells)) for i in range(5)]
+    return [
+        ("  " + "  ".join(f"{c[i]:<{widths[i]}}" for i in range(5)) + "  " + c[5]).rstrip() for c in cells
+    ]
+
+
+def _state(link: Link) -> str:
+    """Like `ip -br`: the operational state in capitals; an administratively down device says so."""
+    if not link.admin_up:
+        return "DOWN(admin)"
+    state = link.oper_state.upper()
+    if link.carrier is False and state not in ("DOWN", "LOWERLAYERDOWN"):
+        state += ",NO-CARRIER"
+    return state
+
+
+def _notes(snap: Snapshot, link: Link, nested: bool, sym: dict[str, str]) -> str:
+    notes: list[str] = []
+    if link.bridge_port is not None:
+        bp = link.bridge_port
+        notes.append(f"port {bp.state} cost {bp.cost}")
+    if link.master is not None and not nested:
+        notes.append(f"master {_ref_text(snap, link, link.master)}")
+    if link.peer is not None:
+        notes.append(f"{sym['veth']} {_ref_text(snap, link, link.peer, always_ns=True)}")
+    if link.lower is not None:
+        notes.append(f"on {_ref_text(snap, link, link.lower)}")
+    if link.bridge is not None:
+        br = link.bridge
+        flags = [f"stp {'on' if br.stp else 'off'}"]
+        if br.vlan_filtering:
+            flags.append("vlan_filtering")
+        flags.append(_plural(len(topo.ports(snap, link)), "port"))
+        if br.fdb:
+            flags.append(_plural(len(br.fdb), "fdb entry", "fdb entries"))
+        notes.append(", ".join(flags))
+    if link.tun is not None:
+        notes.append(_tun_note(link))
+    if link.info:
+        notes.append(" ".join(f"{k} {v}" for k, v in link.info))
+    if link.mtu != 1500 and link.kind != "loopback":
+        notes.append(f"mtu {link.mtu}")
+    return "  ".join(notes)
+
+
+def _ref_text(snap: Snapshot, link: Link, ref: LinkRef, always_ns: bool = False) -> str:
+    """A reference to another device, naming its namespace when it is elsewhere."""
+    if ref.name is None or snap.link(ref.netns, ref.ifindex) is None:
+        return f"ifindex {ref.ifindex} @ {snap.ns_label(ref.netns)} (not readable)"
+    if ref.netns == link.netns:
+        return ref.name
+    text = f"{ref.name} @ {snap.ns_label(ref.netns)}"
+    return text + (f" (ifindex {ref.ifindex})" if always_ns else "")
+
+
+def _tun_note(link: Link) -> str:
+    tun = link.tun
+    assert tun is not None
+    flags = [f for f, on in (("vnet_hdr", tun.vnet_hdr), ("pi", tun.pi), ("persist", tun.persist),
+                             ("multi_queue", tun.multi_queue)) if on]
+    if tun.num_queues is not None:
+        flags.append(f"queues {tun.num_queues}")
+    if tun.owner is not None:
+        flags.append(f"owner {tun.owner}")
+    if tun.group is not None:
+        flags.append(f"group {tun.group}")
+    if tun.holders:
+        held = ", ".join(
+            f"{h.comm}[{h.pid}] {'fd' if len(h.fds) == 1 else 'fds'} {','.join(map(str, h.fds))}"
+            + ("" if h.exact else " (by name)")
+            for h in tun.holders
+        )
+        flags.append(f"held by {held}")
+    else:
+        flags.append("not held")
+    return " ".join(flags)
