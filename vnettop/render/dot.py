@@ -1,0 +1,144 @@
+"""A Snapshot as a Graphviz DOT graph: `vnettop dump --format dot | dot -Tsvg > net.svg`.
+
+Namespaces are clusters; devices are boxes inside them; the processes that hold a tun/tap or listen
+on a socket are ellipses in their namespace. Edges: bridge port -> bridge (labelled with the port
+state), veth end <-> veth end (once per pair, across clusters), stacked device -> lower device, and
+holding process -> tun/tap (labelled with the fds).
+
+Node ids are synthetic (`l_<netns>_<ifindex>`, `p_<pid>`, `cluster_ns_<inode>`) because device names
+repeat across namespaces and may hold any byte but '/' and whitespace; every label is quoted and
+escaped, so any name yields valid DOT.
+"""
+
+from __future__ import annotations
+
+from vnettop import topology as topo
+from vnettop.model import Link, LinkRef, Namespace, Process, Snapshot
+
+_KIND_STYLE = {
+    "bridge": 'shape=box, style="rounded,filled", fillcolor="#dde8f6"',
+    "veth": 'shape=box, style="filled", fillcolor="#e6f4e0"',
+    "tap": 'shape=box, style="filled", fillcolor="#fbeed5"',
+    "tun": 'shape=box, style="filled", fillcolor="#fbeed5"',
+}
+
+
+def quote(text: str) -> str:
+    """A DOT double-quoted string: backslashes and quotes escaped, newlines as \\n."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "")
+    return f'"{escaped}"'
+
+
+def link_id(netns: int, ifindex: int) -> str:
+    return quote(f"l_{netns}_{ifindex}")
+
+
+def proc_id(pid: int) -> str:
+    return quote(f"p_{pid}")
+
+
+def render_dot(snap: Snapshot) -> str:
+    """The whole snapshot as one `digraph`, ending with a newline."""
+    out = [
+        f"digraph {quote('vnettop ' + snap.host.hostname)} {{",
+        "  graph [rankdir=LR, compound=true, fontname=monospace, fontsize=10];",
+        "  node [shape=box, fontname=monospace, fontsize=10];",
+        "  edge [fontname=monospace, fontsize=9];",
+    ]
+    placed: set[int] = set()  # pids drawn inside a cluster
+    for ns in snap.namespaces:
+        out.extend(_cluster(snap, ns, placed))
+    out.extend(_outside_nodes(snap, placed))
+    out.extend(_edges(snap))
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
+def _cluster(snap: Snapshot, ns: Namespace, placed: set[int]) -> list[str]:
+    label = f"{ns.label}\nnet:[{ns.inode}]"
+    if len(ns.names) > 1:
+        label += "\nalso " + ", ".join(ns.names[1:])
+    lines = [
+        f"  subgraph {quote(f'cluster_ns_{ns.inode}')} {{",
+        f"    label={quote(label)};",
+        '    style="rounded"; color="#888888";',
+    ]
+    for link in snap.links_in(ns.inode):
+        lines.append(f"    {_link_node(link)}")
+    for proc in _shown_processes(snap, ns):
+        placed.add(proc.pid)
+        lines.append(f"    {_proc_node(proc)}")
+    if len(lines) == 3:  # an empty cluster is dropped by Graphviz: keep the namespace visible
+        lines.append(f"    {quote(f'ns_{ns.inode}')} [label={quote('(no devices)')}, shape=plaintext];")
+    lines.append("  }")
+    return lines
+
+
+def _shown_processes(snap: Snapshot, ns: Namespace) -> list[Process]:
+    return [p for p in ns.processes if p.listening or topo.held_by(snap, p.pid)]
+
+
+def _link_node(link: Link) -> str:
+    label = f"{link.name}\n{link.kind}"
+    if link.addresses:
+        label += "\n" + "\n".join(link.addresses)
+    attrs = [f"label={quote(label)}"]
+    style = _KIND_STYLE.get(link.kind)
+    if style:
+        attrs.append(style)
+    if not link.admin_up or link.oper_state in ("down", "lowerlayerdown"):
+        attrs.append('color="#aa0000"')
+    return f"{link_id(link.netns, link.ifindex)} [{', '.join(attrs)}];"
+
+
+def _proc_node(proc: Process) -> str:
+    label = f"{proc.comm}[{proc.pid}]"
+    if proc.listening:
+        label += "\n" + "\n".join(f"{s.proto} {s.address}:{s.port}" for s in proc.listening)
+    return f"{proc_id(proc.pid)} [label={quote(label)}, shape=ellipse];"
+
+
+def _outside_nodes(snap: Snapshot, placed: set[int]) -> list[str]:
+    """Holders the snapshot has no process record for, and veth peers it could not read."""
+    lines = []
+    for link in topo.tuntaps(snap):
+        for holder in link.tun.holders if link.tun else ():
+            if holder.pid not in placed:
+                placed.add(holder.pid)
+                lines.append(f"  {proc_id(holder.pid)} [label={quote(f'{holder.comm}[{holder.pid}]')}, "
+                             "shape=ellipse];")
+    for ref in _unresolved_refs(snap):
+        label = f"{ref.name or '?'} (ifindex {ref.ifindex})\n{snap.ns_label(ref.netns)}\nnot readable"
+        lines.append(f"  {link_id(ref.netns, ref.ifindex)} [label={quote(label)}, style=dashed];")
+    return lines
+
+
+def _unresolved_refs(snap: Snapshot) -> list[LinkRef]:
+    seen: dict[tuple[int, int], LinkRef] = {}
+    for link in snap.links:
+        for ref in (link.peer, link.lower, link.master):
+            if ref is not None and snap.link(ref.netns, ref.ifindex) is None:
+                seen.setdefault(ref.key, ref)
+    return [seen[k] for k in sorted(seen)]
+
+
+def _edges(snap: Snapshot) -> list[str]:
+    lines = []
+    for link in snap.links:
+        src = link_id(link.netns, link.ifindex)
+        if link.master is not None and link.master.key != link.key:
+            state = link.bridge_port.state if link.bridge_port else "master"
+            lines.append(f"  {src} -> {link_id(*link.master.key)} [label={quote(state)}];")
+        if link.lower is not None and link.lower.key != link.key:
+            lines.append(f"  {src} -> {link_id(*link.lower.key)} [label={quote('lower')}, style=dotted];")
+        if link.tun is not None:
+            for holder in link.tun.holders:
+                fds = quote("fd " + ",".join(str(fd) for fd in holder.fds))
+                lines.append(f'  {proc_id(holder.pid)} -> {src} [label={fds}, color="#b06000"];')
+    for end, other in topo.veth_pairs(snap):
+        if end.peer is None or end.peer.key == end.key:
+            continue
+        other_key = other.key if other is not None else end.peer.key
+        lines.append(f"  {link_id(*end.key)} -> {link_id(*other_key)} "
+                     f"[dir=both, label={quote('veth')}, color=\"#2f7d1f\", style=bold];")
+    return lines
