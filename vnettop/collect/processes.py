@@ -135,12 +135,11 @@ class ProcScanner:
             try:
                 targets = self.procfs.fd_targets(pid)
             except OSError as exc:
-                if exc.errno in DENIED_ERRNOS:
-                    known.denied = True
-                    known.tun_fds = ()
-                    self._known[pid] = known
-                else:
-                    self._known.pop(pid, None)
+                # Denied: not root. Otherwise gone or a zombie: keep it known (with no fds) so it is
+                # not re-read as new every call; if it is gone, the next listing drops it.
+                known.denied = exc.errno in DENIED_ERRNOS
+                known.tun_fds = ()
+                self._known[pid] = known
                 continue
             fds = tuple(sorted(fd for fd, target in targets.items() if target == TUN_PATH))
             if old is not None and verify and not set(old.tun_fds) <= set(fds):

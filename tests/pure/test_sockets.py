@@ -1,0 +1,175 @@
+"""Parsing /proc/PID/net/{tcp,udp,tcp6,udp6} and tracing sockets to processes, on fake trees."""
+
+from __future__ import annotations
+
+import socket
+import struct
+from pathlib import Path
+
+import pytest
+
+from tests.pure.test_procfs import NS_A, Clock, FakeProc
+from vnettop.collect.processes import ProcScanner
+from vnettop.collect.procfs import ProcFs
+from vnettop.collect.sockets import ListeningScanner, parse_table, read_listening
+from vnettop.model import Listening
+
+NS_B = 4026530002
+TCP_HEAD = ("  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout "
+            "inode\n")
+UDP_HEAD = ("   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout "
+            "inode ref pointer drops\n")
+
+
+def hex_addr(addr: str) -> str:
+    """Encode an address the way the kernel prints it: 32-bit words in host order, as %08X each."""
+    family = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    packed = socket.inet_pton(family, addr)
+    return "".join(f"{w:08X}" for w in struct.unpack(f"={len(packed) // 4}I", packed))
+
+
+def row(i: int, addr: str, port: int, state: str, inode: int, remote: str = "0.0.0.0", rport: int = 0) -> str:
+    return (f"{i:4}: {hex_addr(addr)}:{port:04X} {hex_addr(remote)}:{rport:04X} {state} "
+            f"00000000:00000000 00:00000000 00000000     0        0 {inode} 1 0000000000000000 100 0 0 10 0\n")
+
+
+def table(kind: str, *rows: str) -> str:
+    return (TCP_HEAD if kind.startswith("tcp") else UDP_HEAD) + "".join(rows)
+
+
+def test_tcp_keeps_listen_only_and_decodes_addresses() -> None:
+    text = table("tcp",
+                 row(0, "127.0.0.1", 53, "0A", 1001),
+                 row(1, "10.0.0.2", 22, "01", 1002, remote="10.0.0.9", rport=51000),  # established
+                 row(2, "0.0.0.0", 8080, "0A", 1003))
+    assert parse_table(text, "tcp") == [(1001, Listening("tcp", "127.0.0.1", 53)),
+                                        (1003, Listening("tcp", "0.0.0.0", 8080))]
+
+
+def test_tcp_address_is_not_byte_swapped_wrongly() -> None:
+    # What the kernel prints for 10.0.0.2:53 on a little-endian host.
+    text = TCP_HEAD + ("   0: 0200000A:0035 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0"
+                       "        0 4242 1 0000000000000000 100 0 0 10 0\n")
+    if struct.pack("=I", 1) == b"\x01\0\0\0":
+        assert parse_table(text, "tcp") == [(4242, Listening("tcp", "10.0.0.2", 53))]
+
+
+def test_ipv6_tables() -> None:
+    text = table("tcp6", row(0, "::", 443, "0A", 7), row(1, "::1", 631, "0A", 8),
+                 row(2, "fe80::1", 80, "06", 9))  # TIME_WAIT
+    assert parse_table(text, "tcp6") == [(7, Listening("tcp6", "::", 443)),
+                                         (8, Listening("tcp6", "::1", 631))]
+
+
+def test_udp_keeps_bound_unconnected_sockets() -> None:
+    text = table("udp",
+                 row(0, "0.0.0.0", 67, "07", 11),
+                 row(1, "10.0.0.2", 53, "07", 12),
+                 row(2, "10.0.0.2", 40000, "01", 13, remote="8.8.8.8", rport=53),  # a connected client
+                 row(3, "0.0.0.0", 0, "07", 14))  # not bound yet
+    assert parse_table(text, "udp") == [(11, Listening("udp", "0.0.0.0", 67)),
+                                        (12, Listening("udp", "10.0.0.2", 53))]
+
+
+def test_garbage_lines_are_skipped() -> None:
+    text = table("tcp", "   0: nonsense\n", row(1, "127.0.0.1", 25, "0A", 5), "   2: 0100007F:ZZZZ 0 0A 0 0 0 0 0 x\n")
+    assert parse_table(text, "tcp") == [(5, Listening("tcp", "127.0.0.1", 25))]
+
+
+def test_read_listening_without_ipv6_tables(tmp_path: Path) -> None:
+    fake = FakeProc(tmp_path)
+    fake.add(10)
+    fake.set_table(10, "tcp", table("tcp", row(0, "127.0.0.1", 53, "0A", 1)))
+    fake.set_table(10, "udp", table("udp", row(0, "127.0.0.1", 53, "07", 2)))
+    assert read_listening(ProcFs(str(tmp_path)), 10) == {1: Listening("tcp", "127.0.0.1", 53),
+                                                         2: Listening("udp", "127.0.0.1", 53)}
+
+
+@pytest.fixture
+def two_namespaces(tmp_path: Path) -> FakeProc:
+    """NS_A: pid 10 (openvpn, udp 1194) and pid 11 (idle). NS_B: pid 20 (dnsmasq, 53 tcp/udp + 67 udp)."""
+    fake = FakeProc(tmp_path)
+    fake.add(10, comm="openvpn", fds={5: "socket:[501]", 6: "/dev/net/tun"}, iff={6: "tun0"})
+    fake.add(11, comm="bash", fds={0: "/dev/pts/0"})
+    fake.add(20, comm="dnsmasq", uid=65534, fds={4: "socket:[601]", 5: "socket:[602]", 6: "socket:[603]"})
+    for pid in (10, 11):
+        fake.set_table(pid, "udp", table("udp", row(0, "0.0.0.0", 1194, "07", 501)))
+        fake.set_table(pid, "tcp", table("tcp"))
+    fake.set_table(20, "tcp", table("tcp", row(0, "10.0.0.2", 53, "0A", 601)))
+    fake.set_table(20, "udp", table("udp", row(0, "10.0.0.2", 53, "07", 602), row(1, "0.0.0.0", 67, "07", 603)))
+    return fake
+
+
+def test_each_namespace_is_read_through_its_own_process(two_namespaces: FakeProc) -> None:
+    fake = two_namespaces
+    disc = fake.discovery({20: NS_B})
+    result, errors = ListeningScanner(ProcFs(str(fake.root))).scan(disc.namespaces)
+    assert errors == []
+    assert result == {
+        NS_A: {10: (Listening("udp", "0.0.0.0", 1194),)},
+        NS_B: {20: (Listening("tcp", "10.0.0.2", 53), Listening("udp", "10.0.0.2", 53),
+                    Listening("udp", "0.0.0.0", 67))},  # by proto, then port
+    }
+
+
+def test_tables_are_reread_only_every_interval_unless_full(two_namespaces: FakeProc) -> None:
+    fake = two_namespaces
+    disc = fake.discovery({20: NS_B})
+    clock = Clock()
+    scanner = ListeningScanner(ProcFs(str(fake.root)), interval=3.0, clock=clock)
+    scanner.scan(disc.namespaces)
+    fake.set_table(20, "tcp", table("tcp"))  # dnsmasq stopped listening on tcp
+    clock.now += 1.0
+    assert Listening("tcp", "10.0.0.2", 53) in scanner.scan(disc.namespaces)[0][NS_B][20]
+    assert Listening("tcp", "10.0.0.2", 53) not in scanner.scan(disc.namespaces, full=True)[0][NS_B][20]
+    fake.set_table(20, "tcp", table("tcp", row(0, "10.0.0.2", 53, "0A", 601)))
+    clock.now += 3.0
+    assert Listening("tcp", "10.0.0.2", 53) in scanner.scan(disc.namespaces)[0][NS_B][20]
+
+
+def test_shared_socket_after_fork_lists_every_holder(two_namespaces: FakeProc) -> None:
+    fake = two_namespaces
+    fake.add_fd(11, 7, "socket:[501]")
+    result, _ = ListeningScanner(ProcFs(str(fake.root))).scan(fake.discovery({20: NS_B}).namespaces)
+    assert set(result[NS_A]) == {10, 11}
+
+
+def test_socket_held_from_outside_its_namespace_is_found_on_full_scans(two_namespaces: FakeProc) -> None:
+    fake = two_namespaces
+    fake.del_fd(10, 5)
+    fake.add(30, comm="outsider", fds={3: "socket:[501]"})  # made the socket in NS_A, then left
+    disc = fake.discovery({20: NS_B, 30: NS_B})
+    scanner = ListeningScanner(ProcFs(str(fake.root)))
+    assert NS_A not in scanner.scan(disc.namespaces)[0]
+    full, _ = scanner.scan(disc.namespaces, full=True, all_pids=sorted(disc.pid_netns))
+    assert full[NS_A] == {30: (Listening("udp", "0.0.0.0", 1194),)}
+
+
+def test_state_of_a_vanished_namespace_is_dropped(two_namespaces: FakeProc) -> None:
+    fake = two_namespaces
+    disc = fake.discovery({20: NS_B})
+    scanner = ListeningScanner(ProcFs(str(fake.root)))
+    scanner.scan(disc.namespaces)
+    result, _ = scanner.scan([ns for ns in disc.namespaces if ns.inode == NS_A])
+    assert set(result) == {NS_A}
+    assert set(scanner._ns) == {NS_A}
+
+
+def test_namespace_whose_processes_all_exited_is_skipped_quietly(two_namespaces: FakeProc) -> None:
+    fake = two_namespaces
+    disc = fake.discovery({20: NS_B})
+    for name in ("tcp", "udp", "stat", "comm"):
+        (fake.root / "20" / ("net/" + name if name in ("tcp", "udp") else name)).unlink()
+    result, errors = ListeningScanner(ProcFs(str(fake.root))).scan(disc.namespaces)
+    assert NS_B not in result and errors == []
+
+
+def test_proc_scanner_lists_listeners_per_namespace(two_namespaces: FakeProc) -> None:
+    fake = two_namespaces
+    scan = ProcScanner(str(fake.root)).scan(fake.discovery({20: NS_B}))
+    by_ns = {ns: {p.comm: p for p in procs} for ns, procs in scan.processes.items()}
+    assert set(by_ns[NS_A]) == {"openvpn"}  # bash neither holds a tun nor listens
+    assert by_ns[NS_A]["openvpn"].listening == (Listening("udp", "0.0.0.0", 1194),)
+    dnsmasq = by_ns[NS_B]["dnsmasq"]
+    assert dnsmasq.user == "nobody" or dnsmasq.user == "65534"
+    assert {(s.proto, s.port) for s in dnsmasq.listening} == {("tcp", 53), ("udp", 53), ("udp", 67)}
