@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import fcntl
+import json
 import os
 import signal
 import struct
@@ -24,6 +25,7 @@ from tests.kernelkit import run
 if TYPE_CHECKING:
     from tests.kernelkit import KernelKit
     from vnettop.collect.types import Discovery
+    from vnettop.model import Link
 
 TUNSETIFF = 0x400454CA
 IFF_TUN, IFF_TAP, IFF_NO_PI, IFF_MULTI_QUEUE = 0x0001, 0x0002, 0x1000, 0x0100
@@ -115,6 +117,24 @@ def discovery_for_tests() -> Discovery:
                 else "/proc/self/ns/net" if ino == root_ino else f"/proc/{pids[0]}/ns/net")
         entries.append(NsEntry(ino, tuple(names.get(ino, ())), ino == root_ino, path, pids))
     return Discovery(tuple(entries), pid_netns)
+
+
+def tun_links(kit: KernelKit, netns: str | None = None) -> list[Link]:
+    """The tun/tap devices of a namespace as `ip -j -d link show` describes them, as Links."""
+    from vnettop.model import Link, TunInfo
+
+    inode = kit.ns_inode(netns)
+    out = []
+    for dev in json.loads(kit.ip("-j", "-d", "link", "show", netns=netns)):
+        info = dev.get("linkinfo", {})
+        if info.get("info_kind") != "tun":
+            continue
+        data = info.get("info_data", {})
+        tun = TunInfo(data["type"], bool(data.get("persist")), bool(data.get("multi_queue")),
+                      bool(data.get("vnet_hdr")), bool(data.get("pi")))
+        out.append(Link(inode, dev["ifindex"], dev["ifname"], data["type"], dev.get("address"), dev["mtu"],
+                        "UP" in dev["flags"], dev["operstate"].lower(), tun=tun))
+    return out
 
 
 def netns_pids(netns: str) -> list[int]:

@@ -1,0 +1,102 @@
+"""Real tun/tap holders: the scanner must name the exact (namespace, device) each fd is attached to.
+
+Devices are made by a helper process (tests/tunholder.py: /dev/net/tun + TUNSETIFF, independent of
+vnettop); links are described by `ip -j -d link show`; discovery is read straight from /proc.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.kernelkit import KernelKit, poll_until
+from tests.tunholder import discovery_for_tests, start_holder, tun_links
+from vnettop.collect.holders import attach_holders
+from vnettop.collect.processes import ProcScanner
+from vnettop.collect.types import ProcScan
+from vnettop.model import Link, TunHolder
+
+pytestmark = pytest.mark.kernel
+
+
+def holders_of(links: list[Link], scan: ProcScan, netns: int, name: str) -> tuple[TunHolder, ...]:
+    out, _ = attach_holders(links, scan)
+    (link,) = [x for x in out if x.netns == netns and x.name == name]
+    assert link.tun is not None
+    return link.tun.holders
+
+
+def test_tap_held_by_a_child_shows_its_pid_and_fd(kit: KernelKit) -> None:
+    name = kit.name("h1")
+    scanner = ProcScanner()
+    scanner.scan(discovery_for_tests())  # before the holder exists: it must be found as a new pid
+    pid, fds = start_holder(kit, name)
+    scan = scanner.scan(discovery_for_tests())
+    root = kit.ns_inode(None)
+    mine = [f for f in scan.tun_fds if f.pid == pid]
+    assert [(f.fd, f.iff, f.netns, f.exact) for f in mine] == [(fds[0], name, root, True)]
+    assert holders_of(tun_links(kit), scan, root, name) == (TunHolder(pid, "python", fds, True),)
+    (proc,) = [p for p in scan.processes[root] if p.pid == pid]
+    assert "tests.tunholder" in proc.cmdline and proc.user == "root"
+
+
+def test_multi_queue_tap_lists_both_fds(kit: KernelKit) -> None:
+    name = kit.name("mq")
+    pid, fds = start_holder(kit, name, queues=2)
+    assert len(fds) == 2
+    scan = ProcScanner().scan(discovery_for_tests(), full=True)
+    (holder,) = holders_of(tun_links(kit), scan, kit.ns_inode(None), name)
+    assert (holder.pid, holder.fds, holder.exact) == (pid, tuple(sorted(fds)), True)
+
+
+def test_tap_moved_after_open_is_attributed_to_its_new_namespace(kit: KernelKit) -> None:
+    ns = kit.netns("mv")
+    name = kit.name("mv0")
+    pid, fds = start_holder(kit, name)  # opened in root ...
+    kit.ip("link", "set", name, "netns", ns)  # ... then moved away
+    kit.tuntap(name, mode="tap")  # and a different, unheld tap takes its name in root
+    scanner = ProcScanner()
+    scan = scanner.scan(discovery_for_tests(), full=True)
+    (fd,) = [f for f in scan.tun_fds if f.pid == pid]
+    assert (fd.iff, fd.netns, fd.exact) == (name, kit.ns_inode(ns), True)
+    links = tun_links(kit) + tun_links(kit, ns)
+    assert holders_of(links, scan, kit.ns_inode(ns), name) == (TunHolder(pid, "python", fds, True),)
+    assert holders_of(links, scan, kit.ns_inode(None), name) == ()
+    # The process stays in root: it is listed there, not in the device's namespace.
+    assert pid in {p.pid for p in scan.processes[kit.ns_inode(None)]}
+
+
+def test_same_name_in_two_namespaces_held_by_different_processes(kit: KernelKit) -> None:
+    ns1, ns2 = kit.netns("a"), kit.netns("b")
+    name = kit.name("tw")
+    pid1, fds1 = start_holder(kit, name, netns=ns1)
+    pid2, fds2 = start_holder(kit, name, mode="tun", netns=ns2)
+    scan = ProcScanner().scan(discovery_for_tests(), full=True)
+    links = tun_links(kit, ns1) + tun_links(kit, ns2)
+    assert holders_of(links, scan, kit.ns_inode(ns1), name) == (TunHolder(pid1, "python", fds1, True),)
+    assert holders_of(links, scan, kit.ns_inode(ns2), name) == (TunHolder(pid2, "python", fds2, True),)
+    # Each holder process lives in the namespace it joined.
+    assert pid1 in {p.pid for p in scan.processes[kit.ns_inode(ns1)]}
+    assert pid2 in {p.pid for p in scan.processes[kit.ns_inode(ns2)]}
+
+
+def test_name_only_fallback_reports_the_ambiguity(kit: KernelKit) -> None:
+    ns1, ns2 = kit.netns("c"), kit.netns("d")
+    name = kit.name("amb")
+    start_holder(kit, name, netns=ns1)
+    start_holder(kit, name, netns=ns2)
+    scan = ProcScanner(exact=False).scan(discovery_for_tests(), full=True)
+    links = tun_links(kit, ns1) + tun_links(kit, ns2)
+    out, errors = attach_holders(links, scan)
+    assert all(link.tun is not None and link.tun.holders == () for link in out)
+    assert sum(1 for e in errors if repr(name) in e.message) == 2
+
+
+def test_holder_that_exits_disappears(kit: KernelKit) -> None:
+    name = kit.name("ex")
+    pid, _ = start_holder(kit, name)
+    scanner = ProcScanner()
+    assert any(f.pid == pid for f in scanner.scan(discovery_for_tests()).tun_fds)
+    proc = next(p for p in kit.procs if p.pid == pid)
+    proc.kill()
+    proc.wait()
+    poll_until(lambda: not any(f.pid == pid for f in scanner.scan(discovery_for_tests()).tun_fds))
