@@ -370,6 +370,18 @@ def _holder_hop(link: Link, proc: Process | None, holder: TunHolder, depth: int)
     return Hop("process", f"{holder.comm}[{holder.pid}]", holder.pid, note, depth)
 
 
+def hop_to_dict(hop: Hop) -> dict[str, object]:
+    """A hop as plain JSON-ready data, its reference spelled out by kind (for `vnettop trace`)."""
+    out: dict[str, object] = {"kind": hop.kind, "label": hop.label, "depth": hop.depth, "note": hop.note}
+    if isinstance(hop.ref, tuple):
+        out["netns"], out["ifindex"] = hop.ref
+    elif hop.kind == "namespace":
+        out["inode"] = hop.ref
+    else:
+        out["pid"] = hop.ref
+    return out
+
+
 def _finish(walk: _Walk) -> list[Hop]:
     hops = walk.hops
     if walk.truncated and hops:

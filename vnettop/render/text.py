@@ -202,3 +202,38 @@ def _tun_note(link: Link) -> str:
     else:
         flags.append("not held")
     return " ".join(flags)
+
+
+# -- a trace ------------------------------------------------------------------------------------
+
+
+def render_trace(snap: Snapshot, start: Link, hops: list[topo.Hop], ascii: bool = False) -> str:
+    """A trace (see `topology.trace`) as a tree, one hop a line, ending with a newline."""
+    sym = _ASCII if ascii else _UNICODE
+    lines = [f"trace from {start.name} @ {snap.ns_label(start.netns)} (ifindex {start.ifindex})"]
+    # A hop is the last of its siblings when no later hop at its depth comes before a shallower one.
+    last = [True] * len(hops)
+    following: dict[int, bool] = {}
+    for i in range(len(hops) - 1, -1, -1):
+        d = hops[i].depth
+        last[i] = not following.get(d, False)
+        following = {k: v for k, v in following.items() if k < d}
+        following[d] = True
+    open_levels: dict[int, bool] = {}  # depth -> more siblings still to come below it
+    for hop, is_last in zip(hops, last, strict=True):
+        d = hop.depth
+        prefix = "".join(sym["bar"] if open_levels.get(k) else sym["gap"] for k in range(1, d))
+        if d > 0:
+            prefix += sym["last"] if is_last else sym["tee"]
+        open_levels[d] = not is_last
+        lines.append(f"{prefix}{_hop_text(hop, sym)}".rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def _hop_text(hop: topo.Hop, sym: dict[str, str]) -> str:
+    note = hop.note.replace("veth peer", f"{sym['veth']} veth peer")
+    if hop.kind == "namespace":
+        return f"namespace {hop.label}  {note}"
+    if hop.kind == "service":
+        return f"{hop.label}  listening {note}"
+    return f"{hop.label}  {note}"

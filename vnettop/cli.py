@@ -1,0 +1,292 @@
+"""The `vnettop` command: the TUI by default; `dump`, `trace` and `lab` for scripts and set-up.
+
+Thin on purpose: parse arguments, pick a source of snapshots (live kernel, `--load FILE`, `--demo`),
+and hand over to the part that does the work. Heavy imports happen inside the command that needs them:
+`dump` and `trace` never import Textual (a test holds us to that), the live collector is imported only
+when the kernel is read, and the UI only when the screen opens.
+
+Errors the user can fix are one line on stderr and an exit status, never a traceback: 2 for a usage
+mistake, 1 for anything else that went wrong (a device not found, a bad snapshot file, an unwritable
+output). Ctrl-C exits 130 quietly, and a closed pipe (`vnettop dump | head`) exits 141 quietly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from typing import TYPE_CHECKING, NoReturn
+
+from vnettop import __version__
+from vnettop.errors import VnettopError
+
+if TYPE_CHECKING:
+    from vnettop.collect import Collector
+    from vnettop.model import Snapshot
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_PIPE = 0, 1, 2, 130, 141
+
+
+class UsageError(Exception):
+    """The command line itself is wrong; shown as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a mistake is one line (no usage block) so it reads well in a terminal and a log."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+# -- arguments --------------------------------------------------------------------------------
+
+
+def _interval(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(value) or value < 0.1:
+        raise argparse.ArgumentTypeError(f"must be at least 0.1 seconds, got {text!r}")
+    return value
+
+
+def _add_source(p: argparse.ArgumentParser, inherit: bool) -> None:
+    """--load/--demo. On a subcommand they default to SUPPRESS, so `vnettop --demo dump` works too."""
+    default = {"default": argparse.SUPPRESS} if inherit else {}
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--load", metavar="FILE", help="read a snapshot saved by 'vnettop dump' "
+                       "('-' for stdin) instead of the kernel (read-only)", **default)  # type: ignore[arg-type]
+    group.add_argument("--demo", action="store_true", help="show the built-in demo: the compute node "
+                       "of the article vnettop grew from (no root needed)", **default)  # type: ignore[arg-type]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line (also used by the README's usage section and the tests)."""
+    parser = _Parser(
+        prog="vnettop",
+        description="Inspect Linux virtual networking: namespaces, bridges, veth peers, tun/tap holders.",
+        epilog="Without a command, vnettop opens the full-screen inspector.",
+    )
+    parser.add_argument("--version", action="version", version=f"vnettop {__version__}")
+    parser.add_argument("--read-only", action="store_true", help="never change anything, whatever is pressed")
+    _add_source(parser, inherit=False)
+    parser.add_argument("--interval", type=_interval, default=1.0, metavar="SECONDS",
+                        help="seconds between refreshes (default 1.0, at least 0.1)")
+    parser.add_argument("--journal", metavar="FILE", help="append every change made to FILE")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    dump = sub.add_parser("dump", help="write the whole picture once (JSON, text or DOT) and exit")
+    dump.add_argument("--format", "-f", choices=("json", "text", "dot"), default="json",
+                      help="json: the documented schema (default); text: a readable tree; dot: Graphviz")
+    dump.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    dump.add_argument("--ascii", action="store_true", help="text format: ASCII symbols only")
+    _add_source(dump, inherit=True)
+
+    trace = sub.add_parser("trace", help="follow the path from a device, hop by hop, and exit")
+    trace.add_argument("device", metavar="DEVICE", help="device name, e.g. tap0 or veth-a")
+    trace.add_argument("--netns", metavar="NAME",
+                       help="the namespace DEVICE is in: a name, 'root', an inode, or 'pid N'")
+    trace.add_argument("--format", "-f", choices=("text", "json"), default="text")
+    trace.add_argument("--ascii", action="store_true", help="text format: ASCII symbols only")
+    _add_source(trace, inherit=True)
+
+    lab = sub.add_parser("lab", help="build, remove or show the article's topology as a local lab")
+    lab.add_argument("action", choices=("up", "down", "status"))
+    lab.add_argument("--journal", metavar="FILE", default=argparse.SUPPRESS,
+                     help="append every change made to FILE")
+    return parser
+
+
+# -- sources ------------------------------------------------------------------------------------
+
+
+def _offline_snapshot(args: argparse.Namespace) -> Snapshot | None:
+    """The snapshot named by --load or --demo, or None for the live kernel."""
+    if getattr(args, "load", None):
+        from vnettop.render.json import load_snapshot
+
+        return load_snapshot(args.load)
+    if getattr(args, "demo", False):
+        from vnettop.demo import demo_snapshot
+
+        return demo_snapshot()
+    return None
+
+
+def _live_collector() -> Collector:
+    try:
+        from vnettop.collect.collector import LiveCollector
+    except ImportError as e:
+        raise VnettopError(f"live collection is unavailable here ({e}); try --demo or --load FILE") from None
+    return LiveCollector()
+
+
+def one_snapshot(args: argparse.Namespace) -> Snapshot:
+    """One snapshot for a one-shot command, from the file, the demo, or the kernel."""
+    snap = _offline_snapshot(args)
+    if snap is not None:
+        return snap
+    collector = _live_collector()
+    try:
+        return collector.collect()
+    finally:
+        collector.close()
+
+
+# -- output -------------------------------------------------------------------------------------
+
+
+def _wants_ascii(args: argparse.Namespace) -> bool:
+    """--ascii, or a standard output whose encoding cannot show the tree's symbols."""
+    if args.ascii:
+        return True
+    if getattr(args, "output", None) not in (None, "-"):
+        return False
+    try:
+        "⇄├└│·".encode(sys.stdout.encoding or "ascii")
+    except (UnicodeEncodeError, LookupError):
+        return True
+    return False
+
+
+def _check_writable(path: str) -> None:
+    """Refuse an output path that cannot be written before doing the work (one clear line)."""
+    if os.path.isdir(path):
+        raise VnettopError(f"cannot write {path}: it is a directory")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise VnettopError(f"cannot write {path}: no such directory {parent}")
+    target = path if os.path.exists(path) else parent
+    if not os.access(target, os.W_OK):
+        raise VnettopError(f"cannot write {path}: permission denied")
+
+
+def _emit(text: str, output: str | None) -> None:
+    """Write `text` to standard output (one write) or to a file."""
+    if output in (None, "-"):
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    assert output is not None
+    try:
+        with open(output, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as e:
+        raise VnettopError(f"cannot write {output}: {e.strerror or e}") from None
+
+
+# -- commands -----------------------------------------------------------------------------------
+
+
+def cmd_dump(args: argparse.Namespace) -> int:
+    if args.output not in (None, "-"):
+        _check_writable(args.output)
+    snap = one_snapshot(args)
+    if args.format == "json":
+        from vnettop.render.json import snapshot_to_json
+
+        text = snapshot_to_json(snap)
+    elif args.format == "dot":
+        from vnettop.render.dot import render_dot
+
+        text = render_dot(snap)
+    else:
+        from vnettop.render.text import render_text
+
+        text = render_text(snap, ascii=_wants_ascii(args))
+    _emit(text, args.output)
+    return EXIT_OK
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    from vnettop import topology as topo
+    from vnettop.render.text import render_trace
+
+    snap = one_snapshot(args)
+    try:
+        start = topo.resolve_link(snap, args.device, args.netns)
+    except topo.AmbiguousNameError as e:
+        raise UsageError(str(e)) from None
+    hops = topo.trace(snap, start)
+    if args.format == "json":
+        import json
+
+        doc = {
+            "schema": "vnettop.trace/1",
+            "start": {"netns": start.netns, "ifindex": start.ifindex, "name": start.name,
+                      "namespace": snap.ns_label(start.netns)},
+            "hops": [topo.hop_to_dict(hop) for hop in hops],
+        }
+        _emit(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", None)
+    else:
+        _emit(render_trace(snap, start, hops, ascii=_wants_ascii(args)), None)
+    return EXIT_OK
+
+
+def cmd_lab(args: argparse.Namespace) -> int:
+    from vnettop.actions.lab import cli_lab
+
+    return cli_lab(args.action, getattr(args, "journal", None))
+
+
+def cmd_tui(args: argparse.Namespace) -> int:
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise UsageError("the inspector needs a terminal; for a pipe or a file use 'vnettop dump'")
+    snap = _offline_snapshot(args)
+    if snap is not None:
+        from vnettop.collect.static import StaticCollector
+
+        collector: Collector = StaticCollector(snap)
+        label = "demo" if args.demo else os.path.basename(args.load) or args.load
+    else:
+        collector, label = _live_collector(), "live"
+    try:
+        from vnettop.actions.mutator import Mutator
+
+        offline = snap is not None
+        mutator, notice = Mutator.for_cli(args.read_only or offline, args.journal)
+        if offline and notice is None:
+            notice = f"browsing a saved snapshot ({label}): read-only"
+        read_only = bool(args.read_only or offline or getattr(mutator, "read_only", False))
+
+        from vnettop.ui.app import run
+
+        return run(collector, mutator, read_only=read_only, notice=notice, source_label=label,
+                   interval=args.interval)
+    finally:
+        collector.close()
+
+
+_COMMANDS = {"dump": cmd_dump, "trace": cmd_trace, "lab": cmd_lab, None: cmd_tui}
+
+
+def _quiet_stdout() -> None:
+    """After a broken pipe, point stdout at /dev/null so the interpreter's final flush stays silent."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run `vnettop` with `argv` (default: the process's arguments); return the exit status."""
+    try:
+        args = build_parser().parse_args(argv)
+        return _COMMANDS[args.command](args)
+    except UsageError as e:
+        print(f"vnettop: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except VnettopError as e:
+        print(f"vnettop: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _quiet_stdout()
+        return EXIT_PIPE
+    except SystemExit as e:  # --help and --version
+        return e.code if isinstance(e.code, int) else (EXIT_OK if e.code is None else EXIT_ERROR)
