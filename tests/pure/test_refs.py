@@ -1,0 +1,192 @@
+"""resolve_links: peers, lower devices, masters and bridge ports across namespaces, from hand-made drafts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from vnettop.collect.refs import resolve_links
+from vnettop.collect.types import LinkDraft
+from vnettop.model import BridgeInfo, Link, LinkRef
+
+ROOT, NA, NB, NC, PROC = 4026531840, 4026532100, 4026532200, 4026532300, 4026532400
+
+
+def draft(ns: int, index: int, name: str, kind: str = "veth", link: int | None = None,
+          nsid: int | None = None, master: int | None = None) -> LinkDraft:
+    bridge = BridgeInfo(stp=False, vlan_filtering=False, ports=()) if kind == "bridge" else None
+    return LinkDraft(
+        link=Link(netns=ns, ifindex=index, name=name, kind=kind, mac=None, mtu=1500, admin_up=True,
+                  oper_state="up", bridge=bridge),
+        master_ifindex=master, link_ifindex=link, link_nsid=nsid)
+
+
+class Nsids:
+    """A fake RTM_GETNSID: table[(from, to)] = nsid; counts the questions asked."""
+
+    def __init__(self, table: dict[tuple[int, int], int]) -> None:
+        self.table = table
+        self.asked: list[tuple[int, int]] = []
+
+    def __call__(self, src: int, target: int) -> int | None:
+        self.asked.append((src, target))
+        return self.table.get((src, target))
+
+
+def by_name(links: Iterable[Link]) -> dict[str, Link]:
+    return {link.name: link for link in links}
+
+
+def test_both_ends_in_one_namespace_need_no_nsid() -> None:
+    nsids = Nsids({})
+    links, errors = resolve_links({NA: [draft(NA, 2, "va1", link=3), draft(NA, 3, "va0", link=2)]}, nsids)
+    got = by_name(links)
+    assert got["va0"].peer == LinkRef(NA, 2, "va1")
+    assert got["va1"].peer == LinkRef(NA, 3, "va0")
+    assert (got["va0"].lower, got["va0"].master) == (None, None)
+    assert errors == () and nsids.asked == []
+
+
+def test_root_to_named_namespace() -> None:
+    nsids = Nsids({(ROOT, NA): 5, (NA, ROOT): 0})
+    links, errors = resolve_links({
+        ROOT: [draft(ROOT, 1, "lo", kind="loopback"), draft(ROOT, 7, "tap45", link=2, nsid=5)],
+        NA: [draft(NA, 1, "lo", kind="loopback"), draft(NA, 2, "ns-45", link=7, nsid=0)],
+    }, nsids)
+    got = by_name(link for link in links if link.kind == "veth")
+    assert got["tap45"].peer == LinkRef(NA, 2, "ns-45")
+    assert got["ns-45"].peer == LinkRef(ROOT, 7, "tap45")
+    assert errors == ()
+
+
+def test_two_named_namespaces_and_a_process_only_one() -> None:
+    # NA <-> NB, and NB <-> PROC (a namespace with no name, only processes): names play no part.
+    nsids = Nsids({(NA, NB): 1, (NB, NA): 0, (NB, PROC): 2, (PROC, NB): 0})
+    links, errors = resolve_links({
+        NA: [draft(NA, 3, "a-b", link=4, nsid=1)],
+        NB: [draft(NB, 4, "b-a", link=3, nsid=0), draft(NB, 5, "b-p", link=2, nsid=2)],
+        PROC: [draft(PROC, 2, "eth0", link=5, nsid=0)],
+    }, nsids)
+    got = by_name(links)
+    assert got["a-b"].peer == LinkRef(NB, 4, "b-a")
+    assert got["b-a"].peer == LinkRef(NA, 3, "a-b")
+    assert got["b-p"].peer == LinkRef(PROC, 2, "eth0")
+    assert got["eth0"].peer == LinkRef(NB, 5, "b-p")
+    assert errors == ()
+
+
+def test_remote_index_equal_to_an_unrelated_local_device_is_not_confused() -> None:
+    # x0 in A says "peer is ifindex 2 in nsid 0"; A's own ifindex 2 is va1, an unrelated veth.
+    nsids = Nsids({(NA, NB): 0, (NB, NA): 0})
+    links, errors = resolve_links({
+        NA: [draft(NA, 2, "va1", link=3), draft(NA, 3, "va0", link=2), draft(NA, 12, "x0", link=2, nsid=0)],
+        NB: [draft(NB, 2, "x1", link=12, nsid=0)],
+    }, nsids)
+    got = by_name(links)
+    assert got["x0"].peer == LinkRef(NB, 2, "x1")
+    assert got["x1"].peer == LinkRef(NA, 12, "x0")
+    assert got["va1"].peer == LinkRef(NA, 3, "va0")
+    assert errors == ()
+
+
+def test_several_pairing_candidates_the_nsid_decides() -> None:
+    # B and C both hold a veth at index 2 pointing to "ifindex 12 elsewhere"; only C is nsid 1 for A.
+    nsids = Nsids({(NA, NB): 0, (NA, NC): 1, (NC, NA): 4})
+    links, errors = resolve_links({
+        NA: [draft(NA, 12, "x0", link=2, nsid=1)],
+        NB: [draft(NB, 2, "decoy", link=12, nsid=5)],  # its peer is in some namespace we cannot see
+        NC: [draft(NC, 2, "x1", link=12, nsid=4)],
+    }, nsids)
+    got = by_name(links)
+    assert got["x0"].peer == LinkRef(NC, 2, "x1")
+    assert got["x1"].peer == LinkRef(NA, 12, "x0")
+    assert got["decoy"].peer == LinkRef(0, 12, None)  # index pairing alone never decides
+    assert [e.message.split(":")[0] for e in errors] == ["decoy"]
+
+
+def test_answers_are_cached_per_namespace_pair() -> None:
+    table = {(NA, NB): 0, (NB, NA): 0}
+    nsids = Nsids(table)
+    a_side = [draft(NA, 10 + i, f"a{i}", link=20 + i, nsid=0) for i in range(5)]
+    b_side = [draft(NB, 20 + i, f"b{i}", link=10 + i, nsid=0) for i in range(5)]
+    links, errors = resolve_links({NA: a_side, NB: b_side}, nsids)
+    assert errors == ()
+    assert by_name(links)["a3"].peer == LinkRef(NB, 23, "b3")
+    assert sorted(nsids.asked) == [(NA, NB), (NB, NA)]
+
+
+def test_peer_in_an_unreadable_namespace_keeps_its_index_and_says_why() -> None:
+    nsids = Nsids({(NA, NB): 0})
+    links, errors = resolve_links({NA: [draft(NA, 12, "x0", link=2, nsid=0)]}, nsids,
+                                  unreadable={NB: "permission denied"})
+    assert by_name(links)["x0"].peer == LinkRef(NB, 2, None)
+    assert len(errors) == 1 and errors[0].scope == f"netns {NA}"
+    assert "x0" in errors[0].message and "permission denied" in errors[0].message
+
+
+def test_peer_in_a_namespace_nobody_can_see() -> None:
+    nsids = Nsids({})  # NA's nsid 7 is a namespace held only by an fd: no name, no process
+    links, errors = resolve_links({NA: [draft(NA, 12, "x0", link=2, nsid=7)], NB: []}, nsids)
+    assert by_name(links)["x0"].peer == LinkRef(0, 2, None)
+    assert len(errors) == 1 and "nsid 7" in errors[0].message
+
+
+def test_lower_device_in_another_namespace() -> None:
+    # macvlan / vlan made on root's em2 and moved into a namespace: no veth partner to pair with.
+    nsids = Nsids({(NA, ROOT): 0})
+    links, errors = resolve_links({
+        ROOT: [draft(ROOT, 2, "va1", kind="device"), draft(ROOT, 3, "em2", kind="device")],
+        NA: [draft(NA, 2, "mvx", kind="macvlan", link=3, nsid=0),
+             draft(NA, 4, "em2.100", kind="vlan", link=3, nsid=0)],
+    }, nsids)
+    got = by_name(links)
+    assert got["mvx"].lower == LinkRef(ROOT, 3, "em2")
+    assert got["em2.100"].lower == LinkRef(ROOT, 3, "em2")
+    assert got["mvx"].peer is None
+    assert errors == ()
+
+
+def test_lower_in_the_same_namespace() -> None:
+    links, errors = resolve_links({NA: [draft(NA, 3, "va0", link=2), draft(NA, 2, "va1", link=3),
+                                        draft(NA, 9, "vx0", kind="vxlan", link=3)]}, Nsids({}))
+    assert by_name(links)["vx0"].lower == LinkRef(NA, 3, "va0")
+    assert errors == ()
+
+
+def test_veth_without_ifla_link_is_reported_not_guessed() -> None:
+    links, errors = resolve_links({NA: [draft(NA, 2, "old0"), draft(NA, 3, "old1")]}, Nsids({}))
+    assert by_name(links)["old0"].peer is None
+    assert len(errors) == 2 and "IFLA_LINK" in errors[0].message
+
+
+def test_masters_and_bridge_ports() -> None:
+    links, errors = resolve_links({NA: [
+        draft(NA, 4, "br0", kind="bridge"),
+        draft(NA, 8, "tap1", kind="tap", master=4),
+        draft(NA, 2, "va1", link=3, master=4),
+        draft(NA, 3, "va0", link=2),
+        draft(NA, 6, "gone", kind="tap", master=30),
+    ], NB: [draft(NB, 4, "br0", kind="bridge")]}, Nsids({}))
+    got = {(link.netns, link.name): link for link in links}
+    assert got[(NA, "va1")].master == LinkRef(NA, 4, "br0")
+    br = got[(NA, "br0")].bridge
+    assert br is not None and br.ports == (2, 8)  # sorted, and never another namespace's ports
+    other = got[(NB, "br0")].bridge
+    assert other is not None and other.ports == ()
+    assert got[(NA, "gone")].master == LinkRef(NA, 30, None)
+    assert len(errors) == 1 and "gone" in errors[0].message
+
+
+def test_links_sorted_by_namespace_then_index() -> None:
+    links, _ = resolve_links({NB: [draft(NB, 3, "z", kind="device"), draft(NB, 1, "lo", kind="loopback")],
+                              NA: [draft(NA, 2, "y", kind="device")]}, Nsids({}))
+    assert [link.key for link in links] == [(NA, 2), (NB, 1), (NB, 3)]
+
+
+def test_a_failing_nsid_callback_becomes_an_error() -> None:
+    def broken(src: int, target: int) -> int | None:
+        raise OSError(2, "No such file or directory")
+
+    links, errors = resolve_links({NA: [draft(NA, 12, "x0", link=2, nsid=0)],
+                                   NB: [draft(NB, 2, "x1", link=12, nsid=0)]}, broken)
+    assert by_name(links)["x0"].peer == LinkRef(0, 2, None)
+    assert any("cannot ask nsid" in e.message for e in errors)
