@@ -1,0 +1,135 @@
+"""Real clients: openvpn holding a tun, qemu holding taps, dnsmasq serving inside a namespace.
+
+Each runs inside a throwaway namespace; the scanner must attribute the device exactly and list what
+each process listens on *in its own namespace* (read through that namespace's /proc/PID/net tables).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from tests.kernelkit import KernelKit, poll_until, run
+from tests.tunholder import discovery_for_tests, tun_links
+from vnettop.collect.holders import attach_holders
+from vnettop.collect.processes import ProcScanner
+from vnettop.collect.types import ProcScan
+from vnettop.model import Listening, Process, TunHolder
+
+pytestmark = pytest.mark.kernel
+
+
+def need(tool: str) -> None:
+    if shutil.which(tool) is None:
+        pytest.skip(f"{tool} is not installed")
+
+
+def process_in(scan: ProcScan, netns: int, pid: int) -> Process | None:
+    return next((p for p in scan.processes.get(netns, ()) if p.pid == pid), None)
+
+
+def read_pidfile(path: str) -> int:
+    def probe() -> int:
+        try:
+            with open(path) as f:
+                return int(f.read().strip() or 0)
+        except (OSError, ValueError):
+            return 0
+    return poll_until(probe)
+
+
+def holders(kit: KernelKit, netns: str, scan: ProcScan, name: str) -> tuple[TunHolder, ...]:
+    links, errors = attach_holders(tun_links(kit, netns), scan)
+    assert not [e for e in errors if name in e.message]
+    (link,) = [x for x in links if x.name == name]
+    assert link.tun is not None
+    return link.tun.holders
+
+
+def test_openvpn_tun_and_its_udp_port_in_its_namespace(kit: KernelKit) -> None:
+    need("openvpn")
+    ns = kit.netns("vpn")
+    dev = kit.name("tun0")
+    lport = 20000 + int(kit.tag, 16) % 20000
+    proc = kit.spawn(["openvpn", "--dev", dev, "--dev-type", "tun", "--ifconfig", "10.77.0.1", "10.77.0.2",
+                      "--lport", str(lport), "--rport", str(lport + 1), "--remote", "127.0.0.1",
+                      "--proto", "udp", "--disable-dco", "--verb", "0"], netns=ns)
+    inode = kit.ns_inode(ns)
+    scanner = ProcScanner(listen_interval=0)
+
+    def ready() -> ProcScan | None:
+        scan = scanner.scan(discovery_for_tests())
+        found = process_in(scan, inode, proc.pid)
+        return scan if found and found.listening and any(f.pid == proc.pid for f in scan.tun_fds) else None
+
+    scan = poll_until(ready, timeout=10)
+    openvpn = process_in(scan, inode, proc.pid)
+    assert openvpn is not None and openvpn.comm == "openvpn"
+    assert Listening("udp", "0.0.0.0", lport) in openvpn.listening
+    (holder,) = holders(kit, ns, scan, dev)
+    assert (holder.pid, holder.comm, holder.exact) == (proc.pid, "openvpn", True)
+    # Its socket lives in the namespace, so the root namespace's table must not claim it.
+    root_procs = scan.processes.get(kit.ns_inode(None), ())
+    assert not any(Listening("udp", "0.0.0.0", lport) in p.listening for p in root_procs)
+
+
+def _qemu(kit: KernelKit, ns: str, netdev: str, *extra: str) -> int:
+    pidfile = kit.daemon_pidfile("qemu")
+    run(["ip", "netns", "exec", ns, "qemu-system-x86_64", *extra, "-S", "-display", "none", "-nodefaults",
+         "-netdev", netdev, "-daemonize", "-pidfile", pidfile])
+    return read_pidfile(pidfile)
+
+
+def test_qemu_holds_its_tap(kit: KernelKit) -> None:
+    need("qemu-system-x86_64")
+    ns = kit.netns("vm")
+    tap = kit.name("vm0")
+    pid = _qemu(kit, ns, f"tap,id=n0,ifname={tap},script=no,downscript=no", "-machine", "none")
+    scan = ProcScanner().scan(discovery_for_tests(), full=True)
+    (holder,) = holders(kit, ns, scan, tap)
+    assert (holder.pid, holder.exact, len(holder.fds)) == (pid, True, 1)
+    assert holder.comm.startswith("qemu-system")
+    assert os.readlink(f"/proc/{pid}/fd/{holder.fds[0]}") == "/dev/net/tun"
+    qemu = process_in(scan, kit.ns_inode(ns), pid)
+    assert qemu is not None and f"ifname={tap}" in qemu.cmdline
+
+
+def test_qemu_multi_queue_tap_has_two_fds(kit: KernelKit) -> None:
+    need("qemu-system-x86_64")
+    ns = kit.netns("mq")
+    tap = kit.name("mq0")
+    pid = _qemu(kit, ns, f"tap,id=n0,ifname={tap},script=no,downscript=no,queues=2",
+                "-M", "q35", "-device", "virtio-net-pci,netdev=n0,mq=on")
+    scan = ProcScanner().scan(discovery_for_tests(), full=True)
+    (holder,) = holders(kit, ns, scan, tap)
+    assert holder.pid == pid and len(holder.fds) == 2 and holder.exact
+    assert all(os.readlink(f"/proc/{pid}/fd/{fd}") == "/dev/net/tun" for fd in holder.fds)
+    assert tun_links(kit, ns)[0].tun.multi_queue  # type: ignore[union-attr]
+
+
+def test_dnsmasq_listens_on_53_and_67_inside_its_namespace(kit: KernelKit) -> None:
+    need("dnsmasq")
+    ns = kit.netns("dh")
+    inside, _ = kit.veth(kit.name("dhi"), kit.name("dho"), ns_a=ns)
+    kit.ip("addr", "add", "10.78.0.2/24", "dev", inside, netns=ns)
+    kit.ip("link", "set", inside, "up", netns=ns)
+    proc = kit.spawn(["dnsmasq", "--no-daemon", f"--interface={inside}", "--bind-interfaces",
+                      "--except-interface=lo", "--dhcp-range=10.78.0.10,10.78.0.20,1h", "--port", "53",
+                      "--no-resolv", "--no-hosts", "--conf-file=/dev/null", "--dhcp-leasefile=/dev/null"],
+                     netns=ns)
+    inode = kit.ns_inode(ns)
+    scanner = ProcScanner(listen_interval=0)
+
+    def ready() -> Process | None:
+        found = process_in(scanner.scan(discovery_for_tests()), inode, proc.pid)
+        return found if found and len(found.listening) >= 3 else None
+
+    dnsmasq = poll_until(ready, timeout=10)
+    assert dnsmasq.comm == "dnsmasq"
+    assert {Listening("tcp", "10.78.0.2", 53), Listening("udp", "10.78.0.2", 53),
+            Listening("udp", "0.0.0.0", 67)} <= set(dnsmasq.listening)
+    assert dnsmasq.user == run(["ps", "-o", "user=", "-p", str(proc.pid)]).stdout.strip()
+    # Nothing of it leaks into the root namespace's view.
+    assert process_in(scanner.scan(discovery_for_tests()), kit.ns_inode(None), proc.pid) is None
