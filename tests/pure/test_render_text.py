@@ -1,0 +1,135 @@
+"""The text dump: what `ip -br link`, `brctl show` and `lsof /dev/net/tun` would each say, in one tree."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.fixtures_snapshots import QDHCP_NAME, UNREADABLE, compute_node, cyclic
+from vnettop import topology as topo
+from vnettop.model import Snapshot
+from vnettop.render.text import render_text, render_trace
+
+
+@pytest.fixture
+def snap() -> Snapshot:
+    return compute_node()
+
+
+@pytest.fixture
+def text(snap: Snapshot) -> str:
+    return render_text(snap)
+
+
+def line_of(text: str, needle: str) -> str:
+    (line,) = [ln for ln in text.splitlines() if needle in ln]
+    return line
+
+
+def row(text: str, device: str) -> str:
+    """The one device row of `device` (its name first, after any tree prefix)."""
+    (line,) = [ln for ln in text.splitlines() if ln.startswith("  ") and
+               ln.lstrip(" │├└─|`-").split()[:1] == [device] and "[" not in ln.split()[0]]
+    return line
+
+
+def section(text: str, header_start: str) -> list[str]:
+    """The lines of one namespace block (from its header to the next blank line)."""
+    lines = text.splitlines()
+    start = next(i for i, ln in enumerate(lines) if ln.startswith(header_start))
+    end = next((i for i in range(start, len(lines)) if not lines[i]), len(lines))
+    return lines[start:end]
+
+
+def test_header_counts(text: str) -> None:
+    first, second = text.splitlines()[:2]
+    assert "compute01" in first and "kernel 6.18.44" in first and "2026-11-25 08:00:00 UTC" in first
+    assert second == "3 namespaces · 14 links · 1 bridge · 3 veth pairs · 3 tun/tap · 1 error"
+
+
+def test_each_namespace_has_a_block_with_label_inode_and_processes(text: str) -> None:
+    root = section(text, "root ")
+    assert root[0].startswith("root  net:[4026531840]") and "3 processes" in root[0]
+    qdhcp = section(text, QDHCP_NAME)
+    assert "net:[4026532323]" in qdhcp[0]
+    assert any("dnsmasq[28795]" in ln and "udp 0.0.0.0:67" in ln and "tcp 10.0.0.2:53" in ln for ln in qdhcp)
+    pidns = section(text, "pid 4242")
+    assert "(no name)" in pidns[0]
+    assert any(ln.split()[0] == "eth0" for ln in pidns[1:])
+
+
+def test_device_columns_kind_state_mac_addresses(text: str) -> None:
+    em2 = row(text, "em2")
+    assert em2.split()[:5] == ["em2", "device", "UP", "02:00:00:00:00:02", "192.0.2.10/24"]
+    assert row(text, "tap1").split()[2] == "DOWN(admin)"
+    assert row(text, "vethx").split()[2] == "LOWERLAYERDOWN"
+    assert row(text, "tun0").split()[3] == "-"  # a tun has no MAC
+
+
+def test_bridge_ports_are_nested_under_the_bridge_with_port_state(text: str) -> None:
+    root = section(text, "root ")
+    br = next(i for i, ln in enumerate(root) if ln.split()[0] == "br0")
+    assert "stp off, 3 ports, 2 fdb entries" in root[br]
+    nested = root[br + 1 : br + 4]
+    assert [ln.split()[1] for ln in nested] == ["tap0", "em2.100", "veth-a"]
+    assert nested[0].lstrip().startswith("├─") and nested[2].lstrip().startswith("└─")
+    assert "port learning" in nested[2] and "port forwarding" in nested[0]
+    # a port is shown once, nested, not again at the top level
+    assert sum(1 for ln in root if " veth-a " in f" {ln} ") == 1
+
+
+def test_veth_shows_peer_and_its_namespace(text: str) -> None:
+    assert f"⇄ veth-b @ {QDHCP_NAME} (ifindex 2)" in row(text, "veth-a")
+    assert "⇄ veth-a @ root (ifindex 7)" in row(text, "veth-b")
+    # eth0's peer is vethc1, never br0 (root's ifindex 3, the colliding index)
+    assert "⇄ vethc1 @ root (ifindex 9)" in row(text, "eth0")
+    assert f"⇄ ifindex 4 @ net:[{UNREADABLE}] (not readable)" in row(text, "vethx")
+
+
+def test_tun_tap_flags_and_holders(text: str) -> None:
+    assert "vnet_hdr held by qemu-kvm[7748] fd 26" in row(text, "tap0")
+    assert "held by openvpn[3056] fd 6" in row(text, "tun0")
+    tap1 = row(text, "tap1")
+    assert "persist" in tap1 and "multi_queue" in tap1 and "owner 1000" in tap1 and "not held" in tap1
+
+
+def test_vlan_shows_lower_and_info(text: str) -> None:
+    vlan = row(text, "em2.100")
+    assert "on em2" in vlan and "id 100" in vlan
+
+
+def test_errors_come_last(text: str) -> None:
+    lines = text.rstrip("\n").splitlines()
+    assert lines[-2] == "errors (1)"
+    assert lines[-1] == f"  netns {UNREADABLE}: permission denied: /proc/4343/ns/net"
+    assert text.endswith("\n")
+
+
+def test_ascii_option_is_pure_ascii(snap: Snapshot) -> None:
+    out = render_text(snap, ascii=True)
+    out.encode("ascii")
+    assert "<-> veth-b" in out and "`- veth-a" in out
+
+
+def test_cyclic_snapshot_renders_every_device_once() -> None:
+    out = render_text(cyclic())
+    for name in ("brloop", "self-veth", "up-a", "up-b"):
+        assert sum(1 for ln in out.splitlines() if f" {name} " in f" {ln} ") >= 1
+    rows = [ln for ln in out.splitlines() if ln.startswith("  ") and "UP" in ln]
+    assert len(rows) == 4
+
+
+def test_trace_renders_as_a_tree(snap: Snapshot) -> None:
+    start = snap.find_links("tap0")[0]
+    out = render_trace(snap, start, topo.trace(snap, start))
+    lines = out.splitlines()
+    assert lines[0] == "trace from tap0 @ root (ifindex 5)"
+    assert lines[1].startswith("qemu-kvm[7748]  holds tap0 fd 26")
+    assert lines[2].startswith("└─ tap0")
+    assert any(ln.lstrip(" │├└─").startswith(f"namespace {QDHCP_NAME}") for ln in lines)
+    # br0 fans out to two ports: the first is "├─", the last "└─", and the first's subtree keeps "│"
+    em2_100 = line_of(out, "em2.100")
+    veth_a = line_of(out, "veth-a")
+    assert "├─ em2.100" in em2_100 and "└─ veth-a" in veth_a
+    assert "│" in line_of(out, "em2  device")
+    assert "listening tcp 10.0.0.2:53" in line_of(out, "dnsmasq")
+    render_trace(snap, start, topo.trace(snap, start), ascii=True).encode("ascii")
