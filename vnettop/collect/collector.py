@@ -1,0 +1,261 @@
+"""The live collector: discovery + per-namespace netlink + /proc scan, joined into one Snapshot.
+
+How it stays cheap when called every second (KERNEL-NOTES, "the design that scales"): namespaces are
+re-discovered each time (a few ms of readlink/stat), but a namespace is fully dumped only the first time
+it is seen, or when its event socket reported a change or overflowed; every other namespace only has its
+counters fetched (RTM_GETSTATS), and its last dump is reused. If the counters list a device the last
+dump did not have (or lack one it had), the namespace is re-dumped anyway: a missed event cannot leave a
+stale picture for more than one tick.
+
+Threading: pyroute2's IPRoute keeps per-thread state, so every netlink call runs on one worker thread
+owned by the collector; `collect()` may be called from any thread (the UI's thread workers, the CLI's
+main thread) and waits for that worker. `wait_for_change()` runs in the caller's thread and only polls
+the event sockets' fds.
+
+Safety: the collector never creates a namespace (no pyroute2 `netns=`), never assigns an nsid (only
+RTM_GETNSID queries), never mounts, never opens /dev/net/tun and never forks. Partial failures (a
+namespace vanishing mid-scan, permission denied, no root) end up in `Snapshot.errors`, never raised.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+from vnettop.collect.events import EventHub, NetlinkEvent
+from vnettop.collect.namespaces import discover
+from vnettop.collect.nspool import NsPool, PooledNs
+from vnettop.collect.types import Discovery, LinkDraft, NsEntry, ProcScan
+from vnettop.model import CollectError, Host, Link, Namespace, Snapshot, Stats
+
+T = TypeVar("T")
+
+
+def _tun_keys(drafts: tuple[LinkDraft, ...]) -> frozenset[tuple[int, str]]:
+    return frozenset((d.link.ifindex, d.link.name) for d in drafts if d.link.tun is not None)
+
+
+def _with_stats(drafts: tuple[LinkDraft, ...], stats: dict[int, Stats]) -> tuple[LinkDraft, ...]:
+    out = []
+    for d in drafts:
+        s = stats[d.link.ifindex]
+        out.append(d if s == d.link.stats else replace(d, link=replace(d.link, stats=s)))
+    return tuple(out)
+
+
+def _label(entry: NsEntry) -> str:
+    if entry.root:
+        return "root"
+    if entry.names:
+        return entry.names[0]
+    return f"pid {entry.pids[0]}" if entry.pids else f"net:[{entry.inode}]"
+
+
+class LiveCollector:
+    """Snapshots of this host's virtual networking, read live (implements `Collector`)."""
+
+    def __init__(self, proc_root: str = "/proc", run_root: str = "/run") -> None:
+        self.proc_root = proc_root
+        self.run_root = run_root
+        self._hub = EventHub(run_root)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vnettop-collect")
+        self._pool: NsPool | None = None  # made on the worker thread (pyroute2 is thread-bound)
+        self._scanner: Any = None
+        self._closed = False
+        self._close_lock = threading.Lock()
+        self._host = Host(socket.gethostname(), os.uname().release)
+        #: Per-stage timings of the last collect, in ms (for benchmarks and the status line).
+        self.last_timings: dict[str, float] = {}
+
+    # -- the Collector protocol ----------------------------------------------------------------
+
+    def collect(self) -> Snapshot:
+        """A fresh Snapshot. Never raises for partial failures; raises RuntimeError after `close()`."""
+        return self._on_worker(self._collect)
+
+    def wait_for_change(self, timeout: float) -> bool:
+        """True within milliseconds of a shown change in any pooled namespace or in /run/netns.
+
+        False on timeout or when `close()` is called meanwhile.
+        """
+        if self._closed:
+            return False
+        return self._hub.wait(timeout)
+
+    def close(self) -> None:
+        """Release every socket (un-pinning the namespaces) and the worker thread; wakes waiters."""
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._hub.close()
+        try:
+            self._executor.submit(self._close_pool).result(timeout=10)
+        finally:
+            self._executor.shutdown(wait=False)
+
+    def __enter__(self) -> LiveCollector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def recent_events(self) -> list[NetlinkEvent]:
+        """The latest netlink notifications received, oldest first."""
+        return list(self._hub.recent)
+
+    # -- the worker thread ---------------------------------------------------------------------
+
+    def _on_worker(self, fn: Callable[[], T]) -> T:
+        if self._closed:
+            raise RuntimeError("the collector is closed")
+        return self._executor.submit(fn).result()
+
+    def _close_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    def _collect(self) -> Snapshot:
+        taken_at = datetime.now(timezone.utc)
+        t0 = time.perf_counter()
+        timings: dict[str, float] = {}
+        errors: list[CollectError] = []
+
+        def lap(name: str, since: float) -> float:
+            now = time.perf_counter()
+            timings[name] = (now - since) * 1000
+            return now
+
+        disc = discover(self.proc_root, self.run_root)
+        errors.extend(disc.errors)
+        t = lap("discover", t0)
+
+        if self._pool is None:
+            self._pool = NsPool(self._hub, self.proc_root)
+        pool = self._pool
+        try:
+            _opened, unreadable, errs = pool.sync(disc)
+        except Exception as exc:  # never let one bad namespace stop the whole picture
+            unreadable, errs = {}, [CollectError("netlink", f"cannot open namespace sockets: {exc!r}")]
+        errors.extend(errs)
+        changes = self._hub.take()
+        for inode in changes.nsid_changed:
+            pool.forget_nsids(inode)
+        t = lap("open", t)
+
+        drafts_by_ns: dict[int, tuple[LinkDraft, ...]] = {}
+        tun_changed = False
+        shown: list[NsEntry] = []
+        for entry in disc.namespaces:
+            if entry.inode in unreadable:
+                why = unreadable[entry.inode]
+                errors.append(CollectError(f"netns {entry.inode}", f"{_label(entry)}: {why}"))
+                shown.append(entry)
+                continue
+            pooled = pool.get(entry.inode)
+            if pooled is None:
+                continue  # vanished between discovery and opening it
+            shown.append(entry)
+            drafts, changed = self._read_namespace(pooled, entry.inode in changes.dirty, errors)
+            drafts_by_ns[entry.inode] = drafts
+            tun_changed = tun_changed or changed
+        t = lap("netlink", t)
+
+        links = self._resolve(drafts_by_ns, unreadable, errors)
+        t = lap("resolve", t)
+        scan = self._scan(disc, tun_changed, errors)
+        t = lap("proc", t)
+        links = self._attach(links, scan, errors)
+        t = lap("holders", t)
+
+        namespaces = tuple(
+            Namespace(e.inode, e.names, e.root, e.pids, tuple(scan.processes.get(e.inode, ())))
+            for e in shown
+        )
+        timings["total"] = (time.perf_counter() - t0) * 1000
+        self.last_timings = timings
+        return Snapshot(
+            host=self._host,
+            namespaces=namespaces,
+            links=tuple(sorted(links, key=lambda link: link.key)),
+            errors=tuple(errors),
+            taken_at=taken_at,
+            duration_ms=timings["total"],
+        )
+
+    def _read_namespace(self, pooled: PooledNs, dirty: bool,
+                        errors: list[CollectError]) -> tuple[tuple[LinkDraft, ...], bool]:
+        """This namespace's drafts: counters only if nothing changed, else a full dump.
+
+        Returns (drafts, whether its set of tun/tap devices changed).
+        """
+        from vnettop.collect.netlink import dump_namespace, dump_stats
+
+        last = pooled.last_dump
+        if last is not None and not dirty:
+            try:
+                stats = pooled.stats.dump() if pooled.stats is not None else dump_stats(pooled.ipr)
+            except Exception as exc:
+                errors.append(CollectError(f"netns {pooled.inode}", f"counters dump failed: {exc}"))
+                stats = None
+            if stats is not None and stats.keys() == {d.link.ifindex for d in last.drafts}:
+                errors.extend(last.errors)
+                return _with_stats(last.drafts, stats), False
+            # a device came or went without an event reaching us (or counters failed): dump it all
+        try:
+            dump = dump_namespace(pooled.ipr, pooled.inode)
+        except Exception as exc:  # dump_namespace should not raise; be safe anyway
+            errors.append(CollectError(f"netns {pooled.inode}", f"dump failed: {exc!r}"))
+            pooled.last_dump = None
+            return (), False
+        errors.extend(dump.errors)
+        # Keep the dump for reuse only if the link list came through (else try in full next time).
+        pooled.last_dump = dump if dump.drafts else None
+        before = _tun_keys(last.drafts) if last is not None else frozenset()
+        return dump.drafts, _tun_keys(dump.drafts) != before
+
+    def _resolve(self, drafts_by_ns: dict[int, tuple[LinkDraft, ...]], unreadable: dict[int, str],
+                 errors: list[CollectError]) -> tuple[Link, ...]:
+        from vnettop.collect.refs import resolve_links
+
+        assert self._pool is not None
+        try:
+            links, errs = resolve_links(drafts_by_ns, self._pool.nsid_of, unreadable)
+        except Exception as exc:
+            errors.append(CollectError("collector", f"cannot resolve cross-namespace references: {exc!r}"))
+            return tuple(d.link for drafts in drafts_by_ns.values() for d in drafts)
+        errors.extend(errs)
+        return links
+
+    def _scan(self, disc: Discovery, full: bool, errors: list[CollectError]) -> ProcScan:
+        try:
+            if self._scanner is None:
+                from vnettop.collect.processes import ProcScanner
+
+                self._scanner = ProcScanner(self.proc_root)
+            scan: ProcScan = self._scanner.scan(disc, full=full)
+        except Exception as exc:
+            errors.append(CollectError("proc", f"cannot scan processes: {exc!r}"))
+            return ProcScan((), {}, ())
+        errors.extend(scan.errors)
+        return scan
+
+    def _attach(self, links: tuple[Link, ...], scan: ProcScan,
+                errors: list[CollectError]) -> tuple[Link, ...]:
+        from vnettop.collect.holders import attach_holders
+
+        try:
+            out, errs = attach_holders(links, scan)
+        except Exception as exc:
+            errors.append(CollectError("proc", f"cannot attach tun/tap holders: {exc!r}"))
+            return links
+        errors.extend(errs)
+        return out

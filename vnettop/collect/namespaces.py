@@ -1,0 +1,184 @@
+"""Namespace discovery: every network namespace visible from here, deduplicated by nsfs inode.
+
+Sources, as `ip netns`, docker and a process listing see them:
+- the root namespace: the one the collector runs in (`/proc/self/ns/net`; `/proc/1/ns/net` may be
+  EACCES in a container);
+- `/run/netns/*`: iproute2's names (bind mounts of nsfs files);
+- `/run/docker/netns/*`: docker's sandboxes (same mechanism, named by sandbox id);
+- every `/proc/PID/ns/net`: containers and `unshare -n` processes have no name at all.
+
+How an inode is read, and why two ways: `/proc/PID/ns/net` is a magic link whose text is
+`net:[INODE]`, so `readlink` is enough (and is what a fake tree under tmp_path can imitate with a
+plain symlink). A `/run/netns` entry is a bind mount, so it is `stat`ed: `st_ino` is the namespace's
+inode only if the file lives on the nsfs filesystem (`st_dev` equal to nsfs's). While `ip netns add`
+is in progress the entry is still an empty tmpfs file; it is skipped quietly and seen on the next scan.
+
+Processes come and go during the scan: ENOENT/ESRCH are silent, EACCES (not root) is summed up in one
+error, never raised.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+
+from vnettop.collect.types import Discovery, NsEntry
+from vnettop.model import CollectError
+
+_NS_LINK = re.compile(r"^net:\[(\d+)\]$")
+_GONE = (errno.ENOENT, errno.ESRCH, errno.ENOTDIR, errno.EINVAL)
+
+
+def inode_from_link(text: str) -> int | None:
+    """The inode in a `net:[4026531840]` link text, or None if the text is not one."""
+    m = _NS_LINK.match(text)
+    return int(m.group(1)) if m else None
+
+
+def read_link_inode(path: str) -> int | None:
+    """Inode of the namespace a `/proc/.../ns/net` link names; None if the link is gone or odd.
+
+    Raises PermissionError (EACCES) so the caller can say what it could not see.
+    """
+    try:
+        return inode_from_link(os.readlink(path))
+    except PermissionError:
+        raise
+    except OSError as exc:
+        if exc.errno in _GONE:
+            return None
+        raise
+
+
+def nsfs_device(self_ns_path: str) -> int | None:
+    """The st_dev of the nsfs filesystem (all namespace files share it), or None if unknown."""
+    try:
+        return os.stat(self_ns_path).st_dev
+    except OSError:
+        return None
+
+
+def _named(directory: str, nsfs_dev: int | None) -> tuple[dict[str, int], list[CollectError]]:
+    """name -> inode for the mounted namespace files in one directory (missing directory: none)."""
+    found: dict[str, int] = {}
+    errors: list[CollectError] = []
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return found, errors
+    except OSError as exc:
+        return found, [CollectError(directory, f"cannot list namespaces: {exc.strerror}")]
+    for name in names:
+        path = os.path.join(directory, name)
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            continue  # removed meanwhile
+        except OSError as exc:
+            errors.append(CollectError(f"netns {name}", f"cannot read {path}: {exc.strerror}"))
+            continue
+        if nsfs_dev is not None and st.st_dev != nsfs_dev:
+            continue  # not (yet, or no longer) a mounted namespace: `ip netns add` in progress
+        found[name] = st.st_ino
+    return found, errors
+
+
+def _denied_error(pids: list[int]) -> CollectError:
+    """One error for all the processes whose namespace we may not read (not one per process)."""
+    shown = ", ".join(str(p) for p in pids[:5]) + (", ..." if len(pids) > 5 else "")
+    hint = "" if os.geteuid() == 0 else " (run as root to see them)"
+    plural = "es" if len(pids) > 1 else ""
+    return CollectError(
+        "processes",
+        f"permission denied reading the network namespace of {len(pids)} process{plural} "
+        f"(pid {shown}){hint}",
+    )
+
+
+def _pids(proc_root: str) -> list[int]:
+    try:
+        return [int(e) for e in os.listdir(proc_root) if e.isdigit()]
+    except OSError:
+        return []
+
+
+def discover(
+    proc_root: str = "/proc",
+    run_root: str = "/run",
+    self_ns_path: str = "/proc/self/ns/net",
+    nsfs_dev: int | None = None,
+) -> Discovery:
+    """Find every network namespace: root, named (iproute2, docker) and process-only ones.
+
+    `nsfs_dev` is the device number a mounted namespace file has; by default that of
+    `self_ns_path` (tests on a fake tree pass the device of their tmp directory).
+    Never raises for what it cannot see: that goes in `Discovery.errors`.
+    """
+    errors: list[CollectError] = []
+    if nsfs_dev is None:
+        nsfs_dev = nsfs_device(self_ns_path)
+
+    root_inode: int | None = None
+    try:
+        root_inode = read_link_inode(self_ns_path)
+    except OSError as exc:
+        errors.append(CollectError("netns root", f"cannot read {self_ns_path}: {exc.strerror}"))
+
+    names: dict[int, list[str]] = {}
+    paths: dict[int, str] = {}
+    if root_inode is not None:
+        paths[root_inode] = self_ns_path
+    for directory in (os.path.join(run_root, "netns"), os.path.join(run_root, "docker", "netns")):
+        found, errs = _named(directory, nsfs_dev)
+        errors.extend(errs)
+        for name, inode in sorted(found.items()):
+            names.setdefault(inode, []).append(name)
+            paths.setdefault(inode, os.path.join(directory, name))
+
+    pid_netns: dict[int, int] = {}
+    denied: list[int] = []
+    for pid in _pids(proc_root):
+        path = f"{proc_root}/{pid}/ns/net"
+        try:
+            pid_inode = read_link_inode(path)
+        except PermissionError:
+            denied.append(pid)
+            continue
+        except OSError as exc:  # anything else odd about one process: say so, go on
+            errors.append(CollectError(f"pid {pid}", f"cannot read {path}: {exc.strerror}"))
+            continue
+        if pid_inode is None:
+            continue  # the process exited meanwhile
+        pid_netns[pid] = pid_inode
+    if denied:
+        errors.append(_denied_error(sorted(denied)))
+
+    pids_of: dict[int, list[int]] = {}
+    for pid, inode in pid_netns.items():
+        pids_of.setdefault(inode, []).append(pid)
+    for inode, pids in pids_of.items():
+        paths.setdefault(inode, f"{proc_root}/{min(pids)}/ns/net")
+
+    entries = [
+        NsEntry(
+            inode=inode,
+            names=tuple(sorted(names.get(inode, ()))),
+            root=inode == root_inode,
+            path=path,
+            pids=tuple(sorted(pids_of.get(inode, ()))),
+        )
+        for inode, path in paths.items()
+    ]
+    entries.sort(key=lambda e: (not e.root, e.inode))
+    return Discovery(namespaces=tuple(entries), pid_netns=pid_netns, errors=tuple(errors))
+
+
+def candidate_paths(entry: NsEntry, proc_root: str = "/proc") -> list[str]:
+    """Every path that should open `entry`'s namespace, best first (its pids may exit any moment).
+
+    Whoever opens one must check the opened file's inode: a pid can be reused by another process.
+    """
+    out = [entry.path]
+    out += [p for p in (f"{proc_root}/{pid}/ns/net" for pid in entry.pids) if p != entry.path]
+    return out

@@ -1,0 +1,268 @@
+"""One open rtnetlink socket per namespace, kept between collects, dropped when the namespace goes.
+
+Why a pool: opening a socket in a namespace costs a setns round trip; keeping it open makes a repeat
+dump ~2x cheaper and lets an event socket tell us which namespaces changed at all. What the pool holds
+per namespace: an fd on the namespace itself (used for RTM_GETNSID queries, and to check that a path
+still names the same namespace), a pyroute2 `IPRoute(fileno=...)` for requests, and an event socket
+handed to the `EventHub`.
+
+Every open socket or fd pins its namespace (it outlives `ip netns del`, and its veth peers stay in
+root), so `sync()` drops whatever discovery no longer finds.
+
+Threading: pyroute2 keeps per-thread state (event loop, socket wrapper) in each IPRoute, so all the
+IPRoutes of a pool must be created and used on one thread: the collector's own worker thread. They
+share one asyncio loop, which saves three fds per namespace. Sockets are created inside the namespaces
+by `nsenter.visit_each` on a throwaway thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import resource
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+from vnettop.collect import nsenter
+from vnettop.collect.events import EventHub, open_event_socket
+from vnettop.collect.namespaces import candidate_paths
+from vnettop.collect.types import Discovery, NsEntry
+from vnettop.model import CollectError
+
+NETLINK_ROUTE = 0
+
+
+def raise_nofile_limit(target: int = 1 << 20) -> int:
+    """Raise the soft RLIMIT_NOFILE toward the hard limit (a pooled namespace costs ~4 fds).
+
+    Returns the soft limit in force afterwards; never raises.
+    """
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        want = target if hard == resource.RLIM_INFINITY else min(hard, target)
+        if soft != resource.RLIM_INFINITY and soft < want:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+            return want
+        return soft
+    except (OSError, ValueError):
+        return -1
+
+
+@dataclass(eq=False)
+class PooledNs:
+    """The open handles of one namespace, and what the collector remembers about it."""
+
+    inode: int
+    ns_fd: int
+    ipr: Any  # pyroute2 IPRoute (typed loosely: pyroute2 has no type hints)
+    #: A `lean.StatsSocket` in this namespace for the per-tick counters (None: use netlink.dump_stats).
+    stats: Any = None
+    #: The collector's last full dump of this namespace (None: never dumped).
+    last_dump: Any = None
+    #: nsid this namespace has for another namespace (by inode), as asked this far.
+    nsids: dict[int, int | None] = field(default_factory=dict)
+
+
+def _open_ns_fd(entry: NsEntry, proc_root: str) -> int:
+    """An fd on `entry`'s namespace, checked to be that namespace (pids get reused).
+
+    Raises PermissionError if only permission kept us out, FileNotFoundError if the namespace is gone.
+    """
+    denied: OSError | None = None
+    for path in candidate_paths(entry, proc_root):
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except PermissionError as exc:
+            denied = exc
+            continue
+        except OSError:
+            continue
+        try:
+            if os.fstat(fd).st_ino == entry.inode:
+                return fd
+        except OSError:
+            pass
+        os.close(fd)
+    if denied is not None:
+        raise denied
+    raise FileNotFoundError(errno.ENOENT, "namespace vanished")
+
+
+def _make_sockets(_fd: int) -> tuple[int, socket.socket, socket.socket]:
+    """Inside a namespace: a request socket (as a bare fd, for pyroute2), a bound event socket, and a
+    socket for the lean counters dump (made here, in the same trip, rather than by a thread each)."""
+    made: list[socket.socket] = []
+    try:
+        for _ in range(2):
+            made.append(socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC,
+                                      NETLINK_ROUTE))
+        made.append(open_event_socket())
+    except OSError:
+        for sock in made:
+            sock.close()
+        raise
+    req, counters, ev = made
+    return req.detach(), ev, counters
+
+
+def _stats_socket(sock: socket.socket) -> Any:
+    """Wrap a counters socket in the netlink engineer's lean RTM_GETSTATS client."""
+    from vnettop.collect.lean import StatsSocket
+
+    return StatsSocket(sock)
+
+
+def _why(exc: OSError) -> str:
+    if exc.errno in (errno.EPERM, errno.EACCES):
+        return f"permission denied ({exc.strerror}): reading other namespaces needs root (CAP_SYS_ADMIN)"
+    return f"cannot open the namespace: {exc.strerror or exc}"
+
+
+class NsPool:
+    """The per-namespace sockets, opened on demand and closed when their namespace disappears."""
+
+    def __init__(self, hub: EventHub, proc_root: str = "/proc") -> None:
+        raise_nofile_limit()
+        self.hub = hub
+        self.proc_root = proc_root
+        self.loop = asyncio.new_event_loop()
+        self.entries: dict[int, PooledNs] = {}
+        self._self_inode = nsenter.thread_netns_inode()
+        #: RTM_GETNSID queries sent so far (answers are cached; for benchmarks and tests).
+        self.nsid_queries = 0
+
+    def get(self, inode: int) -> PooledNs | None:
+        return self.entries.get(inode)
+
+    def sync(self, discovery: Discovery) -> tuple[list[int], dict[int, str], list[CollectError]]:
+        """Open sockets for new namespaces, drop those no longer discovered.
+
+        Returns (namespaces opened now, unreadable namespaces with the reason, soft errors).
+        A namespace that vanished meanwhile is in neither: it is simply not there any more.
+        """
+        wanted = {e.inode: e for e in discovery.namespaces}
+        for inode in [i for i in self.entries if i not in wanted]:
+            self.drop(inode)
+
+        unreadable: dict[int, str] = {}
+        errors: list[CollectError] = []
+        new_fds: dict[int, int] = {}
+        for inode, entry in wanted.items():
+            if inode in self.entries:
+                continue
+            try:
+                new_fds[inode] = _open_ns_fd(entry, self.proc_root)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                unreadable[inode] = _why(exc)
+        if not new_fds:
+            return [], unreadable, errors
+
+        here = [i for i in new_fds if i == self._self_inode]
+        away = [i for i in new_fds if i != self._self_inode]
+        made: dict[int, tuple[int, socket.socket, socket.socket] | OSError] = {}
+        for inode in here:  # our own namespace: no setns (it needs CAP_SYS_ADMIN even to stay)
+            try:
+                made[inode] = _make_sockets(new_fds[inode])
+            except OSError as exc:
+                made[inode] = exc
+        if away:
+            results = nsenter.visit_each([new_fds[i] for i in away], _make_sockets)
+            made.update(zip(away, results, strict=True))
+
+        opened: list[int] = []
+        for inode, result in made.items():
+            if isinstance(result, OSError):
+                os.close(new_fds[inode])
+                unreadable[inode] = _why(result)
+                continue
+            req_fd, ev, counters = result
+            try:
+                ipr = self._iproute(req_fd)
+            except Exception as exc:  # pyroute2 may raise anything; one namespace must not stop all
+                os.close(req_fd)
+                ev.close()
+                counters.close()
+                os.close(new_fds[inode])
+                errors.append(CollectError(f"netns {inode}", f"cannot set up a netlink socket: {exc}"))
+                continue
+            self.hub.add(inode, ev)
+            self.entries[inode] = PooledNs(inode, new_fds[inode], ipr, _stats_socket(counters))
+            opened.append(inode)
+        return opened, unreadable, errors
+
+    def _iproute(self, fd: int) -> Any:
+        from pyroute2.iproute.linux import IPRoute  # lazy: a pure import of vnettop must stay light
+
+        return IPRoute(fileno=fd, use_event_loop=self.loop)
+
+    def nsid_of(self, from_inode: int, target_inode: int) -> int | None:
+        """The nsid `from_inode` has for `target_inode`, or None (none assigned, or unknown).
+
+        RTM_GETNSID with NETNSA_FD is a query: it never assigns an nsid. Answers are cached until the
+        namespace reports an nsid change (see `forget_nsids`) or either namespace is dropped.
+        """
+        src = self.entries.get(from_inode)
+        dst = self.entries.get(target_inode)
+        if src is None or dst is None:
+            return None
+        if target_inode in src.nsids:
+            return src.nsids[target_inode]
+        try:
+            reply = src.ipr.get_netnsid(fd=dst.ns_fd)
+        except Exception:  # a namespace vanishing mid-query, or pyroute2 oddities: "unknown"
+            return None
+        self.nsid_queries += 1
+        nsid = reply.get("nsid") if isinstance(reply, dict) else None
+        # NETNSA_NSID is a signed 32-bit value that pyroute2 decodes unsigned: -1 (none) is 2**32-1.
+        value = nsid if isinstance(nsid, int) and 0 <= nsid < 2**31 else None
+        src.nsids[target_inode] = value
+        return value
+
+    def forget_nsids(self, inode: int) -> None:
+        """`inode` reported an nsid change: forget its "no nsid" answers.
+
+        Assigned nsids stay valid: the kernel has no request to unassign one, and an nsid dies only
+        with its namespace, which cannot happen while this pool holds an fd on it.
+        """
+        entry = self.entries.get(inode)
+        if entry is not None:
+            entry.nsids = {k: v for k, v in entry.nsids.items() if v is not None}
+
+    def drop(self, inode: int) -> None:
+        """Close everything held for a namespace (so it is no longer pinned)."""
+        entry = self.entries.pop(inode, None)
+        self.hub.remove(inode)
+        if entry is None:
+            return
+        try:  # the lean counters socket netlink.dump_stats keeps beside this IPRoute pins it too
+            from vnettop.collect import lean
+
+            lean.forget(entry.ipr)
+        except Exception:
+            pass
+        for closable in (entry.ipr, entry.stats):
+            try:
+                if closable is not None:
+                    closable.close()
+            except Exception:
+                pass
+        try:
+            os.close(entry.ns_fd)
+        except OSError:
+            pass
+        for other in self.entries.values():
+            other.nsids.pop(inode, None)
+
+    def close(self) -> None:
+        for inode in list(self.entries):
+            self.drop(inode)
+        if not self.loop.is_closed():
+            try:  # pyroute2 leaves async generators behind; finish them quietly
+                self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+            except Exception:
+                pass
+            self.loop.close()
