@@ -127,6 +127,14 @@ def _critical(snapshot: Snapshot, route_link: Link) -> dict[LinkKey, str]:
         for port in route_link.bridge.ports:
             key = (route_link.netns, port)
             crit.setdefault(key, f"it is a port of {route_link.name}, which carries your SSH connection")
+            # The uplink port may be stacked (em2.100 on em2): its lower devices matter too.
+            link = snapshot.link(*key)
+            hops = 0
+            while link is not None and link.lower is not None and hops < 8:
+                hops += 1
+                crit.setdefault(link.lower.key, f"{link.name} (a port of {route_link.name}, which carries "
+                                                f"your SSH connection) is stacked on it")
+                link = snapshot.link(*link.lower.key)
     return crit
 
 
