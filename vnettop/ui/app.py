@@ -1,0 +1,409 @@
+"""The vnettop Textual app: one factory (`build_app`) shared by the CLI and the tests, and `run`.
+
+The app owns no I/O of its own: a Collector gives it Snapshots (polled in a thread worker, never in the
+event loop) and an optional Mutator applies plans. Reading happens in `_poll`: it waits with
+`collector.wait_for_change` in short slices (so `r`, pause and quit take effect at once and a kernel
+event refreshes the screen early), collects, and posts `SnapshotCollected`; the next poll starts only
+when that message has been handled, so polls never overlap.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import BindingType
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import ContentSwitcher, DataTable, Footer, Input, Static, Tree
+from textual.worker import get_current_worker
+
+from vnettop.collect import Collector
+from vnettop.model import Snapshot
+from vnettop.ui import rows as row_builders
+from vnettop.ui.changes import ChangeLog
+from vnettop.ui.filtering import Filter
+from vnettop.ui.jumps import bridge_target, holder_target, hop_target, peer_target, trace_from
+from vnettop.ui.keys import ALL_BINDINGS, VIEW_TITLES, WRITE_ACTIONS, WRITE_BINDINGS
+from vnettop.ui.messages import ActionApplied, CollectFailed, SnapshotCollected
+from vnettop.ui.palette import JumpProvider
+from vnettop.ui.rates import RateTracker
+from vnettop.ui.screens.errors import ErrorsScreen
+from vnettop.ui.screens.help import HelpScreen
+from vnettop.ui.screens.trace import TraceScreen
+from vnettop.ui.targets import Target, describe
+from vnettop.ui.tree_model import build as build_tree
+from vnettop.ui.widgets.details import DetailsPane
+from vnettop.ui.widgets.header import HeaderBar, HeaderState
+from vnettop.ui.widgets.snapshot_table import SnapshotTable
+from vnettop.ui.widgets.topology_tree import TopologyTree
+from vnettop.ui.write_actions import WriteActions
+
+#: How long one wait slice lasts: the longest delay before `r`, pause or quit is noticed.
+WAIT_SLICE = 0.2
+
+TABLE_VIEWS: dict[str, tuple[tuple[str, ...], Any]] = {
+    "bridges": (row_builders.BRIDGE_COLUMNS, row_builders.bridge_rows),
+    "veths": (row_builders.VETH_COLUMNS, row_builders.veth_rows),
+    "tuntap": (row_builders.TUN_COLUMNS, row_builders.tun_rows),
+    "namespaces": (row_builders.NS_COLUMNS, row_builders.ns_rows),
+    "events": (row_builders.EVENT_COLUMNS, None),
+}
+
+
+class VnettopApp(WriteActions, App[int]):
+    """Full-screen inspector of namespaces, bridges, veth pairs and tun/tap devices."""
+
+    CSS_PATH = "vnettop.tcss"
+    TITLE = "vnettop"
+    BINDINGS: ClassVar[list[BindingType]] = list(ALL_BINDINGS)
+    COMMANDS = App.COMMANDS | {JumpProvider}
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]  # noqa: RUF012 (typed by App)
+
+    def __init__(self, collector: Collector, mutator: Any = None, *, read_only: bool,
+                 notice: str | None = None, source_label: str = "live", interval: float = 1.0) -> None:
+        super().__init__()
+        self.collector = collector
+        self.mutator = mutator
+        #: Read-only when asked, when there is no mutator, or when the mutator itself is read-only.
+        self.read_only = bool(read_only or mutator is None or getattr(mutator, "read_only", False))
+        self.notice = notice
+        self.source_label = source_label
+        self.interval = interval
+        self.snapshot: Snapshot | None = None
+        self.paused = False
+        self.filter = Filter()
+        self.view = "topology"
+        self.rates = RateTracker()
+        self.changes = ChangeLog()
+        self.polls = 0  # snapshots received (tests wait on it)
+        self._wake = threading.Event()
+        self._polling = False
+        self._stale_views: set[str] = set()
+
+    # -- layout ------------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield HeaderBar(id="header")
+        if self.notice:
+            yield Static(f" {self.notice}", id="notice")
+        with Horizontal(id="body"):
+            with ContentSwitcher(initial="topology", id="views"):
+                yield TopologyTree(id="topology")
+                for view_id, (columns, _) in TABLE_VIEWS.items():
+                    yield SnapshotTable(columns, id=view_id)
+            yield DetailsPane(id="details")
+        hint = "filter: name, kind, namespace, process (! inverts); enter keeps, esc clears"
+        yield Input(placeholder=hint, id="filter")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._set_view_title()
+        self.query_one("#filter", Input).display = False
+        self.query_one(TopologyTree).focus()
+        self._refresh_header()
+        self._start_poll(wait=False)
+
+    # -- the live loop -----------------------------------------------------------------------------
+
+    def _start_poll(self, wait: bool) -> None:
+        self._polling = True
+        self._poll(wait)
+
+    @work(thread=True, exclusive=True, group="collect", exit_on_error=False)
+    def _poll(self, wait: bool) -> None:
+        """Wait for a change (or the interval) in short slices, then collect once, off the event loop."""
+        worker = get_current_worker()
+        if wait:
+            remaining = self.interval
+            while remaining > 0 and not self._wake.is_set() and not worker.is_cancelled:
+                step = min(WAIT_SLICE, remaining)
+                if self.collector.wait_for_change(step):
+                    break
+                remaining -= step
+        self._wake.clear()
+        if worker.is_cancelled:
+            return
+        try:
+            snap = self.collector.collect()
+        except Exception as exc:  # a collector should not raise; never let it kill the UI
+            self.post_message(CollectFailed(f"{type(exc).__name__}: {exc}"))
+            return
+        self.post_message(SnapshotCollected(snap))
+
+    def on_snapshot_collected(self, message: SnapshotCollected) -> None:
+        self._polling = False
+        self.polls += 1
+        self.apply_snapshot(message.snapshot)
+        if not self.paused:
+            self._start_poll(wait=True)
+
+    def on_collect_failed(self, message: CollectFailed) -> None:
+        self._polling = False
+        self.notify(message.error, title="collection failed", severity="error")
+        if not self.paused:
+            self._start_poll(wait=True)
+
+    def apply_snapshot(self, snap: Snapshot) -> None:
+        """Show a new snapshot, redrawing only what changed."""
+        changed = self.snapshot is None or snap != self.snapshot
+        self.rates.feed(snap)
+        self.changes.feed(snap)
+        self.snapshot = snap
+        self._refresh_header()
+        if changed:
+            self._stale_views = {"topology", *TABLE_VIEWS}
+            self._refresh_view()
+        self._refresh_details(only_if_rates=not changed)
+
+    # -- drawing -----------------------------------------------------------------------------------
+
+    def _refresh_header(self) -> None:
+        self.query_one(HeaderBar).show(self.snapshot, HeaderState(
+            self.read_only, self.source_label, self.interval, self.paused, self.filter))
+
+    def _refresh_view(self) -> None:
+        """Rebuild the visible view's content (others wait until shown)."""
+        snap = self.snapshot
+        if snap is None or self.view not in self._stale_views:
+            return
+        self._stale_views.discard(self.view)
+        fell_back: Target | None
+        if self.view == "topology":
+            fell_back = self.query_one(TopologyTree).show(build_tree(snap, self.filter))
+        else:
+            _columns, builder = TABLE_VIEWS[self.view]
+            if self.view == "events":
+                rows = row_builders.event_rows(snap, self.changes.entries, self.filter, self.changes.total)
+            else:
+                rows = builder(snap, self.filter)
+            fell_back = self.query_one(f"#{self.view}", SnapshotTable).sync(rows)
+        if fell_back is not None:
+            self.notify(f"selection gone; now on {describe(snap, fell_back)}", timeout=3)
+        self._refresh_details()
+
+    def current_widget(self) -> TopologyTree | SnapshotTable:
+        return self.query_one(f"#{self.view}")  # type: ignore[return-value]
+
+    def current_target(self) -> Target | None:
+        return self.current_widget().current_target
+
+    def _refresh_details(self, only_if_rates: bool = False) -> None:
+        snap = self.snapshot
+        pane = self.query_one(DetailsPane)
+        if snap is None or not pane.display:
+            return
+        target = self.current_target()
+        if only_if_rates and target == pane.target and (target is None or target.kind != "link"):
+            return
+        pane.show(snap, target, self.rates)
+
+    def _set_view_title(self) -> None:
+        number = next(i for i, (vid, _) in enumerate(VIEW_TITLES, 1) if vid == self.view)
+        title = dict(VIEW_TITLES)[self.view]
+        views = self.query_one("#views", ContentSwitcher)
+        views.border_title = f"{number} {title}"
+        views.border_subtitle = "1-6 views" + (f" · filter {self.filter}" if self.filter.active else "")
+
+    @on(Tree.NodeHighlighted)
+    @on(DataTable.RowHighlighted)
+    def _selection_moved(self) -> None:
+        self._refresh_details()
+
+    @on(DataTable.RowSelected)
+    def _row_chosen(self, event: DataTable.RowSelected) -> None:
+        """`enter` on a table row shows that object in the topology tree."""
+        target = self.current_target()
+        if target is not None:
+            self.jump_to(target, prefer_topology=True)
+
+    # -- navigation --------------------------------------------------------------------------------
+
+    def action_view(self, view: str) -> None:
+        if view == self.view:
+            return
+        self.view = view
+        self.query_one("#views", ContentSwitcher).current = view
+        self._set_view_title()
+        self._refresh_view()
+        self.current_widget().focus()
+        self._refresh_details()
+
+    def jump_to(self, target: Target, prefer_topology: bool = False) -> None:
+        """Select `target` in this view if it has it, else in the topology tree (clearing a filter
+        that hides it)."""
+        snap = self.snapshot
+        if snap is None:
+            return
+        widget = self.current_widget()
+        if not prefer_topology and widget.has(target):
+            widget.select_target(target)
+            widget.focus()
+            self._refresh_details()
+            return
+        self.action_view("topology")
+        tree = self.query_one(TopologyTree)
+        if not tree.has(target) and self.filter.active:
+            self.notify(f"filter cleared to show {describe(snap, target)}", timeout=3)
+            self._apply_filter(Filter())
+        if tree.select_target(target):
+            tree.focus()
+            self._refresh_details()
+        else:
+            self.notify(f"{describe(snap, target)} is not in the tree", severity="warning")
+
+    def _jump_or_say(self, result: Target | str) -> None:
+        if isinstance(result, str):
+            self.notify(result, severity="warning", timeout=4)
+        else:
+            self.jump_to(result)
+
+    def action_peer(self) -> None:
+        if self.snapshot is not None:
+            self._jump_or_say(peer_target(self.snapshot, self.current_target()))
+
+    def action_bridge(self) -> None:
+        if self.snapshot is not None:
+            self._jump_or_say(bridge_target(self.snapshot, self.current_target()))
+
+    def action_holder(self) -> None:
+        if self.snapshot is not None:
+            self._jump_or_say(holder_target(self.snapshot, self.current_target()))
+
+    def action_trace(self) -> None:
+        snap = self.snapshot
+        if snap is None:
+            return
+        result = trace_from(snap, self.current_target())
+        if isinstance(result, str):
+            self.notify(result, severity="warning", timeout=4)
+            return
+        title, hops = result
+        targets = [hop_target(snap, hop) for hop in hops]
+
+        def chosen(target: Target | None) -> None:
+            if target is not None:
+                self.jump_to(target)
+
+        self.push_screen(TraceScreen(title, hops, targets), chosen)
+
+    # -- filter ------------------------------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.value = str(self.filter)
+        box.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_typed(self, event: Input.Changed) -> None:
+        self._apply_filter(Filter.parse(event.value))
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = self.filter.active
+        self.current_widget().focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.value = ""
+        box.display = False
+        self._apply_filter(Filter())
+        self.current_widget().focus()
+
+    def _apply_filter(self, flt: Filter) -> None:
+        if flt == self.filter:
+            return
+        self.filter = flt
+        self._stale_views = {"topology", *TABLE_VIEWS}
+        self._set_view_title()
+        self._refresh_header()
+        self._refresh_view()
+
+    # -- live control ------------------------------------------------------------------------------
+
+    def action_pause(self) -> None:
+        self.paused = not self.paused
+        self._refresh_header()
+        if not self.paused and not self._polling:
+            self._start_poll(wait=False)
+        self.notify("paused: press space to resume" if self.paused else "live again", timeout=2)
+
+    def action_refresh(self) -> None:
+        """Collect now: wake the waiting poll, or start one when paused."""
+        self._wake.set()
+        if not self._polling:
+            self._start_poll(wait=False)
+
+    def action_toggle_details(self) -> None:
+        pane = self.query_one(DetailsPane)
+        pane.display = not pane.display
+        self._refresh_details()
+
+    def action_errors(self) -> None:
+        self.push_screen(ErrorsScreen(self.snapshot.errors if self.snapshot else ()))
+
+    def action_help(self) -> None:
+        keys = [(b.key_display or b.key, b.description) for b in ALL_BINDINGS
+                if self.check_action(b.action.split("(")[0], ()) is not False]
+        mode = ("READ-ONLY: nothing can be changed from here" + (f" ({self.notice})" if self.notice else "")
+                if self.read_only else "write mode: changes show their ip command and ask before running")
+        self.push_screen(HelpScreen(keys, mode))
+
+    # -- read-only gate (1 of 3: hide; the actions and the mutator refuse again) -------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return not (action in WRITE_ACTIONS and self.read_only)
+
+    def get_system_commands(self, screen: Screen[Any]) -> Any:
+        """Palette commands: ours (from the bindings, write ones only in write mode), theme, quit."""
+        for binding in ALL_BINDINGS:
+            name = binding.action.split("(")[0]
+            if binding.id in ("quit", "clear-filter") or self.check_action(name, ()) is False:
+                continue
+            yield SystemCommand(binding.description, f"key {binding.key_display or binding.key}",
+                                lambda b=binding: self.run_action(b.action))
+        yield SystemCommand("Theme", "Change the colour theme", self.action_change_theme)
+        yield SystemCommand("Quit", "Quit vnettop", self.action_quit)
+
+    def on_action_applied(self, message: ActionApplied) -> None:
+        if message.ok:
+            self.notify(f"{message.message}\n$ {message.ip_command}", title="done", timeout=6)
+        else:
+            self.notify(f"{message.message}\n$ {message.ip_command}", title="not done",
+                        severity="error", timeout=10)
+        self.action_refresh()
+
+    async def action_quit(self) -> None:
+        self._wake.set()
+        self.exit(0)
+
+
+#: The write-mode bindings, re-exported for tests that check they are hidden in read-only mode.
+WRITE_KEYS = [b.key for b in WRITE_BINDINGS]
+
+
+def build_app(collector: Collector, mutator: Any = None, *, read_only: bool, notice: str | None = None,
+              source_label: str = "live", interval: float = 1.0) -> VnettopApp:
+    """The one factory of the app, shared by the CLI and the tests."""
+    return VnettopApp(collector, mutator, read_only=read_only, notice=notice, source_label=source_label,
+                      interval=interval)
+
+
+def run(collector: Collector, mutator: Any, *, read_only: bool, notice: str | None,
+        source_label: str, interval: float) -> int:
+    """Run the app full screen until the user quits; returns the exit status."""
+    app = build_app(collector, mutator, read_only=read_only, notice=notice, source_label=source_label,
+                    interval=interval)
+    try:
+        result = app.run()
+    finally:
+        collector.close()
+    return int(result or 0)
+
+
+STYLESHEET = Path(__file__).with_name("vnettop.tcss")

@@ -1,0 +1,137 @@
+"""What changed between two snapshots, as events for the Events view (pure, no Textual).
+
+The collector only hands over pictures; the story ("tap0 went down", "veth-b moved to qdhcp-…") is told
+here by comparing successive pictures. A device that leaves one namespace while a device with the same
+name and MAC appears in another is reported once, as moved, not as a removal and an addition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from vnettop.model import Link, Snapshot
+from vnettop.ui.targets import Target
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One event: `what` happened to `subject` (in namespace `where`) at `at`."""
+
+    at: datetime
+    what: str  # "added", "removed", "moved", "up", "down", "carrier on", "carrier off", "renamed"...
+    subject: str  # device name, or namespace label for namespace events
+    where: str  # namespace label where it happened (the destination for a move)
+    detail: str = ""
+    target: Target | None = None  # what to select for it (None when it is gone)
+
+
+def _move_key(link: Link) -> tuple[str, str | None]:
+    return (link.name, link.mac)
+
+
+def _link_changes(at: datetime, old: Snapshot, new: Snapshot) -> list[Change]:
+    out: list[Change] = []
+    old_links = {link.key: link for link in old.links}
+    new_links = {link.key: link for link in new.links}
+    gone = [link for key, link in old_links.items() if key not in new_links]
+    came = [link for key, link in new_links.items() if key not in old_links]
+    # Moves: same name and MAC, different namespace.
+    came_by_key: dict[tuple[str, str | None], list[Link]] = {}
+    for link in came:
+        came_by_key.setdefault(_move_key(link), []).append(link)
+    moved_to: set[tuple[int, int]] = set()
+    for link in gone:
+        candidates = [c for c in came_by_key.get(_move_key(link), []) if c.netns != link.netns
+                      and c.key not in moved_to]
+        if candidates:
+            dest = candidates[0]
+            moved_to.add(dest.key)
+            out.append(Change(at, "moved", dest.name, new.ns_label(dest.netns),
+                              f"from {old.ns_label(link.netns)}", Target.link(*dest.key)))
+        else:
+            out.append(Change(at, "removed", link.name, old.ns_label(link.netns), link.kind, None))
+    for link in came:
+        if link.key not in moved_to:
+            out.append(Change(at, "added", link.name, new.ns_label(link.netns), link.kind,
+                              Target.link(*link.key)))
+    for key, now in new_links.items():
+        before = old_links.get(key)
+        if before is None or before == now:
+            continue
+        out.extend(_state_changes(at, new, before, now))
+    return out
+
+
+def _state_changes(at: datetime, snap: Snapshot, before: Link, now: Link) -> list[Change]:
+    out: list[Change] = []
+    where = snap.ns_label(now.netns)
+    target = Target.link(*now.key)
+    if before.name != now.name:
+        out.append(Change(at, "renamed", now.name, where, f"was {before.name}", target))
+    if before.admin_up != now.admin_up:
+        out.append(Change(at, "up" if now.admin_up else "down", now.name, where, "admin", target))
+    elif before.oper_state != now.oper_state:
+        out.append(Change(at, "state", now.name, where, f"{before.oper_state} → {now.oper_state}", target))
+    if before.carrier != now.carrier and now.carrier is not None:
+        out.append(Change(at, "carrier on" if now.carrier else "carrier off", now.name, where, "", target))
+    old_master = before.master.name if before.master else None
+    new_master = now.master.name if now.master else None
+    if old_master != new_master:
+        if new_master is None:
+            out.append(Change(at, "unbridged", now.name, where, f"left {old_master}", target))
+        else:
+            out.append(Change(at, "bridged", now.name, where, f"port of {new_master}", target))
+    if before.addresses != now.addresses:
+        added = sorted(set(now.addresses) - set(before.addresses))
+        removed = sorted(set(before.addresses) - set(now.addresses))
+        parts = [f"+{a}" for a in added] + [f"-{a}" for a in removed]
+        if parts:
+            out.append(Change(at, "address", now.name, where, " ".join(parts), target))
+    before_holders = {h.pid for h in before.tun.holders} if before.tun else set()
+    now_holders = {h.pid for h in now.tun.holders} if now.tun else set()
+    if before_holders != now_holders:
+        detail = ", ".join(f"{h.comm}[{h.pid}]" for h in now.tun.holders) if now.tun else ""
+        out.append(Change(at, "holders", now.name, where, detail or "no holder", target))
+    return out
+
+
+def diff(old: Snapshot | None, new: Snapshot) -> list[Change]:
+    """The events that turn `old` into `new` (none for the first snapshot), in a stable order."""
+    if old is None or old == new:
+        return []
+    at = new.taken_at
+    out: list[Change] = []
+    old_ns = {ns.inode: ns for ns in old.namespaces}
+    new_ns = {ns.inode: ns for ns in new.namespaces}
+    for inode, ns in new_ns.items():
+        if inode not in old_ns:
+            out.append(Change(at, "ns added", ns.label, ns.label, f"net:[{inode}]", Target.ns(inode)))
+        elif old_ns[inode].names != ns.names:
+            out.append(Change(at, "ns renamed", ns.label, ns.label,
+                              f"was {old_ns[inode].label}", Target.ns(inode)))
+    for inode, ns in old_ns.items():
+        if inode not in new_ns:
+            out.append(Change(at, "ns removed", ns.label, ns.label, f"net:[{inode}]", None))
+    out.extend(_link_changes(at, old, new))
+    return out
+
+
+class ChangeLog:
+    """The newest-first history kept by the UI, bounded so a long session cannot grow without end."""
+
+    def __init__(self, limit: int = 500) -> None:
+        self.limit = limit
+        self.entries: list[Change] = []  # newest first
+        self.total = 0  # events ever recorded (numbers rows so their keys stay stable)
+        self._last: Snapshot | None = None
+
+    def feed(self, snap: Snapshot) -> list[Change]:
+        """Record what changed since the last snapshot fed; return the new events (oldest first)."""
+        new = diff(self._last, snap)
+        self._last = snap
+        if new:
+            self.total += len(new)
+            self.entries[:0] = list(reversed(new))
+            del self.entries[self.limit:]
+        return new

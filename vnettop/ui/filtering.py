@@ -1,0 +1,68 @@
+"""The `/` filter: which targets match a query (pure).
+
+A query matches, case-insensitively, a device's name, kind, namespace names and the processes holding
+it; a namespace's names and processes; a process's command name and pid. A leading `!` inverts it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vnettop.model import Snapshot
+from vnettop.ui.targets import Target, resolve
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """A parsed query; the empty filter matches everything."""
+
+    text: str = ""
+    inverted: bool = False
+
+    @classmethod
+    def parse(cls, query: str) -> Filter:
+        query = query.strip()
+        inverted = query.startswith("!")
+        text = query[1:].strip() if inverted else query
+        return cls(text.lower(), inverted and bool(text))
+
+    @property
+    def active(self) -> bool:
+        return bool(self.text)
+
+    def __str__(self) -> str:
+        return ("!" if self.inverted else "") + self.text
+
+    def matches(self, snap: Snapshot, target: Target) -> bool:
+        """Whether the target passes the filter (inversion applied)."""
+        if not self.text:
+            return True
+        found = self.text in haystack(snap, target)
+        return found != self.inverted
+
+
+def _ns_words(snap: Snapshot, inode: int) -> list[str]:
+    ns = snap.namespace(inode)
+    if ns is None:
+        return [f"net:[{inode}]"]
+    return [ns.label, *ns.names, str(inode)]
+
+
+def haystack(snap: Snapshot, target: Target) -> str:
+    """Everything a query may match for this target, lower-case, NUL-separated."""
+    obj = resolve(snap, target)
+    words: list[str] = []
+    if target.kind == "ns":
+        words += _ns_words(snap, target.netns)
+        ns = snap.namespace(target.netns)
+        if ns is not None:
+            words += [p.comm for p in ns.processes]
+    elif target.kind == "link" and obj is not None:
+        link = snap.link(target.netns, target.ident)
+        if link is not None:
+            words += [link.name, link.kind, *link.addresses, *_ns_words(snap, link.netns)]
+            if link.tun is not None:
+                words += [h.comm for h in link.tun.holders] + [str(h.pid) for h in link.tun.holders]
+    elif target.kind == "proc" and obj is not None:
+        words += [getattr(obj, "comm", ""), str(target.ident), *_ns_words(snap, target.netns)]
+    return "\0".join(words).lower()

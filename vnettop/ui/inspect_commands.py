@@ -1,0 +1,75 @@
+"""The `ip` / `bridge` / `ss` commands that show the same facts as the details pane (pure).
+
+Operators trust iproute2; showing its commands beside each object lets them check vnettop's answer and
+learn the incantation. A namespace without a name is entered with `nsenter -t PID -n`.
+"""
+
+from __future__ import annotations
+
+from vnettop.model import Link, Namespace, Process, Snapshot
+from vnettop.ui.targets import Target, resolve
+
+
+def ns_prefix(snap: Snapshot, inode: int, tool: str) -> str:
+    """`ip`, `ip -n NAME`, or `nsenter -t PID -n ip` for the namespace `inode`."""
+    ns = snap.namespace(inode)
+    if ns is None or ns.root:
+        return tool
+    if ns.names:
+        if tool in ("ip", "bridge"):
+            return f"{tool} -n {ns.names[0]}"
+        return f"ip netns exec {ns.names[0]} {tool}"
+    if ns.pids:
+        return f"nsenter -t {ns.pids[0]} -n {tool}"
+    return tool
+
+
+def link_commands(snap: Snapshot, link: Link) -> list[str]:
+    ip = ns_prefix(snap, link.netns, "ip")
+    bridge = ns_prefix(snap, link.netns, "bridge")
+    out = [f"{ip} -d link show {link.name}", f"{ip} -s link show {link.name}",
+           f"{ip} addr show dev {link.name}"]
+    if link.bridge is not None:
+        out += [f"{ip} link show master {link.name}", f"{bridge} fdb show br {link.name}"]
+    if link.master is not None:
+        out.append(f"{bridge} link show dev {link.name}")
+    if link.peer is not None and link.peer.name is not None:
+        out.append(f"{ns_prefix(snap, link.peer.netns, 'ip')} -d link show {link.peer.name}")
+        out.append(f"{ns_prefix(snap, link.netns, 'ethtool')} -S {link.name}   # peer_ifindex")
+    if link.lower is not None and link.lower.name is not None:
+        out.append(f"{ns_prefix(snap, link.lower.netns, 'ip')} -d link show {link.lower.name}")
+    if link.tun is not None:
+        out.append(f"{ip} -d tuntap show")
+        for holder in link.tun.holders:
+            for fd in holder.fds:
+                out.append(f"cat /proc/{holder.pid}/fdinfo/{fd}   # iff: {link.name}")
+    return out
+
+
+def ns_commands(snap: Snapshot, ns: Namespace) -> list[str]:
+    ip = ns_prefix(snap, ns.inode, "ip")
+    ss = ns_prefix(snap, ns.inode, "ss")
+    out = [f"{ip} -d link show", f"{ip} addr show"]
+    if ns.names:
+        out.append(f"ip netns pids {ns.names[0]}")
+    elif ns.pids:
+        out.append(f"lsns -t net -p {ns.pids[0]}")
+    out.append(f"{ss} -lntup")
+    return out
+
+
+def proc_commands(snap: Snapshot, netns: int, proc: Process) -> list[str]:
+    return [f"ps -o pid,user,args -p {proc.pid}", f"ls -l /proc/{proc.pid}/fd",
+            f"ip netns identify {proc.pid}", f"{ns_prefix(snap, netns, 'ss')} -lntup"]
+
+
+def commands_for(snap: Snapshot, target: Target) -> list[str]:
+    """The inspection commands for whatever the target is ([] if it is gone)."""
+    obj = resolve(snap, target)
+    if isinstance(obj, Link):
+        return link_commands(snap, obj)
+    if isinstance(obj, Namespace):
+        return ns_commands(snap, obj)
+    if isinstance(obj, Process):
+        return proc_commands(snap, target.netns, obj)
+    return []

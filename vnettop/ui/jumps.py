@@ -1,0 +1,101 @@
+"""Where `p`, `b`, `h` and the trace hops lead from a selection (pure).
+
+Each function returns the Target to jump to, or a one-line reason why there is none (shown as a
+notification), so the app never guesses and the rules are unit-tested without a terminal.
+"""
+
+from __future__ import annotations
+
+from vnettop import topology
+from vnettop.model import Link, Snapshot
+from vnettop.topology import Hop
+from vnettop.ui.targets import Target, resolve
+
+
+def _link(snap: Snapshot, target: Target | None) -> Link | None:
+    if target is None or target.kind != "link":
+        return None
+    return snap.link(target.netns, target.ident)
+
+
+def peer_target(snap: Snapshot, target: Target | None) -> Target | str:
+    """The other end of a veth, else the lower device of a stacked one (across namespaces)."""
+    link = _link(snap, target)
+    if link is None:
+        return "peer: select a device first"
+    for ref, what in ((link.peer, "peer"), (link.lower, "lower device")):
+        if ref is None:
+            continue
+        other = snap.link(*ref.key)
+        if other is None:
+            where = snap.ns_label(ref.netns)
+            return f"{link.name}: its {what} (ifindex {ref.ifindex} in {where}) is not readable"
+        return Target.link(*other.key)
+    return f"{link.name} is a {link.kind}: it has no peer and no lower device"
+
+
+def bridge_target(snap: Snapshot, target: Target | None) -> Target | str:
+    """The bridge this device is a port of."""
+    link = _link(snap, target)
+    if link is None:
+        return "bridge: select a device first"
+    master = topology.bridge_of(snap, link)
+    if master is None:
+        if link.master is not None:
+            return f"{link.name}: its master (ifindex {link.master.ifindex}) is not in the snapshot"
+        return f"{link.name} is not a port of any bridge"
+    return Target.link(*master.key)
+
+
+def holder_target(snap: Snapshot, target: Target | None) -> Target | str:
+    """The process holding this tun/tap (in its namespace); from a process, the device it holds."""
+    if target is not None and target.kind == "proc":
+        held = topology.held_by(snap, target.ident)
+        if not held:
+            return f"process {target.ident} holds no tun/tap"
+        return Target.link(*held[0].key)
+    link = _link(snap, target)
+    if link is None or link.tun is None:
+        name = link.name if link is not None else "this"
+        return f"holder: {name} is not a tun/tap"
+    if not link.tun.holders:
+        return f"{link.name}: no process holds it" + (" (persistent)" if link.tun.persist else "")
+    pid = link.tun.holders[0].pid
+    found = topology.process(snap, pid)
+    if found is None:
+        return f"{link.name}: holder {link.tun.holders[0].comm}[{pid}] is not in the snapshot's process list"
+    return Target.proc(found[0].inode, pid)
+
+
+def hop_target(snap: Snapshot, hop: Hop) -> Target | None:
+    """The selectable object a trace hop names (None if it is not in the snapshot)."""
+    if hop.kind == "link" and isinstance(hop.ref, tuple):
+        return Target.link(*hop.ref) if snap.link(*hop.ref) is not None else None
+    if hop.kind == "namespace" and isinstance(hop.ref, int):
+        return Target.ns(hop.ref) if snap.namespace(hop.ref) is not None else None
+    if hop.kind in ("process", "service") and isinstance(hop.ref, int):
+        found = topology.process(snap, hop.ref)
+        return Target.proc(found[0].inode, hop.ref) if found else None
+    return None
+
+
+def trace_from(snap: Snapshot, target: Target | None) -> tuple[str, list[Hop]] | str:
+    """(title, hops) of the trace from a device or a process, or why there is none."""
+    obj = resolve(snap, target) if target is not None else None
+    if target is None or obj is None:
+        return "trace: select a device or a process first"
+    if target.kind == "link":
+        link = snap.link(target.netns, target.ident)
+        assert link is not None
+        return f"Trace from {link.name} @ {snap.ns_label(link.netns)}", topology.trace(snap, link)
+    if target.kind == "proc":
+        try:
+            return f"Trace from pid {target.ident}", topology.trace_process(snap, target.ident)
+        except topology.NotFoundError as exc:
+            return str(exc)
+    ns = snap.namespace(target.netns)
+    links = snap.links_in(target.netns)
+    start = next((link for link in links if link.peer is not None), None)
+    if start is None:
+        return f"namespace {ns.label if ns else target.netns}: no veth leads out of it"
+    return f"Trace from {ns.label if ns else ''} via {start.name}", topology.trace(snap, start)

@@ -1,0 +1,118 @@
+"""One-line labels for namespaces, devices and processes, shared by the tree, tables and palette (pure).
+
+Colours are ANSI names (red, green, yellow, cyan, magenta) and bold/dim, so a 16-colour terminal over
+SSH shows the same meaning as a true-colour one.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from vnettop.model import Link, LinkRef, Namespace, Process, Snapshot
+
+
+def short(name: str, width: int = 16) -> str:
+    """Ellipsize long names (OpenStack namespaces carry a whole UUID)."""
+    return name if len(name) <= width else name[: width - 1] + "…"
+
+
+def ref_where(snap: Snapshot, ref: LinkRef, here: int) -> str:
+    """"veth-b @ qdhcp-ba48a3fc…" or just "veth-b" when in the same namespace."""
+    name = ref.name if ref.name is not None else f"if{ref.ifindex} (unreadable)"
+    if ref.netns == here:
+        return name
+    return f"{name} @ {short(snap.ns_label(ref.netns))}"
+
+
+def holders_text(link: Link) -> str:
+    """"qemu-kvm[7748] fd 26" for each holder, or "no holder"."""
+    if link.tun is None:
+        return ""
+    if not link.tun.holders:
+        return "no holder" + (", persist" if link.tun.persist else "")
+    parts = []
+    for h in link.tun.holders:
+        fds = ",".join(str(fd) for fd in h.fds)
+        parts.append(f"{h.comm}[{h.pid}] fd{'s' if len(h.fds) > 1 else ''} {fds}" + ("" if h.exact else "?"))
+    return ", ".join(parts)
+
+
+def state_style(link: Link) -> tuple[str, str]:
+    """A short state word and its style: DOWN (red), NO-CARRIER (yellow), or nothing."""
+    if not link.admin_up:
+        return "DOWN", "red"
+    if link.carrier is False or link.oper_state in ("down", "lowerlayerdown"):
+        return "NO-CARRIER", "yellow"
+    return "", ""
+
+
+def link_label(snap: Snapshot, link: Link, port_count: int | None = None) -> Text:
+    """The tree/palette line for a device."""
+    text = Text()
+    text.append(link.name, style="bold")
+    text.append(f"  {link.kind}", style="cyan")
+    extra = ""
+    if link.bridge is not None:
+        n = port_count if port_count is not None else len(link.bridge.ports)
+        extra = f"{n} port{'s' if n != 1 else ''}"
+    elif link.peer is not None:
+        extra = f"⇄ {ref_where(snap, link.peer, link.netns)}"
+    elif link.tun is not None:
+        extra = holders_text(link)
+    elif link.lower is not None:
+        extra = f"on {ref_where(snap, link.lower, link.netns)}"
+    if extra:
+        text.append(f"  {extra}", style="magenta" if link.tun is not None else "")
+    word, style = state_style(link)
+    if word:
+        text.append(f"  {word}", style=style)
+    if link.addresses and link.kind != "loopback":
+        text.append(f"  {link.addresses[0]}", style="dim")
+    return text
+
+
+def ns_label(snap: Snapshot, ns: Namespace) -> Text:
+    """The tree line for a namespace: name, device count, the processes of interest."""
+    text = Text()
+    text.append(short(ns.label, 40), style="bold green")
+    if not ns.names and not ns.root:
+        text.append("  no name", style="dim")
+    n = len(snap.links_in(ns.inode))
+    text.append(f"  {n} dev", style="dim")
+    procs = " ".join(f"{p.comm}[{p.pid}]" for p in ns.processes[:3])
+    if len(ns.processes) > 3:
+        procs += f" +{len(ns.processes) - 3}"
+    if procs:
+        text.append(f"  {procs}", style="magenta")
+    return text
+
+
+def listening_text(proc: Process, limit: int = 4) -> str:
+    parts = [f"{sock.proto}/{sock.port}" for sock in proc.listening[:limit]]
+    if len(proc.listening) > limit:
+        parts.append(f"+{len(proc.listening) - limit}")
+    return " ".join(parts)
+
+
+def held_index(snap: Snapshot) -> dict[int, list[str]]:
+    """pid -> ["tap0 fd 26", ...]: what each process holds, built once per snapshot."""
+    out: dict[int, list[str]] = {}
+    for link in snap.links:
+        if link.tun is None:
+            continue
+        for h in link.tun.holders:
+            out.setdefault(h.pid, []).append(f"{link.name} fd {','.join(str(fd) for fd in h.fds)}")
+    return out
+
+
+def proc_label(proc: Process, held: list[str]) -> Text:
+    """The tree line for a process: name, pid, what it holds and listens on."""
+    text = Text()
+    text.append("◆ ", style="magenta")
+    text.append(f"{proc.comm}[{proc.pid}]", style="bold magenta")
+    if held:
+        text.append("  holds " + ", ".join(held))
+    listening = listening_text(proc)
+    if listening:
+        text.append(f"  {listening}", style="dim")
+    return text

@@ -1,0 +1,32 @@
+"""Messages the UI's workers and screens post, each a dataclass named as the fact it reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.message import Message
+
+from vnettop.model import Snapshot
+
+
+@dataclass
+class SnapshotCollected(Message):
+    """The collector finished a poll: here is the new picture."""
+
+    snapshot: Snapshot
+
+
+@dataclass
+class CollectFailed(Message):
+    """The collector raised (it should not; soft errors belong in the snapshot). Shown, then retried."""
+
+    error: str
+
+
+@dataclass
+class ActionApplied(Message):
+    """The mutator finished a plan (successfully or not)."""
+
+    ok: bool
+    message: str
+    ip_command: str

@@ -1,0 +1,60 @@
+"""The command palette's jump provider: any device, namespace or process by name (ctrl+p).
+
+The actions (views, trace, write actions in write mode) come from `VnettopApp.get_system_commands`,
+built from the same bindings as the footer, so the palette never offers what the keys do not.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING, cast
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from vnettop.model import Snapshot
+from vnettop.ui.targets import Target
+
+if TYPE_CHECKING:
+    from vnettop.ui.app import VnettopApp
+
+LIMIT = 40
+
+
+def everything(snap: Snapshot) -> list[tuple[str, str, Target]]:
+    """(label, help, target) for every namespace, device and process, for the empty-query list."""
+    out: list[tuple[str, str, Target]] = []
+    for ns in snap.namespaces:
+        out.append((f"namespace {ns.label}", f"net:[{ns.inode}]", Target.ns(ns.inode)))
+    for link in snap.links:
+        out.append((f"{link.name} @ {snap.ns_label(link.netns)}", link.kind, Target.link(*link.key)))
+    for ns in snap.namespaces:
+        for proc in ns.processes:
+            out.append((f"{proc.comm}[{proc.pid}] @ {ns.label}", "process", Target.proc(ns.inode, proc.pid)))
+    return out
+
+
+class JumpProvider(Provider):
+    """Offers "jump to" hits for the objects of the current snapshot."""
+
+    @property
+    def vnettop(self) -> VnettopApp:
+        return cast("VnettopApp", self.app)
+
+    async def discover(self) -> Hits:
+        snap = self.vnettop.snapshot
+        if snap is None:
+            return
+        for label, help_text, target in everything(snap)[:LIMIT]:
+            yield DiscoveryHit(f"jump to {label}", partial(self.vnettop.jump_to, target), help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        snap = self.vnettop.snapshot
+        if snap is None:
+            return
+        matcher = self.matcher(query)
+        for label, help_text, target in everything(snap):
+            text = f"jump to {label}"
+            score = matcher.match(text)
+            if score > 0:
+                yield Hit(score, matcher.highlight(text), partial(self.vnettop.jump_to, target),
+                          help=help_text)

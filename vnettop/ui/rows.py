@@ -1,0 +1,162 @@
+"""Rows for the table views (bridges, veth pairs, tun/tap, namespaces, events), as plain data (pure).
+
+Each row carries a stable key (so the table updates only the cells that changed and keeps its cursor)
+and the Target to select and show in the details pane.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rich.text import Text
+
+from vnettop.model import Link, Snapshot
+from vnettop.ui.changes import Change
+from vnettop.ui.filtering import Filter
+from vnettop.ui.labels import holders_text, listening_text, ref_where, short, state_style
+from vnettop.ui.targets import Target
+
+Cell = str | Text
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    key: str
+    target: Target | None
+    cells: tuple[Cell, ...]
+
+
+BRIDGE_COLUMNS = ("bridge", "port", "kind", "namespace", "state", "cost", "prio", "MACs")
+VETH_COLUMNS = ("end A", "namespace A", "master A", "", "end B", "namespace B", "master B", "state")
+TUN_COLUMNS = ("device", "namespace", "type", "flags", "holders", "owner", "state")
+NS_COLUMNS = ("namespace", "inode", "devs", "pids", "processes", "listening")
+EVENT_COLUMNS = ("time", "what", "device", "namespace", "detail")
+
+
+def _state(link: Link) -> Text:
+    word, style = state_style(link)
+    if word:
+        return Text(word, style=style)
+    return Text("up", style="green")
+
+
+def bridge_rows(snap: Snapshot, flt: Filter) -> list[Row]:
+    rows: list[Row] = []
+    for br in snap.links:
+        if br.bridge is None:
+            continue
+        ports = [p for p in snap.links_in(br.netns)
+                 if p.master is not None and p.master.ifindex == br.ifindex]
+        learned: dict[int | None, int] = {}
+        for entry in br.bridge.fdb:
+            if entry.state == "learned":
+                learned[entry.port] = learned.get(entry.port, 0) + 1
+        port_rows = []
+        for p in ports:
+            t = Target.link(*p.key)
+            if not flt.matches(snap, t):
+                continue
+            bp = p.bridge_port
+            port_rows.append(Row(t.id, t, (
+                "", p.name, p.kind, "", bp.state if bp else "?", str(bp.cost) if bp else "",
+                str(bp.priority) if bp else "", str(learned.get(p.ifindex, 0)))))
+        t = Target.link(*br.key)
+        if port_rows or flt.matches(snap, t):
+            stp = "stp" if br.bridge.stp else "no stp"
+            rows.append(Row(t.id, t, (
+                Text(br.name, style="bold"), f"{len(ports)} ports", "bridge", short(snap.ns_label(br.netns)),
+                stp, "", "", str(sum(learned.values())))))
+            rows.extend(port_rows)
+    return rows
+
+
+def veth_rows(snap: Snapshot, flt: Filter) -> list[Row]:
+    rows: list[Row] = []
+    seen: set[tuple[int, int]] = set()
+    for a in snap.links:
+        if a.kind != "veth" or a.key in seen:
+            continue
+        b = snap.link(*a.peer.key) if a.peer is not None else None
+        seen.add(a.key)
+        if b is not None:
+            seen.add(b.key)
+        ta = Target.link(*a.key)
+        tb = Target.link(*b.key) if b is not None else None
+        if not (flt.matches(snap, ta) or (tb is not None and flt.matches(snap, tb))):
+            continue
+        if b is not None:
+            b_cells: tuple[Cell, ...] = (b.name, short(snap.ns_label(b.netns)),
+                                         b.master.name or "" if b.master else "")
+        elif a.peer is not None:
+            b_cells = (ref_where(snap, a.peer, a.netns), short(snap.ns_label(a.peer.netns)), "")
+        else:
+            b_cells = ("?", "", "")
+        states = [s for s in (state_style(a)[0], state_style(b)[0] if b else "") if s]
+        rows.append(Row(ta.id, ta, (
+            Text(a.name, style="bold"), short(snap.ns_label(a.netns)),
+            a.master.name or "" if a.master else "", "⇄", *b_cells,
+            Text(" ".join(states) or "up", style="red" if states else "green"))))
+    return rows
+
+
+def tun_rows(snap: Snapshot, flt: Filter) -> list[Row]:
+    rows: list[Row] = []
+    for link in snap.links:
+        if link.tun is None:
+            continue
+        t = Target.link(*link.key)
+        if not flt.matches(snap, t):
+            continue
+        tun = link.tun
+        flags = [f for f, on in (("vnet_hdr", tun.vnet_hdr), ("pi", tun.pi), ("persist", tun.persist)) if on]
+        if tun.multi_queue:
+            flags.append(f"multi_queue({tun.num_queues})" if tun.num_queues else "multi_queue")
+        owner = "" if tun.owner is None else f"uid {tun.owner}"
+        if tun.group is not None:
+            owner += f" gid {tun.group}"
+        rows.append(Row(t.id, t, (
+            Text(link.name, style="bold"), short(snap.ns_label(link.netns)), tun.type, " ".join(flags),
+            Text(holders_text(link), style="magenta" if tun.holders else "yellow"), owner.strip(),
+            _state(link))))
+    return rows
+
+
+def ns_rows(snap: Snapshot, flt: Filter) -> list[Row]:
+    rows: list[Row] = []
+    for ns in snap.namespaces:
+        t = Target.ns(ns.inode)
+        if not flt.matches(snap, t):
+            continue
+        procs = " ".join(f"{p.comm}[{p.pid}]" for p in ns.processes[:3])
+        if len(ns.processes) > 3:
+            procs += f" +{len(ns.processes) - 3}"
+        listening = " ".join(listening_text(p, 3) for p in ns.processes if p.listening)
+        rows.append(Row(t.id, t, (
+            Text(short(ns.label, 30), style="bold green"), str(ns.inode), str(len(snap.links_in(ns.inode))),
+            str(len(ns.pids)), procs, listening)))
+    return rows
+
+
+def event_rows(snap: Snapshot, changes: Sequence[Change], flt: Filter, total: int) -> list[Row]:
+    """Newest first; `total` numbers the rows so keys stay stable as older events move down."""
+    rows: list[Row] = []
+    style = {"added": "green", "removed": "red", "moved": "yellow", "down": "red", "up": "green",
+             "carrier off": "yellow", "carrier on": "green", "ns added": "green", "ns removed": "red"}
+    for i, change in enumerate(changes):
+        target = change.target if change.target is not None and _alive(snap, change.target) else None
+        hay = f"{change.what} {change.subject} {change.where} {change.detail}".lower()
+        if flt.active and ((flt.text in hay) == flt.inverted):
+            continue
+        rows.append(Row(f"ev:{total - i}", target, (
+            change.at.strftime("%H:%M:%S"), Text(change.what, style=style.get(change.what, "")),
+            change.subject, short(change.where), change.detail)))
+    return rows
+
+
+def _alive(snap: Snapshot, target: Target) -> bool:
+    if target.kind == "ns":
+        return snap.namespace(target.netns) is not None
+    if target.kind == "link":
+        return snap.link(target.netns, target.ident) is not None
+    return snap.namespace(target.netns) is not None

@@ -1,0 +1,94 @@
+"""The topology tree as plain data: namespaces -> devices (bridge ports nested) -> processes (pure).
+
+The widget compares successive `NodeSpec` trees: when only labels changed it relabels those nodes; when
+the shape changed it rebuilds, keeping expansion, cursor and scroll. Building the spec is cheap plain
+Python, so it is done off the widget and unit-tested without a terminal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+
+from vnettop.model import Link, Snapshot
+from vnettop.ui.filtering import Filter
+from vnettop.ui.labels import held_index, link_label, ns_label, proc_label
+from vnettop.ui.targets import Target
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSpec:
+    """One tree line and its children."""
+
+    target: Target
+    label: Text
+    children: tuple[NodeSpec, ...] = ()
+
+
+def shape(nodes: tuple[NodeSpec, ...]) -> tuple[object, ...]:
+    """The structure without the labels: equal shapes can be updated in place."""
+    return tuple((n.target, shape(n.children)) for n in nodes)
+
+
+def flatten(nodes: tuple[NodeSpec, ...]) -> list[NodeSpec]:
+    """Depth-first, in screen order."""
+    out: list[NodeSpec] = []
+    stack = list(reversed(nodes))
+    while stack:
+        node = stack.pop()
+        out.append(node)
+        stack.extend(reversed(node.children))
+    return out
+
+
+def _keep(flt: Filter, snap: Snapshot, target: Target, children: tuple[NodeSpec, ...]) -> bool:
+    return bool(children) or flt.matches(snap, target)
+
+
+def _link_node(snap: Snapshot, link: Link, ports: dict[int, list[Link]], flt: Filter,
+               show_all: bool) -> NodeSpec | None:
+    target = Target.link(link.netns, link.ifindex)
+    own = show_all or flt.matches(snap, target)
+    inherit = own and flt.active and not flt.inverted
+    kids: list[NodeSpec] = []
+    for port in ports.get(link.ifindex, []):
+        node = _link_node(snap, port, ports, flt, show_all or inherit)
+        if node is not None:
+            kids.append(node)
+    if not own and not kids:
+        return None
+    n_ports = len(ports.get(link.ifindex, [])) if link.bridge is not None else None
+    return NodeSpec(target, link_label(snap, link, n_ports), tuple(kids))
+
+
+def build(snap: Snapshot, flt: Filter | None = None) -> tuple[NodeSpec, ...]:
+    """The whole tree for a snapshot, filtered (a matching container shows all it contains)."""
+    flt = flt or Filter()
+    held = held_index(snap)
+    out: list[NodeSpec] = []
+    for ns in snap.namespaces:
+        ns_target = Target.ns(ns.inode)
+        show_all = flt.active and not flt.inverted and flt.matches(snap, ns_target)
+        links = snap.links_in(ns.inode)
+        present = {link.ifindex for link in links}
+        ports: dict[int, list[Link]] = {}
+        top: list[Link] = []
+        for link in links:
+            if link.master is not None and link.master.netns == ns.inode and link.master.ifindex in present:
+                ports.setdefault(link.master.ifindex, []).append(link)
+            else:
+                top.append(link)
+        kids: list[NodeSpec] = []
+        for link in top:
+            node = _link_node(snap, link, ports, flt, show_all)
+            if node is not None:
+                kids.append(node)
+        for proc in ns.processes:
+            target = Target.proc(ns.inode, proc.pid)
+            if show_all or flt.matches(snap, target):
+                kids.append(NodeSpec(target, proc_label(proc, held.get(proc.pid, []))))
+        children = tuple(kids)
+        if show_all or _keep(flt, snap, ns_target, children):
+            out.append(NodeSpec(ns_target, ns_label(snap, ns), children))
+    return tuple(out)

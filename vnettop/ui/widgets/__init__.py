@@ -1,0 +1,1 @@
+"""Widgets of the main screen: header, topology tree, snapshot tables, details pane."""

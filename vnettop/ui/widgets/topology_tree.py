@@ -1,0 +1,156 @@
+"""The topology view: a Tree of namespaces -> devices (bridge ports nested) -> processes.
+
+It is fed whole `NodeSpec` trees and does the least work it can: when the shape is unchanged it only
+relabels the nodes whose label changed (one line repaint each); when the shape changed it rebuilds,
+keeping what the user did: collapsed nodes stay collapsed, the cursor stays on its target (or on its
+nearest surviving neighbour), and the scroll position is kept.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.binding import Binding, BindingType
+from textual.widgets import Tree
+from textual.widgets.tree import TreeNode
+
+from vnettop.ui.targets import Target, nearest_survivor
+from vnettop.ui.tree_model import NodeSpec, flatten, shape
+
+
+class TopologyTree(Tree[Target], inherit_bindings=False):
+    """Namespaces and their devices. `space` is left to the app (pause); `enter` expands/collapses."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "toggle_node", "Expand/collapse", show=False),
+        Binding("up", "cursor_up", "Up", show=False),
+        Binding("down", "cursor_down", "Down", show=False),
+        Binding("left", "collapse_or_parent", "Collapse", show=False),
+        Binding("right", "expand_node", "Expand", show=False),
+        Binding("pageup", "page_up", "Page up", show=False),
+        Binding("pagedown", "page_down", "Page down", show=False),
+        Binding("home", "scroll_home", "Top", show=False),
+        Binding("end", "scroll_end", "Bottom", show=False),
+    ]
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__("host", **kwargs)  # type: ignore[arg-type]
+        self.show_root = False
+        self.auto_expand = False
+        self.guide_depth = 2
+        self._specs: tuple[NodeSpec, ...] = ()
+        self._shape: tuple[object, ...] | None = None
+        self._by_target: dict[Target, TreeNode[Target]] = {}
+        self._collapsed: set[Target] = set()
+        self.rebuilds = 0  # how many full rebuilds happened (tests check updates stay cheap)
+        self.relabels = 0
+
+    # -- what is selected ----------------------------------------------------------------------
+
+    @property
+    def current_target(self) -> Target | None:
+        node = self.cursor_node
+        return node.data if node is not None else None
+
+    def order(self) -> list[Target]:
+        """Every target in screen order (expanded or not)."""
+        return [spec.target for spec in flatten(self._specs)]
+
+    def has(self, target: Target) -> bool:
+        return target in self._by_target
+
+    def select_target(self, target: Target) -> bool:
+        """Move the cursor to `target`, expanding its ancestors; False if the tree does not show it."""
+        node = self._by_target.get(target)
+        if node is None:
+            return False
+        parent = node.parent
+        while parent is not None and not parent.is_root:
+            if not parent.is_expanded:
+                parent.expand()
+            parent = parent.parent
+        self._refresh_lines_now()
+        self.move_cursor(node)
+        return True
+
+    def _refresh_lines_now(self) -> None:
+        """Rebuild the line list now: nodes' line numbers are needed at once to place the cursor."""
+        self._invalidate()
+        _ = self._tree_lines
+
+    # -- feeding -----------------------------------------------------------------------------------
+
+    def show(self, specs: tuple[NodeSpec, ...]) -> Target | None:
+        """Display a new tree. Returns the target the cursor was moved to if its own vanished."""
+        new_shape = shape(specs)
+        if new_shape == self._shape:
+            self._relabel(self._specs, specs)
+            self._specs = specs
+            return None
+        before = self.current_target
+        old_order = self.order()
+        scroll_y = self.scroll_y
+        self._specs, self._shape = specs, new_shape
+        self._rebuild(specs)
+        self.rebuilds += 1
+        moved_to: Target | None = None
+        if before is not None:
+            target: Target | None = before
+            if before not in self._by_target:
+                target = nearest_survivor(old_order, before, self._by_target)
+                moved_to = target
+            self.scroll_to(y=scroll_y, animate=False, immediate=True)
+            if target is not None:
+                self.select_target(target)
+        elif self._by_target:
+            self._refresh_lines_now()
+            self.cursor_line = 0
+        return moved_to
+
+    def _relabel(self, old: tuple[NodeSpec, ...], new: tuple[NodeSpec, ...]) -> None:
+        for a, b in zip(old, new, strict=False):
+            if a.label != b.label:
+                node = self._by_target.get(b.target)
+                if node is not None:
+                    node.set_label(b.label)
+                    self.relabels += 1
+            if a.children or b.children:
+                self._relabel(a.children, b.children)
+
+    def _rebuild(self, specs: tuple[NodeSpec, ...]) -> None:
+        self.clear()
+        self._by_target = {}
+        stack: list[tuple[TreeNode[Target], NodeSpec]] = [(self.root, s) for s in reversed(specs)]
+        while stack:
+            parent, spec = stack.pop()
+            if spec.children:
+                node = parent.add(spec.label, spec.target, expand=spec.target not in self._collapsed)
+                stack.extend((node, child) for child in reversed(spec.children))
+            else:
+                node = parent.add_leaf(spec.label, spec.target)
+            self._by_target[spec.target] = node
+        self.root.expand()
+
+    # -- user actions ------------------------------------------------------------------------------
+
+    def on_tree_node_collapsed(self, event: Tree.NodeCollapsed[Target]) -> None:
+        if event.node.data is not None:
+            self._collapsed.add(event.node.data)
+
+    def on_tree_node_expanded(self, event: Tree.NodeExpanded[Target]) -> None:
+        if event.node.data is not None:
+            self._collapsed.discard(event.node.data)
+
+    def action_collapse_or_parent(self) -> None:
+        node = self.cursor_node
+        if node is None:
+            return
+        if node.allow_expand and node.is_expanded:
+            node.collapse()
+        elif node.parent is not None and not node.parent.is_root:
+            self.move_cursor(node.parent)
+
+    def action_expand_node(self) -> None:
+        node = self.cursor_node
+        if node is not None and node.allow_expand and not node.is_expanded:
+            node.expand()
