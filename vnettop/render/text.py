@@ -86,9 +86,12 @@ def _proc_note(snap: Snapshot, proc: Process) -> str:
     parts = []
     if proc.user:
         parts.append(proc.user)
-    held = topo.held_by(snap, proc.pid)
+    found = topo.process(snap, proc.pid)
+    home = found[0].inode if found else None
+    held = [link.name if link.netns == home else f"{link.name} @ {snap.ns_label(link.netns)}"
+            for link in topo.held_by(snap, proc.pid)]
     if held:
-        parts.append("holds " + ", ".join(link.name for link in held))
+        parts.append("holds " + ", ".join(held))
     if proc.listening:
         parts.append("listening " + ", ".join(f"{s.proto} {s.address}:{s.port}" for s in proc.listening))
     return "  ".join(parts)

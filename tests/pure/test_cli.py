@@ -1,0 +1,292 @@
+"""The command line without the kernel: sources (--demo, --load), formats, and every way to get it wrong.
+
+Each mistake must give one line on stderr and a meaningful status (2 usage, 1 not found / bad file /
+unwritable), never a traceback. The TUI, the lab and the live collector are replaced by stand-ins in
+`sys.modules`, so these tests need neither a terminal nor root nor Textual.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fixtures_snapshots import QDHCP_NAME, compute_node
+from vnettop import __version__, cli
+from vnettop.render.json import snapshot_to_json
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line_error(err: str) -> str:
+    assert err.endswith("\n") and err.count("\n") == 1, f"expected one line, got {err!r}"
+    assert "Traceback" not in err
+    assert err.startswith("vnettop: ")
+    return err
+
+
+@pytest.fixture
+def saved(tmp_path: Path) -> Path:
+    path = tmp_path / "compute.json"
+    path.write_text(snapshot_to_json(compute_node()), encoding="utf-8")
+    return path
+
+
+# -- dump -------------------------------------------------------------------------------------
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_main(capsys, "--version")
+    assert (code, out.strip()) == (0, f"vnettop {__version__}")
+
+
+def test_dump_demo_json_is_the_schema(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_main(capsys, "dump", "--demo")
+    assert (code, err) == (0, "")
+    doc = json.loads(out)
+    assert doc["schema"] == "vnettop.snapshot/1"
+    assert any(link["name"] == "tap0" for link in doc["links"])
+
+
+def test_dump_load_round_trips(capsys: pytest.CaptureFixture[str], saved: Path) -> None:
+    code, out, _ = run_main(capsys, "dump", "--load", str(saved), "--format", "json")
+    assert code == 0
+    assert out == saved.read_text(encoding="utf-8")
+
+
+def test_source_options_work_before_the_command(capsys: pytest.CaptureFixture[str], saved: Path) -> None:
+    code, out, _ = run_main(capsys, "--load", str(saved), "dump", "-f", "text")
+    assert code == 0 and "compute01" in out.splitlines()[0]
+
+
+def test_dump_text_and_dot(capsys: pytest.CaptureFixture[str], saved: Path) -> None:
+    code, out, _ = run_main(capsys, "dump", "--load", str(saved), "-f", "text")
+    assert code == 0 and "held by qemu-kvm[7748] fd 26" in out and "⇄ veth-b" in out
+    code, out, _ = run_main(capsys, "dump", "--load", str(saved), "-f", "text", "--ascii")
+    assert code == 0 and "<-> veth-b" in out
+    out.encode("ascii")
+    code, out, _ = run_main(capsys, "dump", "--load", str(saved), "-f", "dot")
+    assert code == 0 and out.startswith('digraph "vnettop compute01" {') and out.rstrip().endswith("}")
+
+
+def test_dump_to_a_file(capsys: pytest.CaptureFixture[str], saved: Path, tmp_path: Path) -> None:
+    target = tmp_path / "out.txt"
+    code, out, err = run_main(capsys, "dump", "--load", str(saved), "-f", "text", "-o", str(target))
+    assert (code, out, err) == (0, "", "")
+    assert "⇄ veth-b" in target.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("where", ["dir", "missing-dir", "read-only-file"])
+def test_dump_unwritable_output(capsys: pytest.CaptureFixture[str], tmp_path: Path, where: str) -> None:
+    if where == "dir":
+        target = tmp_path
+    elif where == "missing-dir":
+        target = tmp_path / "no" / "such" / "out.json"
+    else:
+        if os.geteuid() == 0:
+            pytest.skip("root may write a read-only file")
+        target = tmp_path / "ro.json"
+        target.write_text("")
+        target.chmod(0o444)
+    code, out, err = run_main(capsys, "dump", "--demo", "-o", str(target))
+    assert code == 1 and out == ""
+    assert f"cannot write {target}" in one_line_error(err)
+
+
+@pytest.mark.parametrize(
+    ("content", "expect"),
+    [(None, "no such file"), ("{not json", "not valid JSON"), ('{"schema": "other/9"}', "schema")],
+)
+def test_bad_load_file(capsys: pytest.CaptureFixture[str], tmp_path: Path, content: str | None,
+                       expect: str) -> None:
+    path = tmp_path / "snap.json"
+    if content is not None:
+        path.write_text(content)
+    code, out, err = run_main(capsys, "dump", "--load", str(path))
+    assert code == 1 and out == ""
+    assert expect in one_line_error(err)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["dump", "--demo", "--load", "x.json"],
+        ["dump", "--format", "yaml"],
+        ["--interval", "0"],
+        ["--interval", "soon"],
+        ["--interval", "nan"],
+        ["frobnicate"],
+        ["trace"],
+        ["lab", "sideways"],
+        ["dump", "--no-such-option"],
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    code, out, err = run_main(capsys, *argv)
+    assert code == 2 and out == ""
+    assert "--help" in one_line_error(err)
+
+
+# -- trace -------------------------------------------------------------------------------------
+
+
+def test_trace_text(capsys: pytest.CaptureFixture[str], saved: Path) -> None:
+    code, out, err = run_main(capsys, "trace", "tap0", "--load", str(saved))
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[0] == "trace from tap0 @ root (ifindex 5)"
+    assert lines[1].startswith("qemu-kvm[7748]")
+    assert any(f"namespace {QDHCP_NAME}" in ln for ln in lines)
+    assert "dnsmasq[28795]  listening" in out
+
+
+def test_trace_json(capsys: pytest.CaptureFixture[str], saved: Path) -> None:
+    code, out, _ = run_main(capsys, "trace", "veth-b", "--load", str(saved), "--format", "json")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["schema"] == "vnettop.trace/1"
+    assert doc["start"] == {"netns": 4026532323, "ifindex": 2, "name": "veth-b", "namespace": QDHCP_NAME}
+    first, second = doc["hops"][:2]
+    assert first == {"kind": "link", "label": "veth-b", "depth": 0, "note": first["note"],
+                     "netns": 4026532323, "ifindex": 2}
+    assert (second["label"], second["netns"], second["ifindex"]) == ("veth-a", 4026531840, 7)
+    kinds = {h["kind"] for h in doc["hops"]}
+    assert kinds == {"link", "namespace", "process", "service"}
+    assert all(("pid" in h) == (h["kind"] in ("process", "service")) for h in doc["hops"])
+
+
+def test_trace_ambiguous_name_lists_namespaces(capsys: pytest.CaptureFixture[str], saved: Path) -> None:
+    code, out, err = run_main(capsys, "trace", "lo", "--load", str(saved))
+    assert code == 2 and out == ""
+    line = one_line_error(err)
+    assert "3 namespaces" in line and "root" in line and QDHCP_NAME in line and "--netns" in line
+    code, out, _ = run_main(capsys, "trace", "lo", "--netns", QDHCP_NAME, "--load", str(saved))
+    assert code == 0 and out.startswith(f"trace from lo @ {QDHCP_NAME} (ifindex 1)")
+
+
+@pytest.mark.parametrize(
+    ("argv", "expect"),
+    [
+        (["trace", "nope"], "no device 'nope' in any namespace"),
+        (["trace", "veth-a", "--netns", QDHCP_NAME], f"no device 'veth-a' in namespace {QDHCP_NAME}"),
+        (["trace", "lo", "--netns", "ghost"], "no network namespace 'ghost'"),
+    ],
+)
+def test_trace_not_found(capsys: pytest.CaptureFixture[str], saved: Path, argv: list[str],
+                         expect: str) -> None:
+    code, out, err = run_main(capsys, *argv, "--load", str(saved))
+    assert code == 1 and out == ""
+    assert expect in one_line_error(err)
+
+
+# -- interruptions, pipes, missing parts ----------------------------------------------------------
+
+
+def test_ctrl_c_exits_130_quietly(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(_args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "one_snapshot", interrupted)
+    code, out, err = run_main(capsys, "dump", "--demo")
+    assert (code, out, err) == (130, "", "")
+
+
+def test_broken_pipe_exits_quietly() -> None:
+    r, w = os.pipe()
+    os.close(r)  # nobody will ever read: the first write fails with EPIPE, like `| head` gone
+    try:
+        done = subprocess.run([sys.executable, "-m", "vnettop", "dump", "--demo", "-f", "text"],
+                              stdout=w, stderr=subprocess.PIPE, cwd=REPO, timeout=60)
+    finally:
+        os.close(w)
+    assert done.returncode == 141
+    assert done.stderr == b""
+
+
+def test_live_collector_missing_is_one_line(capsys: pytest.CaptureFixture[str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "vnettop.collect.collector", None)  # import fails
+    code, _, err = run_main(capsys, "dump")
+    assert code == 1 and "live collection is unavailable" in one_line_error(err)
+
+
+def test_live_dump_uses_the_collector_and_closes_it(capsys: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    events: list[str] = []
+
+    class FakeLive:
+        def collect(self) -> Any:
+            events.append("collect")
+            return compute_node()
+
+        def close(self) -> None:
+            events.append("close")
+
+    monkeypatch.setitem(sys.modules, "vnettop.collect.collector", types.SimpleNamespace(LiveCollector=FakeLive))
+    code, out, _ = run_main(capsys, "dump", "-f", "text")
+    assert code == 0 and "compute01" in out
+    assert events == ["collect", "close"]
+
+
+# -- the TUI and the lab are handed over, not run -------------------------------------------------
+
+
+def test_tui_needs_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_main(capsys, "--demo")
+    assert code == 2 and out == ""
+    assert "vnettop dump" in one_line_error(err)
+
+
+@pytest.fixture
+def fake_ui(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    calls: list[dict[str, Any]] = []
+
+    def run(collector: Any, mutator: Any, **kw: Any) -> int:
+        calls.append({"snapshot": collector.collect(), "mutator": mutator, **kw})
+        return 0
+
+    monkeypatch.setitem(sys.modules, "vnettop.ui.app", types.SimpleNamespace(run=run))
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
+    return calls
+
+
+def test_tui_over_a_loaded_file_is_read_only(fake_ui: list[dict[str, Any]], saved: Path) -> None:
+    assert cli.main(["--load", str(saved), "--interval", "2.5"]) == 0
+    (call,) = fake_ui
+    assert call["snapshot"] == compute_node()
+    assert call["read_only"] is True and call["mutator"].read_only
+    assert call["source_label"] == "compute.json" and call["interval"] == 2.5
+    assert call["notice"] and "read-only" in call["notice"]
+
+
+def test_tui_demo_and_read_only_flag(fake_ui: list[dict[str, Any]]) -> None:
+    assert cli.main(["--demo", "--read-only"]) == 0
+    (call,) = fake_ui
+    assert call["source_label"] == "demo" and call["read_only"] is True and call["interval"] == 1.0
+
+
+def test_lab_is_handed_over(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[str, str | None]] = []
+
+    def cli_lab(action: str, journal: str | None) -> int:
+        calls.append((action, journal))
+        return 7
+
+    monkeypatch.setitem(sys.modules, "vnettop.actions.lab", types.SimpleNamespace(cli_lab=cli_lab))
+    assert cli.main(["lab", "status"]) == 7
+    assert cli.main(["lab", "up", "--journal", "/tmp/j"]) == 7
+    assert cli.main(["--journal", "/tmp/k", "lab", "down"]) == 7
+    assert calls == [("status", None), ("up", "/tmp/j"), ("down", "/tmp/k")]
