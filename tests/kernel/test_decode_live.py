@@ -1,0 +1,231 @@
+"""The decoder against a live kernel, checked field by field against iproute2's `ip -j -d link show`."""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import pwd
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from pyroute2 import IPRoute
+
+from tests.kernelkit import KernelKit, poll_until
+from vnettop.collect import lean
+from vnettop.collect.netlink import NamespaceDump, decode_stats, dump_namespace
+from vnettop.collect.refs import resolve_links
+from vnettop.collect.types import LinkDraft
+from vnettop.model import LinkRef
+
+pytestmark = pytest.mark.kernel
+
+
+@contextmanager
+def iproute_in(ns: str) -> Iterator[IPRoute]:
+    # flags=0: never create the namespace if it is missing (pyroute2's default O_CREAT would)
+    ipr = IPRoute(netns=f"/run/netns/{ns}", flags=0)
+    try:
+        yield ipr
+    finally:
+        ipr.close()
+
+
+def ip_json(kit: KernelKit, ns: str, *args: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = json.loads(kit.ip("-j", "-d", *args, netns=ns))
+    return out
+
+
+class Lab:
+    """Two namespaces with every kind this kernel can build, names from the kit."""
+
+    def __init__(self, kit: KernelKit) -> None:
+        n = kit.name
+        self.a, self.b = kit.netns("la"), kit.netns("lb")
+        self.v1, self.v2, self.br = n("v1"), n("v2"), n("br")
+        self.tap, self.tun, self.vx, self.mv = n("tapmq"), n("tun"), n("vx"), n("mv")
+        self.c0, self.c1, self.mvb = n("c0"), n("c1"), n("mvb")
+        ip = kit.ip
+        ip("link", "add", self.v1, "type", "veth", "peer", "name", self.v2, netns=self.a)
+        ip("link", "add", self.br, "type", "bridge", "stp_state", "1", netns=self.a)
+        ip("link", "set", self.v2, "master", self.br, netns=self.a)
+        ip("tuntap", "add", "mode", "tap", "name", self.tap, "multi_queue", "user", "65534", netns=self.a)
+        ip("tuntap", "add", "mode", "tun", "name", self.tun, netns=self.a)
+        ip("link", "set", self.tap, "master", self.br, netns=self.a)
+        ip("link", "add", self.vx, "type", "vxlan", "id", "77", "remote", "192.0.2.9", "dstport", "4789",
+           "dev", self.v1, netns=self.a)
+        ip("link", "add", self.mv, "link", self.v1, "type", "macvlan", "mode", "vepa", netns=self.a)
+        ip("link", "add", self.mvb, "link", self.v1, "type", "macvlan", netns=self.a)
+        ip("link", "set", self.mvb, "netns", self.b, netns=self.a)
+        ip("link", "add", self.c0, "type", "veth", "peer", "name", self.c1, "netns", self.b, netns=self.a)
+        for dev in (self.v1, self.v2, self.br, self.c0):
+            ip("link", "set", dev, "up", netns=self.a)
+        ip("link", "set", self.c1, "up", netns=self.b)
+        ip("addr", "add", "10.77.0.1/30", "dev", self.c0, netns=self.a)
+        ip("addr", "add", "10.77.0.2/30", "dev", self.c1, netns=self.b)
+        ip("addr", "add", "2001:db8:77::1/64", "dev", self.c0, "nodad", netns=self.a)
+        self.ino_a, self.ino_b = kit.ns_inode(self.a), kit.ns_inode(self.b)
+
+    def dump(self, ns: str) -> NamespaceDump:
+        with iproute_in(ns) as ipr:
+            return dump_namespace(ipr, self.ino_a if ns == self.a else self.ino_b)
+
+
+@pytest.fixture
+def lab(kit: KernelKit) -> Lab:
+    return Lab(kit)
+
+
+def expected_kind(entry: dict[str, Any]) -> str:
+    info = entry.get("linkinfo", {})
+    kind = info.get("info_kind")
+    if kind == "tun":
+        return str(info["info_data"]["type"])
+    if kind:
+        return str(kind)
+    return "loopback" if entry.get("link_type") == "loopback" else "device"
+
+
+def check_link(draft: LinkDraft, entry: dict[str, Any], names: dict[int, str]) -> None:
+    link = draft.link
+    where = link.name
+    assert link.ifindex == entry["ifindex"], where
+    assert link.mtu == entry["mtu"], where
+    assert link.admin_up == ("UP" in entry["flags"]), where
+    assert link.oper_state == entry["operstate"].lower(), where
+    assert link.kind == expected_kind(entry), where
+    mac = entry.get("address") if entry.get("link_type") in ("ether", "loopback") else None
+    assert link.mac == mac, where
+    assert (names.get(draft.master_ifindex or 0)) == entry.get("master"), where
+    data = entry.get("linkinfo", {}).get("info_data", {})
+    if "link" in entry:
+        assert draft.link_nsid is None and names[draft.link_ifindex or 0] == entry["link"], where
+    elif "link_index" in entry:
+        assert (draft.link_ifindex, draft.link_nsid) == (entry["link_index"], entry["link_netnsid"]), where
+    elif link.kind == "vxlan":
+        assert names[draft.link_ifindex or 0] == data["link"], where
+    else:
+        assert draft.link_ifindex is None, where
+    slave = entry.get("linkinfo", {}).get("info_slave_data")
+    if slave is not None:
+        assert link.bridge_port is not None, where
+        assert (link.bridge_port.state, link.bridge_port.cost, link.bridge_port.priority) == (
+            slave["state"], slave["cost"], slave["priority"]), where
+    else:
+        assert link.bridge_port is None, where
+    if link.kind == "bridge":
+        assert link.bridge is not None and link.bridge.stp == bool(data["stp_state"]), where
+        assert dict(link.info)["priority"] == str(data["priority"]), where
+    if link.tun is not None:
+        t = link.tun
+        assert (t.type, t.pi, t.vnet_hdr, t.multi_queue, t.persist) == (
+            data["type"], data["pi"], data["vnet_hdr"], data["multi_queue"], data["persist"]), where
+        owner = pwd.getpwuid(t.owner).pw_name if t.owner is not None else None
+        assert owner == data.get("user"), where
+    if link.kind == "vxlan":
+        info = dict(link.info)
+        assert (info["vni"], info["port"], info["remote"]) == (str(data["id"]), str(data["port"]),
+                                                               data["remote"]), where
+    if link.kind == "macvlan":
+        assert dict(link.info)["mode"] == data["mode"], where
+
+
+@pytest.mark.parametrize("side", ["a", "b"])
+def test_every_device_matches_iproute2(kit: KernelKit, lab: Lab, side: str) -> None:
+    ns = lab.a if side == "a" else lab.b
+    dump = lab.dump(ns)
+    assert dump.errors == ()
+    entries = {e["ifname"]: e for e in ip_json(kit, ns, "link", "show")}
+    drafts = {d.link.name: d for d in dump.drafts}
+    assert set(drafts) == set(entries)
+    names = {d.link.ifindex: d.link.name for d in dump.drafts}
+    for name, draft in drafts.items():
+        check_link(draft, entries[name], names)
+    addrs = {e["ifname"]: sorted(f"{a['local']}/{a['prefixlen']}" for a in e["addr_info"])
+             for e in json.loads(kit.ip("-j", "addr", "show", netns=ns))}
+    assert {n: sorted(d.link.addresses) for n, d in drafts.items()} == {
+        n: addrs.get(n, []) for n in drafts}
+
+
+def test_cross_namespace_refs_resolve_with_real_nsids(lab: Lab) -> None:
+    paths = {lab.ino_a: f"/run/netns/{lab.a}", lab.ino_b: f"/run/netns/{lab.b}"}
+    asked: list[tuple[int, int]] = []
+
+    def nsid_of(src: int, target: int) -> int | None:
+        asked.append((src, target))
+        fd = os.open(paths[target], os.O_RDONLY)
+        try:
+            with IPRoute(netns=paths[src], flags=0) as ipr:
+                got = ipr.get_netnsid(fd=fd)
+        finally:
+            os.close(fd)
+        nsid = got["nsid"] if got else None
+        return None if nsid is None or nsid < 0 else int(nsid)
+
+    da, db = lab.dump(lab.a), lab.dump(lab.b)
+    a_by_name = {d.link.name: d for d in da.drafts}
+    c0 = a_by_name[lab.c0]
+    # the trap is armed: c0's IFLA_LINK is also an ifindex of an unrelated device in its own namespace
+    assert c0.link_nsid is not None and c0.link_ifindex in {d.link.ifindex for d in da.drafts}
+    links, errors = resolve_links({lab.ino_a: da.drafts, lab.ino_b: db.drafts}, nsid_of)
+    assert errors == ()
+    got = {(link.netns, link.name): link for link in links}
+    c1 = got[(lab.ino_b, lab.c1)]
+    assert got[(lab.ino_a, lab.c0)].peer == LinkRef(lab.ino_b, c1.ifindex, lab.c1)
+    assert c1.peer == LinkRef(lab.ino_a, c0.link.ifindex, lab.c0)
+    v1 = got[(lab.ino_a, lab.v1)]
+    assert got[(lab.ino_b, lab.mvb)].lower == LinkRef(lab.ino_a, v1.ifindex, lab.v1)
+    assert got[(lab.ino_a, lab.mv)].lower == v1.ref
+    br = got[(lab.ino_a, lab.br)]
+    assert br.bridge is not None and br.bridge.ports == tuple(sorted(
+        got[(lab.ino_a, n)].ifindex for n in (lab.v2, lab.tap)))
+    assert len(asked) == len(set(asked)) <= 2  # cached: one question per ordered pair at most
+
+
+def send_udp(ns: str, address: str, count: int, size: int = 64) -> None:
+    """`count` UDP datagrams from inside `ns` (this machine has no ping); the kernel queues them behind ARP."""
+    code = (f"import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+            f"for _ in range({count}): s.sendto(bytes({size}), ({address!r}, 9))")
+    subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def oper_up(kit: KernelKit, ns: str, dev: str) -> bool:
+    return bool(ip_json(kit, ns, "link", "show", "dev", dev)[0]["operstate"] == "UP")
+
+
+def test_lean_counters_follow_traffic(kit: KernelKit, lab: Lab) -> None:
+    poll_until(lambda: oper_up(kit, lab.a, lab.c0) and oper_up(kit, lab.b, lab.c1))
+    with iproute_in(lab.a) as ipr_a, iproute_in(lab.b) as ipr_b:
+        a_index = {d.link.name: d.link.ifindex for d in dump_namespace(ipr_a, lab.ino_a).drafts}
+        b_index = {d.link.name: d.link.ifindex for d in dump_namespace(ipr_b, lab.ino_b).drafts}
+        before_a, before_b = lean.dump_stats(ipr_a), lean.dump_stats(ipr_b)
+        assert set(before_a) == set(a_index.values())  # the socket is in A, not in root
+        assert set(before_b) == set(b_index.values())
+        c0, c1 = a_index[lab.c0], b_index[lab.c1]
+        send_udp(lab.a, "10.77.0.2", 3, size=64)
+        # 64 B payload + UDP 8 + IPv4 20 + Ethernet 14 = 106 B each, plus the ARP exchange
+        poll_until(lambda: lean.dump_stats(ipr_b)[c1].rx_bytes - before_b[c1].rx_bytes >= 3 * 106)
+        after_a, after_b = lean.dump_stats(ipr_a), lean.dump_stats(ipr_b)
+        assert after_a[c0].tx_packets - before_a[c0].tx_packets >= 3
+        assert after_b[c1].rx_packets - before_b[c1].rx_packets >= 3
+        assert after_a[c0].tx_bytes - before_a[c0].tx_bytes >= 3 * 106
+        # pyroute2 reads the same counters (an idle tun does not move between the two reads)
+        theirs = decode_stats(ipr_a.stats("dump", filter_mask=1))
+        assert set(theirs) == set(after_a)
+        tun = a_index[lab.tun]
+        assert theirs[tun] == lean.dump_stats(ipr_a)[tun]
+
+
+def test_stats_socket_dies_with_its_iproute(lab: Lab) -> None:
+    ipr = IPRoute(netns=f"/run/netns/{lab.a}", flags=0)
+    lean.dump_stats(ipr)
+    sock = lean._socket_for(ipr)
+    assert sock.fileno() >= 0
+    ipr.close()
+    del ipr
+    gc.collect()
+    assert sock.fileno() == -1  # closed: it no longer pins the namespace
