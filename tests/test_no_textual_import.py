@@ -1,0 +1,74 @@
+"""`vnettop dump` and `vnettop trace` must not pay for Textual's import (~150 ms), nor the core import it.
+
+Each case runs in a fresh interpreter: `-X importtime` lists every module the command imported, so a
+stray `import textual` anywhere on the path (cli, collect, topology, render) shows up here.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def imported_modules(*argv: str) -> tuple[set[str], subprocess.CompletedProcess[str]]:
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "vnettop", *argv],
+        capture_output=True, text=True, cwd=REPO, timeout=120,
+    )
+    modules = set()
+    for line in done.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            name = line.rsplit("|", 1)[1].strip()
+            if name != "imported package":
+                modules.add(name)
+    return modules, done
+
+
+def textual_modules(modules: set[str]) -> list[str]:
+    return sorted(m for m in modules if m == "textual" or m.startswith(("textual.", "rich")))
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("dump", "--demo", "--format", "json"),
+        ("dump", "--demo", "--format", "text"),
+        ("dump", "--demo", "--format", "dot"),
+        ("trace", "tap0", "--demo"),
+        ("trace", "tap0", "--demo", "--format", "json"),
+    ],
+)
+def test_offline_commands_do_not_import_textual(argv: tuple[str, ...]) -> None:
+    modules, done = imported_modules(*argv)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "vnettop.cli" in modules  # the probe works: it does see our own imports
+    assert textual_modules(modules) == []
+    assert "vnettop.ui" not in modules and "pyroute2" not in modules  # offline: no kernel library either
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a live dump reads every namespace: needs root")
+def test_live_dump_does_not_import_textual() -> None:
+    modules, done = imported_modules("dump", "--format", "json")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "vnettop.collect.collector" in modules
+    assert textual_modules(modules) == []
+    assert not any(m == "vnettop.ui" or m.startswith("vnettop.ui.") for m in modules)
+
+
+def test_core_modules_import_without_textual() -> None:
+    code = (
+        "import sys\n"
+        "import vnettop.cli, vnettop.topology, vnettop.model\n"
+        "import vnettop.render.text, vnettop.render.dot, vnettop.render.json\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich'))\n"
+        "print(','.join(bad))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ""
