@@ -128,13 +128,13 @@ def _critical(snapshot: Snapshot, route_link: Link) -> dict[LinkKey, str]:
             key = (route_link.netns, port)
             crit.setdefault(key, f"it is a port of {route_link.name}, which carries your SSH connection")
             # The uplink port may be stacked (em2.100 on em2): its lower devices matter too.
-            link = snapshot.link(*key)
+            hop: Link | None = snapshot.link(*key)
             hops = 0
-            while link is not None and link.lower is not None and hops < 8:
+            while hop is not None and hop.lower is not None and hops < 8:
                 hops += 1
-                crit.setdefault(link.lower.key, f"{link.name} (a port of {route_link.name}, which carries "
-                                                f"your SSH connection) is stacked on it")
-                link = snapshot.link(*link.lower.key)
+                crit.setdefault(hop.lower.key, f"{hop.name} (a port of {route_link.name}, which carries "
+                                               f"your SSH connection) is stacked on it")
+                hop = snapshot.link(*hop.lower.key)
     return crit
 
 
@@ -142,6 +142,15 @@ def _holders_text(link: Link) -> str | None:
     if link.tun is None or not link.tun.holders:
         return None
     return ", ".join(f"{h.comm}[{h.pid}] (fd {', '.join(map(str, h.fds))})" for h in link.tun.holders)
+
+
+def can_warn(plan: Plan) -> bool:
+    """False for plans no guard ever objects to (creations, bringing up, adding an address), so the
+    mutator need not read the system to check them."""
+    if isinstance(plan, SetLinkState):
+        return not plan.up
+    return isinstance(plan, (DeleteLink, DeleteNamespace, MoveToNamespace, ClearMaster, SetMaster,
+                             DelAddress))
 
 
 def check(plan: Plan, snapshot: Snapshot, ssh: SshContext | None = None) -> list[GuardWarning]:

@@ -26,7 +26,7 @@ from vnettop.actions.errno_text import errno_message
 from vnettop.actions.guards import GuardWarning, SshContext
 from vnettop.actions.journal import Journal
 from vnettop.errors import ActionError, NotFoundError, ReadOnlyError, ValidationError, VnettopError
-from vnettop.model import Host, Snapshot
+from vnettop.model import Snapshot
 
 SnapshotProvider = Callable[[], Snapshot]
 RouteLookup = Callable[[str], int | None]
@@ -70,6 +70,14 @@ def _kind(ipr: Any, index: int) -> str | None:
     msg = ipr.link("get", index=index)[0]
     info = msg.get_attr("IFLA_LINKINFO")
     return info.get_attr("IFLA_INFO_KIND") if info is not None else None
+
+
+def _one_shot_snapshot() -> Snapshot:
+    """A fresh snapshot from a throwaway live collector (when the caller gave no snapshot source)."""
+    from vnettop.collect.collector import LiveCollector
+
+    with LiveCollector() as collector:
+        return collector.collect()
 
 
 def route_lookup_root(client: str) -> int | None:
@@ -132,11 +140,11 @@ class Mutator:
         """The warnings `plan` needs confirmed. In read-only mode: none, and no syscall is made."""
         if self._read_only:
             return []
+        if not guards.can_warn(plan):
+            return []
         snap = snapshot
-        if snap is None and self._snapshot_provider is not None:
-            snap = self._snapshot_provider()
         if snap is None:
-            snap = Snapshot(Host("", ""), (), ())
+            snap = (self._snapshot_provider or _one_shot_snapshot)()
         return guards.check(plan, snap, self.ssh_context())
 
     # -- the gate -------------------------------------------------------------------------------
