@@ -5,7 +5,8 @@ process's fd links costs ~14 ms at 370 processes (KERNEL-NOTES); instead, each c
   * processes not seen before (a pid is known by pid *and* start time, so a reused pid is a new process),
   * known tun holders (re-checked every call: fds come and go, and a device may have moved),
   * a slice of everyone else, so that a process attaching later to a persistent admin-down tap (which
-    sends no netlink event) is found within `sweep_seconds`.
+    sends no netlink event) is found within `sweep_seconds` (3 s; longer past ~1200 processes, where
+    the slice is capped at `sweep_max` = 400 fd directories a call, ~18 ms).
 `scan(discovery, full=True)` reads everything; the collector asks for it on any tun/tap link event, and
 the scanner does it by itself when a known holder lost a tun fd (fd passing: libvirt hands its fd to
 qemu and closes its own).
@@ -39,18 +40,22 @@ class ProcScanner:
     """Incremental scanner of a /proc tree (the real one, or a fake one in tests)."""
 
     def __init__(self, proc_root: str = "/proc", *, exact: bool | None = None,
-                 sweep_seconds: float = 3.0, listen_interval: float = 3.0,
+                 sweep_seconds: float = 3.0, sweep_max: int = 400, listen_interval: float = 3.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.procfs = ProcFs(proc_root)
         self.prober = TunProber(self.procfs, exact)
         self.listening = ListeningScanner(self.procfs, listen_interval, clock)
         self.sweep_seconds = sweep_seconds
+        #: At most this many fd directories swept per call (~45 us each): with many processes the
+        #: sweep takes longer than `sweep_seconds` rather than costing more per call.
+        self.sweep_max = sweep_max
         self.clock = clock
         self._known: dict[int, _Known] = {}
         self._sweep_queue: list[int] = []
         self._last: float | None = None
         #: How many fd directories the last call read (for benchmarks and tests of incrementality).
         self.last_fd_reads = 0
+        self._fd_cache: dict[int, dict[int, str]] = {}  # fd links read during this call, for the sockets
 
     # -- the public call ---------------------------------------------------------------------
 
@@ -63,6 +68,7 @@ class ProcScanner:
         except OSError as exc:
             return ProcScan((), {}, (CollectError("proc", f"cannot list {self.procfs.root}: {exc}"),))
         self.last_fd_reads = 0
+        self._fd_cache = {}
         for gone in set(self._known) - pids:
             del self._known[gone]
 
@@ -83,7 +89,9 @@ class ProcScanner:
         tun_fds, fallback = self._probe_holders()
         if fallback:
             errors.append(CollectError("proc", f"tun/tap holders matched by device name only ({fallback})"))
-        listening, listen_errors = self.listening.scan(discovery.namespaces, full, sorted(pids))
+        listening, listen_errors = self.listening.scan(discovery.namespaces, full, sorted(pids),
+                                                       self._fd_cache)
+        self._fd_cache = {}
         errors.extend(listen_errors)
         denied = sum(1 for k in self._known.values() if k.denied)
         if denied:
@@ -100,7 +108,7 @@ class ProcScanner:
         if self._last is None or self.sweep_seconds <= 0:
             return set()
         share = min(1.0, max(0.0, now - self._last) / self.sweep_seconds)
-        count = math.ceil(len(pids) * share)
+        count = min(math.ceil(len(pids) * share), self.sweep_max)
         out: set[int] = set()
         while len(out) < count:
             if not self._sweep_queue:
@@ -141,6 +149,7 @@ class ProcScanner:
                 known.tun_fds = ()
                 self._known[pid] = known
                 continue
+            self._fd_cache[pid] = targets
             fds = tuple(sorted(fd for fd, target in targets.items() if target == TUN_PATH))
             if old is not None and verify and not set(old.tun_fds) <= set(fds):
                 lost = True

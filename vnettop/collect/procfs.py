@@ -32,7 +32,7 @@ class ProcFs:
         return os.path.realpath(self.root) == "/proc"
 
     def path(self, pid: int, *parts: str) -> str:
-        return os.path.join(self.root, str(pid), *parts)
+        return "/".join((self.root, str(pid), *parts))
 
     def pids(self) -> list[int]:
         """Every numeric entry of the root, i.e. every visible process (unsorted)."""
@@ -44,11 +44,12 @@ class ProcFs:
         Raises OSError if the fd directory itself cannot be listed (gone, or permission denied);
         fds closed while we read are skipped silently.
         """
-        fd_dir = self.path(pid, "fd")
+        fd_dir = f"{self.root}/{pid}/fd/"
         out: dict[int, str] = {}
+        readlink = os.readlink
         for name in os.listdir(fd_dir):
             try:
-                out[int(name)] = os.readlink(os.path.join(fd_dir, name))
+                out[int(name)] = readlink(fd_dir + name)
             except (OSError, ValueError):
                 continue
         return out
