@@ -6,8 +6,9 @@ frozen records of `vnettop.model`. Cross-namespace references (a veth's peer, a 
 cannot be resolved from one namespace's dump, so this module stops at `LinkDraft`, which carries the raw
 indexes; `refs.resolve_links` joins the namespaces.
 
-All attribute access goes through `get_attr` / nested `get_attr` (never `msg.get('...')`, which mixes
-header fields with attributes: `msg.get('event')` is the trap KERNEL-NOTES.md describes).
+Attributes are read by name from each message's `attrs` list (`get_attr`, or the `_Attrs` index for the
+~50-attribute link messages), never with `msg.get('...')`, which mixes header fields with attributes:
+`msg.get('event')` is the trap KERNEL-NOTES.md describes.
 """
 
 from __future__ import annotations
@@ -51,22 +52,37 @@ class NamespaceDump:
 # -- small helpers over pyroute2's nla objects -------------------------------------------------------
 
 
-def _attr(obj: Any, name: str) -> Any:
-    """`obj.get_attr(name)`, tolerating objects that are not nla containers (unknown kinds give hex)."""
-    getter = getattr(obj, "get_attr", None)
-    return getter(name) if getter is not None else None
+class _Attrs:
+    """The attributes of one message or nested nla, indexed once by name.
 
+    pyroute2's `get_attr` scans every attribute on each call (a link has ~50), which made decoding
+    cost as much as pyroute2's own parse; indexing once keeps `decode_link` a small fraction of it.
+    Values are fetched (and lazily decoded by pyroute2) only when asked for. Objects that are not nla
+    containers (an unknown kind's IFLA_INFO_DATA arrives as a hex string) give an empty index.
+    """
 
-def _attrs(obj: Any) -> list[tuple[str, Any]]:
-    """All (name, value) attribute pairs of an nla container, in kernel order."""
-    raw = obj.get("attrs", ()) if hasattr(obj, "get") else ()
-    return [(a[0], a[1]) for a in raw]
+    __slots__ = ("_slots",)
+
+    def __init__(self, obj: Any) -> None:
+        slots: dict[str, Any] = {}
+        raw = obj.get("attrs", ()) if isinstance(obj, dict) else ()
+        for slot in raw:
+            cell = getattr(slot, "cell", slot)  # nla_slot keeps (name, nla) in .cell; plain pairs too
+            slots.setdefault(cell[0], slot)
+        self._slots = slots
+
+    def __call__(self, name: str) -> Any:
+        slot = self._slots.get(name)
+        return None if slot is None else slot[1]
+
+    def items(self) -> list[tuple[str, Any]]:
+        return [(name, slot[1]) for name, slot in self._slots.items()]
 
 
 def _stats(nla: Any) -> Stats:
-    if nla is None:
+    if not isinstance(nla, dict):
         return Stats()
-    return Stats(**{name: int(nla.get(name) or 0) for name in STATS_FIELDS})
+    return Stats(**{name: int(dict.get(nla, name) or 0) for name in STATS_FIELDS})
 
 
 def _index_or_none(value: Any) -> int | None:
@@ -76,9 +92,9 @@ def _index_or_none(value: Any) -> int | None:
 # -- links ---------------------------------------------------------------------------------------
 
 
-def _kind(msg: Any, raw_kind: str | None, data: Any) -> str:
+def _kind(msg: Any, raw_kind: str | None, data: _Attrs) -> str:
     if raw_kind == "tun":
-        tun_type = _attr(data, "IFLA_TUN_TYPE")
+        tun_type = data("IFLA_TUN_TYPE")
         if tun_type is None:  # kernels before 4.16: a tap is an Ethernet device, a tun is not
             return "tap" if msg["ifi_type"] == 1 else "tun"
         return "tap" if tun_type == 2 else "tun"
@@ -89,16 +105,16 @@ def _kind(msg: Any, raw_kind: str | None, data: Any) -> str:
     return "device"
 
 
-def _tun_info(kind: str, data: Any) -> TunInfo:
-    multi = bool(_attr(data, "IFLA_TUN_MULTI_QUEUE"))
-    owner, group = _attr(data, "IFLA_TUN_OWNER"), _attr(data, "IFLA_TUN_GROUP")
-    queues = _attr(data, "IFLA_TUN_NUM_QUEUES") if multi else None
+def _tun_info(kind: str, data: _Attrs) -> TunInfo:
+    multi = bool(data("IFLA_TUN_MULTI_QUEUE"))
+    owner, group = data("IFLA_TUN_OWNER"), data("IFLA_TUN_GROUP")
+    queues = data("IFLA_TUN_NUM_QUEUES") if multi else None
     return TunInfo(
         type=kind,
-        persist=bool(_attr(data, "IFLA_TUN_PERSIST")),
+        persist=bool(data("IFLA_TUN_PERSIST")),
         multi_queue=multi,
-        vnet_hdr=bool(_attr(data, "IFLA_TUN_VNET_HDR")),
-        pi=bool(_attr(data, "IFLA_TUN_PI")),
+        vnet_hdr=bool(data("IFLA_TUN_VNET_HDR")),
+        pi=bool(data("IFLA_TUN_PI")),
         owner=None if owner is None else int(owner),
         group=None if group is None else int(group),
         num_queues=None if queues is None else int(queues),
@@ -112,10 +128,10 @@ def _bridge_id(value: Any) -> str | None:
     return f"{struct.pack('H', value['prio']).hex()}.{value['addr']}"
 
 
-def _info(kind: str | None, data: Any, slave_kind: str | None, slave_data: Any) -> dict[str, str]:
+def _info(kind: str | None, data: _Attrs, slave_kind: str | None, slave_data: _Attrs) -> dict[str, str]:
     """Kind-specific facts worth a line on screen; absent attributes are simply left out."""
     out: dict[str, Any] = {}
-    get = lambda name: _attr(data, name)  # noqa: E731
+    get = data
     if kind == "vlan":
         out["vlan_id"] = get("IFLA_VLAN_ID")
         proto = get("IFLA_VLAN_PROTOCOL")
@@ -148,60 +164,61 @@ def _info(kind: str | None, data: Any, slave_kind: str | None, slave_data: Any) 
     elif kind == "vrf":
         out["table"] = get("IFLA_VRF_TABLE")
     elif kind in TUNNEL_KINDS:
-        for name, value in _attrs(data):
+        for name, value in data.items():
             for suffix in ("_LOCAL", "_REMOTE", "_TTL", "_IKEY", "_OKEY"):
                 if name.endswith(suffix) and value not in (None, 0, "0.0.0.0", "::"):
                     out[suffix[1:].lower()] = value
     if slave_kind == "bond":
-        state = _attr(slave_data, "IFLA_BOND_SLAVE_STATE")
+        state = slave_data("IFLA_BOND_SLAVE_STATE")
         out["bond_slave_state"] = {0: "active", 1: "backup"}.get(state, state)
     return {k: str(v) for k, v in out.items() if v is not None}
 
 
 def decode_link(msg: Any, netns: int) -> LinkDraft:
     """One RTM_NEWLINK (pyroute2 ifinfmsg) -> a LinkDraft; master/lower/peer are left for refs.py."""
-    info = msg.get_attr("IFLA_LINKINFO")
-    raw_kind = _attr(info, "IFLA_INFO_KIND")
-    data = _attr(info, "IFLA_INFO_DATA")
-    slave_kind = _attr(info, "IFLA_INFO_SLAVE_KIND")
-    slave_data = _attr(info, "IFLA_INFO_SLAVE_DATA")
+    top = _Attrs(msg)
+    info = _Attrs(top("IFLA_LINKINFO"))
+    raw_kind = info("IFLA_INFO_KIND")
+    data = _Attrs(info("IFLA_INFO_DATA"))
+    slave_kind = info("IFLA_INFO_SLAVE_KIND")
+    slave_data = _Attrs(info("IFLA_INFO_SLAVE_DATA"))
     kind = _kind(msg, raw_kind, data)
 
-    mac = msg.get_attr("IFLA_ADDRESS") if msg["ifi_type"] in MAC_TYPES else None
-    oper = msg.get_attr("IFLA_OPERSTATE")
-    carrier = msg.get_attr("IFLA_CARRIER")
+    mac = top("IFLA_ADDRESS") if msg["ifi_type"] in MAC_TYPES else None
+    oper = top("IFLA_OPERSTATE")
+    carrier = top("IFLA_CARRIER")
     bridge = None
     if raw_kind == "bridge":
-        bridge = BridgeInfo(stp=bool(_attr(data, "IFLA_BR_STP_STATE")),
-                            vlan_filtering=bool(_attr(data, "IFLA_BR_VLAN_FILTERING")), ports=())
+        bridge = BridgeInfo(stp=bool(data("IFLA_BR_STP_STATE")),
+                            vlan_filtering=bool(data("IFLA_BR_VLAN_FILTERING")), ports=())
     port = None
     if slave_kind == "bridge":
-        state = _attr(slave_data, "IFLA_BRPORT_STATE")
+        state = slave_data("IFLA_BRPORT_STATE")
         port = BridgePort(state=PORT_STATES.get(state, f"state:{state}"),
-                          cost=int(_attr(slave_data, "IFLA_BRPORT_COST") or 0),
-                          priority=int(_attr(slave_data, "IFLA_BRPORT_PRIORITY") or 0))
+                          cost=int(slave_data("IFLA_BRPORT_COST") or 0),
+                          priority=int(slave_data("IFLA_BRPORT_PRIORITY") or 0))
 
-    link_index = _index_or_none(msg.get_attr("IFLA_LINK"))
+    link_index = _index_or_none(top("IFLA_LINK"))
     if link_index is None and raw_kind == "vxlan":
-        link_index = _index_or_none(_attr(data, "IFLA_VXLAN_LINK"))  # vxlan names its lower here
-    nsid = msg.get_attr("IFLA_LINK_NETNSID")
+        link_index = _index_or_none(data("IFLA_VXLAN_LINK"))  # vxlan names its lower here
+    nsid = top("IFLA_LINK_NETNSID")
     link = Link(
         netns=netns,
         ifindex=int(msg["index"]),
-        name=str(msg.get_attr("IFLA_IFNAME") or f"if{msg['index']}"),
+        name=str(top("IFLA_IFNAME") or f"if{msg['index']}"),
         kind=kind,
         mac=mac,
-        mtu=int(msg.get_attr("IFLA_MTU") or 0),
+        mtu=int(top("IFLA_MTU") or 0),
         admin_up=bool(msg["flags"] & IFF_UP),
         oper_state=str(oper).lower() if oper is not None else "unknown",
-        stats=_stats(msg.get_attr("IFLA_STATS64")),
+        stats=_stats(top("IFLA_STATS64")),
         bridge=bridge,
         bridge_port=port,
         tun=_tun_info(kind, data) if raw_kind == "tun" else None,
         carrier=None if carrier is None else bool(carrier),
         info=tuple(sorted(_info(raw_kind, data, slave_kind, slave_data).items())),
     )
-    return LinkDraft(link=link, master_ifindex=_index_or_none(msg.get_attr("IFLA_MASTER")),
+    return LinkDraft(link=link, master_ifindex=_index_or_none(top("IFLA_MASTER")),
                      link_ifindex=link_index, link_nsid=None if nsid is None else int(nsid))
 
 
