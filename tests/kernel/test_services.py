@@ -15,6 +15,7 @@ from tests.kernelkit import KernelKit, poll_until, run
 from tests.tunholder import discovery_for_tests, tun_links
 from vnettop.collect.holders import attach_holders
 from vnettop.collect.processes import ProcScanner
+from vnettop.collect.sockets import tcp_listeners_in
 from vnettop.collect.types import ProcScan
 from vnettop.model import Listening, Process, TunHolder
 
@@ -133,3 +134,53 @@ def test_dnsmasq_listens_on_53_and_67_inside_its_namespace(kit: KernelKit) -> No
     assert dnsmasq.user == run(["ps", "-o", "user=", "-p", str(proc.pid)]).stdout.strip()
     # Nothing of it leaks into the root namespace's view.
     assert process_in(scanner.scan(discovery_for_tests()), kit.ns_inode(None), proc.pid) is None
+
+
+LISTENER = """
+import socket, sys, time
+socks = []
+for fam, addr in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    s.bind((addr, int(sys.argv[1])))
+    s.listen()
+    socks.append(s)
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))  # an established pair: not listening
+socks.append(c)
+print("ready", flush=True)
+time.sleep(3600)
+"""
+
+
+def test_tcp_listeners_by_sock_diag_match_ss_and_the_proc_tables(kit: KernelKit) -> None:
+    """The fast path (sock_diag inside the namespace) and the fallback (/proc tables) agree with ss."""
+    ns = kit.netns("tl")
+    port = 30000 + int(kit.tag, 16) % 20000
+    proc = kit.spawn(["python3", "-c", LISTENER, str(port)], netns=ns)
+    inode = kit.ns_inode(ns)
+
+    def ss_listeners() -> set[tuple[str, int]]:
+        out = run(["ip", "netns", "exec", ns, "ss", "-Htln"]).stdout
+        found = set()
+        for line in out.splitlines():
+            local = line.split()[3]
+            addr, _, p = local.rpartition(":")
+            found.add((addr.strip("[]"), int(p)))
+        return found
+
+    expected = poll_until(lambda: {a for a in ss_listeners() if a[1] == port} == {("127.0.0.1", port),
+                                                                                  ("::1", port)})
+    assert expected
+    disc = discovery_for_tests()
+    views = []
+    for use_diag in (True, False):
+        scanner = ProcScanner()
+        scanner.listening.use_diag = use_diag
+        scan = scanner.scan(disc, full=True)
+        mine = process_in(scan, inode, proc.pid)
+        assert mine is not None
+        views.append(set(mine.listening))
+    assert views[0] == views[1] == {Listening("tcp", "127.0.0.1", port), Listening("tcp6", "::1", port)}
+    # And the fast path really ran (no silent fallback): sock_diag inside the namespace sees both.
+    (direct,) = tcp_listeners_in([f"/run/netns/{ns}"])
+    assert not isinstance(direct, OSError)
+    assert set(direct.values()) == views[0]

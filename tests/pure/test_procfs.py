@@ -180,6 +180,23 @@ def test_late_attach_to_a_known_process_is_found_by_the_sweep(fake: FakeProc) ->
     assert found_after is not None and found_after <= 3
 
 
+def test_sweep_is_capped_per_call(fake: FakeProc) -> None:
+    clock = Clock()
+    for pid in range(300, 360):
+        fake.add(pid)
+    scanner = ProcScanner(str(fake.root), clock=clock, sweep_seconds=3.0, sweep_max=5)
+    scanner.scan(fake.discovery())
+    fake.add_fd(359, 9, "/dev/net/tun", "tap9")
+    reads = []
+    for _ in range(12):
+        clock.now += 1.0
+        found = any(f.pid == 359 for f in scanner.scan(fake.discovery()).tun_fds)
+        reads.append(scanner.last_fd_reads)
+        if found:
+            break
+    assert found and max(reads) <= 6  # 5 swept + the holder once found; all 60 covered in 12 calls
+
+
 def test_full_scan_reads_everything(fake: FakeProc) -> None:
     for pid in range(300, 320):
         fake.add(pid)
