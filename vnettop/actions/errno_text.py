@@ -5,6 +5,8 @@ from __future__ import annotations
 import errno
 import os
 
+from vnettop.actions import plans as pl
+
 _GENERIC = {
     errno.EPERM: "operation not permitted: vnettop needs CAP_NET_ADMIN (and CAP_SYS_ADMIN for namespaces)",
     errno.EACCES: "permission denied: vnettop needs root privileges for this change",
@@ -32,3 +34,38 @@ def errno_message(code: int, what: str = "", context: str = "") -> str:
     name = errno.errorcode.get(code, str(code))
     text = f"{what}: {reason}" if what else reason
     return f"{text} [{name}]"
+
+
+def _where(netns: str | None) -> str:
+    return "the root namespace" if netns is None else f"namespace {netns}"
+
+
+def _code(exc: OSError) -> int:
+    code = exc.errno if exc.errno is not None else (exc.args[0] if exc.args else 0)
+    return abs(int(code)) if isinstance(code, int) else 0
+
+
+def explain(plan: pl.Plan, exc: OSError) -> str:
+    """One line for a kernel refusal of `plan`: the errno in words, made specific to the plan."""
+    code = _code(exc)
+    ctx = ""
+    if isinstance(plan, (pl.CreateBridge, pl.CreateTunTap)) and code in (errno.EEXIST, errno.EBUSY):
+        ctx = f"a device named {plan.name} already exists in {_where(plan.netns)}"
+    elif isinstance(plan, pl.CreateVethPair) and code == errno.EEXIST:
+        ctx = (f"{plan.name} already exists in {_where(plan.netns)} or {plan.peer} already exists in "
+               f"{_where(plan.peer_netns)}")
+    elif isinstance(plan, pl.CreateNamespace) and code == errno.EEXIST:
+        ctx = f"namespace {plan.name} already exists"
+    elif isinstance(plan, pl.MoveToNamespace) and code == errno.EEXIST:
+        ctx = f"{_where(plan.to_netns)} already has a device named {plan.device}"
+    elif isinstance(plan, pl.SetMaster) and code == errno.EBUSY:
+        ctx = f"{plan.device} is already enslaved to another master"
+    elif isinstance(plan, pl.AddAddress) and code == errno.EEXIST:
+        ctx = f"{plan.device} already has {plan.address}"
+    elif isinstance(plan, pl.DelAddress) and code in (errno.EADDRNOTAVAIL, errno.ENOENT):
+        ctx = f"{plan.device} has no address {plan.address}"
+    elif isinstance(plan, pl.DeleteLink) and code == errno.EOPNOTSUPP:
+        ctx = f"{plan.device} is a kind of device that cannot be deleted (a physical NIC, lo)"
+    elif isinstance(plan, pl.CreateTunTap) and code == errno.ENOENT:
+        ctx = "/dev/net/tun is missing (is the tun module loaded?)"
+    return errno_message(code, f"{plan.describe()} failed", ctx)
