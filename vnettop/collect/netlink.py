@@ -28,6 +28,7 @@ IFF_LOOPBACK = 0x8
 #: wireguard: none; gre/sit: an IPv4 address; infiniband: 20 bytes) have no MAC to show.
 MAC_TYPES = frozenset({1, 6, 772})
 RTM_NEWLINK, RTM_NEWADDR, RTM_NEWNEIGH, RTM_NEWSTATS = 16, 20, 28, 92
+NLM_F_DUMP_INTR = 0x10
 
 PORT_STATES = {0: "disabled", 1: "listening", 2: "learning", 3: "forwarding", 4: "blocking"}
 NUD_STATES = {128: "permanent", 64: "static", 2: "learned"}
@@ -293,16 +294,32 @@ def _scope(netns: int) -> str:
     return f"netns {netns}"
 
 
+def _interrupted(msgs: list[Any]) -> bool:
+    return any(m["header"].get("flags", 0) & NLM_F_DUMP_INTR for m in msgs)
+
+
 def _dump(call: Any, what: str, netns: int, errors: list[CollectError]) -> list[Any] | None:
-    """Run one dump, retrying twice if the kernel says it was interrupted by a change (DUMP_INTR)."""
+    """Run one dump, retrying twice if it was interrupted by a change in the middle.
+
+    The kernel marks such a dump with NLM_F_DUMP_INTR on its messages (devices may be missing or
+    doubled); pyroute2 0.9.7 passes the flag through silently, so it is checked here. After three
+    interrupted tries the last answer is kept, with an error saying it may be inconsistent.
+    """
     last: Exception | None = None
     for _ in range(3):
         try:
-            return list(call())
+            msgs = list(call())
         except Exception as exc:  # pyroute2 raises NetlinkError, OSError, and assorted others
             last = exc
             if type(exc).__name__ != "NetlinkDumpInterrupted":
                 break
+            continue
+        if not _interrupted(msgs):
+            return msgs
+        last = None
+    if last is None:
+        errors.append(CollectError(_scope(netns), f"{what} dump kept changing; it may be incomplete"))
+        return msgs
     errors.append(CollectError(_scope(netns), f"{what} dump failed: {last}"))
     return None
 
