@@ -13,7 +13,7 @@ from tests.tunholder import discovery_for_tests, start_holder, tun_links
 from vnettop.collect.holders import attach_holders
 from vnettop.collect.processes import ProcScanner
 from vnettop.collect.types import ProcScan
-from vnettop.model import Link, TunHolder
+from vnettop.model import Link, Snapshot, TunHolder
 
 pytestmark = pytest.mark.kernel
 
@@ -100,3 +100,34 @@ def test_holder_that_exits_disappears(kit: KernelKit) -> None:
     proc.kill()
     proc.wait()
     poll_until(lambda: not any(f.pid == pid for f in scanner.scan(discovery_for_tests()).tun_fds))
+
+
+def test_end_to_end_through_the_live_collector(kit: KernelKit) -> None:
+    """Same-name taps in two namespaces, each held by its own process, seen through LiveCollector."""
+    from vnettop.collect.collector import LiveCollector
+
+    ns1, ns2 = kit.netns("e1"), kit.netns("e2")
+    name = kit.name("e2e")
+    pid1, fds1 = start_holder(kit, name, netns=ns1)
+    pid2, fds2 = start_holder(kit, name, queues=2, netns=ns2)
+    with LiveCollector() as collector:
+        snap = collector.collect()
+        for ns, pid, fds in ((ns1, pid1, fds1), (ns2, pid2, fds2)):
+            (link,) = snap.find_links(name, kit.ns_inode(ns))
+            assert link.tun is not None
+            assert link.tun.holders == (TunHolder(pid, "python", fds, True),)
+            namespace = snap.namespace(kit.ns_inode(ns))
+            assert namespace is not None and pid in {p.pid for p in namespace.processes}
+        assert not [e for e in snap.errors if name in e.message]
+        # The holder of ns1 exits: the next snapshot shows the device gone with it (non-persistent).
+        proc = next(p for p in kit.procs if p.pid == pid1)
+        proc.kill()
+        proc.wait()
+
+        def gone() -> Snapshot | None:
+            s = collector.collect()
+            return None if s.find_links(name, kit.ns_inode(ns1)) else s
+
+        snap = poll_until(gone)
+        (link,) = snap.find_links(name, kit.ns_inode(ns2))
+        assert link.tun is not None and [h.pid for h in link.tun.holders] == [pid2]
