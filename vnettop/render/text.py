@@ -23,9 +23,13 @@ def render_text(snap: Snapshot, ascii: bool = False) -> str:
     """The whole snapshot as text, ending with a newline."""
     sym = _ASCII if ascii else _UNICODE
     out = [_header(snap, sym)]
+    held: dict[int, list[Link]] = {}  # pid -> the tun/tap devices it holds (one pass, not one per process)
+    for link in topo.tuntaps(snap):
+        for holder in link.tun.holders if link.tun else ():
+            held.setdefault(holder.pid, []).append(link)
     for ns in snap.namespaces:
         out.append("")
-        out.extend(_namespace(snap, ns, sym))
+        out.extend(_namespace(snap, ns, sym, held))
     orphans = [link for link in snap.links if snap.namespace(link.netns) is None]
     if orphans:  # a malformed snapshot: show the devices anyway rather than drop them
         out.append("")
@@ -56,7 +60,7 @@ def _header(snap: Snapshot, sym: dict[str, str]) -> str:
     return first + "\n" + f" {sym['dot']} ".join(counts)
 
 
-def _namespace(snap: Snapshot, ns: Namespace, sym: dict[str, str]) -> list[str]:
+def _namespace(snap: Snapshot, ns: Namespace, sym: dict[str, str], held: dict[int, list[Link]]) -> list[str]:
     head = [ns.label, f"net:[{ns.inode}]"]
     extra_names = ns.names[1:] if ns.names else ()
     if extra_names:
@@ -69,7 +73,8 @@ def _namespace(snap: Snapshot, ns: Namespace, sym: dict[str, str]) -> list[str]:
     if procs:
         width = min(_MAX_COL, max(len(_proc_label(p)) for p in procs))
         for proc in procs:
-            lines.append(f"  {_proc_label(proc):<{width}}  {_proc_note(snap, proc)}".rstrip())
+            note = _proc_note(snap, ns, proc, held.get(proc.pid, []))
+            lines.append(f"  {_proc_label(proc):<{width}}  {note}".rstrip())
     links = snap.links_in(ns.inode)
     if links:
         lines.extend(_devices(snap, list(links), sym))
@@ -82,16 +87,14 @@ def _proc_label(proc: Process) -> str:
     return f"{proc.comm}[{proc.pid}]"
 
 
-def _proc_note(snap: Snapshot, proc: Process) -> str:
+def _proc_note(snap: Snapshot, ns: Namespace, proc: Process, held: list[Link]) -> str:
     parts = []
     if proc.user:
         parts.append(proc.user)
-    found = topo.process(snap, proc.pid)
-    home = found[0].inode if found else None
-    held = [link.name if link.netns == home else f"{link.name} @ {snap.ns_label(link.netns)}"
-            for link in topo.held_by(snap, proc.pid)]
     if held:
-        parts.append("holds " + ", ".join(held))
+        names = [link.name if link.netns == ns.inode else f"{link.name} @ {snap.ns_label(link.netns)}"
+                 for link in held]
+        parts.append("holds " + ", ".join(names))
     if proc.listening:
         parts.append("listening " + ", ".join(f"{s.proto} {s.address}:{s.port}" for s in proc.listening))
     return "  ".join(parts)
