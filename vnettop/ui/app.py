@@ -102,10 +102,17 @@ class VnettopApp(WriteActions, App[int]):
 
     def on_mount(self) -> None:
         self._set_view_title()
-        self.query_one("#filter", Input).display = False
-        self.query_one(TopologyTree).focus()
+        self.main_query("#filter", Input).display = False
+        self.main_query(TopologyTree).focus()
         self._refresh_header()
         self._start_poll(wait=False)
+
+    def main_query(self, selector: Any, expect_type: Any = None) -> Any:
+        """`query_one` on the main screen, even while a modal screen (help, trace, dialog) is on top."""
+        base = self.screen_stack[0] if self.screen_stack else self.screen
+        if expect_type is None:
+            return base.query_one(selector)
+        return base.query_one(selector, expect_type)
 
     # -- the live loop -----------------------------------------------------------------------------
 
@@ -162,7 +169,7 @@ class VnettopApp(WriteActions, App[int]):
     # -- drawing -----------------------------------------------------------------------------------
 
     def _refresh_header(self) -> None:
-        self.query_one(HeaderBar).show(self.snapshot, HeaderState(
+        self.main_query(HeaderBar).show(self.snapshot, HeaderState(
             self.read_only, self.source_label, self.interval, self.paused, self.filter))
 
     def _refresh_view(self) -> None:
@@ -173,27 +180,27 @@ class VnettopApp(WriteActions, App[int]):
         self._stale_views.discard(self.view)
         fell_back: Target | None
         if self.view == "topology":
-            fell_back = self.query_one(TopologyTree).show(build_tree(snap, self.filter))
+            fell_back = self.main_query(TopologyTree).show(build_tree(snap, self.filter))
         else:
             _columns, builder = TABLE_VIEWS[self.view]
             if self.view == "events":
                 rows = row_builders.event_rows(snap, self.changes.entries, self.filter, self.changes.total)
             else:
                 rows = builder(snap, self.filter)
-            fell_back = self.query_one(f"#{self.view}", SnapshotTable).sync(rows)
+            fell_back = self.main_query(f"#{self.view}", SnapshotTable).sync(rows)
         if fell_back is not None:
             self.notify(f"selection gone; now on {describe(snap, fell_back)}", timeout=3)
         self._refresh_details()
 
     def current_widget(self) -> TopologyTree | SnapshotTable:
-        return self.query_one(f"#{self.view}")  # type: ignore[return-value]
+        return self.main_query(f"#{self.view}")  # type: ignore[return-value]
 
     def current_target(self) -> Target | None:
         return self.current_widget().current_target
 
     def _refresh_details(self, only_if_rates: bool = False) -> None:
         snap = self.snapshot
-        pane = self.query_one(DetailsPane)
+        pane = self.main_query(DetailsPane)
         if snap is None or not pane.display:
             return
         target = self.current_target()
@@ -204,7 +211,7 @@ class VnettopApp(WriteActions, App[int]):
     def _set_view_title(self) -> None:
         number = next(i for i, (vid, _) in enumerate(VIEW_TITLES, 1) if vid == self.view)
         title = dict(VIEW_TITLES)[self.view]
-        views = self.query_one("#views", ContentSwitcher)
+        views = self.main_query("#views", ContentSwitcher)
         views.border_title = f"{number} {title}"
         views.border_subtitle = "1-6 views" + (f" · filter {self.filter}" if self.filter.active else "")
 
@@ -226,7 +233,7 @@ class VnettopApp(WriteActions, App[int]):
         if view == self.view:
             return
         self.view = view
-        self.query_one("#views", ContentSwitcher).current = view
+        self.main_query("#views", ContentSwitcher).current = view
         self._set_view_title()
         self._refresh_view()
         self.current_widget().focus()
@@ -245,7 +252,7 @@ class VnettopApp(WriteActions, App[int]):
             self._refresh_details()
             return
         self.action_view("topology")
-        tree = self.query_one(TopologyTree)
+        tree = self.main_query(TopologyTree)
         if not tree.has(target) and self.filter.active:
             self.notify(f"filter cleared to show {describe(snap, target)}", timeout=3)
             self._apply_filter(Filter())
@@ -293,7 +300,7 @@ class VnettopApp(WriteActions, App[int]):
     # -- filter ------------------------------------------------------------------------------------
 
     def action_filter(self) -> None:
-        box = self.query_one("#filter", Input)
+        box = self.main_query("#filter", Input)
         box.display = True
         box.value = str(self.filter)
         box.focus()
@@ -304,12 +311,12 @@ class VnettopApp(WriteActions, App[int]):
 
     @on(Input.Submitted, "#filter")
     def _filter_done(self) -> None:
-        box = self.query_one("#filter", Input)
+        box = self.main_query("#filter", Input)
         box.display = self.filter.active
         self.current_widget().focus()
 
     def action_clear_filter(self) -> None:
-        box = self.query_one("#filter", Input)
+        box = self.main_query("#filter", Input)
         box.value = ""
         box.display = False
         self._apply_filter(Filter())
@@ -340,7 +347,7 @@ class VnettopApp(WriteActions, App[int]):
             self._start_poll(wait=False)
 
     def action_toggle_details(self) -> None:
-        pane = self.query_one(DetailsPane)
+        pane = self.main_query(DetailsPane)
         pane.display = not pane.display
         self._refresh_details()
 

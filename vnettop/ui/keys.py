@@ -22,19 +22,19 @@ VIEW_TITLES: tuple[tuple[str, str], ...] = (
 
 READ_BINDINGS: list[Binding] = [
     Binding("question_mark", "help", "Help", key_display="?", id="help"),
+    Binding("q", "quit", "Quit", id="quit"),
     Binding("slash", "filter", "Filter", key_display="/", id="filter"),
     Binding("escape", "clear_filter", "Clear filter", show=False, key_display="esc", id="clear-filter"),
     Binding("p", "peer", "Peer", id="peer"),
     Binding("t", "trace", "Trace", id="trace"),
     Binding("b", "bridge", "Bridge", id="bridge"),
     Binding("h", "holder", "Holder", id="holder"),
-    *(Binding(str(i), f"view('{vid}')", title, group=VIEWS, id=f"view-{i}")
-      for i, (vid, title) in enumerate(VIEW_TITLES, start=1)),
     Binding("space", "pause", "Pause", id="pause"),
     Binding("r", "refresh", "Refresh", id="refresh"),
+    *(Binding(str(i), f"view('{vid}')", title, group=VIEWS, id=f"view-{i}")
+      for i, (vid, title) in enumerate(VIEW_TITLES, start=1)),
     Binding("i", "toggle_details", "Details pane", show=False, id="details"),
     Binding("E", "errors", "Soft errors", show=False, id="errors"),
-    Binding("q", "quit", "Quit", id="quit"),
 ]
 
 WRITE_BINDINGS: list[Binding] = [

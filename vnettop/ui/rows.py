@@ -64,8 +64,10 @@ def bridge_rows(snap: Snapshot, flt: Filter) -> list[Row]:
         t = Target.link(*br.key)
         if port_rows or flt.matches(snap, t):
             stp = "stp" if br.bridge.stp else "no stp"
+            n = len(ports)
             rows.append(Row(t.id, t, (
-                Text(br.name, style="bold"), f"{len(ports)} ports", "bridge", short(snap.ns_label(br.netns)),
+                Text(br.name, style="bold"), f"{n} port{'s' if n != 1 else ''}", "bridge",
+                short(snap.ns_label(br.netns)),
                 stp, "", "", str(sum(learned.values())))))
             rows.extend(port_rows)
     return rows

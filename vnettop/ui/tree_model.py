@@ -47,13 +47,17 @@ def _keep(flt: Filter, snap: Snapshot, target: Target, children: tuple[NodeSpec,
 
 
 def _link_node(snap: Snapshot, link: Link, ports: dict[int, list[Link]], flt: Filter,
-               show_all: bool) -> NodeSpec | None:
+               show_all: bool, placed: set[int]) -> NodeSpec | None:
+    """A device and (nested) its ports; `placed` makes master loops in a malformed snapshot finite."""
+    placed.add(link.ifindex)
     target = Target.link(link.netns, link.ifindex)
     own = show_all or flt.matches(snap, target)
     inherit = own and flt.active and not flt.inverted
     kids: list[NodeSpec] = []
     for port in ports.get(link.ifindex, []):
-        node = _link_node(snap, port, ports, flt, show_all or inherit)
+        if port.ifindex in placed:
+            continue
+        node = _link_node(snap, port, ports, flt, show_all or inherit, placed)
         if node is not None:
             kids.append(node)
     if not own and not kids:
@@ -75,13 +79,19 @@ def build(snap: Snapshot, flt: Filter | None = None) -> tuple[NodeSpec, ...]:
         ports: dict[int, list[Link]] = {}
         top: list[Link] = []
         for link in links:
-            if link.master is not None and link.master.netns == ns.inode and link.master.ifindex in present:
+            master = link.master
+            if (master is not None and master.netns == ns.inode and master.ifindex in present
+                    and master.ifindex != link.ifindex):
                 ports.setdefault(link.master.ifindex, []).append(link)
             else:
                 top.append(link)
         kids: list[NodeSpec] = []
-        for link in top:
-            node = _link_node(snap, link, ports, flt, show_all)
+        placed: set[int] = set()
+        # Devices whose masters form a loop are never reached from the top: show them at the top too.
+        for link in [*top, *links]:
+            if link.ifindex in placed:
+                continue
+            node = _link_node(snap, link, ports, flt, show_all, placed)
             if node is not None:
                 kids.append(node)
         for proc in ns.processes:
