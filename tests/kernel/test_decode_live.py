@@ -23,6 +23,7 @@ from vnettop.collect.types import LinkDraft
 from vnettop.model import LinkRef
 
 pytestmark = pytest.mark.kernel
+STATIC_MAC = "02:00:00:00:77:01"
 
 
 @contextmanager
@@ -49,6 +50,7 @@ class Lab:
         self.v1, self.v2, self.br = n("v1"), n("v2"), n("br")
         self.tap, self.tun, self.vx, self.mv = n("tapmq"), n("tun"), n("vx"), n("mv")
         self.c0, self.c1, self.mvb = n("c0"), n("c1"), n("mvb")
+        self.e0, self.e1, self.ifb = n("e0"), n("e1"), n("ifb")
         ip = kit.ip
         ip("link", "add", self.v1, "type", "veth", "peer", "name", self.v2, netns=self.a)
         ip("link", "add", self.br, "type", "bridge", "stp_state", "1", netns=self.a)
@@ -62,6 +64,12 @@ class Lab:
         ip("link", "add", self.mvb, "link", self.v1, "type", "macvlan", netns=self.a)
         ip("link", "set", self.mvb, "netns", self.b, netns=self.a)
         ip("link", "add", self.c0, "type", "veth", "peer", "name", self.c1, "netns", self.b, netns=self.a)
+        # both ends with the same ifindex: old kernels omitted IFLA_LINK for this one
+        ip("link", "add", self.e0, "index", "40", "type", "veth", "peer", "name", self.e1, "index", "40",
+           "netns", self.b, netns=self.a)
+        ip("link", "add", self.ifb, "type", "ifb", netns=self.a)
+        subprocess.run(["bridge", "-n", self.a, "fdb", "add", STATIC_MAC, "dev", self.v2, "master", "static"],
+                       check=True, capture_output=True)
         for dev in (self.v1, self.v2, self.br, self.c0):
             ip("link", "set", dev, "up", netns=self.a)
         ip("link", "set", self.c1, "up", netns=self.b)
@@ -151,6 +159,22 @@ def test_every_device_matches_iproute2(kit: KernelKit, lab: Lab, side: str) -> N
         n: addrs.get(n, []) for n in drafts}
 
 
+def test_bridge_fdb_matches_the_bridge_tool(kit: KernelKit, lab: Lab) -> None:
+    dump = lab.dump(lab.a)
+    names = {d.link.ifindex: d.link.name for d in dump.drafts}
+    br = next(d.link for d in dump.drafts if d.link.name == lab.br)
+    assert br.bridge is not None
+    ours = {(e.mac, names[e.port or 0], e.state) for e in br.bridge.fdb if e.state != "learned"}
+    out = subprocess.run(["bridge", "-n", lab.a, "-j", "fdb", "show", "br", lab.br], check=True,
+                         capture_output=True, text=True).stdout
+    # entries with "master" are the bridge's (the bridge's own address too: "dev br master br");
+    # the others are each device's own multicast list ("self")
+    theirs = {(e["mac"], e["ifname"], e["state"]) for e in json.loads(out)
+              if e.get("master") == lab.br and e["state"] in ("permanent", "static")}
+    assert (STATIC_MAC, lab.v2, "static") in ours
+    assert ours == theirs
+
+
 def test_cross_namespace_refs_resolve_with_real_nsids(lab: Lab) -> None:
     paths = {lab.ino_a: f"/run/netns/{lab.a}", lab.ino_b: f"/run/netns/{lab.b}"}
     asked: list[tuple[int, int]] = []
@@ -177,6 +201,8 @@ def test_cross_namespace_refs_resolve_with_real_nsids(lab: Lab) -> None:
     c1 = got[(lab.ino_b, lab.c1)]
     assert got[(lab.ino_a, lab.c0)].peer == LinkRef(lab.ino_b, c1.ifindex, lab.c1)
     assert c1.peer == LinkRef(lab.ino_a, c0.link.ifindex, lab.c0)
+    assert got[(lab.ino_a, lab.e0)].peer == LinkRef(lab.ino_b, 40, lab.e1)
+    assert got[(lab.ino_b, lab.e1)].peer == LinkRef(lab.ino_a, 40, lab.e0)
     v1 = got[(lab.ino_a, lab.v1)]
     assert got[(lab.ino_b, lab.mvb)].lower == LinkRef(lab.ino_a, v1.ifindex, lab.v1)
     assert got[(lab.ino_a, lab.mv)].lower == v1.ref
