@@ -89,8 +89,9 @@ class ProcScanner:
         tun_fds, fallback = self._probe_holders()
         if fallback:
             errors.append(CollectError("proc", f"tun/tap holders matched by device name only ({fallback})"))
+        readable = {pid for pid, k in self._known.items() if not k.denied}
         listening, listen_errors = self.listening.scan(discovery.namespaces, full, sorted(pids),
-                                                       self._fd_cache)
+                                                       self._fd_cache, readable)
         self._fd_cache = {}
         errors.extend(listen_errors)
         denied = sum(1 for k in self._known.values() if k.denied)

@@ -97,7 +97,7 @@ class ProcFs:
 
     def net_table(self, pid: int, table: str) -> str:
         """/proc/PID/net/<table> (tcp, udp, tcp6, udp6): the table of *that process's* namespace."""
-        with open(self.path(pid, "net", table), encoding="ascii", errors="replace") as f:
+        with open(self.path(pid, "net", table), encoding="utf-8", errors="replace") as f:
             return f.read()
 
 

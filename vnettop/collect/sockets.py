@@ -21,7 +21,7 @@ import os
 import socket
 import struct
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from vnettop.collect import nsenter
@@ -133,23 +133,40 @@ def _read_diag(sock: socket.socket, proto: str, out: dict[int, Listening]) -> No
 
 
 def tcp_listeners_in(paths: Sequence[str]) -> list[dict[int, Listening] | OSError]:
-    """`dump_tcp_listeners` inside each namespace (by an nsfs path), on a throwaway thread."""
+    """`dump_tcp_listeners` inside each namespace (by an nsfs path): ours directly, others on a
+    throwaway thread that enters them in turn (setns needs CAP_SYS_ADMIN: EPERM without root)."""
+    here = os.stat("/proc/thread-self/ns/net").st_ino
     fds: list[int] = []
-    opened: list[int | OSError] = []
+    slots: list[int | OSError | None] = []  # an fd to visit, an error, or None for our own namespace
     for path in paths:
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError as exc:
-            opened.append(exc)
+            slots.append(exc)
             continue
-        fds.append(fd)
-        opened.append(fd)
+        if os.fstat(fd).st_ino == here:
+            os.close(fd)
+            slots.append(None)
+        else:
+            fds.append(fd)
+            slots.append(fd)
     try:
-        results = iter(nsenter.visit_each(fds, lambda _fd: dump_tcp_listeners()))
+        visited = iter(nsenter.visit_each(fds, lambda _fd: dump_tcp_listeners()) if fds else [])
     finally:
         for fd in fds:
             os.close(fd)
-    return [item if isinstance(item, OSError) else next(results) for item in opened]
+    out: list[dict[int, Listening] | OSError] = []
+    for slot in slots:
+        if isinstance(slot, OSError):
+            out.append(slot)
+        elif slot is None:
+            try:
+                out.append(dump_tcp_listeners())
+            except OSError as exc:
+                out.append(exc)
+        else:
+            out.append(next(visited))
+    return out
 
 
 FdCache = dict[int, dict[int, str]]  # pid -> fd -> link target, as read earlier in the same scan
@@ -213,17 +230,20 @@ class ListeningScanner:
         self._cache: FdCache | None = None
 
     def scan(self, namespaces: Sequence[NsEntry], full: bool = False, all_pids: Sequence[int] = (),
-             fd_cache: FdCache | None = None) -> tuple[ListenMap, list[CollectError]]:
+             fd_cache: FdCache | None = None,
+             readable: Container[int] | None = None) -> tuple[ListenMap, list[CollectError]]:
         """netns inode -> pid -> its listening sockets there; plus namespaces whose tables failed.
 
         Only namespaces with processes are read (nothing else can hold a socket there, bar a process
         that made one and left: `all_pids`, every visible pid, is searched for those on full scans).
-        `fd_cache`: fd links the caller has just read, reused rather than read again.
+        `fd_cache`: fd links the caller has just read, reused rather than read again. `readable`: the
+        pids whose fds can be read (without root, a namespace with none of them is not worth reading).
         """
         self._cache = fd_cache
         now = self.clock()
         errors: list[CollectError] = []
-        live = [ns for ns in namespaces if ns.pids]
+        live = [ns for ns in namespaces
+                if ns.pids and (readable is None or any(pid in readable for pid in ns.pids))]
         for gone in set(self._ns) - {ns.inode for ns in live}:  # never keep a vanished namespace's state
             del self._ns[gone]
         due = [ns for ns in live if full or ns.inode not in self._ns
