@@ -97,10 +97,10 @@ def test_bridges(a: dict[str, LinkDraft]) -> None:
     assert br0.kind == "bridge" and br0.mac == "02:00:00:00:0b:00"
     assert br0.bridge == BridgeInfo(stp=False, vlan_filtering=False, ports=(), fdb=())
     assert dict(br0.info) == {"bridge_id": "8000.02:00:00:00:0b:00", "priority": "32768",
-                              "forward_delay": "15s"}
+                              "forward_delay": "15s", "stp": "off"}
     assert brs.bridge == BridgeInfo(stp=True, vlan_filtering=False, ports=(), fdb=())
     assert dict(brs.info)["bridge_id"] == "1000.02:00:00:00:0b:01"
-    assert dict(brs.info)["forward_delay"] == "4s"
+    assert (dict(brs.info)["forward_delay"], dict(brs.info)["stp"]) == ("4s", "on")
     assert (brs.admin_up, brs.oper_state, brs.carrier) == (True, "down", False)  # no port up
 
 

@@ -190,3 +190,12 @@ def test_a_failing_nsid_callback_becomes_an_error() -> None:
                                    NB: [draft(NB, 2, "x1", link=12, nsid=0)]}, broken)
     assert by_name(links)["x0"].peer == LinkRef(0, 2, None)
     assert any("cannot ask nsid" in e.message for e in errors)
+
+
+def test_unassigned_nsid_is_reported_without_asking() -> None:
+    nsids = Nsids({(NA, NB): 0})
+    links, errors = resolve_links({NA: [draft(NA, 12, "x0", link=2, nsid=-1)],
+                                   NB: [draft(NB, 2, "x1", link=12, nsid=0)]}, nsids)
+    assert by_name(links)["x0"].peer == LinkRef(0, 2, None)
+    assert any("no nsid" in e.message and e.message.startswith("x0") for e in errors)
+    assert (NA, NB) not in nsids.asked  # nothing can match -1: no question is wasted on it

@@ -155,6 +155,7 @@ def _info(kind: str | None, data: _Attrs, slave_kind: str | None, slave_data: _A
         out["mode"] = BOND_MODES.get(mode, mode)
         out["miimon"] = get("IFLA_BOND_MIIMON")
     elif kind == "bridge":
+        out["stp"] = "on" if get("IFLA_BR_STP_STATE") else "off"
         out["bridge_id"] = _bridge_id(get("IFLA_BR_BRIDGE_ID"))
         out["priority"] = get("IFLA_BR_PRIORITY")
         delay = get("IFLA_BR_FORWARD_DELAY")  # centiseconds

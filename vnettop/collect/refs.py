@@ -103,6 +103,11 @@ def resolve_links(
     def remote(draft: LinkDraft, role: str) -> LinkRef:
         link, nsid, index = draft.link, draft.link_nsid, draft.link_ifindex
         assert nsid is not None and index is not None
+        if nsid < 0:  # NETNSA_NSID_NOT_ASSIGNED: the kernel could not number the other namespace
+            errors.append(CollectError(
+                f"netns {link.netns}",
+                f"{link.name}: {role} is ifindex {index} in another namespace the kernel gave no nsid"))
+            return LinkRef(0, index, None)
         target: int | None = None
         if link.kind == "veth":
             for cand in pairs.get((link.ifindex, index), ()):
