@@ -111,6 +111,10 @@ class LiveCollector:
         """The latest netlink notifications received, oldest first."""
         return list(self._hub.recent)
 
+    def recent_netns_changes(self) -> list[tuple[str, str]]:
+        """The latest /run/netns changes seen by `wait_for_change`: ("added"|"removed"|"changed", path)."""
+        return list(self._hub.recent_netns)
+
     # -- the worker thread ---------------------------------------------------------------------
 
     def _on_worker(self, fn: Callable[[], T]) -> T:

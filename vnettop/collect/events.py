@@ -196,6 +196,8 @@ class EventHub:
             self._mount_fd = None  # then new names are found by the next poll only
         #: The latest notifications, newest last (for an events view and for tests).
         self.recent: deque[NetlinkEvent] = deque(maxlen=512)
+        #: Namespace files that appeared, went or were (un)mounted: (what, path), newest last.
+        self.recent_netns: deque[tuple[str, str]] = deque(maxlen=128)
 
     # -- membership (collector thread) ----------------------------------------------------------
 
@@ -324,10 +326,7 @@ class EventHub:
                         pass
                 elif fd == self._mount_fd:
                     if revents & select.POLLPRI:
-                        sig = _netns_dirs_signature(self._dirs)
-                        if sig != self._dirs_sig:
-                            self._dirs_sig = sig
-                            woke = True
+                        woke = self._netns_dirs_changed() or woke
                 elif fd in fd_ns:
                     readable.append(fd_ns[fd])
             with self._lock:
@@ -339,6 +338,22 @@ class EventHub:
                 return True
             if time.monotonic() >= deadline:
                 return False
+
+    def _netns_dirs_changed(self) -> bool:
+        """Re-read /run/netns (and docker's); record and report what appeared or went."""
+        sig = _netns_dirs_signature(self._dirs)
+        if sig == self._dirs_sig:
+            return False
+        old = {path: (dev, ino) for path, dev, ino in self._dirs_sig}
+        new = {path: (dev, ino) for path, dev, ino in sig}
+        for path in sorted(old.keys() - new.keys()):
+            self.recent_netns.append(("removed", path))
+        for path in sorted(new.keys() - old.keys()):
+            self.recent_netns.append(("added", path))
+        for path in sorted(p for p in old.keys() & new.keys() if old[p] != new[p]):
+            self.recent_netns.append(("changed", path))  # mounted, unmounted or replaced
+        self._dirs_sig = sig
+        return True
 
     def close(self) -> None:
         """Close every socket and wake any waiter (which then returns False)."""

@@ -122,6 +122,8 @@ def discover(
     root_inode: int | None = None
     try:
         root_inode = read_link_inode(self_ns_path)
+        if root_inode is None:
+            errors.append(CollectError("netns root", f"{self_ns_path} does not name a network namespace"))
     except OSError as exc:
         errors.append(CollectError("netns root", f"cannot read {self_ns_path}: {exc.strerror}"))
 

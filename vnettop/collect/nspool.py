@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import fcntl
 import os
 import resource
 import socket
@@ -32,6 +33,7 @@ from vnettop.collect.types import Discovery, NsEntry
 from vnettop.model import CollectError
 
 NETLINK_ROUTE = 0
+SIOCGSKNS = 0x894C  # ioctl on a socket: an fd on the socket's network namespace
 
 
 def raise_nofile_limit(target: int = 1 << 20) -> int:
@@ -105,6 +107,21 @@ def _make_sockets(_fd: int) -> tuple[int, socket.socket, socket.socket]:
         raise
     req, counters, ev = made
     return req.detach(), ev, counters
+
+
+def _detached_ns_fd(sock: socket.socket, path_fd: int) -> int:
+    """An fd on `sock`'s namespace that does not go through /run/netns (falls back to `path_fd`).
+
+    Why: an fd opened through a bind mount keeps that mount busy, and a plain `umount` of
+    /run/netns/NAME (by a script, or a test) would then fail with EBUSY for as long as we run.
+    SIOCGSKNS opens the namespace through the kernel's internal nsfs mount instead.
+    """
+    try:
+        fd = fcntl.ioctl(sock.fileno(), SIOCGSKNS)
+    except OSError:
+        return path_fd
+    os.close(path_fd)
+    return fd
 
 
 def _stats_socket(sock: socket.socket) -> Any:
@@ -189,8 +206,9 @@ class NsPool:
                 os.close(new_fds[inode])
                 errors.append(CollectError(f"netns {inode}", f"cannot set up a netlink socket: {exc}"))
                 continue
+            ns_fd = _detached_ns_fd(counters, new_fds[inode])
             self.hub.add(inode, ev)
-            self.entries[inode] = PooledNs(inode, new_fds[inode], ipr, _stats_socket(counters))
+            self.entries[inode] = PooledNs(inode, ns_fd, ipr, _stats_socket(counters))
             opened.append(inode)
         return opened, unreadable, errors
 

@@ -1,0 +1,330 @@
+"""The live collector against the real kernel: it must see exactly what iproute2 built.
+
+Every fixture is made with `ip` / `bridge` / `unshare` (through the kit), and the expectations are
+either known by construction (which end is whose peer) or read back with iproute2's JSON output, an
+independent tool. Traffic only flows between this test's own namespaces.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from tests.kernelkit import KernelKit, poll_until, run
+from vnettop.collect.collector import LiveCollector
+from vnettop.model import BridgePort, Link, LinkRef, Snapshot
+
+pytestmark = pytest.mark.kernel
+
+
+@pytest.fixture
+def collector() -> Iterator[LiveCollector]:
+    c = LiveCollector()
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+def ip_json(kit: KernelKit, *args: str, netns: str | None = None) -> list[dict]:  # type: ignore[type-arg]
+    return json.loads(kit.ip("-j", *args, netns=netns) or "[]")  # type: ignore[no-any-return]
+
+
+def nsenter_ip_json(pid: int, *args: str) -> list[dict]:  # type: ignore[type-arg]
+    out = run(["nsenter", f"--net=/proc/{pid}/ns/net", "ip", "-j", *args]).stdout
+    return json.loads(out or "[]")  # type: ignore[no-any-return]
+
+
+def unshared_sleeper(kit: KernelKit) -> tuple[subprocess.Popen[bytes], int]:
+    """A namespace with no name, only a process (`unshare -n sleep`)."""
+    proc = kit.spawn(["unshare", "-n", "sleep", "300"])
+    root = os.stat("/proc/self/ns/net").st_ino
+
+    def moved() -> int:
+        try:
+            ino = os.stat(f"/proc/{proc.pid}/ns/net").st_ino
+        except OSError:
+            return 0
+        return ino if ino != root else 0
+
+    return proc, poll_until(moved)
+
+
+#: Three UDP datagrams from inside a namespace (this machine has no `ping`): ARP, then 3 frames out.
+_SEND = ("import socket, sys\n"
+         "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+         "for _ in range(3):\n"
+         "    s.sendto(b'v' * 56, (sys.argv[1], 9))\n")
+
+
+def send_traffic(netns: str, dst: str) -> None:
+    run(["ip", "netns", "exec", netns, sys.executable, "-c", _SEND, dst])
+
+
+def by_name(snap: Snapshot, inode: int) -> dict[str, Link]:
+    return {link.name: link for link in snap.links_in(inode)}
+
+
+def index_of(kit: KernelKit, name: str, netns: str | None = None) -> int:
+    return int(ip_json(kit, "link", "show", "dev", name, netns=netns)[0]["ifindex"])
+
+
+def check_against_iproute2(kit: KernelKit, snap: Snapshot, netns: str) -> None:
+    """Every device of a namespace, field by field, as `ip -j -d link` / `ip -j addr` report it."""
+    inode = kit.ns_inode(netns)
+    ours = by_name(snap, inode)
+    theirs = ip_json(kit, "-d", "link", "show", netns=netns)
+    assert set(ours) == {d["ifname"] for d in theirs}
+    addrs = {d["ifname"]: d.get("addr_info", []) for d in ip_json(kit, "addr", "show", netns=netns)}
+    for d in theirs:
+        link = ours[d["ifname"]]
+        assert link.netns == inode and link.ifindex == d["ifindex"]
+        assert link.mtu == d["mtu"]
+        assert link.admin_up == ("UP" in d["flags"])
+        assert link.oper_state == d["operstate"].lower()
+        kind = d.get("linkinfo", {}).get("info_kind")
+        assert link.kind == (kind or ("loopback" if d.get("link_type") == "loopback" else "device"))
+        if d.get("link_type") == "ether":
+            assert link.mac == d["address"]
+        assert (link.master.name if link.master else None) == d.get("master")
+        v4 = {f"{a['local']}/{a['prefixlen']}" for a in addrs.get(d["ifname"], []) if a["family"] == "inet"}
+        assert {a for a in link.addresses if ":" not in a} == v4
+
+
+# -- veth peers ---------------------------------------------------------------------------------
+
+
+def test_veth_peers_in_every_combination(kit: KernelKit, collector: LiveCollector) -> None:
+    ns1, ns2 = kit.netns("p1"), kit.netns("p2")
+    proc, anon = unshared_sleeper(kit)
+    # both ends in one namespace
+    same_a, same_b = kit.name("sa"), kit.name("sb")
+    kit.ip("link", "add", same_a, "type", "veth", "peer", "name", same_b, netns=ns1)
+    # root <-> named
+    root_end, ns_end = kit.veth(kit.name("ra"), kit.name("rb"), None, ns1)
+    # named <-> named
+    x1, x2 = kit.veth(kit.name("xa"), kit.name("xb"), ns1, ns2)
+    # named <-> process-only (iproute2 takes a pid for `netns`)
+    y1, y2 = kit.name("ya"), kit.name("yb")
+    kit.ip("link", "add", y1, "type", "veth", "peer", "name", y2, "netns", str(proc.pid), netns=ns2)
+
+    snap = collector.collect()
+
+    root = os.stat("/proc/self/ns/net").st_ino
+    i1, i2 = kit.ns_inode(ns1), kit.ns_inode(ns2)
+    l1, l2, lr, la = by_name(snap, i1), by_name(snap, i2), by_name(snap, root), by_name(snap, anon)
+    anon_index = {d["ifname"]: d["ifindex"] for d in nsenter_ip_json(proc.pid, "link", "show")}
+
+    expected = [
+        (l1[same_a], LinkRef(i1, index_of(kit, same_b, ns1), same_b)),
+        (l1[same_b], LinkRef(i1, index_of(kit, same_a, ns1), same_a)),
+        (lr[root_end], LinkRef(i1, index_of(kit, ns_end, ns1), ns_end)),
+        (l1[ns_end], LinkRef(root, index_of(kit, root_end), root_end)),
+        (l1[x1], LinkRef(i2, index_of(kit, x2, ns2), x2)),
+        (l2[x2], LinkRef(i1, index_of(kit, x1, ns1), x1)),
+        (l2[y1], LinkRef(anon, anon_index[y2], y2)),
+        (la[y2], LinkRef(i2, index_of(kit, y1, ns2), y1)),
+    ]
+    for link, peer in expected:
+        assert link.kind == "veth"
+        assert link.peer == peer, link.name
+    anon_ns = snap.namespace(anon)
+    assert anon_ns is not None and anon_ns.names == () and proc.pid in anon_ns.pids
+    for ns in (ns1, ns2):
+        check_against_iproute2(kit, snap, ns)
+
+
+def test_peer_index_colliding_with_an_unrelated_local_device(kit: KernelKit, collector: LiveCollector) -> None:
+    """c1 (ns1, index 41) <-> c2 (ns2, index 42); ns2 has its own 41 and ns1 its own 42."""
+    ns1, ns2 = kit.netns("c1"), kit.netns("c2")
+    b1, b2, c1, c2 = kit.name("b1"), kit.name("b2"), kit.name("ca"), kit.name("cb")
+    kit.ip("link", "add", b1, "index", "42", "type", "bridge", netns=ns1)
+    kit.ip("link", "add", b2, "index", "41", "type", "bridge", netns=ns2)
+    kit.ip("link", "add", c1, "index", "41", "type", "veth", "peer", "name", c2, "index", "42", "netns", ns2,
+           netns=ns1)
+    assert index_of(kit, c1, ns1) == 41 and index_of(kit, c2, ns2) == 42  # the collision is real
+
+    snap = collector.collect()
+
+    i1, i2 = kit.ns_inode(ns1), kit.ns_inode(ns2)
+    assert by_name(snap, i1)[c1].peer == LinkRef(i2, 42, c2)  # not b1, ns1's own index 42
+    assert by_name(snap, i2)[c2].peer == LinkRef(i1, 41, c1)  # not b2, ns2's own index 41
+    assert snap.link(i2, 41).name == b2 and snap.link(i1, 42).name == b1  # type: ignore[union-attr]
+
+
+# -- every field of a link, and counters that move ---------------------------------------------------
+
+
+def test_link_fields_and_counters_after_traffic(kit: KernelKit, collector: LiveCollector) -> None:
+    ns1, ns2 = kit.netns("f1"), kit.netns("f2")
+    a, b = kit.veth(kit.name("fa"), kit.name("fb"), ns1, ns2)
+    kit.ip("link", "set", a, "mtu", "1400", "address", "02:00:5e:10:00:01", netns=ns1)
+    kit.ip("link", "set", b, "mtu", "1400", netns=ns2)
+    kit.ip("addr", "add", "10.231.7.1/24", "dev", a, netns=ns1)
+    kit.ip("addr", "add", "fd00:7::1/64", "dev", a, "nodad", netns=ns1)
+    kit.ip("addr", "add", "10.231.7.2/24", "dev", b, netns=ns2)
+    kit.ip("link", "set", a, "up", netns=ns1)
+    kit.ip("link", "set", b, "up", netns=ns2)
+    for dev, ns in ((a, ns1), (b, ns2)):
+        poll_until(lambda d=dev, n=ns: ip_json(kit, "link", "show", "dev", d, netns=n)[0]["operstate"] == "UP")
+
+    before = collector.collect()
+    i1, i2 = kit.ns_inode(ns1), kit.ns_inode(ns2)
+    la = by_name(before, i1)[a]
+    assert la.kind == "veth" and la.mac == "02:00:5e:10:00:01" and la.mtu == 1400
+    assert la.admin_up and la.oper_state == "up"
+    assert "10.231.7.1/24" in la.addresses and "fd00:7::1/64" in la.addresses
+    assert la.master is None and la.lower is None and la.bridge is None and la.tun is None
+    lo = by_name(before, i1)["lo"]
+    assert lo.kind == "loopback" and lo.admin_up
+    check_against_iproute2(kit, before, ns1)
+    check_against_iproute2(kit, before, ns2)
+
+    send_traffic(ns1, "10.231.7.2")
+    sa0, sb0 = la.stats, by_name(before, i2)[b].stats
+    # repeat collects (counters only, unless an event came) until the 3 datagrams have gone through
+    def arrived() -> Snapshot | None:
+        s = collector.collect()
+        return s if by_name(s, i2)[b].stats.rx_packets >= sb0.rx_packets + 3 else None
+
+    after = poll_until(arrived)
+
+    sa1, sb1 = by_name(after, i1)[a].stats, by_name(after, i2)[b].stats
+    assert sa1.tx_packets >= sa0.tx_packets + 3  # ARP request + 3 datagrams
+    assert sa1.tx_bytes >= sa0.tx_bytes + 3 * (14 + 20 + 8 + 56)
+    assert sb1.rx_bytes >= sb0.rx_bytes + 3 * (14 + 20 + 8 + 56)
+    assert sb1.tx_packets >= sb0.tx_packets + 1  # at least the ARP reply
+    assert sa1.rx_packets >= sa0.rx_packets + 1
+    kernel = ip_json(kit, "-s", "link", "show", "dev", a, netns=ns1)[0]["stats64"]
+    assert sa1.tx_packets <= kernel["tx"]["packets"]  # the counters are the kernel's, read a bit earlier
+
+
+# -- bridges ---------------------------------------------------------------------------------------
+
+
+def test_bridges_ports_stp_and_fdb(kit: KernelKit, collector: LiveCollector) -> None:
+    nb, nx, ny = kit.netns("bb"), kit.netns("bx"), kit.netns("by")
+    br = kit.bridge(kit.name("br"), netns=nb)
+    brs = kit.bridge(kit.name("bs"), netns=nb, stp=True)
+    p1, x1 = kit.veth(kit.name("p1"), kit.name("x1"), nb, nx)
+    p2, y1 = kit.veth(kit.name("p2"), kit.name("y1"), nb, ny)
+    q1, q2 = kit.name("q1"), kit.name("q2")
+    kit.ip("link", "add", q1, "type", "veth", "peer", "name", q2, netns=nb)
+    for port, bridge in ((p1, br), (p2, br), (q1, brs)):
+        kit.ip("link", "set", port, "master", bridge, netns=nb)
+    kit.ip("link", "set", p1, "type", "bridge_slave", "cost", "7", "priority", "5", netns=nb)
+    for dev in (br, brs, p1, p2, q1, q2):
+        kit.ip("link", "set", dev, "up", netns=nb)
+    kit.ip("addr", "add", "10.231.8.1/24", "dev", x1, netns=nx)
+    kit.ip("addr", "add", "10.231.8.2/24", "dev", y1, netns=ny)
+    kit.ip("link", "set", x1, "up", netns=nx)
+    kit.ip("link", "set", y1, "up", netns=ny)
+
+    ib = kit.ns_inode(nb)
+    mac_x = ip_json(kit, "link", "show", "dev", x1, netns=nx)[0]["address"]
+    mac_y = ip_json(kit, "link", "show", "dev", y1, netns=ny)[0]["address"]
+    send_traffic(nx, "10.231.8.2")  # ARP through the bridge: it learns both MACs
+
+    def learned_both() -> Snapshot | None:
+        s = collector.collect()
+        fdb = by_name(s, ib)[br].bridge
+        macs = {e.mac for e in fdb.fdb if e.state == "learned"} if fdb else set()
+        return s if {mac_x, mac_y} <= macs else None
+
+    snap = poll_until(learned_both)
+    links = by_name(snap, ib)
+    idx = {name: links[name].ifindex for name in (br, brs, p1, p2, q1)}
+    bri, brsi = links[br].bridge, links[brs].bridge
+    assert bri is not None and brsi is not None
+    assert not bri.stp and brsi.stp and not bri.vlan_filtering
+    assert bri.ports == tuple(sorted([idx[p1], idx[p2]])) and brsi.ports == (idx[q1],)
+    assert links[p1].master == LinkRef(ib, idx[br], br)
+    assert links[q1].master == LinkRef(ib, idx[brs], brs)
+    assert links[p1].bridge_port == BridgePort("forwarding", 7, 5)
+    assert links[br].bridge_port is None and links[p2].bridge_port is not None
+    details = {d["ifname"]: d for d in ip_json(kit, "-d", "link", "show", netns=nb)}
+    for port in (p1, p2, q1):
+        slave = details[port]["linkinfo"]["info_slave_data"]
+        bp = links[port].bridge_port
+        assert bp is not None
+        assert (bp.state, bp.cost, bp.priority) == (slave["state"], slave["cost"], slave["priority"])
+    assert links[q1].bridge_port.state in ("listening", "learning", "blocking")  # type: ignore[union-attr]
+
+    # FDB: exactly the bridge's own entries (master == br), not every device's multicast "self" ones.
+    name_of = {link.ifindex: link.name for link in links.values()}
+    ours = {(e.mac, name_of.get(e.port)) for e in bri.fdb}  # type: ignore[arg-type]
+    theirs = {(e["mac"], e["ifname"]) for e in json.loads(run(["bridge", "-n", nb, "-j", "fdb", "show", "br", br]).stdout)
+              if e.get("master") == br}
+    assert ours == theirs
+    learned = {(e.mac, e.port) for e in bri.fdb if e.state == "learned"}
+    assert (mac_x, idx[p1]) in learned and (mac_y, idx[p2]) in learned
+    assert all(e.port in (idx[p1], idx[p2], idx[br]) for e in bri.fdb)
+    check_against_iproute2(kit, snap, nb)
+
+
+# -- namespaces ------------------------------------------------------------------------------------
+
+
+def test_namespaces_root_named_process_only_and_doubly_named(kit: KernelKit, collector: LiveCollector) -> None:
+    ns = kit.netns("n1")
+    proc, anon = unshared_sleeper(kit)
+    alias = kit.name("al")
+    path = f"/run/netns/{alias}"
+    with open(path, "x"):
+        pass
+    try:
+        run(["mount", "--bind", f"/run/netns/{ns}", path])
+        try:
+            snap = collector.collect()
+            # The collector's open handles must not keep the bind mount busy (plain umount, no -l).
+            run(["umount", path])
+        finally:
+            run(["umount", "-l", path], check=False)
+    finally:
+        os.unlink(path)
+
+    root = snap.root
+    assert root is not None and root.inode == os.stat("/proc/self/ns/net").st_ino and root.root
+    assert snap.namespaces[0] is root
+    named = snap.namespace(kit.ns_inode(ns))
+    assert named is not None and named.names == tuple(sorted([ns, alias])) and not named.root
+    unnamed = snap.namespace(anon)
+    assert unnamed is not None and unnamed.names == () and unnamed.pids == (proc.pid,)
+    assert by_name(snap, anon)["lo"].kind == "loopback"
+    assert [n.inode for n in snap.namespaces[1:]] == sorted(n.inode for n in snap.namespaces[1:])
+    assert snap.host.kernel == os.uname().release
+
+
+def test_collector_never_assigns_an_nsid(kit: KernelKit, collector: LiveCollector) -> None:
+    a, b = kit.netns("i1"), kit.netns("i2")
+    collector.collect()
+    pool = collector._pool
+    assert pool is not None
+    assert pool.nsid_of(kit.ns_inode(a), kit.ns_inode(b)) is None  # asked, and none exists
+    assert kit.ip("netns", "list-id", netns=a).strip() == ""  # ...and asking did not create one
+    kit.veth(kit.name("ia"), kit.name("ib"), a, b)  # creating a cross-namespace veth assigns one
+    collector.collect()
+    listed = kit.ip("netns", "list-id", netns=a).split()
+    assert pool.nsid_of(kit.ns_inode(a), kit.ns_inode(b)) == int(listed[1])
+
+
+def test_repeat_collect_sees_changes_and_drops_deleted_namespaces(kit: KernelKit, collector: LiveCollector) -> None:
+    ns = kit.netns("r1")
+    collector.collect()
+    peer_root, peer_ns = kit.veth(kit.name("ra"), kit.name("rb"), None, ns)
+    inode = kit.ns_inode(ns)
+    snap = collector.collect()  # a repeat collect: the new veth came in through an event
+    root = os.stat("/proc/self/ns/net").st_ino
+    assert by_name(snap, inode)[peer_ns].peer == LinkRef(root, index_of(kit, peer_root), peer_root)
+    assert by_name(snap, root)[peer_root].peer == LinkRef(inode, index_of(kit, peer_ns, ns), peer_ns)
+
+    run(["ip", "netns", "del", ns])
+    snap = collector.collect()
+    assert snap.namespace(inode) is None
+    # The pool let go of the namespace: it dies, and takes the root end of the veth with it.
+    poll_until(lambda: not run(["ip", "link", "show", "dev", peer_root], check=False).stdout)
