@@ -3,8 +3,9 @@
 Why it exists: rates need every device's counters in every namespace once per tick. pyroute2 spends
 ~120 us decoding one full link message; a stats-only RTM_NEWSTATS message (filter_mask
 IFLA_STATS_LINK_64) is 232 bytes and the eight counters vnettop shows sit at a fixed offset, so a few
-`struct.unpack_from` calls do the job roughly an order of magnitude faster (KERNEL-NOTES.md: 93 ms ->
-15 ms for 200 namespaces). It runs *beside* pyroute2 and is used for nothing else.
+`struct.unpack_from` calls do the job far faster (measured here: 1.6 us instead of 24 us per device;
+a counters tick over 200 namespaces / 1000 devices took 3.7 ms instead of 73 ms with pyroute2's parser).
+It runs *beside* pyroute2 and is used for nothing else.
 
 It uses its own socket: the collector's IPRoute may be subscribed to link events, and reading replies
 from that socket would steal its notifications. `StatsSocket.beside(ipr)` opens a socket in the same
@@ -191,7 +192,7 @@ def dump_stats(ipr: Any) -> dict[int, Stats]:
     """
     try:
         sock = _socket_for(ipr)
-    except (OSError, TypeError):
+    except Exception:  # no fileno, not weak-referenceable, SIOCGSKNS refused...: pyroute2 then
         sock = None
     if sock is not None:
         try:
