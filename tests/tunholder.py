@@ -18,6 +18,7 @@ import signal
 import struct
 import subprocess
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from tests.kernelkit import run
@@ -49,12 +50,17 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--mode", choices=("tap", "tun"), default="tap")
     parser.add_argument("--queues", type=int, default=1)
     parser.add_argument("--netns")
+    parser.add_argument("--later", action="store_true", help="attach only when sent SIGUSR1")
     args = parser.parse_args(argv)
     if args.netns:
         _setns(f"/run/netns/{args.netns}")
     flags = (IFF_TAP if args.mode == "tap" else IFF_TUN) | IFF_NO_PI
     if args.queues > 1:
         flags |= IFF_MULTI_QUEUE
+    if args.later:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+        print("waiting", flush=True)
+        signal.sigwait({signal.SIGUSR1})
     fds = []
     for _ in range(args.queues):
         fd = os.open("/dev/net/tun", os.O_RDWR)
@@ -71,19 +77,44 @@ def main(argv: list[str]) -> None:
 def start_holder(kit: KernelKit, name: str, mode: str = "tap", queues: int = 1,
                  netns: str | None = None) -> tuple[int, tuple[int, ...]]:
     """Start a holder (killed by the kit's cleanup); return its pid and the fds it holds the device by."""
+    proc = _spawn(kit, name, mode, queues, netns, later=False)
+    return proc.pid, _wait_ready(proc, name)
+
+
+def start_late_holder(kit: KernelKit, name: str, mode: str = "tap") -> tuple[int, Callable[[], tuple[int, ...]]]:
+    """Start a process that attaches to `name` only when told: returns its pid and the "attach now" call
+    (which returns the fds once attached)."""
+    proc = _spawn(kit, name, mode, 1, None, later=True)
+    assert proc.stdout is not None
+    if proc.stdout.readline().split() != [b"waiting"]:
+        raise RuntimeError(f"late tun holder for {name} did not start")
+
+    def attach() -> tuple[int, ...]:
+        os.kill(proc.pid, signal.SIGUSR1)
+        return _wait_ready(proc, name)
+
+    return proc.pid, attach
+
+
+def _spawn(kit: KernelKit, name: str, mode: str, queues: int, netns: str | None,
+           later: bool) -> subprocess.Popen[bytes]:
     argv = [sys.executable, "-m", "tests.tunholder", name, "--mode", mode, "--queues", str(queues)]
-    if netns:
-        argv += ["--netns", netns]
+    argv += ["--netns", netns] if netns else []
+    argv += ["--later"] if later else []
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, start_new_session=True, cwd=root)
     kit.procs.append(proc)
+    return proc
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], name: str) -> tuple[int, ...]:
     assert proc.stdout is not None
     line = proc.stdout.readline().decode().split()  # blocks until ready (or the holder died)
     if not line or line[0] != "ready":
         err = proc.stderr.read().decode() if proc.stderr else ""
         raise RuntimeError(f"tun holder for {name} failed: {err.strip()}")
-    return proc.pid, tuple(int(fd) for fd in line[1:])
+    return tuple(int(fd) for fd in line[1:])
 
 
 def discovery_for_tests() -> Discovery:

@@ -6,10 +6,12 @@ vnettop); links are described by `ip -j -d link show`; discovery is read straigh
 
 from __future__ import annotations
 
+import errno
+
 import pytest
 
 from tests.kernelkit import KernelKit, poll_until
-from tests.tunholder import discovery_for_tests, start_holder, tun_links
+from tests.tunholder import discovery_for_tests, start_holder, start_late_holder, tun_links
 from vnettop.collect.holders import attach_holders
 from vnettop.collect.processes import ProcScanner
 from vnettop.collect.types import ProcScan
@@ -131,3 +133,33 @@ def test_end_to_end_through_the_live_collector(kit: KernelKit) -> None:
         snap = poll_until(gone)
         (link,) = snap.find_links(name, kit.ns_inode(ns2))
         assert link.tun is not None and [h.pid for h in link.tun.holders] == [pid2]
+
+
+def test_late_attach_to_a_persistent_down_tap_is_found_without_a_full_scan(kit: KernelKit) -> None:
+    """No netlink event, pid already known: only the sweep can find it."""
+    name = kit.tuntap(kit.name("pd"))  # persistent, admin-down, no holder
+    pid, attach = start_late_holder(kit, name)
+    scanner = ProcScanner(sweep_seconds=1.0)
+    scan = scanner.scan(discovery_for_tests())
+    assert not any(f.pid == pid for f in scan.tun_fds)  # known now, holding nothing
+    fds = attach()
+    found = poll_until(lambda: [f for f in scanner.scan(discovery_for_tests()).tun_fds if f.pid == pid],
+                       timeout=10, interval=0.2)
+    assert [(f.fd, f.iff, f.exact) for f in found] == [(fds[0], name, True)]
+
+
+def test_fallback_to_fdinfo_when_the_exact_lookup_is_refused(kit: KernelKit,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from vnettop.collect import tunfd
+
+    def refused(pidfd: int, fd: int) -> int:
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(tunfd, "pidfd_getfd", refused)
+    name = kit.name("fb")
+    pid, fds = start_holder(kit, name)
+    scan = ProcScanner().scan(discovery_for_tests(), full=True)
+    assert [(f.fd, f.iff, f.netns, f.exact) for f in scan.tun_fds if f.pid == pid] == [(fds[0], name, None,
+                                                                                         False)]
+    assert any("name only" in e.message and "not permitted" in e.message for e in scan.errors)
+    assert holders_of(tun_links(kit), scan, kit.ns_inode(None), name) == (TunHolder(pid, "python", fds, False),)
