@@ -85,7 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_source(dump, inherit=True)
 
     trace = sub.add_parser("trace", help="follow the path from a device, hop by hop, and exit")
-    trace.add_argument("device", metavar="DEVICE", help="device name, e.g. tap0 or veth-a")
+    trace.add_argument("device", metavar="DEVICE", nargs="?", help="device name, e.g. tap0 or veth-a")
+    trace.add_argument("--pid", type=int, metavar="PID",
+                       help="trace from a process instead: every tun/tap it holds, and onward")
     trace.add_argument("--netns", metavar="NAME",
                        help="the namespace DEVICE is in: a name, 'root', an inode, or 'pid N'")
     trace.add_argument("--format", "-f", choices=("text", "json"), default="text")
@@ -204,24 +206,32 @@ def cmd_trace(args: argparse.Namespace) -> int:
     from vnettop import topology as topo
     from vnettop.render.text import render_trace
 
+    if (args.device is None) == (args.pid is None):
+        raise UsageError("trace needs a DEVICE or --pid PID, one of them (see 'vnettop trace --help')")
+    if args.pid is not None and args.netns is not None:
+        raise UsageError("--netns goes with a DEVICE, not with --pid (see 'vnettop trace --help')")
     snap = one_snapshot(args)
-    try:
-        start = topo.resolve_link(snap, args.device, args.netns)
-    except topo.AmbiguousNameError as e:
-        raise UsageError(str(e)) from None
-    hops = topo.trace(snap, start)
+    start: dict[str, object]
+    if args.pid is not None:
+        hops = topo.trace_process(snap, args.pid)
+        start = {"pid": args.pid, "label": hops[0].label}
+        title = f"trace from {hops[0].label}"
+    else:
+        try:
+            link = topo.resolve_link(snap, args.device, args.netns)
+        except topo.AmbiguousNameError as e:
+            raise UsageError(str(e)) from None
+        hops = topo.trace(snap, link)
+        start = {"netns": link.netns, "ifindex": link.ifindex, "name": link.name,
+                 "namespace": snap.ns_label(link.netns)}
+        title = f"trace from {link.name} @ {snap.ns_label(link.netns)} (ifindex {link.ifindex})"
     if args.format == "json":
         import json
 
-        doc = {
-            "schema": "vnettop.trace/1",
-            "start": {"netns": start.netns, "ifindex": start.ifindex, "name": start.name,
-                      "namespace": snap.ns_label(start.netns)},
-            "hops": [topo.hop_to_dict(hop) for hop in hops],
-        }
+        doc = {"schema": "vnettop.trace/1", "start": start, "hops": [topo.hop_to_dict(h) for h in hops]}
         _emit(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", None)
     else:
-        _emit(render_trace(snap, start, hops, ascii=_wants_ascii(args)), None)
+        _emit(render_trace(title, hops, ascii=_wants_ascii(args)), None)
     return EXIT_OK
 
 

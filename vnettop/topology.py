@@ -209,9 +209,13 @@ def find_namespace(snap: Snapshot, name: str) -> Namespace:
 
 
 def _known_namespaces(snap: Snapshot) -> str:
-    labels = [ns.label for ns in snap.namespaces]
-    shown = ", ".join(labels[:8])
-    return shown + (f", ... {len(labels) - 8} more" if len(labels) > 8 else "")
+    return _some([ns.label for ns in snap.namespaces])
+
+
+def _some(labels: list[str] | tuple[str, ...], most: int = 8) -> str:
+    """A list for a one-line message: the first few, then how many more (hosts have 1000s)."""
+    shown = ", ".join(labels[:most])
+    return shown + (f", ... {len(labels) - most} more" if len(labels) > most else "")
 
 
 def resolve_link(snap: Snapshot, name: str, netns: str | None = None) -> Link:
@@ -232,7 +236,7 @@ def resolve_link(snap: Snapshot, name: str, netns: str | None = None) -> Link:
     if len(found) > 1:
         labels = tuple(snap.ns_label(link.netns) for link in found)
         raise AmbiguousNameError(
-            f"device {name!r} exists in {len(found)} namespaces ({', '.join(labels)}): "
+            f"device {name!r} exists in {len(found)} namespaces ({_some(labels)}): "
             "choose one with --netns",
             labels,
         )
@@ -415,10 +419,11 @@ def trace_process(snap: Snapshot, pid: int, limit: int = TRACE_LIMIT) -> list[Ho
         raise NotFoundError(f"no process {pid} holding a device or listening in the snapshot")
     walk = _Walk(snap, max(1, limit))
     walk.namespaces.add(found[0].inode if found else held[0].netns)  # where the process stands
-    label = f"{found[1].comm}[{pid}]" if found else next(
-        (f"{h.comm}[{pid}]" for link in held for h in link.tun.holders if h.pid == pid),  # type: ignore[union-attr]
-        f"pid {pid}",
-    )
-    note = _listening_note(found[1]) if found else ""
+    holds = [(link, h) for link in held for h in (link.tun.holders if link.tun else ()) if h.pid == pid]
+    label = f"{found[1].comm}[{pid}]" if found else f"{holds[0][1].comm}[{pid}]"
+    notes = [f"holds {link.name} {_fds(h.fds)}" for link, h in holds]
+    if found and found[1].listening:
+        notes.append(_listening_note(found[1]))
+    note = "; ".join(notes)
     walk.run([(Hop("process", label, pid, note, 0), "", 0)] + [(link, "held", 1) for link in held])
     return _finish(walk)

@@ -129,6 +129,9 @@ def test_bad_load_file(capsys: pytest.CaptureFixture[str], tmp_path: Path, conte
         ["--interval", "nan"],
         ["frobnicate"],
         ["trace"],
+        ["trace", "tap0", "--pid", "7748"],
+        ["trace", "--pid", "7748", "--netns", "root"],
+        ["trace", "--pid", "many"],
         ["lab", "sideways"],
         ["dump", "--no-such-option"],
     ],
@@ -189,6 +192,21 @@ def test_trace_not_found(capsys: pytest.CaptureFixture[str], saved: Path, argv: 
     code, out, err = run_main(capsys, *argv, "--load", str(saved))
     assert code == 1 and out == ""
     assert expect in one_line_error(err)
+
+
+def test_trace_from_a_process(capsys: pytest.CaptureFixture[str], saved: Path) -> None:
+    code, out, _ = run_main(capsys, "trace", "--pid", "7748", "--load", str(saved))
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[:2] == ["trace from qemu-kvm[7748]", "qemu-kvm[7748]  holds tap0 fd 26"]
+    assert lines[2].startswith("└─ tap0")
+    code, out, _ = run_main(capsys, "trace", "--pid", "28795", "--load", str(saved), "-f", "json")
+    doc = json.loads(out)
+    assert code == 0 and doc["start"] == {"pid": 28795, "label": "dnsmasq[28795]"}
+    (hop,) = doc["hops"]  # dnsmasq holds no tun/tap: the trace is the process alone
+    assert (hop["kind"], hop["pid"]) == ("process", 28795) and "udp 0.0.0.0:67" in hop["note"]
+    code, out, err = run_main(capsys, "trace", "--pid", "1", "--load", str(saved))
+    assert code == 1 and "no process 1" in one_line_error(err)
 
 
 # -- interruptions, pipes, missing parts ----------------------------------------------------------

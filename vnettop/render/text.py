@@ -213,10 +213,10 @@ def _tun_note(link: Link) -> str:
 # -- a trace ------------------------------------------------------------------------------------
 
 
-def render_trace(snap: Snapshot, start: Link, hops: list[topo.Hop], ascii: bool = False) -> str:
-    """A trace (see `topology.trace`) as a tree, one hop a line, ending with a newline."""
+def render_trace(title: str, hops: list[topo.Hop], ascii: bool = False) -> str:
+    """A trace (see `topology.trace`) as a tree under a title line, one hop a line, ending with a newline."""
     sym = _ASCII if ascii else _UNICODE
-    lines = [f"trace from {start.name} @ {snap.ns_label(start.netns)} (ifindex {start.ifindex})"]
+    lines = [title]
     # A hop is the last of its siblings when no later hop at its depth comes before a shallower one.
     last = [True] * len(hops)
     following: dict[int, bool] = {}
