@@ -173,3 +173,45 @@ def test_proc_scanner_lists_listeners_per_namespace(two_namespaces: FakeProc) ->
     dnsmasq = by_ns[NS_B]["dnsmasq"]
     assert dnsmasq.user == "nobody" or dnsmasq.user == "65534"
     assert {(s.proto, s.port) for s in dnsmasq.listening} == {("tcp", 53), ("udp", 53), ("udp", 67)}
+
+
+class FakeNetlink:
+    """Stands in for a sock_diag socket: hands out recorded datagrams one recv() at a time."""
+
+    def __init__(self, *datagrams: bytes) -> None:
+        self.datagrams = list(datagrams)
+
+    def recv(self, size: int) -> bytes:
+        return self.datagrams.pop(0)
+
+
+def diag_msg(family: int, addr: str, port: int, inode: int) -> bytes:
+    """A SOCK_DIAG_BY_FAMILY reply as the kernel lays it out (struct inet_diag_msg)."""
+    raw = socket.inet_pton(family, addr).ljust(16, b"\0")
+    body = (struct.pack("=BBBB", family, 10, 0, 0) + struct.pack(">HH", port, 0) + raw + bytes(16)
+            + struct.pack("=I", 0) + bytes(8) + struct.pack("=IIIII", 0, 0, 0, 0, inode))
+    return struct.pack("=IHHII", 16 + len(body), 20, 2, 1, 0) + body
+
+
+def done(err: int = 0) -> bytes:
+    return struct.pack("=IHHII", 20, 3, 2, 1, 0) + struct.pack("=i", err)
+
+
+def test_sock_diag_replies_are_decoded() -> None:
+    from vnettop.collect.sockets import _read_diag
+
+    out: dict[int, Listening] = {}
+    sock = FakeNetlink(diag_msg(socket.AF_INET, "10.0.0.2", 53, 601) + diag_msg(socket.AF_INET, "0.0.0.0", 22, 9),
+                       done())
+    _read_diag(sock, "tcp", out)  # type: ignore[arg-type]
+    assert out == {601: Listening("tcp", "10.0.0.2", 53), 9: Listening("tcp", "0.0.0.0", 22)}
+    _read_diag(FakeNetlink(diag_msg(socket.AF_INET6, "fe80::1", 8080, 7) + done()), "tcp6", out)  # type: ignore[arg-type]
+    assert out[7] == Listening("tcp6", "fe80::1", 8080)
+
+
+def test_sock_diag_failure_in_done_is_an_error() -> None:
+    from vnettop.collect.sockets import _read_diag
+
+    with pytest.raises(OSError) as exc:
+        _read_diag(FakeNetlink(done(-1)), "tcp", {})  # type: ignore[arg-type]
+    assert exc.value.errno == 1

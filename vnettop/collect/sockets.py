@@ -94,6 +94,7 @@ def dump_tcp_listeners() -> dict[int, Listening]:
     """socket inode -> Listening of every tcp/tcp6 listener of the calling thread's namespace (sock_diag)."""
     out: dict[int, Listening] = {}
     with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_SOCK_DIAG) as sock:
+        sock.settimeout(2.0)  # the kernel always answers; never hang a collector on it anyway
         for seq, (family, proto) in enumerate(((socket.AF_INET, "tcp"), (socket.AF_INET6, "tcp6")), 1):
             req = struct.pack("=BBBBI", family, socket.IPPROTO_TCP, 0, 0, TCPF_LISTEN) + bytes(48)
             sock.send(struct.pack("=IHHII", 16 + len(req), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST_DUMP, seq, 0)
@@ -108,6 +109,7 @@ def dump_tcp_listeners() -> dict[int, Listening]:
 
 
 def _read_diag(sock: socket.socket, proto: str, out: dict[int, Listening]) -> None:
+    """Read one sock_diag dump's replies into `out`; OSError if the kernel reports a failure."""
     while True:
         data = sock.recv(1 << 16)
         pos = 0
@@ -115,11 +117,10 @@ def _read_diag(sock: socket.socket, proto: str, out: dict[int, Listening]) -> No
             length, kind = struct.unpack_from("=IH", data, pos)
             if length < 16:
                 return
-            if kind == NLMSG_DONE:
-                return
-            if kind == NLMSG_ERROR:
-                (err,) = struct.unpack_from("=i", data, pos + 16)
-                if err:
+            if kind in (NLMSG_DONE, NLMSG_ERROR):
+                # A failed dump reports its errno in NLMSG_DONE's payload, not only in NLMSG_ERROR.
+                err = struct.unpack_from("=i", data, pos + 16)[0] if length >= 20 else 0
+                if err < 0:
                     raise OSError(-err, os.strerror(-err))
                 return
             if kind == SOCK_DIAG_BY_FAMILY and length >= 16 + INET_DIAG_MSG_LEN:
