@@ -144,11 +144,10 @@ class KernelKit:
         for name in self.root_links:
             run(["ip", "link", "del", name], check=False)
         for ns in self.namespaces:
-            pids = run(["ip", "netns", "pids", ns], check=False).stdout.split()
-            for pid in pids:
+            for text in run(["ip", "netns", "pids", ns], check=False).stdout.split():
                 try:
-                    os.kill(int(pid), signal.SIGKILL)
-                    _wait_gone(int(pid))
+                    os.kill(int(text), signal.SIGKILL)
+                    _wait_gone(int(text))
                 except (OSError, ValueError):
                     pass
             run(["ip", "netns", "del", ns], check=False)
