@@ -1,0 +1,411 @@
+"""`vnettop lab up | down | status`: the article's compute node, built for real, in namespaces of its own.
+
+What `up` builds (every change through the same Mutator the UI uses, so each prints its `ip` command
+and lands in the journal; every namespace name starts with the prefix, default `vntlab`):
+
+  PREFIX-compute               the compute node
+    br0                        bridge, with tap0 (VM "vm1": qemu, or a holder process) as a port
+    tun0                       10.5.0.1/24, held by openvpn (p2p, UDP 9112) or a holder with a UDP socket
+    brqNNNNNNNN-NN             the network's bridge (OpenStack linuxbridge naming)
+      tapPPPPPPPP-PP           veth, peer of ns-PPPPPPPP-PP in the qdhcp namespace
+      tapVVVVVVVV-VV x2        VM taps (vm2, vm3)
+  PREFIX-qdhcp-<network uuid>  the DHCP namespace
+    ns-PPPPPPPP-PP             10.0.0.2/24, dnsmasq listening on it (when installed)
+
+Processes are started inside the namespace by re-executing this module (`exec` / `hold` below: setns,
+then exec or hold the device), in a new session, so they outlive the vnettop command. What `up` makes is
+written to a state file *before* it is made, and `down` also sweeps by prefix (namespaces named PREFIX-*,
+processes living in them), so `down` leaves no trace even after a crash halfway through `up`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from vnettop.actions import netnsfs
+from vnettop.actions import plans as p
+from vnettop.actions.mutator import Mutator
+from vnettop.errors import VnettopError
+from vnettop.model import Host, Snapshot
+
+DEFAULT_PREFIX = "vntlab"
+STATE_DIR = "/run/vnettop"
+HOLDER_COMM = b"vntlab-holder"
+CRASH_ENV = "VNETTOP_LAB_CRASH_AT"  # test hook: os._exit() before step N of `up`, to simulate a crash
+
+
+def _no_snapshot() -> Snapshot:
+    # The lab acts only on objects it just made inside namespaces it just made: no SSH route, NIC or
+    # foreign process can be among them, so its guards need not read the host (seconds on a busy one).
+    return Snapshot(Host("", ""), (), ())
+
+
+def _pkg_root() -> str:
+    import vnettop
+
+    return os.path.dirname(os.path.dirname(os.path.abspath(vnettop.__file__)))
+
+
+def _ns_inode(name: str) -> int | None:
+    try:
+        return os.stat(netnsfs.netns_path(name)).st_ino
+    except OSError:
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    if state == "Z":
+        try:
+            os.waitpid(pid, os.WNOHANG)  # our own child (same process did up and down): reap it
+        except ChildProcessError:
+            pass
+        return False
+    return True
+
+
+class Lab:
+    """One lab instance, identified by its name prefix (tests use their own, `vnt<tag>...`)."""
+
+    def __init__(self, prefix: str = DEFAULT_PREFIX, state_dir: str = STATE_DIR,
+                 out: Callable[[str], None] = print) -> None:
+        self.prefix = prefix
+        self.state_dir = state_dir
+        self.state_path = os.path.join(state_dir, f"{prefix}.json")
+        self.out = out
+        self.state: dict[str, Any] = {}
+        self._step = 0
+
+    # -- state ------------------------------------------------------------------------------------
+
+    def _load(self) -> dict[str, Any]:
+        try:
+            with open(self.state_path) as f:
+                data = json.load(f)
+            return data if isinstance(data, dict) else {}
+        except (OSError, ValueError):
+            return {}
+
+    def _save(self) -> None:
+        os.makedirs(self.state_dir, mode=0o755, exist_ok=True)
+        tmp = self.state_path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(self.state, f, indent=1)
+        os.replace(tmp, self.state_path)
+
+    def _remember(self, key: str, value: Any) -> None:
+        self.state.setdefault(key, []).append(value)
+        self._save()
+
+    def namespaces(self) -> list[str]:
+        """Lab namespaces that exist now: recorded ones and any named PREFIX-*."""
+        found = set(self._load().get("namespaces", []))
+        try:
+            found |= {e for e in os.listdir(netnsfs.NETNS_RUN_DIR) if e.startswith(self.prefix + "-")}
+        except OSError:
+            pass
+        return sorted(n for n in found if os.path.lexists(netnsfs.netns_path(n)))
+
+    # -- up ---------------------------------------------------------------------------------------
+
+    def _apply(self, mutator: Mutator, plan: p.Plan) -> None:
+        self._step += 1
+        if os.environ.get(CRASH_ENV) == str(self._step):
+            os._exit(70)
+        if isinstance(plan, p.CreateNamespace):
+            self._remember("namespaces", plan.name)  # before it exists: a crash leaves a known trace
+        result = mutator.apply(plan, confirmed_warnings=mutator.check(plan))
+        self.out(f"  {'+' if result.ok else '!'} {result.ip_command}")
+        if not result.ok:
+            raise VnettopError(result.message)
+
+    def up(self, mutator: Mutator) -> int:
+        if self._load() or self.namespaces():
+            self.out(f"lab {self.prefix}: already up or left over; run `vnettop lab down` first")
+            return 1
+        net, dport, vm2, vm3 = (str(uuid.uuid4()) for _ in range(4))
+        compute, qdhcp = f"{self.prefix}-compute", f"{self.prefix}-qdhcp-{net}"
+        brq, tap_dhcp, ns_dhcp = f"brq{net[:11]}", f"tap{dport[:11]}", f"ns-{dport[:11]}"
+        vm_taps = [f"tap{vm2[:11]}", f"tap{vm3[:11]}"]
+        self.state = {"prefix": self.prefix, "network": net, "created": time.time()}
+        self._save()
+        self.out(f"lab {self.prefix}: building the compute node in {compute} and {qdhcp}")
+        start = time.perf_counter()
+        try:
+            for plan in self._plans(compute, qdhcp, brq, tap_dhcp, ns_dhcp, vm_taps):
+                self._apply(mutator, plan)
+            self._start(compute, "vm1", "tap0", "tap")
+            self._start(compute, "openvpn", "tun0", "tun")
+            for i, tap in enumerate(vm_taps, start=2):
+                self._start(compute, f"vm{i}", tap, "tap")
+            self._start_dnsmasq(qdhcp, ns_dhcp)
+        except (VnettopError, OSError, subprocess.SubprocessError) as exc:
+            self.out(f"lab {self.prefix}: up failed: {exc}; removing what was made")
+            self.down(mutator)
+            return 1
+        self.out(f"lab {self.prefix}: up in {(time.perf_counter() - start) * 1000:.0f} ms")
+        return 0
+
+    def _plans(self, compute: str, qdhcp: str, brq: str, tap_dhcp: str, ns_dhcp: str,
+               vm_taps: list[str]) -> list[p.Plan]:
+        up = p.SetLinkState
+        plans: list[p.Plan] = [
+            p.CreateNamespace(compute), up("lo", netns=compute),
+            p.CreateBridge("br0", netns=compute), up("br0", netns=compute),
+            p.CreateTunTap("tap0", netns=compute, vnet_hdr=True),
+            p.SetMaster("tap0", netns=compute, bridge="br0"), up("tap0", netns=compute),
+            p.CreateTunTap("tun0", mode="tun", netns=compute),
+            p.AddAddress("tun0", netns=compute, address="10.5.0.1/24"), up("tun0", netns=compute),
+            p.CreateNamespace(qdhcp), up("lo", netns=qdhcp),
+            p.CreateBridge(brq, netns=compute), up(brq, netns=compute),
+            p.CreateVethPair(tap_dhcp, ns_dhcp, netns=compute, peer_netns=qdhcp),
+            p.SetMaster(tap_dhcp, netns=compute, bridge=brq), up(tap_dhcp, netns=compute),
+            p.AddAddress(ns_dhcp, netns=qdhcp, address="10.0.0.2/24"), up(ns_dhcp, netns=qdhcp),
+        ]
+        for tap in vm_taps:
+            plans += [p.CreateTunTap(tap, netns=compute, vnet_hdr=True),
+                      p.SetMaster(tap, netns=compute, bridge=brq), up(tap, netns=compute)]
+        return plans
+
+    # -- processes --------------------------------------------------------------------------------
+
+    def _launch(self, netns: str, argv: list[str], pidfile: str | None) -> int:
+        """Run `argv` inside `netns` in a new session; return the pid of what keeps running."""
+        self._step += 1
+        if os.environ.get(CRASH_ENV) == str(self._step):
+            os._exit(70)
+        if pidfile:
+            self._remember("files", pidfile)
+        cmd = [sys.executable, "-m", "vnettop.actions.lab", "exec", netnsfs.netns_path(netns), "--", *argv]
+        env = dict(os.environ, PYTHONPATH=_pkg_root())
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, start_new_session=True, env=env)
+        if pidfile is None:
+            self._remember("pids", proc.pid)
+            return proc.pid
+        _out, err = proc.communicate(timeout=20)  # the daemon's parent exits once it is ready
+        if proc.returncode != 0:
+            raise OSError(f"{argv[0]} failed in {netns}: {err.decode(errors='replace').strip()[-300:]}")
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                with open(pidfile) as f:
+                    pid = int(f.read().strip())
+                self._remember("pids", pid)
+                return pid
+            except (OSError, ValueError):
+                time.sleep(0.01)
+        raise OSError(f"{argv[0]} in {netns} wrote no pid file {pidfile}")
+
+    def _start(self, netns: str, role: str, dev: str, mode: str) -> None:
+        """Start the process holding `dev`: qemu / openvpn when installed, else a holder."""
+        files = os.path.join(self.state_dir, f"{self.prefix}-{role}")
+        if mode == "tap" and shutil.which("qemu-system-x86_64"):
+            argv = ["qemu-system-x86_64", "-machine", "none", "-S", "-display", "none", "-nodefaults",
+                    "-name", f"guest={self.prefix}-{role}", "-netdev",
+                    f"tap,id=n0,ifname={dev},script=no,downscript=no",
+                    "-daemonize", "-pidfile", f"{files}.pid"]
+        elif mode == "tun" and shutil.which("openvpn"):
+            argv = ["openvpn", "--dev", dev, "--dev-type", "tun", "--lport", "9112", "--rport", "9113",
+                    "--remote", "127.0.0.1", "--proto", "udp", "--disable-dco", "--verb", "0",
+                    "--daemon", f"{self.prefix}-openvpn", "--writepid", f"{files}.pid"]
+        else:
+            argv = [HOLDER_COMM.decode(), "hold", dev, mode] + (["9112"] if mode == "tun" else [])
+            pid = self._launch(netns, argv, None)
+            self.out(f"  + {role}: holder process {pid} holds {dev}")
+            return
+        pid = self._launch(netns, argv, f"{files}.pid")
+        self.out(f"  + {role}: {argv[0]} [{pid}] holds {dev}")
+
+    def _start_dnsmasq(self, netns: str, dev: str) -> None:
+        if not shutil.which("dnsmasq"):
+            self.out("  - dnsmasq not installed: the qdhcp namespace has no DHCP server")
+            return
+        files = os.path.join(self.state_dir, f"{self.prefix}-dnsmasq")
+        self._remember("files", f"{files}.leases")
+        argv = ["dnsmasq", "--no-hosts", "--no-resolv", f"--interface={dev}", "--bind-interfaces",
+                "--except-interface=lo", "--dhcp-range=10.0.0.10,10.0.0.100,12h",
+                f"--dhcp-leasefile={files}.leases", f"--pid-file={files}.pid"]
+        pid = self._launch(netns, argv, f"{files}.pid")
+        self.out(f"  + dnsmasq [{pid}] serves DHCP on {dev}")
+
+    def processes(self) -> dict[int, str]:
+        """pid -> comm of every process living in a lab namespace, or recorded by `up` and still ours."""
+        inodes = {i for i in (_ns_inode(n) for n in self.namespaces()) if i is not None}
+        found: dict[int, str] = {}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                if os.stat(f"/proc/{entry}/ns/net").st_ino in inodes:
+                    with open(f"/proc/{entry}/comm") as f:
+                        found[int(entry)] = f.read().strip()
+            except OSError:
+                continue
+        for pid in self._load().get("pids", []):
+            if isinstance(pid, int) and pid not in found and _alive(pid):
+                try:
+                    with open(f"/proc/{pid}/cmdline", "rb") as f:
+                        cmdline = f.read()
+                except OSError:
+                    continue
+                if self.prefix.encode() in cmdline or HOLDER_COMM in cmdline:
+                    found[pid] = cmdline.split(b"\0")[0].decode(errors="replace")
+        return found
+
+    # -- down / status ----------------------------------------------------------------------------
+
+    def down(self, mutator: Mutator) -> int:
+        procs = self.processes()
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for pid in procs:
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+            deadline = time.monotonic() + 3
+            while time.monotonic() < deadline and any(_alive(pid) for pid in procs):
+                time.sleep(0.01)
+        for pid, comm in sorted(procs.items()):
+            self.out(f"  - stopped {comm} [{pid}]")
+        failed = False
+        for name in self.namespaces():
+            plan = p.DeleteNamespace(name)
+            result = mutator.apply(plan, confirmed_warnings=mutator.check(plan))
+            self.out(f"  {'-' if result.ok else '!'} {result.ip_command}")
+            failed = failed or not result.ok
+        for path in [*self._load().get("files", []), self.state_path]:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+        try:
+            os.rmdir(self.state_dir)  # only if empty: another lab's state may live there
+        except OSError:
+            pass
+        self.out(f"lab {self.prefix}: {'down' if not failed else 'down, with errors (see above)'}")
+        return 1 if failed else 0
+
+    def status(self) -> int:
+        """Print what exists; 0 = up and whole, 1 = partly there, 3 = nothing."""
+        names = self.namespaces()
+        procs = self.processes()
+        if not names and not procs:
+            self.out(f"lab {self.prefix}: down (nothing exists)")
+            return 3
+        for name in names:
+            self.out(f"namespace {name}")
+            for line in _describe_links(name):
+                self.out(f"  {line}")
+        for pid, comm in sorted(procs.items()):
+            self.out(f"process {comm} [{pid}]")
+        whole = len(names) == 2 and len(procs) >= 4
+        self.out(f"lab {self.prefix}: {'up' if whole else 'partly up (run `vnettop lab down`)'}")
+        return 0 if whole else 1
+
+
+def _describe_links(netns: str) -> list[str]:
+    """`name kind [master M]` per device of a namespace (read through a socket inside it)."""
+    from vnettop.collect.nsenter import call_in
+
+    def read() -> list[str]:
+        from pyroute2.iproute.linux import IPRoute
+
+        with IPRoute() as ipr:
+            msgs = list(ipr.link("dump"))
+        names = {m["index"]: m.get_attr("IFLA_IFNAME") for m in msgs}
+        lines = []
+        for m in msgs:
+            info = m.get_attr("IFLA_LINKINFO")
+            kind = (info.get_attr("IFLA_INFO_KIND") if info is not None else None) or (
+                "loopback" if m["index"] == 1 else "device")
+            master = m.get_attr("IFLA_MASTER")
+            via = f"  master {names.get(master)}" if master else ""
+            lines.append(f"{names[m['index']]:<16} {kind}{via}")
+        return lines
+
+    try:
+        fd = netnsfs.open_netns(netns)
+    except VnettopError as exc:
+        return [str(exc)]
+    try:
+        return call_in(fd, read)
+    except OSError as exc:
+        return [f"cannot read: {exc}"]
+    finally:
+        os.close(fd)
+
+
+def cli_lab(action: str, journal: str | None, prefix: str = DEFAULT_PREFIX) -> int:
+    """Entry point for `vnettop lab up|down|status`; returns the exit status."""
+    lab = Lab(prefix)
+    if action == "status":
+        return lab.status()
+    if action not in ("up", "down"):
+        print(f"vnettop lab: unknown action {action!r} (use up, down or status)", file=sys.stderr)
+        return 2
+    mutator, notice = Mutator.for_cli(False, journal, snapshot_provider=_no_snapshot)
+    if mutator.read_only:
+        print(f"vnettop lab {action}: cannot change the system ({notice})", file=sys.stderr)
+        return 1
+    return lab.up(mutator) if action == "up" else lab.down(mutator)
+
+
+# -- the child side: run inside a lab namespace --------------------------------------------------
+
+
+def _enter(path: str) -> None:
+    from vnettop.collect.nsenter import setns
+
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        setns(fd)
+    finally:
+        os.close(fd)
+
+
+def _hold(dev: str, mode: str, udp_port: int | None) -> None:
+    """Hold `dev` open like a VM or VPN would (and a UDP socket, like openvpn), until killed."""
+    import fcntl
+    import socket
+
+    from vnettop.actions.tuntap import IFF_NO_PI, IFF_TAP, IFF_TUN, TUNSETIFF, ifreq
+
+    ctypes.CDLL(None).prctl(15, HOLDER_COMM, 0, 0, 0)  # PR_SET_NAME: `ps` shows what this is
+    fd = os.open("/dev/net/tun", os.O_RDWR)
+    fcntl.ioctl(fd, TUNSETIFF, ifreq(dev, (IFF_TAP if mode == "tap" else IFF_TUN) | IFF_NO_PI))
+    sock = None
+    if udp_port is not None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(("0.0.0.0", udp_port))
+    while True:
+        signal.pause()
+
+
+def main(argv: list[str]) -> None:
+    """`exec NSPATH -- ARGV...` (setns, then exec) or `exec NSPATH -- vntlab-holder hold DEV MODE [PORT]`."""
+    if len(argv) < 4 or argv[0] != "exec" or argv[2] != "--":
+        sys.exit("usage: python -m vnettop.actions.lab exec NSPATH -- ARGV...")
+    _enter(argv[1])
+    rest = argv[3:]
+    if rest[0] == HOLDER_COMM.decode():
+        _hold(rest[2], rest[3], int(rest[4]) if len(rest) > 4 else None)
+    os.execvp(rest[0], rest)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
