@@ -5,11 +5,13 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.fixtures_snapshots import PIDNS, QDHCP, QDHCP_NAME, ROOT, UNREADABLE, chain, compute_node, cyclic
 from vnettop import topology as topo
 from vnettop.errors import NotFoundError
-from vnettop.model import Link, Snapshot
+from vnettop.model import Link, Listening, Process, Snapshot
 
 
 @pytest.fixture
@@ -253,3 +255,57 @@ def test_trace_process(snap: Snapshot) -> None:
     assert "root" not in labels(hops)  # the process's own namespace is not a hop
     with pytest.raises(NotFoundError):
         topo.trace_process(snap, 1)
+
+
+# -- any snapshot, however malformed -------------------------------------------------------------
+
+_NS = (4026531840, 4026532001, 4026532002)
+
+
+@st.composite
+def random_snapshots(draw: st.DrawFn) -> Snapshot:
+    """Devices in three namespaces whose peer/master/lower point anywhere: loops, dangling keys."""
+    from vnettop.model import BridgeInfo, BridgePort, Host, LinkRef, Namespace, TunHolder, TunInfo
+
+    keys = sorted(draw(st.sets(st.tuples(st.sampled_from(_NS), st.integers(1, 8)), min_size=1, max_size=14)))
+    any_key = st.tuples(st.sampled_from((*_NS, 4026539999)), st.integers(1, 9))
+    ref = st.none() | any_key.map(lambda k: LinkRef(k[0], k[1], f"d{k[1]}"))
+    links = []
+    for netns, ifindex in keys:
+        kind = draw(st.sampled_from(["veth", "bridge", "tap", "vlan", "device"]))
+        holders = tuple(TunHolder(pid, f"p{pid}", (3,)) for pid in draw(st.sets(st.integers(100, 103),
+                                                                                 max_size=2)))
+        links.append(Link(
+            netns=netns, ifindex=ifindex, name=f"d{ifindex}", kind=kind, mac=None, mtu=1500, admin_up=True,
+            oper_state="up", peer=draw(ref), master=draw(ref), lower=draw(ref),
+            bridge=BridgeInfo(False, False, tuple(draw(st.lists(st.integers(1, 9), max_size=4))))
+            if kind == "bridge" else None,
+            bridge_port=BridgePort("forwarding", 2, 32),
+            tun=TunInfo("tap", False, False, False, False, holders=holders) if kind == "tap" else None,
+        ))
+    procs = tuple(Process(pid, f"p{pid}", "", None, (Listening("tcp", "0.0.0.0", pid),)) for pid in (100, 101))
+    namespaces = (Namespace(_NS[0], (), True, (1,), procs),
+                  Namespace(_NS[1], ("n1",), False, ()),
+                  Namespace(_NS[2], (), False, (7,), (Process(102, "p102", "", None,
+                                                              (Listening("udp", "0.0.0.0", 67),)),)))
+    return Snapshot(Host("h", "k"), namespaces, tuple(links))
+
+
+@settings(max_examples=300, deadline=None)
+@given(random_snapshots(), st.integers(1, 60))
+def test_trace_terminates_visits_once_and_respects_the_limit(snap: Snapshot, limit: int) -> None:
+    for link in snap.links:
+        hops = topo.trace(snap, link, limit=limit)
+        assert 1 <= len(hops) <= limit
+        assert hops == topo.trace(snap, link, limit=limit)  # deterministic
+        links = [h.ref for h in hops if h.kind == "link"]
+        pids = [h.ref for h in hops if h.kind in ("process", "service")]
+        spaces = [h.ref for h in hops if h.kind == "namespace"]
+        assert len(links) == len(set(links)) and len(pids) == len(set(pids))
+        assert len(spaces) == len(set(spaces)) and link.netns not in spaces
+        assert link.key in links or len(hops) == limit
+        assert hops[0].depth == 0
+        for prev, hop in itertools.pairwise(hops):
+            assert 0 <= hop.depth <= prev.depth + 1
+    for end, other in topo.veth_pairs(snap):
+        assert end.kind == "veth" and (other is None or other.key == end.peer.key)  # type: ignore[union-attr]
