@@ -120,3 +120,13 @@ def test_mutator_validates_before_guards() -> None:
     mutator = Mutator(False, None, environ={}, route_lookup=lambda client: None)
     with pytest.raises(ValidationError):
         mutator.apply(p.DeleteLink("bad/name"), snapshot=compute_node())
+
+
+def test_can_warn_skips_plans_no_guard_objects_to() -> None:
+    quiet = [p.CreateBridge("b"), p.CreateVethPair("a", "b"), p.CreateTunTap("t"), p.CreateNamespace("n"),
+             p.SetLinkState("x", up=True), p.AddAddress("x", address="10.0.0.1/24")]
+    loud = [p.DeleteLink("x"), p.DeleteNamespace("n"), p.MoveToNamespace("x", to_netns="n"), p.ClearMaster("x"),
+            p.SetMaster("x", bridge="b"), p.SetLinkState("x", up=False), p.DelAddress("x", address="10.0.0.1/24")]
+    assert [guards.can_warn(plan) for plan in quiet] == [False] * len(quiet)
+    assert [guards.can_warn(plan) for plan in loud] == [True] * len(loud)
+    assert {type(x) for x in quiet + loud} == set(p.PLAN_TYPES)

@@ -125,3 +125,14 @@ def test_describe_is_one_line_naming_the_device() -> None:
         assert "\n" not in text and text
     assert "tap0" in p.SetMaster("tap0", bridge="br0").describe()
     assert "root namespace" in p.MoveToNamespace("x", netns="n").describe()
+
+
+def test_importing_the_write_side_is_light() -> None:
+    """The UI and CLI import plans and the mutator eagerly; pyroute2 and Textual must not come along."""
+    import subprocess
+    import sys
+
+    code = ("import sys, vnettop.actions.mutator, vnettop.actions.lab, vnettop.actions.guards; "
+            "print(sorted(m for m in ('pyroute2', 'textual') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
