@@ -267,7 +267,7 @@ def _listening_note(proc: Process) -> str:
 
 
 def _fds(fds: tuple[int, ...]) -> str:
-    return ("fd " if len(fds) == 1 else "fds ") + ",".join(str(fd) for fd in fds)
+    return "fd " + ",".join(str(fd) for fd in fds)  # "fd 29,30", as `lsof` users read it
 
 
 def _link_note(snap: Snapshot, link: Link, how: str) -> str:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from tests.fixtures_snapshots import QDHCP_NAME, UNREADABLE, compute_node, cyclic
 from vnettop import topology as topo
-from vnettop.model import Snapshot
+from vnettop.model import Snapshot, TunHolder
 from vnettop.render.text import render_text, render_trace
 
 
@@ -85,8 +87,12 @@ def test_veth_shows_peer_and_its_namespace(text: str) -> None:
     assert f"⇄ ifindex 4 @ net:[{UNREADABLE}] (not readable)" in row(text, "vethx")
 
 
-def test_tun_tap_flags_and_holders(text: str) -> None:
+def test_tun_tap_flags_and_holders(snap: Snapshot, text: str) -> None:
     assert "vnet_hdr held by qemu-kvm[7748] fd 26" in row(text, "tap0")
+    two = dataclasses.replace(snap.find_links("tap0")[0].tun, holders=  # type: ignore[type-var](TunHolder(9, "qemu", (29, 30)),))
+    many = dataclasses.replace(snap, links=tuple(
+        dataclasses.replace(x, tun=two) if x.name == "tap0" else x for x in snap.links))
+    assert "held by qemu[9] fd 29,30" in row(render_text(many), "tap0")
     assert "held by openvpn[3056] fd 6" in row(text, "tun0")
     tap1 = row(text, "tap1")
     assert "persist" in tap1 and "multi_queue" in tap1 and "owner 1000" in tap1 and "not held" in tap1

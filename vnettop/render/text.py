@@ -200,7 +200,7 @@ def _tun_note(link: Link) -> str:
         flags.append(f"group {tun.group}")
     if tun.holders:
         held = ", ".join(
-            f"{h.comm}[{h.pid}] {'fd' if len(h.fds) == 1 else 'fds'} {','.join(map(str, h.fds))}"
+            f"{h.comm}[{h.pid}] fd {','.join(map(str, h.fds))}"
             + ("" if h.exact else " (by name)")
             for h in tun.holders
         )
