@@ -89,7 +89,9 @@ def test_veth_shows_peer_and_its_namespace(text: str) -> None:
 
 def test_tun_tap_flags_and_holders(snap: Snapshot, text: str) -> None:
     assert "vnet_hdr held by qemu-kvm[7748] fd 26" in row(text, "tap0")
-    two = dataclasses.replace(snap.find_links("tap0")[0].tun, holders=  # type: ignore[type-var](TunHolder(9, "qemu", (29, 30)),))
+    tun = snap.find_links("tap0")[0].tun
+    assert tun is not None
+    two = dataclasses.replace(tun, holders=(TunHolder(9, "qemu", (29, 30)),))
     many = dataclasses.replace(snap, links=tuple(
         dataclasses.replace(x, tun=two) if x.name == "tap0" else x for x in snap.links))
     assert "held by qemu[9] fd 29,30" in row(render_text(many), "tap0")
