@@ -303,7 +303,13 @@ def test_ip_commands_are_real_iproute2_commands(kit: KernelKit) -> None:
                  p.SetLinkState(vb, netns=ns_b, up=True), p.AddAddress(vb, netns=ns_b, address="10.78.0.1/24"),
                  p.MoveToNamespace(va, netns=ns_a, to_netns=ns_b), p.CreateNamespace(new_ns)):
         run(plan.ip_command().split())
+    # Names iproute2 would read as keywords ("br" = broadcast, "a" = address, "mtu").
+    for plan in (p.CreateBridge("br", netns=ns_b), p.CreateVethPair("a", "mtu", netns=ns_b, peer_netns=ns_b),
+                 p.SetMaster("mtu", netns=ns_b, bridge="br"), p.ClearMaster("mtu", netns=ns_b),
+                 p.SetMaster("a", netns=ns_b, bridge="br"), p.MoveToNamespace("mtu", netns=ns_b, to_netns=ns_a)):
+        run(plan.ip_command().split())
     a, b = links(kit, ns_a), links(kit, ns_b)
+    assert b["a"]["master"] == "br" and "mtu" in a
     assert a[tap]["master"] == br and a[br]["linkinfo"]["info_data"]["stp_state"] == 1
     assert a[tap]["linkinfo"]["info_data"]["pi"] is False
     assert va in b and "UP" in b[vb]["flags"] and addrs(kit, vb, ns_b) == ["10.78.0.1/24"]

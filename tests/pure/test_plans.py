@@ -21,7 +21,7 @@ EXPECTED = [
      "ip link add veth-a type veth peer name veth-b netns OTHER"),
     (p.CreateVethPair("veth-a", "veth-b", netns="NS"),
      "ip link add veth-a netns NS type veth peer name veth-b"),
-    (p.CreateVethPair("a", "b", netns="NS", peer_netns="NS"), "ip -n NS link add a type veth peer name b"),
+    (p.CreateVethPair("a", "b", netns="NS", peer_netns="NS"), "ip -n NS link add name a type veth peer name b"),
     (p.CreateTunTap("tap0", multi_queue=True, owner=1000),
      "ip tuntap add mode tap name tap0 multi_queue user 1000"),
     (p.CreateTunTap("tun2", mode="tun", netns="vpn", group=27, vnet_hdr=True),
@@ -136,3 +136,17 @@ def test_importing_the_write_side_is_light() -> None:
             "print(sorted(m for m in ('pyroute2', 'textual') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize(("plan", "command"), [
+    (p.CreateBridge("br"), "ip link add name br type bridge"),
+    (p.CreateVethPair("up", "b"), "ip link add name up type veth peer name b"),
+    (p.CreateVethPair("a", "b", netns="n"), "ip link add name a netns n type veth peer name b"),
+    (p.SetMaster("mtu", bridge="br"), "ip link set dev mtu master br"),
+    (p.ClearMaster("d"), "ip link set dev d nomaster"),
+    (p.MoveToNamespace("link", to_netns="n"), "ip link set dev link netns n"),
+    (p.CreateBridge("br0"), "ip link add br0 type bridge"),
+])
+def test_names_iproute2_would_read_as_keywords_are_spelled_out(plan: p.Plan, command: str) -> None:
+    """`ip link add br type bridge` fails ("type" is invalid lladdr): "br" is read as "broadcast"."""
+    assert plan.ip_command() == command

@@ -34,6 +34,32 @@ def _ip(netns: str | None) -> str:
     return "ip" if netns is None else f"ip -n {_q(netns)}"
 
 
+#: Keywords `ip link add|set` accepts where a bare device name may stand. iproute2 matches most of them
+#: by prefix, so a device called "br" reads as "broadcast": such names are spelled `name X` / `dev X`.
+_LINK_KEYWORDS = (
+    "name", "up", "down", "broadcast", "brd", "address", "txqueuelen", "qlen", "txqlen", "mtu",
+    "xdpgeneric", "xdpdrv", "xdpoffload", "xdp", "netns", "multicast", "allmulticast", "promisc",
+    "trailers", "arp", "carrier", "vf", "master", "vrf", "nomaster", "dynamic", "mode", "state",
+    "numtxqueues", "numrxqueues", "addrgenmode", "link-netns", "link-netnsid", "protodown",
+    "protodown_reason", "gso_max_size", "gso_max_segs", "gro_max_size", "gso_ipv4_max_size",
+    "gro_ipv4_max_size", "parentdev", "alias", "group", "index", "dev", "type", "link", "help",
+)
+
+
+def _bare(name: str) -> bool:
+    return not any(keyword.startswith(name) for keyword in _LINK_KEYWORDS)
+
+
+def _add_name(name: str) -> str:
+    """The device name in `ip link add NAME`, with `name` when iproute2 would read it as a keyword."""
+    return _q(name) if _bare(name) else f"name {_q(name)}"
+
+
+def _set_dev(name: str) -> str:
+    """The device name in `ip link set DEV`, with `dev` when iproute2 would read it as a keyword."""
+    return _q(name) if _bare(name) else f"dev {_q(name)}"
+
+
 def _where(netns: str | None) -> str:
     return "the root namespace" if netns is None else f"namespace {netns}"
 
@@ -117,7 +143,7 @@ class CreateBridge(Plan):
             v.check_mac(self.mac)
 
     def ip_command(self) -> str:
-        cmd = f"{_ip(self.netns)} link add {_q(self.name)}"
+        cmd = f"{_ip(self.netns)} link add {_add_name(self.name)}"
         if self.mtu is not None:
             cmd += f" mtu {self.mtu}"
         if self.mac is not None:
@@ -158,9 +184,10 @@ class CreateVethPair(Plan):
         mtu = f" mtu {self.mtu}" if self.mtu is not None else ""
         if self.netns is not None and self.peer_netns is None:
             # Run from root so the peer lands in root; the first end goes straight to its namespace.
-            return (f"ip link add {_q(self.name)}{mtu} netns {_q(self.netns)} type veth peer name "
+            return (f"ip link add {_add_name(self.name)}{mtu} netns {_q(self.netns)} type veth peer name "
                     f"{_q(self.peer)}{mtu}")
-        cmd = f"{_ip(self.netns)} link add {_q(self.name)}{mtu} type veth peer name {_q(self.peer)}{mtu}"
+        cmd = (f"{_ip(self.netns)} link add {_add_name(self.name)}{mtu} type veth "
+               f"peer name {_q(self.peer)}{mtu}")
         if self.peer_netns is not None and self.peer_netns != self.netns:
             cmd += f" netns {_q(self.peer_netns)}"
         return cmd
@@ -296,7 +323,7 @@ class SetMaster(_DevicePlan):
             raise ValidationError(f"bridge {self.bridge!r}: a device cannot be a port of itself")
 
     def ip_command(self) -> str:
-        return f"{_ip(self.netns)} link set {_q(self.device)} master {_q(self.bridge)}"
+        return f"{_ip(self.netns)} link set {_set_dev(self.device)} master {_q(self.bridge)}"
 
     def describe(self) -> str:
         return f"add {self.device} to bridge {self.bridge} in {_where(self.netns)}"
@@ -310,7 +337,7 @@ class ClearMaster(_DevicePlan):
         self._validate_device()
 
     def ip_command(self) -> str:
-        return f"{_ip(self.netns)} link set {_q(self.device)} nomaster"
+        return f"{_ip(self.netns)} link set {_set_dev(self.device)} nomaster"
 
     def describe(self) -> str:
         return f"remove {self.device} from its bridge in {_where(self.netns)}"
@@ -331,7 +358,7 @@ class MoveToNamespace(_DevicePlan):
     def ip_command(self) -> str:
         # `netns 1` names the namespace of PID 1: the root namespace, as iproute2 users write it.
         dest = "1" if self.to_netns is None else _q(self.to_netns)
-        return f"{_ip(self.netns)} link set {_q(self.device)} netns {dest}"
+        return f"{_ip(self.netns)} link set {_set_dev(self.device)} netns {dest}"
 
     def describe(self) -> str:
         return f"move {self.device} from {_where(self.netns)} to {_where(self.to_netns)}"
