@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Callable
 from typing import Any
@@ -46,3 +47,18 @@ def screen_text(app: VnettopApp) -> str:
 
     header = app.main_query(HeaderBar)
     return str(header.render())
+
+
+def plain(renderable: Any, width: int = 100) -> str:
+    """A Rich renderable as plain text (what the details pane says)."""
+    from rich.console import Console
+
+    console = Console(width=width, record=True, file=io.StringIO(), color_system=None)
+    console.print(renderable)
+    return console.export_text()
+
+
+def details_text(app: VnettopApp) -> str:
+    from vnettop.ui.widgets.details import DetailsPane
+
+    return plain(app.main_query(DetailsPane).content)

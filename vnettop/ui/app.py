@@ -193,7 +193,7 @@ class VnettopApp(WriteActions, App[int]):
         self._refresh_details()
 
     def current_widget(self) -> TopologyTree | SnapshotTable:
-        return self.main_query(f"#{self.view}")  # type: ignore[return-value]
+        return self.main_query(f"#{self.view}")
 
     def current_target(self) -> Target | None:
         return self.current_widget().current_target

@@ -82,7 +82,7 @@ def build(snap: Snapshot, flt: Filter | None = None) -> tuple[NodeSpec, ...]:
             master = link.master
             if (master is not None and master.netns == ns.inode and master.ifindex in present
                     and master.ifindex != link.ifindex):
-                ports.setdefault(link.master.ifindex, []).append(link)
+                ports.setdefault(master.ifindex, []).append(link)
             else:
                 top.append(link)
         kids: list[NodeSpec] = []

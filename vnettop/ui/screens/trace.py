@@ -49,6 +49,9 @@ class TraceScreen(ModalScreen[Target | None]):
             yield OptionList(*[Option(hop_text(h), id=str(i)) for i, h in enumerate(self.hops)],
                              id="trace-hops")
 
+    def on_mount(self) -> None:
+        self.query_one(OptionList).focus()
+
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         index = int(event.option.id or 0)
         self.dismiss(self.targets[index] if 0 <= index < len(self.targets) else None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.console import RenderableType
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
@@ -21,6 +22,7 @@ class DetailsPane(VerticalScroll):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.target: Target | None = None
         self.renders = 0
+        self.content: RenderableType = ""
 
     def compose(self) -> ComposeResult:
         yield Static("", id="details-body")
@@ -28,5 +30,6 @@ class DetailsPane(VerticalScroll):
     def show(self, snap: Snapshot, target: Target | None, rates: RateTracker | None) -> None:
         self.target = target
         self.border_title = details_title(snap, target)
-        self.query_one("#details-body", Static).update(render_details(snap, target, rates))
+        self.content = render_details(snap, target, rates)
+        self.query_one("#details-body", Static).update(self.content)
         self.renders += 1

@@ -1,0 +1,162 @@
+"""Pilot tests of the live loop: early refresh on change, pause, refresh now, state kept across
+refreshes, vanished selections, and redraws skipped when nothing changed."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from tests.fixtures_snapshots import QDHCP, ROOT, compute_node
+from tests.ui.fakes import later, with_links
+from tests.ui.helpers import SIZE, details_text, make_app, screen_text, started, wait_for
+from vnettop.model import Link, Stats
+from vnettop.ui.targets import Target
+from vnettop.ui.widgets.snapshot_table import SnapshotTable
+from vnettop.ui.widgets.topology_tree import TopologyTree
+
+NEW = Link(ROOT, 50, "vntnew0", "bridge", "02:00:00:00:00:50", 1500, True, "up")
+
+
+async def test_a_change_shows_on_the_collectors_event_without_waiting_for_the_interval() -> None:
+    # The interval is a minute: only the change event can bring the new device in time.
+    snap = compute_node()
+    app, collector = make_app(snap, interval=60.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        tree = app.main_query(TopologyTree)
+        assert not tree.has(Target.link(ROOT, 50))
+        collector.change(with_links(snap, [*snap.links, NEW]))
+        await wait_for(pilot, lambda: tree.has(Target.link(ROOT, 50)))
+        assert collector.max_concurrent == 1
+
+
+async def test_selection_expansion_and_filter_survive_refreshes() -> None:
+    snap = compute_node()
+    app, collector = make_app(snap, interval=60.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        tree = app.main_query(TopologyTree)
+        app.jump_to(Target.link(QDHCP, 2))
+        qdhcp = next(n for n in tree.root.children if n.data == Target.ns(QDHCP))
+        root_node = next(n for n in tree.root.children if n.data == Target.ns(ROOT))
+        root_node.collapse()
+        await pilot.press("slash", *"veth", "enter")
+        polls = app.polls
+        collector.change(with_links(snap, [*snap.links, replace(NEW, name="veth-new", kind="veth")]))
+        await wait_for(pilot, lambda: app.polls > polls)
+        assert tree.current_target == Target.link(QDHCP, 2)
+        assert app.filter.text == "veth"
+        new_root = next(n for n in tree.root.children if n.data == Target.ns(ROOT))
+        assert not new_root.is_expanded
+        assert Target.link(ROOT, 50) in tree.order()
+        assert qdhcp.data == Target.ns(QDHCP)
+
+
+async def test_a_vanished_selection_moves_to_its_neighbour_with_a_notice() -> None:
+    snap = compute_node()
+    app, collector = make_app(snap, interval=60.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        app.jump_to(Target.link(ROOT, 8))  # tun0
+        collector.change(with_links(snap, [link for link in snap.links if link.key != (ROOT, 8)]))
+        await wait_for(pilot, lambda: app.current_target() != Target.link(ROOT, 8))
+        assert app.current_target() == Target.link(ROOT, 9)  # vethc1, just below it
+        assert any("selection gone" in n.message for n in app._notifications)
+
+
+async def test_vanished_row_in_a_table_falls_back_too() -> None:
+    snap = compute_node()
+    app, collector = make_app(snap, interval=60.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        await pilot.press("4", "down")
+        table = app.main_query("#tuntap", SnapshotTable)
+        assert table.current_target == Target.link(ROOT, 8)
+        collector.change(with_links(snap, [link for link in snap.links if link.key != (ROOT, 8)]))
+        await wait_for(pilot, lambda: table.row_count == 2)
+        assert table.current_target == Target.link(ROOT, 11)
+
+
+async def test_space_pauses_and_r_refreshes_once() -> None:
+    snap = compute_node()
+    app, collector = make_app(snap, interval=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        await pilot.press("space")
+        assert "paused" in screen_text(app)
+        await wait_for(pilot, lambda: not app._polling)
+        polls = app.polls
+        collector.change(with_links(snap, [*snap.links, NEW]))
+        await pilot.pause(0.3)
+        assert app.polls == polls
+        assert not app.main_query(TopologyTree).has(Target.link(ROOT, 50))
+        await pilot.press("r")
+        await wait_for(pilot, lambda: app.main_query(TopologyTree).has(Target.link(ROOT, 50)))
+        assert app.polls == polls + 1 and app.paused
+        await pilot.press("space")
+        await wait_for(pilot, lambda: app.polls > polls + 2)
+        assert "live" in screen_text(app)
+
+
+async def test_r_wakes_a_waiting_poll_at_once() -> None:
+    snap = compute_node()
+    app, collector = make_app(snap, interval=60.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        polls = app.polls
+        await pilot.press("r")
+        await wait_for(pilot, lambda: app.polls > polls)
+        assert collector.max_concurrent == 1
+
+
+async def test_equal_snapshots_redraw_nothing_and_label_changes_relabel_in_place() -> None:
+    snap = compute_node()
+    app, collector = make_app(snap, interval=60.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        tree = app.main_query(TopologyTree)
+        rebuilds, relabels = tree.rebuilds, tree.relabels
+        polls = app.polls
+        collector.change(later(snap, 1))  # equal: only taken_at differs
+        await wait_for(pilot, lambda: app.polls > polls)
+        assert (tree.rebuilds, tree.relabels) == (rebuilds, relabels)
+        # tap0 goes down: same shape, one label changes, no rebuild.
+        links = [replace(link, admin_up=False) if link.key == (ROOT, 5) else link for link in snap.links]
+        polls = app.polls
+        collector.change(with_links(snap, links, seconds=2))
+        await wait_for(pilot, lambda: app.polls > polls)
+        assert tree.rebuilds == rebuilds and tree.relabels == relabels + 1
+
+
+async def test_details_show_rates_and_a_sparkline_from_counter_deltas() -> None:
+    snap = compute_node()
+    app, collector = make_app(snap, interval=60.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        app.jump_to(Target.link(ROOT, 2))  # em2
+        for i in range(1, 4):
+            links = [replace(link, stats=Stats(rx_bytes=1200 + i * 1_000_000, tx_bytes=3400))
+                     if link.key == (ROOT, 2) else link for link in snap.links]
+            polls = app.polls
+            collector.change(with_links(snap, links, seconds=float(i)))
+            await wait_for(pilot, lambda p=polls: app.polls > p)
+        body = details_text(app)
+        assert "1.0 MB/s" in body
+        assert "▁" in body or "█" in body
+        assert "ip -d link show em2" in body
+
+
+async def test_events_view_lists_changes_newest_first() -> None:
+    snap = compute_node()
+    app, collector = make_app(snap, interval=60.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        await pilot.press("6")
+        table = app.main_query("#events", SnapshotTable)
+        second = with_links(snap, [*snap.links, NEW])
+        collector.change(second)
+        await wait_for(pilot, lambda: table.row_count == 1)
+        collector.change(with_links(second, [link for link in second.links if link.key != (ROOT, 8)]))
+        await wait_for(pilot, lambda: table.row_count == 2)
+        first_row = table.get_row_at(0)
+        assert str(first_row[1]) == "removed" and first_row[2] == "tun0"
+        assert table.current_target is None or table.current_target.kind == "link"
