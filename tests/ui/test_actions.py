@@ -25,7 +25,7 @@ def _preview(dialog: ActionDialog) -> str:
 
 async def test_up_down_shows_the_ip_command_and_applies_through_the_mutator() -> None:
     mutator = RecordingMutator()
-    app, collector = make_app(compute_node(), read_only=False, mutator=mutator, interval=60.0)
+    app, _ = make_app(compute_node(), read_only=False, mutator=mutator, interval=60.0)
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot)
         app.jump_to(Target.link(ROOT, 5))  # tap0, up: the dialog proposes down
