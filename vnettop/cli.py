@@ -236,6 +236,10 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
 
 def cmd_lab(args: argparse.Namespace) -> int:
+    if args.load or args.demo:
+        raise UsageError("lab works on this host's kernel; --load and --demo do not apply to it")
+    if args.read_only and args.action != "status":
+        raise VnettopError(f"lab {args.action} would change the system, and --read-only forbids that")
     from vnettop.actions.lab import cli_lab
 
     return cli_lab(args.action, getattr(args, "journal", None))

@@ -308,3 +308,17 @@ def test_lab_is_handed_over(monkeypatch: pytest.MonkeyPatch) -> None:
     assert cli.main(["lab", "up", "--journal", "/tmp/j"]) == 7
     assert cli.main(["--journal", "/tmp/k", "lab", "down"]) == 7
     assert calls == [("status", None), ("up", "/tmp/j"), ("down", "/tmp/k")]
+
+
+def test_lab_respects_read_only_and_refuses_offline_sources(capsys: pytest.CaptureFixture[str],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    monkeypatch.setitem(sys.modules, "vnettop.actions.lab",
+                        types.SimpleNamespace(cli_lab=lambda action, journal: calls.append(action) or 0))
+    for action in ("up", "down"):
+        code, _, err = run_main(capsys, "--read-only", "lab", action)
+        assert code == 1 and "--read-only" in one_line_error(err)
+    code, _, err = run_main(capsys, "--demo", "lab", "up")
+    assert code == 2 and "--demo" in one_line_error(err)
+    assert calls == []  # refused before the lab was even imported
+    assert run_main(capsys, "--read-only", "lab", "status")[0] == 0 and calls == ["status"]
