@@ -15,11 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.kernelkit import KernelKit, run
 from tests.tunholder import start_holder
 from vnettop.actions import mutator as mut
 from vnettop.actions import plans as p
+from vnettop.actions import validate as v
 from vnettop.actions.guards import UnconfirmedWarnings
 from vnettop.actions.journal import Journal
 from vnettop.errors import NotFoundError, ValidationError
@@ -263,6 +266,7 @@ def test_without_cap_net_admin(kit: KernelKit) -> None:
     code = f"""
 from vnettop.actions.mutator import Mutator
 from vnettop.actions import plans as p
+from vnettop.actions import validate as v
 m, notice = Mutator.for_cli(False, None)
 print("READONLY", m.read_only, notice)
 w = Mutator(False, None, environ={{}})
@@ -314,3 +318,30 @@ def test_ip_commands_are_real_iproute2_commands(kit: KernelKit) -> None:
     assert a[tap]["linkinfo"]["info_data"]["pi"] is False
     assert va in b and "UP" in b[vb]["flags"] and addrs(kit, vb, ns_b) == ["10.78.0.1/24"]
     assert os.path.exists(f"/run/netns/{new_ns}")
+
+
+def _kernel_rule_broken(name: str) -> bool:
+    """dev_valid_name() in net/core/dev.c: 1-15 bytes, not . or .., no '/', ':' or (Latin-1) space."""
+    raw = name.encode("utf-8", "surrogatepass")
+    return (not 0 < len(raw) <= 15 or name in (".", "..")
+            or any(b in b"/: \t\n\v\f\r" or b == 0xA0 for b in raw))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.text(st.characters(blacklist_categories=("Cs",)), max_size=17))
+def test_validator_and_kernel_agree_on_device_names(kit: KernelKit, m: mut.Mutator, name: str) -> None:
+    """Every name the validator accepts, the kernel accepts (made and deleted through the mutator);
+    every name the kernel's own rule rejects, the validator rejects too."""
+    ns = getattr(kit, "hyp_ns", None) or kit.netns("h")
+    kit.hyp_ns = ns  # type: ignore[attr-defined]
+    try:
+        v.check_ifname(name)
+    except ValidationError:
+        assert name == "" or "\x00" in name or _kernel_rule_broken(name) or any(
+            c.isspace() or ord(c) < 32 or ord(c) == 127 for c in name), name
+        if _kernel_rule_broken(name) and name and "\x00" not in name:
+            assert run(["ip", "-n", ns, "link", "add", "name", name, "type", "bridge"], check=False).returncode != 0
+        return
+    ok(m, p.CreateBridge(name, netns=ns))
+    assert name in links(kit, ns)
+    ok(m, p.DeleteLink(name, netns=ns))

@@ -18,7 +18,8 @@ FORBIDDEN_IFNAME = st.sampled_from(["/", ":", " ", "\t", "\n", "\x00", "\x7f", "
 def _ifname_ok(text: str) -> bool:
     """The kernel's dev_valid_name(), plus no control characters."""
     return (0 < len(text.encode("utf-8", "surrogatepass")) <= 15 and text not in (".", "..")
-            and not any(c in "/:" or c.isspace() or ord(c) < 32 or ord(c) == 127 for c in text))
+            and not any(c in "/:" or c.isspace() or ord(c) < 32 or ord(c) == 127 for c in text)
+            and 0xA0 not in text.encode("utf-8", "surrogatepass"))
 
 
 @given(st.text(max_size=20))
@@ -42,7 +43,7 @@ def test_ifname_rejection_says_why(head: str, bad: str, tail: str) -> None:
         v.check_ifname(name, "peer name")
     msg = str(info.value)
     assert msg.startswith("peer name")
-    assert any(word in msg for word in ("'/'", "':'", "whitespace", "control", "bytes"))
+    assert any(word in msg for word in ("'/'", "':'", "whitespace", "control", "bytes", "0xa0"))
 
 
 @given(st.text(SAFE, min_size=16, max_size=40))
@@ -53,6 +54,8 @@ def test_ifname_too_long_reports_the_length(name: str) -> None:
 
 def test_ifname_counts_bytes_not_characters() -> None:
     assert v.check_ifname("é" * 7) == "é" * 7  # 14 bytes
+    with pytest.raises(ValidationError, match="0xa0"):
+        v.check_ifname("voilà")  # 'à' is C3 A0 in UTF-8: the kernel sees a space
     with pytest.raises(ValidationError, match="16 bytes"):
         v.check_ifname("é" * 8)
     for bad in (".", "..", ""):

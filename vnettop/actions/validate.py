@@ -34,8 +34,9 @@ def _fail(field: str, value: object, why: str) -> ValidationError:
 def check_ifname(value: object, field: str = "device name") -> str:
     """A network device name as the kernel accepts it: 1-15 bytes, no '/', ':' or whitespace.
 
-    Control characters are refused too (the kernel would take them, but no one can type or read
-    such a name in a terminal, and a later `ip` command could not name it).
+    Control characters and Unicode whitespace are refused too (the kernel would take them, but no one
+    can type or read such a name in a terminal), and so is any character whose UTF-8 encoding holds
+    byte 0xA0, which the kernel's Latin-1 `isspace()` rejects.
     """
     if not isinstance(value, str):
         raise _fail(field, value, "must be text")
@@ -55,6 +56,10 @@ def check_ifname(value: object, field: str = "device name") -> str:
             raise _fail(field, value, "must not contain whitespace")
         if ord(ch) < 32 or ord(ch) == 127:
             raise _fail(field, value, "must not contain control characters")
+        if 0xA0 in ch.encode("utf-8", "surrogatepass"):
+            # The kernel's isspace() is Latin-1: byte 0xA0 (no-break space) inside a UTF-8
+            # character such as 'à' makes dev_valid_name() fail with a bare EINVAL.
+            raise _fail(field, value, f"{ch!r} is encoded with byte 0xa0, which the kernel reads as a space")
     return value
 
 
