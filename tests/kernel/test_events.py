@@ -62,7 +62,8 @@ def test_parse_several_messages_and_kinds() -> None:
     events = parse_messages(data, netns=1)
     assert [(e.kind, e.ifindex) for e in events] == [
         ("link", 2), ("addr", 5), ("fdb", 8), ("neigh", 8), ("nsid", None)]
-    assert [e.shows for e in events] == [True, True, True, False, False]
+    assert [e.shows for e in events] == [True, True, False, False, False]
+    assert [e.dirties for e in events] == [True, True, True, False, False]
     assert events[0].ifname == "br0" and not events[0].moved
 
 

@@ -68,11 +68,14 @@ class LiveCollector:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vnettop-collect")
         self._pool: NsPool | None = None  # made on the worker thread (pyroute2 is thread-bound)
         self._scanner: Any = None
+        self._counts: dict[str, int] = {}
         self._closed = False
         self._close_lock = threading.Lock()
         self._host = Host(socket.gethostname(), os.uname().release)
         #: Per-stage timings of the last collect, in ms (for benchmarks and the status line).
         self.last_timings: dict[str, float] = {}
+        #: What the last collect did: namespaces fully dumped, counters-only, nsid queries sent.
+        self.last_counts: dict[str, int] = {}
 
     # -- the Collector protocol ----------------------------------------------------------------
 
@@ -156,6 +159,8 @@ class LiveCollector:
         t = lap("open", t)
 
         drafts_by_ns: dict[int, tuple[LinkDraft, ...]] = {}
+        counts = {"dumped": 0, "counters": 0, "nsid_queries": -pool.nsid_queries}
+        self._counts = counts
         tun_changed = False
         shown: list[NsEntry] = []
         for entry in disc.namespaces:
@@ -186,6 +191,8 @@ class LiveCollector:
         )
         timings["total"] = (time.perf_counter() - t0) * 1000
         self.last_timings = timings
+        counts["nsid_queries"] += pool.nsid_queries
+        self.last_counts = counts
         return Snapshot(
             host=self._host,
             namespaces=namespaces,
@@ -212,8 +219,10 @@ class LiveCollector:
                 stats = None
             if stats is not None and stats.keys() == {d.link.ifindex for d in last.drafts}:
                 errors.extend(last.errors)
+                self._counts["counters"] += 1
                 return _with_stats(last.drafts, stats), False
             # a device came or went without an event reaching us (or counters failed): dump it all
+        self._counts["dumped"] += 1
         try:
             dump = dump_namespace(pooled.ipr, pooled.inode)
         except Exception as exc:  # dump_namespace should not raise; be safe anyway

@@ -82,9 +82,15 @@ class NetlinkEvent:
         return self.msg_type == RTM_DELLINK and self.new_nsid is not None
 
     @property
-    def shows(self) -> bool:
-        """Does this change something vnettop shows (worth waking the UI for)?"""
+    def dirties(self) -> bool:
+        """Does this change what a dump of the namespace would return (so it must be re-dumped)?"""
         return self.kind in ("link", "addr", "fdb")
+
+    @property
+    def shows(self) -> bool:
+        """Is this worth waking a waiting UI for at once? Devices and addresses, yes; bridge FDB
+        entries come and go with traffic (learning, ageing), so they wait for the next regular tick."""
+        return self.kind in ("link", "addr")
 
 
 def _link_attrs(data: bytes, start: int, end: int) -> dict[int, bytes]:
@@ -148,7 +154,7 @@ def open_event_socket() -> socket.socket:
 class Changes:
     """What the event sockets reported since the last `EventHub.take()`."""
 
-    dirty: frozenset[int]  # namespaces to re-dump (a shown change, or the socket overflowed)
+    dirty: frozenset[int]  # namespaces to re-dump (links, addresses or FDB changed, or an overflow)
     nsid_changed: frozenset[int]  # namespaces whose nsid table changed (drop cached nsid answers)
 
 
@@ -265,9 +271,9 @@ class EventHub:
                     self.recent.append(event)
                     if event.kind == "nsid":
                         self._nsid.add(netns)
-                    elif event.shows:
+                    if event.dirties:
                         self._dirty.add(netns)
-                        shown = True
+                    shown = shown or event.shows
         return shown
 
     def take(self) -> Changes:
