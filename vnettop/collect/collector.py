@@ -112,11 +112,11 @@ class LiveCollector:
 
     def recent_events(self) -> list[NetlinkEvent]:
         """The latest netlink notifications received, oldest first."""
-        return list(self._hub.recent)
+        return self._hub.recent_events()
 
     def recent_netns_changes(self) -> list[tuple[str, str]]:
         """The latest /run/netns changes seen by `wait_for_change`: ("added"|"removed"|"changed", path)."""
-        return list(self._hub.recent_netns)
+        return self._hub.recent_netns_changes()
 
     # -- the worker thread ---------------------------------------------------------------------
 

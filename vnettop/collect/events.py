@@ -17,6 +17,7 @@ the hub only needs to know what kind of change happened and where, and pyroute2'
 from __future__ import annotations
 
 import errno
+import math
 import os
 import select
 import socket
@@ -176,6 +177,16 @@ def _netns_dirs_signature(dirs: Iterable[str]) -> frozenset[tuple[str, int, int]
     return frozenset(sig)
 
 
+@dataclass(slots=True)
+class _Poller:
+    """A poll set over the wake pipe, the mount table and every event socket of one generation."""
+
+    generation: int
+    poll: select.poll
+    fd_ns: dict[int, int]  # fd -> namespace inode
+    busy: bool = False
+
+
 class EventHub:
     """Owns the per-namespace event sockets; tells the collector what changed; wakes a waiting UI.
 
@@ -193,6 +204,7 @@ class EventHub:
         self._polling = 0
         self._closed = False
         self._generation = 0
+        self._poller_cache: _Poller | None = None
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._dirs = (os.path.join(run_root, "netns"), os.path.join(run_root, "docker", "netns"))
         self._dirs_sig = _netns_dirs_signature(self._dirs)
@@ -231,6 +243,15 @@ class EventHub:
     def watched(self) -> frozenset[int]:
         with self._lock:
             return frozenset(self._socks)
+
+    def recent_events(self) -> list[NetlinkEvent]:
+        """A copy of `recent`, taken under the lock (a waiter may be appending)."""
+        with self._lock:
+            return list(self.recent)
+
+    def recent_netns_changes(self) -> list[tuple[str, str]]:
+        with self._lock:
+            return list(self.recent_netns)
 
     def _bury(self, sock: socket.socket) -> None:
         if self._polling:
@@ -293,36 +314,69 @@ class EventHub:
         Changes the collector already took (and so already shows) do not wake this.
         """
         deadline = time.monotonic() + max(0.0, timeout)
-        poller: select.poll | None = None
-        generation = -1
-        fd_ns: dict[int, int] = {}
-        while True:
-            with self._lock:
-                if self._closed:
-                    return False
-                for sock in self._graveyard:
-                    sock.close()
-                self._graveyard.clear()
-                if poller is None or generation != self._generation:
-                    generation = self._generation
-                    fd_ns = {sock.fileno(): ns for ns, sock in self._socks.items()}
-                    poller = select.poll()
-                    poller.register(self._wake_r, select.POLLIN)
-                    if self._mount_fd is not None:
-                        poller.register(self._mount_fd, select.POLLPRI)
-                    for fd in fd_ns:
-                        poller.register(fd, select.POLLIN)
-                self._polling += 1
-            remaining = deadline - time.monotonic()
-            try:
-                ready = poller.poll(max(0, int(remaining * 1000))) if remaining > 0 else []
-            finally:
+        poller: _Poller | None = None
+        try:
+            while True:
                 with self._lock:
-                    self._polling -= 1
-            if not ready and remaining <= 0:
+                    if self._closed:
+                        return False
+                    if not self._polling:
+                        for sock in self._graveyard:
+                            sock.close()
+                        self._graveyard.clear()
+                    if poller is None or poller.generation != self._generation:
+                        self._release(poller)
+                        poller = self._poller_locked()
+                    self._polling += 1
+                remaining = deadline - time.monotonic()
+                try:
+                    ready = poller.poll.poll(max(0, math.ceil(remaining * 1000)))  # 0: just look
+                finally:
+                    with self._lock:
+                        self._polling -= 1
+                woke = self._handle(ready, poller.fd_ns)
+                if woke is not None:
+                    return woke
+                if time.monotonic() >= deadline:
+                    return False
+        finally:
+            with self._lock:
+                self._release(poller)
+
+    def _poller_locked(self) -> _Poller:
+        """The cached poll set if it is current and free, else a new one (lock held).
+
+        Rebuilding a poll set of a thousand fds costs ~0.3 ms; the UI waits in short slices, so the
+        set is kept between calls. A select.poll object must not be polled by two threads at once: a
+        second concurrent waiter gets its own.
+        """
+        cached = self._poller_cache
+        if cached is not None and cached.generation == self._generation and not cached.busy:
+            cached.busy = True
+            return cached
+        poll = select.poll()
+        poll.register(self._wake_r, select.POLLIN)
+        if self._mount_fd is not None:
+            poll.register(self._mount_fd, select.POLLPRI)
+        fd_ns = {sock.fileno(): ns for ns, sock in self._socks.items()}
+        for fd in fd_ns:
+            poll.register(fd, select.POLLIN)
+        made = _Poller(self._generation, poll, fd_ns, busy=True)
+        if cached is None or not cached.busy:
+            self._poller_cache = made
+        return made
+
+    def _release(self, poller: _Poller | None) -> None:
+        if poller is not None:
+            poller.busy = False
+
+    def _handle(self, ready: list[tuple[int, int]], fd_ns: dict[int, int]) -> bool | None:
+        """Act on what poll() reported: True (a shown change), False (closed), None (keep waiting)."""
+        woke = False
+        readable: list[int] = []
+        with self._lock:
+            if self._closed:
                 return False
-            woke = False
-            readable: list[int] = []
             for fd, revents in ready:
                 if fd == self._wake_r:
                     try:
@@ -335,18 +389,12 @@ class EventHub:
                         woke = self._netns_dirs_changed() or woke
                 elif fd in fd_ns:
                     readable.append(fd_ns[fd])
-            with self._lock:
-                if self._closed:
-                    return False
-                if readable and self._drain_locked(readable):
-                    woke = True
-            if woke:
-                return True
-            if time.monotonic() >= deadline:
-                return False
+            if readable and self._drain_locked(readable):
+                woke = True
+        return True if woke else None
 
     def _netns_dirs_changed(self) -> bool:
-        """Re-read /run/netns (and docker's); record and report what appeared or went."""
+        """Re-read /run/netns (and docker's); record and report what appeared or went (lock held)."""
         sig = _netns_dirs_signature(self._dirs)
         if sig == self._dirs_sig:
             return False
