@@ -215,3 +215,27 @@ def test_sock_diag_failure_in_done_is_an_error() -> None:
     with pytest.raises(OSError) as exc:
         _read_diag(FakeNetlink(done(-1)), "tcp", {})  # type: ignore[arg-type]
     assert exc.value.errno == 1
+
+
+def test_expired_namespaces_are_spread_over_calls(tmp_path: Path) -> None:
+    fake = FakeProc(tmp_path)
+    for pid in range(100, 140):
+        fake.add(pid)
+        fake.set_table(pid, "tcp", table("tcp"))
+        fake.set_table(pid, "udp", table("udp"))
+    disc = fake.discovery({pid: 4026540000 + pid for pid in range(100, 140)})
+    clock = Clock()
+    scanner = ListeningScanner(ProcFs(str(tmp_path)), interval=3.0, clock=clock)
+    scanner.min_per_call = 2
+    scanner.scan(disc.namespaces)  # all 40 are new: all read at once
+    first = {ino: st.read_at for ino, st in scanner._ns.items()}
+    assert len(first) == 40
+    clock.now += 3.0
+    reread = []
+    for _ in range(3):
+        before = {ino: st.read_at for ino, st in scanner._ns.items()}
+        scanner.scan(disc.namespaces)
+        reread.append(sum(1 for ino, st in scanner._ns.items() if st.read_at != before[ino]))
+        clock.now += 1.0
+    assert reread == [14, 14, 12]  # ceil(40 / 3) a call, the stalest first, until all are fresh
+    assert all(st.read_at > first[ino] for ino, st in scanner._ns.items())
