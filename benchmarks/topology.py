@@ -34,6 +34,10 @@ from types import FrameType, TracebackType
 PREFIX = "vntbm"
 HERE = os.path.dirname(os.path.abspath(__file__))
 HOLDERS = os.path.join(HERE, "holders.py")
+#: The checkout the benchmarks belong to, and an environment that imports vnettop from it.
+REPO_ROOT = os.path.dirname(HERE)
+REPO_ENV = {**os.environ, "PYTHONPATH": REPO_ROOT + (os.pathsep + os.environ["PYTHONPATH"]
+                                                     if os.environ.get("PYTHONPATH") else "")}
 
 
 def run(argv: Sequence[str], stdin: str | None = None, check: bool = True) -> str:

@@ -1,0 +1,232 @@
+"""Collection speed and memory: vnettop side by side with what a user runs today (iproute2 + lsof).
+
+For each size (default 1, 50 and 200 namespaces, built by topology.py) and over several runs:
+  * vnettop's first collect, in a fresh process (LiveCollector, via collect_probe.py), and its import;
+  * its repeat collect in the same process, nothing changing on purpose;
+  * the whole `python3 -m vnettop dump --format json` process (wall time, output to /dev/null) and its
+    peak RSS (ru_maxrss from os.wait4);
+  * the iproute2 way: `ip -j -d link show` for root plus `ip -n NS -j -d link show` for every namespace
+    in `ip netns list`, as one shell loop; `lsof /dev/net/tun`; and both together as one script.
+Prints median (min-max) per row, PASS/MISS against the targets at 200 namespaces, and the machine.
+
+    python3 benchmarks/bench_collect.py [--sizes 1,50,200] [--runs 5] [--profile] [--cleanup]
+Needs root. Everything it builds is named vntbm<4 hex>... and removed even on failure or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from importlib import metadata
+
+from topology import REPO_ENV, REPO_ROOT, Topology, cleanup_all
+
+PY = sys.executable
+PROBE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "collect_probe.py")
+IP_LOOP = ("ip -j -d link show >/dev/null; for ns in $(ip netns list | cut -d' ' -f1); do "
+           "ip -n \"$ns\" -j -d link show; done >/dev/null")
+LSOF = "lsof /dev/net/tun >/dev/null 2>&1"
+TARGETS = {"repeat": 100.0, "rss": 80.0}  # ms, MB (and: dump faster than iproute2 + lsof)
+
+
+def timed(argv: Sequence[str]) -> tuple[float, float, int, str]:
+    """Run a command, stdout to /dev/null; return (wall ms, peak RSS MB of the process, status, stderr)."""
+    with tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(list(argv), stdout=subprocess.DEVNULL, stderr=err, stdin=subprocess.DEVNULL,
+                                cwd=REPO_ROOT, env=REPO_ENV)
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        wall = (time.perf_counter() - t0) * 1000
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        return wall, usage.ru_maxrss / 1024, proc.returncode, err.read().decode(errors="replace")
+
+
+def probe(prefix: str, repeats: int, profile: str | None = None) -> dict[str, object]:
+    argv = [PY, PROBE, "--repeats", str(repeats), "--prefix", prefix]
+    if profile:
+        argv += ["--profile", profile]
+    proc = subprocess.run(argv, capture_output=True, text=True, cwd=REPO_ROOT, env=REPO_ENV)
+    if proc.returncode != 0:
+        raise RuntimeError(f"collect_probe failed: {proc.stderr.strip()[-2000:]}")
+    if profile:
+        print(proc.stderr, file=sys.stderr)
+    result: dict[str, object] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def machine() -> list[str]:
+    cpu = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem_kb = int(f.readline().split()[1])
+
+    def ver(pkg: str) -> str:
+        try:
+            return metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            return "missing"
+
+    iproute = subprocess.run(["ip", "-V"], capture_output=True, text=True).stdout.strip()
+    lsof = subprocess.run(["lsof", "-v"], capture_output=True, text=True).stderr.split("revision:")
+    return [
+        f"CPU: {cpu}, {os.cpu_count()} cores; RAM {mem_kb / 1048576:.1f} GiB; kernel {platform.release()}",
+        f"Python {platform.python_version()}; pyroute2 {ver('pyroute2')}, textual {ver('textual')}, "
+        f"psutil {ver('psutil')}; {iproute}; lsof {lsof[1].split()[0] if len(lsof) > 1 else '?'}",
+    ]
+
+
+def host_load() -> str:
+    netns = len(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else 0
+    procs = sum(1 for e in os.listdir("/proc") if e.isdigit())
+    return f"host now: {netns} named namespaces, {procs} processes"
+
+
+def fmt(values: Sequence[float], unit: str = "") -> str:
+    if not values:
+        return "n/a"
+    med = statistics.median(values)
+    return f"{med:.1f}{unit} ({min(values):.1f}-{max(values):.1f})"
+
+
+failures: list[str] = []
+
+
+def measure(n: int, runs: int, repeats: int, profile: bool) -> dict[str, list[float]]:
+    rows: dict[str, list[float]] = {k: [] for k in (
+        "import", "first", "repeat", "dump", "dump_rss", "iploop", "lsof", "ip+lsof")}
+    with Topology(n) as topo:
+        print(f"  built: {topo.summary()}", flush=True)
+        print(f"  {host_load()}", flush=True)
+        time.sleep(1.0)  # let link-up events and bridge port state settle before "nothing changes"
+        for r in range(runs):
+            p = probe(topo.prefix, repeats)
+            rows["import"].append(float(p["import_ms"]))  # type: ignore[arg-type]
+            rows["first"].append(float(p["first_ms"]))  # type: ignore[arg-type]
+            rows["repeat"].extend(float(x) for x in p["repeat_ms"])  # type: ignore[attr-defined]
+            if r == 0:
+                print(f"  probe saw {p['namespaces']} namespaces, {p['links']} links, {p['errors']} soft "
+                      f"errors; of ours {p['mine_namespaces']} namespaces, {p['mine_links']} links "
+                      f"({p['mine_peers']} with a resolved peer, {p['mine_held']} taps/tuns with a holder)")
+                print(f"  first collect stages ms: {_stages(p['first_stages'])}; counts {p['first_counts']}")
+                print(f"  repeat collect stages ms: {_stages(p['repeat_stages'])}; counts {p['repeat_counts']}")
+            wall, rss, rc, err = timed([PY, "-m", "vnettop", "dump", "--format", "json"])
+            if rc != 0:  # reported, not fatal: one failed run must not lose the others' figures
+                print(f"  !! vnettop dump exited {rc}: {err.strip()[-1500:]}", flush=True)
+                failures.append(f"{n} netns: vnettop dump exited {rc}: {err.strip().splitlines()[-1:]}")
+                continue
+            rows["dump"].append(wall)
+            rows["dump_rss"].append(rss)
+            rows["iploop"].append(timed(["sh", "-c", IP_LOOP])[0])
+            rows["lsof"].append(timed(["sh", "-c", LSOF])[0])
+            rows["ip+lsof"].append(timed(["sh", "-c", f"{IP_LOOP}; {LSOF}"])[0])
+        if profile:
+            probe(topo.prefix, repeats, "first")
+            probe(topo.prefix, repeats, "repeat")
+    print(f"  torn down in {topo.teardown_seconds:.2f} s", flush=True)
+    return rows
+
+
+def _stages(stages: object) -> str:
+    assert isinstance(stages, dict)
+    return ", ".join(f"{k} {v:.1f}" for k, v in stages.items())
+
+
+LABELS = [
+    ("import", "vnettop: import collector (fresh process)", " ms"),
+    ("first", "vnettop: first collect (fresh process)", " ms"),
+    ("repeat", "vnettop: repeat collect (same process)", " ms"),
+    ("dump", "vnettop dump --format json (whole process)", " ms"),
+    ("dump_rss", "vnettop dump: peak RSS", " MB"),
+    ("iploop", "ip -j -d link show, root + every netns", " ms"),
+    ("lsof", "lsof /dev/net/tun", " ms"),
+    ("ip+lsof", "iproute2 loop + lsof (one script)", " ms"),
+]
+
+
+def table(results: dict[int, dict[str, list[float]]]) -> str:
+    sizes = sorted(results)
+    head = ["measure (median (min-max))"] + [f"{n} netns" for n in sizes]
+    body = [[label] + [fmt(results[n][key], unit) for n in sizes] for key, label, unit in LABELS]
+    widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
+    lines = [" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in [head, *body]]
+    lines.insert(1, "-+-".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def verdicts(rows: dict[str, list[float]], n: int) -> list[str]:
+    if not all(rows[k] for k in ("repeat", "dump", "dump_rss", "ip+lsof")):
+        return [f"n/a   not every measure has a successful run at {n} namespaces"]
+    rep, dump, rss = (statistics.median(rows[k]) for k in ("repeat", "dump", "dump_rss"))
+    other = statistics.median(rows["ip+lsof"])
+    out = []
+    for ok, text in (
+        (rep <= TARGETS["repeat"], f"repeat collect {rep:.1f} ms <= {TARGETS['repeat']:.0f} ms"),
+        (dump < other, f"vnettop dump {dump:.0f} ms < iproute2 + lsof {other:.0f} ms"
+                       f" ({other / dump:.2f}x)"),
+        (rss <= TARGETS["rss"], f"vnettop dump peak RSS {rss:.1f} MB <= {TARGETS['rss']:.0f} MB"),
+    ):
+        out.append(f"{'PASS' if ok else 'MISS'}  {text}  (at {n} namespaces)")
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="1,50,200", help="comma-separated namespace counts")
+    ap.add_argument("--runs", type=int, default=5, help="fresh-process runs per size")
+    ap.add_argument("--repeats", type=int, default=5, help="repeat collects per probe process")
+    ap.add_argument("--profile", action="store_true", help="cProfile the first and a repeat collect "
+                    "at each size (stderr)")
+    ap.add_argument("--cleanup", action="store_true", help="remove leftovers of crashed runs (vntbm*) and exit")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        print("bench_collect needs root (it builds namespaces)", file=sys.stderr)
+        return 1
+    if args.cleanup:
+        cleanup_all()
+        print("removed leftovers named vntbm*")
+        return 0
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    results: dict[int, dict[str, list[float]]] = {}
+    try:
+        for n in sizes:
+            print(f"== {n} namespaces, {args.runs} runs", flush=True)
+            results[n] = measure(n, args.runs, args.repeats, args.profile)
+    except KeyboardInterrupt:
+        print("interrupted; everything built was removed", file=sys.stderr)
+        return 130
+    print()
+    for line in machine():
+        print(line)
+    print(f"runs per size: {args.runs} (repeat collect: {args.runs} x {args.repeats} samples)\n")
+    print(table(results))
+    print()
+    big = max(results)
+    if big != 200:
+        print(f"note: targets are defined at 200 namespaces; judged here at {big}")
+    for line in verdicts(results[big], big):
+        print(line)
+    for line in failures:
+        print(f"FAILED RUN  {line}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,100 @@
+"""Times vnettop's LiveCollector inside one fresh process; prints one JSON line on stdout.
+
+Run by bench_collect.py (a fresh interpreter per run, so the first collect pays for everything a user's
+first collect pays for: imports, opening a socket per namespace, the full dumps, the whole /proc scan).
+Measured: the import of the collector module, the first `collect()`, then `--repeats` further
+`collect()` calls in the same process with nothing changing on purpose, and the collector's own
+per-stage timings (`last_timings`) for the first and the median repeat.
+
+    python3 benchmarks/collect_probe.py [--repeats 5] [--profile first|repeat] [--prefix vntbm1234]
+With `--profile`, that phase runs under cProfile and the top functions go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import pstats
+import resource
+import statistics
+import sys
+import time
+from typing import Any
+
+
+def _profiled(enabled: bool, label: str, fn: Any) -> Any:
+    if not enabled:
+        return fn()
+    prof = cProfile.Profile()
+    result = prof.runcall(fn)
+    out = io.StringIO()
+    stats = pstats.Stats(prof, stream=out).sort_stats("cumulative")
+    stats.print_stats(30)
+    out.write("\n--- by own time ---\n")
+    stats.sort_stats("tottime").print_stats(25)
+    print(f"===== cProfile: {label} collect =====\n{out.getvalue()}", file=sys.stderr)
+    return result
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--profile", choices=("first", "repeat"), default=None)
+    ap.add_argument("--prefix", default="", help="count the namespaces/links whose names start with this")
+    ap.add_argument("--gap", type=float, default=0.2, help="seconds between repeat collects")
+    args = ap.parse_args()
+
+    t0 = time.perf_counter()
+    from vnettop.collect.collector import LiveCollector
+
+    import_ms = (time.perf_counter() - t0) * 1000
+    collector = LiveCollector()
+    try:
+        t0 = time.perf_counter()
+        snap = _profiled(args.profile == "first", "first", collector.collect)
+        first_ms = (time.perf_counter() - t0) * 1000
+        first_stages = dict(collector.last_timings)
+        first_counts = dict(collector.last_counts)
+        repeats: list[float] = []
+        stages: list[dict[str, float]] = []
+        counts: list[dict[str, int]] = []
+        for i in range(args.repeats):
+            time.sleep(args.gap)  # as between UI ticks; lets event sockets settle
+            t0 = time.perf_counter()
+            _profiled(args.profile == "repeat" and i == args.repeats - 1, "repeat", collector.collect)
+            repeats.append((time.perf_counter() - t0) * 1000)
+            stages.append(dict(collector.last_timings))
+            counts.append(dict(collector.last_counts))
+    finally:
+        collector.close()
+    median_i = repeats.index(sorted(repeats)[len(repeats) // 2]) if repeats else 0
+    mine_ns = [ns for ns in snap.namespaces if any(n.startswith(args.prefix) for n in ns.names)]
+    mine_links = [lk for lk in snap.links if args.prefix and lk.name.startswith(args.prefix)]
+    # A sanity check that the collector saw what was built: resolved veth peers, held taps/tuns.
+    mine_peers = [lk for lk in mine_links if lk.peer is not None and lk.peer.name is not None]
+    mine_held = [lk for lk in mine_links if lk.tun is not None and lk.tun.holders]
+    print(json.dumps({
+        "import_ms": import_ms,
+        "first_ms": first_ms,
+        "first_stages": first_stages,
+        "first_counts": first_counts,
+        "repeat_ms": repeats,
+        "repeat_median_ms": statistics.median(repeats) if repeats else None,
+        "repeat_stages": stages[median_i] if stages else {},
+        "repeat_counts": counts[median_i] if counts else {},
+        "namespaces": len(snap.namespaces),
+        "links": len(snap.links),
+        "errors": len(snap.errors),
+        "mine_namespaces": len(mine_ns) if args.prefix else None,
+        "mine_links": len(mine_links) if args.prefix else None,
+        "mine_peers": len(mine_peers) if args.prefix else None,
+        "mine_held": len(mine_held) if args.prefix else None,
+        "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    }))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
