@@ -184,3 +184,8 @@ def test_tcp_listeners_by_sock_diag_match_ss_and_the_proc_tables(kit: KernelKit)
     (direct,) = tcp_listeners_in([f"/run/netns/{ns}"])
     assert not isinstance(direct, OSError)
     assert set(direct.values()) == views[0]
+    # In batches, mixed with our own namespace and a path that does not open: each in its slot.
+    own, again, missing = tcp_listeners_in(["/proc/self/ns/net", f"/run/netns/{ns}", "/nonexistent"],
+                                           batch=1)
+    assert again == direct and isinstance(missing, OSError)
+    assert not isinstance(own, OSError) and not set(own) & set(direct)

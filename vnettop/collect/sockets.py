@@ -134,9 +134,20 @@ def _read_diag(sock: socket.socket, proto: str, out: dict[int, Listening]) -> No
             pos += (length + 3) & ~3
 
 
-def tcp_listeners_in(paths: Sequence[str]) -> list[dict[int, Listening] | OSError]:
+def tcp_listeners_in(paths: Sequence[str], batch: int = 64) -> list[dict[int, Listening] | OSError]:
     """`dump_tcp_listeners` inside each namespace (by an nsfs path): ours directly, others on a
-    throwaway thread that enters them in turn (setns needs CAP_SYS_ADMIN: EPERM without root)."""
+    throwaway thread that enters them in turn (setns needs CAP_SYS_ADMIN: EPERM without root).
+
+    At most `batch` namespace fds are open at once: at 1000 namespaces the collector's own sockets
+    already press on RLIMIT_NOFILE.
+    """
+    out: list[dict[int, Listening] | OSError] = []
+    for start in range(0, len(paths), batch):
+        out.extend(_tcp_listeners_batch(paths[start : start + batch]))
+    return out
+
+
+def _tcp_listeners_batch(paths: Sequence[str]) -> list[dict[int, Listening] | OSError]:
     here = os.stat("/proc/thread-self/ns/net").st_ino
     fds: list[int] = []
     slots: list[int | OSError | None] = []  # an fd to visit, an error, or None for our own namespace
