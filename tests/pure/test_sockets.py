@@ -239,3 +239,30 @@ def test_expired_namespaces_are_spread_over_calls(tmp_path: Path) -> None:
         clock.now += 1.0
     assert reread == [14, 14, 12]  # ceil(40 / 3) a call, the stalest first, until all are fresh
     assert all(st.read_at > first[ino] for ino, st in scanner._ns.items())
+
+
+def test_a_new_socket_is_traced_without_reading_every_process(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeProc(tmp_path)
+    for pid in range(100, 150):
+        fake.add(pid)
+    fake.set_table(100, "tcp", table("tcp"))
+    fake.set_table(100, "udp", table("udp"))
+    disc = fake.discovery()
+    clock = Clock()
+    scanner = ListeningScanner(ProcFs(str(tmp_path)), interval=3.0, clock=clock)
+    scanner.scan(disc.namespaces)
+    fake.add_fd(102, 7, "socket:[900]")
+    fake.set_table(100, "udp", table("udp", row(0, "0.0.0.0", 5353, "07", 900)))
+    reads: list[int] = []
+    real = ProcFs.fd_targets
+
+    def counting(self: ProcFs, pid: int) -> dict[int, str]:
+        reads.append(pid)
+        return real(self, pid)
+
+    monkeypatch.setattr(ProcFs, "fd_targets", counting)
+    clock.now += 3.0
+    result, _ = scanner.scan(disc.namespaces)
+    assert result == {NS_A: {102: (Listening("udp", "0.0.0.0", 5353),)}}
+    assert reads == [100, 101, 102]  # stopped at the holder

@@ -186,15 +186,21 @@ FdCache = dict[int, dict[int, str]]  # pid -> fd -> link target, as read earlier
 
 
 def socket_owners(procfs: ProcFs, pids: Iterable[int], inodes: set[int],
-                  cache: FdCache | None = None) -> dict[int, set[int]]:
+                  cache: FdCache | None = None, first_only: bool = False) -> dict[int, set[int]]:
     """socket inode -> pids holding an fd on it, among `pids` (a socket may be shared after fork).
 
-    `cache` holds fd links already read during this scan, so that they are not read twice.
+    `cache` holds fd links already read during this scan: those pids are looked at first, and their
+    links are not read twice. `first_only` stops as soon as every inode has one holder (reading every
+    process's fds for one new socket is what this avoids; full scans find all holders).
     """
     owners: dict[int, set[int]] = {}
     if not inodes:
         return owners
+    if cache:
+        pids = sorted(pids, key=lambda pid: pid not in cache)
     for pid in pids:
+        if first_only and len(owners) == len(inodes):
+            break
         targets = cache.get(pid) if cache is not None else None
         if targets is None:
             try:
@@ -316,7 +322,8 @@ class ListeningScanner:
         unowned = set() if full or old is None else old.unowned & set(table)
         missing = set(table) - set(owners) - unowned
         if missing:
-            found = socket_owners(self.procfs, ns.pids, missing, self._cache)
+            found = socket_owners(self.procfs, ns.pids, missing, self._cache,
+                                  first_only=not (full or old is None))
             owners.update(found)
             unowned |= missing - set(found)
         return _NsSockets(now, table, owners, unowned)
