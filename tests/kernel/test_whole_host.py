@@ -115,12 +115,15 @@ def test_collecting_while_namespaces_come_and_go(kit: KernelKit, collector: Live
 
 
 _AS_NOBODY = """
-import json, os
+import importlib, json, os, pkgutil
+import pyroute2.iproute.linux
+import vnettop.collect
 from vnettop.collect.collector import LiveCollector
-# The interpreter and site-packages live under /root (mode 0700): import everything the collector
-# loads lazily while still root, then drop to nobody for good.
-import pyroute2.iproute.linux, vnettop.collect.netlink, vnettop.collect.refs, vnettop.collect.lean
-import vnettop.collect.processes, vnettop.collect.holders
+# The interpreter and site-packages live under /root (mode 0700), so a process that is nobody from
+# the start (preexec_fn) cannot even exec it: import every module the collector loads lazily while
+# still root, then drop to nobody for good.
+for mod in pkgutil.iter_modules(vnettop.collect.__path__):
+    importlib.import_module(f"vnettop.collect.{mod.name}")
 os.setgroups([])
 os.setgid(65534)
 os.setuid(65534)
