@@ -28,6 +28,8 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from vnettop.collect.namespaces import netns_dirs_signature
+
 # rtnetlink message types and groups (linux/rtnetlink.h)
 RTM_NEWLINK, RTM_DELLINK = 16, 17
 RTM_NEWADDR, RTM_DELADDR = 20, 21
@@ -41,7 +43,6 @@ RTNLGRP_NSID = 28
 #: The groups an event socket joins: links, addresses, neighbours (bridge fdb), nsid changes.
 EVENT_GROUPS = (RTMGRP_LINK | RTMGRP_NEIGH | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR
                 | (1 << (RTNLGRP_NSID - 1)))
-NETLINK_ROUTE = 0
 AF_BRIDGE = 7
 IFLA_IFNAME = 3
 IFLA_NEW_NETNSID = 45
@@ -139,42 +140,12 @@ def parse_messages(data: bytes, netns: int) -> list[NetlinkEvent]:
     return out
 
 
-def open_event_socket() -> socket.socket:
-    """A non-blocking rtnetlink socket in the *calling thread's* namespace, joined to EVENT_GROUPS."""
-    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
-    try:
-        sock.bind((0, EVENT_GROUPS))
-        sock.setblocking(False)
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
 @dataclass(frozen=True, slots=True)
 class Changes:
     """What the event sockets reported since the last `EventHub.take()`."""
 
     dirty: frozenset[int]  # namespaces to re-dump (links, addresses or FDB changed, or an overflow)
     nsid_changed: frozenset[int]  # namespaces whose nsid table changed (drop cached nsid answers)
-
-
-def _netns_dirs_signature(dirs: Iterable[str]) -> frozenset[tuple[str, int, int]]:
-    """(path, st_dev, st_ino) of every namespace file: changes when a bind mount appears or goes."""
-    sig: set[tuple[str, int, int]] = set()
-    for directory in dirs:
-        try:
-            names = os.listdir(directory)
-        except OSError:
-            continue
-        for name in names:
-            path = os.path.join(directory, name)
-            try:
-                st = os.stat(path)
-            except OSError:
-                continue
-            sig.add((path, st.st_dev, st.st_ino))
-    return frozenset(sig)
 
 
 @dataclass(slots=True)
@@ -207,7 +178,7 @@ class EventHub:
         self._poller_cache: _Poller | None = None
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._dirs = (os.path.join(run_root, "netns"), os.path.join(run_root, "docker", "netns"))
-        self._dirs_sig = _netns_dirs_signature(self._dirs)
+        self._dirs_sig = netns_dirs_signature(self._dirs)
         try:
             self._mount_fd: int | None = os.open(mountinfo, os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
@@ -220,7 +191,7 @@ class EventHub:
     # -- membership (collector thread) ----------------------------------------------------------
 
     def add(self, netns: int, sock: socket.socket) -> None:
-        """Watch `sock` (an `open_event_socket()` made inside namespace `netns`); the hub owns it now."""
+        """Watch `sock` (see `nspool.open_event_socket`, made inside `netns`); the hub owns it now."""
         with self._lock:
             old = self._socks.pop(netns, None)
             if old is not None:
@@ -239,10 +210,6 @@ class EventHub:
                 self._bury(sock)
                 self._generation += 1
         self._poke()
-
-    def watched(self) -> frozenset[int]:
-        with self._lock:
-            return frozenset(self._socks)
 
     def recent_events(self) -> list[NetlinkEvent]:
         """A copy of `recent`, taken under the lock (a waiter may be appending)."""
@@ -395,7 +362,7 @@ class EventHub:
 
     def _netns_dirs_changed(self) -> bool:
         """Re-read /run/netns (and docker's); record and report what appeared or went (lock held)."""
-        sig = _netns_dirs_signature(self._dirs)
+        sig = netns_dirs_signature(self._dirs)
         if sig == self._dirs_sig:
             return False
         old = {path: (dev, ino) for path, dev, ino in self._dirs_sig}

@@ -22,6 +22,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+from collections.abc import Iterable
 
 from vnettop.collect.types import Discovery, NsEntry
 from vnettop.model import CollectError
@@ -184,3 +185,22 @@ def candidate_paths(entry: NsEntry, proc_root: str = "/proc") -> list[str]:
     out = [entry.path]
     out += [p for p in (f"{proc_root}/{pid}/ns/net" for pid in entry.pids) if p != entry.path]
     return out
+
+
+def netns_dirs_signature(dirs: Iterable[str]) -> frozenset[tuple[str, int, int]]:
+    """(path, st_dev, st_ino) of every file in `dirs`: it changes when a namespace's bind mount
+    appears or goes, which `events.EventHub` checks when the mount table signals a change."""
+    sig: set[tuple[str, int, int]] = set()
+    for directory in dirs:
+        try:
+            names = os.listdir(directory)
+        except OSError:
+            continue
+        for name in names:
+            path = os.path.join(directory, name)
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            sig.add((path, st.st_dev, st.st_ino))
+    return frozenset(sig)

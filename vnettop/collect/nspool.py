@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vnettop.collect import nsenter
-from vnettop.collect.events import EventHub, open_event_socket
+from vnettop.collect.events import EVENT_GROUPS, EventHub
 from vnettop.collect.namespaces import candidate_paths
 from vnettop.collect.types import Discovery, NsEntry
 from vnettop.model import CollectError
@@ -135,6 +135,18 @@ def _open_ns_fd(entry: NsEntry, proc_root: str) -> int:
     if denied is not None:
         raise denied
     raise FileNotFoundError(errno.ENOENT, "namespace vanished")
+
+
+def open_event_socket() -> socket.socket:
+    """A non-blocking rtnetlink socket in the *calling thread's* namespace, joined to EVENT_GROUPS."""
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
+    try:
+        sock.bind((0, EVENT_GROUPS))
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def _make_sockets(_fd: int) -> tuple[int, socket.socket, socket.socket]:
