@@ -13,6 +13,7 @@ from vnettop.ui.screens.help import HelpScreen
 from vnettop.ui.targets import Target
 
 WRITE_DESCRIPTIONS = {b.description for b in WRITE_BINDINGS}
+WRITE_TOOLTIPS = {b.tooltip for b in WRITE_BINDINGS}
 
 
 def _footer_keys(app: object) -> set[str]:
@@ -39,7 +40,7 @@ async def test_read_only_shows_the_badge_and_offers_no_write_action_anywhere() -
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
         help_screen = app.screen
         assert isinstance(help_screen, HelpScreen)
-        assert not {d for _, d in help_screen.keys} & WRITE_DESCRIPTIONS
+        assert not {d for _, d in help_screen.keys} & WRITE_TOOLTIPS
         assert help_screen.mode_line.startswith("READ-ONLY")
         await pilot.press("escape")
         app.jump_to(Target.link(ROOT, 5))
@@ -62,7 +63,7 @@ async def test_write_mode_offers_the_write_keys_in_footer_help_and_palette() -> 
         assert WRITE_DESCRIPTIONS <= _palette_names(app)
         await pilot.press("question_mark")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
-        assert WRITE_DESCRIPTIONS <= {d for _, d in app.screen.keys}  # type: ignore[attr-defined]
+        assert WRITE_TOOLTIPS <= {d for _, d in app.screen.keys}  # type: ignore[attr-defined]
 
 
 async def test_a_read_only_mutator_forces_read_only_even_if_not_asked() -> None:

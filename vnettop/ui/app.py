@@ -17,6 +17,7 @@ from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import BindingType
 from textual.containers import Horizontal
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, DataTable, Footer, Input, Static, Tree
 from textual.worker import get_current_worker
@@ -143,6 +144,10 @@ class VnettopApp(WriteActions, App[int]):
 
     def on_snapshot_collected(self, message: SnapshotCollected) -> None:
         self._polling = False
+        try:
+            self.main_query(HeaderBar)
+        except NoMatches:  # the app is shutting down: its widgets are already gone
+            return
         self.polls += 1
         self.apply_snapshot(message.snapshot)
         if not self.paused:
@@ -355,7 +360,7 @@ class VnettopApp(WriteActions, App[int]):
         self.push_screen(ErrorsScreen(self.snapshot.errors if self.snapshot else ()))
 
     def action_help(self) -> None:
-        keys = [(b.key_display or b.key, b.description) for b in ALL_BINDINGS
+        keys = [(b.key_display or b.key, b.tooltip or b.description) for b in ALL_BINDINGS
                 if self.check_action(b.action.split("(")[0], ()) is not False]
         mode = ("READ-ONLY: nothing can be changed from here" + (f" ({self.notice})" if self.notice else "")
                 if self.read_only else "write mode: changes show their ip command and ask before running")

@@ -112,11 +112,11 @@ def _rates(snap: Snapshot, link: Link, rates: RateTracker | None) -> RenderableT
         ("rx", s.rx_bytes, s.rx_packets, series.rx if series else None),
         ("tx", s.tx_bytes, s.tx_packets, series.tx if series else None),
     ):
-        line = Text(f"{human_bytes(total)} ({pkts} pkts)")
+        g.add_row(label, f"{human_bytes(total)} ({pkts} pkts)")
         if history:
-            line.append(f"  {human_rate(history[-1])} ")
+            line = Text(f"{human_rate(history[-1]):>11} ")
             line.append(sparkline(history), style="green")
-        g.add_row(label, line)
+            g.add_row(f"{label}/s", line)
     if s.rx_errors or s.tx_errors or s.rx_dropped or s.tx_dropped:
         g.add_row("errors", f"rx {s.rx_errors} tx {s.tx_errors}  dropped rx {s.rx_dropped} tx {s.tx_dropped}")
     return g
