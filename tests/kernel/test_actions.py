@@ -337,9 +337,11 @@ def test_validator_and_kernel_agree_on_device_names(kit: KernelKit, m: mut.Mutat
     try:
         v.check_ifname(name)
     except ValidationError:
-        assert name == "" or "\x00" in name or _kernel_rule_broken(name) or any(
-            c.isspace() or ord(c) < 32 or ord(c) == 127 for c in name), name
-        if _kernel_rule_broken(name) and name and "\x00" not in name:
+        # Stricter than dev_valid_name(): control characters, Unicode spaces, and '%' (which makes the
+        # kernel treat the name as a template like "eth%d" and choose another name, or fail).
+        assert _kernel_rule_broken(name) or any(
+            c.isspace() or ord(c) < 32 or ord(c) == 127 or c == "%" for c in name), name
+        if _kernel_rule_broken(name) and name and "\x00" not in name and "%" not in name:
             assert run(["ip", "-n", ns, "link", "add", "name", name, "type", "bridge"], check=False).returncode != 0
         return
     ok(m, p.CreateBridge(name, netns=ns))

@@ -130,3 +130,10 @@ def test_can_warn_skips_plans_no_guard_objects_to() -> None:
     assert [guards.can_warn(plan) for plan in quiet] == [False] * len(quiet)
     assert [guards.can_warn(plan) for plan in loud] == [True] * len(loud)
     assert {type(x) for x in quiet + loud} == set(p.PLAN_TYPES)
+
+
+def test_deleting_a_namespace_with_processes_names_them() -> None:
+    warnings = guards.check(p.DeleteNamespace(QDHCP_NAME), compute_node(), None)
+    assert codes(warnings) == {("ns-processes", QDHCP_NAME)}
+    assert "dnsmasq[28795]" in warnings[0].message
+    assert guards.check(p.DeleteNamespace("no-such-ns"), compute_node(), None) == []

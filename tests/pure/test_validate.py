@@ -12,13 +12,13 @@ from vnettop.actions import validate as v
 from vnettop.errors import ValidationError
 
 SAFE = st.characters(whitelist_categories=("Lu", "Ll", "Nd"), max_codepoint=0x7F) | st.sampled_from("-_.@+")
-FORBIDDEN_IFNAME = st.sampled_from(["/", ":", " ", "\t", "\n", "\x00", "\x7f", "\u00a0"])
+FORBIDDEN_IFNAME = st.sampled_from(["/", ":", "%", " ", "\t", "\n", "\x00", "\x7f", "\u00a0"])
 
 
 def _ifname_ok(text: str) -> bool:
     """The kernel's dev_valid_name(), plus no control characters."""
     return (0 < len(text.encode("utf-8", "surrogatepass")) <= 15 and text not in (".", "..")
-            and not any(c in "/:" or c.isspace() or ord(c) < 32 or ord(c) == 127 for c in text)
+            and not any(c in "/:%" or c.isspace() or ord(c) < 32 or ord(c) == 127 for c in text)
             and 0xA0 not in text.encode("utf-8", "surrogatepass"))
 
 
@@ -43,7 +43,7 @@ def test_ifname_rejection_says_why(head: str, bad: str, tail: str) -> None:
         v.check_ifname(name, "peer name")
     msg = str(info.value)
     assert msg.startswith("peer name")
-    assert any(word in msg for word in ("'/'", "':'", "whitespace", "control", "bytes", "0xa0"))
+    assert any(word in msg for word in ("'/'", "':'", "'%'", "whitespace", "control", "bytes", "0xa0"))
 
 
 @given(st.text(SAFE, min_size=16, max_size=40))

@@ -35,7 +35,7 @@ from vnettop.model import Link, LinkKey, Snapshot
 class GuardWarning:
     """A danger a plan carries. `key` identifies it for confirmation (code + subject)."""
 
-    code: str  # "ssh-route", "ssh-address", "physical-nic", "tap-held"
+    code: str  # "ssh-route", "ssh-address", "physical-nic", "tap-held", "ns-processes"
     subject: str  # the device (or namespace) concerned
     message: str  # one line naming the danger
 
@@ -171,6 +171,14 @@ def check(plan: Plan, snapshot: Snapshot, ssh: SshContext | None = None) -> list
 
     if isinstance(plan, DeleteNamespace):
         inode = _ns_inode(snapshot, plan.name)
+        ns = snapshot.namespace(inode) if inode is not None else None
+        if ns is not None and ns.pids:
+            named = {proc.pid: f"{proc.comm}[{proc.pid}]" for proc in ns.processes}
+            shown = [named.get(pid, f"pid {pid}") for pid in ns.pids[:5]]
+            more = f" and {len(ns.pids) - 5} more" if len(ns.pids) > 5 else ""
+            warn("ns-processes", plan.name,
+                 f"{', '.join(shown)}{more} still run in {plan.name}: deleting its name leaves them, the "
+                 f"namespace and its devices alive but out of sight of `ip netns`")
         if inode is not None:
             for link in snapshot.links_in(inode):
                 if link.peer is not None and link.peer.key in crit:

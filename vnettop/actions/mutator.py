@@ -139,6 +139,14 @@ def route_lookup_root(client: str) -> int | None:
     return None
 
 
+def _safe_command(plan: p.Plan) -> str:
+    """The plan's ip command, even for a plan whose fields are of the wrong type (then a placeholder)."""
+    try:
+        return plan.ip_command()
+    except Exception:
+        return f"({type(plan).__name__} with invalid fields)"
+
+
 class Mutator:
     """Applies plans to the kernel, or refuses them. Thread-safe enough for one UI worker at a time."""
 
@@ -199,17 +207,17 @@ class Mutator:
               snapshot: Snapshot | None = None) -> ApplyResult:
         """Apply one plan. Raises ReadOnlyError, ValidationError or guards.UnconfirmedWarnings when it
         refuses before the kernel; returns ApplyResult(ok=False) when the kernel refuses."""
-        command = plan.ip_command() if self._read_only else ""
         if self._read_only:
+            command = _safe_command(plan)
             msg = f"read-only: not done: {command}"
             self._record(plan, command, "refused-read-only", False, msg)
             raise ReadOnlyError(msg)
         try:
             plan.validate()
-            command = plan.ip_command()
         except ValidationError as exc:
-            self._record(plan, command, "refused-invalid", False, str(exc))
+            self._record(plan, _safe_command(plan), "refused-invalid", False, str(exc))
             raise
+        command = plan.ip_command()
         pending = guards.unconfirmed(self.check(plan, snapshot), confirmed_warnings)
         if pending:
             err = guards.UnconfirmedWarnings(pending)
@@ -221,8 +229,10 @@ class Mutator:
             ok, message = True, plan.describe() + (f": {detail}" if detail else ": done")
         except VnettopError as exc:
             ok, message = False, str(exc)
-        except OSError as exc:  # pyroute2's NetlinkError is an OSError subclass
+        except OSError as exc:  # pyroute2's NetlinkError is turned into OSError on the way
             ok, message = False, explain(plan, exc)
+        except Exception as exc:  # a library surprise: still one line, never a traceback in the UI
+            ok, message = False, f"{plan.describe()} failed: unexpected error: {exc!r}"
         elapsed = (time.perf_counter() - start) * 1000
         self._record(plan, command, "applied" if ok else "failed", ok, message, elapsed)
         if self.journal_error:

@@ -32,7 +32,7 @@ def _fail(field: str, value: object, why: str) -> ValidationError:
 
 
 def check_ifname(value: object, field: str = "device name") -> str:
-    """A network device name as the kernel accepts it: 1-15 bytes, no '/', ':' or whitespace.
+    """A network device name as the kernel accepts it: 1-15 bytes, no '/', ':', '%' or whitespace.
 
     Control characters and Unicode whitespace are refused too (the kernel would take them, but no one
     can type or read such a name in a terminal), and so is any character whose UTF-8 encoding holds
@@ -52,6 +52,9 @@ def check_ifname(value: object, field: str = "device name") -> str:
             raise _fail(field, value, "must not contain '/'")
         if ch == ":":
             raise _fail(field, value, "must not contain ':' (reserved for old-style aliases)")
+        if ch == "%":
+            raise _fail(field, value, "must not contain '%' (the kernel reads 'eth%d' as a template "
+                                      "and picks the name itself)")
         if ch.isspace():
             raise _fail(field, value, "must not contain whitespace")
         if ord(ch) < 32 or ord(ch) == 127:
