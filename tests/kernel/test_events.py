@@ -153,6 +153,7 @@ def test_a_move_to_another_namespace_wakes_and_is_seen_as_a_move(kit: KernelKit,
     src, dst = kit.netns("m1"), kit.netns("m2")
     a, b = kit.name("ma"), kit.name("mb")
     kit.ip("link", "add", a, "type", "veth", "peer", "name", b, netns=src)
+    kit.ip("netns", "set", dst, "7", netns=src)  # a non-zero nsid, so byte order shows
     collector.collect()
     isrc, idst = kit.ns_inode(src), kit.ns_inode(dst)
 
@@ -160,7 +161,10 @@ def test_a_move_to_another_namespace_wakes_and_is_seen_as_a_move(kit: KernelKit,
                        lambda: _event(collector, RTM_DELLINK, a, isrc) is not None)
     assert lat <= LATENCY
     gone = _event(collector, RTM_DELLINK, a, isrc)
-    assert gone is not None and gone.moved and gone.new_nsid is not None
+    assert gone is not None and gone.moved
+    # the nsid in the event is the one the source namespace has for the destination (host byte order)
+    listed = [line.split() for line in kit.ip("netns", "list-id", netns=src).splitlines() if dst in line]
+    assert gone.new_nsid == int(listed[0][1]) == 7
     # the destination hears it arrive (drained by a further wait if the first one returned before)
     poll_until(lambda: collector.wait_for_change(0.05) is not None and _event(collector, RTM_NEWLINK, a, idst),
                timeout=LATENCY)
