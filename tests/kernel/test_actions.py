@@ -347,3 +347,55 @@ def test_validator_and_kernel_agree_on_device_names(kit: KernelKit, m: mut.Mutat
     ok(m, p.CreateBridge(name, netns=ns))
     assert name in links(kit, ns)
     ok(m, p.DeleteLink(name, netns=ns))
+
+
+def test_failed_namespace_creation_leaves_no_mount_point(kit: KernelKit, m: mut.Mutator,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from vnettop.actions import netnsfs
+
+    name = kit.name("half")
+    kit.namespaces.append(name)
+
+    def refuse(path: str) -> None:
+        raise OSError(1, "unshare(CLONE_NEWNET): Operation not permitted (simulated)")
+
+    monkeypatch.setattr(netnsfs, "_unshare_and_bind", refuse)
+    result = m.apply(p.CreateNamespace(name))
+    assert not result.ok and "EPERM" in result.message
+    assert not os.path.lexists(f"/run/netns/{name}")
+
+
+def test_an_empty_leftover_under_run_netns_is_not_entered(kit: KernelKit, m: mut.Mutator) -> None:
+    """An interrupted `ip netns add` leaves an empty file: setns on it would fail obscurely."""
+    name = kit.name("empty")
+    kit.namespaces.append(name)
+    Path(f"/run/netns/{name}").touch()
+    result = m.apply(p.SetLinkState("lo", netns=name))
+    assert not result.ok and "not a mounted namespace" in result.message
+    ok(m, p.DeleteNamespace(name))
+    assert not os.path.lexists(f"/run/netns/{name}")
+
+
+def test_live_ssh_guard_follows_the_route_to_the_client(kit: KernelKit, tmp_path: Path) -> None:
+    """SSH_CONNECTION names a client routed through a test device in root: downing that device or
+    deleting its veth peer needs confirmation, found by a live route lookup and a live snapshot."""
+    a, b = kit.veth(kit.name("sa"), kit.name("sb"))
+    net = 4 * (int(kit.tag, 16) % 60 + 1)  # a /30 of TEST-NET-2 per kit; no packet is ever sent
+    kit.ip("addr", "add", f"198.51.100.{net + 1}/30", "dev", a)
+    kit.ip("link", "set", a, "up")
+    kit.ip("link", "set", b, "up")
+    env = {"SSH_CONNECTION": f"198.51.100.{net + 2} 50000 198.51.100.{net + 1} 22"}
+    m = mut.Mutator(False, Journal(str(tmp_path / "j.jsonl")), environ=env)
+    assert mut.route_lookup_root(f"198.51.100.{net + 2}") == links(kit)[a]["ifindex"]
+    down = p.SetLinkState(a, up=False)
+    with pytest.raises(UnconfirmedWarnings) as info:
+        m.apply(down)
+    assert [w.key for w in info.value.warnings] == [f"ssh-route:{a}"]
+    with pytest.raises(UnconfirmedWarnings) as info:
+        m.apply(p.DeleteLink(b))
+    assert f"ssh-route:{a}" in [w.key for w in info.value.warnings]
+    with pytest.raises(UnconfirmedWarnings):
+        m.apply(p.DelAddress(a, address=f"198.51.100.{net + 1}/30"))
+    assert "UP" in links(kit)[a]["flags"]
+    result = m.apply(down, confirmed_warnings=[f"ssh-route:{a}"])
+    assert result.ok and "UP" not in links(kit)[a]["flags"]
