@@ -7,7 +7,9 @@ measures the time from the change to that wake-up.
 
 from __future__ import annotations
 
+import socket
 import struct
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -221,3 +223,23 @@ def test_close_interrupts_a_waiter(collector: LiveCollector) -> None:
     assert collector.wait_for_change(10) is False  # and returns at once after close
     with pytest.raises(RuntimeError):
         collector.collect()
+
+
+@pytest.mark.kernel
+def test_an_overflowing_event_socket_leads_to_a_redump(kit: KernelKit, collector: LiveCollector) -> None:
+    ns = kit.netns("ov")
+    inode = kit.ns_inode(ns)
+    collector.collect()
+    hub = collector._hub
+    with hub._lock:
+        hub._socks[inode].setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1)  # the kernel's minimum
+    dev = kit.name("ob")
+    kit.ip("link", "add", dev, "type", "bridge", netns=ns)
+    batch = "".join(f"link set {dev} {'up' if i % 2 == 0 else 'down'}\n" for i in range(60))
+    batch += f"link set {dev} mtu 1400\n"
+    subprocess.run(["ip", "-n", ns, "-batch", "-"], input=batch, text=True, check=True)
+    before = hub.overflows
+    snap = collector.collect()  # takes the changes: the overflow marks the namespace for a re-dump
+    assert hub.overflows > before
+    (link,) = snap.find_links(dev, inode)
+    assert link.mtu == 1400 and link.admin_up is False  # the last state, read by a full dump

@@ -183,6 +183,8 @@ class EventHub:
             self._mount_fd: int | None = os.open(mountinfo, os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
             self._mount_fd = None  # then new names are found by the next poll only
+        #: How many times an event socket overflowed (ENOBUFS: notifications were lost).
+        self.overflows = 0
         #: The latest notifications, newest last (for an events view and for tests).
         self.recent: deque[NetlinkEvent] = deque(maxlen=512)
         #: Namespace files that appeared, went or were (un)mounted: (what, path), newest last.
@@ -248,6 +250,7 @@ class EventHub:
                     break
                 except OSError as exc:
                     if exc.errno == errno.ENOBUFS:  # overflow: something was lost, re-dump
+                        self.overflows += 1
                         self._dirty.add(netns)
                         self._nsid.add(netns)
                         shown = True
