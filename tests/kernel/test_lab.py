@@ -164,3 +164,21 @@ def test_lab_needs_write_access(prefix: str, tmp_path: Path, monkeypatch: pytest
                           env=dict(os.environ, PYTHONPATH=REPO), timeout=60)
     assert proc.returncode == 1 and "VNETTOP_READ_ONLY" in proc.stderr
     assert not [e for e in os.listdir("/run/netns") if e.startswith(prefix)]
+
+
+def test_lab_with_holder_processes_only(prefix: str) -> None:
+    """Where qemu / openvpn are missing the lab still holds every device, with processes that say
+    what they are (comm and argv `vntlab-holder`), and the tun holder has its UDP socket."""
+    lines: list[str] = []
+    lab = Lab(prefix, out=lines.append, programs=False)
+    mutator = Mutator(False, None, snapshot_provider=_no_snapshot)
+    before = host_state(prefix)
+    assert lab.up(mutator) == 0, "\n".join(lines)
+    ino = os.stat(f"/run/netns/{prefix}-compute").st_ino
+    assert holders("tap0", ino) == ["vntlab-holder"]
+    assert holders("tun0", ino) == ["vntlab-holder"]
+    assert ":9112 " in run(["ip", "netns", "exec", f"{prefix}-compute", "ss", "-lun"]).stdout
+    assert sorted(lab.processes().values()) == ["vntlab-holder"] * 4
+    assert lab.status() == 0
+    assert lab.down(mutator) == 0
+    assert host_state(prefix) == before

@@ -23,6 +23,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -82,8 +83,10 @@ class Lab:
     """One lab instance, identified by its name prefix (tests use their own, `vnt<tag>...`)."""
 
     def __init__(self, prefix: str = DEFAULT_PREFIX, state_dir: str = STATE_DIR,
-                 out: Callable[[str], None] = print) -> None:
+                 out: Callable[[str], None] = print, programs: bool = True) -> None:
         self.prefix = prefix
+        #: Use qemu / openvpn / dnsmasq when installed (False: holder processes only, e.g. in tests).
+        self.programs = programs
         self.state_dir = state_dir
         self.state_path = os.path.join(state_dir, f"{prefix}.json")
         self.out = out
@@ -192,10 +195,20 @@ class Lab:
             self._remember("files", pidfile)
         cmd = [sys.executable, "-m", "vnettop.actions.lab", "exec", netnsfs.netns_path(netns), "--", *argv]
         env = dict(os.environ, PYTHONPATH=_pkg_root())
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE if pidfile is None else subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, start_new_session=True, env=env)
-        if pidfile is None:
+        if pidfile is None:  # a holder: it says "ready" once it holds the device, then lives on
             self._remember("pids", proc.pid)
+            assert proc.stdout is not None and proc.stderr is not None
+            ready, _w, _x = select.select([proc.stdout], [], [], 20)
+            line = proc.stdout.readline() if ready else b""
+            if line.strip() != b"ready":
+                proc.kill()
+                err = proc.stderr.read().decode(errors="replace").strip()[-300:]
+                raise OSError(f"holder for {argv[2]} failed in {netns}: {err or 'no answer'}")
+            proc.stdout.close()
+            proc.stderr.close()
             return proc.pid
         _out, err = proc.communicate(timeout=20)  # the daemon's parent exits once it is ready
         if proc.returncode != 0:
@@ -214,12 +227,12 @@ class Lab:
     def _start(self, netns: str, role: str, dev: str, mode: str) -> None:
         """Start the process holding `dev`: qemu / openvpn when installed, else a holder."""
         files = os.path.join(self.state_dir, f"{self.prefix}-{role}")
-        if mode == "tap" and shutil.which("qemu-system-x86_64"):
+        if mode == "tap" and self.programs and shutil.which("qemu-system-x86_64"):
             argv = ["qemu-system-x86_64", "-machine", "none", "-S", "-display", "none", "-nodefaults",
                     "-name", f"guest={self.prefix}-{role}", "-netdev",
                     f"tap,id=n0,ifname={dev},script=no,downscript=no",
                     "-daemonize", "-pidfile", f"{files}.pid"]
-        elif mode == "tun" and shutil.which("openvpn"):
+        elif mode == "tun" and self.programs and shutil.which("openvpn"):
             argv = ["openvpn", "--dev", dev, "--dev-type", "tun", "--lport", "9112", "--rport", "9113",
                     "--remote", "127.0.0.1", "--proto", "udp", "--disable-dco", "--verb", "0",
                     "--daemon", f"{self.prefix}-openvpn", "--writepid", f"{files}.pid"]
@@ -232,8 +245,8 @@ class Lab:
         self.out(f"  + {role}: {argv[0]} [{pid}] holds {dev}")
 
     def _start_dnsmasq(self, netns: str, dev: str) -> None:
-        if not shutil.which("dnsmasq"):
-            self.out("  - dnsmasq not installed: the qdhcp namespace has no DHCP server")
+        if not (self.programs and shutil.which("dnsmasq")):
+            self.out("  - no dnsmasq: the qdhcp namespace has no DHCP server")
             return
         files = os.path.join(self.state_dir, f"{self.prefix}-dnsmasq")
         self._remember("files", f"{files}.leases")
@@ -392,6 +405,7 @@ def _hold(dev: str, mode: str, udp_port: int | None) -> None:
     if udp_port is not None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sock.bind(("0.0.0.0", udp_port))
+    os.write(1, b"ready\n")
     while True:
         signal.pause()
 
