@@ -1,7 +1,8 @@
 """The one door to the kernel's write side: `Mutator.apply(plan)`.
 
 Order of checks in `apply`, each recorded in the journal when it stops the plan:
-1. read-only: refused before any syscall (no netlink socket, no setns, no /dev/net/tun, no mount);
+1. read-only: refused before any syscall on the network side (no netlink socket, no setns, no
+   /dev/net/tun, no mount, no pyroute2 import); only the journal line recording the refusal is written;
 2. validation of the plan's fields;
 3. guards: warnings (SSH route, physical NIC, held tap) the caller has not confirmed;
 4. the kernel: one pyroute2 request on a thread inside the device's namespace (or the tun ioctl, or
