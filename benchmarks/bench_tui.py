@@ -1,0 +1,300 @@
+"""The real TUI under tmux at 200 namespaces: its idle CPU use, and how fast it answers keys.
+
+Runs `python3 -m vnettop --interval 1 --read-only` in a detached tmux session (120x40, on a private tmux
+socket so no other session is touched), over a topology.py topology, and measures:
+  * CPU: utime+stime of the vnettop process (all threads, /proc/PID/stat) over `--cpu-seconds` (60)
+    after it settled, as % of one core. Target: <= 5 %.
+  * key latency: time from `tmux send-keys` until `capture-pane -p` shows the result, for view switches
+    (`2` then `1`: the panel title changes) and cursor moves (Down/Up: the details pane title changes).
+    Keys are sent at random moments of the 1 s refresh cycle ("idle"), and right after a link in one of
+    our namespaces flipped admin state ("churn": the kernel event wakes an early collection, so the key
+    arrives while a collection is in flight). Median and p95. Target: <= 100 ms.
+The poll loop runs one `capture-pane` at a time (a few ms each), which bounds the resolution.
+
+    python3 benchmarks/bench_tui.py [--namespaces 200] [--cpu-seconds 60] [--keys 30] [--cleanup]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+from topology import REPO_ENV, REPO_ROOT, Topology, cleanup_all
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+TARGET_CPU = 5.0  # % of one core
+TARGET_KEY = 100.0  # ms
+
+
+class Tui:
+    """vnettop in a detached tmux session on a private socket; `close()` ends both (idempotent)."""
+
+    def __init__(self, tag: str, argv: Sequence[str], width: int = 120, height: int = 40) -> None:
+        self.socket = f"vntbm{tag}"
+        self.session = f"vntbm{tag}"
+        cmd = "exec " + " ".join(argv)  # exec: the pane's process *is* vnettop
+        env_args = [f"PYTHONPATH={REPO_ENV['PYTHONPATH']}"]
+        self._tmux("new-session", "-d", "-s", self.session, "-x", str(width), "-y", str(height),
+                   "-c", REPO_ROOT, "env", *env_args, "sh", "-c", cmd)
+        self.pid = int(self._tmux("list-panes", "-t", self.session, "-F", "#{pane_pid}").split()[0])
+
+    def _tmux(self, *args: str) -> str:
+        proc = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"tmux {' '.join(args)}: {proc.stderr.strip()}")
+        return proc.stdout
+
+    def screen(self) -> list[str]:
+        return self._tmux("capture-pane", "-p", "-t", self.session).splitlines()
+
+    def send(self, key: str) -> None:
+        self._tmux("send-keys", "-t", self.session, key)
+
+    def alive(self) -> bool:
+        try:
+            os.kill(self.pid, 0)
+            return True
+        except ProcessLookupError:
+            return False
+
+    def cpu_seconds(self) -> float:
+        """utime + stime of the whole process (every thread), in seconds."""
+        with open(f"/proc/{self.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, AttributeError):
+            pass
+
+
+def wait_for(tui: Tui, pred: Callable[[list[str]], bool], timeout: float = 5.0) -> float | None:
+    """Seconds until `pred(screen)` holds (polling capture-pane back to back); None on timeout."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout:
+        if pred(tui.screen()):
+            return time.perf_counter() - t0
+    return None
+
+
+def panel_title(screen: list[str]) -> str:
+    """The third line: the left panel's title and the details pane's title."""
+    return screen[2] if len(screen) > 2 else ""
+
+
+def press(tui: Tui, key: str, pred: Callable[[list[str]], bool]) -> float | None:
+    """Send `key`; ms until the screen shows its effect (None if it never did within 5 s)."""
+    t0 = time.perf_counter()
+    tui.send(key)
+    got = wait_for(tui, pred)
+    return None if got is None else (time.perf_counter() - t0) * 1000
+
+
+def key_round(tui: Tui, kind: str, i: int) -> float | None:
+    """The i-th keypress of `kind` ("view" or "cursor") from the current screen; its latency in ms.
+
+    Cursor keys go Down, Down, Up, ... so the cursor never bumps into the top of the tree (where Up
+    would change nothing and the keypress would look lost).
+    """
+    before = panel_title(tui.screen())
+    if kind == "view":
+        to = "2" if "1 Topology" in before else "1"
+        want = "2 Bridges" if to == "2" else "1 Topology"
+        return press(tui, to, lambda s: want in panel_title(s))
+    key = "Up" if i % 3 == 2 else "Down"
+    return press(tui, key, lambda s: panel_title(s) != before)
+
+
+def method_floor(tag: str, n: int) -> list[float]:
+    """The same send-keys -> capture-pane loop against `cat`: what the method itself costs."""
+    tui = Tui(tag + "c", ["cat"])
+    try:
+        wait_for(tui, lambda s: True)
+        vals = []
+        for i in range(n):
+            mark = f"k{i}z"
+            got = press(tui, mark, lambda s, m=mark: any(m in line for line in s))
+            if got is not None:
+                vals.append(got)
+            time.sleep(0.05)
+        return vals
+    finally:
+        tui.close()
+
+
+def host_activity() -> tuple[frozenset[str], float]:
+    """The named namespaces on the host now, and the 1-minute load average (others' tests run here)."""
+    names = frozenset(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else frozenset()
+    return names, os.getloadavg()[0]
+
+
+def idle_cpu(tui: Tui, seconds: float) -> tuple[float, float, str]:
+    """% of one core used by the TUI over `seconds`; also how busy the host was meanwhile."""
+    seen, load0 = host_activity()
+    churn = 0
+    c0, t0 = tui.cpu_seconds(), time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        time.sleep(min(1.0, seconds - (time.perf_counter() - t0)) if seconds > 0 else 0)
+        now, _ = host_activity()
+        churn += len(now ^ seen)
+        seen = now
+    c1, t1 = tui.cpu_seconds(), time.perf_counter()
+    _, load1 = host_activity()
+    note = (f"host meanwhile: {churn} named namespaces appeared/vanished (others' tests), "
+            f"load average {load0:.2f} -> {load1:.2f}")
+    return (c1 - c0) / (t1 - t0) * 100, t1 - t0, note
+
+
+def pctl(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def summary(values: Sequence[float]) -> str:
+    if not values:
+        return "n/a"
+    return (f"median {statistics.median(values):.0f} ms, p95 {pctl(values, 0.95):.0f} ms, "
+            f"min {min(values):.0f}, max {max(values):.0f} (n={len(values)})")
+
+
+def measure(args: argparse.Namespace) -> int:
+    print(f"== building {args.namespaces} namespaces", flush=True)
+    misses: list[str] = []
+    with Topology(args.namespaces) as topo:
+        print(f"  {topo.summary()}", flush=True)
+        argv = [sys.executable, "-m", "vnettop", "--interval", "1", "--read-only"]
+        tui = Tui(topo.tag, argv)
+        try:
+            first = wait_for(tui, lambda s: any("Topology" in line for line in s[:4]), timeout=30)
+            print(f"  TUI pid {tui.pid}: first screen after {first * 1000 if first else float('nan'):.0f} ms "
+                  "(from tmux new-session)", flush=True)
+            time.sleep(args.settle)
+            screen = tui.screen()
+            print("  screen after settling:\n    " + "\n    ".join(screen[:6]), flush=True)
+            if not tui.alive():
+                raise RuntimeError("vnettop exited: " + "\n".join(screen))
+
+            cpu, span, cpu_note = idle_cpu(tui, args.cpu_seconds)
+            print(f"  CPU over {span:.0f} s idle: {cpu:.2f} % of one core; {cpu_note}", flush=True)
+            c1 = tui.cpu_seconds()
+
+            results: dict[str, list[float]] = {}
+            lost: dict[str, int] = {}
+            flip_ns = topo.namespaces[len(topo.namespaces) // 2]
+            for mode in ("idle", "churn"):
+                for kind in ("view", "cursor"):
+                    if kind == "cursor" and "1 Topology" not in panel_title(tui.screen()):
+                        press(tui, "1", lambda s: "1 Topology" in panel_title(s))
+                    vals: list[float] = []
+                    for i in range(args.keys):
+                        time.sleep(random.uniform(0.05, 1.0))  # a random phase of the refresh cycle
+                        if mode == "churn":
+                            state = "down" if i % 2 == 0 else "up"
+                            subprocess.run(["ip", "-n", flip_ns, "link", "set", f"{topo.prefix}x", state],
+                                           check=True)
+                            time.sleep(0.005)  # the event reaches vnettop within 1-2 ms
+                        got = key_round(tui, kind, i)
+                        if got is None:
+                            lost[f"{mode}/{kind}"] = lost.get(f"{mode}/{kind}", 0) + 1
+                        else:
+                            vals.append(got)
+                    results[f"{mode}/{kind}"] = vals
+            c2 = tui.cpu_seconds()
+            alive = tui.alive()
+            shot = tui.screen()
+        finally:
+            tui.close()
+        static_cpu = static_note = None
+        if args.static:
+            # The same picture from a saved snapshot (no collection at all): what drawing alone costs.
+            path = f"/tmp/{topo.prefix}.json"
+            try:
+                subprocess.run([sys.executable, "-m", "vnettop", "dump", "-o", path], check=True,
+                               cwd=REPO_ROOT, env=REPO_ENV)
+                stui = Tui(topo.tag + "s", [sys.executable, "-m", "vnettop", "--load", path, "--interval", "1"])
+                try:
+                    wait_for(stui, lambda s: any("Topology" in line for line in s[:4]), timeout=30)
+                    time.sleep(args.settle)
+                    static_cpu, _, static_note = idle_cpu(stui, args.cpu_seconds)
+                finally:
+                    stui.close()
+            finally:
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+        floor = method_floor(topo.tag, args.keys)
+    print(f"  torn down in {topo.teardown_seconds:.2f} s\n")
+
+    print(f"vnettop TUI at {args.namespaces} namespaces (tmux 120x40, --interval 1 --read-only)")
+    print(f"  idle CPU: {cpu:.2f} % of one core over {span:.0f} s ({cpu_note})")
+    if static_cpu is not None:
+        print(f"  idle CPU of the same TUI over a saved snapshot (--load, no collection): "
+              f"{static_cpu:.2f} % ({static_note})")
+    print(f"  method floor (send-keys -> capture-pane against `cat`): {summary(floor)}")
+    for name, vals in results.items():
+        extra = f"; {lost[name]} keys never showed within 5 s" if name in lost else ""
+        print(f"  key latency {name:13s}: {summary(vals)}{extra}")
+    print(f"  CPU during the key tests: {c2 - c1:.2f} s; vnettop still running: {alive}")
+    every = [v for vals in results.values() for v in vals]
+    verdict = [
+        (cpu <= TARGET_CPU, f"idle CPU {cpu:.2f} % <= {TARGET_CPU:.0f} %"),
+    ]
+    if every:
+        med, p95 = statistics.median(every), pctl(every, 0.95)
+        verdict.append((p95 <= TARGET_KEY, f"key latency p95 {p95:.0f} ms (median {med:.0f}) "
+                                           f"<= {TARGET_KEY:.0f} ms, all keys"))
+        churn = [v for k, vals in results.items() if k.startswith("churn") for v in vals]
+        if churn:
+            verdict.append((pctl(churn, 0.95) <= TARGET_KEY,
+                            f"key latency p95 with a collection in flight {pctl(churn, 0.95):.0f} ms "
+                            f"<= {TARGET_KEY:.0f} ms"))
+    for ok, text in verdict:
+        print(f"{'PASS' if ok else 'MISS'}  {text}")
+        if not ok:
+            misses.append(text)
+    if lost:
+        print(f"MISS  {sum(lost.values())} keypresses never showed their effect")
+    print("last screen:\n" + "\n".join(shot))
+    return 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--namespaces", "-n", type=int, default=200)
+    ap.add_argument("--cpu-seconds", type=float, default=60.0)
+    ap.add_argument("--settle", type=float, default=5.0, help="seconds to wait after the first screen")
+    ap.add_argument("--keys", type=int, default=30, help="keypresses per (mode, kind)")
+    ap.add_argument("--no-static", dest="static", action="store_false",
+                    help="skip the comparison run over a saved snapshot (--load)")
+    ap.add_argument("--cleanup", action="store_true", help="remove leftovers of crashed runs (vntbm*) and exit")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        print("bench_tui needs root (it builds namespaces)", file=sys.stderr)
+        return 1
+    if args.cleanup:
+        cleanup_all()
+        for entry in os.listdir(f"/tmp/tmux-{os.getuid()}") if os.path.isdir(f"/tmp/tmux-{os.getuid()}") else []:
+            if entry.startswith("vntbm"):
+                subprocess.run(["tmux", "-L", entry, "kill-server"], capture_output=True)
+        print("removed leftovers named vntbm* (namespaces, links, helper processes, tmux servers)")
+        return 0
+    try:
+        return measure(args)
+    except KeyboardInterrupt:
+        print("interrupted; everything built was removed", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
