@@ -205,8 +205,8 @@ class Lab:
             line = proc.stdout.readline() if ready else b""
             if line.strip() != b"ready":
                 proc.kill()
-                err = proc.stderr.read().decode(errors="replace").strip()[-300:]
-                raise OSError(f"holder for {argv[2]} failed in {netns}: {err or 'no answer'}")
+                why = proc.stderr.read().decode(errors="replace").strip()[-300:]
+                raise OSError(f"holder for {argv[2]} failed in {netns}: {why or 'no answer'}")
             proc.stdout.close()
             proc.stderr.close()
             return proc.pid
