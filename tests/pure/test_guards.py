@@ -10,6 +10,7 @@ from vnettop.actions import plans as p
 from vnettop.actions.guards import GuardWarning, SshContext, UnconfirmedWarnings
 from vnettop.actions.mutator import Mutator
 from vnettop.errors import ValidationError
+from vnettop.model import Snapshot
 
 # compute_node(): root ifindex 2 em2 (NIC), 3 br0 (ports 5 tap0, 6 em2.100 on em2, 7 veth-a),
 # 8 tun0 (openvpn), 11 tap1 (unheld); qdhcp-...: veth-b, peer of veth-a.
@@ -137,3 +138,15 @@ def test_deleting_a_namespace_with_processes_names_them() -> None:
     assert codes(warnings) == {("ns-processes", QDHCP_NAME)}
     assert "dnsmasq[28795]" in warnings[0].message
     assert guards.check(p.DeleteNamespace("no-such-ns"), compute_node(), None) == []
+
+
+def test_a_guard_that_cannot_look_asks_for_confirmation() -> None:
+    def broken() -> Snapshot:
+        raise OSError(24, "Too many open files")
+
+    mutator = Mutator(False, None, snapshot_provider=broken, environ={})
+    (warning,) = mutator.check(p.DeleteLink("tap0"))
+    assert warning.code == "guard-unavailable" and "Too many open files" in warning.message
+    with pytest.raises(UnconfirmedWarnings):
+        mutator.apply(p.DeleteLink("tap0"))
+    assert mutator.check(p.CreateBridge("br0")) == []  # creations need no look at all

@@ -199,7 +199,13 @@ class Mutator:
             return []
         snap = snapshot
         if snap is None:
-            snap = self._snapshot_provider() if self._snapshot_provider else _partial_snapshot(plan)
+            try:
+                snap = self._snapshot_provider() if self._snapshot_provider else _partial_snapshot(plan)
+            except Exception as exc:  # cannot look: say so, and let the user decide
+                target = plan.target.name if plan.target else getattr(plan, "name", "?")
+                return [GuardWarning("guard-unavailable", str(target),
+                                     f"could not read the system to check what this would break ({exc}); "
+                                     f"go ahead only if you know")]
         return guards.check(plan, snap, self.ssh_context())
 
     # -- the gate -------------------------------------------------------------------------------
