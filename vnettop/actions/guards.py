@@ -35,7 +35,7 @@ from vnettop.model import Link, LinkKey, Snapshot
 class GuardWarning:
     """A danger a plan carries. `key` identifies it for confirmation (code + subject)."""
 
-    code: str  # "ssh-route", "ssh-address", "physical-nic", "tap-held", "ns-processes"
+    code: str  # ssh-route, ssh-address, physical-nic, tap-held, ns-processes (guard-unavailable)
     subject: str  # the device (or namespace) concerned
     message: str  # one line naming the danger
 
