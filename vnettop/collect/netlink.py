@@ -17,7 +17,7 @@ import ipaddress
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 from vnettop.collect.types import LinkDraft
 from vnettop.model import BridgeInfo, BridgePort, CollectError, FdbEntry, Link, Stats, TunInfo
@@ -80,6 +80,14 @@ class _Attrs:
         return [(name, slot[1]) for name, slot in self._slots.items()]
 
 
+class Getter(Protocol):
+    """What the link builder reads attributes through: `_Attrs` here, `lean_link.Decoded` there."""
+
+    def __call__(self, name: str) -> Any: ...
+
+    def items(self) -> Iterable[tuple[str, Any]]: ...
+
+
 def _stats(nla: Any) -> Stats:
     if not isinstance(nla, dict):
         return Stats()
@@ -93,20 +101,20 @@ def _index_or_none(value: Any) -> int | None:
 # -- links ---------------------------------------------------------------------------------------
 
 
-def _kind(msg: Any, raw_kind: str | None, data: _Attrs) -> str:
+def _kind(ifi_type: int, flags: int, raw_kind: str | None, data: Getter) -> str:
     if raw_kind == "tun":
         tun_type = data("IFLA_TUN_TYPE")
         if tun_type is None:  # kernels before 4.16: a tap is an Ethernet device, a tun is not
-            return "tap" if msg["ifi_type"] == 1 else "tun"
+            return "tap" if ifi_type == 1 else "tun"
         return "tap" if tun_type == 2 else "tun"
     if raw_kind:
         return str(raw_kind)
-    if msg["flags"] & IFF_LOOPBACK:
+    if flags & IFF_LOOPBACK:
         return "loopback"
     return "device"
 
 
-def _tun_info(kind: str, data: _Attrs) -> TunInfo:
+def _tun_info(kind: str, data: Getter) -> TunInfo:
     multi = bool(data("IFLA_TUN_MULTI_QUEUE"))
     owner, group = data("IFLA_TUN_OWNER"), data("IFLA_TUN_GROUP")
     queues = data("IFLA_TUN_NUM_QUEUES") if multi else None
@@ -129,7 +137,7 @@ def _bridge_id(value: Any) -> str | None:
     return f"{struct.pack('H', value['prio']).hex()}.{value['addr']}"
 
 
-def _info(kind: str | None, data: _Attrs, slave_kind: str | None, slave_data: _Attrs) -> dict[str, str]:
+def _info(kind: str | None, data: Getter, slave_kind: str | None, slave_data: Getter) -> dict[str, str]:
     """Kind-specific facts worth a line on screen; absent attributes are simply left out."""
     out: dict[str, Any] = {}
     get = data
@@ -180,13 +188,21 @@ def decode_link(msg: Any, netns: int) -> LinkDraft:
     """One RTM_NEWLINK (pyroute2 ifinfmsg) -> a LinkDraft; master/lower/peer are left for refs.py."""
     top = _Attrs(msg)
     info = _Attrs(top("IFLA_LINKINFO"))
-    raw_kind = info("IFLA_INFO_KIND")
-    data = _Attrs(info("IFLA_INFO_DATA"))
-    slave_kind = info("IFLA_INFO_SLAVE_KIND")
-    slave_data = _Attrs(info("IFLA_INFO_SLAVE_DATA"))
-    kind = _kind(msg, raw_kind, data)
+    return draft_from(netns, int(msg["index"]), msg["ifi_type"], msg["flags"], top,
+                      info("IFLA_INFO_KIND"), _Attrs(info("IFLA_INFO_DATA")),
+                      info("IFLA_INFO_SLAVE_KIND"), _Attrs(info("IFLA_INFO_SLAVE_DATA")))
 
-    mac = top("IFLA_ADDRESS") if msg["ifi_type"] in MAC_TYPES else None
+
+def draft_from(netns: int, index: int, ifi_type: int, flags: int, top: Getter, raw_kind: str | None,
+               data: Getter, slave_kind: str | None, slave_data: Getter) -> LinkDraft:
+    """The LinkDraft of one device from its decoded attributes, whoever decoded them.
+
+    Shared by `decode_link` (pyroute2's parser) and `lean_link` (a struct parser): both hand over
+    values keyed and shaped as pyroute2 decodes them, so the two paths cannot drift apart in what they
+    make of a value, only in how they read it (which `tests/pure/test_lean_link.py` checks).
+    """
+    kind = _kind(ifi_type, flags, raw_kind, data)
+    mac = top("IFLA_ADDRESS") if ifi_type in MAC_TYPES else None
     oper = top("IFLA_OPERSTATE")
     carrier = top("IFLA_CARRIER")
     bridge = None
@@ -206,12 +222,12 @@ def decode_link(msg: Any, netns: int) -> LinkDraft:
     nsid = top("IFLA_LINK_NETNSID")
     link = Link(
         netns=netns,
-        ifindex=int(msg["index"]),
-        name=str(top("IFLA_IFNAME") or f"if{msg['index']}"),
+        ifindex=index,
+        name=str(top("IFLA_IFNAME") or f"if{index}"),
         kind=kind,
         mac=mac,
         mtu=int(top("IFLA_MTU") or 0),
-        admin_up=bool(msg["flags"] & IFF_UP),
+        admin_up=bool(flags & IFF_UP),
         oper_state=str(oper).lower() if oper is not None else "unknown",
         stats=_stats(top("IFLA_STATS64")),
         bridge=bridge,
@@ -232,18 +248,22 @@ def decode_addresses(msgs: Iterable[Any]) -> dict[int, tuple[str, ...]]:
 
     IPv4 uses IFA_LOCAL when present: on a point-to-point device IFA_ADDRESS is the *peer's* address.
     """
+    return address_map(
+        (int(msg["index"]), msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS"), msg["prefixlen"])
+        for msg in msgs if msg["header"].get("type") in (None, RTM_NEWADDR))
+
+
+def address_map(entries: Iterable[tuple[int, Any, int]]) -> dict[int, tuple[str, ...]]:
+    """(ifindex, address as pyroute2 decodes it, prefix length) -> the sorted map `decode_addresses` gives."""
     found: dict[int, list[ipaddress.IPv4Interface | ipaddress.IPv6Interface]] = {}
-    for msg in msgs:
-        if msg["header"].get("type") not in (None, RTM_NEWADDR):
-            continue
-        addr = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
+    for index, addr, prefixlen in entries:
         if addr is None:
             continue
         try:
-            iface = ipaddress.ip_interface(f"{addr}/{msg['prefixlen']}")
+            iface = ipaddress.ip_interface(f"{addr}/{prefixlen}")
         except ValueError:
             continue
-        found.setdefault(int(msg["index"]), []).append(iface)
+        found.setdefault(index, []).append(iface)
     return {
         index: tuple(str(i) for i in sorted(set(ifaces), key=lambda i: (i.version, i.ip, i.network)))
         for index, ifaces in found.items()
@@ -256,17 +276,19 @@ def decode_fdb(msgs: Iterable[Any]) -> dict[int, tuple[FdbEntry, ...]]:
     Only entries carrying NDA_MASTER belong to a bridge; the rest are each device's own multicast
     list (flag self), which `bridge fdb show` also prints and which would drown the learned MACs.
     """
+    return fdb_map(
+        (msg.get_attr("NDA_MASTER"), msg.get_attr("NDA_LLADDR"), int(msg["ifindex"]), int(msg["state"]),
+         msg.get_attr("NDA_VLAN"))
+        for msg in msgs if msg["header"].get("type") in (None, RTM_NEWNEIGH))
+
+
+def fdb_map(entries: Iterable[tuple[Any, Any, int, int, Any]]) -> dict[int, tuple[FdbEntry, ...]]:
+    """(NDA_MASTER, NDA_LLADDR, ifindex, NUD state, NDA_VLAN), pyroute2-decoded -> `decode_fdb`'s map."""
     found: dict[int, set[FdbEntry]] = {}
-    for msg in msgs:
-        if msg["header"].get("type") not in (None, RTM_NEWNEIGH):
-            continue
-        master = msg.get_attr("NDA_MASTER")
-        mac = msg.get_attr("NDA_LLADDR")
+    for master, mac, ifindex, nud, vlan in entries:
         if not master or mac is None:
             continue
-        nud = int(msg["state"])
-        vlan = msg.get_attr("NDA_VLAN")
-        entry = FdbEntry(mac=str(mac), port=int(msg["ifindex"]) or None,
+        entry = FdbEntry(mac=str(mac), port=ifindex or None,
                          state=NUD_STATES.get(nud, f"nud:{nud}"),
                          vlan=None if vlan is None else int(vlan))
         found.setdefault(int(master), set()).add(entry)
@@ -325,8 +347,24 @@ def _dump(call: Any, what: str, netns: int, errors: list[CollectError]) -> list[
     return None
 
 
-def dump_namespace(ipr: Any, netns: int) -> NamespaceDump:
-    """Links, addresses (v4 and v6) and bridge FDBs of the namespace `ipr` is bound to. Never raises."""
+def dump_namespace(ipr: Any, netns: int, sock: Any = None) -> NamespaceDump:
+    """Links, addresses (v4 and v6) and bridge FDBs of the namespace `ipr` is bound to. Never raises.
+
+    The lean struct parser (`lean_link`) does the work on a socket of its own in that namespace (`sock`,
+    a `lean.StatsSocket`, if the caller already has one there; else one kept beside `ipr`); pyroute2
+    decodes only the messages of kinds the lean parser leaves to it. If no lean socket can be had
+    (no root for SIOCGSKNS, a fake `ipr` without fileno), or it breaks mid-dump, pyroute2 does it all.
+    """
+    from vnettop.collect import lean_link
+
+    dump = lean_link.dump_namespace(ipr, netns, sock)
+    if dump is not None:
+        return dump
+    return dump_namespace_pyroute2(ipr, netns)
+
+
+def dump_namespace_pyroute2(ipr: Any, netns: int) -> NamespaceDump:
+    """`dump_namespace` through pyroute2's requests and parser only (the reference the lean path matches)."""
     errors: list[CollectError] = []
     links = _dump(lambda: ipr.link("dump"), "link", netns, errors)
     if links is None:
@@ -341,6 +379,12 @@ def dump_namespace(ipr: Any, netns: int) -> NamespaceDump:
     fdb: dict[int, tuple[FdbEntry, ...]] = {}
     if any(d.link.bridge is not None for d in drafts):
         fdb = decode_fdb(_dump(lambda: ipr.fdb("dump"), "fdb", netns, errors) or ())
+    return join_dump(drafts, addrs, fdb, errors)
+
+
+def join_dump(drafts: list[LinkDraft], addrs: dict[int, tuple[str, ...]],
+              fdb: dict[int, tuple[FdbEntry, ...]], errors: list[CollectError]) -> NamespaceDump:
+    """Put addresses and FDB entries on their devices; drafts sorted by ifindex."""
     out = []
     for draft in drafts:
         link = draft.link
