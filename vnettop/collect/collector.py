@@ -20,6 +20,7 @@ namespace vanishing mid-scan, permission denied, no root) end up in `Snapshot.er
 from __future__ import annotations
 
 import os
+import select
 import socket
 import threading
 import time
@@ -58,6 +59,46 @@ def _label(entry: NsEntry) -> str:
     return f"pid {entry.pids[0]}" if entry.pids else f"net:[{entry.inode}]"
 
 
+class _Janitor:
+    """Lets go of vanished namespaces even while nobody collects (a paused UI, an idle library user).
+
+    The pool's sockets pin their namespaces: after `ip netns del` a pinned namespace lives on, and so
+    do its veth peers in root, until the pool drops it, which a collect does. Every `interval` seconds
+    without a collect, or at once when the mount table changes (`ip netns del` unmounts), this thread
+    asks the collector's worker to re-discover and drop what is gone. It never reads a namespace.
+    """
+
+    def __init__(self, prune: Callable[[bool], None], interval: float = 2.0,
+                 mountinfo: str = "/proc/self/mountinfo") -> None:
+        self._prune = prune
+        self._interval = interval
+        self._stop_r, self._stop_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            self._mount_fd: int | None = os.open(mountinfo, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            self._mount_fd = None
+        self._thread = threading.Thread(target=self._run, name="vnettop-janitor", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        poll = select.poll()
+        poll.register(self._stop_r, select.POLLIN)
+        if self._mount_fd is not None:
+            poll.register(self._mount_fd, select.POLLPRI)
+        while True:
+            ready = poll.poll(int(self._interval * 1000))
+            if any(fd == self._stop_r for fd, _ in ready):
+                return
+            self._prune(bool(ready))  # True: the mount table changed
+
+    def stop(self) -> None:
+        os.write(self._stop_w, b"x")
+        self._thread.join(5)
+        for fd in (self._stop_r, self._stop_w, self._mount_fd):
+            if fd is not None:
+                os.close(fd)
+
+
 class LiveCollector:
     """Snapshots of this host's virtual networking, read live (implements `Collector`)."""
 
@@ -76,6 +117,9 @@ class LiveCollector:
         self.last_timings: dict[str, float] = {}
         #: What the last collect did: namespaces fully dumped, counters-only, nsid queries sent.
         self.last_counts: dict[str, int] = {}
+        self._last_collect = 0.0  # time.monotonic() at the end of the last collect
+        self._prune_queued = threading.Event()
+        self._janitor: _Janitor | None = None
 
     # -- the Collector protocol ----------------------------------------------------------------
 
@@ -125,7 +169,31 @@ class LiveCollector:
             raise RuntimeError("the collector is closed")
         return self._executor.submit(fn).result()
 
+    def _request_prune(self, mounts_changed: bool) -> None:
+        """From the janitor: queue a prune unless one is queued or a collect just did the job."""
+        recent = time.monotonic() - self._last_collect < 1.0
+        if self._closed or self._prune_queued.is_set() or (recent and not mounts_changed):
+            return
+        self._prune_queued.set()
+        try:
+            self._executor.submit(self._prune)
+        except RuntimeError:  # shut down meanwhile
+            pass
+
+    def _prune(self) -> None:
+        """Drop pooled namespaces that discovery no longer finds (on the worker thread)."""
+        self._prune_queued.clear()
+        pool = self._pool
+        if pool is None or self._closed:
+            return
+        alive = {e.inode for e in discover(self.proc_root, self.run_root).namespaces}
+        for inode in [i for i in pool.entries if i not in alive]:
+            pool.drop(inode)
+
     def _close_pool(self) -> None:
+        if self._janitor is not None:  # stopped here, on the worker: no collect can start one after
+            self._janitor.stop()
+            self._janitor = None
         if self._pool is not None:
             self._pool.close()
             self._pool = None
@@ -147,6 +215,8 @@ class LiveCollector:
 
         if self._pool is None:
             self._pool = NsPool(self._hub, self.proc_root)
+            if not self._closed:
+                self._janitor = _Janitor(self._request_prune)
         pool = self._pool
         try:
             _opened, unreadable, errs = pool.sync(disc)
@@ -193,6 +263,7 @@ class LiveCollector:
         self.last_timings = timings
         counts["nsid_queries"] += pool.nsid_queries
         self.last_counts = counts
+        self._last_collect = time.monotonic()
         return Snapshot(
             host=self._host,
             namespaces=namespaces,
