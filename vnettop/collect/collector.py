@@ -295,7 +295,7 @@ class LiveCollector:
             # a device came or went without an event reaching us (or counters failed): dump it all
         self._counts["dumped"] += 1
         try:
-            dump = dump_namespace(pooled.ipr, pooled.inode)
+            dump = dump_namespace(pooled.ipr, pooled.inode, pooled.stats)
         except Exception as exc:  # dump_namespace should not raise; be safe anyway
             errors.append(CollectError(f"netns {pooled.inode}", f"dump failed: {exc!r}"))
             pooled.last_dump = None

@@ -40,7 +40,7 @@ RTM_NEWNSID, RTM_GETNSID, NLMSG_ERROR, NLM_F_REQUEST = 88, 90, 2, 1
 NETNSA_NSID, NETNSA_FD = 1, 3
 _NSID_REQ = struct.Struct("=IHHIIBxxxHHI")  # nlmsghdr, rtgenmsg, one u32 attribute (NETNSA_FD)
 _HDR = struct.Struct("=IHHII")
-_seq = itertools.count(1)
+_seq = itertools.count(0x40000000)  # far from lean's sequence numbers on the same socket
 
 
 def query_nsid(sock: socket.socket, target_fd: int) -> int | None:
@@ -50,7 +50,7 @@ def query_nsid(sock: socket.socket, target_fd: int) -> int | None:
     collect that pairs thousands of veths this is most of the time. Replies of other sequence numbers
     (a stats dump abandoned on this socket) are skipped. Raises OSError if the kernel refuses.
     """
-    seq = next(_seq) & 0x7FFFFFFF
+    seq = next(_seq) & 0x7FFFFFFF | 0x40000000
     sock.send(_NSID_REQ.pack(_NSID_REQ.size, RTM_GETNSID, NLM_F_REQUEST, seq, 0, 0, 8, NETNSA_FD, target_fd))
     while True:
         data = sock.recv(65536)
