@@ -266,3 +266,28 @@ def test_a_new_socket_is_traced_without_reading_every_process(tmp_path: Path,
     result, _ = scanner.scan(disc.namespaces)
     assert result == {NS_A: {102: (Listening("udp", "0.0.0.0", 5353),)}}
     assert reads == [100, 101, 102]  # stopped at the holder
+
+
+def test_a_socket_made_while_fds_are_read_is_not_lost(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tables are read before fd links: a socket made in between is traced next time, never written off."""
+    fake = FakeProc(tmp_path)
+    fake.add(10, comm="daemon")
+    fake.set_table(10, "tcp", table("tcp"))
+    fake.set_table(10, "udp", table("udp"))
+    real = ProcFs.fd_targets
+    made = []
+
+    def racing(self: ProcFs, pid: int) -> dict[int, str]:
+        out = real(self, pid)
+        if pid == 10 and not made:  # the daemon binds a socket just after we read its fds
+            made.append(True)
+            fake.add_fd(10, 8, "socket:[777]")
+            fake.set_table(10, "udp", table("udp", row(0, "0.0.0.0", 5000, "07", 777)))
+        return out
+
+    monkeypatch.setattr(ProcFs, "fd_targets", racing)
+    scanner = ProcScanner(str(tmp_path), listen_interval=0, sweep_seconds=0)
+    scanner.scan(fake.discovery())
+    scan = scanner.scan(fake.discovery())
+    (proc,) = scan.processes[NS_A]
+    assert proc.listening == (Listening("udp", "0.0.0.0", 5000),)

@@ -72,6 +72,9 @@ class ProcScanner:
         for gone in set(self._known) - pids:
             del self._known[gone]
 
+        # Socket tables before fd links (see ListeningScanner.read_tables for why).
+        self.listening.read_tables(discovery.namespaces, full,
+                                   {pid for pid, k in self._known.items() if k.denied})
         if full:
             todo = set(pids)
             self._sweep_queue = []
@@ -89,9 +92,7 @@ class ProcScanner:
         tun_fds, fallback = self._probe_holders()
         if fallback:
             errors.append(CollectError("proc", f"tun/tap holders matched by device name only ({fallback})"))
-        readable = {pid for pid, k in self._known.items() if not k.denied}
-        listening, listen_errors = self.listening.scan(discovery.namespaces, full, sorted(pids),
-                                                       self._fd_cache, readable)
+        listening, listen_errors = self.listening.trace(full, sorted(pids), self._fd_cache)
         self._fd_cache = {}
         errors.extend(listen_errors)
         denied = sum(1 for k in self._known.values() if k.denied)

@@ -196,10 +196,17 @@ def socket_owners(procfs: ProcFs, pids: Iterable[int], inodes: set[int],
     owners: dict[int, set[int]] = {}
     if not inodes:
         return owners
+    pids = list(pids)
     if cache:
-        pids = sorted(pids, key=lambda pid: pid not in cache)
+        pids.sort(key=lambda pid: pid not in cache)
+    _match(procfs, pids, inodes, cache, first_only, owners)
+    return owners
+
+
+def _match(procfs: ProcFs, pids: Iterable[int], inodes: set[int], cache: FdCache | None,
+           first_only: bool, owners: dict[int, set[int]]) -> None:
     for pid in pids:
-        if first_only and len(owners) == len(inodes):
+        if first_only and inodes <= owners.keys():
             break
         targets = cache.get(pid) if cache is not None else None
         if targets is None:
@@ -211,7 +218,6 @@ def socket_owners(procfs: ProcFs, pids: Iterable[int], inodes: set[int],
             ino = socket_inode(target)
             if ino is not None and ino in inodes:
                 owners.setdefault(ino, set()).add(pid)
-    return owners
 
 
 @dataclass
@@ -246,25 +252,31 @@ class ListeningScanner:
         self.clock = clock
         self.use_diag = procfs.is_live if use_diag is None else use_diag
         self._ns: dict[int, _NsSockets] = {}
-        self._cache: FdCache | None = None
+        self._pending: list[tuple[NsEntry, dict[int, Listening], float]] = []  # read, not yet traced
+        self._errors: list[CollectError] = []
         #: Expired namespaces re-read per call: at least this many, else a 1/interval share of all.
         self.min_per_call = 16
 
     def scan(self, namespaces: Sequence[NsEntry], full: bool = False, all_pids: Sequence[int] = (),
              fd_cache: FdCache | None = None,
-             readable: Container[int] | None = None) -> tuple[ListenMap, list[CollectError]]:
-        """netns inode -> pid -> its listening sockets there; plus namespaces whose tables failed.
+             denied: Container[int] = ()) -> tuple[ListenMap, list[CollectError]]:
+        """Both phases at once: `read_tables` then `trace`."""
+        self.read_tables(namespaces, full, denied)
+        return self.trace(full, all_pids, fd_cache)
 
-        Only namespaces with processes are read (nothing else can hold a socket there, bar a process
-        that made one and left: `all_pids`, every visible pid, is searched for those on full scans).
-        `fd_cache`: fd links the caller has just read, reused rather than read again. `readable`: the
-        pids whose fds can be read (without root, a namespace with none of them is not worth reading).
+    def read_tables(self, namespaces: Sequence[NsEntry], full: bool = False,
+                    denied: Container[int] = ()) -> None:
+        """Phase 1: re-read the socket tables of the namespaces that are due.
+
+        Call it BEFORE reading the fd links that `trace` uses: a socket shows in a table only once its
+        fd exists, so links read afterwards always hold it (read before, they may miss it, and the
+        socket would wrongly be remembered as held by nobody). Only namespaces with processes are read,
+        and not those whose processes' fds are all `denied` (without root: nothing to trace them to).
         """
-        self._cache = fd_cache
         now = self.clock()
-        errors: list[CollectError] = []
-        live = [ns for ns in namespaces
-                if ns.pids and (readable is None or any(pid in readable for pid in ns.pids))]
+        self._errors = []
+        self._pending = []
+        live = [ns for ns in namespaces if ns.pids and not all(pid in denied for pid in ns.pids)]
         for gone in set(self._ns) - {ns.inode for ns in live}:  # never keep a vanished namespace's state
             del self._ns[gone]
         due = self._due(live, now, full)
@@ -275,19 +287,31 @@ class ListeningScanner:
                     tcp[ns.inode] = res
         for ns in due:
             try:
-                state = self._refresh(ns, self._ns.get(ns.inode), now, full, tcp.get(ns.inode))
+                table = self._read_table(ns, tcp.get(ns.inode))
             except OSError as exc:
-                errors.append(CollectError(f"netns {ns.inode}",
-                                           f"cannot read its socket tables: {exc.strerror or exc}"))
-                state = None
-            if state is None:
+                self._errors.append(CollectError(f"netns {ns.inode}",
+                                                 f"cannot read its socket tables: {exc.strerror or exc}"))
+                table = None
+            if table is None:
                 self._ns.pop(ns.inode, None)
             else:
-                self._ns[ns.inode] = state
+                self._pending.append((ns, table, now))
+
+    def trace(self, full: bool = False, all_pids: Sequence[int] = (),
+              fd_cache: FdCache | None = None) -> tuple[ListenMap, list[CollectError]]:
+        """Phase 2: netns inode -> pid -> its listening sockets there; plus the tables that failed.
+
+        `fd_cache`: fd links the caller read since `read_tables`, reused rather than read again.
+        `all_pids`, every visible pid, is searched on full scans for sockets no process of their own
+        namespace holds (made there by a process that then left).
+        """
+        for ns, table, now in self._pending:
+            self._ns[ns.inode] = self._owners(ns, self._ns.get(ns.inode), table, now, full, fd_cache)
+        self._pending = []
         if full:
-            self._search_everywhere(all_pids)
+            self._search_everywhere(all_pids, fd_cache)
         result = {inode: by_pid for inode, state in sorted(self._ns.items()) if (by_pid := state.by_pid())}
-        return result, errors
+        return result, self._errors
 
     def _due(self, live: list[NsEntry], now: float, full: bool) -> list[NsEntry]:
         """Namespaces to re-read now: all on a full scan, new ones always, and the stalest expired ones
@@ -302,38 +326,40 @@ class ListeningScanner:
         share = max(self.min_per_call, math.ceil(len(live) / max(1.0, self.interval)))
         return fresh + expired[:share]
 
-    def _refresh(self, ns: NsEntry, old: _NsSockets | None, now: float, full: bool,
-                 tcp: dict[int, Listening] | None) -> _NsSockets | None:
+    def _read_table(self, ns: NsEntry, tcp: dict[int, Listening] | None) -> dict[int, Listening] | None:
+        """socket inode -> Listening for one namespace (udp from /proc; tcp from `tcp` if given)."""
         tables = TABLES if tcp is None else ("udp", "udp6")
-        table: dict[int, Listening] | None = None
         last_exc: OSError | None = None
         for pid in ns.pids[:8]:  # the first reader still alive will do
             try:
                 table = read_listening(self.procfs, pid, tables)
-                break
             except OSError as exc:
                 last_exc = exc
-        if table is None:
-            if last_exc is not None and not isinstance(last_exc, FileNotFoundError | ProcessLookupError):
-                raise last_exc
-            return None  # its processes all just exited
-        table.update(tcp or {})
+                continue
+            table.update(tcp or {})
+            return table
+        if last_exc is not None and not isinstance(last_exc, FileNotFoundError | ProcessLookupError):
+            raise last_exc
+        return None  # its processes all just exited
+
+    def _owners(self, ns: NsEntry, old: _NsSockets | None, table: dict[int, Listening], now: float,
+                full: bool, fd_cache: FdCache | None) -> _NsSockets:
         owners = {} if full or old is None else {i: p for i, p in old.owners.items() if i in table}
         unowned = set() if full or old is None else old.unowned & set(table)
         missing = set(table) - set(owners) - unowned
         if missing:
-            found = socket_owners(self.procfs, ns.pids, missing, self._cache,
+            found = socket_owners(self.procfs, ns.pids, missing, fd_cache,
                                   first_only=not (full or old is None))
             owners.update(found)
             unowned |= missing - set(found)
         return _NsSockets(now, table, owners, unowned)
 
-    def _search_everywhere(self, all_pids: Sequence[int]) -> None:
+    def _search_everywhere(self, all_pids: Sequence[int], fd_cache: FdCache | None) -> None:
         """One pass over every process for sockets no process of their own namespace holds."""
         wanted = {inode: state for state in self._ns.values() for inode in state.unowned}
         if not wanted:
             return
-        for inode, pids in socket_owners(self.procfs, all_pids, set(wanted), self._cache).items():
+        for inode, pids in socket_owners(self.procfs, all_pids, set(wanted), fd_cache).items():
             state = wanted[inode]
             state.owners[inode] = pids
             state.unowned.discard(inode)
