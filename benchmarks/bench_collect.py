@@ -31,6 +31,7 @@ from topology import REPO_ENV, REPO_ROOT, Topology, cleanup_all
 
 PY = sys.executable
 PROBE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "collect_probe.py")
+PHASES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dump_phases.py")
 IP_LOOP = ("ip -j -d link show >/dev/null; for ns in $(ip netns list | cut -d' ' -f1); do "
            "ip -n \"$ns\" -j -d link show; done >/dev/null")
 LSOF = "lsof /dev/net/tun >/dev/null 2>&1"
@@ -68,6 +69,21 @@ def probe(prefix: str, repeats: int, profile: str | None = None) -> dict[str, ob
     return result
 
 
+def dump_phases() -> str:
+    """One run of dump_phases.py: where a dump's time goes (start-up = wall - inside)."""
+    t0 = time.perf_counter()
+    proc = subprocess.run([PY, PHASES], capture_output=True, text=True, cwd=REPO_ROOT, env=REPO_ENV)
+    wall = (time.perf_counter() - t0) * 1000
+    if proc.returncode != 0:
+        return f"failed: {proc.stderr.strip()[-500:]}"
+    d = json.loads(proc.stdout.strip().splitlines()[-1])
+    stages = d.pop("collector_stages", {})
+    rss, size, inside = d.pop("maxrss_mb"), d.pop("json_bytes"), d.pop("inside_ms")
+    parts = [f"interpreter start-up {wall - inside:.0f}"] + [f"{k} {v:.0f}" for k, v in d.items()]
+    return (f"wall {wall:.0f} ms = " + ", ".join(parts) + f" (collect stages: {_stages(stages)}); "
+            f"JSON {size / 1e6:.2f} MB, peak RSS {rss:.1f} MB")
+
+
 def machine() -> list[str]:
     cpu = "?"
     with open("/proc/cpuinfo") as f:
@@ -84,19 +100,24 @@ def machine() -> list[str]:
         except metadata.PackageNotFoundError:
             return "missing"
 
+    head = subprocess.run(["git", "-C", REPO_ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
+                          text=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", REPO_ROOT, "status", "--porcelain", "vnettop"], capture_output=True,
+                           text=True).stdout.splitlines()
     iproute = subprocess.run(["ip", "-V"], capture_output=True, text=True).stdout.strip()
     lsof = subprocess.run(["lsof", "-v"], capture_output=True, text=True).stderr.split("revision:")
     return [
         f"CPU: {cpu}, {os.cpu_count()} cores; RAM {mem_kb / 1048576:.1f} GiB; kernel {platform.release()}",
         f"Python {platform.python_version()}; pyroute2 {ver('pyroute2')}, textual {ver('textual')}, "
         f"psutil {ver('psutil')}; {iproute}; lsof {lsof[1].split()[0] if len(lsof) > 1 else '?'}",
+        f"vnettop at commit {head}" + (f" + {len(dirty)} uncommitted files under vnettop/" if dirty else ""),
     ]
 
 
 def host_load() -> str:
     netns = len(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else 0
     procs = sum(1 for e in os.listdir("/proc") if e.isdigit())
-    return f"host now: {netns} named namespaces, {procs} processes"
+    return f"host now: {netns} named namespaces, {procs} processes, load average {os.getloadavg()[0]:.2f}"
 
 
 def fmt(values: Sequence[float], unit: str = "") -> str:
@@ -111,13 +132,14 @@ failures: list[str] = []
 
 def measure(n: int, runs: int, repeats: int, profile: bool) -> dict[str, list[float]]:
     rows: dict[str, list[float]] = {k: [] for k in (
-        "import", "first", "repeat", "dump", "dump_rss", "iploop", "lsof", "ip+lsof")}
+        "host_ns", "import", "first", "repeat", "dump", "dump_rss", "iploop", "lsof", "ip+lsof")}
     with Topology(n) as topo:
         print(f"  built: {topo.summary()}", flush=True)
         print(f"  {host_load()}", flush=True)
         time.sleep(1.0)  # let link-up events and bridge port state settle before "nothing changes"
         for r in range(runs):
             p = probe(topo.prefix, repeats)
+            rows["host_ns"].append(float(p["namespaces"]))  # type: ignore[arg-type]
             rows["import"].append(float(p["import_ms"]))  # type: ignore[arg-type]
             rows["first"].append(float(p["first_ms"]))  # type: ignore[arg-type]
             rows["repeat"].extend(float(x) for x in p["repeat_ms"])  # type: ignore[attr-defined]
@@ -125,6 +147,13 @@ def measure(n: int, runs: int, repeats: int, profile: bool) -> dict[str, list[fl
                 print(f"  probe saw {p['namespaces']} namespaces, {p['links']} links, {p['errors']} soft "
                       f"errors; of ours {p['mine_namespaces']} namespaces, {p['mine_links']} links "
                       f"({p['mine_peers']} with a resolved peer, {p['mine_held']} taps/tuns with a holder)")
+                exp = topo.expected
+                got = {"links": p["mine_links"], "peers": p["mine_peers"], "held": p["mine_held"],
+                       "namespaces": p["mine_namespaces"]}
+                if got != exp:
+                    warn = f"{n} netns: the collector saw {got} of ours, expected {exp}"
+                    print(f"  !! {warn}", flush=True)
+                    failures.append(warn)
                 print(f"  first collect stages ms: {_stages(p['first_stages'])}; counts {p['first_counts']}")
                 print(f"  repeat collect stages ms: {_stages(p['repeat_stages'])}; counts {p['repeat_counts']}")
             wall, rss, rc, err = timed([PY, "-m", "vnettop", "dump", "--format", "json"])
@@ -137,9 +166,12 @@ def measure(n: int, runs: int, repeats: int, profile: bool) -> dict[str, list[fl
             rows["iploop"].append(timed(["sh", "-c", IP_LOOP])[0])
             rows["lsof"].append(timed(["sh", "-c", LSOF])[0])
             rows["ip+lsof"].append(timed(["sh", "-c", f"{IP_LOOP}; {LSOF}"])[0])
+            if r == 0:
+                print(f"  dump phases: {dump_phases()}", flush=True)
         if profile:
             probe(topo.prefix, repeats, "first")
             probe(topo.prefix, repeats, "repeat")
+        print(f"  {host_load()}", flush=True)
     print(f"  torn down in {topo.teardown_seconds:.2f} s", flush=True)
     return rows
 
@@ -150,6 +182,7 @@ def _stages(stages: object) -> str:
 
 
 LABELS = [
+    ("host_ns", "namespaces on the host (seen by vnettop)", ""),
     ("import", "vnettop: import collector (fresh process)", " ms"),
     ("first", "vnettop: first collect (fresh process)", " ms"),
     ("repeat", "vnettop: repeat collect (same process)", " ms"),

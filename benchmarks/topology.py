@@ -189,6 +189,12 @@ class Topology:
     # -- what was built -------------------------------------------------------------------------
 
     @property
+    def expected(self) -> dict[str, int]:
+        """What a correct collector must see of ours: prefixed links, veth ends with a peer, held taps/tuns."""
+        return {"links": 4 * self.n + len(self.bridges) + self.n_root_taps + self.n_ns_tuns,
+                "peers": 4 * self.n, "held": self.n_root_taps + self.n_ns_tuns, "namespaces": self.n}
+
+    @property
     def holder_pids(self) -> list[int]:
         return [p.pid for p in self.procs]
 
