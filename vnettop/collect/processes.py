@@ -15,6 +15,7 @@ qemu and closes its own).
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -55,6 +56,7 @@ class ProcScanner:
         self._last: float | None = None
         #: How many fd directories the last call read (for benchmarks and tests of incrementality).
         self.last_fd_reads = 0
+        self._root = os.geteuid() == 0
         self._fd_cache: dict[int, dict[int, str]] = {}  # fd links read during this call, for the sockets
 
     # -- the public call ---------------------------------------------------------------------
@@ -73,8 +75,7 @@ class ProcScanner:
             del self._known[gone]
 
         # Socket tables before fd links (see ListeningScanner.read_tables for why).
-        self.listening.read_tables(discovery.namespaces, full,
-                                   {pid for pid, k in self._known.items() if k.denied})
+        self.listening.read_tables(discovery.namespaces, full, self._denied)
         if full:
             todo = set(pids)
             self._sweep_queue = []
@@ -104,6 +105,13 @@ class ProcScanner:
         return ProcScan(tuple(tun_fds), processes, tuple(errors))
 
     # -- fds ---------------------------------------------------------------------------------
+
+    def _denied(self, pid: int) -> bool:
+        """Whether this process's fds are unreadable to us (known from the last read, else asked)."""
+        known = self._known.get(pid)
+        if known is not None:
+            return known.denied
+        return not self._root and not os.access(self.procfs.path(pid, "fd"), os.R_OK)
 
     def _sweep_slice(self, pids: set[int], now: float) -> set[int]:
         """Known, non-holder pids to re-read this call, so all are re-read every `sweep_seconds`."""

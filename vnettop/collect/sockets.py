@@ -22,7 +22,7 @@ import os
 import socket
 import struct
 import time
-from collections.abc import Callable, Container, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from vnettop.collect import nsenter
@@ -259,13 +259,13 @@ class ListeningScanner:
 
     def scan(self, namespaces: Sequence[NsEntry], full: bool = False, all_pids: Sequence[int] = (),
              fd_cache: FdCache | None = None,
-             denied: Container[int] = ()) -> tuple[ListenMap, list[CollectError]]:
+             denied: Callable[[int], bool] | None = None) -> tuple[ListenMap, list[CollectError]]:
         """Both phases at once: `read_tables` then `trace`."""
         self.read_tables(namespaces, full, denied)
         return self.trace(full, all_pids, fd_cache)
 
     def read_tables(self, namespaces: Sequence[NsEntry], full: bool = False,
-                    denied: Container[int] = ()) -> None:
+                    denied: Callable[[int], bool] | None = None) -> None:
         """Phase 1: re-read the socket tables of the namespaces that are due.
 
         Call it BEFORE reading the fd links that `trace` uses: a socket shows in a table only once its
@@ -276,7 +276,8 @@ class ListeningScanner:
         now = self.clock()
         self._errors = []
         self._pending = []
-        live = [ns for ns in namespaces if ns.pids and not all(pid in denied for pid in ns.pids)]
+        live = [ns for ns in namespaces
+                if ns.pids and (denied is None or not all(denied(pid) for pid in ns.pids))]
         for gone in set(self._ns) - {ns.inode for ns in live}:  # never keep a vanished namespace's state
             del self._ns[gone]
         due = self._due(live, now, full)
