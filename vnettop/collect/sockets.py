@@ -11,8 +11,10 @@ only, which walks only the listening hash), on a socket made inside each namespa
 thread (`nsenter.visit_each`); the /proc tcp tables remain the fallback when that is refused.
 
 Tracing inodes means reading fd links of many processes, so it is done only for inodes not seen
-before; a namespace's tables themselves are re-read at most every `interval` seconds unless a full
-scan is asked for.
+before, and (outside full scans) only until each has one holder. A namespace's tables are re-read at
+most every `interval` seconds unless a full scan is asked for, a share of the namespaces per call so
+the cost does not spike. Tables are read before the fd links they are traced with (two phases:
+`read_tables`, then `trace`), because a socket shows in a table only after its fd exists.
 """
 
 from __future__ import annotations
