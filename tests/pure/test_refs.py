@@ -111,7 +111,24 @@ def test_answers_are_cached_per_namespace_pair() -> None:
     links, errors = resolve_links({NA: a_side, NB: b_side}, nsids)
     assert errors == ()
     assert by_name(links)["a3"].peer == LinkRef(NB, 23, "b3")
-    assert sorted(nsids.asked) == [(NA, NB), (NB, NA)]
+    assert by_name(links)["b3"].peer == LinkRef(NA, 13, "a3")
+    # one question for the first pair; the far end's nsid then names A for every other device of B
+    assert nsids.asked == [(NA, NB)]
+
+
+def test_a_verified_pair_answers_for_its_far_end_and_its_neighbours() -> None:
+    nsids = Nsids({(ROOT, NA): 5, (NA, ROOT): 0})
+    links, errors = resolve_links({
+        ROOT: [draft(ROOT, 7, "tap45", link=2, nsid=5), draft(ROOT, 3, "em2", kind="device")],
+        NA: [draft(NA, 2, "ns-45", link=7, nsid=0), draft(NA, 4, "mvx", kind="macvlan", link=3, nsid=0)],
+        NB: [draft(NB, 2, "decoy", link=7, nsid=3)],  # same indexes, another namespace: never asked for
+    }, nsids)
+    got = by_name(links)
+    assert got["ns-45"].peer == LinkRef(ROOT, 7, "tap45")
+    assert got["mvx"].lower == LinkRef(ROOT, 3, "em2")
+    assert (NA, ROOT) not in nsids.asked  # learnt from the pair root verified
+    assert (ROOT, NA) in nsids.asked
+    assert [e.message.split(":")[0] for e in errors] == ["decoy"]
 
 
 def test_peer_in_an_unreadable_namespace_keeps_its_index_and_says_why() -> None:
