@@ -115,7 +115,9 @@ def test_end_to_end_through_the_live_collector(kit: KernelKit) -> None:
     with LiveCollector() as collector:
         snap = collector.collect()
         for ns, pid, fds in ((ns1, pid1, fds1), (ns2, pid2, fds2)):
-            (link,) = snap.find_links(name, kit.ns_inode(ns))
+            found = snap.find_links(name, kit.ns_inode(ns))
+            assert len(found) == 1, f"{name} in {ns}: {found}; errors: {snap.errors}"
+            link = found[0]
             assert link.tun is not None
             assert link.tun.holders == (TunHolder(pid, "python", fds, True),)
             namespace = snap.namespace(kit.ns_inode(ns))
