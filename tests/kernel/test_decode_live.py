@@ -302,3 +302,24 @@ def test_a_socket_handed_in_is_used_and_sees_that_namespace(lab: Lab) -> None:
             sock.close()
     assert {d.link.name for d in dump.drafts} == {"lo", lab.c1, lab.e1, lab.mvb}
     assert dump.errors == ()
+
+
+def test_lean_nsid_query_agrees_with_pyroute2(kit: KernelKit, lab: Lab) -> None:
+    lone = kit.netns("lone")  # no device links it to A: A has no nsid for it
+    fds = {ns: os.open(f"/run/netns/{ns}", os.O_RDONLY) for ns in (lab.a, lab.b, lone)}
+    try:
+        with iproute_in(lab.a) as ipr:
+            sock = lean.StatsSocket.beside(ipr.fileno())
+            try:
+                ours = {ns: sock.nsid_of(fd) for ns, fd in fds.items()}
+                theirs = {ns: ipr.get_netnsid(fd=fd).get("nsid") for ns, fd in fds.items()}
+            finally:
+                sock.close()
+    finally:
+        for fd in fds.values():
+            os.close(fd)
+    assert ours[lab.b] is not None and ours[lab.b] == theirs[lab.b]  # the veths across gave B an nsid in A
+    assert ours[lone] is None and theirs[lone] in (-1, 2**32 - 1)  # asked, never assigned
+    dump = lab.dump(lab.a)
+    c0 = next(d for d in dump.drafts if d.link.name == lab.c0)
+    assert c0.link_nsid == ours[lab.b]

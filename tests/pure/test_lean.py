@@ -178,3 +178,41 @@ def test_dump_stats_raises_what_the_kernel_refused(monkeypatch: pytest.MonkeyPat
     with pytest.raises(lean.DumpError):
         lean.dump_stats(ipr)
     assert ipr.asked == []  # pyroute2 would have hidden the errno behind an empty answer
+
+
+# -- RTM_GETNSID --------------------------------------------------------------------------------------
+
+
+def test_nsid_request_is_a_plain_query_with_the_fd() -> None:
+    from pyroute2.netlink.rtnl.nsidmsg import nsidmsg
+
+    msg = nsidmsg(lean.build_nsid_request(12, 33))
+    msg.decode()
+    assert (msg["header"]["type"], msg["header"]["flags"], msg["header"]["sequence_number"]) == (90, 1, 12)
+    assert msg["header"]["length"] == len(lean.build_nsid_request(12, 33))
+    assert msg.get_attr("NETNSA_FD") == 33 and [a[0] for a in msg["attrs"]] == ["NETNSA_FD"]
+
+
+def nsid_reply(seq: int, nsid: int) -> bytes:
+    from pyroute2.netlink.rtnl.nsidmsg import nsidmsg
+
+    msg = nsidmsg()
+    msg["header"] = {"type": lean.RTM_NEWNSID, "flags": 0, "sequence_number": seq, "pid": 0}
+    msg["rtgen_family"] = 0
+    msg["attrs"] = [["NETNSA_NSID", nsid & 0xFFFFFFFF]]
+    msg.encode()
+    return bytes(msg.data)
+
+
+@pytest.mark.parametrize(("nsid", "expected"), [(0, 0), (7, 7), (-1, None)])
+def test_nsid_reply(nsid: int, expected: int | None) -> None:
+    out: list[int | None] = []
+    assert lean.parse_nsid(nsid_reply(3, 99) + nsid_reply(4, nsid), 4, out) is True
+    assert out == [expected]  # the stale answer to request 3 is skipped
+
+
+def test_nsid_query_refused() -> None:
+    err = struct.pack("=IHHIIi", 36, lean.NLMSG_ERROR, 0, 5, 0, -errno.EBADF) + bytes(16)
+    with pytest.raises(lean.DumpError) as info:
+        lean.parse_nsid(err, 5, [])
+    assert info.value.errno == errno.EBADF
