@@ -66,6 +66,7 @@ def test_openvpn_tun_and_its_udp_port_in_its_namespace(kit: KernelKit) -> None:
         return scan if found and found.listening and any(f.pid == proc.pid for f in scan.tun_fds) else None
 
     scan = poll_until(ready, timeout=10)
+    assert scan is not None
     openvpn = process_in(scan, inode, proc.pid)
     assert openvpn is not None and openvpn.comm == "openvpn"
     assert Listening("udp", "0.0.0.0", lport) in openvpn.listening
@@ -128,7 +129,7 @@ def test_dnsmasq_listens_on_53_and_67_inside_its_namespace(kit: KernelKit) -> No
         return found if found and len(found.listening) >= 3 else None
 
     dnsmasq = poll_until(ready, timeout=10)
-    assert dnsmasq.comm == "dnsmasq"
+    assert dnsmasq is not None and dnsmasq.comm == "dnsmasq"
     assert {Listening("tcp", "10.78.0.2", 53), Listening("udp", "10.78.0.2", 53),
             Listening("udp", "0.0.0.0", 67)} <= set(dnsmasq.listening)
     assert dnsmasq.user == run(["ps", "-o", "user=", "-p", str(proc.pid)]).stdout.strip()

@@ -132,7 +132,9 @@ def test_end_to_end_through_the_live_collector(kit: KernelKit) -> None:
             s = collector.collect()
             return None if s.find_links(name, kit.ns_inode(ns1)) else s
 
-        snap = poll_until(gone)
+        after = poll_until(gone)
+        assert after is not None
+        snap = after
         (link,) = snap.find_links(name, kit.ns_inode(ns2))
         assert link.tun is not None and [h.pid for h in link.tun.holders] == [pid2]
 

@@ -275,7 +275,7 @@ def test_a_socket_made_while_fds_are_read_is_not_lost(tmp_path: Path, monkeypatc
     fake.set_table(10, "tcp", table("tcp"))
     fake.set_table(10, "udp", table("udp"))
     real = ProcFs.fd_targets
-    made = []
+    made: list[bool] = []
 
     def racing(self: ProcFs, pid: int) -> dict[int, str]:
         out = real(self, pid)
