@@ -27,7 +27,7 @@ import time
 from collections.abc import Sequence
 from importlib import metadata
 
-from topology import REPO_ENV, REPO_ROOT, Topology, cleanup_all
+from topology import REPO_ENV, REPO_ROOT, Topology, cleanup_all, wait_quiet
 
 PY = sys.executable
 PROBE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "collect_probe.py")
@@ -130,7 +130,7 @@ def fmt(values: Sequence[float], unit: str = "") -> str:
 failures: list[str] = []
 
 
-def measure(n: int, runs: int, repeats: int, profile: bool) -> dict[str, list[float]]:
+def measure(n: int, runs: int, repeats: int, profile: bool, quiet: float) -> dict[str, list[float]]:
     rows: dict[str, list[float]] = {k: [] for k in (
         "host_ns", "import", "first", "repeat", "dump", "dump_rss", "iploop", "lsof", "ip+lsof")}
     with Topology(n) as topo:
@@ -138,6 +138,8 @@ def measure(n: int, runs: int, repeats: int, profile: bool) -> dict[str, list[fl
         print(f"  {host_load()}", flush=True)
         time.sleep(1.0)  # let link-up events and bridge port state settle before "nothing changes"
         for r in range(runs):
+            if quiet > 0:
+                print(f"  run {r + 1}: {wait_quiet(quiet)}", flush=True)
             p = probe(topo.prefix, repeats)
             rows["host_ns"].append(float(p["namespaces"]))  # type: ignore[arg-type]
             rows["import"].append(float(p["import_ms"]))  # type: ignore[arg-type]
@@ -227,6 +229,9 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=5, help="repeat collects per probe process")
     ap.add_argument("--profile", action="store_true", help="cProfile the first and a repeat collect "
                     "at each size (stderr)")
+    ap.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
+                    help="before each run, wait up to this long for a quiet host (few foreign namespaces, "
+                         "idle CPUs): this machine is shared with other people's kernel tests")
     ap.add_argument("--cleanup", action="store_true", help="remove leftovers of crashed runs (vntbm*) and exit")
     args = ap.parse_args()
     if os.geteuid() != 0:
@@ -241,7 +246,7 @@ def main() -> int:
     try:
         for n in sizes:
             print(f"== {n} namespaces, {args.runs} runs", flush=True)
-            results[n] = measure(n, args.runs, args.repeats, args.profile)
+            results[n] = measure(n, args.runs, args.repeats, args.profile, args.wait_quiet)
     except KeyboardInterrupt:
         print("interrupted; everything built was removed", file=sys.stderr)
         return 130

@@ -227,6 +227,40 @@ class Topology:
         self.teardown_seconds = time.monotonic() - t0
 
 
+def cpu_busy(seconds: float = 1.0) -> float:
+    """% of all CPUs busy over `seconds` (from /proc/stat): other people's load on this shared host."""
+
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as f:
+            vals = [int(x) for x in f.readline().split()[1:]]
+        idle = vals[3] + vals[4]  # idle + iowait
+        return sum(vals), idle
+
+    t0, i0 = sample()
+    time.sleep(seconds)
+    t1, i1 = sample()
+    return 100.0 * (1 - (i1 - i0) / max(1, t1 - t0))
+
+
+def wait_quiet(max_wait: float, own_prefix: str = PREFIX, max_foreign: int = 20,
+               max_busy: float = 25.0) -> str:
+    """Wait (at most `max_wait` s) until few foreign namespaces exist and the CPUs are mostly idle.
+
+    Other engineers run kernel tests on this host at the same time; figures taken while they build a
+    few hundred namespaces measure them, not us. Returns a line saying what the host looked like.
+    """
+    deadline = time.monotonic() + max_wait
+    while True:
+        names = os.listdir("/run/netns") if os.path.isdir("/run/netns") else []
+        foreign = sum(1 for n in names if not n.startswith(own_prefix))
+        busy = cpu_busy(1.0)
+        quiet = foreign <= max_foreign and busy <= max_busy
+        if quiet or time.monotonic() >= deadline:
+            return (f"host {'quiet' if quiet else 'NOT quiet (gave up waiting)'}: {foreign} foreign "
+                    f"named namespaces, CPUs {busy:.0f}% busy")
+        time.sleep(2.0)
+
+
 def _killpg(pgid: int) -> None:
     try:
         os.killpg(pgid, signal.SIGKILL)
