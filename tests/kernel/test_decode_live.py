@@ -17,7 +17,7 @@ import pytest
 from pyroute2 import IPRoute
 
 from tests.kernelkit import KernelKit, poll_until
-from vnettop.collect import lean, lean_link
+from vnettop.collect import lean, lean_dump, lean_link
 from vnettop.collect.netlink import NamespaceDump, decode_stats, dump_namespace, dump_namespace_pyroute2
 from vnettop.collect.refs import resolve_links
 from vnettop.collect.types import LinkDraft
@@ -272,21 +272,21 @@ def test_lean_and_pyroute2_paths_agree_live(lab: Lab, side: str, monkeypatch: py
     multi-queue tap, vxlan, macvlan local and moved away, ifb), read both ways, field by field."""
     ns, inode = (lab.a, lab.ino_a) if side == "a" else (lab.b, lab.ino_b)
     left: list[str] = []
-    original = lean_link._pyroute2_link
+    original = lean_link.pyroute2_link
 
     def spy(raw: bytes, netns: int) -> LinkDraft:
         draft = original(raw, netns)
         left.append(draft.link.kind)
         return draft
 
-    monkeypatch.setattr(lean_link, "_pyroute2_link", spy)
+    monkeypatch.setattr(lean_link, "pyroute2_link", spy)
     with iproute_in(ns) as ipr:
         def agree() -> bool:
             left.clear()
-            lean_dump = lean_link.dump_namespace(ipr, inode)
-            assert lean_dump is not None, "no lean socket could be opened beside the IPRoute"
+            ours = lean_dump.dump_namespace(ipr, inode)
+            assert ours is not None, "no lean socket could be opened beside the IPRoute"
             theirs = dump_namespace_pyroute2(ipr, inode)
-            return lean_dump.errors == theirs.errors == () and without_counters(lean_dump) == without_counters(theirs)
+            return ours.errors == theirs.errors == () and without_counters(ours) == without_counters(theirs)
 
         poll_until(agree)  # equal once nothing moves between the two dumps (links coming up)
     # the lean parser did the work; pyroute2 only saw the kinds it is meant to

@@ -25,7 +25,7 @@ from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 from pyroute2.netlink.rtnl.ndmsg import ndmsg
 
 from tests.pure.test_netlink_decode import FakeIPRoute, load
-from vnettop.collect import lean, lean_link, netlink
+from vnettop.collect import lean, lean_dump, lean_link, netlink
 from vnettop.collect.netlink import _Attrs, _info, decode_addresses, decode_fdb, decode_link
 from vnettop.collect.types import LinkDraft
 
@@ -90,7 +90,7 @@ def test_each_recorded_link_decodes_alike(name: str, i: int) -> None:
     if ours is None:  # left to pyroute2: only kinds whose Link.info the lean parser does not build
         kind = theirs.link.kind
         assert kind not in lean_link.LEAN_KINDS or theirs.link.info, kind
-        ours = lean_link._pyroute2_link(msg, NS)
+        ours = lean_link.pyroute2_link(msg, NS)
     assert_same(ours, theirs)
 
 
@@ -109,10 +109,10 @@ def test_the_lean_parser_decodes_the_common_kinds_itself() -> None:
 @pytest.mark.parametrize("name", ["links_a", "links_b", "links_synthetic"])
 def test_a_whole_reply_gives_the_same_drafts(name: str) -> None:
     data = raw(name)
-    reply = lean_link.Reply(RTM_NEWLINK, lambda b, o, n: lean_link.parse_link(b, o, n, NS))
+    reply = lean_dump.Reply(RTM_NEWLINK, lambda b, o, n: lean_link.parse_link(b, o, n, NS))
     done = reply(memoryview(data), None)
     assert done is (name != "links_synthetic")  # the synthetic file has no NLMSG_DONE
-    ours = reply.items + [lean_link._pyroute2_link(m, NS) for m in reply.left]
+    ours = reply.items + [lean_link.pyroute2_link(m, NS) for m in reply.left]
     theirs = [decode_link(m, NS) for m in MarshalRtnl().parse(data) if m["header"]["type"] == RTM_NEWLINK]
     key = lambda d: d.link.ifindex  # noqa: E731
     assert sorted(ours, key=key) == sorted(theirs, key=key)
@@ -121,7 +121,7 @@ def test_a_whole_reply_gives_the_same_drafts(name: str) -> None:
 
 @pytest.mark.parametrize("tag", ["a", "b"])
 def test_addresses_alike(tag: str) -> None:
-    reply = lean_link.Reply(lean_link.RTM_NEWADDR, lean_link.parse_address)
+    reply = lean_dump.Reply(lean_link.RTM_NEWADDR, lean_link.parse_address)
     assert reply(memoryview(raw(f"addrs_{tag}")), None)
     assert reply.left == []
     assert netlink.address_map(reply.items) == decode_addresses(load(f"addrs_{tag}"))
@@ -130,7 +130,7 @@ def test_addresses_alike(tag: str) -> None:
 
 @pytest.mark.parametrize("tag", ["a", "b"])
 def test_fdb_alike(tag: str) -> None:
-    reply = lean_link.Reply(lean_link.RTM_NEWNEIGH, lean_link.parse_neigh)
+    reply = lean_dump.Reply(lean_link.RTM_NEWNEIGH, lean_link.parse_neigh)
     assert reply(memoryview(raw(f"fdb_{tag}")), None)
     assert reply.left == []
     assert netlink.fdb_map(reply.items) == decode_fdb(load(f"fdb_{tag}"))
@@ -237,7 +237,7 @@ def test_corner_decodes_alike(case: str) -> None:
     theirs = pyroute2_draft(msg)
     ours = lean_draft(msg)
     assert (ours is not None) == lean_itself
-    assert_same(ours if ours is not None else lean_link._pyroute2_link(msg, NS), theirs)
+    assert_same(ours if ours is not None else lean_link.pyroute2_link(msg, NS), theirs)
 
 
 def test_corners_are_not_all_defaults() -> None:
@@ -301,8 +301,8 @@ def test_lean_kinds_without_a_data_table_have_no_info(kind: str) -> None:
 
 
 @pytest.mark.parametrize(("request_", "cls", "family"), [
-    (lean_link.LINK_REQUEST, ifinfmsg, 0), (lean_link.ADDR_REQUEST, ifaddrmsg, 0),
-    (lean_link.FDB_REQUEST, ndmsg, 7)])
+    (lean_dump.LINK_REQUEST, ifinfmsg, 0), (lean_dump.ADDR_REQUEST, ifaddrmsg, 0),
+    (lean_dump.FDB_REQUEST, ndmsg, 7)])
 def test_requests_are_plain_dumps(request_: Any, cls: Any, family: int) -> None:
     data = request_(41)
     msg = cls(data)
@@ -364,7 +364,7 @@ def lean_socket(kernel: FakeKernel) -> lean.StatsSocket:
 @pytest.mark.parametrize("tag", ["a", "b"])
 def test_namespace_dump_equals_the_pyroute2_path(tag: str) -> None:
     kernel = FakeKernel(tag)
-    ours = lean_link.dump_with(lean_socket(kernel), NS)
+    ours = lean_dump.dump_with(lean_socket(kernel), NS)
     theirs = netlink.dump_namespace_pyroute2(FakeIPRoute(tag), NS)
     assert ours == theirs
     assert ours.errors == () and len(ours.drafts) == len(link_messages(f"links_{tag}"))
@@ -379,14 +379,14 @@ def test_dump_namespace_uses_the_given_socket() -> None:
 
 
 def test_a_refused_link_dump_reports_the_kernels_errno() -> None:
-    dump = lean_link.dump_with(lean_socket(FakeKernel("a", done_errno={lean_link.RTM_GETLINK: errno.EPERM})), NS)
+    dump = lean_dump.dump_with(lean_socket(FakeKernel("a", done_errno={lean_link.RTM_GETLINK: errno.EPERM})), NS)
     assert dump.drafts == ()
     assert [e.message for e in dump.errors] == ["link dump failed: Operation not permitted"]
 
 
 def test_a_refused_address_dump_keeps_the_links() -> None:
     kernel = FakeKernel("b", done_errno={lean_link.RTM_GETADDR: errno.EINVAL})
-    dump = lean_link.dump_with(lean_socket(kernel), NS)
+    dump = lean_dump.dump_with(lean_socket(kernel), NS)
     assert [d.link.name for d in dump.drafts] == ["lo", "x1", "mvx"]
     assert all(d.link.addresses == () for d in dump.drafts)
     assert [e.message for e in dump.errors] == ["address dump failed: Invalid argument"]
@@ -394,14 +394,14 @@ def test_a_refused_address_dump_keeps_the_links() -> None:
 
 def test_an_interrupted_dump_is_retried() -> None:
     kernel = FakeKernel("b", interrupted={lean_link.RTM_GETLINK: 2})
-    dump = lean_link.dump_with(lean_socket(kernel), NS)
+    dump = lean_dump.dump_with(lean_socket(kernel), NS)
     assert kernel.asked == [lean_link.RTM_GETLINK] * 3 + [lean_link.RTM_GETADDR]
     assert dump.errors == () and len(dump.drafts) == 3
 
 
 def test_a_dump_that_never_settles_is_kept_with_a_warning() -> None:
     kernel = FakeKernel("b", interrupted={lean_link.RTM_GETADDR: 5})
-    dump = lean_link.dump_with(lean_socket(kernel), NS)
+    dump = lean_dump.dump_with(lean_socket(kernel), NS)
     assert kernel.asked == [lean_link.RTM_GETLINK] + [lean_link.RTM_GETADDR] * 3
     assert [d.link.addresses for d in dump.drafts if d.link.name == "x1"] == [("10.1.0.2/30", "fe80::ff:fe00:1a01/64")]
     assert [e.message for e in dump.errors] == ["address dump kept changing; it may be incomplete"]
@@ -412,7 +412,7 @@ def test_a_broken_socket_falls_back_to_pyroute2(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(lean, "_socket_for", lambda ipr: lean_socket(FakeKernel("a", broken=True)))
     monkeypatch.setattr(lean, "forget", forgotten.append)
     ipr = FakeIPRoute("a")
-    assert lean_link.dump_namespace(ipr, NS) is None
+    assert lean_dump.dump_namespace(ipr, NS) is None
     assert forgotten == [ipr]  # never reused
     dump = netlink.dump_namespace(ipr, NS)
     assert ipr.calls == ["link", "addr", "fdb"]  # pyroute2 did it
@@ -423,3 +423,11 @@ def test_without_a_lean_socket_pyroute2_does_it() -> None:
     ipr = FakeIPRoute("b")  # no fileno: no socket can be opened beside it
     dump = netlink.dump_namespace(ipr, NS)
     assert ipr.calls == ["link", "addr"] and len(dump.drafts) == 3
+
+
+def test_with_only_a_lean_socket_no_iproute_is_needed() -> None:
+    dump = netlink.dump_namespace(None, NS, sock=lean_socket(FakeKernel("b")))
+    assert [d.link.name for d in dump.drafts] == ["lo", "x1", "mvx"] and dump.errors == ()
+    broken = netlink.dump_namespace(None, NS, sock=lean_socket(FakeKernel("b", broken=True)))
+    assert broken.drafts == ()
+    assert [e.message for e in broken.errors] == ["link dump failed: the netlink socket broke"]

@@ -350,16 +350,19 @@ def _dump(call: Any, what: str, netns: int, errors: list[CollectError]) -> list[
 def dump_namespace(ipr: Any, netns: int, sock: Any = None) -> NamespaceDump:
     """Links, addresses (v4 and v6) and bridge FDBs of the namespace `ipr` is bound to. Never raises.
 
-    The lean struct parser (`lean_link`) does the work on a socket of its own in that namespace (`sock`,
-    a `lean.StatsSocket`, if the caller already has one there; else one kept beside `ipr`); pyroute2
+    The lean struct parser (`lean_link`, `lean_dump`) does the work on a socket of its own in that
+    namespace (`sock`, a `lean.StatsSocket`, if the caller has one there; else one beside `ipr`); pyroute2
     decodes only the messages of kinds the lean parser leaves to it. If no lean socket can be had
     (no root for SIOCGSKNS, a fake `ipr` without fileno), or it breaks mid-dump, pyroute2 does it all.
+    `ipr` may be None when `sock` is given: then pyroute2's IPRoute is never needed.
     """
-    from vnettop.collect import lean_link
+    from vnettop.collect import lean_dump
 
-    dump = lean_link.dump_namespace(ipr, netns, sock)
+    dump = lean_dump.dump_namespace(ipr, netns, sock)
     if dump is not None:
         return dump
+    if ipr is None:  # a caller with only a lean socket, and it broke
+        return NamespaceDump((), (CollectError(_scope(netns), "link dump failed: the netlink socket broke"),))
     return dump_namespace_pyroute2(ipr, netns)
 
 

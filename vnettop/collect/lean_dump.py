@@ -1,0 +1,181 @@
+"""The lean dump client: RTM_GETLINK / RTM_GETADDR / AF_BRIDGE RTM_GETNEIGH over a socket of its own.
+
+Why a socket of its own: the collector's IPRoute may be subscribed to notifications, and reading replies
+from it would steal them; a `lean.StatsSocket` in the same namespace (the caller's, or the one `lean`
+keeps beside the IPRoute) carries these dumps and the counters. Unlike pyroute2 this client sees a
+failed dump's errno in NLMSG_DONE, and it retries dumps the kernel flags NLM_F_DUMP_INTR. The messages
+are parsed by `lean_link` as they arrive (no copy), except those it leaves to pyroute2.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import os
+import struct
+from collections.abc import Callable
+from typing import Any
+
+from vnettop.collect import lean, lean_link
+from vnettop.collect.lean_link import (
+    AF_BRIDGE,
+    RTM_GETADDR,
+    RTM_GETLINK,
+    RTM_GETNEIGH,
+    RTM_NEWADDR,
+    RTM_NEWLINK,
+    RTM_NEWNEIGH,
+    Fallback,
+    parse_address,
+    parse_link,
+    parse_neigh,
+)
+from vnettop.collect.netlink import NLM_F_DUMP_INTR, NamespaceDump, address_map, fdb_map, join_dump
+from vnettop.collect.types import LinkDraft
+from vnettop.model import CollectError, FdbEntry
+
+NLMSG_ERROR, NLMSG_DONE = 2, 3
+NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
+TRIES = 3  # dumps flagged NLM_F_DUMP_INTR are retried, as in netlink._dump
+
+_HDR = struct.Struct("=IHHII")
+_I32 = struct.Struct("=i")
+_DUMP_REQ = struct.Struct("=IHHII16s")  # nlmsghdr + a zeroed family header of up to 16 bytes
+
+
+def build_request(msg_type: int, family: int, header_size: int) -> Callable[[int], bytes]:
+    """A dump request: nlmsghdr + the family's header (ifinfomsg 16, ifaddrmsg 8, ndmsg 12), all zero but
+    the family -- no filter, exactly what pyroute2's `link/addr/fdb('dump')` ask for."""
+    def request(seq: int) -> bytes:
+        body = bytes([family]) + bytes(header_size - 1)
+        return _DUMP_REQ.pack(16 + header_size, msg_type, NLM_F_REQUEST | NLM_F_DUMP, seq, 0,
+                              body)[:16 + header_size]
+
+    return request
+
+
+class Reply:
+    """The messages of one dump answer, split into what the lean parser took and what it left."""
+
+    def __init__(self, want: int, parse: Callable[[memoryview, int, int], Any]) -> None:
+        self.want, self.parse = want, parse
+        self.items: list[Any] = []
+        self.left: list[bytes] = []  # raw messages the parser handed back (Fallback)
+        self.interrupted = False
+
+    def __call__(self, buf: memoryview, seq: int | None) -> bool:
+        """Consume one datagram; True once NLMSG_DONE arrived. Raises lean.DumpError on a kernel error."""
+        off, size = 0, len(buf)
+        while off + 16 <= size:
+            length, mtype, flags, mseq, _pid = _HDR.unpack_from(buf, off)
+            if length < 16 or off + length > size:
+                raise OSError(errno.EBADMSG, f"truncated netlink message ({length} bytes at {off})")
+            if seq is None or mseq == seq:
+                if flags & NLM_F_DUMP_INTR:
+                    self.interrupted = True
+                if mtype == self.want:
+                    try:
+                        self.items.append(self.parse(buf, off, length))
+                    except (Fallback, struct.error):
+                        self.left.append(bytes(buf[off:off + length]))
+                elif mtype in (NLMSG_DONE, NLMSG_ERROR):
+                    code = _I32.unpack_from(buf, off + 16)[0] if length >= 20 else 0
+                    if code < 0:
+                        raise lean.DumpError(-code, os.strerror(-code))
+                    if mtype == NLMSG_DONE:
+                        return True
+            off += (length + 3) & ~3
+        return False
+
+
+def _run(sock: lean.StatsSocket, what: str, request: Callable[[int], bytes], want: int,
+         parse: Callable[[memoryview, int, int], Any], netns: int,
+         errors: list[CollectError]) -> Reply | None:
+    """One dump, retried while flagged inconsistent; None (with an error) if the kernel refused it.
+
+    Socket failures (OSError other than DumpError) propagate: the caller falls back to pyroute2.
+    """
+    reply = None
+    for _ in range(TRIES):
+        reply = Reply(want, parse)
+        try:
+            sock.exchange(request, reply)
+        except lean.DumpError as exc:
+            errors.append(CollectError(f"netns {netns}", f"{what} dump failed: {exc.strerror}"))
+            return None
+        if not reply.interrupted:
+            return reply
+    errors.append(CollectError(f"netns {netns}", f"{what} dump kept changing; it may be incomplete"))
+    return reply
+
+
+LINK_REQUEST = build_request(RTM_GETLINK, 0, 16)
+ADDR_REQUEST = build_request(RTM_GETADDR, 0, 8)
+FDB_REQUEST = build_request(RTM_GETNEIGH, AF_BRIDGE, 12)
+
+
+def dump_with(sock: lean.StatsSocket, netns: int) -> NamespaceDump:
+    """Links, addresses and bridge FDBs over `sock`. Raises OSError only if the socket itself fails."""
+    errors: list[CollectError] = []
+    links = _run(sock, "link", LINK_REQUEST, RTM_NEWLINK, lambda b, o, n: parse_link(b, o, n, netns),
+                 netns, errors)
+    if links is None:
+        return NamespaceDump((), tuple(errors))
+    drafts: list[LinkDraft] = links.items
+    for raw in links.left:
+        try:
+            drafts.append(lean_link.pyroute2_link(raw, netns))
+        except Exception as exc:  # one odd device must not hide the others
+            index = _I32.unpack_from(raw, 20)[0] if len(raw) >= 24 else "?"
+            errors.append(CollectError(f"netns {netns}", f"cannot decode link {index}: {exc!r}"))
+    addrs: dict[int, tuple[str, ...]] = {}
+    reply = _run(sock, "address", ADDR_REQUEST, RTM_NEWADDR, parse_address, netns, errors)
+    if reply is not None:
+        theirs = lean_link.pyroute2_addresses(reply.left) if reply.left else {}
+        addrs = _merge(address_map(reply.items), theirs,
+                       lambda a, b: tuple(sorted(set(a + b), key=_address_order)))
+    fdb: dict[int, tuple[FdbEntry, ...]] = {}
+    if any(d.link.bridge is not None for d in drafts):
+        reply = _run(sock, "fdb", FDB_REQUEST, RTM_NEWNEIGH, parse_neigh, netns, errors)
+        if reply is not None:
+            left = lean_link.pyroute2_fdb(reply.left) if reply.left else {}
+            fdb = _merge(fdb_map(reply.items), left, lambda a, b: tuple(sorted(set(a + b), key=_fdb_order)))
+    return join_dump(drafts, addrs, fdb, errors)
+
+
+def _merge(ours: dict[int, Any], theirs: dict[int, Any], both: Callable[[Any, Any], Any]) -> dict[int, Any]:
+    """Join the lean parser's map with pyroute2's map of the messages it left (rare: usually empty)."""
+    for key, value in theirs.items():
+        ours[key] = both(ours[key], value) if key in ours else value
+    return ours
+
+
+def _address_order(text: str) -> tuple[int, Any, Any]:
+    iface = ipaddress.ip_interface(text)
+    return iface.version, iface.ip, iface.network
+
+
+def _fdb_order(e: FdbEntry) -> tuple[str, int, int, str]:
+    return e.mac, e.vlan or 0, e.port or 0, e.state
+
+
+def dump_namespace(ipr: Any, netns: int, sock: Any = None) -> NamespaceDump | None:
+    """`netlink.dump_namespace` the lean way; None if no lean socket works (the caller uses pyroute2).
+
+    `sock`: a `lean.StatsSocket` already open in that namespace; without it, the one kept beside `ipr`
+    (made on first use, closed with `ipr`). A socket that fails mid-dump is dropped, never reused.
+    """
+    if sock is None:
+        try:
+            sock = lean._socket_for(ipr)
+        except Exception:  # no fileno, SIOCGSKNS / setns refused (no root): pyroute2's way
+            return None
+        try:
+            return dump_with(sock, netns)
+        except OSError:
+            lean.forget(ipr)
+            return None
+    try:
+        return dump_with(sock, netns)
+    except OSError:
+        return None
