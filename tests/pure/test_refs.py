@@ -216,3 +216,45 @@ def test_unassigned_nsid_is_reported_without_asking() -> None:
     assert by_name(links)["x0"].peer == LinkRef(0, 2, None)
     assert any("no nsid" in e.message and e.message.startswith("x0") for e in errors)
     assert (NA, NB) not in nsids.asked  # nothing can match -1: no question is wasted on it
+
+
+def ambiguous(n: int) -> dict[int, list[LinkDraft]]:
+    """n namespaces pairs (A_i, B_i), each with a veth 2 <-> 2: every B holds a candidate for every A."""
+    out: dict[int, list[LinkDraft]] = {}
+    for i in range(n):
+        a, b = 5000 + i, 6000 + i
+        out[a] = [LinkDraft(link=Link(netns=a, ifindex=2, name=f"a{i}", kind="veth", mac=f"02:00:00:00:0a:{i:02x}",
+                                      mtu=1500, admin_up=True, oper_state="up"),
+                            master_ifindex=None, link_ifindex=2, link_nsid=0)]
+        out[b] = [LinkDraft(link=Link(netns=b, ifindex=2, name=f"b{i}", kind="veth", mac=f"02:00:00:00:0b:{i:02x}",
+                                      mtu=1500, admin_up=True, oper_state="up"),
+                            master_ifindex=None, link_ifindex=2, link_nsid=0)]
+    return out
+
+
+def test_same_indexes_everywhere_cost_one_question_per_pair_with_a_hint() -> None:
+    n = 12
+    table = {}
+    for i in range(n):
+        table[(5000 + i, 6000 + i)] = 0
+        table[(6000 + i, 5000 + i)] = 0
+    blind = Nsids(table)
+    links, errors = resolve_links(ambiguous(n), blind)
+    assert errors == () and by_name(links)["a7"].peer == LinkRef(6007, 2, "b7")
+    hinted = Nsids(table)
+
+    def peer_of(src: int, nsid: int, index: int) -> tuple[str, str | None]:
+        i = src % 1000
+        return (f"b{i}", f"02:00:00:00:0b:{i:02x}") if src < 6000 else (f"a{i}", f"02:00:00:00:0a:{i:02x}")
+
+    links2, errors2 = resolve_links(ambiguous(n), hinted, peer_of=peer_of)
+    assert errors2 == () and links2 == links
+    assert len(hinted.asked) == n < len(blind.asked)  # one verification per pair; blind: many more
+
+
+def test_a_wrong_hint_never_gives_a_wrong_answer() -> None:
+    table = {(5000 + i, 6000 + i): 0 for i in range(4)} | {(6000 + i, 5000 + i): 0 for i in range(4)}
+    links, errors = resolve_links(ambiguous(4), Nsids(table), peer_of=lambda src, nsid, index: ("b3", None))
+    got = by_name(links)
+    assert errors == ()
+    assert [got[f"a{i}"].peer for i in range(4)] == [LinkRef(6000 + i, 2, f"b{i}") for i in range(4)]

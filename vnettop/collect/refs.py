@@ -28,6 +28,9 @@ from vnettop.model import CollectError, Link, LinkRef
 
 #: nsid_of(from_inode, target_inode): the nsid namespace `from_inode` has for `target_inode`, or None.
 NsidOf = Callable[[int, int], int | None]
+#: peer_of(from_inode, nsid, ifindex): (name, MAC) of device `ifindex` in the namespace `from_inode` calls
+#: `nsid` (RTM_GETLINK with IFLA_TARGET_NETNSID: `lean_dump.link_in`), or None. Only orders candidates.
+PeerOf = Callable[[int, int, int], tuple[str, str | None] | None]
 
 _NO_UNREADABLE: Mapping[int, str] = {}
 
@@ -65,12 +68,12 @@ class _NsidMap:
     def known(self, src: int, nsid: int) -> int | None:
         return self._found.get((src, nsid))
 
-    def lookup(self, src: int, nsid: int) -> int | None:
-        """The namespace that `src` calls `nsid`, trying every known namespace once; None if none."""
+    def lookup(self, src: int, nsid: int, first: Sequence[int] = ()) -> int | None:
+        """The namespace that `src` calls `nsid`, trying `first`, then every known namespace, once each."""
         key = (src, nsid)
         if key not in self._found:
             self._found[key] = None
-            for target in self._candidates:
+            for target in (*first, *self._candidates):
                 if target != src and self.verify(src, target, nsid):
                     break
         return self._found[key]
@@ -80,11 +83,16 @@ def resolve_links(
     drafts_by_ns: Mapping[int, Sequence[LinkDraft]],
     nsid_of: NsidOf,
     unreadable: Mapping[int, str] = _NO_UNREADABLE,
+    peer_of: PeerOf | None = None,
 ) -> tuple[tuple[Link, ...], tuple[CollectError, ...]]:
     """Fill master, peer, lower and bridge ports; return links sorted by (netns, ifindex) and errors.
 
     `unreadable` maps namespaces that could not be dumped to the reason: a peer there still gets a
     LinkRef (with name None) once its namespace is identified, and the reason is reported.
+    `peer_of`, if given, is asked when several namespaces could hold a peer or lower device (the same
+    indexes in many namespaces): candidates whose device has that name and MAC are verified first, so
+    such a host costs ~2 round trips per device instead of one per candidate namespace. The answer is
+    still decided by `nsid_of` alone.
     """
     errors: list[CollectError] = []
     by_key: dict[tuple[int, int], LinkDraft] = {}
@@ -98,6 +106,26 @@ def resolve_links(
             pairs.setdefault((draft.link_ifindex, index), []).append(ns)
     known = sorted(set(drafts_by_ns) | set(unreadable))
     nsids = _NsidMap(nsid_of, known, errors)
+    holders: dict[int, list[int]] = {}  # ifindex -> namespaces that have a device with it
+    for ns, index in by_key:
+        holders.setdefault(index, []).append(ns)
+
+    def likely(src: int, nsid: int, index: int, cands: Sequence[int]) -> list[int]:
+        """`cands` whose device `index` looks like the one `src`'s nsid names (by name and MAC) first."""
+        if peer_of is None or len(cands) < 2:
+            return list(cands)
+        try:
+            seen = peer_of(src, nsid, index)
+        except Exception:  # a hint only: the nsid questions decide
+            seen = None
+        if seen is None:
+            return list(cands)
+
+        def looks(ns: int) -> bool:
+            far = by_key.get((ns, index))
+            return far is not None and (far.link.name, far.link.mac) == seen
+
+        return sorted(cands, key=lambda ns: not looks(ns))
 
     def ref(ns: int, index: int, owner: Link, role: str) -> LinkRef:
         target = by_key.get((ns, index))
@@ -121,7 +149,8 @@ def resolve_links(
         target: int | None = None
         if link.kind == "veth":
             target = nsids.known(link.netns, nsid)
-            for cand in () if target is not None else pairs.get((link.ifindex, index), ()):
+            cands = () if target is not None else pairs.get((link.ifindex, index), ())
+            for cand in likely(link.netns, nsid, index, cands):
                 if cand != link.netns and nsids.verify(link.netns, cand, nsid):
                     target = cand
                     far = by_key.get((cand, index))
@@ -129,7 +158,10 @@ def resolve_links(
                         # A veth's peer's peer is itself: the far end's nsid names our namespace.
                         nsids.learn(cand, far.link_nsid, link.netns)
                     break
-        if target is None:
+        if target is None and nsids.known(link.netns, nsid) is None:
+            first = likely(link.netns, nsid, index, holders.get(index, ()))
+            target = nsids.lookup(link.netns, nsid, first[:1] if peer_of is not None else ())
+        elif target is None:
             target = nsids.lookup(link.netns, nsid)
         if target is None:
             errors.append(CollectError(
