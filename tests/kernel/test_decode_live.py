@@ -269,7 +269,8 @@ def without_counters(dump: NamespaceDump) -> list[LinkDraft]:
 @pytest.mark.parametrize("side", ["a", "b"])
 def test_lean_and_pyroute2_paths_agree_live(lab: Lab, side: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every kind this kernel builds (veth in and across namespaces, STP bridge and its ports, tun,
-    multi-queue tap, vxlan, macvlan local and moved away, ifb), read both ways, field by field."""
+    multi-queue tap, vxlan, macvlan local and moved away, ifb), read both ways, field by field.
+    (bond, vlan, gre... cannot be built here: the recorded and synthetic messages cover them.)"""
     ns, inode = (lab.a, lab.ino_a) if side == "a" else (lab.b, lab.ino_b)
     left: list[str] = []
     original = lean_link.pyroute2_link
@@ -289,8 +290,8 @@ def test_lean_and_pyroute2_paths_agree_live(lab: Lab, side: str, monkeypatch: py
             return ours.errors == theirs.errors == () and without_counters(ours) == without_counters(theirs)
 
         poll_until(agree)  # equal once nothing moves between the two dumps (links coming up)
-    # the lean parser did the work; pyroute2 only saw the kinds it is meant to
-    assert sorted(left) == (["macvlan", "vxlan"] if side == "a" else ["macvlan"])
+    # the lean parser did the work: nothing this kernel can build is left to pyroute2
+    assert left == []
 
 
 def test_a_socket_handed_in_is_used_and_sees_that_namespace(lab: Lab) -> None:

@@ -21,6 +21,7 @@ from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
 from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg, protinfo_bridge
 from pyroute2.netlink.rtnl.ifinfmsg.plugins.tun import tun
 from pyroute2.netlink.rtnl.ifinfmsg.plugins.vlan import vlan
+from pyroute2.netlink.rtnl.ifinfmsg.plugins.vxlan import vxlan
 from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 from pyroute2.netlink.rtnl.ndmsg import ndmsg
 
@@ -101,9 +102,8 @@ def test_the_lean_parser_decodes_the_common_kinds_itself() -> None:
             handled[pyroute2_draft(msg).link.name] = lean_draft(msg) is not None
     lean_ones = {n for n, ok in handled.items() if ok}
     assert lean_ones == {"lo", "va0", "va1", "br0", "brs", "tun0", "tap0", "tapmq", "x0", "x1", "em2.100",
-                         "wg0"}
-    assert {n for n, ok in handled.items() if not ok} == {"vx0", "mv0", "mvx", "bond0", "em3", "gre1",
-                                                          "ipvl0"}
+                         "wg0", "vx0", "mv0", "mvx"}
+    assert {n for n, ok in handled.items() if not ok} == {"bond0", "em3", "gre1", "ipvl0"}
 
 
 @pytest.mark.parametrize("name", ["links_a", "links_b", "links_synthetic"])
@@ -200,6 +200,17 @@ CORNERS: dict[str, tuple[bytes, bool]] = {  # name -> (message, decoded by the l
     "first of two names wins": (encode(3, 1, [["IFLA_IFNAME", "one"], ["IFLA_IFNAME", "two"]]), True),
     "ifb and dummy and nlmon": (encode(3, 1, [["IFLA_IFNAME", "i"], linkinfo("ifb")]), True),
     "unknown kind": (encode(3, 824, [["IFLA_IFNAME", "u"], linkinfo("frobnicator")]), False),
+    "vxlan to an IPv6 multicast group": (encode(9, 1, [["IFLA_IFNAME", "vx6"], linkinfo("vxlan", [
+        ["IFLA_VXLAN_ID", 16777215], ["IFLA_VXLAN_GROUP6", "ff05::100"], ["IFLA_VXLAN_LOCAL6", "2001:db8::1"],
+        ["IFLA_VXLAN_PORT", 8472], ["IFLA_VXLAN_LINK", 3]])]), True),
+    "vxlan to an IPv4 group, no lower": (encode(9, 1, [["IFLA_IFNAME", "vxg"], linkinfo("vxlan", [
+        ["IFLA_VXLAN_ID", 5], ["IFLA_VXLAN_GROUP", "239.1.1.1"]])]), True),
+    "vxlan, IFLA_LINK beats IFLA_VXLAN_LINK": (encode(9, 1, [["IFLA_IFNAME", "vxl"], ["IFLA_LINK", 7],
+                                                             linkinfo("vxlan", [["IFLA_VXLAN_LINK", 3]])]), True),
+    "macvlan in an unknown mode": (encode(10, 1, [["IFLA_IFNAME", "mv"], ["IFLA_LINK", 3], linkinfo(
+        "macvlan", [["IFLA_MACVLAN_MODE", 32]])]), True),
+    "macvtap in passthru mode": (encode(10, 1, [["IFLA_IFNAME", "mt"], linkinfo(
+        "macvtap", [["IFLA_MACVTAP_MODE", "passthru"]])]), True),
     "vrf port": (encode(3, 1, [["IFLA_IFNAME", "s"], linkinfo(None, None, ("vrf", bytes.fromhex("0800010005000000")))]), False),
 }
 
@@ -250,6 +261,23 @@ def test_corners_are_not_all_defaults() -> None:
     assert br is not None and br.link.bridge is not None and br.link.bridge.vlan_filtering
     assert dict(br.link.info)["bridge_id"] == "0100.02:00:00:00:00:01"
     assert lean_draft(CORNERS["peer in a namespace with no nsid"][0]).link_nsid == -1  # type: ignore[union-attr]
+    mt = pyroute2_draft(CORNERS["macvtap in passthru mode"][0]).link
+    assert dict(mt.info) == {"mode": "passthru"}  # pyroute2 names it IFLA_MACVTAP_MODE; decode_link reads both
+    vx6 = pyroute2_draft(CORNERS["vxlan to an IPv6 multicast group"][0])
+    assert dict(vx6.link.info) == {"vni": "16777215", "group": "ff05::100", "local": "2001:db8::1", "port": "8472"}
+    assert vx6.link_ifindex == 3
+
+
+def test_an_odd_vxlan_address_is_left_to_pyroute2_and_reported() -> None:
+    msg = _append(encode(9, 1, [["IFLA_IFNAME", "vxo"]]), 18,
+                  struct.pack("=HH", 10, 1) + b"vxlan\0" + bytes(2)
+                  + struct.pack("=HH", 16, 2) + struct.pack("=HH", 12, 2) + bytes(8))
+    assert lean_draft(msg) is None
+    reply = lean_dump.Reply(RTM_NEWLINK, lambda b, o, n: lean_link.parse_link(b, o, n, NS))
+    reply(memoryview(msg), None)
+    assert reply.items == [] and reply.left == [msg]
+    with pytest.raises(ValueError):  # what dump_with turns into "cannot decode link 9"
+        lean_link.pyroute2_link(msg, NS)
 
 
 def test_truncated_attribute_chain_is_left_to_pyroute2() -> None:
@@ -274,7 +302,8 @@ def numbers(cls: Any) -> dict[str, int]:
 
 @pytest.mark.parametrize(("table", "cls"), [
     (lean_link.TOP, ifinfmsg), (lean_link.DATA["tun"], tun), (lean_link.DATA["vlan"], vlan),
-    (lean_link.DATA["bridge"], ifinfmsg.ifinfo.bridge_data),
+    (lean_link.DATA["bridge"], ifinfmsg.ifinfo.bridge_data), (lean_link.DATA["vxlan"], vxlan),
+    (lean_link.DATA["macvlan"], ifinfmsg.ifinfo.macvlan_data), (lean_link.DATA["macvtap"], ifinfmsg.ifinfo.macvtap_data),
     (lean_link.SLAVE_DATA["bridge"], protinfo_bridge), (lean_link.ADDR, ifaddrmsg), (lean_link.NEIGH, ndmsg),
 ])
 def test_attribute_numbers_match_pyroute2(table: dict[int, tuple[str, Any]], cls: Any) -> None:

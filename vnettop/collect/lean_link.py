@@ -10,10 +10,12 @@ pyroute2 would give (same names, same shapes), then hands them to `netlink.draft
 
 What it decodes itself: the ifinfomsg header, IFLA_IFNAME, ADDRESS, MTU, LINK, MASTER, OPERSTATE,
 CARRIER, LINK_NETNSID, STATS64, and IFLA_LINKINFO for the kinds in `LEAN_KINDS` (tun, bridge, vlan,
-veth, and kinds whose `Link.info` is always empty) with no slave kind or a bridge port. Any other
-message -- vxlan, macvlan, bond, gre, ipvlan, geneve, vrf..., a bond or vrf port, an attribute shorter
-than its type, a name that is not UTF-8 -- is handed whole to pyroute2's `ifinfmsg` and `decode_link`:
-correctness never depends on this parser knowing a kind.
+vxlan, macvlan, macvtap, veth, and kinds whose `Link.info` is always empty) with no slave kind or a
+bridge port. vxlan and macvlan are here, beyond the minimum, because a Linux-bridge OpenStack host is
+full of them and one such device would otherwise import pyroute2 (~120-250 ms, ~15 MB) into a dump
+that needs nothing else from it. Any other message -- bond, gre, ipvlan, geneve, vrf..., a bond or vrf
+port, an attribute shorter than its type, a name that is not UTF-8 -- is handed whole to pyroute2's
+`ifinfmsg` and `decode_link`: correctness never depends on this parser knowing a kind.
 
 The requests and the socket side are in `lean_dump`.
 """
@@ -41,7 +43,8 @@ NLA_TYPE_MASK = 0x3FFF
 
 #: Kinds whose IFLA_INFO_DATA this module decodes fully (tun, bridge, vlan) or that `decode_link`
 #: reads nothing from but the kind itself. Everything else goes to pyroute2.
-LEAN_KINDS = frozenset({None, "veth", "tun", "bridge", "vlan", "ifb", "dummy", "wireguard", "nlmon"})
+LEAN_KINDS = frozenset({None, "veth", "tun", "bridge", "vlan", "vxlan", "macvlan", "macvtap", "ifb", "dummy",
+                        "wireguard", "nlmon"})
 LEAN_SLAVE_KINDS = frozenset({None, "bridge"})
 OPER_STATES = ("UNKNOWN", "NOTPRESENT", "DOWN", "LOWERLAYERDOWN", "TESTING", "DORMANT", "UP")
 #: pyroute2 decodes IFLA_STATS64 as this many u64 counters; a shorter payload is not decoded there.
@@ -121,6 +124,26 @@ def _bridge_id(buf: memoryview, pos: int, size: int) -> dict[str, Any]:
 
 
 _u8, _u16, _u32, _i32, _be16 = (_unpacker(f) for f in (_U8, _U16, _U32, _I32, _BE16))
+MACVLAN_MODES = {0: "none", 1: "private", 2: "vepa", 4: "bridge", 8: "passthru", 16: "source"}
+
+
+def _macvlan_mode(buf: memoryview, pos: int, size: int) -> Any:
+    """pyroute2's macvlan `mode`: the name of a known mode, else the number."""
+    code = _u32(buf, pos, size)
+    return MACVLAN_MODES.get(code, code)
+
+
+def _inet(family: int, width: int) -> Reader:
+    """pyroute2's `ip4addr` / `ip6addr`: exactly `width` bytes as text (else pyroute2 keeps bytes)."""
+    def read(buf: memoryview, pos: int, size: int) -> str:
+        if size != width:
+            raise Fallback("address of an odd size")
+        return socket.inet_ntop(family, bytes(buf[pos:pos + size]))
+
+    return read
+
+
+_ip4, _ip6 = _inet(socket.AF_INET, 4), _inet(socket.AF_INET6, 16)
 
 TOP: Table = {
     1: ("IFLA_ADDRESS", _mac), 3: ("IFLA_IFNAME", _asciiz), 4: ("IFLA_MTU", _u32), 5: ("IFLA_LINK", _u32),
@@ -140,6 +163,11 @@ DATA: dict[str, Table] = {
                6: ("IFLA_BR_PRIORITY", _u16), 7: ("IFLA_BR_VLAN_FILTERING", _u8),
                11: ("IFLA_BR_BRIDGE_ID", _bridge_id)},
     "vlan": {1: ("IFLA_VLAN_ID", _u16), 5: ("IFLA_VLAN_PROTOCOL", _be16)},
+    "vxlan": {1: ("IFLA_VXLAN_ID", _u32), 2: ("IFLA_VXLAN_GROUP", _ip4), 3: ("IFLA_VXLAN_LINK", _u32),
+              4: ("IFLA_VXLAN_LOCAL", _ip4), 15: ("IFLA_VXLAN_PORT", _be16), 16: ("IFLA_VXLAN_GROUP6", _ip6),
+              17: ("IFLA_VXLAN_LOCAL6", _ip6)},
+    "macvlan": {1: ("IFLA_MACVLAN_MODE", _macvlan_mode)},
+    "macvtap": {1: ("IFLA_MACVTAP_MODE", _macvlan_mode)},
 }
 SLAVE_DATA: dict[str, Table] = {
     "bridge": {1: ("IFLA_BRPORT_STATE", _u8), 2: ("IFLA_BRPORT_PRIORITY", _u16),

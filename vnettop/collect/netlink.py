@@ -154,7 +154,8 @@ def _info(kind: str | None, data: Getter, slave_kind: str | None, slave_data: Ge
             out["group" if multicast else "remote"] = remote
         out["local"] = get("IFLA_VXLAN_LOCAL") or get("IFLA_VXLAN_LOCAL6")
     elif kind in ("macvlan", "macvtap"):
-        out["mode"] = get("IFLA_MACVLAN_MODE")
+        mode = get("IFLA_MACVLAN_MODE")  # pyroute2 names a macvtap's attribute IFLA_MACVTAP_MODE
+        out["mode"] = mode if mode is not None else get("IFLA_MACVTAP_MODE")
     elif kind == "ipvlan":
         mode = get("IFLA_IPVLAN_MODE")
         out["mode"] = IPVLAN_MODES.get(mode, mode)
