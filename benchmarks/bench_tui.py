@@ -26,6 +26,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
+from pyspy_summary import summarize
 from topology import REPO_ENV, REPO_ROOT, Topology, cleanup_all
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -170,6 +171,7 @@ def summary(values: Sequence[float]) -> str:
 def measure(args: argparse.Namespace) -> int:
     print(f"== building {args.namespaces} namespaces", flush=True)
     misses: list[str] = []
+    profiles: list[tuple[str, str]] = []
     with Topology(args.namespaces) as topo:
         print(f"  {topo.summary()}", flush=True)
         argv = [sys.executable, "-m", "vnettop", "--interval", "1", "--read-only"]
@@ -186,6 +188,18 @@ def measure(args: argparse.Namespace) -> int:
 
             cpu, span, cpu_note = idle_cpu(tui, args.cpu_seconds)
             print(f"  CPU over {span:.0f} s idle: {cpu:.2f} % of one core; {cpu_note}", flush=True)
+            if args.profile:
+                raw = f"/tmp/{topo.prefix}-idle.raw"
+                subprocess.run(["py-spy", "record", "--pid", str(tui.pid), "-d", "20", "-r", "200",
+                                "--threads", "--gil", "-f", "raw", "-o", raw], capture_output=True)
+                profiles.append(("idle, 20 s", raw))
+            spy = None
+            if args.profile:
+                raw = f"/tmp/{topo.prefix}-keys.raw"
+                spy = subprocess.Popen(["py-spy", "record", "--pid", str(tui.pid), "-d", "3600", "-r", "200",
+                                        "--threads", "--gil", "-f", "raw", "-o", raw],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                profiles.append(("during the key tests", raw))
             c1 = tui.cpu_seconds()
 
             results: dict[str, list[float]] = {}
@@ -210,6 +224,12 @@ def measure(args: argparse.Namespace) -> int:
                             vals.append(got)
                     results[f"{mode}/{kind}"] = vals
             c2 = tui.cpu_seconds()
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+                try:
+                    spy.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    spy.kill()
             alive = tui.alive()
             shot = tui.screen()
         finally:
@@ -266,6 +286,17 @@ def measure(args: argparse.Namespace) -> int:
     if lost:
         print(f"MISS  {sum(lost.values())} keypresses never showed their effect")
     print("last screen:\n" + "\n".join(shot))
+    for label, raw in profiles:
+        print(f"\n===== py-spy of the TUI, {label} =====")
+        try:
+            print(summarize(raw, top=40))
+        except OSError as exc:
+            print(f"no profile: {exc}")
+        finally:
+            try:
+                os.unlink(raw)
+            except OSError:
+                pass
     return 0
 
 
@@ -275,6 +306,9 @@ def main() -> int:
     ap.add_argument("--cpu-seconds", type=float, default=60.0)
     ap.add_argument("--settle", type=float, default=5.0, help="seconds to wait after the first screen")
     ap.add_argument("--keys", type=int, default=30, help="keypresses per (mode, kind)")
+    ap.add_argument("--profile", action="store_true",
+                    help="py-spy the TUI (samples holding the GIL: Python work) for 20 s idle and during the "
+                         "key tests (pip install py-spy)")
     ap.add_argument("--no-static", dest="static", action="store_false",
                     help="skip the comparison run over a saved snapshot (--load)")
     ap.add_argument("--cleanup", action="store_true", help="remove leftovers of crashed runs (vntbm*) and exit")
