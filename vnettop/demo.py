@@ -82,7 +82,7 @@ def _root_links() -> list[Link]:
              ))),
         Link(ROOT, 6, "tap0", "tap", "fe:16:3e:b1:70:52", 1500, True, "up", master=br0,
              stats=_stats(2_100_000_000, 3_400_000_000), bridge_port=FWD, carrier=True,
-             tun=TunInfo(type="tap", **tap, holders=(TunHolder(7748, "qemu-kvm", (26,)),))),
+             tun=TunInfo(type="tap", **tap, holders=(TunHolder(7748, "qemu-kvm", (26,), vhost_fds=(28,)),))),
         Link(ROOT, 7, "tun0", "tun", None, 1500, True, "unknown", addresses=("10.5.0.1/32",),
              stats=_stats(480_000_000, 310_000_000), carrier=True,
              tun=TunInfo(type="tun", persist=False, multi_queue=False, vnet_hdr=False, pi=False,

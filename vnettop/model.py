@@ -133,6 +133,9 @@ class TunHolder:
     comm: str
     fds: tuple[int, ...]
     exact: bool = True
+    #: The process's fds on /dev/vhost-net (qemu `vhost=on`): per process, since the kernel does not
+    #: say which tap a vhost fd serves.
+    vhost_fds: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

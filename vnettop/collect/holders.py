@@ -4,12 +4,16 @@ An exact fd (asked of the kernel: TUNGETIFF + TUNGETDEVNETNS) names its device b
 name), which is unique. A name-only fd (fdinfo `iff:`) is matched by name, which is unique only while
 no other namespace has a tun/tap of that name; when several do, the holder is NOT guessed: the
 ambiguity is reported in the errors and the fd is left unattributed.
+
+A holder's vhost fds (`/dev/vhost-net`) are the holding *process's*: the kernel does not say which tap
+a vhost fd serves (VHOST_NET_SET_BACKEND has no getter), so a process holding two taps shows all of
+its vhost fds on both.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from vnettop.collect.types import ProcScan, TunFd
 from vnettop.model import CollectError, Link, TunHolder
@@ -26,6 +30,8 @@ def attach_holders(links: Sequence[Link],
             namespaces_of.setdefault(link.name, set()).add(link.netns)
 
     comm = {proc.pid: proc.comm for procs in scan.processes.values() for proc in procs}
+    # Present on the scanner's ProcScanWithVhost (and on ProcScan itself, should it gain the field).
+    vhost: Mapping[int, tuple[int, ...]] = getattr(scan, "vhost_fds", None) or {}
     placed: dict[tuple[int, str], dict[int, list[TunFd]]] = {}  # device key -> pid -> its fds on it
     ambiguous: dict[tuple[int, str], list[int]] = {}  # (pid, name) -> fds
     for fd in scan.tun_fds:
@@ -51,7 +57,8 @@ def attach_holders(links: Sequence[Link],
             continue
         by_pid = placed.get((link.netns, link.name), {})
         holders = tuple(
-            TunHolder(pid, comm.get(pid, "?"), tuple(sorted({f.fd for f in fds})), all(f.exact for f in fds))
+            TunHolder(pid, comm.get(pid, "?"), tuple(sorted({f.fd for f in fds})), all(f.exact for f in fds),
+                      tuple(vhost.get(pid, ())))
             for pid, fds in sorted(by_pid.items())
         )
         out.append(dataclasses.replace(link, tun=dataclasses.replace(link.tun, holders=holders)))

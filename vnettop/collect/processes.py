@@ -10,6 +10,10 @@ process's fd links costs ~14 ms at 370 processes (KERNEL-NOTES); instead, each c
 `scan(discovery, full=True)` reads everything; the collector asks for it on any tun/tap link event, and
 the scanner does it by itself when a known holder lost a tun fd (fd passing: libvirt hands its fd to
 qemu and closes its own).
+
+A holder's `/dev/vhost-net` fds (qemu with `vhost=on`) are read from the same fd links as its tun fds.
+Process facts (name, command line, user) come from psutil on the live /proc (`procfacts`), only for the
+processes shown, cached by (pid, start time).
 """
 
 from __future__ import annotations
@@ -18,9 +22,10 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from vnettop.collect.procfs import DENIED_ERRNOS, TUN_PATH, ProcFs, user_name
+from vnettop.collect.procfacts import FactsCache, FactsSource, facts_source
+from vnettop.collect.procfs import DENIED_ERRNOS, TUN_PATH, VHOST_PATH, ProcFs
 from vnettop.collect.sockets import ListeningScanner
 from vnettop.collect.tunfd import TunProber
 from vnettop.collect.types import Discovery, ProcScan, TunFd
@@ -33,8 +38,20 @@ class _Known:
 
     start: int
     tun_fds: tuple[int, ...] = ()
+    vhost_fds: tuple[int, ...] = ()  # kept for tun holders only
     denied: bool = False  # its fd directory could not be read (not root)
-    facts: tuple[str, str, str | None] | None = None  # comm, cmdline, user: read once per process
+
+
+@dataclass(frozen=True, slots=True)
+class ProcScanWithVhost(ProcScan):
+    """A ProcScan that also says which /dev/vhost-net fds each tun holder has.
+
+    `collect.types.ProcScan` is the shared seam; this extends it without changing it, and
+    `holders.attach_holders` reads the field where present. pid -> its vhost fds, sorted; holders
+    without any are left out.
+    """
+
+    vhost_fds: dict[int, tuple[int, ...]] = field(default_factory=dict)
 
 
 class ProcScanner:
@@ -42,8 +59,11 @@ class ProcScanner:
 
     def __init__(self, proc_root: str = "/proc", *, exact: bool | None = None,
                  sweep_seconds: float = 3.0, sweep_max: int = 400, listen_interval: float = 3.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, facts: FactsSource | None = None,
+                 facts_max_age: float = 30.0) -> None:
         self.procfs = ProcFs(proc_root)
+        #: Names, command lines and users: psutil on the live /proc, the tree's files on a fake one.
+        self.facts = FactsCache(facts or facts_source(self.procfs), facts_max_age, clock)
         self.prober = TunProber(self.procfs, exact)
         self.listening = ListeningScanner(self.procfs, listen_interval, clock)
         self.sweep_seconds = sweep_seconds
@@ -79,8 +99,6 @@ class ProcScanner:
         if full:
             todo = set(pids)
             self._sweep_queue = []
-            for known in self._known.values():
-                known.facts = None  # comm and cmdline can change (prctl, setproctitle): re-read them
         else:
             todo = pids - set(self._known)
             todo |= {pid for pid, k in self._known.items() if k.tun_fds}
@@ -101,8 +119,11 @@ class ProcScanner:
             errors.append(CollectError(
                 "proc", f"cannot read the fds of {denied} processes (permission denied): tun/tap holders "
                 "and listening sockets of other users' processes are not shown; run as root to see them"))
-        processes = self._processes(discovery, {fd.pid for fd in tun_fds}, listening)
-        return ProcScan(tuple(tun_fds), processes, tuple(errors))
+        holders = {fd.pid for fd in tun_fds}
+        processes = self._processes(discovery, holders, listening)
+        vhost = {pid: self._known[pid].vhost_fds for pid in sorted(holders)
+                 if pid in self._known and self._known[pid].vhost_fds}
+        return ProcScanWithVhost(tuple(tun_fds), processes, tuple(errors), vhost)
 
     # -- fds ---------------------------------------------------------------------------------
 
@@ -156,7 +177,7 @@ class ProcScanner:
                 # Denied: not root. Otherwise gone or a zombie: keep it known (with no fds) so it is
                 # not re-read as new every call; if it is gone, the next listing drops it.
                 known.denied = exc.errno in DENIED_ERRNOS
-                known.tun_fds = ()
+                known.tun_fds = known.vhost_fds = ()
                 self._known[pid] = known
                 continue
             self._fd_cache[pid] = targets
@@ -164,6 +185,7 @@ class ProcScanner:
             if old is not None and verify and not set(old.tun_fds) <= set(fds):
                 lost = True
             known.tun_fds = fds
+            known.vhost_fds = tuple(sorted(fd for fd, t in targets.items() if t == VHOST_PATH)) if fds else ()
             known.denied = False
             self._known[pid] = known
         return lost
@@ -193,24 +215,17 @@ class ProcScanner:
             for pid, items in by_pid.items():
                 socks.setdefault(pid, []).extend(items)
         out: dict[int, list[Process]] = {}
-        for pid in sorted(holders | set(socks)):
+        shown = holders | set(socks)
+        for pid in sorted(shown):
             netns = discovery.pid_netns.get(pid)
+            known = self._known.get(pid)  # None: a listener that appeared after this call listed /proc
             try:
                 if netns is None:
                     netns = self.procfs.netns_inode(pid)
-                comm, cmdline, user = self._facts(pid)
+                facts = self.facts.get(pid, known.start if known is not None else None)
             except (OSError, ValueError, IndexError):
                 continue  # exited mid-scan
             items = tuple(sorted(set(socks.get(pid, ())), key=lambda s: (s.proto, s.port, s.address)))
-            out.setdefault(netns, []).append(Process(pid, comm, cmdline, user, items))
+            out.setdefault(netns, []).append(Process(pid, facts.name, facts.cmdline, facts.user, items))
+        self.facts.retain(shown)
         return {ns: tuple(procs) for ns, procs in sorted(out.items())}
-
-    def _facts(self, pid: int) -> tuple[str, str, str | None]:
-        """comm, cmdline and user of a process, read once per (pid, start time)."""
-        known = self._known.get(pid)
-        if known is None:  # a listener that appeared after this call listed /proc: read, don't keep
-            return (self.procfs.comm(pid), self.procfs.cmdline(pid), user_name(self.procfs.uid(pid)))
-        if known.facts is None:
-            known.facts = (self.procfs.comm(pid), self.procfs.cmdline(pid),
-                           user_name(self.procfs.uid(pid)))
-        return known.facts

@@ -1,8 +1,10 @@
 """Low-level reads of /proc, rooted anywhere so tests can point them at a fake tree.
 
-Each function reads one small fact about one process. They raise `OSError` when the process is gone
-or unreadable (ENOENT, ESRCH, EACCES...): a process may vanish between two reads, and deciding whether
-that matters is the caller's business, not this module's. Nothing here caches: the scanner above does.
+Each function reads one small fact about one process (on the live /proc, names, command lines and
+users come from psutil instead: see `procfacts`; these readers serve fake trees). They raise `OSError`
+when the process is gone or unreadable (ENOENT, ESRCH, EACCES...): a process may vanish between two
+reads, and deciding whether that matters is the caller's business, not this module's. Nothing here
+caches: the scanner above does.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from dataclasses import dataclass
 
 #: What `readlink /proc/PID/fd/N` says for an fd on the tun/tap character device.
 TUN_PATH = "/dev/net/tun"
+#: ... and for an fd on the vhost-net accelerator (qemu `-netdev tap,...,vhost=on,vhostfd=N`).
+VHOST_PATH = "/dev/vhost-net"
 #: Errors that mean "this process (or fd) is gone or not ours to read": normal during a scan.
 GONE_ERRNOS = frozenset({errno.ENOENT, errno.ESRCH, errno.EACCES, errno.EPERM, errno.ENOTDIR})
 #: Of those, the ones that mean "not permitted" rather than "gone".

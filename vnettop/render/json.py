@@ -100,7 +100,9 @@ def _link(link: Link) -> dict[str, Any]:
             "group": tun.group,
             "num_queues": tun.num_queues,
             "holders": [
-                {"pid": h.pid, "comm": h.comm, "fds": list(h.fds), "exact": h.exact} for h in tun.holders
+                {"pid": h.pid, "comm": h.comm, "fds": list(h.fds), "exact": h.exact,
+                 "vhost_fds": list(h.vhost_fds)}
+                for h in tun.holders
             ],
         },
         "info": dict(link.info),
@@ -270,7 +272,7 @@ def _read_holder(v: object, path: str) -> TunHolder:
     r = _Reader(v, path)
     exact = r.opt_bool("exact")
     return TunHolder(r.req_int("pid"), r.req_str("comm"), r.seq("fds", _int_item),
-                     True if exact is None else exact)
+                     True if exact is None else exact, r.seq("vhost_fds", _int_item, optional=True))
 
 
 def _read_link(v: object, path: str) -> Link:

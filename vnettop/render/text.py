@@ -201,6 +201,7 @@ def _tun_note(link: Link) -> str:
     if tun.holders:
         held = ", ".join(
             f"{h.comm}[{h.pid}] fd {','.join(map(str, h.fds))}"
+            + (f" vhost {','.join(map(str, h.vhost_fds))}" if h.vhost_fds else "")
             + ("" if h.exact else " (by name)")
             for h in tun.holders
         )
