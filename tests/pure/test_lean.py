@@ -216,3 +216,51 @@ def test_nsid_query_refused() -> None:
     with pytest.raises(lean.DumpError) as info:
         lean.parse_nsid(err, 5, [])
     assert info.value.errno == errno.EBADF
+
+
+class Stalling:
+    """Sends the first datagram of each answer, then times out once; afterwards behaves like a kernel
+    that continues an open dump as it is read (non-blocking reads end with BlockingIOError)."""
+
+    def __init__(self) -> None:
+        self.queue: list[bytes] = []
+        self.stall = True
+        self.blocking = True
+        self.refused_busy = False
+
+    def settimeout(self, timeout: float) -> None:
+        self.blocking = timeout != 0.0
+
+    def send(self, data: bytes) -> int:
+        seq = struct.unpack_from("=I", data, 8)[0]
+        if self.queue:  # the previous dump was never read to its end: the kernel says EBUSY
+            self.refused_busy = True
+            self.queue.append(struct.pack("=IHHIIi", 36, lean.NLMSG_ERROR, 0, seq, 0, -errno.EBUSY) + data[:16])
+            return len(data)
+        self.queue = messages(reseq(raw("stats_a"), seq))
+        return len(data)
+
+    def recv_into(self, buf: Any, nbytes: int, flags: int) -> int:
+        if not self.queue:
+            if self.blocking:
+                raise TimeoutError("timed out")
+            raise BlockingIOError(errno.EAGAIN, "nothing queued")
+        if self.stall and len(self.queue) < len(messages(raw("stats_a"))):
+            self.stall = False
+            raise TimeoutError("timed out")
+        chunk = self.queue.pop(0)
+        buf[:len(chunk)] = chunk
+        return len(chunk)
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_half_read_dump_is_drained_before_the_next_request() -> None:
+    fake = Stalling()
+    sock = lean.StatsSocket(fake)  # type: ignore[arg-type]
+    with pytest.raises(TimeoutError):
+        sock.dump()
+    assert fake.queue  # the kernel still holds the rest of that dump
+    assert sock.dump() == decode_stats(MarshalRtnl().parse(raw("stats_a")))
+    assert not fake.refused_busy and fake.blocking  # drained first, and blocking again afterwards

@@ -507,3 +507,12 @@ def test_link_in_reads_the_far_device() -> None:
     got = lean_dump.link_in(lean.StatsSocket(OneAnswer(mvx)), 0, 11)  # type: ignore[arg-type]
     assert got is not None and got.link.kind == "macvlan"
     assert lean_dump.link_in(lean.StatsSocket(OneAnswer(None, errno.ENODEV)), 0, 99) is None  # type: ignore[arg-type]
+
+
+def test_a_parser_surprise_leaves_the_message_to_pyroute2(monkeypatch: pytest.MonkeyPatch) -> None:
+    def surprised(buf: memoryview, off: int, length: int, netns: int) -> LinkDraft:
+        raise KeyError("something the lean parser did not expect")
+
+    monkeypatch.setattr(lean_dump, "parse_link", surprised)
+    dump = lean_dump.dump_with(lean_socket(FakeKernel("b")), NS)
+    assert dump == netlink.dump_namespace_pyroute2(FakeIPRoute("b"), NS)  # every message went to pyroute2

@@ -143,6 +143,8 @@ class StatsSocket:
         self._seq = itertools.count(1)
         self._buf = bytearray(BUFSIZE)
         self._lock = threading.Lock()
+        self._timeout = timeout
+        self._dirty = False  # an answer was abandoned half-read: drain it before the next request
 
     @classmethod
     def here(cls) -> StatsSocket:
@@ -181,16 +183,43 @@ class StatsSocket:
         Raises OSError on a socket failure, and whatever `consume` raises (DumpError for a kernel refusal).
         """
         with self._lock:
+            if self._dirty:
+                self._drain()
             seq = next(self._seq) & 0xFFFFFFFF
             self._sock.send(request(seq))
-            while True:
-                n = self._sock.recv_into(self._buf, BUFSIZE, socket.MSG_TRUNC)
-                if n > BUFSIZE:
-                    raise OSError(errno.EMSGSIZE, f"netlink reply truncated ({n} bytes)")
-                if n == 0:
-                    raise OSError(errno.ECONNRESET, "netlink socket closed mid-dump")
-                if consume(memoryview(self._buf)[:n], seq):
-                    return
+            try:
+                while True:
+                    n = self._sock.recv_into(self._buf, BUFSIZE, socket.MSG_TRUNC)
+                    if n > BUFSIZE:
+                        raise OSError(errno.EMSGSIZE, f"netlink reply truncated ({n} bytes)")
+                    if n == 0:
+                        raise OSError(errno.ECONNRESET, "netlink socket closed mid-dump")
+                    if consume(memoryview(self._buf)[:n], seq):
+                        return
+            except DumpError:
+                raise  # the kernel ended the answer (NLMSG_DONE / NLMSG_ERROR): nothing is left over
+            except BaseException:
+                self._dirty = True
+                raise
+
+    def _drain(self) -> None:
+        """Read what an abandoned answer still has to send, without waiting.
+
+        Why: a dump left half-read (a timeout, a reply we could not parse) stays open in the kernel,
+        which refuses any new dump on this socket with EBUSY until it is read to its end; the kernel
+        produces each next part as the previous one is read, so reading until nothing is queued ends it.
+        """
+        self._dirty = False
+        self._sock.settimeout(0.0)
+        try:
+            for _ in range(1 << 16):  # a bound, not a limit any real dump reaches
+                try:
+                    if self._sock.recv_into(self._buf, BUFSIZE, socket.MSG_TRUNC) == 0:
+                        break
+                except OSError:  # BlockingIOError: all read
+                    break
+        finally:
+            self._sock.settimeout(self._timeout)
 
     def dump(self) -> dict[int, Stats]:
         """ifindex -> counters for every device of the namespace. Raises OSError on failure."""

@@ -25,7 +25,6 @@ from vnettop.collect.lean_link import (
     RTM_NEWADDR,
     RTM_NEWLINK,
     RTM_NEWNEIGH,
-    Fallback,
     parse_address,
     parse_link,
     parse_neigh,
@@ -76,7 +75,7 @@ class Reply:
                 if mtype == self.want:
                     try:
                         self.items.append(self.parse(buf, off, length))
-                    except (Fallback, struct.error):
+                    except Exception:  # Fallback, or anything odd: pyroute2 decides (and reports)
                         self.left.append(bytes(buf[off:off + length]))
                 elif mtype in (NLMSG_DONE, NLMSG_ERROR):
                     code = _I32.unpack_from(buf, off + 16)[0] if length >= 20 else 0
