@@ -5,6 +5,12 @@ opens /dev/net/tun N times (N > 1: multi-queue), attaches every fd to NAME with 
 device, non-persistent, no packet info), prints "ready" and sleeps until killed. With --netns it
 first joins /run/netns/NSNAME, so the device is created there. It prints its fds on the "ready" line so
 a test can compare them with what the scanner finds.
+
+With --vhost N it then also holds N fds whose link reads `/dev/vhost-net`, as qemu's `vhostfd=` do.
+This host has no vhost-net module, so the file is a plain one in a tmpfs mounted on /dev inside the
+holder's own private mount namespace (the host's /dev is untouched): from outside, /proc/PID/fd shows
+exactly the path a real vhost fd shows, which is all the scanner looks at. Those fds follow the word
+"vhost" on the ready line.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ if TYPE_CHECKING:
 TUNSETIFF = 0x400454CA
 IFF_TUN, IFF_TAP, IFF_NO_PI, IFF_MULTI_QUEUE = 0x0001, 0x0002, 0x1000, 0x0100
 CLONE_NEWNET = 0x40000000
+CLONE_NEWNS = 0x00020000
+MS_REC, MS_PRIVATE = 0x4000, 0x40000
 
 
 def _setns(path: str) -> None:
@@ -44,6 +52,18 @@ def _setns(path: str) -> None:
         os.close(fd)
 
 
+def _vhost_lookalikes(count: int) -> list[int]:
+    """`count` fds on a file at /dev/vhost-net, in a private mount namespace of this process."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    for call in (lambda: libc.unshare(CLONE_NEWNS),
+                 lambda: libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None),
+                 lambda: libc.mount(b"vnttunholder", b"/dev", b"tmpfs", 0, b"size=16k,mode=755")):
+        if call() != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"private /dev for vhost fds: {os.strerror(err)}")
+    return [os.open("/dev/vhost-net", os.O_RDWR | os.O_CREAT, 0o600) for _ in range(count)]
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("name")
@@ -51,6 +71,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--queues", type=int, default=1)
     parser.add_argument("--netns")
     parser.add_argument("--later", action="store_true", help="attach only when sent SIGUSR1")
+    parser.add_argument("--vhost", type=int, default=0, help="also hold this many /dev/vhost-net fds")
     args = parser.parse_args(argv)
     if args.netns:
         _setns(f"/run/netns/{args.netns}")
@@ -66,7 +87,8 @@ def main(argv: list[str]) -> None:
         fd = os.open("/dev/net/tun", os.O_RDWR)
         fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH22x", args.name.encode(), flags))
         fds.append(fd)
-    print("ready", *fds, flush=True)
+    vhost = _vhost_lookalikes(args.vhost) if args.vhost else []
+    print("ready", *fds, *(["vhost", *vhost] if vhost else []), flush=True)
     while True:
         signal.pause()
 
@@ -75,10 +97,22 @@ def main(argv: list[str]) -> None:
 
 
 def start_holder(kit: KernelKit, name: str, mode: str = "tap", queues: int = 1,
-                 netns: str | None = None) -> tuple[int, tuple[int, ...]]:
-    """Start a holder (killed by the kit's cleanup); return its pid and the fds it holds the device by."""
-    proc = _spawn(kit, name, mode, queues, netns, later=False)
+                 netns: str | None = None, program: str | None = None) -> tuple[int, tuple[int, ...]]:
+    """Start a holder (killed by the kit's cleanup); return its pid and the fds it holds the device by.
+
+    `program` runs the holder under another path to the Python interpreter (a symlink with a long
+    name, to test process names)."""
+    proc = _spawn(kit, name, mode, queues, netns, later=False, program=program)
     return proc.pid, _wait_ready(proc, name)
+
+
+def start_vhost_holder(kit: KernelKit, name: str, vhost: int = 1,
+                       queues: int = 1) -> tuple[int, tuple[int, ...], tuple[int, ...]]:
+    """A holder that also keeps `vhost` fds linking to /dev/vhost-net: pid, tun fds, vhost fds."""
+    proc = _spawn(kit, name, "tap", queues, None, later=False, vhost=vhost)
+    vhost_fds: list[int] = []
+    fds = _wait_ready(proc, name, vhost_fds)
+    return proc.pid, fds, tuple(vhost_fds)
 
 
 def start_late_holder(kit: KernelKit, name: str, mode: str = "tap") -> tuple[int, Callable[[], tuple[int, ...]]]:
@@ -97,10 +131,11 @@ def start_late_holder(kit: KernelKit, name: str, mode: str = "tap") -> tuple[int
 
 
 def _spawn(kit: KernelKit, name: str, mode: str, queues: int, netns: str | None,
-           later: bool) -> subprocess.Popen[bytes]:
-    argv = [sys.executable, "-m", "tests.tunholder", name, "--mode", mode, "--queues", str(queues)]
+           later: bool, vhost: int = 0, program: str | None = None) -> subprocess.Popen[bytes]:
+    argv = [program or sys.executable, "-m", "tests.tunholder", name, "--mode", mode, "--queues", str(queues)]
     argv += ["--netns", netns] if netns else []
     argv += ["--later"] if later else []
+    argv += ["--vhost", str(vhost)] if vhost else []
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, start_new_session=True, cwd=root)
@@ -108,13 +143,18 @@ def _spawn(kit: KernelKit, name: str, mode: str, queues: int, netns: str | None,
     return proc
 
 
-def _wait_ready(proc: subprocess.Popen[bytes], name: str) -> tuple[int, ...]:
+def _wait_ready(proc: subprocess.Popen[bytes], name: str, vhost_out: list[int] | None = None) -> tuple[int, ...]:
+    """The tun fds on the holder's ready line; its vhost fds, if any, are appended to `vhost_out`."""
     assert proc.stdout is not None
     line = proc.stdout.readline().decode().split()  # blocks until ready (or the holder died)
     if not line or line[0] != "ready":
         err = proc.stderr.read().decode() if proc.stderr else ""
         raise RuntimeError(f"tun holder for {name} failed: {err.strip()}")
-    return tuple(int(fd) for fd in line[1:])
+    words = line[1:]
+    cut = words.index("vhost") if "vhost" in words else len(words)
+    if vhost_out is not None:
+        vhost_out.extend(int(fd) for fd in words[cut + 1:])
+    return tuple(int(fd) for fd in words[:cut])
 
 
 def discovery_for_tests() -> Discovery:

@@ -7,13 +7,21 @@ vnettop); links are described by `ip -j -d link show`; discovery is read straigh
 from __future__ import annotations
 
 import errno
+import json
+import os
 
 import pytest
 
 from tests.kernelkit import KernelKit, poll_until
-from tests.tunholder import discovery_for_tests, start_holder, start_late_holder, tun_links
+from tests.tunholder import (
+    discovery_for_tests,
+    start_holder,
+    start_late_holder,
+    start_vhost_holder,
+    tun_links,
+)
 from vnettop.collect.holders import attach_holders
-from vnettop.collect.processes import ProcScanner
+from vnettop.collect.processes import ProcScanner, ProcScanWithVhost
 from vnettop.collect.types import ProcScan
 from vnettop.model import Link, Snapshot, TunHolder
 
@@ -167,3 +175,39 @@ def test_fallback_to_fdinfo_when_the_exact_lookup_is_refused(kit: KernelKit,
                                                                                          False)]
     assert any("name only" in e.message and "not permitted" in e.message for e in scan.errors)
     assert holders_of(tun_links(kit), scan, kit.ns_inode(None), name) == (TunHolder(pid, "python", fds, False),)
+
+
+def test_vhost_fds_of_a_holder_are_listed_with_it(kit: KernelKit) -> None:
+    """A qemu with vhost=on holds /dev/vhost-net fds beside its tap fd.
+
+    This host has no vhost-net module: the helper's "vhost" fds are on a file at /dev/vhost-net in its
+    own private mount namespace (tests/tunholder.py), which /proc/PID/fd shows as a real one is shown.
+    """
+    name = kit.name("vh")
+    pid, fds, vhost = start_vhost_holder(kit, name, vhost=2)
+    assert len(vhost) == 2 and not os.path.exists("/dev/vhost-net")  # the host's /dev is untouched
+    assert all(os.readlink(f"/proc/{pid}/fd/{fd}") == "/dev/vhost-net" for fd in vhost)
+    scan = ProcScanner().scan(discovery_for_tests(), full=True)
+    assert isinstance(scan, ProcScanWithVhost)
+    assert scan.vhost_fds.get(pid) == tuple(sorted(vhost))
+    root = kit.ns_inode(None)
+    assert holders_of(tun_links(kit), scan, root, name) == (TunHolder(pid, "python", fds, True,
+                                                                      tuple(sorted(vhost))),)
+
+
+def test_vhost_fds_reach_the_json_dump_through_the_live_collector(kit: KernelKit) -> None:
+    from vnettop.collect.collector import LiveCollector
+    from vnettop.render.json import snapshot_to_json
+
+    name = kit.name("vj")
+    pid, fds, vhost = start_vhost_holder(kit, name, vhost=1)
+    plain_name = kit.name("vp")
+    plain_pid, plain_fds = start_holder(kit, plain_name)
+    with LiveCollector() as collector:
+        doc = json.loads(snapshot_to_json(collector.collect()))
+    root = kit.ns_inode(None)
+    by_name = {link["name"]: link for link in doc["links"] if link["netns"] == root}
+    assert by_name[name]["tun"]["holders"] == [
+        {"pid": pid, "comm": "python", "fds": list(fds), "exact": True, "vhost_fds": list(vhost)}]
+    assert by_name[plain_name]["tun"]["holders"] == [
+        {"pid": plain_pid, "comm": "python", "fds": list(plain_fds), "exact": True, "vhost_fds": []}]
