@@ -17,6 +17,9 @@ that needs nothing else from it. Any other message -- bond, gre, ipvlan, geneve,
 port, an attribute shorter than its type, a name that is not UTF-8 -- is handed whole to pyroute2's
 `ifinfmsg` and `decode_link`: correctness never depends on this parser knowing a kind.
 
+Measured here (2 cores shared with other test runs, so figures are ranges): `dump_namespace` over 200
+namespaces of lo + 3 veth ends (800 links) took 551-990 ms through pyroute2 and 42-130 ms through this
+parser; a recorded link message costs ~28 us here against ~100-550 us through pyroute2 + `decode_link`.
 The requests and the socket side are in `lean_dump`.
 """
 
