@@ -151,16 +151,19 @@ def test_cache_fetches_once_per_pid_and_start_time() -> None:
     assert cache.get(7, 2000) == facts("b") and source.asked == [7, 7]
 
 
-def test_cache_refetches_after_max_age() -> None:
+def test_cache_refetches_after_max_age_spread_by_pid() -> None:
     clock = Clock()
-    source = Recorder({7: facts("a")})
-    cache = FactsCache(source, max_age=30.0, clock=clock)
-    cache.get(7, 1000)
-    source.facts[7] = facts("renamed")  # prctl(PR_SET_NAME) / setproctitle
-    clock.now += 29.0
-    assert cache.get(7, 1000) == facts("a")
+    source = Recorder({16: facts("a"), 24: facts("b")})
+    cache = FactsCache(source, max_age=32.0, clock=clock)
+    cache.get(16, 1000)  # pid % 16 == 0: kept for max_age
+    cache.get(24, 1000)  # pid % 16 == 8: kept for 1.5 max_age
+    source.facts = {16: facts("a2"), 24: facts("b2")}  # both renamed (prctl / setproctitle)
+    clock.now += 31.0
+    assert (cache.get(16, 1000), cache.get(24, 1000)) == (facts("a"), facts("b"))
     clock.now += 2.0
-    assert cache.get(7, 1000) == facts("renamed") and cache.fetches == 2
+    assert (cache.get(16, 1000), cache.get(24, 1000)) == (facts("a2"), facts("b"))
+    clock.now += 15.0
+    assert cache.get(24, 1000) == facts("b2") and cache.fetches == 4
 
 
 def test_cache_without_a_start_time_does_not_keep_the_answer() -> None:

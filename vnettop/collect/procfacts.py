@@ -9,8 +9,9 @@ picks one by the scanner's root.
 Facts cost ~0.2 ms a process through psutil (its object, one `oneshot()` read of stat and status, the
 cmdline file, a passwd lookup), so they are fetched only for processes worth showing (tun holders,
 listeners) and kept in a `FactsCache` keyed by (pid, start time): a pid reused by a new process is a new
-key. Cached facts are re-fetched after `max_age` seconds, because a process may rename itself (prctl,
-setproctitle).
+key. Cached facts are re-fetched after `max_age` seconds (up to twice that, spread by pid so that
+processes first seen together are not all re-fetched in the same scan), because a process may rename
+itself (prctl, setproctitle).
 
 A process that vanished raises `ProcessLookupError` (an OSError, like the rest of the /proc readers);
 a fact psutil may not read (AccessDenied) or that a zombie no longer has is left at a neutral value,
@@ -146,13 +147,17 @@ class FactsCache:
         """The facts of (pid, start); `start` None (not known) fetches without keeping the answer."""
         now = self.clock()
         hit = self._cache.get(pid)
-        if hit is not None and start is not None and hit[0] == start and now - hit[1] < self.max_age:
+        if hit is not None and start is not None and hit[0] == start and now - hit[1] < self._age_limit(pid):
             return hit[2]
         self.fetches += 1
         facts = self.source.read(pid)
         if start is not None:
             self._cache[pid] = (start, now, facts)
         return facts
+
+    def _age_limit(self, pid: int) -> float:
+        """`max_age` stretched by up to 15/16 by the pid's low bits: expiries spread over time."""
+        return self.max_age * (1 + (pid % 16) / 16)
 
     def retain(self, pids: Collection[int]) -> None:
         """Forget processes not in `pids` (gone, or no longer worth showing)."""
