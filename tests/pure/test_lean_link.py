@@ -516,3 +516,13 @@ def test_a_parser_surprise_leaves_the_message_to_pyroute2(monkeypatch: pytest.Mo
     monkeypatch.setattr(lean_dump, "parse_link", surprised)
     dump = lean_dump.dump_with(lean_socket(FakeKernel("b")), NS)
     assert dump == netlink.dump_namespace_pyroute2(FakeIPRoute("b"), NS)  # every message went to pyroute2
+
+
+def test_an_unexpected_failure_falls_back_instead_of_raising(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken_join(*args: Any) -> Any:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(lean_dump, "join_dump", broken_join)
+    assert lean_dump.dump_namespace(None, NS, sock=lean_socket(FakeKernel("b"))) is None
+    dump = netlink.dump_namespace(FakeIPRoute("b"), NS, sock=lean_socket(FakeKernel("b")))
+    assert len(dump.drafts) == 3 and dump.errors == ()  # pyroute2 took over

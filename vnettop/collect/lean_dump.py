@@ -164,19 +164,19 @@ def dump_namespace(ipr: Any, netns: int, sock: Any = None) -> NamespaceDump | No
     `sock`: a `lean.StatsSocket` already open in that namespace; without it, the one kept beside `ipr`
     (made on first use, closed with `ipr`). A socket that fails mid-dump is dropped, never reused.
     """
-    if sock is None:
+    beside = sock is None
+    if beside:
         try:
             sock = lean._socket_for(ipr)
         except Exception:  # no fileno, SIOCGSKNS / setns refused (no root): pyroute2's way
             return None
-        try:
-            return dump_with(sock, netns)
-        except OSError:
-            lean.forget(ipr)
-            return None
     try:
         return dump_with(sock, netns)
     except OSError:
+        if beside:
+            lean.forget(ipr)
+        return None
+    except Exception:  # a bug or a pyroute2 surprise on a left message: pyroute2's way, never raise
         return None
 
 
