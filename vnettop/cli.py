@@ -189,7 +189,10 @@ def cmd_dump(args: argparse.Namespace) -> int:
     if args.format == "json":
         from vnettop.render.json import snapshot_to_json
 
-        text = snapshot_to_json(snap)
+        # Indented for a person at a terminal; compact for pipes and files, where the C encoder is several
+        # times faster (an indent forces Python's pure encoder) and `jq` formats anyway.
+        to_tty = args.output in (None, "-") and sys.stdout.isatty()
+        text = snapshot_to_json(snap, indent=2 if to_tty else None)
     elif args.format == "dot":
         from vnettop.render.dot import render_dot
 

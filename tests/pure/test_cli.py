@@ -63,7 +63,8 @@ def test_dump_demo_json_is_the_schema(capsys: pytest.CaptureFixture[str]) -> Non
 def test_dump_load_round_trips(capsys: pytest.CaptureFixture[str], saved: Path) -> None:
     code, out, _ = run_main(capsys, "dump", "--load", str(saved), "--format", "json")
     assert code == 0
-    assert out == saved.read_text(encoding="utf-8")
+    assert json.loads(out) == json.loads(saved.read_text(encoding="utf-8"))
+    assert out.count("\n") == 1, "not a terminal: compact JSON, one line"
 
 
 def test_source_options_work_before_the_command(capsys: pytest.CaptureFixture[str], saved: Path) -> None:
