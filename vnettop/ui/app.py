@@ -25,7 +25,7 @@ from textual.worker import get_current_worker
 from vnettop.collect import Collector
 from vnettop.model import Snapshot
 from vnettop.ui import rows as row_builders
-from vnettop.ui.changes import ChangeLog
+from vnettop.ui.changes import ChangeLog, same_structure
 from vnettop.ui.filtering import Filter
 from vnettop.ui.jumps import bridge_target, holder_target, hop_target, peer_target, trace_from
 from vnettop.ui.keys import ALL_BINDINGS, VIEW_TITLES, WRITE_ACTIONS, WRITE_BINDINGS
@@ -161,7 +161,7 @@ class VnettopApp(WriteActions, App[int]):
 
     def apply_snapshot(self, snap: Snapshot) -> None:
         """Show a new snapshot, redrawing only what changed."""
-        changed = self.snapshot is None or snap != self.snapshot
+        changed = self.snapshot is None or not same_structure(self.snapshot, snap)
         self.rates.feed(snap)
         self.changes.feed(snap)
         self.snapshot = snap

@@ -219,7 +219,8 @@ class NewObjectChooser(ModalScreen[type[Plan] | None]):
             yield OptionList(*[Option(c.title, id=str(i)) for i, c in enumerate(self.choices)], id="chooser")
 
     def on_mount(self) -> None:
-        self.query_one(OptionList).focus()
+        for options in self.query(OptionList):  # none if the app is already shutting down
+            options.focus()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(self.choices[int(event.option.id or 0)])

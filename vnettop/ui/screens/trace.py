@@ -50,7 +50,8 @@ class TraceScreen(ModalScreen[Target | None]):
                              id="trace-hops")
 
     def on_mount(self) -> None:
-        self.query_one(OptionList).focus()
+        for options in self.query(OptionList):  # none if the app is already shutting down
+            options.focus()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         index = int(event.option.id or 0)

@@ -23,13 +23,23 @@ class DetailsPane(VerticalScroll):
         self.target: Target | None = None
         self.renders = 0
         self.content: RenderableType = ""
+        self._lines = 0
 
     def compose(self) -> ComposeResult:
         yield Static("", id="details-body")
 
     def show(self, snap: Snapshot, target: Target | None, rates: RateTracker | None) -> None:
+        """Show `target`. For the same target (a rates tick) only this pane is repainted, without a
+        layout pass over the whole screen, unless the number of lines changed."""
+        same = target == self.target and self.renders > 0
         self.target = target
-        self.border_title = details_title(snap, target)
+        title = details_title(snap, target)
+        if title != self.border_title:
+            self.border_title = title
         self.content = render_details(snap, target, rates)
-        self.query_one("#details-body", Static).update(self.content)
+        body = self.query_one("#details-body", Static)
+        lines = len(self.app.console.render_lines(self.content, self.app.console.options.update_width(
+            max(1, body.content_region.width or 40)), pad=False))
+        body.update(self.content, layout=not same or lines != self._lines)
+        self._lines = lines
         self.renders += 1

@@ -77,4 +77,4 @@ class HeaderBar(Static):
         text = header_text(snap, state)
         if text != self._last:
             self._last = text
-            self.update(text)
+            self.update(text, layout=False)  # fixed height: repaint this widget only
