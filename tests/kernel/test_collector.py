@@ -340,3 +340,16 @@ def test_a_deleted_namespace_is_let_go_without_another_collect(kit: KernelKit,
     run(["ip", "netns", "del", ns])
     # no collect from here on: the collector's own janitor notices and drops its sockets
     poll_until(lambda: not run(["ip", "link", "show", "dev", peer_root], check=False).stdout, timeout=5)
+
+
+def test_a_missed_event_is_caught_by_the_counters_check(kit: KernelKit, collector: LiveCollector) -> None:
+    """If a device appears and its event is lost, the counters list still reveals it: full re-dump."""
+    ns = kit.netns("mx")
+    inode = kit.ns_inode(ns)
+    collector.collect()
+    dev = kit.name("mb")
+    kit.ip("link", "add", dev, "type", "bridge", netns=ns)
+    poll_until(lambda: inode in collector._hub.take().dirty)  # swallow the event, as if it were lost
+    snap = collector.collect()
+    assert snap.find_links(dev, inode)
+    assert collector.last_counts["dumped"] >= 1
