@@ -1,13 +1,20 @@
-"""One open rtnetlink socket per namespace, kept between collects, dropped when the namespace goes.
+"""Open rtnetlink sockets per namespace, kept between collects, dropped when the namespace goes.
 
 Why a pool: opening a socket in a namespace costs a setns round trip; keeping it open makes a repeat
 dump ~2x cheaper and lets an event socket tell us which namespaces changed at all. What the pool holds
-per namespace: an fd on the namespace itself (used for RTM_GETNSID queries, and to check that a path
-still names the same namespace), a pyroute2 `IPRoute(fileno=...)` for requests, and an event socket
-handed to the `EventHub`.
+per namespace (4 fds; RLIMIT_NOFILE is raised at start):
+- an fd on the namespace itself, from SIOCGSKNS (not through /run/netns, whose bind mount it would
+  keep busy): the NETNSA_FD of RTM_GETNSID queries;
+- a pyroute2 `IPRoute(fileno=...)` for the requests pyroute2 decodes;
+- a plain socket wrapped in `lean.StatsSocket` for the counters and the lean full dumps, also used
+  here for raw RTM_GETNSID queries;
+- an event socket handed to the `EventHub`.
+The path a namespace was found by is opened only to enter it, and checked (fstat) to still name the
+namespace discovery saw: pids get reused.
 
 Every open socket or fd pins its namespace (it outlives `ip netns del`, and its veth peers stay in
-root), so `sync()` drops whatever discovery no longer finds.
+root), so `sync()` drops whatever discovery no longer finds (and the collector's janitor does the same
+between collects).
 
 Threading: pyroute2 keeps per-thread state (event loop, socket wrapper) in each IPRoute, so all the
 IPRoutes of a pool must be created and used on one thread: the collector's own worker thread. They
