@@ -353,3 +353,17 @@ def test_a_missed_event_is_caught_by_the_counters_check(kit: KernelKit, collecto
     snap = collector.collect()
     assert snap.find_links(dev, inode)
     assert collector.last_counts["dumped"] >= 1
+
+
+def test_peer_of_names_the_far_device_through_the_nsid(kit: KernelKit, collector: LiveCollector) -> None:
+    ns1, ns2 = kit.netns("q1"), kit.netns("q2")
+    a, b = kit.veth(kit.name("qa"), kit.name("qb"), ns1, ns2)
+    collector.collect()
+    pool = collector._pool
+    assert pool is not None
+    i1 = kit.ns_inode(ns1)
+    far = ip_json(kit, "link", "show", "dev", a, netns=ns1)[0]
+    nsid = far["link_netnsid"]
+    mac_b = ip_json(kit, "link", "show", "dev", b, netns=ns2)[0]["address"]
+    assert pool.peer_of(i1, nsid, far["link_index"]) == (b, mac_b)
+    assert pool.peer_of(i1, nsid, 4000) is None  # no such device there

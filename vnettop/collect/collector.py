@@ -115,7 +115,7 @@ class LiveCollector:
         self._host = Host(socket.gethostname(), os.uname().release)
         #: Per-stage timings of the last collect, in ms (for benchmarks and the status line).
         self.last_timings: dict[str, float] = {}
-        #: What the last collect did: namespaces fully dumped, counters-only, nsid queries sent.
+        #: What the last collect did: namespaces fully dumped, counters-only, nsid / peer queries sent.
         self.last_counts: dict[str, int] = {}
         self._last_collect = 0.0  # time.monotonic() at the end of the last collect
         self._prune_queued = threading.Event()
@@ -229,7 +229,8 @@ class LiveCollector:
         t = lap("open", t)
 
         drafts_by_ns: dict[int, tuple[LinkDraft, ...]] = {}
-        counts = {"dumped": 0, "counters": 0, "nsid_queries": -pool.nsid_queries}
+        counts = {"dumped": 0, "counters": 0, "nsid_queries": -pool.nsid_queries,
+                  "peer_queries": -pool.peer_queries}
         self._counts = counts
         tun_changed = False
         shown: list[NsEntry] = []
@@ -262,6 +263,7 @@ class LiveCollector:
         timings["total"] = (time.perf_counter() - t0) * 1000
         self.last_timings = timings
         counts["nsid_queries"] += pool.nsid_queries
+        counts["peer_queries"] += pool.peer_queries
         self.last_counts = counts
         self._last_collect = time.monotonic()
         return Snapshot(
@@ -293,6 +295,7 @@ class LiveCollector:
                 return _with_stats(last.drafts, stats), False
             # a device came or went without an event reaching us (or counters failed): dump it all
         self._counts["dumped"] += 1
+        pooled.peers.clear()  # its devices changed: so may the hints about their far ends
         try:
             dump = dump_namespace(pooled.ipr, pooled.inode, pooled.stats)
         except Exception as exc:  # dump_namespace should not raise; be safe anyway
@@ -311,7 +314,7 @@ class LiveCollector:
 
         assert self._pool is not None
         try:
-            links, errs = resolve_links(drafts_by_ns, self._pool.nsid_of, unreadable)
+            links, errs = resolve_links(drafts_by_ns, self._pool.nsid_of, unreadable, self._pool.peer_of)
         except Exception as exc:
             errors.append(CollectError("collector", f"cannot resolve cross-namespace references: {exc!r}"))
             return tuple(d.link for drafts in drafts_by_ns.values() for d in drafts)
