@@ -8,7 +8,7 @@ from dataclasses import replace
 from tests.fixtures_snapshots import QDHCP, ROOT, compute_node
 from tests.ui.fakes import later, with_links
 from tests.ui.helpers import SIZE, details_text, make_app, screen_text, started, wait_for
-from vnettop.model import Link, Stats
+from vnettop.model import Link, Namespace, Stats
 from vnettop.ui.targets import Target
 from vnettop.ui.widgets.snapshot_table import SnapshotTable
 from vnettop.ui.widgets.topology_tree import TopologyTree
@@ -125,6 +125,13 @@ async def test_equal_snapshots_redraw_nothing_and_label_changes_relabel_in_place
         collector.change(with_links(snap, links, seconds=2))
         await wait_for(pilot, lambda: app.polls > polls)
         assert tree.rebuilds == rebuilds and tree.relabels == relabels + 1
+        # A new namespace: that namespace is inserted, the rest of the tree is left alone.
+        extra = Namespace(4026539999, ("vntextra",), False, (9999,))
+        polls, patches = app.polls, tree.patches
+        collector.change(later(snap, 3, namespaces=(*snap.namespaces, extra)))
+        await wait_for(pilot, lambda: app.polls > polls)
+        assert tree.rebuilds == rebuilds and tree.patches == patches + 1
+        assert tree.has(Target.ns(4026539999))
 
 
 async def test_details_show_rates_and_a_sparkline_from_counter_deltas() -> None:

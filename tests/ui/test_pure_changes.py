@@ -7,7 +7,7 @@ from dataclasses import replace
 from tests.fixtures_snapshots import QDHCP, ROOT, compute_node, cyclic
 from tests.ui.fakes import later, with_links
 from vnettop.model import Link, LinkRef, Stats
-from vnettop.ui.changes import ChangeLog, diff
+from vnettop.ui.changes import ChangeLog, diff, same_structure
 from vnettop.ui.filtering import Filter
 from vnettop.ui.rates import RateTracker, human_rate, sparkline
 from vnettop.ui.targets import Target, nearest_survivor
@@ -140,3 +140,12 @@ def test_unreadable_peer_is_shown_as_such() -> None:
     vethx = next(n for n in flatten(build(snap)) if n.target == Target.link(ROOT, 10))
     assert "unreadable" in vethx.label.plain
     assert LinkRef(ROOT, 1, None).name is None
+
+
+def test_same_structure_ignores_counters_and_time_only() -> None:
+    snap = compute_node()
+    busy = _replace_link(snap.links, (ROOT, 2), stats=Stats(rx_bytes=10**9))
+    assert same_structure(snap, with_links(snap, busy))
+    down = _replace_link(snap.links, (ROOT, 2), admin_up=False)
+    assert not same_structure(snap, with_links(snap, down))
+    assert not same_structure(snap, later(snap, 1, namespaces=snap.namespaces[:2]))

@@ -36,6 +36,7 @@ from vnettop.ui.screens.errors import ErrorsScreen
 from vnettop.ui.screens.help import HelpScreen
 from vnettop.ui.screens.trace import TraceScreen
 from vnettop.ui.targets import Target, describe
+from vnettop.ui.tree_model import LabelCache
 from vnettop.ui.tree_model import build as build_tree
 from vnettop.ui.widgets.details import DetailsPane
 from vnettop.ui.widgets.header import HeaderBar, HeaderState
@@ -84,6 +85,7 @@ class VnettopApp(WriteActions, App[int]):
         self._wake = threading.Event()
         self._polling = False
         self._stale_views: set[str] = set()
+        self._labels = LabelCache()
 
     # -- layout ------------------------------------------------------------------------------------
 
@@ -185,7 +187,7 @@ class VnettopApp(WriteActions, App[int]):
         self._stale_views.discard(self.view)
         fell_back: Target | None
         if self.view == "topology":
-            fell_back = self.main_query(TopologyTree).show(build_tree(snap, self.filter))
+            fell_back = self.main_query(TopologyTree).show(build_tree(snap, self.filter, self._labels))
         else:
             _columns, builder = TABLE_VIEWS[self.view]
             if self.view == "events":

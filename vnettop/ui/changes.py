@@ -28,7 +28,7 @@ class Change:
 
 
 #: Every field of a Link but its counters: what the views draw.
-_SHAPE = attrgetter(*[f.name for f in fields(Link) if f.name != "stats"])
+link_shape = attrgetter(*[f.name for f in fields(Link) if f.name != "stats"])
 
 
 def same_structure(a: Snapshot, b: Snapshot) -> bool:
@@ -41,7 +41,7 @@ def same_structure(a: Snapshot, b: Snapshot) -> bool:
         return False
     if len(a.links) != len(b.links):
         return False
-    shape = _SHAPE
+    shape = link_shape
     return all(x is y or shape(x) == shape(y) for x, y in zip(a.links, b.links, strict=True))
 
 

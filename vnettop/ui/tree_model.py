@@ -12,9 +12,34 @@ from dataclasses import dataclass
 from rich.text import Text
 
 from vnettop.model import Link, Snapshot
+from vnettop.ui.changes import link_shape
 from vnettop.ui.filtering import Filter
 from vnettop.ui.labels import held_index, link_label, ns_label, proc_label
 from vnettop.ui.targets import Target
+
+
+class LabelCache:
+    """Labels already made, keyed by everything they show (not counters): building Rich Text for a
+    thousand devices is most of a rebuild's cost, and on a busy host almost all of them are unchanged."""
+
+    def __init__(self) -> None:
+        self._links: dict[object, Text] = {}
+        self.hits = 0
+
+    def link(self, snap: Snapshot, link: Link, port_count: int | None) -> Text:
+        refs = tuple(snap.ns_label(ref.netns) for ref in (link.peer, link.lower) if ref is not None)
+        key = (link_shape(link), refs, port_count)
+        label = self._links.get(key)
+        if label is None:
+            label = self._links[key] = link_label(snap, link, port_count)
+        else:
+            self.hits += 1
+        return label
+
+    def trim(self, live: int) -> None:
+        """Forget everything when the cache outgrows what is on screen (old devices, old states)."""
+        if len(self._links) > 4 * live + 64:
+            self._links.clear()
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +72,7 @@ def _keep(flt: Filter, snap: Snapshot, target: Target, children: tuple[NodeSpec,
 
 
 def _link_node(snap: Snapshot, link: Link, ports: dict[int, list[Link]], flt: Filter,
-               show_all: bool, placed: set[int]) -> NodeSpec | None:
+               show_all: bool, placed: set[int], cache: LabelCache) -> NodeSpec | None:
     """A device and (nested) its ports; `placed` makes master loops in a malformed snapshot finite."""
     placed.add(link.ifindex)
     target = Target.link(link.netns, link.ifindex)
@@ -57,18 +82,20 @@ def _link_node(snap: Snapshot, link: Link, ports: dict[int, list[Link]], flt: Fi
     for port in ports.get(link.ifindex, []):
         if port.ifindex in placed:
             continue
-        node = _link_node(snap, port, ports, flt, show_all or inherit, placed)
+        node = _link_node(snap, port, ports, flt, show_all or inherit, placed, cache)
         if node is not None:
             kids.append(node)
     if not own and not kids:
         return None
     n_ports = len(ports.get(link.ifindex, [])) if link.bridge is not None else None
-    return NodeSpec(target, link_label(snap, link, n_ports), tuple(kids))
+    return NodeSpec(target, cache.link(snap, link, n_ports), tuple(kids))
 
 
-def build(snap: Snapshot, flt: Filter | None = None) -> tuple[NodeSpec, ...]:
+def build(snap: Snapshot, flt: Filter | None = None, cache: LabelCache | None = None) -> tuple[NodeSpec, ...]:
     """The whole tree for a snapshot, filtered (a matching container shows all it contains)."""
     flt = flt or Filter()
+    cache = cache if cache is not None else LabelCache()
+    cache.trim(len(snap.links))
     held = held_index(snap)
     out: list[NodeSpec] = []
     for ns in snap.namespaces:
@@ -91,7 +118,7 @@ def build(snap: Snapshot, flt: Filter | None = None) -> tuple[NodeSpec, ...]:
         for link in [*top, *links]:
             if link.ifindex in placed:
                 continue
-            node = _link_node(snap, link, ports, flt, show_all, placed)
+            node = _link_node(snap, link, ports, flt, show_all, placed, cache)
             if node is not None:
                 kids.append(node)
         for proc in ns.processes:

@@ -44,6 +44,7 @@ class TopologyTree(Tree[Target], inherit_bindings=False):
         self._collapsed: set[Target] = set()
         self.rebuilds = 0  # how many full rebuilds happened (tests check updates stay cheap)
         self.relabels = 0
+        self.patches = 0  # namespace-by-namespace updates
 
     # -- what is selected ----------------------------------------------------------------------
 
@@ -73,6 +74,11 @@ class TopologyTree(Tree[Target], inherit_bindings=False):
         self.move_cursor(node)
         return True
 
+    def get_label_width(self, node: TreeNode[Target]) -> int:
+        """Without rendering the label (Tree's default renders every label on every line rebuild)."""
+        label = node._label
+        return label.cell_len + (len(self.ICON_NODE_EXPANDED) if node._allow_expand else 0)
+
     def _refresh_lines_now(self) -> None:
         """Rebuild the line list now: nodes' line numbers are needed at once to place the cursor."""
         self._invalidate()
@@ -90,9 +96,12 @@ class TopologyTree(Tree[Target], inherit_bindings=False):
         before = self.current_target
         old_order = self.order()
         scroll_y = self.scroll_y
+        if self._specs and self._patch(specs):
+            self.patches += 1
+        else:
+            self._rebuild(specs)
+            self.rebuilds += 1
         self._specs, self._shape = specs, new_shape
-        self._rebuild(specs)
-        self.rebuilds += 1
         moved_to: Target | None = None
         if before is not None:
             target: Target | None = before
@@ -117,18 +126,53 @@ class TopologyTree(Tree[Target], inherit_bindings=False):
             if a.children or b.children:
                 self._relabel(a.children, b.children)
 
+    def _patch(self, specs: tuple[NodeSpec, ...]) -> bool:
+        """Update namespace by namespace: only namespaces whose content changed shape are rebuilt, new
+        ones inserted, gone ones removed (on a busy host one namespace changes at a time). False when
+        the surviving namespaces changed order (then the caller rebuilds everything)."""
+        old = {spec.target: spec for spec in self._specs}
+        wanted = {spec.target for spec in specs}
+        kept_before = [s.target for s in self._specs if s.target in wanted]
+        if kept_before != [s.target for s in specs if s.target in old]:
+            return False
+        for spec in self._specs:
+            if spec.target not in wanted:
+                self._by_target[spec.target].remove()
+                self._forget(spec)
+        for index, spec in enumerate(specs):
+            prev = old.get(spec.target)
+            if prev is None:
+                self._insert(spec, index)
+            elif shape((prev,)) != shape((spec,)):
+                self._by_target[spec.target].remove()
+                self._forget(prev)
+                self._insert(spec, index)
+            else:
+                self._relabel((prev,), (spec,))
+        return True
+
+    def _forget(self, spec: NodeSpec) -> None:
+        for item in flatten((spec,)):
+            self._by_target.pop(item.target, None)
+
+    def _insert(self, top: NodeSpec, index: int) -> None:
+        """Add one top-level subtree at `index` (expanded unless the user collapsed it)."""
+        stack: list[tuple[TreeNode[Target], NodeSpec, int | None]] = [(self.root, top, index)]
+        while stack:
+            parent, spec, at = stack.pop()
+            if spec.children:
+                node = parent.add(spec.label, spec.target, before=at,
+                                  expand=spec.target not in self._collapsed)
+                stack.extend((node, child, None) for child in reversed(spec.children))
+            else:
+                node = parent.add_leaf(spec.label, spec.target, before=at)
+            self._by_target[spec.target] = node
+
     def _rebuild(self, specs: tuple[NodeSpec, ...]) -> None:
         self.clear()
         self._by_target = {}
-        stack: list[tuple[TreeNode[Target], NodeSpec]] = [(self.root, s) for s in reversed(specs)]
-        while stack:
-            parent, spec = stack.pop()
-            if spec.children:
-                node = parent.add(spec.label, spec.target, expand=spec.target not in self._collapsed)
-                stack.extend((node, child) for child in reversed(spec.children))
-            else:
-                node = parent.add_leaf(spec.label, spec.target)
-            self._by_target[spec.target] = node
+        for index, spec in enumerate(specs):
+            self._insert(spec, index)
         self.root.expand()
 
     # -- user actions ------------------------------------------------------------------------------
