@@ -72,6 +72,7 @@ class _Janitor:
                  mountinfo: str = "/proc/self/mountinfo") -> None:
         self._prune = prune
         self._interval = interval
+        self._min_gap = 0.5
         self._stop_r, self._stop_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         try:
             self._mount_fd: int | None = os.open(mountinfo, os.O_RDONLY | os.O_CLOEXEC)
@@ -85,11 +86,16 @@ class _Janitor:
         poll.register(self._stop_r, select.POLLIN)
         if self._mount_fd is not None:
             poll.register(self._mount_fd, select.POLLPRI)
+        stop_only = select.poll()
+        stop_only.register(self._stop_r, select.POLLIN)
         while True:
             ready = poll.poll(int(self._interval * 1000))
             if any(fd == self._stop_r for fd, _ in ready):
                 return
             self._prune(bool(ready))  # True: the mount table changed
+            # At most two prunes a second, however fast others mount and unmount namespaces.
+            if stop_only.poll(int(self._min_gap * 1000)):
+                return
 
     def stop(self) -> None:
         os.write(self._stop_w, b"x")
