@@ -21,7 +21,7 @@ from tests.tunholder import (
     tun_links,
 )
 from vnettop.collect.holders import attach_holders
-from vnettop.collect.processes import ProcScanner, ProcScanWithVhost
+from vnettop.collect.processes import ProcScanner
 from vnettop.collect.types import ProcScan
 from vnettop.model import Link, Snapshot, TunHolder
 
@@ -188,7 +188,7 @@ def test_vhost_fds_of_a_holder_are_listed_with_it(kit: KernelKit) -> None:
     assert len(vhost) == 2 and not os.path.exists("/dev/vhost-net")  # the host's /dev is untouched
     assert all(os.readlink(f"/proc/{pid}/fd/{fd}") == "/dev/vhost-net" for fd in vhost)
     scan = ProcScanner().scan(discovery_for_tests(), full=True)
-    assert isinstance(scan, ProcScanWithVhost)
+    assert isinstance(scan, ProcScan)
     assert scan.vhost_fds.get(pid) == tuple(sorted(vhost))
     root = kit.ns_inode(None)
     assert holders_of(tun_links(kit), scan, root, name) == (TunHolder(pid, "python", fds, True,

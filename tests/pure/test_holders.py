@@ -95,12 +95,12 @@ def test_holder_comm_falls_back_when_the_process_vanished() -> None:
 
 def test_vhost_fds_of_the_holding_process_go_on_each_of_its_holders() -> None:
     """The kernel does not say which tap a vhost fd serves: a process's vhost fds show on each device."""
-    from vnettop.collect.processes import ProcScanWithVhost
+    from vnettop.collect.types import ProcScan
 
     links = [tap(NS_A, 5, "tap0"), tap(NS_A, 6, "tap1"), tap(NS_A, 7, "tap2")]
     base = scan([TunFd(100, 26, "tap0", NS_A, True), TunFd(100, 27, "tap1", NS_A, True),
                  TunFd(200, 9, "tap2", NS_A, True)])
-    out, _ = attach_holders(links, ProcScanWithVhost(base.tun_fds, base.processes, (), {100: (28, 29)}))
+    out, _ = attach_holders(links, ProcScan(base.tun_fds, base.processes, (), {100: (28, 29)}))
     assert holders(out) == {(NS_A, "tap0"): (TunHolder(100, "p100", (26,), True, (28, 29)),),
                             (NS_A, "tap1"): (TunHolder(100, "p100", (27,), True, (28, 29)),),
                             (NS_A, "tap2"): (TunHolder(200, "p200", (9,), True, ()),)}

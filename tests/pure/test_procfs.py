@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from vnettop.collect.processes import ProcScanner, ProcScanWithVhost
+from vnettop.collect.processes import ProcScanner
 from vnettop.collect.procfs import ProcFs, socket_inode, user_name
-from vnettop.collect.types import Discovery, NsEntry
+from vnettop.collect.types import Discovery, NsEntry, ProcScan
 
 NS_A = 4026530001
 
@@ -142,7 +142,7 @@ def test_scan_finds_tun_fds_by_name_on_a_fake_tree(fake: FakeProc) -> None:
     assert [(f.pid, f.fd, f.iff, f.exact) for f in scan.tun_fds] == [(100, 26, "tap0", False)]
     (proc,) = scan.processes[NS_A]
     assert (proc.pid, proc.comm, proc.cmdline, proc.user) == (100, "qemu-kvm", "qemu-kvm -name guest=P2", "root")
-    assert isinstance(scan, ProcScanWithVhost) and scan.vhost_fds == {100: (28,)}
+    assert isinstance(scan, ProcScan) and scan.vhost_fds == {100: (28,)}
     # Not exact: the scanner says so once, as a soft error.
     assert any("name only" in e.message for e in scan.errors)
 
@@ -279,7 +279,7 @@ def test_vhost_fds_are_kept_for_tun_holders_only(fake: FakeProc) -> None:
     fake.add(200, fds={5: "/dev/vhost-net"})  # vhost without a tap: nothing to show it on
     fake.add(300, fds={7: "/dev/net/tun"}, iff={7: "tap1"})  # a tap without vhost
     scan = ProcScanner(str(fake.root)).scan(fake.discovery())
-    assert isinstance(scan, ProcScanWithVhost)
+    assert isinstance(scan, ProcScan)
     assert scan.vhost_fds == {100: (28, 30)}
 
 
@@ -287,9 +287,9 @@ def test_vhost_fds_follow_a_holder_between_scans(fake: FakeProc) -> None:
     """Holders are re-read every call, so a vhost fd opened or closed later shows at the next scan."""
     fake.add(100, fds={26: "/dev/net/tun"}, iff={26: "tap0"})
     scanner = ProcScanner(str(fake.root), clock=Clock())
-    assert isinstance(scan := scanner.scan(fake.discovery()), ProcScanWithVhost) and scan.vhost_fds == {}
+    assert isinstance(scan := scanner.scan(fake.discovery()), ProcScan) and scan.vhost_fds == {}
     fake.add_fd(100, 28, "/dev/vhost-net")
-    assert isinstance(scan := scanner.scan(fake.discovery()), ProcScanWithVhost)
+    assert isinstance(scan := scanner.scan(fake.discovery()), ProcScan)
     assert scan.vhost_fds == {100: (28,)}
     fake.del_fd(100, 28)
-    assert isinstance(scan := scanner.scan(fake.discovery()), ProcScanWithVhost) and scan.vhost_fds == {}
+    assert isinstance(scan := scanner.scan(fake.discovery()), ProcScan) and scan.vhost_fds == {}

@@ -30,8 +30,7 @@ def attach_holders(links: Sequence[Link],
             namespaces_of.setdefault(link.name, set()).add(link.netns)
 
     comm = {proc.pid: proc.comm for procs in scan.processes.values() for proc in procs}
-    # Present on the scanner's ProcScanWithVhost (and on ProcScan itself, should it gain the field).
-    vhost: Mapping[int, tuple[int, ...]] = getattr(scan, "vhost_fds", None) or {}
+    vhost: Mapping[int, tuple[int, ...]] = scan.vhost_fds
     placed: dict[tuple[int, str], dict[int, list[TunFd]]] = {}  # device key -> pid -> its fds on it
     ambiguous: dict[tuple[int, str], list[int]] = {}  # (pid, name) -> fds
     for fd in scan.tun_fds:

@@ -22,7 +22,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from vnettop.collect.procfacts import FactsCache, FactsSource, facts_source
 from vnettop.collect.procfs import DENIED_ERRNOS, TUN_PATH, VHOST_PATH, ProcFs
@@ -40,18 +40,6 @@ class _Known:
     tun_fds: tuple[int, ...] = ()
     vhost_fds: tuple[int, ...] = ()  # kept for tun holders only
     denied: bool = False  # its fd directory could not be read (not root)
-
-
-@dataclass(frozen=True, slots=True)
-class ProcScanWithVhost(ProcScan):
-    """A ProcScan that also says which /dev/vhost-net fds each tun holder has.
-
-    `collect.types.ProcScan` is the shared seam; this extends it without changing it, and
-    `holders.attach_holders` reads the field where present. pid -> its vhost fds, sorted; holders
-    without any are left out.
-    """
-
-    vhost_fds: dict[int, tuple[int, ...]] = field(default_factory=dict)
 
 
 class ProcScanner:
@@ -123,7 +111,7 @@ class ProcScanner:
         processes = self._processes(discovery, holders, listening)
         vhost = {pid: self._known[pid].vhost_fds for pid in sorted(holders)
                  if pid in self._known and self._known[pid].vhost_fds}
-        return ProcScanWithVhost(tuple(tun_fds), processes, tuple(errors), vhost)
+        return ProcScan(tuple(tun_fds), processes, tuple(errors), vhost)
 
     # -- fds ---------------------------------------------------------------------------------
 

@@ -63,3 +63,6 @@ class ProcScan:
     tun_fds: tuple[TunFd, ...]
     processes: dict[int, tuple[Process, ...]] = field(default_factory=dict)  # netns inode -> by pid
     errors: tuple[CollectError, ...] = ()
+    #: pid -> its /dev/vhost-net fds, sorted, for tun holders that have any (the kernel does not say which
+    #: tap a vhost fd serves, so they belong to the process).
+    vhost_fds: dict[int, tuple[int, ...]] = field(default_factory=dict)
