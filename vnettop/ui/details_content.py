@@ -30,6 +30,9 @@ def relevant_errors(snap: Snapshot, target: Target) -> list[CollectError]:
     obj = resolve(snap, target)
     if isinstance(obj, Link):
         words.add(obj.name)
+        for ref in (obj.peer, obj.lower, obj.master):
+            if ref is not None and ref.netns != obj.netns:  # why the other end may be unreadable
+                words.add(f"netns {ref.netns}")
     elif isinstance(obj, Process):
         words.add(f"pid {obj.pid}")
     elif isinstance(obj, Namespace):
