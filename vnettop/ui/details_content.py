@@ -43,7 +43,8 @@ def relevant_errors(snap: Snapshot, target: Target) -> list[CollectError]:
 def _link_grid(snap: Snapshot, link: Link) -> Table:
     g = _grid()
     state = Text("UP" if link.admin_up else "DOWN", style="green" if link.admin_up else "red")
-    state.append(f", oper {link.oper_state}")
+    state.append(f", oper {link.oper_state}",
+                 style="" if link.oper_state in ("up", "unknown") else "yellow")
     if link.carrier is not None:
         state.append(", carrier" if link.carrier else ", no carrier", style="" if link.carrier else "yellow")
     g.add_row("kind", link.kind)
