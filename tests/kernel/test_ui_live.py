@@ -69,3 +69,48 @@ def test_peer_jump_across_namespaces_and_a_new_device_appears_by_itself(kit: Ker
             collector.close()
 
     asyncio.run(session())
+
+
+def test_a_bridge_created_from_the_dialog_exists_and_shows_up(kit: KernelKit) -> None:
+    from vnettop.actions.mutator import Mutator
+    from vnettop.collect.collector import LiveCollector
+    from vnettop.ui.app import build_app
+    from vnettop.ui.screens.action_dialog import ActionDialog, NewObjectChooser
+    from vnettop.ui.targets import Target
+    from vnettop.ui.widgets.topology_tree import TopologyTree
+
+    ns = kit.netns("w")
+    ns_target = Target.ns(kit.ns_inode(ns))
+    name = kit.name("nw")
+
+    async def session() -> None:
+        collector = LiveCollector()
+        app = build_app(collector, Mutator(read_only=False), read_only=False, interval=60.0)
+        try:
+            async with app.run_test(size=(120, 40)) as pilot:
+                tree = app.main_query(TopologyTree)
+                await _wait(pilot, lambda: tree.has(ns_target), 15)
+                app.jump_to(ns_target)
+                await pilot.press("n")
+                await _wait(pilot, lambda: isinstance(app.screen, NewObjectChooser), 5)
+                await pilot.press("enter")  # the first choice: a bridge
+                await _wait(pilot, lambda: isinstance(app.screen, ActionDialog), 5)
+                await pilot.press(*name)
+                dialog = app.screen
+                assert isinstance(dialog, ActionDialog)
+                assert dialog.plan is not None
+                assert dialog.plan.ip_command() == f"ip -n {ns} link add {name} type bridge"
+                await pilot.press("ctrl+s")
+                await _wait(pilot, lambda: not isinstance(app.screen, ActionDialog), 10)
+                # Re-collected at once (the interval is a minute), the new bridge is in the tree.
+                await _wait(pilot, lambda: any(
+                    link.name == name and link.netns == ns_target.netns
+                    for link in (app.snapshot.links if app.snapshot else ())), 10)
+                assert any(tree.has(Target.link(ns_target.netns, link.ifindex))
+                           for link in app.snapshot.links if link.name == name)  # type: ignore[union-attr]
+        finally:
+            collector.close()
+
+    asyncio.run(session())
+    shown = json.loads(kit.ip("-d", "-j", "link", "show", "dev", name, netns=ns))
+    assert shown[0]["linkinfo"]["info_kind"] == "bridge"

@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any, ClassVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import BindingType
 from textual.containers import Horizontal
@@ -103,7 +103,12 @@ class VnettopApp(WriteActions, App[int]):
         yield Input(placeholder=hint, id="filter")
         yield Footer()
 
+    def on_resize(self, event: events.Resize) -> None:
+        """Narrow terminals (80 columns over SSH): a compact footer so more keys fit."""
+        self.main_query(Footer).compact = event.size.width < 100
+
     def on_mount(self) -> None:
+        self.main_query(Footer).compact = self.size.width < 100
         self._set_view_title()
         self.main_query("#filter", Input).display = False
         self.main_query(TopologyTree).focus()
