@@ -27,7 +27,7 @@ import time
 from collections.abc import Sequence
 from importlib import metadata
 
-from topology import REPO_ENV, REPO_ROOT, Topology, cleanup_all, wait_quiet
+from topology import REPO_ENV, REPO_ROOT, Interrupted, Topology, cleanup_all, wait_quiet
 
 PY = sys.executable
 PROBE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "collect_probe.py")
@@ -247,7 +247,7 @@ def main() -> int:
         for n in sizes:
             print(f"== {n} namespaces, {args.runs} runs", flush=True)
             results[n] = measure(n, args.runs, args.repeats, args.profile, args.wait_quiet)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Interrupted):
         print("interrupted; everything built was removed", file=sys.stderr)
         return 130
     print()

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from pyspy_summary import summarize
-from topology import REPO_ENV, REPO_ROOT, Topology, cleanup_all
+from topology import REPO_ENV, REPO_ROOT, Interrupted, Topology, cleanup_all
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 TARGET_CPU = 5.0  # % of one core
@@ -345,7 +345,7 @@ def main() -> int:
         return 0
     try:
         return measure(args)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Interrupted):
         print("interrupted; everything built was removed", file=sys.stderr)
         return 130
 

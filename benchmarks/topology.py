@@ -47,7 +47,7 @@ def run(argv: Sequence[str], stdin: str | None = None, check: bool = True) -> st
     return proc.stdout
 
 
-class _Interrupted(BaseException):
+class Interrupted(BaseException):
     """Raised from a signal handler so that `finally` blocks run on SIGTERM/SIGHUP too."""
 
 
@@ -56,7 +56,7 @@ def signals_raise() -> Iterator[None]:
     """Turn SIGTERM and SIGHUP into an exception (SIGINT already is one) for the duration."""
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        raise _Interrupted(f"signal {signum}")
+        raise Interrupted(f"signal {signum}")
 
     old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGHUP)}
     try:
@@ -366,7 +366,7 @@ def main() -> int:
             try:
                 while True:
                     time.sleep(3600)
-            except (KeyboardInterrupt, _Interrupted):
+            except (KeyboardInterrupt, Interrupted):
                 pass
     print(f"torn down in {topo.teardown_seconds:.2f} s; total {time.monotonic() - t0:.2f} s")
     return 0
