@@ -72,7 +72,20 @@ class TopologyTree(Tree[Target], inherit_bindings=False):
             parent = parent.parent
         self._refresh_lines_now()
         self.move_cursor(node)
+        # The tree's virtual size is only updated by the next layout: scroll again after it, or a jump
+        # far down a tree that just grew would be clamped to the old height.
+        self.call_after_refresh(self._cursor_into_view)
         return True
+
+    def _restore_scroll(self, scroll_y: float) -> None:
+        """Keep the viewport where the user left it, as long as the cursor stays visible."""
+        self.scroll_to(y=scroll_y, animate=False, immediate=True)
+        self._cursor_into_view()
+
+    def _cursor_into_view(self) -> None:
+        node = self.cursor_node
+        if node is not None:
+            self.scroll_to_node(node, animate=False)
 
     def get_label_width(self, node: TreeNode[Target]) -> int:
         """Without rendering the label (Tree's default renders every label on every line rebuild)."""
@@ -108,9 +121,9 @@ class TopologyTree(Tree[Target], inherit_bindings=False):
             if before not in self._by_target:
                 target = nearest_survivor(old_order, before, self._by_target)
                 moved_to = target
-            self.scroll_to(y=scroll_y, animate=False, immediate=True)
             if target is not None:
                 self.select_target(target)
+            self.call_after_refresh(self._restore_scroll, scroll_y)
         elif self._by_target:
             self._refresh_lines_now()
             self.cursor_line = 0
