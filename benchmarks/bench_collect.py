@@ -196,10 +196,13 @@ LABELS = [
 ]
 
 
-def table(results: dict[int, dict[str, list[float]]]) -> str:
+def table(results: dict[int, dict[str, list[float]]], markdown: bool = False) -> str:
     sizes = sorted(results)
     head = ["measure (median (min-max))"] + [f"{n} netns" for n in sizes]
     body = [[label] + [fmt(results[n][key], unit) for n in sizes] for key, label, unit in LABELS]
+    if markdown:
+        rows = [head, ["---"] + ["---:"] * len(sizes), *body]
+        return "\n".join("| " + " | ".join(r) + " |" for r in rows)
     widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
     lines = [" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in [head, *body]]
     lines.insert(1, "-+-".join("-" * w for w in widths))
@@ -229,6 +232,7 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=5, help="repeat collects per probe process")
     ap.add_argument("--profile", action="store_true", help="cProfile the first and a repeat collect "
                     "at each size (stderr)")
+    ap.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
     ap.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
                     help="before each run, wait up to this long for a quiet host (few foreign namespaces, "
                          "idle CPUs): this machine is shared with other people's kernel tests")
@@ -256,6 +260,9 @@ def main() -> int:
     print(f"runs per size: {args.runs} (repeat collect: {args.runs} x {args.repeats} samples)\n")
     print(table(results))
     print()
+    if args.markdown:
+        print(table(results, markdown=True))
+        print()
     big = max(results)
     if big != 200:
         print(f"note: targets are defined at 200 namespaces; judged here at {big}")
