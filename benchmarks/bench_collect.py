@@ -130,46 +130,77 @@ def fmt(values: Sequence[float], unit: str = "") -> str:
 failures: list[str] = []
 
 
-def measure(n: int, runs: int, repeats: int, profile: bool, quiet: float) -> dict[str, list[float]]:
+def foreign_namespaces(own_prefix: str) -> int:
+    """Named namespaces on the host that are not ours (other people's tests, their scale runs)."""
+    names = os.listdir("/run/netns") if os.path.isdir("/run/netns") else []
+    return sum(1 for name in names if not name.startswith(own_prefix))
+
+
+def one_run(topo: Topology, n: int, repeats: int, first: bool) -> dict[str, list[float]] | None:
+    """Every measure once (the probe's repeat collects count `repeats` times); None if the dump failed."""
+    row: dict[str, list[float]] = {}
+    p = probe(topo.prefix, repeats)
+    row["host_ns"] = [float(p["namespaces"])]  # type: ignore[arg-type]
+    row["import"] = [float(p["import_ms"])]  # type: ignore[arg-type]
+    row["first"] = [float(p["first_ms"])]  # type: ignore[arg-type]
+    row["repeat"] = [float(x) for x in p["repeat_ms"]]  # type: ignore[attr-defined]
+    if first:
+        print(f"  probe saw {p['namespaces']} namespaces, {p['links']} links, {p['errors']} soft "
+              f"errors; of ours {p['mine_namespaces']} namespaces, {p['mine_links']} links "
+              f"({p['mine_peers']} with a resolved peer, {p['mine_held']} taps/tuns with a holder)")
+        exp = topo.expected
+        got = {"links": p["mine_links"], "peers": p["mine_peers"], "held": p["mine_held"],
+               "namespaces": p["mine_namespaces"]}
+        if got != exp:
+            warn = f"{n} netns: the collector saw {got} of ours, expected {exp}"
+            print(f"  !! {warn}", flush=True)
+            failures.append(warn)
+        print(f"  first collect stages ms: {_stages(p['first_stages'])}; counts {p['first_counts']}")
+        print(f"  repeat collect stages ms: {_stages(p['repeat_stages'])}; counts {p['repeat_counts']}")
+    wall, rss, rc, err = timed([PY, "-m", "vnettop", "dump", "--format", "json"])
+    if rc != 0:  # reported, not fatal: one failed run must not lose the others' figures
+        print(f"  !! vnettop dump exited {rc}: {err.strip()[-1500:]}", flush=True)
+        failures.append(f"{n} netns: vnettop dump exited {rc}: {err.strip().splitlines()[-1:]}")
+        return None
+    row["dump"] = [wall]
+    row["dump_rss"] = [rss]
+    row["iploop"] = [timed(["sh", "-c", IP_LOOP])[0]]
+    row["lsof"] = [timed(["sh", "-c", LSOF])[0]]
+    row["ip+lsof"] = [timed(["sh", "-c", f"{IP_LOOP}; {LSOF}"])[0]]
+    if first:
+        print(f"  dump phases: {dump_phases()}", flush=True)
+    return row
+
+
+def measure(n: int, runs: int, repeats: int, profile: bool, quiet: float,
+            max_foreign: int) -> dict[str, list[float]]:
+    """`runs` runs at `n` namespaces. With `max_foreign` >= 0, a run during which more foreign
+    namespaces than that existed (before or after it) is set aside and redone (up to 3x `runs` tries)."""
     rows: dict[str, list[float]] = {k: [] for k in (
         "host_ns", "import", "first", "repeat", "dump", "dump_rss", "iploop", "lsof", "ip+lsof")}
     with Topology(n) as topo:
         print(f"  built: {topo.summary()}", flush=True)
         print(f"  {host_load()}", flush=True)
         time.sleep(1.0)  # let link-up events and bridge port state settle before "nothing changes"
-        for r in range(runs):
+        kept = tries = discarded = 0
+        while kept < runs and tries < (3 * runs if max_foreign >= 0 else runs):
+            tries += 1
             if quiet > 0:
-                print(f"  run {r + 1}: {wait_quiet(quiet)}", flush=True)
-            p = probe(topo.prefix, repeats)
-            rows["host_ns"].append(float(p["namespaces"]))  # type: ignore[arg-type]
-            rows["import"].append(float(p["import_ms"]))  # type: ignore[arg-type]
-            rows["first"].append(float(p["first_ms"]))  # type: ignore[arg-type]
-            rows["repeat"].extend(float(x) for x in p["repeat_ms"])  # type: ignore[attr-defined]
-            if r == 0:
-                print(f"  probe saw {p['namespaces']} namespaces, {p['links']} links, {p['errors']} soft "
-                      f"errors; of ours {p['mine_namespaces']} namespaces, {p['mine_links']} links "
-                      f"({p['mine_peers']} with a resolved peer, {p['mine_held']} taps/tuns with a holder)")
-                exp = topo.expected
-                got = {"links": p["mine_links"], "peers": p["mine_peers"], "held": p["mine_held"],
-                       "namespaces": p["mine_namespaces"]}
-                if got != exp:
-                    warn = f"{n} netns: the collector saw {got} of ours, expected {exp}"
-                    print(f"  !! {warn}", flush=True)
-                    failures.append(warn)
-                print(f"  first collect stages ms: {_stages(p['first_stages'])}; counts {p['first_counts']}")
-                print(f"  repeat collect stages ms: {_stages(p['repeat_stages'])}; counts {p['repeat_counts']}")
-            wall, rss, rc, err = timed([PY, "-m", "vnettop", "dump", "--format", "json"])
-            if rc != 0:  # reported, not fatal: one failed run must not lose the others' figures
-                print(f"  !! vnettop dump exited {rc}: {err.strip()[-1500:]}", flush=True)
-                failures.append(f"{n} netns: vnettop dump exited {rc}: {err.strip().splitlines()[-1:]}")
+                print(f"  run {tries}: {wait_quiet(quiet)}", flush=True)
+            before = foreign_namespaces(topo.prefix)
+            row = one_run(topo, n, repeats, first=tries == 1)
+            after = foreign_namespaces(topo.prefix)
+            if row is None:
                 continue
-            rows["dump"].append(wall)
-            rows["dump_rss"].append(rss)
-            rows["iploop"].append(timed(["sh", "-c", IP_LOOP])[0])
-            rows["lsof"].append(timed(["sh", "-c", LSOF])[0])
-            rows["ip+lsof"].append(timed(["sh", "-c", f"{IP_LOOP}; {LSOF}"])[0])
-            if r == 0:
-                print(f"  dump phases: {dump_phases()}", flush=True)
+            if max_foreign >= 0 and max(before, after) > max_foreign:
+                discarded += 1
+                print(f"  run {tries} set aside: {before} -> {after} foreign namespaces on the host", flush=True)
+                continue
+            kept += 1
+            for key, vals in row.items():
+                rows[key].extend(vals)
+        if discarded:
+            print(f"  {discarded} runs set aside for foreign namespaces; {kept} kept", flush=True)
         if profile:
             probe(topo.prefix, repeats, "first")
             probe(topo.prefix, repeats, "repeat")
@@ -232,6 +263,8 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=5, help="repeat collects per probe process")
     ap.add_argument("--profile", action="store_true", help="cProfile the first and a repeat collect "
                     "at each size (stderr)")
+    ap.add_argument("--max-foreign", type=int, default=-1, metavar="N",
+                    help="set aside (and redo) runs during which more than N namespaces not ours existed")
     ap.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
     ap.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
                     help="before each run, wait up to this long for a quiet host (few foreign namespaces, "
@@ -250,7 +283,7 @@ def main() -> int:
     try:
         for n in sizes:
             print(f"== {n} namespaces, {args.runs} runs", flush=True)
-            results[n] = measure(n, args.runs, args.repeats, args.profile, args.wait_quiet)
+            results[n] = measure(n, args.runs, args.repeats, args.profile, args.wait_quiet, args.max_foreign)
     except (KeyboardInterrupt, Interrupted):
         print("interrupted; everything built was removed", file=sys.stderr)
         return 130
