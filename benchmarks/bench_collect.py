@@ -181,7 +181,7 @@ def measure(n: int, runs: int, repeats: int, profile: bool, quiet: float,
     with Topology(n) as topo:
         print(f"  built: {topo.summary()}", flush=True)
         print(f"  {host_load()}", flush=True)
-        time.sleep(1.0)  # let link-up events and bridge port state settle before "nothing changes"
+        time.sleep(3.0)  # let link-up events and IPv6 link-local set-up (DAD) settle before "nothing changes"
         kept = tries = discarded = 0
         while kept < runs and tries < (3 * runs if max_foreign >= 0 else runs):
             tries += 1
