@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from vnettop.model import Snapshot
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_PIPE = 0, 1, 2, 130, 141
+EXIT_SOFTWARE = 70  # sysexits.h EX_SOFTWARE: an internal error
 
 
 class UsageError(Exception):
@@ -165,11 +166,24 @@ def _check_writable(path: str) -> None:
         raise VnettopError(f"cannot write {path}: permission denied")
 
 
-def _emit(text: str, output: str | None) -> None:
-    """Write `text` to standard output (one write) or to a file."""
+def _emit(text: str, output: str | None, json_doc: bool = False) -> None:
+    """Write `text` to standard output (one write) or to a file, made safe for a terminal.
+
+    Names and command lines come from the system, and anyone can put escape sequences in them: they
+    are shown as `\\xNN` in text and DOT; JSON keeps exact values with C1 controls as `\\u` escapes.
+    """
+    from vnettop.textsafe import json_terminal_safe, printable
+
+    text = json_terminal_safe(text) if json_doc else printable(text)
     if output in (None, "-"):
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        try:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as e:  # /dev/full, a vanished file system...
+            _quiet_stdout()
+            raise VnettopError(f"cannot write to standard output: {e.strerror or e}") from None
         return
     assert output is not None
     try:
@@ -193,6 +207,8 @@ def cmd_dump(args: argparse.Namespace) -> int:
         # times faster (an indent forces Python's pure encoder) and `jq` formats anyway.
         to_tty = args.output in (None, "-") and sys.stdout.isatty()
         text = snapshot_to_json(snap, indent=2 if to_tty else None)
+        _emit(text, args.output, json_doc=True)
+        return EXIT_OK
     elif args.format == "dot":
         from vnettop.render.dot import render_dot
 
@@ -232,7 +248,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
         import json
 
         doc = {"schema": "vnettop.trace/1", "start": start, "hops": [topo.hop_to_dict(h) for h in hops]}
-        _emit(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", None)
+        _emit(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", None, json_doc=True)
     else:
         _emit(render_trace(title, hops, ascii=_wants_ascii(args)), None)
     return EXIT_OK
@@ -289,16 +305,23 @@ def _quiet_stdout() -> None:
         pass
 
 
+def _say(message: str) -> None:
+    """One line on stderr; names in it may come from the system, so it is made terminal-safe."""
+    from vnettop.textsafe import printable
+
+    print(f"vnettop: {printable(message)}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run `vnettop` with `argv` (default: the process's arguments); return the exit status."""
     try:
         args = build_parser().parse_args(argv)
         return _COMMANDS[args.command](args)
     except UsageError as e:
-        print(f"vnettop: {e}", file=sys.stderr)
+        _say(str(e))
         return EXIT_USAGE
     except VnettopError as e:
-        print(f"vnettop: {e}", file=sys.stderr)
+        _say(str(e))
         return EXIT_ERROR
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
@@ -307,3 +330,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_PIPE
     except SystemExit as e:  # --help and --version
         return e.code if isinstance(e.code, int) else (EXIT_OK if e.code is None else EXIT_ERROR)
+    except Exception as e:  # a bug: still one line, unless asked for the traceback
+        if os.environ.get("VNETTOP_DEBUG") == "1":
+            raise
+        _say(f"internal error: {type(e).__name__}: {e} (VNETTOP_DEBUG=1 shows the traceback; please report)")
+        return EXIT_SOFTWARE

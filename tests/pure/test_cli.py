@@ -323,3 +323,36 @@ def test_lab_respects_read_only_and_refuses_offline_sources(capsys: pytest.Captu
     assert code == 2 and "--demo" in one_line_error(err)
     assert calls == []  # refused before the lab was even imported
     assert run_main(capsys, "--read-only", "lab", "status")[0] == 0 and calls == ["status"]
+
+
+def test_escape_sequences_in_names_never_reach_the_terminal(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    from vnettop.demo import demo_snapshot
+    from vnettop.render.json import snapshot_to_json
+
+    snap = demo_snapshot()
+    evil = "\x1b[31mEVIL\x1b[0m\x9b2J"
+    links = tuple(replace(link, name=evil) if link.name == "tun0" else link for link in snap.links)
+    ns = snap.namespaces[0]
+    procs = tuple(replace(p, comm=evil, cmdline=evil) for p in ns.processes)
+    snap = replace(snap, links=links, namespaces=(replace(ns, processes=procs), *snap.namespaces[1:]))
+    path = tmp_path / "evil.json"
+    path.write_text(snapshot_to_json(snap))
+    for fmt in ("text", "dot", "json"):
+        code, out, _ = run_main(capsys, "dump", "--load", str(path), "-f", fmt)
+        assert code == 0
+        assert "\x1b" not in out and "\x9b" not in out, fmt
+    code, out, _ = run_main(capsys, "dump", "--load", str(path), "-f", "json")
+    assert json.loads(out)["links"][6]["name"] == evil  # JSON keeps the exact value
+    code, out, err = run_main(capsys, "trace", "--pid", "3056", "--load", str(path))
+    assert "\x1b" not in out + err
+
+
+def test_write_errors_and_deep_files_are_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000)
+    code, _, err = run_main(capsys, "dump", "--load", str(deep))
+    assert code == 1 and "nested too deeply" in err and err.count("\n") == 1

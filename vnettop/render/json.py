@@ -389,6 +389,8 @@ def load_snapshot(path: str) -> Snapshot:
         raise SnapshotFormatError(f"{path}: cannot read: {e.strerror or e}") from None
     try:
         obj = json.loads(text)
+    except RecursionError:
+        raise SnapshotFormatError(f"{path}: nested too deeply to be a vnettop snapshot") from None
     except json.JSONDecodeError as e:
         msg = f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})"
         raise SnapshotFormatError(msg) from None
