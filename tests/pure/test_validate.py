@@ -149,3 +149,10 @@ def test_ids(value: int) -> None:
     else:
         with pytest.raises(ValidationError, match="owner"):
             v.check_id(value, "owner")
+
+
+@pytest.mark.parametrize("bad", [" 10.99.0.2/24 ", "10.99.0.2 /24", "fe80::1%eth0/64", "", "10.0.0.1/24\n"])
+def test_addresses_with_spaces_or_zones_are_refused_with_a_reason(bad: str) -> None:
+    with pytest.raises(ValidationError) as exc:
+        v.check_address(bad)
+    assert "address" in str(exc.value)

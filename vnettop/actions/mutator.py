@@ -24,6 +24,7 @@ from typing import Any
 
 from vnettop.actions import guards, netnsfs, privilege
 from vnettop.actions import plans as p
+from vnettop.actions import validate as v
 from vnettop.actions.errno_text import explain
 from vnettop.actions.guards import GuardWarning, SshContext
 from vnettop.actions.journal import Journal
@@ -332,7 +333,7 @@ def _simple(ipr: Any, plan: p.Plan) -> str | None:
     elif isinstance(plan, p.SetLinkState):
         ipr.link("set", index=index, state="up" if plan.up else "down")
     elif isinstance(plan, (p.AddAddress, p.DelAddress)):
-        addr, _, prefix = plan.address.partition("/")
+        addr, _, prefix = v.check_address(plan.address).partition("/")  # the normalised form
         ipr.addr("add" if isinstance(plan, p.AddAddress) else "del", index=index, address=addr,
                  prefixlen=int(prefix))
     elif isinstance(plan, p.DeleteLink):

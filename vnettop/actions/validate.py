@@ -125,7 +125,11 @@ def check_address(value: object, field: str = "address") -> str:
     """An IPv4 or IPv6 address with its prefix length ("10.0.0.2/24", "fd00::1/64"), normalised."""
     if not isinstance(value, str):
         raise _fail(field, value, "must be text like 10.0.0.2/24")
-    text = value.strip()
+    text = value
+    if not text or text != text.strip() or any(c.isspace() for c in text):
+        raise _fail(field, value, "must not be empty or contain spaces")
+    if "%" in text:
+        raise _fail(field, value, "a %zone is not part of an address; give the device instead")
     if "/" not in text:
         raise _fail(field, value, "needs a prefix length, e.g. 10.0.0.2/24 or fd00::1/64")
     addr, _, prefix = text.partition("/")
