@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import sys
 
 import pytest
 
@@ -27,6 +28,9 @@ from vnettop.model import Link, Snapshot, TunHolder
 
 pytestmark = pytest.mark.kernel
 
+#: The holders are started as `sys.executable -m tests.tunholder`: the kernel names them after that file.
+HOLDER = os.path.basename(sys.executable)
+
 
 def holders_of(links: list[Link], scan: ProcScan, netns: int, name: str) -> tuple[TunHolder, ...]:
     out, _ = attach_holders(links, scan)
@@ -44,7 +48,7 @@ def test_tap_held_by_a_child_shows_its_pid_and_fd(kit: KernelKit) -> None:
     root = kit.ns_inode(None)
     mine = [f for f in scan.tun_fds if f.pid == pid]
     assert [(f.fd, f.iff, f.netns, f.exact) for f in mine] == [(fds[0], name, root, True)]
-    assert holders_of(tun_links(kit), scan, root, name) == (TunHolder(pid, "python", fds, True),)
+    assert holders_of(tun_links(kit), scan, root, name) == (TunHolder(pid, HOLDER, fds, True),)
     (proc,) = [p for p in scan.processes[root] if p.pid == pid]
     assert "tests.tunholder" in proc.cmdline and proc.user == "root"
 
@@ -69,7 +73,7 @@ def test_tap_moved_after_open_is_attributed_to_its_new_namespace(kit: KernelKit)
     (fd,) = [f for f in scan.tun_fds if f.pid == pid]
     assert (fd.iff, fd.netns, fd.exact) == (name, kit.ns_inode(ns), True)
     links = tun_links(kit) + tun_links(kit, ns)
-    assert holders_of(links, scan, kit.ns_inode(ns), name) == (TunHolder(pid, "python", fds, True),)
+    assert holders_of(links, scan, kit.ns_inode(ns), name) == (TunHolder(pid, HOLDER, fds, True),)
     assert holders_of(links, scan, kit.ns_inode(None), name) == ()
     # The process stays in root: it is listed there, not in the device's namespace.
     assert pid in {p.pid for p in scan.processes[kit.ns_inode(None)]}
@@ -82,8 +86,8 @@ def test_same_name_in_two_namespaces_held_by_different_processes(kit: KernelKit)
     pid2, fds2 = start_holder(kit, name, mode="tun", netns=ns2)
     scan = ProcScanner().scan(discovery_for_tests(), full=True)
     links = tun_links(kit, ns1) + tun_links(kit, ns2)
-    assert holders_of(links, scan, kit.ns_inode(ns1), name) == (TunHolder(pid1, "python", fds1, True),)
-    assert holders_of(links, scan, kit.ns_inode(ns2), name) == (TunHolder(pid2, "python", fds2, True),)
+    assert holders_of(links, scan, kit.ns_inode(ns1), name) == (TunHolder(pid1, HOLDER, fds1, True),)
+    assert holders_of(links, scan, kit.ns_inode(ns2), name) == (TunHolder(pid2, HOLDER, fds2, True),)
     # Each holder process lives in the namespace it joined.
     assert pid1 in {p.pid for p in scan.processes[kit.ns_inode(ns1)]}
     assert pid2 in {p.pid for p in scan.processes[kit.ns_inode(ns2)]}
@@ -127,7 +131,7 @@ def test_end_to_end_through_the_live_collector(kit: KernelKit) -> None:
             assert len(found) == 1, f"{name} in {ns}: {found}; errors: {snap.errors}"
             link = found[0]
             assert link.tun is not None
-            assert link.tun.holders == (TunHolder(pid, "python", fds, True),)
+            assert link.tun.holders == (TunHolder(pid, HOLDER, fds, True),)
             namespace = snap.namespace(kit.ns_inode(ns))
             assert namespace is not None and pid in {p.pid for p in namespace.processes}
         assert not [e for e in snap.errors if name in e.message]
@@ -174,7 +178,7 @@ def test_fallback_to_fdinfo_when_the_exact_lookup_is_refused(kit: KernelKit,
     assert [(f.fd, f.iff, f.netns, f.exact) for f in scan.tun_fds if f.pid == pid] == [(fds[0], name, None,
                                                                                          False)]
     assert any("name only" in e.message and "not permitted" in e.message for e in scan.errors)
-    assert holders_of(tun_links(kit), scan, kit.ns_inode(None), name) == (TunHolder(pid, "python", fds, False),)
+    assert holders_of(tun_links(kit), scan, kit.ns_inode(None), name) == (TunHolder(pid, HOLDER, fds, False),)
 
 
 def test_vhost_fds_of_a_holder_are_listed_with_it(kit: KernelKit) -> None:
@@ -191,7 +195,7 @@ def test_vhost_fds_of_a_holder_are_listed_with_it(kit: KernelKit) -> None:
     assert isinstance(scan, ProcScan)
     assert scan.vhost_fds.get(pid) == tuple(sorted(vhost))
     root = kit.ns_inode(None)
-    assert holders_of(tun_links(kit), scan, root, name) == (TunHolder(pid, "python", fds, True,
+    assert holders_of(tun_links(kit), scan, root, name) == (TunHolder(pid, HOLDER, fds, True,
                                                                       tuple(sorted(vhost))),)
 
 
@@ -208,6 +212,6 @@ def test_vhost_fds_reach_the_json_dump_through_the_live_collector(kit: KernelKit
     root = kit.ns_inode(None)
     by_name = {link["name"]: link for link in doc["links"] if link["netns"] == root}
     assert by_name[name]["tun"]["holders"] == [
-        {"pid": pid, "comm": "python", "fds": list(fds), "exact": True, "vhost_fds": list(vhost)}]
+        {"pid": pid, "comm": HOLDER, "fds": list(fds), "exact": True, "vhost_fds": list(vhost)}]
     assert by_name[plain_name]["tun"]["holders"] == [
-        {"pid": plain_pid, "comm": "python", "fds": list(plain_fds), "exact": True, "vhost_fds": []}]
+        {"pid": plain_pid, "comm": HOLDER, "fds": list(plain_fds), "exact": True, "vhost_fds": []}]
