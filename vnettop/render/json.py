@@ -114,7 +114,6 @@ def snapshot_to_dict(snap: Snapshot) -> dict[str, Any]:
     return {
         "schema": SCHEMA,
         "taken_at": _iso(snap.taken_at),
-        "duration_ms": round(snap.duration_ms, 3),
         "host": {"hostname": snap.host.hostname, "kernel": snap.host.kernel},
         "namespaces": [
             {
