@@ -43,6 +43,11 @@ class Listening:
     address: str
     port: int
 
+    @property
+    def endpoint(self) -> str:
+        """`address:port`, with an IPv6 address in brackets as `ss` writes it (`[fe80::1]:53`)."""
+        return f"[{self.address}]:{self.port}" if ":" in self.address else f"{self.address}:{self.port}"
+
 
 @dataclass(frozen=True, slots=True)
 class Process:

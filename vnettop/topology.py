@@ -263,7 +263,7 @@ class Hop:
 
 
 def _listening_note(proc: Process) -> str:
-    return ", ".join(f"{s.proto} {s.address}:{s.port}" for s in proc.listening)
+    return ", ".join(f"{s.proto} {s.endpoint}" for s in proc.listening)
 
 
 def _fds(fds: tuple[int, ...]) -> str:

@@ -141,3 +141,10 @@ def test_trace_renders_as_a_tree(snap: Snapshot) -> None:
     assert "│" in line_of(out, "em2  device")
     assert "listening tcp 10.0.0.2:53" in line_of(out, "dnsmasq")
     render_trace("from tap0", topo.trace(snap, start), ascii=True).encode("ascii")
+
+
+def test_ipv6_listeners_are_bracketed() -> None:
+    from vnettop.model import Listening
+
+    assert Listening("udp6", "fe80::1", 53).endpoint == "[fe80::1]:53"
+    assert Listening("tcp", "10.0.0.2", 53).endpoint == "10.0.0.2:53"

@@ -338,14 +338,14 @@ def _describe_links(netns: str) -> list[str]:
     def read() -> list[str]:
         from pyroute2.iproute.linux import IPRoute
 
+        from vnettop.collect.netlink import decode_link
+
         with IPRoute() as ipr:
             msgs = list(ipr.link("dump"))
         names = {m["index"]: m.get_attr("IFLA_IFNAME") for m in msgs}
         lines = []
         for m in msgs:
-            info = m.get_attr("IFLA_LINKINFO")
-            kind = (info.get_attr("IFLA_INFO_KIND") if info is not None else None) or (
-                "loopback" if m["index"] == 1 else "device")
+            kind = decode_link(m, 0).link.kind  # the collector's decoding: tun and tap told apart
             master = m.get_attr("IFLA_MASTER")
             via = f"  master {names.get(master)}" if master else ""
             lines.append(f"{names[m['index']]:<16} {kind}{via}")

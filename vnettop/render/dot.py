@@ -94,7 +94,7 @@ def _link_node(link: Link) -> str:
 def _proc_node(proc: Process) -> str:
     label = f"{proc.comm}[{proc.pid}]"
     if proc.listening:
-        label += "\n" + "\n".join(f"{s.proto} {s.address}:{s.port}" for s in proc.listening)
+        label += "\n" + "\n".join(f"{s.proto} {s.endpoint}" for s in proc.listening)
     return f"{proc_id(proc.pid)} [label={quote(label)}, shape=ellipse];"
 
 

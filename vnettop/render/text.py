@@ -96,7 +96,7 @@ def _proc_note(snap: Snapshot, ns: Namespace, proc: Process, held: list[Link]) -
                  for link in held]
         parts.append("holds " + ", ".join(names))
     if proc.listening:
-        parts.append("listening " + ", ".join(f"{s.proto} {s.address}:{s.port}" for s in proc.listening))
+        parts.append("listening " + ", ".join(f"{s.proto} {s.endpoint}" for s in proc.listening))
     return "  ".join(parts)
 
 
