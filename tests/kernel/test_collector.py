@@ -355,15 +355,42 @@ def test_a_missed_event_is_caught_by_the_counters_check(kit: KernelKit, collecto
     assert collector.last_counts["dumped"] >= 1
 
 
-def test_peer_of_names_the_far_device_through_the_nsid(kit: KernelKit, collector: LiveCollector) -> None:
-    ns1, ns2 = kit.netns("q1"), kit.netns("q2")
-    a, b = kit.veth(kit.name("qa"), kit.name("qb"), ns1, ns2)
-    collector.collect()
-    pool = collector._pool
-    assert pool is not None
-    i1 = kit.ns_inode(ns1)
-    far = ip_json(kit, "link", "show", "dev", a, netns=ns1)[0]
-    nsid = far["link_netnsid"]
-    mac_b = ip_json(kit, "link", "show", "dev", b, netns=ns2)[0]["address"]
-    assert pool.peer_of(i1, nsid, far["link_index"]) == (b, mac_b)
-    assert pool.peer_of(i1, nsid, 4000) is None  # no such device there
+def nsid_tables(kit: KernelKit, names: list[str]) -> dict[str, object]:
+    """Every nsid the given namespaces hold (`ip -n X netns list-id`), and root's nsid of each (`ip netns
+    list` asks root with RTM_GETNSID, a query). Only our own namespaces: others' change meanwhile."""
+    tables: dict[str, object] = {}
+    for name in names:
+        out = kit.ip("netns", "list-id", netns=name)
+        tables[name] = sorted(line.strip() for line in out.splitlines() if line.strip())
+    listed = {line.split()[0]: line for line in kit.ip("netns", "list").splitlines() if line.strip()}
+    tables["root"] = sorted(listed[name] for name in names)
+    return tables
+
+
+def test_read_only_reads_assign_no_nsid_beyond_what_iproute2_reads_do(kit: KernelKit) -> None:
+    """Pairs of namespaces with the same index layout (lo 1, veth 2 <-> 2): every B is a candidate for
+    every A's peer. After iproute2 has read every namespace (reads that themselves make the kernel number
+    a veth's far namespace), a first collect, a repeat and `vnettop dump` must leave every id as it was."""
+    pairs = [(kit.netns(f"p{i}a"), kit.netns(f"p{i}b")) for i in range(4)]
+    for i, (a, b) in enumerate(pairs):
+        kit.veth(kit.name(f"v{i}a"), kit.name(f"v{i}b"), a, b)
+    ends = kit.veth(kit.name("ra"), kit.name("rb"), None, pairs[0][0])  # one to root, too
+    names = [n for pair in pairs for n in pair]
+    for name in names:  # the reference reads
+        kit.ip("-d", "link", "show", netns=name)
+    kit.ip("-d", "link", "show", "dev", ends[0])
+    before = nsid_tables(kit, names)
+
+    with LiveCollector() as collector:
+        first = collector.collect()
+        repeat = collector.collect()
+    env = dict(os.environ, VNETTOP_READ_ONLY="1")
+    dump = subprocess.run([sys.executable, "-m", "vnettop", "dump", "--format", "json"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert dump.returncode == 0, dump.stderr
+    assert nsid_tables(kit, names) == before
+
+    for snap in (first, repeat):  # and the pairing was done, right
+        for i, (a, b) in enumerate(pairs):
+            end_a = by_name(snap, kit.ns_inode(a))[kit.name(f"v{i}a")]
+            assert end_a.peer == LinkRef(kit.ns_inode(b), 2, kit.name(f"v{i}b"))

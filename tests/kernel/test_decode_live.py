@@ -325,19 +325,3 @@ def test_lean_nsid_query_agrees_with_pyroute2(kit: KernelKit, lab: Lab) -> None:
     c0 = next(d for d in dump.drafts if d.link.name == lab.c0)
     assert c0.link_nsid == ours[lab.b]
 
-
-def test_link_in_reads_a_device_across_an_nsid(lab: Lab) -> None:
-    da, db = lab.dump(lab.a), lab.dump(lab.b)
-    c0 = next(d for d in da.drafts if d.link.name == lab.c0)
-    c1 = next(d.link for d in db.drafts if d.link.name == lab.c1)
-    assert c0.link_nsid is not None and c0.link_ifindex == c1.ifindex
-    with iproute_in(lab.a) as ipr:
-        sock = lean.StatsSocket.beside(ipr.fileno())
-        try:
-            far = lean_dump.link_in(sock, c0.link_nsid, c0.link_ifindex)
-            missing = lean_dump.link_in(sock, c0.link_nsid, 9999)
-            unknown = lean_dump.link_in(sock, 4242, 1)
-        finally:
-            sock.close()
-    assert far is not None and (far.link.name, far.link.mac, far.link.kind) == (c1.name, c1.mac, "veth")
-    assert missing is None and unknown is None

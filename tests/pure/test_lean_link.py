@@ -462,53 +462,6 @@ def test_with_only_a_lean_socket_no_iproute_is_needed() -> None:
     assert [e.message for e in broken.errors] == ["link dump failed: the netlink socket broke"]
 
 
-# -- one device of a namespace known by its nsid (IFLA_TARGET_NETNSID) ---------------------------------------
-
-
-def test_link_in_request_names_the_device_and_the_nsid() -> None:
-    msg = ifinfmsg(lean_dump.build_link_in_request(8, 3, 12))
-    msg.decode()
-    assert (msg["header"]["type"], msg["header"]["flags"], msg["header"]["sequence_number"]) == (18, 1, 8)
-    assert msg["header"]["length"] == len(lean_dump.build_link_in_request(8, 3, 12))
-    assert msg["index"] == 12 and msg.get_attr("IFLA_IF_NETNSID") == 3  # pyroute2's name for it
-
-
-class OneAnswer:
-    """Answers a request with one recorded message (renumbered), or with an NLMSG_ERROR."""
-
-    def __init__(self, message: bytes | None, error: int = 0) -> None:
-        self.message, self.error = message, error
-        self.pending = b""
-
-    def settimeout(self, timeout: float) -> None:
-        pass
-
-    def send(self, data: bytes) -> int:
-        seq = struct.unpack_from("=I", data, 8)[0]
-        if self.message is None:
-            self.pending = struct.pack("=IHHIIi", 36, 2, 0, seq, 0, -self.error) + data[:16]
-        else:
-            self.pending = self.message[:8] + struct.pack("=I", seq) + self.message[12:]
-        return len(data)
-
-    def recv_into(self, buf: Any, nbytes: int, flags: int) -> int:
-        buf[:len(self.pending)] = self.pending
-        return len(self.pending)
-
-    def close(self) -> None:
-        pass
-
-
-def test_link_in_reads_the_far_device() -> None:
-    x1 = next(m for m in link_messages("links_b") if pyroute2_draft(m).link.name == "x1")
-    got = lean_dump.link_in(lean.StatsSocket(OneAnswer(x1)), 0, 2)  # type: ignore[arg-type]
-    assert got is not None and (got.link.name, got.link.mac, got.link.ifindex) == ("x1", "02:00:00:00:1a:01", 2)
-    mvx = next(m for m in link_messages("links_b") if pyroute2_draft(m).link.name == "mvx")  # left to pyroute2
-    got = lean_dump.link_in(lean.StatsSocket(OneAnswer(mvx)), 0, 11)  # type: ignore[arg-type]
-    assert got is not None and got.link.kind == "macvlan"
-    assert lean_dump.link_in(lean.StatsSocket(OneAnswer(None, errno.ENODEV)), 0, 99) is None  # type: ignore[arg-type]
-
-
 def test_a_parser_surprise_leaves_the_message_to_pyroute2(monkeypatch: pytest.MonkeyPatch) -> None:
     def surprised(buf: memoryview, off: int, length: int, netns: int) -> LinkDraft:
         raise KeyError("something the lean parser did not expect")

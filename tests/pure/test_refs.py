@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterable
 
 from vnettop.collect.refs import resolve_links
@@ -218,43 +219,55 @@ def test_unassigned_nsid_is_reported_without_asking() -> None:
     assert (NA, NB) not in nsids.asked  # nothing can match -1: no question is wasted on it
 
 
-def ambiguous(n: int) -> dict[int, list[LinkDraft]]:
-    """n namespaces pairs (A_i, B_i), each with a veth 2 <-> 2: every B holds a candidate for every A."""
+def ambiguous(pairs: list[tuple[int, int]]) -> dict[int, list[LinkDraft]]:
+    """Namespace pairs (A, B), each holding one veth 2 <-> 2 with nsid 0 for the other: the same indexes
+    everywhere, so every namespace holds a candidate for every peer."""
     out: dict[int, list[LinkDraft]] = {}
-    for i in range(n):
-        a, b = 5000 + i, 6000 + i
-        out[a] = [LinkDraft(link=Link(netns=a, ifindex=2, name=f"a{i}", kind="veth", mac=f"02:00:00:00:0a:{i:02x}",
-                                      mtu=1500, admin_up=True, oper_state="up"),
-                            master_ifindex=None, link_ifindex=2, link_nsid=0)]
-        out[b] = [LinkDraft(link=Link(netns=b, ifindex=2, name=f"b{i}", kind="veth", mac=f"02:00:00:00:0b:{i:02x}",
-                                      mtu=1500, admin_up=True, oper_state="up"),
-                            master_ifindex=None, link_ifindex=2, link_nsid=0)]
+    for i, (a, b) in enumerate(pairs):
+        out[a] = [draft(a, 2, f"a{i}", link=2, nsid=0)]
+        out[b] = [draft(b, 2, f"b{i}", link=2, nsid=0)]
     return out
 
 
-def test_same_indexes_everywhere_cost_one_question_per_pair_with_a_hint() -> None:
-    n = 12
-    table = {}
-    for i in range(n):
-        table[(5000 + i, 6000 + i)] = 0
-        table[(6000 + i, 5000 + i)] = 0
-    blind = Nsids(table)
-    links, errors = resolve_links(ambiguous(n), blind)
-    assert errors == () and by_name(links)["a7"].peer == LinkRef(6007, 2, "b7")
-    hinted = Nsids(table)
-
-    def peer_of(src: int, nsid: int, index: int) -> tuple[str, str | None]:
-        i = src % 1000
-        return (f"b{i}", f"02:00:00:00:0b:{i:02x}") if src < 6000 else (f"a{i}", f"02:00:00:00:0a:{i:02x}")
-
-    links2, errors2 = resolve_links(ambiguous(n), hinted, peer_of=peer_of)
-    assert errors2 == () and links2 == links
-    assert len(hinted.asked) == n < len(blind.asked)  # one verification per pair; blind: many more
+def table_of(pairs: list[tuple[int, int]]) -> dict[tuple[int, int], int]:
+    return {key: 0 for a, b in pairs for key in ((a, b), (b, a))}
 
 
-def test_a_wrong_hint_never_gives_a_wrong_answer() -> None:
-    table = {(5000 + i, 6000 + i): 0 for i in range(4)} | {(6000 + i, 5000 + i): 0 for i in range(4)}
-    links, errors = resolve_links(ambiguous(4), Nsids(table), peer_of=lambda src, nsid, index: ("b3", None))
+def check_pairs(links: Iterable[Link], pairs: list[tuple[int, int]]) -> None:
     got = by_name(links)
+    for i, (a, b) in enumerate(pairs):
+        assert got[f"a{i}"].peer == LinkRef(b, 2, f"b{i}")
+        assert got[f"b{i}"].peer == LinkRef(a, 2, f"a{i}")
+
+
+def test_same_indexes_everywhere_made_pair_by_pair_cost_about_a_question_per_pair() -> None:
+    pairs = [(5000 + 2 * i, 5001 + 2 * i) for i in range(40)]  # `ip netns add a; ip netns add b`, repeated
+    nsids = Nsids(table_of(pairs))
+    links, errors = resolve_links(ambiguous(pairs), nsids)
     assert errors == ()
-    assert [got[f"a{i}"].peer for i in range(4)] == [LinkRef(6000 + i, 2, f"b{i}") for i in range(4)]
+    check_pairs(links, pairs)
+    assert len(nsids.asked) <= 2 * len(pairs)  # the neighbour first; blind, ~40 per pair
+
+
+def test_same_indexes_everywhere_all_as_then_all_bs_learn_the_offset() -> None:
+    # Every A made first, then every B: the nearest namespaces are the wrong ones, but once one pair is
+    # found at offset 1000, the others are tried there first.
+    pairs = [(5000 + i, 6000 + i) for i in range(40)]
+    nsids = Nsids(table_of(pairs))
+    links, errors = resolve_links(ambiguous(pairs), nsids)
+    assert errors == ()
+    check_pairs(links, pairs)
+    assert len(nsids.asked) <= 3 * len(pairs)  # one search (<= 2n questions), then one per pair
+
+
+def test_no_order_ever_gives_a_wrong_answer() -> None:
+    # Partners at scattered offsets, and decoys at the offset learned first: the nsid questions decide.
+    rng = random.Random(7)
+    bs = list(range(6000, 6040))
+    rng.shuffle(bs)
+    pairs = [(5000 + i, b) for i, b in enumerate(bs)]
+    nsids = Nsids(table_of(pairs))
+    links, errors = resolve_links(ambiguous(pairs), nsids)
+    assert errors == ()
+    check_pairs(links, pairs)
+    assert len(set(nsids.asked)) == len(nsids.asked)  # and no question is asked twice

@@ -12,9 +12,28 @@ owned by the collector; `collect()` may be called from any thread (the UI's thre
 main thread) and waits for that worker. `wait_for_change()` runs in the caller's thread and only polls
 the event sockets' fds.
 
-Safety: the collector never creates a namespace (no pyroute2 `netns=`), never assigns an nsid (only
-RTM_GETNSID queries), never mounts, never opens /dev/net/tun and never forks. Partial failures (a
-namespace vanishing mid-scan, permission denied, no root) end up in `Snapshot.errors`, never raised.
+Safety: the collector never creates a namespace (no pyroute2 `netns=`), never sends RTM_NEWNSID, never
+mounts, never opens /dev/net/tun and never forks. Partial failures (a namespace vanishing mid-scan,
+permission denied, no root) end up in `Snapshot.errors`, never raised.
+
+Namespace ids (nsids): what reading costs, exactly. The kernel numbers namespaces lazily: when it fills a
+link message for a device whose link namespace differs from its own (a veth whose peer is elsewhere; also
+macvlan/ipvlan/tunnels with a lower device elsewhere), `rtnl_fill_link_netnsid` calls
+`peernet2id_alloc(src_net, link_net)`, where `src_net` is the namespace of the socket that ASKED. So:
+- A plain link dump of namespace X made from a socket in X (ours, or `ip -n X link show`) gives X a lasting
+  nsid for the far namespace of each such device, if X had none. Measured on fresh namespaces U, V with a
+  veth made from root (`ip link add u netns U type veth peer name v netns V`): U had nsid 0 for V, V had
+  none; after `ip -n V link show`, or after `vnettop dump` instead, V has nsid 0 for U and nothing else
+  changed. That is the kernel's price of reading at all; vnettop pays exactly what `ip -n X -d link show`
+  in every namespace pays, never more (tests/kernel/test_collector.py checks it).
+- Reading a device THROUGH an nsid (RTM_GETLINK / dumps with IFLA_TARGET_NETNSID) fills the reply with
+  `src_net` = the asking namespace: asking U about V's veth end numbers U in U itself (`ip -n U netns
+  list-id` then shows U's own name). vnettop never makes such requests; every cross-namespace join is done
+  from the per-namespace dumps plus RTM_GETNSID with NETNSA_FD, which uses `peernet2id` (no allocation).
+- Link notifications are filled the same way (`src_net` = the device's namespace) when the kernel builds
+  them for a listener: with `ip monitor link` in V, creating a veth W <-> V gave V an nsid for W at once.
+  vnettop's event sockets are such listeners, and it re-dumps a namespace after its events, which would
+  number the same namespace anyway.
 """
 
 from __future__ import annotations
@@ -121,7 +140,7 @@ class LiveCollector:
         self._host = Host(socket.gethostname(), os.uname().release)
         #: Per-stage timings of the last collect, in ms (for benchmarks and the status line).
         self.last_timings: dict[str, float] = {}
-        #: What the last collect did: namespaces fully dumped, counters-only, nsid / peer queries sent.
+        #: What the last collect did: namespaces fully dumped, counters-only, nsid queries sent.
         self.last_counts: dict[str, int] = {}
         self._last_collect = 0.0  # time.monotonic() at the end of the last collect
         self._prune_queued = threading.Event()
@@ -235,8 +254,7 @@ class LiveCollector:
         t = lap("open", t)
 
         drafts_by_ns: dict[int, tuple[LinkDraft, ...]] = {}
-        counts = {"dumped": 0, "counters": 0, "nsid_queries": -pool.nsid_queries,
-                  "peer_queries": -pool.peer_queries}
+        counts = {"dumped": 0, "counters": 0, "nsid_queries": -pool.nsid_queries}
         self._counts = counts
         tun_changed = False
         shown: list[NsEntry] = []
@@ -269,7 +287,6 @@ class LiveCollector:
         timings["total"] = (time.perf_counter() - t0) * 1000
         self.last_timings = timings
         counts["nsid_queries"] += pool.nsid_queries
-        counts["peer_queries"] += pool.peer_queries
         self.last_counts = counts
         self._last_collect = time.monotonic()
         return Snapshot(
@@ -301,7 +318,6 @@ class LiveCollector:
                 return _with_stats(last.drafts, stats), False
             # a device came or went without an event reaching us (or counters failed): dump it all
         self._counts["dumped"] += 1
-        pooled.peers.clear()  # its devices changed: so may the hints about their far ends
         try:
             dump = dump_namespace(pooled.ipr, pooled.inode, pooled.stats)
         except Exception as exc:  # dump_namespace should not raise; be safe anyway
@@ -320,7 +336,7 @@ class LiveCollector:
 
         assert self._pool is not None
         try:
-            links, errs = resolve_links(drafts_by_ns, self._pool.nsid_of, unreadable, self._pool.peer_of)
+            links, errs = resolve_links(drafts_by_ns, self._pool.nsid_of, unreadable)
         except Exception as exc:
             errors.append(CollectError("collector", f"cannot resolve cross-namespace references: {exc!r}"))
             return tuple(d.link for drafts in drafts_by_ns.values() for d in drafts)

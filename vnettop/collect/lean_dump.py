@@ -179,36 +179,3 @@ def dump_namespace(ipr: Any, netns: int, sock: Any = None) -> NamespaceDump | No
     except Exception:  # a bug or a pyroute2 surprise on a left message: pyroute2's way, never raise
         return None
 
-
-IFLA_TARGET_NETNSID = 46
-_GET_IN = struct.Struct("=IHHIIBxHiIIHHi")  # nlmsghdr + ifinfomsg + IFLA_TARGET_NETNSID (s32)
-
-
-def build_link_in_request(seq: int, nsid: int, index: int) -> bytes:
-    """RTM_GETLINK of one device in the namespace this socket's namespace calls `nsid`."""
-    return _GET_IN.pack(_GET_IN.size, RTM_GETLINK, NLM_F_REQUEST, seq, 0, 0, 0, index, 0, 0, 8,
-                        IFLA_TARGET_NETNSID, nsid)
-
-
-def link_in(sock: lean.StatsSocket, nsid: int, index: int) -> LinkDraft | None:
-    """Device `index` of the namespace that `sock`'s namespace calls `nsid` (its netns field is 0).
-
-    What `refs.resolve_links(peer_of=...)` needs to tell apart namespaces with the same indexes: one
-    round trip gives the far device's name and MAC. A query: nothing is assigned or changed (kernel
-    >= 4.20; older kernels, an unknown nsid or a vanished device give None). Raises OSError only if
-    the socket fails.
-    """
-    reply = Reply(RTM_NEWLINK, lambda buf, off, length: parse_link(buf, off, length, 0))
-
-    def consume(view: memoryview, seq: int) -> bool:
-        reply(view, seq)
-        return bool(reply.items or reply.left)
-
-    try:
-        sock.exchange(lambda seq: build_link_in_request(seq, nsid, index), consume)
-    except lean.DumpError:
-        return None
-    if reply.items:
-        found: LinkDraft = reply.items[0]
-        return found
-    return lean_link.pyroute2_link(reply.left[0], 0)

@@ -117,9 +117,6 @@ class PooledNs:
     last_dump: Any = None
     #: nsid this namespace has for another namespace (by inode), as asked this far.
     nsids: dict[int, int | None] = field(default_factory=dict)
-    #: (nsid, ifindex) -> (name, MAC) of a device elsewhere, as `peer_of` found it. Only hints (a stale
-    #: one costs refs a few more nsid questions, never a wrong answer); cleared on each full dump here.
-    peers: dict[tuple[int, int], tuple[str, str | None]] = field(default_factory=dict)
 
 
 class _LazyIPRoute:
@@ -248,8 +245,6 @@ class NsPool:
         self._self_inode = nsenter.thread_netns_inode()
         #: RTM_GETNSID queries sent so far (answers are cached; for benchmarks and tests).
         self.nsid_queries = 0
-        #: RTM_GETLINK-in-another-namespace queries sent so far (`peer_of`).
-        self.peer_queries = 0
 
     def get(self, inode: int) -> PooledNs | None:
         return self.entries.get(inode)
@@ -345,31 +340,6 @@ class NsPool:
             value = nsid if isinstance(nsid, int) and 0 <= nsid < 2**31 else None
         src.nsids[target_inode] = value
         return value
-
-    def peer_of(self, from_inode: int, nsid: int, ifindex: int) -> tuple[str, str | None] | None:
-        """(name, MAC) of device `ifindex` in the namespace `from_inode` calls `nsid`, or None.
-
-        One RTM_GETLINK with IFLA_TARGET_NETNSID on the pooled lean socket (a query: nothing is
-        assigned). `refs.resolve_links` uses it only to order candidates when the same indexes repeat
-        across many namespaces; `nsid_of` still decides.
-        """
-        src = self.entries.get(from_inode)
-        if src is None or src.stats is None:
-            return None
-        known = src.peers.get((nsid, ifindex))
-        if known is not None:
-            return known
-        from vnettop.collect import lean_dump
-
-        try:
-            draft = lean_dump.link_in(src.stats, nsid, ifindex)
-        except Exception:  # a socket failure, or an odd reply: no hint
-            return None
-        self.peer_queries += 1
-        if draft is None:
-            return None  # not cached: the device may appear
-        src.peers[(nsid, ifindex)] = (draft.link.name, draft.link.mac)
-        return src.peers[(nsid, ifindex)]
 
     def forget_nsids(self, inode: int) -> None:
         """`inode` reported an nsid change: forget its "no nsid" answers.
