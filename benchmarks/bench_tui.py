@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from pyspy_summary import summarize
-from topology import REPO_ENV, REPO_ROOT, Interrupted, Topology, cleanup_all
+from topology import REPO_ENV, REPO_ROOT, Interrupted, Topology, cleanup_all, wait_quiet
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 TARGET_CPU = 5.0  # % of one core
@@ -222,6 +222,8 @@ def measure(args: argparse.Namespace) -> int:
             if not tui.alive():
                 raise RuntimeError("vnettop exited: " + "\n".join(screen))
 
+            if args.wait_quiet > 0:
+                print(f"  before the CPU window: {wait_quiet(args.wait_quiet, max_busy=60.0)}", flush=True)
             cpu, span, cpu_note = idle_cpu(tui, args.cpu_seconds)
             print(f"  CPU over {span:.0f} s idle: {cpu:.2f} % of one core; {cpu_note}", flush=True)
             if args.profile:
@@ -326,6 +328,8 @@ def main() -> int:
     ap.add_argument("--cpu-seconds", type=float, default=60.0)
     ap.add_argument("--settle", type=float, default=5.0, help="seconds to wait after the first screen")
     ap.add_argument("--keys", type=int, default=30, help="keypresses per (mode, kind)")
+    ap.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
+                    help="before the CPU window, wait up to this long for no foreign namespaces on the host")
     ap.add_argument("--profile", action="store_true",
                     help="py-spy the TUI (samples holding the GIL: Python work) for 20 s idle and during the "
                          "key tests (pip install py-spy)")
