@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Iterable
 
 from vnettop.collect.refs import resolve_links
 from vnettop.collect.types import LinkDraft
-from vnettop.model import BridgeInfo, Link, LinkRef
+from vnettop.model import BridgeInfo, Link, LinkRef, Stats
 
 ROOT, NA, NB, NC, PROC = 4026531840, 4026532100, 4026532200, 4026532300, 4026532400
 
@@ -271,3 +272,40 @@ def test_no_order_ever_gives_a_wrong_answer() -> None:
     assert errors == ()
     check_pairs(links, pairs)
     assert len(set(nsids.asked)) == len(nsids.asked)  # and no question is asked twice
+
+
+def test_mirrored_counters_point_at_the_partner_first() -> None:
+    # Scattered partners (no inode pattern), but a veth's rx counters are its peer's tx counters.
+    rng = random.Random(11)
+    bs = list(range(6000, 6040))
+    rng.shuffle(bs)
+    pairs = [(5000 + i, b) for i, b in enumerate(bs)]
+    drafts = ambiguous(pairs)
+    for i, (a, b) in enumerate(pairs):
+        sent = Stats(rx_packets=i + 3, tx_packets=7, rx_bytes=100 * i, tx_bytes=700)
+        got = Stats(rx_packets=7, tx_packets=i + 3, rx_bytes=700, tx_bytes=100 * i)
+        drafts[a] = [dataclasses.replace(drafts[a][0], link=dataclasses.replace(drafts[a][0].link, stats=sent))]
+        drafts[b] = [dataclasses.replace(drafts[b][0], link=dataclasses.replace(drafts[b][0].link, stats=got))]
+    nsids = Nsids(table_of(pairs))
+    links, errors = resolve_links(drafts, nsids)
+    assert errors == ()
+    check_pairs(links, pairs)
+    assert len(nsids.asked) == len(pairs)  # one question per pair; by inode order alone, hundreds
+
+
+def test_a_memo_spares_the_search_next_time_and_a_stale_entry_is_searched_again() -> None:
+    rng = random.Random(3)
+    bs = list(range(6000, 6030))
+    rng.shuffle(bs)
+    pairs = [(5000 + i, b) for i, b in enumerate(bs)]
+    memo: dict[tuple[int, int], int] = {}
+    first = Nsids(table_of(pairs))
+    links, errors = resolve_links(ambiguous(pairs), first, memo=memo)
+    assert errors == () and memo[(5000, 0)] == bs[0]
+    again = Nsids(table_of(pairs))
+    links2, errors2 = resolve_links(ambiguous(pairs), again, memo=memo)
+    assert errors2 == () and links2 == links
+    assert len(again.asked) == len(pairs) < len(first.asked)  # one re-verification per pair, no search
+    memo[(5000, 0)] = bs[1]  # wrong (say, namespaces came and went): verified, found wrong, searched
+    links3, _ = resolve_links(ambiguous(pairs), Nsids(table_of(pairs)), memo=memo)
+    assert links3 == links and memo[(5000, 0)] == bs[0]

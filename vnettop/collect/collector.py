@@ -336,7 +336,8 @@ class LiveCollector:
 
         assert self._pool is not None
         try:
-            links, errs = resolve_links(drafts_by_ns, self._pool.nsid_of, unreadable)
+            links, errs = resolve_links(drafts_by_ns, self._pool.nsid_of, unreadable,
+                                        self._pool.nsid_targets)
         except Exception as exc:
             errors.append(CollectError("collector", f"cannot resolve cross-namespace references: {exc!r}"))
             return tuple(d.link for drafts in drafts_by_ns.values() for d in drafts)

@@ -245,6 +245,9 @@ class NsPool:
         self._self_inode = nsenter.thread_netns_inode()
         #: RTM_GETNSID queries sent so far (answers are cached; for benchmarks and tests).
         self.nsid_queries = 0
+        #: (namespace, nsid) -> the namespace it names, as `refs.resolve_links` found it (its `memo`):
+        #: a repeat collect re-verifies these instead of searching. Dropped with either namespace.
+        self.nsid_targets: dict[tuple[int, int], int] = {}
 
     def get(self, inode: int) -> PooledNs | None:
         return self.entries.get(inode)
@@ -375,6 +378,7 @@ class NsPool:
             pass
         for other in self.entries.values():
             other.nsids.pop(inode, None)
+        self.nsid_targets = {k: v for k, v in self.nsid_targets.items() if inode not in (k[0], v)}
 
     def close(self) -> None:
         for inode in list(self.entries):

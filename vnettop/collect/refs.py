@@ -22,9 +22,11 @@ in X whose peer is in A numbers A in A itself -- a lasting id no read-only tool 
 When the same indexes repeat in many namespaces (pairs of namespaces each joined by a veth 2 <-> 2), every
 namespace is a candidate for every peer, and asking blindly costs a question per candidate (~16,800
 questions at 200 namespaces). Candidates are therefore asked in a likely order, decided from what is
-already known for free: first those at an inode distance already seen between verified partners (tools
-make both ends of a pair together, so their namespaces' inodes tend to differ by the same amount), then
-by inode distance. The order only saves questions; the answer is always decided by `nsid_of`.
+already known for free: first a veth whose counters mirror mine (a veth's rx counters are its peer's tx
+counters, read by the kernel from the peer: equal unless traffic flowed between the two dumps; idle
+all-zero devices do not count), then those at an inode distance already seen between verified partners
+(tools make both ends of a pair together, so their namespaces' inodes tend to differ by the same amount),
+then by inode distance. The order only saves questions; the answer is always decided by `nsid_of`.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
+from itertools import chain
 
 from vnettop.collect.types import LinkDraft
 from vnettop.model import CollectError, Link, LinkRef
@@ -45,11 +48,13 @@ _NO_UNREADABLE: Mapping[int, str] = {}
 class _NsidMap:
     """Answers "which namespace is nsid N of namespace A?" by asking `nsid_of`, remembering answers."""
 
-    def __init__(self, nsid_of: NsidOf, candidates: Sequence[int], errors: list[CollectError]) -> None:
+    def __init__(self, nsid_of: NsidOf, candidates: Sequence[int], errors: list[CollectError],
+                 memo: dict[tuple[int, int], int]) -> None:
         self._nsid_of = nsid_of
         self._candidates = candidates  # every namespace we know of, readable or not
         self._asked: dict[tuple[int, int], int | None] = {}
         self._found: dict[tuple[int, int], int | None] = {}
+        self._memo = memo  # (src, nsid) -> target found by an earlier call: tried first, re-verified
         self._errors = errors
         self._offsets: Counter[int] = Counter()  # target - source inode of the partners found so far
 
@@ -65,21 +70,24 @@ class _NsidMap:
 
     def verify(self, src: int, target: int, nsid: int) -> bool:
         if self.nsid(src, target) == nsid:
-            self._found[(src, nsid)] = target
+            self._found[(src, nsid)] = self._memo[(src, nsid)] = target
             self._offsets.update((target - src, src - target))
             return True
         return False
 
     def learn(self, src: int, nsid: int, target: int) -> None:
-        """`src` calls `target` `nsid`: known without asking (the far end of a verified veth pair)."""
+        """`src` calls `target` `nsid`: known without asking (the far end of a verified veth pair). Not
+        memoised: next time the pair is verified from the same end, and this is learnt again for free."""
         self._found.setdefault((src, nsid), target)
 
     def likely(self, src: int, cands: Sequence[int]) -> Iterator[int]:
-        """`cands` (without `src`), most likely first: at the inode offsets most often seen between
-        partners, then by inode distance. Lazy: the first guess usually answers, and then nothing is
-        sorted."""
+        """`cands` (without `src`), most likely first: the namespace found last time, those at the inode
+        offsets most often seen between partners, then by inode distance. Lazy: the first guess usually
+        answers, and then nothing is sorted."""
         pool = set(cands)
         pool.discard(src)
+        if not pool:
+            return
         for offset, _count in self._offsets.most_common(3):
             if src + offset in pool:
                 pool.discard(src + offset)
@@ -87,13 +95,19 @@ class _NsidMap:
         yield from sorted(pool, key=lambda ns: (abs(ns - src), ns))
 
     def known(self, src: int, nsid: int) -> int | None:
-        return self._found.get((src, nsid))
+        """The namespace `src` calls `nsid`, if found this time or (verified again) last time."""
+        key = (src, nsid)
+        if key not in self._found:
+            before = self._memo.get(key)
+            if before is not None and not self.verify(src, before, nsid):
+                del self._memo[key]  # stale (a namespace went): search again
+        return self._found.get(key)
 
     def lookup(self, src: int, nsid: int, first: Sequence[int] = ()) -> int | None:
         """The namespace that `src` calls `nsid`, trying `first` (likeliest first), then every known
         namespace, each once."""
         key = (src, nsid)
-        if key not in self._found:
+        if key not in self._found and self.known(src, nsid) is None:
             self._found[key] = None
             tried: set[int] = set()
             for target in (*self.likely(src, first), *self._candidates):
@@ -108,12 +122,16 @@ def resolve_links(
     drafts_by_ns: Mapping[int, Sequence[LinkDraft]],
     nsid_of: NsidOf,
     unreadable: Mapping[int, str] = _NO_UNREADABLE,
+    memo: dict[tuple[int, int], int] | None = None,
 ) -> tuple[tuple[Link, ...], tuple[CollectError, ...]]:
     """Fill master, peer, lower and bridge ports; return links sorted by (netns, ifindex) and errors.
 
     `unreadable` maps namespaces that could not be dumped to the reason: a peer there still gets a
     LinkRef (with name None) once its namespace is identified, and the reason is reported.
     `nsid_of` is the only question asked of the kernel, and it must be a pure query.
+    `memo`, if given, is the caller's (src, nsid) -> namespace found by earlier calls, updated here: a
+    repeat call re-verifies those first (with `nsid_of` answering from its cache, nearly free) instead of
+    searching again, which matters when the same indexes repeat across many namespaces.
     """
     errors: list[CollectError] = []
     by_key: dict[tuple[int, int], LinkDraft] = {}
@@ -122,11 +140,14 @@ def resolve_links(
             by_key[(ns, draft.link.ifindex)] = draft
     # veths that point elsewhere, by (their IFLA_LINK, their ifindex): the key my partner would have
     pairs: dict[tuple[int, int], list[int]] = {}
+    mirrored: dict[tuple[int, ...], list[int]] = {}  # the same, with the counters my partner would have
     for (ns, index), draft in by_key.items():
         if draft.link.kind == "veth" and draft.link_nsid is not None and draft.link_ifindex is not None:
             pairs.setdefault((draft.link_ifindex, index), []).append(ns)
+            if _traffic(draft):
+                mirrored.setdefault((draft.link_ifindex, index, *_counters(draft)), []).append(ns)
     known = sorted(set(drafts_by_ns) | set(unreadable))
-    nsids = _NsidMap(nsid_of, known, errors)
+    nsids = _NsidMap(nsid_of, known, errors, {} if memo is None else memo)
     holders: dict[int, list[int]] = {}  # ifindex -> namespaces that have a device with it
     for ns, index in by_key:
         holders.setdefault(index, []).append(ns)
@@ -154,14 +175,19 @@ def resolve_links(
         if link.kind == "veth":
             target = nsids.known(link.netns, nsid)
             cands = () if target is not None else pairs.get((link.ifindex, index), ())
-            for cand in nsids.likely(link.netns, cands):
+            st = link.stats
+            mirror = (link.ifindex, index, st.tx_packets, st.rx_packets, st.tx_bytes, st.rx_bytes)
+            first = mirrored.get(mirror, ()) if cands and _traffic(draft) else ()
+            # Identical idle pairs may all mirror each other (the same few IPv6 packets each): likely first.
+            ordered = chain(nsids.likely(link.netns, first), nsids.likely(link.netns, cands))
+            for cand in ordered:  # a candidate met twice is answered from the cache
                 if cand != link.netns and nsids.verify(link.netns, cand, nsid):
                     target = cand
-                    far = by_key.get((cand, index))
-                    if far is not None and far.link_nsid is not None and far.link_nsid >= 0:
-                        # A veth's peer's peer is itself: the far end's nsid names our namespace.
-                        nsids.learn(cand, far.link_nsid, link.netns)
                     break
+            far = by_key.get((target, index)) if target is not None else None
+            if target is not None and far is not None and far.link_nsid is not None and far.link_nsid >= 0:
+                # A veth's peer's peer is itself: the far end's nsid names our namespace.
+                nsids.learn(target, far.link_nsid, link.netns)
         if target is None:  # a lower device, or a veth whose partner was not dumped: any holder of index
             target = nsids.lookup(link.netns, nsid, holders.get(index, ()))
         if target is None:
@@ -191,6 +217,16 @@ def resolve_links(
             changes[role] = remote(draft, role)
         out.append(replace(link, **changes) if changes else link)  # type: ignore[arg-type]
     return _with_ports(out), tuple(errors)
+
+
+def _counters(draft: LinkDraft) -> tuple[int, int, int, int]:
+    st = draft.link.stats
+    return st.rx_packets, st.tx_packets, st.rx_bytes, st.tx_bytes
+
+
+def _traffic(draft: LinkDraft) -> bool:
+    st = draft.link.stats
+    return bool(st.rx_packets or st.tx_packets)
 
 
 def _with_ports(links: list[Link]) -> tuple[Link, ...]:
