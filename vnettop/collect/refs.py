@@ -20,13 +20,16 @@ kernel fill IFLA_LINK_NETNSID with peernet2id_alloc() from the *asking* namespac
 in X whose peer is in A numbers A in A itself -- a lasting id no read-only tool may leave behind.
 
 When the same indexes repeat in many namespaces (pairs of namespaces each joined by a veth 2 <-> 2), every
-namespace is a candidate for every peer, and asking blindly costs a question per candidate (~16,800
-questions at 200 namespaces). Candidates are therefore asked in a likely order, decided from what is
-already known for free: first a veth whose counters mirror mine (a veth's rx counters are its peer's tx
-counters, read by the kernel from the peer: equal unless traffic flowed between the two dumps; idle
-all-zero devices do not count), then those at an inode distance already seen between verified partners
-(tools make both ends of a pair together, so their namespaces' inodes tend to differ by the same amount),
-then by inode distance. The order only saves questions; the answer is always decided by `nsid_of`.
+namespace is a candidate for every peer, and asking blindly costs a question per candidate (10,000 to
+17,000 questions, ~70-300 ms, measured at 200 namespaces). Candidates are therefore asked in a likely
+order, decided from what is already known for free: first a veth whose counters mirror mine (a veth's rx
+counters are its peer's tx counters, read by the kernel from the peer: equal unless traffic flowed between
+the two dumps; idle all-zero devices do not count), then those at an inode distance already seen between
+verified partners (tools make both ends of a pair together, so their namespaces' inodes tend to differ by
+the same amount), then by inode distance. The order only saves questions; the answer is always decided by
+`nsid_of`. With no such regularity (pairs made in random order, idle), a first collect still asks ~n^2/4
+questions (10,400 at 200 namespaces, ~80 ms); the caller's `memo` then spares every later collect the
+search.
 """
 
 from __future__ import annotations
@@ -81,9 +84,9 @@ class _NsidMap:
         self._found.setdefault((src, nsid), target)
 
     def likely(self, src: int, cands: Sequence[int]) -> Iterator[int]:
-        """`cands` (without `src`), most likely first: the namespace found last time, those at the inode
-        offsets most often seen between partners, then by inode distance. Lazy: the first guess usually
-        answers, and then nothing is sorted."""
+        """`cands` (without `src`), most likely first: those at the inode offsets most often seen between
+        partners, then by inode distance. Lazy: the first guess usually answers, and then nothing is
+        sorted."""
         pool = set(cands)
         pool.discard(src)
         if not pool:
@@ -110,7 +113,7 @@ class _NsidMap:
         if key not in self._found and self.known(src, nsid) is None:
             self._found[key] = None
             tried: set[int] = set()
-            for target in (*self.likely(src, first), *self._candidates):
+            for target in chain(self.likely(src, first), self._candidates):
                 if target != src and target not in tried:
                     tried.add(target)
                     if self.verify(src, target, nsid):
