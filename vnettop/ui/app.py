@@ -10,6 +10,7 @@ when that message has been handled, so polls never overlap.
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -27,14 +28,13 @@ from vnettop.model import Snapshot
 from vnettop.ui import rows as row_builders
 from vnettop.ui.changes import ChangeLog, same_structure
 from vnettop.ui.filtering import Filter
-from vnettop.ui.jumps import bridge_target, holder_target, hop_target, peer_target, trace_from
 from vnettop.ui.keys import ALL_BINDINGS, VIEW_TITLES, WRITE_ACTIONS, WRITE_BINDINGS
 from vnettop.ui.messages import ActionApplied, CollectFailed, SnapshotCollected
+from vnettop.ui.navigation import NavigationActions
 from vnettop.ui.palette import JumpProvider
 from vnettop.ui.rates import RateTracker
 from vnettop.ui.screens.errors import ErrorsScreen
 from vnettop.ui.screens.help import HelpScreen
-from vnettop.ui.screens.trace import TraceScreen
 from vnettop.ui.targets import Target, describe
 from vnettop.ui.tree_model import LabelCache
 from vnettop.ui.tree_model import build as build_tree
@@ -46,6 +46,10 @@ from vnettop.ui.write_actions import WriteActions
 
 #: How long one wait slice lasts: the longest delay before `r`, pause or quit is noticed.
 WAIT_SLICE = 0.2
+#: After a kernel event, wait this long for the rest of its burst before collecting.
+EVENT_SETTLE = 0.05
+#: Never collect more often than this, however many events arrive (a new device still shows in < 0.5 s).
+MIN_GAP = 0.3
 
 TABLE_VIEWS: dict[str, tuple[tuple[str, ...], Any]] = {
     "bridges": (row_builders.BRIDGE_COLUMNS, row_builders.bridge_rows),
@@ -56,7 +60,7 @@ TABLE_VIEWS: dict[str, tuple[tuple[str, ...], Any]] = {
 }
 
 
-class VnettopApp(WriteActions, App[int]):
+class VnettopApp(NavigationActions, WriteActions, App[int]):
     """Full-screen inspector of namespaces, bridges, veth pairs and tun/tap devices."""
 
     CSS_PATH = "vnettop.tcss"
@@ -83,6 +87,7 @@ class VnettopApp(WriteActions, App[int]):
         self.changes = ChangeLog()
         self.polls = 0  # snapshots received (tests wait on it)
         self._wake = threading.Event()
+        self._last_collect = 0.0
         self._polling = False
         self._stale_views: set[str] = set()
         self._labels = LabelCache()
@@ -105,7 +110,10 @@ class VnettopApp(WriteActions, App[int]):
 
     def on_resize(self, event: events.Resize) -> None:
         """Narrow terminals (80 columns over SSH): a compact footer so more keys fit."""
-        self.main_query(Footer).compact = event.size.width < 100
+        try:
+            self.main_query(Footer).compact = event.size.width < 100
+        except NoMatches:
+            pass
 
     def on_mount(self) -> None:
         self.main_query(Footer).compact = self.size.width < 100
@@ -117,7 +125,9 @@ class VnettopApp(WriteActions, App[int]):
 
     def main_query(self, selector: Any, expect_type: Any = None) -> Any:
         """`query_one` on the main screen, even while a modal screen (help, trace, dialog) is on top."""
-        base = self.screen_stack[0] if self.screen_stack else self.screen
+        if not self.screen_stack:  # starting up or shutting down
+            raise NoMatches(f"no screen to find {selector!r} on")
+        base = self.screen_stack[0]
         if expect_type is None:
             return base.query_one(selector)
         return base.query_one(selector, expect_type)
@@ -137,6 +147,11 @@ class VnettopApp(WriteActions, App[int]):
             while remaining > 0 and not self._wake.is_set() and not worker.is_cancelled:
                 step = min(WAIT_SLICE, remaining)
                 if self.collector.wait_for_change(step):
+                    # A kernel event: let its burst settle a moment, and never poll more often than
+                    # every MIN_GAP (a host creating hundreds of namespaces would otherwise keep the
+                    # collector and the redraws busy back to back). `r` still cuts this short.
+                    since = time.monotonic() - self._last_collect
+                    self._wake.wait(max(EVENT_SETTLE, MIN_GAP - since))
                     break
                 remaining -= step
         self._wake.clear()
@@ -147,6 +162,8 @@ class VnettopApp(WriteActions, App[int]):
         except Exception as exc:  # a collector should not raise; never let it kill the UI
             self.post_message(CollectFailed(f"{type(exc).__name__}: {exc}"))
             return
+        finally:
+            self._last_collect = time.monotonic()
         self.post_message(SnapshotCollected(snap))
 
     def on_snapshot_collected(self, message: SnapshotCollected) -> None:
@@ -174,11 +191,15 @@ class VnettopApp(WriteActions, App[int]):
         self.snapshot = snap
         self._refresh_header()
         if changed:
-            self._stale_views = {"topology", *TABLE_VIEWS}
+            self._mark_all_stale()
             self._refresh_view()
         self._refresh_details(only_if_rates=not changed)
 
     # -- drawing -----------------------------------------------------------------------------------
+
+    def _mark_all_stale(self) -> None:
+        """Every view must be rebuilt before it is shown again (the visible one is, at once)."""
+        self._stale_views = {"topology", *TABLE_VIEWS}
 
     def _refresh_header(self) -> None:
         self.main_query(HeaderBar).show(self.snapshot, HeaderState(
@@ -232,6 +253,16 @@ class VnettopApp(WriteActions, App[int]):
     def _selection_moved(self) -> None:
         self._refresh_details()
 
+    @on(Input.Changed, "#filter")
+    def _filter_typed(self, event: Input.Changed) -> None:
+        self._apply_filter(Filter.parse(event.value))
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self) -> None:
+        box = self.main_query("#filter", Input)
+        box.display = self.filter.active
+        self.current_widget().focus()
+
     @on(DataTable.RowSelected)
     def _row_chosen(self, event: DataTable.RowSelected) -> None:
         """`enter` on a table row shows that object in the topology tree."""
@@ -273,75 +304,6 @@ class VnettopApp(WriteActions, App[int]):
             self._refresh_details()
         else:
             self.notify(f"{describe(snap, target)} is not in the tree", severity="warning")
-
-    def _jump_or_say(self, result: Target | str) -> None:
-        if isinstance(result, str):
-            self.notify(result, severity="warning", timeout=4)
-        else:
-            self.jump_to(result)
-
-    def action_peer(self) -> None:
-        if self.snapshot is not None:
-            self._jump_or_say(peer_target(self.snapshot, self.current_target()))
-
-    def action_bridge(self) -> None:
-        if self.snapshot is not None:
-            self._jump_or_say(bridge_target(self.snapshot, self.current_target()))
-
-    def action_holder(self) -> None:
-        if self.snapshot is not None:
-            self._jump_or_say(holder_target(self.snapshot, self.current_target()))
-
-    def action_trace(self) -> None:
-        snap = self.snapshot
-        if snap is None:
-            return
-        result = trace_from(snap, self.current_target())
-        if isinstance(result, str):
-            self.notify(result, severity="warning", timeout=4)
-            return
-        title, hops = result
-        targets = [hop_target(snap, hop) for hop in hops]
-
-        def chosen(target: Target | None) -> None:
-            if target is not None:
-                self.jump_to(target)
-
-        self.push_screen(TraceScreen(title, hops, targets), chosen)
-
-    # -- filter ------------------------------------------------------------------------------------
-
-    def action_filter(self) -> None:
-        box = self.main_query("#filter", Input)
-        box.display = True
-        box.value = str(self.filter)
-        box.focus()
-
-    @on(Input.Changed, "#filter")
-    def _filter_typed(self, event: Input.Changed) -> None:
-        self._apply_filter(Filter.parse(event.value))
-
-    @on(Input.Submitted, "#filter")
-    def _filter_done(self) -> None:
-        box = self.main_query("#filter", Input)
-        box.display = self.filter.active
-        self.current_widget().focus()
-
-    def action_clear_filter(self) -> None:
-        box = self.main_query("#filter", Input)
-        box.value = ""
-        box.display = False
-        self._apply_filter(Filter())
-        self.current_widget().focus()
-
-    def _apply_filter(self, flt: Filter) -> None:
-        if flt == self.filter:
-            return
-        self.filter = flt
-        self._stale_views = {"topology", *TABLE_VIEWS}
-        self._set_view_title()
-        self._refresh_header()
-        self._refresh_view()
 
     # -- live control ------------------------------------------------------------------------------
 

@@ -45,6 +45,7 @@ class TopologyTree(Tree[Target], inherit_bindings=False):
         self.rebuilds = 0  # how many full rebuilds happened (tests check updates stay cheap)
         self.relabels = 0
         self.patches = 0  # namespace-by-namespace updates
+        self._ns_shapes: dict[Target, tuple[object, ...]] = {}
 
     # -- what is selected ----------------------------------------------------------------------
 
@@ -101,7 +102,8 @@ class TopologyTree(Tree[Target], inherit_bindings=False):
 
     def show(self, specs: tuple[NodeSpec, ...]) -> Target | None:
         """Display a new tree. Returns the target the cursor was moved to if its own vanished."""
-        new_shape = shape(specs)
+        ns_shapes = {spec.target: shape((spec,)) for spec in specs}
+        new_shape = tuple(ns_shapes.values())
         if new_shape == self._shape:
             self._relabel(self._specs, specs)
             self._specs = specs
@@ -109,12 +111,12 @@ class TopologyTree(Tree[Target], inherit_bindings=False):
         before = self.current_target
         old_order = self.order()
         scroll_y = self.scroll_y
-        if self._specs and self._patch(specs):
+        if self._specs and self._patch(specs, ns_shapes):
             self.patches += 1
         else:
             self._rebuild(specs)
             self.rebuilds += 1
-        self._specs, self._shape = specs, new_shape
+        self._specs, self._shape, self._ns_shapes = specs, new_shape, ns_shapes
         moved_to: Target | None = None
         if before is not None:
             target: Target | None = before
@@ -131,7 +133,9 @@ class TopologyTree(Tree[Target], inherit_bindings=False):
 
     def _relabel(self, old: tuple[NodeSpec, ...], new: tuple[NodeSpec, ...]) -> None:
         for a, b in zip(old, new, strict=False):
-            if a.label != b.label:
+            if a is b:  # the same cached spec: nothing below it changed either
+                continue
+            if a.label is not b.label and a.label != b.label:
                 node = self._by_target.get(b.target)
                 if node is not None:
                     node.set_label(b.label)
@@ -139,7 +143,7 @@ class TopologyTree(Tree[Target], inherit_bindings=False):
             if a.children or b.children:
                 self._relabel(a.children, b.children)
 
-    def _patch(self, specs: tuple[NodeSpec, ...]) -> bool:
+    def _patch(self, specs: tuple[NodeSpec, ...], ns_shapes: dict[Target, tuple[object, ...]]) -> bool:
         """Update namespace by namespace: only namespaces whose content changed shape are rebuilt, new
         ones inserted, gone ones removed (on a busy host one namespace changes at a time). False when
         the surviving namespaces changed order (then the caller rebuilds everything)."""
@@ -156,7 +160,7 @@ class TopologyTree(Tree[Target], inherit_bindings=False):
             prev = old.get(spec.target)
             if prev is None:
                 self._insert(spec, index)
-            elif shape((prev,)) != shape((spec,)):
+            elif self._ns_shapes.get(spec.target) != ns_shapes[spec.target]:
                 self._by_target[spec.target].remove()
                 self._forget(prev)
                 self._insert(spec, index)
