@@ -202,13 +202,15 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
         self._stale_views = {"topology", *TABLE_VIEWS}
 
     def _refresh_header(self) -> None:
+        if not self.screen_stack:
+            return
         self.main_query(HeaderBar).show(self.snapshot, HeaderState(
             self.read_only, self.source_label, self.interval, self.paused, self.filter))
 
     def _refresh_view(self) -> None:
         """Rebuild the visible view's content (others wait until shown)."""
         snap = self.snapshot
-        if snap is None or self.view not in self._stale_views:
+        if snap is None or self.view not in self._stale_views or not self.screen_stack:
             return
         self._stale_views.discard(self.view)
         fell_back: Target | None
@@ -233,6 +235,8 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
 
     def _refresh_details(self, only_if_rates: bool = False) -> None:
         snap = self.snapshot
+        if not self.screen_stack:  # a late highlight message while the app shuts down
+            return
         pane = self.main_query(DetailsPane)
         if snap is None or not pane.display:
             return
