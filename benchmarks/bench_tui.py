@@ -149,7 +149,15 @@ def key_tests(tui: Tui, modes: Sequence[str], keys: int, flip_ns: str | None,
                     lost[name] = lost.get(name, 0) + 1
                 else:
                     results.setdefault(name, []).append(got)
+                    if kind == "cursor":
+                        # What the cursor landed on (the details pane's title): slow rows have a reason.
+                        title = panel_title(tui.screen()).split("╭─")[-1].strip(" ─╮")
+                        SLOW_ROWS.append((got, mode, title))
     return results, lost
+
+
+#: (ms, mode, row landed on) of every cursor move, to name the slowest ones in the report.
+SLOW_ROWS: list[tuple[float, str, str]] = []
 
 
 def method_floor(tag: str, n: int) -> list[float]:
@@ -288,6 +296,10 @@ def measure(args: argparse.Namespace) -> int:
         extra = f"; {lost[name]} keys never showed within 5 s" if name in lost else ""
         print(f"  key latency {name:16s}: {summary(vals)}{extra}")
     print(f"  CPU during the key tests: {c2 - c1:.2f} s; vnettop still running: {alive}")
+    slow = sorted(SLOW_ROWS, reverse=True)[:6]
+    if slow:
+        print("  slowest cursor moves (ms, mode, row landed on): "
+              + "; ".join(f"{ms:.0f} {mode} {title!r}" for ms, mode, title in slow))
     every = [v for k, vals in results.items() if not k.startswith("static") for v in vals]
     verdict = [
         (cpu <= TARGET_CPU, f"idle CPU {cpu:.2f} % <= {TARGET_CPU:.0f} %"),
