@@ -71,6 +71,16 @@ class Tui:
             fields = f.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
+    def memory(self) -> str:
+        """Resident memory now and at peak (VmRSS, VmHWM from /proc/PID/status)."""
+        fields = {}
+        with open(f"/proc/{self.pid}/status") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key in ("VmRSS", "VmHWM"):
+                    fields[key] = int(value.split()[0]) / 1024
+        return f"RSS {fields.get('VmRSS', 0):.1f} MB, peak {fields.get('VmHWM', 0):.1f} MB"
+
     def close(self) -> None:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
         try:
@@ -251,6 +261,7 @@ def measure(args: argparse.Namespace) -> int:
             flip_ns = topo.namespaces[len(topo.namespaces) // 2]
             results, lost = key_tests(tui, ("idle", "churn"), args.keys, flip_ns, f"{topo.prefix}x")
             c2 = tui.cpu_seconds()
+            mem = tui.memory()
             if spy is not None:
                 spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
                 try:
@@ -295,7 +306,7 @@ def measure(args: argparse.Namespace) -> int:
     for name, vals in results.items():
         extra = f"; {lost[name]} keys never showed within 5 s" if name in lost else ""
         print(f"  key latency {name:16s}: {summary(vals)}{extra}")
-    print(f"  CPU during the key tests: {c2 - c1:.2f} s; vnettop still running: {alive}")
+    print(f"  CPU during the key tests: {c2 - c1:.2f} s; vnettop still running: {alive}; memory: {mem}")
     slow = sorted(SLOW_ROWS, reverse=True)[:6]
     if slow:
         print("  slowest cursor moves (ms, mode, row landed on): "
