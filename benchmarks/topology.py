@@ -280,6 +280,27 @@ def _root_links(prefix: str) -> list[str]:
     return names
 
 
+def _group_is_ours(pgid: int) -> bool:
+    """True if some process of group `pgid` is one of our helpers (holders.py, or a `sleep infinity`).
+
+    A pgid file may outlive its run (a crash, then a reboot): its numbers may since name someone else's
+    process group, which `--cleanup` must not kill.
+    """
+    for stat_path in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            with open(stat_path) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            if int(fields[2]) != pgid:
+                continue
+            with open(stat_path[:-4] + "cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            continue
+        if argv[:2] == [b"sleep", b"infinity"] or (len(argv) > 1 and argv[1] == HOLDERS.encode()):
+            return True
+    return False
+
+
 def _pgid_alive(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)
@@ -300,6 +321,7 @@ def remove_prefixed(prefix: str, pgid_files: Sequence[str]) -> None:
                 pgids = [int(x) for x in f.read().split()]
         except (OSError, ValueError):
             pgids = []
+        pgids = [p for p in pgids if _group_is_ours(p)]
         for pgid in pgids:
             _killpg(pgid)
         deadline = time.monotonic() + 5
