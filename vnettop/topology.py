@@ -13,6 +13,7 @@ order), cycle-safe (each device, namespace and process appears once) and bounded
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 
 from vnettop.errors import NotFoundError, VnettopError
@@ -109,6 +110,50 @@ def process(snap: Snapshot, pid: int) -> tuple[Namespace, Process] | None:
         for proc in ns.processes:
             if proc.pid == pid:
                 return ns, proc
+    return None
+
+
+def _qemu_name_value(value: str) -> str | None:
+    """The guest name in a qemu `-name` value: `guest=P2,debug-threads=on`, `P2`, `P2,process=x`.
+
+    qemu's option syntax doubles a comma to put one in a value (`a,,b` is `a,b`).
+    """
+    parts = [p.replace("\0", ",") for p in value.replace(",,", "\0").split(",")]
+    if not parts or not parts[0]:
+        return None
+    first = parts[0]
+    if "=" not in first:  # the implied first key is the guest name
+        return first
+    for part in parts:
+        key, _, val = part.partition("=")
+        if key == "guest" and val:
+            return val
+    return None
+
+
+def vm_name(proc: Process) -> str | None:
+    """The VM's name from a qemu command line (`-name guest=P2,...` or `-name P2`), else None.
+
+    Answers the operator's "which VM owns this tap?". The collector joins arguments with spaces, so a
+    name containing a space is cut at it unless the command line carries shell quotes.
+    """
+    argv0 = proc.cmdline.split(" ", 1)[0].rsplit("/", 1)[-1]
+    if "qemu" not in proc.comm and "qemu" not in argv0:
+        return None
+    try:
+        tokens = shlex.split(proc.cmdline)
+    except ValueError:  # an unbalanced quote inside some argument
+        tokens = proc.cmdline.split()
+    for i, tok in enumerate(tokens):
+        value: str | None = None
+        if tok in ("-name", "--name") and i + 1 < len(tokens):
+            value = tokens[i + 1]
+        elif tok.startswith(("-name=", "--name=")):
+            value = tok.split("=", 1)[1]
+        if value is not None:
+            name = _qemu_name_value(value)
+            if name:
+                return name
     return None
 
 

@@ -165,5 +165,5 @@ async def test_events_view_lists_changes_newest_first() -> None:
         collector.change(with_links(second, [link for link in second.links if link.key != (ROOT, 8)]))
         await wait_for(pilot, lambda: table.row_count == 2)
         first_row = table.get_row_at(0)
-        assert str(first_row[1]) == "removed" and first_row[2] == "tun0"
+        assert str(first_row[1]) == "removed" and str(first_row[2]) == "tun0"
         assert table.current_target is None or table.current_target.kind == "link"

@@ -114,7 +114,7 @@ def test_tree_nests_ports_under_their_bridge_and_keeps_ancestors_of_matches() ->
     br0 = next(n for n in root.children if n.target == Target.link(ROOT, 3))
     assert [c.label.plain.split()[0] for c in br0.children] == ["tap0", "em2.100", "veth-a"]
     assert "⇄ veth-b @ qdhcp-" in br0.children[2].label.plain
-    assert "qemu-kvm[7748] fd 26" in br0.children[0].label.plain
+    assert "qemu-kvm[7748] P2 fd 26" in br0.children[0].label.plain
     filtered = build(snap, Filter.parse("veth-b"))
     flat = [n.target for n in flatten(filtered)]
     assert flat == [Target.ns(QDHCP), Target.link(QDHCP, 2)]

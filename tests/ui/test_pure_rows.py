@@ -44,7 +44,7 @@ def test_veth_rows_show_each_pair_once_and_an_unreadable_peer_as_such() -> None:
 def test_tun_rows_and_namespace_rows() -> None:
     snap = compute_node()
     tun = {r.target.ident: _plain(r.cells) for r in tun_rows(snap, Filter()) if r.target}
-    assert tun[5][4] == "qemu-kvm[7748] fd 26" and tun[5][3] == "vnet_hdr"
+    assert tun[5][4] == "qemu-kvm[7748] P2 fd 26" and tun[5][3] == "vnet_hdr"
     assert tun[11][4] == "no holder, persist" and "multi_queue(2)" in tun[11][3] and tun[11][5] == "uid 1000"
     ns = {r.target.netns: _plain(r.cells) for r in ns_rows(snap, Filter()) if r.target}
     assert ns[QDHCP][4] == "dnsmasq[28795]" and "tcp/53" in ns[QDHCP][5]

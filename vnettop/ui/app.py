@@ -14,17 +14,20 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import BindingType
 from textual.containers import Horizontal
 from textual.css.query import NoMatches
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, DataTable, Footer, Input, Static, Tree
 from textual.worker import get_current_worker
 
 from vnettop.collect import Collector
 from vnettop.model import Snapshot
+from vnettop.textsafe import printable, printable_line
 from vnettop.ui import rows as row_builders
 from vnettop.ui.changes import ChangeLog, same_structure
 from vnettop.ui.filtering import Filter
@@ -97,7 +100,7 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
     def compose(self) -> ComposeResult:
         yield HeaderBar(id="header")
         if self.notice:
-            yield Static(f" {self.notice}", id="notice")
+            yield Static(Text(f" {printable_line(self.notice)}"), id="notice")
         with Horizontal(id="body"):
             with ContentSwitcher(initial="topology", id="views"):
                 yield TopologyTree(id="topology")
@@ -366,6 +369,13 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
     async def action_quit(self) -> None:
         self._wake.set()
         self.exit(0)
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        """Every notification as plain text: they carry device and process names and kernel messages,
+        which must show as they are (no markup) and drive no terminal (control characters escaped)."""
+        super().notify(printable(message), title=printable_line(title), severity=severity, timeout=timeout,
+                       markup=False)
 
 
 #: The write-mode bindings, re-exported for tests that check they are hidden in read-only mode.

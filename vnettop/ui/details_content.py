@@ -11,8 +11,9 @@ from rich.table import Table
 from rich.text import Text
 
 from vnettop.model import CollectError, Link, Namespace, Process, Snapshot
+from vnettop.topology import vm_name
 from vnettop.ui.inspect_commands import commands_for
-from vnettop.ui.labels import holders_text, ref_where
+from vnettop.ui.labels import holder_text, holders_text, plain, proc_name, ref_where, safe
 from vnettop.ui.rates import RateTracker, human_bytes, human_rate, sparkline
 from vnettop.ui.targets import Target, find_process, resolve
 
@@ -22,6 +23,11 @@ def _grid() -> Table:
     grid.add_column(style="bold cyan", no_wrap=True)
     grid.add_column()
     return grid
+
+
+def _row(grid: Table, label: str, value: str | Text) -> None:
+    """A grid row whose strings are shown as they are: Rich would read `[b]` in a device name as markup."""
+    grid.add_row(plain(label, "bold cyan"), plain(value) if isinstance(value, str) else value)
 
 
 def relevant_errors(snap: Snapshot, target: Target) -> list[CollectError]:
@@ -47,21 +53,21 @@ def _link_grid(snap: Snapshot, link: Link) -> Table:
                  style="" if link.oper_state in ("up", "unknown") else "yellow")
     if link.carrier is not None:
         state.append(", carrier" if link.carrier else ", no carrier", style="" if link.carrier else "yellow")
-    g.add_row("kind", link.kind)
-    g.add_row("state", state)
-    g.add_row("netns", f"{snap.ns_label(link.netns)} (net:[{link.netns}])  ifindex {link.ifindex}")
-    g.add_row("mac", f"{link.mac or '-'}   mtu {link.mtu}")
+    _row(g, "kind", link.kind)
+    _row(g, "state", state)
+    _row(g, "netns", f"{snap.ns_label(link.netns)} (net:[{link.netns}])  ifindex {link.ifindex}")
+    _row(g, "mac", f"{link.mac or '-'}   mtu {link.mtu}")
     if link.master is not None:
         port = link.bridge_port
         extra = f" (port {port.state}, cost {port.cost}, prio {port.priority})" if port else ""
-        g.add_row("master", ref_where(snap, link.master, link.netns) + extra)
+        _row(g, "master", ref_where(snap, link.master, link.netns) + extra)
     if link.peer is not None:
-        g.add_row("peer", f"{ref_where(snap, link.peer, -1)} (ifindex {link.peer.ifindex})")
+        _row(g, "peer", f"{ref_where(snap, link.peer, -1)} (ifindex {link.peer.ifindex})")
     if link.lower is not None:
-        g.add_row("lower", ref_where(snap, link.lower, link.netns))
-    g.add_row("addresses", " ".join(link.addresses) or "-")
+        _row(g, "lower", ref_where(snap, link.lower, link.netns))
+    _row(g, "addresses", " ".join(link.addresses) or "-")
     for key, value in link.info:
-        g.add_row(key, value)
+        _row(g, key, value)
     return g
 
 
@@ -70,15 +76,15 @@ def _bridge_parts(snap: Snapshot, link: Link) -> list[RenderableType]:
     br = link.bridge
     names = {p.ifindex: p.name for p in snap.links_in(link.netns)}
     g = _grid()
-    g.add_row("stp", "on" if br.stp else "off")
-    g.add_row("vlan filter", "on" if br.vlan_filtering else "off")
-    g.add_row("ports", " ".join(names.get(i, f"if{i}") for i in br.ports) or "-")
+    _row(g, "stp", "on" if br.stp else "off")
+    _row(g, "vlan filter", "on" if br.vlan_filtering else "off")
+    _row(g, "ports", " ".join(names.get(i, f"if{i}") for i in br.ports) or "-")
     parts: list[RenderableType] = [g]
     if br.fdb:
         fdb = Table("mac", "port", "state", "vlan", box=None, padding=(0, 1), header_style="bold")
         for e in br.fdb:
-            fdb.add_row(e.mac, names.get(e.port, "-") if e.port is not None else "-", e.state,
-                        "" if e.vlan is None else str(e.vlan))
+            fdb.add_row(plain(e.mac), plain(names.get(e.port, "-") if e.port is not None else "-"),
+                        plain(e.state), "" if e.vlan is None else str(e.vlan))
         parts += [Text("forwarding database", style="bold"), fdb]
     return parts
 
@@ -90,21 +96,21 @@ def _tun_parts(snap: Snapshot, link: Link) -> list[RenderableType]:
     flags = [f"{name}={'on' if on else 'off'}" for name, on in
              (("vnet_hdr", tun.vnet_hdr), ("pi", tun.pi), ("persist", tun.persist),
               ("multi_queue", tun.multi_queue))]
-    g.add_row("tun type", tun.type)
-    g.add_row("flags", " ".join(flags))
+    _row(g, "tun type", tun.type)
+    _row(g, "flags", " ".join(flags))
     if tun.num_queues is not None:
-        g.add_row("queues", str(tun.num_queues))
-    g.add_row("owner", "-" if tun.owner is None else f"uid {tun.owner}")
-    g.add_row("group", "-" if tun.group is None else f"gid {tun.group}")
-    g.add_row("holders", Text(holders_text(link), style="magenta"))
+        _row(g, "queues", str(tun.num_queues))
+    _row(g, "owner", "-" if tun.owner is None else f"uid {tun.owner}")
+    _row(g, "group", "-" if tun.group is None else f"gid {tun.group}")
+    _row(g, "holders", Text(holders_text(link, snap), style="magenta"))
     parts: list[RenderableType] = [g]
     for h in tun.holders:
         found = find_process(snap, h.pid)
-        cmd = found[1].cmdline if found else "(command line unknown)"
-        where = f" in {found[0].label}" if found else ""
-        exact = "" if h.exact else "  (matched by name only)"
-        parts.append(Text.assemble((f"{h.comm}[{h.pid}]", "bold magenta"),
-                                   f" fds {','.join(map(str, h.fds))}{where}{exact}\n  ", (cmd, "dim")))
+        cmd = safe(found[1].cmdline) if found else "(command line unknown)"
+        where = f" in {safe(found[0].label)}" if found else ""
+        exact = "  (matched by name only)" if not h.exact else ""
+        parts.append(Text.assemble((holder_text(h, snap).rstrip("?"), "bold magenta"),
+                                   f"{where}{exact}\n  ", (cmd, "dim")))
     return parts
 
 
@@ -116,24 +122,24 @@ def _rates(snap: Snapshot, link: Link, rates: RateTracker | None) -> RenderableT
         ("rx", s.rx_bytes, s.rx_packets, series.rx if series else None),
         ("tx", s.tx_bytes, s.tx_packets, series.tx if series else None),
     ):
-        g.add_row(label, f"{human_bytes(total)} ({pkts} pkts)")
+        _row(g, label, f"{human_bytes(total)} ({pkts} pkts)")
         if history:
             line = Text(f"{human_rate(history[-1]):>11} ")
             line.append(sparkline(history), style="green")
-            g.add_row(f"{label}/s", line)
+            _row(g, f"{label}/s", line)
     if s.rx_errors or s.tx_errors or s.rx_dropped or s.tx_dropped:
-        g.add_row("errors", f"rx {s.rx_errors} tx {s.tx_errors}  dropped rx {s.rx_dropped} tx {s.tx_dropped}")
+        _row(g, "errors", f"rx {s.rx_errors} tx {s.tx_errors}  dropped rx {s.rx_dropped} tx {s.tx_dropped}")
     return g
 
 
 def _ns_parts(snap: Snapshot, ns: Namespace) -> list[RenderableType]:
     g = _grid()
-    g.add_row("names", " ".join(ns.names) or ("(root)" if ns.root else "(no name)"))
-    g.add_row("inode", f"net:[{ns.inode}]")
+    _row(g, "names", " ".join(ns.names) or ("(root)" if ns.root else "(no name)"))
+    _row(g, "inode", f"net:[{ns.inode}]")
     links = snap.links_in(ns.inode)
-    g.add_row("devices", f"{len(links)}: " + " ".join(link.name for link in links))
+    _row(g, "devices", f"{len(links)}: " + " ".join(link.name for link in links))
     pids = " ".join(str(p) for p in ns.pids[:12]) + (" …" if len(ns.pids) > 12 else "")
-    g.add_row("pids", f"{len(ns.pids)}: {pids}")
+    _row(g, "pids", f"{len(ns.pids)}: {pids}")
     parts: list[RenderableType] = [g]
     for proc in ns.processes:
         parts.append(_proc_text(proc))
@@ -141,20 +147,22 @@ def _ns_parts(snap: Snapshot, ns: Namespace) -> list[RenderableType]:
 
 
 def _proc_text(proc: Process) -> Text:
-    text = Text.assemble((f"{proc.comm}[{proc.pid}]", "bold magenta"), f" user {proc.user or '?'}\n  ",
-                         (proc.cmdline, "dim"))
+    vm = vm_name(proc)
+    text = Text.assemble((proc_name(proc), "bold magenta"), (f" VM {safe(vm)}" if vm else "", "bold"),
+                         f" user {safe(proc.user or '?')}\n  ", (safe(proc.cmdline), "dim"))
     for sock in proc.listening:
-        text.append(f"\n  listening {sock.proto} {sock.address}:{sock.port}")
+        text.append(f"\n  listening {sock.proto} {safe(sock.endpoint)}")
     return text
 
 
 def _proc_parts(snap: Snapshot, netns: int, proc: Process) -> list[RenderableType]:
     parts: list[RenderableType] = [_proc_text(proc)]
     g = _grid()
-    g.add_row("netns", f"{snap.ns_label(netns)} (net:[{netns}])")
+    _row(g, "netns", f"{snap.ns_label(netns)} (net:[{netns}])")
     held = [f"{link.name} @ {snap.ns_label(link.netns)} fds {','.join(map(str, h.fds))}"
+            + (f" vhost {','.join(map(str, h.vhost_fds))}" if h.vhost_fds else "")
             for link in snap.links if link.tun is not None for h in link.tun.holders if h.pid == proc.pid]
-    g.add_row("holds", "\n".join(held) or "-")
+    _row(g, "holds", "\n".join(held) or "-")
     parts.append(g)
     return parts
 
@@ -180,20 +188,21 @@ def render_details(snap: Snapshot, target: Target | None, rates: RateTracker | N
         return Text("This object is gone.", style="yellow")
     errors = relevant_errors(snap, target)
     for err in errors:
-        parts.append(Text(f"⚠ {err.scope}: {err.message}", style="yellow"))
+        parts.append(plain(f"⚠ {err.scope}: {err.message}", style="yellow"))
     cmds = commands_for(snap, target)
     if cmds:
         parts.append(Text("inspect with", style="bold"))
-        parts.append(Text("\n".join(f"  {c}" for c in cmds), style="dim"))
+        parts.append(Text("\n".join(f"  {safe(c)}" for c in cmds), style="dim"))
     return Group(*parts)
 
 
-def details_title(snap: Snapshot, target: Target | None) -> str:
+def details_title(snap: Snapshot, target: Target | None) -> Text:
+    """The pane's title, as Text: a border title given a str is parsed as markup."""
     obj = resolve(snap, target) if target is not None else None
     if isinstance(obj, Link):
-        return obj.name
+        return plain(obj.name)
     if isinstance(obj, Namespace):
-        return f"namespace {obj.label}"
+        return plain(f"namespace {obj.label}")
     if isinstance(obj, Process):
-        return f"{obj.comm}[{obj.pid}]"
-    return "details"
+        return plain(proc_name(obj))
+    return Text("details")

@@ -6,6 +6,8 @@ notification), so the app never guesses and the rules are unit-tested without a 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from vnettop import topology
 from vnettop.model import Link, Snapshot
 from vnettop.topology import Hop
@@ -79,8 +81,26 @@ def hop_target(snap: Snapshot, hop: Hop) -> Target | None:
     return None
 
 
+def with_vm_names(snap: Snapshot, hops: list[Hop]) -> list[Hop]:
+    """Process hops labelled with the VM's name when qemu says it (`qemu-kvm[7748] P2`)."""
+    out = []
+    for hop in hops:
+        is_proc = hop.kind == "process" and isinstance(hop.ref, int)
+        found = topology.process(snap, hop.ref) if is_proc and isinstance(hop.ref, int) else None
+        vm = topology.vm_name(found[1]) if found is not None else None
+        out.append(replace(hop, label=f"{hop.label} {vm}") if vm else hop)
+    return out
+
+
 def trace_from(snap: Snapshot, target: Target | None) -> tuple[str, list[Hop]] | str:
     """(title, hops) of the trace from a device or a process, or why there is none."""
+    result = _trace_from(snap, target)
+    if isinstance(result, str):
+        return result
+    return result[0], with_vm_names(snap, result[1])
+
+
+def _trace_from(snap: Snapshot, target: Target | None) -> tuple[str, list[Hop]] | str:
     obj = resolve(snap, target) if target is not None else None
     if target is None or obj is None:
         return "trace: select a device or a process first"

@@ -8,33 +8,70 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from vnettop.model import Link, LinkRef, Namespace, Process, Snapshot
+from vnettop.model import Link, LinkRef, Namespace, Process, Snapshot, TunHolder
+from vnettop.textsafe import printable_line
+from vnettop.topology import vm_name
+
+
+def safe(text: str) -> str:
+    """A system-provided string for one line on screen: control characters shown as `\\xNN`.
+
+    Any process can name itself `"\\x1b[31mEVIL"` and a device name may hold ESC; raw, they would drive
+    the terminal. Every name, comm, command line and kernel message the UI shows goes through here.
+    """
+    return printable_line(text)
+
+
+def plain(text: str, style: str = "") -> Text:
+    """`text` as a Rich Text (never parsed as markup: a device named `[b]x` shows as `[b]x`), made safe."""
+    return Text(printable_line(text), style=style)
 
 
 def short(name: str, width: int = 16) -> str:
-    """Ellipsize long names (OpenStack namespaces carry a whole UUID)."""
+    """Ellipsize long names (OpenStack namespaces carry a whole UUID); control characters escaped."""
+    name = printable_line(name)
     return name if len(name) <= width else name[: width - 1] + "…"
 
 
 def ref_where(snap: Snapshot, ref: LinkRef, here: int) -> str:
     """"veth-b @ qdhcp-ba48a3fc…" or just "veth-b" when in the same namespace."""
-    name = ref.name if ref.name is not None else f"if{ref.ifindex} (unreadable)"
+    name = printable_line(ref.name) if ref.name is not None else f"if{ref.ifindex} (unreadable)"
     if ref.netns == here:
         return name
     return f"{name} @ {short(snap.ns_label(ref.netns))}"
 
 
-def holders_text(link: Link) -> str:
-    """"qemu-kvm[7748] fd 26" for each holder, or "no holder"."""
+def holder_text(holder: TunHolder, snap: Snapshot | None = None) -> str:
+    """"qemu-kvm[7748] P2 fd 26 vhost 28": comm, pid, the VM's name if qemu says it, the fds."""
+    vm = None
+    if snap is not None:
+        found = _find_process(snap, holder.pid)
+        vm = vm_name(found) if found is not None else None
+    fds = ",".join(str(fd) for fd in holder.fds)
+    text = f"{safe(holder.comm)}[{holder.pid}]"
+    if vm:
+        text += f" {safe(vm)}"
+    text += f" fd{'s' if len(holder.fds) > 1 else ''} {fds}"
+    if holder.vhost_fds:
+        text += f" vhost {','.join(str(fd) for fd in holder.vhost_fds)}"
+    return text + ("" if holder.exact else "?")
+
+
+def _find_process(snap: Snapshot, pid: int) -> Process | None:
+    for ns in snap.namespaces:
+        for proc in ns.processes:
+            if proc.pid == pid:
+                return proc
+    return None
+
+
+def holders_text(link: Link, snap: Snapshot | None = None) -> str:
+    """"qemu-kvm[7748] P2 fd 26 vhost 28" for each holder, or "no holder"."""
     if link.tun is None:
         return ""
     if not link.tun.holders:
         return "no holder" + (", persist" if link.tun.persist else "")
-    parts = []
-    for h in link.tun.holders:
-        fds = ",".join(str(fd) for fd in h.fds)
-        parts.append(f"{h.comm}[{h.pid}] fd{'s' if len(h.fds) > 1 else ''} {fds}" + ("" if h.exact else "?"))
-    return ", ".join(parts)
+    return ", ".join(holder_text(h, snap) for h in link.tun.holders)
 
 
 def state_style(link: Link) -> tuple[str, str]:
@@ -49,7 +86,7 @@ def state_style(link: Link) -> tuple[str, str]:
 def link_label(snap: Snapshot, link: Link, port_count: int | None = None) -> Text:
     """The tree/palette line for a device."""
     text = Text()
-    text.append(link.name, style="bold")
+    text.append(safe(link.name), style="bold")
     text.append(f"  {link.kind}", style="cyan")
     extra = ""
     if link.bridge is not None:
@@ -58,7 +95,7 @@ def link_label(snap: Snapshot, link: Link, port_count: int | None = None) -> Tex
     elif link.peer is not None:
         extra = f"⇄ {ref_where(snap, link.peer, link.netns)}"
     elif link.tun is not None:
-        extra = holders_text(link)
+        extra = holders_text(link, snap)
     elif link.lower is not None:
         extra = f"on {ref_where(snap, link.lower, link.netns)}"
     if extra:
@@ -67,7 +104,7 @@ def link_label(snap: Snapshot, link: Link, port_count: int | None = None) -> Tex
     if word:
         text.append(f"  {word}", style=style)
     if link.addresses and link.kind != "loopback":
-        text.append(f"  {link.addresses[0]}", style="dim")
+        text.append(f"  {safe(link.addresses[0])}", style="dim")
     return text
 
 
@@ -79,12 +116,17 @@ def ns_label(snap: Snapshot, ns: Namespace) -> Text:
         text.append("  no name", style="dim")
     n = len(snap.links_in(ns.inode))
     text.append(f"  {n} dev", style="dim")
-    procs = " ".join(f"{p.comm}[{p.pid}]" for p in ns.processes[:3])
+    procs = " ".join(proc_name(p) for p in ns.processes[:3])
     if len(ns.processes) > 3:
         procs += f" +{len(ns.processes) - 3}"
     if procs:
         text.append(f"  {procs}", style="magenta")
     return text
+
+
+def proc_name(proc: Process) -> str:
+    """"qemu-kvm[7748]", comm made safe."""
+    return f"{safe(proc.comm)}[{proc.pid}]"
 
 
 def listening_text(proc: Process, limit: int = 4) -> str:
@@ -101,7 +143,10 @@ def held_index(snap: Snapshot) -> dict[int, list[str]]:
         if link.tun is None:
             continue
         for h in link.tun.holders:
-            out.setdefault(h.pid, []).append(f"{link.name} fd {','.join(str(fd) for fd in h.fds)}")
+            text = f"{safe(link.name)} fd {','.join(str(fd) for fd in h.fds)}"
+            if h.vhost_fds:
+                text += f" vhost {','.join(str(fd) for fd in h.vhost_fds)}"
+            out.setdefault(h.pid, []).append(text)
     return out
 
 
@@ -109,7 +154,10 @@ def proc_label(proc: Process, held: list[str]) -> Text:
     """The tree line for a process: name, pid, what it holds and listens on."""
     text = Text()
     text.append("◆ ", style="magenta")
-    text.append(f"{proc.comm}[{proc.pid}]", style="bold magenta")
+    text.append(proc_name(proc), style="bold magenta")
+    vm = vm_name(proc)
+    if vm:
+        text.append(f" {safe(vm)}", style="bold")
     if held:
         text.append("  holds " + ", ".join(held))
     listening = listening_text(proc)

@@ -9,9 +9,14 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING, cast
 
+from rich.markup import escape
+from rich.text import Text
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.fuzzy import Matcher
 
 from vnettop.model import Snapshot
+from vnettop.topology import vm_name
+from vnettop.ui.labels import safe
 from vnettop.ui.targets import Target
 
 if TYPE_CHECKING:
@@ -21,15 +26,33 @@ LIMIT = 40
 
 
 def everything(snap: Snapshot) -> list[tuple[str, str, Target]]:
-    """(label, help, target) for every namespace, device and process, for the empty-query list."""
+    """(label, help, target) for every namespace, device and process, for the empty-query list.
+
+    Labels are plain text (control characters escaped); they become Text, never markup, on screen.
+    """
     out: list[tuple[str, str, Target]] = []
     for ns in snap.namespaces:
-        out.append((f"namespace {ns.label}", f"net:[{ns.inode}]", Target.ns(ns.inode)))
+        out.append((safe(f"namespace {ns.label}"), f"net:[{ns.inode}]", Target.ns(ns.inode)))
     for link in snap.links:
-        out.append((f"{link.name} @ {snap.ns_label(link.netns)}", link.kind, Target.link(*link.key)))
+        label = safe(f"{link.name} @ {snap.ns_label(link.netns)}")
+        out.append((label, safe(link.kind), Target.link(*link.key)))
     for ns in snap.namespaces:
         for proc in ns.processes:
-            out.append((f"{proc.comm}[{proc.pid}] @ {ns.label}", "process", Target.proc(ns.inode, proc.pid)))
+            vm = vm_name(proc)
+            help_text = f"process, VM {safe(vm)}" if vm else "process"
+            label = safe(f"{proc.comm}[{proc.pid}] @ {ns.label}")
+            out.append((label, help_text, Target.proc(ns.inode, proc.pid)))
+    return out
+
+
+def highlighted(matcher: Matcher, text: str) -> Text:
+    """`text` with the fuzzy-matched letters reversed, as Text: `Matcher.highlight` parses markup."""
+    out = Text(text)
+    score, offsets = matcher.fuzzy_search.match(matcher.query, text)
+    if score:
+        for offset in offsets:
+            if not text[offset].isspace():
+                out.stylize("reverse", offset, offset + 1)
     return out
 
 
@@ -45,7 +68,8 @@ class JumpProvider(Provider):
         if snap is None:
             return
         for label, help_text, target in everything(snap)[:LIMIT]:
-            yield DiscoveryHit(f"jump to {label}", partial(self.vnettop.jump_to, target), help=help_text)
+            yield DiscoveryHit(Text(f"jump to {label}"), partial(self.vnettop.jump_to, target),
+                               help=escape(help_text))
 
     async def search(self, query: str) -> Hits:
         snap = self.vnettop.snapshot
@@ -56,5 +80,5 @@ class JumpProvider(Provider):
             text = f"jump to {label}"
             score = matcher.match(text)
             if score > 0:
-                yield Hit(score, matcher.highlight(text), partial(self.vnettop.jump_to, target),
-                          help=help_text)
+                yield Hit(score, highlighted(matcher, text), partial(self.vnettop.jump_to, target),
+                          help=escape(help_text))

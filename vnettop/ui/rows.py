@@ -14,7 +14,7 @@ from rich.text import Text
 from vnettop.model import Link, Snapshot
 from vnettop.ui.changes import Change
 from vnettop.ui.filtering import Filter
-from vnettop.ui.labels import holders_text, listening_text, ref_where, short, state_style
+from vnettop.ui.labels import holders_text, listening_text, plain, proc_name, ref_where, short, state_style
 from vnettop.ui.targets import Target
 
 Cell = str | Text
@@ -22,9 +22,15 @@ Cell = str | Text
 
 @dataclass(frozen=True, slots=True)
 class Row:
+    """`cells` hold Text only once built: a str cell would be parsed as markup by the DataTable, so a
+    device named `[b]vq2` would show as `vq2`."""
+
     key: str
     target: Target | None
     cells: tuple[Cell, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "cells", tuple(plain(c) if isinstance(c, str) else c for c in self.cells))
 
 
 BRIDGE_COLUMNS = ("bridge", "port", "kind", "namespace", "state", "cost", "prio", "MACs")
@@ -66,7 +72,7 @@ def bridge_rows(snap: Snapshot, flt: Filter) -> list[Row]:
             stp = "stp" if br.bridge.stp else "no stp"
             n = len(ports)
             rows.append(Row(t.id, t, (
-                Text(br.name, style="bold"), f"{n} port{'s' if n != 1 else ''}", "bridge",
+                plain(br.name, "bold"), f"{n} port{'s' if n != 1 else ''}", "bridge",
                 short(snap.ns_label(br.netns)),
                 stp, "", "", str(sum(learned.values())))))
             rows.extend(port_rows)
@@ -96,7 +102,7 @@ def veth_rows(snap: Snapshot, flt: Filter) -> list[Row]:
             b_cells = ("?", "", "")
         states = [s for s in (state_style(a)[0], state_style(b)[0] if b else "") if s]
         rows.append(Row(ta.id, ta, (
-            Text(a.name, style="bold"), short(snap.ns_label(a.netns)),
+            plain(a.name, "bold"), short(snap.ns_label(a.netns)),
             a.master.name or "" if a.master else "", "⇄", *b_cells,
             Text(" ".join(states) or "up", style="red" if states else "green"))))
     return rows
@@ -118,8 +124,8 @@ def tun_rows(snap: Snapshot, flt: Filter) -> list[Row]:
         if tun.group is not None:
             owner += f" gid {tun.group}"
         rows.append(Row(t.id, t, (
-            Text(link.name, style="bold"), short(snap.ns_label(link.netns)), tun.type, " ".join(flags),
-            Text(holders_text(link), style="magenta" if tun.holders else "yellow"), owner.strip(),
+            plain(link.name, "bold"), short(snap.ns_label(link.netns)), tun.type, " ".join(flags),
+            Text(holders_text(link, snap), style="magenta" if tun.holders else "yellow"), owner.strip(),
             _state(link))))
     return rows
 
@@ -130,7 +136,7 @@ def ns_rows(snap: Snapshot, flt: Filter) -> list[Row]:
         t = Target.ns(ns.inode)
         if not flt.matches(snap, t):
             continue
-        procs = " ".join(f"{p.comm}[{p.pid}]" for p in ns.processes[:3])
+        procs = " ".join(proc_name(p) for p in ns.processes[:3])
         if len(ns.processes) > 3:
             procs += f" +{len(ns.processes) - 3}"
         listening = " ".join(listening_text(p, 3) for p in ns.processes if p.listening)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Literal, TypeVar
 
 from vnettop.model import Link, Namespace, Process, Snapshot
+from vnettop.textsafe import printable_line
 
 TargetKind = Literal["ns", "link", "proc"]
 T = TypeVar("T")
@@ -78,7 +79,11 @@ def resolve(snap: Snapshot, target: Target) -> Namespace | Link | Process | None
 
 
 def describe(snap: Snapshot, target: Target) -> str:
-    """A short human name: "tap0 @ root", "dnsmasq[28795] @ qdhcp-…", "namespace root"."""
+    """A short human name: "tap0 @ root", "dnsmasq[28795] @ qdhcp-…", "namespace root" (made safe)."""
+    return printable_line(_describe(snap, target))
+
+
+def _describe(snap: Snapshot, target: Target) -> str:
     obj = resolve(snap, target)
     where = snap.ns_label(target.netns)
     if isinstance(obj, Link):

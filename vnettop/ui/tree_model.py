@@ -14,7 +14,7 @@ from rich.text import Text
 from vnettop.model import Link, Snapshot
 from vnettop.ui.changes import link_shape
 from vnettop.ui.filtering import Filter
-from vnettop.ui.labels import held_index, link_label, ns_label, proc_label
+from vnettop.ui.labels import held_index, holders_text, link_label, ns_label, proc_label
 from vnettop.ui.targets import Target
 
 
@@ -28,7 +28,8 @@ class LabelCache:
 
     def link(self, snap: Snapshot, link: Link, port_count: int | None) -> Text:
         refs = tuple(snap.ns_label(ref.netns) for ref in (link.peer, link.lower) if ref is not None)
-        key = (link_shape(link), refs, port_count)
+        holders = holders_text(link, snap) if link.tun is not None else ""  # VM names come from processes
+        key = (link_shape(link), refs, port_count, holders)
         label = self._links.get(key)
         if label is None:
             label = self._links[key] = link_label(snap, link, port_count)

@@ -24,6 +24,7 @@ from vnettop.actions.guards import GuardWarning, UnconfirmedWarnings
 from vnettop.actions.plans import Plan
 from vnettop.errors import VnettopError
 from vnettop.model import Snapshot
+from vnettop.textsafe import printable
 from vnettop.ui.messages import ActionApplied
 from vnettop.ui.plan_form import FieldSpec, build_plan, editable_fields
 
@@ -59,7 +60,7 @@ class ActionDialog(ModalScreen[None]):
             box.border_title = self.plan_cls.title or self.plan_cls.__name__
             box.border_subtitle = "ctrl+s applies · esc cancels"
             if self.context:
-                yield Static(self.context, id="dialog-context")
+                yield Static(Text(printable(self.context)), id="dialog-context")
             for spec in self.specs:
                 yield from self._field(spec)
             if self.plan_cls.destructive:
@@ -106,10 +107,11 @@ class ActionDialog(ModalScreen[None]):
             self.plan, self.error = None, str(exc)
         preview = self.query_one("#preview", Static)
         if self.plan is not None:
-            preview.update(Text.assemble(("$ ", "bold"), (self.plan.ip_command(), "bold green"), "\n",
-                                         (self.plan.describe(), "dim")))
+            command = printable(self.plan.ip_command())
+            preview.update(Text.assemble(("$ ", "bold"), (command, "bold green"), "\n",
+                                         (printable(self.plan.describe()), "dim")))
         else:
-            preview.update(Text(f"✗ {self.error}", style="bold red"))
+            preview.update(Text(f"✗ {printable(self.error or '')}", style="bold red"))
         if self.plan != self._warned_plan:
             self._show_warnings([])
 
@@ -186,13 +188,13 @@ class ActionDialog(ModalScreen[None]):
             self._warned_plan = None
         text = Text()
         for w in warnings:
-            text.append(f"⚠ {w.message}\n", style="bold yellow")
+            text.append(f"⚠ {printable(w.message)}\n", style="bold yellow")
         self.query_one("#warnings", Static).update(text)
         button = self.query_one("#apply", Button)
         button.label = "Confirm and apply" if warnings else "Apply"
 
     def _say(self, message: str, style: str) -> None:
-        self.query_one("#result", Static).update(Text(message, style=style))
+        self.query_one("#result", Static).update(Text(printable(message), style=style))
 
     def on_action_applied(self, message: ActionApplied) -> None:
         """Show the outcome; close on success (the app re-collects when the message reaches it)."""

@@ -12,6 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from vnettop.model import CollectError
+from vnettop.ui.labels import plain
 
 
 class ErrorsScreen(ModalScreen[None]):
@@ -30,7 +31,7 @@ class ErrorsScreen(ModalScreen[None]):
             else:
                 table = Table("scope", "message", box=None, padding=(0, 1), header_style="bold")
                 for err in self.errors:
-                    table.add_row(err.scope, err.message)
+                    table.add_row(plain(err.scope), plain(err.message))
                 yield Static(table)
 
     async def action_dismiss(self, result: None = None) -> None:

@@ -13,6 +13,7 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from vnettop.topology import Hop
+from vnettop.ui.labels import plain, safe
 from vnettop.ui.targets import Target
 
 ICONS = {"process": "◆", "link": "•", "namespace": "▣", "service": "◇"}
@@ -22,9 +23,9 @@ STYLES = {"process": "bold magenta", "link": "bold", "namespace": "bold green", 
 def hop_text(hop: Hop) -> Text:
     text = Text("  " * hop.depth)
     text.append(f"{ICONS.get(hop.kind, '·')} ", style=STYLES.get(hop.kind, ""))
-    text.append(hop.label, style=STYLES.get(hop.kind, ""))
+    text.append(safe(hop.label), style=STYLES.get(hop.kind, ""))
     if hop.note:
-        text.append(f"  {hop.note}", style="dim")
+        text.append(f"  {safe(hop.note)}", style="dim")
     return text
 
 
@@ -43,7 +44,7 @@ class TraceScreen(ModalScreen[Target | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="trace-box") as box:
-            box.border_title = self.title_text
+            box.border_title = plain(self.title_text)
             box.border_subtitle = "enter jumps · esc closes"
             yield Static(f"{len(self.hops)} hops", id="trace-count")
             yield OptionList(*[Option(hop_text(h), id=str(i)) for i, h in enumerate(self.hops)],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import RenderableType
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
@@ -24,6 +25,7 @@ class DetailsPane(VerticalScroll):
         self.renders = 0
         self.content: RenderableType = ""
         self._lines = 0
+        self._title: Text | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("", id="details-body")
@@ -34,7 +36,8 @@ class DetailsPane(VerticalScroll):
         same = target == self.target and self.renders > 0
         self.target = target
         title = details_title(snap, target)
-        if title != self.border_title:
+        if title != self._title:  # the getter gives markup back, so compare with what was set
+            self._title = title
             self.border_title = title
         self.content = render_details(snap, target, rates)
         body = self.query_one("#details-body", Static)

@@ -8,6 +8,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from vnettop.model import Snapshot
+from vnettop.textsafe import printable_line
 from vnettop.ui.filtering import Filter
 
 
@@ -26,8 +27,8 @@ def header_text(snap: Snapshot | None, state: HeaderState) -> Text:
     text = Text()
     text.append(" vnettop ", style="bold reverse")
     if snap is not None:
-        text.append(f"  {snap.host.hostname}", style="bold")
-        text.append(f"  {snap.host.kernel}")
+        text.append(f"  {printable_line(snap.host.hostname)}", style="bold")
+        text.append(f"  {printable_line(snap.host.kernel)}")
     if state.read_only:
         text.append("  ")
         text.append(" READ-ONLY ", style="bold reverse red")
@@ -49,7 +50,7 @@ def header_text(snap: Snapshot | None, state: HeaderState) -> Text:
         text.append("\n collecting…", style="dim")
     if state.filter.active:
         text.append("  filter: ", style="bold")
-        text.append(str(state.filter), style="bold reverse")
+        text.append(printable_line(str(state.filter)), style="bold reverse")
     return text
 
 
