@@ -30,6 +30,7 @@ from pyspy_summary import summarize
 from topology import REPO_ENV, REPO_ROOT, Interrupted, Topology, cleanup_all, wait_quiet
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+TMUX_DIR = os.path.join(os.environ.get("TMUX_TMPDIR", "/tmp"), f"tmux-{os.getuid()}")
 TARGET_CPU = 5.0  # % of one core
 TARGET_KEY = 100.0  # ms
 
@@ -83,6 +84,10 @@ class Tui:
 
     def close(self) -> None:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
+        try:
+            os.unlink(os.path.join(TMUX_DIR, self.socket))  # tmux leaves the socket file behind
+        except OSError:
+            pass
         try:
             os.kill(self.pid, signal.SIGKILL)
         except (ProcessLookupError, AttributeError):
@@ -365,9 +370,13 @@ def main() -> int:
         return 1
     if args.cleanup:
         cleanup_all()
-        for entry in os.listdir(f"/tmp/tmux-{os.getuid()}") if os.path.isdir(f"/tmp/tmux-{os.getuid()}") else []:
+        for entry in os.listdir(TMUX_DIR) if os.path.isdir(TMUX_DIR) else []:
             if entry.startswith("vntbm"):
                 subprocess.run(["tmux", "-L", entry, "kill-server"], capture_output=True)
+                try:
+                    os.unlink(os.path.join(TMUX_DIR, entry))
+                except OSError:
+                    pass
         print("removed leftovers named vntbm* (namespaces, links, helper processes, tmux servers)")
         return 0
     try:
