@@ -109,3 +109,12 @@ def test_vhost_fds_of_the_holding_process_go_on_each_of_its_holders() -> None:
 def test_a_plain_proc_scan_gives_no_vhost_fds() -> None:
     out, _ = attach_holders([tap(NS_A, 5, "tap0")], scan([TunFd(100, 26, "tap0", NS_A, True)]))
     assert holders(out) == {(NS_A, "tap0"): (TunHolder(100, "p100", (26,), True, ()),)}
+
+
+def test_attaching_again_keeps_unchanged_links_and_replaces_changed_or_dropped_holders() -> None:
+    links = [tap(NS_A, 5, "tap0"), tap(NS_A, 6, "tap1"), veth(NS_A, 7, "v0")]
+    first, _ = attach_holders(links, scan([TunFd(100, 3, "tap0", NS_A, True), TunFd(200, 4, "tap1", NS_A, True)]))
+    again, _ = attach_holders(first, scan([TunFd(100, 3, "tap0", NS_A, True)]))  # pid 200 let go of tap1
+    assert again[0] is first[0] and again[2] is first[2]
+    assert holders(again) == {(NS_A, "tap0"): (TunHolder(100, "p100", (3,), True),), (NS_A, "tap1"): ()}
+    assert again == attach_holders(links, scan([TunFd(100, 3, "tap0", NS_A, True)]))[0]

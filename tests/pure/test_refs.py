@@ -6,7 +6,7 @@ import dataclasses
 import random
 from collections.abc import Iterable
 
-from vnettop.collect.refs import resolve_links
+from vnettop.collect.refs import ResolveCache, resolve_links, with_stats
 from vnettop.collect.types import LinkDraft
 from vnettop.model import BridgeInfo, Link, LinkRef, Stats
 
@@ -309,3 +309,119 @@ def test_a_memo_spares_the_search_next_time_and_a_stale_entry_is_searched_again(
     memo[(5000, 0)] = bs[1]  # wrong (say, namespaces came and went): verified, found wrong, searched
     links3, _ = resolve_links(ambiguous(pairs), Nsids(table_of(pairs)), memo=memo)
     assert links3 == links and memo[(5000, 0)] == bs[0]
+
+
+# -- ResolveCache: reusing the last resolve on ticks that only fetched counters ---------------------
+
+
+def cache_world() -> tuple[dict[int, tuple[LinkDraft, ...]], Nsids]:
+    """Root with a bridge and two ports (veths to NA, NB), NA <-> NB, and a macvlan in NC on root's NIC."""
+    bases = {
+        ROOT: (draft(ROOT, 1, "lo", kind="loopback"), draft(ROOT, 2, "eth0", kind="device"),
+               draft(ROOT, 3, "br0", kind="bridge"),
+               draft(ROOT, 4, "ra", link=2, nsid=0, master=3), draft(ROOT, 5, "rb", link=2, nsid=1, master=3)),
+        NA: (draft(NA, 1, "lo", kind="loopback"), draft(NA, 2, "a-root", link=4, nsid=0),
+             draft(NA, 3, "a-b", link=3, nsid=1)),
+        NB: (draft(NB, 1, "lo", kind="loopback"), draft(NB, 2, "b-root", link=5, nsid=0),
+             draft(NB, 3, "b-a", link=3, nsid=1)),
+        NC: (draft(NC, 1, "lo", kind="loopback"), draft(NC, 2, "mv0", kind="macvlan", link=2, nsid=0)),
+    }
+    table = {(ROOT, NA): 0, (ROOT, NB): 1, (NA, ROOT): 0, (NB, ROOT): 0, (NA, NB): 1, (NB, NA): 1,
+             (NC, ROOT): 0}
+    return bases, Nsids(table)
+
+
+def counters(bases: dict[int, tuple[LinkDraft, ...]], seed: int) -> dict[int, dict[int, Stats]]:
+    """Fresh counters for every draft: some unchanged, some moved."""
+    rng = random.Random(seed)
+    out: dict[int, dict[int, Stats]] = {}
+    for ns, drafts in bases.items():
+        out[ns] = {}
+        for d in drafts:
+            moved = rng.random() < 0.5
+            out[ns][d.link.ifindex] = Stats(rx_packets=rng.randrange(100), tx_bytes=seed) if moved else d.link.stats
+    return out
+
+
+def full(bases: dict[int, tuple[LinkDraft, ...]], stats: dict[int, dict[int, Stats]], nsids: Nsids,
+         unreadable: dict[int, str] | None = None) -> tuple[tuple[Link, ...], tuple[object, ...]]:
+    """What a full resolve of the same drafts with the same counters gives."""
+    drafts = {ns: [dataclasses.replace(d, link=dataclasses.replace(d.link, stats=stats[ns][d.link.ifindex]))
+                   if ns in stats else d for d in ds] for ns, ds in bases.items()}
+    return resolve_links(drafts, Nsids(nsids.table), unreadable or {})
+
+
+def test_with_stats_is_replace() -> None:
+    link = draft(NA, 2, "x", link=3, master=4).link
+    link = dataclasses.replace(link, peer=LinkRef(NB, 3, "y"), addresses=("10.0.0.1/24",))
+    assert with_stats(link, Stats(1, 2, 3, 4, 5, 6, 7, 8)) == dataclasses.replace(link, stats=Stats(1, 2, 3, 4, 5, 6, 7, 8))
+
+
+def test_counters_only_ticks_reuse_the_resolve_and_equal_a_full_one() -> None:
+    bases, nsids = cache_world()
+    cache = ResolveCache()
+    links0, errors0 = cache.resolve(bases, {}, nsids)
+    assert not cache.reused and (links0, errors0) == full(bases, {}, nsids)
+    before = {link.key: link for link in links0}
+    for seed in range(1, 6):
+        stats = counters(bases, seed)
+        asked = len(nsids.asked)
+        links, errors = cache.resolve(bases, stats, nsids)
+        assert cache.reused and len(nsids.asked) == asked  # nothing resolved again, nothing asked
+        assert (links, errors) == full(bases, stats, nsids)
+        for link in links:  # links whose counters did not move are last tick's objects
+            assert (link is before[link.key]) == (link.stats == before[link.key].stats)
+        before = {link.key: link for link in links}
+    assert any(link.peer is not None for link in links) and any(link.bridge for link in links)
+
+
+def test_any_change_but_counters_resolves_in_full() -> None:
+    bases, nsids = cache_world()
+    cache = ResolveCache()
+    cache.resolve(bases, {}, nsids)
+    stats = counters(bases, 1)
+
+    redumped = dict(bases)
+    redumped[NA] = (*bases[NA][:2], draft(NA, 3, "a-b2", link=3, nsid=1))  # NA dumped again: a rename
+    no_stats_for_na = {ns: s for ns, s in stats.items() if ns != NA}
+    links, errors = cache.resolve(redumped, no_stats_for_na, nsids)
+    assert not cache.reused and (links, errors) == full(redumped, no_stats_for_na, nsids)
+    assert by_name(links)["b-a"].peer == LinkRef(NA, 3, "a-b2")
+
+    links, _ = cache.resolve(redumped, stats, nsids)  # stable again: reused
+    assert cache.reused
+
+    gone = {ns: ds for ns, ds in redumped.items() if ns != NC}  # a namespace vanished
+    gone_stats = {ns: s for ns, s in stats.items() if ns != NC}
+    links, errors = cache.resolve(gone, gone_stats, nsids)
+    assert not cache.reused and (links, errors) == full(gone, gone_stats, nsids)
+
+    came = dict(gone)
+    came[PROC] = (draft(PROC, 1, "lo", kind="loopback"),)  # a namespace appeared
+    came_stats = dict(gone_stats)
+    came_stats[PROC] = {1: Stats()}
+    links, errors = cache.resolve(came, came_stats, nsids)
+    assert not cache.reused and (links, errors) == full(came, came_stats, nsids)
+
+    unreadable = {NC: "permission denied"}  # the same drafts, but one more namespace cannot be read
+    links, errors = cache.resolve(came, came_stats, nsids, unreadable)
+    assert not cache.reused and (links, errors) == full(came, came_stats, nsids, unreadable)
+
+    cache.resolve(came, came_stats, nsids, unreadable)
+    assert cache.reused
+    cache.invalidate()  # an nsid event, or a question that got no answer
+    links, errors = cache.resolve(came, came_stats, nsids, unreadable)
+    assert not cache.reused and (links, errors) == full(came, came_stats, nsids, unreadable)
+
+
+def test_settled_links_carry_what_was_attached_after_the_resolve() -> None:
+    bases, nsids = cache_world()
+    cache = ResolveCache()
+    links, _ = cache.resolve(bases, {}, nsids)
+    shown = tuple(dataclasses.replace(link, addresses=("192.0.2.1/24",)) for link in links)
+    cache.settle(shown)
+    again, _ = cache.resolve(bases, counters(bases, 9), nsids)
+    assert cache.reused and all(link.addresses == ("192.0.2.1/24",) for link in again)
+    cache.settle(shown[:-1])  # not the same links: ignored
+    third, _ = cache.resolve(bases, counters(bases, 9), nsids)
+    assert third == again

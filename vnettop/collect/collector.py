@@ -45,13 +45,13 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from vnettop.collect.events import EventHub, NetlinkEvent
 from vnettop.collect.namespaces import discover
 from vnettop.collect.nspool import NsPool, PooledNs
+from vnettop.collect.refs import ResolveCache
 from vnettop.collect.types import Discovery, LinkDraft, NsEntry, ProcScan
 from vnettop.model import CollectError, Host, Link, Namespace, Snapshot, Stats
 
@@ -60,14 +60,6 @@ T = TypeVar("T")
 
 def _tun_keys(drafts: tuple[LinkDraft, ...]) -> frozenset[tuple[int, str]]:
     return frozenset((d.link.ifindex, d.link.name) for d in drafts if d.link.tun is not None)
-
-
-def _with_stats(drafts: tuple[LinkDraft, ...], stats: dict[int, Stats]) -> tuple[LinkDraft, ...]:
-    out = []
-    for d in drafts:
-        s = stats[d.link.ifindex]
-        out.append(d if s == d.link.stats else replace(d, link=replace(d.link, stats=s)))
-    return tuple(out)
 
 
 def _label(entry: NsEntry) -> str:
@@ -134,6 +126,8 @@ class LiveCollector:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vnettop-collect")
         self._pool: NsPool | None = None  # made on the worker thread (pyroute2 is thread-bound)
         self._scanner: Any = None
+        self._resolved = ResolveCache()  # reused on ticks that only fetched counters
+        self._namespaces: dict[int, Namespace] = {}  # last tick's, reused when unchanged
         self._counts: dict[str, int] = {}
         self._closed = False
         self._close_lock = threading.Lock()
@@ -251,9 +245,12 @@ class LiveCollector:
         changes = self._hub.take()
         for inode in changes.nsid_changed:
             pool.forget_nsids(inode)
+        if changes.nsid_changed:
+            self._resolved.invalidate()
         t = lap("open", t)
 
         drafts_by_ns: dict[int, tuple[LinkDraft, ...]] = {}
+        stats_by_ns: dict[int, dict[int, Stats]] = {}
         counts = {"dumped": 0, "counters": 0, "nsid_queries": -pool.nsid_queries}
         self._counts = counts
         tun_changed = False
@@ -268,22 +265,23 @@ class LiveCollector:
             if pooled is None:
                 continue  # vanished between discovery and opening it
             shown.append(entry)
-            drafts, changed = self._read_namespace(pooled, entry.inode in changes.dirty, errors)
+            drafts, stats, changed = self._read_namespace(pooled, entry.inode in changes.dirty, errors)
             drafts_by_ns[entry.inode] = drafts
+            if stats is not None:
+                stats_by_ns[entry.inode] = stats
             tun_changed = tun_changed or changed
         t = lap("netlink", t)
 
-        links = self._resolve(drafts_by_ns, unreadable, errors)
+        links = self._resolve(drafts_by_ns, stats_by_ns, unreadable, errors)
+        counts["resolve_reused"] = int(self._resolved.reused)
         t = lap("resolve", t)
         scan = self._scan(disc, tun_changed, errors)
         t = lap("proc", t)
         links = self._attach(links, scan, errors)
+        self._resolved.settle(links)
         t = lap("holders", t)
 
-        namespaces = tuple(
-            Namespace(e.inode, e.names, e.root, e.pids, tuple(scan.processes.get(e.inode, ())))
-            for e in shown
-        )
+        namespaces = self._namespaces_of(shown, scan)
         timings["total"] = (time.perf_counter() - t0) * 1000
         self.last_timings = timings
         counts["nsid_queries"] += pool.nsid_queries
@@ -292,17 +290,32 @@ class LiveCollector:
         return Snapshot(
             host=self._host,
             namespaces=namespaces,
-            links=tuple(sorted(links, key=lambda link: link.key)),
+            links=links,  # sorted by key: resolve_links sorts, and attaching holders keeps the order
             errors=tuple(errors),
             taken_at=taken_at,
             duration_ms=timings["total"],
         )
 
-    def _read_namespace(self, pooled: PooledNs, dirty: bool,
-                        errors: list[CollectError]) -> tuple[tuple[LinkDraft, ...], bool]:
+    def _namespaces_of(self, shown: list[NsEntry], scan: ProcScan) -> tuple[Namespace, ...]:
+        """The Namespace records, last tick's objects where nothing changed (fewer objects made, and the
+        UI's equality checks stop at identity)."""
+        last, now = self._namespaces, {}
+        for e in shown:
+            procs = tuple(scan.processes.get(e.inode, ()))
+            ns = last.get(e.inode)
+            if ns is None or (ns.names, ns.root, ns.pids, ns.processes) != (e.names, e.root, e.pids, procs):
+                ns = Namespace(e.inode, e.names, e.root, e.pids, procs)
+            now[e.inode] = ns
+        self._namespaces = now
+        return tuple(now.values())
+
+    def _read_namespace(self, pooled: PooledNs, dirty: bool, errors: list[CollectError]
+                        ) -> tuple[tuple[LinkDraft, ...], dict[int, Stats] | None, bool]:
         """This namespace's drafts: counters only if nothing changed, else a full dump.
 
-        Returns (drafts, whether its set of tun/tap devices changed).
+        Returns (drafts, their fresh counters by ifindex if only counters were fetched (the drafts are
+        then the last dump's, unchanged: `ResolveCache` relies on their identity), whether its set of
+        tun/tap devices changed).
         """
         from vnettop.collect.netlink import dump_namespace, dump_stats
 
@@ -315,7 +328,7 @@ class LiveCollector:
             if stats is not None and stats.keys() == {d.link.ifindex for d in last.drafts}:
                 errors.extend(last.errors)
                 self._counts["counters"] += 1
-                return _with_stats(last.drafts, stats), False
+                return last.drafts, stats, False
             # a device came or went without an event reaching us (or counters failed): dump it all
         self._counts["dumped"] += 1
         try:
@@ -323,24 +336,29 @@ class LiveCollector:
         except Exception as exc:  # dump_namespace should not raise; be safe anyway
             errors.append(CollectError(f"netns {pooled.inode}", f"dump failed: {exc!r}"))
             pooled.last_dump = None
-            return (), False
+            return (), None, False
         errors.extend(dump.errors)
         # Keep the dump for reuse only if the link list came through (else try in full next time).
         pooled.last_dump = dump if dump.drafts else None
         before = _tun_keys(last.drafts) if last is not None else frozenset()
-        return dump.drafts, _tun_keys(dump.drafts) != before
+        return dump.drafts, None, _tun_keys(dump.drafts) != before
 
-    def _resolve(self, drafts_by_ns: dict[int, tuple[LinkDraft, ...]], unreadable: dict[int, str],
+    def _resolve(self, drafts_by_ns: dict[int, tuple[LinkDraft, ...]],
+                 stats_by_ns: dict[int, dict[int, Stats]], unreadable: dict[int, str],
                  errors: list[CollectError]) -> tuple[Link, ...]:
-        from vnettop.collect.refs import resolve_links
-
-        assert self._pool is not None
+        pool = self._pool
+        assert pool is not None
+        failures = pool.nsid_failures
         try:
-            links, errs = resolve_links(drafts_by_ns, self._pool.nsid_of, unreadable,
-                                        self._pool.nsid_targets)
+            links, errs = self._resolved.resolve(drafts_by_ns, stats_by_ns, pool.nsid_of, unreadable,
+                                                 pool.nsid_targets)
         except Exception as exc:
+            self._resolved.invalidate()
             errors.append(CollectError("collector", f"cannot resolve cross-namespace references: {exc!r}"))
-            return tuple(d.link for drafts in drafts_by_ns.values() for d in drafts)
+            return tuple(sorted((d.link for drafts in drafts_by_ns.values() for d in drafts),
+                                key=lambda link: link.key))
+        if pool.nsid_failures != failures:  # unanswered questions are asked again: so must the resolve be
+            self._resolved.invalidate()
         errors.extend(errs)
         return links
 

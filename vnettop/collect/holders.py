@@ -60,7 +60,10 @@ def attach_holders(links: Sequence[Link],
                       tuple(vhost.get(pid, ())))
             for pid, fds in sorted(by_pid.items())
         )
-        out.append(dataclasses.replace(link, tun=dataclasses.replace(link.tun, holders=holders)))
+        if holders == link.tun.holders:  # the collector hands back last tick's links: mostly unchanged
+            out.append(link)
+        else:
+            out.append(dataclasses.replace(link, tun=dataclasses.replace(link.tun, holders=holders)))
 
     errors = tuple(_ambiguity(pid, comm.get(pid, "?"), name, fds, namespaces_of[name])
                    for (pid, name), fds in sorted(ambiguous.items()))

@@ -245,6 +245,9 @@ class NsPool:
         self._self_inode = nsenter.thread_netns_inode()
         #: RTM_GETNSID queries sent so far (answers are cached; for benchmarks and tests).
         self.nsid_queries = 0
+        #: RTM_GETNSID questions that got no answer (not cached: asked again; the collector must not
+        #: reuse a resolve that met one).
+        self.nsid_failures = 0
         #: (namespace, nsid) -> the namespace it names, as `refs.resolve_links` found it (its `memo`):
         #: a repeat collect re-verifies these instead of searching. Dropped with either namespace.
         self.nsid_targets: dict[tuple[int, int], int] = {}
@@ -332,11 +335,13 @@ class NsPool:
             try:
                 value = query_nsid(src.query, dst.ns_fd)
             except OSError:
+                self.nsid_failures += 1
                 return None  # not cached: ask again next time
         else:
             try:
                 reply = src.ipr.get_netnsid(fd=dst.ns_fd)
             except Exception:  # pyroute2 oddities: "unknown", not cached
+                self.nsid_failures += 1
                 return None
             nsid = reply.get("nsid") if isinstance(reply, dict) else None
             # NETNSA_NSID is a signed 32-bit value that pyroute2 decodes unsigned: -1 (none) is 2**32-1.

@@ -36,11 +36,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import fields, replace
 from itertools import chain
+from operator import attrgetter
 
 from vnettop.collect.types import LinkDraft
-from vnettop.model import CollectError, Link, LinkRef
+from vnettop.model import CollectError, Link, LinkRef, Stats
 
 #: nsid_of(from_inode, target_inode): the nsid namespace `from_inode` has for `target_inode`, or None.
 NsidOf = Callable[[int, int], int | None]
@@ -244,3 +245,88 @@ def _with_ports(links: list[Link]) -> tuple[Link, ...]:
             link = replace(link, bridge=replace(link.bridge, ports=tuple(sorted(ports.get(link.key, ())))))
         done.append(link)
     return tuple(done)
+
+
+_LINK_FIELDS = attrgetter(*(f.name for f in fields(Link)))
+_STATS_AT = [f.name for f in fields(Link)].index("stats")
+_new_link: Callable[..., Link] = Link
+
+
+def with_stats(link: Link, stats: Stats) -> Link:
+    """`replace(link, stats=stats)`, 2x cheaper: `dataclasses.replace` walks the fields' metadata on
+    every call, and an idle tick at 200 namespaces swaps counters on hundreds of links."""
+    values = _LINK_FIELDS(link)
+    return _new_link(*values[:_STATS_AT], stats, *values[_STATS_AT + 1:])
+
+
+class ResolveCache:
+    """`resolve_links` that reuses its last answer when only the counters changed.
+
+    Why: an idle tick dumps no namespace (only RTM_GETSTATS), so every draft but its counters is the one
+    resolved last tick, and re-resolving ~1000 links cost ~10 ms of a ~25 ms tick at 200 namespaces.
+    The answer is reused only when it would be the same: the very same draft tuples (by identity: the
+    collector hands back a namespace's last dump unchanged until it re-dumps it) for the very same
+    namespaces, the same unreadable ones, and `invalidate()` not called since (the collector calls it on
+    an nsid event, and when a question to the kernel failed, since failures are asked again next time).
+    Counters never decide a reference (they only order the questions), so reused links with the new
+    counters swapped in equal a full resolve of the same drafts with those counters.
+    """
+
+    def __init__(self) -> None:
+        self._bases: dict[int, tuple[LinkDraft, ...]] | None = None
+        self._unreadable: dict[int, str] = {}
+        self._links: tuple[Link, ...] = ()
+        self._errors: tuple[CollectError, ...] = ()
+        #: Whether the last `resolve` reused the previous answer (for benchmarks and tests).
+        self.reused = False
+
+    def invalidate(self) -> None:
+        self._bases = None
+
+    def resolve(
+        self,
+        bases: Mapping[int, tuple[LinkDraft, ...]],
+        stats: Mapping[int, Mapping[int, Stats]],
+        nsid_of: NsidOf,
+        unreadable: Mapping[int, str] = _NO_UNREADABLE,
+        memo: dict[tuple[int, int], int] | None = None,
+    ) -> tuple[tuple[Link, ...], tuple[CollectError, ...]]:
+        """Like `resolve_links`, over `bases` with `stats[ns]` (ifindex -> counters, for every draft of
+        `ns`) swapped in where given; a namespace absent from `stats` has fresh counters in its drafts."""
+        last = self._bases
+        self.reused = (
+            last is not None and len(stats) == len(bases) == len(last) and unreadable == self._unreadable
+            and all(last.get(ns) is drafts for ns, drafts in bases.items())
+        )
+        if self.reused:
+            links = self._links = _swap_stats(self._links, stats)
+            return links, self._errors
+        drafts_by_ns = {ns: _drafts_with(drafts, stats.get(ns)) for ns, drafts in bases.items()}
+        links, errors = resolve_links(drafts_by_ns, nsid_of, unreadable, memo)
+        self._bases, self._unreadable = dict(bases), dict(unreadable)
+        self._links, self._errors = links, errors
+        return links, errors
+
+    def settle(self, links: tuple[Link, ...]) -> None:
+        """The links as finally shown (holders attached: same keys, same order): swapped next time, so
+        unchanged holders are not re-attached."""
+        if len(links) == len(self._links):
+            self._links = links
+
+
+def _drafts_with(drafts: tuple[LinkDraft, ...], stats: Mapping[int, Stats] | None) -> tuple[LinkDraft, ...]:
+    if stats is None:
+        return drafts
+    out = []
+    for d in drafts:
+        s = stats[d.link.ifindex]
+        out.append(d if s == d.link.stats else replace(d, link=with_stats(d.link, s)))
+    return tuple(out)
+
+
+def _swap_stats(links: tuple[Link, ...], stats: Mapping[int, Mapping[int, Stats]]) -> tuple[Link, ...]:
+    out = []
+    for link in links:
+        s = stats[link.netns][link.ifindex]
+        out.append(link if s == link.stats else with_stats(link, s))
+    return tuple(out)
