@@ -12,12 +12,13 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
 from tests.kernelkit import KernelKit, poll_until, run
 from vnettop.collect.collector import LiveCollector
-from vnettop.model import BridgePort, Link, LinkRef, Snapshot
+from vnettop.model import BridgePort, Link, LinkRef, Snapshot, Stats
 
 pytestmark = pytest.mark.kernel
 
@@ -394,3 +395,78 @@ def test_read_only_reads_assign_no_nsid_beyond_what_iproute2_reads_do(kit: Kerne
         for i, (a, b) in enumerate(pairs):
             end_a = by_name(snap, kit.ns_inode(a))[kit.name(f"v{i}a")]
             assert end_a.peer == LinkRef(kit.ns_inode(b), 2, kit.name(f"v{i}b"))
+
+
+def test_counters_only_collects_reuse_the_resolve_and_match_a_full_one(kit: KernelKit,
+                                                                        collector: LiveCollector) -> None:
+    """A tick that only fetched counters reuses the last resolve: same picture as a fresh collector's,
+    with the new counters; a change in one of our namespaces resolves in full again."""
+    ns1, ns2 = kit.netns("r1"), kit.netns("r2")
+    a, b = kit.veth(kit.name("ra"), kit.name("rb"), ns1, ns2)
+    br = kit.name("rbr")
+    kit.ip("link", "add", br, "type", "bridge", netns=ns2)
+    kit.ip("link", "set", b, "master", br, netns=ns2)
+    kit.ip("addr", "add", "10.231.9.1/24", "dev", a, netns=ns1)
+    kit.ip("addr", "add", "10.231.9.2/24", "dev", br, netns=ns2)
+    for dev, ns in ((a, ns1), (b, ns2), (br, ns2)):
+        kit.ip("link", "set", dev, "up", netns=ns)
+    i1, i2 = kit.ns_inode(ns1), kit.ns_inode(ns2)
+    collector.collect()
+    b0 = by_name(collector.collect(), i2)[b].stats
+    send_traffic(ns1, "10.231.9.2")
+
+    def reused_with_traffic() -> Snapshot | None:
+        s = collector.collect()
+        arrived = by_name(s, i2)[b].stats.rx_packets >= b0.rx_packets + 3
+        return s if arrived and collector.last_counts["resolve_reused"] else None
+
+    poll_until(reused_with_traffic)
+
+    def same_as_a_fresh_collector() -> tuple[dict[str, Link], dict[str, Link]] | None:
+        """A reused tick next to a full collect of a fresh collector, once the kernel settled (links come
+        up, IPv6 link-local addresses appear, ports go forwarding: all after the commands returned)."""
+        snap = collector.collect()
+        with LiveCollector() as fresh:
+            full = fresh.collect()
+            assert fresh.last_counts["resolve_reused"] == 0
+        mine, theirs = by_name(snap, i1) | by_name(snap, i2), by_name(full, i1) | by_name(full, i2)
+        if not collector.last_counts["resolve_reused"]:
+            return None
+        # counters may move between the two collects (IPv6 chatter), nothing else may differ
+        if {n: replace(x, stats=Stats()) for n, x in mine.items()} != \
+                {n: replace(x, stats=Stats()) for n, x in theirs.items()}:
+            return None
+        return mine, theirs
+
+    mine, _ = poll_until(same_as_a_fresh_collector)
+    assert set(mine) == {"lo", a, b, br}
+    assert mine[b].stats.rx_packets >= b0.rx_packets + 3
+
+    # More traffic, now that the bridge knows both MACs: no event of ours dirties a namespace, only the
+    # counters move, and reused ticks must show them. A full resolve meanwhile (others' namespaces come
+    # and go on this host) would show them anyway: then send again, until only reused ticks saw it.
+    sent: list[int] = []
+
+    def counted() -> bool:
+        if not sent:
+            send_traffic(ns1, "10.231.9.2")
+            sent.append(ip_json(kit, "-s", "link", "show", "dev", a, netns=ns1)[0]["stats64"]["tx"]["packets"])
+        s = collector.collect()
+        if not collector.last_counts["resolve_reused"]:
+            sent.clear()
+            return False
+        return by_name(s, i1)[a].stats.tx_packets >= sent[0]
+
+    poll_until(counted)
+    assert mine[a].peer == LinkRef(i2, mine[b].ifindex, b) and mine[b].master == LinkRef(i2, mine[br].ifindex, br)
+    assert mine[br].bridge is not None and mine[br].bridge.ports == (mine[b].ifindex,)
+
+    kit.ip("link", "set", b, "nomaster", netns=ns2)  # an event: this namespace is dumped, all resolved
+
+    def detached() -> Snapshot | None:
+        s = collector.collect()
+        return s if by_name(s, i2)[b].master is None else None
+
+    after = poll_until(detached)
+    assert collector.last_counts["resolve_reused"] == 0
+    assert by_name(after, i2)[br].bridge.ports == ()  # type: ignore[union-attr]
