@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import struct
 from collections.abc import Iterable
 
 from vnettop.collect.refs import ResolveCache, resolve_links, with_stats
@@ -425,3 +426,26 @@ def test_settled_links_carry_what_was_attached_after_the_resolve() -> None:
     cache.settle(shown[:-1])  # not the same links: ignored
     third, _ = cache.resolve(bases, counters(bases, 9), nsids)
     assert third == again
+
+
+def test_idle_devices_get_last_dumps_stats_object() -> None:
+    """`lean.parse_stats` hands back the very Stats of an unchanged device, so the cache's swap is an
+    identity check for idle links."""
+    from vnettop.collect import lean
+
+    def message(seq: int, ifindex: int, rx_packets: int) -> bytes:
+        counters = struct.pack("=8Q", rx_packets, 2, 3, 4, 0, 0, 0, 0)
+        attr = struct.pack("=HH", 4 + len(counters), lean.IFLA_STATS_LINK_64) + counters
+        body = struct.pack("=BBHII", 0, 0, 0, ifindex, lean.FILTER_LINK_64) + attr
+        return struct.pack("=IHHII", 16 + len(body), lean.RTM_NEWSTATS, 2, seq, 0) + body
+
+    def done(seq: int) -> bytes:
+        return struct.pack("=IHHIIi", 20, lean.NLMSG_DONE, 2, seq, 0, 0)
+
+    seen: lean.Seen = {}
+    first: dict[int, Stats] = {}
+    assert lean.parse_stats(message(1, 2, 10) + message(1, 3, 10) + done(1), 1, first, seen)
+    second: dict[int, Stats] = {}
+    assert lean.parse_stats(message(2, 2, 10) + message(2, 3, 11) + done(2), 2, second, seen)
+    assert second[2] is first[2] and second[3] == Stats(rx_bytes=3, tx_bytes=4, rx_packets=11, tx_packets=2)
+    assert second[3] is not first[3]

@@ -317,19 +317,24 @@ class LiveCollector:
         then the last dump's, unchanged: `ResolveCache` relies on their identity), whether its set of
         tun/tap devices changed).
         """
-        from vnettop.collect.netlink import dump_namespace, dump_stats
-
         last = pooled.last_dump
         if last is not None and not dirty:
             try:
-                stats = pooled.stats.dump() if pooled.stats is not None else dump_stats(pooled.ipr)
+                if pooled.stats is not None:
+                    stats = pooled.stats.dump()
+                else:
+                    from vnettop.collect.netlink import dump_stats
+
+                    stats = dump_stats(pooled.ipr)
             except Exception:  # the full dump below reports what is wrong, if anything still is
                 stats = None
-            if stats is not None and stats.keys() == {d.link.ifindex for d in last.drafts}:
+            if stats is not None and stats.keys() == pooled.last_indexes:
                 errors.extend(last.errors)
                 self._counts["counters"] += 1
                 return last.drafts, stats, False
             # a device came or went without an event reaching us (or counters failed): dump it all
+        from vnettop.collect.netlink import dump_namespace
+
         self._counts["dumped"] += 1
         try:
             dump = dump_namespace(pooled.ipr, pooled.inode, pooled.stats)
@@ -340,6 +345,7 @@ class LiveCollector:
         errors.extend(dump.errors)
         # Keep the dump for reuse only if the link list came through (else try in full next time).
         pooled.last_dump = dump if dump.drafts else None
+        pooled.last_indexes = frozenset(d.link.ifindex for d in dump.drafts)
         before = _tun_keys(last.drafts) if last is not None else frozenset()
         return dump.drafts, None, _tun_keys(dump.drafts) != before
 

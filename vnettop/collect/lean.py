@@ -64,12 +64,18 @@ def build_request(seq: int) -> bytes:
     return _REQ.pack(_REQ.size, RTM_GETSTATS, NLM_F_REQUEST | NLM_F_DUMP, seq, 0, 0, 0, 0, 0, FILTER_LINK_64)
 
 
-def parse_stats(data: bytes | bytearray | memoryview, seq: int | None, out: dict[int, Stats]) -> bool:
+#: ifindex -> (raw counters as read, the Stats made of them): what `parse_stats` may reuse.
+Seen = dict[int, tuple[tuple[int, ...], Stats]]
+
+
+def parse_stats(data: bytes | bytearray | memoryview, seq: int | None, out: dict[int, Stats],
+                seen: Seen | None = None) -> bool:
     """Add the counters found in one buffer of netlink messages to `out`; True once NLMSG_DONE is seen.
 
     Messages of another sequence number (a stale reply to an abandoned dump) are skipped when `seq` is
     given. A failed dump reports its errno in NLMSG_DONE's payload, not as NLMSG_ERROR: both raise
-    DumpError.
+    DumpError. With `seen` (updated here), a device whose counters did not move gets the very Stats
+    object of last time: most devices are idle, and the collector then tells "unchanged" by identity.
     """
     off, size = 0, len(data)
     while off + 16 <= size:
@@ -85,8 +91,15 @@ def parse_stats(data: bytes | bytearray | memoryview, seq: int | None, out: dict
                     if alen < 4:
                         break
                     if atype & NLA_TYPE_MASK == IFLA_STATS_LINK_64 and alen >= 4 + _COUNTERS.size:
-                        rxp, txp, rxb, txb, rxe, txe, rxd, txd = _COUNTERS.unpack_from(data, attr + 4)
-                        out[ifindex] = Stats(rxb, txb, rxp, txp, rxe, txe, rxd, txd)
+                        raw = _COUNTERS.unpack_from(data, attr + 4)
+                        last = seen.get(ifindex) if seen is not None else None
+                        if last is not None and last[0] == raw:
+                            out[ifindex] = last[1]
+                        else:
+                            rxp, txp, rxb, txb, rxe, txe, rxd, txd = raw
+                            out[ifindex] = stats = Stats(rxb, txb, rxp, txp, rxe, txe, rxd, txd)
+                            if seen is not None:
+                                seen[ifindex] = (raw, stats)
                     attr += (alen + 3) & ~3
             elif mtype in (NLMSG_DONE, NLMSG_ERROR):
                 code = _INT.unpack_from(data, off + 16)[0] if length >= 20 else 0
@@ -145,6 +158,7 @@ class StatsSocket:
         self._lock = threading.Lock()
         self._timeout = timeout
         self._dirty = False  # an answer was abandoned half-read: drain it before the next request
+        self._seen: Seen = {}  # the last counters dump's, reused for idle devices
 
     @classmethod
     def here(cls) -> StatsSocket:
@@ -224,7 +238,10 @@ class StatsSocket:
     def dump(self) -> dict[int, Stats]:
         """ifindex -> counters for every device of the namespace. Raises OSError on failure."""
         out: dict[int, Stats] = {}
-        self.exchange(build_request, lambda view, seq: parse_stats(view, seq, out))
+        seen = self._seen
+        self.exchange(build_request, lambda view, seq: parse_stats(view, seq, out, seen))
+        if len(seen) > len(out):  # devices went away: forget them
+            self._seen = {k: v for k, v in seen.items() if k in out}
         return out
 
     def nsid_of(self, ns_fd: int) -> int | None:

@@ -115,6 +115,8 @@ class PooledNs:
     query: socket.socket | None = None
     #: The collector's last full dump of this namespace (None: never dumped).
     last_dump: Any = None
+    #: The ifindexes of `last_dump`'s devices (set with it: compared with every counters dump).
+    last_indexes: frozenset[int] = frozenset()
     #: nsid this namespace has for another namespace (by inode), as asked this far.
     nsids: dict[int, int | None] = field(default_factory=dict)
 

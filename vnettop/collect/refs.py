@@ -320,13 +320,13 @@ def _drafts_with(drafts: tuple[LinkDraft, ...], stats: Mapping[int, Stats] | Non
     out = []
     for d in drafts:
         s = stats[d.link.ifindex]
-        out.append(d if s == d.link.stats else replace(d, link=with_stats(d.link, s)))
+        out.append(d if s is d.link.stats or s == d.link.stats else replace(d, link=with_stats(d.link, s)))
     return tuple(out)
 
 
 def _swap_stats(links: tuple[Link, ...], stats: Mapping[int, Mapping[int, Stats]]) -> tuple[Link, ...]:
     out = []
     for link in links:
-        s = stats[link.netns][link.ifindex]
-        out.append(link if s == link.stats else with_stats(link, s))
+        s = stats[link.netns][link.ifindex]  # the same object when idle (`lean.parse_stats`): no compare
+        out.append(link if s is link.stats or s == link.stats else with_stats(link, s))
     return tuple(out)
