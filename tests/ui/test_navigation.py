@@ -210,3 +210,14 @@ async def test_table_enter_shows_the_row_in_the_topology() -> None:
         assert app.current_target() == TAP0
         await pilot.press("enter")
         assert app.view == "topology" and app.current_target() == TAP0
+
+
+async def test_ctrl_c_quits_like_htop_from_the_main_screen_and_from_the_filter() -> None:
+    for keys in (("ctrl+c",), ("slash", "x", "ctrl+c"), ("question_mark", "ctrl+c")):
+        app, _ = make_app(compute_node())
+        async with app.run_test(size=SIZE) as pilot:
+            await started(pilot)
+            await pilot.press(*keys[:-1])
+            assert app.return_value is None
+            await pilot.press(keys[-1])
+            await wait_for(pilot, lambda: app.return_value == 0)

@@ -24,6 +24,9 @@ READ_BINDINGS: list[Binding] = [
     Binding("question_mark", "help", "Help", key_display="?", id="help",
             tooltip="every key, and whether changes are possible"),
     Binding("q", "quit", "Quit", id="quit", tooltip="leave vnettop"),
+    # Like htop and k9s; Textual 8 only says "press ctrl+q". Priority: it quits from dialogs and inputs too.
+    Binding("ctrl+c", "quit", "Quit", show=False, priority=True, key_display="ctrl+c", id="quit-ctrl-c",
+            tooltip="leave vnettop"),
     Binding("slash", "filter", "Filter", key_display="/", id="filter",
             tooltip="show only what matches name, kind, namespace or process (!x inverts)"),
     Binding("escape", "clear_filter", "Clear filter", show=False, key_display="esc", id="clear-filter",
