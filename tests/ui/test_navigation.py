@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from textual.command import CommandPalette
 from textual.widgets import Input
 
@@ -117,7 +118,7 @@ async def test_trace_lists_hops_and_enter_jumps_to_one() -> None:
         screen = app.screen
         assert isinstance(screen, TraceScreen)
         labels = [h.label for h in screen.hops]
-        assert labels[:2] == ["qemu-kvm[7748]", "tap0"]
+        assert labels[:2] == ["qemu-kvm[7748] P2", "tap0"]
         assert "veth-b" in labels and "dnsmasq[28795]" in labels
         index = labels.index("veth-b")
         for _ in range(index):
@@ -212,12 +213,12 @@ async def test_table_enter_shows_the_row_in_the_topology() -> None:
         assert app.view == "topology" and app.current_target() == TAP0
 
 
-async def test_ctrl_c_quits_like_htop_from_the_main_screen_and_from_the_filter() -> None:
-    for keys in (("ctrl+c",), ("slash", "x", "ctrl+c"), ("question_mark", "ctrl+c")):
-        app, _ = make_app(compute_node())
-        async with app.run_test(size=SIZE) as pilot:
-            await started(pilot)
-            await pilot.press(*keys[:-1])
-            assert app.return_value is None
-            await pilot.press(keys[-1])
-            await wait_for(pilot, lambda: app.return_value == 0)
+@pytest.mark.parametrize("keys", [("ctrl+c",), ("slash", "x", "ctrl+c"), ("question_mark", "ctrl+c")])
+async def test_ctrl_c_quits_from_the_main_screen_the_filter_and_a_dialog(keys: tuple[str, ...]) -> None:
+    app, _ = make_app(compute_node())
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        await pilot.press(*keys[:-1])
+        assert app.return_value is None
+        await pilot.press(keys[-1])
+        await wait_for(pilot, lambda: app.return_value == 0)
