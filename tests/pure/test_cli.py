@@ -74,7 +74,7 @@ def test_source_options_work_before_the_command(capsys: pytest.CaptureFixture[st
 
 def test_dump_text_and_dot(capsys: pytest.CaptureFixture[str], saved: Path) -> None:
     code, out, _ = run_main(capsys, "dump", "--load", str(saved), "-f", "text")
-    assert code == 0 and "held by qemu-kvm[7748] fd 26" in out and "⇄ veth-b" in out
+    assert code == 0 and "held by qemu-kvm[7748] P2 fd 26" in out and "⇄ veth-b" in out
     code, out, _ = run_main(capsys, "dump", "--load", str(saved), "-f", "text", "--ascii")
     assert code == 0 and "<-> veth-b" in out
     out.encode("ascii")

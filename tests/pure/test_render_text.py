@@ -88,7 +88,7 @@ def test_veth_shows_peer_and_its_namespace(text: str) -> None:
 
 
 def test_tun_tap_flags_and_holders(snap: Snapshot, text: str) -> None:
-    assert "vnet_hdr held by qemu-kvm[7748] fd 26" in row(text, "tap0")
+    assert "vnet_hdr held by qemu-kvm[7748] P2 fd 26" in row(text, "tap0")
     tun = snap.find_links("tap0")[0].tun
     assert tun is not None
     two = dataclasses.replace(tun, holders=(TunHolder(9, "qemu", (29, 30)),))

@@ -15,7 +15,7 @@ from textual.command import CommandPalette
 from textual.pilot import Pilot
 
 from tests.ui.helpers import SIZE, make_app, started, wait_for
-from tests.ui.hostile import BRIDGE, ERROR_MESSAGE, ESC_DEV, SHOWN, TAP, hostile_snapshot
+from tests.ui.hostile import BRIDGE, ERROR_MESSAGE, ESC_DEV, SHELLY, SHOWN, TAP, hostile_snapshot
 from vnettop.ui.app import VnettopApp
 from vnettop.ui.details_content import details_title, render_details
 from vnettop.ui.filtering import Filter
@@ -155,3 +155,20 @@ def test_pure_rows_and_details_keep_names() -> None:
     body = console.export_text()
     assert "[b]vq2" in body and "qemu-kvm[7748] P2 fd 26 vhost 28" in body
     assert_clean(body)
+
+
+def test_inspect_commands_shell_quote_names() -> None:
+    """`$`, `;`, `'` and `*` are legal in device names: a copied command must run only `ip`."""
+    import shlex
+
+    from vnettop.ui.inspect_commands import commands_for
+
+    snap = hostile_snapshot()
+    cmds = commands_for(snap, Target.link(*SHELLY))
+    assert cmds[0] == "ip -d link show 'd$;'\"'\"'*x'"
+    assert shlex.split(cmds[0]) == ["ip", "-d", "link", "show", "d$;'*x"]
+    tap = commands_for(snap, Target.link(*TAP))
+    assert "ip -d link show '[b]vq2'" in tap
+    assert "ls -l /proc/7748/fd/28   # /dev/vhost-net" in tap
+    ns_cmds = commands_for(snap, Target.ns(snap.namespaces[1].inode))
+    assert shlex.split(ns_cmds[0])[:3] == ["ip", "-n", "[i]ns\x1b]0;t\x07"]

@@ -169,7 +169,7 @@ def _notes(snap: Snapshot, link: Link, nested: bool, sym: dict[str, str]) -> str
             flags.append(_plural(len(br.fdb), "fdb entry", "fdb entries"))
         notes.append(", ".join(flags))
     if link.tun is not None:
-        notes.append(_tun_note(link))
+        notes.append(_tun_note(snap, link))
     if link.info:
         notes.append(" ".join(f"{k} {v}" for k, v in link.info))
     if link.mtu != 1500 and link.kind != "loopback":
@@ -187,7 +187,7 @@ def _ref_text(snap: Snapshot, link: Link, ref: LinkRef, always_ns: bool = False)
     return text + (f" (ifindex {ref.ifindex})" if always_ns else "")
 
 
-def _tun_note(link: Link) -> str:
+def _tun_note(snap: Snapshot, link: Link) -> str:
     tun = link.tun
     assert tun is not None
     flags = [f for f, on in (("vnet_hdr", tun.vnet_hdr), ("pi", tun.pi), ("persist", tun.persist),
@@ -200,7 +200,7 @@ def _tun_note(link: Link) -> str:
         flags.append(f"group {tun.group}")
     if tun.holders:
         held = ", ".join(
-            f"{h.comm}[{h.pid}] fd {','.join(map(str, h.fds))}"
+            f"{h.comm}[{h.pid}]{_vm(snap, h.pid)} fd {','.join(map(str, h.fds))}"
             + (f" vhost {','.join(map(str, h.vhost_fds))}" if h.vhost_fds else "")
             + ("" if h.exact else " (by name)")
             for h in tun.holders
@@ -209,6 +209,13 @@ def _tun_note(link: Link) -> str:
     else:
         flags.append("not held")
     return " ".join(flags)
+
+
+def _vm(snap: Snapshot, pid: int) -> str:
+    """" P2" when the holder is a qemu whose command line names the VM (`-name guest=P2`), else ""."""
+    found = topo.process(snap, pid)
+    vm = topo.vm_name(found[1]) if found is not None else None
+    return f" {vm}" if vm else ""
 
 
 # -- a trace ------------------------------------------------------------------------------------

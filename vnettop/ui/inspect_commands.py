@@ -2,9 +2,14 @@
 
 Operators trust iproute2; showing its commands beside each object lets them check vnettop's answer and
 learn the incantation. A namespace without a name is entered with `nsenter -t PID -n`.
+
+Device and namespace names may hold `$`, `;`, `'`, `*`, `|`... (the kernel forbids only '/', ':' and
+whitespace), so every name is shell-quoted: a copied command must not run something else.
 """
 
 from __future__ import annotations
+
+from shlex import quote as q
 
 from vnettop.model import Link, Namespace, Process, Snapshot
 from vnettop.ui.targets import Target, resolve
@@ -17,8 +22,8 @@ def ns_prefix(snap: Snapshot, inode: int, tool: str) -> str:
         return tool
     if ns.names:
         if tool in ("ip", "bridge"):
-            return f"{tool} -n {ns.names[0]}"
-        return f"ip netns exec {ns.names[0]} {tool}"
+            return f"{tool} -n {q(ns.names[0])}"
+        return f"ip netns exec {q(ns.names[0])} {tool}"
     if ns.pids:
         return f"nsenter -t {ns.pids[0]} -n {tool}"
     return tool
@@ -27,22 +32,26 @@ def ns_prefix(snap: Snapshot, inode: int, tool: str) -> str:
 def link_commands(snap: Snapshot, link: Link) -> list[str]:
     ip = ns_prefix(snap, link.netns, "ip")
     bridge = ns_prefix(snap, link.netns, "bridge")
-    out = [f"{ip} -d link show {link.name}", f"{ip} -s link show {link.name}",
-           f"{ip} addr show dev {link.name}"]
+    name = q(link.name)
+    out = [f"{ip} -d link show {name}", f"{ip} -s link show {name}", f"{ip} addr show dev {name}"]
     if link.bridge is not None:
-        out += [f"{ip} link show master {link.name}", f"{bridge} fdb show br {link.name}"]
+        out += [f"{ip} link show master {name}", f"{bridge} fdb show br {name}"]
     if link.master is not None:
-        out.append(f"{bridge} link show dev {link.name}")
+        out.append(f"{bridge} link show dev {name}")
     if link.peer is not None and link.peer.name is not None:
-        out.append(f"{ns_prefix(snap, link.peer.netns, 'ip')} -d link show {link.peer.name}")
-        out.append(f"{ns_prefix(snap, link.netns, 'ethtool')} -S {link.name}   # peer_ifindex")
+        out.append(f"{ns_prefix(snap, link.peer.netns, 'ip')} -d link show {q(link.peer.name)}")
+        out.append(f"{ns_prefix(snap, link.netns, 'ethtool')} -S {name}   # peer_ifindex")
     if link.lower is not None and link.lower.name is not None:
-        out.append(f"{ns_prefix(snap, link.lower.netns, 'ip')} -d link show {link.lower.name}")
+        out.append(f"{ns_prefix(snap, link.lower.netns, 'ip')} -d link show {q(link.lower.name)}")
     if link.tun is not None:
         out.append(f"{ip} -d tuntap show")
         for holder in link.tun.holders:
             for fd in holder.fds:
-                out.append(f"cat /proc/{holder.pid}/fdinfo/{fd}   # iff: {link.name}")
+                out.append(f"cat /proc/{holder.pid}/fdinfo/{fd}   # iff: {name}")
+            if holder.vhost_fds:
+                fds = ",".join(map(str, holder.vhost_fds))
+                fds = f"{{{fds}}}" if len(holder.vhost_fds) > 1 else fds
+                out.append(f"ls -l /proc/{holder.pid}/fd/{fds}   # /dev/vhost-net")
     return out
 
 
@@ -51,7 +60,7 @@ def ns_commands(snap: Snapshot, ns: Namespace) -> list[str]:
     ss = ns_prefix(snap, ns.inode, "ss")
     out = [f"{ip} -d link show", f"{ip} addr show"]
     if ns.names:
-        out.append(f"ip netns pids {ns.names[0]}")
+        out.append(f"ip netns pids {q(ns.names[0])}")
     elif ns.pids:
         out.append(f"lsns -t net -p {ns.pids[0]}")
     out.append(f"{ss} -lntup")
