@@ -172,3 +172,20 @@ def test_inspect_commands_shell_quote_names() -> None:
     assert "ls -l /proc/7748/fd/28   # /dev/vhost-net" in tap
     ns_cmds = commands_for(snap, Target.ns(snap.namespaces[1].inode))
     assert shlex.split(ns_cmds[0])[:3] == ["ip", "-n", "[i]ns\x1b]0;t\x07"]
+
+
+def test_details_write_ipv6_listeners_as_ss_does() -> None:
+    from dataclasses import replace
+
+    from rich.console import Console
+
+    from vnettop.model import Listening
+
+    snap = hostile_snapshot()
+    ns = snap.namespaces[1]
+    proc = replace(ns.processes[0], listening=(Listening("udp", "fe80::1", 53), Listening("tcp", "10.0.0.2", 53)))
+    snap = replace(snap, namespaces=(snap.namespaces[0], replace(ns, processes=(proc,)), *snap.namespaces[2:]))
+    console = Console(width=200, record=True, color_system=None)
+    console.print(render_details(snap, Target.proc(ns.inode, proc.pid)))
+    body = console.export_text()
+    assert "listening udp [fe80::1]:53" in body and "listening tcp 10.0.0.2:53" in body
