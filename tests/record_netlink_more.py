@@ -1,0 +1,186 @@
+"""Record notifications, sock_diag and RTM_GETNSID replies for the lean-decoder tests (root:
+`python -m tests.record_netlink_more`).
+
+Why: `events.py`, `sockets.py` and `nspool.query_nsid` read netlink messages with a few struct reads
+beside pyroute2. Their pure tests decode these recordings both ways (the lean code and pyroute2's own
+message classes) and require the same fields, so the recordings must be what a real kernel sends.
+Everything happens in throwaway namespaces (nothing in root); each file holds one datagram per line,
+hex-encoded, so datagram boundaries survive (the readers loop over datagrams).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+import struct
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.kernelkit import KernelKit, poll_until, run
+from vnettop.collect import events, nsenter, nspool, sockets
+
+OUT = Path(__file__).parent / "data" / "netlink"
+NETLINK_ROUTE = 0
+NSID = 7  # the nsid namespace A gives B (RTM_GETNSID recordings)
+EVENT_NSID = 8  # the nsid A gives the namespace a veth end moves to (notification recordings)
+LISTEN = (  # (family, address, port) of the listeners opened in namespace A
+    (socket.AF_INET, "127.0.0.1", 8081),
+    (socket.AF_INET, "0.0.0.0", 8082),
+    (socket.AF_INET6, "::1", 8083),
+    (socket.AF_INET6, "::", 8084),
+)
+
+
+def save(name: str, datagrams: list[bytes]) -> None:
+    (OUT / f"{name}.hex").write_text("".join(d.hex() + "\n" for d in datagrams))
+    print(f"{name}.hex: {len(datagrams)} datagrams", file=sys.stderr)
+
+
+def drain(sock: socket.socket, into: list[bytes]) -> None:
+    while select.select([sock], [], [], 0)[0]:
+        into.append(sock.recv(1 << 16))
+
+
+def ns_fd(name: str) -> int:
+    return os.open(f"/run/netns/{name}", os.O_RDONLY | os.O_CLOEXEC)
+
+
+def in_ns(name: str, make: Callable[[], socket.socket]) -> socket.socket:
+    fd = ns_fd(name)
+    try:
+        return nsenter.call_in(fd, make)
+    finally:
+        os.close(fd)
+
+
+def event_socket() -> socket.socket:
+    """The socket events.py listens on: NETLINK_ROUTE bound to EVENT_GROUPS."""
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    sock.bind((0, events.EVENT_GROUPS))
+    return sock
+
+
+def record_events(kit: KernelKit, a: str, b: str) -> None:
+    """Link add/up/master/move/down/delete, v4+v6 addresses, neigh and fdb add/del, nsid add/del."""
+    sock = in_ns(a, event_socket)
+    got: list[bytes] = []
+    ip = kit.ip
+    try:
+        ip("link", "add", "ev0", "address", "02:00:00:00:ee:00", "type", "veth", "peer", "name", "ev1",
+           "address", "02:00:00:00:ee:01", netns=a)
+        ip("link", "add", "evbr", "type", "bridge", netns=a)
+        ip("link", "set", "ev0", "up", netns=a)
+        ip("link", "set", "ev1", "master", "evbr", netns=a)
+        ip("addr", "add", "10.5.0.1/24", "dev", "ev0", netns=a)
+        ip("addr", "add", "2001:db8:5::1/64", "dev", "ev0", "nodad", netns=a)
+        ip("neigh", "add", "10.5.0.9", "lladdr", "02:00:00:00:ee:09", "dev", "ev0", netns=a)
+        ip("neigh", "del", "10.5.0.9", "dev", "ev0", netns=a)
+        run(["bridge", "-n", a, "fdb", "add", "02:00:00:00:ee:0f", "dev", "ev1", "master", "static"])
+        run(["bridge", "-n", a, "fdb", "del", "02:00:00:00:ee:0f", "dev", "ev1", "master", "static"])
+        ip("netns", "set", b, str(EVENT_NSID), netns=a)
+        ip("link", "set", "ev1", "nomaster", netns=a)
+        ip("link", "set", "ev1", "netns", b, netns=a)  # RTM_DELLINK with IFLA_NEW_NETNSID / NEW_IFINDEX
+        ip("addr", "del", "10.5.0.1/24", "dev", "ev0", netns=a)
+        ip("link", "set", "ev0", "down", netns=a)
+        ip("link", "del", "evbr", netns=a)
+        ip("link", "del", "ev0", netns=a)  # its peer is in B now: only ev0's RTM_DELLINK here
+        run(["ip", "netns", "del", b])  # namespace B dies: RTM_DELNSID in A (asynchronously)
+
+        def saw_delnsid() -> bool:
+            drain(sock, got)
+            return any(struct.unpack_from("=H", d, 4)[0] == events.RTM_DELNSID for d in got)
+
+        poll_until(saw_delnsid, timeout=10)
+        drain(sock, got)
+    finally:
+        sock.close()
+    save("events_a", got)
+
+
+def diag_request(family: int, seq: int) -> bytes:
+    """Byte for byte the request sockets.dump_tcp_listeners sends."""
+    req = struct.pack("=BBBBI", family, socket.IPPROTO_TCP, 0, 0, sockets.TCPF_LISTEN) + bytes(48)
+    return struct.pack("=IHHII", 16 + len(req), sockets.SOCK_DIAG_BY_FAMILY, sockets.NLM_F_REQUEST_DUMP,
+                       seq, 0) + req
+
+
+def read_dump(sock: socket.socket) -> list[bytes]:
+    out: list[bytes] = []
+    while True:
+        data = sock.recv(1 << 16)
+        out.append(data)
+        pos = 0
+        while pos + 16 <= len(data):
+            length, kind = struct.unpack_from("=IH", data, pos)
+            if kind in (sockets.NLMSG_DONE, sockets.NLMSG_ERROR) or length < 16:
+                return out
+            pos += (length + 3) & ~3
+
+
+def record_sockdiag(a: str) -> None:
+    """Replies to dump_tcp_listeners' two requests, with 4 listeners and one connection in A."""
+    def listener(family: int, addr: str, port: int) -> Callable[[], socket.socket]:
+        def make() -> socket.socket:
+            s = socket.socket(family, socket.SOCK_STREAM)
+            if family == socket.AF_INET6:
+                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            s.bind((addr, port))
+            s.listen()
+            return s
+        return make
+
+    held = [in_ns(a, listener(*spec)) for spec in LISTEN]
+    try:
+        client = in_ns(a, lambda: socket.create_connection(("127.0.0.1", 8081)))  # ESTABLISHED: not asked
+        held.append(client)
+        diag = in_ns(a, lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, sockets.NETLINK_SOCK_DIAG))
+        held.append(diag)
+        for seq, (family, name) in enumerate(((socket.AF_INET, "tcp"), (socket.AF_INET6, "tcp6")), 1):
+            diag.send(diag_request(family, seq))
+            save(f"sockdiag_{name}_a", read_dump(diag))
+        inodes = {os.fstat(s.fileno()).st_ino: spec for s, spec in zip(held, LISTEN, strict=False)}
+        print(f"listener inodes: {inodes}", file=sys.stderr)
+    finally:
+        for s in held:
+            s.close()
+
+
+def record_nsid(a: str, b: str, c: str) -> None:
+    """RTM_GETNSID replies from A (the exact request query_nsid sends): B (nsid 7), C (none), a non-ns fd."""
+    sock = in_ns(a, lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE))
+    targets = {"assigned": f"/run/netns/{b}", "unassigned": f"/run/netns/{c}",
+               "error": "/proc/self/stat"}
+    try:
+        for seq, (label, path) in enumerate(targets.items(), 1):
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                sock.send(nspool._NSID_REQ.pack(nspool._NSID_REQ.size, nspool.RTM_GETNSID, nspool.NLM_F_REQUEST,
+                                                seq, 0, 0, 8, nspool.NETNSA_FD, fd))
+                save(f"nsid_{label}", [sock.recv(1 << 16)])
+            finally:
+                os.close(fd)
+    finally:
+        sock.close()
+
+
+def main() -> int:
+    OUT.mkdir(parents=True, exist_ok=True)
+    kit = KernelKit()
+    try:
+        a, b, c = kit.netns("eva"), kit.netns("evb"), kit.netns("evc")
+        kit.ip("netns", "set", b, str(NSID), netns=a)
+        record_nsid(a, b, c)
+        record_sockdiag(a)
+        # events: a fresh namespace gets its nsid in A inside the recording, and dies at its end
+        b2 = kit.netns("evd")
+        record_events(kit, a, b2)
+    finally:
+        kit.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
