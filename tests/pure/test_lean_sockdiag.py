@@ -1,0 +1,119 @@
+"""sockets.dump_tcp_listeners (struct reads) against pyroute2's `inet_diag_msg`, on real sock_diag replies.
+
+`tests/data/netlink/sockdiag_{tcp,tcp6}_a.hex` are the datagrams the kernel answered to the two
+requests dump_tcp_listeners sends (made by `python -m tests.record_netlink_more` in a throwaway
+namespace holding listeners on 127.0.0.1:8081, 0.0.0.0:8082, [::1]:8083, [::]:8084, v6-only, and
+one established connection to 8081, which a LISTEN-only dump must not return). Here a fake netlink
+socket checks the requests and replays the replies; pyroute2 decodes the same bytes.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pyroute2.netlink.diag import inet_diag_msg, inet_diag_req
+
+from vnettop.collect import sockets
+from vnettop.model import Listening
+
+DATA = Path(__file__).parent.parent / "data" / "netlink"
+TCP_LISTEN_STATE = 10
+PROTO: dict[int, str] = {socket.AF_INET: "tcp", socket.AF_INET6: "tcp6"}
+OPENED = {("tcp", "127.0.0.1", 8081), ("tcp", "0.0.0.0", 8082), ("tcp6", "::1", 8083), ("tcp6", "::", 8084)}
+
+
+def datagrams(name: str) -> list[bytes]:
+    return [bytes.fromhex(line) for line in (DATA / f"{name}.hex").read_text().split()]
+
+
+def split(data: bytes) -> Iterator[bytes]:
+    off = 0
+    while off + 16 <= len(data):
+        (length,) = struct.unpack_from("=I", data, off)
+        yield data[off:off + length]
+        off += (length + 3) & ~3
+
+
+REPLIES: dict[int, list[bytes]] = {socket.AF_INET: datagrams("sockdiag_tcp_a"), socket.AF_INET6: datagrams("sockdiag_tcp6_a")}
+
+
+class ReplaySocket:
+    """Stands in for the NETLINK_SOCK_DIAG socket: checks each request, then replays the recorded replies."""
+
+    def __init__(self, replies: dict[int, list[bytes]]) -> None:
+        self.replies = replies
+        self.queue: list[bytes] = []
+        self.requests: list[Any] = []
+
+    def __enter__(self) -> ReplaySocket:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        pass
+
+    def settimeout(self, _timeout: float) -> None:
+        pass
+
+    def send(self, data: bytes) -> int:
+        req = inet_diag_req(data)
+        req.decode()
+        self.requests.append(req)
+        self.queue = list(self.replies[req["sdiag_family"]])
+        return len(data)
+
+    def recv(self, _size: int) -> bytes:
+        return self.queue.pop(0)
+
+
+def lean(replies: dict[int, list[bytes]], monkeypatch: pytest.MonkeyPatch) -> tuple[dict[int, Listening], list[Any]]:
+    fake = ReplaySocket(replies)
+    monkeypatch.setattr(sockets.socket, "socket", lambda *_args: fake)
+    return sockets.dump_tcp_listeners(), fake.requests
+
+
+def reference(replies: dict[int, list[bytes]]) -> dict[int, Listening]:
+    """socket inode -> Listening, by pyroute2's inet_diag_msg, from LISTEN-state messages."""
+    out: dict[int, Listening] = {}
+    for family, chunks in replies.items():
+        for raw in (m for chunk in chunks for m in split(chunk)):
+            if struct.unpack_from("=H", raw, 4)[0] != sockets.SOCK_DIAG_BY_FAMILY:
+                continue
+            msg = inet_diag_msg(raw)
+            msg.decode()
+            assert msg["idiag_family"] == family
+            if msg["idiag_state"] == TCP_LISTEN_STATE:
+                out[msg["idiag_inode"]] = Listening(PROTO[family], msg["idiag_src"], msg["idiag_sport"])
+    return out
+
+
+def test_requests_are_listen_only_tcp_dumps(monkeypatch: pytest.MonkeyPatch) -> None:
+    _, requests = lean(REPLIES, monkeypatch)
+    assert [(r["sdiag_family"], r["sdiag_protocol"], r["idiag_states"]) for r in requests] == [
+        (socket.AF_INET, socket.IPPROTO_TCP, 1 << TCP_LISTEN_STATE),
+        (socket.AF_INET6, socket.IPPROTO_TCP, 1 << TCP_LISTEN_STATE)]
+    assert [r["header"]["type"] for r in requests] == [sockets.SOCK_DIAG_BY_FAMILY] * 2
+
+
+def test_listeners_decode_the_same_both_ways(monkeypatch: pytest.MonkeyPatch) -> None:
+    got, _ = lean(REPLIES, monkeypatch)
+    want = reference(REPLIES)
+    assert got == want
+    assert {(e.proto, e.address, e.port) for e in got.values()} == OPENED  # what the recorder opened
+    assert len(set(got)) == 4 and all(inode > 0 for inode in got)
+
+
+@pytest.mark.parametrize("where", ["port", "address", "inode", "family"])
+def test_the_comparison_sees_one_corrupted_byte(where: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Corrupt one byte of the first listener in the lean side's copy: the comparison must break."""
+    body = 16  # after nlmsghdr: inet_diag_msg
+    offset = body + {"port": 5, "address": 11, "inode": 68, "family": 0}[where]
+    first = bytearray(REPLIES[socket.AF_INET][0])
+    first[offset] ^= 0x01 if where != "family" else (socket.AF_INET ^ socket.AF_INET6)
+    bad: dict[int, list[bytes]] = {**REPLIES, socket.AF_INET: [bytes(first), *REPLIES[socket.AF_INET][1:]]}
+    got, _ = lean(bad, monkeypatch)
+    assert got != reference(REPLIES)
