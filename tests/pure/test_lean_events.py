@@ -83,6 +83,14 @@ def test_each_notification_decodes_the_same_both_ways(index: int) -> None:
     assert lean == reference
 
 
+def test_one_buffer_of_every_notification_decodes_the_same() -> None:
+    """Messages are walked by their lengths: one buffer of all of them gives the same events, in order."""
+    everything = b"".join(RECORDED)
+    lean, reference = both_ways(everything, everything)
+    assert len(lean) == sum(len(split(d)) for d in RECORDED) == len(reference)
+    assert lean == reference
+
+
 def test_recording_covers_every_kind_the_hub_reads() -> None:
     got = [e for d in RECORDED for e in events.parse_messages(d, NS)]
     kinds = Counter((e.msg_type, e.family) for e in got)
