@@ -109,6 +109,20 @@ class KernelKit:
         self.procs.append(proc)
         return proc
 
+    def unshared(self) -> tuple[subprocess.Popen[bytes], int]:
+        """A namespace with no name, only a process (`unshare -n sleep`); returns it and its inode."""
+        proc = self.spawn(["unshare", "-n", "sleep", "300"])
+        root = os.stat("/proc/self/ns/net").st_ino
+
+        def moved() -> int:
+            try:
+                ino = os.stat(f"/proc/{proc.pid}/ns/net").st_ino
+            except OSError:
+                return 0
+            return ino if ino != root else 0
+
+        return proc, poll_until(moved)
+
     def daemon_pidfile(self, base: str) -> str:
         """A pidfile path for a daemon that forks (qemu -daemonize, dnsmasq); killed at cleanup."""
         path = f"/tmp/{self.name(base)}.pid"

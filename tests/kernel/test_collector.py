@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
@@ -23,15 +22,6 @@ from vnettop.model import BridgePort, Link, LinkRef, Snapshot, Stats
 pytestmark = pytest.mark.kernel
 
 
-@pytest.fixture
-def collector() -> Iterator[LiveCollector]:
-    c = LiveCollector()
-    try:
-        yield c
-    finally:
-        c.close()
-
-
 def ip_json(kit: KernelKit, *args: str, netns: str | None = None) -> list[dict]:  # type: ignore[type-arg]
     return json.loads(kit.ip("-j", *args, netns=netns) or "[]")  # type: ignore[no-any-return]
 
@@ -40,20 +30,6 @@ def nsenter_ip_json(pid: int, *args: str) -> list[dict]:  # type: ignore[type-ar
     out = run(["nsenter", f"--net=/proc/{pid}/ns/net", "ip", "-j", *args]).stdout
     return json.loads(out or "[]")  # type: ignore[no-any-return]
 
-
-def unshared_sleeper(kit: KernelKit) -> tuple[subprocess.Popen[bytes], int]:
-    """A namespace with no name, only a process (`unshare -n sleep`)."""
-    proc = kit.spawn(["unshare", "-n", "sleep", "300"])
-    root = os.stat("/proc/self/ns/net").st_ino
-
-    def moved() -> int:
-        try:
-            ino = os.stat(f"/proc/{proc.pid}/ns/net").st_ino
-        except OSError:
-            return 0
-        return ino if ino != root else 0
-
-    return proc, poll_until(moved)
 
 
 #: Three UDP datagrams from inside a namespace (this machine has no `ping`): ARP, then 3 frames out.
@@ -102,7 +78,7 @@ def check_against_iproute2(kit: KernelKit, snap: Snapshot, netns: str) -> None:
 
 def test_veth_peers_in_every_combination(kit: KernelKit, collector: LiveCollector) -> None:
     ns1, ns2 = kit.netns("p1"), kit.netns("p2")
-    proc, anon = unshared_sleeper(kit)
+    proc, anon = kit.unshared()
     # both ends in one namespace
     same_a, same_b = kit.name("sa"), kit.name("sb")
     kit.ip("link", "add", same_a, "type", "veth", "peer", "name", same_b, netns=ns1)
@@ -273,7 +249,7 @@ def test_bridges_ports_stp_and_fdb(kit: KernelKit, collector: LiveCollector) -> 
 
 def test_namespaces_root_named_process_only_and_doubly_named(kit: KernelKit, collector: LiveCollector) -> None:
     ns = kit.netns("n1")
-    proc, anon = unshared_sleeper(kit)
+    proc, anon = kit.unshared()
     alias = kit.name("al")
     path = f"/run/netns/{alias}"
     with open(path, "x"):

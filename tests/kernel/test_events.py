@@ -12,7 +12,7 @@ import struct
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -80,15 +80,6 @@ def test_parse_truncated_or_garbage_never_raises() -> None:
 
 
 # -- real kernel --------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def collector() -> Iterator[LiveCollector]:
-    c = LiveCollector()
-    try:
-        yield c
-    finally:
-        c.close()
 
 
 def wake_latency(c: LiveCollector, change: Callable[[], None], seen: Callable[[], bool],

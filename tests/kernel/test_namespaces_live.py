@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
-import subprocess
 
 import pytest
 
-from tests.kernelkit import KernelKit, poll_until, run
+from tests.kernelkit import KernelKit, run
 from vnettop.collect import nsenter
 from vnettop.collect.namespaces import discover
 
@@ -18,24 +17,10 @@ def _entry(inode: int):  # type: ignore[no-untyped-def]
     return next((e for e in discover().namespaces if e.inode == inode), None)
 
 
-def unshared_sleeper(kit: KernelKit) -> tuple[subprocess.Popen[bytes], int]:
-    """A process-only namespace: `unshare -n sleep`, once its namespace has changed."""
-    proc = kit.spawn(["unshare", "-n", "sleep", "300"])
-    root = os.stat("/proc/self/ns/net").st_ino
-
-    def moved() -> int:
-        try:
-            ino = os.stat(f"/proc/{proc.pid}/ns/net").st_ino
-        except OSError:
-            return 0
-        return ino if ino != root else 0
-
-    return proc, poll_until(moved)
-
 
 def test_root_named_and_process_only_namespaces(kit: KernelKit) -> None:
     ns = kit.netns("a")
-    proc, anon_inode = unshared_sleeper(kit)
+    proc, anon_inode = kit.unshared()
 
     d = discover()
 

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -23,15 +22,6 @@ from vnettop.model import CollectError, Snapshot
 pytestmark = pytest.mark.kernel
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-@pytest.fixture
-def collector() -> Iterator[LiveCollector]:
-    c = LiveCollector()
-    try:
-        yield c
-    finally:
-        c.close()
 
 
 def check_consistent(snap: Snapshot) -> None:
