@@ -22,7 +22,7 @@ from textual.containers import Horizontal
 from textual.css.query import NoMatches
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
-from textual.widgets import ContentSwitcher, DataTable, Footer, Input, Static, Tree
+from textual.widgets import ContentSwitcher, DataTable, Input, Static, Tree
 from textual.worker import get_current_worker
 
 from vnettop.collect import Collector
@@ -42,6 +42,7 @@ from vnettop.ui.targets import Target, describe
 from vnettop.ui.tree_model import LabelCache
 from vnettop.ui.tree_model import build as build_tree
 from vnettop.ui.widgets.details import DetailsPane
+from vnettop.ui.widgets.footer import SteadyFooter
 from vnettop.ui.widgets.header import HeaderBar, HeaderState
 from vnettop.ui.widgets.snapshot_table import SnapshotTable
 from vnettop.ui.widgets.topology_tree import TopologyTree
@@ -109,17 +110,17 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
             yield DetailsPane(id="details")
         hint = "filter: name, kind, namespace, process (! inverts); enter keeps, esc clears"
         yield Input(placeholder=hint, id="filter")
-        yield Footer()
+        yield SteadyFooter()
 
     def on_resize(self, event: events.Resize) -> None:
         """Narrow terminals (80 columns over SSH): a compact footer so more keys fit."""
         try:
-            self.main_query(Footer).compact = event.size.width < 100
+            self.main_query(SteadyFooter).compact = event.size.width < 100
         except NoMatches:
             pass
 
     def on_mount(self) -> None:
-        self.main_query(Footer).compact = self.size.width < 100
+        self.main_query(SteadyFooter).compact = self.size.width < 100
         self._set_view_title()
         self.main_query("#filter", Input).display = False
         self.main_query(TopologyTree).focus()
@@ -331,6 +332,15 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
         pane = self.main_query(DetailsPane)
         pane.display = not pane.display
         self._refresh_details()
+
+    def action_full_details(self) -> None:
+        """Show (or cap again) the long lists of the selection's details."""
+        pane = self.main_query(DetailsPane)
+        if self.snapshot is None or not pane.display:
+            return
+        pane.target = self.current_target()  # so `show` sees the same selection and keeps `full`
+        pane.full = not pane.full
+        pane.show(self.snapshot, pane.target, self.rates)
 
     def action_errors(self) -> None:
         self.push_screen(ErrorsScreen(self.snapshot.errors if self.snapshot else ()))

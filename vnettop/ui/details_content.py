@@ -17,6 +17,20 @@ from vnettop.ui.labels import holder_text, holders_text, plain, proc_name, ref_w
 from vnettop.ui.rates import RateTracker, human_bytes, human_rate, sparkline
 from vnettop.ui.targets import Target, find_process, resolve
 
+#: How many devices, processes and FDB entries a namespace's or bridge's details list before "+N more".
+#: The root namespace of a busy host has hundreds of each: rendering them all made every cursor move
+#: onto it (and every view switch while it is selected) cost 100-400 ms. `f` shows the whole lists.
+LIST_CAP = 24
+#: Processes are several lines each, so fewer of them.
+PROC_CAP = 12
+
+
+def _more(shown: int, total: int, what: str) -> Text | None:
+    """The "+N more" line under a capped list, or None when nothing was left out."""
+    if total <= shown:
+        return None
+    return Text(f"+{total - shown} more {what} (f shows all)", style="dim italic")
+
 
 def _grid() -> Table:
     grid = Table.grid(padding=(0, 1))
@@ -71,7 +85,7 @@ def _link_grid(snap: Snapshot, link: Link) -> Table:
     return g
 
 
-def _bridge_parts(snap: Snapshot, link: Link) -> list[RenderableType]:
+def _bridge_parts(snap: Snapshot, link: Link, full: bool) -> list[RenderableType]:
     assert link.bridge is not None
     br = link.bridge
     names = {p.ifindex: p.name for p in snap.links_in(link.netns)}
@@ -81,11 +95,15 @@ def _bridge_parts(snap: Snapshot, link: Link) -> list[RenderableType]:
     _row(g, "ports", " ".join(names.get(i, f"if{i}") for i in br.ports) or "-")
     parts: list[RenderableType] = [g]
     if br.fdb:
+        entries = br.fdb if full else br.fdb[:LIST_CAP]
         fdb = Table("mac", "port", "state", "vlan", box=None, padding=(0, 1), header_style="bold")
-        for e in br.fdb:
+        for e in entries:
             fdb.add_row(plain(e.mac), plain(names.get(e.port, "-") if e.port is not None else "-"),
                         plain(e.state), "" if e.vlan is None else str(e.vlan))
         parts += [Text("forwarding database", style="bold"), fdb]
+        more = _more(len(entries), len(br.fdb), "entries")
+        if more is not None:
+            parts.append(more)
     return parts
 
 
@@ -132,17 +150,24 @@ def _rates(snap: Snapshot, link: Link, rates: RateTracker | None) -> RenderableT
     return g
 
 
-def _ns_parts(snap: Snapshot, ns: Namespace) -> list[RenderableType]:
+def _ns_parts(snap: Snapshot, ns: Namespace, full: bool) -> list[RenderableType]:
     g = _grid()
     _row(g, "names", " ".join(ns.names) or ("(root)" if ns.root else "(no name)"))
     _row(g, "inode", f"net:[{ns.inode}]")
     links = snap.links_in(ns.inode)
-    _row(g, "devices", f"{len(links)}: " + " ".join(link.name for link in links))
+    shown = links if full else links[:LIST_CAP]
+    hidden = len(links) - len(shown)
+    _row(g, "devices", f"{len(links)}: " + " ".join(link.name for link in shown)
+         + (f" … +{hidden} more" if hidden else ""))
     pids = " ".join(str(p) for p in ns.pids[:12]) + (" …" if len(ns.pids) > 12 else "")
     _row(g, "pids", f"{len(ns.pids)}: {pids}")
     parts: list[RenderableType] = [g]
-    for proc in ns.processes:
+    procs = ns.processes if full else ns.processes[:PROC_CAP]
+    for proc in procs:
         parts.append(_proc_text(proc))
+    more = _more(len(procs), len(ns.processes), "processes")
+    if more is not None:
+        parts.append(more)
     return parts
 
 
@@ -167,8 +192,10 @@ def _proc_parts(snap: Snapshot, netns: int, proc: Process) -> list[RenderableTyp
     return parts
 
 
-def render_details(snap: Snapshot, target: Target | None, rates: RateTracker | None = None) -> RenderableType:
-    """Everything known about the target, or a hint when nothing is selected."""
+def render_details(snap: Snapshot, target: Target | None, rates: RateTracker | None = None,
+                   full: bool = False) -> RenderableType:
+    """Everything known about the target, or a hint when nothing is selected. Long lists (a namespace's
+    devices and processes, a bridge's FDB) stop after the first few unless `full`."""
     if target is None:
         return Text("Nothing selected. Move with the arrow keys; ? shows every key.", style="dim")
     obj = resolve(snap, target)
@@ -176,12 +203,12 @@ def render_details(snap: Snapshot, target: Target | None, rates: RateTracker | N
     if isinstance(obj, Link):
         parts.append(_link_grid(snap, obj))
         if obj.bridge is not None:
-            parts += _bridge_parts(snap, obj)
+            parts += _bridge_parts(snap, obj, full)
         if obj.tun is not None:
             parts += _tun_parts(snap, obj)
         parts.append(_rates(snap, obj, rates))
     elif isinstance(obj, Namespace):
-        parts += _ns_parts(snap, obj)
+        parts += _ns_parts(snap, obj, full)
     elif isinstance(obj, Process):
         parts += _proc_parts(snap, target.netns, obj)
     else:

@@ -44,6 +44,8 @@ READ_BINDINGS: list[Binding] = [
       for i, (vid, title) in enumerate(VIEW_TITLES, start=1)),
     Binding("i", "toggle_details", "Details pane", show=False, id="details",
             tooltip="show / hide the details pane"),
+    Binding("f", "full_details", "Full lists", show=False, id="full-details",
+            tooltip="details: every device, process and FDB entry, not just the first ones"),
     Binding("E", "errors", "Soft errors", show=False, id="errors",
             tooltip="what the collector could not see, and why"),
 ]

@@ -26,6 +26,9 @@ class DetailsPane(VerticalScroll):
         self.content: RenderableType = ""
         self._lines = 0
         self._title: Text | None = None
+        #: Whole lists (every device, process, FDB entry) for the current selection; `f` turns it on,
+        #: selecting something else turns it off again (long lists are slow to draw on every move).
+        self.full = False
 
     def compose(self) -> ComposeResult:
         yield Static("", id="details-body")
@@ -34,12 +37,14 @@ class DetailsPane(VerticalScroll):
         """Show `target`. For the same target (a rates tick) only this pane is repainted, without a
         layout pass over the whole screen, unless the number of lines changed."""
         same = target == self.target and self.renders > 0
+        if not same:
+            self.full = False
         self.target = target
         title = details_title(snap, target)
         if title != self._title:  # the getter gives markup back, so compare with what was set
             self._title = title
             self.border_title = title
-        self.content = render_details(snap, target, rates)
+        self.content = render_details(snap, target, rates, full=self.full)
         body = self.query_one("#details-body", Static)
         lines = len(self.app.console.render_lines(self.content, self.app.console.options.update_width(
             max(1, body.content_region.width or 40)), pad=False))
