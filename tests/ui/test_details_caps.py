@@ -7,11 +7,12 @@ from __future__ import annotations
 from dataclasses import replace
 
 from rich.console import Console, RenderableType
+from textual.color import Color
 
 from tests.ui.helpers import SIZE, make_app, started, wait_for
 from vnettop.demo import demo_snapshot
 from vnettop.model import Process, Snapshot
-from vnettop.ui.details_content import LIST_CAP, PROC_CAP, render_details
+from vnettop.ui.details_content import LIST_CAP, PROC_CAP, details_title, render_details
 from vnettop.ui.targets import Target
 from vnettop.ui.widgets.details import DetailsPane
 from vnettop.ui.widgets.footer import SteadyFooter
@@ -89,3 +90,30 @@ async def test_view_switch_does_not_rebuild_the_footer() -> None:
         assert app.view == "topology"
         assert footer.recomposes == before
         assert {str(k.key) for k in footer.query("FooterKey")} == keys
+
+
+async def test_views_border_follows_focus_without_focus_within_css() -> None:
+    """The accent border marks the focused panel (set by the app, not by :focus-within CSS)."""
+    app, _ = make_app(demo_snapshot())
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        views = app.main_query("#views")
+        accent, primary = app.theme_variables["accent"], app.theme_variables["primary"]
+        assert views.styles.border_top[1] == Color.parse(accent)
+        app.main_query(DetailsPane).focus()
+        await wait_for(pilot, lambda: views.styles.border_top[1] == Color.parse(primary))
+        await pilot.press("2")
+        await wait_for(pilot, lambda: views.styles.border_top[1] == Color.parse(accent))
+
+
+async def test_cursor_moves_update_the_details_after_the_key() -> None:
+    """Held arrows: the title names each selection, the body ends on where the cursor stopped."""
+    app, _ = make_app(demo_snapshot())
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        pane = app.main_query(DetailsPane)
+        for _ in range(4):
+            await pilot.press("down")
+        await wait_for(pilot, lambda: pane.target == app.current_target())
+        assert pane.target is not None and pane.target.kind == "link"
+        assert pane._title == details_title(app.snapshot, pane.target)  # type: ignore[arg-type]

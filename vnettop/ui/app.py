@@ -95,6 +95,7 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
         self._polling = False
         self._stale_views: set[str] = set()
         self._labels = LabelCache()
+        self._details_pending = False
 
     # -- layout ------------------------------------------------------------------------------------
 
@@ -119,7 +120,23 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
         except NoMatches:
             pass
 
+    def _views_border(self, *_: object) -> None:
+        """Accent border on the views panel while one of them has focus (see vnettop.tcss)."""
+        try:
+            views = self.main_query("#views", ContentSwitcher)
+        except NoMatches:
+            return
+        colour = self.theme_variables.get("accent" if views.has_focus_within else "primary")
+        if colour is not None:
+            views.styles.border = ("round", colour)
+
+    @on(events.DescendantFocus)
+    @on(events.DescendantBlur)
+    def _focus_moved(self) -> None:
+        self._views_border()
+
     def on_mount(self) -> None:
+        self.theme_changed_signal.subscribe(self, self._views_border)
         self.main_query(SteadyFooter).compact = self.size.width < 100
         self._set_view_title()
         self.main_query("#filter", Input).display = False
@@ -196,8 +213,9 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
         self._refresh_header()
         if changed:
             self._mark_all_stale()
-            self._refresh_view()
-        self._refresh_details(only_if_rates=not changed)
+            self._refresh_view()  # the details follow after the next refresh
+        else:
+            self._refresh_details(only_if_rates=True)
 
     # -- drawing -----------------------------------------------------------------------------------
 
@@ -229,7 +247,7 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
             fell_back = self.main_query(f"#{self.view}", SnapshotTable).sync(rows)
         if fell_back is not None:
             self.notify(f"selection gone; now on {describe(snap, fell_back)}", timeout=3)
-        self._refresh_details()
+        self._details_soon()
 
     def current_widget(self) -> TopologyTree | SnapshotTable:
         return self.main_query(f"#{self.view}")
@@ -256,10 +274,27 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
         views.border_title = f"{number} {title}"
         views.border_subtitle = "1-6 views" + (f" · filter {self.filter}" if self.filter.active else "")
 
+    def _details_soon(self) -> None:
+        """Answer the key first, draw the details after: the selection's name goes into the pane's
+        title now, its body is rendered after the next screen refresh. Keys that arrive meanwhile
+        (held arrows) share one render of the body for where the cursor ends up."""
+        snap = self.snapshot
+        if snap is not None and self.screen_stack:
+            pane = self.main_query(DetailsPane)
+            if pane.display:
+                pane.show_title(snap, self.current_target())
+        if not self._details_pending:
+            self._details_pending = True
+            self.call_after_refresh(self._details_now)
+
+    def _details_now(self) -> None:
+        self._details_pending = False
+        self._refresh_details()
+
     @on(Tree.NodeHighlighted)
     @on(DataTable.RowHighlighted)
     def _selection_moved(self) -> None:
-        self._refresh_details()
+        self._details_soon()
 
     @on(Input.Changed, "#filter")
     def _filter_typed(self, event: Input.Changed) -> None:
@@ -288,7 +323,7 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
         self._set_view_title()
         self._refresh_view()
         self.current_widget().focus()
-        self._refresh_details()
+        self._details_soon()
 
     def jump_to(self, target: Target, prefer_topology: bool = False) -> None:
         """Select `target` in this view if it has it, else in the topology tree (clearing a filter

@@ -33,6 +33,13 @@ class DetailsPane(VerticalScroll):
     def compose(self) -> ComposeResult:
         yield Static("", id="details-body")
 
+    def show_title(self, snap: Snapshot, target: Target | None) -> None:
+        """Name the selection in the border at once (cheap); the body may follow a frame later."""
+        title = details_title(snap, target)
+        if title != self._title:  # the getter gives markup back, so compare with what was set
+            self._title = title
+            self.border_title = title
+
     def show(self, snap: Snapshot, target: Target | None, rates: RateTracker | None) -> None:
         """Show `target`. For the same target (a rates tick) only this pane is repainted, without a
         layout pass over the whole screen, unless the number of lines changed."""
@@ -40,10 +47,7 @@ class DetailsPane(VerticalScroll):
         if not same:
             self.full = False
         self.target = target
-        title = details_title(snap, target)
-        if title != self._title:  # the getter gives markup back, so compare with what was set
-            self._title = title
-            self.border_title = title
+        self.show_title(snap, target)
         self.content = render_details(snap, target, rates, full=self.full)
         body = self.query_one("#details-body", Static)
         lines = len(self.app.console.render_lines(self.content, self.app.console.options.update_width(

@@ -93,6 +93,15 @@ class TopologyTree(Tree[Target], inherit_bindings=False):
         label = node._label
         return label.cell_len + (len(self.ICON_NODE_EXPANDED) if node._allow_expand else 0)
 
+    def notify_style_update(self) -> None:
+        """A style change (focus, theme) changes how lines look, not which lines there are. Tree's own
+        version drops the line list and asks for a layout of the whole screen, which on a 1,000-line
+        tree made every focus change (each view switch) ~10 ms slower; here only the drawn lines go."""
+        super(Tree, self).notify_style_update()
+        self._line_cache.clear()
+        self._updates += 1
+        self.refresh()
+
     def _refresh_lines_now(self) -> None:
         """Rebuild the line list now: nodes' line numbers are needed at once to place the cursor."""
         self._invalidate()
