@@ -50,8 +50,12 @@ class DetailsPane(VerticalScroll):
         self.show_title(snap, target)
         self.content = render_details(snap, target, rates, full=self.full)
         body = self.query_one("#details-body", Static)
-        lines = len(self.app.console.render_lines(self.content, self.app.console.options.update_width(
-            max(1, body.content_region.width or 40)), pad=False))
-        body.update(self.content, layout=not same or lines != self._lines)
-        self._lines = lines
+        if not same:  # a new selection always gets a layout pass: no need to count its lines first
+            body.update(self.content, layout=True)
+            self._lines = -1
+        else:
+            lines = len(self.app.console.render_lines(self.content, self.app.console.options.update_width(
+                max(1, body.content_region.width or 40)), pad=False))
+            body.update(self.content, layout=lines != self._lines)
+            self._lines = lines
         self.renders += 1
