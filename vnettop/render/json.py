@@ -157,44 +157,30 @@ class _Reader:
             raise SnapshotFormatError(f"{self.path}.{key}: missing")
         return self.obj[key]
 
-    def opt_int(self, key: str, optional: bool = True) -> int | None:
+    def _typed(self, key: str, optional: bool, item: Callable[[object, str], T]) -> T | None:
+        """The field checked by `item` (which names the field's path when it refuses); None if absent/null."""
         v = self._get(key, optional)
         if v is None and optional:
             return None
-        if not isinstance(v, int) or isinstance(v, bool):
-            raise SnapshotFormatError(f"{self.path}.{key}: expected an integer, found {_kind(v)}")
-        return v
+        return item(v, f"{self.path}.{key}")
 
-    def req_int(self, key: str) -> int:
-        v = self.opt_int(key, optional=False)
-        assert v is not None
-        return v
+    def opt_int(self, key: str, optional: bool = True) -> int | None:
+        return self._typed(key, optional, _int_item)
 
     def opt_str(self, key: str, optional: bool = True) -> str | None:
-        v = self._get(key, optional)
-        if v is None and optional:
-            return None
-        if not isinstance(v, str):
-            raise SnapshotFormatError(f"{self.path}.{key}: expected a string, found {_kind(v)}")
-        return v
-
-    def req_str(self, key: str) -> str:
-        v = self.opt_str(key, optional=False)
-        assert v is not None
-        return v
+        return self._typed(key, optional, _str_item)
 
     def opt_bool(self, key: str, optional: bool = True) -> bool | None:
-        v = self._get(key, optional)
-        if v is None and optional:
-            return None
-        if not isinstance(v, bool):
-            raise SnapshotFormatError(f"{self.path}.{key}: expected true or false, found {_kind(v)}")
-        return v
+        return self._typed(key, optional, _bool_item)
+
+    def req_int(self, key: str) -> int:
+        return _int_item(self._get(key, False), f"{self.path}.{key}")
+
+    def req_str(self, key: str) -> str:
+        return _str_item(self._get(key, False), f"{self.path}.{key}")
 
     def req_bool(self, key: str) -> bool:
-        v = self.opt_bool(key, optional=False)
-        assert v is not None
-        return v
+        return _bool_item(self._get(key, False), f"{self.path}.{key}")
 
     def seq(self, key: str, item: Callable[[object, str], T], optional: bool = False) -> tuple[T, ...]:
         v = self._get(key, optional)
@@ -219,6 +205,12 @@ def _kind(v: object) -> str:
 def _int_item(v: object, path: str) -> int:
     if not isinstance(v, int) or isinstance(v, bool):
         raise SnapshotFormatError(f"{path}: expected an integer, found {_kind(v)}")
+    return v
+
+
+def _bool_item(v: object, path: str) -> bool:
+    if not isinstance(v, bool):
+        raise SnapshotFormatError(f"{path}: expected true or false, found {_kind(v)}")
     return v
 
 
