@@ -1,37 +1,45 @@
-"""The details pane: everything known about the selection, re-rendered when it or the snapshot changes."""
+"""The details pane: everything known about the selection, drawn from lines rendered once per change.
+
+The content (a Rich renderable from `details_content`) is rendered to lines once, when the selection or
+the snapshot changes or the pane's width does, and kept; scrolling and repaints only copy kept lines.
+A `Static` in a scrolling container (the first version) rendered the whole renderable again to measure
+its height, again to draw it, and asked for a layout of the whole screen whenever its height changed:
+on a bridge with a long forwarding database that was 30-60 ms of every cursor move and view switch.
+Here an update costs one render of the content, and never a layout pass outside this pane.
+"""
 
 from __future__ import annotations
 
 from rich.console import RenderableType
 from rich.text import Text
-from textual.app import ComposeResult
-from textual.containers import VerticalScroll
-from textual.widgets import Static
+from textual import events
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from vnettop.model import Snapshot
 from vnettop.ui.details_content import details_title, render_details
 from vnettop.ui.rates import RateTracker
 from vnettop.ui.targets import Target
+from vnettop.ui.widgets.lines import set_virtual_size
 
 
-class DetailsPane(VerticalScroll):
-    """A scrollable pane holding one Static; its border title names the selection."""
-
-    can_focus = True
+class DetailsPane(ScrollView, can_focus=True):
+    """A scrollable view of pre-rendered lines; its border title names the selection."""
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.target: Target | None = None
         self.renders = 0
         self.content: RenderableType = ""
-        self._lines = 0
         self._title: Text | None = None
+        self._strips: list[Strip] = []
+        self._width = -1  # the width `_strips` were rendered at (-1: not yet)
         #: Whole lists (every device, process, FDB entry) for the current selection; `f` turns it on,
         #: selecting something else turns it off again (long lists are slow to draw on every move).
         self.full = False
 
-    def compose(self) -> ComposeResult:
-        yield Static("", id="details-body")
+    # -- feeding -----------------------------------------------------------------------------------
 
     def show_title(self, snap: Snapshot, target: Target | None) -> None:
         """Name the selection in the border at once (cheap); the body may follow a frame later."""
@@ -41,21 +49,46 @@ class DetailsPane(VerticalScroll):
             self.border_title = title
 
     def show(self, snap: Snapshot, target: Target | None, rates: RateTracker | None) -> None:
-        """Show `target`. For the same target (a rates tick) only this pane is repainted, without a
-        layout pass over the whole screen, unless the number of lines changed."""
+        """Show `target`: a new selection starts at the top; the same one (a rates tick) keeps the
+        scroll position."""
         same = target == self.target and self.renders > 0
         if not same:
             self.full = False
         self.target = target
         self.show_title(snap, target)
         self.content = render_details(snap, target, rates, full=self.full)
-        body = self.query_one("#details-body", Static)
-        if not same:  # a new selection always gets a layout pass: no need to count its lines first
-            body.update(self.content, layout=True)
-            self._lines = -1
-        else:
-            lines = len(self.app.console.render_lines(self.content, self.app.console.options.update_width(
-                max(1, body.content_region.width or 40)), pad=False))
-            body.update(self.content, layout=lines != self._lines)
-            self._lines = lines
+        self._render_content()
+        if not same:
+            self.scroll_to(y=0, animate=False, immediate=True)
         self.renders += 1
+
+    # -- drawing -----------------------------------------------------------------------------------
+
+    def _text_width(self) -> int:
+        return self.scrollable_content_region.width
+
+    def _render_content(self) -> None:
+        """Render the content into lines at the current width (later, on the first resize, if the pane
+        has no size yet)."""
+        width = self._text_width()
+        if width <= 0:
+            self._width = -1
+            return
+        console = self.app.console
+        lines = console.render_lines(self.content, console.options.update_width(width), pad=False)
+        self._strips = [Strip(line) for line in lines]
+        self._width = width
+        set_virtual_size(self, Size(width, len(self._strips)))
+        self.refresh()
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self._text_width() != self._width:
+            self._render_content()
+
+    def render_line(self, y: int) -> Strip:
+        width = self._text_width()
+        style = self.rich_style
+        index = y + self.scroll_offset.y
+        if not 0 <= index < len(self._strips):
+            return Strip.blank(width, style)
+        return self._strips[index].crop_extend(0, width, style).apply_style(style)
