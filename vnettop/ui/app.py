@@ -22,7 +22,7 @@ from textual.containers import Horizontal
 from textual.css.query import NoMatches
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
-from textual.widgets import ContentSwitcher, DataTable, Input, Static, Tree
+from textual.widgets import ContentSwitcher, Input, Static, Tree
 from textual.worker import get_current_worker
 
 from vnettop.collect import Collector
@@ -292,7 +292,7 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
         self._refresh_details()
 
     @on(Tree.NodeHighlighted)
-    @on(DataTable.RowHighlighted)
+    @on(SnapshotTable.RowHighlighted)
     def _selection_moved(self) -> None:
         self._details_soon()
 
@@ -306,8 +306,8 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
         box.display = self.filter.active
         self.current_widget().focus()
 
-    @on(DataTable.RowSelected)
-    def _row_chosen(self, event: DataTable.RowSelected) -> None:
+    @on(SnapshotTable.RowSelected)
+    def _row_chosen(self, event: SnapshotTable.RowSelected) -> None:
         """`enter` on a table row shows that object in the topology tree."""
         target = self.current_target()
         if target is not None:

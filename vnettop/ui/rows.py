@@ -22,7 +22,7 @@ Cell = str | Text
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """`cells` hold Text only once built: a str cell would be parsed as markup by the DataTable, so a
+    """`cells` hold Text only once built: a str cell would be parsed as markup by Rich, so a
     device named `[b]vq2` would show as `vq2`."""
 
     key: str
