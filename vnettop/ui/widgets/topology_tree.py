@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from textual import events
 from textual.binding import Binding, BindingType
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
@@ -100,6 +101,15 @@ class TopologyTree(Tree[Target], inherit_bindings=False):
         super(Tree, self).notify_style_update()
         self._line_cache.clear()
         self._updates += 1
+        self.refresh()
+
+    def _on_resize(self, event: events.Resize) -> None:
+        """Tree's own handler rebuilds the line list and lays out the whole screen on every resize,
+        including the one each time this view is switched back in (hidden views have no size): ~20 ms
+        more for a 1,000-line tree. The lines do not depend on the size (the kept drawn lines are keyed
+        by width), so a repaint is enough."""
+        event.prevent_default()  # Tree's handler (found by the MRO walk after this one) is not run
+        self._line_cache.grow(event.size.height)
         self.refresh()
 
     def _refresh_lines_now(self) -> None:
