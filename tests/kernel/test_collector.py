@@ -16,7 +16,7 @@ from dataclasses import replace
 import pytest
 
 from tests.kernelkit import KernelKit, poll_until, run
-from vnettop.collect.collector import LiveCollector
+from vnettop.collect.collector import COLLECT_THREAD, LiveCollector
 from vnettop.model import BridgePort, Link, LinkRef, Snapshot, Stats
 
 pytestmark = pytest.mark.kernel
@@ -446,3 +446,16 @@ def test_counters_only_collects_reuse_the_resolve_and_match_a_full_one(kit: Kern
     after = poll_until(detached)
     assert collector.last_counts["resolve_reused"] == 0
     assert by_name(after, i2)[br].bridge.ports == ()  # type: ignore[union-attr]
+
+
+def test_the_collecting_thread_is_named_for_top(collector: LiveCollector) -> None:
+    """`top -H` / `ps -L` (and the TUI benchmark) can tell the collection's CPU from the drawing's."""
+    collector.collect()
+    names = set()
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/comm") as f:
+                names.add(f.read().strip())
+        except FileNotFoundError:  # a helper thread that just ended
+            continue
+    assert COLLECT_THREAD in names

@@ -52,6 +52,7 @@ from vnettop.collect.events import EventHub, NetlinkEvent
 from vnettop.collect.namespaces import discover
 from vnettop.collect.nspool import NsPool, PooledNs
 from vnettop.collect.refs import ResolveCache
+from vnettop.collect.threadname import name_this_thread
 from vnettop.collect.types import Discovery, LinkDraft, NsEntry, ProcScan
 from vnettop.model import CollectError, Host, Link, Namespace, Snapshot, Stats
 
@@ -116,6 +117,10 @@ class _Janitor:
                 os.close(fd)
 
 
+#: What `top -H` shows for the thread that does all the collecting.
+COLLECT_THREAD = "vnt-collect"
+
+
 class LiveCollector:
     """Snapshots of this host's virtual networking, read live (implements `Collector`)."""
 
@@ -123,7 +128,8 @@ class LiveCollector:
         self.proc_root = proc_root
         self.run_root = run_root
         self._hub = EventHub(run_root)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vnettop-collect")
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vnettop-collect",
+                                            initializer=name_this_thread, initargs=(COLLECT_THREAD,))
         self._pool: NsPool | None = None  # made on the worker thread (pyroute2 is thread-bound)
         self._scanner: Any = None
         self._resolved = ResolveCache()  # reused on ticks that only fetched counters
