@@ -6,9 +6,10 @@ socket so no other session is touched), over a topology.py topology, and measure
     after it settled, as % of one core. Target: <= 5 %.
   * key latency: time from `tmux send-keys` until `capture-pane -p` shows the result, for view switches
     (`2` then `1`: the panel title changes) and cursor moves (Down/Up: the details pane title changes).
-    Keys are sent at random moments of the 1 s refresh cycle ("idle"), and right after a link in one of
-    our namespaces flipped admin state ("churn": the kernel event wakes an early collection, so the key
-    arrives while a collection is in flight). Median and p95. Target: <= 100 ms.
+    Keys are sent at random moments of the 1 s refresh cycle ("idle"), and 45-110 ms after a link in
+    one of our namespaces flipped admin state ("churn": the kernel event wakes an early collection 50 ms
+    later, so the key arrives while that collection, or the drawing of its result, is in flight).
+    Median and p95. Target: <= 100 ms.
 The poll loop runs one `capture-pane` at a time (a few ms each), which bounds the resolution.
 
     python3 benchmarks/bench_tui.py [--namespaces 200] [--cpu-seconds 60] [--keys 30] [--cleanup]
@@ -72,6 +73,33 @@ class Tui:
             fields = f.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
+    def collector_state(self) -> tuple[bool, int]:
+        """(is any of vnettop's collecting threads running now, their CPU time in clock ticks).
+
+        The collector's threads are named `vnt-collect` for the kernel (see vnettop.collect.threadname);
+        the CPU time has the kernel's 10 ms resolution, the running state catches shorter work."""
+        running, ticks = False, 0
+        try:
+            tids = os.listdir(f"/proc/{self.pid}/task")
+        except OSError:
+            return False, 0
+        for tid in tids:
+            try:
+                with open(f"/proc/{self.pid}/task/{tid}/stat") as f:
+                    comm_and_rest = f.read()
+            except OSError:
+                continue  # a thread that just ended
+            comm = comm_and_rest[comm_and_rest.index("(") + 1:comm_and_rest.rindex(")")]
+            if comm != "vnt-collect":
+                continue
+            fields = comm_and_rest.rsplit(")", 1)[1].split()
+            running = running or fields[0] == "R"
+            ticks += int(fields[11]) + int(fields[12])
+        return running, ticks
+
+    def collector_ticks(self) -> int:
+        return self.collector_state()[1]
+
     def memory(self) -> str:
         """Resident memory now and at peak (VmRSS, VmHWM from /proc/PID/status)."""
         fields = {}
@@ -94,12 +122,16 @@ class Tui:
             pass
 
 
-def wait_for(tui: Tui, pred: Callable[[list[str]], bool], timeout: float = 5.0) -> float | None:
-    """Seconds until `pred(screen)` holds (polling capture-pane back to back); None on timeout."""
+def wait_for(tui: Tui, pred: Callable[[list[str]], bool], timeout: float = 5.0,
+             probe: Callable[[], None] | None = None) -> float | None:
+    """Seconds until `pred(screen)` holds (polling capture-pane back to back); None on timeout.
+    `probe` runs after each capture (to watch the collector thread meanwhile)."""
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < timeout:
         if pred(tui.screen()):
             return time.perf_counter() - t0
+        if probe is not None:
+            probe()
     return None
 
 
@@ -115,11 +147,26 @@ def panel_title(screen: list[str]) -> str:
 
 
 def press(tui: Tui, key: str, pred: Callable[[list[str]], bool]) -> float | None:
-    """Send `key`; ms until the screen shows its effect (None if it never did within 5 s)."""
+    """Send `key`; ms until the screen shows its effect (None if it never did within 5 s).
+
+    Also notes in LAST_OVERLAP whether vnettop's collector thread ran while the key waited for its
+    answer (it was seen running, or its CPU time grew): the key met a collection in flight."""
+    busy = [False]
+    ticks0 = tui.collector_ticks()
+
+    def probe() -> None:
+        running, _ = tui.collector_state()
+        busy[0] = busy[0] or running
+
     t0 = time.perf_counter()
     tui.send(key)
-    got = wait_for(tui, pred)
+    got = wait_for(tui, pred, probe=probe)
+    LAST_OVERLAP[0] = busy[0] or tui.collector_ticks() != ticks0
     return None if got is None else (time.perf_counter() - t0) * 1000
+
+
+#: Whether the last `press` overlapped a collection (see `press`).
+LAST_OVERLAP = [False]
 
 
 def key_round(tui: Tui, kind: str, i: int) -> tuple[str, float | None]:
@@ -143,7 +190,7 @@ def key_tests(tui: Tui, modes: Sequence[str], keys: int, flip_ns: str | None,
     """`keys` view switches and `keys` cursor moves per mode; latencies (ms) by "mode/what".
 
     Modes: "idle" sends each key at a random moment of the refresh cycle; "churn" first flips
-    `flip_dev` in `flip_ns` down or up, so the kernel event starts a collection and the key lands
+    `flip_dev` in `flip_ns` down or up, so the kernel event starts a collection, and sends the key
     while it is in flight; "static" is "idle" for a TUI over a saved snapshot.
     """
     results: dict[str, list[float]] = {}
@@ -157,19 +204,27 @@ def key_tests(tui: Tui, modes: Sequence[str], keys: int, flip_ns: str | None,
                 if mode == "churn" and flip_ns and flip_dev:
                     state = "down" if i % 2 == 0 else "up"
                     subprocess.run(["ip", "-n", flip_ns, "link", "set", flip_dev, state], check=True)
-                    time.sleep(0.005)  # the event reaches vnettop within 1-2 ms
+                    # The event reaches vnettop within 1-2 ms; it collects EVENT_SETTLE (50 ms) later,
+                    # for 20-40 ms, then applies the snapshot. A key sent 45-110 ms after the flip
+                    # lands while that collection (or the drawing of its result) is in flight.
+                    time.sleep(random.uniform(0.045, 0.110))
                 what, got = key_round(tui, kind, i)
                 name = f"{mode}/{what}"
                 if got is None:
                     lost[name] = lost.get(name, 0) + 1
                 else:
                     results.setdefault(name, []).append(got)
+                    if LAST_OVERLAP[0] and mode != "static":
+                        IN_FLIGHT.append(got)
                     if kind == "cursor":
                         # What the cursor landed on (the details pane's title): slow rows have a reason.
                         title = panel_title(tui.screen()).split("╭─")[-1].strip(" ─╮")
                         SLOW_ROWS.append((got, mode, title))
     return results, lost
 
+
+#: Latencies (ms) of the live keys that overlapped a collection (any mode: idle keys meet ticks too).
+IN_FLIGHT: list[float] = []
 
 #: (ms, mode, row landed on) of every cursor move, to name the slowest ones in the report.
 SLOW_ROWS: list[tuple[float, str, str]] = []
@@ -327,8 +382,16 @@ def measure(args: argparse.Namespace) -> int:
         churn = [v for k, vals in results.items() if k.startswith("churn") for v in vals]
         if churn:
             verdict.append((pctl(churn, 0.95) <= TARGET_KEY,
-                            f"key latency p95 with a collection in flight {pctl(churn, 0.95):.0f} ms "
+                            f"key latency p95 in the churn rounds {pctl(churn, 0.95):.0f} ms "
                             f"<= {TARGET_KEY:.0f} ms"))
+        if IN_FLIGHT:
+            verdict.append((pctl(IN_FLIGHT, 0.95) <= TARGET_KEY,
+                            f"key latency p95 of the {len(IN_FLIGHT)} of {len(every)} live keys that met a "
+                            f"collection in flight (the collector thread ran before the answer showed) "
+                            f"{pctl(IN_FLIGHT, 0.95):.0f} ms (median {statistics.median(IN_FLIGHT):.0f}) "
+                            f"<= {TARGET_KEY:.0f} ms"))
+        else:
+            verdict.append((False, "no live key met a collection in flight: nothing measured"))
     for ok, text in verdict:
         print(f"{'PASS' if ok else 'MISS'}  {text}")
         if not ok:
