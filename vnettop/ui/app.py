@@ -40,8 +40,7 @@ from vnettop.ui.rates import RateTracker
 from vnettop.ui.screens.errors import ErrorsScreen
 from vnettop.ui.screens.help import HelpScreen
 from vnettop.ui.targets import Target, describe
-from vnettop.ui.tree_model import LabelCache
-from vnettop.ui.tree_model import build as build_tree
+from vnettop.ui.tree_model import TreeBuilder
 from vnettop.ui.widgets.details import DetailsPane
 from vnettop.ui.widgets.footer import SteadyFooter
 from vnettop.ui.widgets.header import HeaderBar, HeaderState
@@ -95,7 +94,7 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
         self._last_collect = 0.0
         self._polling = False
         self._stale_views: set[str] = set()
-        self._labels = LabelCache()
+        self._tree = TreeBuilder()
         self._details_pending = False
         #: Set by `run`: after the first snapshot is drawn, move everything alive then (Textual, the
         #: widgets, the first snapshot: ~100k objects at 200 namespaces) out of the garbage collector's
@@ -245,7 +244,7 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
         self._stale_views.discard(self.view)
         fell_back: Target | None
         if self.view == "topology":
-            fell_back = self.main_query(TopologyTree).show(build_tree(snap, self.filter, self._labels))
+            fell_back = self.main_query(TopologyTree).show(self._tree.build(snap, self.filter))
         else:
             _columns, builder = TABLE_VIEWS[self.view]
             if self.view == "events":

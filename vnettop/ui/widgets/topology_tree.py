@@ -121,11 +121,14 @@ class TopologyTree(Tree[Target], inherit_bindings=False):
 
     def show(self, specs: tuple[NodeSpec, ...]) -> Target | None:
         """Display a new tree. Returns the target the cursor was moved to if its own vanished."""
-        ns_shapes = {spec.target: shape((spec,)) for spec in specs}
+        shown = {spec.target: spec for spec in self._specs}
+        # A subtree handed over again as the very same object (reused by the builder) has its old shape.
+        ns_shapes = {spec.target: self._ns_shapes[spec.target] if shown.get(spec.target) is spec
+                     else shape((spec,)) for spec in specs}
         new_shape = tuple(ns_shapes.values())
         if new_shape == self._shape:
             self._relabel(self._specs, specs)
-            self._specs = specs
+            self._specs, self._ns_shapes = specs, ns_shapes
             return None
         before = self.current_target
         old_order = self.order()

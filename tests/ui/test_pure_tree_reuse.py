@@ -1,0 +1,94 @@
+"""The tree builder reuses the subtrees of namespaces a change cannot have touched, and what it returns
+is always what a fresh build of the same snapshot returns (pure: no terminal)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from vnettop.demo import demo_snapshot
+from vnettop.model import Link, Process, Snapshot, TunHolder
+from vnettop.ui.filtering import Filter
+from vnettop.ui.tree_model import TreeBuilder, build, changed_namespaces
+
+
+def _with_link(snap: Snapshot, old: Link, new: Link | None) -> Snapshot:
+    links = [link for link in snap.links if link is not old]
+    if new is not None:
+        links.append(new)
+    return replace(snap, links=tuple(sorted(links, key=lambda link: link.key)))
+
+
+def _edits(link: Link) -> list[Link]:
+    """Every kind of change a device can show in the tree."""
+    return [replace(link, admin_up=not link.admin_up), replace(link, name=link.name + "x"),
+            replace(link, addresses=(*link.addresses, "198.51.100.7/32"))]
+
+
+def _same_as_fresh(builder: TreeBuilder, snap: Snapshot, flt: Filter) -> None:
+    assert builder.build(snap, flt) == build(snap, flt)
+
+
+@pytest.mark.parametrize("flt", [Filter(), Filter.parse("tap"), Filter.parse("!qdhcp")])
+def test_every_single_device_change_gives_the_fresh_tree(flt: Filter) -> None:
+    base = demo_snapshot()
+    for link in base.links:
+        for edited in _edits(link):
+            builder = TreeBuilder()
+            builder.build(base, flt)
+            changed = _with_link(base, link, edited)
+            _same_as_fresh(builder, changed, flt)
+            # Back again: also the fresh tree of the original.
+            _same_as_fresh(builder, base, flt)
+        builder = TreeBuilder()
+        builder.build(base, flt)
+        _same_as_fresh(builder, _with_link(base, link, None), flt)  # the device removed
+
+
+def test_a_change_in_one_namespace_reuses_the_others() -> None:
+    base = demo_snapshot()
+    qdhcp = next(ns for ns in base.namespaces if ns.names and ns.names[0].startswith("qdhcp-"))
+    veth = next(link for link in base.links_in(qdhcp.inode) if link.kind == "veth")
+    changed = _with_link(base, veth, replace(veth, admin_up=not veth.admin_up))
+    assert changed_namespaces(base, changed) == {qdhcp.inode}
+    builder = TreeBuilder()
+    first = builder.build(base, Filter())
+    second = builder.build(changed, Filter())
+    assert builder.reused == len(base.namespaces) - 1
+    unchanged = [a for a, b in zip(first, second, strict=True) if a is b]
+    assert len(unchanged) == len(base.namespaces) - 1  # the very same objects (the widget skips them)
+
+
+def test_a_tun_held_from_another_namespace_marks_the_holders_namespace() -> None:
+    """A process lists what it holds: renaming a tun in namespace B changes a line of A, the holder's."""
+    base = demo_snapshot()
+    root = base.namespaces[0]
+    other = next(ns for ns in base.namespaces if not ns.root)
+    holder = root.processes[0]
+    tun = next(link for link in base.links if link.tun is not None)
+    moved = replace(tun, netns=other.inode, ifindex=900,
+                    tun=replace(tun.tun, holders=(TunHolder(holder.pid, holder.comm, (7,)),)))  # type: ignore[arg-type]
+    snap = _with_link(base, tun, moved)
+    renamed = _with_link(snap, moved, replace(moved, name="vpn9"))
+    assert changed_namespaces(snap, renamed) == {other.inode, root.inode}
+    builder = TreeBuilder()
+    builder.build(snap, Filter())
+    _same_as_fresh(builder, renamed, Filter())
+    assert builder.reused == len(base.namespaces) - 2
+
+
+def test_namespace_changes_and_filter_changes_rebuild_everything() -> None:
+    base = demo_snapshot()
+    root = base.namespaces[0]
+    more = replace(root, processes=(*root.processes, Process(4321, "nginx", "nginx -g daemon", "www")))
+    changed = replace(base, namespaces=(more, *base.namespaces[1:]))
+    assert changed_namespaces(base, changed) is None
+    builder = TreeBuilder()
+    builder.build(base, Filter())
+    _same_as_fresh(builder, changed, Filter())
+    assert builder.reused == 0
+    _same_as_fresh(builder, changed, Filter.parse("nginx"))  # another filter: nothing reused
+    assert builder.reused == 0
+    _same_as_fresh(builder, changed, Filter.parse("nginx"))  # nothing changed: all reused
+    assert builder.reused == len(base.namespaces)
