@@ -11,12 +11,13 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import replace
 
 import pytest
 
 from tests.kernelkit import KernelKit, poll_until, run
-from vnettop.collect.collector import COLLECT_THREAD, LiveCollector
+from vnettop.collect.collector import COLLECT_THREAD, MAX_HOLD, LiveCollector
 from vnettop.model import BridgePort, Link, LinkRef, Snapshot, Stats
 
 pytestmark = pytest.mark.kernel
@@ -459,3 +460,24 @@ def test_the_collecting_thread_is_named_for_top(collector: LiveCollector) -> Non
         except FileNotFoundError:  # a helper thread that just ended
             continue
     assert COLLECT_THREAD in names
+
+
+def test_a_collect_gives_way_to_the_ui_but_not_for_long(collector: LiveCollector) -> None:
+    """While the UI answers a key (hold_until ahead), the collect pauses between stages; never more
+    than MAX_HOLD in all, and the pause is not counted as collecting time."""
+    collector.collect()
+    t0 = time.monotonic()
+    collector.hold_until = t0 + 0.15
+    collector.collect()
+    wall = time.monotonic() - t0
+    held = collector.last_timings["gave_way"] / 1000
+    assert 0.1 <= held <= 0.16 and wall >= held
+    assert collector.last_timings["total"] < wall * 1000 - 100  # the pause is not collecting time
+    collector.hold_until = time.monotonic() + 60  # a key held down forever
+    t0 = time.monotonic()
+    collector.collect()
+    assert time.monotonic() - t0 < MAX_HOLD + 2
+    assert collector.last_timings["gave_way"] == pytest.approx(MAX_HOLD * 1000, abs=15)
+    collector.hold_until = 0.0
+    collector.collect()
+    assert collector.last_timings["gave_way"] == 0

@@ -9,11 +9,10 @@ when that message has been handled, so polls never overlap.
 
 from __future__ import annotations
 
-import gc
 import threading
 import time
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from rich.text import Text
 from textual import events, on, work
@@ -32,6 +31,7 @@ from vnettop.textsafe import printable, printable_line
 from vnettop.ui import rows as row_builders
 from vnettop.ui.changes import ChangeLog, same_structure
 from vnettop.ui.filtering import Filter
+from vnettop.ui.gc_policy import GcPolicy
 from vnettop.ui.keys import ALL_BINDINGS, VIEW_TITLES, WRITE_ACTIONS, WRITE_BINDINGS
 from vnettop.ui.messages import ActionApplied, CollectFailed, SnapshotCollected
 from vnettop.ui.navigation import NavigationActions
@@ -52,6 +52,9 @@ from vnettop.ui.write_actions import WriteActions
 WAIT_SLICE = 0.2
 #: After a kernel event, wait this long for the rest of its burst before collecting.
 EVENT_SETTLE = 0.05
+#: After a key or click, a collection in progress pauses this long (at most: LiveCollector.MAX_HOLD
+#: per collect): enough to answer the key and draw the answer (20-40 ms at 200 namespaces).
+INPUT_HOLD = 0.1
 #: Never collect more often than this, however many events arrive (a new device still shows in < 0.5 s).
 MIN_GAP = 0.3
 
@@ -96,11 +99,8 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
         self._stale_views: set[str] = set()
         self._tree = TreeBuilder()
         self._details_pending = False
-        #: Set by `run`: after the first snapshot is drawn, move everything alive then (Textual, the
-        #: widgets, the first snapshot: ~100k objects at 200 namespaces) out of the garbage collector's
-        #: sight. Otherwise each full collection walks them all: 30-60 ms, at random moments, i.e.
-        #: in the middle of keypresses. Not for tests, which start hundreds of apps in one process.
-        self.freeze_heap = False
+        #: Set by `run` (process-wide, so not for tests): when the garbage collector may pause the UI.
+        self.gc_policy: GcPolicy | None = None
 
     # -- layout ------------------------------------------------------------------------------------
 
@@ -148,6 +148,22 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
         self.main_query(TopologyTree).focus()
         self._refresh_header()
         self._start_poll(wait=False)
+        self.set_interval(1.0, self._gc_tick)
+
+    def _gc_tick(self) -> None:
+        if self.gc_policy is not None:
+            self.gc_policy.tick()
+
+    async def on_event(self, event: events.Event) -> None:
+        """Every key and click passes here first: input goes before background work. The garbage
+        collector waits for a quiet moment, and a collection in progress pauses (between two
+        namespaces or stages) while the key is answered."""
+        if isinstance(event, events.Key | events.MouseDown):
+            if self.gc_policy is not None:
+                self.gc_policy.note_input()
+            if hasattr(self.collector, "hold_until"):  # the live collector (a loaded file: nothing to pause)
+                cast(Any, self.collector).hold_until = time.monotonic() + INPUT_HOLD
+        await super().on_event(event)
 
     def main_query(self, selector: Any, expect_type: Any = None) -> Any:
         """`query_one` on the main screen, even while a modal screen (help, trace, dialog) is on top."""
@@ -200,8 +216,8 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
             return
         self.polls += 1
         self.apply_snapshot(message.snapshot)
-        if self.polls == 1 and self.freeze_heap:
-            self.call_after_refresh(_freeze_heap)
+        if self.polls == 1 and self.gc_policy is not None:
+            self.call_after_refresh(self.gc_policy.start)
         if not self.paused:
             self._start_poll(wait=True)
 
@@ -430,16 +446,6 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
                        markup=False)
 
 
-def _freeze_heap() -> None:
-    """Collect what is garbage now, then exempt every surviving object from later collections.
-
-    Frozen objects are still freed by reference counting; only cyclic garbage among them is never
-    collected, which bounds what can leak to the start-up set (e.g. tree nodes of the first topology
-    that a later change removes)."""
-    gc.collect()
-    gc.freeze()
-
-
 #: The write-mode bindings, re-exported for tests that check they are hidden in read-only mode.
 WRITE_KEYS = [b.key for b in WRITE_BINDINGS]
 
@@ -456,10 +462,11 @@ def run(collector: Collector, mutator: Any, *, read_only: bool, notice: str | No
     """Run the app full screen until the user quits; returns the exit status."""
     app = build_app(collector, mutator, read_only=read_only, notice=notice, source_label=source_label,
                     interval=interval)
-    app.freeze_heap = True
+    app.gc_policy = GcPolicy()
     try:
         result = app.run()
     finally:
+        app.gc_policy.stop()
         collector.close()
     return int(result or 0)
 

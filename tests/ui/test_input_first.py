@@ -1,0 +1,116 @@
+"""Input goes before background work. The garbage collector pauses the TUI only between keypresses (the
+start-up heap is frozen after the first snapshot, automatic full collections are off, and the policy
+runs them in quiet moments or when overdue), and a collection in progress pauses while a key is
+answered. The collector settings are process-wide, so every test puts them back as it found it."""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.ui.helpers import SIZE, make_app, started, wait_for
+from vnettop.collect.static import StaticCollector
+from vnettop.demo import demo_snapshot
+from vnettop.ui import app as app_module
+from vnettop.ui.gc_policy import NEVER, GcPolicy
+
+
+@pytest.fixture(autouse=True)
+def gc_as_found() -> Iterator[None]:
+    thresholds = gc.get_threshold()
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()  # this process runs many more apps
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_full_collections_wait_for_a_quiet_moment() -> None:
+    clock, runs = Clock(), []
+    policy = GcPolicy(every=10, quiet=1, at_most=60, clock=clock, collect=lambda: runs.append(clock.now))
+    assert not policy.tick()  # not started: automatic collections as usual
+    before = gc.get_threshold()
+    policy.start()
+    assert runs == [1000.0] and gc.get_freeze_count() > 0
+    assert gc.get_threshold() == (before[0], before[1], NEVER)
+    clock.now += 5
+    assert not policy.tick()  # too soon
+    clock.now += 5
+    policy.note_input()
+    clock.now += 0.5
+    assert not policy.tick()  # due, but a key came 0.5 s ago
+    clock.now += 0.6
+    assert policy.tick() and policy.collections == 1  # quiet for 1.1 s
+    assert not policy.tick()  # and not again at once
+    for _ in range(70):  # a user who never stops typing still gets one within `at_most`
+        clock.now += 1
+        policy.note_input()
+        policy.tick()
+    assert policy.collections == 2 and runs[-1] - runs[-2] == pytest.approx(60, abs=1)
+    policy.stop()
+    assert gc.get_threshold() == before
+    assert not policy.tick()
+
+
+def test_run_uses_a_policy_and_puts_the_thresholds_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[GcPolicy | None] = []
+
+    def fake_run(self: app_module.VnettopApp, *args: Any, **kwargs: Any) -> int:
+        seen.append(self.gc_policy)
+        assert self.gc_policy is not None
+        self.gc_policy.start()
+        assert gc.get_threshold()[2] == NEVER
+        return 0
+
+    before = gc.get_threshold()
+    monkeypatch.setattr(app_module.VnettopApp, "run", fake_run)
+    collector = StaticCollector(demo_snapshot())
+    assert app_module.run(collector, None, read_only=True, notice=None, source_label="demo", interval=1.0) == 0
+    assert len(seen) == 1 and isinstance(seen[0], GcPolicy)
+    assert gc.get_threshold() == before
+    assert make_app(demo_snapshot())[0].gc_policy is None  # the factory the tests use leaves it off
+
+
+async def test_the_app_starts_the_policy_after_the_first_snapshot_and_reports_keys() -> None:
+    app, _ = make_app(demo_snapshot())
+    policy = app.gc_policy = GcPolicy()
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await started(pilot)
+            await wait_for(pilot, lambda: policy.started)
+            assert gc.get_freeze_count() > 0
+            quiet_since = policy._last_input
+            await pilot.press("2")
+            assert policy._last_input > quiet_since
+    finally:
+        policy.stop()
+
+
+async def test_a_key_asks_the_live_collector_to_pause() -> None:
+    """Keys go before background work: a collector that can pause (has `hold_until`) is told to, for a
+    moment after each key; one that cannot (a loaded file) is left alone."""
+    app, collector = make_app(demo_snapshot())
+    collector.hold_until = 0.0  # type: ignore[attr-defined]
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        before = time.monotonic()
+        await pilot.press("2")
+        held = collector.hold_until  # type: ignore[attr-defined]
+        assert before < held <= time.monotonic() + app_module.INPUT_HOLD
+    plain, fake = make_app(demo_snapshot())
+    async with plain.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        await pilot.press("2")
+        assert not hasattr(fake, "hold_until")

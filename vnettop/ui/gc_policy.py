@@ -1,0 +1,84 @@
+"""When the garbage collector may pause the TUI: between keypresses, not in the middle of one.
+
+Measured at 200 namespaces (BENCHMARKS.md): CPython's automatic full collections walked every object
+of the process in 30-60 ms, several times a minute, at moments decided by allocation counts, i.e.
+often while a keypress was being drawn (the main cause of slow keys at p95). Two measures:
+
+* After the first snapshot is drawn, everything alive (Textual, the widgets, the first snapshot: ~100k
+  objects) is frozen: later collections skip it. Frozen objects are still freed by reference counting;
+  only cyclic garbage among them is never collected, which bounds what can leak to that start-up set.
+* Automatic full collections are turned off (the young generations still run, they take ~1 ms) and
+  this policy runs one itself every `every` seconds once no key has come for `quiet` seconds, or
+  after `at_most` seconds whatever the user does, so cyclic garbage of the older generation is still
+  collected and memory stays bounded.
+
+Process-wide, so only the CLI's app uses it (tests start many apps in one process), and `stop` puts
+the collector's thresholds back.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Callable
+
+#: A full-generation threshold no run reaches: CPython then never starts a full collection by itself.
+NEVER = 1 << 30
+
+
+class GcPolicy:
+    """Freeze the start-up heap; full collections only in quiet moments (see the module doc)."""
+
+    def __init__(self, every: float = 30.0, quiet: float = 2.0, at_most: float = 120.0,
+                 clock: Callable[[], float] = time.monotonic,
+                 collect: Callable[[], object] = gc.collect) -> None:
+        self.every = every
+        self.quiet = quiet
+        self.at_most = at_most
+        self._clock = clock
+        self._collect = collect
+        self._saved: tuple[int, int, int] | None = None
+        self._last_input = clock()
+        self._last_full = clock()
+        #: Full collections run by this policy (tests and benchmarks read it).
+        self.collections = 0
+
+    @property
+    def started(self) -> bool:
+        return self._saved is not None
+
+    def start(self) -> None:
+        """Collect what is garbage now, freeze the rest, stop automatic full collections."""
+        if self._saved is not None:
+            return
+        self._collect()
+        gc.freeze()
+        self._saved = gc.get_threshold()
+        gen0, gen1, _ = self._saved
+        gc.set_threshold(gen0, gen1, NEVER)
+        self._last_full = self._clock()
+
+    def note_input(self) -> None:
+        """A key (or click) arrived: the next quiet moment starts now."""
+        self._last_input = self._clock()
+
+    def tick(self) -> bool:
+        """Run a full collection if it is time and the user is quiet (or it is overdue); True if run."""
+        if self._saved is None:
+            return False
+        now = self._clock()
+        since_full = now - self._last_full
+        due = since_full >= self.every and now - self._last_input >= self.quiet
+        if not (due or since_full >= self.at_most):
+            return False
+        self._collect()
+        self._last_full = self._clock()
+        self.collections += 1
+        return True
+
+    def stop(self) -> None:
+        """Automatic collections as before (the frozen objects stay frozen: unfreezing buys nothing
+        at exit)."""
+        if self._saved is not None:
+            gc.set_threshold(*self._saved)
+            self._saved = None
