@@ -410,8 +410,16 @@ class _Walk:
         return out
 
 
+def _holding(link: Link, holder: TunHolder) -> str:
+    """"holds tap0 fd 26 vhost 28": the vhost fds are how the guest's traffic actually moves."""
+    text = f"holds {link.name} {_fds(holder.fds)}"
+    if holder.vhost_fds:
+        text += " vhost " + ",".join(str(fd) for fd in holder.vhost_fds)
+    return text
+
+
 def _holder_hop(link: Link, proc: Process | None, holder: TunHolder, depth: int) -> Hop:
-    note = f"holds {link.name} {_fds(holder.fds)}"
+    note = _holding(link, holder)
     if not holder.exact:
         note += " (matched by name)"
     if proc is not None and proc.listening:
@@ -466,7 +474,7 @@ def trace_process(snap: Snapshot, pid: int, limit: int = TRACE_LIMIT) -> list[Ho
     walk.namespaces.add(found[0].inode if found else held[0].netns)  # where the process stands
     holds = [(link, h) for link in held for h in (link.tun.holders if link.tun else ()) if h.pid == pid]
     label = f"{found[1].comm}[{pid}]" if found else f"{holds[0][1].comm}[{pid}]"
-    notes = [f"holds {link.name} {_fds(h.fds)}" for link, h in holds]
+    notes = [_holding(link, h) for link, h in holds]
     if found and found[1].listening:
         notes.append(_listening_note(found[1]))
     note = "; ".join(notes)

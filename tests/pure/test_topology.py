@@ -309,3 +309,18 @@ def test_trace_terminates_visits_once_and_respects_the_limit(snap: Snapshot, lim
             assert 0 <= hop.depth <= prev.depth + 1
     for end, other in topo.veth_pairs(snap):
         assert end.kind == "veth" and (other is None or other.key == end.peer.key)  # type: ignore[union-attr]
+
+
+def test_holder_hops_name_the_vhost_fds_too() -> None:
+    """The demo's qemu holds tap0 on fd 26 and its vhost-net on fd 28: a trace says both, from the tap
+    and from the process, and says nothing of vhost for a holder without one."""
+    from vnettop.demo import demo_snapshot
+
+    demo = demo_snapshot()
+    tap0 = next(link for link in demo.links if link.name == "tap0")
+    from_tap = [h.note for h in topo.trace(demo, tap0) if h.kind == "process"]
+    assert "holds tap0 fd 26 vhost 28" in from_tap
+    first = topo.trace_process(demo, 7748)[0]
+    assert first.note.startswith("holds tap0 fd 26 vhost 28")
+    tun0 = next(link for link in demo.links if link.name == "tun0")
+    assert all("vhost" not in h.note for h in topo.trace(demo, tun0) if h.kind == "process")
