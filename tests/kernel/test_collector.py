@@ -471,13 +471,15 @@ def test_a_collect_gives_way_to_the_ui_but_not_for_long(collector: LiveCollector
     collector.collect()
     wall = time.monotonic() - t0
     held = collector.last_timings["gave_way"] / 1000
-    assert 0.1 <= held <= 0.16 and wall >= held
-    assert collector.last_timings["total"] < wall * 1000 - 100  # the pause is not collecting time
+    assert 0 < held <= 0.15 + 0.05 and wall >= held
+    assert time.monotonic() >= collector.hold_until  # it did not finish while asked to wait
+    total = collector.last_timings["total"] / 1000
+    assert total <= wall - held + 0.005  # the pause is not collecting time
     collector.hold_until = time.monotonic() + 60  # a key held down forever
     t0 = time.monotonic()
     collector.collect()
     assert time.monotonic() - t0 < MAX_HOLD + 2
-    assert collector.last_timings["gave_way"] == pytest.approx(MAX_HOLD * 1000, abs=15)
+    assert MAX_HOLD - 0.01 <= collector.last_timings["gave_way"] / 1000 <= MAX_HOLD + 0.05
     collector.hold_until = 0.0
     collector.collect()
     assert collector.last_timings["gave_way"] == 0
