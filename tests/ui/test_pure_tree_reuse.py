@@ -1,5 +1,5 @@
-"""The tree builder reuses the subtrees of namespaces a change cannot have touched, and what it returns
-is always what a fresh build of the same snapshot returns (pure: no terminal)."""
+"""The tree builder and the veth table reuse what a change cannot have touched (subtrees, rows), and
+what they return is always what a fresh build of the same snapshot returns (pure: no terminal)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import pytest
 
 from vnettop.demo import demo_snapshot
 from vnettop.model import Link, Process, Snapshot, TunHolder
+from vnettop.ui.changes import changed_namespaces
 from vnettop.ui.filtering import Filter
-from vnettop.ui.tree_model import TreeBuilder, build, changed_namespaces
+from vnettop.ui.rows import VethRowsBuilder, veth_rows
+from vnettop.ui.tree_model import TreeBuilder, build
 
 
 def _with_link(snap: Snapshot, old: Link, new: Link | None) -> Snapshot:
@@ -92,3 +94,29 @@ def test_namespace_changes_and_filter_changes_rebuild_everything() -> None:
     assert builder.reused == 0
     _same_as_fresh(builder, changed, Filter.parse("nginx"))  # nothing changed: all reused
     assert builder.reused == len(base.namespaces)
+
+
+@pytest.mark.parametrize("flt", [Filter(), Filter.parse("qdhcp"), Filter.parse("!tap")])
+def test_veth_rows_reused_are_the_fresh_rows(flt: Filter) -> None:
+    """The veth table keeps the rows of pairs whose namespaces did not change; whatever changes, what
+    it returns is what a fresh build returns."""
+    base = demo_snapshot()
+    for link in base.links:
+        for edited in [*_edits(link), None]:
+            builder = VethRowsBuilder()
+            builder(base, flt)
+            changed = _with_link(base, link, edited)
+            assert builder(changed, flt) == veth_rows(changed, flt)
+            assert builder(base, flt) == veth_rows(base, flt)
+
+
+def test_veth_rows_of_untouched_namespaces_are_kept() -> None:
+    base = demo_snapshot()
+    pid_ns = next(ns for ns in base.namespaces if not ns.names and not ns.root)  # the docker container
+    inner = next(link for link in base.links_in(pid_ns.inode) if link.kind == "veth")
+    builder = VethRowsBuilder()
+    first = builder(base, Filter())
+    assert len(first) >= 2
+    second = builder(_with_link(base, inner, replace(inner, admin_up=not inner.admin_up)), Filter())
+    assert builder.reused == len(first) - 1  # only the docker pair's row was made again
+    assert sum(a is b for a, b in zip(first, second, strict=True)) == len(first) - 1

@@ -98,6 +98,8 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
         self._polling = False
         self._stale_views: set[str] = set()
         self._tree = TreeBuilder()
+        #: Row builders that keep state between refreshes (the 800-row veth table reuses rows).
+        self._row_builders: dict[str, Any] = {"veths": row_builders.VethRowsBuilder()}
         self._details_pending = False
         #: Set by `run` (process-wide, so not for tests): when the garbage collector may pause the UI.
         self.gc_policy: GcPolicy | None = None
@@ -262,7 +264,7 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
         if self.view == "topology":
             fell_back = self.main_query(TopologyTree).show(self._tree.build(snap, self.filter))
         else:
-            _columns, builder = TABLE_VIEWS[self.view]
+            builder = self._row_builders.get(self.view) or TABLE_VIEWS[self.view][1]
             if self.view == "events":
                 rows = row_builders.event_rows(snap, self.changes.entries, self.filter, self.changes.total)
             else:

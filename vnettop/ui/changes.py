@@ -45,6 +45,37 @@ def same_structure(a: Snapshot, b: Snapshot) -> bool:
     return all(x is y or shape(x) == shape(y) for x, y in zip(a.links, b.links, strict=True))
 
 
+def changed_namespaces(old: Snapshot, new: Snapshot) -> frozenset[int] | None:
+    """The namespaces whose part of the tree may differ between two snapshots, or None for "any".
+
+    A namespace's subtree shows its own devices (with the names of their peers, lower devices and
+    holders: all fields of its own links), the labels of other namespaces (their names), and its
+    processes with what each holds (names of tun/tap devices, possibly in other namespaces). So: None
+    when any namespace changed (names, processes: every label may mention them); otherwise the
+    namespaces with a device added, removed or changed (counters aside), plus the namespaces of the
+    processes holding a changed tun/tap.
+    """
+    if old.host != new.host or old.namespaces != new.namespaces:
+        return None
+    before = {link.key: link for link in old.links}
+    changed: set[int] = set()
+    tuns: list[Link] = []
+    for link in new.links:
+        prev = before.pop(link.key, None)
+        if prev is link or (prev is not None and link_shape(prev) == link_shape(link)):
+            continue
+        changed.add(link.netns)
+        tuns.extend(x for x in (prev, link) if x is not None and x.tun is not None)
+    for gone in before.values():
+        changed.add(gone.netns)
+        if gone.tun is not None:
+            tuns.append(gone)
+    holders = {h.pid for link in tuns if link.tun is not None for h in link.tun.holders}
+    if holders:
+        changed.update(ns.inode for ns in new.namespaces if any(p.pid in holders for p in ns.processes))
+    return frozenset(changed)
+
+
 def _move_key(link: Link) -> tuple[str, str | None]:
     return (link.name, link.mac)
 

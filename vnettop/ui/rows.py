@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from rich.text import Text
 
 from vnettop.model import Link, Snapshot
-from vnettop.ui.changes import Change
+from vnettop.ui.changes import Change, changed_namespaces
 from vnettop.ui.filtering import Filter
 from vnettop.ui.labels import holders_text, listening_text, plain, proc_name, ref_where, short, state_style
 from vnettop.ui.targets import Target
@@ -79,12 +79,27 @@ def bridge_rows(snap: Snapshot, flt: Filter) -> list[Row]:
     return rows
 
 
-def veth_rows(snap: Snapshot, flt: Filter) -> list[Row]:
+#: Rows of an earlier build by key, and the namespaces changed since (see `changes.changed_namespaces`).
+Reuse = tuple[dict[str, Row], frozenset[int]]
+
+
+def veth_rows(snap: Snapshot, flt: Filter, reuse: Reuse | None = None) -> list[Row]:
+    """One row per pair. With `reuse` (rows built with the same filter from an earlier snapshot), a
+    pair whose two ends are in namespaces that did not change keeps its row: at 800 pairs, rebuilding
+    them all took 13-27 ms of each refresh that changed anything while this view was shown."""
     rows: list[Row] = []
     seen: set[tuple[int, int]] = set()
     for a in snap.links:
         if a.kind != "veth" or a.key in seen:
             continue
+        if reuse is not None and a.netns not in reuse[1] and (a.peer is None or a.peer.netns not in reuse[1]):
+            kept = reuse[0].get(Target.link(*a.key).id)
+            if kept is not None:
+                seen.add(a.key)
+                if a.peer is not None:
+                    seen.add(a.peer.key)
+                rows.append(kept)
+                continue
         b = snap.link(*a.peer.key) if a.peer is not None else None
         seen.add(a.key)
         if b is not None:
@@ -106,6 +121,27 @@ def veth_rows(snap: Snapshot, flt: Filter) -> list[Row]:
             a.master.name or "" if a.master else "", "⇄", *b_cells,
             Text(" ".join(states) or "up", style="red" if states else "green"))))
     return rows
+
+
+class VethRowsBuilder:
+    """`veth_rows`, reusing the rows of pairs in namespaces that did not change since the last build."""
+
+    def __init__(self) -> None:
+        self._last: tuple[Snapshot, Filter, dict[str, Row]] | None = None
+        #: Rows reused by the last build (tests check a one-namespace change reuses the rest).
+        self.reused = 0
+
+    def __call__(self, snap: Snapshot, flt: Filter) -> list[Row]:
+        reuse = None
+        if self._last is not None and self._last[1] == flt:
+            changed = changed_namespaces(self._last[0], snap)
+            if changed is not None:
+                reuse = (self._last[2], changed)
+        rows = veth_rows(snap, flt, reuse)
+        by_key = {row.key: row for row in rows}
+        self.reused = sum(1 for row in rows if reuse is not None and reuse[0].get(row.key) is row)
+        self._last = (snap, flt, by_key)
+        return rows
 
 
 def tun_rows(snap: Snapshot, flt: Filter) -> list[Row]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from rich.text import Text
 
 from vnettop.model import Link, Namespace, Snapshot
-from vnettop.ui.changes import link_shape
+from vnettop.ui.changes import changed_namespaces, link_shape
 from vnettop.ui.filtering import Filter
 from vnettop.ui.labels import held_index, holders_text, link_label, ns_label, proc_label
 from vnettop.ui.targets import Target
@@ -95,37 +95,6 @@ def _link_node(snap: Snapshot, link: Link, ports: dict[int, list[Link]], flt: Fi
 def build(snap: Snapshot, flt: Filter | None = None, cache: LabelCache | None = None) -> tuple[NodeSpec, ...]:
     """The whole tree for a snapshot, filtered (a matching container shows all it contains)."""
     return _build(snap, flt or Filter(), cache if cache is not None else LabelCache(), None)[0]
-
-
-def changed_namespaces(old: Snapshot, new: Snapshot) -> frozenset[int] | None:
-    """The namespaces whose part of the tree may differ between two snapshots, or None for "any".
-
-    A namespace's subtree shows its own devices (with the names of their peers, lower devices and
-    holders: all fields of its own links), the labels of other namespaces (their names), and its
-    processes with what each holds (names of tun/tap devices, possibly in other namespaces). So: None
-    when any namespace changed (names, processes: every label may mention them); otherwise the
-    namespaces with a device added, removed or changed (counters aside), plus the namespaces of the
-    processes holding a changed tun/tap.
-    """
-    if old.host != new.host or old.namespaces != new.namespaces:
-        return None
-    before = {link.key: link for link in old.links}
-    changed: set[int] = set()
-    tuns: list[Link] = []
-    for link in new.links:
-        prev = before.pop(link.key, None)
-        if prev is link or (prev is not None and link_shape(prev) == link_shape(link)):
-            continue
-        changed.add(link.netns)
-        tuns.extend(x for x in (prev, link) if x is not None and x.tun is not None)
-    for gone in before.values():
-        changed.add(gone.netns)
-        if gone.tun is not None:
-            tuns.append(gone)
-    holders = {h.pid for link in tuns if link.tun is not None for h in link.tun.holders}
-    if holders:
-        changed.update(ns.inode for ns in new.namespaces if any(p.pid in holders for p in ns.processes))
-    return frozenset(changed)
 
 
 class TreeBuilder:

@@ -105,6 +105,7 @@ class SnapshotTable(ScrollView, can_focus=True):
         self._rows: list[Row] = []
         self._by_key: dict[str, Row] = {}
         self._widths = [cell.cell_len for cell in self._header]
+        self._row_widths: dict[str, tuple[Row, list[int]]] = {}  # key -> (row, its cells' widths)
         self._lines: dict[int, Strip] = {}  # row index -> its line (without the cursor's style)
         self._header_line: Strip | None = None
         self._styles: tuple[Style, Style, Style] | None = None  # base, header, cursor
@@ -162,7 +163,7 @@ class SnapshotTable(ScrollView, can_focus=True):
             self.refresh()
         if same_keys:
             for i, (old, new) in enumerate(zip(old_rows, rows, strict=True)):
-                if old.cells != new.cells:
+                if old is not new and old.cells != new.cells:
                     self._lines.pop(i, None)
                     self.cell_updates += 1
                     self._refresh_row(i)
@@ -187,12 +188,22 @@ class SnapshotTable(ScrollView, can_focus=True):
         return fell_back
 
     def _measure(self, rows: list[Row]) -> list[int]:
+        """Column widths: the widest cell of each column (a row handed over again as the same object,
+        as the veth table's builder does for unchanged pairs, is not measured again)."""
         widths = [cell.cell_len for cell in self._header]
+        known = self._row_widths
+        fresh: dict[str, tuple[Row, list[int]]] = {}
         for row in rows:
-            for i, cell in enumerate(row.cells[:len(widths)]):
-                n = cell.cell_len if isinstance(cell, Text) else len(cell)
+            kept = known.get(row.key)
+            if kept is not None and kept[0] is row:
+                own = kept[1]
+            else:
+                own = [cell.cell_len if isinstance(cell, Text) else len(cell) for cell in row.cells]
+            fresh[row.key] = (row, own)
+            for i, n in enumerate(own[:len(widths)]):
                 if n > widths[i]:
                     widths[i] = n
+        self._row_widths = fresh
         return widths
 
     def _resize(self) -> None:
