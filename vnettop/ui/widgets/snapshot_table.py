@@ -33,6 +33,19 @@ from vnettop.ui.widgets.lines import set_virtual_size
 PAD = 1
 
 
+class _RowMessage(Message):
+    """A message about one row of a table: the table and the row's target."""
+
+    def __init__(self, table: SnapshotTable, target: Target | None) -> None:
+        super().__init__()
+        self.table = table
+        self.target = target
+
+    @property
+    def control(self) -> SnapshotTable:
+        return self.table
+
+
 class SnapshotTable(ScrollView, can_focus=True):
     """One table view: a fixed header line, then one line per row; rows carry the Target the details
     pane and jumps use."""
@@ -75,29 +88,11 @@ class SnapshotTable(ScrollView, can_focus=True):
     }
     """
 
-    class RowHighlighted(Message):
+    class RowHighlighted(_RowMessage):
         """The cursor moved onto a row (also when the rows under it were replaced)."""
 
-        def __init__(self, table: SnapshotTable, target: Target | None) -> None:
-            super().__init__()
-            self.table = table
-            self.target = target
-
-        @property
-        def control(self) -> SnapshotTable:
-            return self.table
-
-    class RowSelected(Message):
+    class RowSelected(_RowMessage):
         """`enter` (or a click on the highlighted row) chose a row."""
-
-        def __init__(self, table: SnapshotTable, target: Target | None) -> None:
-            super().__init__()
-            self.table = table
-            self.target = target
-
-        @property
-        def control(self) -> SnapshotTable:
-            return self.table
 
     def __init__(self, columns: Sequence[str], **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
