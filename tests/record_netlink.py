@@ -15,7 +15,6 @@ names carry the kit's random tag.
 from __future__ import annotations
 
 import json
-import struct
 import subprocess
 import sys
 from collections.abc import Callable
@@ -28,8 +27,9 @@ from pyroute2.netlink.rtnl import RTM_NEWLINK
 from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 
 from tests.kernelkit import KernelKit, poll_until
+from tests.netlink_data import DATA, split
 
-OUT = Path(__file__).parent / "data" / "netlink"
+OUT = DATA
 MAC = {
     "va0": "02:00:00:00:0a:00",
     "va1": "02:00:00:00:0a:01",
@@ -141,17 +141,8 @@ def record(ns: str, tag: str) -> dict[str, bytes]:
 # -- kinds this kernel cannot build: re-encode a real reply with another kind ------------------------
 
 
-def _messages(data: bytes) -> list[bytes]:
-    out, off = [], 0
-    while off + 16 <= len(data):
-        (length,) = struct.unpack_from("=I", data, off)
-        out.append(data[off:off + length])
-        off += (length + 3) & ~3
-    return out
-
-
 def _template(links: bytes, name: str) -> ifinfmsg:
-    for raw in _messages(links):
+    for raw in split(links):
         msg = ifinfmsg(raw)
         msg.decode()
         if msg["header"]["type"] == RTM_NEWLINK and msg.get_attr("IFLA_IFNAME") == name:

@@ -16,12 +16,12 @@ import socket
 import struct
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
 from tests.kernelkit import KernelKit, poll_until, run
+from tests.netlink_data import DATA
 from vnettop.collect import events, nsenter, nspool, sockets
 
-OUT = Path(__file__).parent / "data" / "netlink"
+OUT = DATA
 NETLINK_ROUTE = 0
 NSID = 7  # the nsid namespace A gives B (RTM_GETNSID recordings)
 EVENT_NSID = 8  # the nsid A gives the namespace a veth end moves to (notification recordings)

@@ -4,31 +4,19 @@ from __future__ import annotations
 
 import errno
 import struct
-from pathlib import Path
 from typing import Any
 
 import pytest
 from pyroute2.netlink.rtnl.ifstatsmsg import ifstatsmsg
 from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 
+from tests.netlink_data import reply, split
 from vnettop.collect import lean
 from vnettop.collect.netlink import decode_stats
 from vnettop.model import Stats
 
-DATA = Path(__file__).parent.parent / "data" / "netlink"
-
-
-def raw(name: str) -> bytes:
-    return bytes.fromhex((DATA / f"{name}.hex").read_text().replace("\n", ""))
-
-
-def messages(data: bytes) -> list[bytes]:
-    out, off = [], 0
-    while off < len(data):
-        (length,) = struct.unpack_from("=I", data, off)
-        out.append(data[off:off + length])
-        off += (length + 3) & ~3
-    return out
+raw = reply
+messages = split
 
 
 def reseq(data: bytes, seq: int) -> bytes:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import socket
 import struct
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,25 +20,12 @@ from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 from pyroute2.netlink.rtnl.ndmsg import ndmsg
 from pyroute2.netlink.rtnl.nsidmsg import nsidmsg
 
+from tests.netlink_data import datagrams, split
 from vnettop.collect import events
 from vnettop.collect.events import NetlinkEvent
 
-DATA = Path(__file__).parent.parent / "data" / "netlink"
 NS = 4026532001
 EVENT_NSID = 8  # what tests/record_netlink_more.py gave the namespace the veth end moved to
-
-
-def datagrams(name: str) -> list[bytes]:
-    return [bytes.fromhex(line) for line in (DATA / f"{name}.hex").read_text().split()]
-
-
-def split(data: bytes) -> list[bytes]:
-    out, off = [], 0
-    while off + 16 <= len(data):
-        (length,) = struct.unpack_from("=I", data, off)
-        out.append(data[off:off + length])
-        off += (length + 3) & ~3
-    return out
 
 
 def pyroute2_event(raw: bytes) -> NetlinkEvent:

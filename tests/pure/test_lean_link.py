@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import errno
 import struct
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,26 +24,17 @@ from pyroute2.netlink.rtnl.ifinfmsg.plugins.vxlan import vxlan
 from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 from pyroute2.netlink.rtnl.ndmsg import ndmsg
 
+from tests.netlink_data import reply, split
 from tests.pure.test_netlink_decode import FakeIPRoute, load
 from vnettop.collect import lean, lean_dump, lean_link, netlink
 from vnettop.collect.netlink import _Attrs, _info, decode_addresses, decode_fdb, decode_link
 from vnettop.collect.types import LinkDraft
 
-DATA = Path(__file__).parent.parent / "data" / "netlink"
 NS = 4026532001
 
 
-def raw(name: str) -> bytes:
-    return bytes.fromhex((DATA / f"{name}.hex").read_text().replace("\n", ""))
-
-
-def messages(data: bytes) -> list[bytes]:
-    out, off = [], 0
-    while off + 16 <= len(data):
-        (length,) = struct.unpack_from("=I", data, off)
-        out.append(data[off:off + length])
-        off += (length + 3) & ~3
-    return out
+raw = reply
+messages = split
 
 
 def link_messages(name: str) -> list[bytes]:

@@ -10,22 +10,21 @@ from __future__ import annotations
 
 import errno
 import struct
-from pathlib import Path
 
 import pytest
 from pyroute2.netlink import nlmsgerr
 from pyroute2.netlink.rtnl.nsidmsg import nsidmsg
 
+from tests.netlink_data import datagrams
 from vnettop.collect import lean, nspool
 
-DATA = Path(__file__).parent.parent / "data" / "netlink"
 TARGET_FD = 123
 NSID = 7  # what tests/record_netlink_more.py gave the assigned namespace
 
 
 def reply(name: str) -> bytes:
-    (line,) = (DATA / f"nsid_{name}.hex").read_text().split()
-    return bytes.fromhex(line)
+    (datagram,) = datagrams(f"nsid_{name}")
+    return datagram
 
 
 class ReplaySocket:

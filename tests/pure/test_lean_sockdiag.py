@@ -11,32 +11,18 @@ from __future__ import annotations
 
 import socket
 import struct
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from pyroute2.netlink.diag import inet_diag_msg, inet_diag_req
 
+from tests.netlink_data import datagrams, split
 from vnettop.collect import sockets
 from vnettop.model import Listening
 
-DATA = Path(__file__).parent.parent / "data" / "netlink"
 TCP_LISTEN_STATE = 10
 PROTO: dict[int, str] = {socket.AF_INET: "tcp", socket.AF_INET6: "tcp6"}
 OPENED = {("tcp", "127.0.0.1", 8081), ("tcp", "0.0.0.0", 8082), ("tcp6", "::1", 8083), ("tcp6", "::", 8084)}
-
-
-def datagrams(name: str) -> list[bytes]:
-    return [bytes.fromhex(line) for line in (DATA / f"{name}.hex").read_text().split()]
-
-
-def split(data: bytes) -> Iterator[bytes]:
-    off = 0
-    while off + 16 <= len(data):
-        (length,) = struct.unpack_from("=I", data, off)
-        yield data[off:off + length]
-        off += (length + 3) & ~3
 
 
 REPLIES: dict[int, list[bytes]] = {socket.AF_INET: datagrams("sockdiag_tcp_a"), socket.AF_INET6: datagrams("sockdiag_tcp6_a")}

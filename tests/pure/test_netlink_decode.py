@@ -7,7 +7,6 @@ decoder bug shows as a wrong field, not as a changed recording.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +17,7 @@ from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 from pyroute2.netlink.rtnl.ndmsg import ndmsg
 
+from tests.netlink_data import reply
 from vnettop.collect.netlink import (
     decode_addresses,
     decode_fdb,
@@ -28,12 +28,11 @@ from vnettop.collect.netlink import (
 from vnettop.collect.types import LinkDraft
 from vnettop.model import BridgeInfo, BridgePort, FdbEntry, TunInfo
 
-DATA = Path(__file__).parent.parent / "data" / "netlink"
 NS = 4026532001
 
 
 def load(name: str) -> list[Any]:
-    data = bytes.fromhex((DATA / f"{name}.hex").read_text().replace("\n", ""))
+    data = reply(name)
     return [m for m in MarshalRtnl().parse(data) if m["header"]["type"] != 3]  # drop NLMSG_DONE
 
 
