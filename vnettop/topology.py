@@ -311,8 +311,14 @@ def _listening_note(proc: Process) -> str:
     return ", ".join(f"{s.proto} {s.endpoint}" for s in proc.listening)
 
 
-def _fds(fds: tuple[int, ...]) -> str:
-    return "fd " + ",".join(str(fd) for fd in fds)  # "fd 29,30", as `lsof` users read it
+def fds_text(holder: TunHolder) -> str:
+    """"fd 26 vhost 28", "fd 29,30": a holder's fds on the device, as `lsof` users read them, and its
+    /dev/vhost-net fds (how a guest's traffic actually moves; per process, the kernel does not say
+    which tap a vhost fd serves)."""
+    text = "fd " + ",".join(str(fd) for fd in holder.fds)
+    if holder.vhost_fds:
+        text += " vhost " + ",".join(str(fd) for fd in holder.vhost_fds)
+    return text
 
 
 def _link_note(snap: Snapshot, link: Link, how: str) -> str:
@@ -411,11 +417,7 @@ class _Walk:
 
 
 def _holding(link: Link, holder: TunHolder) -> str:
-    """"holds tap0 fd 26 vhost 28": the vhost fds are how the guest's traffic actually moves."""
-    text = f"holds {link.name} {_fds(holder.fds)}"
-    if holder.vhost_fds:
-        text += " vhost " + ",".join(str(fd) for fd in holder.vhost_fds)
-    return text
+    return f"holds {link.name} {fds_text(holder)}"
 
 
 def _holder_hop(link: Link, proc: Process | None, holder: TunHolder, depth: int) -> Hop:

@@ -200,9 +200,7 @@ def _tun_note(snap: Snapshot, link: Link) -> str:
         flags.append(f"group {tun.group}")
     if tun.holders:
         held = ", ".join(
-            f"{h.comm}[{h.pid}]{_vm(snap, h.pid)} fd {','.join(map(str, h.fds))}"
-            + (f" vhost {','.join(map(str, h.vhost_fds))}" if h.vhost_fds else "")
-            + ("" if h.exact else " (by name)")
+            f"{h.comm}[{h.pid}]{_vm(snap, h.pid)} {topo.fds_text(h)}" + ("" if h.exact else " (by name)")
             for h in tun.holders
         )
         flags.append(f"held by {held}")

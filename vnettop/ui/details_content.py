@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from vnettop.model import CollectError, Link, Namespace, Process, Snapshot
-from vnettop.topology import vm_name
+from vnettop.topology import fds_text, vm_name
 from vnettop.ui.inspect_commands import commands_for
 from vnettop.ui.labels import holder_text, holders_text, plain, proc_name, ref_where, safe
 from vnettop.ui.rates import RateTracker, human_bytes, human_rate, sparkline
@@ -184,8 +184,7 @@ def _proc_parts(snap: Snapshot, netns: int, proc: Process) -> list[RenderableTyp
     parts: list[RenderableType] = [_proc_text(proc)]
     g = _grid()
     _row(g, "netns", f"{snap.ns_label(netns)} (net:[{netns}])")
-    held = [f"{link.name} @ {snap.ns_label(link.netns)} fds {','.join(map(str, h.fds))}"
-            + (f" vhost {','.join(map(str, h.vhost_fds))}" if h.vhost_fds else "")
+    held = [f"{link.name} @ {snap.ns_label(link.netns)} {fds_text(h)}"
             for link in snap.links if link.tun is not None for h in link.tun.holders if h.pid == proc.pid]
     _row(g, "holds", "\n".join(held) or "-")
     parts.append(g)

@@ -10,7 +10,7 @@ from rich.text import Text
 
 from vnettop.model import Link, LinkRef, Namespace, Process, Snapshot, TunHolder
 from vnettop.textsafe import printable_line
-from vnettop.topology import vm_name
+from vnettop.topology import fds_text, vm_name
 
 
 def safe(text: str) -> str:
@@ -143,10 +143,7 @@ def held_index(snap: Snapshot) -> dict[int, list[str]]:
         if link.tun is None:
             continue
         for h in link.tun.holders:
-            text = f"{safe(link.name)} fd {','.join(str(fd) for fd in h.fds)}"
-            if h.vhost_fds:
-                text += f" vhost {','.join(str(fd) for fd in h.vhost_fds)}"
-            out.setdefault(h.pid, []).append(text)
+            out.setdefault(h.pid, []).append(f"{safe(link.name)} {fds_text(h)}")
     return out
 
 
