@@ -13,12 +13,12 @@ from collections.abc import Generator
 import pytest
 
 from tests.components.base import ON_CI
-#from tests.components.cni import cni_pod
+from tests.components.cni import cni_pod
 from tests.components.docker import docker, docker_container
 #from tests.components.libvirt import libvirt, libvirt_domain
 #from tests.components.node_exporter import node_exporter
 from tests.components.ovs import ovs
-#from tests.components.podman import podman_container
+from tests.components.podman import podman_container
 #from tests.components.sshd import sshd
 
 __all__ = ["cni_pod", "docker", "docker_container", "libvirt", "libvirt_domain", "node_exporter", "ovs",
