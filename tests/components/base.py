@@ -276,6 +276,34 @@ class Component:
             self.host_changes += [f"could not restore: {c}" for c in self.host.changes()]
 
 
+def descendants(pid: int) -> list[int]:
+    """Every live process below `pid` (children first-level first), read from /proc's ppid fields."""
+    parent: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    parent[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                pass
+    out, frontier = [], [pid]
+    while frontier:
+        kids = [p for p, pp in parent.items() if pp in frontier]
+        out += kids
+        frontier = kids
+    return out
+
+
+def kill_tree(pid: int) -> None:
+    """Kill everything below `pid` (sessions a daemon forked into their own process groups)."""
+    for p in reversed(descendants(pid)):
+        _stop(p, grace=0)
+
+
+def kill_pid(pid: int) -> None:
+    _stop(pid, grace=0)
+
+
 def _stop(pid: int, grace: float = 10) -> None:
     """SIGTERM, wait up to `grace` seconds, then SIGKILL; wait until it is gone."""
     with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -16,10 +16,10 @@ from tests.components.base import ON_CI
 from tests.components.cni import cni_pod
 from tests.components.docker import docker, docker_container
 #from tests.components.libvirt import libvirt, libvirt_domain
-#from tests.components.node_exporter import node_exporter
+from tests.components.node_exporter import node_exporter
 from tests.components.ovs import ovs
 from tests.components.podman import podman_container
-#from tests.components.sshd import sshd
+from tests.components.sshd import sshd
 
 __all__ = ["cni_pod", "docker", "docker_container", "libvirt", "libvirt_domain", "node_exporter", "ovs",
            "podman_container", "sshd"]
