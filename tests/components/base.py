@@ -62,7 +62,9 @@ def tag() -> str:
 
 def run(argv: Sequence[str], check: bool = True, timeout: float = 60, env: dict[str, str] | None = None,
         input: str | None = None) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, env=env, input=input)
+    # surrogateescape: a device name is bytes, and another test may be making one that is not UTF-8.
+    proc = subprocess.run(list(argv), capture_output=True, text=True, errors="surrogateescape",
+                          timeout=timeout, env=env, input=input)
     if check and proc.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
     return proc
@@ -174,7 +176,6 @@ class Component:
         self.procs: list[subprocess.Popen[bytes]] = []
         self.links: list[str] = []
         self.netns: list[str] = []
-        self.netns_files: list[Path] = []
         self.paths: list[Path] = []
         self.cleanups: list[Callable[[], object]] = []
         self.leftovers: list[str] = []
@@ -219,16 +220,28 @@ class Component:
     def wait_pidfile(self, path: Path, timeout: float = 20) -> int:
         """Poll until a daemon has written its pid file and the pid is alive."""
         self.pidfiles.append(path)
-        return poll_until(lambda: (p if (p := read_pidfile(path)) and pid_alive(p) else None), timeout)
+        return poll_until(lambda: (p if (p := read_pidfile(path)) and pid_alive(p) else 0), timeout)
 
     # -- teardown --------------------------------------------------------------------------
 
     def close(self) -> None:
+        """Stop and remove everything, stage by stage; a stage that raises is noted and the rest runs."""
         for fn in reversed(self.cleanups):
-            try:
-                fn()
-            except Exception as e:  # teardown goes on: everything else must still be removed
-                self.leftovers.append(f"cleanup {fn!r}: {e}")
+            self._stage(f"cleanup {fn!r}", fn)
+        self._stage("stop daemons", self._stop_daemons)
+        if IS_ROOT:
+            self._stage("remove kernel objects", self._remove_kernel_objects)
+        self._stage("remove files", self._remove_files)
+        if self.host is not None:
+            self._stage("restore firewall and ip_forward", self._restore_host)
+
+    def _stage(self, what: str, fn: Callable[[], object]) -> None:
+        try:
+            fn()
+        except Exception as e:  # teardown goes on: everything else must still be removed
+            self.leftovers.append(f"{what}: {type(e).__name__}: {e}")
+
+    def _stop_daemons(self) -> None:
         for path in self.pidfiles:
             pid = read_pidfile(path)
             if pid:
@@ -242,23 +255,22 @@ class Component:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=5)
-        if IS_ROOT:
-            for ns in self.netns:
-                for text in run(["ip", "netns", "pids", ns], check=False).stdout.split():
-                    _stop(int(text), grace=0)
-                run(["ip", "netns", "del", ns], check=False)
-            for path in self.netns_files:
-                run(["umount", "-l", str(path)], check=False)
-                with contextlib.suppress(OSError):
-                    path.unlink()
-            present = root_links()
-            for name in self.links:
-                if name in present:
-                    run(["ip", "link", "del", name], check=False)
-            present = root_links()
-            self.leftovers += [f"link {n}" for n in self.links if n in present]
-            self.leftovers += [f"netns {n}" for n in self.netns if n in named_netns()]
-            self.leftovers += [f"link {n}" for n in present if n.startswith(f"vnt{self.tag}")]
+
+    def _remove_kernel_objects(self) -> None:
+        for ns in self.netns:
+            for text in run(["ip", "netns", "pids", ns], check=False).stdout.split():
+                _stop(int(text), grace=0)
+            run(["ip", "netns", "del", ns], check=False)
+        present = root_links()
+        for name in self.links:
+            if name in present:
+                run(["ip", "link", "del", name], check=False)
+        present = root_links()
+        self.leftovers += [f"link {n}" for n in self.links if n in present]
+        self.leftovers += [f"netns {n}" for n in self.netns if n in named_netns()]
+        self.leftovers += [f"link {n}" for n in present if n.startswith(f"vnt{self.tag}")]
+
+    def _remove_files(self) -> None:
         _unmount_under(self.dir)
         shutil.rmtree(self.dir, ignore_errors=True)
         for p in reversed(self.paths):
@@ -270,10 +282,12 @@ class Component:
                     p.unlink()
             if p.exists():
                 self.leftovers.append(f"path {p}")
-        if self.host is not None:
-            changed = self.host.restore()
-            self.host_changes = [c for c in changed if c not in self.expected_changes]
-            self.host_changes += [f"could not restore: {c}" for c in self.host.changes()]
+
+    def _restore_host(self) -> None:
+        assert self.host is not None
+        changed = self.host.restore()
+        self.host_changes = [c for c in changed if c not in self.expected_changes]
+        self.host_changes += [f"could not restore: {c}" for c in self.host.changes()]
 
 
 def descendants(pid: int) -> list[int]:
@@ -322,7 +336,7 @@ def _stop(pid: int, grace: float = 10) -> None:
 def _unmount_under(root: Path) -> None:
     """Lazily unmount every mount below `root` (deepest first) so removing the tree cannot cross one."""
     try:
-        with open("/proc/self/mountinfo") as f:
+        with open("/proc/self/mountinfo", errors="surrogateescape") as f:
             points = [line.split()[4] for line in f]
     except OSError:
         return

@@ -15,7 +15,7 @@ import pytest
 from tests.components.base import ON_CI
 from tests.components.cni import cni_pod
 from tests.components.docker import docker, docker_container
-#from tests.components.libvirt import libvirt, libvirt_domain
+from tests.components.libvirt import libvirt, libvirt_domain
 from tests.components.node_exporter import node_exporter
 from tests.components.ovs import ovs
 from tests.components.podman import podman_container
@@ -31,10 +31,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.components)
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, None, None]:
-    outcome = yield
-    report = outcome.get_result()
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
     if ON_CI and report.skipped and "components" in item.keywords and not hasattr(report, "wasxfail"):
         report.outcome = "failed"
         report.longrepr = f"skipped on CI, where every real component must run: {report.longrepr}"
+    return report

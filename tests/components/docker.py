@@ -71,7 +71,7 @@ def start_docker(comp: Component) -> Docker:
     if not had_docker0:
         comp.record_link("docker0")  # must never appear; removed if it does (and the test says so)
     # Paths dockerd 20.10 hard-wires whatever its flags say.
-    for path in ("/run/docker", "/run/containerd", "/etc/docker/key.json", "/var/lib/containers"):
+    for path in ("/run/docker", "/run/containerd", "/run/runc", "/etc/docker/key.json", "/var/lib/containers"):
         comp.record_path(path)
     (d / "daemon.json").write_text("{}")
     sock = d / "docker.sock"

@@ -74,6 +74,7 @@ runtime = "runc"
     # libcni keeps its result cache under /var/lib/cni whatever Podman is told.
     comp.record_path("/var/lib/cni")
     comp.record_path("/var/lib/containers")  # its blob-info cache, whatever --root says
+    comp.record_path("/run/runc")  # runc's default state root under Podman
     image = f"localhost/vnt{comp.tag}bb:latest"
     _podman(comp, env, "import", str(tar), image)
     name = comp.name("pc")
