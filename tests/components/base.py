@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -117,15 +118,78 @@ def read_pidfile(path: Path) -> int | None:
 def _firewall() -> dict[str, str]:
     """The host's rulesets, as the tools print them (counters off, so traffic does not count as change)."""
     out = {}
-    for tool in ("iptables-save", "ip6tables-save", "iptables-legacy-save", "ip6tables-legacy-save"):
+    for tool in ("iptables-save", "ip6tables-save", "iptables-legacy-save", "ip6tables-legacy-save",
+                 "ebtables-save"):
         if shutil.which(tool):
             out[tool] = run([tool], check=False).stdout
     if shutil.which("nft"):
         out["nft"] = run(["nft", "list", "ruleset"], check=False).stdout
-    return {k: "\n".join(ln for ln in v.splitlines() if not ln.startswith("#")) for k, v in out.items()}
+    return {k: _normal(v) if k != "nft" else v for k, v in out.items()}
+
+
+def _normal(saved: str) -> str:
+    """An *tables-save text reduced to its meaning.
+
+    Comments carry a timestamp and chain counters move with traffic: neither is a change. A table with
+    only built-in chains at policy ACCEPT and no rule filters nothing, and with the nf_tables backend it
+    cannot be removed again once a tool made it (iptables-nft has no "delete table"): it counts as absent.
+    """
+    out: list[str] = []
+    table: list[str] = []
+    for line in saved.splitlines():
+        if line.startswith("#"):
+            continue
+        line = _COUNTERS.sub("[0:0]", line)
+        if line.startswith("*"):
+            table = [line]
+        elif line == "COMMIT" and table:
+            inert = all(ln.startswith(":") and " ACCEPT " in ln for ln in table[1:])
+            if not inert:
+                out += [*table, line]
+            table = []
+        elif table:
+            table.append(line)
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
+_COUNTERS = re.compile(r"\[\d+:\d+\]")
 
 
 IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
+
+
+def _tables(saved: str) -> dict[str, list[str]]:
+    """An *tables-save text split by table: {"filter": ["*filter", ":INPUT ACCEPT [0:0]", ..., "COMMIT"]}."""
+    tables: dict[str, list[str]] = {}
+    name = None
+    for line in saved.splitlines():
+        if line.startswith("*"):
+            name = line[1:]
+            tables[name] = [line]
+        elif name is not None and not line.startswith("#"):
+            tables[name].append(line)
+            if line == "COMMIT":
+                name = None
+    return tables
+
+
+def _restore_text(wanted: str, current: str) -> str:
+    """What *tables-restore needs to turn `current` back into `wanted` (a `_normal` text).
+
+    Restoring a table flushes it and drops its user chains first; a table `wanted` lacks was inert
+    (built-in chains at ACCEPT, no rules), so it is restored as exactly that.
+    """
+    want, now = _tables(wanted), _tables(current)
+    out: list[str] = []
+    for name in dict.fromkeys([*now, *want]):
+        if name in want:
+            out += want[name]
+        else:
+            builtins = [ln.split()[0] for ln in now[name][1:] if ln.startswith(":") and ln.split()[1] != "-"]
+            out += [f"*{name}", *(f"{c} ACCEPT [0:0]" for c in builtins), "COMMIT"]
+    return "\n".join(out) + "\n"
 
 
 @dataclass
@@ -149,8 +213,8 @@ class HostState:
         now = _firewall()
         for tool, text in self.firewall.items():
             if now.get(tool) != text and tool != "nft":
-                restore = tool.replace("-save", "-restore")
-                run([restore], check=False, input=text + "\n")
+                current = run([tool], check=False).stdout
+                run([tool.replace("-save", "-restore")], check=False, input=_restore_text(text, current))
         if "nft" in self.firewall and now.get("nft") != self.firewall["nft"]:
             run(["nft", "flush", "ruleset"], check=False)
             run(["nft", "-f", "-"], check=False, input=self.firewall["nft"] + "\n")

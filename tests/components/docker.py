@@ -41,6 +41,7 @@ class Docker:
     bridge: str
     exec_root: Path
     image: str
+    had_docker0: bool
 
     def cli(self, *args: str, timeout: float = 60) -> str:
         return run(["docker", "-H", self.host, *args], timeout=timeout).stdout
@@ -85,7 +86,7 @@ def start_docker(comp: Component) -> Docker:
     poll_until(lambda: run(["docker", "-H", host, "version"], check=False).returncode == 0, timeout=30)
     image = f"vnt{comp.tag}bb:latest"
     run(["docker", "-H", host, "import", str(tar), image])
-    return Docker(comp, host, pid, bridge, d / "exec", image)
+    return Docker(comp, host, pid, bridge, d / "exec", image, had_docker0)
 
 
 def run_container(dk: Docker) -> DockerContainer:

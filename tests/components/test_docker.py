@@ -29,7 +29,8 @@ def test_container_veth_peer_resolves_into_its_namespace(docker_container: Docke
 
 
 def test_no_docker0_is_created(docker_container: DockerContainer) -> None:
-    assert "docker0" not in root_links() or docker_container.docker.bridge == "docker0"
+    """`--bridge` put the default network on the fixture's bridge; dockerd made no docker0 of its own."""
+    assert docker_container.docker.had_docker0 or "docker0" not in root_links()
 
 
 @pytest.mark.xfail(strict=True, reason=(
