@@ -1,35 +1,52 @@
-"""A Kubernetes-style pod network made by the real CNI `bridge` plugin, driven as the runtime drives it.
+"""A Kubernetes-style pod sandbox: a `cni-<uuid>` namespace wired by the real CNI `bridge` plugin, and
+the sandbox's pause process run as a real task of a private containerd.
 
-containerd's CRI plugin, for a pod sandbox, creates `/run/netns/cni-<uuid>`, starts the pause process
-in it, and runs the CNI plugin binaries with `CNI_COMMAND=ADD` and the network config on stdin. Debian
-12 has no crictl, so instead of a CRI client this fixture does those same steps itself: the namespace
-(named as containerd names it), a pause-like holder process, and the unmodified `bridge` + `host-local`
-plugins from containernetworking-plugins, with the pod's Kubernetes identity in CNI_ARGS exactly as the
-kubelet passes it (K8S_POD_NAMESPACE, K8S_POD_NAME, K8S_POD_INFRA_CONTAINER_ID, K8S_POD_UID).
+For a pod, containerd's CRI plugin creates `/run/netns/cni-<uuid>`, runs the CNI plugin binaries with
+`CNI_COMMAND=ADD` and the network config on stdin, then starts the sandbox container in that namespace
+with the pod's identity as OCI annotations (`io.kubernetes.cri.sandbox-name/-namespace/-uid`). Debian 12
+has no crictl, and a CRI client from Python (gRPC + the CRI protos) costs more than it proves here, so
+the fixture does those same steps itself, with the unmodified parts: the `bridge` + `host-local` plugins
+from containernetworking-plugins (CNI_ARGS as the kubelet passes them), and a private containerd (its
+own root, state, socket; the CRI plugin disabled) whose task is started with `ctr run --with-ns
+network:<netns> --annotation ...` in containerd's `k8s.io` namespace. The task's OCI config, with the
+annotations, is in `<state>/io.containerd.runtime.v2.task/k8s.io/<id>/config.json`, as under CRI.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
+import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
-from tests.components.base import Component, component, need_binary, need_root, poll_until, root_links, run
+from tests.components.base import (
+    Component,
+    component,
+    kill_pid,
+    need_binary,
+    need_root,
+    poll_until,
+    root_links,
+    run,
+)
 
 CNI_DIR = "/usr/lib/cni"
+K8S_NS = "k8s.io"  # containerd namespace CRI uses
 
 
 @dataclass
 class CniPod:
     comp: Component
     netns: str  # cni-<uuid>
-    container_id: str
+    container_id: str  # the sandbox id (64 hex), CNI_CONTAINERID
     pod_name: str
     pod_namespace: str
     pod_uid: str
@@ -37,20 +54,63 @@ class CniPod:
     host_veth: str
     bridge: str
     address: str
+    oci_config: Path  # the sandbox task's OCI runtime config (annotations)
 
 
-def _cni(comp: Component, command: str, conf: dict[str, object], netns: str, cid: str,
+def _cni(command: str, conf: dict[str, object], netns: str, cid: str,
          args: str) -> subprocess.CompletedProcess[str]:
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "CNI_COMMAND": command, "CNI_CONTAINERID": cid,
            "CNI_NETNS": f"/run/netns/{netns}", "CNI_IFNAME": "eth0", "CNI_PATH": CNI_DIR, "CNI_ARGS": args}
     return run([f"{CNI_DIR}/bridge"], env=env, input=json.dumps(conf), check=False)
 
 
+def _start_containerd(comp: Component) -> str:
+    """A private containerd; returns its socket path for `ctr -a`."""
+    d = comp.dir / "containerd"
+    d.mkdir()
+    sock = d / "containerd.sock"
+    # runc's state and the shim sockets default to /run/containerd whatever `state` says.
+    comp.record_path("/run/containerd")
+    (d / "config.toml").write_text(f"""version = 2
+root = "{d / 'root'}"
+state = "{d / 'state'}"
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs",
+                    "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper",
+                    "io.containerd.snapshotter.v1.aufs"]
+[grpc]
+  address = "{sock}"
+[ttrpc]
+  address = "{sock}.ttrpc"
+[debug]
+  address = ""
+[metrics]
+  address = ""
+[plugins."io.containerd.internal.v1.opt"]
+  path = "{d / 'opt'}"
+""")
+    comp.spawn(["containerd", "--config", str(d / "config.toml"), "--log-level", "warn"], log="containerd.log")
+    poll_until(lambda: run(["ctr", "-a", str(sock), "version"], check=False).returncode == 0, timeout=20)
+    return str(sock)
+
+
+def _rootfs(comp: Component) -> Path:
+    """A pause-like rootfs: busybox-static alone (`sleep` stands in for pause's `pause()`)."""
+    busybox = need_binary("busybox", "busybox-static")
+    rootfs = comp.dir / "pause-rootfs"
+    (rootfs / "bin").mkdir(parents=True)
+    shutil.copy(busybox, rootfs / "bin" / "busybox")
+    os.symlink("busybox", rootfs / "bin" / "sleep")
+    return rootfs
+
 
 def start_cni_pod(comp: Component) -> CniPod:
-    need_root("CNI bridge plugin (namespaces and veths)")
+    need_root("CNI bridge plugin and containerd (namespaces, veths, a container)")
     need_binary("bridge", "containernetworking-plugins")
     need_binary("host-local", "containernetworking-plugins")
+    need_binary("containerd", "containerd")
+    need_binary("ctr", "containerd")
+    rootfs = _rootfs(comp)
+    sock = _start_containerd(comp)
     bridge = comp.name("kb")
     # isGateway (as on a real node) makes the plugin set ip_forward=1; teardown puts it back.
     if comp.host is not None:
@@ -60,10 +120,6 @@ def start_cni_pod(comp: Component) -> CniPod:
     comp.record_netns(netns)
     run(["ip", "netns", "add", netns])
     run(["ip", "-n", netns, "link", "set", "lo", "up"])
-    # The sandbox's pause process: holds the namespace for the pod's lifetime, like k8s's pause.
-    pause = comp.spawn(["ip", "netns", "exec", netns, "sleep", "600"])
-    netns_ino = os.stat(f"/run/netns/{netns}").st_ino
-    poll_until(lambda: _ns_ino(pause.pid) == netns_ino)
     cid = secrets.token_hex(32)
     pod_name, pod_ns, pod_uid = comp.name("-web-0"), "default", str(uuid.uuid4())
     args = (f"IgnoreUnknown=1;K8S_POD_NAMESPACE={pod_ns};K8S_POD_NAME={pod_name};"
@@ -73,9 +129,9 @@ def start_cni_pod(comp: Component) -> CniPod:
             "ipam": {"type": "host-local", "dataDir": str(comp.dir / "ipam"),
                      "ranges": [[{"subnet": "172.31.253.0/24"}]]}}
     before = root_links()
-    comp.on_close(lambda: _cni(comp, "DEL", conf, netns, cid, args))
+    comp.on_close(lambda: _cni("DEL", conf, netns, cid, args))
     try:
-        added = _cni(comp, "ADD", conf, netns, cid, args)
+        added = _cni("ADD", conf, netns, cid, args)
     finally:
         for n in root_links() - before:
             if n.startswith("veth"):
@@ -85,15 +141,35 @@ def start_cni_pod(comp: Component) -> CniPod:
     result = json.loads(added.stdout)
     host = next(i["name"] for i in result["interfaces"] if i["name"].startswith("veth"))
     address = result["ips"][0]["address"]
-    return CniPod(comp, netns, cid, pod_name, pod_ns, pod_uid, pause.pid, host, bridge, address)
+
+    ctr = ["ctr", "-a", sock, "-n", K8S_NS]
+    comp.on_close(lambda: _remove_task(ctr, cid))
+    annotations = {"io.kubernetes.cri.container-type": "sandbox", "io.kubernetes.cri.sandbox-id": cid,
+                   "io.kubernetes.cri.sandbox-name": pod_name, "io.kubernetes.cri.sandbox-namespace": pod_ns,
+                   "io.kubernetes.cri.sandbox-uid": pod_uid}
+    run([*ctr, "run", "-d", "--with-ns", f"network:/run/netns/{netns}", "--label", "io.cri-containerd.kind=sandbox",
+         *(a for k, v in annotations.items() for a in ("--annotation", f"{k}={v}")),
+         "--rootfs", str(rootfs), cid, "/bin/sleep", "600"])
+    pid = _task_pid(ctr, cid)
+    comp.on_close(lambda: kill_pid(pid))  # should the shim have gone first
+    oci = comp.dir / "containerd" / "state" / "io.containerd.runtime.v2.task" / K8S_NS / cid / "config.json"
+    return CniPod(comp, netns, cid, pod_name, pod_ns, pod_uid, pid, host, bridge, address, oci)
 
 
-def _ns_ino(pid: int) -> int:
-    """The netns inode of `pid` (`ip netns exec` execs its command, so the pid stays the same)."""
-    try:
-        return os.stat(f"/proc/{pid}/ns/net").st_ino
-    except OSError:
-        return 0
+def _task_pid(ctr: list[str], cid: str) -> int:
+    def probe() -> int:
+        out = run([*ctr, "task", "ls"], check=False).stdout
+        m = re.search(rf"^{cid}\s+(\d+)\s+RUNNING", out, re.M)
+        return int(m.group(1)) if m else 0
+    return poll_until(probe, timeout=20)
+
+
+def _remove_task(ctr: list[str], cid: str) -> None:
+    run([*ctr, "task", "kill", "-s", "SIGKILL", cid], check=False)
+    # `task delete` fails until the killed task has stopped; done once it succeeds or the task is gone.
+    poll_until(lambda: run([*ctr, "task", "delete", cid], check=False).returncode == 0
+               or cid not in run([*ctr, "task", "ls"], check=False).stdout, timeout=10)
+    run([*ctr, "container", "delete", cid], check=False)
 
 
 @pytest.fixture(scope="session")
