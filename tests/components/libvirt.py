@@ -187,7 +187,13 @@ def start_domain(lv: Libvirt) -> Domain:
     xml.write_text(domain_xml(name, dom_uuid, lv.bridge, tap, mac, port_id, display, flavor, user, project))
     comp.record_link(tap)
     comp.on_close(lambda: run(["virsh", "-q", "-c", URI, "destroy", name], check=False, timeout=60))
-    lv.virsh("create", str(xml))
+    before = root_links()
+    try:
+        lv.virsh("create", str(xml))
+    finally:
+        for n in root_links() - before:
+            if n.startswith("vnet"):  # libvirt's own tap names, should it ignore <target dev>
+                comp.record_link(n)
     pidfile = Path(f"/run/libvirt/qemu/{name}.pid")
     qemu_pid: int = poll_until(lambda: read_pidfile(pidfile) or 0, timeout=30)
     poll_until(lambda: tap in root_links(), timeout=30)
