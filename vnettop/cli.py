@@ -113,6 +113,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_source(export, inherit=True)
     _add_read_only(export)
 
+    diff = sub.add_parser("diff", help="what differs between two saved snapshots (two hosts, or two moments)")
+    diff.add_argument("before", metavar="A", help="a snapshot file written by 'vnettop dump' ('-' for stdin)")
+    diff.add_argument("after", metavar="B", help="the snapshot to compare it with")
+    diff.add_argument("--format", "-f", choices=("text", "json"), default="text")
+    diff.add_argument("--exit-code", action="store_true",
+                      help="exit 1 when the snapshots differ, 0 when they do not (as 'git diff --exit-code')")
+
     lab = sub.add_parser("lab", help="build, remove or show the article's topology as a local lab")
     lab.add_argument("action", choices=("up", "down", "status"))
     lab.add_argument("--journal", metavar="FILE", default=argparse.SUPPRESS,
@@ -288,6 +295,24 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_diff(args: argparse.Namespace) -> int:
+    from vnettop.diff import change_text, change_to_dict, diff
+    from vnettop.render.json import load_snapshot
+
+    if args.before == "-" and args.after == "-":
+        raise UsageError("only one of A and B can be standard input")
+    changes = diff(load_snapshot(args.before), load_snapshot(args.after))
+    if args.format == "json":
+        import json
+
+        doc = {"schema": "vnettop.diff/1", "a": args.before, "b": args.after,
+               "changes": [change_to_dict(c) for c in changes]}
+        _emit(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", None, json_doc=True)
+    else:
+        _emit("".join(change_text(c) + "\n" for c in changes), None)
+    return EXIT_ERROR if args.exit_code and changes else EXIT_OK
+
+
 def cmd_lab(args: argparse.Namespace) -> int:
     if args.load or args.demo:
         raise UsageError("lab works on this host's kernel; --load and --demo do not apply to it")
@@ -326,7 +351,8 @@ def cmd_tui(args: argparse.Namespace) -> int:
         collector.close()
 
 
-_COMMANDS = {"dump": cmd_dump, "trace": cmd_trace, "export": cmd_export, "lab": cmd_lab, None: cmd_tui}
+_COMMANDS = {"dump": cmd_dump, "trace": cmd_trace, "export": cmd_export, "diff": cmd_diff, "lab": cmd_lab,
+             None: cmd_tui}
 
 
 def _quiet_stdout() -> None:
