@@ -113,8 +113,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_source(export, inherit=True)
     _add_read_only(export)
 
+    from vnettop.fleet.commands import add_parser as add_fleet_parser
+
+    add_fleet_parser(sub)
+
     diff = sub.add_parser("diff", help="what differs between two saved snapshots (two hosts, or two moments)")
-    diff.add_argument("before", metavar="A", help="a snapshot file written by 'vnettop dump' ('-' for stdin)")
+    diff.add_argument("before", metavar="A", help="a snapshot file written by 'vnettop dump' ('-' for "
+                      "stdin), or FLEET@HOST: one host of a fleet file")
     diff.add_argument("after", metavar="B", help="the snapshot to compare it with")
     diff.add_argument("--format", "-f", choices=("text", "json"), default="text")
     diff.add_argument("--exit-code", action="store_true",
@@ -295,13 +300,29 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _snapshot_or_host(spec: str) -> Snapshot:
+    """A snapshot file, or `FLEET@HOST` (one host of a fleet file; a file that exists as named wins)."""
+    from vnettop.render.json import load_snapshot
+
+    if spec == "-" or os.path.exists(spec) or "@" not in spec:
+        return load_snapshot(spec)
+    from vnettop.fleet.fleetfile import read_fleet
+
+    path, _, host = spec.rpartition("@")
+    entries, _notes = read_fleet(path)
+    matching = [e for e in entries if e.host == host]
+    if not matching:
+        known = ", ".join(e.host for e in entries[:8]) + (", …" if len(entries) > 8 else "")
+        raise VnettopError(f"{path}: no host {host!r} (hosts: {known or 'none'})")
+    return matching[-1].snapshot()
+
+
 def cmd_diff(args: argparse.Namespace) -> int:
     from vnettop.diff import change_text, change_to_dict, diff
-    from vnettop.render.json import load_snapshot
 
     if args.before == "-" and args.after == "-":
         raise UsageError("only one of A and B can be standard input")
-    changes = diff(load_snapshot(args.before), load_snapshot(args.after))
+    changes = diff(_snapshot_or_host(args.before), _snapshot_or_host(args.after))
     if args.format == "json":
         import json
 
@@ -311,6 +332,16 @@ def cmd_diff(args: argparse.Namespace) -> int:
     else:
         _emit("".join(change_text(c) + "\n" for c in changes), None)
     return EXIT_ERROR if args.exit_code and changes else EXIT_OK
+
+
+def cmd_fleet(args: argparse.Namespace) -> int:
+    from vnettop.fleet import commands
+
+    if args.fleet_command == "dump":
+        return commands.cmd_fleet_dump(args)
+    if args.fleet_command == "find":
+        return commands.cmd_fleet_find(args, _emit)
+    return commands.cmd_fleet_orphans(args, _emit)
 
 
 def cmd_lab(args: argparse.Namespace) -> int:
@@ -351,7 +382,8 @@ def cmd_tui(args: argparse.Namespace) -> int:
         collector.close()
 
 
-_COMMANDS = {"dump": cmd_dump, "trace": cmd_trace, "export": cmd_export, "diff": cmd_diff, "lab": cmd_lab,
+_COMMANDS = {"dump": cmd_dump, "trace": cmd_trace, "export": cmd_export, "diff": cmd_diff, "fleet": cmd_fleet,
+             "lab": cmd_lab,
              None: cmd_tui}
 
 

@@ -183,7 +183,8 @@ def render_prom(snap: Snapshot) -> str:
     orphan_info = family("vnettop_orphan_info", "gauge",
                          "One abandoned-looking device or namespace; always 1.")
     for o in orphans:
-        orphan_info.add(1, reason=o.reason, netns=_ns(snap, o.netns), device=o.name if o.ifindex else "")
+        device = o.name if o.ifindex is not None else ""
+        orphan_info.add(1, reason=o.reason, netns=_ns(snap, o.netns), device=device)
 
     out: list[str] = []
     for fam in fams:
