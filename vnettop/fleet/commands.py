@@ -106,9 +106,9 @@ def _notes(notes: list[str], failed: list[dict[str, str]]) -> None:
         print(f"vnettop: {printable_line(note)}", file=sys.stderr)
     if failed:
         shown = ", ".join(printable_line(f["host"]) for f in failed[:5]) + (", …" if len(failed) > 5 else "")
-        hosts = "1 host has" if len(failed) == 1 else f"{len(failed)} hosts have"
-        print(f"vnettop: {hosts} no snapshot and {'was' if len(failed) == 1 else 'were'} not searched ({shown})",
-              file=sys.stderr)
+        n = len(failed)
+        said = "1 host has no snapshot and was" if n == 1 else f"{n} hosts have no snapshot and were"
+        print(f"vnettop: {said} not searched ({shown})", file=sys.stderr)
 
 
 def _table(rows: list[list[str]]) -> str:
