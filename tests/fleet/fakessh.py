@@ -20,7 +20,8 @@ if log:
 snapshot_file = os.environ["VNT_FAKESSH_SNAPSHOT"]
 if host.startswith("good"):
     time.sleep(float(os.environ.get("VNT_FAKESSH_DELAY", "0")))
-    sys.stdout.write(open(snapshot_file).read())
+    with open(snapshot_file) as f:
+        sys.stdout.write(f.read())
 elif host == "refused":
     sys.stderr.write("ssh: connect to host 127.0.0.1 port 1: Connection refused\r\n")
     sys.exit(255)
