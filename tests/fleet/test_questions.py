@@ -147,3 +147,24 @@ def test_a_single_snapshot_is_not_taken_for_a_fleet_file(tmp_path: Path) -> None
     one.write_text(json.dumps(snapshot_to_dict(compute_node())))
     done = vnettop("fleet", "orphans", str(one))
     assert done.returncode == 1 and "not a fleet file" in done.stderr
+
+
+def test_hosts_that_cannot_match_are_not_even_parsed() -> None:
+    good = fleet_text(("hv12", compute_node()))
+    # A line that starts as vnettop writes it but is broken further on: only parsing would notice.
+    broken = good.replace('"hv12"', '"hv50"').replace("10.0.0.2", "10.9.9.9").replace('"links":[', '"links":[oops', 1)
+    entries, _ = parse_fleet(good + broken + good.replace('"hv12"', '"hv13"'), "f.jsonl")
+    assert [e.host for e in entries] == ["hv12", "hv50", "hv13"]
+    assert [f.host for f in find(entries, "10.0.0.2")] == ["hv12", "hv13"]  # hv50's line has no 10.0.0.2
+    with pytest.raises(FleetFormatError, match=r"f\.jsonl line 2: not valid JSON"):
+        find(entries, "tap0")  # tap0 is on hv50's line too: it must be parsed, and it is broken
+
+
+def test_escaped_text_is_still_found() -> None:
+    snap = compute_node()
+    renamed = dataclasses.replace(snap, links=tuple(dataclasses.replace(x, name="café0") if x.name == "tap0" else x
+                                                    for x in snap.links))
+    line = json.dumps({"schema": "vnettop.fleet/1", "host": "hv1", "ok": True, "ms": 1,
+                       "snapshot": snapshot_to_dict(renamed)}, ensure_ascii=True)  # another writer: \u00e9
+    entries, _ = parse_fleet(line + "\n", "f")
+    assert [(f.host, f.device) for f in find(entries, "café0")] == [("hv1", "café0")]

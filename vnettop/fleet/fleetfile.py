@@ -7,12 +7,14 @@
 Reading is tolerant where a person would be and strict where a script depends on it: blank lines are
 skipped, a line cut off at the end (a fan-out killed mid-write) is reported as such, and any other bad
 line is one FleetFormatError naming the file and line. A host's snapshot is parsed only when asked for
-(`Host.snapshot()`), so a question over 1000 hosts pays only for the hosts it looks at in full.
+(`HostEntry.snapshot()`), and a line is not even parsed as JSON until someone needs it: a question over
+1000 hosts pays only for the hosts it looks at in full (`HostEntry.may_contain` lets it skip the rest).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +29,11 @@ class FleetFormatError(VnettopError):
     """A fleet file that is not one (names the file and the line)."""
 
 
+#: The start of a line as `entry_line` writes it: enough to know the host without parsing the snapshot.
+_HEAD = re.compile(r'^\{"schema":"vnettop\.fleet/1","host":("(?:[^"\\]|\\.)*"),'
+                   r'"ok":true,"ms":(\d+),"snapshot":\{')
+
+
 @dataclass
 class HostEntry:
     """One line of a fleet file."""
@@ -35,8 +42,34 @@ class HostEntry:
     ok: bool
     ms: int
     error: str | None = None
-    raw: dict[str, Any] | None = None  # the snapshot object as read, not yet checked
+    _raw: dict[str, Any] | None = field(default=None, repr=False)
+    _line: str | None = field(default=None, repr=False)  # the line, until its JSON is needed
+    _where: str = field(default="", repr=False)
     _snap: Snapshot | None = field(default=None, repr=False)
+
+    @property
+    def raw(self) -> dict[str, Any] | None:
+        """The snapshot object as read (parsed on first use; not yet checked field by field)."""
+        if self._raw is None and self._line is not None:
+            try:
+                obj = json.loads(self._line)
+            except json.JSONDecodeError as e:
+                raise FleetFormatError(f"{self._where}: not valid JSON ({e.msg}, column {e.colno})") from None
+            self._raw = _entry(obj, self._where)._raw
+            self._line = None
+        return self._raw
+
+    def may_contain(self, needle: str) -> bool:
+        """False only if `needle` (lower-case, plain printable ASCII) cannot be anywhere in this host's
+        snapshot: a substring test on the unparsed line, which JSON escapes would only make fail falsely
+        for quotes, backslashes and non-ASCII text — such needles, and lines with `\\u` escapes, say True."""
+        line = self._line
+        plain = needle.isascii() and needle.isprintable() and '"' not in needle and "\\" not in needle
+        if line is None or not plain:
+            return True
+        if "\\u" in line:
+            return True
+        return needle in line.lower()
 
     def snapshot(self) -> Snapshot:
         """The host's Snapshot (checked field by field on first use); VnettopError if it has none."""
@@ -79,7 +112,7 @@ def _entry(obj: object, where: str) -> HostEntry:
         snap = obj.get("snapshot")
         if not isinstance(snap, dict):
             raise FleetFormatError(f"{where}: host {host} is ok but has no snapshot object")
-        return HostEntry(host, True, ms, raw=snap)
+        return HostEntry(host, True, ms, _raw=snap)
     error = obj.get("error")
     return HostEntry(host, False, ms, error=error if isinstance(error, str) else "failed")
 
@@ -94,6 +127,11 @@ def parse_fleet(text: str, source: str) -> tuple[list[HostEntry], list[str]]:
         if not line.strip():
             continue
         where = f"{source} line {i + 1}"
+        head = _HEAD.match(line)
+        if head is not None and (i != last or text.endswith("\n")):
+            host = json.loads(head.group(1))
+            entries.append(HostEntry(host, True, int(head.group(2)), _line=line, _where=where))
+            continue
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as e:

@@ -99,22 +99,37 @@ def _path(snap: Snapshot, link: Link) -> str:
     return " -> ".join(parts)
 
 
+def _needle(kind: str, value: str) -> str:
+    """Text every matching host's line must contain (lower-case), to skip the others unparsed.
+
+    An IPv6 query is normalised and may be written differently in the file: no needle then ("")."""
+    if kind == "port-id":
+        return value[:11]
+    if kind == "ip" and ":" in value:
+        return ""
+    return value.lower()
+
+
 def find(entries: list[HostEntry], query: str) -> list[Found]:
     """Every device or namespace on every answering host that the query names."""
     kind, value = classify(query)
+    needle = _needle(kind, value)
     out: list[Found] = []
     for entry in entries:
-        if not entry.ok or entry.raw is None:
+        if not entry.ok or not entry.may_contain(needle):
+            continue
+        raw = entry.raw
+        if raw is None:
             continue
         hits: list[tuple[int, int, str]] = []  # (netns inode, ifindex, how)
-        for link in entry.raw.get("links") or ():
+        for link in raw.get("links") or ():
             how = _device_matches(kind, value, link)
             if how is not None:
                 hits.append((link.get("netns"), link.get("ifindex"), how))
         ns_hits = []
         if kind in ("name", "port-id"):
             needle = value.lower()
-            for ns in entry.raw.get("namespaces") or ():
+            for ns in raw.get("namespaces") or ():
                 if any(needle in (n or "").lower() for n in ns.get("names") or ()):
                     ns_hits.append(ns.get("inode"))
         if not hits and not ns_hits:
