@@ -143,3 +143,35 @@ def test_a_vanished_socket_is_named(server: Server) -> None:
     os.unlink(server.sock)
     with pytest.raises(OvsdbError, match=re.escape(f"{server.sock}: no such socket")):
         read_once(server.sock)
+
+
+def test_each_change_rebuilds_only_what_it_touched_and_equals_a_fresh_build(server: Server) -> None:
+    from vnettop.ovsdb.monitor import build_view
+
+    mon = Monitor(server.sock)
+    try:
+        poller = select.poll()
+        poller.register(mon.fileno(), select.POLLIN)
+        edits = [
+            ("set", "port", "vntgnv0", "tag=42"),  # a port row
+            ("set", "interface", "vnttap1ec9dbb7", "external_ids:iface-status=active"),  # an interface row only
+            ("add-port", "vntbr-int", "vntnew0"),  # rows added, the bridge's port set changed
+            ("del-port", "vntbr-int", "vntpatch-tun"),  # rows removed
+            ("add-br", "vntbr-ex", "--", "set", "bridge", "vntbr-ex", "datapath_type=netdev"),
+        ]
+        for edit in edits:
+            before = {p.name: p for b in mon.view().bridges for p in b.ports}
+            server.vsctl(*edit)
+            poller.poll(5000)
+            poll_until(mon.poll, timeout=5)
+            after = mon.view()
+            assert after == build_view(server.sock, mon.tables), edit  # incremental == from scratch
+            now = {p.name: p for b in after.bridges for p in b.ports}
+            touched = {edit[2]} if edit[0] == "set" else set()
+            for name in ("vntbr-int", "vnttap1ec9dbb7", "vntgnv0"):
+                if name in before and name in now and name not in touched:
+                    assert now[name] is before[name], (edit, name)  # untouched: the same object
+            if touched:
+                assert now[edit[2]] is not before[edit[2]]
+    finally:
+        mon.close()
