@@ -40,6 +40,7 @@ def textual_modules(modules: set[str]) -> list[str]:
         ("dump", "--demo", "--format", "json"),
         ("dump", "--demo", "--format", "text"),
         ("dump", "--demo", "--format", "dot"),
+        ("dump", "--demo", "--format", "prom"),
         ("trace", "tap0", "--demo"),
         ("trace", "tap0", "--demo", "--format", "json"),
     ],
@@ -65,7 +66,8 @@ def test_core_modules_import_without_textual() -> None:
     code = (
         "import sys\n"
         "import vnettop.cli, vnettop.topology, vnettop.model\n"
-        "import vnettop.render.text, vnettop.render.dot, vnettop.render.json\n"
+        "import vnettop.render.text, vnettop.render.dot, vnettop.render.json, vnettop.render.prom\n"
+        "import vnettop.orphans, vnettop.textfile\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich'))\n"
         "print(','.join(bad))\n"
     )

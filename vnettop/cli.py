@@ -63,6 +63,13 @@ def _add_source(p: argparse.ArgumentParser, inherit: bool) -> None:
                        "of the article vnettop grew from (no root needed)", **default)  # type: ignore[arg-type]
 
 
+def _add_read_only(p: argparse.ArgumentParser) -> None:
+    """--read-only after a subcommand too (`vnettop dump --read-only`, the form a forced SSH command or a
+    systemd unit names). The one-shot commands never write; saying so is still allowed and documented."""
+    p.add_argument("--read-only", action="store_true", default=argparse.SUPPRESS,
+                   help="never change anything (the default for this command; accepted for scripts)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line (also used by the README's usage section and the tests)."""
     parser = _Parser(
@@ -79,11 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     dump = sub.add_parser("dump", help="write the whole picture once (JSON, text or DOT) and exit")
-    dump.add_argument("--format", "-f", choices=("json", "text", "dot"), default="json",
-                      help="json: the documented schema (default); text: a readable tree; dot: Graphviz")
+    dump.add_argument("--format", "-f", choices=("json", "text", "dot", "prom"), default="json",
+                      help="json: the documented schema (default); text: a readable tree; dot: Graphviz; "
+                      "prom: Prometheus text exposition")
     dump.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
     dump.add_argument("--ascii", action="store_true", help="text format: ASCII symbols only")
     _add_source(dump, inherit=True)
+    _add_read_only(dump)
 
     trace = sub.add_parser("trace", help="follow the path from a device, hop by hop, and exit")
     trace.add_argument("device", metavar="DEVICE", nargs="?", help="device name, e.g. tap0 or veth-a")
@@ -94,6 +103,27 @@ def build_parser() -> argparse.ArgumentParser:
     trace.add_argument("--format", "-f", choices=("text", "json"), default="text")
     trace.add_argument("--ascii", action="store_true", help="text format: ASCII symbols only")
     _add_source(trace, inherit=True)
+    _add_read_only(trace)
+
+    export = sub.add_parser("export", help="write metrics for node_exporter's textfile collector and exit")
+    export.add_argument("--textfile-dir", required=True, metavar="DIR",
+                        help="node_exporter's --collector.textfile.directory")
+    export.add_argument("--name", default="vnettop.prom", metavar="FILE",
+                        help="file name in DIR (default vnettop.prom; must end in .prom)")
+    _add_source(export, inherit=True)
+    _add_read_only(export)
+
+    from vnettop.fleet.commands import add_parser as add_fleet_parser
+
+    add_fleet_parser(sub)
+
+    diff = sub.add_parser("diff", help="what differs between two saved snapshots (two hosts, or two moments)")
+    diff.add_argument("before", metavar="A", help="a snapshot file written by 'vnettop dump' ('-' for "
+                      "stdin), or FLEET@HOST: one host of a fleet file")
+    diff.add_argument("after", metavar="B", help="the snapshot to compare it with")
+    diff.add_argument("--format", "-f", choices=("text", "json"), default="text")
+    diff.add_argument("--exit-code", action="store_true",
+                      help="exit 1 when the snapshots differ, 0 when they do not (as 'git diff --exit-code')")
 
     lab = sub.add_parser("lab", help="build, remove or show the article's topology as a local lab")
     lab.add_argument("action", choices=("up", "down", "status"))
@@ -213,6 +243,11 @@ def cmd_dump(args: argparse.Namespace) -> int:
         from vnettop.render.dot import render_dot
 
         text = render_dot(snap)
+    elif args.format == "prom":
+        from vnettop.render.prom import render_prom
+
+        _emit(render_prom(snap), args.output)
+        return EXIT_OK
     else:
         from vnettop.render.text import render_text
 
@@ -254,6 +289,61 @@ def cmd_trace(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """One snapshot as metrics, written atomically where node_exporter reads them (for a timer or cron)."""
+    from vnettop.render.prom import render_prom
+    from vnettop.textfile import write_atomically
+
+    if not os.path.isdir(args.textfile_dir):
+        raise VnettopError(f"cannot write metrics to {args.textfile_dir}: no such directory")
+    write_atomically(args.textfile_dir, args.name, render_prom(one_snapshot(args)))
+    return EXIT_OK
+
+
+def _snapshot_or_host(spec: str) -> Snapshot:
+    """A snapshot file, or `FLEET@HOST` (one host of a fleet file; a file that exists as named wins)."""
+    from vnettop.render.json import load_snapshot
+
+    if spec == "-" or os.path.exists(spec) or "@" not in spec:
+        return load_snapshot(spec)
+    from vnettop.fleet.fleetfile import read_fleet
+
+    path, _, host = spec.rpartition("@")
+    entries, _notes = read_fleet(path)
+    matching = [e for e in entries if e.host == host]
+    if not matching:
+        known = ", ".join(e.host for e in entries[:8]) + (", …" if len(entries) > 8 else "")
+        raise VnettopError(f"{path}: no host {host!r} (hosts: {known or 'none'})")
+    return matching[-1].snapshot()
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from vnettop.diff import change_text, change_to_dict, diff
+
+    if args.before == "-" and args.after == "-":
+        raise UsageError("only one of A and B can be standard input")
+    changes = diff(_snapshot_or_host(args.before), _snapshot_or_host(args.after))
+    if args.format == "json":
+        import json
+
+        doc = {"schema": "vnettop.diff/1", "a": args.before, "b": args.after,
+               "changes": [change_to_dict(c) for c in changes]}
+        _emit(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", None, json_doc=True)
+    else:
+        _emit("".join(change_text(c) + "\n" for c in changes), None)
+    return EXIT_ERROR if args.exit_code and changes else EXIT_OK
+
+
+def cmd_fleet(args: argparse.Namespace) -> int:
+    from vnettop.fleet import commands
+
+    if args.fleet_command == "dump":
+        return commands.cmd_fleet_dump(args)
+    if args.fleet_command == "find":
+        return commands.cmd_fleet_find(args, _emit)
+    return commands.cmd_fleet_orphans(args, _emit)
+
+
 def cmd_lab(args: argparse.Namespace) -> int:
     if args.load or args.demo:
         raise UsageError("lab works on this host's kernel; --load and --demo do not apply to it")
@@ -292,7 +382,9 @@ def cmd_tui(args: argparse.Namespace) -> int:
         collector.close()
 
 
-_COMMANDS = {"dump": cmd_dump, "trace": cmd_trace, "lab": cmd_lab, None: cmd_tui}
+_COMMANDS = {"dump": cmd_dump, "trace": cmd_trace, "export": cmd_export, "diff": cmd_diff, "fleet": cmd_fleet,
+             "lab": cmd_lab,
+             None: cmd_tui}
 
 
 def _quiet_stdout() -> None:

@@ -1,0 +1,179 @@
+"""OVSDB with many ports: vnettop's stdlib reader beside the `ovs` package's IDL and `ovs-vsctl show`.
+
+A private ovsdb-server (no ovs-vswitchd, nothing touches the kernel) gets one bridge with `--ports`
+ports, each with Neutron-style external_ids. Measured, each several times, best and median:
+- first look: connect + schema + monitor + the frozen view (vnettop), or the IDL's first full sync;
+- an unchanged database: what a refresh costs when nothing happened (vnettop: `poll()` + `view()`);
+- one change (`ovs-vsctl set port … tag=N`): from the commit to an updated view;
+- `ovs-vsctl show`, the command an operator runs, as a whole process.
+The `ovs` package is installed on demand for the comparison only (`pip install ovs`); vnettop never
+imports it. Target (the OVS issue): OVSDB adds at most 2 ms to a repeat collect with 1000 ports.
+
+    python3 benchmarks/bench_ovsdb.py --ports 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import select
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+from vnettop.ovsdb.monitor import Monitor  # noqa: E402
+
+SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
+
+
+def vsctl(sock: str, *args: str) -> None:
+    subprocess.run(["ovs-vsctl", f"--db=unix:{sock}", "--no-wait", "--timeout=60", *args], check=True,
+                   capture_output=True)
+
+
+def times(fn: Callable[[], object], n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        start = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+def show(label: str, ms: list[float], note: str = "") -> None:
+    print(f"  {label:<44} best {min(ms):8.2f} ms  median {statistics.median(ms):8.2f} ms  {note}")
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def bench_vnettop(sock: str, rounds: int) -> None:
+    print("vnettop's reader (stdlib JSON-RPC, monitor):")
+    before = rss_mb()
+    show("first look (connect, schema, monitor, view)", times(lambda: Monitor(sock).close(), rounds))
+    mon = Monitor(sock)
+    view = mon.view()
+    print(f"  peak RSS growth after the first look: {rss_mb() - before:.1f} MB")
+    show("unchanged database: poll() + view()", times(lambda: (mon.poll(), mon.view()), rounds * 20),
+         "(target: at most 2 ms)")
+    assert mon.view() is view
+    poller = select.poll()
+    poller.register(mon.fileno(), select.POLLIN)
+    changes = []
+    for i in range(rounds):
+        vsctl(sock, "set", "port", "vntp1", f"tag={100 + i}")
+        start = time.perf_counter()
+        while not poller.poll(5000) or not mon.poll():
+            pass
+        mon.view()
+        changes.append((time.perf_counter() - start) * 1000)
+    show("one change: event -> poll() -> new view", changes, "(after ovs-vsctl returned)")
+    mon.close()
+
+
+def bench_idl(sock: str, rounds: int) -> None:
+    try:
+        import ovs.db.idl
+        import ovs.poller
+    except ImportError:
+        print("the ovs package's IDL: not installed (pip install ovs) - skipped")
+        return
+    print("the ovs package's IDL (full replica with change tracking):")
+
+    def first() -> object:
+        helper = ovs.db.idl.SchemaHelper(SCHEMA)
+        for table in ("Open_vSwitch", "Bridge", "Port", "Interface"):
+            helper.register_table(table)
+        idl = ovs.db.idl.Idl(f"unix:{sock}", helper)
+        while True:
+            idl.run()
+            if idl.has_ever_connected() and idl.change_seqno != 0:
+                return idl
+            poller = ovs.poller.Poller()
+            idl.wait(poller)
+            poller.block()
+
+    before = rss_mb()
+    ms = []
+    idl = None
+    for _ in range(rounds):
+        start = time.perf_counter()
+        got = first()
+        ms.append((time.perf_counter() - start) * 1000)
+        if idl is None:
+            idl = got
+        else:
+            got.close()  # type: ignore[attr-defined]
+    show("first full sync", ms)
+    print(f"  peak RSS growth after the first sync: {rss_mb() - before:.1f} MB")
+    assert idl is not None
+    show("unchanged database: run()", times(idl.run, rounds * 20))  # type: ignore[attr-defined]
+    changes = []
+    for i in range(rounds):
+        seq = idl.change_seqno  # type: ignore[attr-defined]
+        vsctl(sock, "set", "port", "vntp1", f"tag={200 + i}")
+        start = time.perf_counter()
+        while True:
+            idl.run()  # type: ignore[attr-defined]
+            if idl.change_seqno != seq:  # type: ignore[attr-defined]
+                break
+            poller = ovs.poller.Poller()
+            idl.wait(poller)  # type: ignore[attr-defined]
+            poller.block()
+        changes.append((time.perf_counter() - start) * 1000)
+    show("one change: run() until the change is in", changes)
+    idl.close()  # type: ignore[attr-defined]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--ports", type=int, default=1000)
+    ap.add_argument("--rounds", type=int, default=5)
+    args = ap.parse_args()
+    with open("/proc/cpuinfo") as f:
+        cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "?")
+    version = subprocess.run(["ovsdb-server", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
+    print(f"machine: {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, {version}")
+    with tempfile.TemporaryDirectory(prefix="vntbench-ovsdb") as d:
+        sock = f"{d}/db.sock"
+        subprocess.run(["ovsdb-tool", "create", f"{d}/conf.db", SCHEMA], check=True)
+        subprocess.run(["ovsdb-server", f"{d}/conf.db", f"--remote=punix:{sock}", f"--pidfile={d}/pid",
+                        f"--unixctl={d}/ctl", f"--log-file={d}/log", "--detach", "--no-chdir"], check=True,
+                       capture_output=True)
+        try:
+            vsctl(sock, "init")
+            cmd = ["add-br", "vntbr-int", "--", "set", "bridge", "vntbr-int", "datapath_type=netdev"]
+            for i in range(args.ports):
+                cmd += ["--", "add-port", "vntbr-int", f"vntp{i}", f"tag={i % 4000 + 1}",
+                        "--", "set", "interface", f"vntp{i}", f"external_ids:iface-id=port-{i:08x}",
+                        f"external_ids:attached-mac=fa:16:3e:00:{i >> 8 & 255:02x}:{i & 255:02x}",
+                        f"external_ids:vm-uuid=vm-{i:08x}"]
+            vsctl(sock, *cmd)
+            print(f"ovsdb-server with 1 bridge, {args.ports} ports (each 1 interface, 3 external_ids)")
+            bench_vnettop(sock, args.rounds)
+            bench_idl(sock, args.rounds)
+            runs = []
+            for _ in range(args.rounds):
+                start = time.perf_counter()
+                subprocess.run(["ovs-vsctl", f"--db=unix:{sock}", "show"], check=True, capture_output=True)
+                runs.append((time.perf_counter() - start) * 1000)
+            print("what an operator runs:")
+            show("ovs-vsctl show (whole process)", runs)
+        finally:
+            with open(f"{d}/pid") as f:
+                os.kill(int(f.read().strip()), signal.SIGTERM)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
