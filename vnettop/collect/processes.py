@@ -11,7 +11,14 @@ process's fd links costs ~14 ms at 370 processes (KERNEL-NOTES); instead, each c
 the scanner does it by itself when a known holder lost a tun fd (fd passing: libvirt hands its fd to
 qemu and closes its own).
 
-A holder's `/dev/vhost-net` fds (qemu with `vhost=on`) are read from the same fd links as its tun fds.
+A holder's `/dev/vhost-net` fds (qemu with `vhost=on`) are read from the same fd links as its tun fds,
+and so are fds on network namespaces (`net:[INODE]`, what `lsfd` shows): a namespace kept alive only by
+such an fd has no name and no process inside, and discovery learns of it from here (`ns_fds`). vnettop's
+own fds are left out: its sockets pin every namespace it reads, and counting them would keep a deleted
+namespace alive forever (two vnettops would keep each other's).
+
+Whether the holders are known at all: without root, other users' fd directories are EACCES, so a device
+no fd was found on may still be held; `ProcScan.complete` says whether every process was read.
 Process facts (name, command line, user) come from psutil on the live /proc (`procfacts`), only for the
 processes shown, cached by (pid, start time).
 """
@@ -24,12 +31,15 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from vnettop.collect.namespaces import inode_from_link
 from vnettop.collect.procfacts import FactsCache, FactsSource, facts_source
 from vnettop.collect.procfs import DENIED_ERRNOS, TUN_PATH, VHOST_PATH, ProcFs
 from vnettop.collect.sockets import ListeningScanner
 from vnettop.collect.tunfd import TunProber
 from vnettop.collect.types import Discovery, ProcScan, TunFd
-from vnettop.model import CollectError, Listening, Process
+from vnettop.model import CollectError, Listening, NsFd, Process
+
+_NS_PREFIX = "net:["
 
 
 @dataclass(slots=True)
@@ -40,6 +50,7 @@ class _Known:
     tun_fds: tuple[int, ...] = ()
     vhost_fds: tuple[int, ...] = ()  # kept for tun holders only
     denied: bool = False  # its fd directory could not be read (not root)
+    ns_fds: tuple[tuple[int, int], ...] = ()  # (fd, nsfs inode) of its fds on network namespaces
 
 
 class ProcScanner:
@@ -64,7 +75,11 @@ class ProcScanner:
         self._last: float | None = None
         #: How many fd directories the last call read (for benchmarks and tests of incrementality).
         self.last_fd_reads = 0
+        #: Whether the last call read every process's fds (a full scan, or the first one).
+        self.last_read_all = False
         self._root = os.geteuid() == 0
+        #: This process, whose own namespace fds are never reported (see the module docstring).
+        self._self_pid = os.getpid() if self.procfs.is_live else None
         self._fd_cache: dict[int, dict[int, str]] = {}  # fd links read during this call, for the sockets
 
     # -- the public call ---------------------------------------------------------------------
@@ -76,7 +91,8 @@ class ProcScanner:
         try:
             pids = set(self.procfs.pids())
         except OSError as exc:
-            return ProcScan((), {}, (CollectError("proc", f"cannot list {self.procfs.root}: {exc}"),))
+            return ProcScan((), {}, (CollectError("proc", f"cannot list {self.procfs.root}: {exc}"),),
+                            complete=False)
         self.last_fd_reads = 0
         self._fd_cache = {}
         for gone in set(self._known) - pids:
@@ -94,6 +110,8 @@ class ProcScanner:
         lost_fd = self._read_fds(todo, verify=not full)
         if lost_fd and not full:
             self._read_fds(pids - todo, verify=True)
+            todo = pids
+        self.last_read_all = todo >= pids
         self._last = now
 
         tun_fds, fallback = self._probe_holders()
@@ -111,7 +129,17 @@ class ProcScanner:
         processes = self._processes(discovery, holders, listening)
         vhost = {pid: self._known[pid].vhost_fds for pid in sorted(holders)
                  if pid in self._known and self._known[pid].vhost_fds}
-        return ProcScan(tuple(tun_fds), processes, tuple(errors), vhost)
+        return ProcScan(tuple(tun_fds), processes, tuple(errors), vhost, complete=not denied,
+                        ns_fds=self.ns_fds())
+
+    def ns_fds(self) -> dict[int, tuple[NsFd, ...]]:
+        """nsfs inode -> the fds processes hold on that network namespace, as last read (a process's fds
+        are re-read at least every `sweep_seconds`)."""
+        out: dict[int, list[NsFd]] = {}
+        for pid, known in self._known.items():
+            for fd, inode in known.ns_fds:
+                out.setdefault(inode, []).append(NsFd(pid, fd))
+        return {inode: tuple(sorted(fds, key=lambda h: (h.pid, h.fd))) for inode, fds in out.items()}
 
     # -- fds ---------------------------------------------------------------------------------
 
@@ -166,6 +194,7 @@ class ProcScanner:
                 # not re-read as new every call; if it is gone, the next listing drops it.
                 known.denied = exc.errno in DENIED_ERRNOS
                 known.tun_fds = known.vhost_fds = ()
+                known.ns_fds = ()
                 self._known[pid] = known
                 continue
             self._fd_cache[pid] = targets
@@ -174,6 +203,7 @@ class ProcScanner:
                 lost = True
             known.tun_fds = fds
             known.vhost_fds = tuple(sorted(fd for fd, t in targets.items() if t == VHOST_PATH)) if fds else ()
+            known.ns_fds = () if pid == self._self_pid else _ns_fds(targets)
             known.denied = False
             self._known[pid] = known
         return lost
@@ -217,3 +247,14 @@ class ProcScanner:
             out.setdefault(netns, []).append(Process(pid, facts.name, facts.cmdline, facts.user, items))
         self.facts.retain(shown)
         return {ns: tuple(procs) for ns, procs in sorted(out.items())}
+
+
+def _ns_fds(targets: dict[int, str]) -> tuple[tuple[int, int], ...]:
+    """(fd, inode) of the fds among `targets` that are open on a network namespace, by fd."""
+    out = []
+    for fd, target in targets.items():
+        if target.startswith(_NS_PREFIX):
+            inode = inode_from_link(target)
+            if inode is not None:
+                out.append((fd, inode))
+    return tuple(sorted(out))

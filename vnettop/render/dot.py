@@ -102,7 +102,7 @@ def _outside_nodes(snap: Snapshot, placed: set[int]) -> list[str]:
     """Holders the snapshot has no process record for, and veth peers it could not read."""
     lines = []
     for link in topo.tuntaps(snap):
-        for holder in link.tun.holders if link.tun else ():
+        for holder in link.tun.known_holders if link.tun else ():
             if holder.pid not in placed:
                 placed.add(holder.pid)
                 lines.append(f"  {proc_id(holder.pid)} [label={quote(f'{holder.comm}[{holder.pid}]')}, "
@@ -132,7 +132,7 @@ def _edges(snap: Snapshot) -> list[str]:
         if link.lower is not None and link.lower.key != link.key:
             lines.append(f"  {src} -> {link_id(*link.lower.key)} [label={quote('lower')}, style=dotted];")
         if link.tun is not None:
-            for holder in link.tun.holders:
+            for holder in link.tun.known_holders:
                 fds = quote("fd " + ",".join(str(fd) for fd in holder.fds))
                 lines.append(f'  {proc_id(holder.pid)} -> {src} [label={fds}, color="#b06000"];')
     for end, other in topo.veth_pairs(snap):

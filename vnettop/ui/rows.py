@@ -161,7 +161,9 @@ def tun_rows(snap: Snapshot, flt: Filter) -> list[Row]:
             owner += f" gid {tun.group}"
         rows.append(Row(t.id, t, (
             plain(link.name, "bold"), short(snap.ns_label(link.netns)), tun.type, " ".join(flags),
-            Text(holders_text(link, snap), style="magenta" if tun.holders else "yellow"), owner.strip(),
+            Text(holders_text(link, snap),
+                 style="magenta" if tun.holders else "yellow" if tun.unheld else "dim"),
+            owner.strip(),
             _state(link))))
     return rows
 
@@ -177,7 +179,8 @@ def ns_rows(snap: Snapshot, flt: Filter) -> list[Row]:
             procs += f" +{len(ns.processes) - 3}"
         listening = " ".join(listening_text(p, 3) for p in ns.processes if p.listening)
         rows.append(Row(t.id, t, (
-            Text(short(ns.label, 30), style="bold green"), str(ns.inode), str(len(snap.links_in(ns.inode))),
+            Text(short(ns.label, 30), style="bold green"), str(ns.inode),
+            str(len(snap.links_in(ns.inode))) if ns.readable else "?",
             str(len(ns.pids)), procs, listening)))
     return rows
 
