@@ -17,6 +17,13 @@ such an fd has no name and no process inside, and discovery learns of it from he
 own fds are left out: its sockets pin every namespace it reads, and counting them would keep a deleted
 namespace alive forever (two vnettops would keep each other's).
 
+An fd on a namespace does not always read `net:[INODE]`: one opened through a bind mount
+(`open("/run/netns/X")`) reads as the mount's path, and as `/` once the mount is gone (`ip netns del`
+detaches it, and the fd alone keeps the namespace). So fds reading `/`, or a path with a `/netns/`
+directory in it (iproute2's, docker's, rootless Podman's), are stat()ed: the nsfs device and inode
+decide. Any other path is not (a stat per fd would double the scan); such a namespace, if still mounted
+in vnettop's mount namespace, is found through the mount table anyway.
+
 Whether the holders are known at all: without root, other users' fd directories are EACCES, so a device
 no fd was found on may still be held; `ProcScan.complete` says whether every process was read.
 Process facts (name, command line, user) come from psutil on the live /proc (`procfacts`), only for the
@@ -25,6 +32,7 @@ processes shown, cached by (pid, start time).
 
 from __future__ import annotations
 
+import fcntl
 import math
 import os
 import time
@@ -59,7 +67,7 @@ class ProcScanner:
     def __init__(self, proc_root: str = "/proc", *, exact: bool | None = None,
                  sweep_seconds: float = 3.0, sweep_max: int = 400, listen_interval: float = 3.0,
                  clock: Callable[[], float] = time.monotonic, facts: FactsSource | None = None,
-                 facts_max_age: float = 30.0) -> None:
+                 facts_max_age: float = 30.0, nsfs_dev: int | None = None) -> None:
         self.procfs = ProcFs(proc_root)
         #: Names, command lines and users: psutil on the live /proc, the tree's files on a fake one.
         self.facts = FactsCache(facts or facts_source(self.procfs), facts_max_age, clock)
@@ -80,6 +88,8 @@ class ProcScanner:
         self._root = os.geteuid() == 0
         #: This process, whose own namespace fds are never reported (see the module docstring).
         self._self_pid = os.getpid() if self.procfs.is_live else None
+        #: st_dev of the nsfs file system, to recognise a namespace fd that does not read `net:[...]`.
+        self.nsfs_dev = nsfs_dev if nsfs_dev is not None else _nsfs_dev(self.procfs)
         self._fd_cache: dict[int, dict[int, str]] = {}  # fd links read during this call, for the sockets
 
     # -- the public call ---------------------------------------------------------------------
@@ -203,7 +213,7 @@ class ProcScanner:
                 lost = True
             known.tun_fds = fds
             known.vhost_fds = tuple(sorted(fd for fd, t in targets.items() if t == VHOST_PATH)) if fds else ()
-            known.ns_fds = () if pid == self._self_pid else _ns_fds(targets)
+            known.ns_fds = () if pid == self._self_pid else self._ns_fds(pid, targets)
             known.denied = False
             self._known[pid] = known
         return lost
@@ -222,6 +232,34 @@ class ProcScanner:
                 fallback = self.prober.last_fallback
             out.extend(found)
         return out, fallback
+
+    def _ns_fds(self, pid: int, targets: dict[int, str]) -> tuple[tuple[int, int], ...]:
+        """(fd, inode) of the fds among `targets` open on a network namespace, by fd (module docstring)."""
+        out = []
+        for fd, target in targets.items():
+            if target.startswith(_NS_PREFIX):
+                inode = inode_from_link(target)
+            elif target == "/" or "/netns/" in target:
+                inode = self._nsfs_inode(pid, fd)
+            else:
+                continue
+            if inode is not None:
+                out.append((fd, inode))
+        return tuple(sorted(out))
+
+    def _nsfs_inode(self, pid: int, fd: int) -> int | None:
+        """The namespace inode an fd is open on, if it is on nsfs and a network namespace."""
+        if self.nsfs_dev is None:
+            return None
+        try:
+            st = os.stat(self.procfs.path(pid, "fd", str(fd)))
+        except OSError:
+            return None
+        if st.st_dev != self.nsfs_dev:
+            return None
+        if self.procfs.is_live and not _is_netns(self.procfs.path(pid, "fd", str(fd))):
+            return None  # nsfs holds every kind of namespace (mount, uts... bind mounts): not this one
+        return st.st_ino
 
     # -- processes ---------------------------------------------------------------------------
 
@@ -249,12 +287,30 @@ class ProcScanner:
         return {ns: tuple(procs) for ns, procs in sorted(out.items())}
 
 
-def _ns_fds(targets: dict[int, str]) -> tuple[tuple[int, int], ...]:
-    """(fd, inode) of the fds among `targets` that are open on a network namespace, by fd."""
-    out = []
-    for fd, target in targets.items():
-        if target.startswith(_NS_PREFIX):
-            inode = inode_from_link(target)
-            if inode is not None:
-                out.append((fd, inode))
-    return tuple(sorted(out))
+
+NS_GET_NSTYPE = 0xB703  # _IO(0xb7, 0x3): the CLONE_NEW* type of a namespace fd
+CLONE_NEWNET = 0x40000000
+
+
+def _is_netns(path: str) -> bool:
+    """Whether the nsfs file at `path` is a network namespace (asked of the kernel; opened briefly)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        return bool(fcntl.ioctl(fd, NS_GET_NSTYPE) == CLONE_NEWNET)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def _nsfs_dev(procfs: ProcFs) -> int | None:
+    """The live nsfs device; None for a fake tree (its tests say which device stands for nsfs)."""
+    if not procfs.is_live:
+        return None
+    try:
+        return os.stat("/proc/self/ns/net").st_dev
+    except OSError:
+        return None
