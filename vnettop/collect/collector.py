@@ -418,10 +418,12 @@ class LiveCollector:
             links, errs = self._resolved.resolve(drafts_by_ns, stats_by_ns, pool.nsid_of, unreadable,
                                                  pool.nsid_targets)
         except Exception as exc:
+            pool.release_fds()
             self._resolved.invalidate()
             errors.append(CollectError("collector", f"cannot resolve cross-namespace references: {exc!r}"))
             return tuple(sorted((d.link for drafts in drafts_by_ns.values() for d in drafts),
                                 key=lambda link: link.key))
+        pool.release_fds()
         if pool.nsid_failures != failures:  # unanswered questions are asked again: so must the resolve be
             self._resolved.invalidate()
         errors.extend(errs)

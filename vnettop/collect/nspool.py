@@ -279,6 +279,7 @@ class NsPool:
         #: nsid answers about unreadable namespaces, for one sync only: nothing pins those namespaces,
         #: so an answer could outlive its namespace (and its inode be reused).
         self._loose_nsids: dict[tuple[int, int], int | None] = {}
+        self._query_fds: dict[int, int] = {}  # namespace -> fd made by `_ns_fd_of`, until `release_fds`
 
     def get(self, inode: int) -> PooledNs | None:
         return self.entries.get(inode)
@@ -369,20 +370,22 @@ class NsPool:
         if target_inode in src.nsids:
             return src.nsids[target_inode]
         try:
-            fd, owned = self._ns_fd_of(dst)
+            value = self._ask(src, self._ns_fd_of(dst))
         except OSError:
             self.nsid_failures += 1
             return None  # not cached: ask again next time
-        try:
-            value = self._ask(src, fd)
-        except OSError:
-            self.nsid_failures += 1
-            return None  # not cached: ask again next time
-        finally:
-            if owned:
-                os.close(fd)
         src.nsids[target_inode] = value
         return value
+
+    def release_fds(self) -> None:
+        """Close the namespace fds `nsid_of` opened (the collector calls this once a resolve is done:
+        one fd per namespace asked about, instead of one per question, and none kept between collects)."""
+        fds, self._query_fds = self._query_fds, {}
+        for fd in fds.values():
+            try:
+                os.close(fd)
+            except OSError:
+                pass
 
     def _nsid_of_unreadable(self, src: PooledNs, target_inode: int) -> int | None:
         """The nsid `src` has for a namespace that could not be entered, through a short-lived fd on it
@@ -408,13 +411,16 @@ class NsPool:
         self._loose_nsids[key] = value
         return value
 
-    def _ns_fd_of(self, entry: PooledNs) -> tuple[int, bool]:
-        """An fd on `entry`'s namespace for NETNSA_FD, and whether the caller must close it."""
+    def _ns_fd_of(self, entry: PooledNs) -> int:
+        """An fd on `entry`'s namespace for NETNSA_FD: the kept one, or one made until `release_fds`."""
         if entry.ns_fd >= 0:
-            return entry.ns_fd, False
-        if entry.query is None:
-            raise OSError(errno.EBADF, "no socket to ask SIOCGSKNS")
-        return fcntl.ioctl(entry.query.fileno(), SIOCGSKNS), True
+            return entry.ns_fd
+        fd = self._query_fds.get(entry.inode)
+        if fd is None:
+            if entry.query is None:
+                raise OSError(errno.EBADF, "no socket to ask SIOCGSKNS")
+            fd = self._query_fds[entry.inode] = fcntl.ioctl(entry.query.fileno(), SIOCGSKNS)
+        return fd
 
     def _ask(self, src: PooledNs, target_fd: int) -> int | None:
         """RTM_GETNSID from `src` about the namespace `target_fd` (a query: never assigns). Raises OSError."""
@@ -441,6 +447,9 @@ class NsPool:
 
     def drop(self, inode: int) -> None:
         """Close everything held for a namespace (so it is no longer pinned)."""
+        fd = self._query_fds.pop(inode, None)
+        if fd is not None:
+            os.close(fd)
         entry = self.entries.pop(inode, None)
         self.hub.remove(inode)
         if entry is None:
@@ -467,6 +476,7 @@ class NsPool:
         self.nsid_targets = {k: v for k, v in self.nsid_targets.items() if inode not in (k[0], v)}
 
     def close(self) -> None:
+        self.release_fds()
         for inode in list(self.entries):
             self.drop(inode)
         if not self.loop.is_closed():
