@@ -102,6 +102,9 @@ class Namespace:
     mounts: tuple[str, ...] = ()
     #: Processes holding an fd on it (not counting vnettop itself), by (pid, fd).
     fds: tuple[NsFd, ...] = ()
+    #: False when some processes' namespaces could not be read (not root): `pids` (and `fds`) are those
+    #: seen, and there may be more.
+    pids_complete: bool = True
 
     @property
     def label(self) -> str:

@@ -113,7 +113,7 @@ def test_unprivileged_json_says_unknown_not_empty(topology: dict[str, Any], as_n
     assert ns["readable"] is False and ns["unreadable_reason"] == "permission denied"
     assert not [link for link in snap["links"] if link["netns"] == topology["inode"]]
     root = next(n for n in snap["namespaces"] if n["root"])
-    assert root["readable"] is True
+    assert root["readable"] is True and root["pids_complete"] is False  # only its own processes seen
     # The peer's namespace could not be entered, but it is named: vnettop listed it.
     assert links[topology["a"]]["peer"] == {"netns": topology["inode"], "ifindex": 2, "name": None}
     # The unnamed namespace is invisible to this user: the reference says "unknown" (0), no inode guessed.
@@ -130,6 +130,7 @@ def test_unprivileged_text_says_unknown_not_empty(topology: dict[str, Any], as_n
     assert f"ifindex 2 @ {topology['ns']}" in _line(text, topology["a"])
     assert "a namespace vnettop cannot read" in _line(text, topology["c"])
     lines = text.splitlines()
+    assert "seen (others' not readable)" in next(ln for ln in lines if ln.startswith("root "))
     head = next(i for i, ln in enumerate(lines) if ln.startswith(topology["ns"] + " "))
     assert lines[head + 1].strip() == "devices unknown (cannot enter: permission denied)"
 

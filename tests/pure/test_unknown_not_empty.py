@@ -37,7 +37,7 @@ def unprivileged() -> Snapshot:
     snap = _tun(snap, "tap1", holders=None, holders_complete=False)
     vethx = [dataclasses.replace(link, peer=LinkRef(0, 4, None)) if link.name == "vethx" else link
              for link in snap.links]
-    namespaces = (*snap.namespaces,
+    namespaces = (*(dataclasses.replace(ns, pids_complete=False) for ns in snap.namespaces),
                   Namespace(UNREADABLE, ("blue",), False, (), readable=False,
                             unreadable_reason="permission denied"),
                   Namespace(MOUNTED, (), False, (), mounts=("/run/user/1000/netns/netns-4f3c",)),
@@ -71,6 +71,7 @@ def test_json_writes_null_holders_and_readable_false(unprivileged: Snapshot) -> 
     assert namespaces[ROOT]["readable"] is True and namespaces[ROOT]["unreadable_reason"] is None
     assert namespaces[MOUNTED]["mounts"] == ["/run/user/1000/netns/netns-4f3c"]
     assert namespaces[HELD]["fds"] == [{"pid": 812, "fd": 5}, {"pid": 900, "fd": 3}]
+    assert namespaces[ROOT]["pids_complete"] is False and namespaces[HELD]["pids_complete"] is True
 
 
 def test_json_round_trip_keeps_unknown_unknown(unprivileged: Snapshot) -> None:
@@ -82,7 +83,7 @@ def test_files_from_before_the_fields_read_as_before() -> None:
     """A file without `holders_complete` / `readable`: a holders list was complete, a namespace readable."""
     obj = snapshot_to_dict(compute_node())
     for ns in obj["namespaces"]:
-        for key in ("readable", "unreadable_reason", "mounts", "fds"):
+        for key in ("readable", "unreadable_reason", "mounts", "fds", "pids_complete"):
             del ns[key]
     for link in obj["links"]:
         if link["tun"] is not None:
@@ -113,6 +114,8 @@ def test_text_dump_says_unknown_not_empty(unprivileged: Snapshot) -> None:
     assert "(no devices)" in text  # the mounted and fd-held ones are readable and empty: that is true
     assert any(ln.startswith("/run/user/1000/netns/netns-4f3c ") for ln in lines)
     assert any(ln.startswith("fd 5 of pid 812 ") for ln in lines)
+    root_head = next(ln for ln in lines if ln.startswith("root "))
+    assert "3 processes seen (others' not readable)" in root_head
 
 
 def test_text_dump_as_root_still_says_not_held() -> None:

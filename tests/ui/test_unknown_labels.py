@@ -44,7 +44,8 @@ def unprivileged() -> Snapshot:
     snap = _with(snap, "tun0", holders_complete=False)
     extra = (Namespace(BLUE, ("blue",), False, (), readable=False, unreadable_reason="permission denied"),
              Namespace(HELD, (), False, (), mounts=("/srv/ns one",), fds=(NsFd(812, 5),)))
-    return dataclasses.replace(snap, namespaces=snap.namespaces + extra)
+    seen = tuple(dataclasses.replace(ns, pids_complete=False) for ns in snap.namespaces)
+    return dataclasses.replace(snap, namespaces=seen + extra)
 
 
 def _link(snap: Snapshot, name: str):  # type: ignore[no-untyped-def]
@@ -75,6 +76,8 @@ def test_tables_say_unknown() -> None:
     nss = {r.target: [str(c) for c in r.cells] for r in ns_rows(snap, Filter())}
     assert nss[Target.ns(BLUE)][2] == "?"
     assert nss[Target.ns(HELD)][2] == "0"
+    root = next(ns for ns in snap.namespaces if ns.root)
+    assert nss[Target.ns(root.inode)][3] == f"{len(root.pids)}+"  # others' processes not readable
 
 
 def test_details_of_namespaces_and_taps() -> None:

@@ -73,10 +73,11 @@ def _shown_path(path: str) -> str:
     return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
-def _namespace(e: NsEntry, procs: tuple[Process, ...], why_unreadable: str | None) -> Namespace:
+def _namespace(e: NsEntry, procs: tuple[Process, ...], why_unreadable: str | None,
+               pids_complete: bool = True) -> Namespace:
     return Namespace(e.inode, e.names, e.root, e.pids, procs, readable=why_unreadable is None,
                      unreadable_reason=why_unreadable, mounts=tuple(_shown_path(m) for m in e.mounts),
-                     fds=e.fds)
+                     fds=e.fds, pids_complete=pids_complete)
 
 
 class _Janitor:
@@ -340,7 +341,8 @@ class LiveCollector:
         self._resolved.settle(links)
         t = lap("holders", t)
 
-        namespaces = self._namespaces_of(shown, scan, pool.unreadable_why)
+        namespaces = self._namespaces_of(shown, scan, pool.unreadable_why,
+                                         disc.pids_complete and scan.complete)
         timings["total"] = (time.perf_counter() - t0 - self._held) * 1000
         timings["gave_way"] = self._held * 1000
         self.last_timings = timings
@@ -356,13 +358,13 @@ class LiveCollector:
             duration_ms=timings["total"],
         )
 
-    def _namespaces_of(self, shown: list[NsEntry], scan: ProcScan,
-                       unreadable: dict[int, str]) -> tuple[Namespace, ...]:
+    def _namespaces_of(self, shown: list[NsEntry], scan: ProcScan, unreadable: dict[int, str],
+                       pids_complete: bool) -> tuple[Namespace, ...]:
         """The Namespace records, last tick's objects where nothing changed (fewer objects made, and the
         UI's equality checks stop at identity)."""
         last, now = self._namespaces, {}
         for e in shown:
-            ns = _namespace(e, tuple(scan.processes.get(e.inode, ())), unreadable.get(e.inode))
+            ns = _namespace(e, tuple(scan.processes.get(e.inode, ())), unreadable.get(e.inode), pids_complete)
             old = last.get(e.inode)
             now[e.inode] = old if old == ns else ns
         self._namespaces = now

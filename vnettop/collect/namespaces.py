@@ -229,7 +229,8 @@ def discover(
         for inode, path in paths.items()
     ]
     entries.sort(key=lambda e: (not e.root, e.inode))
-    return Discovery(namespaces=tuple(entries), pid_netns=pid_netns, errors=tuple(errors))
+    return Discovery(namespaces=tuple(entries), pid_netns=pid_netns, errors=tuple(errors),
+                     pids_complete=not denied)
 
 
 def with_held(disc: Discovery, held: Mapping[int, Sequence[NsFd]], proc_root: str = "/proc") -> Discovery:

@@ -33,6 +33,8 @@ class Discovery:
     namespaces: tuple[NsEntry, ...]  # root first, then by inode
     pid_netns: dict[int, int]  # pid -> nsfs inode of its network namespace
     errors: tuple[CollectError, ...] = ()
+    #: False when some processes' namespaces could not be read (not root): every `pids` may lack some.
+    pids_complete: bool = True
 
 
 @dataclass(frozen=True, slots=True)

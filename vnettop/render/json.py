@@ -130,6 +130,7 @@ def snapshot_to_dict(snap: Snapshot) -> dict[str, Any]:
                 "unreadable_reason": ns.unreadable_reason,
                 "mounts": list(ns.mounts),
                 "fds": [{"pid": h.pid, "fd": h.fd} for h in ns.fds],
+                "pids_complete": ns.pids_complete,  # false: others' processes could not be read
             }
             for ns in snap.namespaces
         ],
@@ -268,6 +269,7 @@ def _read_namespace(v: object, path: str) -> Namespace:
         unreadable_reason=r.opt_str("unreadable_reason"),
         mounts=r.seq("mounts", _str_item, optional=True),
         fds=r.seq("fds", _read_ns_fd, optional=True),
+        pids_complete=r.opt_bool("pids_complete") is not False,
     )
 
 

@@ -67,7 +67,8 @@ def _namespace(snap: Snapshot, ns: Namespace, sym: dict[str, str], held: dict[in
         head.append("also " + ", ".join(extra_names))
     if not ns.root and not ns.names:
         head.append("(no name)")
-    head.append(_plural(len(ns.pids), "process", "processes"))
+    head.append(_plural(len(ns.pids), "process", "processes")
+                + ("" if ns.pids_complete else " seen (others' not readable)"))
     lines = ["  ".join(head)]
     procs = ns.processes
     if procs:

@@ -168,7 +168,8 @@ def _ns_parts(snap: Snapshot, ns: Namespace, full: bool) -> list[RenderableType]
         why = ns.unreadable_reason or "see errors"
         _row(g, "devices", Text(f"unknown (cannot enter: {why})", style="yellow"))
     pids = " ".join(str(p) for p in ns.pids[:12]) + (" …" if len(ns.pids) > 12 else "")
-    _row(g, "pids", f"{len(ns.pids)}: {pids}")
+    seen = "" if ns.pids_complete else " seen (others' processes cannot be read without root)"
+    _row(g, "pids", f"{len(ns.pids)}{seen}: {pids}")
     parts: list[RenderableType] = [g]
     procs = ns.processes if full else ns.processes[:PROC_CAP]
     for proc in procs:

@@ -181,7 +181,7 @@ def ns_rows(snap: Snapshot, flt: Filter) -> list[Row]:
         rows.append(Row(t.id, t, (
             Text(short(ns.label, 30), style="bold green"), str(ns.inode),
             str(len(snap.links_in(ns.inode))) if ns.readable else "?",
-            str(len(ns.pids)), procs, listening)))
+            f"{len(ns.pids)}{'' if ns.pids_complete else '+'}", procs, listening)))
     return rows
 
 
