@@ -7,6 +7,15 @@ counters fetched (RTM_GETSTATS), and its last dump is reused. If the counters li
 dump did not have (or lack one it had), the namespace is re-dumped anyway: a missed event cannot leave a
 stale picture for more than one tick.
 
+Order of a collect: discovery (names, mounts, processes' namespaces), then the incremental /proc scan,
+whose fd links also show the namespaces kept alive only by a process's fd (`namespaces.with_held`), then
+the namespaces are opened and read, then cross-namespace references resolved. A tun/tap device that
+appeared in a dump asks for a full rescan of the fds after it (a known process may have just attached).
+
+What could not be read stays unknown (SNAPSHOT-SCHEMA.md "Unknown is not empty"): a namespace that could
+not be entered is listed with `readable=False`; tun/tap holders are None when the scan could not read
+every process (`ProcScan.complete`); a namespace's pids say when others' could not be read.
+
 Threading: pyroute2's IPRoute keeps per-thread state, so every netlink call runs on one worker thread
 owned by the collector; `collect()` may be called from any thread (the UI's thread workers, the CLI's
 main thread) and waits for that worker. `wait_for_change()` runs in the caller's thread and only polls
