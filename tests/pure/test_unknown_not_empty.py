@@ -14,6 +14,7 @@ import pytest
 
 from tests.fixtures_snapshots import ROOT, UNREADABLE, compute_node
 from vnettop.model import UNKNOWN_NS, LinkRef, Namespace, NsFd, Snapshot, TunInfo
+from vnettop.render.dot import render_dot
 from vnettop.render.json import snapshot_from_dict, snapshot_to_dict, snapshot_to_json
 from vnettop.render.text import render_text
 
@@ -120,3 +121,9 @@ def test_text_dump_says_unknown_not_empty(unprivileged: Snapshot) -> None:
 
 def test_text_dump_as_root_still_says_not_held() -> None:
     assert "not held" in _row(render_text(compute_node()), "tap1")
+
+
+def test_dot_says_devices_unknown_for_a_namespace_it_could_not_enter(unprivileged: Snapshot) -> None:
+    dot = render_dot(unprivileged)
+    assert "(devices unknown: cannot enter)" in dot
+    assert dot.count("(no devices)") == 2  # the mounted and the fd-held ones: readable, and empty

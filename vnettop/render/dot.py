@@ -69,7 +69,8 @@ def _cluster(snap: Snapshot, ns: Namespace, placed: set[int]) -> list[str]:
         placed.add(proc.pid)
         lines.append(f"    {_proc_node(proc)}")
     if len(lines) == 3:  # an empty cluster is dropped by Graphviz: keep the namespace visible
-        lines.append(f"    {quote(f'ns_{ns.inode}')} [label={quote('(no devices)')}, shape=plaintext];")
+        empty = "(no devices)" if ns.readable else "(devices unknown: cannot enter)"
+        lines.append(f"    {quote(f'ns_{ns.inode}')} [label={quote(empty)}, shape=plaintext];")
     lines.append("  }")
     return lines
 
