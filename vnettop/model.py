@@ -17,13 +17,17 @@ from datetime import datetime, timezone
 #: Key of a device anywhere on the host: (nsfs inode of its namespace, its ifindex there).
 LinkKey = tuple[int, int]
 
+#: How a namespace that could not be identified is named (a `LinkRef` with netns 0).
+UNKNOWN_NS = "a namespace vnettop cannot read"
+
 
 @dataclass(frozen=True, slots=True)
 class LinkRef:
     """A pointer to a device, possibly in another namespace.
 
     `name` is None when the device's namespace could not be read; the reason is then in
-    `Snapshot.errors`.
+    `Snapshot.errors`. `netns` is 0 when even the namespace could not be identified (an nsid that
+    matches no namespace vnettop found): `Snapshot.ns_label(0)` says so.
     """
 
     netns: int
@@ -61,24 +65,61 @@ class Process:
 
 
 @dataclass(frozen=True, slots=True)
+class NsFd:
+    """An open fd a process holds on a namespace's nsfs file (`/proc/PID/fd/N -> net:[INODE]`, as `lsfd`
+    shows it). Such an fd keeps the namespace alive with no name and no process inside."""
+
+    pid: int
+    fd: int
+
+    @property
+    def label(self) -> str:
+        return f"fd {self.fd} of pid {self.pid}"
+
+
+@dataclass(frozen=True, slots=True)
 class Namespace:
-    """A network namespace, identified by its nsfs inode (names are only aliases)."""
+    """A network namespace, identified by its nsfs inode (names are only aliases).
+
+    What keeps it alive, each a way vnettop found it: a name (`names`: a bind mount in /run/netns or
+    /run/docker/netns), another bind mount of its nsfs file anywhere else (`mounts`: rootless Podman's
+    /run/user/UID/netns/..., any tool's own), a process inside it (`pids`), or only a process's open fd on
+    it (`fds`). One namespace found several ways is one record listing them all.
+
+    `readable` is False when vnettop could not enter it (no root, say): its devices are then unknown,
+    not absent (`links_in` is empty only for that reason), and `unreadable_reason` says why in a few
+    words ("permission denied").
+    """
 
     inode: int
     names: tuple[str, ...]  # /run/netns and /run/docker/netns names, sorted; () if none
     root: bool  # the namespace vnettop itself runs in
     pids: tuple[int, ...]  # every process whose /proc/PID/ns/net is this namespace, sorted
     processes: tuple[Process, ...] = ()  # the interesting ones (tun holders, listeners), by pid
+    readable: bool = True
+    unreadable_reason: str | None = None
+    #: nsfs bind mounts of it outside /run/netns and /run/docker/netns (vnettop's mount table), sorted.
+    mounts: tuple[str, ...] = ()
+    #: Processes holding an fd on it (not counting vnettop itself), by (pid, fd).
+    fds: tuple[NsFd, ...] = ()
+    #: False when some processes' namespaces could not be read (not root): `pids` (and `fds`) are those
+    #: seen, and there may be more.
+    pids_complete: bool = True
 
     @property
     def label(self) -> str:
-        """What a human calls this namespace: "root", its first name, or "pid N"."""
+        """What a human calls this namespace: "root", its first name, its mount path, "pid N" or
+        "fd N of pid P" (what keeps it alive, most lasting first)."""
         if self.root:
             return "root"
         if self.names:
             return self.names[0]
+        if self.mounts:
+            return self.mounts[0]
         if self.pids:
             return f"pid {self.pids[0]}"
+        if self.fds:
+            return self.fds[0].label
         return f"net:[{self.inode}]"
 
 
@@ -145,7 +186,17 @@ class TunHolder:
 
 @dataclass(frozen=True, slots=True)
 class TunInfo:
-    """tun/tap specifics (IFLA_TUN_*) and who holds the device."""
+    """tun/tap specifics (IFLA_TUN_*) and who holds the device.
+
+    Who holds it is only known when every process's fds could be read (root). Three cases:
+    - `holders` is a tuple and `holders_complete` is True: every process was checked; `()` means
+      nobody holds the device.
+    - `holders` is None: not every process could be checked (others' /proc/PID/fd is EACCES without
+      root) and none of those checked holds it: unknown, never "not held".
+    - `holders` is a non-empty tuple and `holders_complete` is False: these hold it, and more may
+      (some processes could not be checked).
+    `known_holders` is the tuple to iterate in every case.
+    """
 
     type: str  # "tun" or "tap"
     persist: bool
@@ -155,7 +206,18 @@ class TunInfo:
     owner: int | None = None
     group: int | None = None
     num_queues: int | None = None
-    holders: tuple[TunHolder, ...] = ()
+    holders: tuple[TunHolder, ...] | None = ()
+    holders_complete: bool = True
+
+    @property
+    def known_holders(self) -> tuple[TunHolder, ...]:
+        """The holders found (`()` when none were found or none could be checked)."""
+        return self.holders or ()
+
+    @property
+    def unheld(self) -> bool:
+        """True only when it is known that no process holds the device."""
+        return self.holders == () and self.holders_complete
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,14 +316,20 @@ class Snapshot:
         return None
 
     def ns_label(self, inode: int) -> str:
-        """A human name for a namespace inode, even one not in the snapshot."""
+        """A human name for a namespace inode, even one not in the snapshot.
+
+        Inode 0 is what a reference carries when its namespace could not be identified at all (see
+        `LinkRef`): it is named as such, never as a namespace "net:[0]".
+        """
         ns = self.namespace(inode)
-        return ns.label if ns is not None else f"net:[{inode}]"
+        if ns is not None:
+            return ns.label
+        return UNKNOWN_NS if inode == 0 else f"net:[{inode}]"
 
     def find_namespace(self, name: str) -> Namespace | None:
-        """A namespace by one of its names, by "root", or by its inode written in decimal."""
+        """A namespace by one of its names or mount paths, by "root", or by its inode in decimal."""
         for ns in self.namespaces:
-            if name in ns.names or (name == "root" and ns.root) or name == str(ns.inode):
+            if name in ns.names or name in ns.mounts or (name == "root" and ns.root) or name == str(ns.inode):
                 return ns
         return None
 

@@ -85,7 +85,7 @@ def holders(snap: Snapshot, link: Link) -> tuple[tuple[Process | None, TunHolder
     if link.tun is None:
         return ()
     out = []
-    for holder in link.tun.holders:
+    for holder in link.tun.known_holders:
         found = process(snap, holder.pid)
         out.append((found[1] if found else None, holder))
     return tuple(out)
@@ -94,7 +94,8 @@ def holders(snap: Snapshot, link: Link) -> tuple[tuple[Process | None, TunHolder
 def held_by(snap: Snapshot, pid: int) -> tuple[Link, ...]:
     """The tun/tap devices a process holds fds of (the reverse of `holders`)."""
     return tuple(
-        link for link in snap.links if link.tun is not None and any(h.pid == pid for h in link.tun.holders)
+        link for link in snap.links
+        if link.tun is not None and any(h.pid == pid for h in link.tun.known_holders)
     )
 
 
@@ -474,7 +475,7 @@ def trace_process(snap: Snapshot, pid: int, limit: int = TRACE_LIMIT) -> list[Ho
         raise NotFoundError(f"no process {pid} holding a device or listening in the snapshot")
     walk = _Walk(snap, max(1, limit))
     walk.namespaces.add(found[0].inode if found else held[0].netns)  # where the process stands
-    holds = [(link, h) for link in held for h in (link.tun.holders if link.tun else ()) if h.pid == pid]
+    holds = [(link, h) for link in held for h in (link.tun.known_holders if link.tun else ()) if h.pid == pid]
     label = f"{found[1].comm}[{pid}]" if found else f"{holds[0][1].comm}[{pid}]"
     notes = [_holding(link, h) for link, h in holds]
     if found and found[1].listening:

@@ -24,7 +24,7 @@ def scan(fds: list[TunFd], comms: dict[int, str] | None = None) -> ProcScan:
     return ProcScan(tuple(fds), {NS_A: procs})
 
 
-def holders(links: tuple[Link, ...]) -> dict[tuple[int, str], tuple[TunHolder, ...]]:
+def holders(links: tuple[Link, ...]) -> dict[tuple[int, str], tuple[TunHolder, ...] | None]:
     return {(link.netns, link.name): link.tun.holders for link in links if link.tun is not None}
 
 
@@ -58,7 +58,9 @@ def test_ambiguous_name_only_match_is_reported_not_guessed() -> None:
     links = [tap(NS_A, 5, "tap0"), tap(NS_B, 5, "tap0")]
     out, errors = attach_holders(links, scan([TunFd(100, 3, "tap0", None, False),
                                               TunFd(100, 4, "tap0", None, False)], {100: "qemu"}))
-    assert all(h == () for h in holders(out).values())
+    # Not guessed, and not "nobody" either: one of the two is held, which one is unknown.
+    assert all(h is None for h in holders(out).values())
+    assert not any(link.tun.holders_complete for link in out if link.tun is not None)
     assert len(errors) == 1
     assert errors[0].scope == "pid 100"
     for part in ("qemu", "'tap0'", "fd 3, 4", str(NS_A), str(NS_B)):
@@ -118,3 +120,24 @@ def test_attaching_again_keeps_unchanged_links_and_replaces_changed_or_dropped_h
     assert again[0] is first[0] and again[2] is first[2]
     assert holders(again) == {(NS_A, "tap0"): (TunHolder(100, "p100", (3,), True),), (NS_A, "tap1"): ()}
     assert again == attach_holders(links, scan([TunFd(100, 3, "tap0", NS_A, True)]))[0]
+
+
+def test_holders_unknown_when_not_every_process_could_be_checked() -> None:
+    """Without root other users' fd directories are EACCES: a tap with no holder found is "unknown",
+    never "not held"; one with holders found keeps them and says more may exist."""
+    links = [tap(NS_A, 5, "tap0"), tap(NS_A, 6, "tap1")]
+    partial = ProcScan((TunFd(100, 3, "tap1", NS_A, True),), {NS_A: (Process(100, "qemu", "", "me"),)},
+                       complete=False)
+    out, errors = attach_holders(links, partial)
+    assert errors == ()
+    by_name = {link.name: link.tun for link in out if link.tun is not None}
+    assert by_name["tap0"].holders is None and not by_name["tap0"].holders_complete
+    assert not by_name["tap0"].unheld
+    assert by_name["tap1"].holders == (TunHolder(100, "qemu", (3,), True),)
+    assert not by_name["tap1"].holders_complete
+
+
+def test_holders_known_empty_only_when_every_process_was_checked() -> None:
+    out, _ = attach_holders([tap(NS_A, 5, "tap0")], ProcScan((), {}, complete=True))
+    tun = out[0].tun
+    assert tun is not None and tun.holders == () and tun.holders_complete and tun.unheld

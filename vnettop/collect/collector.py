@@ -7,6 +7,15 @@ counters fetched (RTM_GETSTATS), and its last dump is reused. If the counters li
 dump did not have (or lack one it had), the namespace is re-dumped anyway: a missed event cannot leave a
 stale picture for more than one tick.
 
+Order of a collect: discovery (names, mounts, processes' namespaces), then the incremental /proc scan,
+whose fd links also show the namespaces kept alive only by a process's fd (`namespaces.with_held`), then
+the namespaces are opened and read, then cross-namespace references resolved. A tun/tap device that
+appeared in a dump asks for a full rescan of the fds after it (a known process may have just attached).
+
+What could not be read stays unknown (SNAPSHOT-SCHEMA.md "Unknown is not empty"): a namespace that could
+not be entered is listed with `readable=False`; tun/tap holders are None when the scan could not read
+every process (`ProcScan.complete`); a namespace's pids say when others' could not be read.
+
 Threading: pyroute2's IPRoute keeps per-thread state, so every netlink call runs on one worker thread
 owned by the collector; `collect()` may be called from any thread (the UI's thread workers, the CLI's
 main thread) and waits for that worker. `wait_for_change()` runs in the caller's thread and only polls
@@ -49,12 +58,12 @@ from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from vnettop.collect.events import EventHub, NetlinkEvent
-from vnettop.collect.namespaces import discover
+from vnettop.collect.namespaces import discover, with_held
 from vnettop.collect.nspool import NsPool, PooledNs
 from vnettop.collect.refs import ResolveCache
 from vnettop.collect.threadname import name_this_thread
 from vnettop.collect.types import Discovery, LinkDraft, NsEntry, ProcScan
-from vnettop.model import CollectError, Host, Link, Namespace, Snapshot, Stats
+from vnettop.model import CollectError, Host, Link, Namespace, NsFd, Process, Snapshot, Stats
 
 T = TypeVar("T")
 
@@ -64,11 +73,20 @@ def _tun_keys(drafts: tuple[LinkDraft, ...]) -> frozenset[tuple[int, str]]:
 
 
 def _label(entry: NsEntry) -> str:
-    if entry.root:
-        return "root"
-    if entry.names:
-        return entry.names[0]
-    return f"pid {entry.pids[0]}" if entry.pids else f"net:[{entry.inode}]"
+    return _namespace(entry, (), None).label
+
+
+def _shown_path(path: str) -> str:
+    """A mount path as shown: bytes that are not UTF-8 written `\\xNN` (SNAPSHOT-SCHEMA.md), so it can
+    be printed and written as JSON; the entry keeps the real path to open."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _namespace(e: NsEntry, procs: tuple[Process, ...], why_unreadable: str | None,
+               pids_complete: bool = True) -> Namespace:
+    return Namespace(e.inode, e.names, e.root, e.pids, procs, readable=why_unreadable is None,
+                     unreadable_reason=why_unreadable, mounts=tuple(_shown_path(m) for m in e.mounts),
+                     fds=e.fds, pids_complete=pids_complete)
 
 
 class _Janitor:
@@ -220,9 +238,16 @@ class LiveCollector:
         pool = self._pool
         if pool is None or self._closed:
             return
-        alive = {e.inode for e in discover(self.proc_root, self.run_root).namespaces}
+        alive = {e.inode for e in self._discover(self._held_fds()).namespaces}
         for inode in [i for i in pool.entries if i not in alive]:
             pool.drop(inode)
+
+    def _held_fds(self) -> dict[int, tuple[NsFd, ...]]:
+        """The fds processes hold on namespaces, as the /proc scan last read them (worker thread)."""
+        return self._scanner.ns_fds() if self._scanner is not None else {}
+
+    def _discover(self, held: dict[int, tuple[NsFd, ...]]) -> Discovery:
+        return with_held(discover(self.proc_root, self.run_root), held, self.proc_root)
 
     def _close_pool(self) -> None:
         if self._janitor is not None:  # stopped here, on the worker: no collect can start one after
@@ -265,6 +290,12 @@ class LiveCollector:
         disc = discover(self.proc_root, self.run_root)
         errors.extend(disc.errors)
         t = lap("discover", t0)
+        # The /proc scan before the namespaces are opened: it finds the namespaces kept alive only by a
+        # process's fd, which must be read like the others. A tun/tap change seen in the dumps below asks
+        # for a full rescan afterwards (a known process may have attached to a new device).
+        scan = self._scan(disc, False, errors)
+        disc = with_held(disc, scan.ns_fds, self.proc_root)
+        t = lap("proc", t)
 
         if self._pool is None:
             self._pool = NsPool(self._hub, self.proc_root)
@@ -310,13 +341,17 @@ class LiveCollector:
         links = self._resolve(drafts_by_ns, stats_by_ns, unreadable, errors)
         counts["resolve_reused"] = int(self._resolved.reused)
         t = lap("resolve", t)
-        scan = self._scan(disc, tun_changed, errors)
-        t = lap("proc", t)
+        if tun_changed and not self._scanner_read_all():
+            before = len(errors)
+            scan = self._scan(disc, True, errors)
+            errors[before:] = [e for e in errors[before:] if e not in errors[:before]]  # say them once
+            t = lap("rescan", t)
         links = self._attach(links, scan, errors)
         self._resolved.settle(links)
         t = lap("holders", t)
 
-        namespaces = self._namespaces_of(shown, scan)
+        namespaces = self._namespaces_of(shown, scan, pool.unreadable_why,
+                                         disc.pids_complete and scan.complete)
         timings["total"] = (time.perf_counter() - t0 - self._held) * 1000
         timings["gave_way"] = self._held * 1000
         self.last_timings = timings
@@ -332,16 +367,15 @@ class LiveCollector:
             duration_ms=timings["total"],
         )
 
-    def _namespaces_of(self, shown: list[NsEntry], scan: ProcScan) -> tuple[Namespace, ...]:
+    def _namespaces_of(self, shown: list[NsEntry], scan: ProcScan, unreadable: dict[int, str],
+                       pids_complete: bool) -> tuple[Namespace, ...]:
         """The Namespace records, last tick's objects where nothing changed (fewer objects made, and the
         UI's equality checks stop at identity)."""
         last, now = self._namespaces, {}
         for e in shown:
-            procs = tuple(scan.processes.get(e.inode, ()))
-            ns = last.get(e.inode)
-            if ns is None or (ns.names, ns.root, ns.pids, ns.processes) != (e.names, e.root, e.pids, procs):
-                ns = Namespace(e.inode, e.names, e.root, e.pids, procs)
-            now[e.inode] = ns
+            ns = _namespace(e, tuple(scan.processes.get(e.inode, ())), unreadable.get(e.inode), pids_complete)
+            old = last.get(e.inode)
+            now[e.inode] = old if old == ns else ns
         self._namespaces = now
         return tuple(now.values())
 
@@ -395,14 +429,20 @@ class LiveCollector:
             links, errs = self._resolved.resolve(drafts_by_ns, stats_by_ns, pool.nsid_of, unreadable,
                                                  pool.nsid_targets)
         except Exception as exc:
+            pool.release_fds()
             self._resolved.invalidate()
             errors.append(CollectError("collector", f"cannot resolve cross-namespace references: {exc!r}"))
             return tuple(sorted((d.link for drafts in drafts_by_ns.values() for d in drafts),
                                 key=lambda link: link.key))
+        pool.release_fds()
         if pool.nsid_failures != failures:  # unanswered questions are asked again: so must the resolve be
             self._resolved.invalidate()
         errors.extend(errs)
         return links
+
+    def _scanner_read_all(self) -> bool:
+        """Whether the last scan read every process's fds (the first one does): no rescan needed."""
+        return bool(self._scanner is not None and self._scanner.last_read_all)
 
     def _scan(self, disc: Discovery, full: bool, errors: list[CollectError]) -> ProcScan:
         try:
@@ -413,7 +453,7 @@ class LiveCollector:
             scan: ProcScan = self._scanner.scan(disc, full=full)
         except Exception as exc:
             errors.append(CollectError("proc", f"cannot scan processes: {exc!r}"))
-            return ProcScan((), {}, ())
+            return ProcScan((), {}, (), complete=False)
         errors.extend(scan.errors)
         return scan
 

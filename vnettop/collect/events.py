@@ -7,7 +7,9 @@ namespaces changed, so it re-dumps only those and fetches counters for the rest;
 waiting in `EventHub.wait` within milliseconds of a device being added, removed, moved, or set up/down.
 
 `ip netns add` sends no netlink event, and inotify on /run/netns fires before the bind mount exists;
-`/proc/self/mountinfo` signals POLLPRI once the mount is in place, so that is what is watched.
+`/proc/self/mountinfo` signals POLLPRI once the mount is in place, so that is what is watched. The same
+wake-up covers a namespace bind-mounted anywhere else (`unshare --net=FILE`, rootless Podman's
+/run/user/UID/netns/): the nsfs mounts of the table are compared too.
 
 Messages are decoded here with a few struct reads (header, family, ifindex, a handful of attributes):
 the hub only needs to know what kind of change happened and where, and pyroute2's decoder costs
@@ -28,7 +30,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from vnettop.collect.namespaces import netns_dirs_signature
+from vnettop.collect.namespaces import netns_dirs_signature, nsfs_mounts
 
 # rtnetlink message types and groups (linux/rtnetlink.h)
 RTM_NEWLINK, RTM_DELLINK = 16, 17
@@ -179,6 +181,8 @@ class EventHub:
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._dirs = (os.path.join(run_root, "netns"), os.path.join(run_root, "docker", "netns"))
         self._dirs_sig = netns_dirs_signature(self._dirs)
+        self._mountinfo = mountinfo
+        self._mounts = self._other_mounts()
         try:
             self._mount_fd: int | None = os.open(mountinfo, os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
@@ -363,11 +367,27 @@ class EventHub:
                 woke = True
         return True if woke else None
 
+    def _other_mounts(self) -> dict[str, int]:
+        """Namespace bind mounts outside the name directories: mount point -> namespace inode."""
+        return {path: ino for path, ino in nsfs_mounts(self._mountinfo).items()
+                if os.path.dirname(path) not in self._dirs}
+
     def _netns_dirs_changed(self) -> bool:
-        """Re-read /run/netns (and docker's); record and report what appeared or went (lock held)."""
+        """Re-read /run/netns (and docker's) and the other namespace mounts; record and report what
+        appeared or went (lock held)."""
         sig = netns_dirs_signature(self._dirs)
-        if sig == self._dirs_sig:
+        mounts = self._other_mounts()
+        if sig == self._dirs_sig and mounts == self._mounts:
             return False
+        for path in sorted(self._mounts.keys() - mounts.keys()):
+            self.recent_netns.append(("removed", path))
+        for path in sorted(mounts.keys() - self._mounts.keys()):
+            self.recent_netns.append(("added", path))
+        for path in sorted(p for p in mounts.keys() & self._mounts.keys() if mounts[p] != self._mounts[p]):
+            self.recent_netns.append(("changed", path))
+        self._mounts = mounts
+        if sig == self._dirs_sig:
+            return True
         old = {path: (dev, ino) for path, dev, ino in self._dirs_sig}
         new = {path: (dev, ino) for path, dev, ino in sig}
         for path in sorted(old.keys() - new.keys()):

@@ -8,6 +8,11 @@ ambiguity is reported in the errors and the fd is left unattributed.
 A holder's vhost fds (`/dev/vhost-net`) are the holding *process's*: the kernel does not say which tap
 a vhost fd serves (VHOST_NET_SET_BACKEND has no getter), so a process holding two taps shows all of
 its vhost fds on both.
+
+What is not known is not "none" (model.TunInfo): when the scan could not read every process's fds
+(`ProcScan.complete` is False: not root), a device with no holder found gets `holders=None` (unknown), and
+one with holders found keeps them with `holders_complete=False`; so does a device whose name an
+unattributed (ambiguous) fd carries.
 """
 
 from __future__ import annotations
@@ -49,21 +54,25 @@ def attach_holders(links: Sequence[Link],
             key = (next(iter(homes)), fd.iff)
         placed.setdefault(key, {}).setdefault(fd.pid, []).append(fd)
 
+    unattributed = {name for (_pid, name) in ambiguous}
     out: list[Link] = []
     for link in links:
         if link.tun is None:
             out.append(link)
             continue
         by_pid = placed.get((link.netns, link.name), {})
-        holders = tuple(
+        found = tuple(
             TunHolder(pid, comm.get(pid, "?"), tuple(sorted({f.fd for f in fds})), all(f.exact for f in fds),
                       tuple(vhost.get(pid, ())))
             for pid, fds in sorted(by_pid.items())
         )
-        if holders == link.tun.holders:  # the collector hands back last tick's links: mostly unchanged
-            out.append(link)
+        complete = scan.complete and link.name not in unattributed
+        holders = found if found or complete else None
+        if (holders, complete) == (link.tun.holders, link.tun.holders_complete):
+            out.append(link)  # the collector hands back last tick's links: mostly unchanged
         else:
-            out.append(dataclasses.replace(link, tun=dataclasses.replace(link.tun, holders=holders)))
+            tun = dataclasses.replace(link.tun, holders=holders, holders_complete=complete)
+            out.append(dataclasses.replace(link, tun=tun))
 
     errors = tuple(_ambiguity(pid, comm.get(pid, "?"), name, fds, namespaces_of[name])
                    for (pid, name), fds in sorted(ambiguous.items()))

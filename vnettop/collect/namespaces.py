@@ -5,7 +5,19 @@ Sources, as `ip netns`, docker and a process listing see them:
   EACCES in a container);
 - `/run/netns/*`: iproute2's names (bind mounts of nsfs files);
 - `/run/docker/netns/*`: docker's sandboxes (same mechanism, named by sandbox id);
-- every `/proc/PID/ns/net`: containers and `unshare -n` processes have no name at all.
+- every `/proc/PID/ns/net`: containers and `unshare -n` processes have no name at all;
+- every other nsfs bind mount of a network namespace in the mount table (`/proc/self/mountinfo`, fstype
+  `nsfs`, mount root `net:[INODE]`): rootless Podman keeps its namespaces under /run/user/UID/netns/, and
+  any tool may mount one anywhere (`unshare --net=/some/file`);
+- fds on nsfs files held by processes (`/proc/PID/fd/N -> net:[INODE]`, what `lsfd` shows): a namespace
+  may be kept alive by nothing else (`ip netns del` while a process still holds it open). Reading every
+  process's fds is the /proc scan's job (`processes.ProcScanner`, incremental); `with_held` adds its
+  findings, so discovery itself never walks the fd directories a second time.
+
+What the mount table covers: vnettop's own mount namespace only. A namespace mounted only inside another
+mount namespace (a container's) is found through the processes in it or holding it, not through that
+mount: its path would not open from here anyway, and reading /proc/PID/mountinfo of every process costs a
+parse of a whole mount table per mount namespace on every tick.
 
 How an inode is read, and why two ways: `/proc/PID/ns/net` is a magic link whose text is
 `net:[INODE]`, so `readlink` is enough (and is what a fake tree under tmp_path can imitate with a
@@ -22,10 +34,11 @@ from __future__ import annotations
 import errno
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 
 from vnettop.collect.types import Discovery, NsEntry
-from vnettop.model import CollectError
+from vnettop.model import CollectError, NsFd
 
 _NS_LINK = re.compile(r"^net:\[(\d+)\]$")
 _GONE = (errno.ENOENT, errno.ESRCH, errno.ENOTDIR, errno.EINVAL)
@@ -85,6 +98,34 @@ def _named(directory: str, nsfs_dev: int | None) -> tuple[dict[str, int], list[C
     return found, errors
 
 
+_OCTAL = re.compile(rb"\\([0-7]{3})")
+#: A mountinfo line of an nsfs mount of a network namespace: "ID PARENT MAJ:MIN net:[INODE] MOUNTPOINT
+#: OPTIONS [OPTIONAL FIELDS...] - nsfs SOURCE SUPER_OPTIONS". One pass over the whole table (a host with
+#: 200 named namespaces has 200+ such lines, read on every tick).
+_NSFS_MOUNT = re.compile(rb"^\S+ \S+ \S+ net:\[(\d+)\] (\S+) [^\n]*? - nsfs ", re.M)
+
+
+def _unescape_mount_path(field: bytes) -> str:
+    """A mountinfo path field as a file system path: the kernel writes space, tab, newline and
+    backslash as `\\ooo` octal escapes. Bytes that are not UTF-8 survive (os.fsdecode)."""
+    if b"\\" in field:
+        field = _OCTAL.sub(lambda m: bytes([int(m.group(1), 8) & 0xFF]), field)
+    return os.fsdecode(field)
+
+
+def nsfs_mounts(mountinfo: str = "/proc/self/mountinfo") -> dict[str, int]:
+    """mount point -> inode of every network namespace bind-mounted in this mount table.
+
+    A missing or unreadable table gives {} (a fake tree without one; /proc not mounted).
+    """
+    try:
+        with open(mountinfo, "rb") as f:
+            data = f.read()
+    except OSError:
+        return {}
+    return {_unescape_mount_path(m.group(2)): int(m.group(1)) for m in _NSFS_MOUNT.finditer(data)}
+
+
 def _denied_error(pids: list[int]) -> CollectError:
     """One error for all the processes whose namespace we may not read (not one per process)."""
     shown = ", ".join(str(p) for p in pids[:5]) + (", ..." if len(pids) > 5 else "")
@@ -109,11 +150,15 @@ def discover(
     run_root: str = "/run",
     self_ns_path: str = "/proc/self/ns/net",
     nsfs_dev: int | None = None,
+    mountinfo: str | None = None,
 ) -> Discovery:
-    """Find every network namespace: root, named (iproute2, docker) and process-only ones.
+    """Find every network namespace: root, named (iproute2, docker), mounted elsewhere, process-only
+    and fd-only ones.
 
     `nsfs_dev` is the device number a mounted namespace file has; by default that of
     `self_ns_path` (tests on a fake tree pass the device of their tmp directory).
+    `mountinfo` is the mount table to read, by default `PROC_ROOT/self/mountinfo`. Namespaces held only
+    by fds are added by `with_held` (from the /proc scan).
     Never raises for what it cannot see: that goes in `Discovery.errors`.
     """
     errors: list[CollectError] = []
@@ -132,12 +177,21 @@ def discover(
     paths: dict[int, str] = {}
     if root_inode is not None:
         paths[root_inode] = self_ns_path
-    for directory in (os.path.join(run_root, "netns"), os.path.join(run_root, "docker", "netns")):
+    name_dirs = (os.path.join(run_root, "netns"), os.path.join(run_root, "docker", "netns"))
+    for directory in name_dirs:
         found, errs = _named(directory, nsfs_dev)
         errors.extend(errs)
         for name, inode in sorted(found.items()):
             names.setdefault(inode, []).append(name)
             paths.setdefault(inode, os.path.join(directory, name))
+
+    mounts: dict[int, list[str]] = {}
+    table = nsfs_mounts(mountinfo if mountinfo is not None else os.path.join(proc_root, "self", "mountinfo"))
+    for where, inode in sorted(table.items()):
+        if os.path.dirname(where) in name_dirs:
+            continue  # a name, counted above (if it was mounted when its directory was listed)
+        mounts.setdefault(inode, []).append(where)
+        paths.setdefault(inode, where)
 
     pid_netns: dict[int, int] = {}
     denied: list[int] = []
@@ -170,11 +224,37 @@ def discover(
             root=inode == root_inode,
             path=path,
             pids=tuple(sorted(pids_of.get(inode, ()))),
+            mounts=tuple(mounts.get(inode, ())),
         )
         for inode, path in paths.items()
     ]
     entries.sort(key=lambda e: (not e.root, e.inode))
-    return Discovery(namespaces=tuple(entries), pid_netns=pid_netns, errors=tuple(errors))
+    return Discovery(namespaces=tuple(entries), pid_netns=pid_netns, errors=tuple(errors),
+                     pids_complete=not denied)
+
+
+def with_held(disc: Discovery, held: Mapping[int, Sequence[NsFd]], proc_root: str = "/proc") -> Discovery:
+    """`disc` with the processes' fds on namespaces (`ProcScan.ns_fds`) added: to the namespaces found
+    otherwise as one more way in, and as new entries (path `/proc/PID/fd/N`) for those kept alive by
+    nothing else. Same order as `discover`: root first, then by inode."""
+    if not held:
+        return disc
+    entries = []
+    for entry in disc.namespaces:
+        fds = held.get(entry.inode)
+        entries.append(replace(entry, fds=_sorted_fds(fds)) if fds else entry)
+    known = {e.inode for e in disc.namespaces}
+    for inode, fds in held.items():
+        if inode not in known and fds:
+            first = _sorted_fds(fds)
+            entries.append(NsEntry(inode, (), False, f"{proc_root}/{first[0].pid}/fd/{first[0].fd}", (),
+                                   fds=first))
+    entries.sort(key=lambda e: (not e.root, e.inode))
+    return replace(disc, namespaces=tuple(entries))
+
+
+def _sorted_fds(fds: Sequence[NsFd]) -> tuple[NsFd, ...]:
+    return tuple(sorted(fds, key=lambda h: (h.pid, h.fd)))
 
 
 def candidate_paths(entry: NsEntry, proc_root: str = "/proc") -> list[str]:
@@ -184,6 +264,8 @@ def candidate_paths(entry: NsEntry, proc_root: str = "/proc") -> list[str]:
     """
     out = [entry.path]
     out += [p for p in (f"{proc_root}/{pid}/ns/net" for pid in entry.pids) if p != entry.path]
+    out += [p for p in entry.mounts if p != entry.path]
+    out += [p for p in (f"{proc_root}/{h.pid}/fd/{h.fd}" for h in entry.fds) if p != entry.path]
     return out
 
 

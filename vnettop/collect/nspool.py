@@ -2,15 +2,24 @@
 
 Why a pool: opening a socket in a namespace costs a setns round trip; keeping it open makes a repeat
 dump ~2x cheaper and lets an event socket tell us which namespaces changed at all. What the pool holds
-per namespace (4 fds; RLIMIT_NOFILE is raised at start):
-- an fd on the namespace itself, from SIOCGSKNS (not through /run/netns, whose bind mount it would
-  keep busy): the NETNSA_FD of RTM_GETNSID queries;
+per namespace (3 fds; RLIMIT_NOFILE is raised at start):
 - a pyroute2 `IPRoute(fileno=...)` for the requests pyroute2 decodes;
 - a plain socket wrapped in `lean.StatsSocket` for the counters and the lean full dumps, also used
   here for raw RTM_GETNSID queries;
 - an event socket handed to the `EventHub`.
 The path a namespace was found by is opened only to enter it, and checked (fstat) to still name the
 namespace discovery saw: pids get reused.
+
+No fd on a namespace itself (nsfs) is kept: the NETNSA_FD of an RTM_GETNSID query is made when asked,
+from the namespace's own socket (SIOCGSKNS, not through /run/netns, whose bind mount it would keep
+busy), and closed at once. Why: discovery counts processes' nsfs fds as keeping a namespace alive (what
+`lsfd` sees), so a kept fd would make another vnettop keep every namespace this one reads, and this one
+keep every namespace the other reads: neither would ever let go of a deleted namespace. Only where
+SIOCGSKNS is refused (not root: then only vnettop's own namespace is pooled) is the path's fd kept.
+
+A namespace that could not be entered (no root) is still asked about: RTM_GETNSID needs only an fd on
+it, which the path it was found by may give even when setns is refused (/run/netns files are
+world-readable). So a veth whose peer is in such a namespace is still placed in it, by name.
 
 Every open socket or fd pins its namespace (it outlives `ip netns del`, and its veth peers stay in
 root), so `sync()` drops whatever discovery no longer finds (and the collector's janitor does the same
@@ -107,6 +116,7 @@ class PooledNs:
     """The open handles of one namespace, and what the collector remembers about it."""
 
     inode: int
+    #: An fd kept on the namespace, or -1: none is kept (made when asked, see the module docstring).
     ns_fd: int
     ipr: Any  # pyroute2 IPRoute (typed loosely: pyroute2 has no type hints)
     #: A `lean.StatsSocket` in this namespace for the per-tick counters (None: use netlink.dump_stats).
@@ -207,19 +217,28 @@ def _make_sockets(_fd: int) -> tuple[int, socket.socket, socket.socket]:
     return req.detach(), ev, counters
 
 
-def _detached_ns_fd(sock: socket.socket, path_fd: int) -> int:
-    """An fd on `sock`'s namespace that does not go through /run/netns (falls back to `path_fd`).
+def _kept_ns_fd(sock: socket.socket, path_fd: int) -> int:
+    """-1 (no fd kept: `_ns_fd_of` makes one when asked) if SIOCGSKNS works on `sock`, else `path_fd`.
 
-    Why: an fd opened through a bind mount keeps that mount busy, and a plain `umount` of
-    /run/netns/NAME (by a script, or a test) would then fail with EBUSY for as long as we run.
+    Why not keep `path_fd`: an fd opened through a bind mount keeps that mount busy, and a plain `umount`
+    of /run/netns/NAME (by a script, or a test) would then fail with EBUSY for as long as we run; and any
+    kept nsfs fd is seen by other vnettops as keeping the namespace alive (module docstring).
     SIOCGSKNS opens the namespace through the kernel's internal nsfs mount instead.
     """
     try:
         fd = fcntl.ioctl(sock.fileno(), SIOCGSKNS)
     except OSError:
         return path_fd
+    os.close(fd)
     os.close(path_fd)
-    return fd
+    return -1
+
+
+def _why_short(exc: OSError) -> str:
+    """The reason in a few words, for the namespace's own line ("devices unknown (cannot enter: ...)")."""
+    if exc.errno in (errno.EPERM, errno.EACCES):
+        return "permission denied"
+    return (exc.strerror or str(exc)).lower()
 
 
 def _stats_socket(sock: socket.socket) -> Any:
@@ -253,6 +272,14 @@ class NsPool:
         #: (namespace, nsid) -> the namespace it names, as `refs.resolve_links` found it (its `memo`):
         #: a repeat collect re-verifies these instead of searching. Dropped with either namespace.
         self.nsid_targets: dict[tuple[int, int], int] = {}
+        #: Namespaces the last `sync` could not enter, and why in a few words: still asked about by
+        #: `nsid_of` (through a short-lived fd), never pooled.
+        self.unreadable: dict[int, NsEntry] = {}
+        self.unreadable_why: dict[int, str] = {}
+        #: nsid answers about unreadable namespaces, for one sync only: nothing pins those namespaces,
+        #: so an answer could outlive its namespace (and its inode be reused).
+        self._loose_nsids: dict[tuple[int, int], int | None] = {}
+        self._query_fds: dict[int, int] = {}  # namespace -> fd made by `_ns_fd_of`, until `release_fds`
 
     def get(self, inode: int) -> PooledNs | None:
         return self.entries.get(inode)
@@ -266,6 +293,10 @@ class NsPool:
         wanted = {e.inode: e for e in discovery.namespaces}
         for inode in [i for i in self.entries if i not in wanted]:
             self.drop(inode)
+        gone = set(self.unreadable) - set(wanted)
+        if gone:
+            self.nsid_targets = {k: v for k, v in self.nsid_targets.items() if not {k[0], v} & gone}
+        self.unreadable, self.unreadable_why, self._loose_nsids = {}, {}, {}
 
         unreadable: dict[int, str] = {}
         errors: list[CollectError] = []
@@ -278,7 +309,7 @@ class NsPool:
             except FileNotFoundError:
                 continue
             except OSError as exc:
-                unreadable[inode] = _why(exc)
+                self._mark_unreadable(entry, exc, unreadable)
         if not new_fds:
             return [], unreadable, errors
 
@@ -298,7 +329,7 @@ class NsPool:
         for inode, result in made.items():
             if isinstance(result, OSError):
                 os.close(new_fds[inode])
-                unreadable[inode] = _why(result)
+                self._mark_unreadable(wanted[inode], result, unreadable)
                 continue
             req_fd, ev, counters = result
             try:
@@ -310,11 +341,16 @@ class NsPool:
                 os.close(new_fds[inode])
                 errors.append(CollectError(f"netns {inode}", f"cannot set up a netlink socket: {exc}"))
                 continue
-            ns_fd = _detached_ns_fd(counters, new_fds[inode])
+            ns_fd = _kept_ns_fd(counters, new_fds[inode])
             self.hub.add(inode, ev)
             self.entries[inode] = PooledNs(inode, ns_fd, ipr, _stats_socket(counters), counters)
             opened.append(inode)
         return opened, unreadable, errors
+
+    def _mark_unreadable(self, entry: NsEntry, exc: OSError, unreadable: dict[int, str]) -> None:
+        unreadable[entry.inode] = _why(exc)
+        self.unreadable[entry.inode] = entry
+        self.unreadable_why[entry.inode] = _why_short(exc)
 
     def _iproute(self, fd: int) -> Any:
         return _LazyIPRoute(fd, self.loop)
@@ -326,30 +362,78 @@ class NsPool:
         namespace reports an nsid change (see `forget_nsids`) or either namespace is dropped.
         """
         src = self.entries.get(from_inode)
-        dst = self.entries.get(target_inode)
-        if src is None or dst is None:
+        if src is None:
             return None
+        dst = self.entries.get(target_inode)
+        if dst is None:
+            return self._nsid_of_unreadable(src, target_inode)
         if target_inode in src.nsids:
             return src.nsids[target_inode]
-        self.nsid_queries += 1
-        value: int | None
-        if src.query is not None:
-            try:
-                value = query_nsid(src.query, dst.ns_fd)
-            except OSError:
-                self.nsid_failures += 1
-                return None  # not cached: ask again next time
-        else:
-            try:
-                reply = src.ipr.get_netnsid(fd=dst.ns_fd)
-            except Exception:  # pyroute2 oddities: "unknown", not cached
-                self.nsid_failures += 1
-                return None
-            nsid = reply.get("nsid") if isinstance(reply, dict) else None
-            # NETNSA_NSID is a signed 32-bit value that pyroute2 decodes unsigned: -1 (none) is 2**32-1.
-            value = nsid if isinstance(nsid, int) and 0 <= nsid < 2**31 else None
+        try:
+            value = self._ask(src, self._ns_fd_of(dst))
+        except OSError:
+            self.nsid_failures += 1
+            return None  # not cached: ask again next time
         src.nsids[target_inode] = value
         return value
+
+    def release_fds(self) -> None:
+        """Close the namespace fds `nsid_of` opened (the collector calls this once a resolve is done:
+        one fd per namespace asked about, instead of one per question, and none kept between collects)."""
+        fds, self._query_fds = self._query_fds, {}
+        for fd in fds.values():
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def _nsid_of_unreadable(self, src: PooledNs, target_inode: int) -> int | None:
+        """The nsid `src` has for a namespace that could not be entered, through a short-lived fd on it
+        (only for this sync: see `_loose_nsids`)."""
+        entry = self.unreadable.get(target_inode)
+        if entry is None:
+            return None
+        key = (src.inode, target_inode)
+        if key in self._loose_nsids:
+            return self._loose_nsids[key]
+        value: int | None = None
+        try:
+            fd = _open_ns_fd(entry, self.proc_root)
+        except OSError:
+            pass  # not even an fd: it stays unidentified
+        else:
+            try:
+                value = self._ask(src, fd)
+            except OSError:
+                value = None
+            finally:
+                os.close(fd)
+        self._loose_nsids[key] = value
+        return value
+
+    def _ns_fd_of(self, entry: PooledNs) -> int:
+        """An fd on `entry`'s namespace for NETNSA_FD: the kept one, or one made until `release_fds`."""
+        if entry.ns_fd >= 0:
+            return entry.ns_fd
+        fd = self._query_fds.get(entry.inode)
+        if fd is None:
+            if entry.query is None:
+                raise OSError(errno.EBADF, "no socket to ask SIOCGSKNS")
+            fd = self._query_fds[entry.inode] = fcntl.ioctl(entry.query.fileno(), SIOCGSKNS)
+        return fd
+
+    def _ask(self, src: PooledNs, target_fd: int) -> int | None:
+        """RTM_GETNSID from `src` about the namespace `target_fd` (a query: never assigns). Raises OSError."""
+        self.nsid_queries += 1
+        if src.query is not None:
+            return query_nsid(src.query, target_fd)
+        try:
+            reply = src.ipr.get_netnsid(fd=target_fd)
+        except Exception as exc:  # pyroute2 oddities: "unknown", not cached
+            raise OSError(errno.EIO, f"get_netnsid: {exc}") from exc
+        nsid = reply.get("nsid") if isinstance(reply, dict) else None
+        # NETNSA_NSID is a signed 32-bit value that pyroute2 decodes unsigned: -1 (none) is 2**32-1.
+        return nsid if isinstance(nsid, int) and 0 <= nsid < 2**31 else None
 
     def forget_nsids(self, inode: int) -> None:
         """`inode` reported an nsid change: forget its "no nsid" answers.
@@ -363,6 +447,9 @@ class NsPool:
 
     def drop(self, inode: int) -> None:
         """Close everything held for a namespace (so it is no longer pinned)."""
+        fd = self._query_fds.pop(inode, None)
+        if fd is not None:
+            os.close(fd)
         entry = self.entries.pop(inode, None)
         self.hub.remove(inode)
         if entry is None:
@@ -379,15 +466,17 @@ class NsPool:
                     closable.close()
             except Exception:
                 pass
-        try:
-            os.close(entry.ns_fd)
-        except OSError:
-            pass
+        if entry.ns_fd >= 0:
+            try:
+                os.close(entry.ns_fd)
+            except OSError:
+                pass
         for other in self.entries.values():
             other.nsids.pop(inode, None)
         self.nsid_targets = {k: v for k, v in self.nsid_targets.items() if inode not in (k[0], v)}
 
     def close(self) -> None:
+        self.release_fds()
         for inode in list(self.entries):
             self.drop(inode)
         if not self.loop.is_closed():

@@ -11,25 +11,43 @@ process's fd links costs ~14 ms at 370 processes (KERNEL-NOTES); instead, each c
 the scanner does it by itself when a known holder lost a tun fd (fd passing: libvirt hands its fd to
 qemu and closes its own).
 
-A holder's `/dev/vhost-net` fds (qemu with `vhost=on`) are read from the same fd links as its tun fds.
+A holder's `/dev/vhost-net` fds (qemu with `vhost=on`) are read from the same fd links as its tun fds,
+and so are fds on network namespaces (`net:[INODE]`, what `lsfd` shows): a namespace kept alive only by
+such an fd has no name and no process inside, and discovery learns of it from here (`ns_fds`). vnettop's
+own fds are left out: its sockets pin every namespace it reads, and counting them would keep a deleted
+namespace alive forever (two vnettops would keep each other's).
+
+An fd on a namespace does not always read `net:[INODE]`: one opened through a bind mount
+(`open("/run/netns/X")`) reads as the mount's path, and as `/` once the mount is gone (`ip netns del`
+detaches it, and the fd alone keeps the namespace). So fds reading `/`, or a path with a `/netns/`
+directory in it (iproute2's, docker's, rootless Podman's), are stat()ed: the nsfs device and inode
+decide. Any other path is not (a stat per fd would double the scan); such a namespace, if still mounted
+in vnettop's mount namespace, is found through the mount table anyway.
+
+Whether the holders are known at all: without root, other users' fd directories are EACCES, so a device
+no fd was found on may still be held; `ProcScan.complete` says whether every process was read.
 Process facts (name, command line, user) come from psutil on the live /proc (`procfacts`), only for the
 processes shown, cached by (pid, start time).
 """
 
 from __future__ import annotations
 
+import fcntl
 import math
 import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from vnettop.collect.namespaces import inode_from_link
 from vnettop.collect.procfacts import FactsCache, FactsSource, facts_source
 from vnettop.collect.procfs import DENIED_ERRNOS, TUN_PATH, VHOST_PATH, ProcFs
 from vnettop.collect.sockets import ListeningScanner
 from vnettop.collect.tunfd import TunProber
 from vnettop.collect.types import Discovery, ProcScan, TunFd
-from vnettop.model import CollectError, Listening, Process
+from vnettop.model import CollectError, Listening, NsFd, Process
+
+_NS_PREFIX = "net:["
 
 
 @dataclass(slots=True)
@@ -40,6 +58,7 @@ class _Known:
     tun_fds: tuple[int, ...] = ()
     vhost_fds: tuple[int, ...] = ()  # kept for tun holders only
     denied: bool = False  # its fd directory could not be read (not root)
+    ns_fds: tuple[tuple[int, int], ...] = ()  # (fd, nsfs inode) of its fds on network namespaces
 
 
 class ProcScanner:
@@ -48,7 +67,7 @@ class ProcScanner:
     def __init__(self, proc_root: str = "/proc", *, exact: bool | None = None,
                  sweep_seconds: float = 3.0, sweep_max: int = 400, listen_interval: float = 3.0,
                  clock: Callable[[], float] = time.monotonic, facts: FactsSource | None = None,
-                 facts_max_age: float = 30.0) -> None:
+                 facts_max_age: float = 30.0, nsfs_dev: int | None = None) -> None:
         self.procfs = ProcFs(proc_root)
         #: Names, command lines and users: psutil on the live /proc, the tree's files on a fake one.
         self.facts = FactsCache(facts or facts_source(self.procfs), facts_max_age, clock)
@@ -64,7 +83,13 @@ class ProcScanner:
         self._last: float | None = None
         #: How many fd directories the last call read (for benchmarks and tests of incrementality).
         self.last_fd_reads = 0
+        #: Whether the last call read every process's fds (a full scan, or the first one).
+        self.last_read_all = False
         self._root = os.geteuid() == 0
+        #: This process, whose own namespace fds are never reported (see the module docstring).
+        self._self_pid = os.getpid() if self.procfs.is_live else None
+        #: st_dev of the nsfs file system, to recognise a namespace fd that does not read `net:[...]`.
+        self.nsfs_dev = nsfs_dev if nsfs_dev is not None else _nsfs_dev(self.procfs)
         self._fd_cache: dict[int, dict[int, str]] = {}  # fd links read during this call, for the sockets
 
     # -- the public call ---------------------------------------------------------------------
@@ -76,7 +101,8 @@ class ProcScanner:
         try:
             pids = set(self.procfs.pids())
         except OSError as exc:
-            return ProcScan((), {}, (CollectError("proc", f"cannot list {self.procfs.root}: {exc}"),))
+            return ProcScan((), {}, (CollectError("proc", f"cannot list {self.procfs.root}: {exc}"),),
+                            complete=False)
         self.last_fd_reads = 0
         self._fd_cache = {}
         for gone in set(self._known) - pids:
@@ -94,6 +120,8 @@ class ProcScanner:
         lost_fd = self._read_fds(todo, verify=not full)
         if lost_fd and not full:
             self._read_fds(pids - todo, verify=True)
+            todo = pids
+        self.last_read_all = todo >= pids
         self._last = now
 
         tun_fds, fallback = self._probe_holders()
@@ -111,7 +139,17 @@ class ProcScanner:
         processes = self._processes(discovery, holders, listening)
         vhost = {pid: self._known[pid].vhost_fds for pid in sorted(holders)
                  if pid in self._known and self._known[pid].vhost_fds}
-        return ProcScan(tuple(tun_fds), processes, tuple(errors), vhost)
+        return ProcScan(tuple(tun_fds), processes, tuple(errors), vhost, complete=not denied,
+                        ns_fds=self.ns_fds())
+
+    def ns_fds(self) -> dict[int, tuple[NsFd, ...]]:
+        """nsfs inode -> the fds processes hold on that network namespace, as last read (a process's fds
+        are re-read at least every `sweep_seconds`)."""
+        out: dict[int, list[NsFd]] = {}
+        for pid, known in self._known.items():
+            for fd, inode in known.ns_fds:
+                out.setdefault(inode, []).append(NsFd(pid, fd))
+        return {inode: tuple(sorted(fds, key=lambda h: (h.pid, h.fd))) for inode, fds in out.items()}
 
     # -- fds ---------------------------------------------------------------------------------
 
@@ -166,6 +204,7 @@ class ProcScanner:
                 # not re-read as new every call; if it is gone, the next listing drops it.
                 known.denied = exc.errno in DENIED_ERRNOS
                 known.tun_fds = known.vhost_fds = ()
+                known.ns_fds = ()
                 self._known[pid] = known
                 continue
             self._fd_cache[pid] = targets
@@ -174,6 +213,7 @@ class ProcScanner:
                 lost = True
             known.tun_fds = fds
             known.vhost_fds = tuple(sorted(fd for fd, t in targets.items() if t == VHOST_PATH)) if fds else ()
+            known.ns_fds = () if pid == self._self_pid else self._ns_fds(pid, targets)
             known.denied = False
             self._known[pid] = known
         return lost
@@ -192,6 +232,34 @@ class ProcScanner:
                 fallback = self.prober.last_fallback
             out.extend(found)
         return out, fallback
+
+    def _ns_fds(self, pid: int, targets: dict[int, str]) -> tuple[tuple[int, int], ...]:
+        """(fd, inode) of the fds among `targets` open on a network namespace, by fd (module docstring)."""
+        out = []
+        for fd, target in targets.items():
+            if target.startswith(_NS_PREFIX):
+                inode = inode_from_link(target)
+            elif target == "/" or "/netns/" in target:
+                inode = self._nsfs_inode(pid, fd)
+            else:
+                continue
+            if inode is not None:
+                out.append((fd, inode))
+        return tuple(sorted(out))
+
+    def _nsfs_inode(self, pid: int, fd: int) -> int | None:
+        """The namespace inode an fd is open on, if it is on nsfs and a network namespace."""
+        if self.nsfs_dev is None:
+            return None
+        try:
+            st = os.stat(self.procfs.path(pid, "fd", str(fd)))
+        except OSError:
+            return None
+        if st.st_dev != self.nsfs_dev:
+            return None
+        if self.procfs.is_live and not _is_netns(self.procfs.path(pid, "fd", str(fd))):
+            return None  # nsfs holds every kind of namespace (mount, uts... bind mounts): not this one
+        return st.st_ino
 
     # -- processes ---------------------------------------------------------------------------
 
@@ -217,3 +285,32 @@ class ProcScanner:
             out.setdefault(netns, []).append(Process(pid, facts.name, facts.cmdline, facts.user, items))
         self.facts.retain(shown)
         return {ns: tuple(procs) for ns, procs in sorted(out.items())}
+
+
+
+NS_GET_NSTYPE = 0xB703  # _IO(0xb7, 0x3): the CLONE_NEW* type of a namespace fd
+CLONE_NEWNET = 0x40000000
+
+
+def _is_netns(path: str) -> bool:
+    """Whether the nsfs file at `path` is a network namespace (asked of the kernel; opened briefly)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        return bool(fcntl.ioctl(fd, NS_GET_NSTYPE) == CLONE_NEWNET)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def _nsfs_dev(procfs: ProcFs) -> int | None:
+    """The live nsfs device; None for a fake tree (its tests say which device stands for nsfs)."""
+    if not procfs.is_live:
+        return None
+    try:
+        return os.stat("/proc/self/ns/net").st_dev
+    except OSError:
+        return None

@@ -198,7 +198,7 @@ def resolve_links(
             errors.append(CollectError(
                 f"netns {link.netns}",
                 f"{link.name}: {role} is ifindex {index} in the namespace with nsid {nsid}, which matches"
-                " none vnettop can see (held only by an fd?)"))
+                " none vnettop found (without root: one it may not even open)"))
             return LinkRef(0, index, None)
         return ref(target, index, link, role)
 

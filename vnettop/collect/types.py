@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from vnettop.model import CollectError, Link, Process
+from vnettop.model import CollectError, Link, NsFd, Process
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,8 +18,12 @@ class NsEntry:
     inode: int
     names: tuple[str, ...]  # sorted; /run/netns and /run/docker/netns names
     root: bool  # the namespace the collector runs in
-    path: str  # /run/netns/NAME, /run/docker/netns/ID, /proc/PID/ns/net or /proc/self/ns/net
+    path: str  # /run/netns/NAME, /run/docker/netns/ID, a mount path, /proc/PID/ns/net or /proc/PID/fd/N
     pids: tuple[int, ...]  # processes in it, sorted
+    #: nsfs bind mounts of it elsewhere than /run/netns and /run/docker/netns, as file system paths
+    #: (undecodable bytes as surrogates: they must still open), sorted.
+    mounts: tuple[str, ...] = ()
+    fds: tuple[NsFd, ...] = ()  # processes' open fds on it (not vnettop's own), by pid then fd
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +33,8 @@ class Discovery:
     namespaces: tuple[NsEntry, ...]  # root first, then by inode
     pid_netns: dict[int, int]  # pid -> nsfs inode of its network namespace
     errors: tuple[CollectError, ...] = ()
+    #: False when some processes' namespaces could not be read (not root): every `pids` may lack some.
+    pids_complete: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,3 +72,8 @@ class ProcScan:
     #: pid -> its /dev/vhost-net fds, sorted, for tun holders that have any (the kernel does not say which
     #: tap a vhost fd serves, so they belong to the process).
     vhost_fds: dict[int, tuple[int, ...]] = field(default_factory=dict)
+    #: True only if every process's fds were read (so a device no fd names is really not held); False
+    #: without root (other users' fd directories are EACCES) or when the scan failed.
+    complete: bool = True
+    #: nsfs inode -> the fds processes hold on that network namespace (vnettop's own excluded).
+    ns_fds: dict[int, tuple[NsFd, ...]] = field(default_factory=dict)

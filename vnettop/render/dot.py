@@ -69,7 +69,8 @@ def _cluster(snap: Snapshot, ns: Namespace, placed: set[int]) -> list[str]:
         placed.add(proc.pid)
         lines.append(f"    {_proc_node(proc)}")
     if len(lines) == 3:  # an empty cluster is dropped by Graphviz: keep the namespace visible
-        lines.append(f"    {quote(f'ns_{ns.inode}')} [label={quote('(no devices)')}, shape=plaintext];")
+        empty = "(no devices)" if ns.readable else "(devices unknown: cannot enter)"
+        lines.append(f"    {quote(f'ns_{ns.inode}')} [label={quote(empty)}, shape=plaintext];")
     lines.append("  }")
     return lines
 
@@ -102,7 +103,7 @@ def _outside_nodes(snap: Snapshot, placed: set[int]) -> list[str]:
     """Holders the snapshot has no process record for, and veth peers it could not read."""
     lines = []
     for link in topo.tuntaps(snap):
-        for holder in link.tun.holders if link.tun else ():
+        for holder in link.tun.known_holders if link.tun else ():
             if holder.pid not in placed:
                 placed.add(holder.pid)
                 lines.append(f"  {proc_id(holder.pid)} [label={quote(f'{holder.comm}[{holder.pid}]')}, "
@@ -132,7 +133,7 @@ def _edges(snap: Snapshot) -> list[str]:
         if link.lower is not None and link.lower.key != link.key:
             lines.append(f"  {src} -> {link_id(*link.lower.key)} [label={quote('lower')}, style=dotted];")
         if link.tun is not None:
-            for holder in link.tun.holders:
+            for holder in link.tun.known_holders:
                 fds = quote("fd " + ",".join(str(fd) for fd in holder.fds))
                 lines.append(f'  {proc_id(holder.pid)} -> {src} [label={fds}, color="#b06000"];')
     for end, other in topo.veth_pairs(snap):

@@ -23,6 +23,7 @@ from vnettop.model import (
     LinkRef,
     Listening,
     Namespace,
+    NsFd,
     Process,
     Snapshot,
     Stats,
@@ -99,11 +100,14 @@ def _link(link: Link) -> dict[str, Any]:
             "owner": tun.owner,
             "group": tun.group,
             "num_queues": tun.num_queues,
-            "holders": [
+            # null: not every process could be checked and none found holds it (SNAPSHOT-SCHEMA.md
+            # "Unknown is not empty"); holders_complete false: these hold it, more may.
+            "holders": None if tun.holders is None else [
                 {"pid": h.pid, "comm": h.comm, "fds": list(h.fds), "exact": h.exact,
                  "vhost_fds": list(h.vhost_fds)}
                 for h in tun.holders
             ],
+            "holders_complete": tun.holders_complete,
         },
         "info": dict(link.info),
     }
@@ -122,6 +126,11 @@ def snapshot_to_dict(snap: Snapshot) -> dict[str, Any]:
                 "root": ns.root,
                 "pids": list(ns.pids),
                 "processes": [_process(p) for p in ns.processes],
+                "readable": ns.readable,  # false: could not be entered, its devices are unknown
+                "unreadable_reason": ns.unreadable_reason,
+                "mounts": list(ns.mounts),
+                "fds": [{"pid": h.pid, "fd": h.fd} for h in ns.fds],
+                "pids_complete": ns.pids_complete,  # false: others' processes could not be read
             }
             for ns in snap.namespaces
         ],
@@ -242,14 +251,25 @@ def _read_process(v: object, path: str) -> Process:
     )
 
 
+def _read_ns_fd(v: object, path: str) -> NsFd:
+    r = _Reader(v, path)
+    return NsFd(r.req_int("pid"), r.req_int("fd"))
+
+
 def _read_namespace(v: object, path: str) -> Namespace:
     r = _Reader(v, path)
+    readable = r.opt_bool("readable")
     return Namespace(
         inode=r.req_int("inode"),
         names=r.seq("names", _str_item),
         root=r.req_bool("root"),
         pids=r.seq("pids", _int_item, optional=True),
         processes=r.seq("processes", _read_process, optional=True),
+        readable=True if readable is None else readable,  # files from before the field: readable
+        unreadable_reason=r.opt_str("unreadable_reason"),
+        mounts=r.seq("mounts", _str_item, optional=True),
+        fds=r.seq("fds", _read_ns_fd, optional=True),
+        pids_complete=r.opt_bool("pids_complete") is not False,
     )
 
 
@@ -283,6 +303,8 @@ def _read_link(v: object, path: str) -> Link:
     tun_r = r.obj_or_none("tun")
     tun = None
     if tun_r is not None:
+        holders = None if tun_r.obj.get("holders", []) is None else tun_r.seq("holders", _read_holder, True)
+        complete = tun_r.opt_bool("holders_complete")
         tun = TunInfo(
             type=tun_r.req_str("type"),
             persist=tun_r.req_bool("persist"),
@@ -292,7 +314,9 @@ def _read_link(v: object, path: str) -> Link:
             owner=tun_r.opt_int("owner"),
             group=tun_r.opt_int("group"),
             num_queues=tun_r.opt_int("num_queues"),
-            holders=tun_r.seq("holders", _read_holder, optional=True),
+            holders=holders,
+            # absent (files from before the field): complete exactly when the list is there
+            holders_complete=holders is not None and complete is not False,
         )
     info_raw = r.obj.get("info") or {}
     if not isinstance(info_raw, Mapping):

@@ -25,7 +25,7 @@ def render_text(snap: Snapshot, ascii: bool = False) -> str:
     out = [_header(snap, sym)]
     held: dict[int, list[Link]] = {}  # pid -> the tun/tap devices it holds (one pass, not one per process)
     for link in topo.tuntaps(snap):
-        for holder in link.tun.holders if link.tun else ():
+        for holder in link.tun.known_holders if link.tun else ():
             held.setdefault(holder.pid, []).append(link)
     for ns in snap.namespaces:
         out.append("")
@@ -67,7 +67,8 @@ def _namespace(snap: Snapshot, ns: Namespace, sym: dict[str, str], held: dict[in
         head.append("also " + ", ".join(extra_names))
     if not ns.root and not ns.names:
         head.append("(no name)")
-    head.append(_plural(len(ns.pids), "process", "processes"))
+    head.append(_plural(len(ns.pids), "process", "processes")
+                + ("" if ns.pids_complete else " seen (others' not readable)"))
     lines = ["  ".join(head)]
     procs = ns.processes
     if procs:
@@ -78,6 +79,8 @@ def _namespace(snap: Snapshot, ns: Namespace, sym: dict[str, str], held: dict[in
     links = snap.links_in(ns.inode)
     if links:
         lines.extend(_devices(snap, list(links), sym))
+    elif not ns.readable:
+        lines.append(f"  devices unknown (cannot enter: {ns.unreadable_reason or 'see errors'})")
     else:
         lines.append("  (no devices)")
     return lines
@@ -203,7 +206,9 @@ def _tun_note(snap: Snapshot, link: Link) -> str:
             f"{h.comm}[{h.pid}]{_vm(snap, h.pid)} {topo.fds_text(h)}" + ("" if h.exact else " (by name)")
             for h in tun.holders
         )
-        flags.append(f"held by {held}")
+        flags.append(f"held by {held}" + ("" if tun.holders_complete else ", maybe more (needs root)"))
+    elif tun.holders is None:
+        flags.append("holder unknown (needs root)")
     else:
         flags.append("not held")
     return " ".join(flags)

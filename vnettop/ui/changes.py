@@ -70,7 +70,7 @@ def changed_namespaces(old: Snapshot, new: Snapshot) -> frozenset[int] | None:
         changed.add(gone.netns)
         if gone.tun is not None:
             tuns.append(gone)
-    holders = {h.pid for link in tuns if link.tun is not None for h in link.tun.holders}
+    holders = {h.pid for link in tuns if link.tun is not None for h in link.tun.known_holders}
     if holders:
         changed.update(ns.inode for ns in new.namespaces if any(p.pid in holders for p in ns.processes))
     return frozenset(changed)
@@ -138,12 +138,29 @@ def _state_changes(at: datetime, snap: Snapshot, before: Link, now: Link) -> lis
         parts = [f"+{a}" for a in added] + [f"-{a}" for a in removed]
         if parts:
             out.append(Change(at, "address", now.name, where, " ".join(parts), target))
-    before_holders = {h.pid for h in before.tun.holders} if before.tun else set()
-    now_holders = {h.pid for h in now.tun.holders} if now.tun else set()
-    if before_holders != now_holders:
-        detail = ", ".join(f"{h.comm}[{h.pid}]" for h in now.tun.holders) if now.tun else ""
-        out.append(Change(at, "holders", now.name, where, detail or "no holder", target))
+    if _holder_state(before) != _holder_state(now):
+        out.append(Change(at, "holders", now.name, where, _holders_detail(now), target))
     return out
+
+
+def _holder_state(link: Link) -> tuple[frozenset[int], bool, bool]:
+    """What a holders event compares: the pids found, whether that is all of them, whether any is known."""
+    tun = link.tun
+    if tun is None:
+        return frozenset(), True, True
+    return frozenset(h.pid for h in tun.known_holders), tun.holders_complete, tun.holders is not None
+
+
+def _holders_detail(link: Link) -> str:
+    tun = link.tun
+    if tun is None:
+        return "no holder"
+    if tun.holders is None:
+        return "holder unknown (needs root)"
+    found = ", ".join(f"{h.comm}[{h.pid}]" for h in tun.holders)
+    if not found:
+        return "no holder"
+    return found if tun.holders_complete else found + ", maybe more"
 
 
 def diff(old: Snapshot | None, new: Snapshot) -> list[Change]:

@@ -122,7 +122,7 @@ def _tun_parts(snap: Snapshot, link: Link) -> list[RenderableType]:
     _row(g, "group", "-" if tun.group is None else f"gid {tun.group}")
     _row(g, "holders", Text(holders_text(link, snap), style="magenta"))
     parts: list[RenderableType] = [g]
-    for h in tun.holders:
+    for h in tun.known_holders:
         found = find_process(snap, h.pid)
         cmd = safe(found[1].cmdline) if found else "(command line unknown)"
         where = f" in {safe(found[0].label)}" if found else ""
@@ -154,13 +154,22 @@ def _ns_parts(snap: Snapshot, ns: Namespace, full: bool) -> list[RenderableType]
     g = _grid()
     _row(g, "names", " ".join(ns.names) or ("(root)" if ns.root else "(no name)"))
     _row(g, "inode", f"net:[{ns.inode}]")
+    if ns.mounts:
+        _row(g, "mounted at", "\n".join(safe(m) for m in ns.mounts))
+    if ns.fds:
+        _row(g, "held open by", ", ".join(h.label for h in ns.fds))
     links = snap.links_in(ns.inode)
     shown = links if full else links[:LIST_CAP]
     hidden = len(links) - len(shown)
-    _row(g, "devices", f"{len(links)}: " + " ".join(link.name for link in shown)
-         + (f" … +{hidden} more" if hidden else ""))
+    if ns.readable:
+        _row(g, "devices", f"{len(links)}: " + " ".join(link.name for link in shown)
+             + (f" … +{hidden} more" if hidden else ""))
+    else:
+        why = ns.unreadable_reason or "see errors"
+        _row(g, "devices", Text(f"unknown (cannot enter: {why})", style="yellow"))
     pids = " ".join(str(p) for p in ns.pids[:12]) + (" …" if len(ns.pids) > 12 else "")
-    _row(g, "pids", f"{len(ns.pids)}: {pids}")
+    seen = "" if ns.pids_complete else " seen (others' processes cannot be read without root)"
+    _row(g, "pids", f"{len(ns.pids)}{seen}: {pids}")
     parts: list[RenderableType] = [g]
     procs = ns.processes if full else ns.processes[:PROC_CAP]
     for proc in procs:
@@ -185,7 +194,8 @@ def _proc_parts(snap: Snapshot, netns: int, proc: Process) -> list[RenderableTyp
     g = _grid()
     _row(g, "netns", f"{snap.ns_label(netns)} (net:[{netns}])")
     held = [f"{link.name} @ {snap.ns_label(link.netns)} {fds_text(h)}"
-            for link in snap.links if link.tun is not None for h in link.tun.holders if h.pid == proc.pid]
+            for link in snap.links if link.tun is not None
+            for h in link.tun.known_holders if h.pid == proc.pid]
     _row(g, "holds", "\n".join(held) or "-")
     parts.append(g)
     return parts

@@ -45,7 +45,7 @@ def _ns_words(snap: Snapshot, inode: int) -> list[str]:
     ns = snap.namespace(inode)
     if ns is None:
         return [f"net:[{inode}]"]
-    return [ns.label, *ns.names, str(inode)]
+    return [ns.label, *ns.names, *ns.mounts, str(inode)]
 
 
 def haystack(snap: Snapshot, target: Target) -> str:
@@ -62,7 +62,8 @@ def haystack(snap: Snapshot, target: Target) -> str:
         if link is not None:
             words += [link.name, link.kind, *link.addresses, *_ns_words(snap, link.netns)]
             if link.tun is not None:
-                words += [h.comm for h in link.tun.holders] + [str(h.pid) for h in link.tun.holders]
+                held = link.tun.known_holders
+                words += [h.comm for h in held] + [str(h.pid) for h in held]
     elif target.kind == "proc" and obj is not None:
         words += [getattr(obj, "comm", ""), str(target.ident), *_ns_words(snap, target.netns)]
     return "\0".join(words).lower()

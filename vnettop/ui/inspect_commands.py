@@ -45,7 +45,7 @@ def link_commands(snap: Snapshot, link: Link) -> list[str]:
         out.append(f"{ns_prefix(snap, link.lower.netns, 'ip')} -d link show {q(link.lower.name)}")
     if link.tun is not None:
         out.append(f"{ip} -d tuntap show")
-        for holder in link.tun.holders:
+        for holder in link.tun.known_holders:
             for fd in holder.fds:
                 out.append(f"cat /proc/{holder.pid}/fdinfo/{fd}   # iff: {name}")
             if holder.vhost_fds:

@@ -60,6 +60,8 @@ def holder_target(snap: Snapshot, target: Target | None) -> Target | str:
     if link is None or link.tun is None:
         name = link.name if link is not None else "this"
         return f"holder: {name} is not a tun/tap"
+    if link.tun.holders is None:
+        return f"{link.name}: its holder is unknown (other users' processes can be read only by root)"
     if not link.tun.holders:
         return f"{link.name}: no process holds it" + (" (persistent)" if link.tun.persist else "")
     pid = link.tun.holders[0].pid

@@ -65,13 +65,22 @@ def _find_process(snap: Snapshot, pid: int) -> Process | None:
     return None
 
 
+#: What a tun/tap says when its holders could not be checked (model.TunInfo: holders None).
+HOLDER_UNKNOWN = "holder unknown (needs root)"
+
+
 def holders_text(link: Link, snap: Snapshot | None = None) -> str:
-    """"qemu-kvm[7748] P2 fd 26 vhost 28" for each holder, or "no holder"."""
-    if link.tun is None:
+    """"qemu-kvm[7748] P2 fd 26 vhost 28" for each holder; "no holder" only when every process was
+    checked; "holder unknown (needs root)" when they could not be; "..., maybe more" when some were."""
+    tun = link.tun
+    if tun is None:
         return ""
-    if not link.tun.holders:
-        return "no holder" + (", persist" if link.tun.persist else "")
-    return ", ".join(holder_text(h, snap) for h in link.tun.holders)
+    if tun.holders is None:
+        return HOLDER_UNKNOWN + (", persist" if tun.persist else "")
+    if not tun.holders:
+        return "no holder" + (", persist" if tun.persist else "")
+    more = "" if tun.holders_complete else ", maybe more (needs root)"
+    return ", ".join(holder_text(h, snap) for h in tun.holders) + more
 
 
 def state_style(link: Link) -> tuple[str, str]:
@@ -114,8 +123,10 @@ def ns_label(snap: Snapshot, ns: Namespace) -> Text:
     text.append(short(ns.label, 40), style="bold green")
     if not ns.names and not ns.root:
         text.append("  no name", style="dim")
-    n = len(snap.links_in(ns.inode))
-    text.append(f"  {n} dev", style="dim")
+    if ns.readable:
+        text.append(f"  {len(snap.links_in(ns.inode))} dev", style="dim")
+    else:
+        text.append(f"  devices unknown ({ns.unreadable_reason or 'cannot enter'})", style="yellow")
     procs = " ".join(proc_name(p) for p in ns.processes[:3])
     if len(ns.processes) > 3:
         procs += f" +{len(ns.processes) - 3}"
@@ -142,7 +153,7 @@ def held_index(snap: Snapshot) -> dict[int, list[str]]:
     for link in snap.links:
         if link.tun is None:
             continue
-        for h in link.tun.holders:
+        for h in link.tun.known_holders:
             out.setdefault(h.pid, []).append(f"{safe(link.name)} {fds_text(h)}")
     return out
 

@@ -161,7 +161,9 @@ def tun_rows(snap: Snapshot, flt: Filter) -> list[Row]:
             owner += f" gid {tun.group}"
         rows.append(Row(t.id, t, (
             plain(link.name, "bold"), short(snap.ns_label(link.netns)), tun.type, " ".join(flags),
-            Text(holders_text(link, snap), style="magenta" if tun.holders else "yellow"), owner.strip(),
+            Text(holders_text(link, snap),
+                 style="magenta" if tun.holders else "yellow" if tun.unheld else "dim"),
+            owner.strip(),
             _state(link))))
     return rows
 
@@ -177,8 +179,9 @@ def ns_rows(snap: Snapshot, flt: Filter) -> list[Row]:
             procs += f" +{len(ns.processes) - 3}"
         listening = " ".join(listening_text(p, 3) for p in ns.processes if p.listening)
         rows.append(Row(t.id, t, (
-            Text(short(ns.label, 30), style="bold green"), str(ns.inode), str(len(snap.links_in(ns.inode))),
-            str(len(ns.pids)), procs, listening)))
+            Text(short(ns.label, 30), style="bold green"), str(ns.inode),
+            str(len(snap.links_in(ns.inode))) if ns.readable else "?",
+            f"{len(ns.pids)}{'' if ns.pids_complete else '+'}", procs, listening)))
     return rows
 
 
