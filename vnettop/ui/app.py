@@ -9,6 +9,9 @@ when that message has been handled, so polls never overlap.
 
 from __future__ import annotations
 
+import asyncio
+import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -40,6 +43,7 @@ from vnettop.ui.rates import RateTracker
 from vnettop.ui.screens.errors import ErrorsScreen
 from vnettop.ui.screens.help import HelpScreen
 from vnettop.ui.targets import Target, describe
+from vnettop.ui.terminal import SturdyDriver, exit_status, install_exit_signals, terminal_gone
 from vnettop.ui.tree_model import TreeBuilder
 from vnettop.ui.widgets.details import DetailsPane
 from vnettop.ui.widgets.footer import SteadyFooter
@@ -103,6 +107,8 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
         self._details_pending = False
         #: Set by `run` (process-wide, so not for tests): when the garbage collector may pause the UI.
         self.gc_policy: GcPolicy | None = None
+        #: Set by `run` (process-wide, so not for tests): SIGTERM, SIGHUP and SIGQUIT exit like `q`.
+        self.exit_on_signals = False
 
     # -- layout ------------------------------------------------------------------------------------
 
@@ -142,6 +148,17 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
     def _focus_moved(self) -> None:
         self._views_border()
 
+    def on_load(self) -> None:
+        """Before the terminal is switched to full screen: from then on a signal that would end the
+        process exits like `q` instead, so the terminal is always put back (see ui/terminal.py)."""
+        if self.exit_on_signals:
+            install_exit_signals(asyncio.get_running_loop(), self.exit_on_signal)
+
+    def exit_on_signal(self, signo: int) -> None:
+        """SIGTERM, SIGHUP, SIGQUIT: leave as `q` does, with the status a shell expects (128 + signo)."""
+        self._wake.set()
+        self.exit(exit_status(signo))
+
     def on_mount(self) -> None:
         self.theme_changed_signal.subscribe(self, self._views_border)
         self.main_query(SteadyFooter).compact = self.size.width < 100
@@ -151,6 +168,13 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
         self._refresh_header()
         self._start_poll(wait=False)
         self.set_interval(1.0, self._gc_tick)
+        if self.exit_on_signals:
+            self.set_interval(1.0, self._watch_terminal)
+
+    def _watch_terminal(self) -> None:
+        """A hang-up that did not reach us as SIGHUP: exit as if it had (see ui/terminal.py)."""
+        if terminal_gone(sys.__stdin__.fileno() if sys.__stdin__ is not None else 0):
+            self.exit_on_signal(signal.SIGHUP)
 
     def _gc_tick(self) -> None:
         if self.gc_policy is not None:
@@ -465,6 +489,8 @@ def run(collector: Collector, mutator: Any, *, read_only: bool, notice: str | No
     app = build_app(collector, mutator, read_only=read_only, notice=notice, source_label=source_label,
                     interval=interval)
     app.gc_policy = GcPolicy()
+    app.exit_on_signals = True
+    app.driver_class = SturdyDriver
     try:
         result = app.run()
     finally:
