@@ -35,6 +35,7 @@ from vnettop.ui import rows as row_builders
 from vnettop.ui.changes import ChangeLog, same_structure
 from vnettop.ui.filtering import Filter
 from vnettop.ui.gc_policy import GcPolicy
+from vnettop.ui.key_order import KeyOrder
 from vnettop.ui.keys import ALL_BINDINGS, VIEW_TITLES, WRITE_ACTIONS, WRITE_BINDINGS
 from vnettop.ui.messages import ActionApplied, CollectFailed, SnapshotCollected
 from vnettop.ui.navigation import NavigationActions
@@ -107,6 +108,7 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
         self._details_pending = False
         #: Set by `run` (process-wide, so not for tests): when the garbage collector may pause the UI.
         self.gc_policy: GcPolicy | None = None
+        self._key_order = KeyOrder(self)
         #: Set by `run` (process-wide, so not for tests): SIGTERM, SIGHUP and SIGQUIT exit like `q`.
         self.exit_on_signals = False
 
@@ -183,12 +185,15 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
     async def on_event(self, event: events.Event) -> None:
         """Every key and click passes here first: input goes before background work. The garbage
         collector waits for a quiet moment, and a collection in progress pauses (between two
-        namespaces or stages) while the key is answered."""
+        namespaces or stages) while the key is answered. Keys typed in a burst reach the widget that has
+        focus when the key before them was answered (ui/key_order.py)."""
         if isinstance(event, events.Key | events.MouseDown):
             if self.gc_policy is not None:
                 self.gc_policy.note_input()
             if hasattr(self.collector, "hold_until"):  # the live collector (a loaded file: nothing to pause)
                 cast(Any, self.collector).hold_until = time.monotonic() + INPUT_HOLD
+        if isinstance(event, events.Key) and not event.is_forwarded and not self._key_order.admit(event):
+            return  # held until the key before it has been answered (see ui/key_order.py)
         await super().on_event(event)
 
     def main_query(self, selector: Any, expect_type: Any = None) -> Any:
