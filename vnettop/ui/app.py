@@ -47,7 +47,7 @@ from vnettop.ui.targets import Target, describe
 from vnettop.ui.terminal import SturdyDriver, exit_status, install_exit_signals, terminal_gone
 from vnettop.ui.tree_model import TreeBuilder
 from vnettop.ui.widgets.details import DetailsPane
-from vnettop.ui.widgets.footer import SteadyFooter
+from vnettop.ui.widgets.footer import KeyFooter
 from vnettop.ui.widgets.header import HeaderBar, HeaderState
 from vnettop.ui.widgets.snapshot_table import SnapshotTable
 from vnettop.ui.widgets.topology_tree import TopologyTree
@@ -62,6 +62,12 @@ EVENT_SETTLE = 0.05
 INPUT_HOLD = 0.1
 #: Never collect more often than this, however many events arrive (a new device still shows in < 0.5 s).
 MIN_GAP = 0.3
+
+#: Below this many columns the details pane goes under the main view (at most a third of the rows).
+NARROW_BELOW = 100
+#: On a narrow terminal with fewer rows than this, the details pane hides until `i` asks for it: the
+#: main view is what matters at 60x15.
+SHORT_BELOW = 20
 
 TABLE_VIEWS: dict[str, tuple[tuple[str, ...], Any]] = {
     "bridges": (row_builders.BRIDGE_COLUMNS, row_builders.bridge_rows),
@@ -79,7 +85,7 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
     TITLE = "vnettop"
     BINDINGS: ClassVar[list[BindingType]] = list(ALL_BINDINGS)
     COMMANDS = App.COMMANDS | {JumpProvider}
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]  # noqa: RUF012 (typed by App)
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (NARROW_BELOW, "-wide")]  # noqa: RUF012 (typed by App)
 
     def __init__(self, collector: Collector, mutator: Any = None, *, read_only: bool,
                  notice: str | None = None, source_label: str = "live", interval: float = 1.0) -> None:
@@ -106,6 +112,8 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
         #: Row builders that keep state between refreshes (the 800-row veth table reuses rows).
         self._row_builders: dict[str, Any] = {"veths": row_builders.VethRowsBuilder()}
         self._details_pending = False
+        #: The details pane as `i` last asked for it (None: not asked; shown unless the terminal is small).
+        self.details_wanted: bool | None = None
         #: Set by `run` (process-wide, so not for tests): when the garbage collector may pause the UI.
         self.gc_policy: GcPolicy | None = None
         self._key_order = KeyOrder(self)
@@ -126,14 +134,7 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
             yield DetailsPane(id="details")
         hint = "filter: name, kind, namespace, process (! inverts); enter keeps, esc clears"
         yield Input(placeholder=hint, id="filter")
-        yield SteadyFooter()
-
-    def on_resize(self, event: events.Resize) -> None:
-        """Narrow terminals (80 columns over SSH): a compact footer so more keys fit."""
-        try:
-            self.main_query(SteadyFooter).compact = event.size.width < 100
-        except NoMatches:
-            pass
+        yield KeyFooter()
 
     def _views_border(self, *_: object) -> None:
         """Accent border on the views panel while one of them has focus (see vnettop.tcss)."""
@@ -163,7 +164,7 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
 
     def on_mount(self) -> None:
         self.theme_changed_signal.subscribe(self, self._views_border)
-        self.main_query(SteadyFooter).compact = self.size.width < 100
+        self._place_details()
         self._set_view_title()
         self.main_query("#filter", Input).display = False
         self.main_query(TopologyTree).focus()
@@ -326,7 +327,9 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
         title = dict(VIEW_TITLES)[self.view]
         views = self.main_query("#views", ContentSwitcher)
         views.border_title = f"{number} {title}"
-        views.border_subtitle = "1-6 views" + (f" · filter {self.filter}" if self.filter.active else "")
+        hidden = not self.main_query(DetailsPane).display
+        views.border_subtitle = ("1-6 views" + (" · i details" if hidden else "")
+                                 + (f" · filter {self.filter}" if self.filter.active else ""))
 
     def _details_soon(self) -> None:
         """Answer the key first, draw the details after: the selection's name goes into the pane's
@@ -418,9 +421,28 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
             self._start_poll(wait=False)
 
     def action_toggle_details(self) -> None:
-        pane = self.main_query(DetailsPane)
-        pane.display = not pane.display
-        self._refresh_details()
+        self.details_wanted = not self.main_query(DetailsPane).display
+        self._place_details()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._place_details(event.size.width, event.size.height)
+
+    def _place_details(self, width: int | None = None, height: int | None = None) -> None:
+        """Show or hide the details pane: as `i` asked, else hidden only on a small terminal (narrow and
+        short), where the main view needs every row. Where it goes (beside or under) is vnettop.tcss's."""
+        try:
+            pane = self.main_query(DetailsPane)
+        except NoMatches:
+            return
+        width = self.size.width if width is None else width
+        height = self.size.height if height is None else height
+        small = width < NARROW_BELOW and height < SHORT_BELOW
+        shown = self.details_wanted if self.details_wanted is not None else not small
+        if pane.display != shown:
+            pane.display = shown
+            self._set_view_title()
+            if shown:
+                self._refresh_details()
 
     def action_full_details(self) -> None:
         """Show (or cap again) the long lists of the selection's details."""
