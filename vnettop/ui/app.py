@@ -34,6 +34,7 @@ from vnettop.textsafe import printable, printable_line
 from vnettop.ui import rows as row_builders
 from vnettop.ui.changes import ChangeLog, same_structure
 from vnettop.ui.filtering import Filter
+from vnettop.ui.follow import PATIENCE, Wanted, find, wanted_after
 from vnettop.ui.gc_policy import GcPolicy
 from vnettop.ui.key_order import KeyOrder
 from vnettop.ui.keys import ALL_BINDINGS, VIEW_TITLES, WRITE_ACTIONS, WRITE_BINDINGS
@@ -114,6 +115,10 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
         self._details_pending = False
         #: The details pane as `i` last asked for it (None: not asked; shown unless the terminal is small).
         self.details_wanted: bool | None = None
+        #: What an action just created or moved, to select once a snapshot shows it (and for how many
+        #: more snapshots to look).
+        self._follow: Wanted | None = None
+        self._follow_left = 0
         #: Set by `run` (process-wide, so not for tests): when the garbage collector may pause the UI.
         self.gc_policy: GcPolicy | None = None
         self._key_order = KeyOrder(self)
@@ -271,6 +276,19 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
             self._refresh_view()  # the details follow after the next refresh
         else:
             self._refresh_details(only_if_rates=True)
+        self._follow_action(snap)
+
+    def _follow_action(self, snap: Snapshot) -> None:
+        """Select what the last action created or moved, in its new place, once `snap` shows it."""
+        if self._follow is None:
+            return
+        target = find(snap, self._follow)
+        self._follow_left -= 1
+        if target is not None:
+            self._follow = None
+            self.jump_to(target)
+        elif self._follow_left <= 0:
+            self._follow = None
 
     # -- drawing -----------------------------------------------------------------------------------
 
@@ -481,6 +499,8 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
 
     def on_action_applied(self, message: ActionApplied) -> None:
         if message.ok:
+            self._follow = wanted_after(message.plan)
+            self._follow_left = PATIENCE
             self.notify(f"{message.message}\n$ {message.ip_command}", title="done", timeout=6)
         else:
             self.notify(f"{message.message}\n$ {message.ip_command}", title="not done",
