@@ -16,6 +16,7 @@ from tests.ui.helpers import make_app, started, wait_for
 from vnettop.ui.keys import ALL_BINDINGS
 from vnettop.ui.screens.help import HelpScreen
 from vnettop.ui.widgets.details import DetailsPane
+from vnettop.ui.widgets.footer import KeyFooter
 
 ENDINGS = {b.description for b in ALL_BINDINGS} | {"views", "palette"}
 
@@ -75,3 +76,11 @@ async def test_at_60x15_help_scrolls_to_its_last_key() -> None:
         await pilot.press("end")
         await wait_for(pilot, lambda: box.scroll_y == box.max_scroll_y)
         assert "command palette" in " ".join(_screen_lines(app))
+
+
+async def test_a_click_on_a_footer_key_presses_it() -> None:
+    app, _ = make_app(compute_node())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        await pilot.click(KeyFooter, offset=(2, 0))  # "? Help"
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
