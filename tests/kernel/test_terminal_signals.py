@@ -1,4 +1,5 @@
-"""SIGTERM, SIGHUP, SIGQUIT and a hang-up leave the terminal as `q` does, in a real terminal (tmux).
+"""SIGTERM, SIGHUP, SIGQUIT and a hang-up leave the terminal as `q` does, in a real terminal (tmux);
+and keys that arrive together (typed fast, or in one packet over SSH) are answered in order.
 
 `python3 -m vnettop --demo` runs in a tmux pane (its own tmux server, so nothing else's sessions are
 touched); once it is drawn it is ended by `q` or a signal, and the pane's modes are read from tmux:
@@ -193,3 +194,13 @@ def test_a_hang_up_ends_vnettop_with_the_sighup_status(tmux: Tmux, parent: str) 
     tmux.cmd("kill-session", "-t", tmux.session)
     status = poll_until(lambda: _read(d / "status"), timeout=20, interval=0.1).strip()
     assert status == str(128 + signal.SIGHUP)
+
+
+def test_a_filter_typed_in_one_write_filters_and_does_not_quit(tmux: Tmux) -> None:
+    """`/qdhcp` arriving in one read: the q used to reach the tree before the filter box had focus,
+    and vnettop quit (see vnettop/ui/key_order.py)."""
+    tmux.start(f"{shlex.quote(sys.executable)} -m vnettop --demo; sleep 30")
+    poll_until(lambda: _drawn(tmux), timeout=30, interval=0.1)
+    tmux.cmd("send-keys", "-t", tmux.session, "-l", "/qdhcp")
+    poll_until(lambda: "filter qdhcp" in tmux.screen(), timeout=10, interval=0.1)
+    assert tmux.modes()["alternate_on"] == "1", "vnettop is still running"
