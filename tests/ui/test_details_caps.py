@@ -15,7 +15,7 @@ from vnettop.model import Process, Snapshot
 from vnettop.ui.details_content import LIST_CAP, PROC_CAP, details_title, render_details
 from vnettop.ui.targets import Target
 from vnettop.ui.widgets.details import DetailsPane
-from vnettop.ui.widgets.footer import SteadyFooter
+from vnettop.ui.widgets.footer import KeyFooter
 
 EXTRA = 40
 
@@ -80,16 +80,16 @@ async def test_view_switch_does_not_rebuild_the_footer() -> None:
     app, _ = make_app(demo_snapshot())
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot)
-        footer = app.main_query(SteadyFooter)
-        await wait_for(pilot, lambda: footer.recomposes >= 1)
-        before = footer.recomposes
-        keys = {str(k.key) for k in footer.query("FooterKey")}
+        footer = app.main_query(KeyFooter)
+        await wait_for(pilot, lambda: footer.rebuilds >= 1)
+        before = footer.rebuilds
+        keys = footer.shown
         for key in "2121":
             await pilot.press(key)
         await pilot.pause()
         assert app.view == "topology"
-        assert footer.recomposes == before
-        assert {str(k.key) for k in footer.query("FooterKey")} == keys
+        assert footer.rebuilds == before
+        assert footer.shown == keys
 
 
 async def test_views_border_follows_focus_without_focus_within_css() -> None:

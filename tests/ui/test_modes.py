@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from tests.fixtures_snapshots import ROOT, compute_node
 from tests.ui.fakes import RecordingMutator
@@ -11,14 +11,15 @@ from vnettop.ui.keys import WRITE_ACTIONS, WRITE_BINDINGS
 from vnettop.ui.screens.action_dialog import ActionDialog
 from vnettop.ui.screens.help import HelpScreen
 from vnettop.ui.targets import Target
+from vnettop.ui.widgets.footer import KeyFooter
 
 WRITE_DESCRIPTIONS = {b.description for b in WRITE_BINDINGS}
 WRITE_TOOLTIPS = {b.tooltip for b in WRITE_BINDINGS}
 
 
 def _footer_keys(app: object) -> set[str]:
-    footer = app.main_query(Footer)  # type: ignore[attr-defined]
-    return {str(key.key) for key in footer.query("FooterKey")}
+    footer = app.main_query(KeyFooter)  # type: ignore[attr-defined]
+    return {entry.key for entry in footer.shown if entry.key}
 
 
 def _palette_names(app: object) -> set[str]:

@@ -31,7 +31,7 @@ def test_navigation(snap_compare: Compare, name: str) -> None:
     _check(snap_compare, name)
 
 
-@pytest.mark.parametrize("name", ["topology_80x24", "help_read_only", "no_privilege", "loaded_file"])
+@pytest.mark.parametrize("name", ["help_read_only", "no_privilege", "loaded_file"])
 def test_modes(snap_compare: Compare, name: str) -> None:
     _check(snap_compare, name)
 
@@ -41,8 +41,16 @@ def test_actions(snap_compare: Compare, name: str) -> None:
     _check(snap_compare, name)
 
 
+SMALL = ["topology_80x24", "write_80x24", "topology_60x15", "details_60x15", "help_60x15", "dialog_60x15"]
+
+
+@pytest.mark.parametrize("name", SMALL)
+def test_small_terminals(snap_compare: Compare, name: str) -> None:
+    _check(snap_compare, name)
+
+
 def test_every_scene_is_snapshot_tested() -> None:
     tested = {"topology", "bridges", "veths", "tuntap", "namespaces", "events", "details_rates", "trace",
-              "filter", "topology_80x24", "help_read_only", "no_privilege", "loaded_file", "delete_guarded"}
+              "filter", "help_read_only", "no_privilege", "loaded_file", "delete_guarded", *SMALL}
     assert tested == set(BY_NAME)
 

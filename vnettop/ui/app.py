@@ -9,6 +9,9 @@ when that message has been handled, so polls never overlap.
 
 from __future__ import annotations
 
+import asyncio
+import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -31,7 +34,9 @@ from vnettop.textsafe import printable, printable_line
 from vnettop.ui import rows as row_builders
 from vnettop.ui.changes import ChangeLog, same_structure
 from vnettop.ui.filtering import Filter
+from vnettop.ui.follow import PATIENCE, Wanted, find, wanted_after
 from vnettop.ui.gc_policy import GcPolicy
+from vnettop.ui.key_order import KeyOrder
 from vnettop.ui.keys import ALL_BINDINGS, VIEW_TITLES, WRITE_ACTIONS, WRITE_BINDINGS
 from vnettop.ui.messages import ActionApplied, CollectFailed, SnapshotCollected
 from vnettop.ui.navigation import NavigationActions
@@ -40,9 +45,10 @@ from vnettop.ui.rates import RateTracker
 from vnettop.ui.screens.errors import ErrorsScreen
 from vnettop.ui.screens.help import HelpScreen
 from vnettop.ui.targets import Target, describe
+from vnettop.ui.terminal import SturdyDriver, exit_status, install_exit_signals, terminal_gone
 from vnettop.ui.tree_model import TreeBuilder
 from vnettop.ui.widgets.details import DetailsPane
-from vnettop.ui.widgets.footer import SteadyFooter
+from vnettop.ui.widgets.footer import KeyFooter
 from vnettop.ui.widgets.header import HeaderBar, HeaderState
 from vnettop.ui.widgets.snapshot_table import SnapshotTable
 from vnettop.ui.widgets.topology_tree import TopologyTree
@@ -57,6 +63,12 @@ EVENT_SETTLE = 0.05
 INPUT_HOLD = 0.1
 #: Never collect more often than this, however many events arrive (a new device still shows in < 0.5 s).
 MIN_GAP = 0.3
+
+#: Below this many columns the details pane goes under the main view (at most a third of the rows).
+NARROW_BELOW = 100
+#: On a narrow terminal with fewer rows than this, the details pane hides until `i` asks for it: the
+#: main view is what matters at 60x15.
+SHORT_BELOW = 20
 
 TABLE_VIEWS: dict[str, tuple[tuple[str, ...], Any]] = {
     "bridges": (row_builders.BRIDGE_COLUMNS, row_builders.bridge_rows),
@@ -74,7 +86,7 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
     TITLE = "vnettop"
     BINDINGS: ClassVar[list[BindingType]] = list(ALL_BINDINGS)
     COMMANDS = App.COMMANDS | {JumpProvider}
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]  # noqa: RUF012 (typed by App)
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (NARROW_BELOW, "-wide")]  # noqa: RUF012 (typed by App)
 
     def __init__(self, collector: Collector, mutator: Any = None, *, read_only: bool,
                  notice: str | None = None, source_label: str = "live", interval: float = 1.0) -> None:
@@ -101,8 +113,17 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
         #: Row builders that keep state between refreshes (the 800-row veth table reuses rows).
         self._row_builders: dict[str, Any] = {"veths": row_builders.VethRowsBuilder()}
         self._details_pending = False
+        #: The details pane as `i` last asked for it (None: not asked; shown unless the terminal is small).
+        self.details_wanted: bool | None = None
+        #: What an action just created or moved, to select once a snapshot shows it (and for how many
+        #: more snapshots to look).
+        self._follow: Wanted | None = None
+        self._follow_left = 0
         #: Set by `run` (process-wide, so not for tests): when the garbage collector may pause the UI.
         self.gc_policy: GcPolicy | None = None
+        self._key_order = KeyOrder(self)
+        #: Set by `run` (process-wide, so not for tests): SIGTERM, SIGHUP and SIGQUIT exit like `q`.
+        self.exit_on_signals = False
 
     # -- layout ------------------------------------------------------------------------------------
 
@@ -118,14 +139,7 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
             yield DetailsPane(id="details")
         hint = "filter: name, kind, namespace, process (! inverts); enter keeps, esc clears"
         yield Input(placeholder=hint, id="filter")
-        yield SteadyFooter()
-
-    def on_resize(self, event: events.Resize) -> None:
-        """Narrow terminals (80 columns over SSH): a compact footer so more keys fit."""
-        try:
-            self.main_query(SteadyFooter).compact = event.size.width < 100
-        except NoMatches:
-            pass
+        yield KeyFooter()
 
     def _views_border(self, *_: object) -> None:
         """Accent border on the views panel while one of them has focus (see vnettop.tcss)."""
@@ -142,15 +156,33 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
     def _focus_moved(self) -> None:
         self._views_border()
 
+    def on_load(self) -> None:
+        """Before the terminal is switched to full screen: from then on a signal that would end the
+        process exits like `q` instead, so the terminal is always put back (see ui/terminal.py)."""
+        if self.exit_on_signals:
+            install_exit_signals(asyncio.get_running_loop(), self.exit_on_signal)
+
+    def exit_on_signal(self, signo: int) -> None:
+        """SIGTERM, SIGHUP, SIGQUIT: leave as `q` does, with the status a shell expects (128 + signo)."""
+        self._wake.set()
+        self.exit(exit_status(signo))
+
     def on_mount(self) -> None:
         self.theme_changed_signal.subscribe(self, self._views_border)
-        self.main_query(SteadyFooter).compact = self.size.width < 100
+        self._place_details()
         self._set_view_title()
         self.main_query("#filter", Input).display = False
         self.main_query(TopologyTree).focus()
         self._refresh_header()
         self._start_poll(wait=False)
         self.set_interval(1.0, self._gc_tick)
+        if self.exit_on_signals:
+            self.set_interval(1.0, self._watch_terminal)
+
+    def _watch_terminal(self) -> None:
+        """A hang-up that did not reach us as SIGHUP: exit as if it had (see ui/terminal.py)."""
+        if terminal_gone(sys.__stdin__.fileno() if sys.__stdin__ is not None else 0):
+            self.exit_on_signal(signal.SIGHUP)
 
     def _gc_tick(self) -> None:
         if self.gc_policy is not None:
@@ -159,12 +191,15 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
     async def on_event(self, event: events.Event) -> None:
         """Every key and click passes here first: input goes before background work. The garbage
         collector waits for a quiet moment, and a collection in progress pauses (between two
-        namespaces or stages) while the key is answered."""
+        namespaces or stages) while the key is answered. Keys typed in a burst reach the widget that has
+        focus when the key before them was answered (ui/key_order.py)."""
         if isinstance(event, events.Key | events.MouseDown):
             if self.gc_policy is not None:
                 self.gc_policy.note_input()
             if hasattr(self.collector, "hold_until"):  # the live collector (a loaded file: nothing to pause)
                 cast(Any, self.collector).hold_until = time.monotonic() + INPUT_HOLD
+        if isinstance(event, events.Key) and not event.is_forwarded and not self._key_order.admit(event):
+            return  # held until the key before it has been answered (see ui/key_order.py)
         await super().on_event(event)
 
     def main_query(self, selector: Any, expect_type: Any = None) -> Any:
@@ -241,6 +276,19 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
             self._refresh_view()  # the details follow after the next refresh
         else:
             self._refresh_details(only_if_rates=True)
+        self._follow_action(snap)
+
+    def _follow_action(self, snap: Snapshot) -> None:
+        """Select what the last action created or moved, in its new place, once `snap` shows it."""
+        if self._follow is None:
+            return
+        target = find(snap, self._follow)
+        self._follow_left -= 1
+        if target is not None:
+            self._follow = None
+            self.jump_to(target)
+        elif self._follow_left <= 0:
+            self._follow = None
 
     # -- drawing -----------------------------------------------------------------------------------
 
@@ -297,7 +345,9 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
         title = dict(VIEW_TITLES)[self.view]
         views = self.main_query("#views", ContentSwitcher)
         views.border_title = f"{number} {title}"
-        views.border_subtitle = "1-6 views" + (f" · filter {self.filter}" if self.filter.active else "")
+        hidden = not self.main_query(DetailsPane).display
+        views.border_subtitle = ("1-6 views" + (" · i details" if hidden else "")
+                                 + (f" · filter {self.filter}" if self.filter.active else ""))
 
     def _details_soon(self) -> None:
         """Answer the key first, draw the details after: the selection's name goes into the pane's
@@ -389,9 +439,28 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
             self._start_poll(wait=False)
 
     def action_toggle_details(self) -> None:
-        pane = self.main_query(DetailsPane)
-        pane.display = not pane.display
-        self._refresh_details()
+        self.details_wanted = not self.main_query(DetailsPane).display
+        self._place_details()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._place_details(event.size.width, event.size.height)
+
+    def _place_details(self, width: int | None = None, height: int | None = None) -> None:
+        """Show or hide the details pane: as `i` asked, else hidden only on a small terminal (narrow and
+        short), where the main view needs every row. Where it goes (beside or under) is vnettop.tcss's."""
+        try:
+            pane = self.main_query(DetailsPane)
+        except NoMatches:
+            return
+        width = self.size.width if width is None else width
+        height = self.size.height if height is None else height
+        small = width < NARROW_BELOW and height < SHORT_BELOW
+        shown = self.details_wanted if self.details_wanted is not None else not small
+        if pane.display != shown:
+            pane.display = shown
+            self._set_view_title()
+            if shown:
+                self._refresh_details()
 
     def action_full_details(self) -> None:
         """Show (or cap again) the long lists of the selection's details."""
@@ -430,6 +499,8 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
 
     def on_action_applied(self, message: ActionApplied) -> None:
         if message.ok:
+            self._follow = wanted_after(message.plan)
+            self._follow_left = PATIENCE
             self.notify(f"{message.message}\n$ {message.ip_command}", title="done", timeout=6)
         else:
             self.notify(f"{message.message}\n$ {message.ip_command}", title="not done",
@@ -465,6 +536,8 @@ def run(collector: Collector, mutator: Any, *, read_only: bool, notice: str | No
     app = build_app(collector, mutator, read_only=read_only, notice=notice, source_label=source_label,
                     interval=interval)
     app.gc_policy = GcPolicy()
+    app.exit_on_signals = True
+    app.driver_class = SturdyDriver
     try:
         result = app.run()
     finally:

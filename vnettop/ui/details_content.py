@@ -6,13 +6,13 @@ it too); the widget only swaps it in when the selection or the snapshot changed.
 
 from __future__ import annotations
 
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.table import Table
 from rich.text import Text
 
 from vnettop.model import CollectError, Link, Namespace, Process, Snapshot
 from vnettop.topology import fds_text, vm_name
-from vnettop.ui.inspect_commands import commands_for
+from vnettop.ui.inspect_commands import commands_for, wrap_command
 from vnettop.ui.labels import holder_text, holders_text, plain, proc_name, ref_where, safe
 from vnettop.ui.rates import RateTracker, human_bytes, human_rate, sparkline
 from vnettop.ui.targets import Target, find_process, resolve
@@ -23,6 +23,10 @@ from vnettop.ui.targets import Target, find_process, resolve
 LIST_CAP = 24
 #: Processes are several lines each, so fewer of them.
 PROC_CAP = 12
+#: Process ids on a namespace's `pids` row before "+N more".
+PID_CAP = 12
+#: Facts the bridge rows show, left out of a bridge's kind-specific facts (`stp` came twice).
+BRIDGE_ROWS = frozenset({"stp"})
 
 
 def _more(shown: int, total: int, what: str) -> Text | None:
@@ -30,6 +34,20 @@ def _more(shown: int, total: int, what: str) -> Text | None:
     if total <= shown:
         return None
     return Text(f"+{total - shown} more {what} (f shows all)", style="dim italic")
+
+
+class CommandBlock:
+    """The "inspect with" commands, wrapped whole at whatever width they are drawn: each starts its own
+    line and breaks only between words, its continuation lines indented deeper (Rich's own wrapping
+    started continuations at column 0, so half a command read like another command)."""
+
+    def __init__(self, commands: list[str]) -> None:
+        self.commands = commands
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for command in self.commands:
+            for line in wrap_command(command, options.max_width):
+                yield Text(line, style="dim", no_wrap=True, overflow="crop")
 
 
 def _grid() -> Table:
@@ -80,8 +98,10 @@ def _link_grid(snap: Snapshot, link: Link) -> Table:
     if link.lower is not None:
         _row(g, "lower", ref_where(snap, link.lower, link.netns))
     _row(g, "addresses", " ".join(link.addresses) or "-")
+    shown_below = BRIDGE_ROWS if link.bridge is not None else frozenset()
     for key, value in link.info:
-        _row(g, key, value)
+        if key not in shown_below:  # the bridge's own rows say it (once)
+            _row(g, key, value)
     return g
 
 
@@ -167,9 +187,11 @@ def _ns_parts(snap: Snapshot, ns: Namespace, full: bool) -> list[RenderableType]
     else:
         why = ns.unreadable_reason or "see errors"
         _row(g, "devices", Text(f"unknown (cannot enter: {why})", style="yellow"))
-    pids = " ".join(str(p) for p in ns.pids[:12]) + (" …" if len(ns.pids) > 12 else "")
+    pids = ns.pids if full else ns.pids[:PID_CAP]
+    hidden_pids = len(ns.pids) - len(pids)
     seen = "" if ns.pids_complete else " seen (others' processes cannot be read without root)"
-    _row(g, "pids", f"{len(ns.pids)}{seen}: {pids}")
+    _row(g, "pids", f"{len(ns.pids)}{seen}: " + " ".join(map(str, pids))
+         + (f" … +{hidden_pids} more" if hidden_pids else ""))
     parts: list[RenderableType] = [g]
     procs = ns.processes if full else ns.processes[:PROC_CAP]
     for proc in procs:
@@ -228,7 +250,7 @@ def render_details(snap: Snapshot, target: Target | None, rates: RateTracker | N
     cmds = commands_for(snap, target)
     if cmds:
         parts.append(Text("inspect with", style="bold"))
-        parts.append(Text("\n".join(f"  {safe(c)}" for c in cmds), style="dim"))
+        parts.append(CommandBlock([safe(c) for c in cmds]))
     return Group(*parts)
 
 

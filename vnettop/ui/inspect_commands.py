@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from shlex import quote as q
 
+from rich.cells import cell_len
+
 from vnettop.model import Link, Namespace, Process, Snapshot
 from vnettop.ui.targets import Target, resolve
 
@@ -82,3 +84,50 @@ def commands_for(snap: Snapshot, target: Target) -> list[str]:
     if isinstance(obj, Process):
         return proc_commands(snap, target.netns, obj)
     return []
+
+
+def wrap_command(command: str, width: int, indent: str = "  ", hanging: str = "      ") -> list[str]:
+    """One command as lines of at most `width` cells: it starts its own line (`indent`), breaks only
+    between words, and its continuation lines are indented deeper (`hanging`) so they cannot be read as
+    commands of their own. Only a single word wider than a whole line is cut (nothing else fits)."""
+    lines: list[str] = []
+    line = indent
+    for word in _words(command):
+        if line.strip() and cell_len(line) + 1 + cell_len(word) > width:
+            lines.append(line)
+            line = hanging
+        if line.strip():
+            line += " "
+        room = max(1, width - cell_len(line))
+        while cell_len(word) > room and not line.strip():
+            cut = _cut(word, room)
+            lines.append(line + word[:cut])
+            word = word[cut:]
+            line = hanging
+            room = max(1, width - cell_len(line))
+        line += word
+    lines.append(line)
+    return lines
+
+
+def _words(command: str) -> list[str]:
+    """The command's words; a comment marker stays with the word after it (`# peer_ifindex`)."""
+    words: list[str] = []
+    for word in command.split(" "):
+        if not word:
+            continue
+        if words and words[-1] == "#":
+            words[-1] += " " + word
+        else:
+            words.append(word)
+    return words
+
+
+def _cut(word: str, room: int) -> int:
+    """How many characters of `word` fit in `room` cells (at least one)."""
+    used = 0
+    for i, char in enumerate(word):
+        used += cell_len(char)
+        if used > room:
+            return max(1, i)
+    return len(word)

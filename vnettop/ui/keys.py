@@ -71,3 +71,9 @@ WRITE_BINDINGS: list[Binding] = [
 WRITE_ACTIONS: frozenset[str] = frozenset(b.action for b in WRITE_BINDINGS)
 
 ALL_BINDINGS: list[Binding] = READ_BINDINGS + WRITE_BINDINGS
+
+#: The footer's keys, most important first: it shows as many as fit whole (`?` always). Ids of
+#: bindings, "views" for the 1-6 group, "palette" for ctrl+p; keys not named here come last.
+FOOTER_ORDER: tuple[str, ...] = ("help", "quit", "filter", "peer", "trace", "views", "write-new",
+                                 "write-delete", "write-up-down", "bridge", "holder", "pause", "refresh",
+                                 "palette")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from textual.message import Message
 
@@ -30,3 +31,5 @@ class ActionApplied(Message):
     ok: bool
     message: str
     ip_command: str
+    #: The plan applied (the app selects what it created or moved).
+    plan: Any = None

@@ -174,7 +174,7 @@ class ActionDialog(ModalScreen[None]):
         except Exception as exc:  # never a traceback for the user
             self.post_message(ActionApplied(False, f"{type(exc).__name__}: {exc}", plan.ip_command()))
             return
-        self.post_message(ActionApplied(result.ok, result.message, result.ip_command))
+        self.post_message(ActionApplied(result.ok, result.message, result.ip_command, plan))
 
     def _warned(self, plan: Plan, warnings: list[GuardWarning]) -> None:
         self.busy = False

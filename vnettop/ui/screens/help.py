@@ -33,7 +33,7 @@ class HelpScreen(ModalScreen[None]):
         self.mode_line = mode_line
 
     def compose(self) -> ComposeResult:
-        table = Table(box=None, show_header=False, padding=(0, 2))
+        table = Table(box=None, show_header=False, padding=(0, 1))
         table.add_column(style="bold cyan", no_wrap=True)
         table.add_column()
         for key, description in [*self.keys, *EXTRA_KEYS]:
