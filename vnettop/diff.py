@@ -61,11 +61,11 @@ def _ref(keys: dict[int, str], ref: LinkRef | None, here: int) -> str | None:
 def _holders(link: Link) -> str | None:
     if link.tun is None:
         return None
-    holders: object = link.tun.holders
-    if holders is None:
+    if link.tun.holders is None:
         return "unknown"
     comms = sorted({h.comm for h in link.tun.holders})
-    return ", ".join(comms) if comms else "none"
+    more = "" if link.tun.holders_complete else " (maybe more)"
+    return (", ".join(comms) if comms else "none") + more
 
 
 def _facts(keys: dict[int, str], link: Link) -> dict[str, str | None]:

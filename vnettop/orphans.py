@@ -42,11 +42,9 @@ class Orphan:
 
 
 def _holders_known_empty(link: Link) -> bool:
+    """True only when every process was checked and none holds the device (never for "unknown")."""
     tun = link.tun
-    if tun is None:
-        return False
-    holders: object = tun.holders
-    return holders is not None and len(tun.holders) == 0
+    return tun is not None and tun.holders is not None and tun.holders_complete and len(tun.holders) == 0
 
 
 def _tun_unheld(link: Link) -> Orphan | None:
@@ -66,7 +64,7 @@ def _veth(snap: Snapshot, link: Link, root: int | None) -> Orphan | None:
     if ref is None:
         return None  # the peer is unknown (older kernels omit IFLA_LINK), not gone
     peer_ns = snap.namespace(ref.netns)
-    readable = peer_ns is not None and ref.name is not None and getattr(peer_ns, "readable", True)
+    readable = peer_ns is not None and ref.name is not None and peer_ns.readable
     if readable and snap.link(ref.netns, ref.ifindex) is None:
         return Orphan("veth-peer-gone", link.netns, link.ifindex, link.name,
                       f"veth {link.name}: peer ifindex {ref.ifindex} in {snap.ns_label(ref.netns)} is gone")
@@ -77,7 +75,7 @@ def _veth(snap: Snapshot, link: Link, root: int | None) -> Orphan | None:
 
 
 def _netns_empty(snap: Snapshot, ns: Namespace) -> Orphan | None:
-    if ns.root or ns.pids or not getattr(ns, "readable", True):
+    if ns.root or ns.pids or not ns.pids_complete or not ns.readable or ns.fds:
         return None
     links = snap.links_in(ns.inode)
     if any(link.kind != "loopback" for link in links):

@@ -166,13 +166,12 @@ def render_prom(snap: Snapshot) -> str:
         tun = link.tun
         if tun is None:
             continue
-        holders: object = tun.holders
-        if holders is None:
-            continue
         where = _ns(snap, link.netns)
-        tun_holders.add(len(tun.holders), netns=where, device=link.name, type=tun.type)
-        for comm in sorted({h.comm for h in tun.holders}):
+        for comm in sorted({h.comm for h in tun.known_holders}):
             holder_info.add(1, netns=where, device=link.name, comm=comm)
+        if tun.holders is None or not tun.holders_complete:
+            continue  # how many is unknown: no sample rather than a wrong one
+        tun_holders.add(len(tun.holders), netns=where, device=link.name, type=tun.type)
 
     orphans = find_orphans(snap)
     per_reason = Counter(o.reason for o in orphans)
