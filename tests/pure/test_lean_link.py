@@ -69,7 +69,7 @@ def assert_same(ours: LinkDraft, theirs: LinkDraft) -> None:
 # -- every recorded link message, both ways ---------------------------------------------------------
 
 
-RECORDED = [(name, i) for name in ("links_a", "links_b", "links_synthetic")
+RECORDED = [(name, i) for name in ("links_a", "links_b", "links_synthetic", "links_names")
             for i in range(len(link_messages(name)))]
 
 
@@ -96,7 +96,20 @@ def test_the_lean_parser_decodes_the_common_kinds_itself() -> None:
     assert {n for n, ok in handled.items() if not ok} == {"bond0", "em3", "gre1", "ipvl0"}
 
 
-@pytest.mark.parametrize("name", ["links_a", "links_b", "links_synthetic"])
+def test_names_that_are_not_utf8_are_decoded_exactly_by_both() -> None:
+    """`links_names.hex` (tests/record_netlink_names.py): a real reply with names that are not UTF-8."""
+    msgs = link_messages("links_names")
+    ours = [lean_draft(m) for m in msgs]
+    theirs = [pyroute2_draft(m) for m in msgs]
+    assert all(d is not None for d in ours)  # the lean parser decoded every one itself
+    assert ours == theirs
+    by_name = {d.link.name: d for d in theirs}
+    assert set(by_name) == {"lo", "br\udcff\udcfe", "ve\udcff", "ve\udcfe", "tp\udce9", "t\u00fcn", "a\\xff"}
+    assert by_name["ve\udcff"].master_ifindex == by_name["br\udcff\udcfe"].link.ifindex
+    assert by_name["tp\udce9"].link.kind == "tap" and by_name["t\u00fcn"].link.kind == "tun"
+
+
+@pytest.mark.parametrize("name", ["links_a", "links_b", "links_synthetic", "links_names"])
 def test_a_whole_reply_gives_the_same_drafts(name: str) -> None:
     data = raw(name)
     reply = lean_dump.Reply(RTM_NEWLINK, lambda b, o, n: lean_link.parse_link(b, o, n, NS))
