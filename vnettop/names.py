@@ -37,6 +37,8 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 #: The escapes a typed name may use: \xNN, \uNNNN, \UNNNNNNNN, \n \t \r, and \\ for a backslash.
 _TYPED_ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[ntr\\])")
 _SIMPLE = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\"}
+#: The only escape of the written form.
+_WRITTEN_ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2})")
 
 
 def from_bytes(raw: bytes) -> str:
@@ -128,41 +130,40 @@ def json_written(text: str) -> str:
     return text
 
 
-def _unescape(typed: str) -> str | None:
-    """`typed` with its escapes undone (bytes for \\xNN), as an internal name; None if it has none."""
-    if "\\" not in typed:
-        return None
+def _unescape(typed: str, pattern: re.Pattern[str]) -> str | None:
+    """`typed` with the escapes `pattern` finds undone (bytes for \\xNN), as an internal name; None if
+    it has none or cannot stand for bytes."""
     out = bytearray()
     pos = 0
-    for m in _TYPED_ESCAPE.finditer(typed):
-        out += typed[pos:m.start()].encode(ENCODING, ERRORS)
-        code = m.group(1)
-        if code[0] == "x":
-            out.append(int(code[1:], 16))
-        elif code[0] in "uU":
-            try:
-                out += chr(int(code[1:], 16)).encode(ENCODING, ERRORS)
-            except (UnicodeEncodeError, ValueError, OverflowError):
-                return None
-        else:
-            out += _SIMPLE[code].encode()
-        pos = m.end()
-    if pos == 0:
-        return None
     try:
+        for m in pattern.finditer(typed):
+            out += typed[pos:m.start()].encode(ENCODING, ERRORS)
+            code = m.group(1)
+            if code[0] == "x":
+                out.append(int(code[1:], 16))
+            elif code[0] in "uU":
+                out += chr(int(code[1:], 16)).encode(ENCODING, ERRORS)
+            else:
+                out += _SIMPLE[code].encode()
+            pos = m.end()
+        if pos == 0:
+            return None
         out += typed[pos:].encode(ENCODING, ERRORS)
-    except UnicodeEncodeError:
+    except (UnicodeEncodeError, ValueError, OverflowError):
         return None
     return from_bytes(bytes(out))
 
 
 def candidates(typed: str) -> tuple[str, ...]:
-    """The internal names `typed` may stand for: itself, then itself with its escapes undone."""
-    try:
-        other = _unescape(typed)
-    except UnicodeEncodeError:
-        other = None
-    return (typed,) if other is None or other == typed else (typed, other)
+    """The internal names `typed` may stand for: itself; itself read as the written form (only `\\xNN`
+    undone); itself read as the display form (`\\n`, `\\uNNNN`, `\\\\` too)."""
+    out = [typed]
+    if "\\" in typed:
+        for pattern in (_WRITTEN_ESCAPE, _TYPED_ESCAPE):
+            other = _unescape(typed, pattern)
+            if other is not None and other not in out:
+                out.append(other)
+    return tuple(out)
 
 
 def matches(typed: str, name: str) -> bool:

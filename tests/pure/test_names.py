@@ -134,3 +134,32 @@ def test_lookups_accept_the_written_form() -> None:
     literal = dataclasses.replace(snap.links[1], name="vnt\\xff\\xfe")
     both = dataclasses.replace(snap, links=(snap.links[0], literal))
     assert both.find_links("vnt\\xff\\xfe") == (literal,)
+
+
+def test_validation_counts_the_kernels_bytes() -> None:
+    from vnettop.actions import validate as v
+    from vnettop.errors import ValidationError
+
+    nine = names.from_bytes(b"vnt" + b"\xff" * 6)  # 9 bytes (3 per escaped byte if counted as UTF-8)
+    assert v.check_ifname(nine) == nine
+    assert v.check_netns_name(nine) == nine
+    with pytest.raises(ValidationError, match="16 bytes long"):
+        v.check_ifname(names.from_bytes(b"vnt" + b"\xfe" * 13))
+    with pytest.raises(ValidationError, match=r"'a\\xa0'.*0xa0"):  # the kernel's Latin-1 space
+        v.check_ifname(names.from_bytes(b"a\xa0"))
+    with pytest.raises(ValidationError, match="lone surrogate"):
+        v.check_ifname("a\ud800")
+
+
+def test_plans_print_commands_that_give_the_same_bytes(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from vnettop.actions import plans as p
+    from vnettop.actions.journal import Journal
+
+    dev, ns = names.from_bytes(b"vnt\xff\xfe"), names.from_bytes(b"vnt\xfe")
+    plan = p.DeleteLink(dev, netns=ns)
+    assert plan.ip_command() == "ip -n $'vnt\\xfe' link del dev $'vnt\\xff\\xfe'"
+    plan.validate()
+    journal = Journal(str(tmp_path / "j.jsonl"))
+    journal.record(plan.to_dict(), plan.ip_command(), "applied", True, plan.describe())
+    (entry,) = journal.entries()  # the file is UTF-8 and the plan comes back exactly
+    assert p.plan_from_dict(entry["plan"]) == plan

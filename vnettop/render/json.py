@@ -279,7 +279,7 @@ def _read_ns_names(r: _Reader) -> tuple[str, ...]:
     if len(raws) != len(written):
         raise SnapshotFormatError(f"{r.path}.names_bytes: {len(raws)} entries for {len(written)} names")
     return tuple(_exact_name(w, raw, f"{r.path}.names_bytes[{i}]")
-                 for i, (w, raw) in enumerate(zip(written, raws)))
+                 for i, (w, raw) in enumerate(zip(written, raws, strict=True)))
 
 
 def _read_ref(r: _Reader | None) -> LinkRef | None:
