@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from tests.kernelkit import KernelKit
+from tests.kernelkit import KernelKit, run
 from tests.tunholder import start_holder
 from vnettop import names
 from vnettop.actions import mutator as mut
@@ -125,3 +127,40 @@ def test_the_mutator_acts_on_names_that_are_not_utf8(kit: KernelKit, lab: Lab, t
     assert not os.path.exists(f"/run/netns/{made}")
     entries = list(Journal(str(tmp_path / "journal.jsonl")).entries())
     assert [e["plan"].get("device", e["plan"].get("name")) for e in entries][3] == lab.peer  # exact in the journal
+
+
+def _kernel_rule_broken(raw: bytes) -> bool:
+    """dev_valid_name() in net/core/dev.c, on bytes: 1-15 of them, not . or .., no '/', ':' or (Latin-1)
+    space."""
+    return (not 0 < len(raw) <= 15 or raw in (b".", b"..")
+            or any(b in b"/: \t\n\v\f\r" or b == 0xA0 for b in raw))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(raw=st.binary(max_size=17))
+def test_validator_and_kernel_agree_on_byte_names(kit: KernelKit, tmp_path: Path, raw: bytes) -> None:
+    """Any bytes as a device name: what the validator accepts, the kernel makes (through the mutator,
+    which hands it the raw bytes) and deletes again; what the kernel's rule refuses, the validator
+    refuses too (lengths in bytes, not in characters)."""
+    from vnettop.actions import validate as v
+    from vnettop.errors import ValidationError
+
+    ns = getattr(kit, "hyp_ns", None) or kit.netns("h")
+    kit.hyp_ns = ns  # type: ignore[attr-defined]
+    name = names.from_bytes(raw)
+    try:
+        v.check_ifname(name)
+    except ValidationError:
+        # Stricter than dev_valid_name(): control characters, Unicode spaces, and '%' (a template).
+        assert _kernel_rule_broken(raw) or any(b < 32 or b == 127 for b in raw) or b"%" in raw or any(
+            c.isspace() for c in name), raw
+        if _kernel_rule_broken(raw) and raw and b"\0" not in raw and b"%" not in raw:
+            assert run(["ip", "-n", ns, "link", "add", "name", name, "type", "bridge"],
+                       check=False).returncode != 0
+        return
+    m = mut.Mutator(False, None, snapshot_provider=lambda: Snapshot(Host("", ""), (), ()), environ={})
+    made = m.apply(p.CreateBridge(name, netns=ns))
+    assert made.ok, made.message
+    assert run(["ip", "-n", ns, "link", "show", "dev", name], check=False).returncode == 0  # by its bytes
+    gone = m.apply(p.DeleteLink(name, netns=ns))
+    assert gone.ok, gone.message
