@@ -51,12 +51,12 @@ def _iso(ts: datetime) -> str:
     return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
 
 
-def _name(name: str, key: str = "name") -> dict[str, str]:
+def _name(name: str) -> dict[str, str]:
     """`{"name": written}`, plus `"name_bytes"` (the raw name in hex) when the name is not UTF-8."""
     if name.isascii():
-        return {key: name}
+        return {"name": name}
     raw = names.hex_bytes(name)
-    return {key: names.written(name)} if raw is None else {key: names.written(name), f"{key}_bytes": raw}
+    return {"name": names.written(name)} if raw is None else {"name": names.written(name), "name_bytes": raw}
 
 
 def _ns_names(ns_names: tuple[str, ...]) -> dict[str, Any]:
