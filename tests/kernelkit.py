@@ -31,9 +31,11 @@ def poll_until(probe: Callable[[], T], timeout: float = 5.0, interval: float = 0
 
 
 def run(argv: Sequence[str], check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(list(argv), capture_output=True, text=True)
+    """Run a command; its output decoded as vnettop decodes names (a device name may not be UTF-8,
+    and `ip link show` prints it raw). Arguments may hold such names: subprocess passes their bytes."""
+    proc = subprocess.run(list(argv), capture_output=True, text=True, errors="surrogateescape")
     if check and proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)} failed ({proc.returncode}): {proc.stderr.strip()}")
+        raise RuntimeError(f"{' '.join(argv)!r} failed ({proc.returncode}): {proc.stderr.strip()!r}")
     return proc
 
 
@@ -50,7 +52,7 @@ class KernelKit:
     def name(self, base: str) -> str:
         """A kernel object name carrying this kit's tag, at most 15 bytes."""
         full = f"vnt{self.tag}{base}"
-        assert len(full.encode()) <= 15, f"name too long for a device: {full}"
+        assert len(os.fsencode(full)) <= 15, f"name too long for a device: {full!r}"
         return full
 
     # -- building ---------------------------------------------------------------------------

@@ -85,7 +85,7 @@ def main(argv: list[str]) -> None:
     fds = []
     for _ in range(args.queues):
         fd = os.open("/dev/net/tun", os.O_RDWR)
-        fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH22x", args.name.encode(), flags))
+        fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH22x", os.fsencode(args.name), flags))
         fds.append(fd)
     vhost = _vhost_lookalikes(args.vhost) if args.vhost else []
     print("ready", *fds, *(["vhost", *vhost] if vhost else []), flush=True)

@@ -257,6 +257,7 @@ def cmd_dump(args: argparse.Namespace) -> int:
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
+    from vnettop import names
     from vnettop import topology as topo
     from vnettop.render.text import render_trace
 
@@ -276,14 +277,18 @@ def cmd_trace(args: argparse.Namespace) -> int:
         except topo.AmbiguousNameError as e:
             raise UsageError(str(e)) from None
         hops = topo.trace(snap, link)
-        start = {"netns": link.netns, "ifindex": link.ifindex, "name": link.name,
+        # A name that is not UTF-8: written `\xNN` with its raw bytes in hex, as in a snapshot.
+        start = {"netns": link.netns, "ifindex": link.ifindex, "name": names.written(link.name),
                  "namespace": snap.ns_label(link.netns)}
+        raw = names.hex_bytes(link.name)
+        if raw is not None:
+            start["name_bytes"] = raw
         title = f"trace from {link.name} @ {snap.ns_label(link.netns)} (ifindex {link.ifindex})"
     if args.format == "json":
         import json
 
         doc = {"schema": "vnettop.trace/1", "start": start, "hops": [topo.hop_to_dict(h) for h in hops]}
-        _emit(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", None, json_doc=True)
+        _emit(names.json_written(json.dumps(doc, indent=2, ensure_ascii=False)) + "\n", None, json_doc=True)
     else:
         _emit(render_trace(title, hops, ascii=_wants_ascii(args)), None)
     return EXIT_OK

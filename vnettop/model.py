@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from vnettop import names
+
 #: Key of a device anywhere on the host: (nsfs inode of its namespace, its ifindex there).
 LinkKey = tuple[int, int]
 
@@ -327,16 +329,31 @@ class Snapshot:
         return UNKNOWN_NS if inode == 0 else f"net:[{inode}]"
 
     def find_namespace(self, name: str) -> Namespace | None:
-        """A namespace by one of its names or mount paths, by "root", or by its inode in decimal."""
+        """A namespace by one of its names or mount paths, by "root", or by its inode in decimal.
+
+        A name that is not UTF-8 may be given as vnettop writes it (`vnt\\xff`, see `vnettop.names`);
+        an exact match wins over that reading.
+        """
         for ns in self.namespaces:
             if name in ns.names or name in ns.mounts or (name == "root" and ns.root) or name == str(ns.inode):
                 return ns
+        if "\\" in name:
+            for ns in self.namespaces:
+                if any(names.matches(name, n) for n in (*ns.names, *ns.mounts)):
+                    return ns
         return None
 
     def find_links(self, name: str, netns: int | None = None) -> tuple[Link, ...]:
-        """Devices called `name` (in one namespace, or in all of them)."""
+        """Devices called `name` (in one namespace, or in all of them).
+
+        Exact matches; if there are none, devices whose name `name` is the written form of
+        (`vnt\\xff` for the bytes b'vnt\\xff', see `vnettop.names`).
+        """
         pool = self.links if netns is None else self.links_in(netns)
-        return tuple(link for link in pool if link.name == name)
+        found = tuple(link for link in pool if link.name == name)
+        if found or "\\" not in name:
+            return found
+        return tuple(link for link in pool if names.matches(name, link.name))
 
 
 class _Index:

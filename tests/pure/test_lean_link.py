@@ -26,6 +26,7 @@ from pyroute2.netlink.rtnl.ndmsg import ndmsg
 
 from tests.netlink_data import reply, split
 from tests.pure.test_netlink_decode import FakeIPRoute, load
+from vnettop import names
 from vnettop.collect import lean, lean_dump, lean_link, netlink
 from vnettop.collect.netlink import _Attrs, _info, decode_addresses, decode_fdb, decode_link
 from vnettop.collect.types import LinkDraft
@@ -69,7 +70,7 @@ def assert_same(ours: LinkDraft, theirs: LinkDraft) -> None:
 # -- every recorded link message, both ways ---------------------------------------------------------
 
 
-RECORDED = [(name, i) for name in ("links_a", "links_b", "links_synthetic")
+RECORDED = [(name, i) for name in ("links_a", "links_b", "links_synthetic", "links_names")
             for i in range(len(link_messages(name)))]
 
 
@@ -96,7 +97,23 @@ def test_the_lean_parser_decodes_the_common_kinds_itself() -> None:
     assert {n for n, ok in handled.items() if not ok} == {"bond0", "em3", "gre1", "ipvl0"}
 
 
-@pytest.mark.parametrize("name", ["links_a", "links_b", "links_synthetic"])
+def test_names_that_are_not_utf8_are_decoded_exactly_by_both() -> None:
+    """`links_names.hex` (tests/record_netlink_names.py): a real reply with names that are not UTF-8."""
+    msgs = link_messages("links_names")
+    ours = [lean_draft(m) for m in msgs]
+    theirs = [pyroute2_draft(m) for m in msgs]
+    assert all(d is not None for d in ours)  # the lean parser decoded every one itself
+    assert ours == theirs
+    by_name = {d.link.name: d for d in theirs}
+    # Spelled as bytes: linters may fold lone surrogates in literals together.
+    assert set(by_name) == {names.from_bytes(raw) for raw in (b"lo", b"br\xff\xfe", b"ve\xff", b"ve\xfe",
+                                                              b"tp\xe9", "t\u00fcn".encode(), b"a\\xff")}
+    assert len(by_name) == 7
+    assert by_name["ve\udcff"].master_ifindex == by_name["br\udcff\udcfe"].link.ifindex
+    assert by_name["tp\udce9"].link.kind == "tap" and by_name["t\u00fcn"].link.kind == "tun"
+
+
+@pytest.mark.parametrize("name", ["links_a", "links_b", "links_synthetic", "links_names"])
 def test_a_whole_reply_gives_the_same_drafts(name: str) -> None:
     data = raw(name)
     reply = lean_dump.Reply(RTM_NEWLINK, lambda b, o, n: lean_link.parse_link(b, o, n, NS))
@@ -225,7 +242,11 @@ CORNERS["nested flag on IFLA_LINKINFO"] = (
 CORNERS["info data before the kind"] = (
     _append(encode(3, 1, [["IFLA_IFNAME", "d"]]), 18,
             struct.pack("=HH", 4, 2) + struct.pack("=HH", 8, 1) + b"tun\0"), False)
-CORNERS["name not UTF-8"] = (_patch(encode(3, 1, [["IFLA_IFNAME", "abc"]]), b"abc", b"a\xffc"), False)
+# Not UTF-8: both paths give the internal form of vnettop.names (pyroute2 keeps bytes; decode_link turns
+# them into it); the lean parser decodes such a name itself.
+CORNERS["name not UTF-8"] = (_patch(encode(3, 1, [["IFLA_IFNAME", "abc"]]), b"abc", b"a\xffc"), True)
+CORNERS["kind not UTF-8"] = (
+    _append(encode(3, 1, [["IFLA_IFNAME", "k"]]), 18, struct.pack("=HH", 8, 1) + b"k\xfe\0\0"), False)
 CORNERS["MAC type with a 4-byte address"] = (
     _patch(encode(3, 1, [["IFLA_IFNAME", "g"], ["IFLA_ADDRESS", "02:00:00:00:00:99"]]),
            struct.pack("=HH", 10, 1) + bytes.fromhex("020000000099"),
@@ -242,6 +263,8 @@ def test_corner_decodes_alike(case: str) -> None:
 
 
 def test_corners_are_not_all_defaults() -> None:
+    assert pyroute2_draft(CORNERS["name not UTF-8"][0]).link.name == "a\udcffc"  # never "b'a\\xffc'"
+    assert pyroute2_draft(CORNERS["kind not UTF-8"][0]).link.kind == "k\udcfe"
     counters = pyroute2_draft(CORNERS["counters in their fields"][0]).link.stats
     assert (counters.rx_packets, counters.tx_packets, counters.rx_bytes, counters.tx_dropped) == (1, 2, 3, 8)
     mq = lean_draft(CORNERS["multi-queue tap"][0])

@@ -293,3 +293,23 @@ def test_vhost_fds_follow_a_holder_between_scans(fake: FakeProc) -> None:
     assert scan.vhost_fds == {100: (28,)}
     fake.del_fd(100, 28)
     assert isinstance(scan := scanner.scan(fake.discovery()), ProcScan) and scan.vhost_fds == {}
+
+
+def test_a_tap_named_with_bytes_that_are_not_utf8_keeps_its_holder(fake: FakeProc) -> None:
+    """fdinfo's `iff:` holds the raw name; decoded as the link dump decodes names (vnettop.names), the
+    holder is attached to its device (a lossy decoding would leave the tap without its holder)."""
+    from vnettop import names
+    from vnettop.collect.holders import attach_holders
+    from vnettop.model import Link, TunInfo
+
+    fake.add(100, comm="qemu-kvm", fds={26: "/dev/net/tun"})
+    (fake.root / "100" / "fdinfo" / "26").write_bytes(b"pos:\t0\nflags:\t02\niff:\tvnt\xff\xfe\n")
+    (fake.root / "100" / "comm").write_bytes(b"q\xffemu\n")
+    tap_name = names.from_bytes(b"vnt\xff\xfe")
+    scan = ProcScanner(str(fake.root)).scan(fake.discovery())
+    assert [f.iff for f in scan.tun_fds] == [tap_name]
+    tap = Link(NS_A, 5, tap_name, "tap", None, 1500, True, "up",
+               tun=TunInfo(type="tap", persist=False, multi_queue=False, vnet_hdr=False, pi=False))
+    (held,), _errors = attach_holders([tap], scan)
+    assert held.tun is not None and [h.pid for h in held.tun.holders] == [100]
+    assert ProcFs(str(fake.root)).comm(100) == names.from_bytes(b"q\xffemu")  # as psutil decodes it

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from vnettop import names
+
 #: Outcomes a journal entry can have.
 OUTCOMES = ("applied", "failed", "refused-read-only", "refused-invalid", "refused-unconfirmed")
 
@@ -51,11 +53,13 @@ class JournalEntry:
     duration_ms: float | None = None
 
     def to_json(self) -> str:
-        return json.dumps({
+        # names.json_safe: a name that is not UTF-8 holds lone surrogates (vnettop.names), which UTF-8
+        # cannot encode; JSON's \udcNN escape keeps them exactly.
+        return names.json_safe(json.dumps({
             "time": self.time, "user": self.user, "plan": self.plan, "ip_command": self.ip_command,
             "outcome": self.outcome, "ok": self.ok, "refused": self.outcome.startswith("refused"),
             "message": self.message, "duration_ms": self.duration_ms,
-        }, sort_keys=True, ensure_ascii=False)
+        }, sort_keys=True, ensure_ascii=False))
 
 
 class Journal:

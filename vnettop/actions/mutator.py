@@ -11,6 +11,9 @@ Order of checks in `apply`, each recorded in the journal when it stops the plan:
 Namespaces are opened only through `netnsfs.open_netns`, which never creates one. A device named by a
 plan that came from a screen carries the ifindex the screen saw; if the name now has another index the
 plan is refused as "replaced since the screen drew it" instead of acting on a different device.
+
+Names are handed to pyroute2 as raw bytes when they are not UTF-8 (`vnettop.names.for_kernel`):
+pyroute2 encodes a str as strict UTF-8, which refuses the escaped bytes of such a name.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from vnettop import names
 from vnettop.actions import guards, netnsfs, privilege
 from vnettop.actions import plans as p
 from vnettop.actions import validate as v
@@ -58,7 +62,7 @@ def _ipr() -> Any:
 
 def _lookup(ipr: Any, name: str, netns: str | None, seen: int | None = None) -> int:
     """ifindex of `name`, checking it is still the device a screen saw (`seen`)."""
-    found = ipr.link_lookup(ifname=name)
+    found = ipr.link_lookup(ifname=names.for_kernel(name))  # bytes for a name that is not UTF-8
     if not found:
         raise NotFoundError(f"no device {name} in {_where(netns)} (deleted or moved since the screen "
                             f"was drawn?)")
@@ -307,7 +311,7 @@ def _execute(plan: p.Plan) -> str | None:
 def _simple(ipr: Any, plan: p.Plan) -> str | None:
     """Plans that are one request on a socket in the device's own namespace."""
     if isinstance(plan, p.CreateBridge):
-        kw: dict[str, Any] = {"ifname": plan.name, "kind": "bridge"}
+        kw: dict[str, Any] = {"ifname": names.for_kernel(plan.name), "kind": "bridge"}
         if plan.stp:
             kw["br_stp_state"] = 1
         if plan.mtu is not None:
@@ -365,10 +369,10 @@ def _create_veth(plan: p.CreateVethPair) -> str | None:
     peer_fd = netnsfs.open_netns(plan.peer_netns)
     try:
         def add(ipr: Any) -> str | None:
-            peer: dict[str, Any] = {"ifname": plan.peer}
+            peer: dict[str, Any] = {"ifname": names.for_kernel(plan.peer)}
             if plan.peer_netns != plan.netns:
                 peer["net_ns_fd"] = peer_fd
-            kw: dict[str, Any] = {"ifname": plan.name, "kind": "veth", "peer": peer}
+            kw: dict[str, Any] = {"ifname": names.for_kernel(plan.name), "kind": "veth", "peer": peer}
             if plan.mtu is not None:
                 kw["mtu"] = plan.mtu
                 peer["mtu"] = plan.mtu

@@ -46,7 +46,8 @@ def _check(ret: int, what: str) -> None:
 
 
 def _mount(source: str, target: str, fstype: str, flags: int) -> None:
-    _check(_c().mount(source.encode(), target.encode(), fstype.encode(), ctypes.c_ulong(flags), None),
+    # os.fsencode: a namespace name that is not UTF-8 is a file name like any other (vnettop.names)
+    _check(_c().mount(os.fsencode(source), os.fsencode(target), fstype.encode(), ctypes.c_ulong(flags), None),
            f"mount {target}")
 
 
@@ -147,5 +148,5 @@ def delete_netns(name: str) -> None:
     if not os.path.lexists(path):
         raise NotFoundError(f"namespace {name} does not exist (no /run/netns/{name})")
     # As iproute2: a failed unmount (EINVAL: not a mount point, a half-made entry) is not an error.
-    _c().umount2(path.encode(), MNT_DETACH)
+    _c().umount2(os.fsencode(path), MNT_DETACH)
     os.unlink(path)

@@ -17,16 +17,18 @@ Conventions shared by all plans:
 from __future__ import annotations
 
 import dataclasses
-import shlex
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from vnettop import names
 from vnettop.actions import validate as v
 from vnettop.errors import ValidationError
 
 
 def _q(text: str) -> str:
-    return shlex.quote(text)
+    """A name as a shell word: `$'vnt\\xff'` for one that is not UTF-8 or holds control characters, so
+    the command gives the kernel the very bytes the plan does (vnettop.names)."""
+    return names.shell_quote(text)
 
 
 def _ip(netns: str | None) -> str:

@@ -17,6 +17,8 @@ import fcntl
 import os
 import struct
 
+from vnettop import names
+
 TUNSETIFF = 0x400454CA
 TUNSETPERSIST = 0x400454CB
 TUNSETOWNER = 0x400454CC
@@ -46,7 +48,7 @@ def tun_flags(mode: str, multi_queue: bool = False, vnet_hdr: bool = False, pi: 
 
 def ifreq(name: str, flags: int) -> bytes:
     """struct ifreq with ifr_name and ifr_flags set (40 bytes)."""
-    raw = name.encode()
+    raw = names.to_bytes(name)  # the raw bytes of a name that is not UTF-8 (vnettop.names)
     if len(raw) >= IFNAMSIZ:
         raise ValueError(f"device name {name!r} is longer than {IFNAMSIZ - 1} bytes")
     return struct.pack("16sH22x", raw, flags)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from vnettop import names
 from vnettop.errors import ValidationError
 
 #: IFNAMSIZ is 16 including the terminating NUL.
@@ -28,7 +29,17 @@ _MAC_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
 
 
 def _fail(field: str, value: object, why: str) -> ValidationError:
-    return ValidationError(f"{field} {value!r}: {why}")
+    escaped = isinstance(value, str) and not names.is_text(value)
+    shown = f"'{names.written(value)}'" if isinstance(value, str) and escaped else repr(value)
+    return ValidationError(f"{field} {shown}: {why}")
+
+
+def _raw(value: str, field: str) -> bytes:
+    """The bytes the kernel would get (a name that is not UTF-8 keeps its own bytes: vnettop.names)."""
+    try:
+        return names.to_bytes(value)
+    except UnicodeEncodeError:
+        raise _fail(field, value, "holds a character that is no byte sequence (a lone surrogate)") from None
 
 
 def check_ifname(value: object, field: str = "device name") -> str:
@@ -36,13 +47,14 @@ def check_ifname(value: object, field: str = "device name") -> str:
 
     Control characters and Unicode whitespace are refused too (the kernel would take them, but no one
     can type or read such a name in a terminal), and so is any character whose UTF-8 encoding holds
-    byte 0xA0, which the kernel's Latin-1 `isspace()` rejects.
+    byte 0xA0, which the kernel's Latin-1 `isspace()` rejects. Lengths are in bytes, as the kernel
+    counts: a name that is not UTF-8 (`vnettop.names`) counts its raw bytes.
     """
     if not isinstance(value, str):
         raise _fail(field, value, "must be text")
     if value == "":
         raise ValidationError(f"{field} is empty: a device needs a name of 1 to 15 bytes")
-    size = len(value.encode("utf-8", "surrogatepass"))
+    size = len(_raw(value, field))
     if size > IFNAME_MAX_BYTES:
         raise _fail(field, value, f"is {size} bytes long; the kernel allows at most {IFNAME_MAX_BYTES}")
     if value in (".", ".."):
@@ -59,7 +71,7 @@ def check_ifname(value: object, field: str = "device name") -> str:
             raise _fail(field, value, "must not contain whitespace")
         if ord(ch) < 32 or ord(ch) == 127:
             raise _fail(field, value, "must not contain control characters")
-        if 0xA0 in ch.encode("utf-8", "surrogatepass"):
+        if 0xA0 in names.to_bytes(ch):
             # The kernel's isspace() is Latin-1: byte 0xA0 (no-break space) inside a UTF-8
             # character such as 'à' makes dev_valid_name() fail with a bare EINVAL.
             raise _fail(field, value, f"{ch!r} is encoded with byte 0xa0, which the kernel reads as a space")
@@ -75,7 +87,7 @@ def check_netns_name(value: object, field: str = "namespace") -> str:
         raise _fail(field, value, "must be text")
     if value == "":
         raise ValidationError(f"{field} is empty: a namespace needs a name")
-    size = len(value.encode("utf-8", "surrogatepass"))
+    size = len(_raw(value, field))
     if size > NETNS_NAME_MAX_BYTES:
         raise _fail(field, value, f"is {size} bytes long; at most {NETNS_NAME_MAX_BYTES} are allowed")
     if value in (".", ".."):

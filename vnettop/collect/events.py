@@ -30,6 +30,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from vnettop import names
 from vnettop.collect.namespaces import netns_dirs_signature, nsfs_mounts
 
 # rtnetlink message types and groups (linux/rtnetlink.h)
@@ -128,7 +129,7 @@ def parse_messages(data: bytes, netns: int) -> list[NetlinkEvent]:
             new_index = attrs.get(IFLA_NEW_IFINDEX)
             out.append(NetlinkEvent(
                 netns, mtype, family, index,
-                name.split(b"\0", 1)[0].decode(errors="replace") if name else None,
+                names.from_bytes(name.split(b"\0", 1)[0]) if name else None,
                 struct.unpack("=i", new_nsid[:4])[0] if new_nsid and len(new_nsid) >= 4 else None,
                 struct.unpack("=I", new_index[:4])[0] if new_index and len(new_index) >= 4 else None,
             ))

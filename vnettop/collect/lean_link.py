@@ -14,8 +14,9 @@ vxlan, macvlan, macvtap, veth, and kinds whose `Link.info` is always empty) with
 bridge port. vxlan and macvlan are here, beyond the minimum, because a Linux-bridge OpenStack host is
 full of them and one such device would otherwise import pyroute2 (~120-250 ms, ~15 MB) into a dump
 that needs nothing else from it. Any other message -- bond, gre, ipvlan, geneve, vrf..., a bond or vrf
-port, an attribute shorter than its type, a name that is not UTF-8 -- is handed whole to pyroute2's
-`ifinfmsg` and `decode_link`: correctness never depends on this parser knowing a kind.
+port, an attribute shorter than its type -- is handed whole to pyroute2's
+`ifinfmsg` and `decode_link`: correctness never depends on this parser knowing a kind. A name that is
+not UTF-8 is decoded here, into the form `decode_link` makes of pyroute2's bytes (`vnettop.names`).
 
 Measured here (2 cores shared with other test runs, so figures are ranges): `dump_namespace` over 200
 namespaces of lo + 3 veth ends (800 links) took 551-990 ms through pyroute2 and 42-130 ms through this
@@ -30,6 +31,7 @@ import struct
 from collections.abc import Callable, Container, Mapping
 from typing import Any
 
+from vnettop import names
 from vnettop.collect.netlink import (
     MAC_TYPES,
     decode_addresses,
@@ -92,10 +94,8 @@ def _unpacker(fmt: struct.Struct) -> Reader:
 
 
 def _asciiz(buf: memoryview, pos: int, size: int) -> str:
-    try:
-        return bytes(buf[pos:pos + size]).strip(b"\0").decode("utf-8")
-    except UnicodeDecodeError:  # pyroute2 keeps the bytes; let it
-        raise Fallback("name is not UTF-8") from None
+    """A name in vnettop's internal form (`vnettop.names`): a byte that is not UTF-8 is kept escaped."""
+    return names.from_bytes(bytes(buf[pos:pos + size]).strip(b"\0"))
 
 
 def _mac(buf: memoryview, pos: int, size: int) -> str | bytes:

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+from vnettop import names
 from vnettop.collect.types import LinkDraft
 from vnettop.model import BridgeInfo, BridgePort, CollectError, FdbEntry, Link, Stats, TunInfo
 
@@ -189,9 +190,10 @@ def decode_link(msg: Any, netns: int) -> LinkDraft:
     """One RTM_NEWLINK (pyroute2 ifinfmsg) -> a LinkDraft; master/lower/peer are left for refs.py."""
     top = _Attrs(msg)
     info = _Attrs(top("IFLA_LINKINFO"))
+    # pyroute2 keeps a string attribute that is not UTF-8 as bytes: made internal here (`vnettop.names`)
     return draft_from(netns, int(msg["index"]), msg["ifi_type"], msg["flags"], top,
-                      info("IFLA_INFO_KIND"), _Attrs(info("IFLA_INFO_DATA")),
-                      info("IFLA_INFO_SLAVE_KIND"), _Attrs(info("IFLA_INFO_SLAVE_DATA")))
+                      names.from_wire(info("IFLA_INFO_KIND")), _Attrs(info("IFLA_INFO_DATA")),
+                      names.from_wire(info("IFLA_INFO_SLAVE_KIND")), _Attrs(info("IFLA_INFO_SLAVE_DATA")))
 
 
 def draft_from(netns: int, index: int, ifi_type: int, flags: int, top: Getter, raw_kind: str | None,
@@ -224,7 +226,7 @@ def draft_from(netns: int, index: int, ifi_type: int, flags: int, top: Getter, r
     link = Link(
         netns=netns,
         ifindex=index,
-        name=str(top("IFLA_IFNAME") or f"if{index}"),
+        name=names.from_wire(top("IFLA_IFNAME")) or f"if{index}",
         kind=kind,
         mac=mac,
         mtu=int(top("IFLA_MTU") or 0),

@@ -59,8 +59,12 @@ class ProcFs:
         return out
 
     def fdinfo_iff(self, pid: int, fd: int) -> str | None:
-        """The `iff:` line of a tun fd's fdinfo: the attached device's name, None if not attached."""
-        with open(self.path(pid, "fdinfo", str(fd)), encoding="utf-8", errors="replace") as f:
+        """The `iff:` line of a tun fd's fdinfo: the attached device's name, None if not attached.
+
+        Decoded as the link dump decodes device names (`vnettop.names`), so a name that is not UTF-8
+        still matches its device.
+        """
+        with open(self.path(pid, "fdinfo", str(fd)), encoding="utf-8", errors="surrogateescape") as f:
             for line in f:
                 if line.startswith("iff:"):
                     return line[4:].strip() or None
@@ -77,14 +81,14 @@ class ProcFs:
         return int(rest[19])  # rest[0] is field 3 (state), so field 22 is rest[19]
 
     def comm(self, pid: int) -> str:
-        with open(self.path(pid, "comm"), encoding="utf-8", errors="replace") as f:
+        with open(self.path(pid, "comm"), encoding="utf-8", errors="surrogateescape") as f:  # as psutil
             return f.read().rstrip("\n")
 
     def cmdline(self, pid: int) -> str:
         """The command line, arguments joined by spaces ("" for kernel threads and zombies)."""
         with open(self.path(pid, "cmdline"), "rb") as f:
             data = f.read()
-        return " ".join(p.decode("utf-8", "replace") for p in data.split(b"\0") if p)
+        return " ".join(p.decode("utf-8", "surrogateescape") for p in data.split(b"\0") if p)  # as psutil
 
     def uid(self, pid: int) -> int | None:
         """The real uid, from the `Uid:` line of /proc/PID/status."""

@@ -20,6 +20,7 @@ import os
 import struct
 from collections.abc import Sequence
 
+from vnettop import names
 from vnettop.collect.procfs import ProcFs
 from vnettop.collect.types import TunFd
 
@@ -58,7 +59,7 @@ def tun_ifreq(fd: int) -> tuple[str, int] | None:
         if exc.errno == errno.EBADFD:
             return None
         raise
-    name = buf[:16].split(b"\0", 1)[0].decode("utf-8", "replace")
+    name = names.from_bytes(buf[:16].split(b"\0", 1)[0])  # as the link dump decodes it: they must match
     (flags,) = struct.unpack_from("H", buf, 16)
     return name, flags
 

@@ -3,6 +3,14 @@
 Writing follows the schema key for key (extensions are only added, never renamed). Reading is strict:
 a snapshot file from another host or another version is checked field by field, and anything wrong
 becomes one `SnapshotFormatError` naming the path of the bad field, never a traceback.
+
+Names that are not UTF-8 (SNAPSHOT-SCHEMA.md "Names that are not text"; `vnettop.names`): a link's or
+a LinkRef's `name` is written with each undecodable byte as `\\xNN` and the object gets
+`"name_bytes": "<hex of the raw name>"` (only then). A namespace's `names` stay a list of written
+strings; when any of them is not UTF-8 the namespace gets `"names_bytes"`, a list parallel to `names`
+holding the hex of each raw name, or null for a name that is text. Reading restores the exact name from
+the hex (and refuses hex that does not match the written name). Free text that may hold such bytes
+(process names and command lines, messages) is written the same way, without the hex.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
+from vnettop import names
 from vnettop.errors import SnapshotFormatError
 from vnettop.model import (
     BridgeInfo,
@@ -43,10 +52,29 @@ def _iso(ts: datetime) -> str:
     return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
 
 
+def _name(name: str) -> dict[str, str]:
+    """`{"name": written}`, plus `"name_bytes"` (the raw name in hex) when the name is not UTF-8."""
+    if name.isascii():
+        return {"name": name}
+    raw = names.hex_bytes(name)
+    return {"name": names.written(name)} if raw is None else {"name": names.written(name), "name_bytes": raw}
+
+
+def _ns_names(ns_names: tuple[str, ...]) -> dict[str, Any]:
+    """`{"names": [...]}`, plus the parallel `"names_bytes"` when any name is not UTF-8."""
+    raws = [names.hex_bytes(n) for n in ns_names]
+    out: dict[str, Any] = {"names": [names.written(n) for n in ns_names]}
+    if any(raw is not None for raw in raws):
+        out["names_bytes"] = raws
+    return out
+
+
 def _ref(ref: LinkRef | None) -> dict[str, Any] | None:
     if ref is None:
         return None
-    return {"netns": ref.netns, "ifindex": ref.ifindex, "name": ref.name}
+    if ref.name is None:
+        return {"netns": ref.netns, "ifindex": ref.ifindex, "name": None}
+    return {"netns": ref.netns, "ifindex": ref.ifindex, **_name(ref.name)}
 
 
 def _process(p: Process) -> dict[str, Any]:
@@ -66,7 +94,7 @@ def _link(link: Link) -> dict[str, Any]:
     return {
         "netns": link.netns,
         "ifindex": link.ifindex,
-        "name": link.name,
+        **_name(link.name),
         "kind": link.kind,
         "mac": link.mac,
         "mtu": link.mtu,
@@ -122,7 +150,7 @@ def snapshot_to_dict(snap: Snapshot) -> dict[str, Any]:
         "namespaces": [
             {
                 "inode": ns.inode,
-                "names": list(ns.names),
+                **_ns_names(ns.names),
                 "root": ns.root,
                 "pids": list(ns.pids),
                 "processes": [_process(p) for p in ns.processes],
@@ -141,7 +169,10 @@ def snapshot_to_dict(snap: Snapshot) -> dict[str, Any]:
 
 def snapshot_to_json(snap: Snapshot, indent: int | None = 2) -> str:
     """The JSON text of a snapshot, newline-terminated (one `write`, which is much faster than json.dump)."""
-    return json.dumps(snapshot_to_dict(snap), indent=indent, ensure_ascii=False) + "\n"
+    # Names carry their exact bytes in `name_bytes`; any other string that holds an undecodable byte
+    # (a process name, a message quoting a name) is written in the same `\xNN` form, so the text can
+    # always be encoded as UTF-8.
+    return names.json_written(json.dumps(snapshot_to_dict(snap), indent=indent, ensure_ascii=False)) + "\n"
 
 
 # --------------------------------------------------------------------------------------------
@@ -229,10 +260,41 @@ def _str_item(v: object, path: str) -> str:
     return v
 
 
+def _exact_name(written: str, raw: str | None, path: str) -> str:
+    """The internal name from its written form and, if present, the hex of its raw bytes."""
+    if raw is None:
+        return written
+    try:
+        name = names.from_hex(raw)
+    except ValueError:
+        raise SnapshotFormatError(f"{path}: not hex: {raw!r}") from None
+    if names.written(name) != written:
+        raise SnapshotFormatError(f"{path}: the bytes {raw} are not the name {written!r}")
+    return name
+
+
+def _read_name(r: _Reader, optional: bool = False) -> str | None:
+    written = r.opt_str("name") if optional else r.req_str("name")
+    if written is None:
+        return None
+    return _exact_name(written, r.opt_str("name_bytes"), f"{r.path}.name_bytes")
+
+
+def _read_ns_names(r: _Reader) -> tuple[str, ...]:
+    written = r.seq("names", _str_item)
+    raws = r.seq("names_bytes", lambda v, p: None if v is None else _str_item(v, p), optional=True)
+    if not raws:
+        return written
+    if len(raws) != len(written):
+        raise SnapshotFormatError(f"{r.path}.names_bytes: {len(raws)} entries for {len(written)} names")
+    return tuple(_exact_name(w, raw, f"{r.path}.names_bytes[{i}]")
+                 for i, (w, raw) in enumerate(zip(written, raws, strict=True)))
+
+
 def _read_ref(r: _Reader | None) -> LinkRef | None:
     if r is None:
         return None
-    return LinkRef(r.req_int("netns"), r.req_int("ifindex"), r.opt_str("name"))
+    return LinkRef(r.req_int("netns"), r.req_int("ifindex"), _read_name(r, optional=True))
 
 
 def _read_process(v: object, path: str) -> Process:
@@ -261,7 +323,7 @@ def _read_namespace(v: object, path: str) -> Namespace:
     readable = r.opt_bool("readable")
     return Namespace(
         inode=r.req_int("inode"),
-        names=r.seq("names", _str_item),
+        names=_read_ns_names(r),
         root=r.req_bool("root"),
         pids=r.seq("pids", _int_item, optional=True),
         processes=r.seq("processes", _read_process, optional=True),
@@ -324,7 +386,7 @@ def _read_link(v: object, path: str) -> Link:
     return Link(
         netns=r.req_int("netns"),
         ifindex=r.req_int("ifindex"),
-        name=r.req_str("name"),
+        name=_read_name(r) or "",
         kind=r.req_str("kind"),
         mac=r.opt_str("mac"),
         mtu=r.req_int("mtu"),

@@ -15,6 +15,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.fuzzy import Matcher
 
 from vnettop.model import Snapshot
+from vnettop.names import written
 from vnettop.topology import vm_name
 from vnettop.ui.labels import safe
 from vnettop.ui.targets import Target
@@ -29,18 +30,20 @@ def everything(snap: Snapshot) -> list[tuple[str, str, Target]]:
     """(label, help, target) for every namespace, device and process, for the empty-query list.
 
     Labels are plain text (control characters escaped); they become Text, never markup, on screen.
+    A name that is not UTF-8 is in its written form (`vnt\\xff`, `vnettop.names`), so typing what the
+    screen shows finds it.
     """
     out: list[tuple[str, str, Target]] = []
     for ns in snap.namespaces:
-        out.append((safe(f"namespace {ns.label}"), f"net:[{ns.inode}]", Target.ns(ns.inode)))
+        out.append((safe(written(f"namespace {ns.label}")), f"net:[{ns.inode}]", Target.ns(ns.inode)))
     for link in snap.links:
-        label = safe(f"{link.name} @ {snap.ns_label(link.netns)}")
+        label = safe(written(f"{link.name} @ {snap.ns_label(link.netns)}"))
         out.append((label, safe(link.kind), Target.link(*link.key)))
     for ns in snap.namespaces:
         for proc in ns.processes:
             vm = vm_name(proc)
             help_text = f"process, VM {safe(vm)}" if vm else "process"
-            label = safe(f"{proc.comm}[{proc.pid}] @ {ns.label}")
+            label = safe(written(f"{proc.comm}[{proc.pid}] @ {ns.label}"))
             out.append((label, help_text, Target.proc(ns.inode, proc.pid)))
     return out
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from vnettop.actions import plans
 from vnettop.model import Link, Namespace, Snapshot
+from vnettop.names import written
 from vnettop.ui.screens.action_dialog import ActionDialog, NewObjectChooser
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ def plan_netns(snap: Snapshot, inode: int) -> str | bool | None:
 
 
 def namespaces_hint(snap: Snapshot) -> str:
-    names = [n for ns in snap.namespaces for n in ns.names[:1]]
+    names = [written(n) for ns in snap.namespaces for n in ns.names[:1]]  # as typed back (vnettop.names)
     return "namespaces: root (empty)" + (", " + ", ".join(names[:12]) if names else "")
 
 
@@ -117,7 +118,8 @@ class WriteActions(_Base):
         target = self.current_target()
         bridges = [link.name for link in snap.links_in(target.netns) if link.bridge is not None] \
             if snap is not None and target is not None else []
-        context = ("bridges here: " + ", ".join(bridges)) if bridges else "no bridge in this namespace"
+        context = ("bridges here: " + ", ".join(map(written, bridges))) if bridges else \
+            "no bridge in this namespace"
         self._device_action(plans.SetMaster, {"bridge": bridges[0] if bridges else ""}, context)
 
     def action_remove_from_bridge(self) -> None:

@@ -5,6 +5,10 @@ else the equivalent `ip` command) -> apply -> in a thread worker the mutator's g
 warnings; if there are any they are shown and a second apply confirms them explicitly -> the mutator
 applies the plan -> `ActionApplied` closes the dialog on success (the app then re-collects at once).
 A destructive plan also needs its `confirm_text` (the device's name) typed.
+
+Names that are not UTF-8 (`vnettop.names`) appear in the fields in their written form (`vnt\\xff`); what
+is typed is read back the same way: the confirmation accepts the form shown, and a field naming an
+existing namespace or bridge is resolved to that object's exact name.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
+from vnettop import names
 from vnettop.actions.guards import GuardWarning, UnconfirmedWarnings
 from vnettop.actions.plans import Plan
 from vnettop.errors import VnettopError
@@ -27,6 +32,9 @@ from vnettop.model import Snapshot
 from vnettop.textsafe import printable
 from vnettop.ui.messages import ActionApplied
 from vnettop.ui.plan_form import FieldSpec, build_plan, editable_fields
+
+#: Plan fields that name an existing namespace.
+_NAMESPACE_FIELDS = frozenset({"netns", "peer_netns", "to_netns"})
 
 
 class ActionDialog(ModalScreen[None]):
@@ -83,7 +91,7 @@ class ActionDialog(ModalScreen[None]):
             yield Select([(c, c) for c in spec.choices], value=value or spec.choices[0], allow_blank=False,
                          id=f"f-{spec.name}")
         else:
-            yield Input("" if value is None else str(value), id=f"f-{spec.name}")
+            yield Input("" if value is None else names.written(str(value)), id=f"f-{spec.name}")
 
     def on_mount(self) -> None:
         self._revalidate()
@@ -96,8 +104,23 @@ class ActionDialog(ModalScreen[None]):
         out: dict[str, Any] = {}
         for spec in self.specs:
             widget = self.query_one(f"#f-{spec.name}")
-            out[spec.name] = getattr(widget, "value", None)
+            value = getattr(widget, "value", None)
+            known = self._known(spec.name)
+            if isinstance(value, str) and known is not None:
+                value = names.resolve(value.strip(), known)
+            out[spec.name] = value
         return out
+
+    def _known(self, field: str) -> list[str] | None:
+        """The existing names a field refers to (namespaces, bridges), to resolve a written form against."""
+        snap = self.snapshot
+        if snap is None:
+            return None
+        if field in _NAMESPACE_FIELDS:
+            return [n for ns in snap.namespaces for n in ns.names]
+        if field == "bridge":
+            return [link.name for link in snap.links if link.bridge is not None]
+        return None
 
     def _revalidate(self) -> None:
         try:
@@ -147,8 +170,8 @@ class ActionDialog(ModalScreen[None]):
             return
         if plan.confirm_text is not None:
             typed = self.query_one("#confirm", Input).value.strip()
-            if typed != plan.confirm_text:
-                self._say(f"type {plan.confirm_text!r} to confirm", "bold red")
+            if not names.matches(typed, plan.confirm_text):
+                self._say(f"type '{names.written(plan.confirm_text)}' to confirm", "bold red")
                 return
         confirmed = self.warnings if plan == self._warned_plan else []
         self.busy = True
