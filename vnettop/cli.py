@@ -43,13 +43,28 @@ class _Parser(argparse.ArgumentParser):
 # -- arguments --------------------------------------------------------------------------------
 
 
+#: Bounds of --interval, in seconds. Below 0.1 s the polls would eat a core on a busy host; above an
+#: hour a "live" view is no longer live (kernel events still refresh it at once, whatever the interval).
+INTERVAL_MIN, INTERVAL_MAX = 0.1, 3600.0
+
+
 def _interval(text: str) -> float:
+    """--interval SECONDS: a finite number from INTERVAL_MIN to INTERVAL_MAX, each mistake named as it is."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not math.isfinite(value) or value < 0.1:
-        raise argparse.ArgumentTypeError(f"must be at least 0.1 seconds, got {text!r}")
+    bounds = f"from {INTERVAL_MIN:g} to {INTERVAL_MAX:g} seconds"
+    if math.isnan(value):
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}")
+    if math.isinf(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds ({bounds}), got {text!r}")
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds ({bounds}), got {text!r}")
+    if value < INTERVAL_MIN:
+        raise argparse.ArgumentTypeError(f"must be at least {INTERVAL_MIN:g} seconds, got {text!r}")
+    if value > INTERVAL_MAX:
+        raise argparse.ArgumentTypeError(f"must be at most {INTERVAL_MAX:g} seconds (an hour), got {text!r}")
     return value
 
 
@@ -74,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--read-only", action="store_true", help="never change anything, whatever is pressed")
     _add_source(parser, inherit=False)
     parser.add_argument("--interval", type=_interval, default=1.0, metavar="SECONDS",
-                        help="seconds between refreshes (default 1.0, at least 0.1)")
+                        help=f"seconds between refreshes, from {INTERVAL_MIN:g} to {INTERVAL_MAX:g} (default 1.0; "
+                        "kernel events refresh at once)")
     parser.add_argument("--journal", metavar="FILE", help="append every change made to FILE")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
