@@ -43,13 +43,28 @@ class _Parser(argparse.ArgumentParser):
 # -- arguments --------------------------------------------------------------------------------
 
 
+#: Bounds of --interval, in seconds. Below 0.1 s the polls would eat a core on a busy host; above an
+#: hour a "live" view is no longer live (kernel events still refresh it at once, whatever the interval).
+INTERVAL_MIN, INTERVAL_MAX = 0.1, 3600.0
+
+
 def _interval(text: str) -> float:
+    """--interval SECONDS: a finite number from INTERVAL_MIN to INTERVAL_MAX, each mistake named as it is."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not math.isfinite(value) or value < 0.1:
-        raise argparse.ArgumentTypeError(f"must be at least 0.1 seconds, got {text!r}")
+    bounds = f"from {INTERVAL_MIN:g} to {INTERVAL_MAX:g} seconds"
+    if math.isnan(value):
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}")
+    if math.isinf(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds ({bounds}), got {text!r}")
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds ({bounds}), got {text!r}")
+    if value < INTERVAL_MIN:
+        raise argparse.ArgumentTypeError(f"must be at least {INTERVAL_MIN:g} seconds, got {text!r}")
+    if value > INTERVAL_MAX:
+        raise argparse.ArgumentTypeError(f"must be at most {INTERVAL_MAX:g} seconds (an hour), got {text!r}")
     return value
 
 
@@ -81,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--read-only", action="store_true", help="never change anything, whatever is pressed")
     _add_source(parser, inherit=False)
     parser.add_argument("--interval", type=_interval, default=1.0, metavar="SECONDS",
-                        help="seconds between refreshes (default 1.0, at least 0.1)")
+                        help=f"seconds between refreshes, from {INTERVAL_MIN:g} to {INTERVAL_MAX:g} "
+                        "(default 1.0; kernel events refresh at once)")
     parser.add_argument("--journal", metavar="FILE", help="append every change made to FILE")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -359,15 +375,50 @@ def cmd_lab(args: argparse.Namespace) -> int:
     return cli_lab(args.action, getattr(args, "journal", None))
 
 
+def _open_terminal() -> int:
+    """The controlling terminal, opened before a snapshot is read from standard input.
+
+    With `--load -` standard input is the snapshot (usually a pipe), so the keys must come from
+    elsewhere: the terminal the process belongs to, /dev/tty. It is opened first, so a process with
+    none (cron, `setsid`, a service) is told at once and nothing is read.
+    """
+    try:
+        return os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as e:
+        raise UsageError(f"--load - reads the snapshot from standard input, and the inspector then needs "
+                         f"a terminal for the keys, but there is none (/dev/tty: {e.strerror or e}); "
+                         f"without a terminal use 'vnettop dump --load -'") from None
+
+
+def _terminal_as_stdin(tty: int) -> None:
+    """Make fd 0 the terminal once the snapshot has been read from it (to its end).
+
+    Textual's Linux driver reads keys from `sys.__stdin__.fileno()` (fd 0) and sets the terminal's
+    modes there, so the terminal takes fd 0's place, as if standard input had been it all along.
+    """
+    os.dup2(tty, 0)
+
+
 def cmd_tui(args: argparse.Namespace) -> int:
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+    from_stdin = getattr(args, "load", None) == "-"
+    if not (sys.stdout.isatty() and (from_stdin or sys.stdin.isatty())):
         raise UsageError("the inspector needs a terminal; for a pipe or a file use 'vnettop dump'")
-    snap = _offline_snapshot(args)
+    tty = _open_terminal() if from_stdin else None
+    try:
+        snap = _offline_snapshot(args)
+        if tty is not None:
+            _terminal_as_stdin(tty)
+    finally:
+        if tty is not None:
+            os.close(tty)
     if snap is not None:
         from vnettop.collect.static import StaticCollector
 
         collector: Collector = StaticCollector(snap)
-        label = "demo" if args.demo else os.path.basename(args.load) or args.load
+        if args.demo:
+            label = "demo"
+        else:
+            label = "standard input" if from_stdin else os.path.basename(args.load) or args.load
     else:
         collector, label = _live_collector(), "live"
     try:

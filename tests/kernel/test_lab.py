@@ -156,6 +156,57 @@ def test_down_after_a_crash_halfway_through_up(prefix: str, tmp_path: Path, cras
     assert host_state(prefix) == before
 
 
+def one_stderr_line(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
+    return proc.stderr
+
+
+@pytest.mark.parametrize("where", ["missing-dir", "a-directory"])
+def test_unwritable_journal_refuses_up_and_down_before_any_change(prefix: str, tmp_path: Path,
+                                                                   where: str) -> None:
+    """Root writes even a read-only file, so the journals here cannot be written by anyone: a path
+    under a directory that cannot exist (/proc refuses new entries) and a directory in the file's place."""
+    journal = Path("/proc/vnt-nonexistent/journal.jsonl") if where == "missing-dir" else tmp_path / "dir"
+    if where == "a-directory":
+        journal.mkdir()
+    reason = "No such file or directory" if where == "missing-dir" else "Is a directory"
+    before = host_state(prefix)
+    up = lab_cli(prefix, "up", journal)
+    assert up.returncode == 1, up.stdout + up.stderr
+    line = one_stderr_line(up)
+    assert f"cannot write the journal {journal}: {reason}; nothing was changed" in line
+    assert up.stdout == "" and host_state(prefix) == before
+
+    good = tmp_path / "journal.jsonl"
+    assert lab_cli(prefix, "up", good).returncode == 0
+    built = host_state(prefix)
+    down = lab_cli(prefix, "down", journal)
+    assert down.returncode == 1 and f"cannot write the journal {journal}" in one_stderr_line(down)
+    assert host_state(prefix) == built, "down refused, so the lab is still whole"
+    assert lab_cli(prefix, "status", good).returncode == 0
+    assert lab_cli(prefix, "down", good).returncode == 0
+    assert host_state(prefix) == before
+
+
+def test_journal_failing_midway_undoes_up_and_still_removes_on_down(prefix: str, tmp_path: Path) -> None:
+    """/dev/full opens fine and fails each write (ENOSPC), as a journal on a full disk does: `up` stops
+    at its first change, removes what it made and exits 1; `down` removes the whole lab and exits 1;
+    each says which journal and why on one line."""
+    before = host_state(prefix)
+    up = lab_cli(prefix, "up", Path("/dev/full"))
+    assert up.returncode == 1, up.stdout + up.stderr
+    assert "journal could not be written (/dev/full: No space left on device)" in one_stderr_line(up)
+    assert "removing what was made" in up.stdout
+    assert host_state(prefix) == before
+
+    journal = tmp_path / "journal.jsonl"
+    assert lab_cli(prefix, "up", journal).returncode == 0
+    down = lab_cli(prefix, "down", Path("/dev/full"))
+    assert down.returncode == 1, down.stdout + down.stderr
+    assert "journal could not be written (/dev/full: No space left on device)" in one_stderr_line(down)
+    assert host_state(prefix) == before, "down goes on removing the lab when the journal fails"
+
+
 def test_lab_needs_write_access(prefix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VNETTOP_READ_ONLY", "1")
     code = ("import sys; from vnettop.actions.lab import cli_lab; "

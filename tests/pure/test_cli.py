@@ -143,6 +143,40 @@ def test_usage_errors_are_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]
     assert "--help" in one_line_error(err)
 
 
+@pytest.mark.parametrize(
+    ("value", "expect"),
+    [
+        ("inf", "must be a finite number of seconds (from 0.1 to 3600 seconds), got 'inf'"),
+        ("-inf", "must be a finite number of seconds"),
+        ("1e999", "must be a finite number of seconds"),
+        ("nan", "not a number of seconds: 'nan'"),
+        ("-1", "must be a positive number of seconds (from 0.1 to 3600 seconds), got '-1'"),
+        ("0", "must be a positive number of seconds"),
+        ("0.05", "must be at least 0.1 seconds, got '0.05'"),
+        ("3600.5", "must be at most 3600 seconds (an hour), got '3600.5'"),
+        ("1e9", "must be at most 3600 seconds"),
+    ],
+)
+def test_interval_says_what_is_wrong(capsys: pytest.CaptureFixture[str], value: str, expect: str) -> None:
+    """Each wrong --interval is named for what it is: `inf` is not "below 0.1", and an interval past the
+    documented maximum is refused instead of freezing the view for days."""
+    code, out, err = run_main(capsys, f"--interval={value}", "dump", "--demo")
+    assert code == 2 and out == ""
+    assert f"argument --interval: {expect}" in one_line_error(err)
+
+
+@pytest.mark.parametrize("value", ["0.1", "3600", "2.5"])
+def test_interval_bounds_are_inclusive(fake_ui: list[dict[str, Any]], value: str) -> None:
+    assert cli.main(["--demo", "--interval", value]) == 0
+    assert fake_ui[0]["interval"] == float(value)
+
+
+def test_help_states_the_interval_bounds(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_main(capsys, "--help")
+    assert code == 0
+    assert "from 0.1 to 3600" in " ".join(out.split())
+
+
 # -- trace -------------------------------------------------------------------------------------
 
 

@@ -128,3 +128,18 @@ def test_for_cli_read_only_reasons(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     mutator, notice = Mutator.for_cli(False, None)
     assert not mutator.read_only and notice is None
     assert mutator.journal is not None and mutator.journal.path == j.default_path(dict(os.environ))
+
+
+def test_check_writable_names_why_and_writes_nothing(tmp_path: Path) -> None:
+    """The lab opens its journal before changing anything; each way it can be unwritable (even for root)
+    is an OSError with the reason, and a writable one is left empty."""
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    for path, error in ((tmp_path, IsADirectoryError), (blocker / "j.jsonl", NotADirectoryError),
+                        (Path("/proc/vnt-nonexistent/j.jsonl"), FileNotFoundError)):
+        with pytest.raises(error):
+            j.Journal(str(path)).check_writable()
+    good = tmp_path / "new" / "j.jsonl"
+    j.Journal(str(good)).check_writable()
+    assert good.read_bytes() == b""
+    assert oct(good.stat().st_mode & 0o777) == "0o600" and oct(good.parent.stat().st_mode & 0o777) == "0o700"

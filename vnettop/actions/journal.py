@@ -9,6 +9,7 @@ a journal never interleave within a line.
 
 from __future__ import annotations
 
+import errno
 import getpass
 import json
 import os
@@ -67,6 +68,22 @@ class Journal:
 
     def __init__(self, path: str | None = None) -> None:
         self.path = path or default_path()
+
+    def check_writable(self) -> None:
+        """Make sure entries can be appended, before any change is made; raises OSError if not.
+
+        Opens the file for appending (creating its directory and the empty file, as the first entry
+        would) and writes nothing. This catches a missing or unwritable directory, a read-only file
+        system and a directory in the file's place, even as root; a full disk shows only when an
+        entry is written, which `record` reports.
+        """
+        directory = os.path.dirname(self.path)
+        if directory:
+            try:
+                os.makedirs(directory, mode=0o700, exist_ok=True)
+            except FileExistsError:  # a file where a directory must be: say that, not "File exists"
+                raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), directory) from None
+        os.close(os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600))
 
     def record(self, plan: dict[str, Any], ip_command: str, outcome: str, ok: bool, message: str,
                duration_ms: float | None = None) -> JournalEntry:

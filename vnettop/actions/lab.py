@@ -92,6 +92,8 @@ class Lab:
         self.out = out
         self.state: dict[str, Any] = {}
         self._step = 0
+        #: The first journal write that failed ("PATH: reason"), or None: the CLI then exits non-zero.
+        self.journal_error: str | None = None
 
     # -- state ------------------------------------------------------------------------------------
 
@@ -135,6 +137,16 @@ class Lab:
         self.out(f"  {'+' if result.ok else '!'} {result.ip_command}")
         if not result.ok:
             raise VnettopError(result.message)
+        if self._journal_failed(mutator):
+            # A change the journal does not know of: stop here, and `up` removes what it made.
+            raise VnettopError(f"journal not written: {self.journal_error}")
+
+    def _journal_failed(self, mutator: Mutator) -> bool:
+        """Whether the mutator's last journal write failed; the first failure is kept for the CLI."""
+        if mutator.journal_error is None:
+            return False
+        self.journal_error = self.journal_error or mutator.journal_error
+        return True
 
     def up(self, mutator: Mutator) -> int:
         if self._load() or self.namespaces():
@@ -301,6 +313,7 @@ class Lab:
             result = mutator.apply(plan, confirmed_warnings=mutator.check(plan))
             self.out(f"  {'-' if result.ok else '!'} {result.ip_command}")
             failed = failed or not result.ok
+            self._journal_failed(mutator)  # not a reason to leave the rest of the lab behind
         for path in [*self._load().get("files", []), self.state_path]:
             try:
                 os.unlink(path)
@@ -375,7 +388,33 @@ def cli_lab(action: str, journal: str | None, prefix: str = DEFAULT_PREFIX) -> i
     if mutator.read_only:
         print(f"vnettop lab {action}: cannot change the system ({notice})", file=sys.stderr)
         return 1
-    return lab.up(mutator) if action == "up" else lab.down(mutator)
+    return _run_journalled(lab, action, mutator)
+
+
+def _run_journalled(lab: Lab, action: str, mutator: Mutator) -> int:
+    """`up` or `down`, with every change in the journal, or a clear line and a non-zero exit.
+
+    The journal is opened before anything is changed: a journal that cannot be written (missing or
+    read-only directory, a directory in its place) refuses the command with nothing done. One that
+    fails later (a full disk) stops `up`, which removes what it made; `down` goes on removing the lab.
+    Either way the last line says which file and why, and the exit status is 1.
+    """
+    from vnettop.textsafe import printable_line
+
+    assert mutator.journal is not None
+    try:
+        mutator.journal.check_writable()
+    except OSError as exc:
+        print(printable_line(f"vnettop lab {action}: cannot write the journal {mutator.journal.path}: "
+                             f"{exc.strerror or exc}; nothing was changed (--journal FILE picks "
+                             f"another)"), file=sys.stderr)
+        return 1
+    code = lab.up(mutator) if action == "up" else lab.down(mutator)
+    if lab.journal_error is not None:
+        print(printable_line(f"vnettop lab {action}: the journal could not be written "
+                             f"({lab.journal_error}); the lines above say what was done"), file=sys.stderr)
+        return code or 1
+    return code
 
 
 # -- the child side: run inside a lab namespace --------------------------------------------------
