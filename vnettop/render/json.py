@@ -181,14 +181,34 @@ def snapshot_to_json(snap: Snapshot, indent: int | None = 2) -> str:
 T = TypeVar("T")
 
 
+#: Where a field is, for error messages: a string, or (parent, key) / (parent, key, index) flattened only
+#: when a message is made. Formatting every field's path up front was most of the cost of reading a
+#: large file (a fleet file holds a thousand snapshots) for a string that is almost never shown.
+Where = str | tuple[Any, ...]
+
+
+def _where(w: Where) -> str:
+    if isinstance(w, str):
+        return w
+    if len(w) == 2:
+        return f"{_where(w[0])}.{w[1]}"
+    return f"{_where(w[0])}.{w[1]}[{w[2]}]"
+
+
 class _Reader:
     """Typed access to one JSON object, with the path of every field for error messages."""
 
-    def __init__(self, obj: object, path: str) -> None:
+    __slots__ = ("obj", "where")
+
+    def __init__(self, obj: object, where: Where) -> None:
         if not isinstance(obj, Mapping):
-            raise SnapshotFormatError(f"{path}: expected an object, found {_kind(obj)}")
+            raise SnapshotFormatError(f"{_where(where)}: expected an object, found {_kind(obj)}")
         self.obj = obj
-        self.path = path
+        self.where = where
+
+    @property
+    def path(self) -> str:
+        return _where(self.where)
 
     def _get(self, key: str, optional: bool) -> object:
         if key not in self.obj:
@@ -197,12 +217,12 @@ class _Reader:
             raise SnapshotFormatError(f"{self.path}.{key}: missing")
         return self.obj[key]
 
-    def _typed(self, key: str, optional: bool, item: Callable[[object, str], T]) -> T | None:
+    def _typed(self, key: str, optional: bool, item: Callable[[object, Where], T]) -> T | None:
         """The field checked by `item` (which names the field's path when it refuses); None if absent/null."""
         v = self._get(key, optional)
         if v is None and optional:
             return None
-        return item(v, f"{self.path}.{key}")
+        return item(v, (self.where, key))
 
     def opt_int(self, key: str, optional: bool = True) -> int | None:
         return self._typed(key, optional, _int_item)
@@ -214,25 +234,26 @@ class _Reader:
         return self._typed(key, optional, _bool_item)
 
     def req_int(self, key: str) -> int:
-        return _int_item(self._get(key, False), f"{self.path}.{key}")
+        return _int_item(self._get(key, False), (self.where, key))
 
     def req_str(self, key: str) -> str:
-        return _str_item(self._get(key, False), f"{self.path}.{key}")
+        return _str_item(self._get(key, False), (self.where, key))
 
     def req_bool(self, key: str) -> bool:
-        return _bool_item(self._get(key, False), f"{self.path}.{key}")
+        return _bool_item(self._get(key, False), (self.where, key))
 
-    def seq(self, key: str, item: Callable[[object, str], T], optional: bool = False) -> tuple[T, ...]:
+    def seq(self, key: str, item: Callable[[object, Where], T], optional: bool = False) -> tuple[T, ...]:
         v = self._get(key, optional)
         if v is None and optional:
             return ()
         if not isinstance(v, list):
             raise SnapshotFormatError(f"{self.path}.{key}: expected a list, found {_kind(v)}")
-        return tuple(item(x, f"{self.path}.{key}[{i}]") for i, x in enumerate(v))
+        where = self.where
+        return tuple([item(x, (where, key, i)) for i, x in enumerate(v)])
 
     def obj_or_none(self, key: str) -> _Reader | None:
         v = self._get(key, True)
-        return None if v is None else _Reader(v, f"{self.path}.{key}")
+        return None if v is None else _Reader(v, (self.where, key))
 
 
 def _kind(v: object) -> str:
@@ -242,34 +263,34 @@ def _kind(v: object) -> str:
             dict: "an object"}.get(type(v), type(v).__name__)
 
 
-def _int_item(v: object, path: str) -> int:
-    if not isinstance(v, int) or isinstance(v, bool):
-        raise SnapshotFormatError(f"{path}: expected an integer, found {_kind(v)}")
+def _int_item(v: object, path: Where) -> int:
+    if type(v) is not int:  # bool is a subclass of int, and not an integer here
+        raise SnapshotFormatError(f"{_where(path)}: expected an integer, found {_kind(v)}")
     return v
 
 
-def _bool_item(v: object, path: str) -> bool:
+def _bool_item(v: object, path: Where) -> bool:
     if not isinstance(v, bool):
-        raise SnapshotFormatError(f"{path}: expected true or false, found {_kind(v)}")
+        raise SnapshotFormatError(f"{_where(path)}: expected true or false, found {_kind(v)}")
     return v
 
 
-def _str_item(v: object, path: str) -> str:
+def _str_item(v: object, path: Where) -> str:
     if not isinstance(v, str):
-        raise SnapshotFormatError(f"{path}: expected a string, found {_kind(v)}")
+        raise SnapshotFormatError(f"{_where(path)}: expected a string, found {_kind(v)}")
     return v
 
 
-def _exact_name(written: str, raw: str | None, path: str) -> str:
+def _exact_name(written: str, raw: str | None, path: Where) -> str:
     """The internal name from its written form and, if present, the hex of its raw bytes."""
     if raw is None:
         return written
     try:
         name = names.from_hex(raw)
     except ValueError:
-        raise SnapshotFormatError(f"{path}: not hex: {raw!r}") from None
+        raise SnapshotFormatError(f"{_where(path)}: not hex: {raw!r}") from None
     if names.written(name) != written:
-        raise SnapshotFormatError(f"{path}: the bytes {raw} are not the name {written!r}")
+        raise SnapshotFormatError(f"{_where(path)}: the bytes {raw} are not the name {written!r}")
     return name
 
 
@@ -277,7 +298,10 @@ def _read_name(r: _Reader, optional: bool = False) -> str | None:
     written = r.opt_str("name") if optional else r.req_str("name")
     if written is None:
         return None
-    return _exact_name(written, r.opt_str("name_bytes"), f"{r.path}.name_bytes")
+    raw = r.obj.get("name_bytes")
+    if raw is None:
+        return written
+    return _exact_name(written, _str_item(raw, (r.where, "name_bytes")), (r.where, "name_bytes"))
 
 
 def _read_ns_names(r: _Reader) -> tuple[str, ...]:
@@ -297,10 +321,10 @@ def _read_ref(r: _Reader | None) -> LinkRef | None:
     return LinkRef(r.req_int("netns"), r.req_int("ifindex"), _read_name(r, optional=True))
 
 
-def _read_process(v: object, path: str) -> Process:
+def _read_process(v: object, path: Where) -> Process:
     r = _Reader(v, path)
 
-    def listening(x: object, p: str) -> Listening:
+    def listening(x: object, p: Where) -> Listening:
         s = _Reader(x, p)
         return Listening(s.req_str("proto"), s.req_str("address"), s.req_int("port"))
 
@@ -313,12 +337,12 @@ def _read_process(v: object, path: str) -> Process:
     )
 
 
-def _read_ns_fd(v: object, path: str) -> NsFd:
+def _read_ns_fd(v: object, path: Where) -> NsFd:
     r = _Reader(v, path)
     return NsFd(r.req_int("pid"), r.req_int("fd"))
 
 
-def _read_namespace(v: object, path: str) -> Namespace:
+def _read_namespace(v: object, path: Where) -> Namespace:
     r = _Reader(v, path)
     readable = r.opt_bool("readable")
     return Namespace(
@@ -335,20 +359,20 @@ def _read_namespace(v: object, path: str) -> Namespace:
     )
 
 
-def _read_fdb(v: object, path: str) -> FdbEntry:
+def _read_fdb(v: object, path: Where) -> FdbEntry:
     r = _Reader(v, path)
     return FdbEntry(r.req_str("mac"), r.opt_int("port"), r.req_str("state"),
                     r.opt_int("vlan"))
 
 
-def _read_holder(v: object, path: str) -> TunHolder:
+def _read_holder(v: object, path: Where) -> TunHolder:
     r = _Reader(v, path)
     exact = r.opt_bool("exact")
     return TunHolder(r.req_int("pid"), r.req_str("comm"), r.seq("fds", _int_item),
                      True if exact is None else exact, r.seq("vhost_fds", _int_item, optional=True))
 
 
-def _read_link(v: object, path: str) -> Link:
+def _read_link(v: object, path: Where) -> Link:
     r = _Reader(v, path)
     stats_r = r.obj_or_none("stats")
     stats = Stats()
@@ -382,7 +406,7 @@ def _read_link(v: object, path: str) -> Link:
         )
     info_raw = r.obj.get("info") or {}
     if not isinstance(info_raw, Mapping):
-        raise SnapshotFormatError(f"{path}.info: expected an object, found {_kind(info_raw)}")
+        raise SnapshotFormatError(f"{_where(path)}.info: expected an object, found {_kind(info_raw)}")
     return Link(
         netns=r.req_int("netns"),
         ifindex=r.req_int("ifindex"),
@@ -425,7 +449,7 @@ def snapshot_from_dict(obj: object, source: str = "snapshot") -> Snapshot:
     namespaces = r.seq("namespaces", _read_namespace)
     links = r.seq("links", _read_link)
 
-    def error(v: object, path: str) -> CollectError:
+    def error(v: object, path: Where) -> CollectError:
         e = _Reader(v, path)
         return CollectError(e.req_str("scope"), e.req_str("message"))
 
