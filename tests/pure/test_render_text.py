@@ -148,3 +148,19 @@ def test_ipv6_listeners_are_bracketed() -> None:
 
     assert Listening("udp6", "fe80::1", 53).endpoint == "[fe80::1]:53"
     assert Listening("tcp", "10.0.0.2", 53).endpoint == "10.0.0.2:53"
+
+
+def test_wide_and_combining_names_keep_the_columns_aligned(snap: Snapshot) -> None:
+    """Columns count terminal cells: a CJK character takes two, a combining accent none."""
+    from vnettop.textsafe import display_width
+
+    wide = {"tap0": "网卡零", "em2": "ｅｍ２", "br0": "bre\u0301", "tun0": "隧道"}
+    snap = dataclasses.replace(snap, links=tuple(
+        dataclasses.replace(x, name=wide.get(x.name, x.name)) for x in snap.links))
+    root = section(render_text(snap), "root ")
+    starts = {}
+    for link in snap.links_in(snap.namespaces[0].inode):
+        (line,) = [ln for ln in root if ln.lstrip(" │├└─").startswith(f"{link.name}  ")]
+        kind_at = line.index(f"  {link.kind} ", line.index(link.name) + len(link.name)) + 2
+        starts[link.name] = display_width(line[:kind_at])
+    assert len(set(starts.values())) == 1, starts
