@@ -519,7 +519,7 @@ def trace(snap: Snapshot, start: Link, limit: int = TRACE_LIMIT) -> list[Hop]:
     listening in it (dnsmasq on 53/67). Each device, namespace and process appears once.
     """
     walk = _Walk(snap, max(1, limit))
-    hold = holders(snap, start)
+    hold = walk.joins.holders(start)
     walk.namespaces.add(start.netns)  # the start's own namespace is where we stand, not a hop
     walk.run([(_holder_hop(start, proc, holder, 0), "", 0) for proc, holder in hold]
              + [(start, "start", 1 if hold else 0)])
@@ -528,11 +528,11 @@ def trace(snap: Snapshot, start: Link, limit: int = TRACE_LIMIT) -> list[Hop]:
 
 def trace_process(snap: Snapshot, pid: int, limit: int = TRACE_LIMIT) -> list[Hop]:
     """The paths from a process: the process, then a trace from each tun/tap it holds."""
-    found = process(snap, pid)
-    held = held_by(snap, pid)
+    walk = _Walk(snap, max(1, limit))
+    found = walk.joins.process(pid)
+    held = walk.joins.held_by(pid)
     if found is None and not held:
         raise NotFoundError(f"no process {pid} holding a device or listening in the snapshot")
-    walk = _Walk(snap, max(1, limit))
     walk.namespaces.add(found[0].inode if found else held[0].netns)  # where the process stands
     holds = [(link, h) for link in held for h in (link.tun.holders if link.tun else ()) if h.pid == pid]
     label = f"{found[1].comm}[{pid}]" if found else f"{holds[0][1].comm}[{pid}]"
