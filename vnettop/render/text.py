@@ -142,9 +142,11 @@ def _devices(snap: Snapshot, links: list[Link], sym: dict[str, str], joins: topo
          _one(" ".join(link.addresses) or "-"), _notes(snap, link, nested, sym, joins))
         for prefix, link, nested in rows
     ]
-    widths = [min(_MAX_COL + 8 * (i == 4), max(display_width(c[i]) for c in cells)) for i in range(5)]
+    sizes = [[display_width(c[i]) for i in range(5)] for c in cells]  # terminal columns, not characters
+    widths = [min(_MAX_COL + 8 * (i == 4), max(size[i] for size in sizes)) for i in range(5)]
     return [
-        ("  " + "  ".join(ljust(c[i], widths[i]) for i in range(5)) + "  " + c[5]).rstrip() for c in cells
+        ("  " + "  ".join(c[i] + " " * (widths[i] - size[i]) for i in range(5)) + "  " + c[5]).rstrip()
+        for c, size in zip(cells, sizes, strict=True)
     ]
 
 
