@@ -164,3 +164,21 @@ def test_wide_and_combining_names_keep_the_columns_aligned(snap: Snapshot) -> No
         kind_at = line.index(f"  {link.kind} ", line.index(link.name) + len(link.name)) + 2
         starts[link.name] = display_width(line[:kind_at])
     assert len(set(starts.values())) == 1, starts
+
+
+def test_a_long_master_chain_renders_nested_without_recursion() -> None:
+    """A saved file may nest masters thousands deep (a bond in a bridge in a bridge...): the tree is still
+    drawn, each device once, without exhausting Python's recursion limit."""
+    from vnettop.model import BridgeInfo, BridgePort, Host, Link, LinkRef, Namespace
+
+    ns, depth = 4026531840, 3000
+    links = tuple(
+        Link(ns, i, f"d{i}", "bridge", None, 1500, True, "up",
+             master=LinkRef(ns, i - 1, f"d{i - 1}") if i > 1 else None,
+             bridge_port=BridgePort("forwarding", 2, 32) if i > 1 else None,
+             bridge=BridgeInfo(False, False, (i + 1,) if i < depth else ()))
+        for i in range(1, depth + 1))
+    snap = Snapshot(Host("h", "k"), (Namespace(ns, (), True, ()),), links)
+    rows = [ln for ln in render_text(snap, ascii=True).splitlines() if " bridge " in ln]
+    assert len(rows) == depth
+    assert rows[0].startswith("  d1 ") and rows[2].startswith("     `- d3 ")
