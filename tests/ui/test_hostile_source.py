@@ -29,3 +29,17 @@ async def test_the_source_label_is_shown_escaped_everywhere() -> None:
         assert_clean(text)
         assert "\u202e" not in text
         assert f"({SHOWN})" in text  # the help screen's mode line: escaped, and [b] shown, not bold
+
+
+async def test_an_action_result_stays_two_lines_whatever_the_names() -> None:
+    from vnettop.ui.messages import ActionApplied
+
+    app, _ = make_app(compute_node())
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        app.clear_notifications()
+        app.post_message(ActionApplied(False, "cannot delete x\nFAKE: done\u202e", "ip link del 'x\nFAKE'"))
+        await pilot.pause()
+        (note,) = list(app._notifications)
+        assert note.message.count("\n") == 1, note.message
+        assert note.message == "cannot delete x\\nFAKE: done\\u202e\n$ ip link del 'x\\nFAKE'"
