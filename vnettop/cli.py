@@ -215,8 +215,11 @@ def _check_writable(path: str) -> None:
 def _emit(text: str, output: str | None, json_doc: bool = False) -> None:
     """Write `text` to standard output (one write) or to a file, made safe for a terminal.
 
-    Names and command lines come from the system, and anyone can put escape sequences in them: they
-    are shown as `\\xNN` in text and DOT; JSON keeps exact values with C1 controls as `\\u` escapes.
+    Names and command lines come from the system, and anyone can put escape sequences or newlines in
+    them. The renderers escape each such value where they place it (`textsafe.printable_line`), so none
+    can add a line; the pass here over the whole text keeps vnettop's own newlines and is only a second
+    guard against terminal controls. JSON keeps exact values, with the terminal-active characters (C1,
+    DEL, bidi and zero-width characters, separators, lone surrogates) as `\\u` escapes.
     """
     from vnettop.textsafe import json_terminal_safe, printable
 
@@ -454,10 +457,10 @@ def _quiet_stdout() -> None:
 
 
 def _say(message: str) -> None:
-    """One line on stderr; names in it may come from the system, so it is made terminal-safe."""
-    from vnettop.textsafe import printable
+    """One line on stderr; names in it may come from the system, so it is made one terminal-safe line."""
+    from vnettop.textsafe import printable_line
 
-    print(f"vnettop: {printable(message)}", file=sys.stderr)
+    print(f"vnettop: {printable_line(message)}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,7 +14,7 @@ import subprocess
 import pytest
 
 from tests.fixtures_snapshots import PIDNS, QDHCP, ROOT, UNREADABLE, compute_node, cyclic
-from vnettop.model import Snapshot
+from vnettop.model import Host, LinkRef, Snapshot
 from vnettop.render.dot import quote, render_dot
 
 _STR = r'"((?:[^"\\]|\\.)*)"'
@@ -148,8 +148,40 @@ def test_any_device_name_stays_one_quoted_label(snap: Snapshot) -> None:
     assert g.nodes[lid(ROOT, 5)]["label"] == 'we\\"ird\\\\na}me{\\ntap'
 
 
+HOSTILE = ('q"uo\\te\\', "two\nlines\r", "\x1b]2;PWNED\x07", "rtl\u202eevil", "zero\u200bwidth", "\\",
+           "\\N\\G\\l", "raw\udcff", "中文}{;")
+
+
+def hostile_snapshot(snap: Snapshot) -> Snapshot:
+    """Every device, namespace, process and host name replaced by one of HOSTILE (refs kept consistent)."""
+    names = {link.key: HOSTILE[i % len(HOSTILE)] for i, link in enumerate(snap.links)}
+
+    def ref(r: LinkRef | None) -> LinkRef | None:
+        return dataclasses.replace(r, name=names.get(r.key, r.name)) if r is not None else None
+
+    links = tuple(dataclasses.replace(link, name=names[link.key], peer=ref(link.peer), master=ref(link.master),
+                                      lower=ref(link.lower)) for link in snap.links)
+    namespaces = tuple(
+        dataclasses.replace(ns, names=(HOSTILE[i], HOSTILE[i + 1]) if ns.names else (), processes=tuple(
+            dataclasses.replace(p, comm=HOSTILE[-1 - j]) for j, p in enumerate(ns.processes)))
+        for i, ns in enumerate(snap.namespaces))
+    return dataclasses.replace(snap, links=links, namespaces=namespaces, host=Host(HOSTILE[0], HOSTILE[1]))
+
+
+def test_hostile_names_stay_inside_their_labels(snap: Snapshot) -> None:
+    text = render_dot(hostile_snapshot(snap))
+    assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f\u200b\u202e\udc80-\udcff]", text)
+    assert len(text.splitlines()) == len(render_dot(snap).splitlines())
+    g = parse(text)
+    # A newline in a name is shown as the two characters \n (DOT: \\n), never as a line break of the label.
+    assert g.nodes[lid(ROOT, 2)]["label"] == "two\\\\nlines\\\\r\\ndevice\\n192.0.2.10/24"
+    assert g.nodes[lid(ROOT, 1)]["label"].startswith('q\\"uo\\\\te\\\\\\nloopback\\n')
+    assert g.nodes[lid(ROOT, 3)]["label"].startswith("\\\\x1b]2;PWNED\\\\x07\\n")
+
+
 @pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz 'dot' is not installed")
-@pytest.mark.parametrize("make", [compute_node, cyclic, lambda: nasty_snapshot(compute_node())])
+@pytest.mark.parametrize("make", [compute_node, cyclic, lambda: nasty_snapshot(compute_node()),
+                                  lambda: hostile_snapshot(compute_node())])
 def test_graphviz_accepts_it(make: object) -> None:
     text = render_dot(make())  # type: ignore[operator]
     done = subprocess.run(["dot", "-Tplain"], input=text, capture_output=True, text=True, timeout=30)

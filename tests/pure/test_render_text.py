@@ -148,3 +148,37 @@ def test_ipv6_listeners_are_bracketed() -> None:
 
     assert Listening("udp6", "fe80::1", 53).endpoint == "[fe80::1]:53"
     assert Listening("tcp", "10.0.0.2", 53).endpoint == "10.0.0.2:53"
+
+
+def test_wide_and_combining_names_keep_the_columns_aligned(snap: Snapshot) -> None:
+    """Columns count terminal cells: a CJK character takes two, a combining accent none."""
+    from vnettop.textsafe import display_width
+
+    wide = {"tap0": "网卡零", "em2": "ｅｍ２", "br0": "bre\u0301", "tun0": "隧道"}
+    snap = dataclasses.replace(snap, links=tuple(
+        dataclasses.replace(x, name=wide.get(x.name, x.name)) for x in snap.links))
+    root = section(render_text(snap), "root ")
+    starts = {}
+    for link in snap.links_in(snap.namespaces[0].inode):
+        (line,) = [ln for ln in root if ln.lstrip(" │├└─").startswith(f"{link.name}  ")]
+        kind_at = line.index(f"  {link.kind} ", line.index(link.name) + len(link.name)) + 2
+        starts[link.name] = display_width(line[:kind_at])
+    assert len(set(starts.values())) == 1, starts
+
+
+def test_a_long_master_chain_renders_nested_without_recursion() -> None:
+    """A saved file may nest masters thousands deep (a bond in a bridge in a bridge...): the tree is still
+    drawn, each device once, without exhausting Python's recursion limit."""
+    from vnettop.model import BridgeInfo, BridgePort, Host, Link, LinkRef, Namespace
+
+    ns, depth = 4026531840, 3000
+    links = tuple(
+        Link(ns, i, f"d{i}", "bridge", None, 1500, True, "up",
+             master=LinkRef(ns, i - 1, f"d{i - 1}") if i > 1 else None,
+             bridge_port=BridgePort("forwarding", 2, 32) if i > 1 else None,
+             bridge=BridgeInfo(False, False, (i + 1,) if i < depth else ()))
+        for i in range(1, depth + 1))
+    snap = Snapshot(Host("h", "k"), (Namespace(ns, (), True, ()),), links)
+    rows = [ln for ln in render_text(snap, ascii=True).splitlines() if " bridge " in ln]
+    assert len(rows) == depth
+    assert rows[0].startswith("  d1 ") and rows[2].startswith("     `- d3 ")

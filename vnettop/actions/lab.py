@@ -38,6 +38,7 @@ from vnettop.actions import plans as p
 from vnettop.actions.mutator import Mutator
 from vnettop.errors import VnettopError
 from vnettop.model import Host, Snapshot
+from vnettop.textsafe import display_width, printable_line
 
 DEFAULT_PREFIX = "vntlab"
 STATE_DIR = "/run/vnettop"
@@ -89,11 +90,17 @@ class Lab:
         self.programs = programs
         self.state_dir = state_dir
         self.state_path = os.path.join(state_dir, f"{prefix}.json")
-        self.out = out
+        self._print = out
         self.state: dict[str, Any] = {}
         self._step = 0
         #: The first journal write that failed ("PATH: reason"), or None: the CLI then exits non-zero.
         self.journal_error: str | None = None
+
+    def out(self, line: str) -> None:
+        """Print one line of progress. Namespace, device and process names (`down` and `status` list
+        what exists, whoever made it) and error messages come from the system: each line is made one
+        terminal-safe line, which escapes every name in it."""
+        self._print(printable_line(line))
 
     # -- state ------------------------------------------------------------------------------------
 
@@ -360,8 +367,9 @@ def _describe_links(netns: str) -> list[str]:
         for m in msgs:
             kind = decode_link(m, 0).link.kind  # the collector's decoding: tun and tap told apart
             master = m.get_attr("IFLA_MASTER")
-            via = f"  master {names.get(master)}" if master else ""
-            lines.append(f"{names[m['index']]:<16} {kind}{via}")
+            via = f"  master {printable_line(str(names.get(master)))}" if master else ""
+            name = printable_line(str(names[m["index"]]))
+            lines.append(f"{name}{' ' * (16 - display_width(name))} {kind}{via}")
         return lines
 
     try:
@@ -386,7 +394,8 @@ def cli_lab(action: str, journal: str | None, prefix: str = DEFAULT_PREFIX) -> i
         return 2
     mutator, notice = Mutator.for_cli(False, journal, snapshot_provider=_no_snapshot)
     if mutator.read_only:
-        print(f"vnettop lab {action}: cannot change the system ({notice})", file=sys.stderr)
+        why = printable_line(str(notice))
+        print(f"vnettop lab {action}: cannot change the system ({why})", file=sys.stderr)
         return 1
     return _run_journalled(lab, action, mutator)
 

@@ -7,13 +7,18 @@ holding process -> tun/tap (labelled with the fds).
 
 Node ids are synthetic (`l_<netns>_<ifindex>`, `p_<pid>`, `cluster_ns_<inode>`) because device names
 repeat across namespaces and may hold any byte but '/' and whitespace; every label is quoted and
-escaped, so any name yields valid DOT.
+escaped, so any name yields valid DOT. Each value from the system is first made one line
+(`textsafe.printable_line`: a newline in a name shows as the two characters `\\n`, never as a line
+break in the drawing, and no control character reaches the file); only the label's own line breaks,
+between its parts, are DOT's `\\n`. Reverse joins come from one `topology.Joins` per render, so the cost
+is linear in the snapshot's size.
 """
 
 from __future__ import annotations
 
 from vnettop import topology as topo
 from vnettop.model import Link, LinkRef, Namespace, Process, Snapshot
+from vnettop.textsafe import printable_line as _one
 
 _KIND_STYLE = {
     "bridge": 'shape=box, style="rounded,filled", fillcolor="#dde8f6"',
@@ -24,7 +29,10 @@ _KIND_STYLE = {
 
 
 def quote(text: str) -> str:
-    """A DOT double-quoted string: backslashes and quotes escaped, newlines as \\n."""
+    """A DOT double-quoted string: backslashes and quotes escaped, newlines as DOT's line break `\\n`.
+
+    For text whose line breaks vnettop made; values from the system are `printable_line`d first.
+    """
     escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "")
     return f'"{escaped}"'
 
@@ -40,24 +48,25 @@ def proc_id(pid: int) -> str:
 def render_dot(snap: Snapshot) -> str:
     """The whole snapshot as one `digraph`, ending with a newline."""
     out = [
-        f"digraph {quote('vnettop ' + snap.host.hostname)} {{",
+        f"digraph {quote('vnettop ' + _one(snap.host.hostname))} {{",
         "  graph [rankdir=LR, compound=true, fontname=monospace, fontsize=10];",
         "  node [shape=box, fontname=monospace, fontsize=10];",
         "  edge [fontname=monospace, fontsize=9];",
     ]
     placed: set[int] = set()  # pids drawn inside a cluster
+    joins = topo.Joins(snap)
     for ns in snap.namespaces:
-        out.extend(_cluster(snap, ns, placed))
+        out.extend(_cluster(snap, ns, placed, joins))
     out.extend(_outside_nodes(snap, placed))
     out.extend(_edges(snap))
     out.append("}")
     return "\n".join(out) + "\n"
 
 
-def _cluster(snap: Snapshot, ns: Namespace, placed: set[int]) -> list[str]:
-    label = f"{ns.label}\nnet:[{ns.inode}]"
+def _cluster(snap: Snapshot, ns: Namespace, placed: set[int], joins: topo.Joins) -> list[str]:
+    label = f"{_one(ns.label)}\nnet:[{ns.inode}]"
     if len(ns.names) > 1:
-        label += "\nalso " + ", ".join(ns.names[1:])
+        label += "\nalso " + ", ".join(_one(n) for n in ns.names[1:])
     lines = [
         f"  subgraph {quote(f'cluster_ns_{ns.inode}')} {{",
         f"    label={quote(label)};",
@@ -65,7 +74,7 @@ def _cluster(snap: Snapshot, ns: Namespace, placed: set[int]) -> list[str]:
     ]
     for link in snap.links_in(ns.inode):
         lines.append(f"    {_link_node(link)}")
-    for proc in _shown_processes(snap, ns):
+    for proc in _shown_processes(ns, joins):
         placed.add(proc.pid)
         lines.append(f"    {_proc_node(proc)}")
     if len(lines) == 3:  # an empty cluster is dropped by Graphviz: keep the namespace visible
@@ -75,14 +84,14 @@ def _cluster(snap: Snapshot, ns: Namespace, placed: set[int]) -> list[str]:
     return lines
 
 
-def _shown_processes(snap: Snapshot, ns: Namespace) -> list[Process]:
-    return [p for p in ns.processes if p.listening or topo.held_by(snap, p.pid)]
+def _shown_processes(ns: Namespace, joins: topo.Joins) -> list[Process]:
+    return [p for p in ns.processes if p.listening or joins.held_by(p.pid)]
 
 
 def _link_node(link: Link) -> str:
-    label = f"{link.name}\n{link.kind}"
+    label = f"{_one(link.name)}\n{_one(link.kind)}"
     if link.addresses:
-        label += "\n" + "\n".join(link.addresses)
+        label += "\n" + "\n".join(_one(a) for a in link.addresses)
     attrs = [f"label={quote(label)}"]
     style = _KIND_STYLE.get(link.kind)
     if style:
@@ -93,9 +102,9 @@ def _link_node(link: Link) -> str:
 
 
 def _proc_node(proc: Process) -> str:
-    label = f"{proc.comm}[{proc.pid}]"
+    label = f"{_one(proc.comm)}[{proc.pid}]"
     if proc.listening:
-        label += "\n" + "\n".join(f"{s.proto} {s.endpoint}" for s in proc.listening)
+        label += "\n" + "\n".join(_one(f"{s.proto} {s.endpoint}") for s in proc.listening)
     return f"{proc_id(proc.pid)} [label={quote(label)}, shape=ellipse];"
 
 
@@ -106,10 +115,11 @@ def _outside_nodes(snap: Snapshot, placed: set[int]) -> list[str]:
         for holder in link.tun.known_holders if link.tun else ():
             if holder.pid not in placed:
                 placed.add(holder.pid)
-                lines.append(f"  {proc_id(holder.pid)} [label={quote(f'{holder.comm}[{holder.pid}]')}, "
+                lines.append(f"  {proc_id(holder.pid)} [label={quote(f'{_one(holder.comm)}[{holder.pid}]')}, "
                              "shape=ellipse];")
     for ref in _unresolved_refs(snap):
-        label = f"{ref.name or '?'} (ifindex {ref.ifindex})\n{snap.ns_label(ref.netns)}\nnot readable"
+        name, where = _one(ref.name or "?"), _one(snap.ns_label(ref.netns))
+        label = f"{name} (ifindex {ref.ifindex})\n{where}\nnot readable"
         lines.append(f"  {link_id(ref.netns, ref.ifindex)} [label={quote(label)}, style=dashed];")
     return lines
 
@@ -128,7 +138,7 @@ def _edges(snap: Snapshot) -> list[str]:
     for link in snap.links:
         src = link_id(link.netns, link.ifindex)
         if link.master is not None and link.master.key != link.key:
-            state = link.bridge_port.state if link.bridge_port else "master"
+            state = _one(link.bridge_port.state) if link.bridge_port else "master"
             lines.append(f"  {src} -> {link_id(*link.master.key)} [label={quote(state)}];")
         if link.lower is not None and link.lower.key != link.key:
             lines.append(f"  {src} -> {link_id(*link.lower.key)} [label={quote('lower')}, style=dotted];")

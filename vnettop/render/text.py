@@ -5,12 +5,20 @@ its devices with kind, state, MAC and addresses. Bridge ports are nested under t
 port state; a veth says where its other end is (`⇄ peer @ namespace`); a tun/tap says its flags and who
 holds it on which fds. Errors met while collecting come last. `ascii=True` swaps the few non-ASCII
 symbols for ASCII ones, for terminals and logs that cannot show them.
+
+Every value from the system (names, command lines, hostnames, error messages) goes through
+`textsafe.printable_line` where it is placed, so none can add a line or drive the terminal; columns are
+aligned by display width (a CJK name takes two columns a character). The reverse joins (a bridge's
+ports, a holder's process) come from one `topology.Joins` per render, so the cost is linear in the
+snapshot's size.
 """
 
 from __future__ import annotations
 
 from vnettop import topology as topo
 from vnettop.model import Link, LinkRef, Namespace, Process, Snapshot
+from vnettop.textsafe import display_width, ljust
+from vnettop.textsafe import printable_line as _one
 
 _UNICODE = {"tee": "├─ ", "last": "└─ ", "bar": "│  ", "gap": "   ", "veth": "⇄", "dot": "·"}
 _ASCII = {"tee": "|- ", "last": "`- ", "bar": "|  ", "gap": "   ", "veth": "<->", "dot": "-"}
@@ -22,23 +30,20 @@ _MAX_COL = 24
 def render_text(snap: Snapshot, ascii: bool = False) -> str:
     """The whole snapshot as text, ending with a newline."""
     sym = _ASCII if ascii else _UNICODE
+    joins = topo.Joins(snap)
     out = [_header(snap, sym)]
-    held: dict[int, list[Link]] = {}  # pid -> the tun/tap devices it holds (one pass, not one per process)
-    for link in topo.tuntaps(snap):
-        for holder in link.tun.known_holders if link.tun else ():
-            held.setdefault(holder.pid, []).append(link)
     for ns in snap.namespaces:
         out.append("")
-        out.extend(_namespace(snap, ns, sym, held))
+        out.extend(_namespace(snap, ns, sym, joins))
     orphans = [link for link in snap.links if snap.namespace(link.netns) is None]
     if orphans:  # a malformed snapshot: show the devices anyway rather than drop them
         out.append("")
         out.append("devices in namespaces the snapshot does not describe")
-        out.extend(_devices(snap, orphans, sym))
+        out.extend(_devices(snap, orphans, sym, joins))
     if snap.errors:
         out.append("")
         out.append(f"errors ({len(snap.errors)})")
-        out.extend(f"  {err.scope}: {err.message}" for err in snap.errors)
+        out.extend(f"  {_one(err.scope)}: {_one(err.message)}" for err in snap.errors)
     return "\n".join(out) + "\n"
 
 
@@ -48,7 +53,7 @@ def _plural(n: int, word: str, plural: str | None = None) -> str:
 
 def _header(snap: Snapshot, sym: dict[str, str]) -> str:
     when = snap.taken_at.strftime("%Y-%m-%d %H:%M:%S UTC")
-    first = f"vnettop  {snap.host.hostname}  kernel {snap.host.kernel}  {when}"
+    first = f"vnettop  {_one(snap.host.hostname)}  kernel {_one(snap.host.kernel)}  {when}"
     counts = [
         _plural(len(snap.namespaces), "namespace"),
         _plural(len(snap.links), "link"),
@@ -60,11 +65,11 @@ def _header(snap: Snapshot, sym: dict[str, str]) -> str:
     return first + "\n" + f" {sym['dot']} ".join(counts)
 
 
-def _namespace(snap: Snapshot, ns: Namespace, sym: dict[str, str], held: dict[int, list[Link]]) -> list[str]:
-    head = [ns.label, f"net:[{ns.inode}]"]
+def _namespace(snap: Snapshot, ns: Namespace, sym: dict[str, str], joins: topo.Joins) -> list[str]:
+    head = [_one(ns.label), f"net:[{ns.inode}]"]
     extra_names = ns.names[1:] if ns.names else ()
     if extra_names:
-        head.append("also " + ", ".join(extra_names))
+        head.append("also " + ", ".join(_one(n) for n in extra_names))
     if not ns.root and not ns.names:
         head.append("(no name)")
     head.append(_plural(len(ns.pids), "process", "processes")
@@ -72,72 +77,79 @@ def _namespace(snap: Snapshot, ns: Namespace, sym: dict[str, str], held: dict[in
     lines = ["  ".join(head)]
     procs = ns.processes
     if procs:
-        width = min(_MAX_COL, max(len(_proc_label(p)) for p in procs))
-        for proc in procs:
-            note = _proc_note(snap, ns, proc, held.get(proc.pid, []))
-            lines.append(f"  {_proc_label(proc):<{width}}  {note}".rstrip())
+        labels = [_proc_label(p) for p in procs]
+        width = min(_MAX_COL, max(display_width(label) for label in labels))
+        for proc, label in zip(procs, labels, strict=True):
+            note = _proc_note(snap, ns, proc, joins.held_by(proc.pid))
+            lines.append(f"  {ljust(label, width)}  {note}".rstrip())
     links = snap.links_in(ns.inode)
     if links:
-        lines.extend(_devices(snap, list(links), sym))
+        lines.extend(_devices(snap, list(links), sym, joins))
     elif not ns.readable:
-        lines.append(f"  devices unknown (cannot enter: {ns.unreadable_reason or 'see errors'})")
+        lines.append(f"  devices unknown (cannot enter: {_one(ns.unreadable_reason or 'see errors')})")
     else:
         lines.append("  (no devices)")
     return lines
 
 
 def _proc_label(proc: Process) -> str:
-    return f"{proc.comm}[{proc.pid}]"
+    return f"{_one(proc.comm)}[{proc.pid}]"
 
 
-def _proc_note(snap: Snapshot, ns: Namespace, proc: Process, held: list[Link]) -> str:
+def _proc_note(snap: Snapshot, ns: Namespace, proc: Process, held: tuple[Link, ...]) -> str:
     parts = []
     if proc.user:
-        parts.append(proc.user)
+        parts.append(_one(proc.user))
     if held:
-        names = [link.name if link.netns == ns.inode else f"{link.name} @ {snap.ns_label(link.netns)}"
-                 for link in held]
+        names = [_one(link.name) if link.netns == ns.inode
+                 else f"{_one(link.name)} @ {_one(snap.ns_label(link.netns))}" for link in held]
         parts.append("holds " + ", ".join(names))
     if proc.listening:
-        parts.append("listening " + ", ".join(f"{s.proto} {s.endpoint}" for s in proc.listening))
+        parts.append("listening " + ", ".join(_one(f"{s.proto} {s.endpoint}") for s in proc.listening))
     return "  ".join(parts)
 
 
 # -- devices ------------------------------------------------------------------------------------
 
 
-def _devices(snap: Snapshot, links: list[Link], sym: dict[str, str]) -> list[str]:
+def _devices(snap: Snapshot, links: list[Link], sym: dict[str, str], joins: topo.Joins) -> list[str]:
     """Rows for a namespace's devices, bridge ports nested under their bridge, columns aligned."""
     keys = {link.key for link in links}
     rows: list[tuple[str, Link, bool]] = []  # (tree prefix, link, shown nested under its master)
     seen: set[tuple[int, int]] = set()
 
-    def add(link: Link, prefix: str, child_prefix: str, nested: bool) -> None:
-        if link.key in seen:
-            return
-        seen.add(link.key)
-        rows.append((prefix, link, nested))
-        kids = [p for p in topo.ports(snap, link) if p.key not in seen]
-        for i, port in enumerate(kids):
-            last = i == len(kids) - 1
-            add(port, child_prefix + (sym["last"] if last else sym["tee"]),
-                child_prefix + (sym["gap"] if last else sym["bar"]), True)
+    def add(top: Link) -> None:
+        """`top` and, depth first, the ports under it (an explicit stack: chains may be long)."""
+        stack: list[tuple[Link, str, str, bool]] = [(top, "", "", False)]
+        while stack:
+            link, prefix, child_prefix, nested = stack.pop()
+            if link.key in seen:
+                continue
+            seen.add(link.key)
+            rows.append((prefix, link, nested))
+            kids = [p for p in joins.ports(link) if p.key not in seen]
+            for i in range(len(kids) - 1, -1, -1):
+                last = i == len(kids) - 1
+                stack.append((kids[i], child_prefix + (sym["last"] if last else sym["tee"]),
+                              child_prefix + (sym["gap"] if last else sym["bar"]), True))
 
     for link in links:
         master_here = link.master is not None and link.master.key in keys and link.master.key != link.key
         if not master_here:
-            add(link, "", "", False)
+            add(link)
     for link in links:  # ports whose master chain loops back on itself: still show them
-        add(link, "", "", False)
+        add(link)
 
     cells = [
-        (prefix + link.name, link.kind, _state(link), link.mac or "-", " ".join(link.addresses) or "-",
-         _notes(snap, link, nested, sym))
+        (prefix + _one(link.name), _one(link.kind), _state(link), _one(link.mac or "-"),
+         _one(" ".join(link.addresses) or "-"), _notes(snap, link, nested, sym, joins))
         for prefix, link, nested in rows
     ]
-    widths = [min(_MAX_COL + 8 * (i == 4), max(len(c[i]) for c in cells)) for i in range(5)]
+    sizes = [[display_width(c[i]) for i in range(5)] for c in cells]  # terminal columns, not characters
+    widths = [min(_MAX_COL + 8 * (i == 4), max(size[i] for size in sizes)) for i in range(5)]
     return [
-        ("  " + "  ".join(f"{c[i]:<{widths[i]}}" for i in range(5)) + "  " + c[5]).rstrip() for c in cells
+        ("  " + "  ".join(c[i] + " " * (widths[i] - size[i]) for i in range(5)) + "  " + c[5]).rstrip()
+        for c, size in zip(cells, sizes, strict=True)
     ]
 
 
@@ -145,17 +157,17 @@ def _state(link: Link) -> str:
     """Like `ip -br`: the operational state in capitals; an administratively down device says so."""
     if not link.admin_up:
         return "DOWN(admin)"
-    state = link.oper_state.upper()
+    state = _one(link.oper_state.upper())
     if link.carrier is False and state not in ("DOWN", "LOWERLAYERDOWN"):
         state += ",NO-CARRIER"
     return state
 
 
-def _notes(snap: Snapshot, link: Link, nested: bool, sym: dict[str, str]) -> str:
+def _notes(snap: Snapshot, link: Link, nested: bool, sym: dict[str, str], joins: topo.Joins) -> str:
     notes: list[str] = []
     if link.bridge_port is not None:
         bp = link.bridge_port
-        notes.append(f"port {bp.state} cost {bp.cost}")
+        notes.append(f"port {_one(bp.state)} cost {bp.cost}")
     if link.master is not None and not nested:
         notes.append(f"master {_ref_text(snap, link, link.master)}")
     if link.peer is not None:
@@ -167,14 +179,14 @@ def _notes(snap: Snapshot, link: Link, nested: bool, sym: dict[str, str]) -> str
         flags = [f"stp {'on' if br.stp else 'off'}"]
         if br.vlan_filtering:
             flags.append("vlan_filtering")
-        flags.append(_plural(len(topo.ports(snap, link)), "port"))
+        flags.append(_plural(len(joins.ports(link)), "port"))
         if br.fdb:
             flags.append(_plural(len(br.fdb), "fdb entry", "fdb entries"))
         notes.append(", ".join(flags))
     if link.tun is not None:
-        notes.append(_tun_note(snap, link))
+        notes.append(_tun_note(snap, link, joins))
     if link.info:
-        notes.append(" ".join(f"{k} {v}" for k, v in link.info))
+        notes.append(" ".join(f"{_one(k)} {_one(v)}" for k, v in link.info))
     if link.mtu != 1500 and link.kind != "loopback":
         notes.append(f"mtu {link.mtu}")
     return "  ".join(notes)
@@ -183,14 +195,14 @@ def _notes(snap: Snapshot, link: Link, nested: bool, sym: dict[str, str]) -> str
 def _ref_text(snap: Snapshot, link: Link, ref: LinkRef, always_ns: bool = False) -> str:
     """A reference to another device, naming its namespace when it is elsewhere."""
     if ref.name is None or snap.link(ref.netns, ref.ifindex) is None:
-        return f"ifindex {ref.ifindex} @ {snap.ns_label(ref.netns)} (not readable)"
+        return f"ifindex {ref.ifindex} @ {_one(snap.ns_label(ref.netns))} (not readable)"
     if ref.netns == link.netns:
-        return ref.name
-    text = f"{ref.name} @ {snap.ns_label(ref.netns)}"
+        return _one(ref.name)
+    text = f"{_one(ref.name)} @ {_one(snap.ns_label(ref.netns))}"
     return text + (f" (ifindex {ref.ifindex})" if always_ns else "")
 
 
-def _tun_note(snap: Snapshot, link: Link) -> str:
+def _tun_note(snap: Snapshot, link: Link, joins: topo.Joins) -> str:
     tun = link.tun
     assert tun is not None
     flags = [f for f, on in (("vnet_hdr", tun.vnet_hdr), ("pi", tun.pi), ("persist", tun.persist),
@@ -203,7 +215,8 @@ def _tun_note(snap: Snapshot, link: Link) -> str:
         flags.append(f"group {tun.group}")
     if tun.holders:
         held = ", ".join(
-            f"{h.comm}[{h.pid}]{_vm(snap, h.pid)} {topo.fds_text(h)}" + ("" if h.exact else " (by name)")
+            f"{_one(h.comm)}[{h.pid}]{_vm(joins, h.pid)} {topo.fds_text(h)}"
+            + ("" if h.exact else " (by name)")
             for h in tun.holders
         )
         flags.append(f"held by {held}" + ("" if tun.holders_complete else ", maybe more (needs root)"))
@@ -214,11 +227,11 @@ def _tun_note(snap: Snapshot, link: Link) -> str:
     return " ".join(flags)
 
 
-def _vm(snap: Snapshot, pid: int) -> str:
+def _vm(joins: topo.Joins, pid: int) -> str:
     """" P2" when the holder is a qemu whose command line names the VM (`-name guest=P2`), else ""."""
-    found = topo.process(snap, pid)
+    found = joins.process(pid)
     vm = topo.vm_name(found[1]) if found is not None else None
-    return f" {vm}" if vm else ""
+    return f" {_one(vm)}" if vm else ""
 
 
 # -- a trace ------------------------------------------------------------------------------------
@@ -227,7 +240,7 @@ def _vm(snap: Snapshot, pid: int) -> str:
 def render_trace(title: str, hops: list[topo.Hop], ascii: bool = False) -> str:
     """A trace (see `topology.trace`) as a tree under a title line, one hop a line, ending with a newline."""
     sym = _ASCII if ascii else _UNICODE
-    lines = [title]
+    lines = [_one(title)]
     # A hop is the last of its siblings when no later hop at its depth comes before a shallower one.
     last = [True] * len(hops)
     following: dict[int, bool] = {}
@@ -248,9 +261,12 @@ def render_trace(title: str, hops: list[topo.Hop], ascii: bool = False) -> str:
 
 
 def _hop_text(hop: topo.Hop, sym: dict[str, str]) -> str:
-    note = hop.note.replace("veth peer", f"{sym['veth']} veth peer")
+    """One hop's line. Its label and note are built from names, so each is escaped whole (escaping is
+    per character: the same as escaping each name in it)."""
+    note = _one(hop.note).replace("veth peer", f"{sym['veth']} veth peer")
+    label = _one(hop.label)
     if hop.kind == "namespace":
-        return f"namespace {hop.label}  {note}"
+        return f"namespace {label}  {note}"
     if hop.kind == "service":
-        return f"{hop.label}  listening {note}"
-    return f"{hop.label}  {note}"
+        return f"{label}  listening {note}"
+    return f"{label}  {note}"

@@ -477,7 +477,8 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
     def action_help(self) -> None:
         keys = [(b.key_display or b.key, b.tooltip or b.description) for b in ALL_BINDINGS
                 if self.check_action(b.action.split("(")[0], ()) is not False]
-        mode = ("READ-ONLY: nothing can be changed from here" + (f" ({self.notice})" if self.notice else "")
+        notice = f" ({printable_line(self.notice)})" if self.notice else ""  # names a --load file: anything
+        mode = ("READ-ONLY: nothing can be changed from here" + notice
                 if self.read_only else "write mode: changes show their ip command and ask before running")
         self.push_screen(HelpScreen(keys, mode))
 
@@ -498,13 +499,14 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
         yield SystemCommand("Quit", "Quit vnettop", self.action_quit)
 
     def on_action_applied(self, message: ActionApplied) -> None:
+        # Two lines, each escaped whole: the names in them cannot add a third.
+        text = f"{printable_line(message.message)}\n$ {printable_line(message.ip_command)}"
         if message.ok:
             self._follow = wanted_after(message.plan)
             self._follow_left = PATIENCE
-            self.notify(f"{message.message}\n$ {message.ip_command}", title="done", timeout=6)
+            self.notify(text, title="done", timeout=6)
         else:
-            self.notify(f"{message.message}\n$ {message.ip_command}", title="not done",
-                        severity="error", timeout=10)
+            self.notify(text, title="not done", severity="error", timeout=10)
         self.action_refresh()
 
     async def action_quit(self) -> None:

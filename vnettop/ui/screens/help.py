@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from rich.table import Table
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
@@ -41,7 +42,7 @@ class HelpScreen(ModalScreen[None]):
         with VerticalScroll(id="help-box") as box:
             box.border_title = "Keys"
             box.border_subtitle = "esc closes"
-            yield Static(self.mode_line, id="help-mode")
+            yield Static(Text(self.mode_line), id="help-mode")  # plain text: it may quote a file name
             yield Static(table)
 
     async def action_dismiss(self, result: None = None) -> None:

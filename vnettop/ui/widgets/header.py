@@ -1,4 +1,8 @@
-"""The two header lines: host, kernel, READ-ONLY badge, source and collect time; then the counts."""
+"""The two header lines: host, kernel, READ-ONLY badge, source and collect time; then the counts.
+
+The hostname, the kernel string, the source label (a `--load` file's name) and the filter are values
+from outside: each is made one safe line (`textsafe.printable_line`) where it is placed.
+"""
 
 from __future__ import annotations
 
@@ -38,7 +42,7 @@ def header_text(snap: Snapshot | None, state: HeaderState) -> Text:
     elif state.source == "live":
         text.append(f"live {state.interval:g}s", style="green")
     else:
-        text.append(state.source, style="bold cyan")
+        text.append(printable_line(state.source), style="bold cyan")  # a --load file's name: anything
     if snap is not None:
         text.append(f"  {snap.duration_ms:.0f} ms  {snap.taken_at.strftime('%H:%M:%S')}", style="dim")
         text.append("\n")
