@@ -161,6 +161,8 @@ def test_header_is_two_clean_lines(value: str, other: str) -> None:
 class _PrintingMutator:
     """Says what it would do, as the real one does (the lab prints `result.ip_command`); changes nothing."""
 
+    journal_error: str | None = None  # its journal always writes
+
     def check(self, plan: p.Plan) -> list[object]:
         return []
 
@@ -199,6 +201,6 @@ def test_every_link_of_the_base_is_renamed() -> None:
     assert all(r is None or r.name in (None, "Z") for link in snap.links for r in (link.peer, link.master, link.lower))
     assert all(pr.comm == "Z" for ns in snap.namespaces for pr in ns.processes)
     assert all(set(ns.names) <= {"Z"} for ns in snap.namespaces)
-    assert all(h.comm == "Z" for link in snap.links if link.tun for h in link.tun.holders)
+    assert all(h.comm == "Z" for link in snap.links if link.tun for h in link.tun.known_holders)
     assert snap.host == Host("Z", "Z") and all(e.message == "Z" for e in snap.errors)
     assert all(isinstance(link, Link) for link in snap.links)
