@@ -23,6 +23,9 @@ from vnettop.textsafe import printable_line as _one
 _UNICODE = {"tee": "├─ ", "last": "└─ ", "bar": "│  ", "gap": "   ", "veth": "⇄", "dot": "·"}
 _ASCII = {"tee": "|- ", "last": "`- ", "bar": "|  ", "gap": "   ", "veth": "<->", "dot": "-"}
 
+#: Bridge facts the bridge note already states (`stp on|off`, `vlan_filtering`).
+_BRIDGE_SAID = frozenset({"stp", "stp_state", "vlan_filtering"})
+
 #: Widest a column may grow before it stops pushing the others right (long names still show whole).
 _MAX_COL = 24
 
@@ -185,8 +188,10 @@ def _notes(snap: Snapshot, link: Link, nested: bool, sym: dict[str, str], joins:
         notes.append(", ".join(flags))
     if link.tun is not None:
         notes.append(_tun_note(snap, link, joins))
-    if link.info:
-        notes.append(" ".join(f"{_one(k)} {_one(v)}" for k, v in link.info))
+    # A bridge's stp and vlan_filtering are said above with its ports; its facts must not say them again.
+    info = [(k, v) for k, v in link.info if link.bridge is None or k not in _BRIDGE_SAID]
+    if info:
+        notes.append(" ".join(f"{_one(k)} {_one(v)}" for k, v in info))
     if link.mtu != 1500 and link.kind != "loopback":
         notes.append(f"mtu {link.mtu}")
     return "  ".join(notes)
