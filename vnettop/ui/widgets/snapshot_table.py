@@ -224,6 +224,10 @@ class SnapshotTable(ScrollView, can_focus=True):
     def _page(self) -> int:
         return max(1, self.scrollable_content_region.height - 1)
 
+    def _on_resize(self, event: events.Resize) -> None:
+        """A shorter table (the details pane shown under it) keeps its cursor row in view."""
+        self.call_after_refresh(self._cursor_into_view)
+
     def _cursor_into_view(self) -> None:
         top = round(self.scroll_y)
         page = self._page()
