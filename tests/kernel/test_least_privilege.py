@@ -1,0 +1,336 @@
+"""Least privilege, proven on the real kernel: a non-root account with exactly CAP_SYS_ADMIN, CAP_SYS_PTRACE
+and CAP_DAC_READ_SEARCH sees what root sees; with any one of them fewer it sees less; and with the three
+it cannot change the network.
+
+Why each capability (kernel 6.x; README "Least privilege"):
+- CAP_SYS_ADMIN: `setns()` into a network namespace (netns_install: CAP_SYS_ADMIN over the namespace's
+  owning user namespace and the caller's). Without it every namespace but vnettop's own is unreadable.
+- CAP_SYS_PTRACE: other users' `/proc/PID/ns/net` and `/proc/PID/fd/*` (PTRACE_MODE_READ), and
+  `pidfd_getfd()` of a tun fd (PTRACE_MODE_ATTACH_REALCREDS). Without it namespaces only a process
+  is in are not found, and no tap holder is known.
+- CAP_DAC_READ_SEARCH: a namespace bind-mounted under a directory only its owner may search (docker's
+  /run/docker is 0700, rootless Podman's /run/user/UID too). Without it such a namespace can be named
+  from the mount table but not opened.
+The one thing the set does not give: TUNGETDEVNETNS (which namespace a tun fd's device is in) needs
+CAP_NET_ADMIN (drivers/net/tun.c), the capability that changes the network, so a tap holder is matched by
+name (`exact: false`); only when two namespaces hold a tap of the same name is the holder left unknown.
+
+The comparisons are limited to what the test built (names and namespaces carrying the kit's tag) and to
+properties of the whole namespace list, so other objects appearing meanwhile do not make them flaky.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.asuser import READ_SET, AsUser, as_user, cap_mask
+from tests.kernelkit import KernelKit, run
+from tests.tunholder import start_holder
+
+pytestmark = pytest.mark.kernel
+
+WORKTREE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture(scope="module")
+def user() -> Iterator[AsUser]:
+    with as_user() as u:
+        yield u
+
+
+@pytest.fixture
+def hidden_dir() -> Iterator[str]:
+    """A 0700 directory (as docker's /run/docker is) for a namespace mount; unmounted and removed after."""
+    path = tempfile.mkdtemp(prefix="vnt")  # mkdtemp makes it 0700
+    try:
+        yield path
+    finally:
+        target = os.path.join(path, "ns")
+        if os.path.ismount(target):
+            run(["umount", target], check=False)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def topology(kit: KernelKit, hidden_dir: str) -> dict[str, Any]:
+    """Built as root: a named namespace with a veth into root and a bridge inside; a bridge in root with
+    that veth and a held tap as ports; a tap held by a process inside the namespace; a namespace only a
+    process is in (`unshare -n`), with a veth into it; and a namespace mounted under a 0700 directory,
+    with a veth into it, that no process is in."""
+    ns = kit.netns("l")
+    a, b = kit.veth(kit.name("la"), kit.name("lb"), ns_b=ns)
+    inner = kit.bridge(kit.name("lbi"), netns=ns)
+    kit.ip("link", "set", b, "master", inner, netns=ns)
+    held = kit.name("lh")
+    holder, holder_fds = start_holder(kit, held)
+    outer = kit.bridge(kit.name("lbo"))
+    for port in (a, held):
+        kit.ip("link", "set", port, "master", outer)
+    nsheld = kit.name("ln")
+    ns_holder, ns_holder_fds = start_holder(kit, nsheld, netns=ns)
+    proc, anon = kit.unshared()
+    c = kit.name("lc")
+    kit.ip("link", "add", c, "type", "veth", "peer", "name", kit.name("ld"), "netns", str(proc.pid))
+    kit.link(c)
+    mount = os.path.join(hidden_dir, "ns")
+    open(mount, "x").close()  # a bind mount needs a file to cover
+    run(["unshare", f"--net={mount}", "true"])
+    hidden = os.stat(mount).st_ino
+    e = kit.name("le")
+    kit.ip("link", "add", e, "type", "veth", "peer", "name", kit.name("lf"), "netns", mount)
+    kit.link(e)
+    return {"ns": ns, "inode": kit.ns_inode(ns), "a": a, "b": b, "inner": inner, "outer": outer,
+            "held": held, "holder": holder, "holder_fds": holder_fds, "nsheld": nsheld,
+            "ns_holder": ns_holder, "ns_holder_fds": ns_holder_fds, "anon": anon, "c": c,
+            "hidden": hidden, "e": e, "mount": mount, "tag": f"vnt{kit.tag}"}
+
+
+def _root_dump() -> dict[str, Any]:
+    proc = subprocess.run([sys.executable, "-m", "vnettop", "dump", "-f", "json"], capture_output=True,
+                          text=True, cwd=WORKTREE, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    doc: dict[str, Any] = json.loads(proc.stdout)
+    return doc
+
+
+def _user_dump(user: AsUser, caps: tuple[str, ...]) -> dict[str, Any]:
+    proc = user.vnettop(caps, "dump", "-f", "json", "--read-only")
+    assert proc.returncode == 0, proc.stderr
+    doc: dict[str, Any] = json.loads(proc.stdout)
+    return doc
+
+
+def _ours(snap: dict[str, Any], topo: dict[str, Any]) -> dict[str, Any]:
+    """What the test built, with what legitimately differs between two reads (counters) left out; tun
+    holders' `exact` is taken out and returned apart so the caller can assert on it."""
+    ours = {topo["inode"], topo["anon"], topo["hidden"]}
+    links = {}
+    exact = {}
+    for link in snap["links"]:
+        if not link["name"].startswith(topo["tag"]):
+            continue
+        link = dict(link)
+        link.pop("stats")
+        if link["tun"] is not None and link["tun"]["holders"] is not None:
+            link["tun"] = dict(link["tun"])
+            holders = [dict(h) for h in link["tun"]["holders"]]
+            exact[link["name"]] = [h.pop("exact") for h in holders]
+            link["tun"]["holders"] = holders
+        links[(link["netns"], link["name"])] = link
+    namespaces = {n["inode"]: n for n in snap["namespaces"] if n["inode"] in ours}
+    return {"links": links, "namespaces": namespaces, "exact": exact}
+
+
+def test_the_set_sees_what_root_sees(topology: dict[str, Any], user: AsUser) -> None:
+    got = user.caps_of_child(READ_SET)
+    mask = cap_mask(READ_SET)
+    assert (got["uid"], got["CapEff"], got["CapPrm"], got["CapAmb"], got["CapBnd"], got["NoNewPrivs"]) == \
+        (65534, mask, mask, mask, mask, 1), got
+    before = _root_dump()
+    theirs = _user_dump(user, READ_SET)
+    after = _root_dump()
+
+    mine = _ours(before, topology)
+    assert mine == _ours(after, topology), "the topology changed while it was read"
+    other = _ours(theirs, topology)
+    # Everything built is seen, and seen alike: the three namespaces, every device, peer, master, port,
+    # the tap holders' pids and fds...
+    root = _root_inode(before)
+    assert set(mine["namespaces"]) == {topology["inode"], topology["anon"], topology["hidden"]}
+    assert {(ns, name.removeprefix(topology["tag"])) for ns, name in mine["links"]} == {
+        (root, "la"), (root, "lbo"), (root, "lh"), (root, "lc"), (root, "le"),
+        (topology["inode"], "lb"), (topology["inode"], "lbi"), (topology["inode"], "ln"),
+        (topology["anon"], "ld"), (topology["hidden"], "lf")}
+    assert other["namespaces"] == mine["namespaces"]
+    assert other["links"] == mine["links"]
+    held = mine["links"][(root, topology["held"])]
+    assert [(h["pid"], tuple(h["fds"])) for h in held["tun"]["holders"]] == \
+        [(topology["holder"], topology["holder_fds"])]
+    # ...except how a holder was matched: root asked the kernel, the set matched by name.
+    assert set(mine["exact"]) == set(other["exact"]) == {topology["held"], topology["nsheld"]}
+    assert all(all(v) for v in mine["exact"].values()), mine["exact"]
+    assert not any(any(v) for v in other["exact"].values()), other["exact"]
+
+    # The whole namespace list: every namespace the account found it could read, and every one root saw
+    # both before and after was found.
+    assert [n["inode"] for n in theirs["namespaces"] if not n["readable"]] == []
+    stable = {n["inode"] for n in before["namespaces"]} & {n["inode"] for n in after["namespaces"]}
+    assert stable <= {n["inode"] for n in theirs["namespaces"]}
+    # No error root did not have too (errors both share are the host's: a process even root may not read),
+    # but the one saying holders were matched by name, and why.
+    def said(errors: list[dict[str, str]]) -> set[str]:
+        return {json.dumps({**e, "message": e["message"].removesuffix(" (run as root to see them)")},
+                           sort_keys=True) for e in errors}
+
+    extra = said(theirs["errors"]) - said(before["errors"]) - said(after["errors"])
+    assert extra == {json.dumps({"scope": "proc", "message": "tun/tap holders matched by device name only "
+                                 "(TUNGETIFF/TUNGETDEVNETNS: Operation not permitted)"}, sort_keys=True)}
+
+
+def _root_inode(snap: dict[str, Any]) -> int:
+    (root,) = [n["inode"] for n in snap["namespaces"] if n["root"]]
+    return int(root)
+
+
+def test_exact_false_only_because_of_tungetdevnetns(topology: dict[str, Any], user: AsUser) -> None:
+    """With the set, the holder's fd is duplicated and its device named (TUNGETIFF); only asking for its
+    namespace (TUNGETDEVNETNS) is refused, EPERM. Adding CAP_NET_ADMIN, and nothing else, lifts that."""
+    code = ("import os, sys, json\n"
+            "from vnettop.collect import tunfd\n"
+            "pid, fd = int(sys.argv[1]), int(sys.argv[2])\n"
+            "dup = tunfd.pidfd_getfd(tunfd.pidfd_open(pid), fd)\n"
+            "name = tunfd.tun_ifreq(dup)[0]\n"
+            "try:\n"
+            "    ns = tunfd.tun_netns_inode(dup)\n"
+            "except OSError as e:\n"
+            "    ns = -e.errno\n"
+            "print(json.dumps([name, ns]))\n")
+    args = ("-c", code, str(topology["holder"]), str(topology["holder_fds"][0]))
+    with_set = user.run(READ_SET, *args)
+    assert with_set.returncode == 0, with_set.stderr
+    assert json.loads(with_set.stdout) == [topology["held"], -errno.EPERM]
+    with_net_admin = user.run((*READ_SET, "cap_net_admin"), *args)
+    assert with_net_admin.returncode == 0, with_net_admin.stderr
+    assert json.loads(with_net_admin.stdout) == [topology["held"], os.stat("/proc/self/ns/net").st_ino]
+
+
+@pytest.mark.parametrize("missing", READ_SET)
+def test_one_capability_fewer_sees_less(topology: dict[str, Any], user: AsUser, missing: str) -> None:
+    caps = tuple(c for c in READ_SET if c != missing)
+    snap = _user_dump(user, caps)
+    namespaces = {n["inode"]: n for n in snap["namespaces"]}
+    links = {link["name"]: link for link in snap["links"]}
+    if missing == "cap_sys_admin":
+        # Found, but cannot be entered: its devices are unknown, and so are the other hidden ones'.
+        for inode in (topology["inode"], topology["anon"], topology["hidden"]):
+            assert namespaces[inode]["readable"] is False, namespaces[inode]
+            assert namespaces[inode]["unreadable_reason"] == "permission denied"
+        assert topology["b"] not in links and topology["inner"] not in links
+    elif missing == "cap_sys_ptrace":
+        # The process-only namespace is not even found; nobody's holders are known.
+        assert topology["anon"] not in namespaces
+        assert links[topology["c"]]["peer"]["netns"] == 0
+        assert namespaces[topology["inode"]]["readable"] is True
+        # (What it then says of tap holders: test_without_ptrace_holders_are_unknown.)
+    else:
+        # The namespace mounted under a 0700 directory is named by the mount table but cannot be opened.
+        hidden = namespaces.get(topology["hidden"])
+        assert hidden is None or hidden["readable"] is False, hidden
+        assert topology["e"] in links and links[topology["e"]]["peer"]["name"] is None
+        assert namespaces[topology["inode"]]["readable"] is True
+        assert namespaces[topology["anon"]]["readable"] is True
+        # ...and, less obviously, other users' /proc/PID/fd directories are 0500: without it they cannot
+        # be searched, even with CAP_SYS_PTRACE, so no holder is known.
+        for tap in (topology["held"], topology["nsheld"]):
+            assert links[tap]["tun"]["holders"] is None, links[tap]["tun"]
+
+
+@pytest.mark.xfail(strict=True, reason="vnettop/collect/procfs.py fd_targets() skips an fd whose link is EACCES "
+                   "as if closed: with CAP_DAC_READ_SEARCH but not CAP_SYS_PTRACE the fd directory lists but "
+                   "no link reads, and the scan calls itself complete")
+def test_without_ptrace_holders_are_unknown(topology: dict[str, Any], user: AsUser) -> None:
+    """CAP_DAC_READ_SEARCH alone lets other users' /proc/PID/fd be listed but not one of its links read
+    (PTRACE_MODE_READ): the holders are then unknown, never "not held"."""
+    snap = _user_dump(user, ("cap_sys_admin", "cap_dac_read_search"))
+    links = {link["name"]: link for link in snap["links"]}
+    for tap in (topology["held"], topology["nsheld"]):
+        tun = links[tap]["tun"]
+        assert (tun["holders"], tun["holders_complete"]) == (None, False), tun
+
+
+def test_same_name_in_two_namespaces_is_what_the_set_cannot_attribute(kit: KernelKit, user: AsUser) -> None:
+    """Two namespaces each with a tap of one name, one of them held: root names the holder, the set says
+    it does not know (never guesses, never says "not held") and why."""
+    one, two = kit.netns("s1"), kit.netns("s2")
+    name = kit.name("st")
+    pid, fds = start_holder(kit, name, netns=one)
+    kit.tuntap(name, netns=two)
+    inode_one, inode_two = kit.ns_inode(one), kit.ns_inode(two)
+
+    def taps(snap: dict[str, Any]) -> dict[int, Any]:
+        return {link["netns"]: link["tun"] for link in snap["links"] if link["name"] == name}
+
+    root = taps(_root_dump())
+    assert [h["pid"] for h in root[inode_one]["holders"]] == [pid] and root[inode_two]["holders"] == []
+    snap = _user_dump(user, READ_SET)
+    theirs = taps(snap)
+    assert theirs[inode_one]["holders"] is None and theirs[inode_two]["holders"] is None, theirs
+    (why,) = [e["message"] for e in snap["errors"] if e["scope"] == f"pid {pid}"]
+    assert f"named {name!r}" in why and "not attributed" in why
+
+
+# -- no write path -----------------------------------------------------------------------------------
+
+WRITE_PROBE = """
+import json, os, sys
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+from vnettop.actions.mutator import Mutator
+out = {}
+mutator, notice = Mutator.for_cli(False, None)
+out["read_only"], out["notice"] = mutator.read_only, notice
+def attempt(key, fn):
+    try:
+        fn()
+        out[key] = "done"
+    except NetlinkError as e:
+        out[key] = e.code
+    except OSError as e:
+        out[key] = e.errno
+def in_netns(path, fn):
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(path, os.O_RDONLY)
+    if libc.setns(fd, 0x40000000) != 0:  # CLONE_NEWNET
+        raise OSError(ctypes.get_errno(), "setns")
+    os.close(fd)
+    fn()
+name, bridge, nspath = sys.argv[1], sys.argv[2], sys.argv[3]
+with IPRoute() as ipr:
+    attempt("add_root", lambda: ipr.link("add", ifname=name, kind="dummy"))
+    attempt("set_down_root", lambda: ipr.link("set", index=ipr.link_lookup(ifname=bridge)[0], state="down"))
+def inside():
+    with IPRoute() as ipr:
+        attempt("add_netns", lambda: ipr.link("add", ifname=name, kind="bridge"))
+        attempt("lo_down_netns", lambda: ipr.link("set", index=1, state="down"))
+in_netns(nspath, inside)
+print(json.dumps(out))
+"""
+
+
+def test_no_write_path_with_the_set(topology: dict[str, Any], user: AsUser, kit: KernelKit) -> None:
+    """The Mutator comes up read-only, and the kernel refuses a direct pyroute2 write (EPERM), in the root
+    namespace and inside a namespace the account can enter; nothing is left behind."""
+    name = kit.name("lw")
+    kit.link(name)  # removed at cleanup should the kernel wrongly accept it
+    proc = user.run(READ_SET, "-c", WRITE_PROBE, name, topology["outer"], f"/run/netns/{topology['ns']}")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["read_only"] is True
+    assert "CAP_NET_ADMIN" in out["notice"]
+    assert {k: out[k] for k in ("add_root", "set_down_root", "add_netns", "lo_down_netns")} == \
+        dict.fromkeys(("add_root", "set_down_root", "add_netns", "lo_down_netns"), errno.EPERM)
+    assert run(["ip", "link", "show", name], check=False).returncode != 0
+    assert run(["ip", "-n", topology["ns"], "link", "show", name], check=False).returncode != 0
+
+
+def test_lab_up_is_refused_with_the_set(user: AsUser, kit: KernelKit) -> None:
+    prefix = kit.name("")
+    proc = user.vnettop(READ_SET, "lab", "up")
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    assert proc.stderr.strip().splitlines()[-1] == \
+        "vnettop lab up: cannot change the system (read-only: this process lacks CAP_NET_ADMIN " \
+        "(run as root to make changes))"
+    assert "Traceback" not in proc.stderr
+    assert prefix  # the lab's objects have their own prefix; none was made:
+    assert not [ln for ln in run(["ip", "-o", "link", "show"]).stdout.splitlines() if "vnetlab" in ln]
