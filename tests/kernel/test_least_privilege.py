@@ -261,7 +261,7 @@ def test_same_name_in_two_namespaces_is_what_the_set_cannot_attribute(kit: Kerne
         return {link["netns"]: link["tun"] for link in snap["links"] if link["name"] == name}
 
     root = taps(_root_dump())
-    assert [h["pid"] for h in root[inode_one]["holders"]] == [pid] and root[inode_two]["holders"] == []
+    assert [h["pid"] for h in root[inode_one]["holders"]] == [pid] and not root[inode_two]["holders"]
     snap = _user_dump(user, READ_SET)
     theirs = taps(snap)
     assert theirs[inode_one]["holders"] is None and theirs[inode_two]["holders"] is None, theirs
