@@ -20,6 +20,7 @@ works the test is skipped with the reason; with CI=true it fails instead, so not
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -87,15 +88,15 @@ class AsUser:
 
     def caps_of_child(self, caps: Sequence[str]) -> dict[str, int]:
         """CapEff/CapPrm/CapInh/CapAmb/CapBnd and the uid of a child started with `caps`."""
-        code = ("import os\n"
+        code = ("import json, os\n"
                 "d = {l.split(':')[0]: int(l.split(':')[1], 16) for l in open('/proc/self/status')"
                 " if l.startswith('Cap')}\n"
                 "d['uid'] = os.getuid(); d['NoNewPrivs'] = int([l for l in open('/proc/self/status')"
                 " if l.startswith('NoNewPrivs')][0].split()[1])\n"
-                "print(repr(d))")
+                "print(json.dumps(d))")
         proc = self.run(caps, "-c", code)
         assert proc.returncode == 0, proc.stderr
-        out: dict[str, int] = eval(proc.stdout)  # noqa: S307 -- our own repr of a dict of ints
+        out: dict[str, int] = json.loads(proc.stdout)
         return out
 
 
@@ -116,7 +117,7 @@ def _copy_packages(into: str) -> None:
         source = next(iter(spec.submodule_search_locations))
         shutil.copytree(source, os.path.join(into, package),
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    for dirpath, dirnames, filenames in os.walk(into):
+    for dirpath, _dirnames, filenames in os.walk(into):
         os.chmod(dirpath, 0o755)
         for name in filenames:
             path = os.path.join(dirpath, name)
