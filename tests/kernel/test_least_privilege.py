@@ -423,3 +423,29 @@ def test_fleet_recipe_over_ssh_sees_what_root_sees(topology: dict[str, Any], fle
     # Taken without CAP_NET_ADMIN (so not as root): holders matched by name, where root's were exact.
     assert all(all(v) for v in mine["exact"].values()) and mine["exact"]
     assert not any(any(v) for v in other["exact"].values()) and other["exact"]
+
+
+UMOUNT = """
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+print(0 if libc.umount2(sys.argv[1].encode(), 0) == 0 else ctypes.get_errno())
+"""
+
+
+def test_the_set_can_unmount_and_the_fleet_recipe_confines_it(kit: KernelKit, user: AsUser) -> None:
+    """Not a sandbox: any code holding CAP_SYS_ADMIN may unmount, and unmounting /run/netns/NAME takes a
+    namespace's name away (its devices go with it if nothing else holds it). vnettop never unmounts; the
+    fleet recipe runs it in a mount namespace of its own (`unshare --mount --propagation slave`), where an
+    unmount changes nothing outside. Shown on two throwaway namespaces."""
+    confined, exposed = kit.netns("uc"), kit.netns("ue")
+    with open(RECIPE) as f:
+        assert "exec /usr/bin/unshare --mount --propagation slave /usr/bin/setpriv" in f.read()
+    inside = subprocess.run(["unshare", "--mount", "--propagation", "slave",
+                             *user.argv(READ_SET, "-c", UMOUNT, f"/run/netns/{confined}")],
+                            capture_output=True, text=True, timeout=60)
+    assert inside.stdout.strip() == "0", inside.stderr  # it could, in its own mount namespace...
+    assert os.path.ismount(f"/run/netns/{confined}")  # ...and the host's is untouched
+    assert run(["ip", "-n", confined, "link", "show", "lo"], check=False).returncode == 0
+    bare = user.run(READ_SET, "-c", UMOUNT, f"/run/netns/{exposed}")
+    assert bare.stdout.strip() == "0", bare.stderr  # in the host's mount namespace the name is gone
+    assert not os.path.ismount(f"/run/netns/{exposed}")
