@@ -449,3 +449,34 @@ def test_the_set_can_unmount_and_the_fleet_recipe_confines_it(kit: KernelKit, us
     bare = user.run(READ_SET, "-c", UMOUNT, f"/run/netns/{exposed}")
     assert bare.stdout.strip() == "0", bare.stderr  # in the host's mount namespace the name is gone
     assert not os.path.ismount(f"/run/netns/{exposed}")
+
+
+def test_export_as_the_unit_runs_it(topology: dict[str, Any], user: AsUser) -> None:
+    """contrib/systemd/vnettop-export.service's credentials (a non-root user, the three capabilities,
+    no_new_privs; a textfile directory it may write): the same series for what the test built as root's."""
+    with open(os.path.join(WORKTREE, "contrib", "systemd", "vnettop-export.service")) as f:
+        unit = f.read()
+    wanted = "CAP_SYS_ADMIN CAP_SYS_PTRACE CAP_DAC_READ_SEARCH"
+    for line in (f"AmbientCapabilities={wanted}", f"CapabilityBoundingSet={wanted}", "NoNewPrivileges=yes",
+                 "User=vnettop"):
+        assert line in unit.splitlines(), line
+    mine, theirs = tempfile.mkdtemp(prefix="vnt"), tempfile.mkdtemp(prefix="vnt")
+    try:
+        os.chmod(theirs, 0o755)
+        os.chown(theirs, 65534, 65534)
+        proc = user.vnettop(READ_SET, "export", "--read-only", "--textfile-dir", theirs)
+        assert proc.returncode == 0, proc.stderr
+        subprocess.run([sys.executable, "-m", "vnettop", "export", "--read-only", "--textfile-dir", mine],
+                       cwd=WORKTREE, check=True, timeout=120)
+
+        def series(directory: str) -> list[str]:
+            with open(os.path.join(directory, "vnettop.prom")) as f:
+                return sorted(ln for ln in f if topology["tag"] in ln)
+
+        got = series(theirs)
+        assert got == series(mine)
+        assert any(ln.startswith("vnettop_tun_holder_info{") for ln in got)
+        assert os.stat(os.path.join(theirs, "vnettop.prom")).st_uid == 65534
+    finally:
+        shutil.rmtree(mine, ignore_errors=True)
+        shutil.rmtree(theirs, ignore_errors=True)
