@@ -110,13 +110,21 @@ def _usable(interpreter: str, pythonpath: str) -> str | None:
     return lines[-1] if lines else f"exit status {probe.returncode}"
 
 
-def _copy_packages(into: str) -> None:
-    for package in PACKAGES:
+#: What the inspector needs on top (Textual and its imports), for a test that runs the TUI as that user.
+UI_PACKAGES = ("textual", "rich", "markdown_it", "mdurl", "mdit_py_plugins", "linkify_it", "platformdirs",
+               "pygments", "typing_extensions")
+
+
+def _copy_packages(into: str, packages: Sequence[str]) -> None:
+    for package in packages:
         spec = importlib.util.find_spec(package)
-        assert spec is not None and spec.submodule_search_locations, package
-        source = next(iter(spec.submodule_search_locations))
-        shutil.copytree(source, os.path.join(into, package),
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        assert spec is not None, package
+        if spec.submodule_search_locations:
+            shutil.copytree(next(iter(spec.submodule_search_locations)), os.path.join(into, package),
+                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:  # a single-file module (typing_extensions)
+            assert spec.origin is not None, package
+            shutil.copy(spec.origin, os.path.join(into, os.path.basename(spec.origin)))
     for dirpath, _dirnames, filenames in os.walk(into):
         os.chmod(dirpath, 0o755)
         for name in filenames:
@@ -125,8 +133,9 @@ def _copy_packages(into: str) -> None:
 
 
 @contextmanager
-def as_user() -> Iterator[AsUser]:
-    """An AsUser for the duration of the block (its temporary copy is removed afterwards)."""
+def as_user(extra: Sequence[str] = ()) -> Iterator[AsUser]:
+    """An AsUser for the duration of the block (its temporary copy is removed afterwards); `extra` names
+    more packages to copy (UI_PACKAGES for the inspector)."""
     if os.geteuid() != 0:
         unavailable("running as another user needs root to start from")
     if shutil.which("setpriv") is None:
@@ -134,7 +143,7 @@ def as_user() -> Iterator[AsUser]:
     copy = tempfile.mkdtemp(prefix="vnt")
     try:
         os.chmod(copy, 0o755)
-        _copy_packages(copy)
+        _copy_packages(copy, (*PACKAGES, *extra))
         candidates = [sys.executable]
         if os.path.exists(SYSTEM_PYTHON) and os.path.realpath(SYSTEM_PYTHON) != os.path.realpath(sys.executable):
             version = subprocess.run([SYSTEM_PYTHON, "-c", "import sys; print(sys.version_info[:2])"],

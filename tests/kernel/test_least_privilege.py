@@ -480,3 +480,61 @@ def test_export_as_the_unit_runs_it(topology: dict[str, Any], user: AsUser) -> N
     finally:
         shutil.rmtree(mine, ignore_errors=True)
         shutil.rmtree(theirs, ignore_errors=True)
+
+
+UI_PROBE = """
+import asyncio, json, sys, time
+from vnettop.actions.mutator import Mutator
+from vnettop.collect.collector import LiveCollector
+from vnettop.ui.app import build_app
+from vnettop.ui.keys import WRITE_BINDINGS
+from vnettop.ui.targets import Target
+from vnettop.ui.widgets.topology_tree import TopologyTree
+
+device, netns = sys.argv[1], int(sys.argv[2])
+out = {}
+
+async def session():
+    mutator, notice = Mutator.for_cli(False, None)  # what `vnettop` (the inspector) builds
+    collector = LiveCollector()
+    app = build_app(collector, mutator, read_only=mutator.read_only, notice=notice, interval=60.0)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            deadline = time.monotonic() + 30
+            def found():
+                return app.snapshot and [l for l in app.snapshot.links if l.name == device and l.netns == netns]
+            while not found():
+                assert time.monotonic() < deadline, "device never shown"
+                await pilot.pause(0.05)
+            (link,) = found()
+            app.jump_to(Target.link(netns, link.ifindex))
+            await pilot.pause(0.1)
+            out["read_only"], out["notice"] = app.read_only, notice
+            out["screens"] = []
+            for b in WRITE_BINDINGS:
+                await pilot.press(b.key)
+                await pilot.pause(0.05)
+                out["screens"].append([b.key, type(app.screen).__name__])
+                out.setdefault("allowed", []).append(app.check_action(b.action.split("(")[0], ()))
+    finally:
+        collector.close()
+
+asyncio.run(session())
+print(json.dumps(out))
+"""
+
+
+def test_inspector_write_keys_do_nothing_with_the_set(topology: dict[str, Any]) -> None:
+    """The inspector as the CLI builds it, run as the account with the set (headless): it is read-only
+    because CAP_NET_ADMIN is missing, and every write key, pressed on a device it can see, opens nothing."""
+    from tests.asuser import UI_PACKAGES
+
+    with as_user(UI_PACKAGES) as ui_user:
+        proc = ui_user.run(READ_SET, "-c", UI_PROBE, topology["e"], str(os.stat("/proc/self/ns/net").st_ino))
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["read_only"] is True
+    assert out["notice"] == "read-only: this process lacks CAP_NET_ADMIN (run as root to make changes)"
+    assert out["allowed"] and not any(out["allowed"])
+    start = out["screens"][0][1]
+    assert all(screen == start for _key, screen in out["screens"]), out["screens"]
