@@ -5,12 +5,15 @@ it cannot change the network.
 Why each capability (kernel 6.x; README "Least privilege"):
 - CAP_SYS_ADMIN: `setns()` into a network namespace (netns_install: CAP_SYS_ADMIN over the namespace's
   owning user namespace and the caller's). Without it every namespace but vnettop's own is unreadable.
-- CAP_SYS_PTRACE: other users' `/proc/PID/ns/net` and `/proc/PID/fd/*` (PTRACE_MODE_READ), and
-  `pidfd_getfd()` of a tun fd (PTRACE_MODE_ATTACH_REALCREDS). Without it namespaces only a process
-  is in are not found, and no tap holder is known.
-- CAP_DAC_READ_SEARCH: a namespace bind-mounted under a directory only its owner may search (docker's
-  /run/docker is 0700, rootless Podman's /run/user/UID too). Without it such a namespace can be named
-  from the mount table but not opened.
+- CAP_SYS_PTRACE: other users' `/proc/PID/ns/net` and the links in `/proc/PID/fd/` (PTRACE_MODE_READ),
+  and `pidfd_getfd()` of a tun fd (PTRACE_MODE_ATTACH_REALCREDS). Without it namespaces only a process
+  is in are not found, and no tap holder is.
+- CAP_DAC_READ_SEARCH: other users' `/proc/PID/fd` directories are mode 0500, so without it they cannot
+  even be searched (CAP_SYS_PTRACE does not help: the directory's permission is checked first); and a
+  namespace bind-mounted under a directory only its owner may search (docker's /run/docker is 0700,
+  rootless Podman's /run/user/UID too) can be named from the mount table but not opened.
+Nothing smaller does: each is shown to matter below (test_one_capability_fewer_sees_less), and no other
+capability grants what each grants here.
 The one thing the set does not give: TUNGETDEVNETNS (which namespace a tun fd's device is in) needs
 CAP_NET_ADMIN (drivers/net/tun.c), the capability that changes the network, so a tap holder is matched by
 name (`exact: false`); only when two namespaces hold a tap of the same name is the holder left unknown.
