@@ -13,7 +13,8 @@ Why each capability (kernel 6.x; README "Least privilege"):
   namespace bind-mounted under a directory only its owner may search (docker's /run/docker is 0700,
   rootless Podman's /run/user/UID too) can be named from the mount table but not opened.
 Nothing smaller does: each is shown to matter below (test_one_capability_fewer_sees_less), and no other
-capability grants what each grants here.
+capability grants what each grants here (CAP_DAC_OVERRIDE would do for CAP_DAC_READ_SEARCH, but it
+overrides write permission too; setns and PTRACE_MODE_READ accept no other capability).
 The one thing the set does not give: TUNGETDEVNETNS (which namespace a tun fd's device is in) needs
 CAP_NET_ADMIN (drivers/net/tun.c), the capability that changes the network, so a tap holder is matched by
 name (`exact: false`); only when two namespaces hold a tap of the same name is the holder left unknown.
