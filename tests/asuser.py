@@ -58,8 +58,9 @@ def cap_mask(caps: Iterable[str]) -> int:
 
 
 def setpriv_argv(caps: Sequence[str], no_new_privs: bool = True) -> list[str]:
-    """The `setpriv` prefix that becomes nobody holding exactly `caps` (in every set but the permitted
-    set's extras: setpriv from root leaves permitted = inheritable-and-ambient once the uid changes)."""
+    """The `setpriv` prefix that becomes nobody holding exactly `caps`: the uid change empties the
+    permitted and effective sets, and the ambient set (which needs the capability in the inheritable and
+    bounding sets too) fills them again on exec. `AsUser.caps_of_child` shows the result."""
     spec = ",".join(["-all", *(f"+{c.removeprefix('cap_')}" for c in caps)])
     argv = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
             f"--inh-caps={spec}", f"--ambient-caps={spec}", f"--bounding-set={spec}"]
