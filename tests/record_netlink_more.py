@@ -19,7 +19,9 @@ from collections.abc import Callable
 
 from tests.kernelkit import KernelKit, poll_until, run
 from tests.netlink_data import DATA
-from vnettop.collect import events, nsenter, nspool, sockets
+from vnettop.collect import events, sockets
+from vnettop.linux import netlink as linux_netlink
+from vnettop.linux import nsenter
 
 OUT = DATA
 NETLINK_ROUTE = 0
@@ -157,8 +159,8 @@ def record_nsid(a: str, b: str, c: str) -> None:
         for seq, (label, path) in enumerate(targets.items(), 1):
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
             try:
-                sock.send(nspool._NSID_REQ.pack(nspool._NSID_REQ.size, nspool.RTM_GETNSID, nspool.NLM_F_REQUEST,
-                                                seq, 0, 0, 8, nspool.NETNSA_FD, fd))
+                sock.send(linux_netlink._NSID_REQ.pack(linux_netlink._NSID_REQ.size, linux_netlink.RTM_GETNSID, linux_netlink.NLM_F_REQUEST,
+                                                seq, 0, 0, 8, linux_netlink.NETNSA_FD, fd))
                 save(f"nsid_{label}", [sock.recv(1 << 16)])
             finally:
                 os.close(fd)

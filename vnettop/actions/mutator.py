@@ -88,10 +88,10 @@ def _partial_snapshot(plan: p.Plan) -> Snapshot:
     from vnettop.collect.holders import attach_holders
     from vnettop.collect.namespaces import discover
     from vnettop.collect.netlink import dump_namespace
-    from vnettop.collect.nsenter import call_in
     from vnettop.collect.processes import ProcScanner
     from vnettop.collect.refs import resolve_links
     from vnettop.collect.types import Discovery
+    from vnettop.linux.nsenter import call_in
 
     wanted = {getattr(plan, attr, None) for attr in ("netns", "to_netns")}
     if isinstance(plan, p.DeleteNamespace):
@@ -275,7 +275,7 @@ def _as_oserror(exc: Exception) -> Exception:
 
 def _in_netns(netns: str | None, fn: Callable[[Any], str | None]) -> str | None:
     """Run `fn(ipr)` with an IPRoute inside namespace `netns` (a throwaway thread entered there)."""
-    from vnettop.collect.nsenter import call_in
+    from vnettop.linux.nsenter import call_in
 
     fd = netnsfs.open_netns(netns)
     try:
@@ -349,7 +349,7 @@ def _simple(ipr: Any, plan: p.Plan) -> str | None:
 
 def _create_tuntap(plan: p.CreateTunTap) -> str | None:
     from vnettop.actions.tuntap import create_tuntap
-    from vnettop.collect.nsenter import call_in
+    from vnettop.linux.nsenter import call_in
 
     fd = netnsfs.open_netns(plan.netns)
     try:

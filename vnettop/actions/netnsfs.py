@@ -15,40 +15,23 @@ thread (CLONE_NEWNET moves only the calling thread), the bind mount takes that t
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import os
 import threading
 
 from vnettop.errors import NotFoundError
+from vnettop.linux.libc import CLONE_NEWNET, check, libc
 
 NETNS_RUN_DIR = "/run/netns"
-CLONE_NEWNET = 0x40000000
 MS_BIND = 4096
 MS_REC = 16384
 MS_SHARED = 1 << 20
 MNT_DETACH = 2
 
-_libc: ctypes.CDLL | None = None
-
-
-def _c() -> ctypes.CDLL:
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    return _libc
-
-
-def _check(ret: int, what: str) -> None:
-    if ret != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
-
-
 def _mount(source: str, target: str, fstype: str, flags: int) -> None:
     # os.fsencode: a namespace name that is not UTF-8 is a file name like any other (vnettop.names)
-    _check(_c().mount(os.fsencode(source), os.fsencode(target), fstype.encode(), ctypes.c_ulong(flags), None),
-           f"mount {target}")
+    ret = libc().mount(os.fsencode(source), os.fsencode(target), fstype.encode(), ctypes.c_ulong(flags), None)
+    check(ret, f"mount {target}")
 
 
 def netns_path(name: str) -> str:
@@ -106,7 +89,7 @@ def _unshare_and_bind(path: str) -> None:
 
     def worker() -> None:
         try:
-            _check(_c().unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)")
+            check(libc().unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)")
             _mount("/proc/thread-self/ns/net", path, "none", MS_BIND)
         except BaseException as exc:
             failure.append(exc)
@@ -148,5 +131,5 @@ def delete_netns(name: str) -> None:
     if not os.path.lexists(path):
         raise NotFoundError(f"namespace {name} does not exist (no /run/netns/{name})")
     # As iproute2: a failed unmount (EINVAL: not a mount point, a half-made entry) is not an error.
-    _c().umount2(os.fsencode(path), MNT_DETACH)
+    libc().umount2(os.fsencode(path), MNT_DETACH)
     os.unlink(path)

@@ -61,8 +61,8 @@ from vnettop.collect.events import EventHub, NetlinkEvent
 from vnettop.collect.namespaces import discover, with_held
 from vnettop.collect.nspool import NsPool, PooledNs
 from vnettop.collect.refs import ResolveCache
-from vnettop.collect.threadname import name_this_thread
 from vnettop.collect.types import Discovery, LinkDraft, NsEntry, ProcScan
+from vnettop.linux.libc import name_this_thread
 from vnettop.model import CollectError, Host, Link, Namespace, NsFd, Process, Snapshot, Stats
 
 T = TypeVar("T")
@@ -393,7 +393,7 @@ class LiveCollector:
                 if pooled.stats is not None:
                     stats = pooled.stats.dump()
                 else:
-                    from vnettop.collect.netlink import dump_stats
+                    from vnettop.collect.counters import dump_stats
 
                     stats = dump_stats(pooled.ipr)
             except Exception:  # the full dump below reports what is wrong, if anything still is
@@ -403,7 +403,7 @@ class LiveCollector:
                 self._counts["counters"] += 1
                 return last.drafts, stats, False
             # a device came or went without an event reaching us (or counters failed): dump it all
-        from vnettop.collect.netlink import dump_namespace
+        from vnettop.collect.dump import dump_namespace
 
         self._counts["dumped"] += 1
         try:
