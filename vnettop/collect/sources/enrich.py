@@ -1,0 +1,174 @@
+"""Joining the sources' answers to the kernel picture, and asking them only when needed (live).
+
+`apply` is pure: the base snapshot plus each source's `Enrichment` -> the enriched snapshot, whose
+kernel part is the base's very objects (sections only add, see `Snapshot.kernel_picture`).
+
+`SourceSet` is the live collector's bookkeeping: "re-read what changed, reuse the rest", the rule the
+collector already follows for namespaces, applied to sources. A source is asked again when its fd
+fired (`Source.fileno`), when the kernel picture's structure changed (a device, a namespace, a process
+or a holder came or went: counters do not count), or, for a source without an fd, after `period`
+seconds; otherwise its last `Enrichment` is reused as is (same object), so an idle host pays one poll.
+"""
+
+from __future__ import annotations
+
+import select
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import fields, replace
+from operator import attrgetter
+
+from vnettop.collect.sources import Enrichment, Source, scope
+from vnettop.model import CollectError, Link, Owner, Snapshot
+
+#: Every field of a Link but its counters: what a source may depend on.
+_link_shape = attrgetter(*[f.name for f in fields(Link) if f.name != "stats"])
+
+
+def _order(owner: Owner) -> tuple[str, str, str]:
+    return owner.kind, owner.name, owner.id or ""
+
+
+def _union(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(sorted(set(a) | set(b)))
+
+
+def _merge_owner(first: Owner, second: Owner) -> Owner:
+    """One entry for the same thing seen by two sources: the exact one wins (else the first); the other
+    is named in `details.also`, and what each points at is kept."""
+    win, lose = (second, first) if second.exact and not first.exact else (first, second)
+    details = dict(win.details)
+    also = [s for s in details.get("also", "").split(", ") if s]
+    if lose.source not in also and lose.source != win.source:
+        also.append(lose.source)
+    if also:
+        details["also"] = ", ".join(also)
+    return replace(win, details=tuple(sorted(details.items())),
+                   links=tuple(sorted(set(win.links) | set(lose.links))),
+                   namespaces=_union(win.namespaces, lose.namespaces), pids=_union(win.pids, lose.pids))
+
+
+def merge_owners(parts: Sequence[tuple[Owner, ...]]) -> tuple[Owner, ...]:
+    """The owners of several sources as one sorted list: one entry per (kind, id), parents re-pointed."""
+    kept: list[Owner] = []
+    where: dict[tuple[str, str], int] = {}
+    local: list[list[int]] = []  # per part: its index -> position in `kept`
+    for owners in parts:
+        spots = []
+        for owner in owners:
+            key = (owner.kind, owner.id) if owner.id else None
+            if key is not None and key in where:
+                spot = where[key]
+                kept[spot] = _merge_owner(kept[spot], owner)
+            else:
+                spot = len(kept)
+                kept.append(owner)
+                if key is not None:
+                    where[key] = spot
+            spots.append(spot)
+        local.append(spots)
+    # parents: a part's index -> kept position (first part naming it wins)
+    parent_of: dict[int, int | None] = {}
+    for owners, spots in zip(parts, local, strict=True):
+        for owner, spot in zip(owners, spots, strict=True):
+            if owner.parent is not None and 0 <= owner.parent < len(spots) and spot not in parent_of:
+                parent_of[spot] = spots[owner.parent]
+    order = sorted(range(len(kept)), key=lambda i: _order(kept[i]))
+    final = {old: new for new, old in enumerate(order)}
+    out = []
+    for old in order:
+        parent = parent_of.get(old)
+        out.append(replace(kept[old], parent=None if parent is None or parent == old else final[parent]))
+    return tuple(out)
+
+
+def apply(base: Snapshot, parts: Sequence[tuple[str, Enrichment]]) -> Snapshot:
+    """`base` with the sources' sections and errors added; `base` itself when no source answered."""
+    if not parts:
+        return base
+    errors: list[CollectError] = []
+    owners: list[tuple[Owner, ...]] = []
+    for _name, part in parts:
+        errors.extend(part.errors)
+        if part.owners is not None:
+            owners.append(part.owners)
+    return replace(base, errors=base.errors + tuple(errors),
+                   owners=merge_owners(owners) if owners else None)
+
+
+def read_safely(source: Source, base: Snapshot) -> Enrichment:
+    """`source.read(base)`, with anything it raises turned into one error naming it (never raised)."""
+    try:
+        return source.read(base)
+    except Exception as exc:
+        return Enrichment(errors=(CollectError(scope(source.name), f"cannot read: {exc!r}"),))
+
+
+def structure(snap: Snapshot) -> tuple[object, ...]:
+    """What of the kernel picture a source may depend on: everything but counters and time."""
+    return snap.namespaces, tuple(map(_link_shape, snap.links))
+
+
+class SourceSet:
+    """The live collector's sources, their last answers, and when to ask again (module docstring)."""
+
+    def __init__(self, sources: Sequence[Source], period: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.sources = list(sources)
+        self.period = period
+        self.clock = clock
+        self._last: dict[str, tuple[float, Enrichment]] = {}
+        self._structure: tuple[object, ...] | None = None
+        #: Sources read (not reused) by the last `enrich`, for benchmarks and tests.
+        self.last_read: list[str] = []
+
+    def _fired(self, source: Source) -> bool:
+        try:
+            fd = source.fileno()
+        except Exception:
+            return True
+        if fd is None:
+            return False
+        try:
+            return bool(select.select([fd], [], [], 0)[0])
+        except (OSError, ValueError):
+            return True
+
+    def enrich(self, base: Snapshot) -> Snapshot:
+        """`base` enriched by every available source, re-reading only those that may have changed."""
+        now = self.clock()
+        shape = structure(base)
+        changed = shape != self._structure
+        self._structure = shape
+        parts: list[tuple[str, Enrichment]] = []
+        self.last_read = []
+        for source in self.sources:
+            last = self._last.get(source.name)
+            try:
+                has_fd = source.fileno() is not None
+            except Exception:
+                has_fd = False
+            due = (last is None or changed or self._fired(source)
+                   or (not has_fd and now - last[0] >= self.period))
+            if not due and last is not None:
+                parts.append((source.name, last[1]))
+                continue
+            try:
+                available = source.available()
+            except Exception:
+                available = False
+            if not available:
+                self._last.pop(source.name, None)
+                continue
+            part = read_safely(source, base)
+            self._last[source.name] = (now, part)
+            self.last_read.append(source.name)
+            parts.append((source.name, part))
+        return apply(base, parts)
+
+    def close(self) -> None:
+        for source in self.sources:
+            try:
+                source.close()
+            except Exception:
+                pass
