@@ -472,8 +472,15 @@ def _read_owner(v: object, path: Where) -> Owner:
 
 #: Section name -> (how one entry is read, how the entries make the section).
 _SECTION_READERS: dict[str, tuple[Callable[[object, Where], Any], Callable[[tuple[Any, ...]], Any]]] = {
-    "owners": (_read_owner, lambda owners: owners),
+    "owners": (_read_owner, lambda owners: _check_parents(owners)),
 }
+
+
+def _check_parents(owners: tuple[Owner, ...]) -> tuple[Owner, ...]:
+    for i, owner in enumerate(owners):
+        if owner.parent is not None and not (0 <= owner.parent < len(owners) and owner.parent != i):
+            raise SnapshotFormatError(f"owners[{i}].parent: {owner.parent} is not another entry's index")
+    return owners
 
 
 def _read_taken_at(text: str, path: str) -> datetime:

@@ -82,18 +82,31 @@ def merge_owners(parts: Sequence[tuple[Owner, ...]]) -> tuple[Owner, ...]:
     return tuple(out)
 
 
-def apply(base: Snapshot, parts: Sequence[tuple[str, Enrichment]]) -> Snapshot:
-    """`base` with the sources' sections and errors added; `base` itself when no source answered."""
-    if not parts:
-        return base
+Combined = tuple[tuple[Owner, ...] | None, tuple[CollectError, ...]]
+
+
+def combine(parts: Sequence[tuple[str, Enrichment]]) -> Combined:
+    """The sources' parts as one value per section (None: no source gave that section), and their errors."""
     errors: list[CollectError] = []
     owners: list[tuple[Owner, ...]] = []
     for _name, part in parts:
         errors.extend(part.errors)
         if part.owners is not None:
             owners.append(part.owners)
-    return replace(base, errors=base.errors + tuple(errors),
-                   owners=merge_owners(owners) if owners else None)
+    return (merge_owners(owners) if owners else None), tuple(errors)
+
+
+def apply(base: Snapshot, parts: Sequence[tuple[str, Enrichment]],
+          combined: Combined | None = None) -> Snapshot:
+    """`base` with the sources' sections and errors added; `base` itself when no source answered.
+
+    `combined`: `combine(parts)` if the caller has it already (the live loop reuses it while no source
+    was read again, so an unchanged section is the very same object, tick after tick).
+    """
+    if not parts:
+        return base
+    owners, errors = combine(parts) if combined is None else combined
+    return replace(base, errors=base.errors + errors, owners=owners)
 
 
 def read_safely(source: Source, base: Snapshot) -> Enrichment:
@@ -119,6 +132,8 @@ class SourceSet:
         self.clock = clock
         self._last: dict[str, tuple[float, Enrichment]] = {}
         self._structure: tuple[object, ...] | None = None
+        #: The last parts (held, so their identities cannot be reused) and what they combined to.
+        self._combined: tuple[tuple[Enrichment, ...], Combined] | None = None
         #: Sources read (not reused) by the last `enrich`, for benchmarks and tests.
         self.last_read: list[str] = []
 
@@ -164,7 +179,13 @@ class SourceSet:
             self._last[source.name] = (now, part)
             self.last_read.append(source.name)
             parts.append((source.name, part))
-        return apply(base, parts)
+        now_parts = tuple(part for _name, part in parts)
+        combined = self._combined
+        if (combined is None or len(combined[0]) != len(now_parts)
+                or any(a is not b for a, b in zip(combined[0], now_parts, strict=True))):
+            self._combined = now_parts, combine(parts)
+        assert self._combined is not None
+        return apply(base, parts, self._combined[1])
 
     def close(self) -> None:
         for source in self.sources:
