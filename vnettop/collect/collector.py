@@ -153,11 +153,15 @@ class LiveCollector:
     """Snapshots of this host's virtual networking, read live (implements `Collector`)."""
 
     def __init__(self, proc_root: str = "/proc", run_root: str = "/run",
-                 sources: Sequence[Source] | None = None) -> None:
+                 sources: Sequence[Source] | None = None,
+                 only: Callable[[NsEntry], bool] | None = None) -> None:
         """`sources`: the other sources of truth to ask after the kernel (None: every registered one,
-        reading under "/"; () : none, a kernel picture only)."""
+        reading under "/"; () : none, a kernel picture only). `only`: read just the namespaces it
+        accepts (None: all), e.g. the few a change names, for a picture that costs the same at any
+        host size (the mutator's guards)."""
         self.proc_root = proc_root
         self.run_root = run_root
+        self._only = only
         if sources is None:
             from vnettop.collect.sources.registry import make_sources
 
@@ -263,7 +267,14 @@ class LiveCollector:
         return self._scanner.ns_fds() if self._scanner is not None else {}
 
     def _discover(self, held: dict[int, tuple[NsFd, ...]]) -> Discovery:
-        return with_held(discover(self.proc_root, self.run_root), held, self.proc_root)
+        return self._kept(with_held(discover(self.proc_root, self.run_root), held, self.proc_root))
+
+    def _kept(self, disc: Discovery) -> Discovery:
+        """`disc` limited to the namespaces `only` accepts."""
+        if self._only is None:
+            return disc
+        only = self._only
+        return replace(disc, namespaces=tuple(e for e in disc.namespaces if only(e)))
 
     def _close_pool(self) -> None:
         if self._janitor is not None:  # stopped here, on the worker: no collect can start one after
@@ -303,14 +314,14 @@ class LiveCollector:
             held_at[0] = self._held
             return time.perf_counter()
 
-        disc = discover(self.proc_root, self.run_root)
+        disc = self._kept(discover(self.proc_root, self.run_root))
         errors.extend(disc.errors)
         t = lap("discover", t0)
         # The /proc scan before the namespaces are opened: it finds the namespaces kept alive only by a
         # process's fd, which must be read like the others. A tun/tap change seen in the dumps below asks
         # for a full rescan afterwards (a known process may have attached to a new device).
         scan = self._scan(disc, False, errors)
-        disc = with_held(disc, scan.ns_fds, self.proc_root)
+        disc = self._kept(with_held(disc, scan.ns_fds, self.proc_root))
         t = lap("proc", t)
 
         if self._pool is None:
