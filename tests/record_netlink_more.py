@@ -1,7 +1,7 @@
 """Record notifications, sock_diag and RTM_GETNSID replies for the lean-decoder tests (root:
 `python -m tests.record_netlink_more`).
 
-Why: `events.py`, `sockets.py` and `nspool.query_nsid` read netlink messages with a few struct reads
+Why: `events.py`, `sockets.py` and the RTM_GETNSID client (`vnettop.linux.netlink`) read netlink messages with a few struct reads
 beside pyroute2. Their pure tests decode these recordings both ways (the lean code and pyroute2's own
 message classes) and require the same fields, so the recordings must be what a real kernel sends.
 Everything happens in throwaway namespaces (nothing in root); each file holds one datagram per line,
@@ -151,7 +151,7 @@ def record_sockdiag(a: str) -> None:
 
 
 def record_nsid(a: str, b: str, c: str) -> None:
-    """RTM_GETNSID replies from A (the exact request query_nsid sends): B (nsid 7), C (none), a non-ns fd."""
+    """RTM_GETNSID replies from A (the exact request the client sends): B (nsid 7), C (none), a non-ns fd."""
     sock = in_ns(a, lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE))
     targets = {"assigned": f"/run/netns/{b}", "unassigned": f"/run/netns/{c}",
                "error": "/proc/self/stat"}

@@ -357,7 +357,7 @@ def _describe_links(netns: str) -> list[str]:
     def read() -> list[str]:
         from pyroute2.iproute.linux import IPRoute
 
-        from vnettop.collect.netlink import decode_link
+        from vnettop.collect.decode import decode_link
 
         with IPRoute() as ipr:
             msgs = list(ipr.link("dump"))

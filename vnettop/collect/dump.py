@@ -59,7 +59,7 @@ def build_request(msg_type: int, family: int, header_size: int) -> Callable[[int
 
 
 class Reply:
-    """The messages of one dump answer, split into what the lean parser took and what it left."""
+    """The messages of one dump answer, split into what the struct parser took and what it left."""
 
     def __init__(self, want: int, parse: Callable[[memoryview, int, int], Any]) -> None:
         self.want, self.parse = want, parse
@@ -139,7 +139,7 @@ def dump_with(sock: counters.StatsSocket, netns: int) -> NamespaceDump:
 
 
 def _merge(ours: dict[int, Any], theirs: dict[int, Any], both: Callable[[Any, Any], Any]) -> dict[int, Any]:
-    """Join the lean parser's map with pyroute2's map of the messages it left (rare: usually empty)."""
+    """Join the struct parser's map with pyroute2's map of the messages it left (rare: usually empty)."""
     for key, value in theirs.items():
         ours[key] = both(ours[key], value) if key in ours else value
     return ours
