@@ -131,7 +131,7 @@ def forget(ipr: Any) -> None:
 
 
 def dump_stats(ipr: Any) -> dict[int, Stats]:
-    """Counters of `ipr`'s namespace through a `StatsSocket` of its own; pyroute2's parser if the socket fails.
+    """Counters of `ipr`'s namespace through a `StatsSocket` beside it; pyroute2's parser if that fails.
 
     A failure the kernel reports (DumpError) is raised as is: pyroute2 ignores the errno in NLMSG_DONE
     and would turn it into a silently empty answer.
