@@ -117,9 +117,16 @@ def read_safely(source: Source, base: Snapshot) -> Enrichment:
         return Enrichment(errors=(CollectError(scope(source.name), f"cannot read: {exc!r}"),))
 
 
-def structure(snap: Snapshot) -> tuple[object, ...]:
-    """What of the kernel picture a source may depend on: everything but counters and time."""
-    return snap.namespaces, tuple(map(_link_shape, snap.links))
+def same_structure(a: Snapshot | None, b: Snapshot) -> bool:
+    """Whether two kernel pictures differ at most in counters (and time): nothing a source may read.
+
+    Pairwise, identity first: the collector hands back the very objects of an unchanged namespace or
+    idle device, so an idle tick costs a pass of `is` checks.
+    """
+    if a is None or a.namespaces != b.namespaces or len(a.links) != len(b.links):
+        return False
+    shape = _link_shape
+    return all(x is y or shape(x) == shape(y) for x, y in zip(a.links, b.links, strict=True))
 
 
 class SourceSet:
@@ -131,7 +138,7 @@ class SourceSet:
         self.period = period
         self.clock = clock
         self._last: dict[str, tuple[float, Enrichment]] = {}
-        self._structure: tuple[object, ...] | None = None
+        self._base: Snapshot | None = None  # the last kernel picture, to tell a change of structure
         #: The last parts (held, so their identities cannot be reused) and what they combined to.
         self._combined: tuple[tuple[Enrichment, ...], Combined] | None = None
         #: Sources read (not reused) by the last `enrich`, for benchmarks and tests.
@@ -152,9 +159,8 @@ class SourceSet:
     def enrich(self, base: Snapshot) -> Snapshot:
         """`base` enriched by every available source, re-reading only those that may have changed."""
         now = self.clock()
-        shape = structure(base)
-        changed = shape != self._structure
-        self._structure = shape
+        changed = not same_structure(self._base, base)
+        self._base = base
         parts: list[tuple[str, Enrichment]] = []
         self.last_read = []
         for source in self.sources:
