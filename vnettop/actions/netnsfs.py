@@ -17,10 +17,10 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-import threading
 
 from vnettop.errors import NotFoundError
 from vnettop.linux.libc import CLONE_NEWNET, check, libc
+from vnettop.linux.nsenter import on_throwaway_thread
 
 NETNS_RUN_DIR = "/run/netns"
 MS_BIND = 4096
@@ -84,22 +84,15 @@ def _share_run_dir() -> None:
 
 
 def _unshare_and_bind(path: str) -> None:
-    """On a fresh thread: unshare a new network namespace and bind-mount it onto `path`."""
-    failure: list[BaseException] = []
+    """On a fresh thread: unshare a new network namespace and bind-mount it onto `path`.
 
-    def worker() -> None:
-        try:
-            check(libc().unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)")
-            _mount("/proc/thread-self/ns/net", path, "none", MS_BIND)
-        except BaseException as exc:
-            failure.append(exc)
-        # The thread ends here, in the new namespace: nobody else ever runs on it.
+    The thread ends there, in the new namespace: nobody else ever runs on it.
+    """
+    def unshare_here() -> None:
+        check(libc().unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)")
+        _mount("/proc/thread-self/ns/net", path, "none", MS_BIND)
 
-    thread = threading.Thread(target=worker, name="vnettop-netns-add", daemon=True)
-    thread.start()
-    thread.join()
-    if failure:
-        raise failure[0]
+    on_throwaway_thread(unshare_here, "vnettop-netns-add")
 
 
 def create_netns(name: str) -> int:

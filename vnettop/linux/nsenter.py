@@ -31,8 +31,8 @@ from vnettop.linux.libc import CLONE_NEWNET, setns
 
 T = TypeVar("T")
 
-__all__ = ["CLONE_NEWNET", "NetnsStuckError", "call_in", "entered", "setns", "socket_in",
-           "thread_netns_inode", "visit_each"]
+__all__ = ["CLONE_NEWNET", "NetnsStuckError", "call_in", "entered", "on_throwaway_thread", "setns",
+           "socket_in", "thread_netns_inode", "visit_each"]
 
 
 class NetnsStuckError(RuntimeError):
@@ -65,6 +65,29 @@ def entered(fd: int) -> Iterator[None]:
         os.close(back)
 
 
+def on_throwaway_thread(fn: Callable[[], T], name: str = "vnettop-setns") -> T:
+    """Run `fn()` on a fresh thread that nobody uses afterwards, and return its result (or raise).
+
+    For work that moves a thread into another namespace (setns, unshare): whatever happens, the
+    caller's own thread never changes namespace.
+    """
+    result: list[T] = []
+    failure: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            result.append(fn())
+        except BaseException as exc:  # re-raised in the caller's thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=worker, name=name, daemon=True)
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+    return result[0]
+
+
 def visit_each(fds: Sequence[int], fn: Callable[[int], T]) -> list[T | OSError]:
     """Call `fn(fd)` with a thread inside each namespace of `fds`, in order; return results or errors.
 
@@ -73,26 +96,17 @@ def visit_each(fds: Sequence[int], fn: Callable[[int], T]) -> list[T | OSError]:
     An OSError from entering or from `fn` is returned in that namespace's slot; anything else is
     re-raised in the caller.
     """
-    results: list[T | OSError] = []
-    failure: list[BaseException] = []
+    def tour() -> list[T | OSError]:
+        results: list[T | OSError] = []
+        for fd in fds:
+            try:
+                setns(fd)
+                results.append(fn(fd))
+            except OSError as exc:
+                results.append(exc)
+        return results
 
-    def worker() -> None:
-        try:
-            for fd in fds:
-                try:
-                    setns(fd)
-                    results.append(fn(fd))
-                except OSError as exc:
-                    results.append(exc)
-        except BaseException as exc:  # re-raised in the caller's thread
-            failure.append(exc)
-
-    thread = threading.Thread(target=worker, name="vnettop-setns", daemon=True)
-    thread.start()
-    thread.join()
-    if failure:
-        raise failure[0]
-    return results
+    return on_throwaway_thread(tour)
 
 
 def call_in(fd: int, fn: Callable[[], T]) -> T:

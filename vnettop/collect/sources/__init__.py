@@ -47,7 +47,8 @@ class Source(Protocol):
         ...
 
     def fileno(self) -> int | None:
-        """An fd the live loop can poll (inotify, a monitor socket): readable when its facts changed.
+        """An fd the live loop can poll (inotify, a monitor socket): readable when its facts changed;
+        `read` consumes what made it readable.
         None: the source is re-read when the kernel picture changes, or after `period` seconds."""
         ...
 
