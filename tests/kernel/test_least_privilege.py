@@ -252,10 +252,6 @@ def test_without_ptrace_holders_are_unknown(topology: dict[str, Any], user: AsUs
         assert (tun["holders"], tun["holders_complete"]) == (None, False), tun
 
 
-@pytest.mark.xfail(strict=True, reason="vnettop/collect/processes.py ProcScanner._denied() asks access(2), which "
-                   "checks with the real uid and, for a non-root one, no capability: it predicts every other "
-                   "user's fds unreadable, so their namespaces' socket tables are never read "
-                   "(os.access(..., effective_ids=True) asks with the effective credentials)")
 def test_listening_socket_owner_with_the_set(kit: KernelKit, user: AsUser) -> None:
     """A root process listening in a namespace: the set sees the socket (sock_diag needs no capability)
     and its owner (the owner's fds: CAP_SYS_PTRACE + CAP_DAC_READ_SEARCH), as root does."""
