@@ -118,6 +118,9 @@ class SnapshotTable(ScrollView, can_focus=True):
         """The cells of the row at `index` (as Text)."""
         return tuple(cell if isinstance(cell, Text) else Text(cell) for cell in self._rows[index].cells)
 
+    def row_at(self, index: int) -> Row | None:
+        return self._rows[index] if 0 <= index < len(self._rows) else None
+
     @property
     def current_row(self) -> Row | None:
         if not 0 <= self.cursor_row < len(self._rows):
