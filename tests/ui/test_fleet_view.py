@@ -59,7 +59,11 @@ async def test_the_hosts_view_has_one_row_per_host_in_file_order() -> None:
         assert [str(table.get_row_at(i)[0]) for i in range(table.row_count)] == [
             "compute01", "hv-down", "hv-demo", "hv-broken", "hv-timeout"]
         assert [str(c) for c in table.get_row_at(COMPUTE)][1:9] == ["ok", "412", "3", "14", "1", "5", "3", "2"]
-        assert str(table.get_row_at(DOWN)[9]) == REFUSED
+        assert str(table.get_row_at(DOWN)[3]) == REFUSED
+        # The reason starts on screen, after the host and its state, not beyond the columns (the details
+        # pane beside says it whole).
+        line = table.render_line(1 + DOWN).text
+        assert line.split()[:4] == ["hv-down", "failed", "2", "ssh:"], line
         header = screen_text(app)
         assert "fleet file fleet.jsonl" in header and "5 hosts · 3 ok · 2 failed · orphans 2 on 1 host" in header
         details = app.main_query(DetailsPane)
@@ -126,8 +130,12 @@ async def test_views_wait_for_a_host_and_live_keys_are_not_offered() -> None:
         await pilot.press("2")
         assert app.view == "hosts" and "choose a host first" in notices(app)
         shown = {e.order_id for e in app.main_query(KeyFooter).shown}
-        assert "hosts" in shown and "pause" not in shown and "refresh" not in shown
+        assert "hosts" in shown and not shown & {"pause", "refresh", "peer", "trace", "bridge", "holder"}
         assert app.check_action("hosts", ()) and not app.check_action("refresh", ())
+        await pilot.press("enter")  # compute01: the device keys are back in its views
+        await wait_for(pilot, lambda: app.view == "topology")
+        await pilot.pause()
+        assert {"peer", "trace"} <= {e.order_id for e in app.main_query(KeyFooter).shown}
 
 
 async def test_the_filter_narrows_the_hosts() -> None:

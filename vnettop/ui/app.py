@@ -88,6 +88,10 @@ TABLE_VIEWS: dict[str, tuple[tuple[str, ...], Any]] = {
 }
 
 
+#: Keys about a device or a process of one host: not offered on a fleet file's hosts view.
+HOST_ONLY_ACTIONS = frozenset({"peer", "trace", "bridge", "holder", "errors"})
+
+
 class VnettopApp(FleetActions, NavigationActions, WriteActions, App[int]):
     """Full-screen inspector of namespaces, bridges, veth pairs and tun/tap devices."""
 
@@ -467,6 +471,7 @@ class VnettopApp(FleetActions, NavigationActions, WriteActions, App[int]):
         self._set_view_title()
         if self.fleet is not None:
             self._refresh_header()
+            self.refresh_bindings()  # the device keys come and go with the hosts view
         self._refresh_view()
         self.current_widget().focus()
         self._details_soon()
@@ -564,6 +569,8 @@ class VnettopApp(FleetActions, NavigationActions, WriteActions, App[int]):
             return self.fleet is not None
         if action in ("pause", "refresh") and self.fleet is not None:
             return False  # a fleet file never changes
+        if action in HOST_ONLY_ACTIONS and self.fleet is not None and self.view == "hosts":
+            return False  # a row of the hosts view is a host, not a device
         return not (action in WRITE_ACTIONS and self.read_only)
 
     def get_system_commands(self, screen: Screen[Any]) -> Any:

@@ -139,17 +139,15 @@ def _dim(text: str) -> Text:
 def host_row(index: int, entry: HostEntry, summary: HostSummary | None) -> Row:
     host = Text(printable_line(entry.host), style="bold")
     ms = str(entry.ms)
-    if not entry.ok:
-        unknown = _dim("?")
-        return Row(f"host:{index}", None, (host, Text("failed", style="bold red"), ms, *([unknown] * 6),
-                                           Text(printable_line(entry.error or "failed"), style="red")))
+    if not entry.ok:  # the reason runs on where the (unknown) counts would be: it is what matters here
+        reason = Text(printable_line(entry.error or "failed"), style="red")
+        return Row(f"host:{index}", None, (host, Text("failed", style="bold red"), ms, reason), spill=3)
     if summary is None:
         waiting = _dim("…")
         return Row(f"host:{index}", None, (host, Text("ok", style="green"), ms, *([waiting] * 6), ""))
     if summary.unreadable is not None:
-        unknown = _dim("?")
-        return Row(f"host:{index}", None, (host, Text("unreadable", style="bold red"), ms, *([unknown] * 6),
-                                           Text(printable_line(summary.unreadable), style="red")))
+        reason = Text(printable_line(summary.unreadable), style="red")
+        return Row(f"host:{index}", None, (host, Text("unreadable", style="bold red"), ms, reason), spill=3)
     orphans = len(summary.orphans)
     note = f"{summary.errors} collect error{'s' if summary.errors != 1 else ''}" if summary.errors else ""
     return Row(f"host:{index}", None, (
