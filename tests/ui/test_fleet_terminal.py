@@ -1,0 +1,86 @@
+"""`vnettop --load fleet.jsonl` for real: a fleet file (from a path, or piped into `--load -`) opens the
+hosts view in a tmux pane; enter opens a host, H goes back, q exits 0. A fleet file with a bad line is one
+line on stderr, before the screen is touched."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.kernelkit import poll_until
+from tests.ui.fleet_fixture import fleet_text
+from tests.ui.test_load_stdin_terminal import REPO, Tmux
+
+
+@pytest.fixture
+def fleet_file(tmp_path: Path) -> Path:
+    path = tmp_path / "fleet.jsonl"
+    path.write_text(fleet_text(), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def tmux() -> Iterator[Tmux]:
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed (.ci/run installs it)")
+    t = Tmux()
+    try:
+        yield t
+    finally:
+        t.kill()
+
+
+@pytest.mark.parametrize("how", ["path", "pipe"])
+def test_a_fleet_file_opens_the_hosts_view(tmux: Tmux, fleet_file: Path, tmp_path: Path, how: str) -> None:
+    status = tmp_path / "status"
+    vnettop = f"{shlex.quote(sys.executable)} -m vnettop --load"
+    run = (f"{vnettop} {shlex.quote(str(fleet_file))}" if how == "path"
+           else f"cat {shlex.quote(str(fleet_file))} | {vnettop} -")
+    script = f"cd {shlex.quote(str(REPO))} && {run}; echo $? > {shlex.quote(str(status))}; sleep 60"
+    tmux("new-session", "-d", "-s", "t", "-x", "120", "-y", "40", script)
+
+    def drawn_screen() -> str:
+        screen = tmux.screen()
+        if status.exists():
+            raise AssertionError(f"exited {status.read_text().strip()} without drawing:\n{screen.strip()}")
+        return screen if "H Hosts (5)" in screen and "orphans 2 on 1 host" in screen else ""
+
+    drawn = poll_until(drawn_screen, timeout=30, interval=0.1)
+    source = "fleet.jsonl" if how == "path" else "standard input"
+    assert f"fleet file {source}" in drawn.splitlines()[0], drawn
+    assert "hv-timeout" in drawn and "no answer within 30 s" in drawn
+
+    tmux("send-keys", "-t", "t", "Down", "Down", "Enter")  # hv-demo
+    poll_until(lambda: "1 Topology · hv-demo" in tmux.screen(), timeout=15, interval=0.1)
+    assert "host hv-demo 3/5" in tmux.screen()
+    tmux("send-keys", "-t", "t", "H")
+    poll_until(lambda: "H Hosts (5)" in tmux.screen(), timeout=15, interval=0.1)
+
+    tmux("send-keys", "-t", "t", "q")
+    code = poll_until(lambda: status.exists() and status.read_text().strip(), timeout=15, interval=0.1)
+    assert code == "0", tmux.screen()
+
+
+def test_a_fleet_file_with_a_bad_line_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "fleet.jsonl"
+    lines = fleet_text().splitlines()
+    path.write_text("\n".join([lines[0], "{not json", *lines[1:]]) + "\n", encoding="utf-8")
+    master, slave = os.openpty()
+    try:
+        done = subprocess.run([sys.executable, "-m", "vnettop", "--load", str(path)], stdin=slave, stdout=slave,
+                              stderr=subprocess.PIPE, cwd=REPO, timeout=60,
+                              env=dict(os.environ, PYTHONPATH=str(REPO)))
+    finally:
+        os.close(slave)
+        os.close(master)
+    err = done.stderr.decode()
+    assert done.returncode == 1, err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"{path} line 2: not valid JSON" in err, err
