@@ -223,6 +223,8 @@ class VnettopApp(FleetActions, NavigationActions, WriteActions, App[int]):
                 self.gc_policy.note_input()
             if hasattr(self.collector, "hold_until"):  # the live collector (a loaded file: nothing to pause)
                 cast(Any, self.collector).hold_until = time.monotonic() + INPUT_HOLD
+            if self.fleet is not None:  # a fleet file's hosts being counted in the background
+                self.fleet.hold_until = time.monotonic() + INPUT_HOLD
         if isinstance(event, events.Key) and not event.is_forwarded and not self._key_order.admit(event):
             return  # held until the key before it has been answered (see ui/key_order.py)
         await super().on_event(event)
@@ -319,7 +321,7 @@ class VnettopApp(FleetActions, NavigationActions, WriteActions, App[int]):
 
     def _mark_all_stale(self) -> None:
         """Every view must be rebuilt before it is shown again (the visible one is, at once)."""
-        self._stale_views = {"topology", *TABLE_VIEWS, *(("hosts",) if self.fleet is not None else ())}
+        self._stale_views = {"topology", *TABLE_VIEWS}  # not "hosts": its rows are not the snapshot's
 
     def _refresh_header(self) -> None:
         if not self.screen_stack:

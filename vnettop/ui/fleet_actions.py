@@ -147,6 +147,10 @@ class FleetActions(_Base):
         batch: list[tuple[int, HostSummary]] = []
         last = time.monotonic()
         while not worker.is_cancelled:
+            held = fleet.hold_until - time.monotonic()
+            if held > 0:  # a key is being answered: let it have the interpreter
+                time.sleep(min(held, SUMMARY_BATCH_SECONDS))
+                continue
             index, start = fleet.next_to_summarize(done, start)
             if index is None:
                 break

@@ -92,6 +92,9 @@ class FleetState:
         self.current: int | None = None
         #: Hosts to summarise before the others (the rows on screen); set by the app, read by the worker.
         self.wanted: tuple[int, ...] = tuple(range(min(len(entries), 60)))
+        #: Until when (time.monotonic) the background reading waits: set on every key and click, so
+        #: the key is answered first (as a live collection pauses, ui/app.py INPUT_HOLD).
+        self.hold_until = 0.0
 
     @property
     def ok_count(self) -> int:
