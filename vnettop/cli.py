@@ -156,14 +156,33 @@ def build_parser() -> argparse.ArgumentParser:
 def _offline_snapshot(args: argparse.Namespace) -> Snapshot | None:
     """The snapshot named by --load or --demo, or None for the live kernel."""
     if getattr(args, "load", None):
+        from vnettop.errors import SnapshotFormatError
         from vnettop.render.json import load_snapshot
 
-        return load_snapshot(args.load)
+        try:
+            return load_snapshot(args.load)
+        except SnapshotFormatError:
+            if args.load != "-" and _starts_like_fleet(args.load):
+                raise VnettopError(f"{args.load}: a fleet file (one snapshot per host), not one snapshot: "
+                                   f"browse it with 'vnettop --load {args.load}', or name one host as in "
+                                   f"'vnettop diff {args.load}@HOST B'") from None
+            raise
     if getattr(args, "demo", False):
         from vnettop.demo import demo_snapshot
 
         return demo_snapshot()
     return None
+
+
+def _starts_like_fleet(path: str) -> bool:
+    """Whether the file at `path` begins as a fleet file does (unreadable: False; its reader says why)."""
+    from vnettop.fleet.fleetfile import looks_like_fleet
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            return looks_like_fleet(f.read(4096))
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def _tui_source(args: argparse.Namespace) -> Snapshot | FleetState | None:
@@ -181,14 +200,10 @@ def _tui_source(args: argparse.Namespace) -> Snapshot | FleetState | None:
             text = sys.stdin.read()
             head = text[:4096]
             sys.stdin = io.StringIO(text)
-        else:
-            try:
-                with open(path, encoding="utf-8") as f:
-                    head = f.read(4096)
-            except (OSError, UnicodeDecodeError):
-                head = ""  # the snapshot reader says what is wrong, in its words
-        if not looks_like_fleet(head):
-            return _offline_snapshot(args)
+            if not looks_like_fleet(head):
+                return _offline_snapshot(args)
+        elif not _starts_like_fleet(path):
+            return _offline_snapshot(args)  # the snapshot reader says what is wrong, in its words
         from vnettop.ui.fleet_hosts import FleetState
 
         entries, notes = read_fleet(path)

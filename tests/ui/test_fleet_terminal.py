@@ -84,3 +84,12 @@ def test_a_fleet_file_with_a_bad_line_is_one_line(tmp_path: Path) -> None:
     assert done.returncode == 1, err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert f"{path} line 2: not valid JSON" in err, err
+
+
+def test_a_one_snapshot_command_over_a_fleet_file_says_what_it_is(fleet_file: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "vnettop", "dump", "--load", str(fleet_file)],
+                          capture_output=True, text=True, cwd=REPO, timeout=60,
+                          env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and "a fleet file (one snapshot per host)" in done.stderr
+    assert f"vnettop --load {fleet_file}" in done.stderr and f"{fleet_file}@HOST" in done.stderr

@@ -174,3 +174,17 @@ async def test_not_a_fleet_file_has_no_hosts_key() -> None:
         assert "hosts" not in {e.order_id for e in app.main_query(KeyFooter).shown}
         await pilot.press("H")
         assert app.view == "topology"
+
+
+async def test_help_names_the_hosts_keys_on_a_fleet_file() -> None:
+    from vnettop.ui.screens.help import HelpScreen
+
+    app = fleet_app()
+    async with app.run_test(size=SIZE) as pilot:
+        app = await counted(pilot)
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        assert isinstance(app.screen, HelpScreen)
+        keys = dict(app.screen.keys)
+        assert "hosts view" in keys["H"] and "every host" in keys["ctrl+p"] and "enter (hosts)" in keys
+        assert "space" not in keys and "r" not in keys  # a fleet file never changes

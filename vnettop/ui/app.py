@@ -559,6 +559,9 @@ class VnettopApp(FleetActions, NavigationActions, WriteActions, App[int]):
     def action_help(self) -> None:
         keys = [(b.key_display or b.key, b.tooltip or b.description) for b in ALL_BINDINGS
                 if self.check_action(b.action.split("(")[0], ()) is not False]
+        if self.fleet is not None:
+            keys += [("enter (hosts)", "open the host's picture in views 1-6 (H comes back)"),
+                     ("ctrl+p", "find on every host: device or namespace name, MAC, IP, Neutron port uuid")]
         notice = f" ({printable_line(self.notice)})" if self.notice else ""  # names a --load file: anything
         mode = ("READ-ONLY: nothing can be changed from here" + notice
                 if self.read_only else "write mode: changes show their ip command and ask before running")
