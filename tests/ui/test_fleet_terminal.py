@@ -93,3 +93,25 @@ def test_a_one_snapshot_command_over_a_fleet_file_says_what_it_is(fleet_file: Pa
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr.count("\n") == 1 and "a fleet file (one snapshot per host)" in done.stderr
     assert f"vnettop --load {fleet_file}" in done.stderr and f"{fleet_file}@HOST" in done.stderr
+
+
+def test_the_inspector_tells_a_fleet_file_from_one_snapshot(fleet_file: Path, tmp_path: Path) -> None:
+    import argparse
+
+    from tests.fixtures_snapshots import compute_node
+    from vnettop.cli import _tui_source
+    from vnettop.render.json import snapshot_to_json
+    from vnettop.ui.fleet_hosts import FleetState
+
+    fleet = _tui_source(argparse.Namespace(load=str(fleet_file), demo=False))
+    assert isinstance(fleet, FleetState) and [e.host for e in fleet.entries][:2] == ["compute01", "hv-down"]
+    assert fleet.source == "fleet.jsonl" and fleet.notes == []
+    one = tmp_path / "one.json"
+    one.write_text(snapshot_to_json(compute_node()), encoding="utf-8")
+    snap = _tui_source(argparse.Namespace(load=str(one), demo=False))
+    assert not isinstance(snap, FleetState) and snap is not None and snap.host.hostname == "compute01"
+    cut = tmp_path / "cut.jsonl"  # a fan-out killed mid-write: the hosts before it, and a note
+    cut.write_text(fleet_text()[:-40], encoding="utf-8")
+    fleet = _tui_source(argparse.Namespace(load=str(cut), demo=False))
+    assert isinstance(fleet, FleetState) and len(fleet.entries) == 4
+    assert fleet.notes and "cut off" in fleet.notes[0]

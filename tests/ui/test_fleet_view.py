@@ -64,6 +64,8 @@ async def test_the_hosts_view_has_one_row_per_host_in_file_order() -> None:
         # pane beside says it whole).
         line = table.render_line(1 + DOWN).text
         assert line.split()[:4] == ["hv-down", "failed", "2", "ssh:"], line
+        header_line = table.render_line(0).text
+        assert header_line.index("links") < 40, header_line  # ... and widens no column of the counts
         header = screen_text(app)
         assert "fleet file fleet.jsonl" in header and "5 hosts · 3 ok · 2 failed · orphans 2 on 1 host" in header
         details = app.main_query(DetailsPane)
