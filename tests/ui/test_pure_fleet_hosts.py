@@ -166,3 +166,16 @@ def test_the_fleet_collector_serves_only_an_opened_host() -> None:
         collector.collect()
     state.current = DEMO
     assert collector.collect().host.hostname == "hv-demo"
+
+
+def test_the_hosts_view_model_imports_no_textual() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys, vnettop.ui.fleet_hosts\n"
+            "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] == 'textual')))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ""
