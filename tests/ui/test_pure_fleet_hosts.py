@@ -148,6 +148,13 @@ def test_the_palette_finds_devices_on_every_host(query: str, label: str, target:
     assert state.entries[hit.index].host == label.split(":")[0]
 
 
+def test_a_palette_search_keeps_no_parsed_host() -> None:
+    state = fleet_state()
+    hits = [h for hits in fleet_hits(state, "qemu-kvm") for h in hits]  # in every answering host's text
+    assert hits == []  # no device or namespace is named so
+    assert all(e._raw is None and e._snap is None for e in state.entries if e.ok)
+
+
 def test_the_palette_names_hosts_and_skips_failed_ones_for_devices() -> None:
     state = fleet_state()
     hits = [h for hits in fleet_hits(state, "hv-d") for h in hits]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rich.text import Text
 
@@ -288,13 +288,16 @@ def fleet_hits(state: FleetState, query: str) -> Iterator[list[FleetHit]]:
     for i, entry in enumerate(state.entries):
         if not entry.ok:
             continue
+        # A copy is searched: what it parses is let go with it, so typing a word found in every host's
+        # text (a command line, say) does not leave 1000 parsed hosts behind (~60 MB at 26 devices each).
+        probe = replace(entry)
         try:
-            found = find([entry], q)
+            found = find([probe], q)
         except VnettopError:
             continue  # an unreadable host: its row says so
         hits = []
         for f in found:
-            target = _target_of(entry.snapshot(), f)
+            target = _target_of(probe.snapshot(), f)
             if f.device is not None:
                 label = f"{entry.host}: {f.device} @ {f.netns}"
             else:
