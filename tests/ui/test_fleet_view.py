@@ -190,3 +190,21 @@ async def test_help_names_the_hosts_keys_on_a_fleet_file() -> None:
         keys = dict(app.screen.keys)
         assert "hosts view" in keys["H"] and "every host" in keys["ctrl+p"] and "enter (hosts)" in keys
         assert "space" not in keys and "r" not in keys  # a fleet file never changes
+
+
+async def test_counts_that_arrive_while_a_host_is_shown_are_there_after_h(monkeypatch: Any) -> None:
+    from vnettop.ui.fleet_hosts import summarize
+    from vnettop.ui.messages import HostsSummarized
+
+    monkeypatch.setattr(VnettopApp, "start_summaries", lambda self: None)  # the counts come when we say
+    state = fleet_state()
+    app = fleet_app(state)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: hosts_table(app).row_count == 5)
+        assert str(hosts_table(app).get_row_at(DEMO)[3]) == "…"
+        await pilot.press("enter")  # compute01
+        await wait_for(pilot, lambda: app.view == "topology")
+        app.post_message(HostsSummarized([(DEMO, summarize(state.entries[DEMO]))]))
+        await wait_for(pilot, lambda: state.summaries[DEMO] is not None)
+        await pilot.press("H")
+        assert [str(c) for c in hosts_table(app).get_row_at(DEMO)][3:9] == ["3", "17", "3", "4", "4", "0"]

@@ -174,9 +174,8 @@ class FleetActions(_Base):
         for index, summary in message.summaries:
             fleet.summaries[index] = summary
         self._refresh_header()
-        if self.view == "hosts":
-            self._stale_views.add("hosts")
-            self._refresh_view()
+        self._stale_views.add("hosts")  # drawn now if shown, else when H shows it again
+        self._refresh_view()
 
     @on(SnapshotTable.RowHighlighted, "#hosts")
     def _hosts_cursor_moved(self) -> None:
