@@ -83,7 +83,7 @@ async def test_enter_opens_a_host_in_every_view_and_h_goes_back() -> None:
         assert app.snapshot is not None and app.snapshot.host.hostname == "hv-demo"
         assert app.fleet is not None and app.fleet.current == DEMO
         header = screen_text(app)
-        assert "fleet fleet.jsonl: host hv-demo 3/5" in header and "READ-ONLY" in header
+        assert "host hv-demo 3/5" in header and "fleet fleet.jsonl" in header and "READ-ONLY" in header
         assert "1 Topology · hv-demo" in str(app.main_query("#views").border_title)
         for key, view in (("2", "bridges"), ("3", "veths"), ("4", "tuntap"), ("5", "namespaces"),
                           ("6", "events"), ("1", "topology")):

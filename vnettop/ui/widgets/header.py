@@ -49,8 +49,13 @@ def header_text(snap: Snapshot | None, state: HeaderState) -> Text:
     fleet = state.fleet
     if fleet is not None and fleet.hosts_view:
         return _fleet_text(text, fleet, state)
-    if snap is not None:
+    if fleet is not None:  # a host of a fleet file: which one comes first, before the line is cut
+        text.append("  host ", style="bold cyan")
+        text.append(printable_line(fleet.host or "?"), style="bold reverse cyan")
+        text.append(f" {fleet.position}", style="bold cyan")
+    elif snap is not None:
         text.append(f"  {printable_line(snap.host.hostname)}", style="bold")
+    if snap is not None:
         text.append(f"  {printable_line(snap.host.kernel)}")
     if state.read_only:
         text.append("  ")
@@ -61,9 +66,7 @@ def header_text(snap: Snapshot | None, state: HeaderState) -> Text:
     elif state.source == "live":
         text.append(f"live {state.interval:g}s", style="green")
     elif fleet is not None:
-        text.append(f"fleet {printable_line(fleet.source)}: host ", style="bold cyan")
-        text.append(printable_line(fleet.host or "?"), style="bold reverse cyan")
-        text.append(f" {fleet.position}", style="bold cyan")
+        text.append(f"fleet {printable_line(fleet.source)}", style="bold cyan")
     else:
         text.append(printable_line(state.source), style="bold cyan")  # a --load file's name: anything
     if snap is not None:
