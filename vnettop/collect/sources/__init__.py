@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from vnettop.model import SOURCE_SCOPE, CollectError, Owner, Snapshot
+from vnettop.model import SOURCE_SCOPE, CollectError, OvsSection, Owner, Snapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +30,7 @@ class Enrichment:
 
     owners: tuple[Owner, ...] | None = None
     errors: tuple[CollectError, ...] = ()
+    ovs: OvsSection | None = None  # one source (OVSDB) gives it whole
 
 
 class Source(Protocol):
