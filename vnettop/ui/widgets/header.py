@@ -41,7 +41,10 @@ class HeaderState:
 
 
 def header_text(snap: Snapshot | None, state: HeaderState) -> Text:
-    text = Text()
+    """Two lines, each cut at the terminal's edge rather than wrapped: on a narrow terminal a wrapped
+    first line pushed the counts line out of the two-line header. What matters comes first (host,
+    READ-ONLY, source); the collect time and clock are the first to go."""
+    text = Text(no_wrap=True, overflow="ellipsis")
     text.append(" vnettop ", style="bold reverse")
     fleet = state.fleet
     if fleet is not None and fleet.hosts_view:
