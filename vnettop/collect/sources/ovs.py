@@ -156,8 +156,17 @@ def join(view: OvsView, base: Snapshot) -> tuple[OvsSection, tuple[Owner, ...], 
         bridges.append(OvsBridgeEntry(name=bridge.name, uuid=bridge.uuid, datapath_type=bridge.datapath_type,
                                       fail_mode=bridge.fail_mode, ports=tuple(ports),
                                       external_ids=bridge.external_ids))
+    devices = datapath_devices(base.links)
+    for dev in devices:
+        device = base.link(*dev.link.key)
+        tun = device.tun if device is not None else None
+        if dev.link.name == "ovs-netdev" and tun is not None and tun.unheld:
+            # The userspace datapath's tap outlives ovs-vswitchd: held by nobody, the switch is not running,
+            # and OVSDB's states (ofport, link_state) are only what it last wrote.
+            errors.append(CollectError(scope(NAME), "ovs-vswitchd is not running (ovs-netdev is held by no "
+                                       "process): OVSDB's ofport and link states are what it last wrote"))
     section = OvsSection(db=view.db, ovs_version=view.ovs_version, system_id=view.system_id,
-                         bridges=tuple(bridges), datapath_devices=datapath_devices(base.links))
+                         bridges=tuple(bridges), datapath_devices=devices)
     return section, owner_parts.owners(), tuple(errors)
 
 
