@@ -9,7 +9,7 @@ Equality ignores the moment and the cost of the collection (`taken_at`, `duratio
 snapshots of an unchanged system compare equal except for their counters and the UI can skip redraws.
 
 Beside the kernel picture (namespaces, links, processes), a Snapshot carries optional *sections*: what
-other sources on the host say about it (`owners` now; OVSDB's `ovs` next). A section points at kernel
+other sources on the host say about it (`owners`; OVSDB's `ovs`). A section points at kernel
 objects only by key (`LinkKey`, namespace inode, pid) and never copies or changes them, so
 `snap.kernel_picture()` (the snapshot with every section dropped) is exactly what the kernel readers
 built. `SECTIONS` names them all; code that must treat every section alike (equality for redraws, the

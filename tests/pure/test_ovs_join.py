@@ -8,8 +8,13 @@ What the netdev datapath on this machine cannot show is checked here: the kernel
 from __future__ import annotations
 
 import json
+import sys
+import types
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from tests import ovs_replies as rec
 from tests.sources_fixtures import openstack_snapshot
@@ -182,3 +187,29 @@ def test_an_explicit_socket_that_is_missing_is_one_error_naming_it(tmp_path: Pat
     assert part.ovs is None and len(part.errors) == 1 and sock in part.errors[0].message
     assert src.fileno() is None
     src.close()
+
+
+def test_the_cli_hands_ovsdb_to_the_source(monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from vnettop import cli
+
+    seen: dict[str, list[Any] | None] = {}
+
+    class FakeLive:
+        def __init__(self, sources: list[Any] | None = None) -> None:
+            seen["sources"] = sources
+
+        def collect(self) -> Snapshot:
+            return rec.kernel_datapath_host()
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setitem(sys.modules, "vnettop.collect.collector", types.SimpleNamespace(LiveCollector=FakeLive))
+    assert cli.main(["dump", "--ovsdb", "/tmp/vnt-x/db.sock", "-f", "json"]) == 0
+    ovs = [s for s in seen["sources"] or () if s.name == "ovs"]
+    assert len(ovs) == 1 and ovs[0].db == "/tmp/vnt-x/db.sock" and ovs[0].explicit
+    assert cli.main(["--ovsdb", "/tmp/vnt-y/db.sock", "dump", "-f", "json"]) == 0
+    assert [s.db for s in seen["sources"] or () if s.name == "ovs"] == ["/tmp/vnt-y/db.sock"]
+    assert cli.main(["dump", "-f", "json"]) == 0
+    assert seen["sources"] is None  # without --ovsdb: every registered source, as found
