@@ -174,6 +174,8 @@ def datapath_devices(links: Iterable[Link]) -> tuple[OvsDatapathDevice, ...]:
     """The kernel devices that are the OVS datapath's own (module docstring), by key."""
     out = []
     for link in links:
+        if not (link.name.startswith("ovs-") or "_sys" in link.name):
+            continue  # most devices: no regex at all
         for pattern, role in _DATAPATH:
             if pattern.match(link.name):
                 out.append(OvsDatapathDevice(link.ref, role))
@@ -238,9 +240,9 @@ class _OwnerParts:
             parent = None
             if named.parent is not None:
                 parent = index.get(("vm", named.parent), index.get(("neutron-network", named.parent)))
-            out.append(Owner(kind=kind, name=ident, id=ident, runtime=runtime, source=OWNER_SOURCE,
-                             exact=True, details=tuple(sorted(named.details.items())),
-                             links=tuple(sorted(named.links)), parent=parent))
+            details = tuple(sorted(named.details.items()))
+            out.append(Owner(kind, ident, ident, runtime, OWNER_SOURCE, True, details,
+                             tuple(sorted(named.links)), (), (), parent))
         return tuple(out)
 
 
