@@ -107,6 +107,17 @@ def test_without_a_holder_the_mac_decides_over_the_namespace() -> None:
     assert errors == () and _iface(section.bridges, "vntsy").link.key == (rec.VMNS, 2)  # type: ignore[attr-defined]
 
 
+def test_a_lone_same_name_device_elsewhere_is_not_taken_for_the_interface() -> None:
+    iface = OvsInterface("vntlone", "i-1", "internal", 3, "up", "up", "02:aa:00:00:00:03")
+    stranger = replace(_tap(rec.OTHER, 4, "vntlone", "02:cc:00:00:00:03", None), kind="veth", tun=None)
+    section, _o, errors = join(_view(iface), _pic(stranger))
+    assert _iface(section.bridges, "vntlone").link is None  # type: ignore[attr-defined]
+    assert len(errors) == 1 and "vntlone" in errors[0].message
+    moved = replace(stranger, mac="02:aa:00:00:00:03")  # the MAC OVS read from it: moved there
+    section, _o, errors = join(_view(iface), _pic(moved))
+    assert errors == () and _iface(section.bridges, "vntlone").link.key == (rec.OTHER, 4)  # type: ignore[attr-defined]
+
+
 def test_no_device_is_null_and_an_error_naming_it_and_a_tie_is_not_guessed() -> None:
     gone = OvsInterface("vntgone", "i-1", "", None, None, None, None)
     twin = OvsInterface("vnttwin", "i-2", "", 4, None, None, None)

@@ -24,8 +24,11 @@ are narrowed by these rules in turn, each applied only when it leaves at least o
 4. it lives in the root namespace (where OVS makes and finds devices when nothing else tells).
 Holding an fd wins because it is the kernel's own answer about the very device; a MAC can be copied
 and an ifindex reused, and a namespace only says where OVS would look first. One candidate left: that
-is the device. None at all: `link` is None and an error names the interface; several left (two devices
-alike in every way that counts): `link` is None and an error says it is ambiguous rather than guess.
+is the device, except a device outside the root namespace that neither rule 1 nor rule 2 vouches for
+(OVS finds devices in its own namespace; one elsewhere is the interface only if moved there, and then
+the held fd or the MAC shows it). None at all: `link` is None and an error names the interface; several
+left (two devices alike in every way that counts): `link` is None and an error says it is ambiguous
+rather than guess.
 
 The datapath's own devices (`ovs-system`, `ovs-netdev`, the kernel datapath's `vxlan_sys_4789`-like
 tunnel vports) are listed as such in the section, so views explain them instead of showing noise.
@@ -97,6 +100,8 @@ def _pick(iface: OvsInterface, candidates: list[Link], root: int | None) -> list
         narrowed = [link for link in left if rule(link)]
         if narrowed:
             left = narrowed
+    if len(left) == 1 and left[0].netns != root and not (rules[0](left[0]) or rules[1](left[0])):
+        return []  # elsewhere, and nothing proves it was moved there: a same-name stranger
     return left
 
 
@@ -134,7 +139,8 @@ def join(view: OvsView, base: Snapshot) -> tuple[OvsSection, tuple[Owner, ...], 
                         link_ref = left[0].ref
                     elif not left:
                         errors.append(CollectError(scope(NAME), f"OVS interface {iface.name} (bridge "
-                                                   f"{bridge.name}): no kernel device of that name"))
+                                                   f"{bridge.name}): no kernel device of that name (none "
+                                                   "in the root namespace, none proven moved elsewhere)"))
                     else:
                         where = ", ".join(base.ns_label(link.netns) for link in left)
                         errors.append(CollectError(scope(NAME), f"OVS interface {iface.name} (bridge "
