@@ -224,3 +224,15 @@ def test_the_cli_hands_ovsdb_to_the_source(monkeypatch: pytest.MonkeyPatch,
     assert [s.db for s in seen["sources"] or () if s.name == "ovs"] == ["/tmp/vnt-y/db.sock"]
     assert cli.main(["dump", "-f", "json"]) == 0
     assert seen["sources"] is None  # without --ovsdb: every registered source, as found
+
+
+def test_a_malformed_ovs_section_is_one_format_error_naming_the_field() -> None:
+    from vnettop.errors import SnapshotFormatError
+
+    doc = snapshot_to_dict(_enriched())
+    doc["ovs"]["bridges"][0]["ports"][0]["tag"] = "five"
+    with pytest.raises(SnapshotFormatError, match=r"ovs\.bridges\[0\]\.ports\[0\]\.tag"):
+        snapshot_from_dict(doc)
+    doc["ovs"] = []
+    with pytest.raises(SnapshotFormatError, match="ovs"):
+        snapshot_from_dict(doc)
