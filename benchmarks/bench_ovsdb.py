@@ -81,6 +81,30 @@ def bench_vnettop(sock: str, rounds: int) -> None:
     mon.close()
 
 
+def bench_source(sock: str, ports: int, rounds: int) -> None:
+    """The `ovs` source as the live collector asks it: through a SourceSet, over a kernel picture with a
+    device for every port (so the join finds each one)."""
+    from vnettop.collect.sources.enrich import SourceSet
+    from vnettop.collect.sources.ovs import OvsSource, join
+    from vnettop.model import Host, Link, Namespace, Snapshot
+
+    root = 4026531840
+    links = tuple(Link(root, i + 2, f"vntp{i}", "tap", f"fa:16:3e:00:{i >> 8 & 255:02x}:{i & 255:02x}", 1500,
+                       True, "up") for i in range(ports))
+    base = Snapshot(Host("bench", "k"), (Namespace(root, (), True, ()),), links)
+    print("the ovs source in the live collector (SourceSet over a picture with a device per port):")
+    sset = SourceSet([OvsSource("/", db=sock)])
+    first = times(lambda: sset.enrich(base), 1)
+    show("first enrich (connect, monitor, view, join)", first)
+    show("repeat collect, unchanged OVSDB and kernel", times(lambda: sset.enrich(base), rounds * 20),
+         "(target: at most 2 ms)")
+    source = sset.sources[0]
+    assert isinstance(source, OvsSource) and source._mon is not None
+    view = source._mon.view()
+    show(f"join of {ports} ports to the picture (after a change)", times(lambda: join(view, base), rounds))
+    sset.close()
+
+
 def bench_idl(sock: str, rounds: int) -> None:
     try:
         import ovs.db.idl
@@ -161,6 +185,7 @@ def main() -> int:
             vsctl(sock, *cmd)
             print(f"ovsdb-server with 1 bridge, {args.ports} ports (each 1 interface, 3 external_ids)")
             bench_vnettop(sock, args.rounds)
+            bench_source(sock, args.ports, args.rounds)
             bench_idl(sock, args.rounds)
             runs = []
             for _ in range(args.rounds):

@@ -80,6 +80,13 @@ def _add_source(p: argparse.ArgumentParser, inherit: bool) -> None:
                        "of the article vnettop grew from (no root needed)", **default)  # type: ignore[arg-type]
 
 
+def _add_ovsdb(p: argparse.ArgumentParser, inherit: bool) -> None:
+    """--ovsdb PATH: where Open vSwitch's database answers (given after a subcommand too)."""
+    default = {"default": argparse.SUPPRESS} if inherit else {"default": None}
+    p.add_argument("--ovsdb", metavar="PATH", help="ovsdb-server's unix socket (default: $VNETTOP_OVSDB or "
+                   "/run/openvswitch/db.sock)", **default)
+
+
 def _add_read_only(p: argparse.ArgumentParser) -> None:
     """--read-only after a subcommand too (`vnettop dump --read-only`, the form a forced SSH command or a
     systemd unit names). The one-shot commands never write; saying so is still allowed and documented."""
@@ -97,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"vnettop {__version__}")
     parser.add_argument("--read-only", action="store_true", help="never change anything, whatever is pressed")
     _add_source(parser, inherit=False)
+    _add_ovsdb(parser, inherit=False)
     parser.add_argument("--interval", type=_interval, default=1.0, metavar="SECONDS",
                         help=f"seconds between refreshes, from {INTERVAL_MIN:g} to {INTERVAL_MAX:g} "
                         "(default 1.0; kernel events refresh at once)")
@@ -110,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     dump.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
     dump.add_argument("--ascii", action="store_true", help="text format: ASCII symbols only")
     _add_source(dump, inherit=True)
+    _add_ovsdb(dump, inherit=True)
     _add_read_only(dump)
 
     trace = sub.add_parser("trace", help="follow the path from a device, hop by hop, and exit")
@@ -121,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     trace.add_argument("--format", "-f", choices=("text", "json"), default="text")
     trace.add_argument("--ascii", action="store_true", help="text format: ASCII symbols only")
     _add_source(trace, inherit=True)
+    _add_ovsdb(trace, inherit=True)
     _add_read_only(trace)
 
     export = sub.add_parser("export", help="write metrics for node_exporter's textfile collector and exit")
@@ -129,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--name", default="vnettop.prom", metavar="FILE",
                         help="file name in DIR (default vnettop.prom; must end in .prom)")
     _add_source(export, inherit=True)
+    _add_ovsdb(export, inherit=True)
     _add_read_only(export)
 
     from vnettop.fleet.commands import add_parser as add_fleet_parser
@@ -214,12 +225,16 @@ def _tui_source(args: argparse.Namespace) -> Snapshot | FleetState | None:
         sys.stdin = saved_stdin
 
 
-def _live_collector() -> Collector:
+def _live_collector(args: argparse.Namespace) -> Collector:
     try:
         from vnettop.collect.collector import LiveCollector
+        from vnettop.collect.sources.registry import make_sources
     except ImportError as e:
         raise VnettopError(f"live collection is unavailable here ({e}); try --demo or --load FILE") from None
-    return LiveCollector()
+    ovsdb = getattr(args, "ovsdb", None)
+    if not ovsdb:
+        return LiveCollector()  # every registered source, as it finds things
+    return LiveCollector(sources=make_sources("/", {"ovs": {"db": ovsdb}}))
 
 
 def one_snapshot(args: argparse.Namespace) -> Snapshot:
@@ -227,7 +242,7 @@ def one_snapshot(args: argparse.Namespace) -> Snapshot:
     snap = _offline_snapshot(args)
     if snap is not None:
         return snap
-    collector = _live_collector()
+    collector = _live_collector(args)
     try:
         return collector.collect()
     finally:
@@ -480,7 +495,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
         else:
             label = "standard input" if from_stdin else os.path.basename(args.load) or args.load
     else:
-        collector, label = _live_collector(), "live"
+        collector, label = _live_collector(args), "live"
     try:
         from vnettop.actions.mutator import Mutator
 

@@ -9,7 +9,7 @@ Equality ignores the moment and the cost of the collection (`taken_at`, `duratio
 snapshots of an unchanged system compare equal except for their counters and the UI can skip redraws.
 
 Beside the kernel picture (namespaces, links, processes), a Snapshot carries optional *sections*: what
-other sources on the host say about it (`owners` now; OVSDB's `ovs` next). A section points at kernel
+other sources on the host say about it (`owners`; OVSDB's `ovs`). A section points at kernel
 objects only by key (`LinkKey`, namespace inode, pid) and never copies or changes them, so
 `snap.kernel_picture()` (the snapshot with every section dropped) is exactly what the kernel readers
 built. `SECTIONS` names them all; code that must treat every section alike (equality for redraws, the
@@ -304,9 +304,84 @@ class Owner:
         return f"{self.name} ({self.kind})"
 
 
+Pairs = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OvsPeer:
+    """A patch interface's other end, by names (SNAPSHOT-SCHEMA.md "Open vSwitch")."""
+
+    bridge: str
+    port: str
+    interface: str
+
+
+@dataclass(frozen=True, slots=True)
+class OvsIfaceEntry:
+    """One OVS Interface row, joined to the kernel: `link` is the device that IS it (None for patch and
+    tunnel interfaces, which have none, and when none matched: an error then says so)."""
+
+    name: str
+    uuid: str
+    type: str  # "" (a system device), "internal", "patch", "vxlan", "geneve", "gre", "tap", "dpdk", ...
+    ofport: int | None
+    admin_state: str | None
+    link_state: str | None
+    mac_in_use: str | None
+    options: Pairs = ()
+    external_ids: Pairs = ()
+    link: LinkRef | None = None
+    peer: OvsPeer | None = None
+
+    def option(self, key: str) -> str | None:
+        return dict(self.options).get(key)
+
+
+@dataclass(frozen=True, slots=True)
+class OvsPortEntry:
+    name: str
+    uuid: str
+    tag: int | None
+    trunks: tuple[int, ...]
+    interfaces: tuple[OvsIfaceEntry, ...]
+    external_ids: Pairs = ()
+    other_config: Pairs = ()
+
+
+@dataclass(frozen=True, slots=True)
+class OvsBridgeEntry:
+    name: str
+    uuid: str
+    datapath_type: str  # "system" (or "": the kernel datapath), "netdev" (userspace)
+    fail_mode: str | None
+    ports: tuple[OvsPortEntry, ...]
+    external_ids: Pairs = ()
+
+
+@dataclass(frozen=True, slots=True)
+class OvsDatapathDevice:
+    """A kernel device that is the OVS datapath's own, not a port anyone added: `ovs-system` (the kernel
+    datapath), `ovs-netdev` (the userspace one's tap), `vxlan_sys_4789`-like tunnel vports. Named so that
+    views explain them instead of listing them as stray devices."""
+
+    link: LinkRef
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
+class OvsSection:
+    """Section "ovs": what OVSDB says, joined to the kernel picture (SNAPSHOT-SCHEMA.md "Open vSwitch")."""
+
+    db: str
+    ovs_version: str | None
+    system_id: str | None
+    bridges: tuple[OvsBridgeEntry, ...]
+    datapath_devices: tuple[OvsDatapathDevice, ...] = ()
+
+
 #: The optional sections of a Snapshot, in the order they are written. Each is None when no source of
 #: it was asked (an older file, `--load`, a source not available), which is not the same as "none found".
-SECTIONS: tuple[str, ...] = ("owners",)
+SECTIONS: tuple[str, ...] = ("owners", "ovs")
 #: How the scope of an error met by a source starts ("source neutron_names").
 SOURCE_SCOPE = "source "
 
@@ -330,6 +405,8 @@ class Snapshot:
     duration_ms: float = field(default=0.0, compare=False)
     #: Section "owners": who the plumbing belongs to, sorted by (kind, name, id); None: not asked.
     owners: tuple[Owner, ...] | None = None
+    #: Section "ovs": Open vSwitch as OVSDB describes it, joined to the kernel; None: no OVSDB read.
+    ovs: OvsSection | None = None
     _index: _Index | None = field(default=None, init=False, compare=False, repr=False)
 
     # -- sections ------------------------------------------------------------------------------
@@ -354,6 +431,14 @@ class Snapshot:
     def owners_of_namespace(self, inode: int) -> tuple[Owner, ...]:
         """The owners naming the namespace `inode`."""
         return self._idx().owners_by_ns.get(inode, ())
+
+    def ovs_port_of(self, key: LinkKey) -> tuple[OvsBridgeEntry, OvsPortEntry, OvsIfaceEntry] | None:
+        """The OVS bridge, port and interface the device `key` is (None: not an OVS interface)."""
+        return self._idx().ovs_by_link.get(key)
+
+    def ovs_datapath_role(self, key: LinkKey) -> str | None:
+        """Why the device `key` is the OVS datapath's own (`ovs-system`...), or None."""
+        return self._idx().ovs_datapath.get(key)
 
     # -- lookups (built once, lazily; the snapshot is immutable so the index never goes stale) --
 
@@ -426,7 +511,8 @@ class Snapshot:
 class _Index:
     """Dictionaries over one snapshot's tuples, so lookups by key are O(1)."""
 
-    __slots__ = ("links", "links_in", "namespaces", "owners_by_link", "owners_by_ns")
+    __slots__ = ("links", "links_in", "namespaces", "ovs_by_link", "ovs_datapath", "owners_by_link",
+                 "owners_by_ns")
 
     def __init__(self, snap: Snapshot) -> None:
         self.links: dict[LinkKey, Link] = {link.key: link for link in snap.links}
@@ -442,3 +528,12 @@ class _Index:
                 self.owners_by_link[key] = (*self.owners_by_link.get(key, ()), owner)
             for inode in owner.namespaces:
                 self.owners_by_ns[inode] = (*self.owners_by_ns.get(inode, ()), owner)
+        self.ovs_by_link: dict[LinkKey, tuple[OvsBridgeEntry, OvsPortEntry, OvsIfaceEntry]] = {}
+        self.ovs_datapath: dict[LinkKey, str] = {}
+        if snap.ovs is not None:
+            for bridge in snap.ovs.bridges:
+                for port in bridge.ports:
+                    for iface in port.interfaces:
+                        if iface.link is not None:
+                            self.ovs_by_link[iface.link.key] = (bridge, port, iface)
+            self.ovs_datapath = {d.link.key: d.role for d in snap.ovs.datapath_devices}

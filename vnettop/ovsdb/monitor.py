@@ -25,7 +25,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "Bridge": ("name", "datapath_type", "fail_mode", "external_ids", "ports"),
     "Port": ("name", "tag", "trunks", "external_ids", "other_config", "interfaces"),
     "Interface": ("name", "type", "ofport", "admin_state", "link_state", "mac_in_use", "options",
-                  "external_ids"),
+                  "external_ids", "ifindex"),
 }
 
 Rows = dict[str, dict[str, Any]]  # uuid -> column -> wire value
@@ -132,7 +132,7 @@ class ViewBuilder:
             ofport=ofport if ofport is None or ofport >= 0 else None,  # -1: could not be added
             admin_state=_str_or_none(row.get("admin_state")), link_state=_str_or_none(row.get("link_state")),
             mac_in_use=_str_or_none(row.get("mac_in_use")), options=_pairs(row.get("options")),
-            external_ids=_pairs(row.get("external_ids")))
+            external_ids=_pairs(row.get("external_ids")), ifindex=_int_or_none(row.get("ifindex")))
 
     def _port(self, uuid: str, row: dict[str, Any]) -> OvsPort:
         refs = datum.as_set(row.get("interfaces", ["set", []]))

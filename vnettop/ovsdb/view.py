@@ -22,6 +22,8 @@ class OvsInterface:
     mac_in_use: str | None
     options: Pairs = ()
     external_ids: Pairs = ()
+    #: The ifindex ovs-vswitchd last saw it under, in its own namespace (OVSDB `ifindex`; None: not set).
+    ifindex: int | None = None
 
     def option(self, key: str) -> str | None:
         return dict(self.options).get(key)

@@ -17,7 +17,7 @@ is linear in the snapshot's size.
 from __future__ import annotations
 
 from vnettop import topology as topo
-from vnettop.model import Link, LinkRef, Namespace, Process, Snapshot
+from vnettop.model import Link, LinkRef, Namespace, OvsSection, Process, Snapshot
 from vnettop.textsafe import printable_line as _one
 
 _KIND_STYLE = {
@@ -59,6 +59,8 @@ def render_dot(snap: Snapshot) -> str:
         out.extend(_cluster(snap, ns, placed, joins))
     out.extend(_outside_nodes(snap, placed))
     out.extend(_edges(snap))
+    if snap.ovs is not None:
+        out.extend(_ovs(snap.ovs))
     out.append("}")
     return "\n".join(out) + "\n"
 
@@ -82,6 +84,51 @@ def _cluster(snap: Snapshot, ns: Namespace, placed: set[int], joins: topo.Joins)
         lines.append(f"    {quote(f'ns_{ns.inode}')} [label={quote(empty)}, shape=plaintext];")
     lines.append("  }")
     return lines
+
+
+def _ovs_id(kind: str, bridge: str, name: str = "") -> str:
+    return quote(f"ovs_{kind}_{bridge}_{name}")
+
+
+def _ovs(ovs: OvsSection) -> list[str]:
+    """OVS bridges as clusters of their ports: each port -> the kernel device it is (dashed), patch
+    ports to their peers, tunnel ports to a node for the remote end."""
+    lines: list[str] = []
+    edges: list[str] = []
+    remotes: dict[str, str] = {}
+    drawn: set[tuple[str, str]] = set()
+    for bridge in ovs.bridges:
+        label = f"ovs bridge {_one(bridge.name)}\n{_one(bridge.datapath_type or 'system')}"
+        lines += [f"  subgraph {quote(f'cluster_ovs_{bridge.name}')} {{",
+                  f"    label={quote(label)};",
+                  '    style="rounded,filled"; fillcolor="#eef0fa"; color="#5060a0";']
+        for port in bridge.ports:
+            text = _one(port.name) + (f"\ntag {port.tag}" if port.tag is not None else "")
+            types = {i.type for i in port.interfaces if i.type}
+            if types:
+                text += "\n" + ",".join(_one(t) for t in sorted(types))
+            lines.append(f"    {_ovs_id('port', bridge.name, port.name)} [label={quote(text)}, shape=box];")
+            node = _ovs_id("port", bridge.name, port.name)
+            for iface in port.interfaces:
+                if iface.link is not None:
+                    edges.append(f"  {node} -> {link_id(*iface.link.key)} [label={quote('is')}, "
+                                 'style=dashed, arrowhead=none, color="#5060a0"];')
+                if iface.peer is not None:
+                    ends = sorted([f"{bridge.name}/{port.name}", f"{iface.peer.bridge}/{iface.peer.port}"])
+                    if (ends[0], ends[1]) not in drawn:
+                        drawn.add((ends[0], ends[1]))
+                        edges.append(f"  {node} -> {_ovs_id('port', iface.peer.bridge, iface.peer.port)} "
+                                     f'[dir=both, label={quote("patch")}, color="#5060a0", style=bold];')
+                remote = iface.option("remote_ip")
+                if remote is not None:
+                    rid = remotes.setdefault(remote, quote(f"ovs_remote_{remote}"))
+                    key = iface.option("key")
+                    label = _one(iface.type or "tunnel") + (f" key {_one(key)}" if key else "")
+                    edges.append(f'  {node} -> {rid} [label={quote(label)}, color="#805000", style=dashed];')
+        lines.append("  }")
+    for remote, rid in sorted(remotes.items()):
+        lines.append(f"  {rid} [label={quote('remote ' + _one(remote))}, shape=ellipse, style=dashed];")
+    return lines + edges
 
 
 def _shown_processes(ns: Namespace, joins: topo.Joins) -> list[Process]:

@@ -34,6 +34,12 @@ from vnettop.model import (
     Listening,
     Namespace,
     NsFd,
+    OvsBridgeEntry,
+    OvsDatapathDevice,
+    OvsIfaceEntry,
+    OvsPeer,
+    OvsPortEntry,
+    OvsSection,
     Owner,
     Process,
     Snapshot,
@@ -164,10 +170,42 @@ def snapshot_to_dict(snap: Snapshot) -> dict[str, Any]:
             }
             for ns in snap.namespaces
         ],
-        "links": [_link(link) for link in snap.links],
+        "links": _links(snap),
         "errors": [{"scope": e.scope, "message": e.message} for e in snap.errors],
         **_sections(snap),
     }
+
+
+def _links(snap: Snapshot) -> list[dict[str, Any]]:
+    """The links; with an `ovs` section, each gets `ovs_port` (its OVS bridge and port, or null), written
+    here from the section (the kernel picture itself knows nothing of OVS). No section: no key (unknown)."""
+    out = [_link(link) for link in snap.links]
+    if snap.ovs is not None:
+        for link, doc in zip(snap.links, out, strict=True):
+            found = snap.ovs_port_of(link.key)
+            doc["ovs_port"] = None if found is None else {"bridge": found[0].name, "port": found[1].name}
+    return out
+
+
+def _ovs_iface(i: OvsIfaceEntry) -> dict[str, Any]:
+    return {"name": i.name, "uuid": i.uuid, "type": i.type, "ofport": i.ofport, "admin_state": i.admin_state,
+            "link_state": i.link_state, "mac_in_use": i.mac_in_use, "options": dict(i.options),
+            "external_ids": dict(i.external_ids), "link": _ref(i.link),
+            "peer": None if i.peer is None else {"bridge": i.peer.bridge, "port": i.peer.port,
+                                                 "interface": i.peer.interface}}
+
+
+def _ovs(o: OvsSection) -> dict[str, Any]:
+    return {"db": o.db, "ovs_version": o.ovs_version, "system_id": o.system_id,
+            "bridges": [{"name": b.name, "uuid": b.uuid, "datapath_type": b.datapath_type,
+                         "fail_mode": b.fail_mode, "external_ids": dict(b.external_ids),
+                         "ports": [{"name": p.name, "uuid": p.uuid, "tag": p.tag, "trunks": list(p.trunks),
+                                    "external_ids": dict(p.external_ids),
+                                    "other_config": dict(p.other_config),
+                                    "interfaces": [_ovs_iface(i) for i in p.interfaces]} for p in b.ports]}
+                        for b in o.bridges],
+            # An extension of the schema: the kernel devices that are the datapath's own, and why.
+            "datapath_devices": [{"link": _ref(d.link), "role": d.role} for d in o.datapath_devices]}
 
 
 def _owner(o: Owner) -> dict[str, Any]:
@@ -179,6 +217,7 @@ def _owner(o: Owner) -> dict[str, Any]:
 #: How each section of `model.SECTIONS` is written (the reader's table is `_SECTION_READERS`).
 _SECTION_WRITERS: dict[str, Callable[[Any], Any]] = {
     "owners": lambda owners: [_owner(o) for o in owners],
+    "ovs": _ovs,
 }
 
 
@@ -470,9 +509,59 @@ def _read_owner(v: object, path: Where) -> Owner:
                  pids=r.seq("pids", _int_item, optional=True), parent=r.opt_int("parent"))
 
 
-#: Section name -> (how one entry is read, how the entries make the section).
-_SECTION_READERS: dict[str, tuple[Callable[[object, Where], Any], Callable[[tuple[Any, ...]], Any]]] = {
-    "owners": (_read_owner, lambda owners: _check_parents(owners)),
+def _pairs(r: _Reader, key: str) -> tuple[tuple[str, str], ...]:
+    m = r.obj_or_none(key)
+    return () if m is None else tuple(sorted((str(k), m.req_str(str(k))) for k in m.obj))
+
+
+def _read_ovs_iface(v: object, path: Where) -> OvsIfaceEntry:
+    r = _Reader(v, path)
+    peer_r = r.obj_or_none("peer")
+    peer = None if peer_r is None else OvsPeer(peer_r.req_str("bridge"), peer_r.req_str("port"),
+                                               peer_r.req_str("interface"))
+    return OvsIfaceEntry(name=r.req_str("name"), uuid=r.req_str("uuid"), type=r.req_str("type"),
+                         ofport=r.opt_int("ofport"), admin_state=r.opt_str("admin_state"),
+                         link_state=r.opt_str("link_state"), mac_in_use=r.opt_str("mac_in_use"),
+                         options=_pairs(r, "options"), external_ids=_pairs(r, "external_ids"),
+                         link=_read_ref(r.obj_or_none("link")), peer=peer)
+
+
+def _read_ovs_port(v: object, path: Where) -> OvsPortEntry:
+    r = _Reader(v, path)
+    return OvsPortEntry(name=r.req_str("name"), uuid=r.req_str("uuid"), tag=r.opt_int("tag"),
+                        trunks=r.seq("trunks", _int_item, optional=True),
+                        interfaces=r.seq("interfaces", _read_ovs_iface),
+                        external_ids=_pairs(r, "external_ids"), other_config=_pairs(r, "other_config"))
+
+
+def _read_ovs_bridge(v: object, path: Where) -> OvsBridgeEntry:
+    r = _Reader(v, path)
+    return OvsBridgeEntry(name=r.req_str("name"), uuid=r.req_str("uuid"),
+                          datapath_type=r.req_str("datapath_type"),
+                          fail_mode=r.opt_str("fail_mode"), ports=r.seq("ports", _read_ovs_port),
+                          external_ids=_pairs(r, "external_ids"))
+
+
+def _read_datapath_device(v: object, path: Where) -> OvsDatapathDevice:
+    r = _Reader(v, path)
+    ref = _read_ref(r.obj_or_none("link"))
+    if ref is None:
+        raise SnapshotFormatError(f"{r.path}.link: missing")
+    return OvsDatapathDevice(ref, r.req_str("role"))
+
+
+def _read_ovs(v: object, path: Where) -> OvsSection:
+    r = _Reader(v, path)
+    return OvsSection(db=r.req_str("db"), ovs_version=r.opt_str("ovs_version"),
+                      system_id=r.opt_str("system_id"),
+                      bridges=r.seq("bridges", _read_ovs_bridge),
+                      datapath_devices=r.seq("datapath_devices", _read_datapath_device, optional=True))
+
+
+#: Section name -> how the section's JSON value is read (the parent reader, the key).
+_SECTION_READERS: dict[str, Callable[[_Reader, str], Any]] = {
+    "owners": lambda r, key: _check_parents(r.seq(key, _read_owner)),
+    "ovs": lambda r, key: _read_ovs(r.obj[key], (r.where, key)),
 }
 
 
@@ -508,8 +597,8 @@ def snapshot_from_dict(obj: object, source: str = "snapshot") -> Snapshot:
         return CollectError(e.req_str("scope"), e.req_str("message"))
 
     duration = r.obj.get("duration_ms", 0.0)
-    sections = {name: read(r.seq(name, read_item)) if name in r.obj and r.obj[name] is not None else None
-                for name, (read_item, read) in _SECTION_READERS.items()}
+    sections = {name: read(r, name) if name in r.obj and r.obj[name] is not None else None
+                for name, read in _SECTION_READERS.items()}
     return Snapshot(
         host=Host(host_r.req_str("hostname"), host_r.req_str("kernel")),
         namespaces=namespaces,

@@ -16,7 +16,17 @@ snapshot's size.
 from __future__ import annotations
 
 from vnettop import topology as topo
-from vnettop.model import Link, LinkRef, Namespace, Owner, Process, Snapshot
+from vnettop.model import (
+    Link,
+    LinkRef,
+    Namespace,
+    OvsIfaceEntry,
+    OvsPortEntry,
+    OvsSection,
+    Owner,
+    Process,
+    Snapshot,
+)
 from vnettop.textsafe import display_width, ljust
 from vnettop.textsafe import printable_line as _one
 
@@ -43,6 +53,9 @@ def render_text(snap: Snapshot, ascii: bool = False) -> str:
         out.append("")
         out.append("devices in namespaces the snapshot does not describe")
         out.extend(_devices(snap, orphans, sym, joins))
+    if snap.ovs is not None:
+        out.append("")
+        out.extend(_ovs(snap, snap.ovs, sym))
     if snap.errors:
         out.append("")
         out.append(f"errors ({len(snap.errors)})")
@@ -195,7 +208,79 @@ def _notes(snap: Snapshot, link: Link, nested: bool, sym: dict[str, str], joins:
         notes.append(" ".join(f"{_one(k)} {_one(v)}" for k, v in info))
     if link.mtu != 1500 and link.kind != "loopback":
         notes.append(f"mtu {link.mtu}")
+    found = snap.ovs_port_of(link.key)
+    if found is not None:
+        notes.append(f"ovs {_one(found[0].name)}/{_one(found[1].name)}")
+    role = snap.ovs_datapath_role(link.key)
+    if role is not None:
+        notes.append(f"ovs datapath's own: {_one(role)}")
     notes.extend(_owner_note(o) for o in snap.owners_of_link(link.key))
+    return "  ".join(notes)
+
+
+def _ovs(snap: Snapshot, ovs: OvsSection, sym: dict[str, str]) -> list[str]:
+    """Open vSwitch as `ovs-vsctl show` would put it, each interface with the kernel device it is."""
+    head = f"Open vSwitch {_one(ovs.ovs_version or '(version unknown)')}  db {_one(ovs.db)}"
+    if ovs.system_id:
+        head += f"  system-id {_one(ovs.system_id)}"
+    out = [head]
+    for bridge in ovs.bridges:
+        facts = [f"datapath {_one(bridge.datapath_type or 'system')}"]
+        if bridge.fail_mode:
+            facts.append(f"fail_mode {_one(bridge.fail_mode)}")
+        facts.append(_plural(len(bridge.ports), "port"))
+        out.append(f"  ovs bridge {_one(bridge.name)}  {', '.join(facts)}")
+        for i, port in enumerate(bridge.ports):
+            last = i == len(bridge.ports) - 1
+            out.append(f"  {sym['last' if last else 'tee']}{_ovs_port(snap, bridge.name, port)}")
+            if len(port.interfaces) > 1:  # a bond: its members below it
+                for j, iface in enumerate(port.interfaces):
+                    branch = sym["last"] if j == len(port.interfaces) - 1 else sym["tee"]
+                    out.append(f"  {sym['gap' if last else 'bar']}{branch}{_ovs_iface(snap, iface, True)}")
+    for dev in ovs.datapath_devices:
+        where = _one(snap.ns_label(dev.link.netns))
+        out.append(f"  {_one(dev.link.name or '?')} @ {where}: {_one(dev.role)}")
+    return out
+
+
+def _ovs_port(snap: Snapshot, bridge: str, port: OvsPortEntry) -> str:
+    notes = [_one(port.name)]
+    if port.name == bridge:
+        notes.append("(local port)")
+    if port.tag is not None:
+        notes.append(f"tag {port.tag}")
+    if port.trunks:
+        notes.append("trunks " + ",".join(str(t) for t in port.trunks))
+    if len(port.interfaces) == 1:
+        notes.append(_ovs_iface(snap, port.interfaces[0], False))
+    elif not port.interfaces:
+        notes.append("(no interface)")
+    return "  ".join(n for n in notes if n)
+
+
+def _ovs_iface(snap: Snapshot, iface: OvsIfaceEntry, named: bool) -> str:
+    notes = [_one(iface.name)] if named else []
+    if iface.type:
+        notes.append(_one(iface.type))
+    if iface.ofport is not None:
+        notes.append(f"ofport {iface.ofport}")
+    if iface.link_state is not None and iface.link_state != "up":
+        notes.append(f"link {_one(iface.link_state)}")
+    if iface.admin_state is not None and iface.admin_state != "up":
+        notes.append(f"admin {_one(iface.admin_state)}")
+    if iface.peer is not None:
+        notes.append(f"peer {_one(iface.peer.bridge)}/{_one(iface.peer.port)}")
+    elif iface.type == "patch":
+        notes.append(f"peer {_one(iface.option('peer') or '?')} (not found)")
+    for key, word in (("remote_ip", "remote"), ("local_ip", "local"), ("key", "key")):
+        value = iface.option(key)
+        if value is not None:
+            notes.append(f"{word} {_one(value)}")
+    if iface.link is not None:
+        notes.append(f"= {_one(iface.link.name or '?')} @ {_one(snap.ns_label(iface.link.netns))}")
+    ids = dict(iface.external_ids)
+    if "iface-id" in ids:
+        notes.append(f"iface-id {_one(ids['iface-id'])}")
     return "  ".join(notes)
 
 

@@ -1,7 +1,7 @@
 """Other sources of truth on the same host, beside the kernel: the seam every one of them plugs into.
 
 The kernel picture is true but speaks in ifindexes, inodes and pids; a source adds what the operator
-calls things (owners now; OVSDB next). Each source is a small object (`Source`) made with a root path
+calls things (owners; Open vSwitch's OVSDB). Each source is a small object (`Source`) made with a root path
 (`/` live; a fixture tree under tmp_path in tests) and asked, after the kernel picture is built, for its
 `Enrichment`: its own typed section plus its errors, each tagged with its name. It never changes the
 kernel picture, and it points at kernel objects only by key.
@@ -17,19 +17,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from vnettop.model import SOURCE_SCOPE, CollectError, Owner, Snapshot
+from vnettop.model import SOURCE_SCOPE, CollectError, OvsSection, Owner, Snapshot
 
 
 @dataclass(frozen=True, slots=True)
 class Enrichment:
     """What one source adds to a snapshot: a section's entries (None: nothing of that kind) and errors.
 
-    A field per section kind (`owners` now, `ovs` next), so a source's answer is typed, and the merge
+    A field per section kind (`owners`, `ovs`), so a source's answer is typed, and the merge
     (`enrich.apply`) knows how to join several sources' parts of the same section.
     """
 
     owners: tuple[Owner, ...] | None = None
     errors: tuple[CollectError, ...] = ()
+    ovs: OvsSection | None = None  # one source (OVSDB) gives it whole
 
 
 class Source(Protocol):

@@ -19,7 +19,10 @@ from dataclasses import fields, replace
 from operator import attrgetter
 
 from vnettop.collect.sources import Enrichment, Source, scope
-from vnettop.model import CollectError, Link, Owner, Snapshot
+from vnettop.model import CollectError, Link, OvsSection, Owner, Snapshot
+
+#: Length of the uuid prefix a Neutron device name carries (`tap1ec9dbb7-e7`: 8 + '-' + 2).
+NAME_PREFIX = 11
 
 #: Every field of a Link but its counters: what a source may depend on.
 _link_shape = attrgetter(*[f.name for f in fields(Link) if f.name != "stats"])
@@ -52,19 +55,33 @@ def merge_owners(parts: Sequence[tuple[Owner, ...]]) -> tuple[Owner, ...]:
     """The owners of several sources as one sorted list: one entry per (kind, id), parents re-pointed."""
     kept: list[Owner] = []
     where: dict[tuple[str, str], int] = {}
+    # A name carries only an id's first NAME_PREFIX characters (`tap1ec9dbb7-e7`); an exact source has
+    # the whole uuid: the same object, when one id is that prefix of the other.
+    prefixed: dict[tuple[str, str], int] = {}
     local: list[list[int]] = []  # per part: its index -> position in `kept`
     for owners in parts:
         spots = []
         for owner in owners:
             key = (owner.kind, owner.id) if owner.id else None
+            short = (owner.kind, owner.id[:NAME_PREFIX]) if owner.id else None
             if key is not None and key in where:
                 spot = where[key]
+            elif short is not None and short in prefixed and (
+                    len(owner.id or "") == NAME_PREFIX or len(kept[prefixed[short]].id or "") == NAME_PREFIX):
+                spot = prefixed[short]
+            else:
+                spot = -1
+            if spot >= 0:
                 kept[spot] = _merge_owner(kept[spot], owner)
+                if kept[spot].id:
+                    where[(kept[spot].kind, kept[spot].id or "")] = spot
             else:
                 spot = len(kept)
                 kept.append(owner)
                 if key is not None:
                     where[key] = spot
+                    if short is not None:
+                        prefixed.setdefault(short, spot)
             spots.append(spot)
         local.append(spots)
     # parents: a part's index -> kept position (first part naming it wins)
@@ -82,18 +99,22 @@ def merge_owners(parts: Sequence[tuple[Owner, ...]]) -> tuple[Owner, ...]:
     return tuple(out)
 
 
-Combined = tuple[tuple[Owner, ...] | None, tuple[CollectError, ...]]
+#: The sources' parts as one value per section: (owners, errors, ovs).
+Combined = tuple[tuple[Owner, ...] | None, tuple[CollectError, ...], OvsSection | None]
 
 
 def combine(parts: Sequence[tuple[str, Enrichment]]) -> Combined:
     """The sources' parts as one value per section (None: no source gave that section), and their errors."""
     errors: list[CollectError] = []
     owners: list[tuple[Owner, ...]] = []
+    ovs: OvsSection | None = None
     for _name, part in parts:
         errors.extend(part.errors)
         if part.owners is not None:
             owners.append(part.owners)
-    return (merge_owners(owners) if owners else None), tuple(errors)
+        if part.ovs is not None:
+            ovs = part.ovs
+    return (merge_owners(owners) if owners else None), tuple(errors), ovs
 
 
 def apply(base: Snapshot, parts: Sequence[tuple[str, Enrichment]],
@@ -105,8 +126,8 @@ def apply(base: Snapshot, parts: Sequence[tuple[str, Enrichment]],
     """
     if not parts:
         return base
-    owners, errors = combine(parts) if combined is None else combined
-    return replace(base, errors=base.errors + errors, owners=owners)
+    owners, errors, ovs = combine(parts) if combined is None else combined
+    return replace(base, errors=base.errors + errors, owners=owners, ovs=ovs)
 
 
 def read_safely(source: Source, base: Snapshot) -> Enrichment:

@@ -1,20 +1,27 @@
 """Every source vnettop knows, one line each (see `vnettop.collect.sources`).
 
-A factory takes the root path the source reads under ("/" live; a fixture tree in tests).
+A factory takes the root path the source reads under ("/" live; a fixture tree in tests), and, as
+keywords, the settings a user gave for it by its name (`--ovsdb PATH` is `{"ovs": {"db": PATH}}`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from vnettop.collect.sources import Source
 from vnettop.collect.sources.neutron_names import NeutronNames
+from vnettop.collect.sources.ovs import OvsSource
 
-SOURCES: tuple[Callable[[str], Source], ...] = (
+SOURCES: tuple[Callable[..., Source], ...] = (
     NeutronNames,
+    OvsSource,
 )
 
+#: Per source name, keyword -> value for its factory.
+Settings = Mapping[str, Mapping[str, str]]
 
-def make_sources(root: str = "/") -> list[Source]:
-    """One instance of every registered source, reading under `root`."""
-    return [factory(root) for factory in SOURCES]
+
+def make_sources(root: str = "/", settings: Settings | None = None) -> list[Source]:
+    """One instance of every registered source, reading under `root`, given its `settings` if any."""
+    given = settings or {}
+    return [factory(root, **given.get(str(getattr(factory, "name", "")), {})) for factory in SOURCES]
