@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from vnettop.record.delta import item_label
 from vnettop.textsafe import printable_line
 
 JsonObj = dict[str, Any]
@@ -62,6 +63,27 @@ def field_text(name: str, value: object, here: str = "", ns_of: dict[str, str] |
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+def _patch_words(path: str, fwd: object, rev: object) -> list[str]:
+    """A field written as patches both ways, in words: `bridge.ports +300`, `bridge.fdb -aa:bb:...`."""
+    if not isinstance(fwd, dict):
+        return []
+    if "=" in fwd:
+        back = rev.get("=") if isinstance(rev, dict) else None
+        return [f"{path} {field_text(path, back)} -> {field_text(path, fwd['='])}"]
+    if "l" in fwd:
+        added = [x for op in fwd["l"] for x in op[2]]
+        removed = [x for op in (rev.get("l", []) if isinstance(rev, dict) else []) for x in op[2]]
+        words = [f"+{item_label(x)}" for x in added] + [f"-{item_label(x)}" for x in removed]
+        return [f"{path} {' '.join(words)}"] if words else []
+    out: list[str] = []
+    rev_o = rev.get("o", {}) if isinstance(rev, dict) else {}
+    for k, sub in fwd.get("o", {}).items():
+        out += _patch_words(f"{path}.{k}", sub, rev_o.get(k, {}))
+    for k in fwd.get("x", []):
+        out.append(f"{path}.{k} removed")
+    return out
+
+
 def item_text(item: JsonObj) -> str:
     """One line, e.g. `~ device root/tap0 (tap): master br0 -> br1`."""
     what, op = item.get("what"), item.get("op", "?")
@@ -81,8 +103,12 @@ def item_text(item: JsonObj) -> str:
         was, now = item.get("was") or {}, item.get("set") or {}
         fields = sorted(set(was) | set(now))
         here, ns_of = str(item.get("key", "")).split("/")[0], item.get("ns_of") or {}
-        text += ": " + "; ".join(f"{f} {field_text(f, was.get(f), here, ns_of)} -> "
-                                 f"{field_text(f, now.get(f), here, ns_of)}" for f in fields)
+        parts = [f"{f} {field_text(f, was.get(f), here, ns_of)} -> {field_text(f, now.get(f), here, ns_of)}"
+                 for f in fields]
+        unpatch = item.get("unpatch") or {}
+        for f, p in sorted((item.get("patch") or {}).items()):
+            parts += _patch_words(f, p, unpatch.get(f))
+        text += ": " + "; ".join(parts)
     if item.get("owners"):
         text += f"  [{', '.join(item['owners'])}]"
     return printable_line(text)

@@ -33,6 +33,66 @@ NS_VOLATILE = ("pids",)
 NOT_STATE = ("schema", "taken_at", "duration_ms")
 
 
+#: Values most devices and namespaces have. A recording's header carries them ("defaults"), and a
+#: device or namespace written whole (in a keyframe or a change) leaves out every field equal to its
+#: default, which halves the bytes of a typical container's devices. Restoring is exact: an object
+#: that lacks one of these fields is written whole and marked `"_full": true`.
+#: A device's counters as written in a sample: a list in this order (the header says it again).
+STATS_FIELDS = ("rx_bytes", "tx_bytes", "rx_packets", "tx_packets", "rx_errors", "tx_errors", "rx_dropped",
+                "tx_dropped")
+DEFAULTS: JsonObj = {
+    "device": {"mtu": 1500, "admin_up": True, "oper_state": "up", "carrier": True, "master": None,
+               "lower": None, "peer": None, "addresses": [], "bridge": None, "bridge_port": None, "tun": None,
+               "info": {}, "stats": dict.fromkeys(STATS_FIELDS, 0)},
+    "namespace": {"names": [], "root": False, "processes": [], "readable": True, "unreadable_reason": None,
+                  "mounts": [], "fds": [], "pids_complete": True},
+}
+#: A changed field whose value is a large object or list (a bridge's ports, its fdb) is written as a
+#: patch both ways rather than as two whole values.
+PATCH_OVER = 120
+
+
+def compact(obj: JsonObj, defaults: JsonObj) -> JsonObj:
+    """`obj` without the fields equal to `defaults` (see DEFAULTS); exact to `expand`."""
+    if not all(k in obj for k in defaults):
+        return {**obj, "_full": True}
+    return {k: v for k, v in obj.items() if k not in defaults or defaults[k] != v}
+
+
+def expand(obj: JsonObj, defaults: JsonObj) -> JsonObj:
+    """The object `compact` was given."""
+    if obj.get("_full"):
+        return {k: v for k, v in obj.items() if k != "_full"}
+    return {**defaults, **obj}
+
+
+def compact_snapshot(doc: JsonObj, defaults: JsonObj) -> JsonObj:
+    out = dict(doc)
+    out["namespaces"] = [compact(n, defaults["namespace"]) for n in doc.get("namespaces", [])]
+    out["links"] = [compact(v, defaults["device"]) for v in doc.get("links", [])]
+    return out
+
+
+def expand_snapshot(doc: JsonObj, defaults: JsonObj) -> JsonObj:
+    out = dict(doc)
+    out["namespaces"] = [expand(n, defaults.get("namespace", {})) for n in doc.get("namespaces", [])]
+    out["links"] = [expand(v, defaults.get("device", {})) for v in doc.get("links", [])]
+    return out
+
+
+def stats_out(stats: object) -> object:
+    """Counters as a sample writes them: a list in STATS_FIELDS order (or as they are, if other keys)."""
+    if isinstance(stats, dict) and tuple(stats) == STATS_FIELDS:
+        return list(stats.values())
+    return stats
+
+
+def stats_in(value: object, fields: tuple[str, ...] = STATS_FIELDS) -> object:
+    if isinstance(value, list):
+        return dict(zip(fields, value, strict=False))
+    return value
+
+
 def link_key(link: JsonObj) -> str:
     """A device's key in a recording: "NETNS/IFINDEX" (a string so it can key a JSON object)."""
     return f"{link['netns']}/{link['ifindex']}"
@@ -50,13 +110,35 @@ def _without(obj: JsonObj, fields: tuple[str, ...]) -> JsonObj:
     return {k: v for k, v in obj.items() if k not in fields}
 
 
+#: Fields of a whole device or namespace in a change item that the item already says (its key, name,
+#: kind): left out of its "value", put back by `apply_items`.
+_IN_ITEM = {"device": ("netns", "ifindex", "name", "kind"), "namespace": ("inode",)}
+
+
 def _added_link(link: JsonObj) -> JsonObj:
-    """A new device as written in a change: its counters only when not all zero (absent reads as zeros)."""
-    value = _without(link, LINK_VOLATILE)
-    stats = link.get("stats")
-    if isinstance(stats, dict) and any(stats.values()):
-        value["stats"] = stats
-    return value
+    """A new device as written in a change, counters included (left out when all zero, the default)."""
+    return _without(compact(link, DEFAULTS["device"]), _IN_ITEM["device"])
+
+
+def _fields_change(item: JsonObj, a: JsonObj, b: JsonObj) -> JsonObj:
+    """Put the fields that differ between `a` and `b` into a change item: small ones as their values
+    before and after ("set"/"was", "unset" for a field gone), large objects and lists as patches both
+    ways ("patch"/"unpatch")."""
+    fields = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+    item["set"], item["was"] = {}, {}
+    for f in fields:
+        old, new = a.get(f), b.get(f)
+        if f in a and f in b and isinstance(old, (dict, list)) and type(old) is type(new) \
+                and len(json.dumps(new)) > PATCH_OVER:
+            item.setdefault("patch", {})[f] = patch(old, new)
+            item.setdefault("unpatch", {})[f] = patch(new, old)
+        else:
+            if f in b:
+                item["set"][f] = new
+            else:
+                item.setdefault("unset", []).append(f)
+            item["was"][f] = old
+    return item
 
 
 def _movable(link: JsonObj) -> bool:
@@ -100,6 +182,8 @@ def item_label(item: object) -> str:
     """A short name for one element of a generic section (an owner: "container web-1")."""
     if isinstance(item, dict):
         parts = [str(item[k]) for k in ("kind", "name") if isinstance(item.get(k), (str, int))]
+        if not parts and isinstance(item.get("mac"), str):  # an fdb entry
+            parts = [str(item["mac"])]
         if parts:
             return " ".join(parts)
     text = json.dumps(item, ensure_ascii=False, sort_keys=True)
@@ -190,6 +274,8 @@ def diff_docs(old: JsonObj, new: JsonObj) -> list[JsonObj]:
     rebuilding the state: names, the namespace's label, the owners' names when known, and for a change
     each field's value before and after.
     """
+    if old is new:
+        return []
     items: list[JsonObj] = []
     own_link, own_ns = _owner_index(new)
     old_own_link, old_own_ns = _owner_index(old)
@@ -211,15 +297,14 @@ def diff_docs(old: JsonObj, new: JsonObj) -> list[JsonObj]:
         if new_ns[inode].get("pids"):
             value["pids"] = new_ns[inode]["pids"]
         items.append(with_owners({"op": "added", "what": "namespace", "key": inode, "ns": labels[inode],
-                                  "value": value}, own_ns.get(inode)))
+                                  "value": _without(compact(value, DEFAULTS["namespace"]), _IN_ITEM["namespace"])}, own_ns.get(inode)))
     for inode in sorted(old_ns.keys() & new_ns.keys()):
+        if old_ns[inode] == new_ns[inode]:  # the common case, compared in C
+            continue
         a, b = _without(old_ns[inode], NS_VOLATILE), _without(new_ns[inode], NS_VOLATILE)
         if a != b:
-            fields = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
-            items.append(with_owners({"op": "changed", "what": "namespace", "key": inode, "ns": labels[inode],
-                                      "set": {k: b[k] for k in fields if k in b},
-                                      "unset": [k for k in fields if k not in b],
-                                      "was": {k: a.get(k) for k in fields}}, own_ns.get(inode)))
+            item = {"op": "changed", "what": "namespace", "key": inode, "ns": labels[inode]}
+            items.append(with_owners(_fields_change(item, a, b), own_ns.get(inode)))
 
     old_links = {link_key(v): v for v in old.get("links", [])}
     new_links = {link_key(v): v for v in new.get("links", [])}
@@ -253,13 +338,13 @@ def diff_docs(old: JsonObj, new: JsonObj) -> list[JsonObj]:
             item["from_ns"] = labels.get(o["netns"], f"net:[{o['netns']}]")
         items.append(with_owners(item, own_link.get(nk)))
     for k in sorted(old_links.keys() & new_links.keys()):
+        if old_links[k] == new_links[k]:
+            continue
         a, b = _without(old_links[k], LINK_VOLATILE), _without(new_links[k], LINK_VOLATILE)
         if a != b:
-            fields = sorted(f for f in a.keys() | b.keys() if a.get(f) != b.get(f))
             item = {"op": "changed", "what": "device", "key": k, "name": b.get("name"), "kind": b.get("kind"),
-                    "ns": labels.get(b["netns"], f"net:[{b['netns']}]"),
-                    "set": {f: b[f] for f in fields if f in b}, "unset": [f for f in fields if f not in b],
-                    "was": {f: a.get(f) for f in fields}}
+                    "ns": labels.get(b["netns"], f"net:[{b['netns']}]")}
+            _fields_change(item, a, b)
             items.append(with_owners(_ref_labels(item, labels), own_link.get(k)))
 
     for section in sorted((old.keys() | new.keys()) - {"namespaces", "links", *NOT_STATE}):
@@ -278,11 +363,13 @@ def diff_docs(old: JsonObj, new: JsonObj) -> list[JsonObj]:
     return items
 
 
-def apply_items(doc: JsonObj, items: list[JsonObj]) -> None:
+def apply_items(doc: JsonObj, items: list[JsonObj], defaults: JsonObj | None = None) -> None:
     """Apply change items (from `diff_docs`) to a snapshot object in place.
 
     Volatile fields of a changed device or namespace are kept as they were (they come from samples).
+    `defaults` are the header's (DEFAULTS when it is None).
     """
+    defaults = DEFAULTS if defaults is None else defaults
     nss = {n["inode"]: n for n in doc.get("namespaces", [])}
     links = {link_key(v): v for v in doc.get("links", [])}
     for item in items:
@@ -300,15 +387,21 @@ def apply_items(doc: JsonObj, items: list[JsonObj]) -> None:
         elif op in ("added", "moved"):
             if op == "moved":
                 table.pop(item["from"], None)
-            value = dict(item["value"])
+            value = expand(item["value"], defaults["device" if what == "device" else "namespace"])
             if what == "device":
+                netns, ifindex = str(key).split("/")
+                value.update(netns=int(netns), ifindex=int(ifindex), name=item.get("name"), kind=item.get("kind"))
                 value.setdefault("stats", {})
+            else:
+                value["inode"] = key
             table[key] = value
         elif op == "changed":
             obj = dict(table[key])
             for f in item.get("unset", ()):
                 obj.pop(f, None)
-            obj.update(item["set"])
+            obj.update(item.get("set") or {})
+            for f, p in (item.get("patch") or {}).items():
+                obj[f] = apply_patch(obj.get(f, _MISSING), p)
             table[key] = obj
         else:
             raise ValueError(f"unknown change op {op!r}")
@@ -334,13 +427,14 @@ def volatile_delta(old: JsonObj, new: JsonObj) -> tuple[dict[str, Any], dict[str
             {k: v for k, v in np_.items() if op.get(k) != v})
 
 
-def apply_volatile(doc: JsonObj, stats: dict[str, Any], pids: dict[str, Any]) -> None:
+def apply_volatile(doc: JsonObj, stats: dict[str, Any], pids: dict[str, Any],
+                   fields: tuple[str, ...] = STATS_FIELDS) -> None:
     """Set sampled counters and pids on the devices and namespaces that exist (in place)."""
     if stats:
         for v in doc.get("links", []):
             s = stats.get(link_key(v))
             if s is not None:
-                v["stats"] = s
+                v["stats"] = stats_in(s, fields)
     if pids:
         for n in doc.get("namespaces", []):
             p = pids.get(str(n["inode"]))

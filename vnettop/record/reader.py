@@ -277,15 +277,22 @@ class Recording:
         if kf is None or kf.type != "keyframe":
             raise RecordingError(f"{f.path}: the line at byte {head.offset} names a keyframe at byte "
                                  f"{head.base}, and there is none")
-        snap = f.obj_at(kf).get("snapshot")
+        kf_obj = f.obj_at(kf)
+        snap = kf_obj.get("snapshot")
         if not isinstance(snap, dict):
             raise RecordingError(f"{f.path}: the keyframe at byte {kf.offset} holds no snapshot")
-        doc: JsonObj = snap
+        header = self._header_of(f, kf, kf_obj)
+        defaults = header.get("defaults") if isinstance(header.get("defaults"), dict) else delta.DEFAULTS
+        fields = tuple(header.get("stats_fields") or delta.STATS_FIELDS)
+        try:
+            doc: JsonObj = delta.expand_snapshot(snap, defaults)
+        except (TypeError, AttributeError, ValueError) as e:
+            raise RecordingError(f"{f.path}: the keyframe at byte {kf.offset} is malformed ({e})") from None
         for h in f.heads_from(kf.offset + kf.length):
             if h.offset > head.offset:
                 break
             if h.type in ("change", "sample"):
-                self._apply(doc, f, h)
+                self._apply(doc, f, h, defaults, fields)
         doc["taken_at"] = stamp(when)[:23] + "Z"
         try:
             return snapshot_from_dict(doc, source=f"{f.path} at {short(when)}")
@@ -293,13 +300,22 @@ class Recording:
             raise RecordingError(str(e)) from None
 
     @staticmethod
-    def _apply(doc: JsonObj, f: _File, h: Head) -> None:
+    def _header_of(f: _File, kf: Head, kf_obj: JsonObj) -> JsonObj:
+        """The header of the run a keyframe belongs to (the keyframe names its offset)."""
+        at = kf_obj.get("header")
+        head = f.head_at(at) if isinstance(at, int) else None
+        if head is None or head.type != "header":
+            raise RecordingError(f"{f.path}: the keyframe at byte {kf.offset} names no header line")
+        return f.obj_at(head)
+
+    @staticmethod
+    def _apply(doc: JsonObj, f: _File, h: Head, defaults: JsonObj, fields: tuple[str, ...]) -> None:
         obj = f.obj_at(h)
         try:
             if h.type == "change":
-                delta.apply_items(doc, obj["changes"])
+                delta.apply_items(doc, obj["changes"], defaults)
             else:
-                delta.apply_volatile(doc, obj.get("stats") or {}, obj.get("pids") or {})
+                delta.apply_volatile(doc, obj.get("stats") or {}, obj.get("pids") or {}, fields)
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
             raise RecordingError(f"{f.path}: the {h.type} line at byte {h.offset} cannot be applied "
                                  f"({type(e).__name__}: {e})") from None

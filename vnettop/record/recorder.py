@@ -44,8 +44,8 @@ class Recorder:
     Pure apart from the file: the benchmark and the tests feed it synthetic snapshots.
     """
 
-    def __init__(self, out: RecordingFile, interval: float = 1.0, keyframe_changes: int = 1000,
-                 keyframe_seconds: float = 6 * 3600.0, sample_every: float = 600.0,
+    def __init__(self, out: RecordingFile, interval: float = 1.0, keyframe_changes: int = 3000,
+                 keyframe_seconds: float = 24 * 3600.0, sample_every: float = 600.0,
                  alive_every: float = 60.0) -> None:
         self.out = out
         self.interval = interval
@@ -57,6 +57,7 @@ class Recorder:
         self._stats: dict[str, Any] = {}  # counters as the reader would rebuild them now
         self._pids: dict[str, Any] = {}
         self._base = 0  # offset of the current keyframe
+        self._header_at = 0  # offset of the current run's header
         self._since_keyframe = 0
         self._keyframe_at = 0.0
         self._sample_at = 0.0
@@ -79,16 +80,17 @@ class Recorder:
         return offset
 
     def _header(self, doc: JsonObj, t: str, continues: bool) -> None:
-        self._write(t, "header", {
+        self._header_at = self._write(t, "header", {
             "schema": SCHEMA, "host": doc.get("host"), "started_at": t, "continues": continues,
             "interval": self.interval, "sample_every": self.sample_every, "alive_every": self.alive_every,
             "keyframe_changes": self.keyframe_changes, "keyframe_seconds": self.keyframe_seconds,
-            "vnettop": __version__,
+            "defaults": delta.DEFAULTS, "stats_fields": list(delta.STATS_FIELDS), "vnettop": __version__,
         })
 
     def _keyframe(self, doc: JsonObj, t: str, now: float) -> None:
         self._base = self.out.size
-        self._write(t, "keyframe", {"snapshot": doc}, base=self._base)
+        self._write(t, "keyframe", {"header": self._header_at,
+                                            "snapshot": delta.compact_snapshot(doc, delta.DEFAULTS)}, base=self._base)
         self._stats, self._pids = delta.volatile_of(doc)
         self._since_keyframe = 0
         self._keyframe_at = self._sample_at = self._written_at = now
@@ -135,7 +137,8 @@ class Recorder:
         d_pids = {k: v for k, v in pids.items() if self._pids.get(k) != v}
         t = self._t(now)
         if d_stats or d_pids:
-            self._write(t, "sample", {"stats": d_stats, "pids": d_pids}, base=self._base)
+            written = {k: delta.stats_out(v) for k, v in d_stats.items()}
+            self._write(t, "sample", {"stats": written, "pids": d_pids}, base=self._base)
         else:
             self._write(t, "alive", {}, base=self._base)
         self._stats.update(d_stats)
