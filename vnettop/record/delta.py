@@ -277,6 +277,7 @@ def diff_docs(old: JsonObj, new: JsonObj) -> list[JsonObj]:
     if old is new:
         return []
     items: list[JsonObj] = []
+    item: JsonObj
     own_link, own_ns = _owner_index(new)
     old_own_link, old_own_ns = _owner_index(old)
 
@@ -296,8 +297,9 @@ def diff_docs(old: JsonObj, new: JsonObj) -> list[JsonObj]:
         value = _without(new_ns[inode], NS_VOLATILE)
         if new_ns[inode].get("pids"):
             value["pids"] = new_ns[inode]["pids"]
+        value = _without(compact(value, DEFAULTS["namespace"]), _IN_ITEM["namespace"])
         items.append(with_owners({"op": "added", "what": "namespace", "key": inode, "ns": labels[inode],
-                                  "value": _without(compact(value, DEFAULTS["namespace"]), _IN_ITEM["namespace"])}, own_ns.get(inode)))
+                                  "value": value}, own_ns.get(inode)))
     for inode in sorted(old_ns.keys() & new_ns.keys()):
         if old_ns[inode] == new_ns[inode]:  # the common case, compared in C
             continue
@@ -328,7 +330,7 @@ def diff_docs(old: JsonObj, new: JsonObj) -> list[JsonObj]:
                                  old_own_link.get(ok)))
     for nk in came:
         n = new_links[nk]
-        item: JsonObj = {"op": "added", "what": "device", "key": nk, "name": n.get("name"),
+        item = {"op": "added", "what": "device", "key": nk, "name": n.get("name"),
                          "kind": n.get("kind"), "ns": labels.get(n["netns"], f"net:[{n['netns']}]"),
                          "value": _added_link(n)}
         if nk in moved:
@@ -390,7 +392,8 @@ def apply_items(doc: JsonObj, items: list[JsonObj], defaults: JsonObj | None = N
             value = expand(item["value"], defaults["device" if what == "device" else "namespace"])
             if what == "device":
                 netns, ifindex = str(key).split("/")
-                value.update(netns=int(netns), ifindex=int(ifindex), name=item.get("name"), kind=item.get("kind"))
+                value.update(netns=int(netns), ifindex=int(ifindex), name=item.get("name"),
+                             kind=item.get("kind"))
                 value.setdefault("stats", {})
             else:
                 value["inode"] = key

@@ -282,7 +282,8 @@ class Recording:
         if not isinstance(snap, dict):
             raise RecordingError(f"{f.path}: the keyframe at byte {kf.offset} holds no snapshot")
         header = self._header_of(f, kf, kf_obj)
-        defaults = header.get("defaults") if isinstance(header.get("defaults"), dict) else delta.DEFAULTS
+        found = header.get("defaults")
+        defaults: JsonObj = found if isinstance(found, dict) else delta.DEFAULTS
         fields = tuple(header.get("stats_fields") or delta.STATS_FIELDS)
         try:
             doc: JsonObj = delta.expand_snapshot(snap, defaults)

@@ -89,8 +89,8 @@ class Recorder:
 
     def _keyframe(self, doc: JsonObj, t: str, now: float) -> None:
         self._base = self.out.size
-        self._write(t, "keyframe", {"header": self._header_at,
-                                            "snapshot": delta.compact_snapshot(doc, delta.DEFAULTS)}, base=self._base)
+        body = {"header": self._header_at, "snapshot": delta.compact_snapshot(doc, delta.DEFAULTS)}
+        self._write(t, "keyframe", body, base=self._base)
         self._stats, self._pids = delta.volatile_of(doc)
         self._since_keyframe = 0
         self._keyframe_at = self._sample_at = self._written_at = now
