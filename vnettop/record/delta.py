@@ -182,6 +182,8 @@ def item_label(item: object) -> str:
     """A short name for one element of a generic section (an owner: "container web-1")."""
     if isinstance(item, dict):
         parts = [str(item[k]) for k in ("kind", "name") if isinstance(item.get(k), (str, int))]
+        if not parts and isinstance(item.get("comm"), str):  # a process (a tun/tap's holder)
+            parts = [f"{item['comm']}[{item.get('pid')}]"]
         if not parts and isinstance(item.get("mac"), str):  # an fdb entry
             parts = [str(item["mac"])]
         if parts:
