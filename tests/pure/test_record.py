@@ -490,3 +490,22 @@ def test_record_arguments(capsys: pytest.CaptureFixture[str], argv: list[str], m
     code, _, err = run_main(capsys, "record", "-o", "/tmp/never-written", *argv)
     assert code == 2 and msg in one_line(err)
     assert not os.path.exists("/tmp/never-written")
+
+
+def test_reading_a_recording_never_touches_the_kernel(tmp_path: Path) -> None:
+    """Browsed offline (another host, no root): the live collector is never even imported."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "rec.jsonl"
+    record(path)
+    code = ("import sys\nfrom vnettop import cli\n"
+            f"for argv in (['dump', '--load', {str(path)!r}, '--at', '08:00:05', '-f', 'text'],\n"
+            f"             ['changes', {str(path)!r}], ['diff', {str(path)!r}, '--from', 'start', '--to', 'end']):\n"
+            "    assert cli.main(argv) == 0, argv\n"
+            "assert not [m for m in sys.modules if m.startswith('vnettop.collect')], 'collect imported'\n"
+            "assert 'pyroute2' not in sys.modules\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert proc.returncode == 0, proc.stderr
+    assert "vntA" in proc.stdout
