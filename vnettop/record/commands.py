@@ -60,7 +60,11 @@ def add_parsers(sub: argparse._SubParsersAction[Any], interval: Callable[[str], 
     rec.add_argument("-o", "--output", required=True, metavar="FILE",
                      help="the recording (JSON Lines; appended to if it is one already)")
     rec.add_argument("--interval", type=interval, default=1.0, metavar="SECONDS",
-                     help="seconds between looks (default 1)")
+                     help="when the kernel reports a change, look at most this often (default 1)")
+    rec.add_argument("--full-every", type=interval, default=10.0, metavar="SECONDS",
+                     help="with no kernel event, look anyway this often, for what has none: processes "
+                     "that start or stop listening, pids (default 10; equal to --interval: a look every "
+                     "--interval, whatever happens)")
     rec.add_argument("--max-size", type=_size, default=64 * 1024 * 1024, metavar="SIZE",
                      help="start a new file when FILE reaches SIZE (default 64M; K, M, G)")
     rec.add_argument("--keep", type=_keep, default=5, metavar="N",
@@ -132,7 +136,8 @@ def cmd_record(args: argparse.Namespace) -> int:
 
         print(f"vnettop: {printable_line(message)}", file=sys.stderr, flush=True)
 
-    return run_live(args.output, args.interval, args.max_size, args.keep, say, duration=args.duration)
+    return run_live(args.output, args.interval, args.max_size, args.keep, say, duration=args.duration,
+                    full_every=args.full_every)
 
 
 def cmd_changes(args: argparse.Namespace, emit: Emit) -> int:
