@@ -61,9 +61,9 @@ def add_parsers(sub: argparse._SubParsersAction[Any], interval: Callable[[str], 
                      help="the recording (JSON Lines; appended to if it is one already)")
     rec.add_argument("--interval", type=interval, default=1.0, metavar="SECONDS",
                      help="when the kernel reports a change, look at most this often (default 1)")
-    rec.add_argument("--full-every", type=interval, default=10.0, metavar="SECONDS",
+    rec.add_argument("--full-every", type=interval, default=30.0, metavar="SECONDS",
                      help="with no kernel event, look anyway this often, for what has none: processes "
-                     "that start or stop listening, pids (default 10; equal to --interval: a look every "
+                     "that start or stop listening, pids (default 30; equal to --interval: a look every "
                      "--interval, whatever happens)")
     rec.add_argument("--max-size", type=_size, default=64 * 1024 * 1024, metavar="SIZE",
                      help="start a new file when FILE reaches SIZE (default 64M; K, M, G)")

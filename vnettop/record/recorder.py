@@ -2,14 +2,15 @@
 
 It collects when the kernel reports a change (at most once per --interval) and every --full-every
 seconds otherwise (see `run_live`), compares the snapshot with the last one it wrote
-(`delta.diff_docs`) and writes a `change` line only when something an operator would care about changed. Counters and pids are
-not written per tick: a `sample` line every `sample_every` seconds holds those that moved. An `alive`
-line every `alive_every` seconds on a quiet host says the recorder was there (so "nothing changed" is
+(`delta.diff_docs`) and writes a `change` line only when something an operator would care about
+changed. Counters and pids are not written per tick: a `sample` line every `sample_every` seconds
+holds those that moved. An `alive` line every `alive_every` seconds on a quiet host says the recorder was there (so "nothing changed" is
 told apart from "nobody was looking"). A `keyframe` (the whole snapshot) is written at the start of every
 file, after `keyframe_changes` change lines, and every `keyframe_seconds`, which bounds the work of
 rebuilding any moment.
 
-It never writes to the kernel: it only uses the live collector's public API (`collect`, `close`).
+It never writes to the kernel: it only uses the live collector's public API (`collect`, `close`, and
+`wait_for_change` of the Collector protocol when the collector has it).
 
 Signals: SIGTERM and SIGINT end the run with an `end` line (exit 0); SIGHUP starts a new file now (as
 --max-size does; for logrotate-style tools), and the run goes on.
@@ -188,7 +189,7 @@ def _signals_held() -> Iterator[None]:
 
 
 def run_live(path: str, interval: float, max_size: int, keep: int,
-             say: Callable[[str], None], duration: float | None = None, full_every: float = 10.0) -> int:
+             say: Callable[[str], None], duration: float | None = None, full_every: float = 30.0) -> int:
     """Record this host until SIGTERM/SIGINT (or for `duration` seconds); return the exit status.
 
     When to look: at once (but at most once per `interval`) when the kernel reports a change (the
