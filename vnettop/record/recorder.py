@@ -1,11 +1,11 @@
 """`vnettop record`: a read-only flight recorder of the plumbing.
 
-It collects when the kernel reports a change (at most once per --interval) and every --full-every
-seconds otherwise (see `run_live`), compares the snapshot with the last one it wrote
-(`delta.diff_docs`) and writes a `change` line only when something an operator would care about
-changed. Counters and pids are not written per tick: a `sample` line every `sample_every` seconds
-holds those that moved. An `alive` line every `alive_every` seconds on a quiet host says the recorder
-was there (so "nothing changed" is told apart from "nobody was looking"). A `keyframe` (the whole snapshot) is written at the start of every
+It collects when the kernel reports a change (at most once per --interval) and every --full-every seconds
+otherwise (see `run_live`), compares the snapshot with the last one it wrote (`delta.diff_docs`) and
+writes a `change` line only when something an operator would care about changed. Counters and pids are
+not written per tick: a `sample` line every `sample_every` seconds holds those that moved. An `alive`
+line every `alive_every` seconds on a quiet host says the recorder was there (so "nothing changed" is
+told apart from "nobody was looking"). A `keyframe` (the whole snapshot) is written at the start of every
 file, after `keyframe_changes` change lines, and every `keyframe_seconds`, which bounds the work of
 rebuilding any moment.
 
