@@ -76,7 +76,7 @@ class Tui:
     def collector_state(self) -> tuple[bool, int]:
         """(is any of vnettop's collecting threads running now, their CPU time in clock ticks).
 
-        The collector's threads are named `vnt-collect` for the kernel (see vnettop.collect.threadname);
+        The collector's threads are named `vnt-collect` for the kernel (see vnettop.linux.libc);
         the CPU time has the kernel's 10 ms resolution, the running state catches shorter work."""
         running, ticks = False, 0
         try:

@@ -1,7 +1,7 @@
 """Record notifications, sock_diag and RTM_GETNSID replies for the lean-decoder tests (root:
 `python -m tests.record_netlink_more`).
 
-Why: `events.py`, `sockets.py` and `nspool.query_nsid` read netlink messages with a few struct reads
+Why: `events.py`, `sockets.py` and the RTM_GETNSID client (`vnettop.linux.netlink`) read netlink messages with a few struct reads
 beside pyroute2. Their pure tests decode these recordings both ways (the lean code and pyroute2's own
 message classes) and require the same fields, so the recordings must be what a real kernel sends.
 Everything happens in throwaway namespaces (nothing in root); each file holds one datagram per line,
@@ -19,7 +19,9 @@ from collections.abc import Callable
 
 from tests.kernelkit import KernelKit, poll_until, run
 from tests.netlink_data import DATA
-from vnettop.collect import events, nsenter, nspool, sockets
+from vnettop.collect import events, sockets
+from vnettop.linux import netlink as linux_netlink
+from vnettop.linux import nsenter
 
 OUT = DATA
 NETLINK_ROUTE = 0
@@ -149,7 +151,7 @@ def record_sockdiag(a: str) -> None:
 
 
 def record_nsid(a: str, b: str, c: str) -> None:
-    """RTM_GETNSID replies from A (the exact request query_nsid sends): B (nsid 7), C (none), a non-ns fd."""
+    """RTM_GETNSID replies from A (the exact request the client sends): B (nsid 7), C (none), a non-ns fd."""
     sock = in_ns(a, lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE))
     targets = {"assigned": f"/run/netns/{b}", "unassigned": f"/run/netns/{c}",
                "error": "/proc/self/stat"}
@@ -157,8 +159,8 @@ def record_nsid(a: str, b: str, c: str) -> None:
         for seq, (label, path) in enumerate(targets.items(), 1):
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
             try:
-                sock.send(nspool._NSID_REQ.pack(nspool._NSID_REQ.size, nspool.RTM_GETNSID, nspool.NLM_F_REQUEST,
-                                                seq, 0, 0, 8, nspool.NETNSA_FD, fd))
+                sock.send(linux_netlink._NSID_REQ.pack(linux_netlink._NSID_REQ.size, linux_netlink.RTM_GETNSID, linux_netlink.NLM_F_REQUEST,
+                                                seq, 0, 0, 8, linux_netlink.NETNSA_FD, fd))
                 save(f"nsid_{label}", [sock.recv(1 << 16)])
             finally:
                 os.close(fd)

@@ -19,7 +19,8 @@ from pyroute2 import IPRoute
 from tests.kernelkit import KernelKit
 from tests.netlink_data import DATA
 from tests.record_netlink import Recorder, save
-from vnettop.collect import events, nsenter
+from vnettop.collect import events
+from vnettop.linux import nsenter
 
 #: name in the recording -> what it is (device names as raw bytes)
 DEVICES = {

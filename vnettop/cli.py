@@ -13,6 +13,7 @@ output). Ctrl-C exits 130 quietly, and a closed pipe (`vnettop dump | head`) exi
 from __future__ import annotations
 
 import argparse
+import io
 import math
 import os
 import sys
@@ -24,6 +25,7 @@ from vnettop.errors import VnettopError
 if TYPE_CHECKING:
     from vnettop.collect import Collector
     from vnettop.model import Snapshot
+    from vnettop.ui.fleet_hosts import FleetState
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_PIPE = 0, 1, 2, 130, 141
 EXIT_SOFTWARE = 70  # sysexits.h EX_SOFTWARE: an internal error
@@ -164,6 +166,7 @@ def _offline_snapshot(args: argparse.Namespace) -> Snapshot | None:
     """The snapshot named by --load or --demo, or None for the live kernel."""
     at = getattr(args, "at", None)
     if getattr(args, "load", None):
+        from vnettop.errors import SnapshotFormatError
         from vnettop.record.reader import is_recording
         from vnettop.render.json import load_snapshot
 
@@ -174,7 +177,14 @@ def _offline_snapshot(args: argparse.Namespace) -> Snapshot | None:
         if at is not None:
             raise UsageError(f"--at TIME picks a moment of a recording, and {args.load} is not one "
                              "(a file written by 'vnettop record')")
-        return load_snapshot(args.load)
+        try:
+            return load_snapshot(args.load)
+        except SnapshotFormatError:
+            if args.load != "-" and _starts_like_fleet(args.load):
+                raise VnettopError(f"{args.load}: a fleet file (one snapshot per host), not one snapshot: "
+                                   f"browse it with 'vnettop --load {args.load}', or name one host as in "
+                                   f"'vnettop diff {args.load}@HOST B'") from None
+            raise
     if at is not None:
         raise UsageError("--at TIME needs --load RECORDING (a file written by 'vnettop record')")
     if getattr(args, "demo", False):
@@ -182,6 +192,46 @@ def _offline_snapshot(args: argparse.Namespace) -> Snapshot | None:
 
         return demo_snapshot()
     return None
+
+
+def _starts_like_fleet(path: str) -> bool:
+    """Whether the file at `path` begins as a fleet file does (unreadable: False; its reader says why)."""
+    from vnettop.fleet.fleetfile import looks_like_fleet
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            return looks_like_fleet(f.read(4096))
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def _tui_source(args: argparse.Namespace) -> Snapshot | FleetState | None:
+    """What the inspector shows: `_offline_snapshot`'s answer, or a fleet file's hosts when --load names
+    one (`vnettop fleet dump` output: JSON Lines, told apart from one snapshot by its first line).
+    Standard input is read once and handed to whichever reader it is for."""
+    path = getattr(args, "load", None)
+    if not path:
+        return _offline_snapshot(args)
+    from vnettop.fleet.fleetfile import looks_like_fleet, read_fleet
+
+    saved_stdin = sys.stdin
+    try:
+        if path == "-":
+            text = sys.stdin.read()
+            head = text[:4096]
+            sys.stdin = io.StringIO(text)
+            if not looks_like_fleet(head):
+                return _offline_snapshot(args)
+        elif not _starts_like_fleet(path):
+            return _offline_snapshot(args)  # the snapshot reader says what is wrong, in its words
+        from vnettop.ui.fleet_hosts import FleetState
+
+        entries, notes = read_fleet(path)
+        if not entries:
+            raise VnettopError(f"{path}: a fleet file with no host in it")
+        return FleetState(entries, notes, "standard input" if path == "-" else os.path.basename(path) or path)
+    finally:
+        sys.stdin = saved_stdin
 
 
 def _live_collector() -> Collector:
@@ -458,16 +508,23 @@ def cmd_tui(args: argparse.Namespace) -> int:
         raise UsageError("the inspector needs a terminal; for a pipe or a file use 'vnettop dump'")
     tty = _open_terminal() if from_stdin else None
     try:
-        snap = _offline_snapshot(args)
+        source = _tui_source(args)
         if tty is not None:
             _terminal_as_stdin(tty)
     finally:
         if tty is not None:
             os.close(tty)
-    if snap is not None:
+    from vnettop.ui.fleet_hosts import FleetCollector, FleetState
+
+    fleet = source if isinstance(source, FleetState) else None
+    snap = source if not isinstance(source, FleetState) else None
+    if fleet is not None:
+        collector: Collector = FleetCollector(fleet)
+        label = fleet.source
+    elif snap is not None:
         from vnettop.collect.static import StaticCollector
 
-        collector: Collector = StaticCollector(snap)
+        collector = StaticCollector(snap)
         if args.demo:
             label = "demo"
         else:
@@ -477,16 +534,20 @@ def cmd_tui(args: argparse.Namespace) -> int:
     try:
         from vnettop.actions.mutator import Mutator
 
-        offline = snap is not None
+        offline = snap is not None or fleet is not None
         mutator, notice = Mutator.for_cli(args.read_only or offline, args.journal)
-        if offline and notice is None:
+        if fleet is not None:
+            notes = f"; {fleet.notes[0]}" if fleet.notes else ""
+            notice = f"browsing a fleet file ({label}, {len(fleet.entries)} hosts): read-only{notes}"
+            label = f"fleet: {label}"
+        elif offline and notice is None:
             notice = f"browsing a saved snapshot ({label}): read-only"
         read_only = bool(args.read_only or offline or getattr(mutator, "read_only", False))
 
         from vnettop.ui.app import run
 
         return run(collector, mutator, read_only=read_only, notice=notice, source_label=label,
-                   interval=args.interval)
+                   interval=args.interval, fleet=fleet)
     finally:
         collector.close()
 

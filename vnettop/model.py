@@ -7,12 +7,20 @@ pointers: ifindexes are only unique inside one namespace, and a snapshot must su
 
 Equality ignores the moment and the cost of the collection (`taken_at`, `duration_ms`), so two
 snapshots of an unchanged system compare equal except for their counters and the UI can skip redraws.
+
+Beside the kernel picture (namespaces, links, processes), a Snapshot carries optional *sections*: what
+other sources on the host say about it (`owners` now; OVSDB's `ovs` next). A section points at kernel
+objects only by key (`LinkKey`, namespace inode, pid) and never copies or changes them, so
+`snap.kernel_picture()` (the snapshot with every section dropped) is exactly what the kernel readers
+built. `SECTIONS` names them all; code that must treat every section alike (equality for redraws, the
+JSON writer's order) goes through it, so a new section is one field plus one name there.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from typing import Any
 
 from vnettop import names
 
@@ -269,6 +277,40 @@ class Host:
     kernel: str
 
 
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """Who a set of devices, namespaces and processes belongs to: a VM, a container, a pod, a Neutron
+    port... (SNAPSHOT-SCHEMA.md "Owners"). What the operator calls it, read on the host itself.
+
+    `exact` is False when the answer is inferred (a name pattern, a command line alone); `source` says
+    where it came from. Kernel objects are referred to by key only.
+    """
+
+    kind: str  # "vm", "container", "pod", "neutron-port", "neutron-network", "neutron-router", ...
+    name: str  # the name the operator uses
+    id: str | None  # uuid / container id / pod uid / Neutron uuid (or the prefix a name carries)
+    runtime: str  # "libvirt", "qemu", "docker", "neutron", ...
+    source: str  # a file, a socket, "name pattern", ...
+    exact: bool
+    details: tuple[tuple[str, str], ...] = ()  # sorted (key, value) pairs
+    links: tuple[LinkKey, ...] = ()  # sorted
+    namespaces: tuple[int, ...] = ()  # sorted nsfs inodes
+    pids: tuple[int, ...] = ()  # sorted
+    parent: int | None = None  # index into the snapshot's owners (e.g. a Neutron port's router)
+
+    @property
+    def label(self) -> str:
+        """`web-1 (vm)`: how a line names it."""
+        return f"{self.name} ({self.kind})"
+
+
+#: The optional sections of a Snapshot, in the order they are written. Each is None when no source of
+#: it was asked (an older file, `--load`, a source not available), which is not the same as "none found".
+SECTIONS: tuple[str, ...] = ("owners",)
+#: How the scope of an error met by a source starts ("source neutron_names").
+SOURCE_SCOPE = "source "
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -286,7 +328,32 @@ class Snapshot:
     errors: tuple[CollectError, ...] = ()
     taken_at: datetime = field(default_factory=_now, compare=False)
     duration_ms: float = field(default=0.0, compare=False)
+    #: Section "owners": who the plumbing belongs to, sorted by (kind, name, id); None: not asked.
+    owners: tuple[Owner, ...] | None = None
     _index: _Index | None = field(default=None, init=False, compare=False, repr=False)
+
+    # -- sections ------------------------------------------------------------------------------
+
+    def sections(self) -> tuple[object, ...]:
+        """Every section's value, in `SECTIONS` order (what a redraw test compares, whatever they are)."""
+        return tuple(getattr(self, name) for name in SECTIONS)
+
+    def kernel_picture(self) -> Snapshot:
+        """This snapshot with every section, and the sources' errors, dropped: what the kernel readers
+        alone made of the host."""
+        kernel_errors = tuple(e for e in self.errors if not e.scope.startswith(SOURCE_SCOPE))
+        if all(value is None for value in self.sections()) and len(kernel_errors) == len(self.errors):
+            return self
+        cleared: dict[str, Any] = dict.fromkeys(SECTIONS)
+        return replace(self, errors=kernel_errors, **cleared)
+
+    def owners_of_link(self, key: LinkKey) -> tuple[Owner, ...]:
+        """The owners naming the device `key`."""
+        return self._idx().owners_by_link.get(key, ())
+
+    def owners_of_namespace(self, inode: int) -> tuple[Owner, ...]:
+        """The owners naming the namespace `inode`."""
+        return self._idx().owners_by_ns.get(inode, ())
 
     # -- lookups (built once, lazily; the snapshot is immutable so the index never goes stale) --
 
@@ -359,7 +426,7 @@ class Snapshot:
 class _Index:
     """Dictionaries over one snapshot's tuples, so lookups by key are O(1)."""
 
-    __slots__ = ("links", "links_in", "namespaces")
+    __slots__ = ("links", "links_in", "namespaces", "owners_by_link", "owners_by_ns")
 
     def __init__(self, snap: Snapshot) -> None:
         self.links: dict[LinkKey, Link] = {link.key: link for link in snap.links}
@@ -368,3 +435,10 @@ class _Index:
         for link in snap.links:
             by_ns.setdefault(link.netns, []).append(link)
         self.links_in: dict[int, tuple[Link, ...]] = {k: tuple(v) for k, v in by_ns.items()}
+        self.owners_by_link: dict[LinkKey, tuple[Owner, ...]] = {}
+        self.owners_by_ns: dict[int, tuple[Owner, ...]] = {}
+        for owner in snap.owners or ():
+            for key in owner.links:
+                self.owners_by_link[key] = (*self.owners_by_link.get(key, ()), owner)
+            for inode in owner.namespaces:
+                self.owners_by_ns[inode] = (*self.owners_by_ns.get(inode, ()), owner)

@@ -7,7 +7,7 @@ that is not part of valid UTF-8 becomes the lone surrogate U+DC80..U+DCFF (byte 
 That is what `os.listdir` gives for the files under /run/netns (with the UTF-8 file system encoding
 Python uses on Linux under any UTF-8 or C/POSIX locale), what psutil gives for process names, and what
 `os.fsencode` / `subprocess` turn back into the same bytes, so one form serves every source and every
-name goes back to the kernel unchanged. Every decoder (pyroute2's bytes, the lean netlink parsers,
+name goes back to the kernel unchanged. Every decoder (pyroute2's bytes, the struct netlink parsers,
 tun fdinfo, TUNGETIFF) goes through `from_bytes` / `from_wire`; every write to the kernel through
 `to_bytes` / `for_kernel` (pyroute2 encodes a `str` as strict UTF-8, which refuses surrogates, but
 passes `bytes` through).

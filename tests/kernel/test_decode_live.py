@@ -17,8 +17,10 @@ import pytest
 from pyroute2 import IPRoute
 
 from tests.kernelkit import KernelKit, poll_until
-from vnettop.collect import lean, lean_dump, lean_link
-from vnettop.collect.netlink import NamespaceDump, decode_stats, dump_namespace, dump_namespace_pyroute2
+from vnettop.collect import counters, rtnl_parser
+from vnettop.collect import dump as nsdump
+from vnettop.collect.decode import NamespaceDump, decode_stats, dump_namespace_pyroute2
+from vnettop.collect.dump import dump_namespace
 from vnettop.collect.refs import resolve_links
 from vnettop.collect.types import LinkDraft
 from vnettop.model import LinkRef, Stats
@@ -229,14 +231,14 @@ def test_lean_counters_follow_traffic(kit: KernelKit, lab: Lab) -> None:
     with iproute_in(lab.a) as ipr_a, iproute_in(lab.b) as ipr_b:
         a_index = {d.link.name: d.link.ifindex for d in dump_namespace(ipr_a, lab.ino_a).drafts}
         b_index = {d.link.name: d.link.ifindex for d in dump_namespace(ipr_b, lab.ino_b).drafts}
-        before_a, before_b = lean.dump_stats(ipr_a), lean.dump_stats(ipr_b)
+        before_a, before_b = counters.dump_stats(ipr_a), counters.dump_stats(ipr_b)
         assert set(before_a) == set(a_index.values())  # the socket is in A, not in root
         assert set(before_b) == set(b_index.values())
         c0, c1 = a_index[lab.c0], b_index[lab.c1]
         send_udp(lab.a, "10.77.0.2", 3, size=64)
         # 64 B payload + UDP 8 + IPv4 20 + Ethernet 14 = 106 B each, plus the ARP exchange
-        poll_until(lambda: lean.dump_stats(ipr_b)[c1].rx_bytes - before_b[c1].rx_bytes >= 3 * 106)
-        after_a, after_b = lean.dump_stats(ipr_a), lean.dump_stats(ipr_b)
+        poll_until(lambda: counters.dump_stats(ipr_b)[c1].rx_bytes - before_b[c1].rx_bytes >= 3 * 106)
+        after_a, after_b = counters.dump_stats(ipr_a), counters.dump_stats(ipr_b)
         assert after_a[c0].tx_packets - before_a[c0].tx_packets >= 3
         assert after_b[c1].rx_packets - before_b[c1].rx_packets >= 3
         assert after_a[c0].tx_bytes - before_a[c0].tx_bytes >= 3 * 106
@@ -244,13 +246,13 @@ def test_lean_counters_follow_traffic(kit: KernelKit, lab: Lab) -> None:
         theirs = decode_stats(ipr_a.stats("dump", filter_mask=1))
         assert set(theirs) == set(after_a)
         tun = a_index[lab.tun]
-        assert theirs[tun] == lean.dump_stats(ipr_a)[tun]
+        assert theirs[tun] == counters.dump_stats(ipr_a)[tun]
 
 
 def test_stats_socket_dies_with_its_iproute(lab: Lab) -> None:
     ipr = IPRoute(netns=f"/run/netns/{lab.a}", flags=0)
-    lean.dump_stats(ipr)
-    sock = lean._socket_for(ipr)
+    counters.dump_stats(ipr)
+    sock = counters._socket_for(ipr)
     assert sock.fileno() >= 0
     ipr.close()
     del ipr
@@ -273,18 +275,18 @@ def test_lean_and_pyroute2_paths_agree_live(lab: Lab, side: str, monkeypatch: py
     (bond, vlan, gre... cannot be built here: the recorded and synthetic messages cover them.)"""
     ns, inode = (lab.a, lab.ino_a) if side == "a" else (lab.b, lab.ino_b)
     left: list[str] = []
-    original = lean_link.pyroute2_link
+    original = rtnl_parser.pyroute2_link
 
     def spy(raw: bytes, netns: int) -> LinkDraft:
         draft = original(raw, netns)
         left.append(draft.link.kind)
         return draft
 
-    monkeypatch.setattr(lean_link, "pyroute2_link", spy)
+    monkeypatch.setattr(rtnl_parser, "pyroute2_link", spy)
     with iproute_in(ns) as ipr:
         def agree() -> bool:
             left.clear()
-            ours = lean_dump.dump_namespace(ipr, inode)
+            ours = nsdump.dump_fast(ipr, inode)
             assert ours is not None, "no lean socket could be opened beside the IPRoute"
             theirs = dump_namespace_pyroute2(ipr, inode)
             return ours.errors == theirs.errors == () and without_counters(ours) == without_counters(theirs)
@@ -296,7 +298,7 @@ def test_lean_and_pyroute2_paths_agree_live(lab: Lab, side: str, monkeypatch: py
 
 def test_a_socket_handed_in_is_used_and_sees_that_namespace(lab: Lab) -> None:
     with iproute_in(lab.b) as ipr:
-        sock = lean.StatsSocket.beside(ipr.fileno())
+        sock = counters.StatsSocket.beside(ipr.fileno())
         try:
             dump = dump_namespace(ipr, lab.ino_b, sock=sock)
         finally:
@@ -310,7 +312,7 @@ def test_lean_nsid_query_agrees_with_pyroute2(kit: KernelKit, lab: Lab) -> None:
     fds = {ns: os.open(f"/run/netns/{ns}", os.O_RDONLY) for ns in (lab.a, lab.b, lone)}
     try:
         with iproute_in(lab.a) as ipr:
-            sock = lean.StatsSocket.beside(ipr.fileno())
+            sock = counters.StatsSocket.beside(ipr.fileno())
             try:
                 ours = {ns: sock.nsid_of(fd) for ns, fd in fds.items()}
                 theirs = {ns: ipr.get_netnsid(fd=fd).get("nsid") for ns, fd in fds.items()}

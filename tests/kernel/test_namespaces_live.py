@@ -7,8 +7,8 @@ import os
 import pytest
 
 from tests.kernelkit import KernelKit, run
-from vnettop.collect import nsenter
 from vnettop.collect.namespaces import discover
+from vnettop.linux import nsenter
 
 pytestmark = pytest.mark.kernel
 

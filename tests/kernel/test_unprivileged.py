@@ -5,78 +5,40 @@ holders are `null` ("holder unknown (needs root)"), never "not held"; a namespac
 `readable: false` with its devices unknown, never "(no devices)"; a veth whose peer is in such a namespace
 names that namespace, and one whose peer's namespace could not even be found says so, never `net:[0]`.
 
-How the test runs vnettop as another user (uid/gid 65534, `nobody`): `setpriv` drops to it, and the
-command is `python -m vnettop dump` with the worktree on PYTHONPATH and `/` as the working directory.
-The interpreter running the tests may not be usable by that user (pyenv under a 0700 /root): then the
-system's `/usr/bin/python3` of the same minor version is used, with the two third-party packages a dump
-needs (psutil, and pyroute2 for its fallbacks) copied into a world-readable `vnt...` temporary directory.
-If neither works the test is skipped with the reason, never passed.
+How the test runs vnettop as another user (uid/gid 65534, `nobody`, no capability at all): tests/asuser.py,
+which copies vnettop and what a dump needs into a world-readable temporary directory (the checkout may not
+be readable by that user) and skips with the reason when it cannot (fails instead with CI=true).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.kernelkit import KernelKit, run
+from tests.asuser import AsUser, as_user
+from tests.kernelkit import KernelKit
 from tests.tunholder import start_holder
 
 pytestmark = pytest.mark.kernel
 
-NOBODY = 65534
 WORKTREE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DROP = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
-
-
-def _works(argv: list[str], env: dict[str, str]) -> bool:
-    probe = subprocess.run([*DROP, "env", *(f"{k}={v}" for k, v in env.items()), *argv, "-c",
-                            "import psutil, pyroute2, vnettop, vnettop.collect.collector"],
-                           capture_output=True, cwd="/")
-    return probe.returncode == 0
 
 
 @pytest.fixture(scope="module")
-def as_nobody() -> Iterator[list[str]]:
-    """The argv prefix that runs `python` as nobody with this worktree's vnettop importable."""
-    if shutil.which("setpriv") is None:
-        pytest.skip("setpriv (util-linux) is not installed")
-    env = {"PYTHONPATH": WORKTREE}
-    if _works([sys.executable], env):
-        yield [*DROP, "env", f"PYTHONPATH={WORKTREE}", sys.executable]
-        return
-    system = "/usr/bin/python3"
-    version = subprocess.run([system, "-c", "import sys; print(sys.version_info[:2])"],
-                             capture_output=True, text=True) if os.path.exists(system) else None
-    if version is None or version.stdout.strip() != str(sys.version_info[:2]):
-        pytest.skip(f"{sys.executable} is not usable by uid {NOBODY} and no {system} of the same version")
-    deps = tempfile.mkdtemp(prefix="vnt")
-    try:
-        os.chmod(deps, 0o755)
-        for package in ("psutil", "pyroute2"):
-            spec = importlib.util.find_spec(package)
-            assert spec is not None and spec.submodule_search_locations
-            shutil.copytree(next(iter(spec.submodule_search_locations)), os.path.join(deps, package))
-        run(["chmod", "-R", "a+rX", deps])
-        path = f"{WORKTREE}:{deps}"
-        if not _works([system], {"PYTHONPATH": path}):
-            pytest.skip(f"uid {NOBODY} cannot import vnettop from {WORKTREE} (is it world-readable?)")
-        yield [*DROP, "env", f"PYTHONPATH={path}", system]
-    finally:
-        shutil.rmtree(deps, ignore_errors=True)
+def as_nobody() -> Iterator[AsUser]:
+    """Runs this checkout's vnettop as nobody, with no capability."""
+    with as_user() as user:
+        yield user
 
 
-def _dump(prefix: list[str], fmt: str) -> str:
-    proc = subprocess.run([*prefix, "-m", "vnettop", "dump", "-f", fmt], capture_output=True, text=True,
-                          cwd="/", timeout=120)
+def _dump(user: AsUser, fmt: str) -> str:
+    proc = user.vnettop((), "dump", "-f", fmt)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
@@ -103,7 +65,7 @@ def topology(kit: KernelKit) -> dict[str, Any]:
             "persist": persist, "c": c, "anon": anon_inode}
 
 
-def test_unprivileged_json_says_unknown_not_empty(topology: dict[str, Any], as_nobody: list[str]) -> None:
+def test_unprivileged_json_says_unknown_not_empty(topology: dict[str, Any], as_nobody: AsUser) -> None:
     snap = json.loads(_dump(as_nobody, "json"))
     links = {link["name"]: link for link in snap["links"]}
     for tap in (topology["held"], topology["persist"]):
@@ -122,7 +84,7 @@ def test_unprivileged_json_says_unknown_not_empty(topology: dict[str, Any], as_n
     assert all(n["inode"] != topology["anon"] for n in snap["namespaces"])
 
 
-def test_unprivileged_text_says_unknown_not_empty(topology: dict[str, Any], as_nobody: list[str]) -> None:
+def test_unprivileged_text_says_unknown_not_empty(topology: dict[str, Any], as_nobody: AsUser) -> None:
     text = _dump(as_nobody, "text")
     for wrong in ("not held", "(no devices)", "net:[0]", "which vnettop can't see"):
         assert wrong not in text, f"{wrong!r} in:\n{text}"

@@ -429,9 +429,9 @@ def test_settled_links_carry_what_was_attached_after_the_resolve() -> None:
 
 
 def test_idle_devices_get_last_dumps_stats_object() -> None:
-    """`lean.parse_stats` hands back the very Stats of an unchanged device, so the cache's swap is an
+    """`counters.parse_stats` hands back the very Stats of an unchanged device, so the cache's swap is an
     identity check for idle links."""
-    from vnettop.collect import lean
+    from vnettop.collect import counters as lean
 
     def message(seq: int, ifindex: int, rx_packets: int) -> bytes:
         counters = struct.pack("=8Q", rx_packets, 2, 3, 4, 0, 0, 0, 0)

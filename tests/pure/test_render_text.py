@@ -182,3 +182,14 @@ def test_a_long_master_chain_renders_nested_without_recursion() -> None:
     rows = [ln for ln in render_text(snap, ascii=True).splitlines() if " bridge " in ln]
     assert len(rows) == depth
     assert rows[0].startswith("  d1 ") and rows[2].startswith("     `- d3 ")
+
+
+def test_a_bridge_says_stp_once(snap: Snapshot) -> None:
+    # The live collector also lists the bridge's kind facts (bridge_id, forward_delay, stp...): the note
+    # that already says "stp off" must not say it again from them.
+    br0 = next(link for link in snap.links if link.name == "br0")
+    facts = (("bridge_id", "8000.00:00:00:00:00:00"), ("forward_delay", "15s"), ("stp", "off"))
+    bridged = dataclasses.replace(snap, links=tuple(dataclasses.replace(x, info=facts) if x is br0 else x
+                                                    for x in snap.links))
+    line = row(render_text(bridged), "br0")
+    assert line.count("stp") == 1 and "forward_delay 15s" in line

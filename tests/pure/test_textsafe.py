@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from tests.hostile_text import SAMPLES, hostile_text, unclean
@@ -120,6 +121,10 @@ def test_json_escaping_keeps_values(value: str) -> None:
 
 @given(hostile_text(max_size=40))
 def test_json_for_a_terminal_escapes_bidi_separators_and_surrogates(value: str) -> None:
+    # A high surrogate right before a low one has no exact JSON form (any escaping of the two reads back
+    # as one astral character); vnettop's strings never hold a high surrogate (names carry undecodable
+    # bytes as U+DC80..U+DCFF only), so such values are outside what this must keep exact.
+    assume(not re.search("[\ud800-\udbff][\udc00-\udfff]", value))
     for indent in (None, 2):
         doc = json.dumps({"name": value, "list": [value]}, ensure_ascii=False, indent=indent)
         safe = json_terminal_safe(doc)

@@ -16,11 +16,13 @@ from textual.pilot import Pilot
 from tests.fixtures_snapshots import ROOT as FX_ROOT
 from tests.fixtures_snapshots import compute_node
 from tests.ui.fakes import FakeCollector, RecordingMutator, later, with_links
+from tests.ui.fleet_fixture import fleet_state
 from tests.ui.helpers import wait_for
 from vnettop.actions.guards import GuardWarning
 from vnettop.demo import QDHCP, ROOT, demo_snapshot
 from vnettop.model import Link, Snapshot, Stats
 from vnettop.ui.app import VnettopApp, build_app
+from vnettop.ui.fleet_hosts import FleetState
 from vnettop.ui.targets import Target
 
 Steps = Callable[[Pilot[Any], FakeCollector], Awaitable[None]]
@@ -39,12 +41,15 @@ class Scene:
     mutator: Callable[[], Any] | None = None
     notice: str | None = None
     source_label: str = "live"
+    #: A fleet file's hosts (`--load fleet.jsonl`): the app opens on the hosts view and polls nothing.
+    fleet: Callable[[], FleetState] | None = None
 
     def build(self) -> tuple[VnettopApp, FakeCollector]:
         collector = FakeCollector(self.snapshot())
         mutator = self.mutator() if self.mutator else None
         app = build_app(collector, mutator, read_only=self.read_only, notice=self.notice,
-                        source_label=self.source_label, interval=1.0)
+                        source_label=self.source_label, interval=1.0,
+                        fleet=self.fleet() if self.fleet is not None else None)
         return app, collector
 
     def run_before(self, collector: FakeCollector) -> Callable[[Pilot[Any]], Awaitable[None]]:
@@ -53,7 +58,11 @@ class Scene:
         async def run(pilot: Pilot[Any]) -> None:
             app = pilot.app
             assert isinstance(app, VnettopApp)
-            await wait_for(pilot, lambda: app.polls >= 1)
+            fleet = app.fleet
+            if fleet is None:
+                await wait_for(pilot, lambda: app.polls >= 1)
+            else:  # every host counted, so the picture never catches a row half-way
+                await wait_for(pilot, lambda: fleet.to_summarize() == 0)
             if self.steps is not None:
                 await self.steps(pilot, collector)
             await pilot.pause()
@@ -110,6 +119,15 @@ async def _traffic(pilot: Pilot[Any], collector: FakeCollector) -> None:
                                            link.stats.tx_packets + total_tx // 700))
                  if link.key == (TAP0.netns, TAP0.ident) else link for link in base.links]
         await _feed(pilot, collector, later(base, float(i), links=tuple(links)))
+
+
+async def _open_demo_host(pilot: Pilot[Any], collector: FakeCollector) -> None:
+    app = pilot.app
+    assert isinstance(app, VnettopApp)
+    await pilot.press("down", "down", "enter")
+    await wait_for(pilot, lambda: app.snapshot is not None and app.view == "topology")
+    app.jump_to(TAP_VM)
+    await pilot.pause()
 
 
 async def _events(pilot: Pilot[Any], collector: FakeCollector) -> None:
@@ -178,6 +196,15 @@ SCENES: tuple[Scene, ...] = (
           notice="read-only: no CAP_NET_ADMIN (run as root, or with: sudo setcap cap_net_admin+ep)"),
     Scene("loaded_file", "--load FILE: a saved snapshot, browsed offline", demo_snapshot,
           _keys("down", "down"), source_label="file: compute01.json"),
+    Scene("fleet_hosts", "--load fleet.jsonl: one row per host, failures with their reason, orphans by reason",
+          demo_snapshot, size=(120, 40), source_label="fleet: fleet.jsonl", fleet=fleet_state,
+          notice="browsing a fleet file (fleet.jsonl, 5 hosts): read-only"),
+    Scene("fleet_hosts_80x24", "A fleet file at 80x24: the hosts, the selected host's details below",
+          demo_snapshot, size=(80, 24), source_label="fleet: fleet.jsonl", fleet=fleet_state,
+          notice="browsing a fleet file (fleet.jsonl, 5 hosts): read-only"),
+    Scene("fleet_host", "enter on a host of a fleet file: its picture in every view; H goes back",
+          demo_snapshot, _open_demo_host, source_label="fleet: fleet.jsonl", fleet=fleet_state,
+          notice="browsing a fleet file (fleet.jsonl, 5 hosts): read-only"),
 )
 
 BY_NAME = {scene.name: scene for scene in SCENES}

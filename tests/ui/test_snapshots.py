@@ -49,8 +49,16 @@ def test_small_terminals(snap_compare: Compare, name: str) -> None:
     _check(snap_compare, name)
 
 
+FLEET = ["fleet_hosts", "fleet_hosts_80x24", "fleet_host"]
+
+
+@pytest.mark.parametrize("name", FLEET)
+def test_fleet_file(snap_compare: Compare, name: str) -> None:
+    _check(snap_compare, name)
+
+
 def test_every_scene_is_snapshot_tested() -> None:
-    tested = {"topology", "bridges", "veths", "tuntap", "namespaces", "events", "details_rates", "trace",
+    tested = {*FLEET, "topology", "bridges", "veths", "tuntap", "namespaces", "events", "details_rates", "trace",
               "filter", "help_read_only", "no_privilege", "loaded_file", "delete_guarded", *SMALL}
     assert tested == set(BY_NAME)
 

@@ -20,7 +20,6 @@ processes living in them), so `down` leaves no trace even after a crash halfway 
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import select
@@ -353,12 +352,12 @@ class Lab:
 
 def _describe_links(netns: str) -> list[str]:
     """`name kind [master M]` per device of a namespace (read through a socket inside it)."""
-    from vnettop.collect.nsenter import call_in
+    from vnettop.linux.nsenter import call_in
 
     def read() -> list[str]:
         from pyroute2.iproute.linux import IPRoute
 
-        from vnettop.collect.netlink import decode_link
+        from vnettop.collect.decode import decode_link
 
         with IPRoute() as ipr:
             msgs = list(ipr.link("dump"))
@@ -430,7 +429,7 @@ def _run_journalled(lab: Lab, action: str, mutator: Mutator) -> int:
 
 
 def _enter(path: str) -> None:
-    from vnettop.collect.nsenter import setns
+    from vnettop.linux.nsenter import setns
 
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
@@ -445,8 +444,9 @@ def _hold(dev: str, mode: str, udp_port: int | None) -> None:
     import socket
 
     from vnettop.actions.tuntap import IFF_NO_PI, IFF_TAP, IFF_TUN, TUNSETIFF, ifreq
+    from vnettop.linux.libc import name_this_thread
 
-    ctypes.CDLL(None).prctl(15, HOLDER_COMM, 0, 0, 0)  # PR_SET_NAME: `ps` shows what this is
+    name_this_thread(HOLDER_COMM.decode())  # the main thread: `ps` shows what this is
     fd = os.open("/dev/net/tun", os.O_RDWR)
     fcntl.ioctl(fd, TUNSETIFF, ifreq(dev, (IFF_TAP if mode == "tap" else IFF_TUN) | IFF_NO_PI))
     sock = None

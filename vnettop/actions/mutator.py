@@ -18,7 +18,6 @@ pyroute2 encodes a str as strict UTF-8, which refuses the escaped bytes of such 
 
 from __future__ import annotations
 
-import functools
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -33,7 +32,7 @@ from vnettop.actions.errno_text import explain
 from vnettop.actions.guards import GuardWarning, SshContext
 from vnettop.actions.journal import Journal
 from vnettop.errors import ActionError, NotFoundError, ReadOnlyError, ValidationError, VnettopError
-from vnettop.model import Host, Namespace, Snapshot
+from vnettop.model import Snapshot
 
 SnapshotProvider = Callable[[], Snapshot]
 RouteLookup = Callable[[str], int | None]
@@ -82,54 +81,16 @@ def _kind(ipr: Any, index: int) -> str | None:
 def _partial_snapshot(plan: p.Plan) -> Snapshot:
     """Root and the namespaces `plan` names, with tun/tap holders: what the guards need, read live.
 
-    Cheap at any host size (a full collect at 200 namespaces takes seconds); built from the collector's
-    own parts, so it reads the kernel exactly as the screen does. Never creates or changes anything.
+    The live collector itself, limited to those namespaces (a full collect at 200 namespaces takes
+    seconds), so the guards see the kernel exactly as the screen does. Never creates or changes anything.
     """
-    from vnettop.collect.holders import attach_holders
-    from vnettop.collect.namespaces import discover
-    from vnettop.collect.netlink import dump_namespace
-    from vnettop.collect.nsenter import call_in
-    from vnettop.collect.processes import ProcScanner
-    from vnettop.collect.refs import resolve_links
-    from vnettop.collect.types import Discovery
+    from vnettop.collect.collector import LiveCollector
 
     wanted = {getattr(plan, attr, None) for attr in ("netns", "to_netns")}
     if isinstance(plan, p.DeleteNamespace):
         wanted.add(plan.name)
-    disc = discover()
-    entries = [e for e in disc.namespaces if e.root or wanted.intersection(e.names)]
-    fds: dict[int, int] = {}
-    try:
-        for entry in entries:
-            try:
-                fds[entry.inode] = os.open(entry.path, os.O_RDONLY | os.O_CLOEXEC)
-            except OSError:
-                continue
-
-        def dump(inode: int) -> Any:
-            with _ipr() as ipr:
-                return dump_namespace(ipr, inode)
-
-        def nsid_of(src: int, dst: int) -> int | None:
-            def ask() -> int | None:
-                with _ipr() as ipr:
-                    nsid = ipr.get_netnsid(fd=fds[dst]).get("nsid")
-                return nsid if isinstance(nsid, int) and 0 <= nsid < 2**31 else None
-
-            return call_in(fds[src], ask) if src in fds and dst in fds else None
-
-        drafts = {}
-        for inode, fd in fds.items():
-            drafts[inode] = call_in(fd, functools.partial(dump, inode)).drafts
-        links, _errors = resolve_links(drafts, nsid_of)
-    finally:
-        for fd in fds.values():
-            os.close(fd)
-    scan = ProcScanner().scan(Discovery(tuple(entries), disc.pid_netns), full=True)
-    links, _errors = attach_holders(links, scan)
-    namespaces = tuple(Namespace(e.inode, e.names, e.root, e.pids, tuple(scan.processes.get(e.inode, ())))
-                       for e in entries if e.inode in fds)
-    return Snapshot(Host("", ""), namespaces, links)
+    with LiveCollector(sources=(), only=lambda e: e.root or bool(wanted.intersection(e.names))) as collector:
+        return collector.collect()
 
 
 def route_lookup_root(client: str) -> int | None:
@@ -275,7 +236,7 @@ def _as_oserror(exc: Exception) -> Exception:
 
 def _in_netns(netns: str | None, fn: Callable[[Any], str | None]) -> str | None:
     """Run `fn(ipr)` with an IPRoute inside namespace `netns` (a throwaway thread entered there)."""
-    from vnettop.collect.nsenter import call_in
+    from vnettop.linux.nsenter import call_in
 
     fd = netnsfs.open_netns(netns)
     try:
@@ -349,7 +310,7 @@ def _simple(ipr: Any, plan: p.Plan) -> str | None:
 
 def _create_tuntap(plan: p.CreateTunTap) -> str | None:
     from vnettop.actions.tuntap import create_tuntap
-    from vnettop.collect.nsenter import call_in
+    from vnettop.linux.nsenter import call_in
 
     fd = netnsfs.open_netns(plan.netns)
     try:

@@ -15,40 +15,23 @@ thread (CLONE_NEWNET moves only the calling thread), the bind mount takes that t
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import os
-import threading
 
 from vnettop.errors import NotFoundError
+from vnettop.linux.libc import CLONE_NEWNET, check, libc
+from vnettop.linux.nsenter import on_throwaway_thread
 
 NETNS_RUN_DIR = "/run/netns"
-CLONE_NEWNET = 0x40000000
 MS_BIND = 4096
 MS_REC = 16384
 MS_SHARED = 1 << 20
 MNT_DETACH = 2
 
-_libc: ctypes.CDLL | None = None
-
-
-def _c() -> ctypes.CDLL:
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    return _libc
-
-
-def _check(ret: int, what: str) -> None:
-    if ret != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
-
-
 def _mount(source: str, target: str, fstype: str, flags: int) -> None:
     # os.fsencode: a namespace name that is not UTF-8 is a file name like any other (vnettop.names)
-    _check(_c().mount(os.fsencode(source), os.fsencode(target), fstype.encode(), ctypes.c_ulong(flags), None),
-           f"mount {target}")
+    ret = libc().mount(os.fsencode(source), os.fsencode(target), fstype.encode(), ctypes.c_ulong(flags), None)
+    check(ret, f"mount {target}")
 
 
 def netns_path(name: str) -> str:
@@ -101,22 +84,15 @@ def _share_run_dir() -> None:
 
 
 def _unshare_and_bind(path: str) -> None:
-    """On a fresh thread: unshare a new network namespace and bind-mount it onto `path`."""
-    failure: list[BaseException] = []
+    """On a fresh thread: unshare a new network namespace and bind-mount it onto `path`.
 
-    def worker() -> None:
-        try:
-            _check(_c().unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)")
-            _mount("/proc/thread-self/ns/net", path, "none", MS_BIND)
-        except BaseException as exc:
-            failure.append(exc)
-        # The thread ends here, in the new namespace: nobody else ever runs on it.
+    The thread ends there, in the new namespace: nobody else ever runs on it.
+    """
+    def unshare_here() -> None:
+        check(libc().unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)")
+        _mount("/proc/thread-self/ns/net", path, "none", MS_BIND)
 
-    thread = threading.Thread(target=worker, name="vnettop-netns-add", daemon=True)
-    thread.start()
-    thread.join()
-    if failure:
-        raise failure[0]
+    on_throwaway_thread(unshare_here, "vnettop-netns-add")
 
 
 def create_netns(name: str) -> int:
@@ -148,5 +124,5 @@ def delete_netns(name: str) -> None:
     if not os.path.lexists(path):
         raise NotFoundError(f"namespace {name} does not exist (no /run/netns/{name})")
     # As iproute2: a failed unmount (EINVAL: not a mount point, a half-made entry) is not an error.
-    _c().umount2(os.fsencode(path), MNT_DETACH)
+    libc().umount2(os.fsencode(path), MNT_DETACH)
     os.unlink(path)

@@ -3,7 +3,7 @@
 rtnetlink cannot create a tun/tap (EOPNOTSUPP), so this is the one action that is not a netlink
 message. The device is created in the namespace of the *calling thread* (the kernel takes it from the
 opener of /dev/net/tun), which is why `create_tuntap` must run on a thread that entered the target
-namespace (the mutator runs it through `collect.nsenter.call_in`). pyroute2's tuntap helper is not used:
+namespace (the mutator runs it through `linux.nsenter.call_in`). pyroute2's tuntap helper is not used:
 it turns the packet-information header on by default, where iproute2 leaves it off.
 
 The order follows iproute2: TUNSETIFF (with IFF_TUN_EXCL, so an existing device of that name is an

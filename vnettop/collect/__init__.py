@@ -1,7 +1,20 @@
-"""The only code that reads the kernel: namespaces, rtnetlink in each of them, and /proc.
+"""The only code that reads the kernel: namespaces, rtnetlink in each of them, and /proc; then the
+other sources of truth on the host.
 
 Importing this package is cheap and imports neither pyroute2 nor Textual; the live collector lives in
 `vnettop.collect.collector` and is imported only by whoever needs it.
+
+Where a line belongs (the wire itself -- libc, setns, netlink framing -- is `vnettop.linux`):
+- `collector`: one collect, start to end (discover, scan /proc, read each namespace, resolve, join,
+  ask the sources); `static`: a fixed snapshot; `types`: the records passed between the parts.
+- namespaces and rtnetlink: `namespaces` (discovery), `nspool` (sockets kept per namespace), `events`
+  (change notifications), `dump` (one namespace's devices, addresses, FDBs), `rtnl_parser` (bytes ->
+  attribute values), `decode` (attribute values -> records; pyroute2's decoding, the reference),
+  `counters` (per-tick RTM_GETSTATS), `refs` (cross-namespace joins through nsids).
+- /proc: `processes` (the incremental scan), `procfs` (small reads), `procfacts` (names, command
+  lines, users), `tunfd` (which device a tun fd is on), `sockets` (listeners), `holders` (tun fds ->
+  devices).
+- `sources/`: everything that is not the kernel (who owns what), one module each, behind one seam.
 """
 
 from __future__ import annotations

@@ -7,6 +7,10 @@ counters fetched (RTM_GETSTATS), and its last dump is reused. If the counters li
 dump did not have (or lack one it had), the namespace is re-dumped anyway: a missed event cannot leave a
 stale picture for more than one tick.
 
+After the kernel picture is built, the other sources of truth on the host (`collect.sources`: who owns
+what) are asked for their sections, each only when its fd fired or the picture's structure changed
+(`sources.enrich.SourceSet`), so an idle tick reuses their last answers as is.
+
 Order of a collect: discovery (names, mounts, processes' namespaces), then the incremental /proc scan,
 whose fd links also show the namespaces kept alive only by a process's fd (`namespaces.with_held`), then
 the namespaces are opened and read, then cross-namespace references resolved. A tun/tap device that
@@ -52,8 +56,9 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
@@ -61,8 +66,10 @@ from vnettop.collect.events import EventHub, NetlinkEvent
 from vnettop.collect.namespaces import discover, with_held
 from vnettop.collect.nspool import NsPool, PooledNs
 from vnettop.collect.refs import ResolveCache
-from vnettop.collect.threadname import name_this_thread
+from vnettop.collect.sources import Source
+from vnettop.collect.sources.enrich import SourceSet
 from vnettop.collect.types import Discovery, LinkDraft, NsEntry, ProcScan
+from vnettop.linux.libc import name_this_thread
 from vnettop.model import CollectError, Host, Link, Namespace, NsFd, Process, Snapshot, Stats
 
 T = TypeVar("T")
@@ -145,9 +152,21 @@ COLLECT_THREAD = "vnt-collect"
 class LiveCollector:
     """Snapshots of this host's virtual networking, read live (implements `Collector`)."""
 
-    def __init__(self, proc_root: str = "/proc", run_root: str = "/run") -> None:
+    def __init__(self, proc_root: str = "/proc", run_root: str = "/run",
+                 sources: Sequence[Source] | None = None,
+                 only: Callable[[NsEntry], bool] | None = None) -> None:
+        """`sources`: the other sources of truth to ask after the kernel (None: every registered one,
+        reading under "/"; () : none, a kernel picture only). `only`: read just the namespaces it
+        accepts (None: all), e.g. the few a change names, for a picture that costs the same at any
+        host size (the mutator's guards)."""
         self.proc_root = proc_root
         self.run_root = run_root
+        self._only = only
+        if sources is None:
+            from vnettop.collect.sources.registry import make_sources
+
+            sources = make_sources("/")
+        self._sources = SourceSet(sources)
         self._hub = EventHub(run_root)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vnettop-collect",
                                             initializer=name_this_thread, initargs=(COLLECT_THREAD,))
@@ -195,6 +214,7 @@ class LiveCollector:
                 return
             self._closed = True
         self._hub.close()
+        self._sources.close()
         try:
             self._executor.submit(self._close_pool).result(timeout=10)
         finally:
@@ -247,7 +267,14 @@ class LiveCollector:
         return self._scanner.ns_fds() if self._scanner is not None else {}
 
     def _discover(self, held: dict[int, tuple[NsFd, ...]]) -> Discovery:
-        return with_held(discover(self.proc_root, self.run_root), held, self.proc_root)
+        return self._kept(with_held(discover(self.proc_root, self.run_root), held, self.proc_root))
+
+    def _kept(self, disc: Discovery) -> Discovery:
+        """`disc` limited to the namespaces `only` accepts."""
+        if self._only is None:
+            return disc
+        only = self._only
+        return replace(disc, namespaces=tuple(e for e in disc.namespaces if only(e)))
 
     def _close_pool(self) -> None:
         if self._janitor is not None:  # stopped here, on the worker: no collect can start one after
@@ -287,14 +314,14 @@ class LiveCollector:
             held_at[0] = self._held
             return time.perf_counter()
 
-        disc = discover(self.proc_root, self.run_root)
+        disc = self._kept(discover(self.proc_root, self.run_root))
         errors.extend(disc.errors)
         t = lap("discover", t0)
         # The /proc scan before the namespaces are opened: it finds the namespaces kept alive only by a
         # process's fd, which must be read like the others. A tun/tap change seen in the dumps below asks
         # for a full rescan afterwards (a known process may have attached to a new device).
         scan = self._scan(disc, False, errors)
-        disc = with_held(disc, scan.ns_fds, self.proc_root)
+        disc = self._kept(with_held(disc, scan.ns_fds, self.proc_root))
         t = lap("proc", t)
 
         if self._pool is None:
@@ -352,20 +379,24 @@ class LiveCollector:
 
         namespaces = self._namespaces_of(shown, scan, pool.unreadable_why,
                                          disc.pids_complete and scan.complete)
+        kernel = Snapshot(
+            host=self._host,
+            namespaces=namespaces,
+            links=links,  # sorted by key: resolve_links sorts, and attaching holders keeps the order
+            errors=tuple(errors),
+            taken_at=taken_at,
+        )
+        t = time.perf_counter()
+        snap = self._sources.enrich(kernel)
+        timings["sources"] = (time.perf_counter() - t) * 1000
+        counts["sources_read"] = len(self._sources.last_read)
         timings["total"] = (time.perf_counter() - t0 - self._held) * 1000
         timings["gave_way"] = self._held * 1000
         self.last_timings = timings
         counts["nsid_queries"] += pool.nsid_queries
         self.last_counts = counts
         self._last_collect = time.monotonic()
-        return Snapshot(
-            host=self._host,
-            namespaces=namespaces,
-            links=links,  # sorted by key: resolve_links sorts, and attaching holders keeps the order
-            errors=tuple(errors),
-            taken_at=taken_at,
-            duration_ms=timings["total"],
-        )
+        return replace(snap, duration_ms=timings["total"])
 
     def _namespaces_of(self, shown: list[NsEntry], scan: ProcScan, unreadable: dict[int, str],
                        pids_complete: bool) -> tuple[Namespace, ...]:
@@ -393,7 +424,7 @@ class LiveCollector:
                 if pooled.stats is not None:
                     stats = pooled.stats.dump()
                 else:
-                    from vnettop.collect.netlink import dump_stats
+                    from vnettop.collect.counters import dump_stats
 
                     stats = dump_stats(pooled.ipr)
             except Exception:  # the full dump below reports what is wrong, if anything still is
@@ -403,7 +434,7 @@ class LiveCollector:
                 self._counts["counters"] += 1
                 return last.drafts, stats, False
             # a device came or went without an event reaching us (or counters failed): dump it all
-        from vnettop.collect.netlink import dump_namespace
+        from vnettop.collect.dump import dump_namespace
 
         self._counts["dumped"] += 1
         try:

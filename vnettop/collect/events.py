@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 from vnettop import names
 from vnettop.collect.namespaces import netns_dirs_signature, nsfs_mounts
+from vnettop.linux.netlink import HEADER, attributes, messages
 
 # rtnetlink message types and groups (linux/rtnetlink.h)
 RTM_NEWLINK, RTM_DELLINK = 16, 17
@@ -51,9 +52,7 @@ IFLA_IFNAME = 3
 IFLA_NEW_NETNSID = 45
 IFLA_NEW_IFINDEX = 49
 
-_NLMSGHDR = struct.Struct("=IHHII")
 _IFINFOMSG = struct.Struct("=BxHiII")
-_NLA = struct.Struct("=HH")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,48 +98,41 @@ class NetlinkEvent:
 
 
 def _link_attrs(data: bytes, start: int, end: int) -> dict[int, bytes]:
-    attrs: dict[int, bytes] = {}
-    pos = start
-    while pos + 4 <= end:
-        length, atype = _NLA.unpack_from(data, pos)
-        if length < 4 or pos + length > end:
-            break
-        attrs[atype & 0x3FFF] = data[pos + 4 : pos + length]
-        pos += (length + 3) & ~3
-    return attrs
+    found = attributes(data, start, end, strict=False)
+    return {kind: data[pos:pos + size] for kind, (pos, size) in found.items()}
 
 
 def parse_messages(data: bytes, netns: int) -> list[NetlinkEvent]:
     """Decode a datagram of rtnetlink notifications (truncated or odd messages are skipped)."""
     out: list[NetlinkEvent] = []
-    pos = 0
-    while pos + _NLMSGHDR.size <= len(data):
-        length, mtype, _flags, _seq, _pid = _NLMSGHDR.unpack_from(data, pos)
-        if length < _NLMSGHDR.size or pos + length > len(data):
-            break
-        body = pos + _NLMSGHDR.size
-        end = pos + length
-        family = data[body] if body < end else 0
-        if mtype in (RTM_NEWLINK, RTM_DELLINK) and body + _IFINFOMSG.size <= end:
-            family, _type, index, _flags2, _change = _IFINFOMSG.unpack_from(data, body)
-            attrs = _link_attrs(data, body + _IFINFOMSG.size, end)
-            name = attrs.get(IFLA_IFNAME)
-            new_nsid = attrs.get(IFLA_NEW_NETNSID)
-            new_index = attrs.get(IFLA_NEW_IFINDEX)
-            out.append(NetlinkEvent(
-                netns, mtype, family, index,
-                names.from_bytes(name.split(b"\0", 1)[0]) if name else None,
-                struct.unpack("=i", new_nsid[:4])[0] if new_nsid and len(new_nsid) >= 4 else None,
-                struct.unpack("=I", new_index[:4])[0] if new_index and len(new_index) >= 4 else None,
-            ))
-        elif mtype in (RTM_NEWADDR, RTM_DELADDR) and body + 8 <= end:
-            out.append(NetlinkEvent(netns, mtype, family, struct.unpack_from("=I", data, body + 4)[0]))
-        elif mtype in (RTM_NEWNEIGH, RTM_DELNEIGH) and body + 8 <= end:
-            out.append(NetlinkEvent(netns, mtype, family, struct.unpack_from("=i", data, body + 4)[0]))
-        else:
-            out.append(NetlinkEvent(netns, mtype, family))
-        pos += (length + 3) & ~3
+    try:
+        for pos, length, mtype, _flags in messages(data):
+            out.append(_event(data, pos, pos + length, mtype, netns))
+    except OSError:  # a truncated message: keep what came before it
+        pass
     return out
+
+
+def _event(data: bytes, pos: int, end: int, mtype: int, netns: int) -> NetlinkEvent:
+    body = pos + HEADER.size
+    family = data[body] if body < end else 0
+    if mtype in (RTM_NEWLINK, RTM_DELLINK) and body + _IFINFOMSG.size <= end:
+        family, _type, index, _flags2, _change = _IFINFOMSG.unpack_from(data, body)
+        attrs = _link_attrs(data, body + _IFINFOMSG.size, end)
+        name = attrs.get(IFLA_IFNAME)
+        new_nsid = attrs.get(IFLA_NEW_NETNSID)
+        new_index = attrs.get(IFLA_NEW_IFINDEX)
+        return NetlinkEvent(
+            netns, mtype, family, index,
+            names.from_bytes(name.split(b"\0", 1)[0]) if name else None,
+            struct.unpack("=i", new_nsid[:4])[0] if new_nsid and len(new_nsid) >= 4 else None,
+            struct.unpack("=I", new_index[:4])[0] if new_index and len(new_index) >= 4 else None,
+        )
+    if mtype in (RTM_NEWADDR, RTM_DELADDR) and body + 8 <= end:
+        return NetlinkEvent(netns, mtype, family, struct.unpack_from("=I", data, body + 4)[0])
+    if mtype in (RTM_NEWNEIGH, RTM_DELNEIGH) and body + 8 <= end:
+        return NetlinkEvent(netns, mtype, family, struct.unpack_from("=i", data, body + 4)[0])
+    return NetlinkEvent(netns, mtype, family)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,8 +4,8 @@ Why a pool: opening a socket in a namespace costs a setns round trip; keeping it
 dump ~2x cheaper and lets an event socket tell us which namespaces changed at all. What the pool holds
 per namespace (3 fds; RLIMIT_NOFILE is raised at start):
 - a pyroute2 `IPRoute(fileno=...)` for the requests pyroute2 decodes;
-- a plain socket wrapped in `lean.StatsSocket` for the counters and the lean full dumps, also used
-  here for raw RTM_GETNSID queries;
+- a plain socket wrapped in `counters.StatsSocket` for the counters, the full dumps and the
+  RTM_GETNSID queries;
 - an event socket handed to the `EventHub`.
 The path a namespace was found by is opened only to enter it, and checked (fstat) to still name the
 namespace discovery saw: pids get reused.
@@ -28,7 +28,7 @@ between collects).
 Threading: pyroute2 keeps per-thread state (event loop, socket wrapper) in each IPRoute, so all the
 IPRoutes of a pool must be created and used on one thread: the collector's own worker thread. They
 share one asyncio loop, which saves three fds per namespace. Sockets are created inside the namespaces
-by `nsenter.visit_each` on a throwaway thread.
+by `linux.nsenter.visit_each` on a throwaway thread.
 """
 
 from __future__ import annotations
@@ -36,63 +36,20 @@ from __future__ import annotations
 import asyncio
 import errno
 import fcntl
-import itertools
 import os
 import resource
 import socket
-import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from vnettop.collect import nsenter
+from vnettop.collect import counters
+from vnettop.collect.counters import StatsSocket
 from vnettop.collect.events import EVENT_GROUPS, EventHub
 from vnettop.collect.namespaces import candidate_paths
 from vnettop.collect.types import Discovery, NsEntry
+from vnettop.linux import nsenter
+from vnettop.linux.netlink import NETLINK_ROUTE, SIOCGSKNS
 from vnettop.model import CollectError
-
-NETLINK_ROUTE = 0
-SIOCGSKNS = 0x894C  # ioctl on a socket: an fd on the socket's network namespace
-RTM_NEWNSID, RTM_GETNSID, NLMSG_ERROR, NLM_F_REQUEST = 88, 90, 2, 1
-NETNSA_NSID, NETNSA_FD = 1, 3
-_NSID_REQ = struct.Struct("=IHHIIBxxxHHI")  # nlmsghdr, rtgenmsg, one u32 attribute (NETNSA_FD)
-_HDR = struct.Struct("=IHHII")
-_seq = itertools.count(0x40000000)  # far from lean's sequence numbers on the same socket
-
-
-def query_nsid(sock: socket.socket, target_fd: int) -> int | None:
-    """RTM_GETNSID with NETNSA_FD on a blocking netlink socket: the nsid its namespace gives the target.
-
-    A query, never an assignment. ~15 us, where pyroute2's `get_netnsid` costs ~140 us: on a first
-    collect that pairs thousands of veths this is most of the time. Replies of other sequence numbers
-    (a stats dump abandoned on this socket) are skipped. Raises OSError if the kernel refuses.
-    """
-    seq = next(_seq) & 0x7FFFFFFF | 0x40000000
-    sock.send(_NSID_REQ.pack(_NSID_REQ.size, RTM_GETNSID, NLM_F_REQUEST, seq, 0, 0, 8, NETNSA_FD, target_fd))
-    while True:
-        data = sock.recv(65536)
-        if not data:
-            raise OSError(errno.ECONNRESET, "netlink socket closed")
-        off = 0
-        while off + _HDR.size <= len(data):
-            length, mtype, _flags, mseq, _pid = _HDR.unpack_from(data, off)
-            if length < _HDR.size or off + length > len(data):
-                break
-            if mseq == seq:
-                if mtype == NLMSG_ERROR:
-                    code = struct.unpack_from("=i", data, off + 16)[0] if length >= 20 else 0
-                    raise OSError(-code, f"RTM_GETNSID: {os.strerror(-code)}")
-                if mtype == RTM_NEWNSID:
-                    pos, end = off + 20, off + length  # after nlmsghdr + rtgenmsg (4 bytes)
-                    while pos + 4 <= end:
-                        alen, atype = struct.unpack_from("=HH", data, pos)
-                        if alen < 4:
-                            break
-                        if atype & 0x3FFF == NETNSA_NSID and alen >= 8:
-                            nsid = struct.unpack_from("=i", data, pos + 4)[0]
-                            return nsid if nsid >= 0 else None
-                        pos += (alen + 3) & ~3
-                    return None
-            off += (length + 3) & ~3
 
 
 def raise_nofile_limit(target: int = 1 << 20) -> int:
@@ -119,10 +76,9 @@ class PooledNs:
     #: An fd kept on the namespace, or -1: none is kept (made when asked, see the module docstring).
     ns_fd: int
     ipr: Any  # pyroute2 IPRoute (typed loosely: pyroute2 has no type hints)
-    #: A `lean.StatsSocket` in this namespace for the per-tick counters (None: use netlink.dump_stats).
-    stats: Any = None
-    #: The socket inside `stats`, also used (on the collector thread only) for RTM_GETNSID queries.
-    query: socket.socket | None = None
+    #: A `counters.StatsSocket` in this namespace for the counters, dumps and RTM_GETNSID questions
+    #: (None: use `counters.dump_stats` beside `ipr`).
+    stats: StatsSocket | None = None
     #: The collector's last full dump of this namespace (None: never dumped).
     last_dump: Any = None
     #: The ifindexes of `last_dump`'s devices (set with it: compared with every counters dump).
@@ -134,8 +90,8 @@ class PooledNs:
 class _LazyIPRoute:
     """pyroute2's IPRoute over a namespace's netlink fd, made on first use.
 
-    Dumps, counters and nsid queries go through lean sockets; IPRoute is their fallback (and the
-    pyroute2 decoder of kinds the lean parser leaves to it). Making it only when asked spares a
+    Dumps, counters and nsid queries go through `counters.StatsSocket`s; IPRoute is their fallback (and the
+    pyroute2 decoder of kinds the struct parser leaves to it). Making it only when asked spares a
     one-shot `vnettop dump` the import of pyroute2's IPRoute stack (115-475 ms measured here) when no
     fallback is needed. Like IPRoute, it must be used from the collector's worker thread only.
     """
@@ -202,7 +158,7 @@ def open_event_socket() -> socket.socket:
 
 def _make_sockets(_fd: int) -> tuple[int, socket.socket, socket.socket]:
     """Inside a namespace: a request socket (as a bare fd, for pyroute2), a bound event socket, and a
-    socket for the lean counters dump (made here, in the same trip, rather than by a thread each)."""
+    socket for the counters and dumps (made here, in the same trip, rather than by a thread each)."""
     made: list[socket.socket] = []
     try:
         for _ in range(2):
@@ -239,13 +195,6 @@ def _why_short(exc: OSError) -> str:
     if exc.errno in (errno.EPERM, errno.EACCES):
         return "permission denied"
     return (exc.strerror or str(exc)).lower()
-
-
-def _stats_socket(sock: socket.socket) -> Any:
-    """Wrap a counters socket in the netlink engineer's lean RTM_GETSTATS client."""
-    from vnettop.collect.lean import StatsSocket
-
-    return StatsSocket(sock)
 
 
 def _why(exc: OSError) -> str:
@@ -343,7 +292,7 @@ class NsPool:
                 continue
             ns_fd = _kept_ns_fd(counters, new_fds[inode])
             self.hub.add(inode, ev)
-            self.entries[inode] = PooledNs(inode, ns_fd, ipr, _stats_socket(counters), counters)
+            self.entries[inode] = PooledNs(inode, ns_fd, ipr, StatsSocket(counters))
             opened.append(inode)
         return opened, unreadable, errors
 
@@ -417,23 +366,17 @@ class NsPool:
             return entry.ns_fd
         fd = self._query_fds.get(entry.inode)
         if fd is None:
-            if entry.query is None:
+            if entry.stats is None:
                 raise OSError(errno.EBADF, "no socket to ask SIOCGSKNS")
-            fd = self._query_fds[entry.inode] = fcntl.ioctl(entry.query.fileno(), SIOCGSKNS)
+            fd = self._query_fds[entry.inode] = fcntl.ioctl(entry.stats.fileno(), SIOCGSKNS)
         return fd
 
     def _ask(self, src: PooledNs, target_fd: int) -> int | None:
         """RTM_GETNSID from `src` about the namespace `target_fd` (a query: never assigns). Raises OSError."""
         self.nsid_queries += 1
-        if src.query is not None:
-            return query_nsid(src.query, target_fd)
-        try:
-            reply = src.ipr.get_netnsid(fd=target_fd)
-        except Exception as exc:  # pyroute2 oddities: "unknown", not cached
-            raise OSError(errno.EIO, f"get_netnsid: {exc}") from exc
-        nsid = reply.get("nsid") if isinstance(reply, dict) else None
-        # NETNSA_NSID is a signed 32-bit value that pyroute2 decodes unsigned: -1 (none) is 2**32-1.
-        return nsid if isinstance(nsid, int) and 0 <= nsid < 2**31 else None
+        if src.stats is None:
+            raise OSError(errno.EBADF, "no socket to ask RTM_GETNSID on")
+        return src.stats.nsid_of(target_fd)
 
     def forget_nsids(self, inode: int) -> None:
         """`inode` reported an nsid change: forget its "no nsid" answers.
@@ -454,10 +397,8 @@ class NsPool:
         self.hub.remove(inode)
         if entry is None:
             return
-        try:  # the lean counters socket netlink.dump_stats keeps beside this IPRoute pins it too
-            from vnettop.collect import lean
-
-            lean.forget(entry.ipr)
+        try:  # the counters socket `counters.dump_stats` keeps beside this IPRoute pins it too
+            counters.forget(entry.ipr)
         except Exception:
             pass
         for closable in (entry.ipr, entry.stats):

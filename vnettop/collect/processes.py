@@ -158,7 +158,9 @@ class ProcScanner:
         known = self._known.get(pid)
         if known is not None:
             return known.denied
-        return not self._root and not os.access(self.procfs.path(pid, "fd"), os.R_OK)
+        # effective_ids: access(2) checks with the real uid and, for a non-root one, no capability at all;
+        # a read-only account holding CAP_DAC_READ_SEARCH + CAP_SYS_PTRACE can read the fds it refuses.
+        return not self._root and not os.access(self.procfs.path(pid, "fd"), os.R_OK, effective_ids=True)
 
     def _sweep_slice(self, pids: set[int], now: float) -> set[int]:
         """Known, non-holder pids to re-read this call, so all are re-read every `sweep_seconds`."""

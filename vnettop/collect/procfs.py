@@ -18,9 +18,7 @@ from dataclasses import dataclass
 TUN_PATH = "/dev/net/tun"
 #: ... and for an fd on the vhost-net accelerator (qemu `-netdev tap,...,vhost=on,vhostfd=N`).
 VHOST_PATH = "/dev/vhost-net"
-#: Errors that mean "this process (or fd) is gone or not ours to read": normal during a scan.
-GONE_ERRNOS = frozenset({errno.ENOENT, errno.ESRCH, errno.EACCES, errno.EPERM, errno.ENOTDIR})
-#: Of those, the ones that mean "not permitted" rather than "gone".
+#: Errors that mean "not permitted" (another user's process, not root) rather than "gone".
 DENIED_ERRNOS = frozenset({errno.EACCES, errno.EPERM})
 
 

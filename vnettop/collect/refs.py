@@ -327,6 +327,6 @@ def _drafts_with(drafts: tuple[LinkDraft, ...], stats: Mapping[int, Stats] | Non
 def _swap_stats(links: tuple[Link, ...], stats: Mapping[int, Mapping[int, Stats]]) -> tuple[Link, ...]:
     out = []
     for link in links:
-        s = stats[link.netns][link.ifindex]  # the same object when idle (`lean.parse_stats`): no compare
+        s = stats[link.netns][link.ifindex]  # the same object when idle (`counters.parse_stats`): no compare
         out.append(link if s is link.stats or s == link.stats else with_stats(link, s))
     return tuple(out)

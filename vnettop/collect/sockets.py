@@ -8,7 +8,7 @@ Measured trap: reading `/proc/PID/net/tcp` (or tcp6) walks the kernel's *global*
 hash, ~3.3 ms per table here whatever the namespace holds, so ~6.6 ms per namespace. The udp tables
 cost ~0.04 ms. So tcp listeners are asked of sock_diag instead (NETLINK_SOCK_DIAG, states = LISTEN
 only, which walks only the listening hash), on a socket made inside each namespace by a throwaway
-thread (`nsenter.visit_each`); the /proc tcp tables remain the fallback when that is refused.
+thread (`linux.nsenter.visit_each`); the /proc tcp tables remain the fallback when that is refused.
 
 Tracing inodes means reading fd links of many processes, so it is done only for inodes not seen
 before, and (outside full scans) only until each has one holder. A namespace's tables are re-read at
@@ -27,9 +27,10 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from vnettop.collect import nsenter
 from vnettop.collect.procfs import ProcFs, socket_inode
 from vnettop.collect.types import NsEntry
+from vnettop.linux import nsenter
+from vnettop.linux.netlink import NLMSG_DONE, NLMSG_ERROR, check_end, messages
 from vnettop.model import CollectError, Listening
 
 TCP_LISTEN = "0A"
@@ -88,7 +89,6 @@ def read_listening(procfs: ProcFs, pid: int, tables: Sequence[str] = TABLES) -> 
 NETLINK_SOCK_DIAG = 4
 SOCK_DIAG_BY_FAMILY = 20
 NLM_F_REQUEST_DUMP = 0x301  # NLM_F_REQUEST | NLM_F_DUMP
-NLMSG_ERROR, NLMSG_DONE = 2, 3
 TCPF_LISTEN = 1 << 10
 INET_DIAG_MSG_LEN = 72  # inet_diag_msg: 4 bytes + 48-byte sockid + expires, rqueue, wqueue, uid, inode
 
@@ -115,16 +115,12 @@ def _read_diag(sock: socket.socket, proto: str, out: dict[int, Listening]) -> No
     """Read one sock_diag dump's replies into `out`; OSError if the kernel reports a failure."""
     while True:
         data = sock.recv(1 << 16)
-        pos = 0
-        while pos + 16 <= len(data):
-            length, kind = struct.unpack_from("=IH", data, pos)
-            if length < 16:
-                return
+        if not data:
+            return
+        for pos, length, kind, _flags in messages(data):
+            # A failed dump reports its errno in NLMSG_DONE's payload, not only in NLMSG_ERROR.
             if kind in (NLMSG_DONE, NLMSG_ERROR):
-                # A failed dump reports its errno in NLMSG_DONE's payload, not only in NLMSG_ERROR.
-                err = struct.unpack_from("=i", data, pos + 16)[0] if length >= 20 else 0
-                if err < 0:
-                    raise OSError(-err, os.strerror(-err))
+                check_end(data, pos, length, kind, "sock_diag dump failed")
                 return
             if kind == SOCK_DIAG_BY_FAMILY and length >= 16 + INET_DIAG_MSG_LEN:
                 body = pos + 16
@@ -133,7 +129,6 @@ def _read_diag(sock: socket.socket, proto: str, out: dict[int, Listening]) -> No
                 raw = data[body + 8 : body + 8 + (4 if family == socket.AF_INET else 16)]
                 (inode,) = struct.unpack_from("=I", data, body + 68)
                 out[inode] = Listening(proto, socket.inet_ntop(family, raw), port)
-            pos += (length + 3) & ~3
 
 
 def tcp_listeners_in(paths: Sequence[str], batch: int = 64) -> list[dict[int, Listening] | OSError]:

@@ -13,7 +13,6 @@ and mark the result `exact=False`.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import fcntl
 import os
@@ -23,6 +22,7 @@ from collections.abc import Sequence
 from vnettop import names
 from vnettop.collect.procfs import ProcFs
 from vnettop.collect.types import TunFd
+from vnettop.linux.libc import syscall
 
 SYS_PIDFD_OPEN = 434  # same number on every architecture using the unified syscall table (x86_64 too)
 SYS_PIDFD_GETFD = 438
@@ -30,25 +30,12 @@ TUNGETIFF = 0x800454D2  # _IOR('T', 210, unsigned int)
 TUNGETDEVNETNS = 0x54E3  # _IO('T', 227), kernel >= 5.2
 IFREQ_SIZE = 40  # struct ifreq: 16-byte name + 24-byte union (ifr_flags is its first short)
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_syscall = _libc.syscall
-_syscall.restype = ctypes.c_long
-
-
-def _sys(number: int, *args: int) -> int:
-    res = _syscall(ctypes.c_long(number), *(ctypes.c_long(a) for a in args))
-    if res < 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
-    return int(res)
-
-
 def pidfd_open(pid: int) -> int:
-    return _sys(SYS_PIDFD_OPEN, pid, 0)
+    return syscall(SYS_PIDFD_OPEN, pid, 0)
 
 
 def pidfd_getfd(pidfd: int, fd: int) -> int:
-    return _sys(SYS_PIDFD_GETFD, pidfd, fd, 0)
+    return syscall(SYS_PIDFD_GETFD, pidfd, fd, 0)
 
 
 def tun_ifreq(fd: int) -> tuple[str, int] | None:

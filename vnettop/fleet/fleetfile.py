@@ -59,6 +59,18 @@ class HostEntry:
             self._line = None
         return self._raw
 
+    def fresh_raw(self) -> dict[str, Any] | None:
+        """The snapshot object, parsed afresh from the line and not kept (unlike `raw`): a pass over
+        every host (the TUI's hosts view counts each one) then holds one host's objects at a time, not
+        the whole file's (a parsed host takes several times its line's memory)."""
+        if self._raw is not None or self._line is None:
+            return self._raw
+        try:
+            obj = json.loads(self._line)
+        except json.JSONDecodeError as e:
+            raise FleetFormatError(f"{self._where}: not valid JSON ({e.msg}, column {e.colno})") from None
+        return _entry(obj, self._where)._raw
+
     def may_contain(self, needle: str) -> bool:
         """False only if `needle` (lower-case, plain printable ASCII) cannot be anywhere in this host's
         snapshot: a substring test on the unparsed line, which JSON escapes would only make fail falsely

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from vnettop import names
 from vnettop.errors import SnapshotFormatError
 from vnettop.model import (
+    SECTIONS,
     BridgeInfo,
     BridgePort,
     CollectError,
@@ -33,6 +34,7 @@ from vnettop.model import (
     Listening,
     Namespace,
     NsFd,
+    Owner,
     Process,
     Snapshot,
     Stats,
@@ -164,7 +166,27 @@ def snapshot_to_dict(snap: Snapshot) -> dict[str, Any]:
         ],
         "links": [_link(link) for link in snap.links],
         "errors": [{"scope": e.scope, "message": e.message} for e in snap.errors],
+        **_sections(snap),
     }
+
+
+def _owner(o: Owner) -> dict[str, Any]:
+    return {"kind": o.kind, "name": o.name, "id": o.id, "runtime": o.runtime, "source": o.source,
+            "exact": o.exact, "details": dict(o.details), "links": [list(key) for key in o.links],
+            "namespaces": list(o.namespaces), "pids": list(o.pids), "parent": o.parent}
+
+
+#: How each section of `model.SECTIONS` is written (the reader's table is `_SECTION_READERS`).
+_SECTION_WRITERS: dict[str, Callable[[Any], Any]] = {
+    "owners": lambda owners: [_owner(o) for o in owners],
+}
+
+
+def _sections(snap: Snapshot) -> dict[str, Any]:
+    """The sections a source filled, by name; a section no source was asked for is left out (unknown),
+    which a reader tells from an empty list (asked: none found)."""
+    return {name: _SECTION_WRITERS[name](value) for name, value in zip(SECTIONS, snap.sections(), strict=True)
+            if value is not None}
 
 
 def snapshot_to_json(snap: Snapshot, indent: int | None = 2) -> str:
@@ -429,6 +451,38 @@ def _read_link(v: object, path: Where) -> Link:
     )
 
 
+def _read_owner(v: object, path: Where) -> Owner:
+    r = _Reader(v, path)
+    details = r.obj_or_none("details")
+    pairs: list[tuple[str, str]] = []
+    if details is not None:
+        pairs = [(str(k), details.req_str(str(k))) for k in details.obj]
+
+    def key(item: object, where: Where) -> tuple[int, int]:
+        if not isinstance(item, list) or len(item) != 2:
+            raise SnapshotFormatError(f"{_where(where)}: expected [netns, ifindex], found {_kind(item)}")
+        return _int_item(item[0], where), _int_item(item[1], where)
+
+    return Owner(kind=r.req_str("kind"), name=r.req_str("name"), id=r.opt_str("id"),
+                 runtime=r.req_str("runtime"), source=r.req_str("source"), exact=r.req_bool("exact"),
+                 details=tuple(sorted(pairs)), links=r.seq("links", key, optional=True),
+                 namespaces=r.seq("namespaces", _int_item, optional=True),
+                 pids=r.seq("pids", _int_item, optional=True), parent=r.opt_int("parent"))
+
+
+#: Section name -> (how one entry is read, how the entries make the section).
+_SECTION_READERS: dict[str, tuple[Callable[[object, Where], Any], Callable[[tuple[Any, ...]], Any]]] = {
+    "owners": (_read_owner, lambda owners: _check_parents(owners)),
+}
+
+
+def _check_parents(owners: tuple[Owner, ...]) -> tuple[Owner, ...]:
+    for i, owner in enumerate(owners):
+        if owner.parent is not None and not (0 <= owner.parent < len(owners) and owner.parent != i):
+            raise SnapshotFormatError(f"owners[{i}].parent: {owner.parent} is not another entry's index")
+    return owners
+
+
 def _read_taken_at(text: str, path: str) -> datetime:
     try:
         ts = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -454,6 +508,8 @@ def snapshot_from_dict(obj: object, source: str = "snapshot") -> Snapshot:
         return CollectError(e.req_str("scope"), e.req_str("message"))
 
     duration = r.obj.get("duration_ms", 0.0)
+    sections = {name: read(r.seq(name, read_item)) if name in r.obj and r.obj[name] is not None else None
+                for name, (read_item, read) in _SECTION_READERS.items()}
     return Snapshot(
         host=Host(host_r.req_str("hostname"), host_r.req_str("kernel")),
         namespaces=namespaces,
@@ -461,6 +517,7 @@ def snapshot_from_dict(obj: object, source: str = "snapshot") -> Snapshot:
         errors=r.seq("errors", error, optional=True),
         taken_at=_read_taken_at(r.req_str("taken_at"), f"{source}.taken_at"),
         duration_ms=float(duration) if isinstance(duration, (int, float)) else 0.0,
+        **sections,
     )
 
 

@@ -16,12 +16,15 @@ snapshot's size.
 from __future__ import annotations
 
 from vnettop import topology as topo
-from vnettop.model import Link, LinkRef, Namespace, Process, Snapshot
+from vnettop.model import Link, LinkRef, Namespace, Owner, Process, Snapshot
 from vnettop.textsafe import display_width, ljust
 from vnettop.textsafe import printable_line as _one
 
 _UNICODE = {"tee": "├─ ", "last": "└─ ", "bar": "│  ", "gap": "   ", "veth": "⇄", "dot": "·"}
 _ASCII = {"tee": "|- ", "last": "`- ", "bar": "|  ", "gap": "   ", "veth": "<->", "dot": "-"}
+
+#: Bridge facts the bridge note already states (`stp on|off`, `vlan_filtering`).
+_BRIDGE_SAID = frozenset({"stp", "stp_state", "vlan_filtering"})
 
 #: Widest a column may grow before it stops pushing the others right (long names still show whole).
 _MAX_COL = 24
@@ -74,6 +77,7 @@ def _namespace(snap: Snapshot, ns: Namespace, sym: dict[str, str], joins: topo.J
         head.append("(no name)")
     head.append(_plural(len(ns.pids), "process", "processes")
                 + ("" if ns.pids_complete else " seen (others' not readable)"))
+    head.extend(_owner_note(o) for o in snap.owners_of_namespace(ns.inode))
     lines = ["  ".join(head)]
     procs = ns.processes
     if procs:
@@ -185,11 +189,20 @@ def _notes(snap: Snapshot, link: Link, nested: bool, sym: dict[str, str], joins:
         notes.append(", ".join(flags))
     if link.tun is not None:
         notes.append(_tun_note(snap, link, joins))
-    if link.info:
-        notes.append(" ".join(f"{_one(k)} {_one(v)}" for k, v in link.info))
+    # A bridge's stp and vlan_filtering are said above with its ports; its facts must not say them again.
+    info = [(k, v) for k, v in link.info if link.bridge is None or k not in _BRIDGE_SAID]
+    if info:
+        notes.append(" ".join(f"{_one(k)} {_one(v)}" for k, v in info))
     if link.mtu != 1500 and link.kind != "loopback":
         notes.append(f"mtu {link.mtu}")
+    notes.extend(_owner_note(o) for o in snap.owners_of_link(link.key))
     return "  ".join(notes)
+
+
+def _owner_note(owner: Owner) -> str:
+    """`owner web-1 (vm)`; an inferred answer says how it was inferred: `(neutron-port, name pattern)`."""
+    how = "" if owner.exact else f", {_one(owner.source)}"
+    return f"owner {_one(owner.name)} ({_one(owner.kind)}{how})"
 
 
 def _ref_text(snap: Snapshot, link: Link, ref: LinkRef, always_ns: bool = False) -> str:

@@ -34,13 +34,22 @@ from vnettop.textsafe import printable, printable_line
 from vnettop.ui import rows as row_builders
 from vnettop.ui.changes import ChangeLog, same_structure
 from vnettop.ui.filtering import Filter
+from vnettop.ui.fleet_actions import FleetActions
+from vnettop.ui.fleet_hosts import (
+    HOST_COLUMNS,
+    FleetState,
+    HostRowsBuilder,
+    host_details,
+    host_index,
+    host_title,
+)
 from vnettop.ui.follow import PATIENCE, Wanted, find, wanted_after
 from vnettop.ui.gc_policy import GcPolicy
 from vnettop.ui.key_order import KeyOrder
 from vnettop.ui.keys import ALL_BINDINGS, VIEW_TITLES, WRITE_ACTIONS, WRITE_BINDINGS
 from vnettop.ui.messages import ActionApplied, CollectFailed, SnapshotCollected
 from vnettop.ui.navigation import NavigationActions
-from vnettop.ui.palette import JumpProvider
+from vnettop.ui.palette import FleetProvider, JumpProvider
 from vnettop.ui.rates import RateTracker
 from vnettop.ui.screens.errors import ErrorsScreen
 from vnettop.ui.screens.help import HelpScreen
@@ -49,7 +58,7 @@ from vnettop.ui.terminal import SturdyDriver, exit_status, install_exit_signals,
 from vnettop.ui.tree_model import TreeBuilder
 from vnettop.ui.widgets.details import DetailsPane
 from vnettop.ui.widgets.footer import KeyFooter
-from vnettop.ui.widgets.header import HeaderBar, HeaderState
+from vnettop.ui.widgets.header import FleetHeader, HeaderBar, HeaderState
 from vnettop.ui.widgets.snapshot_table import SnapshotTable
 from vnettop.ui.widgets.topology_tree import TopologyTree
 from vnettop.ui.write_actions import WriteActions
@@ -79,18 +88,26 @@ TABLE_VIEWS: dict[str, tuple[tuple[str, ...], Any]] = {
 }
 
 
-class VnettopApp(NavigationActions, WriteActions, App[int]):
+#: Keys about a device or a process of one host: not offered on a fleet file's hosts view.
+HOST_ONLY_ACTIONS = frozenset({"peer", "trace", "bridge", "holder", "errors"})
+
+
+class VnettopApp(FleetActions, NavigationActions, WriteActions, App[int]):
     """Full-screen inspector of namespaces, bridges, veth pairs and tun/tap devices."""
 
     CSS_PATH = "vnettop.tcss"
     TITLE = "vnettop"
     BINDINGS: ClassVar[list[BindingType]] = list(ALL_BINDINGS)
-    COMMANDS = App.COMMANDS | {JumpProvider}
+    COMMANDS = App.COMMANDS | {JumpProvider, FleetProvider}
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (NARROW_BELOW, "-wide")]  # noqa: RUF012 (typed by App)
 
     def __init__(self, collector: Collector, mutator: Any = None, *, read_only: bool,
-                 notice: str | None = None, source_label: str = "live", interval: float = 1.0) -> None:
+                 notice: str | None = None, source_label: str = "live", interval: float = 1.0,
+                 fleet: FleetState | None = None) -> None:
         super().__init__()
+        #: A fleet file's hosts (`--load fleet.jsonl`): the app opens on the hosts view, and polls nothing.
+        self.fleet = fleet
+        self._hosts_rows = HostRowsBuilder()
         self.collector = collector
         self.mutator = mutator
         #: Read-only when asked, when there is no mutator, or when the mutator itself is read-only.
@@ -101,7 +118,7 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
         self.snapshot: Snapshot | None = None
         self.paused = False
         self.filter = Filter()
-        self.view = "topology"
+        self.view = "topology" if fleet is None else "hosts"
         self.rates = RateTracker()
         self.changes = ChangeLog()
         self.polls = 0  # snapshots received (tests wait on it)
@@ -132,7 +149,9 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
         if self.notice:
             yield Static(Text(f" {printable_line(self.notice)}"), id="notice")
         with Horizontal(id="body"):
-            with ContentSwitcher(initial="topology", id="views"):
+            with ContentSwitcher(initial=self.view, id="views"):
+                if self.fleet is not None:
+                    yield SnapshotTable(HOST_COLUMNS, id="hosts")
                 yield TopologyTree(id="topology")
                 for view_id, (columns, _) in TABLE_VIEWS.items():
                     yield SnapshotTable(columns, id=view_id)
@@ -172,9 +191,15 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
         self._place_details()
         self._set_view_title()
         self.main_query("#filter", Input).display = False
-        self.main_query(TopologyTree).focus()
         self._refresh_header()
-        self._start_poll(wait=False)
+        if self.fleet is not None:  # a fleet file never changes: nothing to poll
+            self._stale_views.add("hosts")
+            self._refresh_view()
+            self.current_widget().focus()
+            self.start_summaries()
+        else:
+            self.main_query(TopologyTree).focus()
+            self._start_poll(wait=False)
         self.set_interval(1.0, self._gc_tick)
         if self.exit_on_signals:
             self.set_interval(1.0, self._watch_terminal)
@@ -198,6 +223,8 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
                 self.gc_policy.note_input()
             if hasattr(self.collector, "hold_until"):  # the live collector (a loaded file: nothing to pause)
                 cast(Any, self.collector).hold_until = time.monotonic() + INPUT_HOLD
+            if self.fleet is not None:  # a fleet file's hosts being counted in the background
+                self.fleet.hold_until = time.monotonic() + INPUT_HOLD
         if isinstance(event, events.Key) and not event.is_forwarded and not self._key_order.admit(event):
             return  # held until the key before it has been answered (see ui/key_order.py)
         await super().on_event(event)
@@ -294,16 +321,29 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
 
     def _mark_all_stale(self) -> None:
         """Every view must be rebuilt before it is shown again (the visible one is, at once)."""
-        self._stale_views = {"topology", *TABLE_VIEWS}
+        self._stale_views = {"topology", *TABLE_VIEWS}  # not "hosts": its rows are not the snapshot's
 
     def _refresh_header(self) -> None:
         if not self.screen_stack:
             return
+        fleet = None
+        if self.fleet is not None:
+            shown = self.fleet.current
+            host = self.fleet.entries[shown].host if shown is not None else None
+            fleet = FleetHeader(self.fleet.source, self.view == "hosts" or shown is None, host,
+                                self.fleet.position(shown) if shown is not None else "",
+                                self.fleet.summary_line())
         self.main_query(HeaderBar).show(self.snapshot, HeaderState(
-            self.read_only, self.source_label, self.interval, self.paused, self.filter))
+            self.read_only, self.source_label, self.interval, self.paused, self.filter, fleet))
 
     def _refresh_view(self) -> None:
         """Rebuild the visible view's content (others wait until shown)."""
+        if self.view == "hosts" and self.fleet is not None:
+            if "hosts" in self._stale_views and self.screen_stack:
+                self._stale_views.discard("hosts")
+                self.main_query("#hosts", SnapshotTable).sync(self._hosts_rows(self.fleet, self.filter))
+                self._details_soon()
+            return
         snap = self.snapshot
         if snap is None or self.view not in self._stale_views or not self.screen_stack:
             return
@@ -328,11 +368,27 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
     def current_target(self) -> Target | None:
         return self.current_widget().current_target
 
+    def shown_host(self) -> int | None:
+        """In the hosts view, the host under the cursor."""
+        if self.view != "hosts" or self.fleet is None:
+            return None
+        return host_index(self.main_query("#hosts", SnapshotTable).current_row)
+
     def _refresh_details(self, only_if_rates: bool = False) -> None:
         snap = self.snapshot
         if not self.screen_stack:  # a late highlight message while the app shuts down
             return
         pane = self.main_query(DetailsPane)
+        if self.view == "hosts" and self.fleet is not None:
+            if only_if_rates or not pane.display:
+                return
+            index = self.shown_host()
+            if index is None:
+                pane.show_other(Text("details"), Text("No host matches the filter.", style="dim"))
+            else:
+                pane.show_other(host_title(self.fleet, index), host_details(self.fleet, index, pane.full),
+                                key=f"host:{index}")
+            return
         if snap is None or not pane.display:
             return
         target = self.current_target()
@@ -341,12 +397,20 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
         pane.show(snap, target, self.rates)
 
     def _set_view_title(self) -> None:
+        views = self.main_query("#views", ContentSwitcher)
+        hidden = not self.main_query(DetailsPane).display
+        if self.view == "hosts" and self.fleet is not None:
+            views.border_title = f"H Hosts ({len(self.fleet.entries)})"
+            views.border_subtitle = ("enter opens a host" + (" · i details" if hidden else "")
+                                     + (f" · filter {self.filter}" if self.filter.active else ""))
+            return
         number = next(i for i, (vid, _) in enumerate(VIEW_TITLES, 1) if vid == self.view)
         title = dict(VIEW_TITLES)[self.view]
-        views = self.main_query("#views", ContentSwitcher)
+        if self.fleet is not None and self.fleet.current is not None:
+            title += f" · {printable_line(self.fleet.entries[self.fleet.current].host)}"
         views.border_title = f"{number} {title}"
-        hidden = not self.main_query(DetailsPane).display
-        views.border_subtitle = ("1-6 views" + (" · i details" if hidden else "")
+        views.border_subtitle = ("1-6 views" + (" · H hosts" if self.fleet is not None else "")
+                                 + (" · i details" if hidden else "")
                                  + (f" · filter {self.filter}" if self.filter.active else ""))
 
     def _details_soon(self) -> None:
@@ -354,7 +418,9 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
         title now, its body is rendered after the next screen refresh. Keys that arrive meanwhile
         (held arrows) share one render of the body for where the cursor ends up."""
         snap = self.snapshot
-        if snap is not None and self.screen_stack:
+        if self.view == "hosts" and self.fleet is not None:
+            pass  # the host's details are drawn whole, after the refresh
+        elif snap is not None and self.screen_stack:
             pane = self.main_query(DetailsPane)
             if pane.display:
                 pane.show_title(snap, self.current_target())
@@ -383,7 +449,13 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
 
     @on(SnapshotTable.RowSelected)
     def _row_chosen(self, event: SnapshotTable.RowSelected) -> None:
-        """`enter` on a table row shows that object in the topology tree."""
+        """`enter` on a table row shows that object in the topology tree (on the hosts view: opens
+        that host)."""
+        if event.table.id == "hosts":
+            index = host_index(event.table.current_row)
+            if index is not None:
+                self.open_host(index)
+            return
         target = self.current_target()
         if target is not None:
             self.jump_to(target, prefer_topology=True)
@@ -393,9 +465,15 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
     def action_view(self, view: str) -> None:
         if view == self.view:
             return
+        if self.fleet is not None and view != "hosts" and self.fleet.current is None:
+            self.notify("choose a host first: enter on its row opens it", severity="warning", timeout=3)
+            return
         self.view = view
         self.main_query("#views", ContentSwitcher).current = view
         self._set_view_title()
+        if self.fleet is not None:
+            self._refresh_header()
+            self.refresh_bindings()  # the device keys come and go with the hosts view
         self._refresh_view()
         self.current_widget().focus()
         self._details_soon()
@@ -465,6 +543,10 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
     def action_full_details(self) -> None:
         """Show (or cap again) the long lists of the selection's details."""
         pane = self.main_query(DetailsPane)
+        if self.view == "hosts" and self.fleet is not None and pane.display:
+            pane.full = not pane.full
+            self._refresh_details()
+            return
         if self.snapshot is None or not pane.display:
             return
         pane.target = self.current_target()  # so `show` sees the same selection and keeps `full`
@@ -477,6 +559,9 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
     def action_help(self) -> None:
         keys = [(b.key_display or b.key, b.tooltip or b.description) for b in ALL_BINDINGS
                 if self.check_action(b.action.split("(")[0], ()) is not False]
+        if self.fleet is not None:
+            keys += [("enter (hosts)", "open the host's picture in views 1-6 (H comes back)"),
+                     ("ctrl+p", "find on every host: device or namespace name, MAC, IP, Neutron port uuid")]
         notice = f" ({printable_line(self.notice)})" if self.notice else ""  # names a --load file: anything
         mode = ("READ-ONLY: nothing can be changed from here" + notice
                 if self.read_only else "write mode: changes show their ip command and ask before running")
@@ -485,6 +570,12 @@ class VnettopApp(NavigationActions, WriteActions, App[int]):
     # -- read-only gate (1 of 3: hide; the actions and the mutator refuse again) -------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "hosts":
+            return self.fleet is not None
+        if action in ("pause", "refresh") and self.fleet is not None:
+            return False  # a fleet file never changes
+        if action in HOST_ONLY_ACTIONS and self.fleet is not None and self.view == "hosts":
+            return False  # a row of the hosts view is a host, not a device
         return not (action in WRITE_ACTIONS and self.read_only)
 
     def get_system_commands(self, screen: Screen[Any]) -> Any:
@@ -526,17 +617,18 @@ WRITE_KEYS = [b.key for b in WRITE_BINDINGS]
 
 
 def build_app(collector: Collector, mutator: Any = None, *, read_only: bool, notice: str | None = None,
-              source_label: str = "live", interval: float = 1.0) -> VnettopApp:
+              source_label: str = "live", interval: float = 1.0,
+              fleet: FleetState | None = None) -> VnettopApp:
     """The one factory of the app, shared by the CLI and the tests."""
     return VnettopApp(collector, mutator, read_only=read_only, notice=notice, source_label=source_label,
-                      interval=interval)
+                      interval=interval, fleet=fleet)
 
 
 def run(collector: Collector, mutator: Any, *, read_only: bool, notice: str | None,
-        source_label: str, interval: float) -> int:
+        source_label: str, interval: float, fleet: FleetState | None = None) -> int:
     """Run the app full screen until the user quits; returns the exit status."""
     app = build_app(collector, mutator, read_only=read_only, notice=notice, source_label=source_label,
-                    interval=interval)
+                    interval=interval, fleet=fleet)
     app.gc_policy = GcPolicy()
     app.exit_on_signals = True
     app.driver_class = SturdyDriver

@@ -38,6 +38,8 @@ READ_BINDINGS: list[Binding] = [
     Binding("b", "bridge", "Bridge", id="bridge", tooltip="jump to the bridge this device is a port of"),
     Binding("h", "holder", "Holder", id="holder",
             tooltip="jump to the process holding this tun/tap (from a process: to its device)"),
+    Binding("H", "hosts", "Hosts", id="hosts",
+            tooltip="fleet file: back to the hosts view (one row per host; enter opens a host)"),
     Binding("space", "pause", "Pause", id="pause", tooltip="pause / resume live updates"),
     Binding("r", "refresh", "Refresh", id="refresh", tooltip="collect now"),
     *(Binding(str(i), f"view('{vid}')", title, group=VIEWS, id=f"view-{i}", tooltip=f"view {title}")
@@ -74,6 +76,6 @@ ALL_BINDINGS: list[Binding] = READ_BINDINGS + WRITE_BINDINGS
 
 #: The footer's keys, most important first: it shows as many as fit whole (`?` always). Ids of
 #: bindings, "views" for the 1-6 group, "palette" for ctrl+p; keys not named here come last.
-FOOTER_ORDER: tuple[str, ...] = ("help", "quit", "filter", "peer", "trace", "views", "write-new",
+FOOTER_ORDER: tuple[str, ...] = ("help", "quit", "hosts", "filter", "peer", "trace", "views", "write-new",
                                  "write-delete", "write-up-down", "bridge", "holder", "pause", "refresh",
                                  "palette")

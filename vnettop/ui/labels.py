@@ -172,3 +172,16 @@ def proc_label(proc: Process, held: list[str]) -> Text:
     if listening:
         text.append(f"  {listening}", style="dim")
     return text
+
+
+def kind_counts(snap: Snapshot) -> dict[str, int]:
+    """Devices by the kinds the header and the hosts view count: bridge, veth, tun/tap."""
+    kinds = {"bridge": 0, "veth": 0, "tun/tap": 0}
+    for link in snap.links:
+        if link.bridge is not None or link.kind == "bridge":
+            kinds["bridge"] += 1
+        elif link.kind == "veth":
+            kinds["veth"] += 1
+        elif link.tun is not None or link.kind in ("tun", "tap"):
+            kinds["tun/tap"] += 1
+    return kinds

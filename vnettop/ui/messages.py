@@ -33,3 +33,27 @@ class ActionApplied(Message):
     ip_command: str
     #: The plan applied (the app selects what it created or moved).
     plan: Any = None
+
+
+@dataclass
+class HostOpened(Message):
+    """A fleet file's host has its snapshot built: show it (and select `target` in it, if any)."""
+
+    index: int
+    snapshot: Snapshot
+    target: Any = None
+
+
+@dataclass
+class HostNotOpened(Message):
+    """A fleet file's host has no picture to show (it did not answer, or its snapshot is unreadable)."""
+
+    index: int
+    reason: str
+
+
+@dataclass
+class HostsSummarized(Message):
+    """Counts and orphans of some of a fleet file's hosts: (host index, HostSummary) pairs."""
+
+    summaries: list[tuple[int, Any]]

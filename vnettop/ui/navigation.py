@@ -30,6 +30,7 @@ class NavigationActions(_Base):
     if TYPE_CHECKING:  # provided by VnettopApp
         snapshot: Snapshot | None
         filter: Filter
+        _stale_views: set[str]
 
         def current_target(self) -> Target | None: ...
         def current_widget(self) -> Any: ...
@@ -95,6 +96,7 @@ class NavigationActions(_Base):
             return
         self.filter = flt
         self._mark_all_stale()
+        self._stale_views.add("hosts")  # a fleet file's hosts view filters too
         self._set_view_title()
         self._refresh_header()
         self._refresh_view()

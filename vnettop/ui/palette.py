@@ -6,6 +6,7 @@ built from the same bindings as the footer, so the palette never offers what the
 
 from __future__ import annotations
 
+import asyncio
 from functools import partial
 from typing import TYPE_CHECKING, cast
 
@@ -17,6 +18,7 @@ from textual.fuzzy import Matcher
 from vnettop.model import Snapshot
 from vnettop.names import written
 from vnettop.topology import vm_name
+from vnettop.ui.fleet_hosts import fleet_hits
 from vnettop.ui.labels import safe
 from vnettop.ui.targets import Target
 
@@ -85,3 +87,29 @@ class JumpProvider(Provider):
             if score > 0:
                 yield Hit(score, highlighted(matcher, text), partial(self.vnettop.jump_to, target),
                           help=escape(help_text))
+
+
+class FleetProvider(Provider):
+    """Over a fleet file: hosts by name, and devices and namespaces on every host by name, MAC, IP or
+    Neutron port uuid prefix (`fleet find`'s matching); a hit opens that host and selects the device.
+
+    Hosts are searched one at a time with a pause between them, so typing on cancels a search at once
+    (a query matching everywhere stops after LIMIT hits)."""
+
+    @property
+    def vnettop(self) -> VnettopApp:
+        return cast("VnettopApp", self.app)
+
+    async def search(self, query: str) -> Hits:
+        fleet = self.vnettop.fleet
+        if fleet is None or len(query.strip()) < 2:
+            return
+        shown = 0
+        for hits in fleet_hits(fleet, query):
+            for hit in hits:
+                yield Hit(1.0 if hit.target is None else 0.9, Text(hit.label),
+                          partial(self.vnettop.open_host, hit.index, hit.target), help=escape(hit.help))
+                shown += 1
+                if shown >= LIMIT:
+                    return
+            await asyncio.sleep(0)

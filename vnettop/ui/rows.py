@@ -28,6 +28,9 @@ class Row:
     key: str
     target: Target | None
     cells: tuple[Cell, ...]
+    #: Cells from this index on are one free text that runs on past the columns and widens none of
+    #: them (a failed host's reason, where its unknown counts would be); None: every cell in its column.
+    spill: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "cells", tuple(plain(c) if isinstance(c, str) else c for c in self.cells))

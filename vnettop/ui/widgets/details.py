@@ -38,6 +38,7 @@ class DetailsPane(ScrollView, can_focus=True):
         #: Whole lists (every device, process, FDB entry) for the current selection; `f` turns it on,
         #: selecting something else turns it off again (long lists are slow to draw on every move).
         self.full = False
+        self._other_key: str | None = None  # what `show_other` shows (None: a target, or nothing)
 
     # -- feeding -----------------------------------------------------------------------------------
 
@@ -51,12 +52,30 @@ class DetailsPane(ScrollView, can_focus=True):
     def show(self, snap: Snapshot, target: Target | None, rates: RateTracker | None) -> None:
         """Show `target`: a new selection starts at the top; the same one (a rates tick) keeps the
         scroll position."""
-        same = target == self.target and self.renders > 0
+        same = target == self.target and self.renders > 0 and self._other_key is None
+        self._other_key = None
         if not same:
             self.full = False
         self.target = target
         self.show_title(snap, target)
         self.content = render_details(snap, target, rates, full=self.full)
+        self._render_content()
+        if not same:
+            self.scroll_to(y=0, animate=False, immediate=True)
+        self.renders += 1
+
+    def show_other(self, title: Text, content: RenderableType, key: str | None = None) -> None:
+        """Show something that is not an object of a snapshot (a fleet file's host row). `key` names
+        it: the same key again keeps the scroll position and `full`, as `show` does for a target."""
+        same = key is not None and key == self._other_key
+        if not same:
+            self.full = False
+        self._other_key = key
+        self.target = None
+        if title != self._title:
+            self._title = title
+            self.border_title = title
+        self.content = content
         self._render_content()
         if not same:
             self.scroll_to(y=0, animate=False, immediate=True)

@@ -14,6 +14,18 @@ from textual.widgets import Static
 from vnettop.model import Snapshot
 from vnettop.textsafe import printable_line
 from vnettop.ui.filtering import Filter
+from vnettop.ui.labels import kind_counts
+
+
+@dataclass(frozen=True, slots=True)
+class FleetHeader:
+    """What the header says of a fleet file (`--load fleet.jsonl`)."""
+
+    source: str  # the file's name
+    hosts_view: bool  # the hosts view is shown (or no host has been opened yet)
+    host: str | None  # the host whose picture the other views show
+    position: str  # "13/1000"
+    summary: str  # hosts, failed, orphans (the hosts view's second line)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,11 +37,18 @@ class HeaderState:
     interval: float
     paused: bool
     filter: Filter
+    fleet: FleetHeader | None = None
 
 
 def header_text(snap: Snapshot | None, state: HeaderState) -> Text:
-    text = Text()
+    """Two lines, each cut at the terminal's edge rather than wrapped: on a narrow terminal a wrapped
+    first line pushed the counts line out of the two-line header. What matters comes first (host,
+    READ-ONLY, source); the collect time and clock are the first to go."""
+    text = Text(no_wrap=True, overflow="ellipsis")
     text.append(" vnettop ", style="bold reverse")
+    fleet = state.fleet
+    if fleet is not None and fleet.hosts_view:
+        return _fleet_text(text, fleet, state)
     if snap is not None:
         text.append(f"  {printable_line(snap.host.hostname)}", style="bold")
         text.append(f"  {printable_line(snap.host.kernel)}")
@@ -41,6 +60,10 @@ def header_text(snap: Snapshot | None, state: HeaderState) -> Text:
         text.append("paused", style="bold yellow")
     elif state.source == "live":
         text.append(f"live {state.interval:g}s", style="green")
+    elif fleet is not None:
+        text.append(f"fleet {printable_line(fleet.source)}: host ", style="bold cyan")
+        text.append(printable_line(fleet.host or "?"), style="bold reverse cyan")
+        text.append(f" {fleet.position}", style="bold cyan")
     else:
         text.append(printable_line(state.source), style="bold cyan")  # a --load file's name: anything
     if snap is not None:
@@ -58,15 +81,23 @@ def header_text(snap: Snapshot | None, state: HeaderState) -> Text:
     return text
 
 
+def _fleet_text(text: Text, fleet: FleetHeader, state: HeaderState) -> Text:
+    """The hosts view's header: the fleet file, then its hosts, failures and orphans."""
+    text.append(f"  fleet file {printable_line(fleet.source)}", style="bold cyan")
+    if state.read_only:
+        text.append("  ")
+        text.append(" READ-ONLY ", style="bold reverse red")
+    if fleet.host is not None:
+        text.append(f"  last opened: {printable_line(fleet.host)}", style="dim")
+    text.append("\n " + fleet.summary)
+    if state.filter.active:
+        text.append("  filter: ", style="bold")
+        text.append(printable_line(str(state.filter)), style="bold reverse")
+    return text
+
+
 def counts_text(snap: Snapshot) -> str:
-    kinds = {"bridge": 0, "veth": 0, "tun/tap": 0}
-    for link in snap.links:
-        if link.bridge is not None or link.kind == "bridge":
-            kinds["bridge"] += 1
-        elif link.kind == "veth":
-            kinds["veth"] += 1
-        elif link.tun is not None or link.kind in ("tun", "tap"):
-            kinds["tun/tap"] += 1
+    kinds = kind_counts(snap)
     return (f"ns {len(snap.namespaces)} · links {len(snap.links)} · br {kinds['bridge']} · "
             f"veth {kinds['veth']} · tun/tap {kinds['tun/tap']}")
 

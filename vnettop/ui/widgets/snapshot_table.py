@@ -118,6 +118,9 @@ class SnapshotTable(ScrollView, can_focus=True):
         """The cells of the row at `index` (as Text)."""
         return tuple(cell if isinstance(cell, Text) else Text(cell) for cell in self._rows[index].cells)
 
+    def row_at(self, index: int) -> Row | None:
+        return self._rows[index] if 0 <= index < len(self._rows) else None
+
     @property
     def current_row(self) -> Row | None:
         if not 0 <= self.cursor_row < len(self._rows):
@@ -193,7 +196,8 @@ class SnapshotTable(ScrollView, can_focus=True):
             if kept is not None and kept[0] is row:
                 own = kept[1]
             else:
-                own = [cell.cell_len if isinstance(cell, Text) else len(cell) for cell in row.cells]
+                measured = row.cells[:row.spill]  # a spilled text widens no column
+                own = [cell.cell_len if isinstance(cell, Text) else len(cell) for cell in measured]
             fresh[row.key] = (row, own)
             for i, n in enumerate(own[:len(widths)]):
                 if n > widths[i]:
@@ -223,6 +227,10 @@ class SnapshotTable(ScrollView, can_focus=True):
 
     def _page(self) -> int:
         return max(1, self.scrollable_content_region.height - 1)
+
+    def _on_resize(self, event: events.Resize) -> None:
+        """A shorter table (the details pane shown under it) keeps its cursor row in view."""
+        self.call_after_refresh(self._cursor_into_view)
 
     def _cursor_into_view(self) -> None:
         top = round(self.scroll_y)
@@ -287,17 +295,23 @@ class SnapshotTable(ScrollView, can_focus=True):
                             self.get_component_rich_style("snapshot-table--cursor"))
         return self._styles
 
-    def _layout(self, cells: Sequence[str | Text], style: Style | None) -> Strip:
-        """One line: every cell padded to its column's width, `style` over the whole line."""
+    def _layout(self, cells: Sequence[str | Text], style: Style | None, spill: int | None = None) -> Strip:
+        """One line: every cell padded to its column's width (cells from `spill` on run free), `style`
+        over the whole line."""
         line = Text(end="", no_wrap=True)
         pad = " " * PAD
-        for cell, width in zip(cells, self._widths, strict=False):
+        fixed = cells[:spill] if spill is not None else cells
+        for cell, width in zip(fixed, self._widths, strict=False):
             text = cell if isinstance(cell, Text) else Text(cell)
             if "\n" in text.plain:
                 text = text.split("\n")[0]
             line.append(pad)
             line.append_text(text)
             line.append(" " * (width - text.cell_len + PAD))
+        for cell in cells[len(fixed):]:
+            text = cell if isinstance(cell, Text) else Text(cell)
+            line.append(pad)
+            line.append_text(text.split("\n")[0] if "\n" in text.plain else text)
         if style is not None:
             line.stylize(style)
         segments = [seg for seg in line.render(self.app.console) if seg.text]
@@ -316,11 +330,13 @@ class SnapshotTable(ScrollView, can_focus=True):
             if index >= len(self._rows):
                 return Strip.blank(width, base)
             if index == self.cursor_row:
-                strip = self._layout(self._rows[index].cells, cursor)
+                row = self._rows[index]
+                strip = self._layout(row.cells, cursor, row.spill)
             else:
                 kept = self._lines.get(index)
                 if kept is None:
-                    kept = self._lines[index] = self._layout(self._rows[index].cells, None)
+                    row = self._rows[index]
+                    kept = self._lines[index] = self._layout(row.cells, None, row.spill)
                 strip = kept
         return strip.crop_extend(scroll_x, scroll_x + width, base).apply_style(base)
 

@@ -111,6 +111,8 @@ class TopologyTree(Tree[Target], inherit_bindings=False):
         event.prevent_default()  # Tree's handler (found by the MRO walk after this one) is not run
         self._line_cache.grow(event.size.height)
         self.refresh()
+        # A shorter view (the details pane shown under it on a small terminal) must not hide the cursor.
+        self.call_after_refresh(self._cursor_into_view)
 
     def _refresh_lines_now(self) -> None:
         """Rebuild the line list now: nodes' line numbers are needed at once to place the cursor."""

@@ -1,23 +1,31 @@
-"""The lean dump client: RTM_GETLINK / RTM_GETADDR / AF_BRIDGE RTM_GETNEIGH over a socket of its own.
+"""One namespace's devices, addresses and bridge FDBs: RTM_GETLINK / RTM_GETADDR / AF_BRIDGE RTM_GETNEIGH.
 
 Why a socket of its own: the collector's IPRoute may be subscribed to notifications, and reading replies
-from it would steal them; a `lean.StatsSocket` in the same namespace (the caller's, or the one `lean`
-keeps beside the IPRoute) carries these dumps and the counters. Unlike pyroute2 this client sees a
-failed dump's errno in NLMSG_DONE, and it retries dumps the kernel flags NLM_F_DUMP_INTR. The messages
-are parsed by `lean_link` as they arrive (no copy), except those it leaves to pyroute2.
+from it would steal them; a `counters.StatsSocket` in the same namespace (the caller's, or the one
+`counters` keeps beside the IPRoute) carries these dumps and the counters. Unlike pyroute2 this client
+sees a failed dump's errno in NLMSG_DONE, and it retries dumps the kernel flags NLM_F_DUMP_INTR. The
+messages are parsed by `rtnl_parser` as they arrive (no copy), except those it leaves to pyroute2; if no
+such socket can be had (no root for SIOCGSKNS, a fake `ipr` without fileno) or it breaks mid-dump,
+pyroute2 does it all (`decode.dump_namespace_pyroute2`).
 """
 
 from __future__ import annotations
 
-import errno
 import ipaddress
 import os
 import struct
 from collections.abc import Callable
 from typing import Any
 
-from vnettop.collect import lean, lean_link
-from vnettop.collect.lean_link import (
+from vnettop.collect import counters, rtnl_parser
+from vnettop.collect.decode import (
+    NamespaceDump,
+    address_map,
+    dump_namespace_pyroute2,
+    fdb_map,
+    join_dump,
+)
+from vnettop.collect.rtnl_parser import (
     AF_BRIDGE,
     RTM_GETADDR,
     RTM_GETLINK,
@@ -29,15 +37,12 @@ from vnettop.collect.lean_link import (
     parse_link,
     parse_neigh,
 )
-from vnettop.collect.netlink import NLM_F_DUMP_INTR, NamespaceDump, address_map, fdb_map, join_dump
 from vnettop.collect.types import LinkDraft
+from vnettop.linux.netlink import NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, DumpError, check_end, messages
 from vnettop.model import CollectError, FdbEntry
 
-NLMSG_ERROR, NLMSG_DONE = 2, 3
-NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
-TRIES = 3  # dumps flagged NLM_F_DUMP_INTR are retried, as in netlink._dump
+TRIES = 3  # dumps flagged NLM_F_DUMP_INTR are retried, as in decode._dump
 
-_HDR = struct.Struct("=IHHII")
 _I32 = struct.Struct("=i")
 _DUMP_REQ = struct.Struct("=IHHII16s")  # nlmsghdr + a zeroed family header of up to 16 bytes
 
@@ -54,7 +59,7 @@ def build_request(msg_type: int, family: int, header_size: int) -> Callable[[int
 
 
 class Reply:
-    """The messages of one dump answer, split into what the lean parser took and what it left."""
+    """The messages of one dump answer, split into what the struct parser took and what it left."""
 
     def __init__(self, want: int, parse: Callable[[memoryview, int, int], Any]) -> None:
         self.want, self.parse = want, parse
@@ -63,31 +68,21 @@ class Reply:
         self.interrupted = False
 
     def __call__(self, buf: memoryview, seq: int | None) -> bool:
-        """Consume one datagram; True once NLMSG_DONE arrived. Raises lean.DumpError on a kernel error."""
-        off, size = 0, len(buf)
-        while off + 16 <= size:
-            length, mtype, flags, mseq, _pid = _HDR.unpack_from(buf, off)
-            if length < 16 or off + length > size:
-                raise OSError(errno.EBADMSG, f"truncated netlink message ({length} bytes at {off})")
-            if seq is None or mseq == seq:
-                if flags & NLM_F_DUMP_INTR:
-                    self.interrupted = True
-                if mtype == self.want:
-                    try:
-                        self.items.append(self.parse(buf, off, length))
-                    except Exception:  # Fallback, or anything odd: pyroute2 decides (and reports)
-                        self.left.append(bytes(buf[off:off + length]))
-                elif mtype in (NLMSG_DONE, NLMSG_ERROR):
-                    code = _I32.unpack_from(buf, off + 16)[0] if length >= 20 else 0
-                    if code < 0:
-                        raise lean.DumpError(-code, os.strerror(-code))
-                    if mtype == NLMSG_DONE:
-                        return True
-            off += (length + 3) & ~3
+        """Consume one datagram; True once NLMSG_DONE arrived. Raises DumpError on a kernel error."""
+        for off, length, mtype, flags in messages(buf, seq):
+            if flags & NLM_F_DUMP_INTR:
+                self.interrupted = True
+            if mtype == self.want:
+                try:
+                    self.items.append(self.parse(buf, off, length))
+                except Exception:  # Fallback, or anything odd: pyroute2 decides (and reports)
+                    self.left.append(bytes(buf[off:off + length]))
+            elif check_end(buf, off, length, mtype, "dump failed"):
+                return True
         return False
 
 
-def _run(sock: lean.StatsSocket, what: str, request: Callable[[int], bytes], want: int,
+def _run(sock: counters.StatsSocket, what: str, request: Callable[[int], bytes], want: int,
          parse: Callable[[memoryview, int, int], Any], netns: int,
          errors: list[CollectError]) -> Reply | None:
     """One dump, retried while flagged inconsistent; None (with an error) if the kernel refused it.
@@ -99,8 +94,9 @@ def _run(sock: lean.StatsSocket, what: str, request: Callable[[int], bytes], wan
         reply = Reply(want, parse)
         try:
             sock.exchange(request, reply)
-        except lean.DumpError as exc:
-            errors.append(CollectError(f"netns {netns}", f"{what} dump failed: {exc.strerror}"))
+        except DumpError as exc:
+            why = os.strerror(exc.errno or 0)
+            errors.append(CollectError(f"netns {netns}", f"{what} dump failed: {why}"))
             return None
         if not reply.interrupted:
             return reply
@@ -113,7 +109,7 @@ ADDR_REQUEST = build_request(RTM_GETADDR, 0, 8)
 FDB_REQUEST = build_request(RTM_GETNEIGH, AF_BRIDGE, 12)
 
 
-def dump_with(sock: lean.StatsSocket, netns: int) -> NamespaceDump:
+def dump_with(sock: counters.StatsSocket, netns: int) -> NamespaceDump:
     """Links, addresses and bridge FDBs over `sock`. Raises OSError only if the socket itself fails."""
     errors: list[CollectError] = []
     links = _run(sock, "link", LINK_REQUEST, RTM_NEWLINK, lambda b, o, n: parse_link(b, o, n, netns),
@@ -123,27 +119,27 @@ def dump_with(sock: lean.StatsSocket, netns: int) -> NamespaceDump:
     drafts: list[LinkDraft] = links.items
     for raw in links.left:
         try:
-            drafts.append(lean_link.pyroute2_link(raw, netns))
+            drafts.append(rtnl_parser.pyroute2_link(raw, netns))
         except Exception as exc:  # one odd device must not hide the others
             index = _I32.unpack_from(raw, 20)[0] if len(raw) >= 24 else "?"
             errors.append(CollectError(f"netns {netns}", f"cannot decode link {index}: {exc!r}"))
     addrs: dict[int, tuple[str, ...]] = {}
     reply = _run(sock, "address", ADDR_REQUEST, RTM_NEWADDR, parse_address, netns, errors)
     if reply is not None:
-        theirs = lean_link.pyroute2_addresses(reply.left) if reply.left else {}
+        theirs = rtnl_parser.pyroute2_addresses(reply.left) if reply.left else {}
         addrs = _merge(address_map(reply.items), theirs,
                        lambda a, b: tuple(sorted(set(a + b), key=_address_order)))
     fdb: dict[int, tuple[FdbEntry, ...]] = {}
     if any(d.link.bridge is not None for d in drafts):
         reply = _run(sock, "fdb", FDB_REQUEST, RTM_NEWNEIGH, parse_neigh, netns, errors)
         if reply is not None:
-            left = lean_link.pyroute2_fdb(reply.left) if reply.left else {}
+            left = rtnl_parser.pyroute2_fdb(reply.left) if reply.left else {}
             fdb = _merge(fdb_map(reply.items), left, lambda a, b: tuple(sorted(set(a + b), key=_fdb_order)))
     return join_dump(drafts, addrs, fdb, errors)
 
 
 def _merge(ours: dict[int, Any], theirs: dict[int, Any], both: Callable[[Any, Any], Any]) -> dict[int, Any]:
-    """Join the lean parser's map with pyroute2's map of the messages it left (rare: usually empty)."""
+    """Join the struct parser's map with pyroute2's map of the messages it left (rare: usually empty)."""
     for key, value in theirs.items():
         ours[key] = both(ours[key], value) if key in ours else value
     return ours
@@ -158,24 +154,41 @@ def _fdb_order(e: FdbEntry) -> tuple[str, int, int, str]:
     return e.mac, e.vlan or 0, e.port or 0, e.state
 
 
-def dump_namespace(ipr: Any, netns: int, sock: Any = None) -> NamespaceDump | None:
-    """`netlink.dump_namespace` the lean way; None if no lean socket works (the caller uses pyroute2).
+def dump_namespace(ipr: Any, netns: int, sock: Any = None) -> NamespaceDump:
+    """Links, addresses (v4 and v6) and bridge FDBs of the namespace `ipr` is bound to. Never raises.
 
-    `sock`: a `lean.StatsSocket` already open in that namespace; without it, the one kept beside `ipr`
-    (made on first use, closed with `ipr`). A socket that fails mid-dump is dropped, never reused.
+    The struct parser does the work on a socket of its own in that namespace (`sock`, a
+    `counters.StatsSocket`, if the caller has one there; else one kept beside `ipr`); pyroute2 decodes
+    only the messages of kinds the parser leaves to it. If no such socket can be had or it breaks
+    mid-dump, pyroute2 does it all. `ipr` may be None when `sock` is given: then pyroute2's IPRoute is
+    never needed.
+    """
+    dump = dump_fast(ipr, netns, sock)
+    if dump is not None:
+        return dump
+    if ipr is None:  # a caller with only its own socket, and it broke
+        broke = CollectError(f"netns {netns}", "link dump failed: the netlink socket broke")
+        return NamespaceDump((), (broke,))
+    return dump_namespace_pyroute2(ipr, netns)
+
+
+def dump_fast(ipr: Any, netns: int, sock: Any = None) -> NamespaceDump | None:
+    """`dump_namespace` over the struct parser; None if no socket works (the caller uses pyroute2).
+
+    `sock`: a `counters.StatsSocket` already open in that namespace; without it, the one kept beside
+    `ipr` (made on first use, closed with `ipr`). A socket that fails mid-dump is dropped, never reused.
     """
     beside = sock is None
     if beside:
         try:
-            sock = lean._socket_for(ipr)
+            sock = counters._socket_for(ipr)
         except Exception:  # no fileno, SIOCGSKNS / setns refused (no root): pyroute2's way
             return None
     try:
         return dump_with(sock, netns)
     except OSError:
         if beside:
-            lean.forget(ipr)
+            counters.forget(ipr)
         return None
     except Exception:  # a bug or a pyroute2 surprise on a left message: pyroute2's way, never raise
         return None
-

@@ -1,12 +1,12 @@
-"""Lean parsers of RTM_NEWLINK / RTM_NEWADDR / AF_BRIDGE RTM_NEWNEIGH messages, beside pyroute2.
+"""Struct parsers of RTM_NEWLINK / RTM_NEWADDR / AF_BRIDGE RTM_NEWNEIGH messages, beside pyroute2.
 
 Why it exists: a full dump of every namespace is the collector's first (and any event-driven) pass.
 pyroute2 parses every attribute of a ~1.5 KB link message into nested objects (~100 us a link here,
 nested IFLA_LINKINFO decoding the costliest part), of which vnettop reads about fifteen. This module
 walks the attribute chain with `struct.unpack_from` and decodes only those, into the very values
-pyroute2 would give (same names, same shapes), then hands them to `netlink.draft_from`, the builder
+pyroute2 would give (same names, same shapes), then hands them to `decode.draft_from`, the builder
 `decode_link` uses too: the two paths can differ only in *reading* bytes, which
-`tests/pure/test_lean_link.py` checks message by message on every recorded reply.
+`tests/pure/test_rtnl_parser.py` checks message by message on every recorded reply.
 
 What it decodes itself: the ifinfomsg header, IFLA_IFNAME, ADDRESS, MTU, LINK, MASTER, OPERSTATE,
 CARRIER, LINK_NETNSID, STATS64, and IFLA_LINKINFO for the kinds in `LEAN_KINDS` (tun, bridge, vlan,
@@ -21,7 +21,7 @@ not UTF-8 is decoded here, into the form `decode_link` makes of pyroute2's bytes
 Measured here (2 cores shared with other test runs, so figures are ranges): `dump_namespace` over 200
 namespaces of lo + 3 veth ends (800 links) took 551-990 ms through pyroute2 and 42-130 ms through this
 parser; a recorded link message costs ~28 us here against ~100-550 us through pyroute2 + `decode_link`.
-The requests and the socket side are in `lean_dump`.
+The requests and the socket side are in `dump`.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from collections.abc import Callable, Container, Mapping
 from typing import Any
 
 from vnettop import names
-from vnettop.collect.netlink import (
+from vnettop.collect.decode import (
     MAC_TYPES,
     decode_addresses,
     decode_fdb,
@@ -40,11 +40,11 @@ from vnettop.collect.netlink import (
     draft_from,
 )
 from vnettop.collect.types import LinkDraft
+from vnettop.linux.netlink import attributes
 from vnettop.model import FdbEntry
 
 RTM_NEWLINK, RTM_GETLINK, RTM_NEWADDR, RTM_GETADDR, RTM_NEWNEIGH, RTM_GETNEIGH = 16, 18, 20, 22, 28, 30
 AF_BRIDGE = 7
-NLA_TYPE_MASK = 0x3FFF
 
 #: Kinds whose IFLA_INFO_DATA this module decodes fully (tun, bridge, vlan) or that `decode_link`
 #: reads nothing from but the kind itself. Everything else goes to pyroute2.
@@ -55,8 +55,6 @@ OPER_STATES = ("UNKNOWN", "NOTPRESENT", "DOWN", "LOWERLAYERDOWN", "TESTING", "DO
 #: pyroute2 decodes IFLA_STATS64 as this many u64 counters; a shorter payload is not decoded there.
 STATS64_MIN = 23 * 8
 
-_HDR = struct.Struct("=IHHII")
-_NLA = struct.Struct("=HH")
 _IFI = struct.Struct("=BxHiI")  # ifinfomsg after nlmsghdr: family, pad, type, index, flags (change: unused)
 _IFA = struct.Struct("=BBBBI")  # ifaddrmsg: family, prefixlen, flags, scope, index
 _NDM = struct.Struct("=B3xiHBB")  # ndmsg: family, pad, ifindex, state, flags, type
@@ -68,11 +66,11 @@ Table = Mapping[int, tuple[str, Reader]]
 
 
 class Fallback(Exception):
-    """This message is not one the lean parser decodes exactly like pyroute2: let pyroute2 do it."""
+    """This message is not one this parser decodes exactly like pyroute2: let pyroute2 do it."""
 
 
 class Decoded(dict[str, Any]):
-    """Attribute values keyed by pyroute2's names; called like `netlink._Attrs` (`data("IFLA_...")`)."""
+    """Attribute values keyed by pyroute2's names; called like `decode._Attrs` (`data("IFLA_...")`)."""
 
     def __call__(self, name: str) -> Any:
         return self.get(name)
@@ -157,7 +155,7 @@ IFLA_LINKINFO = 18
 IFLA_INFO_KIND, IFLA_INFO_DATA, IFLA_INFO_SLAVE_KIND, IFLA_INFO_SLAVE_DATA = 1, 2, 4, 5
 INFO = frozenset({IFLA_INFO_KIND, IFLA_INFO_DATA, IFLA_INFO_SLAVE_KIND, IFLA_INFO_SLAVE_DATA})
 TOP_WANTED = frozenset({*TOP, IFLA_LINKINFO})
-#: IFLA_INFO_DATA per kind: only the attributes `netlink.draft_from` reads.
+#: IFLA_INFO_DATA per kind: only the attributes `decode.draft_from` reads.
 DATA: dict[str, Table] = {
     "tun": {1: ("IFLA_TUN_OWNER", _u32), 2: ("IFLA_TUN_GROUP", _u32), 3: ("IFLA_TUN_TYPE", _u8),
             4: ("IFLA_TUN_PI", _u8), 5: ("IFLA_TUN_VNET_HDR", _u8), 6: ("IFLA_TUN_PERSIST", _u8),
@@ -179,22 +177,12 @@ SLAVE_DATA: dict[str, Table] = {
 
 
 def _pick(buf: memoryview, pos: int, end: int, wanted: Container[int]) -> dict[int, tuple[int, int]]:
-    """Type -> (payload offset, size) of the first attribute of each wanted type in [pos, end).
-
-    The first, as `netlink._Attrs` keeps the first. One pass, no decoding: a link has ~55 attributes
-    and this loop is most of the parser's time. Fallback if the chain is malformed.
-    """
-    found: dict[int, tuple[int, int]] = {}
-    unpack = _NLA.unpack_from
-    while pos + 4 <= end:
-        size, kind = unpack(buf, pos)
-        if size < 4 or pos + size > end:
-            raise Fallback("malformed attribute chain")
-        kind &= NLA_TYPE_MASK
-        if kind in wanted and kind not in found:
-            found[kind] = (pos + 4, size - 4)
-        pos += (size + 3) & ~3
-    return found
+    """Type -> (payload offset, size) of the first attribute of each wanted type in [pos, end) (the
+    first, as `decode._Attrs` keeps the first); Fallback if the chain is malformed."""
+    try:
+        return attributes(buf, pos, end, wanted)
+    except ValueError as exc:
+        raise Fallback(str(exc)) from None
 
 
 def _decode(buf: memoryview, found: dict[int, tuple[int, int]], table: Table) -> Decoded:
@@ -267,7 +255,7 @@ def pyroute2_fdb(raws: list[bytes]) -> dict[int, tuple[FdbEntry, ...]]:
     return decode_fdb(msgs)
 
 
-# -- addresses and FDB: the values `netlink.address_map` / `fdb_map` take --------------------------------
+# -- addresses and FDB: the values `decode.address_map` / `fdb_map` take --------------------------------
 
 
 def _ipaddr(buf: memoryview, pos: int, size: int) -> Any:

@@ -11,8 +11,9 @@ from pyroute2.netlink.rtnl.ifstatsmsg import ifstatsmsg
 from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 
 from tests.netlink_data import reply, split
-from vnettop.collect import lean
-from vnettop.collect.netlink import decode_stats
+from vnettop.collect import counters
+from vnettop.collect.decode import decode_stats
+from vnettop.linux import netlink as linux_netlink
 from vnettop.model import Stats
 
 raw = reply
@@ -25,7 +26,7 @@ def reseq(data: bytes, seq: int) -> bytes:
 
 
 def done(seq: int, code: int = 0) -> bytes:
-    return struct.pack("=IHHIIi", 20, lean.NLMSG_DONE, 2, seq, 0, code)
+    return struct.pack("=IHHIIi", 20, counters.NLMSG_DONE, 2, seq, 0, code)
 
 
 @pytest.mark.parametrize("name", ["stats_a", "stats_b"])
@@ -33,7 +34,7 @@ def test_lean_equals_pyroute2_on_recorded_replies(name: str) -> None:
     data = raw(name)
     seq = struct.unpack_from("=I", data, 8)[0]
     ours: dict[int, Stats] = {}
-    assert lean.parse_stats(data, seq, ours) is True
+    assert counters.parse_stats(data, seq, ours) is True
     theirs = decode_stats(MarshalRtnl().parse(data))
     assert ours == theirs
     assert len(ours) == len(messages(data)) - 1  # every RTM_NEWSTATS, the DONE excluded
@@ -43,58 +44,58 @@ def test_lean_equals_pyroute2_on_recorded_replies(name: str) -> None:
 def test_each_counter_lands_in_its_own_field() -> None:
     # A message whose eight counters are all different, encoded by pyroute2.
     msg = ifstatsmsg()
-    msg["header"] = {"type": lean.RTM_NEWSTATS, "flags": 2, "sequence_number": 9, "pid": 0}
+    msg["header"] = {"type": counters.RTM_NEWSTATS, "flags": 2, "sequence_number": 9, "pid": 0}
     for field, value in (("family", 0), ("pad1", 0), ("pad2", 0), ("ifindex", 33), ("filter_mask", 1)):
         msg[field] = value
     names = ("rx_packets", "tx_packets", "rx_bytes", "tx_bytes", "rx_errors", "tx_errors", "rx_dropped",
              "tx_dropped")
-    counters = {field[0]: 0 for field in ifstatsmsg.ifstats64.fields}
-    counters.update({n: 1000 + i for i, n in enumerate(names)})
-    msg["attrs"] = [["IFLA_STATS_LINK_64", counters]]
+    values = {field[0]: 0 for field in ifstatsmsg.ifstats64.fields}
+    values.update({n: 1000 + i for i, n in enumerate(names)})
+    msg["attrs"] = [["IFLA_STATS_LINK_64", values]]
     msg.encode()
     out: dict[int, Stats] = {}
-    assert lean.parse_stats(bytes(msg.data) + done(9), 9, out)
+    assert counters.parse_stats(bytes(msg.data) + done(9), 9, out)
     assert out == {33: Stats(rx_bytes=1002, tx_bytes=1003, rx_packets=1000, tx_packets=1001,
                              rx_errors=1004, tx_errors=1005, rx_dropped=1006, tx_dropped=1007)}
 
 
 def test_request_is_a_stats_dump_for_link64_only() -> None:
-    msg = ifstatsmsg(lean.build_request(77))
+    msg = ifstatsmsg(counters.build_request(77))
     msg.decode()
     assert (msg["header"]["type"], msg["header"]["flags"], msg["header"]["sequence_number"]) == (
         94, 0x301, 77)
     assert (msg["ifindex"], msg["filter_mask"]) == (0, 1)
-    assert msg["header"]["length"] == len(lean.build_request(77)) == 28
+    assert msg["header"]["length"] == len(counters.build_request(77)) == 28
 
 
 def test_failed_dump_reports_errno_in_done() -> None:
-    with pytest.raises(lean.DumpError) as info:
-        lean.parse_stats(done(5, -errno.EINVAL), 5, {})
+    with pytest.raises(counters.DumpError) as info:
+        counters.parse_stats(done(5, -errno.EINVAL), 5, {})
     assert info.value.errno == errno.EINVAL
 
 
 def test_nlmsg_error_raises_but_an_ack_does_not() -> None:
-    err = struct.pack("=IHHIIi", 36, lean.NLMSG_ERROR, 0, 5, 0, -errno.EPERM) + bytes(16)
-    with pytest.raises(lean.DumpError) as info:
-        lean.parse_stats(err, 5, {})
+    err = struct.pack("=IHHIIi", 36, counters.NLMSG_ERROR, 0, 5, 0, -errno.EPERM) + bytes(16)
+    with pytest.raises(counters.DumpError) as info:
+        counters.parse_stats(err, 5, {})
     assert info.value.errno == errno.EPERM
-    ack = struct.pack("=IHHIIi", 36, lean.NLMSG_ERROR, 0, 5, 0, 0) + bytes(16)
-    assert lean.parse_stats(ack, 5, {}) is False
+    ack = struct.pack("=IHHIIi", 36, counters.NLMSG_ERROR, 0, 5, 0, 0) + bytes(16)
+    assert counters.parse_stats(ack, 5, {}) is False
 
 
 def test_other_sequence_numbers_are_skipped() -> None:
     stale = reseq(raw("stats_b"), 4)  # an abandoned earlier dump, DONE and all
     fresh = reseq(raw("stats_a"), 5)
     out: dict[int, Stats] = {}
-    assert lean.parse_stats(stale, 5, out) is False and out == {}
-    assert lean.parse_stats(fresh, 5, out) is True
+    assert counters.parse_stats(stale, 5, out) is False and out == {}
+    assert counters.parse_stats(fresh, 5, out) is True
     assert sorted(out) == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12]
 
 
 def test_truncated_buffer_is_an_error() -> None:
     data = raw("stats_a")
     with pytest.raises(OSError) as info:
-        lean.parse_stats(data[:100], None, {})
+        counters.parse_stats(data[:100], None, {})
     assert info.value.errno == errno.EBADMSG
 
 
@@ -128,7 +129,7 @@ class FakeSocket:
 
 def test_stats_socket_reads_a_dump_split_over_datagrams() -> None:
     fake = FakeSocket("stats_a")
-    sock = lean.StatsSocket(fake)  # type: ignore[arg-type]
+    sock = counters.StatsSocket(fake)  # type: ignore[arg-type]
     first = sock.dump()
     second = sock.dump()
     assert first == second == decode_stats(MarshalRtnl().parse(raw("stats_a")))
@@ -152,19 +153,19 @@ class FakeIPRoute:
 
 def test_dump_stats_falls_back_to_pyroute2() -> None:
     ipr = FakeIPRoute()
-    assert sorted(lean.dump_stats(ipr)) == [1, 2, 11]
+    assert sorted(counters.dump_stats(ipr)) == [1, 2, 11]
     assert ipr.asked == [{"command": "dump", "filter_mask": 1}]
 
 
 def test_dump_stats_raises_what_the_kernel_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     class Refusing:
         def dump(self) -> dict[int, Stats]:
-            raise lean.DumpError(errno.EINVAL, "stats dump failed: Invalid argument")
+            raise counters.DumpError(errno.EINVAL, "stats dump failed: Invalid argument")
 
-    monkeypatch.setattr(lean, "_socket_for", lambda ipr: Refusing())
+    monkeypatch.setattr(counters, "_socket_for", lambda ipr: Refusing())
     ipr = FakeIPRoute()
-    with pytest.raises(lean.DumpError):
-        lean.dump_stats(ipr)
+    with pytest.raises(counters.DumpError):
+        counters.dump_stats(ipr)
     assert ipr.asked == []  # pyroute2 would have hidden the errno behind an empty answer
 
 
@@ -174,10 +175,10 @@ def test_dump_stats_raises_what_the_kernel_refused(monkeypatch: pytest.MonkeyPat
 def test_nsid_request_is_a_plain_query_with_the_fd() -> None:
     from pyroute2.netlink.rtnl.nsidmsg import nsidmsg
 
-    msg = nsidmsg(lean.build_nsid_request(12, 33))
+    msg = nsidmsg(linux_netlink.build_nsid_request(12, 33))
     msg.decode()
     assert (msg["header"]["type"], msg["header"]["flags"], msg["header"]["sequence_number"]) == (90, 1, 12)
-    assert msg["header"]["length"] == len(lean.build_nsid_request(12, 33))
+    assert msg["header"]["length"] == len(linux_netlink.build_nsid_request(12, 33))
     assert msg.get_attr("NETNSA_FD") == 33 and [a[0] for a in msg["attrs"]] == ["NETNSA_FD"]
 
 
@@ -185,7 +186,7 @@ def nsid_reply(seq: int, nsid: int) -> bytes:
     from pyroute2.netlink.rtnl.nsidmsg import nsidmsg
 
     msg = nsidmsg()
-    msg["header"] = {"type": lean.RTM_NEWNSID, "flags": 0, "sequence_number": seq, "pid": 0}
+    msg["header"] = {"type": linux_netlink.RTM_NEWNSID, "flags": 0, "sequence_number": seq, "pid": 0}
     msg["rtgen_family"] = 0
     msg["attrs"] = [["NETNSA_NSID", nsid & 0xFFFFFFFF]]
     msg.encode()
@@ -195,14 +196,14 @@ def nsid_reply(seq: int, nsid: int) -> bytes:
 @pytest.mark.parametrize(("nsid", "expected"), [(0, 0), (7, 7), (-1, None)])
 def test_nsid_reply(nsid: int, expected: int | None) -> None:
     out: list[int | None] = []
-    assert lean.parse_nsid(nsid_reply(3, 99) + nsid_reply(4, nsid), 4, out) is True
+    assert linux_netlink.parse_nsid(nsid_reply(3, 99) + nsid_reply(4, nsid), 4, out) is True
     assert out == [expected]  # the stale answer to request 3 is skipped
 
 
 def test_nsid_query_refused() -> None:
-    err = struct.pack("=IHHIIi", 36, lean.NLMSG_ERROR, 0, 5, 0, -errno.EBADF) + bytes(16)
-    with pytest.raises(lean.DumpError) as info:
-        lean.parse_nsid(err, 5, [])
+    err = struct.pack("=IHHIIi", 36, counters.NLMSG_ERROR, 0, 5, 0, -errno.EBADF) + bytes(16)
+    with pytest.raises(counters.DumpError) as info:
+        linux_netlink.parse_nsid(err, 5, [])
     assert info.value.errno == errno.EBADF
 
 
@@ -223,7 +224,7 @@ class Stalling:
         seq = struct.unpack_from("=I", data, 8)[0]
         if self.queue:  # the previous dump was never read to its end: the kernel says EBUSY
             self.refused_busy = True
-            self.queue.append(struct.pack("=IHHIIi", 36, lean.NLMSG_ERROR, 0, seq, 0, -errno.EBUSY) + data[:16])
+            self.queue.append(struct.pack("=IHHIIi", 36, counters.NLMSG_ERROR, 0, seq, 0, -errno.EBUSY) + data[:16])
             return len(data)
         self.queue = messages(reseq(raw("stats_a"), seq))
         return len(data)
@@ -246,7 +247,7 @@ class Stalling:
 
 def test_a_half_read_dump_is_drained_before_the_next_request() -> None:
     fake = Stalling()
-    sock = lean.StatsSocket(fake)  # type: ignore[arg-type]
+    sock = counters.StatsSocket(fake)  # type: ignore[arg-type]
     with pytest.raises(TimeoutError):
         sock.dump()
     assert fake.queue  # the kernel still holds the rest of that dump

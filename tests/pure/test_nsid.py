@@ -1,6 +1,6 @@
-"""nspool.query_nsid and lean.parse_nsid (raw RTM_GETNSID) against pyroute2's `nsidmsg` / `nlmsgerr`, on real replies.
+"""The RTM_GETNSID client (`linux.netlink.NetlinkSocket.nsid_of`, what the pool asks) and its parser against pyroute2's `nsidmsg` / `nlmsgerr`, on real replies.
 
-`tests/data/netlink/nsid_*.hex` are the kernel's answers to query_nsid's exact request, sent from a
+`tests/data/netlink/nsid_*.hex` are the kernel's answers to the client's exact request, sent from a
 throwaway namespace A (made by `python -m tests.record_netlink_more`): for a namespace A calls nsid 7
 (`assigned`), one it has no nsid for (`unassigned`: NETNSA_NSID -1), and an fd that is no namespace
 (`error`: NLMSG_ERROR -EINVAL). A fake socket replays them, with the sequence number the request used.
@@ -16,7 +16,7 @@ from pyroute2.netlink import nlmsgerr
 from pyroute2.netlink.rtnl.nsidmsg import nsidmsg
 
 from tests.netlink_data import datagrams
-from vnettop.collect import lean, nspool
+from vnettop.linux import netlink as linux_netlink
 
 TARGET_FD = 123
 NSID = 7  # what tests/record_netlink_more.py gave the assigned namespace
@@ -28,7 +28,7 @@ def reply(name: str) -> bytes:
 
 
 class ReplaySocket:
-    """Answers query_nsid's request with a recorded reply, renumbered to the request's sequence."""
+    """Answers the client's request with a recorded reply, renumbered to the request's sequence."""
 
     def __init__(self, answer: bytes, stale: bytes | None = None) -> None:
         self.answer = answer
@@ -47,11 +47,19 @@ class ReplaySocket:
     def recv(self, _size: int) -> bytes:
         return self.queue.pop(0)
 
+    def recv_into(self, buf: bytearray, _size: int, _flags: int = 0) -> int:
+        data = self.queue.pop(0)
+        buf[:len(data)] = data
+        return len(data)
+
+    def settimeout(self, _timeout: float | None) -> None:
+        pass
+
 
 def query_way(answer: bytes, stale: bytes | None = None) -> tuple[int | OSError | None, bytes]:
     sock = ReplaySocket(answer, stale)
     try:
-        result: int | OSError | None = nspool.query_nsid(sock, TARGET_FD)  # type: ignore[arg-type]
+        result: int | OSError | None = linux_netlink.NetlinkSocket(sock).nsid_of(TARGET_FD)  # type: ignore[arg-type]
     except OSError as exc:
         result = exc
     return result, sock.sent[0]
@@ -59,13 +67,13 @@ def query_way(answer: bytes, stale: bytes | None = None) -> tuple[int | OSError 
 
 def reference(answer: bytes) -> int | OSError | None:
     """The same answer by pyroute2: the nsid, None when unassigned (-1 as u32), or the error."""
-    if struct.unpack_from("=H", answer, 4)[0] == nspool.NLMSG_ERROR:
+    if struct.unpack_from("=H", answer, 4)[0] == linux_netlink.NLMSG_ERROR:
         err = nlmsgerr(answer)
         err.decode()
         return OSError(-err["error"], "")
     msg = nsidmsg(answer)
     msg.decode()
-    assert msg["header"]["type"] == nspool.RTM_NEWNSID
+    assert msg["header"]["type"] == linux_netlink.RTM_NEWNSID
     nsid = msg.get_attr("NETNSA_NSID")
     return None if nsid == 0xFFFFFFFF else nsid
 
@@ -80,7 +88,7 @@ def test_request_is_a_getnsid_by_fd() -> None:
     _, sent = query_way(reply("assigned"))
     msg = nsidmsg(sent)
     msg.decode()
-    assert msg["header"]["type"] == nspool.RTM_GETNSID
+    assert msg["header"]["type"] == linux_netlink.RTM_GETNSID
     assert msg.get_attr("NETNSA_FD") == TARGET_FD
     assert msg.get_attr("NETNSA_NSID") is None  # a query, never an assignment
 
@@ -98,7 +106,7 @@ def test_replies_decode_the_same_both_ways(name: str, literal: int | None) -> No
 
 
 def test_a_stale_reply_of_another_sequence_is_skipped() -> None:
-    stale = reply("unassigned")  # recorded with sequence 2; query_nsid's numbers start at 0x40000000
+    stale = reply("unassigned")  # recorded with sequence 2; a fresh socket's first request is 1
     got, _ = query_way(reply("assigned"), stale=stale)
     assert got == NSID
 
@@ -113,10 +121,10 @@ def test_the_comparison_sees_one_corrupted_byte(name: str) -> None:
 
 
 def lean_stats_socket_way(answer: bytes) -> int | OSError | None:
-    """lean.parse_nsid (the StatsSocket's decoder), on the reply as recorded (its own sequence number)."""
+    """linux_netlink.parse_nsid (the StatsSocket's decoder), on the reply as recorded (its own sequence number)."""
     out: list[int | None] = []
     try:
-        assert lean.parse_nsid(answer, struct.unpack_from("=I", answer, 8)[0], out) is True
+        assert linux_netlink.parse_nsid(answer, struct.unpack_from("=I", answer, 8)[0], out) is True
     except OSError as exc:
         return exc
     (nsid,) = out
@@ -132,7 +140,7 @@ def test_the_stats_socket_decoder_agrees_too(name: str) -> None:
 def test_both_lean_requests_are_the_same_bytes() -> None:
     _, sent = query_way(reply("assigned"))
     seq = struct.unpack_from("=I", sent, 8)[0]
-    assert lean.build_nsid_request(seq, TARGET_FD) == sent
+    assert linux_netlink.build_nsid_request(seq, TARGET_FD) == sent
 
 
 def test_the_stats_socket_comparison_sees_one_corrupted_byte() -> None:

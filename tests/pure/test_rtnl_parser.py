@@ -25,10 +25,11 @@ from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 from pyroute2.netlink.rtnl.ndmsg import ndmsg
 
 from tests.netlink_data import reply, split
-from tests.pure.test_netlink_decode import FakeIPRoute, load
+from tests.pure.test_decode import FakeIPRoute, load
 from vnettop import names
-from vnettop.collect import lean, lean_dump, lean_link, netlink
-from vnettop.collect.netlink import _Attrs, _info, decode_addresses, decode_fdb, decode_link
+from vnettop.collect import counters, decode, rtnl_parser
+from vnettop.collect import dump as nsdump
+from vnettop.collect.decode import _Attrs, _info, decode_addresses, decode_fdb, decode_link
 from vnettop.collect.types import LinkDraft
 
 NS = 4026532001
@@ -51,8 +52,8 @@ def pyroute2_draft(msg: bytes) -> LinkDraft:
 def lean_draft(msg: bytes) -> LinkDraft | None:
     """The lean parser's draft, or None if it hands the message to pyroute2."""
     try:
-        return lean_link.parse_link(memoryview(msg), 0, len(msg), NS)
-    except lean_link.Fallback:
+        return rtnl_parser.parse_link(memoryview(msg), 0, len(msg), NS)
+    except rtnl_parser.Fallback:
         return None
 
 
@@ -81,8 +82,8 @@ def test_each_recorded_link_decodes_alike(name: str, i: int) -> None:
     ours = lean_draft(msg)
     if ours is None:  # left to pyroute2: only kinds whose Link.info the lean parser does not build
         kind = theirs.link.kind
-        assert kind not in lean_link.LEAN_KINDS or theirs.link.info, kind
-        ours = lean_link.pyroute2_link(msg, NS)
+        assert kind not in rtnl_parser.LEAN_KINDS or theirs.link.info, kind
+        ours = rtnl_parser.pyroute2_link(msg, NS)
     assert_same(ours, theirs)
 
 
@@ -116,10 +117,10 @@ def test_names_that_are_not_utf8_are_decoded_exactly_by_both() -> None:
 @pytest.mark.parametrize("name", ["links_a", "links_b", "links_synthetic", "links_names"])
 def test_a_whole_reply_gives_the_same_drafts(name: str) -> None:
     data = raw(name)
-    reply = lean_dump.Reply(RTM_NEWLINK, lambda b, o, n: lean_link.parse_link(b, o, n, NS))
+    reply = nsdump.Reply(RTM_NEWLINK, lambda b, o, n: rtnl_parser.parse_link(b, o, n, NS))
     done = reply(memoryview(data), None)
     assert done is (name != "links_synthetic")  # the synthetic file has no NLMSG_DONE
-    ours = reply.items + [lean_link.pyroute2_link(m, NS) for m in reply.left]
+    ours = reply.items + [rtnl_parser.pyroute2_link(m, NS) for m in reply.left]
     theirs = [decode_link(m, NS) for m in MarshalRtnl().parse(data) if m["header"]["type"] == RTM_NEWLINK]
     key = lambda d: d.link.ifindex  # noqa: E731
     assert sorted(ours, key=key) == sorted(theirs, key=key)
@@ -128,19 +129,19 @@ def test_a_whole_reply_gives_the_same_drafts(name: str) -> None:
 
 @pytest.mark.parametrize("tag", ["a", "b"])
 def test_addresses_alike(tag: str) -> None:
-    reply = lean_dump.Reply(lean_link.RTM_NEWADDR, lean_link.parse_address)
+    reply = nsdump.Reply(rtnl_parser.RTM_NEWADDR, rtnl_parser.parse_address)
     assert reply(memoryview(raw(f"addrs_{tag}")), None)
     assert reply.left == []
-    assert netlink.address_map(reply.items) == decode_addresses(load(f"addrs_{tag}"))
+    assert decode.address_map(reply.items) == decode_addresses(load(f"addrs_{tag}"))
     assert reply.items  # not two empty maps
 
 
 @pytest.mark.parametrize("tag", ["a", "b"])
 def test_fdb_alike(tag: str) -> None:
-    reply = lean_dump.Reply(lean_link.RTM_NEWNEIGH, lean_link.parse_neigh)
+    reply = nsdump.Reply(rtnl_parser.RTM_NEWNEIGH, rtnl_parser.parse_neigh)
     assert reply(memoryview(raw(f"fdb_{tag}")), None)
     assert reply.left == []
-    assert netlink.fdb_map(reply.items) == decode_fdb(load(f"fdb_{tag}"))
+    assert decode.fdb_map(reply.items) == decode_fdb(load(f"fdb_{tag}"))
     assert len(reply.items) == len(load(f"fdb_{tag}"))
 
 
@@ -259,7 +260,7 @@ def test_corner_decodes_alike(case: str) -> None:
     theirs = pyroute2_draft(msg)
     ours = lean_draft(msg)
     assert (ours is not None) == lean_itself
-    assert_same(ours if ours is not None else lean_link.pyroute2_link(msg, NS), theirs)
+    assert_same(ours if ours is not None else rtnl_parser.pyroute2_link(msg, NS), theirs)
 
 
 def test_corners_are_not_all_defaults() -> None:
@@ -286,18 +287,18 @@ def test_an_odd_vxlan_address_is_left_to_pyroute2_and_reported() -> None:
                   struct.pack("=HH", 10, 1) + b"vxlan\0" + bytes(2)
                   + struct.pack("=HH", 16, 2) + struct.pack("=HH", 12, 2) + bytes(8))
     assert lean_draft(msg) is None
-    reply = lean_dump.Reply(RTM_NEWLINK, lambda b, o, n: lean_link.parse_link(b, o, n, NS))
+    reply = nsdump.Reply(RTM_NEWLINK, lambda b, o, n: rtnl_parser.parse_link(b, o, n, NS))
     reply(memoryview(msg), None)
     assert reply.items == [] and reply.left == [msg]
     with pytest.raises(ValueError):  # what dump_with turns into "cannot decode link 9"
-        lean_link.pyroute2_link(msg, NS)
+        rtnl_parser.pyroute2_link(msg, NS)
 
 
 def test_truncated_attribute_chain_is_left_to_pyroute2() -> None:
     msg = bytearray(encode(3, 1, [["IFLA_IFNAME", "x"], ["IFLA_MTU", 1500]]))
     struct.pack_into("=H", msg, 32, 200)  # the first attribute claims more bytes than the message has
-    with pytest.raises(lean_link.Fallback):
-        lean_link.parse_link(memoryview(bytes(msg)), 0, len(msg), NS)
+    with pytest.raises(rtnl_parser.Fallback):
+        rtnl_parser.parse_link(memoryview(bytes(msg)), 0, len(msg), NS)
 
 
 # -- the attribute numbers are pyroute2's ---------------------------------------------------------------
@@ -314,10 +315,10 @@ def numbers(cls: Any) -> dict[str, int]:
 
 
 @pytest.mark.parametrize(("table", "cls"), [
-    (lean_link.TOP, ifinfmsg), (lean_link.DATA["tun"], tun), (lean_link.DATA["vlan"], vlan),
-    (lean_link.DATA["bridge"], ifinfmsg.ifinfo.bridge_data), (lean_link.DATA["vxlan"], vxlan),
-    (lean_link.DATA["macvlan"], ifinfmsg.ifinfo.macvlan_data), (lean_link.DATA["macvtap"], ifinfmsg.ifinfo.macvtap_data),
-    (lean_link.SLAVE_DATA["bridge"], protinfo_bridge), (lean_link.ADDR, ifaddrmsg), (lean_link.NEIGH, ndmsg),
+    (rtnl_parser.TOP, ifinfmsg), (rtnl_parser.DATA["tun"], tun), (rtnl_parser.DATA["vlan"], vlan),
+    (rtnl_parser.DATA["bridge"], ifinfmsg.ifinfo.bridge_data), (rtnl_parser.DATA["vxlan"], vxlan),
+    (rtnl_parser.DATA["macvlan"], ifinfmsg.ifinfo.macvlan_data), (rtnl_parser.DATA["macvtap"], ifinfmsg.ifinfo.macvtap_data),
+    (rtnl_parser.SLAVE_DATA["bridge"], protinfo_bridge), (rtnl_parser.ADDR, ifaddrmsg), (rtnl_parser.NEIGH, ndmsg),
 ])
 def test_attribute_numbers_match_pyroute2(table: dict[int, tuple[str, Any]], cls: Any) -> None:
     known = numbers(cls)
@@ -327,14 +328,14 @@ def test_attribute_numbers_match_pyroute2(table: dict[int, tuple[str, Any]], cls
 def test_info_numbers_match_pyroute2() -> None:
     known = numbers(ifinfmsg.ifinfo)
     assert (known["IFLA_INFO_KIND"], known["IFLA_INFO_DATA"], known["IFLA_INFO_SLAVE_KIND"],
-            known["IFLA_INFO_SLAVE_DATA"]) == (lean_link.IFLA_INFO_KIND, lean_link.IFLA_INFO_DATA,
-                                               lean_link.IFLA_INFO_SLAVE_KIND, lean_link.IFLA_INFO_SLAVE_DATA)
-    assert numbers(ifinfmsg)["IFLA_LINKINFO"] == lean_link.IFLA_LINKINFO
+            known["IFLA_INFO_SLAVE_DATA"]) == (rtnl_parser.IFLA_INFO_KIND, rtnl_parser.IFLA_INFO_DATA,
+                                               rtnl_parser.IFLA_INFO_SLAVE_KIND, rtnl_parser.IFLA_INFO_SLAVE_DATA)
+    assert numbers(ifinfmsg)["IFLA_LINKINFO"] == rtnl_parser.IFLA_LINKINFO
 
 
-@pytest.mark.parametrize("kind", sorted(k for k in lean_link.LEAN_KINDS if k not in lean_link.DATA and k))
+@pytest.mark.parametrize("kind", sorted(k for k in rtnl_parser.LEAN_KINDS if k not in rtnl_parser.DATA and k))
 def test_lean_kinds_without_a_data_table_have_no_info(kind: str) -> None:
-    """If decode_link ever learns to show something for one of these kinds, this fails: teach lean_link."""
+    """If decode_link ever learns to show something for one of these kinds, this fails: teach rtnl_parser."""
     anything = _Attrs({"attrs": [(f"IFLA_{x}", 1) for x in ("VLAN_ID", "MACVLAN_MODE", "VXLAN_ID", "LOCAL")]})
     assert _info(kind, anything, None, _Attrs(None)) == {}
 
@@ -343,8 +344,8 @@ def test_lean_kinds_without_a_data_table_have_no_info(kind: str) -> None:
 
 
 @pytest.mark.parametrize(("request_", "cls", "family"), [
-    (lean_dump.LINK_REQUEST, ifinfmsg, 0), (lean_dump.ADDR_REQUEST, ifaddrmsg, 0),
-    (lean_dump.FDB_REQUEST, ndmsg, 7)])
+    (nsdump.LINK_REQUEST, ifinfmsg, 0), (nsdump.ADDR_REQUEST, ifaddrmsg, 0),
+    (nsdump.FDB_REQUEST, ndmsg, 7)])
 def test_requests_are_plain_dumps(request_: Any, cls: Any, family: int) -> None:
     data = request_(41)
     msg = cls(data)
@@ -357,7 +358,7 @@ def test_requests_are_plain_dumps(request_: Any, cls: Any, family: int) -> None:
 # -- a whole namespace over a fake socket -------------------------------------------------------------------
 
 
-FILES = {lean_link.RTM_GETLINK: "links", lean_link.RTM_GETADDR: "addrs", lean_link.RTM_GETNEIGH: "fdb"}
+FILES = {rtnl_parser.RTM_GETLINK: "links", rtnl_parser.RTM_GETADDR: "addrs", rtnl_parser.RTM_GETNEIGH: "fdb"}
 
 
 class FakeKernel:
@@ -399,78 +400,78 @@ class FakeKernel:
         pass
 
 
-def lean_socket(kernel: FakeKernel) -> lean.StatsSocket:
-    return lean.StatsSocket(kernel)  # type: ignore[arg-type]
+def lean_socket(kernel: FakeKernel) -> counters.StatsSocket:
+    return counters.StatsSocket(kernel)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("tag", ["a", "b"])
 def test_namespace_dump_equals_the_pyroute2_path(tag: str) -> None:
     kernel = FakeKernel(tag)
-    ours = lean_dump.dump_with(lean_socket(kernel), NS)
-    theirs = netlink.dump_namespace_pyroute2(FakeIPRoute(tag), NS)
+    ours = nsdump.dump_with(lean_socket(kernel), NS)
+    theirs = decode.dump_namespace_pyroute2(FakeIPRoute(tag), NS)
     assert ours == theirs
     assert ours.errors == () and len(ours.drafts) == len(link_messages(f"links_{tag}"))
-    asked = [lean_link.RTM_GETLINK, lean_link.RTM_GETADDR] + ([lean_link.RTM_GETNEIGH] if tag == "a" else [])
+    asked = [rtnl_parser.RTM_GETLINK, rtnl_parser.RTM_GETADDR] + ([rtnl_parser.RTM_GETNEIGH] if tag == "a" else [])
     assert kernel.asked == asked  # the FDB only where there is a bridge
 
 
 def test_dump_namespace_uses_the_given_socket() -> None:
     kernel = FakeKernel("a")
-    dump = netlink.dump_namespace(FakeIPRoute("a"), NS, sock=lean_socket(kernel))
-    assert kernel.asked and dump == netlink.dump_namespace_pyroute2(FakeIPRoute("a"), NS)
+    dump = nsdump.dump_namespace(FakeIPRoute("a"), NS, sock=lean_socket(kernel))
+    assert kernel.asked and dump == decode.dump_namespace_pyroute2(FakeIPRoute("a"), NS)
 
 
 def test_a_refused_link_dump_reports_the_kernels_errno() -> None:
-    dump = lean_dump.dump_with(lean_socket(FakeKernel("a", done_errno={lean_link.RTM_GETLINK: errno.EPERM})), NS)
+    dump = nsdump.dump_with(lean_socket(FakeKernel("a", done_errno={rtnl_parser.RTM_GETLINK: errno.EPERM})), NS)
     assert dump.drafts == ()
     assert [e.message for e in dump.errors] == ["link dump failed: Operation not permitted"]
 
 
 def test_a_refused_address_dump_keeps_the_links() -> None:
-    kernel = FakeKernel("b", done_errno={lean_link.RTM_GETADDR: errno.EINVAL})
-    dump = lean_dump.dump_with(lean_socket(kernel), NS)
+    kernel = FakeKernel("b", done_errno={rtnl_parser.RTM_GETADDR: errno.EINVAL})
+    dump = nsdump.dump_with(lean_socket(kernel), NS)
     assert [d.link.name for d in dump.drafts] == ["lo", "x1", "mvx"]
     assert all(d.link.addresses == () for d in dump.drafts)
     assert [e.message for e in dump.errors] == ["address dump failed: Invalid argument"]
 
 
 def test_an_interrupted_dump_is_retried() -> None:
-    kernel = FakeKernel("b", interrupted={lean_link.RTM_GETLINK: 2})
-    dump = lean_dump.dump_with(lean_socket(kernel), NS)
-    assert kernel.asked == [lean_link.RTM_GETLINK] * 3 + [lean_link.RTM_GETADDR]
+    kernel = FakeKernel("b", interrupted={rtnl_parser.RTM_GETLINK: 2})
+    dump = nsdump.dump_with(lean_socket(kernel), NS)
+    assert kernel.asked == [rtnl_parser.RTM_GETLINK] * 3 + [rtnl_parser.RTM_GETADDR]
     assert dump.errors == () and len(dump.drafts) == 3
 
 
 def test_a_dump_that_never_settles_is_kept_with_a_warning() -> None:
-    kernel = FakeKernel("b", interrupted={lean_link.RTM_GETADDR: 5})
-    dump = lean_dump.dump_with(lean_socket(kernel), NS)
-    assert kernel.asked == [lean_link.RTM_GETLINK] + [lean_link.RTM_GETADDR] * 3
+    kernel = FakeKernel("b", interrupted={rtnl_parser.RTM_GETADDR: 5})
+    dump = nsdump.dump_with(lean_socket(kernel), NS)
+    assert kernel.asked == [rtnl_parser.RTM_GETLINK] + [rtnl_parser.RTM_GETADDR] * 3
     assert [d.link.addresses for d in dump.drafts if d.link.name == "x1"] == [("10.1.0.2/30", "fe80::ff:fe00:1a01/64")]
     assert [e.message for e in dump.errors] == ["address dump kept changing; it may be incomplete"]
 
 
 def test_a_broken_socket_falls_back_to_pyroute2(monkeypatch: pytest.MonkeyPatch) -> None:
     forgotten: list[Any] = []
-    monkeypatch.setattr(lean, "_socket_for", lambda ipr: lean_socket(FakeKernel("a", broken=True)))
-    monkeypatch.setattr(lean, "forget", forgotten.append)
+    monkeypatch.setattr(counters, "_socket_for", lambda ipr: lean_socket(FakeKernel("a", broken=True)))
+    monkeypatch.setattr(counters, "forget", forgotten.append)
     ipr = FakeIPRoute("a")
-    assert lean_dump.dump_namespace(ipr, NS) is None
+    assert nsdump.dump_fast(ipr, NS) is None
     assert forgotten == [ipr]  # never reused
-    dump = netlink.dump_namespace(ipr, NS)
+    dump = nsdump.dump_namespace(ipr, NS)
     assert ipr.calls == ["link", "addr", "fdb"]  # pyroute2 did it
-    assert dump == netlink.dump_namespace_pyroute2(FakeIPRoute("a"), NS)
+    assert dump == decode.dump_namespace_pyroute2(FakeIPRoute("a"), NS)
 
 
 def test_without_a_lean_socket_pyroute2_does_it() -> None:
     ipr = FakeIPRoute("b")  # no fileno: no socket can be opened beside it
-    dump = netlink.dump_namespace(ipr, NS)
+    dump = nsdump.dump_namespace(ipr, NS)
     assert ipr.calls == ["link", "addr"] and len(dump.drafts) == 3
 
 
 def test_with_only_a_lean_socket_no_iproute_is_needed() -> None:
-    dump = netlink.dump_namespace(None, NS, sock=lean_socket(FakeKernel("b")))
+    dump = nsdump.dump_namespace(None, NS, sock=lean_socket(FakeKernel("b")))
     assert [d.link.name for d in dump.drafts] == ["lo", "x1", "mvx"] and dump.errors == ()
-    broken = netlink.dump_namespace(None, NS, sock=lean_socket(FakeKernel("b", broken=True)))
+    broken = nsdump.dump_namespace(None, NS, sock=lean_socket(FakeKernel("b", broken=True)))
     assert broken.drafts == ()
     assert [e.message for e in broken.errors] == ["link dump failed: the netlink socket broke"]
 
@@ -479,16 +480,16 @@ def test_a_parser_surprise_leaves_the_message_to_pyroute2(monkeypatch: pytest.Mo
     def surprised(buf: memoryview, off: int, length: int, netns: int) -> LinkDraft:
         raise KeyError("something the lean parser did not expect")
 
-    monkeypatch.setattr(lean_dump, "parse_link", surprised)
-    dump = lean_dump.dump_with(lean_socket(FakeKernel("b")), NS)
-    assert dump == netlink.dump_namespace_pyroute2(FakeIPRoute("b"), NS)  # every message went to pyroute2
+    monkeypatch.setattr(nsdump, "parse_link", surprised)
+    dump = nsdump.dump_with(lean_socket(FakeKernel("b")), NS)
+    assert dump == decode.dump_namespace_pyroute2(FakeIPRoute("b"), NS)  # every message went to pyroute2
 
 
 def test_an_unexpected_failure_falls_back_instead_of_raising(monkeypatch: pytest.MonkeyPatch) -> None:
     def broken_join(*args: Any) -> Any:
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(lean_dump, "join_dump", broken_join)
-    assert lean_dump.dump_namespace(None, NS, sock=lean_socket(FakeKernel("b"))) is None
-    dump = netlink.dump_namespace(FakeIPRoute("b"), NS, sock=lean_socket(FakeKernel("b")))
+    monkeypatch.setattr(nsdump, "join_dump", broken_join)
+    assert nsdump.dump_fast(None, NS, sock=lean_socket(FakeKernel("b"))) is None
+    dump = nsdump.dump_namespace(FakeIPRoute("b"), NS, sock=lean_socket(FakeKernel("b")))
     assert len(dump.drafts) == 3 and dump.errors == ()  # pyroute2 took over

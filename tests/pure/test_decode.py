@@ -18,13 +18,13 @@ from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 from pyroute2.netlink.rtnl.ndmsg import ndmsg
 
 from tests.netlink_data import reply
-from vnettop.collect.netlink import (
+from vnettop.collect.decode import (
     decode_addresses,
     decode_fdb,
     decode_link,
     decode_stats,
-    dump_namespace,
 )
+from vnettop.collect.dump import dump_namespace
 from vnettop.collect.types import LinkDraft
 from vnettop.model import BridgeInfo, BridgePort, FdbEntry, TunInfo
 

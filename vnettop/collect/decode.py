@@ -1,10 +1,13 @@
-"""rtnetlink messages (as decoded by pyroute2) -> model records, and one namespace's dump.
+"""rtnetlink messages -> model records: the one record builder, and pyroute2's decoding (the reference).
 
 Why a layer of its own: pyroute2's messages are loosely typed nested dicts whose shape depends on the
 device kind, the kernel version and pyroute2's plugins; everything above this module sees only the
 frozen records of `vnettop.model`. Cross-namespace references (a veth's peer, a macvlan's lower device)
 cannot be resolved from one namespace's dump, so this module stops at `LinkDraft`, which carries the raw
-indexes; `refs.resolve_links` joins the namespaces.
+indexes; `refs.resolve_links` joins the namespaces. `draft_from` builds a device's record from its
+attribute values, whoever decoded them: pyroute2 here (`decode_link`), or the struct parser of
+`rtnl_parser`, the fast path `dump` uses (the two are held to the same answers by
+tests/pure/test_rtnl_parser.py over recorded replies). This module imports no other kernel reader.
 
 Attributes are read by name from each message's `attrs` list (`get_attr`, or the `_Attrs` index for the
 ~50-attribute link messages), never with `msg.get('...')`, which mixes header fields with attributes:
@@ -21,6 +24,7 @@ from typing import Any, Protocol
 
 from vnettop import names
 from vnettop.collect.types import LinkDraft
+from vnettop.linux.netlink import NLM_F_DUMP_INTR
 from vnettop.model import BridgeInfo, BridgePort, CollectError, FdbEntry, Link, Stats, TunInfo
 
 IFF_UP = 0x1
@@ -29,7 +33,6 @@ IFF_LOOPBACK = 0x8
 #: wireguard: none; gre/sit: an IPv4 address; infiniband: 20 bytes) have no MAC to show.
 MAC_TYPES = frozenset({1, 6, 772})
 RTM_NEWLINK, RTM_NEWADDR, RTM_NEWNEIGH, RTM_NEWSTATS = 16, 20, 28, 92
-NLM_F_DUMP_INTR = 0x10
 
 PORT_STATES = {0: "disabled", 1: "listening", 2: "learning", 3: "forwarding", 4: "blocking"}
 NUD_STATES = {128: "permanent", 64: "static", 2: "learned"}
@@ -82,7 +85,7 @@ class _Attrs:
 
 
 class Getter(Protocol):
-    """What the link builder reads attributes through: `_Attrs` here, `lean_link.Decoded` there."""
+    """What the link builder reads attributes through: `_Attrs` here, `rtnl_parser.Decoded` there."""
 
     def __call__(self, name: str) -> Any: ...
 
@@ -200,9 +203,9 @@ def draft_from(netns: int, index: int, ifi_type: int, flags: int, top: Getter, r
                data: Getter, slave_kind: str | None, slave_data: Getter) -> LinkDraft:
     """The LinkDraft of one device from its decoded attributes, whoever decoded them.
 
-    Shared by `decode_link` (pyroute2's parser) and `lean_link` (a struct parser): both hand over
+    Shared by `decode_link` (pyroute2's parser) and `rtnl_parser` (a struct parser): both hand over
     values keyed and shaped as pyroute2 decodes them, so the two paths cannot drift apart in what they
-    make of a value, only in how they read it (which `tests/pure/test_lean_link.py` checks).
+    make of a value, only in how they read it (which `tests/pure/test_rtnl_parser.py` checks).
     """
     kind = _kind(ifi_type, flags, raw_kind, data)
     mac = top("IFLA_ADDRESS") if ifi_type in MAC_TYPES else None
@@ -350,27 +353,9 @@ def _dump(call: Any, what: str, netns: int, errors: list[CollectError]) -> list[
     return None
 
 
-def dump_namespace(ipr: Any, netns: int, sock: Any = None) -> NamespaceDump:
-    """Links, addresses (v4 and v6) and bridge FDBs of the namespace `ipr` is bound to. Never raises.
-
-    The lean struct parser (`lean_link`, `lean_dump`) does the work on a socket of its own in that
-    namespace (`sock`, a `lean.StatsSocket`, if the caller has one there; else one beside `ipr`); pyroute2
-    decodes only the messages of kinds the lean parser leaves to it. If no lean socket can be had
-    (no root for SIOCGSKNS, a fake `ipr` without fileno), or it breaks mid-dump, pyroute2 does it all.
-    `ipr` may be None when `sock` is given: then pyroute2's IPRoute is never needed.
-    """
-    from vnettop.collect import lean_dump
-
-    dump = lean_dump.dump_namespace(ipr, netns, sock)
-    if dump is not None:
-        return dump
-    if ipr is None:  # a caller with only a lean socket, and it broke
-        return NamespaceDump((), (CollectError(_scope(netns), "link dump failed: the netlink socket broke"),))
-    return dump_namespace_pyroute2(ipr, netns)
-
-
 def dump_namespace_pyroute2(ipr: Any, netns: int) -> NamespaceDump:
-    """`dump_namespace` through pyroute2's requests and parser only (the reference the lean path matches)."""
+    """A namespace's dump through pyroute2's requests and parser only (the reference the struct parser
+    matches; `dump.dump_namespace` falls back to it)."""
     errors: list[CollectError] = []
     links = _dump(lambda: ipr.link("dump"), "link", netns, errors)
     if links is None:
@@ -404,13 +389,3 @@ def join_dump(drafts: list[LinkDraft], addrs: dict[int, tuple[str, ...]],
         out.append(draft)
     out.sort(key=lambda d: d.link.ifindex)
     return NamespaceDump(tuple(out), tuple(errors))
-
-
-def dump_stats(ipr: Any) -> dict[int, Stats]:
-    """Counters of every device in `ipr`'s namespace, cheaply (the lean parser; pyroute2 if it fails).
-
-    Raises OSError only if both ways fail; the collector turns that into a CollectError.
-    """
-    from vnettop.collect import lean
-
-    return lean.dump_stats(ipr)

@@ -1,0 +1,151 @@
+"""Joining sources' answers (merge, parents, errors) and asking them only when needed (SourceSet)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+
+from tests.sources_fixtures import ROOT, openstack_snapshot
+from vnettop.collect.sources import Enrichment, scope
+from vnettop.collect.sources.enrich import SourceSet, apply, merge_owners, read_safely
+from vnettop.model import CollectError, Owner, Snapshot, Stats
+from vnettop.ui.changes import same_structure
+
+
+def owner(name: str, ident: str | None, exact: bool, source: str, **kw: object) -> Owner:
+    return Owner("vm", name, ident, "qemu", source, exact, **kw)  # type: ignore[arg-type]
+
+
+def test_the_same_thing_from_two_sources_is_one_entry_and_the_exact_one_wins() -> None:
+    guess = owner("web-1?", "u1", False, "qemu command line", links=((ROOT, 2),))
+    exact = owner("web-1", "u1", True, "/run/libvirt/qemu/web-1.xml", links=((ROOT, 3),))
+    (merged,) = merge_owners([(guess,), (exact,)])
+    assert merged.name == "web-1" and merged.exact
+    assert dict(merged.details)["also"] == "qemu command line"
+    assert merged.links == ((ROOT, 2), (ROOT, 3))
+
+
+def test_parents_follow_their_owner_through_merging_and_sorting() -> None:
+    part = (owner("zz-port", "p", False, "s", parent=1), owner("aa-vm", "v", False, "s"))
+    merged = merge_owners([part])
+    assert [o.name for o in merged] == ["aa-vm", "zz-port"]
+    assert merged[1].parent == 0 and merged[0].parent is None
+
+
+def test_errors_join_the_snapshots_and_leave_with_the_sections() -> None:
+    base = openstack_snapshot()
+    err = CollectError(scope("x"), "cannot read: boom")
+    enriched = apply(base, [("x", Enrichment(owners=(), errors=(err,)))])
+    assert enriched.errors[-1] == err and enriched.owners == ()
+    assert enriched.kernel_picture() == base
+
+
+def test_no_source_asked_leaves_the_section_unknown() -> None:
+    base = openstack_snapshot()
+    assert apply(base, []) is base and base.owners is None
+    assert apply(base, [("x", Enrichment())]).owners is None
+
+
+class Counting:
+    """A source that counts its reads; `fd` (a pipe) fires when written to."""
+
+    name = "counting"
+
+    def __init__(self, with_fd: bool = False, available: bool = True, fail: bool = False) -> None:
+        self.reads = 0
+        self.is_available = available
+        self.fail = fail
+        self.pipe = os.pipe() if with_fd else None
+
+    def available(self) -> bool:
+        return self.is_available
+
+    def read(self, base: Snapshot) -> Enrichment:
+        self.reads += 1
+        if self.fail:
+            raise RuntimeError("runtime mid-restart")
+        if self.pipe is not None:
+            os.set_blocking(self.pipe[0], False)
+            try:
+                os.read(self.pipe[0], 100)
+            except BlockingIOError:
+                pass
+        return Enrichment(owners=(owner("vm", str(self.reads), True, "test", links=(base.links[0].key,)),))
+
+    def fileno(self) -> int | None:
+        return None if self.pipe is None else self.pipe[0]
+
+    def close(self) -> None:
+        if self.pipe is not None:
+            for fd in self.pipe:
+                os.close(fd)
+            self.pipe = None
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def with_counters(snap: Snapshot, n: int) -> Snapshot:
+    return replace(snap, links=tuple(replace(link, stats=Stats(rx_bytes=n)) for link in snap.links))
+
+
+def test_an_idle_source_is_reused_by_identity_until_its_period() -> None:
+    clock, source = Clock(), Counting()
+    sources = SourceSet([source], period=5.0, clock=clock)
+    base = openstack_snapshot()
+    first = sources.enrich(base)
+    clock.now += 1
+    second = sources.enrich(with_counters(base, 7))  # counters moved: not a change of structure
+    assert source.reads == 1 and sources.last_read == []
+    assert second.owners is first.owners
+    clock.now += 5
+    sources.enrich(with_counters(base, 8))
+    assert source.reads == 2 and sources.last_read == ["counting"]
+
+
+def test_a_change_of_structure_asks_again() -> None:
+    source = Counting()
+    sources = SourceSet([source], clock=Clock())
+    base = openstack_snapshot()
+    sources.enrich(base)
+    sources.enrich(replace(base, links=base.links[:-1]))
+    assert source.reads == 2
+
+
+def test_a_source_with_an_fd_is_asked_again_when_it_fires_and_only_then() -> None:
+    clock, source = Clock(), Counting(with_fd=True)
+    sources = SourceSet([source], period=1.0, clock=clock)
+    base = openstack_snapshot()
+    sources.enrich(base)
+    clock.now += 60  # no period for a source with an fd
+    sources.enrich(base)
+    assert source.reads == 1
+    assert source.pipe is not None
+    os.write(source.pipe[1], b"x")
+    sources.enrich(base)
+    assert source.reads == 2
+    sources.close()
+
+
+def test_an_unavailable_source_is_not_read_and_a_failing_one_is_one_error() -> None:
+    absent, failing = Counting(available=False), Counting(fail=True)
+    failing.name = "failing"  # type: ignore[misc]
+    snap = SourceSet([absent, failing], clock=Clock()).enrich(openstack_snapshot())
+    assert absent.reads == 0
+    assert [(e.scope, e.message) for e in snap.errors] == [
+        ("source failing", "cannot read: RuntimeError('runtime mid-restart')")]
+    assert read_safely(failing, openstack_snapshot()).owners is None
+
+
+def test_the_redraw_test_sees_a_section_change() -> None:
+    base = openstack_snapshot()
+    a = apply(base, [("x", Enrichment(owners=(owner("vm", "1", True, "s"),)))])
+    b = apply(base, [("x", Enrichment(owners=(owner("vm", "2", True, "s"),)))])
+    assert same_structure(a, apply(base, [("x", Enrichment(owners=(owner("vm", "1", True, "s"),)))]))
+    assert not same_structure(a, b)
+    assert not same_structure(base, a)

@@ -1,0 +1,150 @@
+"""The per-tick counters of every device in a namespace: RTM_GETSTATS, parsed with a few struct reads.
+
+Why not pyroute2: rates need every device's counters in every namespace once per tick. pyroute2 spends
+~120 us decoding one full link message; a stats-only RTM_NEWSTATS message (filter_mask
+IFLA_STATS_LINK_64) is 232 bytes and the eight counters vnettop shows sit at a fixed offset, so a few
+`struct.unpack_from` calls do the job far faster (measured here: 1.6 us instead of 24 us per device;
+a counters tick over 200 namespaces / 1000 devices took 3.7 ms instead of 73 ms with pyroute2's parser).
+The same socket (`StatsSocket`, a `linux.netlink.NetlinkSocket`) also carries the namespace's full
+dumps (`dump`) and its RTM_GETNSID questions.
+
+It uses its own socket: the collector's IPRoute may be subscribed to link events, and reading replies
+from that socket would steal its notifications. `StatsSocket.beside(ipr)` opens a socket in the same
+namespace as the IPRoute's socket (SIOCGSKNS gives that namespace; a long-lived helper thread enters it,
+so the caller's thread never changes namespace). Such a socket keeps its namespace alive, so
+`dump_stats` ties it to the IPRoute's lifetime: when the collector drops the IPRoute of a namespace that
+disappeared, the stats socket is closed with it.
+"""
+
+from __future__ import annotations
+
+import struct
+import threading
+import weakref
+from typing import Any
+
+from vnettop.collect.decode import decode_stats
+from vnettop.linux.netlink import (
+    NLM_F_DUMP,
+    NLM_F_REQUEST,
+    NLMSG_DONE,
+    NLMSG_ERROR,
+    DumpError,
+    NetlinkSocket,
+    attributes,
+    check_end,
+    messages,
+)
+from vnettop.model import Stats
+
+RTM_NEWSTATS, RTM_GETSTATS = 92, 94
+IFLA_STATS_LINK_64 = 1
+FILTER_LINK_64 = 1 << (IFLA_STATS_LINK_64 - 1)
+
+_REQ = struct.Struct("=IHHIIBBHII")  # nlmsghdr + if_stats_msg (family, pad1, pad2, ifindex, filter_mask)
+_INT = struct.Struct("=i")
+# struct rtnl_link_stats64 starts: rx_packets, tx_packets, rx_bytes, tx_bytes, rx_errors, tx_errors,
+# rx_dropped, tx_dropped (then fields vnettop does not show).
+_COUNTERS = struct.Struct("=8Q")
+_WANTED = (IFLA_STATS_LINK_64,)
+
+__all__ = ["NLMSG_DONE", "NLMSG_ERROR", "DumpError", "StatsSocket", "build_request", "dump_stats", "forget",
+           "parse_stats"]
+
+
+def build_request(seq: int) -> bytes:
+    """RTM_GETSTATS dump request for IFLA_STATS_LINK_64 only (the default mask costs 3x)."""
+    return _REQ.pack(_REQ.size, RTM_GETSTATS, NLM_F_REQUEST | NLM_F_DUMP, seq, 0, 0, 0, 0, 0, FILTER_LINK_64)
+
+
+#: ifindex -> (raw counters as read, the Stats made of them): what `parse_stats` may reuse.
+Seen = dict[int, tuple[tuple[int, ...], Stats]]
+
+
+def parse_stats(data: bytes | bytearray | memoryview, seq: int | None, out: dict[int, Stats],
+                seen: Seen | None = None) -> bool:
+    """Add the counters found in one buffer of netlink messages to `out`; True once NLMSG_DONE is seen.
+
+    Messages of another sequence number (a stale reply to an abandoned dump) are skipped when `seq` is
+    given. A failed dump reports its errno in NLMSG_DONE's payload, not as NLMSG_ERROR: both raise
+    DumpError. With `seen` (updated here), a device whose counters did not move gets the very Stats
+    object of last time: most devices are idle, and the collector then tells "unchanged" by identity.
+    """
+    for off, length, mtype, _flags in messages(data, seq):
+        if mtype == RTM_NEWSTATS:
+            (ifindex,) = _INT.unpack_from(data, off + 20)
+            where = attributes(data, off + 28, off + length, _WANTED, strict=False).get(IFLA_STATS_LINK_64)
+            if where is None or where[1] < _COUNTERS.size:
+                continue
+            raw = _COUNTERS.unpack_from(data, where[0])
+            last = seen.get(ifindex) if seen is not None else None
+            if last is not None and last[0] == raw:
+                out[ifindex] = last[1]
+            else:
+                rxp, txp, rxb, txb, rxe, txe, rxd, txd = raw
+                out[ifindex] = stats = Stats(rxb, txb, rxp, txp, rxe, txe, rxd, txd)
+                if seen is not None:
+                    seen[ifindex] = (raw, stats)
+        elif check_end(data, off, length, mtype, "stats dump failed"):
+            return True
+    return False
+
+
+class StatsSocket(NetlinkSocket):
+    """A netlink socket in one namespace for its counters (and, through `NetlinkSocket`, its dumps and
+    nsid questions). Remembers the last counters read, so an idle device keeps its Stats object."""
+
+    def __init__(self, sock: Any, timeout: float = 5.0) -> None:
+        super().__init__(sock, timeout)
+        self._seen: Seen = {}  # the last counters dump's, reused for idle devices
+
+    def dump(self) -> dict[int, Stats]:
+        """ifindex -> counters for every device of the namespace. Raises OSError on failure."""
+        out: dict[int, Stats] = {}
+        seen = self._seen
+        self.exchange(build_request, lambda view, seq: parse_stats(view, seq, out, seen))
+        if len(seen) > len(out):  # devices went away: forget them
+            self._seen = {k: v for k, v in seen.items() if k in out}
+        return out
+
+
+_beside: weakref.WeakKeyDictionary[Any, StatsSocket] = weakref.WeakKeyDictionary()
+_beside_lock = threading.Lock()
+
+
+def _socket_for(ipr: Any) -> StatsSocket:
+    with _beside_lock:
+        sock = _beside.get(ipr)
+        if sock is None:
+            sock = StatsSocket.beside(ipr.fileno())
+            _beside[ipr] = sock
+            weakref.finalize(ipr, sock.close)
+        return sock
+
+
+def forget(ipr: Any) -> None:
+    """Close the stats socket kept beside `ipr` now (e.g. its namespace was deleted)."""
+    with _beside_lock:
+        sock = _beside.pop(ipr, None)
+    if sock is not None:
+        sock.close()
+
+
+def dump_stats(ipr: Any) -> dict[int, Stats]:
+    """Counters of `ipr`'s namespace through a `StatsSocket` beside it; pyroute2's parser if that fails.
+
+    A failure the kernel reports (DumpError) is raised as is: pyroute2 ignores the errno in NLMSG_DONE
+    and would turn it into a silently empty answer.
+    """
+    try:
+        sock = _socket_for(ipr)
+    except Exception:  # no fileno, not weak-referenceable, SIOCGSKNS refused...: pyroute2 then
+        sock = None
+    if sock is not None:
+        try:
+            return sock.dump()
+        except DumpError:
+            raise
+        except OSError:
+            forget(ipr)  # a broken socket is not reused; the next tick makes a new one
+    return decode_stats(ipr.stats("dump", filter_mask=FILTER_LINK_64))

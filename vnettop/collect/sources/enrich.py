@@ -1,0 +1,201 @@
+"""Joining the sources' answers to the kernel picture, and asking them only when needed (live).
+
+`apply` is pure: the base snapshot plus each source's `Enrichment` -> the enriched snapshot, whose
+kernel part is the base's very objects (sections only add, see `Snapshot.kernel_picture`).
+
+`SourceSet` is the live collector's bookkeeping: "re-read what changed, reuse the rest", the rule the
+collector already follows for namespaces, applied to sources. A source is asked again when its fd
+fired (`Source.fileno`), when the kernel picture's structure changed (a device, a namespace, a process
+or a holder came or went: counters do not count), or, for a source without an fd, after `period`
+seconds; otherwise its last `Enrichment` is reused as is (same object), so an idle host pays one poll.
+"""
+
+from __future__ import annotations
+
+import select
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import fields, replace
+from operator import attrgetter
+
+from vnettop.collect.sources import Enrichment, Source, scope
+from vnettop.model import CollectError, Link, Owner, Snapshot
+
+#: Every field of a Link but its counters: what a source may depend on.
+_link_shape = attrgetter(*[f.name for f in fields(Link) if f.name != "stats"])
+
+
+def _order(owner: Owner) -> tuple[str, str, str]:
+    return owner.kind, owner.name, owner.id or ""
+
+
+def _union(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(sorted(set(a) | set(b)))
+
+
+def _merge_owner(first: Owner, second: Owner) -> Owner:
+    """One entry for the same thing seen by two sources: the exact one wins (else the first); the other
+    is named in `details.also`, and what each points at is kept."""
+    win, lose = (second, first) if second.exact and not first.exact else (first, second)
+    details = dict(win.details)
+    also = [s for s in details.get("also", "").split(", ") if s]
+    if lose.source not in also and lose.source != win.source:
+        also.append(lose.source)
+    if also:
+        details["also"] = ", ".join(also)
+    return replace(win, details=tuple(sorted(details.items())),
+                   links=tuple(sorted(set(win.links) | set(lose.links))),
+                   namespaces=_union(win.namespaces, lose.namespaces), pids=_union(win.pids, lose.pids))
+
+
+def merge_owners(parts: Sequence[tuple[Owner, ...]]) -> tuple[Owner, ...]:
+    """The owners of several sources as one sorted list: one entry per (kind, id), parents re-pointed."""
+    kept: list[Owner] = []
+    where: dict[tuple[str, str], int] = {}
+    local: list[list[int]] = []  # per part: its index -> position in `kept`
+    for owners in parts:
+        spots = []
+        for owner in owners:
+            key = (owner.kind, owner.id) if owner.id else None
+            if key is not None and key in where:
+                spot = where[key]
+                kept[spot] = _merge_owner(kept[spot], owner)
+            else:
+                spot = len(kept)
+                kept.append(owner)
+                if key is not None:
+                    where[key] = spot
+            spots.append(spot)
+        local.append(spots)
+    # parents: a part's index -> kept position (first part naming it wins)
+    parent_of: dict[int, int | None] = {}
+    for owners, spots in zip(parts, local, strict=True):
+        for owner, spot in zip(owners, spots, strict=True):
+            if owner.parent is not None and 0 <= owner.parent < len(spots) and spot not in parent_of:
+                parent_of[spot] = spots[owner.parent]
+    order = sorted(range(len(kept)), key=lambda i: _order(kept[i]))
+    final = {old: new for new, old in enumerate(order)}
+    out = []
+    for old in order:
+        parent = parent_of.get(old)
+        out.append(replace(kept[old], parent=None if parent is None or parent == old else final[parent]))
+    return tuple(out)
+
+
+Combined = tuple[tuple[Owner, ...] | None, tuple[CollectError, ...]]
+
+
+def combine(parts: Sequence[tuple[str, Enrichment]]) -> Combined:
+    """The sources' parts as one value per section (None: no source gave that section), and their errors."""
+    errors: list[CollectError] = []
+    owners: list[tuple[Owner, ...]] = []
+    for _name, part in parts:
+        errors.extend(part.errors)
+        if part.owners is not None:
+            owners.append(part.owners)
+    return (merge_owners(owners) if owners else None), tuple(errors)
+
+
+def apply(base: Snapshot, parts: Sequence[tuple[str, Enrichment]],
+          combined: Combined | None = None) -> Snapshot:
+    """`base` with the sources' sections and errors added; `base` itself when no source answered.
+
+    `combined`: `combine(parts)` if the caller has it already (the live loop reuses it while no source
+    was read again, so an unchanged section is the very same object, tick after tick).
+    """
+    if not parts:
+        return base
+    owners, errors = combine(parts) if combined is None else combined
+    return replace(base, errors=base.errors + errors, owners=owners)
+
+
+def read_safely(source: Source, base: Snapshot) -> Enrichment:
+    """`source.read(base)`, with anything it raises turned into one error naming it (never raised)."""
+    try:
+        return source.read(base)
+    except Exception as exc:
+        return Enrichment(errors=(CollectError(scope(source.name), f"cannot read: {exc!r}"),))
+
+
+def same_structure(a: Snapshot | None, b: Snapshot) -> bool:
+    """Whether two kernel pictures differ at most in counters (and time): nothing a source may read.
+
+    Pairwise, identity first: the collector hands back the very objects of an unchanged namespace or
+    idle device, so an idle tick costs a pass of `is` checks.
+    """
+    if a is None or a.namespaces != b.namespaces or len(a.links) != len(b.links):
+        return False
+    shape = _link_shape
+    return all(x is y or shape(x) == shape(y) for x, y in zip(a.links, b.links, strict=True))
+
+
+class SourceSet:
+    """The live collector's sources, their last answers, and when to ask again (module docstring)."""
+
+    def __init__(self, sources: Sequence[Source], period: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.sources = list(sources)
+        self.period = period
+        self.clock = clock
+        self._last: dict[str, tuple[float, Enrichment]] = {}
+        self._base: Snapshot | None = None  # the last kernel picture, to tell a change of structure
+        #: The last parts (held, so their identities cannot be reused) and what they combined to.
+        self._combined: tuple[tuple[Enrichment, ...], Combined] | None = None
+        #: Sources read (not reused) by the last `enrich`, for benchmarks and tests.
+        self.last_read: list[str] = []
+
+    def _fired(self, source: Source) -> bool:
+        try:
+            fd = source.fileno()
+        except Exception:
+            return True
+        if fd is None:
+            return False
+        try:
+            return bool(select.select([fd], [], [], 0)[0])
+        except (OSError, ValueError):
+            return True
+
+    def enrich(self, base: Snapshot) -> Snapshot:
+        """`base` enriched by every available source, re-reading only those that may have changed."""
+        now = self.clock()
+        changed = not same_structure(self._base, base)
+        self._base = base
+        parts: list[tuple[str, Enrichment]] = []
+        self.last_read = []
+        for source in self.sources:
+            last = self._last.get(source.name)
+            try:
+                has_fd = source.fileno() is not None
+            except Exception:
+                has_fd = False
+            due = (last is None or changed or self._fired(source)
+                   or (not has_fd and now - last[0] >= self.period))
+            if not due and last is not None:
+                parts.append((source.name, last[1]))
+                continue
+            try:
+                available = source.available()
+            except Exception:
+                available = False
+            if not available:
+                self._last.pop(source.name, None)
+                continue
+            part = read_safely(source, base)
+            self._last[source.name] = (now, part)
+            self.last_read.append(source.name)
+            parts.append((source.name, part))
+        now_parts = tuple(part for _name, part in parts)
+        combined = self._combined
+        if (combined is None or len(combined[0]) != len(now_parts)
+                or any(a is not b for a, b in zip(combined[0], now_parts, strict=True))):
+            self._combined = now_parts, combine(parts)
+        assert self._combined is not None
+        return apply(base, parts, self._combined[1])
+
+    def close(self) -> None:
+        for source in self.sources:
+            try:
+                source.close()
+            except Exception:
+                pass
