@@ -55,6 +55,13 @@ def norm(doc: Doc, volatile: bool = False) -> Doc:
     return d
 
 
+def owner(kind: str, name: str, **kw: Any) -> Doc:
+    """An entry of the `owners` section (SNAPSHOT-SCHEMA.md "Owners")."""
+    return {"kind": kind, "name": name, "id": None, "runtime": "libvirt" if kind == "vm" else "docker",
+            "source": "test", "exact": True, "details": {}, "links": [], "namespaces": [], "pids": [],
+            "parent": None, **kw}
+
+
 def script() -> list[tuple[float, Callable[[Doc], None]]]:
     """Edits of a snapshot object, each at a time: every kind of change the recorder must keep."""
     def veth_pair(d: Doc) -> None:
@@ -77,10 +84,10 @@ def script() -> list[tuple[float, Callable[[Doc], None]]]:
         link(d, "tap0")["tun"]["holders"] = []
 
     def owners(d: Doc) -> None:
-        d["owners"] = [{"kind": "vm", "name": "web-1", "links": [[ROOT, 5]], "namespaces": [], "pids": []}]
+        d["owners"] = [owner("vm", "web-1", links=[[ROOT, 5]])]
 
     def owner_more(d: Doc) -> None:
-        d["owners"].append({"kind": "container", "name": "db", "links": [[QDHCP, 7]], "namespaces": [QDHCP]})
+        d["owners"].append(owner("container", "db", links=[[QDHCP, 7]], namespaces=[QDHCP]))
 
     def counters(d: Doc) -> None:
         link(d, "tap0")["stats"]["rx_bytes"] += 12345
