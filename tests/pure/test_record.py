@@ -516,3 +516,21 @@ def test_reading_a_recording_never_touches_the_kernel(tmp_path: Path) -> None:
                           cwd=Path(__file__).resolve().parents[2])
     assert proc.returncode == 0, proc.stderr
     assert "vntA" in proc.stdout
+
+
+def test_a_run_that_died_without_an_end_line_is_followed_by_a_gap(tmp_path: Path) -> None:
+    path = tmp_path / "rec.jsonl"
+    doc = snapshot_to_dict(compute_node())
+    out = RecordingFile(str(path), 1 << 30, 3)
+    first = Recorder(out, alive_every=1.0)
+    first.start(doc, T0)
+    first.tick(doc, T0 + 1)  # an `alive`, then the process dies (no `end`)
+    out.close()
+    out = RecordingFile(str(path), 1 << 30, 3)
+    Recorder(out).start(doc, T0 + 50)
+    out.close()
+    with Recording.open(str(path)) as rec:
+        assert rec.snapshot_at(at(1)) is not None
+        with pytest.raises(RecordingError, match=r"gap of the recording.*from 2027-01-15T08:00:01.000Z to "
+                                                 r"2027-01-15T08:00:50.000Z"):
+            rec.snapshot_at(at(20))
