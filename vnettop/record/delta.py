@@ -367,51 +367,79 @@ def diff_docs(old: JsonObj, new: JsonObj) -> list[JsonObj]:
     return items
 
 
-def apply_items(doc: JsonObj, items: list[JsonObj], defaults: JsonObj | None = None) -> None:
-    """Apply change items (from `diff_docs`) to a snapshot object in place.
+class Tables:
+    """A snapshot object being rebuilt, keyed (namespaces by inode, devices by "NETNS/IFINDEX"), so that
+    applying a record costs what the record holds, not the size of the snapshot; `finish` writes the
+    sorted lists back once, after the last record."""
 
-    Volatile fields of a changed device or namespace are kept as they were (they come from samples).
-    `defaults` are the header's (DEFAULTS when it is None).
-    """
-    defaults = DEFAULTS if defaults is None else defaults
-    nss = {n["inode"]: n for n in doc.get("namespaces", [])}
-    links = {link_key(v): v for v in doc.get("links", [])}
-    for item in items:
-        what, op = item["what"], item["op"]
-        if what == "section":
+    def __init__(self, doc: JsonObj, defaults: JsonObj | None = None) -> None:
+        self.doc = doc
+        self.defaults = DEFAULTS if defaults is None else defaults
+        self.nss: dict[Any, JsonObj] = {n["inode"]: n for n in doc.get("namespaces", [])}
+        self.links: dict[Any, JsonObj] = {link_key(v): v for v in doc.get("links", [])}
+
+    def apply(self, items: list[JsonObj]) -> None:
+        """Apply change items (from `diff_docs`). Volatile fields of a changed device or namespace are
+        kept as they were (they come from samples)."""
+        doc, defaults = self.doc, self.defaults
+        for item in items:
+            what, op = item["what"], item["op"]
+            if what == "section":
+                if op == "removed":
+                    doc.pop(item["key"], None)
+                else:
+                    doc[item["key"]] = apply_patch(doc.get(item["key"], _MISSING), item["patch"])
+                continue
+            table = self.nss if what == "namespace" else self.links
+            key = item["key"]
             if op == "removed":
-                doc.pop(item["key"], None)
+                table.pop(key, None)
+            elif op in ("added", "moved"):
+                if op == "moved":
+                    table.pop(item["from"], None)
+                value = expand(item["value"], defaults["device" if what == "device" else "namespace"])
+                if what == "device":
+                    netns, ifindex = str(key).split("/")
+                    value.update(netns=int(netns), ifindex=int(ifindex), name=item.get("name"),
+                                 kind=item.get("kind"))
+                    value.setdefault("stats", {})
+                else:
+                    value["inode"] = key
+                table[key] = value
+            elif op == "changed":
+                obj = dict(table[key])
+                for f in item.get("unset", ()):
+                    obj.pop(f, None)
+                obj.update(item.get("set") or {})
+                for f, p in (item.get("patch") or {}).items():
+                    obj[f] = apply_patch(obj.get(f, _MISSING), p)
+                table[key] = obj
             else:
-                doc[item["key"]] = apply_patch(doc.get(item["key"], _MISSING), item["patch"])
-            continue
-        table: dict[Any, JsonObj] = nss if what == "namespace" else links
-        key = item["key"]
-        if op == "removed":
-            table.pop(key, None)
-        elif op in ("added", "moved"):
-            if op == "moved":
-                table.pop(item["from"], None)
-            value = expand(item["value"], defaults["device" if what == "device" else "namespace"])
-            if what == "device":
-                netns, ifindex = str(key).split("/")
-                value.update(netns=int(netns), ifindex=int(ifindex), name=item.get("name"),
-                             kind=item.get("kind"))
-                value.setdefault("stats", {})
-            else:
-                value["inode"] = key
-            table[key] = value
-        elif op == "changed":
-            obj = dict(table[key])
-            for f in item.get("unset", ()):
-                obj.pop(f, None)
-            obj.update(item.get("set") or {})
-            for f, p in (item.get("patch") or {}).items():
-                obj[f] = apply_patch(obj.get(f, _MISSING), p)
-            table[key] = obj
-        else:
-            raise ValueError(f"unknown change op {op!r}")
-    doc["namespaces"] = sorted(nss.values(), key=lambda n: (not n.get("root"), n["inode"]))
-    doc["links"] = sorted(links.values(), key=lambda v: (v["netns"], v["ifindex"]))
+                raise ValueError(f"unknown change op {op!r}")
+
+    def sample(self, stats: dict[str, Any], pids: dict[str, Any],
+               fields: tuple[str, ...] = STATS_FIELDS) -> None:
+        """Set sampled counters and pids on the devices and namespaces that exist."""
+        for k, s in stats.items():
+            link = self.links.get(k)
+            if link is not None:
+                self.links[k] = {**link, "stats": stats_in(s, fields)}
+        for k, p in pids.items():
+            ns = self.nss.get(int(k))
+            if ns is not None:
+                self.nss[int(k)] = {**ns, "pids": p}
+
+    def finish(self) -> JsonObj:
+        self.doc["namespaces"] = sorted(self.nss.values(), key=lambda n: (not n.get("root"), n["inode"]))
+        self.doc["links"] = sorted(self.links.values(), key=lambda v: (v["netns"], v["ifindex"]))
+        return self.doc
+
+
+def apply_items(doc: JsonObj, items: list[JsonObj], defaults: JsonObj | None = None) -> None:
+    """Apply change items (from `diff_docs`) to a snapshot object in place (see `Tables`)."""
+    tables = Tables(doc, defaults)
+    tables.apply(items)
+    tables.finish()
 
 
 # -- volatile fields: sampled -------------------------------------------------------------------

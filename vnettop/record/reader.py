@@ -289,11 +289,13 @@ class Recording:
             doc: JsonObj = delta.expand_snapshot(snap, defaults)
         except (TypeError, AttributeError, ValueError) as e:
             raise RecordingError(f"{f.path}: the keyframe at byte {kf.offset} is malformed ({e})") from None
+        tables = delta.Tables(doc, defaults)
         for h in f.heads_from(kf.offset + kf.length):
             if h.offset > head.offset:
                 break
             if h.type in ("change", "sample"):
-                self._apply(doc, f, h, defaults, fields)
+                self._apply(tables, f, h, fields)
+        doc = tables.finish()
         doc["taken_at"] = stamp(when)[:23] + "Z"
         try:
             return snapshot_from_dict(doc, source=f"{f.path} at {short(when)}")
@@ -310,13 +312,13 @@ class Recording:
         return f.obj_at(head)
 
     @staticmethod
-    def _apply(doc: JsonObj, f: _File, h: Head, defaults: JsonObj, fields: tuple[str, ...]) -> None:
+    def _apply(tables: delta.Tables, f: _File, h: Head, fields: tuple[str, ...]) -> None:
         obj = f.obj_at(h)
         try:
             if h.type == "change":
-                delta.apply_items(doc, obj["changes"], defaults)
+                tables.apply(obj["changes"])
             else:
-                delta.apply_volatile(doc, obj.get("stats") or {}, obj.get("pids") or {}, fields)
+                tables.sample(obj.get("stats") or {}, obj.get("pids") or {}, fields)
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
             raise RecordingError(f"{f.path}: the {h.type} line at byte {h.offset} cannot be applied "
                                  f"({type(e).__name__}: {e})") from None
