@@ -117,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
                       "prom: Prometheus text exposition")
     dump.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
     dump.add_argument("--ascii", action="store_true", help="text format: ASCII symbols only")
+    dump.add_argument("--at", metavar="TIME", help="with --load RECORDING: the picture at TIME (ISO 8601, "
+                      "HH:MM, end-5m...; default: the recording's last moment)")
     _add_source(dump, inherit=True)
     _add_ovsdb(dump, inherit=True)
     _add_read_only(dump)
@@ -149,10 +151,17 @@ def build_parser() -> argparse.ArgumentParser:
     diff = sub.add_parser("diff", help="what differs between two saved snapshots (two hosts, or two moments)")
     diff.add_argument("before", metavar="A", help="a snapshot file written by 'vnettop dump' ('-' for "
                       "stdin), or FLEET@HOST: one host of a fleet file")
-    diff.add_argument("after", metavar="B", help="the snapshot to compare it with")
+    diff.add_argument("after", metavar="B", nargs="?", help="the snapshot to compare it with (none with "
+                      "--from/--to: A is then a recording made by 'vnettop record')")
+    diff.add_argument("--from", dest="t_from", metavar="T1", help="with a recording: the earlier moment")
+    diff.add_argument("--to", dest="t_to", metavar="T2", help="with a recording: the later moment")
     diff.add_argument("--format", "-f", choices=("text", "json"), default="text")
     diff.add_argument("--exit-code", action="store_true",
                       help="exit 1 when the snapshots differ, 0 when they do not (as 'git diff --exit-code')")
+
+    from vnettop.record.commands import add_parsers as add_record_parsers
+
+    add_record_parsers(sub, _interval)
 
     lab = sub.add_parser("lab", help="build, remove or show the article's topology as a local lab")
     lab.add_argument("action", choices=("up", "down", "status"))
@@ -166,10 +175,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _offline_snapshot(args: argparse.Namespace) -> Snapshot | None:
     """The snapshot named by --load or --demo, or None for the live kernel."""
+    at = getattr(args, "at", None)
     if getattr(args, "load", None):
         from vnettop.errors import SnapshotFormatError
+        from vnettop.record.reader import is_recording
         from vnettop.render.json import load_snapshot
 
+        if args.load != "-" and is_recording(args.load):
+            from vnettop.record.commands import snapshot_from_recording
+
+            return snapshot_from_recording(args.load, at)
+        if at is not None:
+            raise UsageError(f"--at TIME picks a moment of a recording, and {args.load} is not one "
+                             "(a file written by 'vnettop record')")
         try:
             return load_snapshot(args.load)
         except SnapshotFormatError:
@@ -178,6 +196,8 @@ def _offline_snapshot(args: argparse.Namespace) -> Snapshot | None:
                                    f"browse it with 'vnettop --load {args.load}', or name one host as in "
                                    f"'vnettop diff {args.load}@HOST B'") from None
             raise
+    if at is not None:
+        raise UsageError("--at TIME needs --load RECORDING (a file written by 'vnettop record')")
     if getattr(args, "demo", False):
         from vnettop.demo import demo_snapshot
 
@@ -409,13 +429,31 @@ def _snapshot_or_host(spec: str) -> Snapshot:
 def cmd_diff(args: argparse.Namespace) -> int:
     from vnettop.diff import change_text, change_to_dict, diff
 
-    if args.before == "-" and args.after == "-":
-        raise UsageError("only one of A and B can be standard input")
-    changes = diff(_snapshot_or_host(args.before), _snapshot_or_host(args.after))
+    if args.t_from is not None or args.t_to is not None:
+        if args.after is not None or args.t_from is None or args.t_to is None:
+            raise UsageError("a recording is compared with itself: 'vnettop diff REC --from T1 --to T2'")
+        from vnettop.record.commands import snapshots_between
+
+        before, after, t1, t2 = snapshots_between(args.before, args.t_from, args.t_to)
+        label_a, label_b = f"{args.before}@{t1}", f"{args.before}@{t2}"
+    else:
+        if args.after is None:
+            raise UsageError("diff needs two snapshots A and B, or a recording with --from T1 --to T2")
+        if args.before == "-" and args.after == "-":
+            raise UsageError("only one of A and B can be standard input")
+        for spec in (args.before, args.after):
+            from vnettop.record.reader import is_recording
+
+            if spec != "-" and is_recording(spec):
+                raise UsageError(f"{spec} is a recording: compare two of its moments with "
+                                 f"'vnettop diff {spec} --from T1 --to T2'")
+        before, after = _snapshot_or_host(args.before), _snapshot_or_host(args.after)
+        label_a, label_b = args.before, args.after
+    changes = diff(before, after)
     if args.format == "json":
         import json
 
-        doc = {"schema": "vnettop.diff/1", "a": args.before, "b": args.after,
+        doc = {"schema": "vnettop.diff/1", "a": label_a, "b": label_b,
                "changes": [change_to_dict(c) for c in changes]}
         _emit(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", None, json_doc=True)
     else:
@@ -431,6 +469,18 @@ def cmd_fleet(args: argparse.Namespace) -> int:
     if args.fleet_command == "find":
         return commands.cmd_fleet_find(args, _emit)
     return commands.cmd_fleet_orphans(args, _emit)
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    from vnettop.record.commands import cmd_record as run
+
+    return run(args)
+
+
+def cmd_changes(args: argparse.Namespace) -> int:
+    from vnettop.record.commands import cmd_changes as run
+
+    return run(args, _emit)
 
 
 def cmd_lab(args: argparse.Namespace) -> int:
@@ -518,7 +568,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {"dump": cmd_dump, "trace": cmd_trace, "export": cmd_export, "diff": cmd_diff, "fleet": cmd_fleet,
-             "lab": cmd_lab,
+             "lab": cmd_lab, "record": cmd_record, "changes": cmd_changes,
              None: cmd_tui}
 
 
