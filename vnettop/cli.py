@@ -20,7 +20,7 @@ import sys
 from typing import TYPE_CHECKING, NoReturn
 
 from vnettop import __version__
-from vnettop.errors import VnettopError
+from vnettop.errors import UsageError, VnettopError
 
 if TYPE_CHECKING:
     from vnettop.collect import Collector
@@ -31,8 +31,6 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_PIPE = 0, 1, 2, 130, 141
 EXIT_SOFTWARE = 70  # sysexits.h EX_SOFTWARE: an internal error
 
 
-class UsageError(Exception):
-    """The command line itself is wrong; shown as one line, exit status 2."""
 
 
 class _Parser(argparse.ArgumentParser):

@@ -25,3 +25,11 @@ class ValidationError(VnettopError):
 
 class ActionError(VnettopError):
     """The kernel refused a change; the message translates the errno for a human."""
+
+
+class UsageError(Exception):
+    """The command line itself is wrong; shown as one line, exit status 2.
+
+    Not a VnettopError: the CLI tells a usage mistake (2) from a failure (1) by this class. It lives here,
+    not in the CLI, so that a command's own module (a recording's time argument, say) can raise it without
+    importing the CLI it sits below."""

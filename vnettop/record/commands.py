@@ -88,7 +88,7 @@ def add_parsers(sub: argparse._SubParsersAction[Any], interval: Callable[[str], 
 
 def _usage(message: str) -> Exception:
     """A usage mistake (exit 2), as the command line reports it."""
-    from vnettop.cli import UsageError
+    from vnettop.errors import UsageError
 
     return UsageError(message)
 
