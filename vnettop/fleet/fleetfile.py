@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from vnettop.errors import SnapshotFormatError, VnettopError
+from vnettop.errors import VnettopError
 from vnettop.model import Snapshot
 
 SCHEMA = "vnettop.fleet/1"
@@ -157,22 +157,9 @@ def parse_fleet(text: str, source: str) -> tuple[list[HostEntry], list[str]]:
 
 def read_fleet(path: str) -> tuple[list[HostEntry], list[str]]:
     """Read a fleet file (`-` for stdin); FleetFormatError / SnapshotFormatError name what is wrong."""
-    try:
-        if path == "-":
-            import sys
+    from vnettop.render.json import read_text
 
-            text = sys.stdin.read()
-        else:
-            with open(path, encoding="utf-8") as f:
-                text = f.read()
-    except FileNotFoundError:
-        raise SnapshotFormatError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise SnapshotFormatError(f"{path}: is a directory, not a fleet file") from None
-    except UnicodeDecodeError:
-        raise SnapshotFormatError(f"{path}: not a text file (expected JSON Lines)") from None
-    except OSError as e:
-        raise SnapshotFormatError(f"{path}: cannot read: {e.strerror or e}") from None
+    text = read_text(path, "fleet file", "JSON Lines")
     if text.strip() and not looks_like_fleet(text):
         raise FleetFormatError(f"{path}: not a fleet file (expected {SCHEMA} JSON Lines)")
     return parse_fleet(text, path)

@@ -610,30 +610,35 @@ def snapshot_from_dict(obj: object, source: str = "snapshot") -> Snapshot:
     )
 
 
+def read_text(path: str, kind: str = "snapshot file", expected: str = "JSON from `vnettop dump`") -> str:
+    """The whole text of a file vnettop reads (`-`: standard input), or one SnapshotFormatError naming
+    the file and what is wrong with it (missing, a directory, unreadable, not text)."""
+    try:
+        if path == "-":
+            import sys
+
+            return sys.stdin.read()
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise SnapshotFormatError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise SnapshotFormatError(f"{path}: is a directory, not a {kind}") from None
+    except PermissionError:
+        raise SnapshotFormatError(f"{path}: permission denied") from None
+    except UnicodeDecodeError:
+        raise SnapshotFormatError(f"{path}: not a text file (expected {expected})") from None
+    except OSError as e:
+        raise SnapshotFormatError(f"{path}: cannot read: {e.strerror or e}") from None
+
+
 def load_snapshot(path: str) -> Snapshot:
     """Read a snapshot file written by `vnettop dump --format json` (or `-` for stdin).
 
     Every failure (missing file, unreadable, not JSON, wrong schema, bad field) is one
     SnapshotFormatError whose message names the file and what is wrong.
     """
-    try:
-        if path == "-":
-            import sys
-
-            text = sys.stdin.read()
-        else:
-            with open(path, encoding="utf-8") as f:
-                text = f.read()
-    except FileNotFoundError:
-        raise SnapshotFormatError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise SnapshotFormatError(f"{path}: is a directory, not a snapshot file") from None
-    except PermissionError:
-        raise SnapshotFormatError(f"{path}: permission denied") from None
-    except UnicodeDecodeError:
-        raise SnapshotFormatError(f"{path}: not a text file (expected JSON from `vnettop dump`)") from None
-    except OSError as e:
-        raise SnapshotFormatError(f"{path}: cannot read: {e.strerror or e}") from None
+    text = read_text(path)
     try:
         obj = json.loads(text)
     except RecursionError:
