@@ -29,6 +29,9 @@ from collections.abc import Callable
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+
+from topology import signals_raise  # noqa: E402
 
 from vnettop.ovsdb.monitor import Monitor  # noqa: E402
 
@@ -168,7 +171,8 @@ def main() -> int:
         cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "?")
     version = subprocess.run(["ovsdb-server", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
     print(f"machine: {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, {version}")
-    with tempfile.TemporaryDirectory(prefix="vntbench-ovsdb") as d:
+    # SIGTERM/SIGHUP (a `timeout`, a closed terminal) raise, so the `finally` below stops the server.
+    with signals_raise(), tempfile.TemporaryDirectory(prefix="vntbench-ovsdb") as d:
         sock = f"{d}/db.sock"
         subprocess.run(["ovsdb-tool", "create", f"{d}/conf.db", SCHEMA], check=True)
         subprocess.run(["ovsdb-server", f"{d}/conf.db", f"--remote=punix:{sock}", f"--pidfile={d}/pid",
@@ -195,8 +199,11 @@ def main() -> int:
             print("what an operator runs:")
             show("ovs-vsctl show (whole process)", runs)
         finally:
-            with open(f"{d}/pid") as f:
-                os.kill(int(f.read().strip()), signal.SIGTERM)
+            try:
+                with open(f"{d}/pid") as f:
+                    os.kill(int(f.read().strip()), signal.SIGTERM)
+            except (OSError, ValueError):
+                pass  # never started, or already gone
     return 0
 
 
