@@ -6,17 +6,16 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.kernelkit import poll_until
+from tests.tmuxkit import Tmux
 from tests.ui.fleet_fixture import fleet_text
-from tests.ui.test_load_stdin_terminal import REPO, Tmux
+from tests.ui.test_load_stdin_terminal import REPO
 
 
 @pytest.fixture
@@ -24,17 +23,6 @@ def fleet_file(tmp_path: Path) -> Path:
     path = tmp_path / "fleet.jsonl"
     path.write_text(fleet_text(), encoding="utf-8")
     return path
-
-
-@pytest.fixture
-def tmux() -> Iterator[Tmux]:
-    if shutil.which("tmux") is None:
-        pytest.skip("tmux is not installed (.ci/run installs it)")
-    t = Tmux()
-    try:
-        yield t
-    finally:
-        t.kill()
 
 
 @pytest.mark.parametrize("how", ["path", "pipe"])

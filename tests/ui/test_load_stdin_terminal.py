@@ -8,18 +8,16 @@ exit 0 on `q`. Without a controlling terminal the command must say so in one lin
 from __future__ import annotations
 
 import os
-import secrets
 import shlex
-import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.fixtures_snapshots import compute_node
 from tests.kernelkit import poll_until
+from tests.tmuxkit import Tmux
 from vnettop.render.json import snapshot_to_json
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,37 +28,6 @@ def saved(tmp_path: Path) -> Path:
     path = tmp_path / "compute.json"
     path.write_text(snapshot_to_json(compute_node()), encoding="utf-8")
     return path
-
-
-class Tmux:
-    """One tmux server of this test's own (`-L`), so no other session is touched; killed at the end."""
-
-    def __init__(self) -> None:
-        self.socket = f"vnt-test-{secrets.token_hex(4)}"
-
-    def __call__(self, *args: str) -> str:
-        done = subprocess.run(["tmux", "-L", self.socket, "-f", "/dev/null", *args],
-                              capture_output=True, text=True, timeout=30)
-        if done.returncode != 0:
-            raise AssertionError(f"tmux {' '.join(args)}: {done.stderr.strip()}")
-        return done.stdout
-
-    def screen(self) -> str:
-        return self("capture-pane", "-p", "-t", "t")
-
-    def kill(self) -> None:
-        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, timeout=30)
-
-
-@pytest.fixture
-def tmux() -> Iterator[Tmux]:
-    if shutil.which("tmux") is None:
-        pytest.skip("tmux is not installed (.ci/run installs it)")
-    t = Tmux()
-    try:
-        yield t
-    finally:
-        t.kill()
 
 
 @pytest.mark.parametrize("how", ["pipe", "redirect"])

@@ -1,0 +1,26 @@
+"""A tmux server of a test's own, for tests that drive vnettop in a real terminal (send-keys, capture-pane)."""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+
+
+class Tmux:
+    """One tmux server of this test's own (`-L`), so no other session is touched; killed at the end."""
+
+    def __init__(self) -> None:
+        self.socket = f"vnt-test-{secrets.token_hex(4)}"
+
+    def __call__(self, *args: str) -> str:
+        done = subprocess.run(["tmux", "-L", self.socket, "-f", "/dev/null", *args],
+                              capture_output=True, text=True, timeout=30)
+        if done.returncode != 0:
+            raise AssertionError(f"tmux {' '.join(args)}: {done.stderr.strip()}")
+        return done.stdout
+
+    def screen(self) -> str:
+        return self("capture-pane", "-p", "-t", "t")
+
+    def kill(self) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, timeout=30)
