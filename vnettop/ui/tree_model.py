@@ -11,7 +11,12 @@ from dataclasses import dataclass
 
 from rich.text import Text
 
+from vnettop import ovsgraph
 from vnettop.model import Link, Namespace, Snapshot
+
+# ovs_rows builds this module's NodeSpecs and this module places its nodes: each imports the other as a
+# module, and uses it only at call time.
+from vnettop.ui import ovs_rows
 from vnettop.ui.changes import changed_namespaces, link_shape
 from vnettop.ui.filtering import Filter
 from vnettop.ui.labels import held_index, holders_text, link_label, ns_label, proc_label
@@ -128,6 +133,10 @@ def _build(snap: Snapshot, flt: Filter, cache: LabelCache,
            ) -> tuple[tuple[NodeSpec, ...], dict[int, NodeSpec | None], int]:
     """The tree, each namespace's subtree (None: filtered out) and how many subtrees were reused."""
     cache.trim(len(snap.links))
+    home = ovsgraph.home_namespace(snap) if snap.ovs is not None else None
+    if home is not None and reuse is not None:
+        # The OVS bridges hang in their namespace's subtree: rebuild it, whatever changed.
+        reuse = (reuse[0], reuse[1] | {home})
     held: dict[int, list[str]] | None = None
     out: list[NodeSpec] = []
     by_ns: dict[int, NodeSpec | None] = {}
@@ -162,14 +171,23 @@ def _ns_node(snap: Snapshot, ns: Namespace, flt: Filter, cache: LabelCache,
         else:
             top.append(link)
     kids: list[NodeSpec] = []
-    placed: set[int] = set()
+    # OVS bridges (with the devices that are their ports) beside Linux bridges (see ui/ovs_rows.py).
+    ovs_nodes, placed = ovs_rows.tree_nodes(snap, ns.inode, flt, show_all,
+                                            lambda link: cache.link(snap, link, None))
     # Devices whose masters form a loop are never reached from the top: show them at the top too.
     for link in [*top, *links]:
         if link.ifindex in placed:
             continue
+        datapath = ovs_rows.datapath_node(snap, link, flt, show_all)
+        if datapath is not None:
+            placed.add(link.ifindex)
+            if datapath.label:
+                kids.append(datapath)
+            continue
         node = _link_node(snap, link, ports, flt, show_all, placed, cache)
         if node is not None:
             kids.append(node)
+    kids.extend(ovs_nodes)
     for proc in ns.processes:
         target = Target.proc(ns.inode, proc.pid)
         if show_all or flt.matches(snap, target):
