@@ -17,6 +17,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from vnettop.model import (
+    CollectError,
     Host,
     Link,
     LinkRef,
@@ -172,6 +173,9 @@ def ovs_snapshot() -> Snapshot:
         Process(9100, "haproxy", f"haproxy -f /var/lib/neutron/ovn-metadata-proxy/{NET_ID}.conf", "root",
                 (Listening("tcp", "169.254.169.254", 80),)),
     ))
+    gone = CollectError("source ovs", "OVS interface tapdeadbeef-00 (bridge br-int): no kernel device of "
+                        "that name (none in the root namespace, none proven moved elsewhere)")
     return Snapshot(Host("compute-2", "6.18.44"), (root, meta), tuple(sorted(_links(), key=lambda x: x.key)),
+                    errors=(gone,),
                     taken_at=datetime(2026, 11, 25, 8, 0, 0, tzinfo=timezone.utc), duration_ms=9.0,
                     ovs=ovs_section())
