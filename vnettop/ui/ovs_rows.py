@@ -171,7 +171,7 @@ def _state_cell(iface: OvsIfaceEntry | None) -> Text:
 
 def bridge_rows(snap: Snapshot, flt: Filter) -> list[Row]:
     """Rows of the OVS bridges for the bridges view (same columns as the Linux bridges': bridge, port,
-    kind, namespace, state, cost, prio, MACs, ovs)."""
+    kind, namespace, state, ovs, cost, prio, MACs)."""
     rows: list[Row] = []
     home = ovsgraph.home_namespace(snap)
     for bridge in snap.ovs.bridges if snap.ovs is not None else ():
@@ -189,14 +189,14 @@ def bridge_rows(snap: Snapshot, flt: Filter) -> list[Row]:
                 kind = device.kind  # "tap", "veth": an existing device added says more than "system"
             where = short(snap.ns_label(link.netns)) if link is not None else "-"
             port_rows.append(Row(target.id, target, (
-                "", port.name, kind, where, _state_cell(iface), "", "", "", port_facts(port, iface))))
+                "", port.name, kind, where, _state_cell(iface), port_facts(port, iface), "", "", "")))
         target = Target.ovs(bridge.uuid)
         if port_rows or flt.matches(snap, target):
             n = len(bridge.ports)
             rows.append(Row(target.id, target, (
                 plain(bridge.name, "bold"), f"{n} port{'s' if n != 1 else ''}", "ovs bridge",
-                short(snap.ns_label(home)) if home is not None else "", bridge.fail_mode or "", "", "", "",
-                f"{bridge.datapath_type or 'system'} datapath")))
+                short(snap.ns_label(home)) if home is not None else "", bridge.fail_mode or "",
+                f"{bridge.datapath_type or 'system'} datapath", "", "", "")))
             rows.extend(port_rows)
     return rows
 
