@@ -497,7 +497,10 @@ class _Walk:
             out.append((bridge_of(snap, link) or link.master, "master", depth))
         if on_ovs is not None and on_ovs.port is not None:
             out.append((_OvsStep(on_ovs.bridge, on_ovs.port), "", depth))
-        if link.key in self.slaves or link.bridge is not None:
+        if snap.ovs is not None and snap.ovs_datapath_role(link.key):
+            # The OVS datapath (`ovs-system`) is every OVS port's master: its bridges, not a flat list.
+            out.extend((_OvsStep(bridge), "", depth) for bridge in snap.ovs.bridges)
+        elif link.key in self.slaves or link.bridge is not None:
             out.extend((port, "port", depth) for port in self.joins.ports(link))
         out.extend(
             (Hop("service", f"{p.comm}[{p.pid}]", p.pid, _listening_note(p), depth), "", depth)

@@ -246,3 +246,13 @@ def test_patch_tunnel_and_unreadable_namespaces_are_not_orphans() -> None:
     assert [o for o in find_orphans(unknown) if o.reason == "ovs-no-device"] == []
     known: Snapshot = dataclasses.replace(snap, ovs=ovs)
     assert [o.name for o in find_orphans(known) if o.reason == "ovs-no-device"] == ["tapdeadbeef-00"]
+
+
+def test_trace_from_ovs_system_shows_the_ovs_bridges_not_every_port_as_its_slave() -> None:
+    snap = ovs_snapshot()
+    hops = topology.trace(snap, snap.link(ROOT, 3))  # type: ignore[arg-type]
+    assert [(h.depth, h.kind, h.label) for h in hops if h.depth <= 1] == [
+        (0, "link", "ovs-system"), (1, "ovs-bridge", "br-int")]  # br-tun: reached across the patch pair
+    assert ("ovs-bridge", "br-tun") in [(h.kind, h.label) for h in hops]
+    tap = next(h for h in hops if h.label == "tap1ec9dbb7-e7")
+    assert tap.depth == 2 and "OVS port of br-int, tag 5" in tap.note  # not a flat "(port)" of ovs-system
