@@ -256,3 +256,12 @@ def test_trace_from_ovs_system_shows_the_ovs_bridges_not_every_port_as_its_slave
     assert ("ovs-bridge", "br-tun") in [(h.kind, h.label) for h in hops]
     tap = next(h for h in hops if h.label == "tap1ec9dbb7-e7")
     assert tap.depth == 2 and "OVS port of br-int, tag 5" in tap.note  # not a flat "(port)" of ovs-system
+
+
+def test_the_palette_offers_ovs_bridges_and_the_ports_that_are_no_device() -> None:
+    from vnettop.ui.palette import everything
+
+    entries = {label: target for label, _help, target in everything(ovs_snapshot())}
+    assert entries["OVS bridge br-tun"] == BR_TUN
+    assert entries["patch-tun on OVS bridge br-int"] == PATCH_TUN
+    assert "tap1ec9dbb7-e7 on OVS bridge br-int" not in entries  # listed as the device it is

@@ -204,3 +204,17 @@ def bridge_rows(snap: Snapshot, flt: Filter) -> list[Row]:
 def all_bridge_rows(snap: Snapshot, flt: Filter) -> list[Row]:
     """The bridges view: the Linux bridges, then the OVS ones."""
     return linux_bridge_rows(snap, flt) + bridge_rows(snap, flt)
+
+
+def palette_entries(snap: Snapshot) -> list[tuple[str, str, Target]]:
+    """(label, help, target) for ctrl+p: every OVS bridge, and every OVS row that is not a kernel device
+    the palette lists anyway (patch, tunnel, a missing or moved device, bond members)."""
+    out: list[tuple[str, str, Target]] = []
+    for bridge in snap.ovs.bridges if snap.ovs is not None else ():
+        out.append((safe(f"OVS bridge {bridge.name}"), "ovs bridge", Target.ovs(bridge.uuid)))
+        for port in bridge.ports:
+            for iface in port.interfaces:
+                if iface.link is None or len(port.interfaces) > 1:
+                    out.append((safe(f"{iface.name} on OVS bridge {bridge.name}"),
+                                f"ovs {ovsgraph.iface_type(iface)}", Target.ovs(iface.uuid)))
+    return out
