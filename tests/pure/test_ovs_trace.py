@@ -265,3 +265,13 @@ def test_the_palette_offers_ovs_bridges_and_the_ports_that_are_no_device() -> No
     assert entries["OVS bridge br-tun"] == BR_TUN
     assert entries["patch-tun on OVS bridge br-int"] == PATCH_TUN
     assert "tap1ec9dbb7-e7 on OVS bridge br-int" not in entries  # listed as the device it is
+
+
+def test_a_change_elsewhere_reuses_the_subtree_holding_the_ovs_bridges() -> None:
+    snap = ovs_snapshot()
+    builder = tree_model.TreeBuilder()
+    builder.build(snap, Filter())
+    links = tuple(dataclasses.replace(link, admin_up=False) if link.key == (OVNMETA, 1) else link
+                  for link in snap.links)
+    builder.build(dataclasses.replace(snap, links=links), Filter())
+    assert builder.reused == 1  # root, with br-int and br-tun, is not rebuilt for a change in ovnmeta

@@ -121,6 +121,10 @@ class TreeBuilder:
         reuse = None
         if self._last is not None and self._last[1] == flt:
             changed = changed_namespaces(self._last[0], snap)
+            old = self._last[0].ovs
+            home = ovsgraph.home_namespace(snap)
+            if changed is not None and home is not None and old is not snap.ovs and old != snap.ovs:
+                changed |= {home}  # the OVS bridges hang in that namespace's subtree (ui/ovs_rows.py)
             if changed is not None:
                 reuse = (self._last[2], changed)
         specs, by_ns, self.reused = _build(snap, flt, self.labels, reuse)
@@ -133,10 +137,6 @@ def _build(snap: Snapshot, flt: Filter, cache: LabelCache,
            ) -> tuple[tuple[NodeSpec, ...], dict[int, NodeSpec | None], int]:
     """The tree, each namespace's subtree (None: filtered out) and how many subtrees were reused."""
     cache.trim(len(snap.links))
-    home = ovsgraph.home_namespace(snap) if snap.ovs is not None else None
-    if home is not None and reuse is not None:
-        # The OVS bridges hang in their namespace's subtree: rebuild it, whatever changed.
-        reuse = (reuse[0], reuse[1] | {home})
     held: dict[int, list[str]] | None = None
     out: list[NodeSpec] = []
     by_ns: dict[int, NodeSpec | None] = {}
