@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from vnettop.collect.sources import Source
+from vnettop.collect.sources.docker import DockerSource
 from vnettop.collect.sources.neutron_names import NeutronNames
 from vnettop.collect.sources.ovs import OvsSource
 
 SOURCES: tuple[Callable[..., Source], ...] = (
     NeutronNames,
+    DockerSource,
     OvsSource,
 )
 
