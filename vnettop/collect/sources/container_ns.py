@@ -66,7 +66,7 @@ def claim(base: Snapshot, ns: Namespace | None, pids: tuple[int, ...]) -> Claim:
     only its pids are."""
     all_pids = {p for n in base.namespaces for p in n.pids}
     if ns is None or ns.root:
-        return Claim((), (), tuple(sorted(p for p in pids if p in all_pids)))
+        return Claim((), (), tuple(sorted({p for p in pids if p in all_pids})))
     keys = {link.key for link in base.links}
     links: set[LinkKey] = set()
     for link in base.links:
@@ -76,7 +76,7 @@ def claim(base: Snapshot, ns: Namespace | None, pids: tuple[int, ...]) -> Claim:
         if link.peer is not None and link.peer.netns != ns.inode and link.peer.key in keys:
             links.add(link.peer.key)
     inside = set(ns.pids)
-    return Claim(tuple(sorted(links)), (ns.inode,), tuple(sorted(p for p in pids if p in inside)))
+    return Claim(tuple(sorted(links)), (ns.inode,), tuple(sorted({p for p in pids if p in inside})))
 
 
 def pids_in_cgroup(root: str, ns: Namespace | None, token: str) -> list[int]:

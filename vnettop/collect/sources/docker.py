@@ -39,6 +39,7 @@ from vnettop.collect.sources import Enrichment, scope
 from vnettop.collect.sources.container_ns import claim, namespace_of, pids_in_cgroup
 from vnettop.collect.sources.unixhttp import UnixHttpError, get_json
 from vnettop.linux.inotify import DirWatch
+from vnettop.linux.libc import libc
 from vnettop.model import CollectError, Owner, Snapshot
 
 NAME = "docker"
@@ -118,7 +119,8 @@ class DockerSource:
         self.containers_dir = os.path.join(self.data_root, "containers")
         self.label = os.path.basename(self.socket) or self.socket
         self._inspected: dict[str, Container] = {}
-        self._watch: DirWatch | None = None
+        self._watch: DirWatch | None = None  # made at the first fileno(): a source never asked holds no fd
+        libc()  # loaded now (it may run ldconfig), not inside a read
 
     # -- the seam ------------------------------------------------------------------------------------
 
