@@ -140,3 +140,10 @@ def refusing_socket(path: Path) -> None:
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.bind(str(path))
     s.close()
+
+
+def podman_tree(root: Path) -> Path:
+    """`root` with a recorded Podman conmon (and a CRI-O one) in /proc, Podman's run root and bundle."""
+    shutil.copytree(DATA / "podman", root, dirs_exist_ok=True, ignore=shutil.ignore_patterns("README.md"))
+    _proc(root, DB_PID, DB_NS, f"/libpod_parent/libpod-{DB_ID}")
+    return root

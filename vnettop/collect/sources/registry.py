@@ -12,10 +12,12 @@ from vnettop.collect.sources import Source
 from vnettop.collect.sources.docker import DockerSource
 from vnettop.collect.sources.neutron_names import NeutronNames
 from vnettop.collect.sources.ovs import OvsSource
+from vnettop.collect.sources.podman import PodmanSource
 
 SOURCES: tuple[Callable[..., Source], ...] = (
     NeutronNames,
     DockerSource,
+    PodmanSource,
     OvsSource,
 )
 
