@@ -82,10 +82,11 @@ def api_replies() -> dict[str, bytes]:
 
 class FakeDaemon:
     """A unix-socket HTTP server in a thread: `mode` "ok" (canned replies, 404 otherwise), "hang" (accepts,
-    reads, never answers), "garbage" (answers 200 with a body that is not JSON)."""
+    reads, never answers), "garbage" (answers 200 with a body that is not JSON), "slow" (lists at once,
+    answers anything else after `delay` seconds: a daemon busy with many containers)."""
 
-    def __init__(self, path: Path, replies: dict[str, bytes], mode: str = "ok") -> None:
-        self.path, self.replies, self.mode = path, replies, mode
+    def __init__(self, path: Path, replies: dict[str, bytes], mode: str = "ok", delay: float = 0.6) -> None:
+        self.path, self.replies, self.mode, self.delay = path, replies, mode, delay
         self.requests: list[str] = []
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.bind(str(path))
@@ -117,6 +118,8 @@ class FakeDaemon:
                 if self.mode == "hang":
                     self._held.append(conn)
                     continue
+                if self.mode == "slow" and path != "/containers/json":
+                    self._stop.wait(self.delay)
                 body = b"{not json" if self.mode == "garbage" else self.replies.get(path)
                 status = "200 OK" if body is not None else "404 Not Found"
                 body = body if body is not None else b'{"message":"No such container"}'

@@ -245,3 +245,39 @@ def test_a_new_container_directory_fires_the_fd_and_the_next_enrich_reads_it(roo
         assert sorted(o.name for o in after.owners or ()) == ["api", "web"]
     finally:
         sources.close()
+
+
+def test_a_busy_daemon_past_the_budget_is_no_error_when_the_files_tell(root: Path, daemon: FakeDaemon) -> None:
+    daemon.mode = "slow"
+    src = DockerSource(str(root))
+    start = time.monotonic()
+    part = src.read(container_snapshot())
+    src.close()
+    assert time.monotonic() - start < TIMEOUT + 0.2
+    assert part.errors == ()
+    _check_web(_web(part.owners), "config.v2.json")
+
+
+def test_a_busy_daemon_past_the_budget_without_the_file_is_one_error(root: Path, daemon: FakeDaemon) -> None:
+    daemon.mode = "slow"
+    (root / "var/lib/docker/containers" / WEB_ID / "config.v2.json").unlink()
+    src = DockerSource(str(root))
+    part = src.read(container_snapshot())
+    src.close()
+    _one_error(part.errors, "docker.sock", "timed out", "1 container(s)")
+    assert part.owners == ()
+
+
+def test_a_host_network_container_claims_no_host_device(root: Path) -> None:
+    path = root / "var/lib/docker/containers" / WEB_ID / "config.v2.json"
+    doc = json.loads(path.read_text())
+    doc["State"]["Pid"] = 30000  # a process in the root namespace
+    doc["NetworkSettings"].update(SandboxKey="/var/run/docker/netns/default", Networks={"host": {}})
+    path.write_text(json.dumps(doc))
+    (root / "proc" / "30000" / "ns").mkdir(parents=True)
+    (root / "proc" / "30000" / "ns" / "net").symlink_to(f"net:[{ROOT}]")
+    src = DockerSource(str(root))
+    part = src.read(container_snapshot())
+    src.close()
+    owner = _web(part.owners)
+    assert owner.links == () and owner.namespaces == () and owner.pids == (30000,)

@@ -175,14 +175,16 @@ class DockerSource:
                 errors.append(self._error(f"{self.socket}: GET /containers/json: {exc}; "
                                           f"read {FILE_SOURCE} under {self.containers_dir} instead"))
             self._inspected.clear()
-            return {c: FILE_SOURCE for c in self._from_files(None, errors)}
+            return {c: FILE_SOURCE for c in self._from_files(None, errors)[0]}
         alive = {p for ns in base.namespaces for p in ns.pids}
         ids = [_str(_dict(item).get("Id")) for item in listing]
         ids = [i for i in ids if i]
-        self._inspected = {i: c for i, c in self._inspected.items() if i in ids and c.pid in alive}
+        listed = set(ids)
+        self._inspected = {i: c for i, c in self._inspected.items() if i in listed and c.pid in alive}
         out: dict[Container, str] = {}
         left: list[str] = []
         failed: str | None = None
+        timed_out = False
         for ident in ids:
             cached = self._inspected.get(ident)
             if cached is not None:
@@ -195,6 +197,7 @@ class DockerSource:
                 c = parse_container(get_json(self.socket, f"/containers/{quote(ident)}/json", deadline))
             except UnixHttpError as exc:
                 failed = f"GET /containers/{ident[:12]}/json: {exc}"
+                timed_out = str(exc) == "timed out"
                 left.append(ident)
                 continue
             except ValueError as exc:
@@ -205,15 +208,22 @@ class DockerSource:
                 self._inspected[ident] = c
                 out[c] = self.label
         if failed is not None:
-            errors.append(self._error(f"{self.socket}: {failed}; {len(left)} container(s) read from "
-                                      f"{FILE_SOURCE} instead"))
-            for c in self._from_files(set(left), errors):
+            found, parsed = self._from_files(set(left), errors)
+            for c in found:
                 out[c] = FILE_SOURCE
+            # The list answered and the budget ran out among many inspects: a busy host, not a broken
+            # daemon, when the files told the rest (the next reads inspect those, a budget at a time).
+            if not (timed_out and parsed >= set(left)):
+                errors.append(self._error(f"{self.socket}: {failed}; {len(left)} container(s) read from "
+                                          f"{FILE_SOURCE} instead"))
         return out
 
-    def _from_files(self, only: set[str] | None, errors: list[CollectError]) -> list[Container]:
-        """Running containers from `<data-root>/containers/*/config.v2.json` (those of `only` if given)."""
+    def _from_files(self, only: set[str] | None,
+                    errors: list[CollectError]) -> tuple[list[Container], set[str]]:
+        """Running containers from `<data-root>/containers/*/config.v2.json` (those of `only` if given),
+        and the ids whose file was read whole."""
         out = []
+        parsed: set[str] = set()
         for directory in self._container_dirs():
             if only is not None and os.path.basename(directory) not in only:
                 continue
@@ -235,9 +245,10 @@ class DockerSource:
                 why = f"{exc.msg} at byte {exc.pos}" if isinstance(exc, json.JSONDecodeError) else str(exc)
                 errors.append(self._error(f"{path}: malformed ({why}); that container is not shown"))
                 continue
+            parsed.add(os.path.basename(directory))
             if c is not None:
                 out.append(c)
-        return out
+        return out, parsed
 
     def _owner(self, base: Snapshot, c: Container, source: str) -> Owner | None:
         ns = namespace_of(base, self.root, c.pid, c.sandbox_key)
