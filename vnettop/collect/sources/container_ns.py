@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from vnettop.model import LinkKey, Namespace, Snapshot
+from vnettop.model import Link, LinkKey, Namespace, Snapshot
 
 #: Longest /proc/PID/cgroup read (a process in thousands of cgroups is not a container's).
 _CGROUP_MAX = 65536
@@ -32,22 +32,52 @@ def pid_netns(root: str, pid: int) -> int | None:
     return None
 
 
-def namespace_of(base: Snapshot, root: str, pid: int, path: str) -> Namespace | None:
-    """The base picture's namespace of a container: by its pid's link, else by the bind-mount `path`
-    (an nsfs mount the picture lists, or a name in /run/netns or /run/docker/netns by basename)."""
-    by_inode = {ns.inode: ns for ns in base.namespaces}
-    inode = pid_netns(root, pid)
-    if inode is not None and inode in by_inode:
-        return by_inode[inode]
-    if path:
-        name = os.path.basename(path.rstrip("/"))
+class Picture:
+    """The base picture indexed once per read (a host with hundreds of containers asks it hundreds of
+    times): namespaces by inode, by nsfs mount path and by name, devices by namespace, every pid."""
+
+    def __init__(self, base: Snapshot) -> None:
+        self.base = base
+        self.by_inode = {ns.inode: ns for ns in base.namespaces}
+        self.by_mount: dict[str, Namespace] = {}
+        self.by_name: dict[str, Namespace] = {}
         for ns in base.namespaces:
-            if path in ns.mounts:
-                return ns
-        for ns in base.namespaces:
-            if name and name in ns.names:
-                return ns
-    return None
+            for mount in ns.mounts:
+                self.by_mount.setdefault(mount, ns)
+            for name in ns.names:
+                self.by_name.setdefault(name, ns)
+        self.links_in: dict[int, list[Link]] = {}
+        for link in base.links:
+            self.links_in.setdefault(link.netns, []).append(link)
+        self.keys = {link.key for link in base.links}
+        self.pids = {p for ns in base.namespaces for p in ns.pids}
+
+    def namespace_of(self, root: str, pid: int, path: str) -> Namespace | None:
+        """A container's namespace: by its pid's link, else by the bind-mount `path` (an nsfs mount the
+        picture lists, or a name in /run/netns or /run/docker/netns by basename)."""
+        inode = pid_netns(root, pid)
+        if inode is not None and inode in self.by_inode:
+            return self.by_inode[inode]
+        if path:
+            return self.by_mount.get(path) or self.by_name.get(os.path.basename(path.rstrip("/")))
+        return None
+
+    def claim(self, ns: Namespace | None, pids: tuple[int, ...]) -> Claim:
+        """The devices of `ns` (loopback left out: every namespace has one, it tells nothing about who
+        owns it) plus the host-side ends of their veth peers, the namespace, and those of `pids` the
+        picture has in it. The root namespace is never claimed (a `--network host` container shares it
+        with everyone): only its pids are."""
+        if ns is None or ns.root:
+            return Claim((), (), tuple(sorted({p for p in pids if p in self.pids})))
+        links: set[LinkKey] = set()
+        for link in self.links_in.get(ns.inode, ()):
+            if link.kind == "loopback":
+                continue
+            links.add(link.key)
+            if link.peer is not None and link.peer.netns != ns.inode and link.peer.key in self.keys:
+                links.add(link.peer.key)
+        inside = set(ns.pids)
+        return Claim(tuple(sorted(links)), (ns.inode,), tuple(sorted({p for p in pids if p in inside})))
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,26 +87,6 @@ class Claim:
     links: tuple[LinkKey, ...]
     namespaces: tuple[int, ...]
     pids: tuple[int, ...]
-
-
-def claim(base: Snapshot, ns: Namespace | None, pids: tuple[int, ...]) -> Claim:
-    """The devices of `ns` (loopback left out: every namespace has one, it tells nothing about who owns
-    it) plus the host-side ends of their veth peers, the namespace, and those of `pids` the picture has in
-    it. The root namespace is never claimed (a `--network host` container shares it with everyone):
-    only its pids are."""
-    all_pids = {p for n in base.namespaces for p in n.pids}
-    if ns is None or ns.root:
-        return Claim((), (), tuple(sorted({p for p in pids if p in all_pids})))
-    keys = {link.key for link in base.links}
-    links: set[LinkKey] = set()
-    for link in base.links:
-        if link.netns != ns.inode or link.kind == "loopback":
-            continue
-        links.add(link.key)
-        if link.peer is not None and link.peer.netns != ns.inode and link.peer.key in keys:
-            links.add(link.peer.key)
-    inside = set(ns.pids)
-    return Claim(tuple(sorted(links)), (ns.inode,), tuple(sorted({p for p in pids if p in inside})))
 
 
 def pids_in_cgroup(root: str, ns: Namespace | None, token: str) -> list[int]:

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from vnettop.collect.sources import Enrichment, scope
-from vnettop.collect.sources.container_ns import claim, namespace_of, pids_in_cgroup
+from vnettop.collect.sources.container_ns import Picture, pids_in_cgroup
 from vnettop.collect.sources.unixhttp import UnixHttpError, get_json
 from vnettop.linux.inotify import DirWatch
 from vnettop.linux.libc import libc
@@ -144,8 +144,9 @@ class DockerSource:
             self._watch.ensure()
         errors: list[CollectError] = []
         owners = []
-        for c, src in self._running(base, errors).items():
-            owner = self._owner(base, c, src)
+        picture = Picture(base)
+        for c, src in self._running(picture, errors).items():
+            owner = self._owner(picture, c, src)
             if owner is not None:
                 owners.append(owner)
         owners.sort(key=lambda o: (o.name, o.id or ""))
@@ -163,7 +164,7 @@ class DockerSource:
     def _error(self, text: str) -> CollectError:
         return CollectError(scope(NAME), text)
 
-    def _running(self, base: Snapshot, errors: list[CollectError]) -> dict[Container, str]:
+    def _running(self, picture: Picture, errors: list[CollectError]) -> dict[Container, str]:
         """Running containers -> the source each came from; the API first, config.v2.json for the rest."""
         deadline = time.monotonic() + TIMEOUT
         try:
@@ -176,7 +177,7 @@ class DockerSource:
                                           f"read {FILE_SOURCE} under {self.containers_dir} instead"))
             self._inspected.clear()
             return {c: FILE_SOURCE for c in self._from_files(None, errors)[0]}
-        alive = {p for ns in base.namespaces for p in ns.pids}
+        alive = picture.pids
         ids = [_str(_dict(item).get("Id")) for item in listing]
         ids = [i for i in ids if i]
         listed = set(ids)
@@ -250,12 +251,12 @@ class DockerSource:
                 out.append(c)
         return out, parsed
 
-    def _owner(self, base: Snapshot, c: Container, source: str) -> Owner | None:
-        ns = namespace_of(base, self.root, c.pid, c.sandbox_key)
+    def _owner(self, picture: Picture, c: Container, source: str) -> Owner | None:
+        ns = picture.namespace_of(self.root, c.pid, c.sandbox_key)
         if ns is None:
             return None  # stale record, or started after the kernel picture was taken
         pids = (c.pid, *pids_in_cgroup(self.root, ns, c.id))
-        got = claim(base, ns, pids)
+        got = picture.claim(ns, pids)
         details = {"image": c.image}
         if c.sandbox_key:
             details["sandbox"] = os.path.basename(c.sandbox_key)

@@ -32,7 +32,7 @@ import os
 from dataclasses import dataclass
 
 from vnettop.collect.sources import Enrichment, scope
-from vnettop.collect.sources.container_ns import claim, namespace_of, pids_in_cgroup
+from vnettop.collect.sources.container_ns import Picture, pids_in_cgroup
 from vnettop.linux.inotify import DirWatch
 from vnettop.linux.libc import libc
 from vnettop.model import CollectError, Owner, Snapshot
@@ -128,13 +128,15 @@ class PodmanSource:
             learned += [self._under(c.exit_dir) for c in conmons if c.exit_dir]
             self._watch.dirs = tuple(dict.fromkeys([*self._dirs, *learned]))
             self._watch.ensure()
-        owners = [o for o in (self._owner(base, c, errors) for c in conmons) if o is not None]
+        picture = Picture(base)
+        owners = [o for o in (self._owner(picture, c, errors) for c in conmons) if o is not None]
         owners.sort(key=lambda o: (o.name, o.id or ""))
         return Enrichment(owners=tuple(owners), errors=tuple(errors))
 
     def _conmons(self, base: Snapshot, errors: list[CollectError]) -> list[Conmon]:
-        pids = sorted({p for ns in base.namespaces for p in ns.pids})
-        self._seen = {p: c for p, c in self._seen.items() if p in set(pids)}
+        alive = {p for ns in base.namespaces for p in ns.pids}
+        pids = sorted(alive)
+        self._seen = {p: c for p, c in self._seen.items() if p in alive}
         for pid in pids:
             if pid in self._seen:
                 continue
@@ -193,15 +195,15 @@ class PodmanSource:
             pass
         return ""
 
-    def _owner(self, base: Snapshot, c: Conmon, errors: list[CollectError]) -> Owner | None:
+    def _owner(self, picture: Picture, c: Conmon, errors: list[CollectError]) -> Owner | None:
         pid, vouched = self._container_pid(c, errors)
-        ns = namespace_of(base, self.root, pid, "")
+        ns = picture.namespace_of(self.root, pid, "")
         if ns is None:
             vouched = False
-            ns = namespace_of(base, self.root, 0, self._netns_path(c))
+            ns = picture.namespace_of(self.root, 0, self._netns_path(c))
         if ns is None:
             return None
-        got = claim(base, ns, (pid, *pids_in_cgroup(self.root, ns, c.cid)))
+        got = picture.claim(ns, (pid, *pids_in_cgroup(self.root, ns, c.cid)))
         if pid not in got.pids:
             vouched = False
         details = {"oci_runtime": os.path.basename(c.runtime)}
