@@ -93,8 +93,8 @@ def pids_in_cgroup(root: str, ns: Namespace | None, token: str) -> list[int]:
     """The namespace's pids whose /proc/PID/cgroup mentions `token` (a container id): a container's
     `docker exec` processes are its own, while another container sharing the namespace
     (`--network container:X`) has its own id in its cgroup path."""
-    if ns is None or ns.root or not token:
-        return []
+    if ns is None or ns.root or not token or len(ns.pids) < 2:
+        return []  # a lone process is the container's main pid, which the caller has already
     out = []
     for pid in ns.pids:
         path = os.path.join(root, "proc", str(pid), "cgroup")
