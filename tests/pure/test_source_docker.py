@@ -7,6 +7,7 @@ import json
 import select
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -281,3 +282,29 @@ def test_a_host_network_container_claims_no_host_device(root: Path) -> None:
     src.close()
     owner = _web(part.owners)
     assert owner.links == () and owner.namespaces == () and owner.pids == (30000,)
+
+
+def test_a_changed_picture_with_a_quiet_data_root_asks_the_daemon_nothing(root: Path, daemon: FakeDaemon) -> None:
+    src = DockerSource(str(root))
+    try:
+        assert src.fileno() is not None
+        snap = container_snapshot()
+        src.read(snap)
+        asked = len(daemon.requests)
+        # the kernel picture changed (one device fewer), nothing under the data root did
+        fewer = replace(snap, links=tuple(ln for ln in snap.links if ln.name != "vethother"))
+        part = src.read(fewer)
+        assert len(daemon.requests) == asked
+        _check_web(_web(part.owners), "docker.sock")
+        # dockerd rewrites the container's config.v2.json (a restart, a rename): asked again
+        path = root / "var/lib/docker/containers" / WEB_ID / "config.v2.json"
+        path.write_bytes(path.read_bytes())
+        src.read(fewer)
+        assert daemon.requests[asked:] == ["/containers/json"]
+        # the main pid gone from the picture: asked again, whatever the watch says
+        gone = replace(fewer, namespaces=tuple(replace(ns, pids=tuple(p for p in ns.pids if p != WEB_PID))
+                                               for ns in fewer.namespaces))
+        src.read(gone)
+        assert daemon.requests[asked + 1:] == ["/containers/json", f"/containers/{WEB_ID}/json"]
+    finally:
+        src.close()

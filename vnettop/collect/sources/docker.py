@@ -24,7 +24,11 @@ Settings (`registry.make_sources`, `{"docker": {"socket": PATH, "data_root": PAT
 under any other root (a fixture tree) `<root>/run/docker.sock` and `<root>/var/lib/docker`.
 
 `fileno()`: inotify on `<data-root>/containers` and each container's directory in it (dockerd rewrites
-config.v2.json there on every create, start, stop, rename and removal).
+config.v2.json there on every create, start, stop, rename and removal). The same watch spares the
+daemon: a read while it saw nothing (the source is re-read because the kernel picture changed: a
+device or a namespace came or went) reuses the last list of containers, joined to the new picture,
+unless one of their pids is gone or the last read had an error; 200 containers cost dockerd ~12 ms
+of listing and the source ~8 ms of JSON per read otherwise.
 """
 
 from __future__ import annotations
@@ -119,6 +123,8 @@ class DockerSource:
         self.containers_dir = os.path.join(self.data_root, "containers")
         self.label = os.path.basename(self.socket) or self.socket
         self._inspected: dict[str, Container] = {}
+        #: The last read's containers, reused while the data root's watch saw nothing (module docstring).
+        self._last_running: dict[Container, str] | None = None
         self._watch: DirWatch | None = None  # made at the first fileno(): a source never asked holds no fd
         libc()  # loaded now (it may run ldconfig), not inside a read
 
@@ -138,14 +144,19 @@ class DockerSource:
             self._watch = None
 
     def read(self, base: Snapshot) -> Enrichment:
+        quiet = False
         if self._watch is not None:
-            self._watch.drain()
+            quiet = not self._watch.drain() and self.containers_dir in self._watch.watching
             self._watch.dirs = (self.containers_dir, *self._container_dirs())
             self._watch.ensure()
         errors: list[CollectError] = []
         owners = []
         picture = Picture(base)
-        for c, src in self._running(picture, errors).items():
+        running = self._last_running
+        if not quiet or running is None or any(c.pid not in picture.pids for c in running):
+            running = self._running(picture, errors)
+            self._last_running = None if errors else running
+        for c, src in running.items():
             owner = self._owner(picture, c, src)
             if owner is not None:
                 owners.append(owner)
