@@ -32,7 +32,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from vnettop.actions import netnsfs
+from vnettop.actions import lab_owners, netnsfs
 from vnettop.actions import plans as p
 from vnettop.actions.mutator import Mutator
 from vnettop.errors import VnettopError
@@ -83,10 +83,13 @@ class Lab:
     """One lab instance, identified by its name prefix (tests use their own, `vnt<tag>...`)."""
 
     def __init__(self, prefix: str = DEFAULT_PREFIX, state_dir: str = STATE_DIR,
-                 out: Callable[[str], None] = print, programs: bool = True) -> None:
+                 out: Callable[[str], None] = print, programs: bool = True,
+                 owners: bool | None = None) -> None:
         self.prefix = prefix
         #: Use qemu / openvpn / dnsmasq when installed (False: holder processes only, e.g. in tests).
         self.programs = programs
+        #: Add a Docker container when Docker answers (`lab_owners`); by default as `programs`.
+        self.owners = programs if owners is None else owners
         self.state_dir = state_dir
         self.state_path = os.path.join(state_dir, f"{prefix}.json")
         self._print = out
@@ -174,6 +177,8 @@ class Lab:
             for i, tap in enumerate(vm_taps, start=2):
                 self._start(compute, f"vm{i}", tap, "tap")
             self._start_dnsmasq(qdhcp, ns_dhcp)
+            if self.owners:
+                lab_owners.add_container(self, mutator, compute, brq)
         except (VnettopError, OSError, subprocess.SubprocessError) as exc:
             self.out(f"lab {self.prefix}: up failed: {exc}; removing what was made")
             self.down(mutator)
@@ -313,7 +318,7 @@ class Lab:
                 time.sleep(0.01)
         for pid, comm in sorted(procs.items()):
             self.out(f"  - stopped {comm} [{pid}]")
-        failed = False
+        failed = not lab_owners.remove(self, mutator, self._load())
         for name in self.namespaces():
             plan = p.DeleteNamespace(name)
             result = mutator.apply(plan, confirmed_warnings=mutator.check(plan))

@@ -9,11 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from vnettop.collect.sources import Source
+from vnettop.collect.sources.docker import DockerSource
 from vnettop.collect.sources.neutron_names import NeutronNames
 from vnettop.collect.sources.ovs import OvsSource
+from vnettop.collect.sources.podman import PodmanSource
 
 SOURCES: tuple[Callable[..., Source], ...] = (
     NeutronNames,
+    DockerSource,
+    PodmanSource,
     OvsSource,
 )
 
