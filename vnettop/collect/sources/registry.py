@@ -9,12 +9,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from vnettop.collect.sources import Source
+from vnettop.collect.sources.cgroups import CgroupSource
+from vnettop.collect.sources.cri import CriSource
 from vnettop.collect.sources.neutron_names import NeutronNames
 from vnettop.collect.sources.ovs import OvsSource
 
 SOURCES: tuple[Callable[..., Source], ...] = (
     NeutronNames,
     OvsSource,
+    CriSource,
+    CgroupSource,
 )
 
 #: Per source name, keyword -> value for its factory.
