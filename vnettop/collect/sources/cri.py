@@ -26,7 +26,9 @@ namespace, exact (the runtime's own record), source = the config.json read. Its 
 pod's namespace and their host-side peers, plus the Calico veth named after it (`calico.check`).
 
 Cheap: a config.json is parsed again only when its (mtime, size) changed; `fileno` is an inotify watch on
-the bundle directories' parents, so a sandbox started shows at once and an idle host reads nothing.
+the bundle directories' parents, so a sandbox started shows at once and an idle host reads nothing. (A
+bundle directory whose config.json is not written yet when the event is read is skipped without an
+error; the sandbox's process joining its namespace changes the picture, and the next read has it.)
 """
 
 from __future__ import annotations
@@ -259,6 +261,8 @@ def namespace_devices(inode: int, links_in: dict[int, list[Link]],
 
 def pod_owners(bundles: list[Bundle], base: Snapshot) -> tuple[Owner, ...]:
     """One owner per sandbox whose namespace (or, host-network, pid) is in `base` (module docstring)."""
+    if not any(b.kind == "sandbox" for b in bundles):
+        return ()  # no pod: the picture need not be indexed
     by_name: dict[str, int] = {}
     by_mount: dict[str, int] = {}
     by_pid: dict[int, int] = {}
