@@ -43,7 +43,7 @@ def test_the_sandbox_bundle_names_the_pod_its_cni_namespace_and_host_veth(cni_po
     assert (pod.name, pod.runtime, pod.exact, pod.source) == (p.pod_name, "containerd", True, str(p.oci_config))
     details = dict(pod.details)
     assert details["namespace"] == p.pod_namespace and details["sandbox"] == p.container_id
-    assert details["found by"] == f"network namespace /run/netns/{p.netns}"
+    assert details["matched"] == f"network namespace /run/netns/{p.netns}"
     assert "calico" not in details  # the bridge plugin names its veths veth…, not after the pod
     assert pod.namespaces == (ns_ino,) and p.pause_pid in pod.pids
     host = link_in(snap, p.host_veth)

@@ -57,7 +57,7 @@ def test_a_containerd_pod_in_its_cni_namespace(tmp_path: Path) -> None:
     assert web.source == str(tmp_path / "cri" / TASKS / A / "config.json")
     details = dict(web.details)
     assert details["namespace"] == "default" and details["sandbox"] == A
-    assert details["found by"] == f"network namespace /var/run/netns/{NETNS_A}"
+    assert details["matched"] == f"network namespace /var/run/netns/{NETNS_A}"
     assert details["containers"] == "nginx"
     assert details["calico"] == MATCH
     assert web.namespaces == (POD_A,) and web.pids == (2001, 2002)
@@ -72,7 +72,7 @@ def test_a_cri_o_pod_in_its_pinns_namespace(tmp_path: Path) -> None:
     assert api.source.endswith(f"run/containers/storage/overlay-containers/{E}/userdata/config.json")
     details = dict(api.details)
     assert details["namespace"] == "shop" and details["containers"] == "api"
-    assert details["found by"] == f"network namespace /var/run/netns/{NETNS_E}"
+    assert details["matched"] == f"network namespace /var/run/netns/{NETNS_E}"
     assert "calico" not in details
     assert api.namespaces == (POD_E,) and api.links == ((ROOT, 12), (POD_E, 2))
 
@@ -83,7 +83,7 @@ def test_a_sandbox_without_a_namespace_path_is_found_by_its_pid_and_a_wrong_cali
     db = pods["db-0"]
     assert db.id == UC and db.namespaces == (POD_C,)
     details = dict(db.details)
-    assert details["found by"] == "the sandbox's pid 2201"
+    assert details["matched"] == "the sandbox's pid 2201"
     assert details["calico"] == f"{CALI_WRONG} is the pod's peer but Calico would name it {veth_name('prod', 'db-0')}"
     assert db.links == ((ROOT, 11), (POD_C, 2))  # its peer all the same: the kernel says so
 

@@ -303,7 +303,7 @@ def pod_owners(bundles: list[Bundle], base: Snapshot) -> tuple[Owner, ...]:
             matched = f"the sandbox's pid {b.pid}"
         if inode is None:
             continue  # stopped, or not on this picture's host
-        details = {"namespace": b.pod_namespace, "sandbox": b.id, "found by": matched}
+        details = {"namespace": b.pod_namespace, "sandbox": b.id, "matched": matched}
         names = sorted(set(containers.get(b.id, [])))
         if names:
             details["containers"] = ", ".join(names)
