@@ -266,8 +266,10 @@ def pod_owners(bundles: list[Bundle], base: Snapshot) -> tuple[Owner, ...]:
     by_name: dict[str, int] = {}
     by_mount: dict[str, int] = {}
     by_pid: dict[int, int] = {}
+    pids_of: dict[int, tuple[int, ...]] = {}
     root = base.root.inode if base.root is not None else None
     for ns in base.namespaces:
+        pids_of[ns.inode] = ns.pids
         for n in ns.names:
             by_name.setdefault(n, ns.inode)
         for m in ns.mounts:
@@ -315,8 +317,7 @@ def pod_owners(bundles: list[Bundle], base: Snapshot) -> tuple[Owner, ...]:
             pids = (b.pid,) if b.pid is not None and b.pid in by_pid else ()
         else:
             pods_ns = (inode,)
-            ns = next(n for n in base.namespaces if n.inode == inode)
-            pids = ns.pids
+            pids = pids_of[inode]
             own, peers = namespace_devices(inode, links_in, by_key)
             links.update(own)
             cali, note = calico.check(b.pod_namespace, b.pod_name, peers, links_by_name)
