@@ -8,8 +8,10 @@ devices whose names only look alike (`tap0`, `vnet3`, `tapdeadbeef-0`, `qvoZZZZZ
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
+from tests.pod_fixtures import node_snapshot
 from vnettop.demo import demo_snapshot
 from vnettop.model import Host, Link, LinkRef, Namespace, Process, Snapshot
 
@@ -55,13 +57,17 @@ def openstack_snapshot() -> Snapshot:
 
 
 def base_pictures() -> dict[str, Snapshot]:
-    """Every base picture a source must cope with: none at all, the demo world, an OpenStack host."""
+    """Every base picture a source must cope with: none at all, the demo world, an OpenStack host, a
+    Kubernetes node (tests/pod_fixtures.py)."""
     return {"empty": Snapshot(Host("h", "k"), (Namespace(ROOT, (), True, ()),), ()),
-            "demo": demo_snapshot(), "openstack": openstack_snapshot()}
+            "demo": demo_snapshot(), "openstack": openstack_snapshot(), "k8s-node": node_snapshot()}
 
 
 def fixture_root(tmp_path: Path, source_name: str) -> Path:
     """The file tree a source reads under (its fixture data for `source_name`, under tmp_path)."""
     root = tmp_path / "root"
+    recorded = Path(__file__).parent / "data" / "sources" / source_name
+    if recorded.is_dir() and not root.exists():
+        shutil.copytree(recorded, root)
     root.mkdir(exist_ok=True)
     return root

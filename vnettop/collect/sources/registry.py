@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from vnettop.collect.sources import Source
+from vnettop.collect.sources.cgroups import CgroupSource
+from vnettop.collect.sources.cri import CriSource
 from vnettop.collect.sources.docker import DockerSource
 from vnettop.collect.sources.neutron_names import NeutronNames
 from vnettop.collect.sources.ovs import OvsSource
@@ -19,6 +21,8 @@ SOURCES: tuple[Callable[..., Source], ...] = (
     DockerSource,
     PodmanSource,
     OvsSource,
+    CriSource,
+    CgroupSource,
 )
 
 #: Per source name, keyword -> value for its factory.
