@@ -42,8 +42,8 @@ from urllib.parse import quote
 from vnettop.collect.sources import Enrichment, scope
 from vnettop.collect.sources.container_ns import Picture, pids_in_cgroup
 from vnettop.collect.sources.unixhttp import UnixHttpError, get_json
+from vnettop.linux import inotify
 from vnettop.linux.inotify import DirWatch
-from vnettop.linux.libc import libc
 from vnettop.model import CollectError, Owner, Snapshot
 
 NAME = "docker"
@@ -126,7 +126,7 @@ class DockerSource:
         #: The last read's containers, reused while the data root's watch saw nothing (module docstring).
         self._last_running: dict[Container, str] | None = None
         self._watch: DirWatch | None = None  # made at the first fileno(): a source never asked holds no fd
-        libc()  # loaded now (it may run ldconfig), not inside a read
+        inotify.prepare()  # libc loaded now (it may run ldconfig), not inside a read
 
     # -- the seam ------------------------------------------------------------------------------------
 

@@ -33,8 +33,8 @@ from dataclasses import dataclass
 
 from vnettop.collect.sources import Enrichment, scope
 from vnettop.collect.sources.container_ns import Picture, pids_in_cgroup
+from vnettop.linux import inotify
 from vnettop.linux.inotify import DirWatch
-from vnettop.linux.libc import libc
 from vnettop.model import CollectError, Owner, Snapshot
 
 NAME = "podman"
@@ -100,7 +100,7 @@ class PodmanSource:
         self._dirs = [self._under("run/containers/storage/overlay-containers"),
                       self._under("run/containers/storage/vfs-containers"), self._under("run/libpod/exits")]
         self._watch: DirWatch | None = None
-        libc()  # loaded now (it may run ldconfig), not inside a read
+        inotify.prepare()  # libc loaded now (it may run ldconfig), not inside a read
 
     def _under(self, path: str) -> str:
         return os.path.join(self.root, path.lstrip("/"))
