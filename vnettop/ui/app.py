@@ -279,7 +279,8 @@ class VnettopApp(FleetActions, NavigationActions, WriteActions, App[int]):
         except NoMatches:  # the app is shutting down: its widgets are already gone
             return
         self.polls += 1
-        self.apply_snapshot(message.snapshot)
+        if message.snapshot is not self.snapshot:  # a loaded file hands back the same one: nothing to do
+            self.apply_snapshot(message.snapshot)
         if self.polls == 1 and self.gc_policy is not None:
             self.call_after_refresh(self.gc_policy.start)
         if not self.paused:
