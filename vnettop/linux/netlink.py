@@ -133,6 +133,22 @@ def parse_nsid(data: Buffer, seq: int | None, out: list[int | None]) -> bool:
     return False
 
 
+_buffers = threading.local()
+
+
+def _thread_buffer() -> bytearray:
+    """The receive buffer of the calling thread, shared by all its sockets.
+
+    Why not one per socket: an answer is consumed before the next request on the same thread (the
+    view a consumer gets is only valid during its call), and at 1000 namespaces 1000 sockets' own
+    64 KiB buffers were 64 MB, most of a collector's memory.
+    """
+    buf: bytearray | None = getattr(_buffers, "buf", None)
+    if buf is None:
+        buf = _buffers.buf = bytearray(BUFSIZE)
+    return buf
+
+
 class NetlinkSocket:
     """A netlink socket for requests and their answers (no notifications), safe to share between threads.
 
@@ -150,10 +166,13 @@ class NetlinkSocket:
         self._sock.settimeout(0.0)
         self._poll: select.poll | None = None  # made the first time an answer is not there at once
         self._seq = itertools.count(1)
-        self._buf = bytearray(BUFSIZE)
         self._lock = threading.Lock()
         self._timeout = timeout
         self._dirty = False  # an answer was abandoned half-read: drain it before the next request
+
+    @property
+    def _buf(self) -> bytearray:
+        return _thread_buffer()
 
     @classmethod
     def here(cls, protocol: int = NETLINK_ROUTE) -> Self:
@@ -192,7 +211,7 @@ class NetlinkSocket:
                         raise OSError(errno.EMSGSIZE, f"netlink reply truncated ({n} bytes)")
                     if n == 0:
                         raise OSError(errno.ECONNRESET, "netlink socket closed mid-dump")
-                    if consume(memoryview(self._buf)[:n], seq):
+                    if consume(memoryview(_thread_buffer())[:n], seq):
                         return
             except DumpError:
                 raise  # the kernel ended the answer (NLMSG_DONE / NLMSG_ERROR): nothing is left over
