@@ -62,7 +62,7 @@ def test_rates_of_changed_devices_only_equal_rates_of_every_device() -> None:
                 link = replace(link, stats=stats)
             new.append(link)  # else: the very same object, as the collector hands back an idle device
         links = new
-        shown = links + [extra] if 20 <= tick < 40 else links
+        shown = [*links, extra] if 20 <= tick < 40 else links
         snap = replace(snap, links=tuple(sorted(shown, key=lambda lk: lk.key)),
                        taken_at=snap.taken_at + timedelta(seconds=rng.choice((0.5, 1.0, 2.0))))
         tracker.feed(snap)

@@ -176,7 +176,7 @@ class LiveCollector:
         self._namespaces: dict[int, Namespace] = {}  # last tick's, reused when unchanged
         #: What each Namespace record was made of (entry, processes, unreadable reason, pids complete):
         #: the same again gives the same record without building and comparing a new one.
-        self._ns_made_of: dict[int, tuple[NsEntry, object, str | None, bool]] = {}
+        self._ns_made_of: dict[int, tuple[NsEntry, tuple[Process, ...], str | None, bool]] = {}
         self._discoverer = Discoverer(proc_root, run_root)
         #: The last `with_held` call's arguments and answer (most ticks: the same again).
         self._held_memo: tuple[Discovery, dict[int, tuple[NsFd, ...]], Discovery] | None = None
@@ -423,7 +423,8 @@ class LiveCollector:
         """The Namespace records, last tick's objects where nothing changed (fewer objects made, and the
         UI's equality checks stop at identity)."""
         last, now = self._namespaces, {}
-        made_of, now_of = self._ns_made_of, {}
+        made_of = self._ns_made_of
+        now_of: dict[int, tuple[NsEntry, tuple[Process, ...], str | None, bool]] = {}
         for e in shown:
             procs = scan.processes.get(e.inode, ())
             why = unreadable.get(e.inode)

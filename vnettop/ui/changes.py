@@ -59,7 +59,7 @@ def _changed_records(old: Snapshot, new: Snapshot) -> set[int] | None:
     if len(old.namespaces) != len(new.namespaces):
         return None
     changed: set[int] = set()
-    for a, b in zip(old.namespaces, new.namespaces):
+    for a, b in zip(old.namespaces, new.namespaces, strict=True):
         if a is b or a == b:
             continue
         if a.inode != b.inode or a.label != b.label:

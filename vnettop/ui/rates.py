@@ -59,7 +59,7 @@ class RateTracker:
     def _incremental(self, prev: tuple[Link, ...], links: tuple[Link, ...], dt: float) -> bool:
         """Rates for the devices whose Link changed; False (nothing done) unless the devices are the
         same ones in the same order."""
-        moved = [(old, new) for old, new in zip(prev, links) if old is not new]
+        moved = [(old, new) for old, new in zip(prev, links, strict=True) if old is not new]
         if any(old.ifindex != new.ifindex or old.netns != new.netns for old, new in moved):
             return False
         self._tick += 1
