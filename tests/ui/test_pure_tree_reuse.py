@@ -130,3 +130,19 @@ def test_veth_rows_of_untouched_namespaces_are_kept() -> None:
     second = builder(_with_link(base, inner, replace(inner, admin_up=not inner.admin_up)), Filter())
     assert builder.reused == len(first) - 1  # only the docker pair's row was made again
     assert sum(a is b for a, b in zip(first, second, strict=True)) == len(first) - 1
+
+
+@pytest.mark.parametrize("flt", [Filter(), Filter.parse("qdhcp")])
+def test_a_namespace_coming_or_going_rebuilds_only_what_refers_to_it(flt: Filter) -> None:
+    """A namespace that appears (even one other devices already referred to by inode) or disappears
+    (with its devices) gives the fresh tree, reusing the subtrees nothing in them refers to."""
+    base = demo_snapshot()
+    for ns in base.namespaces[1:]:
+        without = replace(base, namespaces=tuple(n for n in base.namespaces if n is not ns))
+        builder = TreeBuilder()
+        builder.build(base, flt)
+        _same_as_fresh(builder, without, flt)  # found no more, its devices still listed (a race)
+        gone = replace(without, links=tuple(lk for lk in base.links if lk.netns != ns.inode))
+        _same_as_fresh(builder, gone, flt)
+        _same_as_fresh(builder, base, flt)  # back: its devices and those naming it by label again
+        assert changed_namespaces(gone, base) is not None

@@ -51,20 +51,39 @@ def same_structure(a: Snapshot, b: Snapshot) -> bool:
 
 def _changed_records(old: Snapshot, new: Snapshot) -> set[int] | None:
     """The namespaces whose record changed in nothing any other namespace's subtree shows (pids,
-    processes, fds: a busy host starts and ends processes every second), or None when one changed
-    what others show (its label, which names it in every reference to it) or namespaces came or went.
+    processes, fds: a busy host starts and ends processes every second), those that came, and those
+    with devices referring to one that came or went (named by its label, or as "net:[INODE]"); None
+    when one changed what others show: its label, which names it in every reference to it.
     """
     if old.namespaces is new.namespaces:
         return set()
-    if len(old.namespaces) != len(new.namespaces):
-        return None
     changed: set[int] = set()
-    for a, b in zip(old.namespaces, new.namespaces, strict=True):
-        if a is b or a == b:
-            continue
-        if a.inode != b.inode or a.label != b.label:
-            return None
-        changed.add(b.inode)
+    if len(old.namespaces) == len(new.namespaces):  # the usual case: pairs, no dict needed
+        pairs = zip(old.namespaces, new.namespaces, strict=True)
+        if all(a.inode == b.inode for a, b in zip(old.namespaces, new.namespaces, strict=True)):
+            for a, b in pairs:
+                if a is b or a == b:
+                    continue
+                if a.label != b.label:
+                    return None
+                changed.add(b.inode)
+            return changed
+    before = {ns.inode: ns for ns in old.namespaces}
+    came: set[int] = set()
+    for b in new.namespaces:
+        was = before.get(b.inode)
+        if was is None:
+            came.add(b.inode)
+        elif was is not b and was != b:
+            if was.label != b.label:
+                return None
+            changed.add(b.inode)
+    came_or_went = came | (before.keys() - {ns.inode for ns in new.namespaces})
+    if came_or_went:  # a device naming it by its label, or as "net:[INODE]", names it the other way now
+        changed |= came
+        refs = came_or_went
+        changed.update(link.netns for link in new.links if link.tun is not None  # holders' processes
+                       or any(ref is not None and ref.netns in refs for ref in (link.peer, link.lower)))
     return changed
 
 
