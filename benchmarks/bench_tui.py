@@ -311,7 +311,7 @@ def shown_links(screen: list[str]) -> int | None:
 
 
 def change_latency(tui: Tui, netns: str, name: str, rounds: int) -> tuple[list[float], int]:
-    """ms from `ip link add` (a dummy device in one of our namespaces) until the header counts it, and
+    """ms from `ip link add` (a bridge device in one of our namespaces) until the header counts it, and
     the same for its removal: what an operator waits to see a change. Rounds lost to other people's
     changes (the count moved otherwise) are counted apart."""
     out: list[float] = []
@@ -324,9 +324,11 @@ def change_latency(tui: Tui, netns: str, name: str, rounds: int) -> tuple[list[f
                 lost += 1
                 continue
             want = before + 1 if verb == "add" else before - 1
-            argv = ["ip", "-n", netns, "link", verb, f"{name}{i}"] + (["type", "dummy"] if verb == "add" else [])
+            argv = ["ip", "-n", netns, "link", verb, f"{name}{i}"] + (["type", "bridge"] if verb == "add" else [])
             t0 = time.perf_counter()
-            subprocess.run(argv, check=True, capture_output=True)
+            if subprocess.run(argv, capture_output=True).returncode != 0:
+                lost += 1
+                continue
             took = wait_for(tui, lambda s, w=want: shown_links(s) == w, timeout=5.0)
             if took is None:
                 lost += 1
