@@ -481,6 +481,7 @@ class LiveCollector:
         # Keep the dump for reuse only if the link list came through (else try in full next time).
         pooled.last_dump = dump if dump.drafts else None
         pooled.last_indexes = frozenset(d.link.ifindex for d in dump.drafts)
+        pooled.last_stats = None  # counters are compared with this dump's devices from now on
         before = _tun_keys(last.drafts) if last is not None else frozenset()
         return dump.drafts, None, _tun_keys(dump.drafts) != before
 
