@@ -280,10 +280,13 @@ class VnettopApp(FleetActions, NavigationActions, WriteActions, App[int]):
         except NoMatches:  # the app is shutting down: its widgets are already gone
             return
         self.polls += 1
-        self.apply_snapshot(message.snapshot)
+        if message.snapshot is not self.snapshot:  # a loaded file hands back the same one: nothing to do
+            self.apply_snapshot(message.snapshot)
         if self.polls == 1 and self.gc_policy is not None:
             self.call_after_refresh(self.gc_policy.start)
-        if not self.paused:
+        # A source that never changes (a loaded file) is not polled again: an idle TUI over it does
+        # nothing at all (`r` still collects once).
+        if not self.paused and not getattr(self.collector, "never_changes", False):
             self._start_poll(wait=True)
 
     def on_collect_failed(self, message: CollectFailed) -> None:
