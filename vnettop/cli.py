@@ -186,6 +186,10 @@ def _offline_snapshot(args: argparse.Namespace) -> Snapshot | None:
             from vnettop.record.commands import snapshot_from_recording
 
             return snapshot_from_recording(args.load, at)
+        if at is not None and args.load != "-" and not os.path.isfile(args.load):
+            from vnettop.record.reader import Recording
+
+            Recording.open(args.load)  # says what it is instead (no such file, a directory...)
         if at is not None:
             raise UsageError(f"--at TIME picks a moment of a recording, and {args.load} is not one "
                              "(a file written by 'vnettop record')")

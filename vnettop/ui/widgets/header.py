@@ -58,18 +58,14 @@ def header_text(snap: Snapshot | None, state: HeaderState) -> Text:
         text.append(f" {fleet.position}", style="bold cyan")
     elif snap is not None:
         text.append(f"  {printable_line(snap.host.hostname)}", style="bold")
-    if snap is not None and state.moment is None:  # over a recording the moment goes before it
+    if snap is not None:
         text.append(f"  {printable_line(snap.host.kernel)}")
     if state.read_only:
         text.append("  ")
         text.append(" READ-ONLY ", style="bold reverse red")
     text.append("  ")
-    if state.moment is not None:  # a recording: which moment, first (a narrow line cuts what follows)
-        text.append(state.moment, style="bold cyan")
-        text.append("  ")
+    if state.moment is not None:  # a recording: the moment itself starts the second line
         text.append(" NOT LIVE ", style="bold reverse yellow")
-        if snap is not None:
-            text.append(f"  {printable_line(snap.host.kernel)}", style="dim")
     elif state.paused:
         text.append("paused", style="bold yellow")
     elif state.source == "live":
@@ -82,6 +78,9 @@ def header_text(snap: Snapshot | None, state: HeaderState) -> Text:
         text.append(f"  {snap.duration_ms:.0f} ms  {snap.taken_at.strftime('%H:%M:%S')}", style="dim")
     if snap is not None:
         text.append("\n")
+        if state.moment is not None:  # first, so 80 columns still show which moment and change it is
+            text.append(f" {state.moment}", style="bold cyan")
+            text.append("  ·")
         text.append(" " + counts_text(snap))
         if snap.errors:
             n = len(snap.errors)
