@@ -30,6 +30,7 @@ from vnettop.record.reader import Recording, RecordingError
 from vnettop.record.timefmt import parse_stamp, stamp
 from vnettop.textsafe import printable_line
 from vnettop.ui.filtering import Filter
+from vnettop.ui.labels import short
 from vnettop.ui.rows import Row
 from vnettop.ui.targets import Target
 
@@ -85,9 +86,12 @@ def item_cells(item: dict[str, Any]) -> ItemCells:
     else:
         subject, where = str(item.get("key")), ""
         prefix = f"{sign} {subject}"
+    kind = item.get("kind") if what == "device" else None
+    if kind:
+        prefix += f" ({kind})"
     subject, where = printable_line(subject), printable_line(where)
     detail = text[len(prefix):] if text.startswith(prefix) else text
-    detail = detail.removeprefix(":").strip()
+    detail = detail.removeprefix(":").strip() or printable_line(str(kind or ""))
     return ItemCells(op, subject, where, detail, text, _item_target(item))
 
 
@@ -246,7 +250,8 @@ def event_rows(timeline: Timeline, snap: Snapshot, when: datetime, flt: Filter) 
         mark = "▶" if change.index + 1 == shown else ("·" if change.index < shown else " ")
         rows.append(Row(f"rec:{change.index}:{change.number}", target, (
             Text(f"{mark} {moment_text(change.at)[11:23]}", style="bold" if mark == "▶" else ""),
-            Text(item.what, style=_STYLE.get(item.text[:1], "")), item.subject, item.where, item.detail)))
+            Text(item.what, style=_STYLE.get(item.text[:1], "")), item.subject, short(item.where),
+            item.detail)))
     return rows
 
 
