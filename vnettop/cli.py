@@ -118,8 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
                       "prom: Prometheus text exposition")
     dump.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
     dump.add_argument("--ascii", action="store_true", help="text format: ASCII symbols only")
-    dump.add_argument("--at", metavar="TIME", help="with --load RECORDING: the picture at TIME (ISO 8601, "
-                      "HH:MM, end-5m...; default: the recording's last moment)")
+    dump.add_argument("--at", metavar="TIME", default=argparse.SUPPRESS,  # `vnettop --at T dump` too
+                      help="with --load RECORDING: the picture at TIME (ISO 8601, HH:MM, end-5m...; default: "
+                      "the recording's last moment)")
     _add_source(dump, inherit=True)
     _add_ovsdb(dump, inherit=True)
     _add_read_only(dump)
@@ -619,6 +620,9 @@ def recording_notice(recording: RecordingCollector) -> str:
             f"{timeline.total} changes; [ and ] step): read-only{notes}")
 
 
+#: The commands that show one picture, so `--at TIME` can pick it from a recording (None: the inspector).
+_AT_COMMANDS = (None, "dump", "trace", "export")
+
 _COMMANDS = {"dump": cmd_dump, "trace": cmd_trace, "export": cmd_export, "diff": cmd_diff, "fleet": cmd_fleet,
              "lab": cmd_lab, "record": cmd_record, "changes": cmd_changes,
              None: cmd_tui}
@@ -645,6 +649,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run `vnettop` with `argv` (default: the process's arguments); return the exit status."""
     try:
         args = build_parser().parse_args(argv)
+        if getattr(args, "at", None) is not None and args.command not in _AT_COMMANDS:
+            raise UsageError(f"--at TIME picks the moment of a recording to show; '{args.command}' shows "
+                             "none (changes takes --since/--until, diff REC takes --from/--to)")
         return _COMMANDS[args.command](args)
     except UsageError as e:
         _say(str(e))

@@ -74,6 +74,25 @@ def test_at_opens_that_moment_and_no_at_the_last_one(rec: Path, opened: list[dic
             collector.close()
 
 
+def test_at_before_or_after_the_command_picks_the_moment(rec: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from vnettop.render.json import snapshot_to_dict
+
+    with Recording.open(str(rec)) as recording:
+        want = snapshot_to_dict(recording.snapshot_at(at(4)))
+    for argv in (["--load", str(rec), "--at", "10:00:04", "dump"], ["--load", str(rec), "dump", "--at", "10:00:04"]):
+        assert cli.main([*argv, "-f", "json"]) == 0, argv
+        got = json.loads(capsys.readouterr().out)
+        assert got["links"] == want["links"], argv  # not the last moment's picture
+    assert cli.main(["--load", str(rec), "--at", "10:00:04", "trace", "vntB", "-f", "json"]) == 0
+    assert "qdhcp" in capsys.readouterr().out  # at +4 s vntB is in the qdhcp namespace
+    for command in (["changes", str(rec)], ["diff", str(rec), "--from", "start", "--to", "end"]):
+        assert cli.main(["--at", "10:00:04", *command]) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and "shows none" in one_line(err)
+
+
 def test_a_cut_off_last_line_is_said_once_in_the_notice(rec: Path, opened: list[dict[str, Any]],
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     with open(rec, "ab") as f:
