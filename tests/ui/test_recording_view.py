@@ -130,6 +130,7 @@ async def test_the_events_view_lists_recorded_changes_and_enter_shows_that_momen
         await pilot.press("6")  # the marks follow the moment
         await wait_for(pilot, lambda: str(table.get_row_at(3)[0]) == "▶ 10:00:04.000")
         assert [str(table.get_row_at(i)[0])[0] for i in range(7)] == [" ", " ", " ", "▶", "▶", "·", "·"]
+        assert table.cursor_row == 3  # the view opens on the change shown
         await pilot.press("right_square_bracket")  # stepping in the events view: the cursor follows
         await shows(pilot, app, at(6))
         assert str(table.get_row_at(table.cursor_row)[0]) == "▶ 10:00:06.000"

@@ -489,6 +489,8 @@ class VnettopApp(RecordingActions, FleetActions, NavigationActions, WriteActions
             self._refresh_header()
             self.refresh_bindings()  # the device keys come and go with the hosts view
         self._refresh_view()
+        if view == "events":
+            self.cursor_to_moment()  # over a recording: on the change shown
         self.current_widget().focus()
         self._details_soon()
 

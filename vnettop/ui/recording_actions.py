@@ -48,6 +48,8 @@ class RecordingActions(_Base):
     _select_at: tuple[datetime, Target | None] | None = None
     #: The moment `[`/`]` asked for, to put the events view's cursor on its change once shown.
     _stepped_to: datetime | None = None
+    #: The picture `after_moment` last saw (a poll that brings the same one again changes nothing).
+    _moment_snap: Snapshot | None = None
 
     def _moment_collector(self) -> RecordingCollector | None:
         collector = self.collector
@@ -103,8 +105,9 @@ class RecordingActions(_Base):
     def after_moment(self, snap: Snapshot) -> None:
         """Called by the app once a picture of the recording is shown: the events view's marks follow
         the moment, and what `enter` or a step asked for is selected."""
-        if self.timeline is None:
+        if self.timeline is None or snap is self._moment_snap:
             return
+        self._moment_snap = snap
         shown = self.moment_shown(snap)
         self._stale_views.add("events")
         if self.view == "events":
@@ -116,14 +119,19 @@ class RecordingActions(_Base):
                 self.jump_to(target, prefer_topology=True)
                 return
         stepped, self._stepped_to = self._stepped_to, None
-        if (stepped == shown or wanted is not None) and self.view == "events":
-            k, _ = self.timeline.position(shown)
-            table = self.main_query("#events", SnapshotTable)
-            for i in range(table.row_count):
-                row = table.row_at(i)
-                if row is not None and change_index(row) == k - 1:
-                    table.move_cursor(i)
-                    break
+        if stepped == shown or wanted is not None:
+            self.cursor_to_moment()
+
+    def cursor_to_moment(self) -> None:
+        """In the events view over a recording, put the cursor on the change the picture ends with."""
+        if self.timeline is None or self.snapshot is None or self.view != "events":
+            return
+        k, _ = self.timeline.position(self.moment_shown(self.snapshot))
+        table = self.main_query("#events", SnapshotTable)
+        for i in range(table.row_count):
+            if change_index(table.row_at(i)) == k - 1:
+                table.move_cursor(i)
+                return
 
 
 def _present(snap: Snapshot, target: Target) -> bool:
