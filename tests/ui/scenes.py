@@ -218,14 +218,25 @@ SCENES: tuple[Scene, ...] = (
 BY_NAME = {scene.name: scene for scene in SCENES}
 
 
+_SCENE_DIR: list[str] = []
+
+
 def _recording_at_change_2() -> RecordingCollector:
-    """tests/ui/recording_fixture.py's recording (vnt.rec, in a directory of its own), opened at +4 s."""
+    """tests/ui/recording_fixture.py's recording (vnt.rec, written afresh in a directory of this
+    process's own, removed at exit), opened at +4 s."""
+    import atexit
+    import shutil
     import tempfile
     from pathlib import Path
 
     from tests.ui.recording_fixture import at, write_recording
 
-    path = write_recording(Path(tempfile.mkdtemp(prefix="vnt-scene-")) / "vnt.rec")
+    if not _SCENE_DIR:
+        _SCENE_DIR.append(tempfile.mkdtemp(prefix="vnt-scene-"))
+        atexit.register(shutil.rmtree, _SCENE_DIR[0], True)
+    path = Path(_SCENE_DIR[0]) / "vnt.rec"
+    path.unlink(missing_ok=True)  # the recorder appends to a recording that exists
+    write_recording(path)
     timeline = Timeline.open(str(path), at(4))
     return RecordingCollector(timeline, timeline.snapshot_at(timeline.moment))
 
