@@ -413,6 +413,10 @@ def cmd_trace(args: argparse.Namespace) -> int:
             link = topo.resolve_link(snap, args.device, args.netns)
         except topo.AmbiguousNameError as e:
             raise UsageError(str(e)) from None
+        except topo.NotFoundError:
+            if args.netns is not None or snap.ovs is None:
+                raise
+            return _trace_ovs(args, snap)  # an OVS bridge or a patch/tunnel port: no kernel device
         hops = topo.trace(snap, link)
         # A name that is not UTF-8: written `\xNN` with its raw bytes in hex, as in a snapshot.
         start = {"netns": link.netns, "ifindex": link.ifindex, "name": names.written(link.name),
@@ -428,6 +432,30 @@ def cmd_trace(args: argparse.Namespace) -> int:
         _emit(names.json_written(json.dumps(doc, indent=2, ensure_ascii=False)) + "\n", None, json_doc=True)
     else:
         _emit(render_trace(title, hops, ascii=_wants_ascii(args)), None)
+    return EXIT_OK
+
+
+def _trace_ovs(args: argparse.Namespace, snap: Snapshot) -> int:
+    """`vnettop trace br-tun`, `trace patch-tun`: from an OVS bridge or interface that is no kernel device."""
+    from vnettop import topology as topo
+    from vnettop.render.text import render_trace
+
+    try:
+        hit = topo.resolve_ovs(snap, args.device)
+    except topo.AmbiguousNameError as e:
+        raise UsageError(str(e)) from None
+    hops = topo.trace_ovs(snap, hit.uuid)
+    what = "OVS bridge" if hit.kind == "bridge" else f"OVS interface on {hit.bridge.name}:"
+    if args.format == "json":
+        import json
+
+        from vnettop import names
+
+        start = {"ovs": hit.kind, "uuid": hit.uuid, "name": hit.name, "bridge": hit.bridge.name}
+        doc = {"schema": "vnettop.trace/1", "start": start, "hops": [topo.hop_to_dict(h) for h in hops]}
+        _emit(names.json_written(json.dumps(doc, indent=2, ensure_ascii=False)) + "\n", None, json_doc=True)
+    else:
+        _emit(render_trace(f"trace from {what} {hit.name}", hops, ascii=_wants_ascii(args)), None)
     return EXIT_OK
 
 

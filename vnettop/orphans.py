@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vnettop import ovsgraph
 from vnettop.model import Link, Namespace, Snapshot
 
 #: The kernel refuses a bridge's 1025th port (BR_MAX_PORTS); warn well before.
@@ -27,6 +28,7 @@ REASONS: dict[str, str] = {
     "veth-unattached": "a host-side veth into another namespace that is on no bridge and has no address",
     "netns-empty": "a namespace with no device but lo and no process in it",
     "bridge-near-limit": f"a bridge with {BRIDGE_NEAR_LIMIT} or more of its {BRIDGE_PORT_LIMIT} ports used",
+    "ovs-no-device": "an OVS interface that should be a kernel device (system, internal, tap) with none",
 }
 
 
@@ -36,9 +38,14 @@ class Orphan:
 
     reason: str  # a key of REASONS
     netns: int  # inode of the namespace concerned (the namespace itself for netns-empty)
-    ifindex: int | None  # the device, or None for a namespace
-    name: str  # the device's name, or the namespace's label
+    ifindex: int | None  # the device, or None for a namespace or an OVS interface with no device
+    name: str  # the device's name, the namespace's label, or the OVS interface's name
     detail: str  # one line for a person
+
+    @property
+    def is_namespace(self) -> bool:
+        """A namespace, not a device or an OVS interface (whose `ifindex` is None too)."""
+        return self.reason == "netns-empty"
 
 
 def _holders_known_empty(link: Link) -> bool:
@@ -90,6 +97,23 @@ def _bridge_near_limit(snap: Snapshot, link: Link, ports: int) -> Orphan | None:
                   f"bridge {link.name}: {ports} of {BRIDGE_PORT_LIMIT} ports used")
 
 
+def _ovs_no_device(snap: Snapshot) -> list[Orphan]:
+    """OVS interfaces of a kernel type with no kernel device: a VM or a namespace deleted behind OVS's
+    back leaves its port in OVSDB (ofport -1, "could not open network device"), and OVS keeps
+    retrying it. Said only when the snapshot can tell (see `ovsgraph.no_device_reason`)."""
+    home = ovsgraph.home_namespace(snap)
+    if snap.ovs is None or home is None:
+        return []
+    out = []
+    for bridge in snap.ovs.bridges:
+        for port in bridge.ports:
+            for iface in port.interfaces:
+                why = ovsgraph.no_device_reason(snap, ovsgraph.OvsHit(bridge, port, iface))
+                if why is not None:
+                    out.append(Orphan("ovs-no-device", home, None, iface.name, why))
+    return out
+
+
 def bridge_port_counts(snap: Snapshot) -> dict[tuple[int, int], int]:
     """Ports per bridge key, counted in one pass over the links (not one scan per bridge)."""
     counts: dict[tuple[int, int], int] = {}
@@ -120,6 +144,7 @@ def find_orphans(snap: Snapshot) -> list[Orphan]:
         empty = _netns_empty(snap, ns)
         if empty is not None:
             found.append(empty)
+    found.extend(_ovs_no_device(snap))
     order = {reason: i for i, reason in enumerate(REASONS)}
     found.sort(key=lambda o: (order[o.reason], o.netns, o.ifindex if o.ifindex is not None else -1))
     return found

@@ -16,8 +16,20 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
+from vnettop import ovsgraph
 from vnettop.errors import NotFoundError, VnettopError
-from vnettop.model import Link, LinkKey, LinkRef, Namespace, Process, Snapshot, TunHolder
+from vnettop.model import (
+    Link,
+    LinkKey,
+    LinkRef,
+    Namespace,
+    OvsBridgeEntry,
+    OvsIfaceEntry,
+    OvsPortEntry,
+    Process,
+    Snapshot,
+    TunHolder,
+)
 
 #: Default bound of a trace: far more hops than any real path, small enough to render at once.
 TRACE_LIMIT = 500
@@ -356,13 +368,14 @@ class Hop:
     """One step of a traced path.
 
     `ref` identifies what the hop is: a link key for "link", a pid for "process" and "service", an
-    inode for "namespace". `depth` makes the list a tree: a hop's parent is the nearest earlier hop
-    with depth one less (a bridge fans out to each of its ports).
+    inode for "namespace", the OVSDB row uuid for "ovs-bridge" and "ovs-port" (an OVS bridge, and an
+    OVS interface with no kernel device: patch, tunnel). `depth` makes the list a tree: a hop's parent
+    is the nearest earlier hop with depth one less (a bridge fans out to each of its ports).
     """
 
-    kind: str  # "process" | "link" | "namespace" | "service"
+    kind: str  # "process" | "link" | "namespace" | "service" | "ovs-bridge" | "ovs-port"
     label: str
-    ref: LinkKey | int
+    ref: LinkKey | int | str
     note: str = ""
     depth: int = 0
 
@@ -396,7 +409,17 @@ def _unresolved_hop(snap: Snapshot, ref: LinkRef, how: str, depth: int) -> Hop:
                f"{how}: not in the snapshot (namespace not readable?)", depth)
 
 
-_Item = Link | LinkRef | Hop  # what the walk's stack holds: a device to expand, or a ready hop
+@dataclass(frozen=True, slots=True)
+class _OvsStep:
+    """An OVS bridge entered through a port (`via`; None: the trace starts at the bridge), or an OVS
+    interface with no kernel device (`iface`: a patch or a tunnel) to cross."""
+
+    bridge: OvsBridgeEntry
+    via: OvsPortEntry | None = None
+    iface: OvsIfaceEntry | None = None
+
+
+_Item = Link | LinkRef | Hop | _OvsStep  # what the walk's stack holds: something to expand, or a ready hop
 
 
 class _Walk:
@@ -410,6 +433,7 @@ class _Walk:
         self.namespaces: set[int] = set()
         self.pids: set[int] = set()
         self.truncated = False
+        self.ovs_rows: set[str] = set()  # OVSDB uuids of the OVS bridges and interfaces crossed
         # Reverse joins, built once per walk so a long trace stays linear in the snapshot's size.
         self.uppers: dict[LinkKey, list[Link]] = {}
         self.slaves: dict[LinkKey, list[Link]] = {}
@@ -437,6 +461,8 @@ class _Walk:
                         continue
                     self.pids.add(item.ref)  # type: ignore[arg-type]
                 self.emit(item)
+            elif isinstance(item, _OvsStep):
+                stack.extend(reversed(_ovs_expand(self, item, depth)))
             elif isinstance(item, LinkRef):
                 if item.key not in self.links:
                     self.links.add(item.key)
@@ -466,9 +492,15 @@ class _Walk:
         if link.lower is not None:
             out.append((lower(snap, link) or link.lower, "lower", depth))
         out.extend((up, "stacked on it", depth) for up in self.uppers.get(link.key, ()))
-        if link.master is not None:
+        on_ovs = ovsgraph.of_link(snap, link) if snap.ovs is not None else None
+        if link.master is not None and not snap.ovs_datapath_role(link.master.key):
             out.append((bridge_of(snap, link) or link.master, "master", depth))
-        if link.key in self.slaves or link.bridge is not None:
+        if on_ovs is not None and on_ovs.port is not None:
+            out.append((_OvsStep(on_ovs.bridge, on_ovs.port), "", depth))
+        if snap.ovs is not None and snap.ovs_datapath_role(link.key):
+            # The OVS datapath (`ovs-system`) is every OVS port's master: its bridges, not a flat list.
+            out.extend((_OvsStep(bridge), "", depth) for bridge in snap.ovs.bridges)
+        elif link.key in self.slaves or link.bridge is not None:
             out.extend((port, "port", depth) for port in self.joins.ports(link))
         out.extend(
             (Hop("service", f"{p.comm}[{p.pid}]", p.pid, _listening_note(p), depth), "", depth)
@@ -495,6 +527,8 @@ def hop_to_dict(hop: Hop) -> dict[str, object]:
     out: dict[str, object] = {"kind": hop.kind, "label": hop.label, "depth": hop.depth, "note": hop.note}
     if isinstance(hop.ref, tuple):
         out["netns"], out["ifindex"] = hop.ref
+    elif isinstance(hop.ref, str):
+        out["uuid"] = hop.ref
     elif hop.kind == "namespace":
         out["inode"] = hop.ref
     else:
@@ -543,3 +577,128 @@ def trace_process(snap: Snapshot, pid: int, limit: int = TRACE_LIMIT) -> list[Ho
     note = "; ".join(notes)
     walk.run([(Hop("process", label, pid, note, 0), "", 0)] + [(link, "held", 1) for link in held])
     return _finish(walk)
+
+
+# -- through Open vSwitch ----------------------------------------------------------------------
+#
+# vnettop reads OVSDB, not the OpenFlow tables: on a bridge with flows, where a packet goes is the
+# flows' decision. So a trace crossing an OVS bridge says so in its note and lists, below the bridge,
+# only the ports an L2 switch could forward to by VLAN (the same tag, or a trunk carrying it), each
+# followed onward: a tap to its VM, a veth into its namespace, a patch port across to the bridge on its
+# other end, a tunnel to its remote (and the device holding its local_ip).
+
+
+def _ovs_bridge_note(bridge: OvsBridgeEntry, via: OvsPortEntry | None) -> str:
+    head = f"OVS bridge, {bridge.datapath_type or 'system'} datapath"
+    if bridge.fail_mode:
+        head += f", fail_mode {bridge.fail_mode}"
+    names = _some([p.name for p in ovsgraph.candidates(bridge, via)]) or "none"
+    if via is None:
+        return f"{head}: OpenFlow rules decide here; its ports: {names}"
+    if via.tag is not None:
+        what = "with the same tag"
+    else:
+        what = f"sharing a VLAN with {via.name} ({ovsgraph.vlans_text(via)})"
+    return f"{head}, from {via.name}: OpenFlow rules decide here; L2 candidates {what}: {names}"
+
+
+def _ovs_port_how(bridge: OvsBridgeEntry, port: OvsPortEntry, iface: OvsIfaceEntry) -> str:
+    """The `(how)` of a kernel device reached as a port of an OVS bridge."""
+    parts = [f"OVS port of {bridge.name}", ovsgraph.vlans_text(port)]
+    if iface.ofport is not None:
+        parts.append(f"ofport {iface.ofport}")
+    return ", ".join(parts)
+
+
+def _ovs_port_item(snap: Snapshot, bridge: OvsBridgeEntry, port: OvsPortEntry, iface: OvsIfaceEntry,
+                   depth: int) -> tuple[_Item, str, int]:
+    if iface.link is not None:
+        return (snap.link(*iface.link.key) or iface.link, _ovs_port_how(bridge, port, iface), depth)
+    return (_OvsStep(bridge, port, iface), "", depth)
+
+
+def _ovs_expand(walk: _Walk, step: _OvsStep, depth: int) -> list[tuple[_Item, str, int]]:
+    """Emit the hop of an OVS bridge (or of a port with no kernel device) and return what it leads to."""
+    if step.iface is not None:
+        return _ovs_cross(walk, step.bridge, step.via, step.iface, depth)
+    bridge, via = step.bridge, step.via
+    if bridge.uuid in walk.ovs_rows:
+        return []
+    walk.ovs_rows.add(bridge.uuid)
+    label = bridge.name + (f" (tag {via.tag})" if via is not None and via.tag is not None else "")
+    walk.emit(Hop("ovs-bridge", label, bridge.uuid, _ovs_bridge_note(bridge, via), depth))
+    return [_ovs_port_item(walk.snap, bridge, port, iface, depth + 1)
+            for port in ovsgraph.candidates(bridge, via) for iface in port.interfaces]
+
+
+def _ovs_cross(walk: _Walk, bridge: OvsBridgeEntry, port: OvsPortEntry | None, iface: OvsIfaceEntry,
+               depth: int) -> list[tuple[_Item, str, int]]:
+    """A patch, tunnel or other interface with no kernel device: its hop, and where it leads."""
+    if iface.uuid in walk.ovs_rows:
+        return []
+    walk.ovs_rows.add(iface.uuid)
+    snap = walk.snap
+    parts = [ovsgraph.iface_type(iface)]
+    if iface.ofport is not None:
+        parts.append(f"ofport {iface.ofport}")
+    if port is not None:
+        parts.append(ovsgraph.vlans_text(port))
+    out: list[tuple[_Item, str, int]] = []
+    if iface.type == "patch":
+        other = ovsgraph.peer(snap, iface)
+        if other is None:
+            parts.append(f"peer {iface.option('peer') or '?'} not in OVSDB")
+        else:
+            parts.append(f"peer {other.name} on {other.bridge.name}")
+            walk.ovs_rows.add(other.uuid)
+            out.append((_OvsStep(other.bridge, other.port), "", depth + 1))
+    elif iface.type in ovsgraph.TUNNEL_TYPES:
+        parts[0] = ovsgraph.tunnel_text(iface)
+        local = iface.option("local_ip")
+        carrier = ovsgraph.carrying(snap, local) if local else None
+        if carrier is not None:
+            out.append((carrier, f"has {local}: the tunnel's packets leave from it", depth + 1))
+    elif iface.type in ovsgraph.KERNEL_TYPES:
+        parts.append("no kernel device found for it (see errors)")
+    else:
+        parts.append("no kernel device (by design)")
+    walk.emit(Hop("ovs-port", iface.name, iface.uuid, ", ".join(parts), depth))
+    return out
+
+
+def trace_ovs(snap: Snapshot, uuid: str, limit: int = TRACE_LIMIT) -> list[Hop]:
+    """The path from an OVS bridge, port or interface (by OVSDB uuid), hop by hop as `trace` gives it.
+
+    An interface that is a kernel device is traced from that device. A bridge fans out to all its ports;
+    a patch interface leads to its peer's bridge and back into its own; a tunnel to its remote."""
+    hit = ovsgraph.find_uuid(snap, uuid)
+    if hit is None:
+        raise NotFoundError(f"no OVS bridge, port or interface {uuid} in the snapshot")
+    if hit.iface is not None and hit.iface.link is not None:
+        link = snap.link(*hit.iface.link.key)
+        if link is not None:
+            return trace(snap, link, limit)
+    walk = _Walk(snap, max(1, limit))
+    start: list[tuple[_Item, str, int]]
+    if hit.iface is None:
+        start = [(_OvsStep(hit.bridge), "", 0)]
+    else:
+        start = [(_OvsStep(hit.bridge, hit.port, hit.iface), "", 0), (_OvsStep(hit.bridge, hit.port), "", 1)]
+    walk.run(start)
+    return _finish(walk)
+
+
+def resolve_ovs(snap: Snapshot, name: str) -> ovsgraph.OvsHit:
+    """The OVS bridge (else interface) called `name`, for what has no kernel device (`trace patch-tun`).
+
+    NotFoundError when there is none; AmbiguousNameError when several bridges have an interface so named."""
+    found = ovsgraph.bridges_by_name(snap, name)
+    if not found:
+        raise NotFoundError(f"no device {name!r} in any namespace, and no OVS bridge or interface so named")
+    bridges = [hit for hit in found if hit.kind == "bridge"]
+    if bridges:
+        return bridges[0]
+    if len(found) > 1:
+        raise AmbiguousNameError(f"OVS interface {name!r} is on {len(found)} bridges",
+                                 tuple(h.bridge.name for h in found))
+    return found[0]

@@ -128,7 +128,7 @@ def test_cli_find_text_json_and_exit_status(fleet: Path) -> None:
 def test_cli_orphans_json_counts_every_reason(fleet: Path) -> None:
     doc = json.loads(vnettop("fleet", "orphans", str(fleet), "-f", "json").stdout)
     assert doc["by_host"]["hv12"] == {"tun-unheld": 0, "veth-peer-gone": 0, "veth-unattached": 2,
-                                      "netns-empty": 0, "bridge-near-limit": 0}
+                                      "netns-empty": 0, "bridge-near-limit": 0, "ovs-no-device": 0}
     assert {o["host"] for o in doc["orphans"]} == {"hv12", "hv13"}
 
 

@@ -84,7 +84,7 @@ def test_orphans_are_counted_for_every_reason_and_listed() -> None:
     got = samples(render_prom(compute_node()))
     counts = {s[1]["reason"]: int(s[2]) for s in got if s[0] == "vnettop_orphans"}
     assert counts == {"tun-unheld": 0, "veth-peer-gone": 0, "veth-unattached": 2, "netns-empty": 0,
-                      "bridge-near-limit": 0}
+                      "bridge-near-limit": 0, "ovs-no-device": 0}
     listed = sorted(s[1]["device"] for s in got if s[0] == "vnettop_orphan_info")
     assert listed == ["vethc1", "vethx"]
 

@@ -20,6 +20,9 @@ from tests.ui.fleet_fixture import fleet_state
 from tests.ui.helpers import wait_for
 from vnettop.actions.guards import GuardWarning
 from vnettop.demo import QDHCP, ROOT, demo_snapshot
+from vnettop.demo_ovs import ROOT as OVS_ROOT
+from vnettop.demo_ovs import ovs_snapshot
+from vnettop.demo_ovs import uuid as ovs_uuid
 from vnettop.model import Link, Snapshot, Stats
 from vnettop.ui.app import VnettopApp, build_app
 from vnettop.ui.fleet_hosts import FleetState
@@ -98,6 +101,18 @@ def _jump(target: Target, *keys: str) -> Steps:
     return steps
 
 
+def _view_then_jump(view: str, target: Target) -> Steps:
+    async def steps(pilot: Pilot[Any], collector: FakeCollector) -> None:
+        app = pilot.app
+        assert isinstance(app, VnettopApp)
+        await pilot.press(view)
+        await pilot.pause()
+        app.jump_to(target)
+        await pilot.pause()
+
+    return steps
+
+
 def _keys(*keys: str) -> Steps:
     async def steps(pilot: Pilot[Any], collector: FakeCollector) -> None:
         await pilot.press(*keys)
@@ -107,6 +122,7 @@ def _keys(*keys: str) -> Steps:
 
 
 TAP0 = Target.link(ROOT, 6)
+OVS_TAP = Target.link(OVS_ROOT, 7)
 VETH_OUT = Target.link(ROOT, 9)
 TAP_VM = Target.link(ROOT, 10)
 
@@ -213,6 +229,12 @@ SCENES: tuple[Scene, ...] = (
     Scene("fleet_host", "enter on a host of a fleet file: its picture in every view; H goes back",
           demo_snapshot, _open_demo_host, source_label="fleet: fleet.jsonl", fleet=fleet_state,
           notice="browsing a fleet file (fleet.jsonl, 5 hosts): read-only"),
+    Scene("ovs_topology", "Open vSwitch: br-int and br-tun beside Linux bridges, ports nested with tag and "
+          "ofport, ovs-system explained", ovs_snapshot, _jump(OVS_TAP)),
+    Scene("ovs_bridges", "2 Bridges with OVS: tag, ofport, patch peer, tunnel remote",
+          ovs_snapshot, _view_then_jump("2", Target.ovs(ovs_uuid(41)))),
+    Scene("ovs_trace", "t through OVS: VM -> tap -> br-int (tag 5) -> patch-tun -> br-tun -> vxlan, and into "
+          "the ovnmeta namespace", ovs_snapshot, _jump(OVS_TAP, "t"), size=(150, 40)),
 )
 
 BY_NAME = {scene.name: scene for scene in SCENES}

@@ -25,7 +25,7 @@ def test_bridge_rows_list_the_bridge_then_its_ports_with_learned_macs() -> None:
     assert [r.target for r in rows] == [Target.link(ROOT, i) for i in (3, 5, 6, 7)]
     assert _plain(rows[0].cells)[:3] == ["br0", "3 ports", "bridge"]
     tap0 = _plain(rows[1].cells)
-    assert tap0[1] == "tap0" and tap0[4] == "forwarding" and tap0[7] == "1"
+    assert tap0[1] == "tap0" and tap0[4] == "forwarding" and tap0[8] == "1"  # MACs, after the ovs column
     assert _plain(rows[3].cells)[4] == "learning"
 
 

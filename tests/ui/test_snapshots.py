@@ -57,13 +57,22 @@ def test_fleet_file(snap_compare: Compare, name: str) -> None:
     _check(snap_compare, name)
 
 
+OVS = ["ovs_topology", "ovs_bridges", "ovs_trace"]
+
+
+@pytest.mark.parametrize("name", OVS)
+def test_open_vswitch(snap_compare: Compare, name: str) -> None:
+    _check(snap_compare, name)
+
+
 @pytest.mark.parametrize("name", ["recording"])
 def test_recording(snap_compare: Compare, name: str) -> None:
     _check(snap_compare, name)
 
 
 def test_every_scene_is_snapshot_tested() -> None:
-    tested = {*FLEET, "recording", "topology", "bridges", "veths", "tuntap", "namespaces", "events", "details_rates", "trace",
+    tested = {*FLEET, *OVS, "recording", "topology", "bridges", "veths", "tuntap", "namespaces", "events",
+              "details_rates", "trace",
               "filter", "help_read_only", "no_privilege", "loaded_file", "delete_guarded", *SMALL}
     assert tested == set(BY_NAME)
 

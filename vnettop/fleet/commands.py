@@ -147,7 +147,9 @@ def cmd_fleet_orphans(args: argparse.Namespace, emit: Emit) -> int:
             per_host.setdefault(host, dict.fromkeys(REASONS, 0))[o.reason] += 1
         doc = {"schema": "vnettop.fleet-orphans/1", "not_searched": failed, "by_host": per_host,
                "orphans": [{"host": h, "reason": o.reason, "netns": ns,
-                            "device": o.name if o.ifindex is not None else None, "detail": o.detail}
+                            "device": o.name if o.ifindex is not None else None,
+                            "ovs_interface": o.name if o.reason == "ovs-no-device" else None,
+                            "detail": o.detail}
                            for h, o, ns in found]}
         emit(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", None, True)
     else:

@@ -182,7 +182,7 @@ def render_prom(snap: Snapshot) -> str:
     orphan_info = family("vnettop_orphan_info", "gauge",
                          "One abandoned-looking device or namespace; always 1.")
     for o in orphans:
-        device = o.name if o.ifindex is not None else ""
+        device = "" if o.is_namespace else o.name
         orphan_info.add(1, reason=o.reason, netns=_ns(snap, o.netns), device=device)
 
     out: list[str] = []

@@ -31,6 +31,7 @@ from textual.worker import get_current_worker
 from vnettop.collect import Collector
 from vnettop.model import Snapshot
 from vnettop.textsafe import printable, printable_line
+from vnettop.ui import ovs_rows
 from vnettop.ui import rows as row_builders
 from vnettop.ui.changes import ChangeLog, same_structure
 from vnettop.ui.filtering import Filter
@@ -82,7 +83,7 @@ NARROW_BELOW = 100
 SHORT_BELOW = 20
 
 TABLE_VIEWS: dict[str, tuple[tuple[str, ...], Any]] = {
-    "bridges": (row_builders.BRIDGE_COLUMNS, row_builders.bridge_rows),
+    "bridges": (row_builders.BRIDGE_COLUMNS, ovs_rows.all_bridge_rows),
     "veths": (row_builders.VETH_COLUMNS, row_builders.veth_rows),
     "tuntap": (row_builders.TUN_COLUMNS, row_builders.tun_rows),
     "namespaces": (row_builders.NS_COLUMNS, row_builders.ns_rows),

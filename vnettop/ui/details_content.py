@@ -10,8 +10,10 @@ from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderR
 from rich.table import Table
 from rich.text import Text
 
+from vnettop import ovsgraph
 from vnettop.model import CollectError, Link, Namespace, Process, Snapshot
 from vnettop.topology import fds_text, vm_name
+from vnettop.ui import ovs_details
 from vnettop.ui.inspect_commands import commands_for, wrap_command
 from vnettop.ui.labels import holder_text, holders_text, plain, proc_name, ref_where, safe
 from vnettop.ui.rates import RateTracker, human_bytes, human_rate, sparkline
@@ -64,8 +66,11 @@ def _row(grid: Table, label: str, value: str | Text) -> None:
 
 def relevant_errors(snap: Snapshot, target: Target) -> list[CollectError]:
     """Soft errors whose scope names this object (its namespace inode, name, pid or device name)."""
-    words = {f"netns {target.netns}", str(target.netns)}
     obj = resolve(snap, target)
+    if isinstance(obj, ovsgraph.OvsHit):  # an OVS row: errors name it as "OVS interface NAME (bridge B)"
+        return [e for e in snap.errors if f"OVS interface {obj.name} " in e.message
+                or (obj.kind == "bridge" and f"(bridge {obj.name})" in e.message)]
+    words = {f"netns {target.netns}", str(target.netns)}
     if isinstance(obj, Link):
         words.add(obj.name)
         for ref in (obj.peer, obj.lower, obj.master):
@@ -237,17 +242,20 @@ def render_details(snap: Snapshot, target: Target | None, rates: RateTracker | N
             parts += _bridge_parts(snap, obj, full)
         if obj.tun is not None:
             parts += _tun_parts(snap, obj)
+        parts += ovs_details.link_parts(snap, obj)
         parts.append(_rates(snap, obj, rates))
     elif isinstance(obj, Namespace):
         parts += _ns_parts(snap, obj, full)
     elif isinstance(obj, Process):
         parts += _proc_parts(snap, target.netns, obj)
+    elif isinstance(obj, ovsgraph.OvsHit):
+        parts += ovs_details.hit_parts(snap, obj)
     else:
         return Text("This object is gone.", style="yellow")
     errors = relevant_errors(snap, target)
     for err in errors:
         parts.append(plain(f"⚠ {err.scope}: {err.message}", style="yellow"))
-    cmds = commands_for(snap, target)
+    cmds = ovs_details.commands(obj) if isinstance(obj, ovsgraph.OvsHit) else commands_for(snap, target)
     if cmds:
         parts.append(Text("inspect with", style="bold"))
         parts.append(CommandBlock([safe(c) for c in cmds]))
@@ -263,4 +271,6 @@ def details_title(snap: Snapshot, target: Target | None) -> Text:
         return plain(f"namespace {obj.label}")
     if isinstance(obj, Process):
         return plain(proc_name(obj))
+    if isinstance(obj, ovsgraph.OvsHit):
+        return ovs_details.title(obj)
     return Text("details")

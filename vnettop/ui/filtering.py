@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vnettop import ovsgraph
 from vnettop.model import Snapshot
 from vnettop.ui.targets import Target, resolve
 
@@ -66,4 +67,9 @@ def haystack(snap: Snapshot, target: Target) -> str:
                 words += [h.comm for h in held] + [str(h.pid) for h in held]
     elif target.kind == "proc" and obj is not None:
         words += [getattr(obj, "comm", ""), str(target.ident), *_ns_words(snap, target.netns)]
+    elif isinstance(obj, ovsgraph.OvsHit):  # an OVS bridge, port or interface: names, type, identity
+        words += [obj.name, obj.bridge.name, "ovs"]
+        if obj.iface is not None:
+            iface = obj.iface
+            words += [iface.type, *(v for _k, v in iface.external_ids), *(v for _k, v in iface.options)]
     return "\0".join(words).lower()

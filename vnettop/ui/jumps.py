@@ -11,6 +11,7 @@ from dataclasses import replace
 from vnettop import topology
 from vnettop.model import Link, Snapshot
 from vnettop.topology import Hop
+from vnettop.ui import ovs_jumps
 from vnettop.ui.targets import Target, resolve
 
 
@@ -21,7 +22,10 @@ def _link(snap: Snapshot, target: Target | None) -> Link | None:
 
 
 def peer_target(snap: Snapshot, target: Target | None) -> Target | str:
-    """The other end of a veth, else the lower device of a stacked one (across namespaces)."""
+    """The other end of a veth, else the lower device of a stacked one (across namespaces); from an OVS
+    patch port, its peer on the other bridge."""
+    if target is not None and target.kind == "ovs":
+        return ovs_jumps.peer_target(snap, target)
     link = _link(snap, target)
     if link is None:
         return "peer: select a device first"
@@ -37,10 +41,15 @@ def peer_target(snap: Snapshot, target: Target | None) -> Target | str:
 
 
 def bridge_target(snap: Snapshot, target: Target | None) -> Target | str:
-    """The bridge this device is a port of."""
+    """The bridge this device is a port of (a Linux bridge, or the OVS bridge of an OVS interface)."""
+    if target is not None and target.kind == "ovs":
+        return ovs_jumps.bridge_target(snap, target)
     link = _link(snap, target)
     if link is None:
         return "bridge: select a device first"
+    on_ovs = ovs_jumps.bridge_of_link(snap, link)
+    if on_ovs is not None:
+        return on_ovs
     master = topology.bridge_of(snap, link)
     if master is None:
         if link.master is not None:
@@ -77,6 +86,8 @@ def hop_target(snap: Snapshot, hop: Hop) -> Target | None:
         return Target.link(*hop.ref) if snap.link(*hop.ref) is not None else None
     if hop.kind == "namespace" and isinstance(hop.ref, int):
         return Target.ns(hop.ref) if snap.namespace(hop.ref) is not None else None
+    if hop.kind in ("ovs-bridge", "ovs-port") and isinstance(hop.ref, str):
+        return ovs_jumps.row_target(snap, hop.ref)
     if hop.kind in ("process", "service") and isinstance(hop.ref, int):
         found = topology.process(snap, hop.ref)
         return Target.proc(found[0].inode, hop.ref) if found else None
@@ -110,6 +121,8 @@ def _trace_from(snap: Snapshot, target: Target | None) -> tuple[str, list[Hop]] 
         link = snap.link(target.netns, target.ident)
         assert link is not None
         return f"Trace from {link.name} @ {snap.ns_label(link.netns)}", topology.trace(snap, link)
+    if target.kind == "ovs":
+        return ovs_jumps.trace_from(snap, target)
     if target.kind == "proc":
         try:
             return f"Trace from pid {target.ident}", topology.trace_process(snap, target.ident)

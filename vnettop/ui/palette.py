@@ -18,6 +18,7 @@ from textual.fuzzy import Matcher
 from vnettop.model import Snapshot
 from vnettop.names import written
 from vnettop.topology import vm_name
+from vnettop.ui import ovs_rows
 from vnettop.ui.fleet_hosts import fleet_hits
 from vnettop.ui.labels import safe
 from vnettop.ui.targets import Target
@@ -41,6 +42,7 @@ def everything(snap: Snapshot) -> list[tuple[str, str, Target]]:
     for link in snap.links:
         label = safe(written(f"{link.name} @ {snap.ns_label(link.netns)}"))
         out.append((label, safe(link.kind), Target.link(*link.key)))
+    out.extend(ovs_rows.palette_entries(snap))
     for ns in snap.namespaces:
         for proc in ns.processes:
             vm = vm_name(proc)

@@ -36,7 +36,9 @@ class Row:
         object.__setattr__(self, "cells", tuple(plain(c) if isinstance(c, str) else c for c in self.cells))
 
 
-BRIDGE_COLUMNS = ("bridge", "port", "kind", "namespace", "state", "cost", "prio", "MACs")
+#: "ovs" is for OVS bridges' rows (ui/ovs_rows.py): tag, ofport, patch peer, tunnel remote. It comes before
+#: the Linux bridges' own columns so it is on screen beside the details pane, and is narrow without OVS.
+BRIDGE_COLUMNS = ("bridge", "port", "kind", "namespace", "state", "ovs", "cost", "prio", "MACs")
 VETH_COLUMNS = ("end A", "namespace A", "master A", "", "end B", "namespace B", "master B", "state")
 TUN_COLUMNS = ("device", "namespace", "type", "flags", "holders", "owner", "state")
 NS_COLUMNS = ("namespace", "inode", "devs", "pids", "processes", "listening")
@@ -68,7 +70,7 @@ def bridge_rows(snap: Snapshot, flt: Filter) -> list[Row]:
                 continue
             bp = p.bridge_port
             port_rows.append(Row(t.id, t, (
-                "", p.name, p.kind, "", bp.state if bp else "?", str(bp.cost) if bp else "",
+                "", p.name, p.kind, "", bp.state if bp else "?", "", str(bp.cost) if bp else "",
                 str(bp.priority) if bp else "", str(learned.get(p.ifindex, 0)))))
         t = Target.link(*br.key)
         if port_rows or flt.matches(snap, t):
@@ -77,7 +79,7 @@ def bridge_rows(snap: Snapshot, flt: Filter) -> list[Row]:
             rows.append(Row(t.id, t, (
                 plain(br.name, "bold"), f"{n} port{'s' if n != 1 else ''}", "bridge",
                 short(snap.ns_label(br.netns)),
-                stp, "", "", str(sum(learned.values())))))
+                stp, "", "", "", str(sum(learned.values())))))
             rows.extend(port_rows)
     return rows
 

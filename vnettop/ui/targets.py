@@ -10,16 +10,18 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
+from vnettop import ovsgraph
 from vnettop.model import Link, Namespace, Process, Snapshot
 from vnettop.textsafe import printable_line
 
-TargetKind = Literal["ns", "link", "proc"]
+TargetKind = Literal["ns", "link", "proc", "ovs"]
 T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True, order=True)
 class Target:
-    """A selectable object: ("ns", inode, 0), ("link", netns, ifindex) or ("proc", netns, pid)."""
+    """A selectable object: ("ns", inode, 0), ("link", netns, ifindex), ("proc", netns, pid), or an OVS
+    bridge, port or interface with no kernel device of its own here ("ovs", 0, `ovsgraph.ovs_key(uuid)`)."""
 
     kind: TargetKind
     netns: int
@@ -37,6 +39,10 @@ class Target:
     def proc(cls, netns: int, pid: int) -> Target:
         return cls("proc", netns, pid)
 
+    @classmethod
+    def ovs(cls, uuid: str) -> Target:
+        return cls("ovs", 0, ovsgraph.ovs_key(uuid))
+
     @property
     def id(self) -> str:
         """A string form usable as a widget row key."""
@@ -46,7 +52,7 @@ class Target:
     def parse(cls, text: str) -> Target | None:
         """The inverse of `id` (None for anything else)."""
         parts = text.split(":")
-        if len(parts) != 3 or parts[0] not in ("ns", "link", "proc"):
+        if len(parts) != 3 or parts[0] not in ("ns", "link", "proc", "ovs"):
             return None
         try:
             return cls(parts[0], int(parts[1]), int(parts[2]))  # type: ignore[arg-type]
@@ -63,8 +69,10 @@ def find_process(snap: Snapshot, pid: int) -> tuple[Namespace, Process] | None:
     return None
 
 
-def resolve(snap: Snapshot, target: Target) -> Namespace | Link | Process | None:
+def resolve(snap: Snapshot, target: Target) -> Namespace | Link | Process | ovsgraph.OvsHit | None:
     """The object a target names in this snapshot, or None if it is gone."""
+    if target.kind == "ovs":
+        return ovsgraph.find(snap, target.ident)
     if target.kind == "ns":
         return snap.namespace(target.netns)
     if target.kind == "link":
@@ -92,6 +100,10 @@ def _describe(snap: Snapshot, target: Target) -> str:
         return f"{obj.comm}[{obj.pid}] @ {where}"
     if isinstance(obj, Namespace):
         return f"namespace {obj.label}"
+    if isinstance(obj, ovsgraph.OvsHit):
+        if obj.kind == "bridge":
+            return f"OVS bridge {obj.name}"
+        return f"OVS {obj.kind} {obj.name} on {obj.bridge.name}"
     return f"{target.kind} {target.ident} @ {where}"
 
 

@@ -11,7 +11,12 @@ from dataclasses import dataclass
 
 from rich.text import Text
 
+from vnettop import ovsgraph
 from vnettop.model import Link, Namespace, Snapshot
+
+# ovs_rows builds this module's NodeSpecs and this module places its nodes: each imports the other as a
+# module, and uses it only at call time.
+from vnettop.ui import ovs_rows
 from vnettop.ui.changes import changed_namespaces, link_shape
 from vnettop.ui.filtering import Filter
 from vnettop.ui.labels import held_index, holders_text, link_label, ns_label, proc_label
@@ -116,6 +121,10 @@ class TreeBuilder:
         reuse = None
         if self._last is not None and self._last[1] == flt:
             changed = changed_namespaces(self._last[0], snap)
+            old = self._last[0].ovs
+            home = ovsgraph.home_namespace(snap)
+            if changed is not None and home is not None and old is not snap.ovs and old != snap.ovs:
+                changed |= {home}  # the OVS bridges hang in that namespace's subtree (ui/ovs_rows.py)
             if changed is not None:
                 reuse = (self._last[2], changed)
         specs, by_ns, self.reused = _build(snap, flt, self.labels, reuse)
@@ -162,14 +171,23 @@ def _ns_node(snap: Snapshot, ns: Namespace, flt: Filter, cache: LabelCache,
         else:
             top.append(link)
     kids: list[NodeSpec] = []
-    placed: set[int] = set()
+    # OVS bridges (with the devices that are their ports) beside Linux bridges (see ui/ovs_rows.py).
+    ovs_nodes, placed = ovs_rows.tree_nodes(snap, ns.inode, flt, show_all,
+                                            lambda link: cache.link(snap, link, None))
     # Devices whose masters form a loop are never reached from the top: show them at the top too.
     for link in [*top, *links]:
         if link.ifindex in placed:
             continue
+        datapath = ovs_rows.datapath_node(snap, link, flt, show_all)
+        if datapath is not None:
+            placed.add(link.ifindex)
+            if datapath.label:
+                kids.append(datapath)
+            continue
         node = _link_node(snap, link, ports, flt, show_all, placed, cache)
         if node is not None:
             kids.append(node)
+    kids.extend(ovs_nodes)
     for proc in ns.processes:
         target = Target.proc(ns.inode, proc.pid)
         if show_all or flt.matches(snap, target):

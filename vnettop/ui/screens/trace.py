@@ -16,8 +16,9 @@ from vnettop.topology import Hop
 from vnettop.ui.labels import plain, safe
 from vnettop.ui.targets import Target
 
-ICONS = {"process": "◆", "link": "•", "namespace": "▣", "service": "◇"}
-STYLES = {"process": "bold magenta", "link": "bold", "namespace": "bold green", "service": "bold magenta"}
+ICONS = {"process": "◆", "link": "•", "namespace": "▣", "service": "◇", "ovs-bridge": "▦", "ovs-port": "◦"}
+STYLES = {"process": "bold magenta", "link": "bold", "namespace": "bold green", "service": "bold magenta",
+          "ovs-bridge": "bold cyan", "ovs-port": "bold"}
 
 
 def hop_text(hop: Hop) -> Text:

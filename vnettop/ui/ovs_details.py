@@ -1,0 +1,163 @@
+"""What the details pane says about Open vSwitch (pure): an OVS bridge, port or interface, and the OVS
+side of a kernel device that is an OVS interface (or that is the datapath's own, like `ovs-system`).
+
+The identity operators look for is in `external_ids` (Neutron's iface-id, the VM's uuid, the MAC the
+guest was given, iface-status, OVN's ovn-installed) and in the port's `other_config` (the Neutron
+network's net_uuid and segmentation_id): shown first, by name, then whatever else is there.
+
+Counters: OVSDB's `statistics` column is not read (ovs-vswitchd rewrites it every few seconds; watching
+it would wake vnettop for nothing), so a port with no kernel device (patch, tunnel, dpdk) has no rates
+here and says so, rather than showing zeros; a port that IS a kernel device has the kernel's counters.
+"""
+
+from __future__ import annotations
+
+from rich.console import RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from vnettop import ovsgraph
+from vnettop.model import Link, OvsBridgeEntry, OvsIfaceEntry, OvsPortEntry, Pairs, Snapshot
+from vnettop.ui.labels import plain, safe, short
+
+#: external_ids keys that name who a port belongs to, in the order shown.
+IDENTITY = ("iface-id", "attached-mac", "vm-uuid", "vm-id", "iface-status", "ovn-installed")
+#: other_config keys of a port that name its Neutron network.
+NETWORK = ("net_uuid", "segmentation_id", "network_type", "physical_network")
+
+
+def _grid() -> Table:
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(style="bold cyan", no_wrap=True)
+    grid.add_column()
+    return grid
+
+
+def _row(grid: Table, label: str, value: str | Text) -> None:
+    grid.add_row(plain(label, "bold cyan"), plain(value) if isinstance(value, str) else value)
+
+
+def _pairs(grid: Table, pairs: Pairs, first: tuple[str, ...], prefix: str = "") -> None:
+    """`first` keys by name, in that order, then the rest sorted."""
+    d = dict(pairs)
+    for key in (*[k for k in first if k in d], *sorted(k for k in d if k not in first)):
+        _row(grid, prefix + key, d[key])
+
+
+def bridge_parts(snap: Snapshot, bridge: OvsBridgeEntry) -> list[RenderableType]:
+    g = _grid()
+    _row(g, "kind", "Open vSwitch bridge")
+    _row(g, "datapath", f"{bridge.datapath_type or 'system'}"
+         + (" (userspace)" if bridge.datapath_type == "netdev" else " (kernel, openvswitch module)"
+            if bridge.datapath_type in ("", "system") else ""))
+    _row(g, "fail_mode", bridge.fail_mode or "- (standalone: NORMAL L2 switching when no controller)")
+    _row(g, "uuid", bridge.uuid)
+    _pairs(g, bridge.external_ids, (), "ext ")
+    ports = Table("port", "type", "vlan", "ofport", "device / peer / remote", box=None, padding=(0, 1),
+                  header_style="bold")
+    for port in bridge.ports:
+        iface = ovsgraph.single(port)
+        ports.add_row(plain(port.name), plain(ovsgraph.iface_type(iface) if iface else "bond"),
+                      plain(ovsgraph.vlans_text(port)),
+                      str(iface.ofport) if iface is not None and iface.ofport is not None else "-",
+                      plain(_where(snap, iface) if iface is not None else f"{len(port.interfaces)} members"))
+    return [g, Text(f"{len(bridge.ports)} ports", style="bold"), ports,
+            Text("Where a packet goes on this bridge is decided by its OpenFlow rules, which vnettop does "
+                 "not read: see ovs-ofctl dump-flows.", style="dim italic")]
+
+
+def _where(snap: Snapshot, iface: OvsIfaceEntry) -> str:
+    if iface.link is not None:
+        return f"{iface.link.name or '?'} @ {short(snap.ns_label(iface.link.netns), 30)}"
+    if iface.peer is not None:
+        return f"peer {iface.peer.bridge}/{iface.peer.port}"
+    tunnel = ovsgraph.tunnel_text(iface)
+    if tunnel:
+        return tunnel
+    if iface.type in ovsgraph.KERNEL_TYPES:
+        return "no kernel device (see errors)"
+    return "no kernel device (by design)"
+
+
+def iface_grid(snap: Snapshot, bridge: OvsBridgeEntry, port: OvsPortEntry, iface: OvsIfaceEntry | None,
+               with_device: bool = True) -> Table:
+    """The OVS facts of one port (and its interface): where it is, VLANs, state, identity, network."""
+    g = _grid()
+    _row(g, "ovs bridge", bridge.name)
+    _row(g, "ovs port", port.name + (" (the bridge's local port)" if port.name == bridge.name else ""))
+    _row(g, "vlan", ovsgraph.vlans_text(port))
+    if iface is not None:
+        if iface.name != port.name:
+            _row(g, "interface", iface.name)
+        _row(g, "type", ovsgraph.iface_type(iface))
+        _row(g, "ofport", "LOCAL (65534)" if iface.ofport == 65534 else str(iface.ofport)
+             if iface.ofport is not None else "none (not added: OVS could not open it, or not yet)")
+        state = Text(f"admin {iface.admin_state or '?'}, link ")
+        state.append(iface.link_state or "?", style="green" if iface.link_state == "up" else "yellow")
+        _row(g, "state", state)
+        if iface.mac_in_use:
+            _row(g, "mac_in_use", iface.mac_in_use)
+        if with_device:
+            if iface.link is not None:
+                _row(g, "device", f"{iface.link.name or '?'} @ {snap.ns_label(iface.link.netns)} "
+                     f"(ifindex {iface.link.ifindex})")
+            else:
+                _row(g, "device", _where(snap, iface))
+        if iface.peer is not None:
+            _row(g, "patch peer", f"{iface.peer.interface} on {iface.peer.bridge}")
+        elif iface.type == "patch":
+            _row(g, "patch peer", Text(f"{iface.option('peer') or '?'} (not in OVSDB)", style="yellow"))
+        tunnel = ovsgraph.tunnel_text(iface)
+        if tunnel:
+            _row(g, "tunnel", tunnel)
+        other = tuple((k, v) for k, v in iface.options
+                      if k not in ("peer", "remote_ip", "local_ip", "key", "in_key", "out_key"))
+        _pairs(g, other, (), "option ")
+        _pairs(g, iface.external_ids, IDENTITY)
+        if iface.link is None:
+            _row(g, "counters", Text("unknown: no kernel device, and OVSDB statistics are not read",
+                                     style="dim"))
+        _row(g, "uuid", iface.uuid)
+    _pairs(g, port.other_config, NETWORK)
+    _pairs(g, port.external_ids, (), "port ")
+    return g
+
+
+def hit_parts(snap: Snapshot, hit: ovsgraph.OvsHit) -> list[RenderableType]:
+    """The pane for a `Target.ovs` selection."""
+    if hit.port is None:
+        return bridge_parts(snap, hit.bridge)
+    if hit.iface is None:  # a bond's port row
+        parts: list[RenderableType] = [iface_grid(snap, hit.bridge, hit.port, None)]
+        parts += [Text(f"member {safe(i.name)}: {safe(_where(snap, i))}") for i in hit.port.interfaces]
+        return parts
+    return [iface_grid(snap, hit.bridge, hit.port, hit.iface)]
+
+
+def link_parts(snap: Snapshot, link: Link) -> list[RenderableType]:
+    """The OVS side of a kernel device: the port it is, or what the datapath device is for."""
+    if snap.ovs is None:
+        return []
+    role = snap.ovs_datapath_role(link.key)
+    if role is not None:
+        return [Text.assemble(("Open vSwitch datapath: ", "bold"), safe(role),
+                              ("\nIts ports are OVS's: see the OVS bridges.", "dim"))]
+    hit = ovsgraph.of_link(snap, link)
+    if hit is None or hit.port is None:
+        return []
+    return [Text("Open vSwitch", style="bold"), iface_grid(snap, hit.bridge, hit.port, hit.iface, False)]
+
+
+def commands(hit: ovsgraph.OvsHit) -> list[str]:
+    """How to look at it with OVS's own tools."""
+    if hit.port is None:
+        name = hit.bridge.name
+        return [f"ovs-vsctl list Bridge {name}", f"ovs-ofctl show {name}", f"ovs-ofctl dump-flows {name}"]
+    name = hit.iface.name if hit.iface is not None else hit.port.name
+    table = "Interface" if hit.iface is not None else "Port"
+    return [f"ovs-vsctl list {table} {name}", f"ovs-ofctl dump-ports {hit.bridge.name} {name}",
+            f"ovs-ofctl dump-flows {hit.bridge.name}"]
+
+
+def title(hit: ovsgraph.OvsHit) -> Text:
+    return plain(f"OVS bridge {hit.name}" if hit.kind == "bridge" else f"{hit.name} (OVS {hit.kind})")
