@@ -198,3 +198,17 @@ async def test_a_line_that_cannot_be_read_is_said_and_the_last_moment_stays(rec:
         assert "cannot show 2026-12-04 10:00:06.000 UTC" in notices(app)
         assert app.moment_shown(app.snapshot) == at(4) and "(change 2 of 4)" in screen_text(app)
         assert app.timeline is not None and app.timeline.moment == at(4)
+
+
+async def test_a_burst_of_steps_lands_on_the_last_one_asked(rec: Path) -> None:
+    app = recording_app(rec, at(0))
+    async with app.run_test(size=SIZE) as pilot:
+        app = await started(pilot)
+        await pilot.press("6")
+        table = app.main_query("#events", SnapshotTable)
+        await wait_for(pilot, lambda: table.row_count == 7)
+        await pilot.press("right_square_bracket", "right_square_bracket", "right_square_bracket")
+        await shows(pilot, app, at(6))
+        assert "(change 3 of 4)" in screen_text(app)
+        assert picture(app.snapshot) == expected(rec, at(6))
+        await wait_for(pilot, lambda: str(table.get_row_at(table.cursor_row)[0]) == "▶ 10:00:06.000")

@@ -112,14 +112,18 @@ class RecordingActions(_Base):
         self._stale_views.add("events")
         if self.view == "events":
             self._refresh_view()
-        wanted, self._select_at = self._select_at, None
+        # What was asked is done once its moment is shown (a picture of an earlier moment can come
+        # first, when keys came faster than pictures are rebuilt).
+        wanted = self._select_at
         if wanted is not None and wanted[0] == shown:
+            self._select_at = None
             target = wanted[1]
             if target is not None and _present(snap, target):
                 self.jump_to(target, prefer_topology=True)
                 return
-        stepped, self._stepped_to = self._stepped_to, None
-        if stepped == shown or wanted is not None:
+            self.cursor_to_moment()
+        if self._stepped_to == shown:
+            self._stepped_to = None
             self.cursor_to_moment()
 
     def cursor_to_moment(self) -> None:
