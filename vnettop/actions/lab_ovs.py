@@ -146,7 +146,7 @@ def down(lab: Lab, mutator: Mutator, ovsdb: str | None) -> bool:
         swept = {b for b in present if b in bridges(lab.prefix)}
         for bridge in sorted((set(wanted) & present) | swept):
             mutator.ovsdb = db
-            plan = op.DeleteOvsBridge(bridge)
+            plan: p.Plan = op.DeleteOvsBridge(bridge)
             result = mutator.apply(plan, confirmed_warnings=mutator.check(plan))
             lab.out(f"  {'-' if result.ok else '!'} {result.ip_command}"
                     + ("" if result.ok else f": {result.message}"))
