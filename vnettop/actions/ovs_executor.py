@@ -44,9 +44,12 @@ def operations(plan: op.OvsPlan, sw: tx.Switch) -> list[dict[str, object]]:
     raise tx.StateError(f"{type(plan).__name__}: no OVSDB action for this plan")
 
 
-def execute(plan: op.OvsPlan, path: str, timeout: float = TIMEOUT,
-            apply_timeout: float = APPLY_TIMEOUT) -> str | None:
-    """Apply `plan` to the OVSDB at `path`; the detail for the success line, or None. Raises OvsdbError."""
+def execute(plan: op.OvsPlan, path: str, timeout: float | None = None,
+            apply_timeout: float | None = None) -> str | None:
+    """Apply `plan` to the OVSDB at `path`; the detail for the success line, or None. Raises OvsdbError.
+    The timeouts default to TIMEOUT and APPLY_TIMEOUT (read at each call)."""
+    timeout = TIMEOUT if timeout is None else timeout
+    apply_timeout = APPLY_TIMEOUT if apply_timeout is None else apply_timeout
     with tx.Writer(path, timeout) as writer:
         sw = writer.read()
         ops = operations(plan, sw)
