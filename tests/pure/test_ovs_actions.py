@@ -22,7 +22,7 @@ from vnettop.actions.journal import Journal
 from vnettop.actions.mutator import Mutator
 from vnettop.collect.sources.ovs import join
 from vnettop.errors import ReadOnlyError, ValidationError
-from vnettop.model import Snapshot
+from vnettop.model import Snapshot, TunHolder
 from vnettop.ovsdb import transact as tx
 
 
@@ -253,3 +253,11 @@ def test_no_ovsdb_at_all_is_one_line(tmp_path: Path) -> None:
     mutator = Mutator(False, None, ovsdb=str(tmp_path / "none.sock"), environ={})
     result = mutator.apply(op.DeleteOvsPort("vntp0"), snapshot=_ovs_node())
     assert not result.ok and result.message == f"{tmp_path / 'none.sock'}: no such socket (is ovsdb-server running?)"
+
+
+def test_taps_held_by_ovs_vswitchd_itself_are_not_a_cut_off_process() -> None:
+    """The userspace datapath holds its internal and local ports' taps: removing them cuts no VM."""
+    snap = _ovs_node()
+    links = tuple(replace(ln, tun=replace(ln.tun, holders=(TunHolder(77, "ovs-vswitchd", (40,)),)))
+                  if ln.name == rec.TAP and ln.tun is not None else ln for ln in snap.links)
+    assert _codes(op.DeleteOvsPort(rec.TAP), replace(snap, links=links), None) == set()

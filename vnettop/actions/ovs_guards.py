@@ -7,7 +7,8 @@ SSH client, its bridge, lower devices and ports). OVSDB says which kernel device
   port, including its local port, often the one holding the host's address: `br-ex`);
 - it removes or retags a system port (an existing device: the uplink, typically a NIC) of a bridge one of
   whose ports carries the route, since the route then leaves through that uplink.
-A port whose device is a tap held by a process (a VM) warns as the kernel's `tap-held` does.
+A port whose device is a tap held by a process (a VM) warns as the kernel's `tap-held` does; the
+userspace datapath's own taps, held by ovs-vswitchd, do not.
 With an SSH session and no OVS section in the snapshot the guard cannot tell: it says so.
 """
 
@@ -75,9 +76,12 @@ def check(plan: Plan, snapshot: Snapshot, ssh: SshContext | None = None) -> list
                 warn("ssh-route", port.name, f"{verb} may cut your SSH connection: port {port.name} is "
                                              f"device {what}, and {crit[key]}")
             link = snapshot.link(*key)
-            if isinstance(plan, (op.DeleteOvsBridge, op.DeleteOvsPort)) and link is not None \
-                    and link.tun is not None and link.tun.holders:
-                held = ", ".join(f"{h.comm}[{h.pid}]" for h in link.tun.holders)
+            # With the userspace datapath ovs-vswitchd itself holds the taps of internal and local
+            # ports: only another holder (a VM) is cut off.
+            others = [h for h in link.tun.holders if not h.comm.startswith("ovs-vswitchd")] \
+                if link is not None and link.tun is not None else []
+            if isinstance(plan, (op.DeleteOvsBridge, op.DeleteOvsPort)) and others:
+                held = ", ".join(f"{h.comm}[{h.pid}]" for h in others)
                 warn("tap-held", port.name, f"{port.name} is a tap held by {held}: {verb} cuts that "
                                             f"process's network")
         if isinstance(plan, op.DeleteOvsBridge):
