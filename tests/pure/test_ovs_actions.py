@@ -261,3 +261,21 @@ def test_taps_held_by_ovs_vswitchd_itself_are_not_a_cut_off_process() -> None:
     links = tuple(replace(ln, tun=replace(ln.tun, holders=(TunHolder(77, "ovs-vswitchd", (40,)),)))
                   if ln.name == rec.TAP and ln.tun is not None else ln for ln in snap.links)
     assert _codes(op.DeleteOvsPort(rec.TAP), replace(snap, links=links), None) == set()
+
+
+def test_lab_up_ovs_without_ovsdb_says_so_in_one_line_and_builds_nothing(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from vnettop.actions import lab
+
+    monkeypatch.setattr(lab, "STATE_DIR", str(tmp_path / "state"))
+    made: list[str] = []
+    monkeypatch.setattr(lab.Lab, "up", lambda self, mutator: made.append("up") or 0)
+    journal = tmp_path / "j.jsonl"
+    sock = tmp_path / "db.sock"
+    assert lab.cli_lab("up", str(journal), prefix="vntlabT", ovs=True, ovsdb=str(sock)) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{sock}: no such socket" in err and "start it with" in err
+    assert "nothing was built" in err
+    assert made == [] and not journal.exists() and not (tmp_path / "state").exists()
+    assert lab.cli_lab("up", str(journal), prefix="vntlabTOOLONG", ovs=True, ovsdb=str(sock)) == 1
+    assert "too long for --ovs" in capsys.readouterr().err and made == []
