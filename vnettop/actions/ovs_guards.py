@@ -78,7 +78,7 @@ def check(plan: Plan, snapshot: Snapshot, ssh: SshContext | None = None) -> list
             link = snapshot.link(*key)
             # With the userspace datapath ovs-vswitchd itself holds the taps of internal and local
             # ports: only another holder (a VM) is cut off.
-            others = [h for h in link.tun.holders if not h.comm.startswith("ovs-vswitchd")] \
+            others = [h for h in link.tun.holders or () if not h.comm.startswith("ovs-vswitchd")] \
                 if link is not None and link.tun is not None else []
             if isinstance(plan, (op.DeleteOvsBridge, op.DeleteOvsPort)) and others:
                 held = ", ".join(f"{h.comm}[{h.pid}]" for h in others)
