@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.components.base import REPO, named_netns, poll_until, root_links, run, tag
+from tests.components.base import REPO, named_netns, pid_alive, poll_until, root_links, run, tag
 from tests.components.ovs import Ovs
 from tests.components.test_ovs_source import Db, _ovsdb_pid, private_db
 from vnettop.actions import ovs_executor
@@ -234,9 +234,17 @@ def _lab(prefix: str, action: str, journal: Path, ovsdb: str) -> subprocess.Comp
     return subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=180)
 
 
-def _host(ovs: Ovs) -> dict[str, object]:
-    return {"ovs-vsctl show": ovs.vsctl("show"), "netns": sorted(named_netns()),
-            "ip netns": run(["ip", "netns", "list"]).stdout, "links": sorted(root_links())}
+def _host(ovs: Ovs, prefix: str) -> dict[str, object]:
+    """OVSDB, the namespaces, the devices and the lab's files. Other tests' `vnt…` objects (made and
+    removed meanwhile by tests running beside this one) are left out; the host's own and the lab's are in."""
+    def ours(name: str) -> bool:
+        return not name.startswith("vnt") or name.startswith(prefix)
+
+    state = Path("/run/vnettop")
+    return {"ovs-vsctl show": ovs.vsctl("show"), "netns": sorted(filter(ours, named_netns())),
+            "ip netns": [ln for ln in run(["ip", "netns", "list"]).stdout.splitlines() if ours(ln)],
+            "links": sorted(filter(ours, root_links())),
+            "state files": sorted(filter(ours, os.listdir(state))) if state.is_dir() else []}
 
 
 @pytest.fixture
@@ -251,7 +259,7 @@ def lab_prefix(ovs: Ovs) -> Iterator[str]:
 def test_lab_up_ovs_builds_the_ovn_node_and_down_leaves_no_trace(ovs: Ovs, lab_prefix: str,
                                                                   tmp_path: Path) -> None:
     prefix, journal = lab_prefix, tmp_path / "journal.jsonl"
-    before = _host(ovs)
+    before = _host(ovs, prefix)
     up = _lab(prefix, "up", journal, _sock(ovs))
     assert up.returncode == 0, up.stdout + up.stderr
     assert f"  + ovs-vsctl add-br {prefix}-br-int -- set bridge {prefix}-br-int datapath_type=netdev" in up.stdout
@@ -287,14 +295,14 @@ def test_lab_up_ovs_builds_the_ovn_node_and_down_leaves_no_trace(ovs: Ovs, lab_p
     down = _lab(prefix, "down", journal, _sock(ovs))
     assert down.returncode == 0, down.stdout + down.stderr
     assert f"  - ovs-vsctl del-br {br_int}" in down.stdout
-    assert _host(ovs) == before
+    assert _host(ovs, prefix) == before
     assert not Path(f"/run/vnettop/{prefix}.json").exists()
 
 
 def test_lab_down_after_a_crash_in_the_ovs_part_removes_it(ovs: Ovs, lab_prefix: str, tmp_path: Path) -> None:
     """`up` killed right after the first OVS bridge was made: the state file already names it."""
     prefix, journal = lab_prefix, tmp_path / "journal.jsonl"
-    before = _host(ovs)
+    before = _host(ovs, prefix)
     code = (f"import sys; from vnettop.actions.lab import cli_lab; "
             f"sys.exit(cli_lab('up', {str(journal)!r}, prefix={prefix!r}, ovs=True, ovsdb={_sock(ovs)!r}))")
     env = dict(os.environ, VNETTOP_LAB_CRASH_AT="33")  # after 30-31 steps and processes, br-int...
@@ -304,4 +312,20 @@ def test_lab_down_after_a_crash_in_the_ovs_part_removes_it(ovs: Ovs, lab_prefix:
     assert f"{prefix}-br-int" in ovs.vsctl("list-br").split()
     down = _lab(prefix, "down", journal, _sock(ovs))
     assert down.returncode == 0, down.stdout + down.stderr
-    assert _host(ovs) == before
+    assert _host(ovs, prefix) == before
+
+
+def test_lab_down_without_its_state_file_still_removes_the_ovs_part(ovs: Ovs, lab_prefix: str,
+                                                                    tmp_path: Path) -> None:
+    """The state file lost: `down --ovsdb` finds the bridges, the root devices and the VMs by the prefix."""
+    prefix, journal = lab_prefix, tmp_path / "journal.jsonl"
+    before = _host(ovs, prefix)
+    up = _lab(prefix, "up", journal, _sock(ovs))
+    assert up.returncode == 0, up.stdout + up.stderr
+    vms = [int(line.split("[")[1].split("]")[0]) for line in up.stdout.splitlines() if "+ ovs-vm" in line]
+    assert len(vms) == 2
+    Path(f"/run/vnettop/{prefix}.json").unlink()
+    down = _lab(prefix, "down", journal, _sock(ovs))
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert _host(ovs, prefix) == before
+    assert not any(pid_alive(pid) for pid in vms)

@@ -304,6 +304,10 @@ class Lab:
                     continue
                 if self.prefix.encode() in cmdline or HOLDER_COMM in cmdline:
                     found[pid] = cmdline.split(b"\0")[0].decode(errors="replace")
+        from vnettop.actions import lab_ovs
+
+        for pid, comm in lab_ovs.root_processes(self.prefix).items():  # VMs on OVS: in no lab namespace
+            found.setdefault(pid, comm)
         return found
 
     # -- down / status ----------------------------------------------------------------------------
@@ -332,7 +336,12 @@ class Lab:
             self.out(f"  {'-' if result.ok else '!'} {result.ip_command}")
             failed = failed or not result.ok
             self._journal_failed(mutator)  # not a reason to leave the rest of the lab behind
-        for path in [*self._load().get("files", []), self.state_path]:
+        try:  # the daemons' pid and lease files, named PREFIX-…, even when the state file is gone
+            swept = [os.path.join(self.state_dir, e) for e in os.listdir(self.state_dir)
+                     if e.startswith(self.prefix + "-")]
+        except OSError:
+            swept = []
+        for path in [*self._load().get("files", []), *swept, self.state_path]:
             try:
                 os.unlink(path)
             except OSError:

@@ -121,9 +121,35 @@ def up(lab: Lab, mutator: Mutator, ovsdb: str, network: str) -> None:
     lab.out(f"  + metadata listener [{pid}] on {METADATA_IP}:80 in {ovnmeta}")
 
 
+def root_processes(prefix: str) -> dict[int, str]:
+    """pid -> comm of the processes holding the lab's root-namespace VM taps (qemu named
+    `guest=PREFIX-ovs-vmN`, or a holder of a `PREFIX-tap…`), found by command line: they live in no
+    lab namespace, and `down` must find them even when the state file that recorded them is gone."""
+    qemu, holder, tap = f"guest={prefix}-ovs-vm".encode(), b"vntlab-holder\0hold\0", f"{prefix}-tap".encode()
+    found: dict[int, str] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read()
+            if qemu in cmdline or (holder in cmdline and tap in cmdline):
+                with open(f"/proc/{entry}/comm") as f:
+                    found[int(entry)] = f.read().strip()
+        except OSError:
+            continue
+    return found
+
+
 def recorded(lab: Lab) -> bool:
+    """Whether the lab made (or may have left) OVS bridges or root-namespace devices."""
     state = lab._load()
-    return bool(state.get("ovs_bridges") or state.get("root_links"))
+    if state.get("ovs_bridges") or state.get("root_links"):
+        return True
+    try:
+        return any(n.startswith(f"{lab.prefix}-") for n in os.listdir("/sys/class/net"))
+    except OSError:
+        return False
 
 
 def down(lab: Lab, mutator: Mutator, ovsdb: str | None) -> bool:
@@ -152,7 +178,14 @@ def down(lab: Lab, mutator: Mutator, ovsdb: str | None) -> bool:
                     + ("" if result.ok else f": {result.message}"))
             ok = ok and result.ok
             lab._journal_failed(mutator)
-    for name in [n for n in state.get("root_links", []) if isinstance(n, str)]:
+    recorded_links = [n for n in state.get("root_links", []) if isinstance(n, str)]
+    try:  # and any PREFIX-… device of the root namespace, if the state file is gone (not the bridges'
+        # local ports: ovs-vswitchd owns those)
+        swept_links = [n for n in sorted(os.listdir("/sys/class/net"))
+                       if n.startswith(f"{lab.prefix}-") and n not in bridges(lab.prefix)]
+    except OSError:
+        swept_links = []
+    for name in dict.fromkeys(recorded_links + swept_links):
         if not os.path.exists(f"/sys/class/net/{name}"):
             continue  # never made, or gone with its peer
         plan = p.DeleteLink(name)
