@@ -169,6 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
     lab.add_argument("action", choices=("up", "down", "status"))
     lab.add_argument("--journal", metavar="FILE", default=argparse.SUPPRESS,
                      help="append every change made to FILE")
+    lab.add_argument("--ovs", action="store_true",
+                     help="up: also build an OVS/OVN-shaped node on the host's Open vSwitch (br-int, VM "
+                          "taps, patch ports to br-ex, a geneve tunnel, an ovnmeta- namespace)")
+    _add_ovsdb(lab, inherit=True)
     return parser
 
 
@@ -551,7 +555,8 @@ def cmd_lab(args: argparse.Namespace) -> int:
         raise VnettopError(f"lab {args.action} would change the system, and --read-only forbids that")
     from vnettop.actions.lab import cli_lab
 
-    return cli_lab(args.action, getattr(args, "journal", None))
+    return cli_lab(args.action, getattr(args, "journal", None), ovs=args.ovs,
+                   ovsdb=getattr(args, "ovsdb", None))
 
 
 def _open_terminal() -> int:
@@ -617,7 +622,8 @@ def cmd_tui(args: argparse.Namespace) -> int:
         from vnettop.actions.mutator import Mutator
 
         offline = snap is not None or fleet is not None or recording is not None
-        mutator, notice = Mutator.for_cli(args.read_only or offline, args.journal)
+        mutator, notice = Mutator.for_cli(args.read_only or offline, args.journal,
+                                          ovsdb=getattr(args, "ovsdb", None))
         if recording is not None:
             notice = recording_notice(recording)
         elif fleet is not None:

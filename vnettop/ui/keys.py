@@ -71,6 +71,8 @@ WRITE_BINDINGS: list[Binding] = [
             tooltip="add an IP address to this device"),
     Binding("minus", "del_address", "Remove address", show=False, key_display="-", id="write-del-address",
             tooltip="remove an IP address from this device"),
+    Binding("v", "ovs_tag", "OVS VLAN tag", show=False, id="write-ovs-tag",
+            tooltip="set or clear the VLAN tag of this OVS port (ovs-vsctl set port NAME tag=N)"),
 ]
 
 #: Actions (names without arguments) that change the system: hidden and refused when read-only.
