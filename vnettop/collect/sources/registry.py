@@ -9,12 +9,18 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from vnettop.collect.sources import Source
+from vnettop.collect.sources.libvirt import LibvirtSource
 from vnettop.collect.sources.neutron_names import NeutronNames
 from vnettop.collect.sources.ovs import OvsSource
+from vnettop.collect.sources.proxmox import ProxmoxSource
+from vnettop.collect.sources.qemu_cmdline import QemuCmdline
 
 SOURCES: tuple[Callable[..., Source], ...] = (
     NeutronNames,
     OvsSource,
+    LibvirtSource,
+    QemuCmdline,
+    ProxmoxSource,
 )
 
 #: Per source name, keyword -> value for its factory.
