@@ -164,6 +164,15 @@ def owners_of(dom: Domain, source: str, base: Snapshot,
     return out
 
 
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    """Whether an entry is a directory; an entry that cannot be told is taken as a file, so reading it
+    gives the error naming it."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
 class LibvirtSource:
     """The `libvirt` source (see the module docstring)."""
 
@@ -192,7 +201,7 @@ class LibvirtSource:
 
     def shown_path(self, file: str) -> str:
         """The path as it is on the host (`/run/libvirt/qemu/web-1.xml`), whatever the root read under."""
-        return "/" + STATE_DIR + "/" + file
+        return "/" + STATE_DIR + ("/" + file if file else "")
 
     def _domain(self, file: str) -> Domain | str:
         path = os.path.join(self.dir, file)
@@ -223,7 +232,7 @@ class LibvirtSource:
         if self._watch is not None:
             self._watch.drain()
         try:
-            files = sorted(e.name for e in os.scandir(self.dir) if e.name.endswith(".xml") and e.is_file())
+            files = sorted(e.name for e in os.scandir(self.dir) if e.name.endswith(".xml") and not _is_dir(e))
         except OSError as e:
             if not os.path.exists(self.dir):
                 return Enrichment(owners=())
