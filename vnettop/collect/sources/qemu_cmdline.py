@@ -13,7 +13,7 @@ The processes looked at: every holder of a tap, and every process the picture de
 argv[0] is qemu's (`qemu-system-*`, `qemu-kvm`, `kvm`); other holders (openvpn, ovs-vswitchd) are not
 VMs and are passed over. The guest name is read by `topology.vm_name`, the one parser of `-name`. The
 argv is taken from /proc/PID/cmdline under the root when it still matches the picture's command line
-(a name with a space survives), else from the picture.
+(a name with a space survives), else from the picture's line split at its spaces.
 
 A command line alone is not proof (anyone can pass `-name`), so `exact` is False and `source` is
 "cmdline"; with `-uuid` the id is the uuid, the same as libvirt's, so the runtime XML's exact entry and
@@ -172,10 +172,9 @@ class QemuCmdline:
             return argv
         if proc is None or not proc.cmdline:
             return None
-        try:
-            return shlex.split(proc.cmdline)
-        except ValueError:  # an unbalanced quote inside some argument
-            return proc.cmdline.split()
+        # The picture joined the arguments with spaces and quoted nothing: split on them (shlex would
+        # eat the JSON's double quotes), losing only a space inside an argument.
+        return proc.cmdline.split()
 
     def read(self, base: Snapshot) -> Enrichment:
         procs: dict[int, Process] = {p.pid: p for ns in base.namespaces for p in ns.processes}
