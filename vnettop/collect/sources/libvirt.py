@@ -206,12 +206,12 @@ class LibvirtSource:
     def _domain(self, file: str) -> Domain | str:
         path = os.path.join(self.dir, file)
         try:
+            st = os.stat(path)
+            stamp = (st.st_mtime_ns, st.st_size)
+            cached = self._parsed.get(file)
+            if cached is not None and cached[0] == stamp:
+                return cached[1]
             with open(path, "rb") as f:
-                stamp_stat = os.fstat(f.fileno())
-                stamp = (stamp_stat.st_mtime_ns, stamp_stat.st_size)
-                cached = self._parsed.get(file)
-                if cached is not None and cached[0] == stamp:
-                    return cached[1]
                 data = f.read(MAX_BYTES + 1)
         except OSError as e:
             return f"cannot read: {e.strerror or e}"
@@ -240,6 +240,8 @@ class LibvirtSource:
                                                    f"{e.strerror or e}; no libvirt domain shown"),))
         for gone in set(self._parsed) - set(files):
             del self._parsed[gone]
+        if not files:
+            return Enrichment(owners=())
         where = _where(base)
         owners: list[Owner] = []
         errors: list[CollectError] = []

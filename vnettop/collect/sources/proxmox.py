@@ -46,6 +46,7 @@ ROLES = {"tap": "tap", "veth": "container veth (host end)", "fwbr": "firewall br
 #: qm.conf's NIC models: `net0: virtio=MAC,...` is the short form of `model=virtio,macaddr=MAC`.
 MODELS = frozenset({"e1000", "e1000-82540em", "e1000-82544gc", "e1000-82545em", "e1000e", "i82551", "i82557b",
                     "i82559er", "ne2k_isa", "ne2k_pci", "pcnet", "rtl8139", "virtio", "vmxnet3"})
+_STARTS = ("tap", "veth", "fw")
 NET_KEY = re.compile(r"^net([0-9]+)$")
 
 
@@ -162,10 +163,14 @@ class ProxmoxSource:
             self._watch.drain()
         by_vmid: dict[int, list[tuple[str, int, Link]]] = {}
         for link in base.links:
+            if not link.name.startswith(_STARTS):  # most devices: skipped before the pattern
+                continue
             found = device(link.name)
             if found is not None:
                 role, vmid, net = found
                 by_vmid.setdefault(vmid, []).append((role, net, link))
+        if not by_vmid:
+            return Enrichment(owners=())
         pids_of = {pid for ns in base.namespaces for pid in ns.pids}
         owners: list[Owner] = []
         errors: list[CollectError] = []

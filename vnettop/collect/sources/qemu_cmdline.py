@@ -178,9 +178,6 @@ class QemuCmdline:
 
     def read(self, base: Snapshot) -> Enrichment:
         procs: dict[int, Process] = {p.pid: p for ns in base.namespaces for p in ns.processes}
-        ns_of = {pid: ns.inode for ns in base.namespaces for pid in ns.pids}
-        root_ns = base.root
-        root = root_ns.inode if root_ns is not None else None
         held: dict[int, dict[int, Link]] = {}  # pid -> fd -> tap
         comms: dict[int, str] = {}
         for link in base.links:
@@ -193,7 +190,12 @@ class QemuCmdline:
                     fds[fd] = link
         candidates = set(held) | {pid for pid, p in procs.items()
                                   if is_qemu(p.comm, p.cmdline.split(" ", 1)[0])}
-        by_name = {(link.netns, link.name): link for link in base.links}
+        if not candidates:
+            return Enrichment(owners=())
+        ns_of = {pid: ns.inode for ns in base.namespaces for pid in ns.pids if pid in candidates}
+        root_ns = base.root
+        root = root_ns.inode if root_ns is not None else None
+        by_name = {(link.netns, link.name): link for link in base.links if link.kind == "tap"}
         owners: list[Owner] = []
         errors: list[CollectError] = []
         for pid in sorted(candidates):
