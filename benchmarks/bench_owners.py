@@ -10,8 +10,7 @@ both alike. Reported: their medians, the ratio (PASS/MISS against 1.10), and the
 Beside it, what an idle tick hides: a full read of every source over the same 200-namespace picture
 (what a tick pays when a device or process came or went, or a source's fd fired), and the libvirt
 source over `--vms` runtime XMLs (copies of the recorded one in tests/data/sources/libvirt) first
-parsed, then re-read unchanged (the (mtime, size) cache). The alternative a user has: `virsh list`
-plus `virsh domiflist` per domain, a round trip to libvirtd each.
+parsed, then re-read unchanged (the (inode, mtime, size) cache).
 
     python3 benchmarks/bench_owners.py [--namespaces 200] [--repeats 40] [--vms 50] [--cleanup]
 Needs root. Everything it builds is named vntbm<4 hex>... and removed even on failure or SIGTERM.

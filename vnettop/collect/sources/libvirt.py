@@ -15,8 +15,8 @@ and the Neutron ports. Each port becomes a `neutron-port` owner with its whole u
 parent is the VM and whose device is the VM's tap carrying the uuid's first 11 characters, so it joins
 the name-pattern entry `neutron_names` makes of `tap1ec9dbb7-e7` (`enrich.merge_owners`).
 
-Cost: a file is parsed again only when its (mtime, size) changed; an inotify watch on the directory
-(`fileno`) tells the live loop a domain started or stopped. A file that cannot be read or parsed, or
+Cost: a file is parsed again only when its (inode, mtime, size) changed; an inotify watch on the
+directory (`fileno`) tells the live loop a domain started or stopped. A file that cannot be read or parsed, or
 that lacks the qemu pid, costs that domain's owner and one error naming the file; the rest is intact.
 """
 
@@ -182,8 +182,9 @@ class LibvirtSource:
         self.root = root
         self.dir = os.path.join(root, STATE_DIR)
         self._watch: DirWatch | None = None
-        #: file name -> ((mtime_ns, size), its Domain or the reason it is unusable)
-        self._parsed: dict[str, tuple[tuple[int, int], Domain | str]] = {}
+        #: file name -> ((inode, mtime_ns, size), its Domain or the reason it is unusable); libvirtd
+        #: rewrites a runtime XML by renaming a new file over it, so a new inode tells a rewrite
+        self._parsed: dict[str, tuple[tuple[int, int, int], Domain | str]] = {}
 
     def available(self) -> bool:
         return os.path.isdir(self.dir)
@@ -207,7 +208,7 @@ class LibvirtSource:
         path = os.path.join(self.dir, file)
         try:
             st = os.stat(path)
-            stamp = (st.st_mtime_ns, st.st_size)
+            stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
             cached = self._parsed.get(file)
             if cached is not None and cached[0] == stamp:
                 return cached[1]
