@@ -3,6 +3,7 @@ configuration, devices named only by pattern, garbage configurations, and the ch
 
 from __future__ import annotations
 
+import dataclasses
 import select
 from pathlib import Path
 
@@ -12,7 +13,8 @@ from tests.sources_fixtures import ROOT, fixture_root
 from vnettop.collect.sources import scope
 from vnettop.collect.sources.enrich import apply
 from vnettop.collect.sources.proxmox import BadConf, ProxmoxSource, device, parse_conf
-from vnettop.model import Host, Link, LinkRef, Namespace, Owner, Snapshot, TunHolder, TunInfo
+from vnettop.collect.sources.qemu_cmdline import QemuCmdline
+from vnettop.model import Host, Link, LinkRef, Namespace, Owner, Process, Snapshot, TunHolder, TunInfo
 
 CT_NS = 4026532500
 
@@ -153,3 +155,29 @@ def test_a_new_configuration_fires_the_fd(tmp_path: Path) -> None:
         assert not select.select([fd], [], [], 0)[0]
     finally:
         source.close()
+
+
+#: What `qm showcmd 100` prints for such a VM (Proxmox's qemu opens the tap itself, `ifname=`).
+SHOWCMD = ("/usr/bin/kvm -id 100 -name web-1,debug-threads=on -no-shutdown -pidfile /var/run/qemu-server/100.pid "
+           "-smbios type=1,uuid=8d4c8f1e-3f5a-4b7e-9c2d-1e0f9a8b7c6d -m 2048 "
+           "-netdev type=tap,id=net0,ifname=tap100i0,script=/var/lib/qemu-server/pve-bridge,"
+           "downscript=/var/lib/qemu-server/pve-bridgedown,vhost=on "
+           "-device virtio-net-pci,mac=BC:24:11:2E:5A:1F,netdev=net0,bus=pci.0,addr=0x12,id=net0 "
+           "-netdev type=tap,id=net1,ifname=tap100i1,script=/var/lib/qemu-server/pve-bridge,"
+           "downscript=/var/lib/qemu-server/pve-bridgedown "
+           "-device e1000,mac=BC:24:11:2E:5A:20,netdev=net1,bus=pci.0,addr=0x13,id=net1 -machine type=pc+pve0")
+
+
+def test_proxmoxs_qemu_merges_with_its_guest_by_vmid(tmp_path: Path) -> None:
+    base = node()
+    root_ns = dataclasses.replace(base.namespaces[0], processes=(Process(5100, "kvm", SHOWCMD, "root"),))
+    base = dataclasses.replace(base, namespaces=(root_ns, *base.namespaces[1:]))
+    qemu = QemuCmdline(str(tmp_path)).read(base)
+    assert [(o.id, o.name, dict(o.details)["netdev"]) for o in qemu.owners or ()] == [
+        ("100", "web-1", "net0=tap100i0 (vhost), net1=tap100i1")]
+    pve = ProxmoxSource(str(fixture_root(tmp_path, "proxmox")))
+    snap = apply(base, [("proxmox", pve.read(base)), ("qemu_cmdline", qemu)])
+    pve.close()
+    vms = [o for o in snap.owners or () if o.id == "100"]
+    assert len(vms) == 1 and vms[0].exact and vms[0].runtime == "proxmox"
+    assert dict(vms[0].details)["also"] in ("cmdline, name pattern", "name pattern, cmdline")

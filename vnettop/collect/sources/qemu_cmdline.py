@@ -17,9 +17,11 @@ argv is taken from /proc/PID/cmdline under the root when it still matches the pi
 
 A command line alone is not proof (anyone can pass `-name`), so `exact` is False and `source` is
 "cmdline"; with `-uuid` the id is the uuid, the same as libvirt's, so the runtime XML's exact entry and
-this one merge into one owner (`enrich.merge_owners`, `details.also: cmdline`). A qemu whose `-name` or
-`-uuid` cannot be read costs its owner and one error naming the process; a qemu with no `-name` at all
-is shown by uuid, or, with neither, left out (nothing to call it by).
+this one merge into one owner (`enrich.merge_owners`, `details.also: cmdline`). Proxmox's qemu carries
+`-id <vmid>` (an option of Proxmox's qemu build): then the id is the VMID, the `proxmox` source's.
+A qemu whose `-name` or `-uuid` cannot be read costs its owner and one error naming the process; a
+qemu with no `-name` at all is shown by its uuid or VMID, or, with neither, left out (nothing to call
+it by).
 """
 
 from __future__ import annotations
@@ -113,6 +115,7 @@ class Qemu:
     name: str | None
     uuid: str | None
     backends: tuple[Backend, ...]
+    vmid: str | None = None  # Proxmox's `-id 100` (its qemu's own option)
 
 
 def parse(argv: list[str]) -> Qemu:
@@ -123,6 +126,7 @@ def parse(argv: list[str]) -> Qemu:
     name = vm_name(Process(0, "qemu", shlex.join(argv), None))
     named = False
     uuid: str | None = None
+    vmid: str | None = None
     backends: list[Backend] = []
     for i, tok in enumerate(argv):
         opt, eq, inline = tok.partition("=")
@@ -134,13 +138,15 @@ def parse(argv: list[str]) -> Qemu:
             if value is None or not UUID.match(value):
                 raise BadCmdline(f"-uuid {value!r} is not a uuid")
             uuid = value.lower()
+        elif key == "-id" and value is not None and value.isdigit():
+            vmid = value
         elif key in NETDEV_OPTS and value is not None:
             found = backend(value)
             if found is not None:
                 backends.append(found)
     if named and name is None:
         raise BadCmdline("its -name gives no guest name")
-    return Qemu(name, uuid, tuple(backends))
+    return Qemu(name, uuid, tuple(backends), vmid)
 
 
 class QemuCmdline:
@@ -210,7 +216,7 @@ class QemuCmdline:
                 errors.append(CollectError(scope(NAME), f"qemu pid {pid} (/proc/{pid}/cmdline): {e}; "
                                            "that VM is not shown"))
                 continue
-            if qemu.name is None and qemu.uuid is None:
+            if qemu.name is None and qemu.uuid is None and qemu.vmid is None:
                 continue
             owners.append(self._owner(pid, qemu, held.get(pid, {}), ns_of.get(pid, root), by_name,
                                       pid in ns_of))
@@ -233,6 +239,12 @@ class QemuCmdline:
         details = {"guest": qemu.name} if qemu.name else {}
         if named:
             details["netdev"] = ", ".join(named)
-        return Owner(kind="vm", name=qemu.name or str(qemu.uuid), id=qemu.uuid, runtime="qemu", source=SOURCE,
+        if qemu.uuid:
+            details["uuid"] = qemu.uuid
+        if qemu.vmid:
+            details["vmid"] = qemu.vmid
+        # Proxmox's qemu: its VMID is the id the `proxmox` source gives the guest, so the two merge.
+        ident = qemu.vmid or qemu.uuid
+        return Owner(kind="vm", name=qemu.name or f"VM {ident}", id=ident, runtime="qemu", source=SOURCE,
                      exact=False, details=tuple(sorted(details.items())), links=tuple(sorted(links)),
                      pids=(pid,) if seen else ())
