@@ -162,6 +162,9 @@ def main() -> int:
     for label, value in rows:
         print(f"{label.ljust(width)} | {value}")
     print()
+    share = statistics.median(stage) / statistics.median(without)
+    print(f"the sources' own stage is {100 * share:.1f}% of the repeat collect without them (the ratio below "
+          "also carries the noise between two sets of samples)")
     verdict = "PASS" if ratio <= TARGET else "MISS"
     print(f"{verdict}  repeat collect with sources / without = {ratio:.3f} <= {TARGET:.2f} "
           f"(at {len(snap.namespaces)} namespaces)")
