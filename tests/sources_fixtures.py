@@ -19,6 +19,8 @@ ROOT, QROUTER, SNAT, QDHCP, OVNMETA = 4026531840, 4026532001, 4026532002, 402653
 ROUTER = "5f0c2a9e-1b7d-4c3e-9a8f-2d6b4e1c7a90"
 NETWORK = "ba48a3fc-7a5b-4b31-9c2e-6d8e1f0a2b3c"
 META_NET = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+#: Recorded file trees, one per source name (tests/data/sources/<name>/ is that source's root).
+DATA = Path(__file__).parent / "data" / "sources"
 
 
 def _link(netns: int, ifindex: int, name: str, kind: str = "veth", **kw: object) -> Link:
@@ -66,8 +68,8 @@ def base_pictures() -> dict[str, Snapshot]:
 def fixture_root(tmp_path: Path, source_name: str) -> Path:
     """The file tree a source reads under (its fixture data for `source_name`, under tmp_path)."""
     root = tmp_path / "root"
-    recorded = Path(__file__).parent / "data" / "sources" / source_name
-    if recorded.is_dir() and not root.exists():
-        shutil.copytree(recorded, root)
+    recorded = DATA / source_name
+    if recorded.is_dir() and not root.exists():  # a source's recorded tree, when it has one
+        shutil.copytree(recorded, root, symlinks=True)
     root.mkdir(exist_ok=True)
     return root
