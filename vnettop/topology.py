@@ -542,6 +542,8 @@ def hop_to_dict(hop: Hop) -> dict[str, object]:
         out["netns"], out["ifindex"] = hop.ref
     elif hop.kind == "namespace":
         out["inode"] = hop.ref
+    elif hop.kind == "owner":
+        out["owner_index"] = hop.ref
     else:
         out["pid"] = hop.ref
     return out
@@ -606,4 +608,21 @@ def trace_process(snap: Snapshot, pid: int, limit: int = TRACE_LIMIT) -> list[Ho
         notes.append(_listening_note(found[1]))
     note = "; ".join(notes)
     walk.run([(Hop("process", label, pid, note, 0), "", 0)] + [(link, "held", 1) for link in held])
+    return _finish(walk)
+
+
+def trace_owner(snap: Snapshot, owner: Owner, limit: int = TRACE_LIMIT) -> list[Hop]:
+    """The paths from an owner (a VM, a container, a pod): the owner, then a trace from each of its
+    devices (`owners.devices`: its taps, its namespace's devices and the veths into it, its ports')."""
+    devs = own.devices(snap, owner)
+    if not devs:
+        raise NotFoundError(f"owner {own.owner_text(owner)} has no device in the snapshot")
+    walk = _Walk(snap, max(1, limit))
+    root = snap.root
+    if root is not None:
+        walk.namespaces.add(root.inode)  # where we stand, as for a trace from a device
+    index = next((i for i, o in enumerate(snap.owners or ()) if o == owner), -1)
+    facts = [own.how_known(owner), owner.runtime] + ([f"id {owner.id}"] if owner.id else [])
+    head = Hop("owner", owner.name, index, ", ".join(facts), 0, own.owner_text(owner))
+    walk.run([(head, "", 0)] + [(link, "owner's", 1) for link in devs])
     return _finish(walk)

@@ -27,6 +27,7 @@ from vnettop.model import (
     Process,
     Snapshot,
 )
+from vnettop.owners import owner_text
 from vnettop.textsafe import display_width, ljust
 from vnettop.textsafe import printable_line as _one
 
@@ -285,9 +286,9 @@ def _ovs_iface(snap: Snapshot, iface: OvsIfaceEntry, named: bool) -> str:
 
 
 def _owner_note(owner: Owner) -> str:
-    """`owner web-1 (vm)`; an inferred answer says how it was inferred: `(neutron-port, name pattern)`."""
-    how = "" if owner.exact else f", {_one(owner.source)}"
-    return f"owner {_one(owner.name)} ({_one(owner.kind)}{how})"
+    """`owner web-1 (vm)`; an inferred answer says how it was inferred: `(neutron-port, name pattern)`.
+    Worded by `owners.owner_text`, as the TUI, the trace and DOT word it."""
+    return f"owner {owner_text(owner)}"
 
 
 def _ref_text(snap: Snapshot, link: Link, ref: LinkRef, always_ns: bool = False) -> str:
@@ -362,9 +363,11 @@ def _hop_text(hop: topo.Hop, sym: dict[str, str]) -> str:
     """One hop's line. Its label and note are built from names, so each is escaped whole (escaping is
     per character: the same as escaping each name in it)."""
     note = _one(hop.note).replace("veth peer", f"{sym['veth']} veth peer")
-    label = _one(hop.label)
+    label = _one(hop.label) + (f"  [{_one(hop.owner)}]" if hop.owner else "")
     if hop.kind == "namespace":
         return f"namespace {label}  {note}"
+    if hop.kind == "owner":
+        return f"{_one(hop.owner or hop.label)}  {note}"
     if hop.kind == "service":
         return f"{label}  listening {note}"
     return f"{label}  {note}"
