@@ -168,9 +168,8 @@ def _owners() -> tuple[Owner, ...]:
     return (
         Owner("container", "proxy", PROXY_ID, "docker", "docker.sock", True,
               details=(("image", "nginx:1.27"),), namespaces=(CONTAINER,), pids=(4242, 4251)),
-        Owner("neutron-network", "ba48a3fc-7a5b-4b31-9c2e-6d8e1f0a2b3c", "ba48a3fc-7a5b-4b31-9c2e-6d8e1f0a2b3c",
-              "neutron", pattern, False, details=(("role", "DHCP namespace, network bridge"),),
-              links=((ROOT, 8),), namespaces=(QDHCP,)),
+        Owner("neutron-network", QDHCP_NAME[6:], QDHCP_NAME[6:], "neutron", pattern, False,
+              details=(("role", "DHCP namespace, network bridge"),), links=((ROOT, 8),), namespaces=(QDHCP,)),
         Owner("neutron-port", "796091c0-07", WEB1_PORT, "neutron", libvirt, True,
               details=(("also", pattern), ("mac", "fa:16:3e:85:f8:0c"), ("role", "tap")),
               links=((ROOT, 10),), parent=8),

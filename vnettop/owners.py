@@ -75,22 +75,21 @@ def of_namespace(snap: Snapshot, inode: int) -> tuple[Owner, ...]:
     return tuple(sorted(snap.owners_of_namespace(inode), key=rank))
 
 
-class _PidIndex:
-    """pid -> owners, for the last snapshot's owners only (the index is rebuilt when they change)."""
-
-    owners: tuple[Owner, ...] | None = None
-    by_pid: dict[int, tuple[Owner, ...]] = {}
+#: pid -> owners, for the last owners asked about only (rebuilt when they change): asked once per process
+#: on every refresh, a scan of all owners each time would be quadratic on a busy host.
+_pid_index: list[tuple[tuple[Owner, ...] | None, dict[int, tuple[Owner, ...]]]] = [(None, {})]
 
 
 def of_pid(snap: Snapshot, pid: int) -> tuple[Owner, ...]:
     """The owners naming a process, best first."""
-    if _PidIndex.owners is not snap.owners:
-        index: dict[int, tuple[Owner, ...]] = {}
+    known, index = _pid_index[0]
+    if known is not snap.owners:
+        index = {}
         for owner in snap.owners or ():
             for p in owner.pids:
                 index[p] = (*index.get(p, ()), owner)
-        _PidIndex.owners, _PidIndex.by_pid = snap.owners, index
-    return tuple(sorted(_PidIndex.by_pid.get(pid, ()), key=rank))
+        _pid_index[0] = (snap.owners, index)
+    return tuple(sorted(index.get(pid, ()), key=rank))
 
 
 def reached(snap: Snapshot, link: Link) -> tuple[Owner, ...]:

@@ -15,6 +15,7 @@ snapshot's size.
 
 from __future__ import annotations
 
+from vnettop import owners
 from vnettop import topology as topo
 from vnettop.model import (
     Link,
@@ -31,8 +32,8 @@ from vnettop.owners import owner_text
 from vnettop.textsafe import display_width, ljust
 from vnettop.textsafe import printable_line as _one
 
-_UNICODE = {"tee": "├─ ", "last": "└─ ", "bar": "│  ", "gap": "   ", "veth": "⇄", "dot": "·"}
-_ASCII = {"tee": "|- ", "last": "`- ", "bar": "|  ", "gap": "   ", "veth": "<->", "dot": "-"}
+_UNICODE = {"tee": "├─ ", "last": "└─ ", "bar": "│  ", "gap": "   ", "veth": "⇄", "dot": "·", "into": "→"}
+_ASCII = {"tee": "|- ", "last": "`- ", "bar": "|  ", "gap": "   ", "veth": "<->", "dot": "-", "into": "->"}
 
 #: Bridge facts the bridge note already states (`stp on|off`, `vlan_filtering`).
 _BRIDGE_SAID = frozenset({"stp", "stp_state", "vlan_filtering"})
@@ -215,7 +216,11 @@ def _notes(snap: Snapshot, link: Link, nested: bool, sym: dict[str, str], joins:
     role = snap.ovs_datapath_role(link.key)
     if role is not None:
         notes.append(f"ovs datapath's own: {_one(role)}")
-    notes.extend(_owner_note(o) for o in snap.owners_of_link(link.key))
+    own = owners.of_link(snap, link)
+    notes.extend(_owner_note(o) for o in own)
+    far = owners.best(owners.reached(snap, link)) if not own else None
+    if far is not None:  # the host end of a container's veth: whose namespace it leads into
+        notes.append(f"{sym['into']} {owner_text(far)}")
     return "  ".join(notes)
 
 

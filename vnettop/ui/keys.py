@@ -28,7 +28,7 @@ READ_BINDINGS: list[Binding] = [
     Binding("ctrl+c", "quit", "Quit", show=False, priority=True, key_display="ctrl+c", id="quit-ctrl-c",
             tooltip="leave vnettop"),
     Binding("slash", "filter", "Filter", key_display="/", id="filter",
-            tooltip="show only what matches name, kind, namespace or process (!x inverts)"),
+            tooltip="show only what matches name, kind, namespace, process, owner, MAC or IP (!x inverts)"),
     Binding("escape", "clear_filter", "Clear filter", show=False, key_display="esc", id="clear-filter",
             tooltip="clear the filter"),
     Binding("p", "peer", "Peer", id="peer",
@@ -38,6 +38,8 @@ READ_BINDINGS: list[Binding] = [
     Binding("b", "bridge", "Bridge", id="bridge", tooltip="jump to the bridge this device is a port of"),
     Binding("h", "holder", "Holder", id="holder",
             tooltip="jump to the process holding this tun/tap (from a process: to its device)"),
+    Binding("o", "owner", "Owner", id="owner",
+            tooltip="jump to the next device of the VM, container or pod this belongs to (again: the next)"),
     Binding("H", "hosts", "Hosts", id="hosts",
             tooltip="fleet file: back to the hosts view (one row per host; enter opens a host)"),
     Binding("space", "pause", "Pause", id="pause", tooltip="pause / resume live updates"),
@@ -77,5 +79,5 @@ ALL_BINDINGS: list[Binding] = READ_BINDINGS + WRITE_BINDINGS
 #: The footer's keys, most important first: it shows as many as fit whole (`?` always). Ids of
 #: bindings, "views" for the 1-6 group, "palette" for ctrl+p; keys not named here come last.
 FOOTER_ORDER: tuple[str, ...] = ("help", "quit", "hosts", "filter", "peer", "trace", "views", "write-new",
-                                 "write-delete", "write-up-down", "bridge", "holder", "pause", "refresh",
-                                 "palette")
+                                 "write-delete", "write-up-down", "bridge", "holder", "owner", "pause",
+                                 "refresh", "palette")

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from vnettop import owners
 from vnettop.model import Link, LinkRef, Namespace, Process, Snapshot, TunHolder
 from vnettop.textsafe import printable_line
 from vnettop.topology import fds_text, vm_name
+
+#: How an owner's name stands out in a line (bold yellow reads on 16-colour terminals too).
+OWNER_STYLE = "bold yellow"
 
 
 def safe(text: str) -> str:
@@ -97,6 +101,9 @@ def link_label(snap: Snapshot, link: Link, port_count: int | None = None) -> Tex
     text = Text()
     text.append(safe(link.name), style="bold")
     text.append(f"  {link.kind}", style="cyan")
+    owner = owners.link_note(snap, link)
+    if owner:
+        text.append(f"  {owner}", style=OWNER_STYLE)
     extra = ""
     if link.bridge is not None:
         n = port_count if port_count is not None else len(link.bridge.ports)
@@ -121,6 +128,9 @@ def ns_label(snap: Snapshot, ns: Namespace) -> Text:
     """The tree line for a namespace: name, device count, the processes of interest."""
     text = Text()
     text.append(short(ns.label, 40), style="bold green")
+    owner = owners.namespace_note(snap, ns.inode)
+    if owner:
+        text.append(f"  {owner}", style=OWNER_STYLE)
     if not ns.names and not ns.root:
         text.append("  no name", style="dim")
     if ns.readable:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from rich.text import Text
 
+from vnettop import owners
 from vnettop.model import Link, Namespace, Snapshot
 from vnettop.ui.changes import changed_namespaces, link_shape
 from vnettop.ui.filtering import Filter
@@ -29,7 +30,7 @@ class LabelCache:
     def link(self, snap: Snapshot, link: Link, port_count: int | None) -> Text:
         refs = tuple(snap.ns_label(ref.netns) for ref in (link.peer, link.lower) if ref is not None)
         holders = holders_text(link, snap) if link.tun is not None else ""  # VM names come from processes
-        key = (link_shape(link), refs, port_count, holders)
+        key = (link_shape(link), refs, port_count, holders, owners.link_note(snap, link))
         label = self._links.get(key)
         if label is None:
             label = self._links[key] = link_label(snap, link, port_count)
