@@ -31,12 +31,16 @@ def best(owners: tuple[Owner, ...] | list[Owner]) -> Owner | None:
     return min(owners, key=rank) if owners else None
 
 
-def owner_text(owner: Owner) -> str:
+def owner_text(owner: Owner, name_width: int | None = None) -> str:
     """`web-1 (vm)`, `nginx-7d4 (pod default)`, `796091c0-07 (neutron-port, name pattern)`.
 
     The Kubernetes namespace is part of a pod's name; an inferred answer says what it was inferred
-    from, so it is never mistaken for an exact one.
+    from, so it is never mistaken for an exact one. With `name_width` (one-line labels), a longer name
+    is cut with an ellipsis (a Neutron network is named by its whole uuid), never the kind or how.
     """
+    name = printable_line(owner.name)
+    if name_width is not None and len(name) > name_width:
+        name = name[: name_width - 1] + "…"
     inside = owner.kind
     if owner.kind == "pod":
         k8s_ns = detail(owner, "namespace")
@@ -44,7 +48,7 @@ def owner_text(owner: Owner) -> str:
             inside += f" {k8s_ns}"
     if not owner.exact:
         inside += f", {owner.source}"
-    return printable_line(f"{owner.name} ({inside})")
+    return f"{name} ({printable_line(inside)})"
 
 
 def how_known(owner: Owner) -> str:
@@ -100,20 +104,24 @@ def reached(snap: Snapshot, link: Link) -> tuple[Owner, ...]:
     return of_namespace(snap, link.peer.netns)
 
 
+#: How much of an owner's name a one-line label (tree, table) shows.
+LABEL_NAME_WIDTH = 24
+
+
 def link_note(snap: Snapshot, link: Link) -> str:
     """What a device's one-line label says of its owner: `web-1 (vm)`, or `→ proxy (container)` for a
     veth end leading into an owned namespace; "" when nobody is known to own it."""
     own = best(of_link(snap, link))
     if own is not None:
-        return owner_text(own)
+        return owner_text(own, LABEL_NAME_WIDTH)
     far = best(reached(snap, link))
-    return "→ " + owner_text(far) if far is not None else ""
+    return "→ " + owner_text(far, LABEL_NAME_WIDTH) if far is not None else ""
 
 
 def namespace_note(snap: Snapshot, inode: int) -> str:
     """What a namespace's one-line label says of its owner, or ""."""
     own = best(of_namespace(snap, inode))
-    return owner_text(own) if own is not None else ""
+    return owner_text(own, LABEL_NAME_WIDTH) if own is not None else ""
 
 
 def words(owner: Owner) -> list[str]:

@@ -110,8 +110,8 @@ def link_label(snap: Snapshot, link: Link, port_count: int | None = None) -> Tex
         extra = f"{n} port{'s' if n != 1 else ''}"
     elif link.peer is not None:
         extra = f"⇄ {ref_where(snap, link.peer, link.netns)}"
-    elif link.tun is not None:
-        extra = holders_text(link, snap)
+    elif link.tun is not None:  # the VM's name from qemu's command line only when no owner says more
+        extra = holders_text(link, None if owner else snap)
     elif link.lower is not None:
         extra = f"on {ref_where(snap, link.lower, link.netns)}"
     if extra:
