@@ -124,6 +124,21 @@ def namespace_note(snap: Snapshot, inode: int) -> str:
     return owner_text(own, LABEL_NAME_WIDTH) if own is not None else ""
 
 
+def link_text(snap: Snapshot, link: Link) -> str:
+    """A device's owner (or the one of the namespace it leads into), uncut: `web-1 (vm)`, or ""."""
+    own = best(of_link(snap, link))
+    if own is not None:
+        return owner_text(own)
+    far = best(reached(snap, link))
+    return "→ " + owner_text(far) if far is not None else ""
+
+
+def namespace_text(snap: Snapshot, inode: int) -> str:
+    """A namespace's owner, uncut, or ""."""
+    own = best(of_namespace(snap, inode))
+    return owner_text(own) if own is not None else ""
+
+
 def words(owner: Owner) -> list[str]:
     """What a search may match of an owner: its name, id, kind, runtime and detail values."""
     return [owner.name, owner.id or "", owner.kind, owner.runtime, *(v for _, v in owner.details)]
