@@ -574,7 +574,7 @@ def with_owners(snap: Snapshot, hops: list[Hop]) -> list[Hop]:
     """The hops, each naming its owner (`web-1 (vm) -> tap… -> br0 -> veth… -> proxy (container)`)."""
     if not snap.owners:
         return hops
-    return [replace(hop, owner=hop_owner(snap, hop)) for hop in hops]
+    return [hop if hop.kind == "owner" else replace(hop, owner=hop_owner(snap, hop)) for hop in hops]
 
 
 def trace(snap: Snapshot, start: Link, limit: int = TRACE_LIMIT) -> list[Hop]:
