@@ -42,6 +42,10 @@ def test_tree_labels_name_the_owner() -> None:
     assert labels[Target.ns(QDHCP)].startswith(
         "qdhcp-ba48a3fc-7a5b-4b31-9c2e-6d8e1f0a2…  ba48a3fc-7a5b-4b31-9c2e… (neutron-network, name pattern)")
     assert labels[EM1] == "em1  device  192.0.2.10/24"  # nobody's: nothing added
+    # A process names its owner unless its namespace's line does, or qemu's own -name already says it.
+    assert labels[Target.proc(ROOT, 7802)].startswith("◆ qemu-kvm[7802]  web-1 (vm)  holds tap796091c0-07")
+    assert labels[Target.proc(ROOT, 7748)].startswith("◆ qemu-kvm[7748] P2  holds tap0")
+    assert labels[Target.proc(CONTAINER, 4251)] == "◆ nginx[4251]  tcp/80"
     assert "(vm" not in labels[Target.ns(ROOT)]
 
 
@@ -62,6 +66,7 @@ def test_details_have_an_owner_block() -> None:
     p2 = plain(render_details(SNAP, TAP_P2))
     assert "Owner P2 (vm, qemu command line)" in p2 and "known   inferred from qemu command line" in p2
     assert "Leads into proxy (container)" in plain(render_details(SNAP, VETH_PROXY))
+    assert "In proxy (container)" in plain(render_details(SNAP, ETH0_PROXY))
     pod = plain(render_details(SNAP, Target.ns(POD)))
     assert "Owner nginx-7d4 (pod default)" in pod and "namespace default" in pod and "runtime   containerd" in pod
     assert "Owner web-1 (vm)" in plain(render_details(SNAP, Target.proc(ROOT, 7802)))

@@ -187,10 +187,15 @@ def _owner_parts(snap: Snapshot, found: tuple[Owner, ...], title: str) -> list[R
 
 
 def _link_owner_parts(snap: Snapshot, link: Link) -> list[RenderableType]:
+    """The device's own owners; else whose namespace it leads into (a container's host veth); else whose
+    namespace it is in (the container's eth0)."""
     own = owners.of_link(snap, link)
     if own:
         return _owner_parts(snap, own, "Owner")
-    return _owner_parts(snap, owners.reached(snap, link), "Leads into")
+    far = owners.reached(snap, link)
+    if far:
+        return _owner_parts(snap, far, "Leads into")
+    return _owner_parts(snap, owners.of_namespace(snap, link.netns), "In")
 
 
 def _rates(snap: Snapshot, link: Link, rates: RateTracker | None) -> RenderableType:

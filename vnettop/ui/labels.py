@@ -168,14 +168,17 @@ def held_index(snap: Snapshot) -> dict[int, list[str]]:
     return out
 
 
-def proc_label(proc: Process, held: list[str]) -> Text:
-    """The tree line for a process: name, pid, what it holds and listens on."""
+def proc_label(proc: Process, held: list[str], owner: str = "") -> Text:
+    """The tree line for a process: name, pid, its owner (when not its namespace's), what it holds and
+    listens on."""
     text = Text()
     text.append("◆ ", style="magenta")
     text.append(proc_name(proc), style="bold magenta")
-    vm = vm_name(proc)
+    vm = None if owner else vm_name(proc)  # qemu's own word for the VM only when no owner says more
     if vm:
         text.append(f" {safe(vm)}", style="bold")
+    if owner:
+        text.append(f"  {owner}", style=OWNER_STYLE)
     if held:
         text.append("  holds " + ", ".join(held))
     listening = listening_text(proc)

@@ -13,6 +13,7 @@ from rich.text import Text
 
 from vnettop import owners
 from vnettop.model import Link, Namespace, Snapshot
+from vnettop.topology import vm_name
 from vnettop.ui.changes import changed_namespaces, link_shape
 from vnettop.ui.filtering import Filter
 from vnettop.ui.labels import held_index, holders_text, link_label, ns_label, proc_label
@@ -171,10 +172,16 @@ def _ns_node(snap: Snapshot, ns: Namespace, flt: Filter, cache: LabelCache,
         node = _link_node(snap, link, ports, flt, show_all, placed, cache)
         if node is not None:
             kids.append(node)
+    ns_owner = owners.best(owners.of_namespace(snap, ns.inode))
     for proc in ns.processes:
         target = Target.proc(ns.inode, proc.pid)
         if show_all or flt.matches(snap, target):
-            kids.append(NodeSpec(target, proc_label(proc, held.get(proc.pid, []))))
+            own = owners.best(owners.of_pid(snap, proc.pid))
+            # Not the namespace's owner (its line names it), nor an inference from the very command line
+            # the label's VM name comes from.
+            shown = own is not None and own != ns_owner and (own.exact or vm_name(proc) is None)
+            note = owners.owner_text(own, owners.LABEL_NAME_WIDTH) if own is not None and shown else ""
+            kids.append(NodeSpec(target, proc_label(proc, held.get(proc.pid, []), note)))
     children = tuple(kids)
     if show_all or _keep(flt, snap, ns_target, children):
         return NodeSpec(ns_target, ns_label(snap, ns), children)
