@@ -59,10 +59,10 @@ def openstack_snapshot() -> Snapshot:
 
 
 def base_pictures() -> dict[str, Snapshot]:
-    """Every base picture a source must cope with: none at all, the demo world, an OpenStack host, a
-    Kubernetes node (tests/pod_fixtures.py)."""
+    """Every base picture a source must cope with: none at all, the demo world (its kernel picture: the
+    demo carries owners of its own), an OpenStack host, a Kubernetes node (tests/pod_fixtures.py)."""
     return {"empty": Snapshot(Host("h", "k"), (Namespace(ROOT, (), True, ()),), ()),
-            "demo": demo_snapshot(), "openstack": openstack_snapshot(), "k8s-node": node_snapshot()}
+            "demo": demo_snapshot().kernel_picture(), "openstack": openstack_snapshot(), "k8s-node": node_snapshot()}
 
 
 def fixture_root(tmp_path: Path, source_name: str) -> Path:

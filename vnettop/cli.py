@@ -131,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="trace from a process instead: every tun/tap it holds, and onward")
     trace.add_argument("--netns", metavar="NAME",
                        help="the namespace DEVICE is in: a name, 'root', an inode, or 'pid N'")
+    trace.add_argument("--owner", metavar="NAME",
+                       help="trace from an owner instead (a VM, container or pod by name, or an id or its "
+                            "prefix): every device of it, and onward")
     trace.add_argument("--format", "-f", choices=("text", "json"), default="text")
     trace.add_argument("--ascii", action="store_true", help="text format: ASCII symbols only")
     _add_source(trace, inherit=True)
@@ -402,13 +405,22 @@ def cmd_trace(args: argparse.Namespace) -> int:
     from vnettop import topology as topo
     from vnettop.render.text import render_trace
 
-    if (args.device is None) == (args.pid is None):
-        raise UsageError("trace needs a DEVICE or --pid PID, one of them (see 'vnettop trace --help')")
-    if args.pid is not None and args.netns is not None:
-        raise UsageError("--netns goes with a DEVICE, not with --pid (see 'vnettop trace --help')")
+    if sum(x is not None for x in (args.device, args.pid, args.owner)) != 1:
+        raise UsageError("trace needs a DEVICE, --pid PID or --owner NAME, one of them "
+                         "(see 'vnettop trace --help')")
+    if args.netns is not None and args.device is None:
+        raise UsageError("--netns goes with a DEVICE, not with --pid or --owner (see 'vnettop trace --help')")
     snap = one_snapshot(args)
     start: dict[str, object]
-    if args.pid is not None:
+    if args.owner is not None:
+        from vnettop import owners
+
+        owner = owners.best(owners.resolve(snap, args.owner))
+        assert owner is not None  # resolve raises when nothing matches
+        hops = topo.trace_owner(snap, owner)
+        start = {"owner": owner.name, "kind": owner.kind, "id": owner.id, "label": owners.owner_text(owner)}
+        title = f"trace from {owners.owner_text(owner)}"
+    elif args.pid is not None:
         hops = topo.trace_process(snap, args.pid)
         start = {"pid": args.pid, "label": hops[0].label}
         title = f"trace from {hops[0].label}"

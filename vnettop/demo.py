@@ -8,7 +8,14 @@ It is the world of an OpenStack/KVM compute node (see the project's design notes
   `ns-ba48a3fc-7a` (inside) / `tapba48a3fc-7a` (outside, a port of the bridge `brqba48a3fc-7a`);
 - VM taps on that bridge (one multi-queue, held with two fds);
 - a container (a namespace with no name) whose `eth0` has ifindex 2, like the host's `em1`: the collision
-  that makes "look the peer's index up locally" wrong.
+  that makes "look the peer's index up locally" wrong;
+- a Kubernetes pod sandbox in its `cni-<uuid>` namespace, joined to the bridge `cni0` by a veth.
+
+Owners (`Snapshot.owners`) of several kinds and sources, so every view shows them: the VM on
+`tap796091c0-07` read from libvirt with Nova's metadata (exact) and its Neutron port (exact, from the
+same metadata; the name pattern also saw it); the other two VMs inferred from qemu's command line; the
+Neutron network and DHCP port inferred from names alone; the Docker container `proxy`; the pod
+`nginx-7d4` (Kubernetes namespace `default`).
 
 `vnettop/data/demo.json` is this snapshot written by `vnettop.render.json`; a test keeps the two in step.
 Addresses are from documentation ranges; nothing here describes a real host.
@@ -27,6 +34,7 @@ from vnettop.model import (
     LinkRef,
     Listening,
     Namespace,
+    Owner,
     Process,
     Snapshot,
     Stats,
@@ -37,7 +45,14 @@ from vnettop.model import (
 ROOT = 4026531840
 QDHCP = 4026532323
 CONTAINER = 4026532401
+POD = 4026532512
 QDHCP_NAME = "qdhcp-ba48a3fc-7a5b-4b31-9c2e-6d8e1f0a2b3c"
+POD_NS_NAME = "cni-5d1e2f3a-4b6c-4d8e-9f0a-1b2c3d4e5f60"
+#: Nova's instance uuid of the VM `web-1` (libvirt domain P3) and its Neutron port's uuid.
+WEB1_UUID = "3f1c9a52-8e0d-4b7a-9c61-2d5e7f0a1b24"
+WEB1_PORT = "796091c0-07e1-4c55-9a3b-8f2d6e1c0a77"
+PROXY_ID = "9c2d4e6f8a0b1c3d5e7f9a1b3c5d7e9f0a2b4c6d8e0f1a3b5c7d9e1f3a5b7c9d"
+POD_UID = "b7e4c1d2-3a5f-4e6b-8c9d-0e1f2a3b4c5d"
 
 FWD = BridgePort(state="forwarding", cost=2, priority=32)
 
@@ -115,6 +130,14 @@ def _root_links() -> list[Link]:
         Link(ROOT, 13, "vethd41c2e", "veth", "6a:0e:51:d4:1c:2e", 1500, True, "up", master=docker0,
              peer=LinkRef(CONTAINER, 2, "eth0"), stats=_stats(7_100_000, 5_600_000),
              bridge_port=FWD, carrier=True),
+        Link(ROOT, 14, "cni0", "bridge", "0a:58:0a:f4:01:01", 1450, True, "up",
+             addresses=("10.244.1.1/24",), stats=_stats(310_000, 290_000), carrier=True,
+             bridge=BridgeInfo(stp=False, vlan_filtering=False, ports=(15,), fdb=(
+                 FdbEntry("0a:58:0a:f4:01:07", 15, "learned"),
+             ))),
+        Link(ROOT, 15, "veth5d1e2f3a", "veth", "8e:21:5d:1e:2f:3a", 1450, True, "up",
+             master=LinkRef(ROOT, 14, "cni0"), peer=LinkRef(POD, 2, "eth0"), stats=_stats(290_000, 310_000),
+             bridge_port=FWD, carrier=True),
     ]
 
 
@@ -130,7 +153,39 @@ def _other_links() -> list[Link]:
         Link(CONTAINER, 2, "eth0", "veth", "02:42:ac:11:00:02", 1500, True, "up",
              peer=LinkRef(ROOT, 13, "vethd41c2e"), addresses=("172.17.0.2/16",),
              stats=_stats(5_600_000, 7_100_000), carrier=True),
+        Link(POD, 1, "lo", "loopback", "00:00:00:00:00:00", 65536, True, "unknown",
+             addresses=("127.0.0.1/8",), carrier=True),
+        Link(POD, 2, "eth0", "veth", "0a:58:0a:f4:01:07", 1450, True, "up",
+             peer=LinkRef(ROOT, 15, "veth5d1e2f3a"), addresses=("10.244.1.7/24",),
+             stats=_stats(310_000, 290_000), carrier=True),
     ]
+
+
+def _owners() -> tuple[Owner, ...]:
+    """The demo's owners, sorted by (kind, name, id) as a snapshot keeps them (`parent` is an index)."""
+    libvirt = "/run/libvirt/qemu/P3.xml"
+    pattern = "name pattern"
+    return (
+        Owner("container", "proxy", PROXY_ID, "docker", "docker.sock", True,
+              details=(("image", "nginx:1.27"),), namespaces=(CONTAINER,), pids=(4242, 4251)),
+        Owner("neutron-network", QDHCP_NAME[6:], QDHCP_NAME[6:], "neutron", pattern, False,
+              details=(("role", "DHCP namespace, network bridge"),), links=((ROOT, 8),), namespaces=(QDHCP,)),
+        Owner("neutron-port", "796091c0-07", WEB1_PORT, "neutron", libvirt, True,
+              details=(("also", pattern), ("mac", "fa:16:3e:85:f8:0c"), ("role", "tap")),
+              links=((ROOT, 10),), parent=8),
+        Owner("neutron-port", "a1b2c3d4-5e", "a1b2c3d4-5e", "neutron", pattern, False,
+              details=(("role", "tap"),), links=((ROOT, 11),), parent=7),
+        Owner("neutron-port", "ba48a3fc-7a", "ba48a3fc-7a", "neutron", pattern, False,
+              details=(("role", "DHCP port, tap"),), links=((ROOT, 9), (QDHCP, 2)), parent=1),
+        Owner("pod", "nginx-7d4", POD_UID, "containerd", "containerd sandbox annotations", True,
+              details=(("namespace", "default"),), namespaces=(POD,), pids=(5120, 5188)),
+        Owner("vm", "P2", None, "qemu", "qemu command line", False, links=((ROOT, 6),), pids=(7748,)),
+        Owner("vm", "vm-web", None, "qemu", "qemu command line", False, links=((ROOT, 11),), pids=(8120,)),
+        Owner("vm", "web-1", WEB1_UUID, "libvirt", libvirt, True,
+              details=(("also", "qemu command line"), ("domain", "P3"), ("flavor", "m1.small"),
+                       ("project", "demo"), ("user", "admin")),
+              links=((ROOT, 10),), pids=(7802,)),
+    )
 
 
 def demo_snapshot() -> Snapshot:
@@ -162,14 +217,20 @@ def demo_snapshot() -> Snapshot:
         processes=(Process(4251, "nginx", "nginx: master process nginx -g daemon off;", "root",
                            (Listening("tcp", "0.0.0.0", 80),)),),
     )
+    pod = Namespace(
+        inode=POD, names=(POD_NS_NAME,), root=False, pids=(5120, 5188),
+        processes=(Process(5188, "nginx", "nginx: master process nginx -g daemon off;", "root",
+                           (Listening("tcp", "0.0.0.0", 8080),)),),
+    )
     links = sorted(_root_links() + _other_links(), key=lambda link: link.key)
     return Snapshot(
         host=Host(hostname="compute01", kernel="6.18.44"),
-        namespaces=(root, qdhcp, container),
+        namespaces=(root, qdhcp, container, pod),
         links=tuple(links),
         errors=(),
         taken_at=datetime(2026, 11, 25, 8, 0, 0, tzinfo=timezone.utc),
         duration_ms=12.0,
+        owners=_owners(),
     )
 
 

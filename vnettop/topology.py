@@ -14,9 +14,10 @@ order), cycle-safe (each device, namespace and process appears once) and bounded
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from vnettop import ovsgraph
+from vnettop import owners as own
 from vnettop.errors import NotFoundError, VnettopError
 from vnettop.model import (
     Link,
@@ -26,6 +27,7 @@ from vnettop.model import (
     OvsBridgeEntry,
     OvsIfaceEntry,
     OvsPortEntry,
+    Owner,
     Process,
     Snapshot,
     TunHolder,
@@ -270,7 +272,8 @@ class Match:
     """Something found by name: a device, a namespace or a process.
 
     `ref` is the link key for a device, the pid for a process, the inode for a namespace; `netns` is
-    the namespace it lives in (for a namespace, itself).
+    the namespace it lives in (for a namespace, itself). `why` says what matched when it was not the
+    object's own name: "mac", "ip", or the owner (`owner web-1 (vm)`).
     """
 
     kind: str  # "link" | "namespace" | "process"
@@ -278,13 +281,16 @@ class Match:
     ref: LinkKey | int
     netns: int
     exact: bool
+    why: str = ""
 
 
 _KIND_ORDER = {"link": 0, "namespace": 1, "process": 2}
 
 
 def find(snap: Snapshot, query: str) -> list[Match]:
-    """Devices, namespaces and processes whose name contains `query` (case-insensitive).
+    """Devices, namespaces and processes whose name contains `query` (case-insensitive), and those a
+    MAC, an IP address or an owner's name or id (a Neutron port uuid or its prefix, a container id)
+    leads to.
 
     Exact matches come first, then by kind (devices, namespaces, processes), then in snapshot order.
     A query of digits also matches a process by pid and a namespace by inode.
@@ -294,25 +300,63 @@ def find(snap: Snapshot, query: str) -> list[Match]:
         return []
     found: list[tuple[int, int, int, Match]] = []
 
-    def consider(names: list[str], match_kind: str, label: str, ref: LinkKey | int, netns: int) -> None:
+    def consider(names: list[str], match_kind: str, label: str, ref: LinkKey | int, netns: int,
+                 more: list[tuple[str, str]] | None = None) -> None:
         lowered = [n.lower() for n in names]
+        why = ""
         if q in lowered:
             exact = True
         elif any(q in n for n in lowered):
             exact = False
         else:
-            return
+            hit = _more_match(q, more or [])
+            if hit is None:
+                return
+            exact, why = hit
         found.append((0 if exact else 1, _KIND_ORDER[match_kind], len(found),
-                      Match(match_kind, label, ref, netns, exact)))
+                      Match(match_kind, label, ref, netns, exact, why)))
 
     for link in snap.links:
-        consider([link.name], "link", f"{link.name} @ {snap.ns_label(link.netns)}", link.key, link.netns)
+        consider([link.name], "link", f"{link.name} @ {snap.ns_label(link.netns)}", link.key, link.netns,
+                 _link_words(snap, link))
     for ns in snap.namespaces:
-        consider([*ns.names, ns.label, str(ns.inode)], "namespace", ns.label, ns.inode, ns.inode)
+        consider([*ns.names, ns.label, str(ns.inode)], "namespace", ns.label, ns.inode, ns.inode,
+                 _owner_words(own.of_namespace(snap, ns.inode)))
     for ns in snap.namespaces:
         for proc in ns.processes:
-            consider([proc.comm, str(proc.pid)], "process", f"{proc.comm}[{proc.pid}]", proc.pid, ns.inode)
+            consider([proc.comm, str(proc.pid)], "process", f"{proc.comm}[{proc.pid}]", proc.pid, ns.inode,
+                     _owner_words(own.of_pid(snap, proc.pid)))
     return [m for *_, m in sorted(found, key=lambda t: t[:3])]
+
+
+def _owner_words(owners: tuple[Owner, ...]) -> list[tuple[str, str]]:
+    """(word, why) for an owner's name, id and MAC (a Neutron port's): what `find` matches them by."""
+    out = []
+    for owner in owners:
+        why = "owner " + own.owner_text(owner)
+        mac = own.detail(owner, "mac")
+        out += [(word, why) for word in (owner.name, owner.id, mac) if word]
+    return out
+
+
+def _link_words(snap: Snapshot, link: Link) -> list[tuple[str, str]]:
+    """What else finds a device: its MAC, its IP addresses (without the prefix length), its owners'
+    names and ids, and the owners of the namespace a veth end leads into."""
+    out = [(link.mac, "mac")] if link.mac else []
+    out += [(address.split("/", 1)[0], "ip") for address in link.addresses]
+    return out + _owner_words(own.of_link(snap, link)) + _owner_words(own.reached(snap, link))
+
+
+def _more_match(q: str, words: list[tuple[str, str]]) -> tuple[bool, str] | None:
+    """(exact, why) of the first word equal to the query, else of the first that contains it (a MAC or
+    an address must be whole: `10.0.0.2` must not find `10.0.0.20`), else None."""
+    for word, why in words:
+        if word.lower() == q:
+            return True, why
+    for word, why in words:
+        if why not in ("mac", "ip") and q in word.lower():
+            return False, why
+    return None
 
 
 def find_namespace(snap: Snapshot, name: str) -> Namespace:
@@ -378,6 +422,7 @@ class Hop:
     ref: LinkKey | int | str
     note: str = ""
     depth: int = 0
+    owner: str = ""  # whose it is, in `owners.owner_text`'s words (`web-1 (vm)`); "" when unknown
 
 
 def _listening_note(proc: Process) -> str:
@@ -524,13 +569,16 @@ def _holder_hop(link: Link, proc: Process | None, holder: TunHolder, depth: int)
 
 def hop_to_dict(hop: Hop) -> dict[str, object]:
     """A hop as plain JSON-ready data, its reference spelled out by kind (for `vnettop trace`)."""
-    out: dict[str, object] = {"kind": hop.kind, "label": hop.label, "depth": hop.depth, "note": hop.note}
+    out: dict[str, object] = {"kind": hop.kind, "label": hop.label, "depth": hop.depth, "note": hop.note,
+                              "owner": hop.owner or None}
     if isinstance(hop.ref, tuple):
         out["netns"], out["ifindex"] = hop.ref
     elif isinstance(hop.ref, str):
         out["uuid"] = hop.ref
     elif hop.kind == "namespace":
         out["inode"] = hop.ref
+    elif hop.kind == "owner":
+        out["owner_index"] = hop.ref
     else:
         out["pid"] = hop.ref
     return out
@@ -542,7 +590,26 @@ def _finish(walk: _Walk) -> list[Hop]:
         last = hops[-1]
         note = (last.note + "; " if last.note else "") + f"trace cut at {walk.limit} hops"
         hops[-1] = Hop(last.kind, last.label, last.ref, note, last.depth)
-    return hops
+    return with_owners(walk.snap, hops)
+
+
+def hop_owner(snap: Snapshot, hop: Hop) -> str:
+    """Whose a hop is, in `owners.owner_text`'s words: a device's owner, a namespace's, a process's."""
+    found = None
+    if hop.kind == "link" and isinstance(hop.ref, tuple):
+        found = own.best(snap.owners_of_link(hop.ref))
+    elif hop.kind == "namespace" and isinstance(hop.ref, int):
+        found = own.best(snap.owners_of_namespace(hop.ref))
+    elif hop.kind in ("process", "service") and isinstance(hop.ref, int):
+        found = own.best(own.of_pid(snap, hop.ref))
+    return own.owner_text(found) if found is not None else ""
+
+
+def with_owners(snap: Snapshot, hops: list[Hop]) -> list[Hop]:
+    """The hops, each naming its owner (`web-1 (vm) -> tap… -> br0 -> veth… -> proxy (container)`)."""
+    if not snap.owners:
+        return hops
+    return [hop if hop.kind == "owner" else replace(hop, owner=hop_owner(snap, hop)) for hop in hops]
 
 
 def trace(snap: Snapshot, start: Link, limit: int = TRACE_LIMIT) -> list[Hop]:
@@ -702,3 +769,20 @@ def resolve_ovs(snap: Snapshot, name: str) -> ovsgraph.OvsHit:
         raise AmbiguousNameError(f"OVS interface {name!r} is on {len(found)} bridges",
                                  tuple(h.bridge.name for h in found))
     return found[0]
+
+
+def trace_owner(snap: Snapshot, owner: Owner, limit: int = TRACE_LIMIT) -> list[Hop]:
+    """The paths from an owner (a VM, a container, a pod): the owner, then a trace from each of its
+    devices (`owners.devices`: its taps, its namespace's devices and the veths into it, its ports')."""
+    devs = own.devices(snap, owner)
+    if not devs:
+        raise NotFoundError(f"owner {own.owner_text(owner)} has no device in the snapshot")
+    walk = _Walk(snap, max(1, limit))
+    root = snap.root
+    if root is not None:
+        walk.namespaces.add(root.inode)  # where we stand, as for a trace from a device
+    index = next((i for i, o in enumerate(snap.owners or ()) if o == owner), -1)
+    facts = [own.how_known(owner), owner.runtime] + ([f"id {owner.id}"] if owner.id else [])
+    head = Hop("owner", owner.name, index, ", ".join(facts), 0, own.owner_text(owner))
+    walk.run([(head, "", 0)] + [(link, "owner's", 1) for link in devs])
+    return _finish(walk)

@@ -197,7 +197,7 @@ def test_trace_json(capsys: pytest.CaptureFixture[str], saved: Path) -> None:
     assert doc["schema"] == "vnettop.trace/1"
     assert doc["start"] == {"netns": 4026532323, "ifindex": 2, "name": "veth-b", "namespace": QDHCP_NAME}
     first, second = doc["hops"][:2]
-    assert first == {"kind": "link", "label": "veth-b", "depth": 0, "note": first["note"],
+    assert first == {"kind": "link", "label": "veth-b", "depth": 0, "note": first["note"], "owner": None,
                      "netns": 4026532323, "ifindex": 2}
     assert (second["label"], second["netns"], second["ifindex"]) == ("veth-a", 4026531840, 7)
     kinds = {h["kind"] for h in doc["hops"]}

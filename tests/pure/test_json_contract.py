@@ -135,6 +135,6 @@ def test_model_lookups() -> None:
     assert eth0 is not None and em1 is not None
     assert (eth0.name, em1.name) == ("eth0", "em1")  # same ifindex, different namespaces
     assert snap.find_namespace("qdhcp-ba48a3fc-7a5b-4b31-9c2e-6d8e1f0a2b3c") is not None
-    assert [link.name for link in snap.find_links("lo")] == ["lo", "lo", "lo"]
+    assert [link.name for link in snap.find_links("lo")] == ["lo", "lo", "lo", "lo"]
     assert snap.ns_label(4026532401) == "pid 4242"
     assert snap.ns_label(1) == "net:[1]"

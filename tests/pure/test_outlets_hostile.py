@@ -1,9 +1,9 @@
 """No value from the system can forge output: random hostile names through every outlet.
 
-Device, namespace and process names, command lines, users, hostnames, kernel strings, kind-specific facts
-and error messages are replaced by random strings rich in line breaks, controls, bidi and zero-width
+Device, namespace, process and owner names (and owners' ids, sources and facts), command lines, users,
+hostnames, kernel strings, kind-specific facts and error messages are replaced by random strings rich in line breaks, controls, bidi and zero-width
 characters, lone surrogates, CJK and combining marks. Every outlet a person reads - the text dump, a
-trace from every device and process, the DOT graph, the JSON for a terminal, the CLI error line, the lab's
+trace from every device, process and owner, the TUI's labels and owner columns, the DOT graph, the JSON for a terminal, the CLI error line, the lab's
 progress lines and the TUI header - must then (1) have exactly as many lines as with plain names, and
 (2) hold no raw control, separator, bidi, zero-width or surrogate character.
 """
@@ -29,12 +29,15 @@ from vnettop import topology as topo
 from vnettop.actions import lab as lab_mod
 from vnettop.actions import plans as p
 from vnettop.actions.mutator import ApplyResult
-from vnettop.model import CollectError, Host, Link, LinkRef, Snapshot
+from vnettop.model import CollectError, Host, Link, LinkRef, Owner, Snapshot
+from vnettop.owners import owner_text
 from vnettop.render.dot import render_dot
 from vnettop.render.json import snapshot_to_json
 from vnettop.render.text import render_text, render_trace
 from vnettop.textsafe import json_terminal_safe
 from vnettop.ui.filtering import Filter
+from vnettop.ui.labels import link_label, ns_label
+from vnettop.ui.rows import ns_rows, tun_rows, veth_rows
 from vnettop.ui.widgets.header import HeaderState, header_text
 
 Namer = Callable[[str], str]
@@ -67,8 +70,13 @@ def renamed(snap: Snapshot, name: Namer) -> Snapshot:
         names = tuple(name(f"ns {ns.inode} {i}") for i in range(len(ns.names)))
         namespaces.append(replace(ns, names=names, processes=procs))
     errors = tuple(CollectError(name(f"scope {i}"), name(f"message {i}")) for i in range(len(snap.errors) + 1))
+    # Owners: a container's name and image, a pod's Kubernetes namespace are whatever their users chose.
+    owners = tuple(replace(o, name=name(f"owner {i}"), id=name(f"owner id {i}") if o.id else None,
+                           source=name(f"owner source {i}"),
+                           details=tuple((k, name(f"owner {i} {k}")) for k, _v in o.details))
+                   for i, o in enumerate(snap.owners or ()))
     return replace(snap, host=Host(name("hostname"), name("kernel")), links=tuple(links),
-                   namespaces=tuple(namespaces), errors=errors)
+                   namespaces=tuple(namespaces), errors=errors, owners=owners if snap.owners is not None else None)
 
 
 def plain(slot: str) -> str:
@@ -105,10 +113,41 @@ def traces(snap: Snapshot) -> list[str]:
         for proc in ns.processes:
             hops = topo.trace_process(snap, proc.pid)
             out.append(render_trace(f"trace from {hops[0].label}", hops, ascii=True))
+    for owner in snap.owners or ():
+        out.append(render_trace(f"trace from {owner_text(owner)}", topo.trace_owner(snap, owner)))
     return out
 
 
-BASE = compute_node()
+def with_owners(snap: Snapshot) -> Snapshot:
+    """`snap` with an owner of each kind an outlet words differently: an exact VM on its first tun/tap
+    holding its holder's pid, its inferred Neutron port (parent: the VM), a pod (with its Kubernetes
+    namespace) on the first namespace but root, and a container reached through a veth's far end."""
+    tap = next(link for link in snap.links if link.tun is not None)
+    other = next(ns for ns in snap.namespaces if not ns.root)
+    veth = next(link for link in snap.links if link.peer is not None and link.peer.netns != link.netns)
+    pids = tuple(h.pid for h in tap.tun.known_holders) if tap.tun else ()
+    return replace(snap, owners=(
+        Owner("container", "c", "cid", "docker", "docker.sock", True, details=(("image", "i"),),
+              namespaces=(veth.peer.netns,) if veth.peer else ()),
+        Owner("neutron-port", "p", "pid", "neutron", "name pattern", False, details=(("role", "tap"),),
+              links=(tap.key,), parent=3),
+        Owner("pod", "q", "uid", "containerd", "cri", True, details=(("namespace", "default"),),
+              namespaces=(other.inode,), pids=other.pids[:1]),
+        Owner("vm", "v", "uuid", "libvirt", "/run/libvirt/qemu/v.xml", True,
+              details=(("also", "qemu command line"), ("flavor", "m1")), links=(tap.key,), pids=pids),
+    ))
+
+
+def ui_lines(snap: Snapshot) -> list[str]:
+    """The TUI's one-line labels (tree, tables) of every device and namespace, and its owner columns."""
+    out = [link_label(snap, link).plain for link in snap.links]
+    out += [ns_label(snap, ns).plain for ns in snap.namespaces]
+    for build in (ns_rows, tun_rows, veth_rows):
+        out += [str(cell) for row in build(snap, Filter()) for cell in row.cells]
+    return out
+
+
+BASE = with_owners(compute_node())
 PLAIN = renamed(BASE, plain)
 
 
@@ -120,6 +159,8 @@ def test_text_dump_trace_and_dot_keep_their_lines(name: Namer) -> None:
         assert_like(render_text(snap, ascii=ascii), render_text(PLAIN, ascii=ascii))
     for hostile, reference in zip(traces(snap), traces(PLAIN), strict=True):
         assert_like(hostile, reference)
+    for hostile, reference in zip(ui_lines(snap), ui_lines(PLAIN), strict=True):
+        assert_like(hostile, reference, allow="")
     dot, dot_plain = render_dot(snap), render_dot(PLAIN)
     assert_like(dot, dot_plain)
     graph, graph_plain = parse(dot), parse(dot_plain)  # every line still one well-quoted statement
@@ -198,6 +239,8 @@ def test_every_link_of_the_base_is_renamed() -> None:
     snap = renamed(BASE, lambda slot: "Z")
     assert {link.name for link in snap.links} == {"Z"}
     assert len(snap.links) == len(BASE.links)
+    assert BASE.owners and {o.name for o in snap.owners or ()} == {"Z"}
+    assert all(v == "Z" for o in snap.owners or () for _k, v in o.details)
     assert all(r is None or r.name in (None, "Z") for link in snap.links for r in (link.peer, link.master, link.lower))
     assert all(pr.comm == "Z" for ns in snap.namespaces for pr in ns.processes)
     assert all(set(ns.names) <= {"Z"} for ns in snap.namespaces)

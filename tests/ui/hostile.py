@@ -26,6 +26,9 @@ EVIL_COMM = "\x1b[31mEVIL"
 MARKUP_COMM = "[red]ngx"
 NS_NAME = "[i]ns\x1b]0;t\x07"
 ERROR_MESSAGE = "[b]cannot\x1b[2J read"
+#: A container's name and image are whatever its user chose.
+OWNER_NAME = "[b]db\x1b[2J"
+OWNER_IMAGE = "[red]img\x1b]0;t\x07"
 
 #: What each hostile string must look like on screen.
 SHOWN = {
@@ -35,6 +38,8 @@ SHOWN = {
     "evil_comm": "\\x1b[31mEVIL",
     "markup_comm": "[red]ngx",
     "ns": "[i]ns\\x1b]0;t\\x07",
+    "owner": "[b]db\\x1b[2J (container)",
+    "owner_image": "[red]img\\x1b]0;t\\x07",
 }
 
 
@@ -64,4 +69,6 @@ def hostile_snapshot() -> Snapshot:
         namespaces.append(replace(ns, names=names, processes=tuple(procs)))
     links = tuple(_link(link) for link in snap.links)
     errors = (*snap.errors, CollectError("netns 4026532999", ERROR_MESSAGE))
-    return replace(snap, links=links, namespaces=tuple(namespaces), errors=errors)
+    owners = tuple(replace(o, name=OWNER_NAME, details=(("image", OWNER_IMAGE),)) if o.kind == "container" else o
+                   for o in snap.owners or ())
+    return replace(snap, links=links, namespaces=tuple(namespaces), errors=errors, owners=owners)

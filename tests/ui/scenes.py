@@ -210,6 +210,8 @@ SCENES: tuple[Scene, ...] = (
           demo_snapshot, _traffic),
     Scene("trace", "t: the path from a VM's tap to the DHCP server in its namespace", demo_snapshot,
           _jump(TAP_VM, "t")),
+    Scene("owners", "Owners: a tap's VM (libvirt, Nova's metadata) and its Neutron port, exact or inferred",
+          demo_snapshot, _jump(TAP_VM)),
     Scene("filter", "/ filter: namespaces, devices and processes matching 'qdhcp'", demo_snapshot,
           _keys("slash", *"qdhcp", "enter")),
     Scene("help_read_only", "? help in read-only mode: no write keys", demo_snapshot, _keys("question_mark")),

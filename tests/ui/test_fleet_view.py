@@ -207,4 +207,4 @@ async def test_counts_that_arrive_while_a_host_is_shown_are_there_after_h(monkey
         app.post_message(HostsSummarized([(DEMO, summarize(state.entries[DEMO]))]))
         await wait_for(pilot, lambda: state.summaries[DEMO] is not None)
         await pilot.press("H")
-        assert [str(c) for c in hosts_table(app).get_row_at(DEMO)][3:9] == ["3", "17", "3", "4", "4", "0"]
+        assert [str(c) for c in hosts_table(app).get_row_at(DEMO)][3:9] == ["4", "21", "4", "6", "4", "0"]

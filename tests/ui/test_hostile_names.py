@@ -51,9 +51,10 @@ async def test_tree_shows_every_hostile_name_exactly() -> None:
     async with app.run_test(size=SIZE) as pilot:
         app = await _start(pilot)
         text = on_screen(app)
-        assert "[b]vq2  tap  qemu-kvm[7748] P2 fd 26 vhost 28" in text
+        # Its owner (inferred from qemu's command line) names the VM, so the holder need not.
+        assert "[b]vq2  tap  P2 (vm, qemu command line)  qemu-kvm[7748] fd 26" in text
         assert "vntr{[b]}<  bridge" in text
-        for key in ("esc_dev", "evil_comm", "markup_comm", "ns"):
+        for key in ("esc_dev", "evil_comm", "markup_comm", "ns", "owner"):
             assert SHOWN[key] in text, key
         assert "holds [b]vq2 fd 26 vhost 28" in text
         assert_clean(text)
@@ -63,6 +64,7 @@ async def test_tables_show_hostile_names_in_cells_and_on_screen() -> None:
     app, _ = make_app(hostile_snapshot())
     async with app.run_test(size=SIZE) as pilot:
         app = await _start(pilot)
+        await pilot.press("i")  # the tables' whole width: the demo's cni- namespace widens a column
         for key, view, expected in (("2", "bridges", SHOWN["bridge"]), ("4", "tuntap", SHOWN["tap"]),
                                     ("4", "tuntap", SHOWN["esc_dev"]), ("5", "namespaces", SHOWN["ns"]),
                                     ("5", "namespaces", SHOWN["markup_comm"] + "[4251]")):
@@ -74,6 +76,15 @@ async def test_tables_show_hostile_names_in_cells_and_on_screen() -> None:
             text = on_screen(app)
             assert expected in text, (view, expected)
             assert_clean(text)
+        # The owner columns come last (off screen at this width): their cells, and nothing unsafe on screen.
+        for key, view in (("5", "namespaces"), ("3", "veths"), ("4", "tuntap")):
+            await pilot.press(key)
+            table = app.main_query(f"#{view}", SnapshotTable)
+            cells = [str(c) for r in range(table.row_count) for c in table.get_row_at(r)]
+            if view != "tuntap":
+                assert any(c.endswith(SHOWN["owner"]) for c in cells), (view, cells)
+            assert "P2 (vm, qemu command line)" in cells or view != "tuntap", cells
+            assert_clean(on_screen(app))
 
 
 async def test_details_title_and_body_name_the_right_device() -> None:

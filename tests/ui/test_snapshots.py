@@ -26,7 +26,7 @@ def test_views(snap_compare: Compare, name: str) -> None:
     _check(snap_compare, name)
 
 
-@pytest.mark.parametrize("name", ["details_rates", "trace", "filter"])
+@pytest.mark.parametrize("name", ["details_rates", "trace", "filter", "owners"])
 def test_navigation(snap_compare: Compare, name: str) -> None:
     _check(snap_compare, name)
 
@@ -73,6 +73,6 @@ def test_recording(snap_compare: Compare, name: str) -> None:
 def test_every_scene_is_snapshot_tested() -> None:
     tested = {*FLEET, *OVS, "recording", "topology", "bridges", "veths", "tuntap", "namespaces", "events",
               "details_rates", "trace",
-              "filter", "help_read_only", "no_privilege", "loaded_file", "delete_guarded", *SMALL}
+              "filter", "owners", "help_read_only", "no_privilege", "loaded_file", "delete_guarded", *SMALL}
     assert tested == set(BY_NAME)
 

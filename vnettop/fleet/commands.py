@@ -128,10 +128,10 @@ def cmd_fleet_find(args: argparse.Namespace, emit: Emit) -> int:
     if args.format == "json":
         doc = {"schema": "vnettop.fleet-find/1", "query": args.query, "not_searched": failed,
                "matches": [{"host": f.host, "netns": f.netns, "device": f.device, "kind": f.kind,
-                            "matched": f.matched, "path": f.path} for f in found]}
+                            "matched": f.matched, "path": f.path, "owner": f.owner or None} for f in found]}
         emit(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", None, True)
     else:
-        rows = [[f.host, f.netns, f.device or "-", f.kind, f.matched, f.path] for f in found]
+        rows = [[f.host, f.netns, f.device or "-", f.kind, f.matched, f.owner or "-", f.path] for f in found]
         emit(_table(rows), None, False)
     _notes(notes, failed)
     return 0 if found else 1

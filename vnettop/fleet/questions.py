@@ -1,4 +1,6 @@
-"""Questions over a fleet file, offline: where is this port / MAC / IP / VM now, and what is abandoned.
+"""Questions over a fleet file, offline: where is this port / MAC / IP / VM / container now, and what is
+abandoned. `find` also matches owners (SNAPSHOT-SCHEMA.md "Owners") by name or id, and says each
+match's owner.
 
 `find` reads each host's snapshot as the plain JSON objects it already is and only builds the full
 Snapshot of a host that matched (to say what the match is attached to), so a question over 1000 hosts
@@ -12,6 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from vnettop import owners
 from vnettop import topology as topo
 from vnettop.fleet.fleetfile import HostEntry
 from vnettop.model import Link, Snapshot
@@ -30,8 +33,9 @@ class Found:
     netns: str  # the namespace's label on that host
     device: str | None  # None when a namespace itself matched
     kind: str  # the device's kind, or "namespace"
-    matched: str  # "name", "mac", "ip", "fdb", "namespace", "port-id"
+    matched: str  # "name", "mac", "ip", "fdb", "namespace", "port-id", "owner"
     path: str  # what it is attached to: holder -> device -> bridge / peer @ namespace
+    owner: str = ""  # whose it is (`owners.owner_text`: `web-1 (vm)`), "" when no source said
 
 
 def classify(query: str) -> tuple[str, str]:
@@ -126,24 +130,54 @@ def find(entries: list[HostEntry], query: str) -> list[Found]:
             how = _device_matches(kind, value, link)
             if how is not None:
                 hits.append((link.get("netns"), link.get("ifindex"), how))
-        ns_hits = []
+        ns_hits: list[tuple[int, str]] = []
         if kind in ("name", "port-id"):
             needle = value.lower()
             for ns in raw.get("namespaces") or ():
                 if any(needle in (n or "").lower() for n in ns.get("names") or ()):
-                    ns_hits.append(ns.get("inode"))
+                    ns_hits.append((ns.get("inode"), "namespace"))
+            _owner_hits(raw, needle, hits, ns_hits)
         if not hits and not ns_hits:
             continue
         snap = entry.snapshot()
-        for inode in ns_hits:
-            out.append(Found(entry.host, snap.ns_label(inode), None, "namespace", "namespace",
-                             f"{len(snap.links_in(inode))} devices"))
+        for inode, how in ns_hits:
+            out.append(Found(entry.host, snap.ns_label(inode), None, "namespace", how,
+                             f"{len(snap.links_in(inode))} devices", owners.namespace_text(snap, inode)))
         for netns, ifindex, how in hits:
             found = snap.link(netns, ifindex)
             if found is not None:
                 path = _fdb_path(snap, found, value) if how == "fdb" else _path(snap, found)
-                out.append(Found(entry.host, snap.ns_label(netns), found.name, found.kind, how, path))
+                out.append(Found(entry.host, snap.ns_label(netns), found.name, found.kind, how, path,
+                                 owners.link_text(snap, found)))
     return out
+
+
+def _owner_matches(owner: dict[str, Any], needle: str) -> bool:
+    """An owner's name containing the query, or its id starting with it (a container's short id, a
+    Neutron uuid prefix); or the query starting with its id when that is itself a prefix (a Neutron
+    port named by a device carries only the uuid's first 11 characters)."""
+    name = str(owner.get("name") or "").lower()
+    ident = str(owner.get("id") or "").lower()
+    return needle in name or (bool(ident) and (ident.startswith(needle) or (len(ident) >= 11
+                                               and needle.startswith(ident))))
+
+
+def _owner_hits(raw: dict[str, Any], needle: str, hits: list[tuple[int, int, str]],
+                ns_hits: list[tuple[int, str]]) -> None:
+    """Add the devices and namespaces of every owner the query names (once each) to the hits."""
+    seen_links = {(h[0], h[1]) for h in hits}
+    seen_ns = {h[0] for h in ns_hits}
+    for owner in raw.get("owners") or ():
+        if not isinstance(owner, dict) or not _owner_matches(owner, needle):
+            continue
+        for key in owner.get("links") or ():
+            if isinstance(key, list) and len(key) == 2 and tuple(key) not in seen_links:
+                seen_links.add((key[0], key[1]))
+                hits.append((key[0], key[1], "owner"))
+        for inode in owner.get("namespaces") or ():
+            if inode not in seen_ns:
+                seen_ns.add(inode)
+                ns_hits.append((inode, "owner"))
 
 
 def orphans(entries: list[HostEntry]) -> list[tuple[str, Orphan, str]]:

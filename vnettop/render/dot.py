@@ -16,8 +16,10 @@ is linear in the snapshot's size.
 
 from __future__ import annotations
 
+from vnettop import owners
 from vnettop import topology as topo
 from vnettop.model import Link, LinkRef, Namespace, OvsSection, Process, Snapshot
+from vnettop.owners import owner_text
 from vnettop.textsafe import printable_line as _one
 
 _KIND_STYLE = {
@@ -69,13 +71,14 @@ def _cluster(snap: Snapshot, ns: Namespace, placed: set[int], joins: topo.Joins)
     label = f"{_one(ns.label)}\nnet:[{ns.inode}]"
     if len(ns.names) > 1:
         label += "\nalso " + ", ".join(_one(n) for n in ns.names[1:])
+    label += "".join(f"\nowner {owner_text(o)}" for o in owners.of_namespace(snap, ns.inode))
     lines = [
         f"  subgraph {quote(f'cluster_ns_{ns.inode}')} {{",
         f"    label={quote(label)};",
         '    style="rounded"; color="#888888";',
     ]
     for link in snap.links_in(ns.inode):
-        lines.append(f"    {_link_node(link)}")
+        lines.append(f"    {_link_node(snap, link)}")
     for proc in _shown_processes(ns, joins):
         placed.add(proc.pid)
         lines.append(f"    {_proc_node(proc)}")
@@ -135,10 +138,11 @@ def _shown_processes(ns: Namespace, joins: topo.Joins) -> list[Process]:
     return [p for p in ns.processes if p.listening or joins.held_by(p.pid)]
 
 
-def _link_node(link: Link) -> str:
+def _link_node(snap: Snapshot, link: Link) -> str:
     label = f"{_one(link.name)}\n{_one(link.kind)}"
     if link.addresses:
         label += "\n" + "\n".join(_one(a) for a in link.addresses)
+    label += _owner_lines(snap, link)
     attrs = [f"label={quote(label)}"]
     style = _KIND_STYLE.get(link.kind)
     if style:
@@ -146,6 +150,16 @@ def _link_node(link: Link) -> str:
     if not link.admin_up or link.oper_state in ("down", "lowerlayerdown"):
         attrs.append('color="#aa0000"')
     return f"{link_id(link.netns, link.ifindex)} [{', '.join(attrs)}];"
+
+
+def _owner_lines(snap: Snapshot, link: Link) -> str:
+    """`owner web-1 (vm)` per owner, worded as the text dump and the TUI word it; a veth end leading into
+    an owned namespace: `-> proxy (container)`."""
+    own = owners.of_link(snap, link)
+    if own:
+        return "".join(f"\nowner {owner_text(o)}" for o in own)
+    far = owners.best(owners.reached(snap, link))
+    return f"\n-> {owner_text(far)}" if far is not None else ""
 
 
 def _proc_node(proc: Process) -> str:

@@ -8,8 +8,9 @@ peers across namespaces, who holds a tap, what looks abandoned.
 
 Rules that keep a time-series database healthy, and why:
 - Facts are `_info` series with value 1 whose labels are stable for the object's life (names, kinds,
-  masters, peers, the holder's command). No pid, counter or timestamp is ever a label: each new value
-  would be a new series (cardinality churn). Counters stay with node_exporter's netdev collector.
+  masters, peers, the holder's command, the owner's name and kind; an owner's id and runtime). No pid,
+  counter or timestamp is ever a label: each new value would be a new series (cardinality churn).
+  Counters stay with node_exporter's netdev collector.
 - Counts are plain gauges; every orphan reason is always emitted (0 included) so `sum by (reason)`
   has no gaps.
 - What could not be read is absent, never 0: a tap whose holders are unknown has no
@@ -27,8 +28,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
-from vnettop import __version__
-from vnettop.model import Link, Snapshot
+from vnettop import __version__, owners
+from vnettop.model import Link, Owner, Snapshot
 from vnettop.orphans import REASONS, bridge_port_counts, find_orphans
 from vnettop.textsafe import printable_line
 
@@ -112,7 +113,14 @@ def _link_labels(snap: Snapshot, link: Link) -> dict[str, str]:
         "master": master,
         "peer": (peer.name or "") if peer is not None else "",
         "peer_netns": _ns(snap, peer.netns) if peer is not None else "",
+        **_owner_labels(owners.best(owners.of_link(snap, link))),
     }
+
+
+def _owner_labels(owner: Owner | None) -> dict[str, str]:
+    """`owner` (its name) and `owner_kind` of a device or namespace: the one `owners.best` chooses, so
+    the TUI, the dump and the metrics name the same one; empty when none is known."""
+    return {"owner": owner.name if owner else "", "owner_kind": owner.kind if owner else ""}
 
 
 def render_prom(snap: Snapshot) -> str:
@@ -140,7 +148,8 @@ def render_prom(snap: Snapshot) -> str:
                      "A network namespace: its label, nsfs inode, all its names, how it is known; always 1.")
     for ns in snap.namespaces:
         ns_info.add(1, netns=_ns(snap, ns.inode), inode=str(ns.inode), names=",".join(ns.names),
-                    kind=_ns_kind(snap, ns.inode))
+                    kind=_ns_kind(snap, ns.inode),
+                    **_owner_labels(owners.best(owners.of_namespace(snap, ns.inode))))
 
     by_kind = Counter(link.kind for link in snap.links)
     links = family("vnettop_links", "gauge", "Network devices on the host, by kind, in every namespace.")
@@ -150,6 +159,18 @@ def render_prom(snap: Snapshot) -> str:
                        "A network device with its namespace, kind, MAC, bridge and veth peer; always 1.")
     for link in snap.links:
         link_info.add(1, **_link_labels(snap, link))
+
+    if snap.owners is not None:  # no family at all when no source was asked (unknown is not "none")
+        owner_info = family("vnettop_owner_info", "gauge",
+                            "Who devices and namespaces belong to (a VM, container, pod, Neutron port...): "
+                            "its kind, name, id, runtime, whether the answer is exact, and what it is part "
+                            "of; always 1.")
+        for owner in snap.owners:
+            up = owners.parent(snap, owner)
+            owner_info.add(1, kind=owner.kind, name=owner.name, id=owner.id or "", runtime=owner.runtime,
+                           exact="true" if owner.exact else "false",
+                           parent=up.name if up is not None else "",
+                           parent_kind=up.kind if up is not None else "")
 
     ports = bridge_port_counts(snap)
     bridge_ports = family("vnettop_bridge_ports", "gauge",

@@ -15,6 +15,7 @@ snapshot's size.
 
 from __future__ import annotations
 
+from vnettop import owners
 from vnettop import topology as topo
 from vnettop.model import (
     Link,
@@ -27,11 +28,12 @@ from vnettop.model import (
     Process,
     Snapshot,
 )
+from vnettop.owners import owner_text
 from vnettop.textsafe import display_width, ljust
 from vnettop.textsafe import printable_line as _one
 
-_UNICODE = {"tee": "├─ ", "last": "└─ ", "bar": "│  ", "gap": "   ", "veth": "⇄", "dot": "·"}
-_ASCII = {"tee": "|- ", "last": "`- ", "bar": "|  ", "gap": "   ", "veth": "<->", "dot": "-"}
+_UNICODE = {"tee": "├─ ", "last": "└─ ", "bar": "│  ", "gap": "   ", "veth": "⇄", "dot": "·", "into": "→"}
+_ASCII = {"tee": "|- ", "last": "`- ", "bar": "|  ", "gap": "   ", "veth": "<->", "dot": "-", "into": "->"}
 
 #: Bridge facts the bridge note already states (`stp on|off`, `vlan_filtering`).
 _BRIDGE_SAID = frozenset({"stp", "stp_state", "vlan_filtering"})
@@ -214,7 +216,11 @@ def _notes(snap: Snapshot, link: Link, nested: bool, sym: dict[str, str], joins:
     role = snap.ovs_datapath_role(link.key)
     if role is not None:
         notes.append(f"ovs datapath's own: {_one(role)}")
-    notes.extend(_owner_note(o) for o in snap.owners_of_link(link.key))
+    own = owners.of_link(snap, link)
+    notes.extend(_owner_note(o) for o in own)
+    far = owners.best(owners.reached(snap, link)) if not own else None
+    if far is not None:  # the host end of a container's veth: whose namespace it leads into
+        notes.append(f"{sym['into']} {owner_text(far)}")
     return "  ".join(notes)
 
 
@@ -285,9 +291,9 @@ def _ovs_iface(snap: Snapshot, iface: OvsIfaceEntry, named: bool) -> str:
 
 
 def _owner_note(owner: Owner) -> str:
-    """`owner web-1 (vm)`; an inferred answer says how it was inferred: `(neutron-port, name pattern)`."""
-    how = "" if owner.exact else f", {_one(owner.source)}"
-    return f"owner {_one(owner.name)} ({_one(owner.kind)}{how})"
+    """`owner web-1 (vm)`; an inferred answer says how it was inferred: `(neutron-port, name pattern)`.
+    Worded by `owners.owner_text`, as the TUI, the trace and DOT word it."""
+    return f"owner {owner_text(owner)}"
 
 
 def _ref_text(snap: Snapshot, link: Link, ref: LinkRef, always_ns: bool = False) -> str:
@@ -308,9 +314,9 @@ def _tun_note(snap: Snapshot, link: Link, joins: topo.Joins) -> str:
     if tun.num_queues is not None:
         flags.append(f"queues {tun.num_queues}")
     if tun.owner is not None:
-        flags.append(f"owner {tun.owner}")
+        flags.append(f"uid {tun.owner}")  # TUNSETOWNER; "owner" names whose it is
     if tun.group is not None:
-        flags.append(f"group {tun.group}")
+        flags.append(f"gid {tun.group}")
     if tun.holders:
         held = ", ".join(
             f"{_one(h.comm)}[{h.pid}]{_vm(joins, h.pid)} {topo.fds_text(h)}"
@@ -362,9 +368,11 @@ def _hop_text(hop: topo.Hop, sym: dict[str, str]) -> str:
     """One hop's line. Its label and note are built from names, so each is escaped whole (escaping is
     per character: the same as escaping each name in it)."""
     note = _one(hop.note).replace("veth peer", f"{sym['veth']} veth peer")
-    label = _one(hop.label)
+    label = _one(hop.label) + (f"  [{_one(hop.owner)}]" if hop.owner else "")
     if hop.kind == "namespace":
         return f"namespace {label}  {note}"
+    if hop.kind == "owner":
+        return f"{_one(hop.owner or hop.label)}  {note}"
     if hop.kind == "service":
         return f"{label}  listening {note}"
     return f"{label}  {note}"

@@ -95,10 +95,10 @@ def changed_namespaces(old: Snapshot, new: Snapshot) -> frozenset[int] | None:
     processes with what each holds (names of tun/tap devices, possibly in other namespaces). So: None
     when any namespace changed (names, processes: every label may mention them); otherwise the
     namespaces with a device added, removed or changed (counters aside), plus the namespaces of the
-    processes holding a changed tun/tap.
+    processes holding a changed tun/tap. Any change of owners: None.
     """
-    if old.host != new.host:
-        return None
+    if old.host != new.host or old.owners != new.owners:
+        return None  # owners are named anywhere (a veth names whose namespace it reaches)
     changed = _changed_records(old, new)
     if changed is None:
         return None

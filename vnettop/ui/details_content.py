@@ -10,12 +10,12 @@ from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderR
 from rich.table import Table
 from rich.text import Text
 
-from vnettop import ovsgraph
-from vnettop.model import CollectError, Link, Namespace, Process, Snapshot
+from vnettop import ovsgraph, owners
+from vnettop.model import CollectError, Link, Namespace, Owner, Process, Snapshot
 from vnettop.topology import fds_text, vm_name
 from vnettop.ui import ovs_details
 from vnettop.ui.inspect_commands import commands_for, wrap_command
-from vnettop.ui.labels import holder_text, holders_text, plain, proc_name, ref_where, safe
+from vnettop.ui.labels import OWNER_STYLE, holder_text, holders_text, plain, proc_name, ref_where, safe
 from vnettop.ui.rates import RateTracker, human_bytes, human_rate, sparkline
 from vnettop.ui.targets import Target, find_process, resolve
 
@@ -143,8 +143,9 @@ def _tun_parts(snap: Snapshot, link: Link) -> list[RenderableType]:
     _row(g, "flags", " ".join(flags))
     if tun.num_queues is not None:
         _row(g, "queues", str(tun.num_queues))
-    _row(g, "owner", "-" if tun.owner is None else f"uid {tun.owner}")
-    _row(g, "group", "-" if tun.group is None else f"gid {tun.group}")
+    # TUNSETOWNER/TUNSETGROUP: who may attach, not whose the device is (that is the Owner block)
+    _row(g, "tun uid", "-" if tun.owner is None else str(tun.owner))
+    _row(g, "tun gid", "-" if tun.group is None else str(tun.group))
     _row(g, "holders", Text(holders_text(link, snap), style="magenta"))
     parts: list[RenderableType] = [g]
     for h in tun.known_holders:
@@ -155,6 +156,51 @@ def _tun_parts(snap: Snapshot, link: Link) -> list[RenderableType]:
         parts.append(Text.assemble((holder_text(h, snap).rstrip("?"), "bold magenta"),
                                    f"{where}{exact}\n  ", (cmd, "dim")))
     return parts
+
+
+#: Owners' facts worth their own row, in this order; the others follow as the source gave them.
+_OWNER_FACTS = ("also",)
+
+
+def _owner_parts(snap: Snapshot, found: tuple[Owner, ...], title: str) -> list[RenderableType]:
+    """An Owner block per owner: what it is, how it is known (exact, or inferred from what), which other
+    sources saw it, its facts, and what it belongs to (a Neutron port's VM)."""
+    parts: list[RenderableType] = []
+    for owner in found:
+        parts.append(Text.assemble((f"{title} ", "bold"), (owners.owner_text(owner), OWNER_STYLE)))
+        g = _grid()
+        _row(g, "kind", owner.kind)
+        _row(g, "name", owner.name)
+        _row(g, "id", owner.id or "-")
+        _row(g, "runtime", owner.runtime)
+        _row(g, "source", owner.source)
+        _row(g, "known", Text(owners.how_known(owner), style="green" if owner.exact else "yellow"))
+        also = owners.detail(owner, "also")
+        if also:
+            _row(g, "also seen by", also)
+        for key, value in owner.details:
+            if key not in _OWNER_FACTS:
+                _row(g, key, value)
+        up = owners.parent(snap, owner)
+        if up is not None:
+            _row(g, "part of", Text(owners.owner_text(up), style=OWNER_STYLE))
+        if owner.pids:
+            _row(g, "pids", " ".join(str(p) for p in owner.pids[:PID_CAP])
+                 + (f" … +{len(owner.pids) - PID_CAP} more" if len(owner.pids) > PID_CAP else ""))
+        parts.append(g)
+    return parts
+
+
+def _link_owner_parts(snap: Snapshot, link: Link) -> list[RenderableType]:
+    """The device's own owners; else whose namespace it leads into (a container's host veth); else whose
+    namespace it is in (the container's eth0)."""
+    own = owners.of_link(snap, link)
+    if own:
+        return _owner_parts(snap, own, "Owner")
+    far = owners.reached(snap, link)
+    if far:
+        return _owner_parts(snap, far, "Leads into")
+    return _owner_parts(snap, owners.of_namespace(snap, link.netns), "In")
 
 
 def _rates(snap: Snapshot, link: Link, rates: RateTracker | None) -> RenderableType:
@@ -240,14 +286,17 @@ def render_details(snap: Snapshot, target: Target | None, rates: RateTracker | N
         parts.append(_link_grid(snap, obj))
         if obj.bridge is not None:
             parts += _bridge_parts(snap, obj, full)
+        parts += _link_owner_parts(snap, obj)
         if obj.tun is not None:
             parts += _tun_parts(snap, obj)
         parts += ovs_details.link_parts(snap, obj)
         parts.append(_rates(snap, obj, rates))
     elif isinstance(obj, Namespace):
+        parts += _owner_parts(snap, owners.of_namespace(snap, obj.inode), "Owner")
         parts += _ns_parts(snap, obj, full)
     elif isinstance(obj, Process):
         parts += _proc_parts(snap, target.netns, obj)
+        parts += _owner_parts(snap, owners.of_pid(snap, obj.pid), "Owner")
     elif isinstance(obj, ovsgraph.OvsHit):
         parts += ovs_details.hit_parts(snap, obj)
     else:

@@ -1,4 +1,4 @@
-"""Where `p`, `b`, `h` and the trace hops lead from a selection (pure).
+"""Where `p`, `b`, `h`, `o` and the trace hops lead from a selection (pure).
 
 Each function returns the Target to jump to, or a one-line reason why there is none (shown as a
 notification), so the app never guesses and the rules are unit-tested without a terminal.
@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from vnettop import topology
+from vnettop import owners, topology
 from vnettop.model import Link, Snapshot
 from vnettop.topology import Hop
 from vnettop.ui import ovs_jumps
-from vnettop.ui.targets import Target, resolve
+from vnettop.ui.targets import Target, describe, resolve
 
 
 def _link(snap: Snapshot, target: Target | None) -> Link | None:
@@ -78,6 +78,37 @@ def holder_target(snap: Snapshot, target: Target | None) -> Target | str:
     if found is None:
         return f"{link.name}: holder {link.tun.holders[0].comm}[{pid}] is not in the snapshot's process list"
     return Target.proc(found[0].inode, pid)
+
+
+def owner_target(snap: Snapshot, target: Target | None) -> tuple[Target, str] | str:
+    """`o`: the owner's next device after the selected one, and a notice naming the owner and where in
+    its devices this is (`web-1 (vm): 2 of 3`); pressed again, the next, round to the first. From a
+    namespace or a process, its owner's first device. The owner of a device is its own, else the one of
+    the namespace it leads into or is in (`owners.for_link`)."""
+    if target is None:
+        return "owner: select a device, namespace or process first"
+    found = None
+    current: tuple[int, int] | None = None
+    if target.kind == "link":
+        link = snap.link(target.netns, target.ident)
+        if link is not None:
+            found, current = owners.for_link(snap, link), link.key
+    elif target.kind == "ns":
+        found = owners.best(owners.of_namespace(snap, target.netns))
+    elif target.kind == "proc":
+        found = owners.best(owners.of_pid(snap, target.ident))
+    if found is None:
+        if not snap.owners:
+            return "owner: nothing here names owners (no VM, container or pod source answered)"
+        return f"{describe(snap, target)}: no known owner"
+    devs = owners.devices(snap, found)
+    keys = [d.key for d in devs]
+    if not keys:
+        return f"{owners.owner_text(found)} has no device in the snapshot"
+    at = (keys.index(current) + 1) % len(keys) if current in keys else 0
+    if current is not None and keys[at] == current:
+        return f"{owners.owner_text(found)}: {devs[at].name} is its only device"
+    return Target.link(*keys[at]), f"{owners.owner_text(found)}: {devs[at].name} ({at + 1} of {len(keys)})"
 
 
 def hop_target(snap: Snapshot, hop: Hop) -> Target | None:

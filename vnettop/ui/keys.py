@@ -28,7 +28,7 @@ READ_BINDINGS: list[Binding] = [
     Binding("ctrl+c", "quit", "Quit", show=False, priority=True, key_display="ctrl+c", id="quit-ctrl-c",
             tooltip="leave vnettop"),
     Binding("slash", "filter", "Filter", key_display="/", id="filter",
-            tooltip="show only what matches name, kind, namespace or process (!x inverts)"),
+            tooltip="show only what matches name, kind, namespace, process, owner, MAC or IP (!x inverts)"),
     Binding("escape", "clear_filter", "Clear filter", show=False, key_display="esc", id="clear-filter",
             tooltip="clear the filter"),
     Binding("p", "peer", "Peer", id="peer",
@@ -38,6 +38,8 @@ READ_BINDINGS: list[Binding] = [
     Binding("b", "bridge", "Bridge", id="bridge", tooltip="jump to the bridge this device is a port of"),
     Binding("h", "holder", "Holder", id="holder",
             tooltip="jump to the process holding this tun/tap (from a process: to its device)"),
+    Binding("o", "owner", "Owner", id="owner",
+            tooltip="jump to the next device of the VM, container or pod this belongs to (again: the next)"),
     Binding("H", "hosts", "Hosts", id="hosts",
             tooltip="fleet file: back to the hosts view (one row per host; enter opens a host)"),
     Binding("left_square_bracket", "step(-1)", "Prev change", key_display="[", id="step-back",
@@ -84,4 +86,4 @@ ALL_BINDINGS: list[Binding] = READ_BINDINGS + WRITE_BINDINGS
 #: bindings, "views" for the 1-6 group, "palette" for ctrl+p; keys not named here come last.
 FOOTER_ORDER: tuple[str, ...] = ("help", "quit", "hosts", "step-back", "step-forward", "filter", "peer",
                                  "trace", "views", "write-new", "write-delete", "write-up-down", "bridge",
-                                 "holder", "pause", "refresh", "palette")
+                                 "holder", "owner", "pause", "refresh", "palette")

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from vnettop import owners
 from vnettop.model import Link, LinkRef, Namespace, Process, Snapshot, TunHolder
 from vnettop.textsafe import printable_line
 from vnettop.topology import fds_text, vm_name
+
+#: How an owner's name stands out in a line (bold yellow reads on 16-colour terminals too).
+OWNER_STYLE = "bold yellow"
 
 
 def safe(text: str) -> str:
@@ -97,14 +101,17 @@ def link_label(snap: Snapshot, link: Link, port_count: int | None = None) -> Tex
     text = Text()
     text.append(safe(link.name), style="bold")
     text.append(f"  {link.kind}", style="cyan")
+    owner = owners.link_note(snap, link)
+    if owner:
+        text.append(f"  {owner}", style=OWNER_STYLE)
     extra = ""
     if link.bridge is not None:
         n = port_count if port_count is not None else len(link.bridge.ports)
         extra = f"{n} port{'s' if n != 1 else ''}"
     elif link.peer is not None:
         extra = f"⇄ {ref_where(snap, link.peer, link.netns)}"
-    elif link.tun is not None:
-        extra = holders_text(link, snap)
+    elif link.tun is not None:  # the VM's name from qemu's command line only when no owner says more
+        extra = holders_text(link, None if owner else snap)
     elif link.lower is not None:
         extra = f"on {ref_where(snap, link.lower, link.netns)}"
     if extra:
@@ -121,6 +128,9 @@ def ns_label(snap: Snapshot, ns: Namespace) -> Text:
     """The tree line for a namespace: name, device count, the processes of interest."""
     text = Text()
     text.append(short(ns.label, 40), style="bold green")
+    owner = owners.namespace_note(snap, ns.inode)
+    if owner:
+        text.append(f"  {owner}", style=OWNER_STYLE)
     if not ns.names and not ns.root:
         text.append("  no name", style="dim")
     if ns.readable:
@@ -158,14 +168,17 @@ def held_index(snap: Snapshot) -> dict[int, list[str]]:
     return out
 
 
-def proc_label(proc: Process, held: list[str]) -> Text:
-    """The tree line for a process: name, pid, what it holds and listens on."""
+def proc_label(proc: Process, held: list[str], owner: str = "") -> Text:
+    """The tree line for a process: name, pid, its owner (when not its namespace's), what it holds and
+    listens on."""
     text = Text()
     text.append("◆ ", style="magenta")
     text.append(proc_name(proc), style="bold magenta")
-    vm = vm_name(proc)
+    vm = None if owner else vm_name(proc)  # qemu's own word for the VM only when no owner says more
     if vm:
         text.append(f" {safe(vm)}", style="bold")
+    if owner:
+        text.append(f"  {owner}", style=OWNER_STYLE)
     if held:
         text.append("  holds " + ", ".join(held))
     listening = listening_text(proc)

@@ -1,4 +1,4 @@
-"""Navigation actions of the app: peer, bridge, holder and trace jumps, and the `/` filter.
+"""Navigation actions of the app: peer, bridge, holder, owner and trace jumps, and the `/` filter.
 
 The rules (where a jump leads, what a trace contains) are pure functions in `vnettop.ui.jumps`; this
 mixin only turns their answers into cursor moves, screens and notifications.
@@ -12,7 +12,7 @@ from textual.widgets import Input
 
 from vnettop.model import Snapshot
 from vnettop.ui.filtering import Filter
-from vnettop.ui.jumps import bridge_target, holder_target, hop_target, peer_target, trace_from
+from vnettop.ui.jumps import bridge_target, holder_target, hop_target, owner_target, peer_target, trace_from
 from vnettop.ui.screens.trace import TraceScreen
 from vnettop.ui.targets import Target
 
@@ -58,6 +58,16 @@ class NavigationActions(_Base):
     def action_holder(self) -> None:
         if self.snapshot is not None:
             self._jump_or_say(holder_target(self.snapshot, self.current_target()))
+
+    def action_owner(self) -> None:
+        if self.snapshot is None:
+            return
+        result = owner_target(self.snapshot, self.current_target())
+        if isinstance(result, str):
+            self.notify(result, severity="warning", timeout=4)
+        else:
+            self.jump_to(result[0])
+            self.notify(result[1], timeout=3)
 
     def action_trace(self) -> None:
         snap = self.snapshot

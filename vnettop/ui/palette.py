@@ -1,4 +1,5 @@
-"""The command palette's jump provider: any device, namespace or process by name (ctrl+p).
+"""The command palette's jump provider: any device, namespace or process by name, or by its owner's
+name or id, its MAC or IP address (ctrl+p).
 
 The actions (views, trace, write actions in write mode) come from `VnettopApp.get_system_commands`,
 built from the same bindings as the footer, so the palette never offers what the keys do not.
@@ -15,6 +16,7 @@ from rich.text import Text
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.fuzzy import Matcher
 
+from vnettop import topology
 from vnettop.model import Snapshot
 from vnettop.names import written
 from vnettop.topology import vm_name
@@ -49,6 +51,29 @@ def everything(snap: Snapshot) -> list[tuple[str, str, Target]]:
             help_text = f"process, VM {safe(vm)}" if vm else "process"
             label = safe(written(f"{proc.comm}[{proc.pid}] @ {ns.label}"))
             out.append((label, help_text, Target.proc(ns.inode, proc.pid)))
+    return out
+
+
+def found_by_more(snap: Snapshot, query: str) -> list[tuple[str, str, Target]]:
+    """(label, help, target) of what `topology.find` finds by an owner's name or id (a Neutron port
+    uuid prefix), a MAC or an IP address: what fuzzy matching of the names cannot find. A query shorter
+    than 2 characters finds nothing here (every owner would)."""
+    if len(query.strip()) < 2:
+        return []
+    out: list[tuple[str, str, Target]] = []
+    for m in topology.find(snap, query):
+        if not m.why or len(out) >= LIMIT:
+            continue
+        if m.kind == "link" and isinstance(m.ref, tuple):
+            target = Target.link(*m.ref)
+        elif m.kind == "namespace":
+            target = Target.ns(m.netns)
+        elif isinstance(m.ref, int):
+            target = Target.proc(m.netns, m.ref)
+        else:
+            continue
+        prefix = "namespace " if m.kind == "namespace" else ""
+        out.append((safe(written(prefix + m.label)), safe(f"{m.kind}, by {m.why}"), target))
     return out
 
 
@@ -89,6 +114,9 @@ class JumpProvider(Provider):
             if score > 0:
                 yield Hit(score, highlighted(matcher, text), partial(self.vnettop.jump_to, target),
                           help=escape(help_text))
+        for label, help_text, target in found_by_more(snap, query):
+            yield Hit(1.0, Text(f"jump to {label}"), partial(self.vnettop.jump_to, target),
+                      help=escape(help_text))
 
 
 class FleetProvider(Provider):

@@ -11,10 +11,20 @@ from dataclasses import dataclass
 
 from rich.text import Text
 
+from vnettop import owners
 from vnettop.model import Link, Snapshot
 from vnettop.ui.changes import Change, changed_namespaces
 from vnettop.ui.filtering import Filter
-from vnettop.ui.labels import holders_text, listening_text, plain, proc_name, ref_where, short, state_style
+from vnettop.ui.labels import (
+    OWNER_STYLE,
+    holders_text,
+    listening_text,
+    plain,
+    proc_name,
+    ref_where,
+    short,
+    state_style,
+)
 from vnettop.ui.targets import Target
 
 Cell = str | Text
@@ -39,10 +49,16 @@ class Row:
 #: "ovs" is for OVS bridges' rows (ui/ovs_rows.py): tag, ofport, patch peer, tunnel remote. It comes before
 #: the Linux bridges' own columns so it is on screen beside the details pane, and is narrow without OVS.
 BRIDGE_COLUMNS = ("bridge", "port", "kind", "namespace", "state", "ovs", "cost", "prio", "MACs")
-VETH_COLUMNS = ("end A", "namespace A", "master A", "", "end B", "namespace B", "master B", "state")
-TUN_COLUMNS = ("device", "namespace", "type", "flags", "holders", "owner", "state")
-NS_COLUMNS = ("namespace", "inode", "devs", "pids", "processes", "listening")
+#: Owners come last: at 80 columns the kernel's facts stay in sight and the table scrolls to the rest.
+VETH_COLUMNS = ("end A", "namespace A", "master A", "", "end B", "namespace B", "master B", "state", "owner")
+TUN_COLUMNS = ("device", "namespace", "type", "flags", "holders", "uid/gid", "state", "owner")
+NS_COLUMNS = ("namespace", "inode", "devs", "pids", "processes", "listening", "owner")
 EVENT_COLUMNS = ("time", "what", "device", "namespace", "detail")
+
+
+def _owner_cell(note: str) -> Text:
+    """An owner column's cell (`owners` made the text safe)."""
+    return Text(note, style=OWNER_STYLE)
 
 
 def _state(link: Link) -> Text:
@@ -124,7 +140,8 @@ def veth_rows(snap: Snapshot, flt: Filter, reuse: Reuse | None = None) -> list[R
         rows.append(Row(ta.id, ta, (
             plain(a.name, "bold"), short(snap.ns_label(a.netns)),
             a.master.name or "" if a.master else "", "⇄", *b_cells,
-            Text(" ".join(states) or "up", style="red" if states else "green"))))
+            Text(" ".join(states) or "up", style="red" if states else "green"),
+            _owner_cell(owners.link_note(snap, a) or (owners.link_note(snap, b) if b is not None else "")))))
     return rows
 
 
@@ -169,7 +186,7 @@ def tun_rows(snap: Snapshot, flt: Filter) -> list[Row]:
             Text(holders_text(link, snap),
                  style="magenta" if tun.holders else "yellow" if tun.unheld else "dim"),
             owner.strip(),
-            _state(link))))
+            _state(link), _owner_cell(owners.link_note(snap, link)))))
     return rows
 
 
@@ -186,7 +203,8 @@ def ns_rows(snap: Snapshot, flt: Filter) -> list[Row]:
         rows.append(Row(t.id, t, (
             Text(short(ns.label, 30), style="bold green"), str(ns.inode),
             str(len(snap.links_in(ns.inode))) if ns.readable else "?",
-            f"{len(ns.pids)}{'' if ns.pids_complete else '+'}", procs, listening)))
+            f"{len(ns.pids)}{'' if ns.pids_complete else '+'}", procs, listening,
+            _owner_cell(owners.namespace_note(snap, ns.inode)))))
     return rows
 
 

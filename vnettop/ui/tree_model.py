@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 from rich.text import Text
 
-from vnettop import ovsgraph
+from vnettop import ovsgraph, owners
 from vnettop.model import Link, Namespace, Snapshot
+from vnettop.topology import vm_name
 
 # ovs_rows builds this module's NodeSpecs and this module places its nodes: each imports the other as a
 # module, and uses it only at call time.
@@ -34,7 +35,7 @@ class LabelCache:
     def link(self, snap: Snapshot, link: Link, port_count: int | None) -> Text:
         refs = tuple(snap.ns_label(ref.netns) for ref in (link.peer, link.lower) if ref is not None)
         holders = holders_text(link, snap) if link.tun is not None else ""  # VM names come from processes
-        key = (link_shape(link), refs, port_count, holders)
+        key = (link_shape(link), refs, port_count, holders, owners.link_note(snap, link))
         label = self._links.get(key)
         if label is None:
             label = self._links[key] = link_label(snap, link, port_count)
@@ -188,10 +189,16 @@ def _ns_node(snap: Snapshot, ns: Namespace, flt: Filter, cache: LabelCache,
         if node is not None:
             kids.append(node)
     kids.extend(ovs_nodes)
+    ns_owner = owners.best(owners.of_namespace(snap, ns.inode))
     for proc in ns.processes:
         target = Target.proc(ns.inode, proc.pid)
         if show_all or flt.matches(snap, target):
-            kids.append(NodeSpec(target, proc_label(proc, held.get(proc.pid, []))))
+            own = owners.best(owners.of_pid(snap, proc.pid))
+            # Not the namespace's owner (its line names it), nor an inference from the very command line
+            # the label's VM name comes from.
+            shown = own is not None and own != ns_owner and (own.exact or vm_name(proc) is None)
+            note = owners.owner_text(own, owners.LABEL_NAME_WIDTH) if own is not None and shown else ""
+            kids.append(NodeSpec(target, proc_label(proc, held.get(proc.pid, []), note)))
     children = tuple(kids)
     if show_all or _keep(flt, snap, ns_target, children):
         return NodeSpec(ns_target, ns_label(snap, ns), children)

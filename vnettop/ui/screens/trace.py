@@ -13,18 +13,21 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from vnettop.topology import Hop
-from vnettop.ui.labels import plain, safe
+from vnettop.ui.labels import OWNER_STYLE, plain, safe
 from vnettop.ui.targets import Target
 
-ICONS = {"process": "◆", "link": "•", "namespace": "▣", "service": "◇", "ovs-bridge": "▦", "ovs-port": "◦"}
+ICONS = {"process": "◆", "link": "•", "namespace": "▣", "service": "◇", "ovs-bridge": "▦", "ovs-port": "◦",
+         "owner": "★"}
 STYLES = {"process": "bold magenta", "link": "bold", "namespace": "bold green", "service": "bold magenta",
-          "ovs-bridge": "bold cyan", "ovs-port": "bold"}
+          "ovs-bridge": "bold cyan", "ovs-port": "bold", "owner": OWNER_STYLE}
 
 
 def hop_text(hop: Hop) -> Text:
     text = Text("  " * hop.depth)
     text.append(f"{ICONS.get(hop.kind, '·')} ", style=STYLES.get(hop.kind, ""))
     text.append(safe(hop.label), style=STYLES.get(hop.kind, ""))
+    if hop.owner and hop.kind != "owner":
+        text.append(f"  {safe(hop.owner)}", style=OWNER_STYLE)
     if hop.note:
         text.append(f"  {safe(hop.note)}", style="dim")
     return text
