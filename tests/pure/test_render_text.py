@@ -97,7 +97,7 @@ def test_tun_tap_flags_and_holders(snap: Snapshot, text: str) -> None:
     assert "held by qemu[9] fd 29,30" in row(render_text(many), "tap0")
     assert "held by openvpn[3056] fd 6" in row(text, "tun0")
     tap1 = row(text, "tap1")
-    assert "persist" in tap1 and "multi_queue" in tap1 and "owner 1000" in tap1 and "not held" in tap1
+    assert "persist" in tap1 and "multi_queue" in tap1 and "uid 1000" in tap1 and "owner 1000" not in tap1 and "not held" in tap1
 
 
 def test_vlan_shows_lower_and_info(text: str) -> None:
