@@ -168,16 +168,20 @@ def bench_statistics(sock: str, ports: int, rounds: int) -> None:
     ms = []
     for n in range(rounds + 1, 2 * rounds + 1):
         write_statistics(sock, ports, n)
-        select.select([fd], [], [], 5)
-        time.sleep(0.2)  # let the whole update (~300 kB at 1000 ports) arrive: the wire is not measured here
-        start = time.perf_counter()
-        snap = sset.enrich(base)
-        ms.append((time.perf_counter() - start) * 1000)
+        spent = 0.0
+        while True:  # the update is bigger than the socket's buffer: it may take two reads (two ticks)
+            select.select([fd], [], [], 5)
+            time.sleep(0.05)
+            start = time.perf_counter()
+            snap = sset.enrich(base)
+            spent += (time.perf_counter() - start) * 1000
+            if snap.ovs is not None and first.ovs is not None and snap.ovs.statistics is not first.ovs.statistics:
+                break
+        ms.append(spent)
         assert snap.ovs is not None and first.ovs is not None and snap.ovs.bridges is first.ovs.bridges
         assert "ovs" in sset.last_read, "the statistics write did not wake the source"
-        assert snap.ovs.statistics is not first.ovs.statistics, "the statistics write did not arrive"
         first = snap
-    show("repeat collect carrying a statistics write", ms, "(target: at most 2 ms; no join)")
+    show("repeat collect(s) carrying a statistics write", ms, "(no join; all reads it took, summed)")
     sset.close()
 
 
