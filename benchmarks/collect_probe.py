@@ -53,6 +53,9 @@ def main() -> int:
     ap.add_argument("--profile", choices=("first", "repeat"), default=None)
     ap.add_argument("--prefix", default="", help="count the namespaces/links whose names start with this")
     ap.add_argument("--gap", type=float, default=0.2, help="seconds between repeat collects")
+    ap.add_argument("--change", metavar="NS:DEV", default=None,
+                    help="after the repeats, change DEV's MTU in namespace NS (ours) 5 times, collecting "
+                         "after each event: what a refresh costs when one device changed")
     args = ap.parse_args()
 
     t0 = time.perf_counter()
@@ -76,6 +79,22 @@ def main() -> int:
             repeats.append((time.perf_counter() - t0) * 1000)
             stages.append(dict(collector.last_timings))
             counts.append(dict(collector.last_counts))
+        changed: list[float] = []
+        changed_cpu: list[float] = []
+        if args.change:
+            import subprocess
+
+            ns, dev = args.change.split(":", 1)
+            for i in range(5):
+                time.sleep(args.gap)
+                subprocess.run(["ip", "-n", ns, "link", "set", "dev", dev, "mtu", str(1400 + i % 2)], check=True)
+                collector.wait_for_change(2.0)
+                time.sleep(0.05)  # as the UI lets an event's burst settle
+                t0 = time.perf_counter()
+                collector.collect()
+                changed.append((time.perf_counter() - t0) * 1000)
+                changed_cpu.append(collector.last_timings.get("cpu", float("nan")))
+            subprocess.run(["ip", "-n", ns, "link", "set", "dev", dev, "mtu", "1500"], check=True)
     finally:
         collector.close()
     median_i = repeats.index(sorted(repeats)[len(repeats) // 2]) if repeats else 0
@@ -91,6 +110,9 @@ def main() -> int:
         "first_counts": first_counts,
         "repeat_ms": repeats,
         "repeat_median_ms": statistics.median(repeats) if repeats else None,
+        "repeat_cpu_ms": [st.get("cpu", float("nan")) for st in stages],
+        "changed_ms": changed,
+        "changed_cpu_ms": changed_cpu,
         "repeat_stages": stages[median_i] if stages else {},
         "repeat_counts": counts[median_i] if counts else {},
         "namespaces": len(snap.namespaces),

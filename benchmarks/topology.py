@@ -41,7 +41,8 @@ REPO_ENV = {**os.environ, "PYTHONPATH": REPO_ROOT + (os.pathsep + os.environ["PY
 
 
 def run(argv: Sequence[str], stdin: str | None = None, check: bool = True) -> str:
-    proc = subprocess.run(list(argv), input=stdin, capture_output=True, text=True)
+    # surrogateescape: other people's tests name devices with bytes that are not UTF-8
+    proc = subprocess.run(list(argv), input=stdin, capture_output=True, text=True, errors="surrogateescape")
     if check and proc.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} failed ({proc.returncode}): {proc.stderr.strip()[:500]}")
     return proc.stdout

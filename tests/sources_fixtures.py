@@ -8,8 +8,10 @@ devices whose names only look alike (`tap0`, `vnet3`, `tapdeadbeef-0`, `qvoZZZZZ
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
+from tests.pod_fixtures import node_snapshot
 from vnettop.demo import demo_snapshot
 from vnettop.model import Host, Link, LinkRef, Namespace, Process, Snapshot
 
@@ -17,6 +19,8 @@ ROOT, QROUTER, SNAT, QDHCP, OVNMETA = 4026531840, 4026532001, 4026532002, 402653
 ROUTER = "5f0c2a9e-1b7d-4c3e-9a8f-2d6b4e1c7a90"
 NETWORK = "ba48a3fc-7a5b-4b31-9c2e-6d8e1f0a2b3c"
 META_NET = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+#: Recorded file trees, one per source name (tests/data/sources/<name>/ is that source's root).
+DATA = Path(__file__).parent / "data" / "sources"
 
 
 def _link(netns: int, ifindex: int, name: str, kind: str = "veth", **kw: object) -> Link:
@@ -55,13 +59,17 @@ def openstack_snapshot() -> Snapshot:
 
 
 def base_pictures() -> dict[str, Snapshot]:
-    """Every base picture a source must cope with: none at all, the demo world, an OpenStack host."""
+    """Every base picture a source must cope with: none at all, the demo world, an OpenStack host, a
+    Kubernetes node (tests/pod_fixtures.py)."""
     return {"empty": Snapshot(Host("h", "k"), (Namespace(ROOT, (), True, ()),), ()),
-            "demo": demo_snapshot(), "openstack": openstack_snapshot()}
+            "demo": demo_snapshot(), "openstack": openstack_snapshot(), "k8s-node": node_snapshot()}
 
 
 def fixture_root(tmp_path: Path, source_name: str) -> Path:
     """The file tree a source reads under (its fixture data for `source_name`, under tmp_path)."""
     root = tmp_path / "root"
+    recorded = DATA / source_name
+    if recorded.is_dir() and not root.exists():  # a source's recorded tree, when it has one
+        shutil.copytree(recorded, root, symlinks=True)
     root.mkdir(exist_ok=True)
     return root

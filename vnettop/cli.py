@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from vnettop.collect import Collector
     from vnettop.model import Snapshot
     from vnettop.ui.fleet_hosts import FleetState
+    from vnettop.ui.timeline import RecordingCollector
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_PIPE = 0, 1, 2, 130, 141
 EXIT_SOFTWARE = 70  # sysexits.h EX_SOFTWARE: an internal error
@@ -107,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"seconds between refreshes, from {INTERVAL_MIN:g} to {INTERVAL_MAX:g} "
                         "(default 1.0; kernel events refresh at once)")
     parser.add_argument("--journal", metavar="FILE", help="append every change made to FILE")
+    parser.add_argument("--at", metavar="TIME", help="with --load RECORDING: open at TIME (ISO 8601, HH:MM, "
+                        "end-5m...; default: the recording's last moment); [ and ] then step between changes")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     dump = sub.add_parser("dump", help="write the whole picture once (JSON, text or DOT) and exit")
@@ -115,8 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
                       "prom: Prometheus text exposition")
     dump.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
     dump.add_argument("--ascii", action="store_true", help="text format: ASCII symbols only")
-    dump.add_argument("--at", metavar="TIME", help="with --load RECORDING: the picture at TIME (ISO 8601, "
-                      "HH:MM, end-5m...; default: the recording's last moment)")
+    dump.add_argument("--at", metavar="TIME", default=argparse.SUPPRESS,  # `vnettop --at T dump` too
+                      help="with --load RECORDING: the picture at TIME (ISO 8601, HH:MM, end-5m...; default: "
+                      "the recording's last moment)")
     _add_source(dump, inherit=True)
     _add_ovsdb(dump, inherit=True)
     _add_read_only(dump)
@@ -165,6 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
     lab.add_argument("action", choices=("up", "down", "status"))
     lab.add_argument("--journal", metavar="FILE", default=argparse.SUPPRESS,
                      help="append every change made to FILE")
+    lab.add_argument("--ovs", action="store_true",
+                     help="up: also build an OVS/OVN-shaped node on the host's Open vSwitch (br-int, VM "
+                          "taps, patch ports to br-ex, a geneve tunnel, an ovnmeta- namespace)")
+    _add_ovsdb(lab, inherit=True)
     return parser
 
 
@@ -183,6 +191,10 @@ def _offline_snapshot(args: argparse.Namespace) -> Snapshot | None:
             from vnettop.record.commands import snapshot_from_recording
 
             return snapshot_from_recording(args.load, at)
+        if at is not None and args.load != "-" and not os.path.isfile(args.load):
+            from vnettop.record.reader import Recording
+
+            Recording.open(args.load)  # says what it is instead (no such file, a directory...)
         if at is not None:
             raise UsageError(f"--at TIME picks a moment of a recording, and {args.load} is not one "
                              "(a file written by 'vnettop record')")
@@ -214,13 +226,37 @@ def _starts_like_fleet(path: str) -> bool:
         return False
 
 
-def _tui_source(args: argparse.Namespace) -> Snapshot | FleetState | None:
-    """What the inspector shows: `_offline_snapshot`'s answer, or a fleet file's hosts when --load names
-    one (`vnettop fleet dump` output: JSON Lines, told apart from one snapshot by its first line).
-    Standard input is read once and handed to whichever reader it is for."""
+def _recording_source(path: str, at: str | None) -> RecordingCollector:
+    """A recording's moment for the inspector: `--at TIME`, or the recording's last moment (what the
+    operator who asks "what changed?" compares with first, as `dump --load REC` shows; `[` then walks
+    back). The first picture is rebuilt here, so a moment the recording does not cover (before its
+    start, after its end, in a gap) or a malformed line is one line on stderr before the screen opens."""
+    from vnettop.record.timefmt import TimeFormatError
+    from vnettop.ui.timeline import RecordingCollector, Timeline
+
+    try:
+        timeline = Timeline.open(path, at)
+    except TimeFormatError as e:
+        raise UsageError(f"--at: {e}") from None
+    try:
+        return RecordingCollector(timeline, timeline.snapshot_at(timeline.moment))
+    except BaseException:
+        timeline.close()
+        raise
+
+
+def _tui_source(args: argparse.Namespace) -> Snapshot | FleetState | RecordingCollector | None:
+    """What the inspector shows: `_offline_snapshot`'s answer, a recording's moment, or a fleet file's
+    hosts when --load names one (`vnettop fleet dump` output: JSON Lines, told apart from one snapshot
+    by its first line). Standard input is read once and handed to whichever reader it is for."""
     path = getattr(args, "load", None)
     if not path:
         return _offline_snapshot(args)
+    if path != "-":
+        from vnettop.record.reader import is_recording
+
+        if is_recording(path):
+            return _recording_source(path, getattr(args, "at", None))
     from vnettop.fleet.fleetfile import looks_like_fleet, read_fleet
 
     saved_stdin = sys.stdin
@@ -233,6 +269,9 @@ def _tui_source(args: argparse.Namespace) -> Snapshot | FleetState | None:
                 return _offline_snapshot(args)
         elif not _starts_like_fleet(path):
             return _offline_snapshot(args)  # the snapshot reader says what is wrong, in its words
+        if getattr(args, "at", None) is not None:
+            raise UsageError(f"--at TIME picks a moment of a recording, and {path} is a fleet file "
+                             "(a file written by 'vnettop record' is a recording)")
         from vnettop.ui.fleet_hosts import FleetState
 
         entries, notes = read_fleet(path)
@@ -516,7 +555,8 @@ def cmd_lab(args: argparse.Namespace) -> int:
         raise VnettopError(f"lab {args.action} would change the system, and --read-only forbids that")
     from vnettop.actions.lab import cli_lab
 
-    return cli_lab(args.action, getattr(args, "journal", None))
+    return cli_lab(args.action, getattr(args, "journal", None), ovs=args.ovs,
+                   ovsdb=getattr(args, "ovsdb", None))
 
 
 def _open_terminal() -> int:
@@ -556,11 +596,17 @@ def cmd_tui(args: argparse.Namespace) -> int:
         if tty is not None:
             os.close(tty)
     from vnettop.ui.fleet_hosts import FleetCollector, FleetState
+    from vnettop.ui.timeline import RecordingCollector
 
     fleet = source if isinstance(source, FleetState) else None
-    snap = source if not isinstance(source, FleetState) else None
-    if fleet is not None:
-        collector: Collector = FleetCollector(fleet)
+    recording = source if isinstance(source, RecordingCollector) else None
+    snap = source if not isinstance(source, FleetState | RecordingCollector) else None
+    collector: Collector
+    if recording is not None:
+        collector = recording
+        label = recording.timeline.name
+    elif fleet is not None:
+        collector = FleetCollector(fleet)
         label = fleet.source
     elif snap is not None:
         from vnettop.collect.static import StaticCollector
@@ -575,9 +621,12 @@ def cmd_tui(args: argparse.Namespace) -> int:
     try:
         from vnettop.actions.mutator import Mutator
 
-        offline = snap is not None or fleet is not None
-        mutator, notice = Mutator.for_cli(args.read_only or offline, args.journal)
-        if fleet is not None:
+        offline = snap is not None or fleet is not None or recording is not None
+        mutator, notice = Mutator.for_cli(args.read_only or offline, args.journal,
+                                          ovsdb=getattr(args, "ovsdb", None))
+        if recording is not None:
+            notice = recording_notice(recording)
+        elif fleet is not None:
             notes = f"; {fleet.notes[0]}" if fleet.notes else ""
             notice = f"browsing a fleet file ({label}, {len(fleet.entries)} hosts): read-only{notes}"
             label = f"fleet: {label}"
@@ -588,10 +637,25 @@ def cmd_tui(args: argparse.Namespace) -> int:
         from vnettop.ui.app import run
 
         return run(collector, mutator, read_only=read_only, notice=notice, source_label=label,
-                   interval=args.interval, fleet=fleet)
+                   interval=args.interval, fleet=fleet,
+                   timeline=recording.timeline if recording is not None else None)
     finally:
         collector.close()
 
+
+def recording_notice(recording: RecordingCollector) -> str:
+    """The notice line over a recording: what it covers, that it is read-only, and (once) what its
+    reader had to leave out (a cut-off last line)."""
+    from vnettop.record.timefmt import short
+
+    timeline = recording.timeline
+    notes = "".join(f"; {note}" for note in timeline.recording.notes)
+    return (f"browsing a recording ({timeline.name}: {short(timeline.start)} to {short(timeline.end)}, "
+            f"{timeline.total} changes; [ and ] step): read-only{notes}")
+
+
+#: The commands that show one picture, so `--at TIME` can pick it from a recording (None: the inspector).
+_AT_COMMANDS = (None, "dump", "trace", "export")
 
 _COMMANDS = {"dump": cmd_dump, "trace": cmd_trace, "export": cmd_export, "diff": cmd_diff, "fleet": cmd_fleet,
              "lab": cmd_lab, "record": cmd_record, "changes": cmd_changes,
@@ -619,6 +683,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run `vnettop` with `argv` (default: the process's arguments); return the exit status."""
     try:
         args = build_parser().parse_args(argv)
+        if getattr(args, "at", None) is not None and args.command not in _AT_COMMANDS:
+            raise UsageError(f"--at TIME picks the moment of a recording to show; '{args.command}' shows "
+                             "none (changes takes --since/--until, diff REC takes --from/--to)")
         return _COMMANDS[args.command](args)
     except UsageError as e:
         _say(str(e))

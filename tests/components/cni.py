@@ -9,11 +9,13 @@ the fixture does those same steps itself, with the unmodified parts: the `bridge
 from containernetworking-plugins (CNI_ARGS as the kubelet passes them), and a private containerd (its
 own root, state, socket; the CRI plugin disabled) whose task is started with `ctr run --with-ns
 network:<netns> --annotation ...` in containerd's `k8s.io` namespace. The task's OCI config, with the
-annotations, is in `<state>/io.containerd.runtime.v2.task/k8s.io/<id>/config.json`, as under CRI.
+annotations, is in `<state>/io.containerd.runtime.v2.task/k8s.io/<id>/config.json`, as under CRI, and
+its cgroup is `/kubepods/besteffort/pod<uid>/<id>`, as the kubelet's cgroupfs driver makes it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -55,6 +57,8 @@ class CniPod:
     bridge: str
     address: str
     oci_config: Path  # the sandbox task's OCI runtime config (annotations)
+    containerd_state: Path  # the private containerd's state directory (its task bundles)
+    cgroup: str  # the sandbox's cgroup, as the kubelet's cgroupfs driver names it
 
 
 def _cni(command: str, conf: dict[str, object], netns: str, cid: str,
@@ -143,17 +147,39 @@ def start_cni_pod(comp: Component) -> CniPod:
     address = result["ips"][0]["address"]
 
     ctr = ["ctr", "-a", sock, "-n", K8S_NS]
+    # The kubelet's cgroupfs driver puts a pod's containers in /kubepods/<qos>/pod<uid>/<id> (CRI's
+    # cgroup_parent + the id): the same here, and the directories runc leaves are removed afterwards.
+    cgroup = f"/kubepods/besteffort/pod{pod_uid}/{cid}"
+    made = [d for d in _cgroup_dirs(cgroup) if not d.exists()]
+    comp.on_close(lambda: _remove_cgroups(made))
     comp.on_close(lambda: _remove_task(ctr, cid))
     annotations = {"io.kubernetes.cri.container-type": "sandbox", "io.kubernetes.cri.sandbox-id": cid,
                    "io.kubernetes.cri.sandbox-name": pod_name, "io.kubernetes.cri.sandbox-namespace": pod_ns,
                    "io.kubernetes.cri.sandbox-uid": pod_uid}
     run([*ctr, "run", "-d", "--with-ns", f"network:/run/netns/{netns}", "--label", "io.cri-containerd.kind=sandbox",
+         "--cgroup", cgroup,
          *(a for k, v in annotations.items() for a in ("--annotation", f"{k}={v}")),
          "--rootfs", str(rootfs), cid, "/bin/sleep", "600"])
     pid = _task_pid(ctr, cid)
     comp.on_close(lambda: kill_pid(pid))  # should the shim have gone first
     oci = comp.dir / "containerd" / "state" / "io.containerd.runtime.v2.task" / K8S_NS / cid / "config.json"
-    return CniPod(comp, netns, cid, pod_name, pod_ns, pod_uid, pid, host, bridge, address, oci)
+    return CniPod(comp, netns, cid, pod_name, pod_ns, pod_uid, pid, host, bridge, address, oci,
+                  comp.dir / "containerd" / "state", cgroup)
+
+
+def _cgroup_dirs(path: str) -> list[Path]:
+    """`path` and its parents in every mounted cgroup hierarchy (v1: one per controller; v2: one), deepest
+    first."""
+    parts = [p for p in path.split("/") if p]
+    mounts = [Path(line.split()[1]) for line in Path("/proc/self/mounts").read_text().splitlines()
+              if line.split()[2] in ("cgroup", "cgroup2")]
+    return [m.joinpath(*parts[:n]) for n in range(len(parts), 0, -1) for m in mounts]
+
+
+def _remove_cgroups(made: list[Path]) -> None:
+    for d in made:  # deepest first; a cgroup directory goes with rmdir alone, once empty
+        with contextlib.suppress(OSError):
+            d.rmdir()
 
 
 def _task_pid(ctr: list[str], cid: str) -> int:

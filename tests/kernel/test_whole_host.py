@@ -112,8 +112,8 @@ from vnettop.collect.collector import LiveCollector
 # The interpreter and site-packages live under /root (mode 0700), so a process that is nobody from
 # the start (preexec_fn) cannot even exec it: import every module the collector loads lazily while
 # still root, then drop to nobody for good.
-for mod in pkgutil.iter_modules(vnettop.collect.__path__):
-    importlib.import_module(f"vnettop.collect.{mod.name}")
+for mod in pkgutil.walk_packages(vnettop.collect.__path__, "vnettop.collect."):  # sources' too
+    importlib.import_module(mod.name)
 os.setgroups([])
 os.setgid(65534)
 os.setuid(65534)

@@ -332,24 +332,27 @@ def test_tui_demo_and_read_only_flag(fake_ui: list[dict[str, Any]]) -> None:
 
 
 def test_lab_is_handed_over(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[tuple[str, str | None]] = []
+    calls: list[tuple[str, str | None, bool, str | None]] = []
 
-    def cli_lab(action: str, journal: str | None) -> int:
-        calls.append((action, journal))
+    def cli_lab(action: str, journal: str | None, ovs: bool = False, ovsdb: str | None = None) -> int:
+        calls.append((action, journal, ovs, ovsdb))
         return 7
 
     monkeypatch.setitem(sys.modules, "vnettop.actions.lab", types.SimpleNamespace(cli_lab=cli_lab))
     assert cli.main(["lab", "status"]) == 7
     assert cli.main(["lab", "up", "--journal", "/tmp/j"]) == 7
     assert cli.main(["--journal", "/tmp/k", "lab", "down"]) == 7
-    assert calls == [("status", None), ("up", "/tmp/j"), ("down", "/tmp/k")]
+    assert cli.main(["lab", "up", "--ovs", "--ovsdb", "/tmp/db.sock"]) == 7
+    assert cli.main(["--ovsdb", "/tmp/d2.sock", "lab", "down"]) == 7
+    assert calls == [("status", None, False, None), ("up", "/tmp/j", False, None), ("down", "/tmp/k", False, None),
+                     ("up", None, True, "/tmp/db.sock"), ("down", None, False, "/tmp/d2.sock")]
 
 
 def test_lab_respects_read_only_and_refuses_offline_sources(capsys: pytest.CaptureFixture[str],
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
     monkeypatch.setitem(sys.modules, "vnettop.actions.lab",
-                        types.SimpleNamespace(cli_lab=lambda action, journal: calls.append(action) or 0))
+                        types.SimpleNamespace(cli_lab=lambda action, journal, **_kw: calls.append(action) or 0))
     for action in ("up", "down"):
         code, _, err = run_main(capsys, "--read-only", "lab", action)
         assert code == 1 and "--read-only" in one_line_error(err)

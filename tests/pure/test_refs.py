@@ -449,3 +449,25 @@ def test_idle_devices_get_last_dumps_stats_object() -> None:
     assert lean.parse_stats(message(2, 2, 10) + message(2, 3, 11) + done(2), 2, second, seen)
     assert second[2] is first[2] and second[3] == Stats(rx_bytes=3, tx_bytes=4, rx_packets=11, tx_packets=2)
     assert second[3] is not first[3]
+
+
+def test_reuse_swaps_only_namespaces_whose_counters_mapping_changed() -> None:
+    """The collector hands back the very same counters mapping for an idle namespace: the cache then
+    keeps those links as they are (the very same tuple when all are idle), and what it returns always
+    equals a full resolve of the same drafts with the same counters."""
+    bases, nsids = cache_world()
+    cache = ResolveCache()
+    stats = counters(bases, 1)
+    cache.resolve(bases, stats, nsids)
+    last, _ = cache.resolve(bases, stats, nsids)  # same mappings again: nothing swapped
+    assert cache.reused and cache.swapped == 0
+    again, _ = cache.resolve(bases, dict(stats), nsids)
+    assert again is last and cache.swapped == 0
+    rng = random.Random(3)
+    for seed in range(2, 30):
+        fresh = counters(bases, seed)
+        moved = {ns for ns in stats if rng.random() < 0.3}
+        stats = {ns: fresh[ns] if ns in moved else stats[ns] for ns in stats}
+        links, _ = cache.resolve(bases, stats, nsids)
+        assert cache.reused and cache.swapped == len(moved)
+        assert links == full(bases, stats, nsids)[0]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 from textual.pilot import Pilot
 
@@ -27,6 +27,7 @@ from vnettop.model import Link, Snapshot, Stats
 from vnettop.ui.app import VnettopApp, build_app
 from vnettop.ui.fleet_hosts import FleetState
 from vnettop.ui.targets import Target
+from vnettop.ui.timeline import RecordingCollector, Timeline
 
 Steps = Callable[[Pilot[Any], FakeCollector], Awaitable[None]]
 
@@ -46,8 +47,15 @@ class Scene:
     source_label: str = "live"
     #: A fleet file's hosts (`--load fleet.jsonl`): the app opens on the hosts view and polls nothing.
     fleet: Callable[[], FleetState] | None = None
+    #: A recording (`--load REC`): its collector at the moment it opens at (tests/ui/recording_fixture.py).
+    recording: Callable[[], RecordingCollector] | None = None
 
     def build(self) -> tuple[VnettopApp, FakeCollector]:
+        if self.recording is not None:
+            moments = self.recording()
+            app = build_app(moments, None, read_only=True, notice=self.notice, source_label=self.source_label,
+                            timeline=moments.timeline)
+            return app, cast(FakeCollector, moments)
         collector = FakeCollector(self.snapshot())
         mutator = self.mutator() if self.mutator else None
         app = build_app(collector, mutator, read_only=self.read_only, notice=self.notice,
@@ -229,4 +237,48 @@ SCENES: tuple[Scene, ...] = (
           "the ovnmeta namespace", ovs_snapshot, _jump(OVS_TAP, "t"), size=(150, 40)),
 )
 
+BY_NAME = {scene.name: scene for scene in SCENES}
+
+
+_SCENE_DIR: list[str] = []
+
+
+def _recording_at_change_2() -> RecordingCollector:
+    """tests/ui/recording_fixture.py's recording (vnt.rec, written afresh in a directory of this
+    process's own, removed at exit), opened at +4 s."""
+    import atexit
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from tests.ui.recording_fixture import at, write_recording
+
+    if not _SCENE_DIR:
+        _SCENE_DIR.append(tempfile.mkdtemp(prefix="vnt-scene-"))
+        atexit.register(shutil.rmtree, _SCENE_DIR[0], True)
+    path = Path(_SCENE_DIR[0]) / "vnt.rec"
+    path.unlink(missing_ok=True)  # the recorder appends to a recording that exists
+    write_recording(path)
+    timeline = Timeline.open(str(path), at(4))
+    return RecordingCollector(timeline, timeline.snapshot_at(timeline.moment))
+
+
+async def _next_change_events(pilot: Pilot[Any], collector: FakeCollector) -> None:
+    """`]` from change 2 to change 3 (tap0 down), then the events view."""
+    from tests.ui.recording_fixture import at
+
+    app = pilot.app
+    assert isinstance(app, VnettopApp)
+    await pilot.press("right_square_bracket")
+    await wait_for(pilot, lambda: app.snapshot is not None and app.moment_shown(app.snapshot) == at(6))
+    await pilot.press("6")
+    await wait_for(pilot, lambda: app.main_query("#events").row_count == 7)
+
+
+SCENES += (
+    Scene("recording", "--load REC --at TIME: a recorded moment; ] steps to the next change, the events view "
+          "lists the recorded ones", demo_snapshot, _next_change_events, source_label="vnt.rec",
+          notice="browsing a recording (vnt.rec: 2026-12-04T10:00:00.000Z to 2026-12-04T10:00:10.000Z, "
+          "4 changes; [ and ] step): read-only", recording=_recording_at_change_2),
+)
 BY_NAME = {scene.name: scene for scene in SCENES}

@@ -80,20 +80,30 @@ def test_a_tun_held_from_another_namespace_marks_the_holders_namespace() -> None
     assert builder.reused == len(base.namespaces) - 2
 
 
-def test_namespace_changes_and_filter_changes_rebuild_everything() -> None:
+def test_a_process_change_rebuilds_its_namespace_and_those_with_taps_a_label_change_everything() -> None:
+    """A namespace whose processes changed (a busy host: every second) is rebuilt with the namespaces
+    holding tun/tap devices (their labels name the holders); a changed label (it names the namespace in
+    every reference to it) or another filter rebuilds everything. Each time the same as a fresh build."""
     base = demo_snapshot()
     root = base.namespaces[0]
     more = replace(root, processes=(*root.processes, Process(4321, "nginx", "nginx -g daemon", "www")))
     changed = replace(base, namespaces=(more, *base.namespaces[1:]))
-    assert changed_namespaces(base, changed) is None
+    with_taps = {link.netns for link in base.links if link.tun is not None}
+    assert changed_namespaces(base, changed) == {root.inode} | with_taps
     builder = TreeBuilder()
     builder.build(base, Filter())
     _same_as_fresh(builder, changed, Filter())
-    assert builder.reused == 0
+    assert builder.reused == len(base.namespaces) - len({root.inode} | with_taps)
     _same_as_fresh(builder, changed, Filter.parse("nginx"))  # another filter: nothing reused
     assert builder.reused == 0
     _same_as_fresh(builder, changed, Filter.parse("nginx"))  # nothing changed: all reused
     assert builder.reused == len(base.namespaces)
+    unnamed = next(ns for ns in base.namespaces if not ns.root)
+    renamed = replace(unnamed, names=("vntrenamed",))
+    relabelled = replace(base, namespaces=tuple(renamed if ns is unnamed else ns for ns in base.namespaces))
+    assert changed_namespaces(base, relabelled) is None
+    _same_as_fresh(builder, relabelled, Filter())
+    assert builder.reused == 0
 
 
 @pytest.mark.parametrize("flt", [Filter(), Filter.parse("qdhcp"), Filter.parse("!tap")])
@@ -120,3 +130,19 @@ def test_veth_rows_of_untouched_namespaces_are_kept() -> None:
     second = builder(_with_link(base, inner, replace(inner, admin_up=not inner.admin_up)), Filter())
     assert builder.reused == len(first) - 1  # only the docker pair's row was made again
     assert sum(a is b for a, b in zip(first, second, strict=True)) == len(first) - 1
+
+
+@pytest.mark.parametrize("flt", [Filter(), Filter.parse("qdhcp")])
+def test_a_namespace_coming_or_going_rebuilds_only_what_refers_to_it(flt: Filter) -> None:
+    """A namespace that appears (even one other devices already referred to by inode) or disappears
+    (with its devices) gives the fresh tree, reusing the subtrees nothing in them refers to."""
+    base = demo_snapshot()
+    for ns in base.namespaces[1:]:
+        without = replace(base, namespaces=tuple(n for n in base.namespaces if n is not ns))
+        builder = TreeBuilder()
+        builder.build(base, flt)
+        _same_as_fresh(builder, without, flt)  # found no more, its devices still listed (a race)
+        gone = replace(without, links=tuple(lk for lk in base.links if lk.netns != ns.inode))
+        _same_as_fresh(builder, gone, flt)
+        _same_as_fresh(builder, base, flt)  # back: its devices and those naming it by label again
+        assert changed_namespaces(gone, base) is not None

@@ -65,8 +65,14 @@ def test_open_vswitch(snap_compare: Compare, name: str) -> None:
     _check(snap_compare, name)
 
 
+@pytest.mark.parametrize("name", ["recording"])
+def test_recording(snap_compare: Compare, name: str) -> None:
+    _check(snap_compare, name)
+
+
 def test_every_scene_is_snapshot_tested() -> None:
-    tested = {*FLEET, *OVS, "topology", "bridges", "veths", "tuntap", "namespaces", "events", "details_rates", "trace",
+    tested = {*FLEET, *OVS, "recording", "topology", "bridges", "veths", "tuntap", "namespaces", "events",
+              "details_rates", "trace",
               "filter", "help_read_only", "no_privilege", "loaded_file", "delete_guarded", *SMALL}
     assert tested == set(BY_NAME)
 

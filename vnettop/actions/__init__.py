@@ -11,5 +11,8 @@ Importing this package is cheap: it imports neither pyroute2 nor Textual. The pu
   `check(plan, snapshot=None) -> list[GuardWarning]`, `read_only`, `Mutator.for_cli(flag, journal)`.
   Call it from a thread worker: it blocks on netlink.
 - `guards`: `check(plan, snapshot, ssh)` (pure), `GuardWarning`, `UnconfirmedWarnings`.
-- `journal.Journal`, `lab.cli_lab(action, journal)`.
+- `ovs_plans`: the Open vSwitch plans (`CreateOvsBridge`, `DeleteOvsBridge`, `AddOvsPort`, `DeleteOvsPort`,
+  `SetOvsTag`), whose `ip_command()` is their `ovs-vsctl` command; the same `Mutator.apply` writes them to
+  OVSDB (`ovs_executor`, over `vnettop.ovsdb.transact`), guarded by `ovs_guards`.
+- `journal.Journal`, `lab.cli_lab(action, journal, ovs=False, ovsdb=None)` (`lab_ovs`: the OVS part).
 """

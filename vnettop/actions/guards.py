@@ -138,6 +138,15 @@ def _critical(snapshot: Snapshot, route_link: Link) -> dict[LinkKey, str]:
     return crit
 
 
+def critical_links(snapshot: Snapshot, ssh: SshContext | None) -> dict[LinkKey, str]:
+    """The devices whose loss cuts the SSH session, each with why (empty: not over SSH, or no route)."""
+    root = snapshot.root
+    if ssh is None or ssh.route_ifindex is None or root is None:
+        return {}
+    route_link = snapshot.link(root.inode, ssh.route_ifindex)
+    return _critical(snapshot, route_link) if route_link is not None else {}
+
+
 def _holders_text(link: Link) -> str | None:
     if link.tun is None or not link.tun.holders:
         return None
@@ -149,12 +158,20 @@ def can_warn(plan: Plan) -> bool:
     mutator need not read the system to check them."""
     if isinstance(plan, SetLinkState):
         return not plan.up
+    from vnettop.actions import ovs_guards
+
+    if ovs_guards.can_warn(plan):
+        return True
     return isinstance(plan, (DeleteLink, DeleteNamespace, MoveToNamespace, ClearMaster, SetMaster,
                              DelAddress))
 
 
 def check(plan: Plan, snapshot: Snapshot, ssh: SshContext | None = None) -> list[GuardWarning]:
     """Every warning `plan` raises against `snapshot` and the SSH context (sorted, stable)."""
+    from vnettop.actions import ovs_guards, ovs_plans
+
+    if isinstance(plan, ovs_plans.OvsPlan):
+        return ovs_guards.check(plan, snapshot, ssh)
     out: dict[str, GuardWarning] = {}
 
     def warn(code: str, subject: str, message: str) -> None:

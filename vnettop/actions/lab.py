@@ -32,7 +32,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from vnettop.actions import netnsfs
+from vnettop.actions import lab_owners, netnsfs
 from vnettop.actions import plans as p
 from vnettop.actions.mutator import Mutator
 from vnettop.errors import VnettopError
@@ -83,10 +83,13 @@ class Lab:
     """One lab instance, identified by its name prefix (tests use their own, `vnt<tag>...`)."""
 
     def __init__(self, prefix: str = DEFAULT_PREFIX, state_dir: str = STATE_DIR,
-                 out: Callable[[str], None] = print, programs: bool = True) -> None:
+                 out: Callable[[str], None] = print, programs: bool = True,
+                 owners: bool | None = None) -> None:
         self.prefix = prefix
         #: Use qemu / openvpn / dnsmasq when installed (False: holder processes only, e.g. in tests).
         self.programs = programs
+        #: Add a Docker container when Docker answers (`lab_owners`); by default as `programs`.
+        self.owners = programs if owners is None else owners
         self.state_dir = state_dir
         self.state_path = os.path.join(state_dir, f"{prefix}.json")
         self._print = out
@@ -94,6 +97,8 @@ class Lab:
         self._step = 0
         #: The first journal write that failed ("PATH: reason"), or None: the CLI then exits non-zero.
         self.journal_error: str | None = None
+        #: OVSDB socket: `up` then also builds the OVS/OVN-shaped part (vnettop.actions.lab_ovs).
+        self.ovsdb: str | None = None
 
     def out(self, line: str) -> None:
         """Print one line of progress. Namespace, device and process names (`down` and `status` list
@@ -174,6 +179,12 @@ class Lab:
             for i, tap in enumerate(vm_taps, start=2):
                 self._start(compute, f"vm{i}", tap, "tap")
             self._start_dnsmasq(qdhcp, ns_dhcp)
+            if self.owners:
+                lab_owners.add_container(self, mutator, compute, brq)
+            if self.ovsdb is not None:
+                from vnettop.actions import lab_ovs
+
+                lab_ovs.up(self, mutator, self.ovsdb, net)
         except (VnettopError, OSError, subprocess.SubprocessError) as exc:
             self.out(f"lab {self.prefix}: up failed: {exc}; removing what was made")
             self.down(mutator)
@@ -204,14 +215,16 @@ class Lab:
 
     # -- processes --------------------------------------------------------------------------------
 
-    def _launch(self, netns: str, argv: list[str], pidfile: str | None) -> int:
-        """Run `argv` inside `netns` in a new session; return the pid of what keeps running."""
+    def _launch(self, netns: str | None, argv: list[str], pidfile: str | None) -> int:
+        """Run `argv` inside `netns` (None: vnettop's own) in a new session; return the pid of what keeps
+        running."""
         self._step += 1
         if os.environ.get(CRASH_ENV) == str(self._step):
             os._exit(70)
         if pidfile:
             self._remember("files", pidfile)
-        cmd = [sys.executable, "-m", "vnettop.actions.lab", "exec", netnsfs.netns_path(netns), "--", *argv]
+        nspath = netnsfs.netns_path(netns) if netns is not None else "/proc/self/ns/net"
+        cmd = [sys.executable, "-m", "vnettop.actions.lab", "exec", nspath, "--", *argv]
         env = dict(os.environ, PYTHONPATH=_pkg_root())
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE if pidfile is None else subprocess.DEVNULL,
@@ -242,7 +255,7 @@ class Lab:
                 time.sleep(0.01)
         raise OSError(f"{argv[0]} in {netns} wrote no pid file {pidfile}")
 
-    def _start(self, netns: str, role: str, dev: str, mode: str) -> None:
+    def _start(self, netns: str | None, role: str, dev: str, mode: str) -> None:
         """Start the process holding `dev`: qemu / openvpn when installed, else a holder."""
         files = os.path.join(self.state_dir, f"{self.prefix}-{role}")
         if mode == "tap" and self.programs and shutil.which("qemu-system-x86_64"):
@@ -296,6 +309,10 @@ class Lab:
                     continue
                 if self.prefix.encode() in cmdline or HOLDER_COMM in cmdline:
                     found[pid] = cmdline.split(b"\0")[0].decode(errors="replace")
+        from vnettop.actions import lab_ovs
+
+        for pid, comm in lab_ovs.root_processes(self.prefix).items():  # VMs on OVS: in no lab namespace
+            found.setdefault(pid, comm)
         return found
 
     # -- down / status ----------------------------------------------------------------------------
@@ -313,14 +330,23 @@ class Lab:
                 time.sleep(0.01)
         for pid, comm in sorted(procs.items()):
             self.out(f"  - stopped {comm} [{pid}]")
-        failed = False
+        failed = not lab_owners.remove(self, mutator, self._load())
+        from vnettop.actions import lab_ovs
+
+        if lab_ovs.recorded(self) or self.ovsdb is not None:
+            failed = not lab_ovs.down(self, mutator, self.ovsdb) or failed
         for name in self.namespaces():
             plan = p.DeleteNamespace(name)
             result = mutator.apply(plan, confirmed_warnings=mutator.check(plan))
             self.out(f"  {'-' if result.ok else '!'} {result.ip_command}")
             failed = failed or not result.ok
             self._journal_failed(mutator)  # not a reason to leave the rest of the lab behind
-        for path in [*self._load().get("files", []), self.state_path]:
+        try:  # the daemons' pid and lease files, named PREFIX-…, even when the state file is gone
+            swept = [os.path.join(self.state_dir, e) for e in os.listdir(self.state_dir)
+                     if e.startswith(self.prefix + "-")]
+        except OSError:
+            swept = []
+        for path in [*self._load().get("files", []), *swept, self.state_path]:
             try:
                 os.unlink(path)
             except OSError:
@@ -345,7 +371,14 @@ class Lab:
                 self.out(f"  {line}")
         for pid, comm in sorted(procs.items()):
             self.out(f"process {comm} [{pid}]")
-        whole = len(names) == 2 and len(procs) >= 4
+        from vnettop.actions import lab_ovs
+
+        ovs_lines = lab_ovs.status_lines(self)
+        for line in ovs_lines:
+            self.out(line)
+        with_ovs = bool(self._load().get("ovs_bridges"))
+        whole = len(names) == 2 + with_ovs and len(procs) >= 4 + 3 * with_ovs \
+            and (not with_ovs or lab_ovs.ovs_complete(self))
         self.out(f"lab {self.prefix}: {'up' if whole else 'partly up (run `vnettop lab down`)'}")
         return 0 if whole else 1
 
@@ -383,15 +416,29 @@ def _describe_links(netns: str) -> list[str]:
         os.close(fd)
 
 
-def cli_lab(action: str, journal: str | None, prefix: str = DEFAULT_PREFIX) -> int:
-    """Entry point for `vnettop lab up|down|status`; returns the exit status."""
+def cli_lab(action: str, journal: str | None, prefix: str = DEFAULT_PREFIX, ovs: bool = False,
+            ovsdb: str | None = None) -> int:
+    """Entry point for `vnettop lab up|down|status [--ovs]`; returns the exit status."""
     lab = Lab(prefix)
     if action == "status":
         return lab.status()
     if action not in ("up", "down"):
         print(f"vnettop lab: unknown action {action!r} (use up, down or status)", file=sys.stderr)
         return 2
-    mutator, notice = Mutator.for_cli(False, journal, snapshot_provider=_no_snapshot)
+    if ovs:
+        from vnettop.ovsdb.jsonrpc import default_socket
+
+        lab.ovsdb = ovsdb or default_socket()
+    elif action == "down":
+        lab.ovsdb = ovsdb  # where to sweep for the lab's OVS bridges if its state file is gone
+    if ovs and action == "up":
+        from vnettop.actions import lab_ovs
+
+        why = lab_ovs.preflight(prefix, lab.ovsdb or "")
+        if why is not None:
+            print(printable_line(f"vnettop lab up --ovs: {why}; nothing was built"), file=sys.stderr)
+            return 1
+    mutator, notice = Mutator.for_cli(False, journal, snapshot_provider=_no_snapshot, ovsdb=lab.ovsdb)
     if mutator.read_only:
         why = printable_line(str(notice))
         print(f"vnettop lab {action}: cannot change the system ({why})", file=sys.stderr)

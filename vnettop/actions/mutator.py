@@ -31,6 +31,7 @@ from vnettop.actions import validate as v
 from vnettop.actions.errno_text import explain
 from vnettop.actions.guards import GuardWarning, SshContext
 from vnettop.actions.journal import Journal
+from vnettop.actions.ovs_plans import OvsPlan
 from vnettop.errors import ActionError, NotFoundError, ReadOnlyError, ValidationError, VnettopError
 from vnettop.model import Snapshot
 
@@ -93,6 +94,18 @@ def _partial_snapshot(plan: p.Plan) -> Snapshot:
         return collector.collect()
 
 
+def _ovs_snapshot(ovsdb: str) -> Snapshot:
+    """The root namespace joined with OVSDB (the `ovs` source alone): what the OVS guards need. The SSH
+    route's device is in the root namespace; an OVSDB that cannot be read leaves the section None, which
+    the guard reports as unknown."""
+    from vnettop.collect.collector import LiveCollector
+    from vnettop.collect.sources.registry import make_sources
+
+    sources = [s for s in make_sources("/", {"ovs": {"db": ovsdb}}) if getattr(s, "name", "") == "ovs"]
+    with LiveCollector(sources=sources, only=lambda e: e.root) as collector:
+        return collector.collect()
+
+
 def route_lookup_root(client: str) -> int | None:
     """`ip route get CLIENT` in vnettop's own namespace: the ifindex of the outgoing device, or None."""
     try:
@@ -120,8 +133,11 @@ class Mutator:
     def __init__(self, read_only: bool, journal: Journal | None = None,
                  snapshot_provider: SnapshotProvider | None = None,
                  environ: Mapping[str, str] | None = None,
-                 route_lookup: RouteLookup | None = None) -> None:
+                 route_lookup: RouteLookup | None = None, ovsdb: str | None = None) -> None:
         self._read_only = bool(read_only)
+        #: ovsdb-server's socket for OVS plans (None: $VNETTOP_OVSDB or the usual place); never opened
+        #: in read-only mode.
+        self.ovsdb = ovsdb
         self.journal = journal
         self._snapshot_provider = snapshot_provider
         self._environ = os.environ if environ is None else environ
@@ -134,18 +150,25 @@ class Mutator:
 
     @classmethod
     def for_cli(cls, read_only_flag: bool, journal_path: str | None,
-                snapshot_provider: SnapshotProvider | None = None) -> tuple[Mutator, str | None]:
+                snapshot_provider: SnapshotProvider | None = None,
+                ovsdb: str | None = None) -> tuple[Mutator, str | None]:
         """The mutator the CLI builds, and a one-line notice when it is read-only for a reason the user
         did not ask for (VNETTOP_READ_ONLY=1, or no CAP_NET_ADMIN). None means no notice is needed."""
         journal = Journal(journal_path)
         if read_only_flag:
-            return cls(True, journal, snapshot_provider), None
+            return cls(True, journal, snapshot_provider, ovsdb=ovsdb), None
         if os.environ.get("VNETTOP_READ_ONLY", "").strip() not in ("", "0"):
-            return cls(True, journal, snapshot_provider), "read-only: VNETTOP_READ_ONLY is set"
+            return cls(True, journal, snapshot_provider, ovsdb=ovsdb), "read-only: VNETTOP_READ_ONLY is set"
         notice = privilege.missing_privilege_notice()
         if notice is not None:
-            return cls(True, journal, snapshot_provider), notice
-        return cls(False, journal, snapshot_provider), None
+            return cls(True, journal, snapshot_provider, ovsdb=ovsdb), notice
+        return cls(False, journal, snapshot_provider, ovsdb=ovsdb), None
+
+    def ovsdb_path(self) -> str:
+        """The socket OVS plans are written to."""
+        from vnettop.ovsdb.jsonrpc import default_socket
+
+        return self.ovsdb or default_socket()
 
     # -- guards ---------------------------------------------------------------------------------
 
@@ -166,7 +189,8 @@ class Mutator:
         snap = snapshot
         if snap is None:
             try:
-                snap = self._snapshot_provider() if self._snapshot_provider else _partial_snapshot(plan)
+                snap = self._snapshot_provider() if self._snapshot_provider else \
+                    _ovs_snapshot(self.ovsdb_path()) if isinstance(plan, OvsPlan) else _partial_snapshot(plan)
             except Exception as exc:  # cannot look: say so, and let the user decide
                 target = plan.target.name if plan.target else getattr(plan, "name", "?")
                 return [GuardWarning("guard-unavailable", str(target),
@@ -198,7 +222,12 @@ class Mutator:
             raise err
         start = time.perf_counter()
         try:
-            detail = _execute(plan)
+            if isinstance(plan, OvsPlan):
+                from vnettop.actions import ovs_executor
+
+                detail = ovs_executor.execute(plan, self.ovsdb_path())
+            else:
+                detail = _execute(plan)
             ok, message = True, plan.describe() + (f": {detail}" if detail else ": done")
         except VnettopError as exc:
             ok, message = False, str(exc)

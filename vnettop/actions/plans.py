@@ -449,8 +449,10 @@ _BY_NAME = {cls.__name__: cls for cls in PLAN_TYPES}
 
 def plan_from_dict(data: dict[str, Any]) -> Plan:
     """Rebuild a plan from `Plan.to_dict()` output (journal entries, saved files)."""
+    from vnettop.actions.ovs_plans import OVS_PLAN_TYPES
+
     kind = data.get("plan")
-    cls = _BY_NAME.get(str(kind))
+    cls = _BY_NAME.get(str(kind)) or {c.__name__: c for c in OVS_PLAN_TYPES}.get(str(kind))
     if cls is None:
         raise ValidationError(f"plan {kind!r}: not a known action")
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]

@@ -63,7 +63,7 @@ from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from vnettop.collect.events import EventHub, NetlinkEvent
-from vnettop.collect.namespaces import discover, with_held
+from vnettop.collect.namespaces import Discoverer, with_held
 from vnettop.collect.nspool import NsPool, PooledNs
 from vnettop.collect.refs import ResolveCache
 from vnettop.collect.sources import Source
@@ -174,6 +174,12 @@ class LiveCollector:
         self._scanner: Any = None
         self._resolved = ResolveCache()  # reused on ticks that only fetched counters
         self._namespaces: dict[int, Namespace] = {}  # last tick's, reused when unchanged
+        #: What each Namespace record was made of (entry, processes, unreadable reason, pids complete):
+        #: the same again gives the same record without building and comparing a new one.
+        self._ns_made_of: dict[int, tuple[NsEntry, tuple[Process, ...], str | None, bool]] = {}
+        self._discoverer = Discoverer(proc_root, run_root)
+        #: The last `with_held` call's arguments and answer (most ticks: the same again).
+        self._held_memo: tuple[Discovery, dict[int, tuple[NsFd, ...]], Discovery] | None = None
         self._counts: dict[str, int] = {}
         self._closed = False
         self._close_lock = threading.Lock()
@@ -267,7 +273,16 @@ class LiveCollector:
         return self._scanner.ns_fds() if self._scanner is not None else {}
 
     def _discover(self, held: dict[int, tuple[NsFd, ...]]) -> Discovery:
-        return self._kept(with_held(discover(self.proc_root, self.run_root), held, self.proc_root))
+        return self._kept(self._with_held(self._discoverer.discover(), held))
+
+    def _with_held(self, disc: Discovery, held: dict[int, tuple[NsFd, ...]]) -> Discovery:
+        """`with_held`, the last answer again when asked the same (no new entries, same identities)."""
+        memo = self._held_memo
+        if memo is not None and memo[0] is disc and memo[1] == held:
+            return memo[2]
+        out = with_held(disc, held, self.proc_root)
+        self._held_memo = (disc, dict(held), out)
+        return out
 
     def _kept(self, disc: Discovery) -> Discovery:
         """`disc` limited to the namespaces `only` accepts."""
@@ -283,6 +298,7 @@ class LiveCollector:
         if self._pool is not None:
             self._pool.close()
             self._pool = None
+        self._discoverer.close()
 
     def _give_way(self) -> None:
         """At a point between two pieces of work: wait while the UI asks for the processor (see
@@ -301,6 +317,7 @@ class LiveCollector:
     def _collect(self) -> Snapshot:
         taken_at = datetime.now(timezone.utc)
         t0 = time.perf_counter()
+        cpu0 = time.thread_time()
         timings: dict[str, float] = {}
         errors: list[CollectError] = []
         self._held = 0.0
@@ -314,14 +331,14 @@ class LiveCollector:
             held_at[0] = self._held
             return time.perf_counter()
 
-        disc = self._kept(discover(self.proc_root, self.run_root))
+        disc = self._kept(self._discoverer.discover())
         errors.extend(disc.errors)
         t = lap("discover", t0)
         # The /proc scan before the namespaces are opened: it finds the namespaces kept alive only by a
         # process's fd, which must be read like the others. A tun/tap change seen in the dumps below asks
         # for a full rescan afterwards (a known process may have attached to a new device).
         scan = self._scan(disc, False, errors)
-        disc = self._kept(with_held(disc, scan.ns_fds, self.proc_root))
+        disc = self._kept(self._with_held(disc, scan.ns_fds))
         t = lap("proc", t)
 
         if self._pool is None:
@@ -343,7 +360,7 @@ class LiveCollector:
 
         drafts_by_ns: dict[int, tuple[LinkDraft, ...]] = {}
         stats_by_ns: dict[int, dict[int, Stats]] = {}
-        counts = {"dumped": 0, "counters": 0, "nsid_queries": -pool.nsid_queries}
+        counts = {"dumped": 0, "counters": 0, "idle": 0, "nsid_queries": -pool.nsid_queries}
         self._counts = counts
         tun_changed = False
         shown: list[NsEntry] = []
@@ -392,6 +409,9 @@ class LiveCollector:
         counts["sources_read"] = len(self._sources.last_read)
         timings["total"] = (time.perf_counter() - t0 - self._held) * 1000
         timings["gave_way"] = self._held * 1000
+        # The processor time of this collect alone (on a loaded host the wall time above also counts
+        # the time other processes had the processor): what a refresh costs.
+        timings["cpu"] = (time.thread_time() - cpu0) * 1000
         self.last_timings = timings
         counts["nsid_queries"] += pool.nsid_queries
         self.last_counts = counts
@@ -403,11 +423,21 @@ class LiveCollector:
         """The Namespace records, last tick's objects where nothing changed (fewer objects made, and the
         UI's equality checks stop at identity)."""
         last, now = self._namespaces, {}
+        made_of = self._ns_made_of
+        now_of: dict[int, tuple[NsEntry, tuple[Process, ...], str | None, bool]] = {}
         for e in shown:
-            ns = _namespace(e, tuple(scan.processes.get(e.inode, ())), unreadable.get(e.inode), pids_complete)
+            procs = scan.processes.get(e.inode, ())
+            why = unreadable.get(e.inode)
+            was = made_of.get(e.inode)
             old = last.get(e.inode)
-            now[e.inode] = old if old == ns else ns
-        self._namespaces = now
+            if (old is not None and was is not None and was[0] is e and (was[1] is procs or was[1] == procs)
+                    and was[2] == why and was[3] == pids_complete):
+                now[e.inode] = old
+            else:
+                ns = _namespace(e, tuple(procs), why, pids_complete)
+                now[e.inode] = old if old == ns else ns
+            now_of[e.inode] = (e, procs, why, pids_complete)
+        self._namespaces, self._ns_made_of = now, now_of
         return tuple(now.values())
 
     def _read_namespace(self, pooled: PooledNs, dirty: bool, errors: list[CollectError]
@@ -429,9 +459,13 @@ class LiveCollector:
                     stats = dump_stats(pooled.ipr)
             except Exception:  # the full dump below reports what is wrong, if anything still is
                 stats = None
-            if stats is not None and stats.keys() == pooled.last_indexes:
-                errors.extend(last.errors)
+            if stats is not None and (stats is pooled.last_stats or stats.keys() == pooled.last_indexes):
+                if last.errors:
+                    errors.extend(last.errors)
                 self._counts["counters"] += 1
+                if stats is pooled.last_stats:
+                    self._counts["idle"] += 1
+                pooled.last_stats = stats
                 return last.drafts, stats, False
             # a device came or went without an event reaching us (or counters failed): dump it all
         from vnettop.collect.dump import dump_namespace
@@ -447,6 +481,7 @@ class LiveCollector:
         # Keep the dump for reuse only if the link list came through (else try in full next time).
         pooled.last_dump = dump if dump.drafts else None
         pooled.last_indexes = frozenset(d.link.ifindex for d in dump.drafts)
+        pooled.last_stats = None  # counters are compared with this dump's devices from now on
         before = _tun_keys(last.drafts) if last is not None else frozenset()
         return dump.drafts, None, _tun_keys(dump.drafts) != before
 

@@ -83,6 +83,8 @@ class PooledNs:
     last_dump: Any = None
     #: The ifindexes of `last_dump`'s devices (set with it: compared with every counters dump).
     last_indexes: frozenset[int] = frozenset()
+    #: The counters mapping the last counters-only tick gave (the very same one again: nothing moved).
+    last_stats: Any = None
     #: nsid this namespace has for another namespace (by inode), as asked this far.
     nsids: dict[int, int | None] = field(default_factory=dict)
 

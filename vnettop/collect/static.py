@@ -13,6 +13,9 @@ from vnettop.model import Snapshot
 class StaticCollector:
     """Returns the same snapshot on every collect."""
 
+    #: Nothing to wait for: the UI collects once (and again only when asked).
+    never_changes = True
+
     def __init__(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
         self._closed = threading.Event()

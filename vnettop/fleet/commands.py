@@ -15,8 +15,6 @@ from typing import Any
 from vnettop.errors import VnettopError
 from vnettop.fleet import fanout
 from vnettop.fleet.fleetfile import HostEntry, read_fleet
-from vnettop.fleet.questions import find, orphans
-from vnettop.orphans import REASONS
 from vnettop.textsafe import printable_line
 
 Emit = Callable[[str, str | None, bool], None]
@@ -122,6 +120,8 @@ def _table(rows: list[list[str]]) -> str:
 
 def cmd_fleet_find(args: argparse.Namespace, emit: Emit) -> int:
     """Exit 0 if something was found, 1 if nothing was (as grep)."""
+    from vnettop.fleet.questions import find  # not at import: `vnettop dump` builds this parser too
+
     entries, notes = read_fleet(args.fleet_file)
     found = find(entries, args.query)
     failed = _not_searched(entries)
@@ -138,6 +138,9 @@ def cmd_fleet_find(args: argparse.Namespace, emit: Emit) -> int:
 
 
 def cmd_fleet_orphans(args: argparse.Namespace, emit: Emit) -> int:
+    from vnettop.fleet.questions import orphans  # not at import: `vnettop dump` builds this parser too
+    from vnettop.orphans import REASONS
+
     entries, notes = read_fleet(args.fleet_file)
     found = orphans(entries)
     failed = _not_searched(entries)

@@ -103,3 +103,9 @@ class DirWatch:
             os.close(self._fd)
             self._fd = None
             self.watching.clear()
+
+
+def prepare() -> None:
+    """Load the C library now (finding it may run ldconfig and read /etc): a source calls this when it is
+    made, so its first `fileno()` inside a collect opens nothing outside the source's own root."""
+    libc()

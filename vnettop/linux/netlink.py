@@ -17,6 +17,7 @@ import errno
 import fcntl
 import itertools
 import os
+import select
 import socket
 import struct
 import threading
@@ -132,6 +133,22 @@ def parse_nsid(data: Buffer, seq: int | None, out: list[int | None]) -> bool:
     return False
 
 
+_buffers = threading.local()
+
+
+def _thread_buffer() -> bytearray:
+    """The receive buffer of the calling thread, shared by all its sockets.
+
+    Why not one per socket: an answer is consumed before the next request on the same thread (the
+    view a consumer gets is only valid during its call), and at 1000 namespaces 1000 sockets' own
+    64 KiB buffers were 64 MB, most of a collector's memory.
+    """
+    buf: bytearray | None = getattr(_buffers, "buf", None)
+    if buf is None:
+        buf = _buffers.buf = bytearray(BUFSIZE)
+    return buf
+
+
 class NetlinkSocket:
     """A netlink socket for requests and their answers (no notifications), safe to share between threads.
 
@@ -142,12 +159,20 @@ class NetlinkSocket:
 
     def __init__(self, sock: socket.socket, timeout: float = 5.0) -> None:
         self._sock = sock
-        self._sock.settimeout(timeout)
+        # Non-blocking, and `recv` waits (up to `timeout`) only when nothing is queued: with a timeout
+        # set on the socket, Python polls before every send and receive, an extra system call each, and
+        # the kernel has almost always queued the answer by the time `send` returns (a dump's parts are
+        # made as they are read). Measured: 11.3 -> 8.3 us for one namespace's counters.
+        self._sock.settimeout(0.0)
+        self._poll: select.poll | None = None  # made the first time an answer is not there at once
         self._seq = itertools.count(1)
-        self._buf = bytearray(BUFSIZE)
         self._lock = threading.Lock()
         self._timeout = timeout
         self._dirty = False  # an answer was abandoned half-read: drain it before the next request
+
+    @property
+    def _buf(self) -> bytearray:
+        return _thread_buffer()
 
     @classmethod
     def here(cls, protocol: int = NETLINK_ROUTE) -> Self:
@@ -178,21 +203,45 @@ class NetlinkSocket:
             if self._dirty:
                 self._drain()
             seq = next(self._seq) & 0xFFFFFFFF
-            self._sock.send(request(seq))
+            self.send(request(seq))
             try:
                 while True:
-                    n = self._sock.recv_into(self._buf, BUFSIZE, socket.MSG_TRUNC)
+                    n = self.recv()
                     if n > BUFSIZE:
                         raise OSError(errno.EMSGSIZE, f"netlink reply truncated ({n} bytes)")
                     if n == 0:
                         raise OSError(errno.ECONNRESET, "netlink socket closed mid-dump")
-                    if consume(memoryview(self._buf)[:n], seq):
+                    if consume(memoryview(_thread_buffer())[:n], seq):
                         return
             except DumpError:
                 raise  # the kernel ended the answer (NLMSG_DONE / NLMSG_ERROR): nothing is left over
             except BaseException:
                 self._dirty = True
                 raise
+
+    def send(self, request: bytes) -> None:
+        """Send one request (to the kernel: it never makes a sender wait, but be correct if it did)."""
+        try:
+            self._sock.send(request)
+        except BlockingIOError:
+            self._sock.settimeout(self._timeout)
+            try:
+                self._sock.send(request)
+            finally:
+                self._sock.settimeout(0.0)
+
+    def recv(self) -> int:
+        """Read one datagram into the buffer; its size (more than BUFSIZE: it was truncated). Waits up
+        to the timeout for it; raises TimeoutError then."""
+        try:
+            return self._sock.recv_into(self._buf, BUFSIZE, socket.MSG_TRUNC)
+        except BlockingIOError:
+            if self._poll is None:
+                self._poll = select.poll()
+                self._poll.register(self._sock.fileno(), select.POLLIN)
+            if not self._poll.poll(int(self._timeout * 1000)):
+                raise TimeoutError(errno.ETIMEDOUT, "no netlink answer in time") from None
+            return self._sock.recv_into(self._buf, BUFSIZE, socket.MSG_TRUNC)
 
     def _drain(self) -> None:
         """Read what an abandoned answer still has to send, without waiting.
@@ -202,16 +251,12 @@ class NetlinkSocket:
         produces each next part as the previous one is read, so reading until nothing is queued ends it.
         """
         self._dirty = False
-        self._sock.settimeout(0.0)
-        try:
-            for _ in range(1 << 16):  # a bound, not a limit any real dump reaches
-                try:
-                    if self._sock.recv_into(self._buf, BUFSIZE, socket.MSG_TRUNC) == 0:
-                        break
-                except OSError:  # BlockingIOError: all read
+        for _ in range(1 << 16):  # a bound, not a limit any real dump reaches
+            try:
+                if self._sock.recv_into(self._buf, BUFSIZE, socket.MSG_TRUNC) == 0:
                     break
-        finally:
-            self._sock.settimeout(self._timeout)
+            except OSError:  # BlockingIOError: all read
+                break
 
     def nsid_of(self, ns_fd: int) -> int | None:
         """The nsid this socket's namespace has for the namespace `ns_fd`; None if none is assigned.

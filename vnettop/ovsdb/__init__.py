@@ -1,6 +1,7 @@
 """Open vSwitch's database, read as RFC 7047 describes it: JSON-RPC over ovsdb-server's unix socket.
 
-Stdlib only, read-only by construction: the client knows the methods `get_schema`, `monitor` and `echo`
-(the server's keep-alive) and nothing that writes (`transact` is not implemented here), so no code path
-of the reading side can change OVSDB. Writes, when vnettop makes them, go through the actions gate.
+Stdlib only. The reading side is read-only by construction: `jsonrpc.Connection.call` refuses
+`transact`, so `monitor`, the source and `dump` cannot change OVSDB. The one write path is
+`transact.Writer`, used only by `vnettop.actions.ovs_executor` behind the actions gate (read-only mode
+refuses there before any socket is opened).
 """

@@ -237,6 +237,11 @@ class Connection:
         """Send a request and wait (at most `timeout`) for its reply; OvsdbError on an error reply."""
         if method == "transact":
             raise OvsdbError("the OVSDB reader never writes (transact is not available here)")
+        return self._request(method, params)
+
+    def _request(self, method: str, params: list[Any]) -> Any:
+        """`call` without the reader's refusal of `transact`: only the write path
+        (vnettop.ovsdb.transact, reached through the actions gate) uses it directly."""
         self._next_id += 1
         rid = self._next_id
         self._send({"method": method, "params": params, "id": rid})

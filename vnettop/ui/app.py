@@ -52,10 +52,12 @@ from vnettop.ui.messages import ActionApplied, CollectFailed, SnapshotCollected
 from vnettop.ui.navigation import NavigationActions
 from vnettop.ui.palette import FleetProvider, JumpProvider
 from vnettop.ui.rates import RateTracker
+from vnettop.ui.recording_actions import RecordingActions
 from vnettop.ui.screens.errors import ErrorsScreen
 from vnettop.ui.screens.help import HelpScreen
 from vnettop.ui.targets import Target, describe
 from vnettop.ui.terminal import SturdyDriver, exit_status, install_exit_signals, terminal_gone
+from vnettop.ui.timeline import Timeline
 from vnettop.ui.tree_model import TreeBuilder
 from vnettop.ui.widgets.details import DetailsPane
 from vnettop.ui.widgets.footer import KeyFooter
@@ -93,7 +95,7 @@ TABLE_VIEWS: dict[str, tuple[tuple[str, ...], Any]] = {
 HOST_ONLY_ACTIONS = frozenset({"peer", "trace", "bridge", "holder", "errors"})
 
 
-class VnettopApp(FleetActions, NavigationActions, WriteActions, App[int]):
+class VnettopApp(RecordingActions, FleetActions, NavigationActions, WriteActions, App[int]):
     """Full-screen inspector of namespaces, bridges, veth pairs and tun/tap devices."""
 
     CSS_PATH = "vnettop.tcss"
@@ -104,8 +106,10 @@ class VnettopApp(FleetActions, NavigationActions, WriteActions, App[int]):
 
     def __init__(self, collector: Collector, mutator: Any = None, *, read_only: bool,
                  notice: str | None = None, source_label: str = "live", interval: float = 1.0,
-                 fleet: FleetState | None = None) -> None:
+                 fleet: FleetState | None = None, timeline: Timeline | None = None) -> None:
         super().__init__()
+        #: A recording (`--load REC`): the collector rebuilds the moment shown; `[` and `]` move it.
+        self.timeline = timeline
         #: A fleet file's hosts (`--load fleet.jsonl`): the app opens on the hosts view, and polls nothing.
         self.fleet = fleet
         self._hosts_rows = HostRowsBuilder()
@@ -280,21 +284,27 @@ class VnettopApp(FleetActions, NavigationActions, WriteActions, App[int]):
         except NoMatches:  # the app is shutting down: its widgets are already gone
             return
         self.polls += 1
-        self.apply_snapshot(message.snapshot)
+        if message.snapshot is not self.snapshot:  # a loaded file hands back the same one: nothing to do
+            self.apply_snapshot(message.snapshot)
         if self.polls == 1 and self.gc_policy is not None:
             self.call_after_refresh(self.gc_policy.start)
-        if not self.paused:
+        # A source that never changes (a loaded file) is not polled again: an idle TUI over it does
+        # nothing at all (`r` still collects once).
+        if not self.paused and not getattr(self.collector, "never_changes", False):
             self._start_poll(wait=True)
 
     def on_collect_failed(self, message: CollectFailed) -> None:
         self._polling = False
-        self.notify(message.error, title="collection failed", severity="error")
+        self.notify(message.error, title="collection failed" if self.timeline is None else "not shown",
+                    severity="error")
         if not self.paused:
             self._start_poll(wait=True)
 
     def apply_snapshot(self, snap: Snapshot) -> None:
         """Show a new snapshot, redrawing only what changed."""
         changed = self.snapshot is None or not same_structure(self.snapshot, snap)
+        if self.timeline is not None:  # moments of a recording: no rate between two of them
+            self.rates = RateTracker()
         self.rates.feed(snap)
         self.changes.feed(snap)
         self.snapshot = snap
@@ -305,6 +315,7 @@ class VnettopApp(FleetActions, NavigationActions, WriteActions, App[int]):
         else:
             self._refresh_details(only_if_rates=True)
         self._follow_action(snap)
+        self.after_moment(snap)
 
     def _follow_action(self, snap: Snapshot) -> None:
         """Select what the last action created or moved, in its new place, once `snap` shows it."""
@@ -335,7 +346,8 @@ class VnettopApp(FleetActions, NavigationActions, WriteActions, App[int]):
                                 self.fleet.position(shown) if shown is not None else "",
                                 self.fleet.summary_line())
         self.main_query(HeaderBar).show(self.snapshot, HeaderState(
-            self.read_only, self.source_label, self.interval, self.paused, self.filter, fleet))
+            self.read_only, self.source_label, self.interval, self.paused, self.filter, fleet,
+            self.moment_label()))
 
     def _refresh_view(self) -> None:
         """Rebuild the visible view's content (others wait until shown)."""
@@ -354,7 +366,9 @@ class VnettopApp(FleetActions, NavigationActions, WriteActions, App[int]):
             fell_back = self.main_query(TopologyTree).show(self._tree.build(snap, self.filter))
         else:
             builder = self._row_builders.get(self.view) or TABLE_VIEWS[self.view][1]
-            if self.view == "events":
+            if self.view == "events" and self.timeline is not None:
+                rows = self.recorded_event_rows(snap)
+            elif self.view == "events":
                 rows = row_builders.event_rows(snap, self.changes.entries, self.filter, self.changes.total)
             else:
                 rows = builder(snap, self.filter)
@@ -457,6 +471,9 @@ class VnettopApp(FleetActions, NavigationActions, WriteActions, App[int]):
             if index is not None:
                 self.open_host(index)
             return
+        if event.table.id == "events" and self.timeline is not None:
+            self.open_recorded_change(event.table.current_row)
+            return
         target = self.current_target()
         if target is not None:
             self.jump_to(target, prefer_topology=True)
@@ -476,6 +493,8 @@ class VnettopApp(FleetActions, NavigationActions, WriteActions, App[int]):
             self._refresh_header()
             self.refresh_bindings()  # the device keys come and go with the hosts view
         self._refresh_view()
+        if view == "events":
+            self.cursor_to_moment()  # over a recording: on the change shown
         self.current_widget().focus()
         self._details_soon()
 
@@ -573,8 +592,10 @@ class VnettopApp(FleetActions, NavigationActions, WriteActions, App[int]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "hosts":
             return self.fleet is not None
-        if action in ("pause", "refresh") and self.fleet is not None:
-            return False  # a fleet file never changes
+        if action == "step":
+            return self.timeline is not None
+        if action in ("pause", "refresh") and (self.fleet is not None or self.timeline is not None):
+            return False  # a fleet file never changes; a recording's moment moves by `[` and `]`
         if action in HOST_ONLY_ACTIONS and self.fleet is not None and self.view == "hosts":
             return False  # a row of the hosts view is a host, not a device
         return not (action in WRITE_ACTIONS and self.read_only)
@@ -619,17 +640,18 @@ WRITE_KEYS = [b.key for b in WRITE_BINDINGS]
 
 def build_app(collector: Collector, mutator: Any = None, *, read_only: bool, notice: str | None = None,
               source_label: str = "live", interval: float = 1.0,
-              fleet: FleetState | None = None) -> VnettopApp:
+              fleet: FleetState | None = None, timeline: Timeline | None = None) -> VnettopApp:
     """The one factory of the app, shared by the CLI and the tests."""
     return VnettopApp(collector, mutator, read_only=read_only, notice=notice, source_label=source_label,
-                      interval=interval, fleet=fleet)
+                      interval=interval, fleet=fleet, timeline=timeline)
 
 
 def run(collector: Collector, mutator: Any, *, read_only: bool, notice: str | None,
-        source_label: str, interval: float, fleet: FleetState | None = None) -> int:
+        source_label: str, interval: float, fleet: FleetState | None = None,
+        timeline: Timeline | None = None) -> int:
     """Run the app full screen until the user quits; returns the exit status."""
     app = build_app(collector, mutator, read_only=read_only, notice=notice, source_label=source_label,
-                    interval=interval, fleet=fleet)
+                    interval=interval, fleet=fleet, timeline=timeline)
     app.gc_policy = GcPolicy()
     app.exit_on_signals = True
     app.driver_class = SturdyDriver

@@ -41,10 +41,50 @@ def same_structure(a: Snapshot, b: Snapshot) -> bool:
         return False
     if a.sections() != b.sections():  # owners, ovs...: whatever sections there are, alike
         return False
+    if a.links is b.links:  # the collector hands back the very same tuple when no device changed
+        return True
     if len(a.links) != len(b.links):
         return False
     shape = link_shape
     return all(x is y or shape(x) == shape(y) for x, y in zip(a.links, b.links, strict=True))
+
+
+def _changed_records(old: Snapshot, new: Snapshot) -> set[int] | None:
+    """The namespaces whose record changed in nothing any other namespace's subtree shows (pids,
+    processes, fds: a busy host starts and ends processes every second), those that came, and those
+    with devices referring to one that came or went (named by its label, or as "net:[INODE]"); None
+    when one changed what others show: its label, which names it in every reference to it.
+    """
+    if old.namespaces is new.namespaces:
+        return set()
+    changed: set[int] = set()
+    if len(old.namespaces) == len(new.namespaces):  # the usual case: pairs, no dict needed
+        pairs = zip(old.namespaces, new.namespaces, strict=True)
+        if all(a.inode == b.inode for a, b in zip(old.namespaces, new.namespaces, strict=True)):
+            for a, b in pairs:
+                if a is b or a == b:
+                    continue
+                if a.label != b.label:
+                    return None
+                changed.add(b.inode)
+            return changed
+    before = {ns.inode: ns for ns in old.namespaces}
+    came: set[int] = set()
+    for b in new.namespaces:
+        was = before.get(b.inode)
+        if was is None:
+            came.add(b.inode)
+        elif was is not b and was != b:
+            if was.label != b.label:
+                return None
+            changed.add(b.inode)
+    came_or_went = came | (before.keys() - {ns.inode for ns in new.namespaces})
+    if came_or_went:  # a device naming it by its label, or as "net:[INODE]", names it the other way now
+        changed |= came
+        refs = came_or_went
+        changed.update(link.netns for link in new.links if link.tun is not None  # holders' processes
+                       or any(ref is not None and ref.netns in refs for ref in (link.peer, link.lower)))
+    return changed
 
 
 def changed_namespaces(old: Snapshot, new: Snapshot) -> frozenset[int] | None:
@@ -57,10 +97,16 @@ def changed_namespaces(old: Snapshot, new: Snapshot) -> frozenset[int] | None:
     namespaces with a device added, removed or changed (counters aside), plus the namespaces of the
     processes holding a changed tun/tap.
     """
-    if old.host != new.host or old.namespaces != new.namespaces:
+    if old.host != new.host:
         return None
+    changed = _changed_records(old, new)
+    if changed is None:
+        return None
+    if changed:  # its processes may be the holders other namespaces' tun/tap devices name
+        changed.update(link.netns for link in new.links if link.tun is not None)
+    if old.links is new.links:
+        return frozenset(changed)
     before = {link.key: link for link in old.links}
-    changed: set[int] = set()
     tuns: list[Link] = []
     for link in new.links:
         prev = before.pop(link.key, None)
@@ -84,6 +130,8 @@ def _move_key(link: Link) -> tuple[str, str | None]:
 
 def _link_changes(at: datetime, old: Snapshot, new: Snapshot) -> list[Change]:
     out: list[Change] = []
+    if old.links is new.links:
+        return out
     old_links = {link.key: link for link in old.links}
     new_links = {link.key: link for link in new.links}
     gone = [link for key, link in old_links.items() if key not in new_links]
@@ -109,7 +157,7 @@ def _link_changes(at: datetime, old: Snapshot, new: Snapshot) -> list[Change]:
                               Target.link(*link.key)))
     for key, now in new_links.items():
         before = old_links.get(key)
-        if before is None or before == now:
+        if before is None or before is now or before == now:
             continue
         out.extend(_state_changes(at, new, before, now))
     return out

@@ -40,6 +40,10 @@ READ_BINDINGS: list[Binding] = [
             tooltip="jump to the process holding this tun/tap (from a process: to its device)"),
     Binding("H", "hosts", "Hosts", id="hosts",
             tooltip="fleet file: back to the hosts view (one row per host; enter opens a host)"),
+    Binding("left_square_bracket", "step(-1)", "Prev change", key_display="[", id="step-back",
+            tooltip="recording: the picture before the change shown"),
+    Binding("right_square_bracket", "step(1)", "Next change", key_display="]", id="step-forward",
+            tooltip="recording: the picture at the next recorded change"),
     Binding("space", "pause", "Pause", id="pause", tooltip="pause / resume live updates"),
     Binding("r", "refresh", "Refresh", id="refresh", tooltip="collect now"),
     *(Binding(str(i), f"view('{vid}')", title, group=VIEWS, id=f"view-{i}", tooltip=f"view {title}")
@@ -67,6 +71,8 @@ WRITE_BINDINGS: list[Binding] = [
             tooltip="add an IP address to this device"),
     Binding("minus", "del_address", "Remove address", show=False, key_display="-", id="write-del-address",
             tooltip="remove an IP address from this device"),
+    Binding("v", "ovs_tag", "OVS VLAN tag", show=False, id="write-ovs-tag",
+            tooltip="set or clear the VLAN tag of this OVS port (ovs-vsctl set port NAME tag=N)"),
 ]
 
 #: Actions (names without arguments) that change the system: hidden and refused when read-only.
@@ -76,6 +82,6 @@ ALL_BINDINGS: list[Binding] = READ_BINDINGS + WRITE_BINDINGS
 
 #: The footer's keys, most important first: it shows as many as fit whole (`?` always). Ids of
 #: bindings, "views" for the 1-6 group, "palette" for ctrl+p; keys not named here come last.
-FOOTER_ORDER: tuple[str, ...] = ("help", "quit", "hosts", "filter", "peer", "trace", "views", "write-new",
-                                 "write-delete", "write-up-down", "bridge", "holder", "pause", "refresh",
-                                 "palette")
+FOOTER_ORDER: tuple[str, ...] = ("help", "quit", "hosts", "step-back", "step-forward", "filter", "peer",
+                                 "trace", "views", "write-new", "write-delete", "write-up-down", "bridge",
+                                 "holder", "pause", "refresh", "palette")

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from vnettop.model import LinkKey, OvsStatistics, Snapshot
+from vnettop.model import Link, LinkKey, OvsStatistics, Snapshot
 
 BARS = "▁▂▃▄▅▆▇█"
 
@@ -26,16 +26,28 @@ class RateSeries:
 
     rx: deque[float] = field(default_factory=lambda: deque(maxlen=RateTracker.HISTORY))
     tx: deque[float] = field(default_factory=lambda: deque(maxlen=RateTracker.HISTORY))
+    #: The tracker's tick of the last rate appended (ticks after it were idle: zeros, added when read).
+    upto: int = 0
 
 
 class RateTracker:
-    """Feeds on snapshots; remembers the last counters and the recent rates of every device."""
+    """Feeds on snapshots; remembers the last counters and the recent rates of every device.
+
+    Why it walks only what changed: the collector hands back the very same Link object for a device
+    whose counters did not move, and most devices of a big host are idle. A rate of such a device is 0,
+    so its series is not touched on the tick; the zeros it missed are added when it is read (`get`) or
+    when it moves again. A tick then costs an identity check per device plus the work for the devices
+    that moved, instead of dict operations and appends for every device (~10 ms at 5000 devices).
+    """
 
     HISTORY = 24
 
     def __init__(self) -> None:
         self._last: dict[LinkKey, tuple[int, int]] = {}
         self._last_at: float | None = None
+        self._links: tuple[Link, ...] | None = None  # the snapshot's links `_last` is up to date with
+        self._tick = 0
+        self._since: dict[LinkKey, int] = {}  # the tick a device's counters were first (or again) known
         self.series: dict[LinkKey, RateSeries] = {}
         #: OVS interfaces by uuid: (rx, tx, the time they were known current at), and their rates.
         self._ovs_last: dict[str, tuple[int, int, float | None]] = {}
@@ -46,30 +58,79 @@ class RateTracker:
         self._feed_ovs(snap.ovs.statistics if snap.ovs is not None else None)
         at = snap.taken_at.timestamp()
         dt = at - self._last_at if self._last_at is not None else 0.0
+        if dt <= 0 and self._last_at is not None:
+            return  # the same moment again (a loaded file): nothing to learn
+        links = snap.links
+        prev = self._links
+        if not (prev is not None and len(prev) == len(links) and self._incremental(prev, links, dt)):
+            self._full(links, dt)
+        self._links, self._last_at = links, at
+
+    def _incremental(self, prev: tuple[Link, ...], links: tuple[Link, ...], dt: float) -> bool:
+        """Rates for the devices whose Link changed; False (nothing done) unless the devices are the
+        same ones in the same order."""
+        moved = [(old, new) for old, new in zip(prev, links, strict=True) if old is not new]
+        if any(old.ifindex != new.ifindex or old.netns != new.netns for old, new in moved):
+            return False
+        self._tick += 1
+        for _, link in moved:
+            self._note(link.key, (link.stats.rx_bytes, link.stats.tx_bytes), dt)
+        return True
+
+    def _full(self, links: tuple[Link, ...], dt: float) -> None:
+        self._tick += 1
         current: dict[LinkKey, tuple[int, int]] = {}
-        for link in snap.links:
-            counters = (link.stats.rx_bytes, link.stats.tx_bytes)
-            current[link.key] = counters
-            before = self._last.get(link.key)
-            if before is None or dt <= 0:
-                continue
-            drx, dtx = counters[0] - before[0], counters[1] - before[1]
-            series = self.series.get(link.key)
-            if drx < 0 or dtx < 0:
-                self.series.pop(link.key, None)
-                continue
-            if series is None:
-                series = self.series[link.key] = RateSeries()
-            series.rx.append(drx / dt)
-            series.tx.append(dtx / dt)
+        since, now = self._since, {}
+        for link in links:
+            key = link.key
+            current[key] = (link.stats.rx_bytes, link.stats.tx_bytes)
+            now[key] = since.get(key, self._tick)
+        self._since = now
         for key in list(self.series):
             if key not in current:
                 del self.series[key]
-        if dt > 0 or self._last_at is None:
-            self._last, self._last_at = current, at
+        if dt > 0:
+            for key, counters in current.items():
+                self._note(key, counters, dt)
+        self._last = current
+
+    def _note(self, key: LinkKey, counters: tuple[int, int], dt: float) -> None:
+        before = self._last.get(key)
+        self._last[key] = counters
+        if before is None or dt <= 0:
+            return
+        drx, dtx = counters[0] - before[0], counters[1] - before[1]
+        if drx < 0 or dtx < 0:
+            self.series.pop(key, None)
+            self._since[key] = self._tick
+            return
+        series = self.series.get(key)
+        if series is None:
+            series = self.series[key] = RateSeries(upto=self._since.get(key, self._tick - 1))
+        self._pad(series, self._tick - 1)
+        series.rx.append(drx / dt)
+        series.tx.append(dtx / dt)
+        series.upto = self._tick
+
+    def _pad(self, series: RateSeries, tick: int) -> None:
+        """Zeros for the idle ticks between the series' last rate and `tick`."""
+        missed = min(tick - series.upto, self.HISTORY)
+        if missed > 0:
+            series.rx.extend([0.0] * missed)
+            series.tx.extend([0.0] * missed)
+        series.upto = max(series.upto, tick)
 
     def get(self, key: LinkKey) -> RateSeries | None:
-        return self.series.get(key)
+        """The device's recent rates: one per tick since its counters were first known (zeros for the
+        ticks it was idle); None before a second snapshot showed it."""
+        series = self.series.get(key)
+        if series is None:
+            since = self._since.get(key)
+            if since is None or since >= self._tick:
+                return None
+            series = self.series[key] = RateSeries(upto=since)
+        self._pad(series, self._tick)
+        return series
 
     def get_ovs(self, uuid: str) -> RateSeries | None:
         """The rates of an OVS interface from OVSDB's statistics (None: fewer than two writes seen)."""

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from vnettop.actions import plans
-from vnettop.model import Link, Namespace, Snapshot
+from vnettop.actions import ovs_plans, plans
+from vnettop.model import Link, Namespace, OvsBridgeEntry, OvsIfaceEntry, OvsPortEntry, Snapshot
 from vnettop.names import written
 from vnettop.ui.screens.action_dialog import ActionDialog, NewObjectChooser
 
@@ -23,6 +23,10 @@ else:
 
 CREATE_PLANS: list[type[plans.Plan]] = [plans.CreateBridge, plans.CreateVethPair, plans.CreateTunTap,
                                         plans.CreateNamespace]
+#: Offered too when the picture has an OVS section (OVSDB was read).
+OVS_CREATE_PLANS: list[type[plans.Plan]] = [ovs_plans.CreateOvsBridge, ovs_plans.AddOvsPort]
+
+OvsHit = tuple[OvsBridgeEntry, OvsPortEntry, OvsIfaceEntry]
 
 
 def plan_netns(snap: Snapshot, inode: int) -> str | bool | None:
@@ -70,6 +74,31 @@ class WriteActions(_Base):
             return None
         return link, {"device": link.name, "netns": netns, "ifindex": link.ifindex}
 
+    def _selected_ovs(self) -> OvsHit | None:
+        """The OVS bridge, port and interface the selected device is (None: not an OVS interface)."""
+        snap = self.snapshot
+        target = self.current_target()
+        if snap is None or target is None or target.kind != "link":
+            return None
+        return snap.ovs_port_of((target.netns, target.ident))
+
+    def _ovs_action(self, hit: OvsHit, plan_cls: type[plans.Plan]) -> None:
+        """An OVS plan on the selected device's port, or on its bridge for the bridge's local port."""
+        bridge, port, _iface = hit
+        local = port.name == bridge.name
+        where = f"OVS bridge {bridge.name}" if local else f"OVS port {port.name} on bridge {bridge.name}"
+        context = f"{where} (changed in OVSDB, as ovs-vsctl does)"
+        if plan_cls is ovs_plans.SetOvsTag:
+            if local:
+                self.notify("a bridge's local port is tagged like any port, but vnettop leaves it alone: "
+                            "select another port", severity="warning")
+                return
+            self._open(plan_cls, {"port": port.name}, {"tag": port.tag}, context)
+        elif local:
+            self._open(ovs_plans.DeleteOvsBridge, {"name": bridge.name}, {}, context)
+        else:
+            self._open(ovs_plans.DeleteOvsPort, {"name": port.name, "bridge": bridge.name}, {}, context)
+
     def _open(self, plan_cls: type[plans.Plan], fixed: dict[str, Any],
               prefill: dict[str, Any] | None = None, context: str = "") -> None:
         self.push_screen(ActionDialog(plan_cls, fixed, prefill or {}, self.mutator, self.snapshot, context))
@@ -93,11 +122,23 @@ class WriteActions(_Base):
         netns = plan_netns(snap, target.netns) if snap and target else None
         prefill = {"netns": netns or None}
 
-        def chosen(plan_cls: type[plans.Plan] | None) -> None:
-            if plan_cls is not None:
-                self._open(plan_cls, {}, prefill, namespaces_hint(snap) if snap else "")
+        hit = self._selected_ovs()
+        ovs = snap.ovs if snap is not None else None
 
-        self.push_screen(NewObjectChooser(CREATE_PLANS), chosen)
+        def chosen(plan_cls: type[plans.Plan] | None) -> None:
+            if plan_cls is None:
+                return
+            if plan_cls in OVS_CREATE_PLANS and ovs is not None:
+                names_ = [b.name for b in ovs.bridges]
+                bridge = hit[0].name if hit is not None else (names_[0] if names_ else "")
+                context = "OVS bridges: " + (", ".join(map(written, names_)) or "none yet")
+                fill = {"bridge": bridge} if plan_cls is ovs_plans.AddOvsPort else {}
+                self._open(plan_cls, {}, fill, context)
+                return
+            self._open(plan_cls, {}, prefill, namespaces_hint(snap) if snap else "")
+
+        offered = CREATE_PLANS + (OVS_CREATE_PLANS if ovs is not None else [])
+        self.push_screen(NewObjectChooser(offered), chosen)
 
     def action_delete(self) -> None:
         if not self._writable():
@@ -111,6 +152,10 @@ class WriteActions(_Base):
                 return
             self._open(plans.DeleteNamespace, {"name": ns.names[0]}, {}, _ns_context(snap, ns))
             return
+        hit = self._selected_ovs()
+        if hit is not None:  # an OVS bridge's or port's device: OVSDB owns it, `ip link del` would not do
+            self._ovs_action(hit, ovs_plans.DeleteOvsPort)
+            return
         self._device_action(plans.DeleteLink)
 
     def action_add_to_bridge(self) -> None:
@@ -123,7 +168,21 @@ class WriteActions(_Base):
         self._device_action(plans.SetMaster, {"bridge": bridges[0] if bridges else ""}, context)
 
     def action_remove_from_bridge(self) -> None:
+        hit = self._selected_ovs() if self._writable() else None
+        if hit is not None and hit[1].name != hit[0].name:
+            self._ovs_action(hit, ovs_plans.DeleteOvsPort)
+            return
         self._device_action(plans.ClearMaster)
+
+    def action_ovs_tag(self) -> None:
+        """Set or clear the VLAN tag of the OVS port the selected device is."""
+        if not self._writable():
+            return
+        hit = self._selected_ovs()
+        if hit is None:
+            self.notify("select a device that is an OVS port (OVSDB knows its tag)", severity="warning")
+            return
+        self._ovs_action(hit, ovs_plans.SetOvsTag)
 
     def action_move(self) -> None:
         self._device_action(plans.MoveToNamespace, {},

@@ -9,12 +9,27 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from vnettop.collect.sources import Source
+from vnettop.collect.sources.cgroups import CgroupSource
+from vnettop.collect.sources.cri import CriSource
+from vnettop.collect.sources.docker import DockerSource
+from vnettop.collect.sources.libvirt import LibvirtSource
 from vnettop.collect.sources.neutron_names import NeutronNames
 from vnettop.collect.sources.ovs import OvsSource
+from vnettop.collect.sources.podman import PodmanSource
+from vnettop.collect.sources.proxmox import ProxmoxSource
+from vnettop.collect.sources.qemu_cmdline import QemuCmdline
 
 SOURCES: tuple[Callable[..., Source], ...] = (
-    NeutronNames,
+    # the runtimes' own records first (exact), then what is inferred (a command line, a cgroup, a name)
+    LibvirtSource,
+    ProxmoxSource,
+    DockerSource,
+    PodmanSource,
+    CriSource,
     OvsSource,
+    QemuCmdline,
+    CgroupSource,
+    NeutronNames,
 )
 
 #: Per source name, keyword -> value for its factory.

@@ -38,6 +38,9 @@ class HeaderState:
     paused: bool
     filter: Filter
     fleet: FleetHeader | None = None
+    #: Over a recording: the moment shown, in words (`recording vnt.rec · 2026-12-04 03:12:07.000 UTC
+    #: (change 41 of 310)`, already escaped); the header then says the picture is not live.
+    moment: str | None = None
 
 
 def header_text(snap: Snapshot | None, state: HeaderState) -> Text:
@@ -61,7 +64,9 @@ def header_text(snap: Snapshot | None, state: HeaderState) -> Text:
         text.append("  ")
         text.append(" READ-ONLY ", style="bold reverse red")
     text.append("  ")
-    if state.paused:
+    if state.moment is not None:  # a recording: the moment itself starts the second line
+        text.append(" NOT LIVE ", style="bold reverse yellow")
+    elif state.paused:
         text.append("paused", style="bold yellow")
     elif state.source == "live":
         text.append(f"live {state.interval:g}s", style="green")
@@ -69,9 +74,13 @@ def header_text(snap: Snapshot | None, state: HeaderState) -> Text:
         text.append(f"fleet {printable_line(fleet.source)}", style="bold cyan")
     else:
         text.append(printable_line(state.source), style="bold cyan")  # a --load file's name: anything
-    if snap is not None:
+    if snap is not None and state.moment is None:
         text.append(f"  {snap.duration_ms:.0f} ms  {snap.taken_at.strftime('%H:%M:%S')}", style="dim")
+    if snap is not None:
         text.append("\n")
+        if state.moment is not None:  # first, so 80 columns still show which moment and change it is
+            text.append(f" {state.moment}", style="bold cyan")
+            text.append("  ·")
         text.append(" " + counts_text(snap))
         if snap.errors:
             n = len(snap.errors)
