@@ -88,6 +88,49 @@ KERNEL_DATAPATH: dict[str, dict[str, Any]] = {
     },
 }
 
+
+
+def _stats(**counts: int) -> list[Any]:
+    return ["map", [[k, v] for k, v in sorted(counts.items())]]
+
+
+#: The statistics monitor's initial reply on that node (`{"Interface": {"columns": ["statistics"]}}`):
+#: every interface's counters as ovs-vswitchd last wrote them, br-int's local port not yet written.
+KERNEL_DATAPATH_STATS: dict[str, dict[str, Any]] = {
+    "Interface": {
+        _uuid(30): _row(statistics=["map", []]),
+        _uuid(31): _row(statistics=_stats(rx_bytes=1000, rx_packets=10, tx_bytes=2000, tx_packets=20,
+                                          rx_dropped=0, tx_dropped=0, rx_errors=0, tx_errors=0)),
+        _uuid(32): _row(statistics=_stats(rx_bytes=5000, rx_packets=50, tx_bytes=7000, tx_packets=70)),
+        _uuid(33): _row(statistics=_stats(rx_bytes=0, rx_packets=0, tx_bytes=0, tx_packets=0)),
+        _uuid(34): _row(statistics=_stats(rx_bytes=7000, rx_packets=70, tx_bytes=5000, tx_packets=50)),
+        _uuid(35): _row(statistics=_stats(rx_bytes=90000, rx_packets=300, tx_bytes=80000, tx_packets=250,
+                                          rx_errors=0, tx_errors=0, rx_dropped=0, tx_dropped=0)),
+    },
+}
+
+
+def stats_update(seconds: int) -> dict[str, dict[str, Any]]:
+    """The `update` notification's table-updates after `seconds` more of traffic through the patch pair
+    and the tunnel (1000 B/s each way on the patch, 2000 B/s on the vxlan; the tap idle, so absent, as
+    ovsdb-server sends only changed rows): "old" holds the previous statistics, "new" the written ones."""
+    def both(before: dict[str, int], after: dict[str, int]) -> dict[str, Any]:
+        return {"old": {"statistics": _stats(**before)}, "new": {"statistics": _stats(**after)}}
+
+    s = seconds
+    return {"Interface": {
+        _uuid(32): both(dict(rx_bytes=5000, rx_packets=50, tx_bytes=7000, tx_packets=70),
+                        dict(rx_bytes=5000 + 1000 * s, rx_packets=50 + 10 * s, tx_bytes=7000 + 1000 * s,
+                             tx_packets=70 + 10 * s)),
+        _uuid(34): both(dict(rx_bytes=7000, rx_packets=70, tx_bytes=5000, tx_packets=50),
+                        dict(rx_bytes=7000 + 1000 * s, rx_packets=70 + 10 * s, tx_bytes=5000 + 1000 * s,
+                             tx_packets=50 + 10 * s)),
+        _uuid(35): both(dict(rx_bytes=90000, rx_packets=300, tx_bytes=80000, tx_packets=250),
+                        dict(rx_bytes=90000 + 2000 * s, rx_packets=300 + 20 * s, tx_bytes=80000 + 2000 * s,
+                             tx_packets=250 + 20 * s, rx_errors=0, tx_errors=0, rx_dropped=0, tx_dropped=0)),
+    }}
+
+
 #: A DPDK host: br-phy with a physical port bound to DPDK and a vhost-user port of a VM.
 DPDK: dict[str, dict[str, Any]] = {
     "Open_vSwitch": {_uuid(1): _row(ovs_version="3.1.0", bridges=_refs(10), external_ids=_map({}))},

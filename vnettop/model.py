@@ -18,6 +18,7 @@ JSON writer's order) goes through it, so a new section is one field plus one nam
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
@@ -369,14 +370,58 @@ class OvsDatapathDevice:
 
 
 @dataclass(frozen=True, slots=True)
+class OvsCounters:
+    """One OVS interface's `statistics` column as ovs-vswitchd last wrote it (rx_bytes, tx_packets, ...).
+
+    `at` is when the OVSDB update carrying these values arrived (epoch seconds): ovsdb-server sends it as
+    ovs-vswitchd commits, so it is when they were written, give or take vnettop's read. None: the values
+    were there before vnettop connected (the monitor's initial reply), written at an unknown moment.
+    """
+
+    values: tuple[tuple[str, int], ...]  # sorted (name, count)
+    at: float | None = None
+
+    def get(self, key: str) -> int | None:
+        for name, count in self.values:
+            if name == key:
+                return count
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class OvsStatistics:
+    """Every OVS interface's counters, by Interface uuid: the only source of traffic figures for the
+    interfaces that are no kernel device (patch, tunnel, dpdk).
+
+    ovs-vswitchd rewrites the column every stats-update-interval (5 s by default) in one pass over all
+    interfaces, and OVSDB only sends the rows whose values changed. So at `seen_at` (the latest such
+    update vnettop saw) every interface's counters were current, whether its row came with it or not; a
+    rate over an idle spell is then 0 rather than a long average. A mapping, not a tuple: read by uuid.
+    """
+
+    by_iface: Mapping[str, OvsCounters]
+    seen_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class OvsSection:
-    """Section "ovs": what OVSDB says, joined to the kernel picture (SNAPSHOT-SCHEMA.md "Open vSwitch")."""
+    """Section "ovs": what OVSDB says, joined to the kernel picture (SNAPSHOT-SCHEMA.md "Open vSwitch").
+
+    `statistics` are counters, not structure: like a Link's `stats` they change every few seconds on a
+    busy switch and take no part in equality, so an update of them is not a change of the picture (the
+    views are not rebuilt, `bridges` stays the very same object). None: not read (an older file).
+    """
 
     db: str
     ovs_version: str | None
     system_id: str | None
     bridges: tuple[OvsBridgeEntry, ...]
     datapath_devices: tuple[OvsDatapathDevice, ...] = ()
+    statistics: OvsStatistics | None = field(default=None, compare=False)
+
+    def counters(self, uuid: str) -> OvsCounters | None:
+        """The counters of the OVS interface `uuid` (None: unknown: not read, or not written yet)."""
+        return None if self.statistics is None else self.statistics.by_iface.get(uuid)
 
 
 #: The optional sections of a Snapshot, in the order they are written. Each is None when no source of

@@ -175,3 +175,51 @@ def test_each_change_rebuilds_only_what_it_touched_and_equals_a_fresh_build(serv
                 assert now[edit[2]] is not before[edit[2]]
     finally:
         mon.close()
+
+
+def test_a_statistics_write_updates_the_counters_and_keeps_the_view(server: Server) -> None:
+    """What ovs-vswitchd does every 5 s, written here by hand (no ovs-vswitchd in this tier): the patch
+    interface's statistics reach the counters map with the time they came, and the view is not rebuilt."""
+    mon = Monitor(server.sock, clock=lambda: 1234.5)
+    try:
+        view = mon.view()
+        uuid = next(i.uuid for p in view.bridges[0].ports for i in p.interfaces if i.name == "vntpatch-tun")
+        first = mon.statistics()
+        assert first is not None and uuid not in first.by_iface  # never written: unknown, not zeros
+        server.vsctl("set", "interface", "vntpatch-tun", "statistics:rx_bytes=5000", "statistics:tx_bytes=7000",
+                     "statistics:rx_packets=50", "statistics:tx_packets=70")
+        poll_until(lambda: mon.poll() is False and mon.statistics() is not first, timeout=5)
+        got = mon.statistics()
+        assert got is not None and got.seen_at == 1234.5
+        counters = got.by_iface[uuid]
+        assert counters.get("rx_bytes") == 5000 and counters.get("tx_packets") == 70 and counters.at == 1234.5
+        assert mon.view() is view  # the structure's replica did not move
+    finally:
+        mon.close()
+
+
+def test_a_statistics_write_reaches_the_section_and_keeps_its_structure(server: Server) -> None:
+    from vnettop.collect.sources.enrich import SourceSet
+    from vnettop.collect.sources.ovs import OvsSource
+    from vnettop.model import Host, Namespace, Snapshot
+
+    base = Snapshot(Host("h", "k"), (Namespace(4026531840, (), True, ()),), ())
+    sset = SourceSet([OvsSource("/", db=server.sock)])
+    try:
+        first = sset.enrich(base)
+        assert first.ovs is not None and first.ovs.statistics is not None
+        assert sset.enrich(base).ovs is first.ovs and sset.last_read == []  # unchanged: not read again
+        server.vsctl("set", "interface", "vntgnv0", "statistics:rx_bytes=1", "statistics:tx_bytes=2")
+
+        def arrived() -> Snapshot | None:
+            snap = sset.enrich(base)
+            return snap if snap.ovs is not None and snap.ovs.statistics is not first.ovs.statistics else None
+
+        second = poll_until(arrived, timeout=5)
+        assert second.ovs is not None and first.ovs is not None
+        assert second.ovs.bridges is first.ovs.bridges and second.ovs == first.ovs
+        uuid = next(i.uuid for p in second.ovs.bridges[0].ports for i in p.interfaces if i.name == "vntgnv0")
+        got = second.ovs.counters(uuid)
+        assert got is not None and got.get("tx_bytes") == 2 and got.at is not None
+    finally:
+        sset.close()

@@ -5,20 +5,28 @@ every committed change, so an unchanged database costs nothing to watch: `poll()
 when it is readable (`fileno()` belongs in the caller's event loop) and `view()` rebuilds the frozen
 records only after a change, returning the same object otherwise.
 
-Statistics columns are not monitored: ovs-vswitchd rewrites them every few seconds, which would turn a
-quiet switch into a stream of updates.
+Interface `statistics` is watched by a second monitor (`STATS_ID`) on the same connection, apart from
+the structure: ovs-vswitchd rewrites that column every stats-update-interval (5 s by default), and in
+the structure's replica it would rebuild the view (and every view of it) each time. Its updates only
+replace entries of a small counters map (`statistics()`, uuid -> `OvsCounters`, stamped with the time
+the update arrived); `poll()` reports them apart (`stats_version`), and `view()` stays the same object.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
+from vnettop.model import OvsCounters, OvsStatistics
 from vnettop.ovsdb import datum
 from vnettop.ovsdb.jsonrpc import Connection, OvsdbError
 from vnettop.ovsdb.view import OvsBridge, OvsInterface, OvsPort, OvsView, Pairs
 
 DATABASE = "Open_vSwitch"
 MONITOR_ID = "vnettop"
+#: The second monitor: Interface statistics only, kept out of the structure's replica.
+STATS_ID = "vnettop-statistics"
 #: Columns wanted per table; those the server's schema lacks (an older OVS) are left out.
 COLUMNS: dict[str, tuple[str, ...]] = {
     "Open_vSwitch": ("ovs_version", "external_ids", "bridges"),
@@ -34,12 +42,14 @@ Rows = dict[str, dict[str, Any]]  # uuid -> column -> wire value
 class Monitor:
     """A monitored OVSDB. Raises OvsdbError (one line, naming the socket) when it cannot be read."""
 
-    def __init__(self, path: str, timeout: float = 2.0) -> None:
+    def __init__(self, path: str, timeout: float = 2.0, clock: Callable[[], float] = time.time) -> None:
         self.path = path
         self.conn = Connection(path, timeout)
         self.tables: dict[str, Rows] = {t: {} for t in COLUMNS}
         self._view: OvsView | None = None
         self._builder = ViewBuilder(path)
+        self.clock = clock
+        self.counters = Counters()
         try:
             schema = self.conn.call("get_schema", [DATABASE])
             have = schema.get("tables", {}) if isinstance(schema, dict) else {}
@@ -49,6 +59,11 @@ class Monitor:
                 request[table] = {"columns": [c for c in cols if c in known]}
             initial = self.conn.call("monitor", [DATABASE, MONITOR_ID, request])
             self._apply(initial)
+            if "statistics" in have.get("Interface", {}).get("columns", {}):
+                stats = self.conn.call("monitor", [DATABASE, STATS_ID,
+                                                   {"Interface": {"columns": ["statistics"]}}])
+                self.counters.read_all = True
+                self.counters.apply(stats, None, self.path)  # written before we came: when is unknown
         except OvsdbError:
             self.conn.close()
             raise
@@ -60,17 +75,34 @@ class Monitor:
         self.conn.close()
 
     def poll(self) -> bool:
-        """Apply every update that has arrived; True if anything changed. Never blocks."""
+        """Apply every update that has arrived; True if the structure changed (a statistics update only
+        bumps `stats_version`). Never blocks."""
         changed = False
+        now: float | None = None
         for note in self.conn.notifications():
             params = note.get("params")
             is_update = note.get("method") == "update" and isinstance(params, list) and len(params) == 2
-            if is_update and params[0] == MONITOR_ID:  # type: ignore[index]
+            if not is_update:
+                continue
+            if params[0] == MONITOR_ID:  # type: ignore[index]
                 self._apply(params[1])  # type: ignore[index]
                 changed = True
+            elif params[0] == STATS_ID:  # type: ignore[index]
+                now = self.clock() if now is None else now
+                self.counters.apply(params[1], now, self.path)  # type: ignore[index]
         if changed:
             self._view = None
         return changed
+
+    @property
+    def stats_version(self) -> int:
+        """Grows with every statistics update applied (the caller's cue to take `statistics()` again)."""
+        return self.counters.version
+
+    def statistics(self) -> OvsStatistics | None:
+        """Every interface's counters; the same object until a statistics update. None: the server's
+        schema has no statistics column (not read)."""
+        return self.counters.snapshot() if self.counters.read_all else None
 
     def _apply(self, updates: Any) -> None:
         if not isinstance(updates, dict):
@@ -92,6 +124,49 @@ class Monitor:
         if self._view is None:
             self._view = self._builder.build(self.tables)
         return self._view
+
+
+class Counters:
+    """The statistics monitor's replica: uuid -> `OvsCounters`, and when the last update arrived.
+
+    Deliberately apart from the structure's tables: an update here touches only the rows it names (one
+    small frozen record each) and never the view; `snapshot()` hands out an immutable copy, made once
+    per update, for the snapshot's section."""
+
+    def __init__(self) -> None:
+        self.by_iface: dict[str, OvsCounters] = {}
+        self.seen_at: float | None = None
+        self.version = 0
+        self.read_all = False  # the statistics monitor is running
+        self._snapshot: OvsStatistics | None = None
+
+    def apply(self, updates: Any, at: float | None, path: str) -> None:
+        if not isinstance(updates, dict):
+            raise OvsdbError(f"{path}: a statistics update that is not an object")
+        rows = updates.get("Interface")
+        if isinstance(rows, dict):
+            for uuid, change in rows.items():
+                new = change.get("new") if isinstance(change, dict) else None
+                if new is None:
+                    self.by_iface.pop(uuid, None)
+                    continue
+                if "statistics" not in new:
+                    continue
+                values = tuple(sorted((k, v) for k, v in datum.as_map(new["statistics"]).items()
+                                      if isinstance(v, int) and not isinstance(v, bool)))
+                if values:
+                    self.by_iface[uuid] = OvsCounters(values, at)
+                else:  # not written yet (a new interface): unknown, not zeros
+                    self.by_iface.pop(uuid, None)
+        if at is not None:
+            self.seen_at = at
+        self.version += 1
+        self._snapshot = None
+
+    def snapshot(self) -> OvsStatistics:
+        if self._snapshot is None:
+            self._snapshot = OvsStatistics(dict(self.by_iface), self.seen_at)
+        return self._snapshot
 
 
 def _pairs(value: Any) -> Pairs:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
@@ -35,11 +36,13 @@ from vnettop.model import (
     Namespace,
     NsFd,
     OvsBridgeEntry,
+    OvsCounters,
     OvsDatapathDevice,
     OvsIfaceEntry,
     OvsPeer,
     OvsPortEntry,
     OvsSection,
+    OvsStatistics,
     Owner,
     Process,
     Snapshot,
@@ -187,25 +190,38 @@ def _links(snap: Snapshot) -> list[dict[str, Any]]:
     return out
 
 
-def _ovs_iface(i: OvsIfaceEntry) -> dict[str, Any]:
-    return {"name": i.name, "uuid": i.uuid, "type": i.type, "ofport": i.ofport, "admin_state": i.admin_state,
-            "link_state": i.link_state, "mac_in_use": i.mac_in_use, "options": dict(i.options),
-            "external_ids": dict(i.external_ids), "link": _ref(i.link),
-            "peer": None if i.peer is None else {"bridge": i.peer.bridge, "port": i.peer.port,
-                                                 "interface": i.peer.interface}}
+def _epoch_iso(at: float | None) -> str | None:
+    return None if at is None else _iso(datetime.fromtimestamp(at, timezone.utc))
+
+
+def _ovs_iface(i: OvsIfaceEntry, stats: OvsStatistics | None) -> dict[str, Any]:
+    doc = {"name": i.name, "uuid": i.uuid, "type": i.type, "ofport": i.ofport, "admin_state": i.admin_state,
+           "link_state": i.link_state, "mac_in_use": i.mac_in_use, "options": dict(i.options),
+           "external_ids": dict(i.external_ids), "link": _ref(i.link),
+           "peer": None if i.peer is None else {"bridge": i.peer.bridge, "port": i.peer.port,
+                                                "interface": i.peer.interface}}
+    if stats is not None:  # statistics read: null for an interface ovs-vswitchd has not written them for
+        c = stats.by_iface.get(i.uuid)
+        doc["statistics"] = (None if c is None
+                             else {"counters": dict(c.values), "written_at": _epoch_iso(c.at)})
+    return doc
 
 
 def _ovs(o: OvsSection) -> dict[str, Any]:
-    return {"db": o.db, "ovs_version": o.ovs_version, "system_id": o.system_id,
-            "bridges": [{"name": b.name, "uuid": b.uuid, "datapath_type": b.datapath_type,
-                         "fail_mode": b.fail_mode, "external_ids": dict(b.external_ids),
-                         "ports": [{"name": p.name, "uuid": p.uuid, "tag": p.tag, "trunks": list(p.trunks),
-                                    "external_ids": dict(p.external_ids),
-                                    "other_config": dict(p.other_config),
-                                    "interfaces": [_ovs_iface(i) for i in p.interfaces]} for p in b.ports]}
-                        for b in o.bridges],
-            # An extension of the schema: the kernel devices that are the datapath's own, and why.
-            "datapath_devices": [{"link": _ref(d.link), "role": d.role} for d in o.datapath_devices]}
+    st = o.statistics
+    doc = {"db": o.db, "ovs_version": o.ovs_version, "system_id": o.system_id,
+           "bridges": [{"name": b.name, "uuid": b.uuid, "datapath_type": b.datapath_type,
+                        "fail_mode": b.fail_mode, "external_ids": dict(b.external_ids),
+                        "ports": [{"name": p.name, "uuid": p.uuid, "tag": p.tag, "trunks": list(p.trunks),
+                                   "external_ids": dict(p.external_ids),
+                                   "other_config": dict(p.other_config),
+                                   "interfaces": [_ovs_iface(i, st) for i in p.interfaces]} for p in b.ports]}
+                       for b in o.bridges],
+           # An extension of the schema: the kernel devices that are the datapath's own, and why.
+           "datapath_devices": [{"link": _ref(d.link), "role": d.role} for d in o.datapath_devices]}
+    if st is not None:  # absent: statistics not read (unknown); null: no statistics update seen yet
+        doc["statistics_seen_at"] = _epoch_iso(st.seen_at)
+    return doc
 
 
 def _owner(o: Owner) -> dict[str, Any]:
@@ -514,8 +530,25 @@ def _pairs(r: _Reader, key: str) -> tuple[tuple[str, str], ...]:
     return () if m is None else tuple(sorted((str(k), m.req_str(str(k))) for k in m.obj))
 
 
-def _read_ovs_iface(v: object, path: Where) -> OvsIfaceEntry:
+def _read_ovs_counters(r: _Reader) -> OvsCounters | None:
+    st = r.obj_or_none("statistics")
+    if st is None:
+        return None
+    counters = st.obj_or_none("counters")
+    if counters is None:
+        raise SnapshotFormatError(f"{st.path}.counters: missing")
+    values = tuple(sorted((str(k), counters.req_int(str(k))) for k in counters.obj))
+    written = st.opt_str("written_at")
+    at = None if written is None else _read_taken_at(written, f"{st.path}.written_at").timestamp()
+    return OvsCounters(values, at)
+
+
+def _read_ovs_iface(v: object, path: Where, stats: dict[str, OvsCounters] | None = None) -> OvsIfaceEntry:
     r = _Reader(v, path)
+    if stats is not None:
+        counters = _read_ovs_counters(r)
+        if counters is not None:
+            stats[r.req_str("uuid")] = counters
     peer_r = r.obj_or_none("peer")
     peer = None if peer_r is None else OvsPeer(peer_r.req_str("bridge"), peer_r.req_str("port"),
                                                peer_r.req_str("interface"))
@@ -526,19 +559,19 @@ def _read_ovs_iface(v: object, path: Where) -> OvsIfaceEntry:
                          link=_read_ref(r.obj_or_none("link")), peer=peer)
 
 
-def _read_ovs_port(v: object, path: Where) -> OvsPortEntry:
+def _read_ovs_port(v: object, path: Where, stats: dict[str, OvsCounters] | None = None) -> OvsPortEntry:
     r = _Reader(v, path)
     return OvsPortEntry(name=r.req_str("name"), uuid=r.req_str("uuid"), tag=r.opt_int("tag"),
                         trunks=r.seq("trunks", _int_item, optional=True),
-                        interfaces=r.seq("interfaces", _read_ovs_iface),
+                        interfaces=r.seq("interfaces", lambda x, w: _read_ovs_iface(x, w, stats)),
                         external_ids=_pairs(r, "external_ids"), other_config=_pairs(r, "other_config"))
 
 
-def _read_ovs_bridge(v: object, path: Where) -> OvsBridgeEntry:
+def _read_ovs_bridge(v: object, path: Where, stats: dict[str, OvsCounters] | None = None) -> OvsBridgeEntry:
     r = _Reader(v, path)
     return OvsBridgeEntry(name=r.req_str("name"), uuid=r.req_str("uuid"),
-                          datapath_type=r.req_str("datapath_type"),
-                          fail_mode=r.opt_str("fail_mode"), ports=r.seq("ports", _read_ovs_port),
+                          datapath_type=r.req_str("datapath_type"), fail_mode=r.opt_str("fail_mode"),
+                          ports=r.seq("ports", lambda x, w: _read_ovs_port(x, w, stats)),
                           external_ids=_pairs(r, "external_ids"))
 
 
@@ -551,11 +584,20 @@ def _read_datapath_device(v: object, path: Where) -> OvsDatapathDevice:
 
 
 def _read_ovs(v: object, path: Where) -> OvsSection:
+    """The section; `statistics` only when the file says they were read (`statistics_seen_at` present:
+    files from before the field have none, which is unknown, not zero)."""
     r = _Reader(v, path)
-    return OvsSection(db=r.req_str("db"), ovs_version=r.opt_str("ovs_version"),
-                      system_id=r.opt_str("system_id"),
-                      bridges=r.seq("bridges", _read_ovs_bridge),
-                      datapath_devices=r.seq("datapath_devices", _read_datapath_device, optional=True))
+    read_stats = "statistics_seen_at" in r.obj
+    stats: dict[str, OvsCounters] | None = {} if read_stats else None
+    seen = r.opt_str("statistics_seen_at")
+    section = OvsSection(db=r.req_str("db"), ovs_version=r.opt_str("ovs_version"),
+                         system_id=r.opt_str("system_id"),
+                         bridges=r.seq("bridges", lambda x, w: _read_ovs_bridge(x, w, stats)),
+                         datapath_devices=r.seq("datapath_devices", _read_datapath_device, optional=True))
+    if stats is None:
+        return section
+    at = None if seen is None else _read_taken_at(seen, f"{r.path}.statistics_seen_at").timestamp()
+    return replace(section, statistics=OvsStatistics(stats, at))
 
 
 #: Section name -> how the section's JSON value is read (the parent reader, the key).

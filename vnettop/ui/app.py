@@ -407,7 +407,7 @@ class VnettopApp(RecordingActions, FleetActions, NavigationActions, WriteActions
         if snap is None or not pane.display:
             return
         target = self.current_target()
-        if only_if_rates and target == pane.target and (target is None or target.kind != "link"):
+        if only_if_rates and target == pane.target and (target is None or target.kind not in ("link", "ovs")):
             return
         pane.show(snap, target, self.rates)
 

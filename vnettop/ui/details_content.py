@@ -298,7 +298,7 @@ def render_details(snap: Snapshot, target: Target | None, rates: RateTracker | N
         parts += _proc_parts(snap, target.netns, obj)
         parts += _owner_parts(snap, owners.of_pid(snap, obj.pid), "Owner")
     elif isinstance(obj, ovsgraph.OvsHit):
-        parts += ovs_details.hit_parts(snap, obj)
+        parts += ovs_details.hit_parts(snap, obj, rates)
     else:
         return Text("This object is gone.", style="yellow")
     errors = relevant_errors(snap, target)

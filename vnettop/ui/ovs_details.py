@@ -5,12 +5,15 @@ The identity operators look for is in `external_ids` (Neutron's iface-id, the VM
 guest was given, iface-status, OVN's ovn-installed) and in the port's `other_config` (the Neutron
 network's net_uuid and segmentation_id): shown first, by name, then whatever else is there.
 
-Counters: OVSDB's `statistics` column is not read (ovs-vswitchd rewrites it every few seconds; watching
-it would wake vnettop for nothing), so a port with no kernel device (patch, tunnel, dpdk) has no rates
-here and says so, rather than showing zeros; a port that IS a kernel device has the kernel's counters.
+Counters: a port that IS a kernel device has the kernel's counters (shown with the device). One with no
+kernel device (patch, tunnel, dpdk) has only OVSDB's `statistics`, which ovs-vswitchd rewrites every
+~5 s: shown with their rates between two writes, and said to be that coarse; when they are not there
+(not read, an older file, not written yet) the pane says unknown, never zeros.
 """
 
 from __future__ import annotations
+
+import time
 
 from rich.console import RenderableType
 from rich.table import Table
@@ -19,6 +22,7 @@ from rich.text import Text
 from vnettop import ovsgraph
 from vnettop.model import Link, OvsBridgeEntry, OvsIfaceEntry, OvsPortEntry, Pairs, Snapshot
 from vnettop.ui.labels import plain, safe, short
+from vnettop.ui.rates import RateTracker, human_bytes, human_rate, sparkline
 
 #: external_ids keys that name who a port belongs to, in the order shown.
 IDENTITY = ("iface-id", "attached-mac", "vm-uuid", "vm-id", "iface-status", "ovn-installed")
@@ -79,8 +83,34 @@ def _where(snap: Snapshot, iface: OvsIfaceEntry) -> str:
     return "no kernel device (by design)"
 
 
+def _counters(g: Table, snap: Snapshot, iface: OvsIfaceEntry, rates: RateTracker | None) -> None:
+    """OVSDB's statistics of an interface with no kernel device, and their rates (module docstring)."""
+    c = snap.ovs.counters(iface.uuid) if snap.ovs is not None else None
+    if c is None:
+        why = ("OVSDB statistics are not read" if snap.ovs is None or snap.ovs.statistics is None
+               else "ovs-vswitchd has not written statistics for it")
+        _row(g, "counters", Text(f"unknown: no kernel device, and {why}", style="dim"))
+        return
+    series = rates.get_ovs(iface.uuid) if rates is not None else None
+    for label, history in (("rx", series.rx if series else None), ("tx", series.tx if series else None)):
+        total, pkts = c.get(f"{label}_bytes"), c.get(f"{label}_packets")
+        _row(g, label, f"{human_bytes(total) if total is not None else '?'} "
+             f"({pkts if pkts is not None else '?'} pkts)")
+        if history:
+            line = Text(f"{human_rate(history[-1]):>11} ")
+            line.append(sparkline(history), style="green")
+            _row(g, f"{label}/s", line)
+    bad = [(k, c.get(k)) for k in ("rx_errors", "tx_errors", "rx_dropped", "tx_dropped")]
+    if any(v for _k, v in bad):
+        _row(g, "errors", "  ".join(f"{k} {v}" for k, v in bad if v is not None))
+    when = (time.strftime("%H:%M:%S", time.localtime(c.at)) if c.at is not None
+            else "before vnettop connected")
+    _row(g, "counters", Text(f"OVSDB statistics, updated every 5 s by ovs-vswitchd (rates between two "
+                             f"writes); last changed {when}", style="dim"))
+
+
 def iface_grid(snap: Snapshot, bridge: OvsBridgeEntry, port: OvsPortEntry, iface: OvsIfaceEntry | None,
-               with_device: bool = True) -> Table:
+               with_device: bool = True, rates: RateTracker | None = None) -> Table:
     """The OVS facts of one port (and its interface): where it is, VLANs, state, identity, network."""
     g = _grid()
     _row(g, "ovs bridge", bridge.name)
@@ -115,15 +145,14 @@ def iface_grid(snap: Snapshot, bridge: OvsBridgeEntry, port: OvsPortEntry, iface
         _pairs(g, other, (), "option ")
         _pairs(g, iface.external_ids, IDENTITY)
         if iface.link is None:
-            _row(g, "counters", Text("unknown: no kernel device, and OVSDB statistics are not read",
-                                     style="dim"))
+            _counters(g, snap, iface, rates)
         _row(g, "uuid", iface.uuid)
     _pairs(g, port.other_config, NETWORK)
     _pairs(g, port.external_ids, (), "port ")
     return g
 
 
-def hit_parts(snap: Snapshot, hit: ovsgraph.OvsHit) -> list[RenderableType]:
+def hit_parts(snap: Snapshot, hit: ovsgraph.OvsHit, rates: RateTracker | None = None) -> list[RenderableType]:
     """The pane for a `Target.ovs` selection."""
     if hit.port is None:
         return bridge_parts(snap, hit.bridge)
@@ -131,7 +160,7 @@ def hit_parts(snap: Snapshot, hit: ovsgraph.OvsHit) -> list[RenderableType]:
         parts: list[RenderableType] = [iface_grid(snap, hit.bridge, hit.port, None)]
         parts += [Text(f"member {safe(i.name)}: {safe(_where(snap, i))}") for i in hit.port.interfaces]
         return parts
-    return [iface_grid(snap, hit.bridge, hit.port, hit.iface)]
+    return [iface_grid(snap, hit.bridge, hit.port, hit.iface, rates=rates)]
 
 
 def link_parts(snap: Snapshot, link: Link) -> list[RenderableType]:

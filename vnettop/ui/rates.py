@@ -3,6 +3,11 @@
 The kernel only gives cumulative counters; a rate is the counter delta divided by the delta of the
 snapshots' `taken_at`. Counters going backwards (a device recreated with the same key) restart the
 history instead of showing a huge negative rate.
+
+OVS interfaces that are no kernel device (patch, tunnel) have only OVSDB's `statistics`, which
+ovs-vswitchd writes every ~5 s: their rates (`ovs`, by Interface uuid) are taken between two such
+writes, over the time between the updates that carried them (`OvsCounters.at`), not per tick: between
+writes the counters stand still, and a per-tick rate would read 0, then a 5-second burst.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from vnettop.model import Link, LinkKey, Snapshot
+from vnettop.model import Link, LinkKey, OvsStatistics, Snapshot
 
 BARS = "▁▂▃▄▅▆▇█"
 
@@ -44,8 +49,13 @@ class RateTracker:
         self._tick = 0
         self._since: dict[LinkKey, int] = {}  # the tick a device's counters were first (or again) known
         self.series: dict[LinkKey, RateSeries] = {}
+        #: OVS interfaces by uuid: (rx, tx, the time they were known current at), and their rates.
+        self._ovs_last: dict[str, tuple[int, int, float | None]] = {}
+        self._ovs_seen: OvsStatistics | None = None
+        self.ovs: dict[str, RateSeries] = {}
 
     def feed(self, snap: Snapshot) -> None:
+        self._feed_ovs(snap.ovs.statistics if snap.ovs is not None else None)
         at = snap.taken_at.timestamp()
         dt = at - self._last_at if self._last_at is not None else 0.0
         if dt <= 0 and self._last_at is not None:
@@ -121,6 +131,51 @@ class RateTracker:
             series = self.series[key] = RateSeries(upto=since)
         self._pad(series, self._tick)
         return series
+
+    def get_ovs(self, uuid: str) -> RateSeries | None:
+        """The rates of an OVS interface from OVSDB's statistics (None: fewer than two writes seen)."""
+        return self.ovs.get(uuid)
+
+    def _feed_ovs(self, stats: OvsStatistics | None) -> None:
+        """A rate per statistics write: the counters' change over the time since they were last known
+        current. An interface whose row an update left out was unchanged at that update (ovs-vswitchd
+        writes every interface in one pass, OVSDB sends only changed rows), so an idle spell gives 0,
+        not a long average hiding the next burst. Values from before vnettop connected (time unknown)
+        give no rate."""
+        if stats is self._ovs_seen:
+            return  # no statistics update since the last tick: nothing new (the common case)
+        self._ovs_seen = stats
+        if stats is None:
+            self._ovs_last.clear()
+            self.ovs.clear()
+            return
+        seen = stats.seen_at
+        last: dict[str, tuple[int, int, float | None]] = {}
+        for uuid, c in stats.by_iface.items():
+            rx, tx = c.get("rx_bytes"), c.get("tx_bytes")
+            if rx is None or tx is None:
+                continue
+            last[uuid] = (rx, tx, seen)
+            before = self._ovs_last.get(uuid)
+            if before is None or before[2] is None:
+                continue
+            end = c.at if (rx, tx) != before[:2] else seen
+            if end is None or end <= before[2]:
+                last[uuid] = before  # nothing written since: keep the older moment
+                continue
+            dt = end - before[2]
+            drx, dtx = rx - before[0], tx - before[1]
+            if drx < 0 or dtx < 0:  # reset (interface re-created): start again
+                self.ovs.pop(uuid, None)
+                continue
+            series = self.ovs.get(uuid)
+            if series is None:
+                series = self.ovs[uuid] = RateSeries()
+            series.rx.append(drx / dt)
+            series.tx.append(dtx / dt)
+        for uuid in [u for u in self.ovs if u not in last]:
+            del self.ovs[uuid]
+        self._ovs_last = last
 
 
 def human_rate(value: float) -> str:

@@ -7,6 +7,12 @@ the socket readable and shows within the refresh. The client never writes. When 
 naming the socket, and every later read tries to connect again, so a restarted server is picked up.
 Every wait on the socket has a deadline (`TIMEOUT`): a hung server costs at most that, never a hang.
 
+Counters: Interface `statistics` arrive on a monitor of their own every few seconds (ovs-vswitchd's
+stats-update-interval) and make the socket readable too, but such a read does not join again: the
+section keeps the very same `bridges` (and the part its owners and errors), only `statistics` is new,
+and it takes no part in the section's equality (see `OvsSection`), as a Link's counters take none in
+the picture's structure.
+
 The socket: `--ovsdb PATH` (the `db` setting), else, reading the live host (root "/"), `VNETTOP_OVSDB` or
 /run/openvswitch/db.sock; under any other root (a fixture tree) `<root>/run/openvswitch/db.sock`.
 
@@ -44,7 +50,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from vnettop.collect.sources import Enrichment, scope
 from vnettop.model import (
@@ -306,11 +312,18 @@ class OvsSource:
                 self._last = None
                 return self._error(f"OVSDB not read, Open vSwitch not shown: {e}")
             self._connected_once = True
+        stats = self._mon.statistics() if self._mon is not None else None
         shape = (base.root.inode if base.root else None,
                  tuple((link.key, link.name, link.mac, link.tun) for link in base.links))
         if self._last is not None and self._last[0] is view and self._last[1] == shape:
-            return self._last[2]
+            part = self._last[2]
+            if part.ovs is None or part.ovs.statistics is stats:
+                return part
+            # Counters only: the same bridges, owners and errors (objects), new statistics beside them.
+            part = replace(part, ovs=replace(part.ovs, statistics=stats))
+            self._last = (view, shape, part)
+            return part
         section, owners, errors = join(view, base)
-        part = Enrichment(owners=owners, errors=errors, ovs=section)
+        part = Enrichment(owners=owners, errors=errors, ovs=replace(section, statistics=stats))
         self._last = (view, shape, part)
         return part
