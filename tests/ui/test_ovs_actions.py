@@ -103,3 +103,29 @@ async def test_new_offers_ovs_plans_only_with_an_ovs_section() -> None:
         await pilot.press("n")
         await wait_for(pilot, lambda: isinstance(plain.screen, NewObjectChooser))
         assert op.AddOvsPort not in plain.screen.choices  # type: ignore[attr-defined]
+
+
+async def test_delete_on_ovs_rows_with_no_kernel_device() -> None:
+    """A patch port's row and an OVS bridge's row (tree nodes with no kernel device) reach the same
+    plans: `d` on the patch port removes it from its bridge, `d` on the bridge row deletes the bridge."""
+    snap = _ovs_node()
+    assert snap.ovs is not None
+    bridge, port, iface = next((b, p, i) for b in snap.ovs.bridges for p in b.ports for i in p.interfaces
+                               if i.type == "patch")
+    mutator = RecordingMutator()
+    app, _ = make_app(snap, read_only=False, mutator=mutator)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        app.jump_to(Target.ovs(iface.uuid))
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ActionDialog))
+        dialog = _dialog(app)
+        assert dialog.plan_cls is op.DeleteOvsPort
+        assert f"ovs-vsctl del-port {bridge.name} {port.name}" in _preview(dialog)
+        await pilot.press("escape")
+        app.jump_to(Target.ovs(bridge.uuid))
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ActionDialog))
+        assert f"ovs-vsctl del-br {bridge.name}" in _preview(_dialog(app))
+        await pilot.press("escape")
+        assert mutator.attempts == []

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from vnettop import ovsgraph
 from vnettop.actions import ovs_plans, plans
 from vnettop.model import Link, Namespace, OvsBridgeEntry, OvsIfaceEntry, OvsPortEntry, Snapshot
 from vnettop.names import written
@@ -75,12 +76,25 @@ class WriteActions(_Base):
         return link, {"device": link.name, "netns": netns, "ifindex": link.ifindex}
 
     def _selected_ovs(self) -> OvsHit | None:
-        """The OVS bridge, port and interface the selected device is (None: not an OVS interface)."""
+        """The OVS bridge, port and interface selected: a device that is an OVS interface, or an OVS row
+        of the tree with no kernel device here (a patch or tunnel port; a bridge, as its local port, so
+        `d` deletes the bridge). None: nothing of OVS is selected."""
         snap = self.snapshot
         target = self.current_target()
-        if snap is None or target is None or target.kind != "link":
+        if snap is None or target is None:
             return None
-        return snap.ovs_port_of((target.netns, target.ident))
+        if target.kind == "link":
+            return snap.ovs_port_of((target.netns, target.ident))
+        if target.kind != "ovs":
+            return None
+        row = ovsgraph.find(snap, target.ident)
+        if row is None:
+            return None
+        port = row.port or next((p for p in row.bridge.ports if p.name == row.bridge.name), None)
+        if port is None or not port.interfaces:
+            return None
+        iface = row.iface or next((i for i in port.interfaces if i.name == port.name), port.interfaces[0])
+        return row.bridge, port, iface
 
     def _ovs_action(self, hit: OvsHit, plan_cls: type[plans.Plan]) -> None:
         """An OVS plan on the selected device's port, or on its bridge for the bridge's local port."""
