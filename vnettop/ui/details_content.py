@@ -240,7 +240,8 @@ def _ns_parts(snap: Snapshot, ns: Namespace, full: bool) -> list[RenderableType]
         _row(g, "devices", Text(f"unknown (cannot enter: {why})", style="yellow"))
     pids = ns.pids if full else ns.pids[:PID_CAP]
     hidden_pids = len(ns.pids) - len(pids)
-    seen = "" if ns.pids_complete else " seen (some processes could not be read: without root, or hidden from root too)"
+    seen = "" if ns.pids_complete else (" seen (some processes could not be read: without root, "
+                                        "or hidden from root too)")
     _row(g, "pids", f"{len(ns.pids)}{seen}: " + " ".join(map(str, pids))
          + (f" … +{hidden_pids} more" if hidden_pids else ""))
     parts: list[RenderableType] = [g]
