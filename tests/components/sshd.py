@@ -68,6 +68,39 @@ def _kill_listed(path: Path) -> None:
         kill_pid(p)
 
 
+def _serve(comp: Component, sshd: str, users: list[str], authorized_keys: str,
+           strict_modes: bool) -> tuple[int, int]:
+    """Write the private sshd_config (host key `host_key` in the component's dir), start sshd on a free
+    127.0.0.1 port and wait for its banner: the port and sshd's pid."""
+    d = comp.dir
+    port = free_port()
+    (d / "sshd_config").write_text(f"""ListenAddress 127.0.0.1
+Port {port}
+HostKey {d / 'host_key'}
+PidFile {d / 'sshd.pid'}
+AuthorizedKeysFile {authorized_keys}
+AllowUsers {' '.join(users)}
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes {'yes' if strict_modes else 'no'}
+MaxStartups 200:30:400
+MaxSessions 200
+LogLevel ERROR
+""")
+    if os.geteuid() == 0:
+        comp.record_path("/run/sshd")  # root sshd insists on this privilege-separation directory
+        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+    run([sshd, "-t", "-f", str(d / "sshd_config")])
+    comp.spawn([sshd, "-D", "-f", str(d / "sshd_config"), "-E", str(d / "sshd.log")])
+    pid = comp.wait_pidfile(d / "sshd.pid")
+    comp.on_close(lambda: kill_tree(pid))  # live login sessions go before sshd does
+    poll_until(lambda: _banner(port), timeout=10)
+    return port, pid
+
+
 def start_sshd(comp: Component) -> Sshd:
     sshd = need_binary("sshd", "openssh-server")
     need_binary("ssh", "openssh-client")
@@ -83,32 +116,8 @@ def start_sshd(comp: Component) -> Sshd:
     (d / "authorized_keys").write_text("".join(
         f'restrict,command="{cmd}" {keys[k]}\n' for k, cmd in forced.items()))
     os.chmod(d / "authorized_keys", 0o600)
-    port = free_port()
-    (d / "sshd_config").write_text(f"""ListenAddress 127.0.0.1
-Port {port}
-HostKey {d / 'host_key'}
-PidFile {d / 'sshd.pid'}
-AuthorizedKeysFile {d / 'authorized_keys'}
-AllowUsers {user}
-PermitRootLogin prohibit-password
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-MaxStartups 200:30:400
-MaxSessions 200
-LogLevel ERROR
-""")
-    if os.geteuid() == 0:
-        comp.record_path("/run/sshd")  # root sshd insists on this privilege-separation directory
-        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
-    run([sshd, "-t", "-f", str(d / "sshd_config")])
-    comp.spawn([sshd, "-D", "-f", str(d / "sshd_config"), "-E", str(d / "sshd.log")])
-    pid = comp.wait_pidfile(d / "sshd.pid")
-    comp.on_close(lambda: kill_tree(pid))  # live login sessions go before sshd does
+    port, pid = _serve(comp, sshd, [user], str(d / "authorized_keys"), strict_modes=False)
     comp.on_close(lambda: _kill_listed(d / "slow.pids"))  # a `vnt-slow` sleep outlives its client
-    poll_until(lambda: _banner(port), timeout=10)
     closed = free_port()
     common = (f"    User {user}\n    UserKnownHostsFile {d / 'known_hosts'}\n    StrictHostKeyChecking no\n"
               f"    BatchMode yes\n    IdentitiesOnly yes\n    LogLevel ERROR\n    ConnectTimeout 5\n")
@@ -118,10 +127,22 @@ LogLevel ERROR
     return Sshd(comp, port, pid, d / "ssh_config", vnettop)
 
 
+def start_accounts_sshd(comp: Component, users: list[str]) -> tuple[int, Path]:
+    """An sshd that lets in only `users`, each with its own `~/.ssh/authorized_keys` (StrictModes on, as
+    on a real host), and a client key `client_key` (its `.pub` for those files): the port and the key."""
+    sshd = need_binary("sshd", "openssh-server")
+    need_binary("ssh", "openssh-client")
+    need_binary("ssh-keygen", "openssh-client")
+    for k in ("host", "client"):
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"vnt-{k}", "-f", str(comp.dir / f"{k}_key")])
+    port, _pid = _serve(comp, sshd, users, ".ssh/authorized_keys", strict_modes=True)
+    return port, comp.dir / "client_key"
+
+
 @pytest.fixture(scope="session")
 def sshd() -> Iterator[Sshd]:
     with component("sshd", root=False) as comp:
         yield start_sshd(comp)
 
 
-__all__ = ["SLOW_SECONDS", "Sshd", "sshd", "start_sshd"]
+__all__ = ["SLOW_SECONDS", "Sshd", "sshd", "start_accounts_sshd", "start_sshd"]

@@ -406,8 +406,8 @@ def test_fleet_recipe_over_ssh_sees_what_root_sees(topology: dict[str, Any], fle
     """A key whose authorized_keys line is `restrict,command="<the recipe>"`, on a real sshd: whatever the
     client asks for, it gets the snapshot, taken with the three capabilities and not as root.
 
-    The sudo hop of the documented recipe is not exercised here: sudo is not installed on the test host,
-    and all it adds is "run this one script as root", which the root login here does directly."""
+    The sudo hop of the documented recipe is not exercised here (all it adds is "run this one script as
+    root", which the root login here does directly): tests/components/test_fleet_sudo.py does, with sudo."""
     from tests.components.base import component, free_port, kill_tree, need_binary, poll_until
 
     sshd = need_binary("sshd", "openssh-server")
