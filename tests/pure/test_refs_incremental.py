@@ -364,10 +364,19 @@ def test_a_change_resolves_only_the_namespace_and_those_referring_to_it() -> Non
                    if x in stats else dd for dd in ds] for x, ds in bases.items()}
     full = resolve_links(swapped, counting_full, w.unreadable, dict(memo))
     links, errors = cache.resolve(bases, stats, counting, w.unreadable, memo)
-    referring = sum(1 for x in bases if x != ns for dd in bases[x] if _far_of(w, x, dd.link.ifindex) == ns
-                    and dd.link_nsid is not None and dd.link_nsid >= 0)
-    # the namespace itself; its partners' ends, and the refs into the unreadable one and into no namespace
-    assert cache.patched == (1, referring + 2)
+    # the namespace itself, and the refs into the unreadable one and into no namespace found: its
+    # partners' ends point at devices whose names did not change
+    assert cache.patched == (1, 2)
     assert (links, errors) == full
     # no search over the host: the re-resolved links' questions only, not a full resolve's re-verifications
-    assert 0 < len(asked) <= 2 * (len(bases[ns]) + referring + 2) < len(full_asked)
+    assert 0 < len(asked) <= 2 * (len(bases[ns]) + 2) < len(full_asked)
+
+    # renamed: the partner's end, in another namespace, is resolved again and names it
+    far = _far_of(w, ns, index)
+    assert far is not None and far != ns
+    w.devs[ns][index] = dataclasses.replace(d, link=dataclasses.replace(d.link, name="renamed"))
+    bases = w.bases(bases, {ns})
+    links, errors = cache.resolve(bases, stats, w.nsid_of, w.unreadable, memo)
+    assert cache.patched == (1, 3)
+    partner = next(link for link in links if link.netns == far and link.peer and link.peer.key == (ns, index))
+    assert partner.peer is not None and partner.peer.name == "renamed"

@@ -385,8 +385,8 @@ class ResolveCache:
         #: ns -> its drafts by ifindex, for the drafts in `_bases` (kept in step with them).
         self._by_index: dict[int, dict[int, LinkDraft]] = {}
         #: Links whose peer or lower device is in another namespace (or in none found: 0), by the key of
-        #: the link -> that namespace, and the other way round.
-        self._far: dict[tuple[int, int], int] = {}
+        #: the link -> the key it refers to, and namespace -> the keys of the links referring into it.
+        self._far: dict[tuple[int, int], tuple[int, int]] = {}
         self._referrers: dict[int, set[tuple[int, int]]] = {}
         #: Whether the last `resolve` reused the previous answer (for benchmarks and tests).
         self.reused = False
@@ -432,10 +432,7 @@ class ResolveCache:
         self._by_index = {ns: {d.link.ifindex: d for d in drafts} for ns, drafts in bases.items()}
         self._far, self._referrers = {}, {}
         for link in links:
-            far = _far_ns(link)
-            if far is not None:
-                self._far[link.key] = far
-                self._referrers.setdefault(far, set()).add(link.key)
+            _refer(self._far, self._referrers, link)
         return links, self._errors
 
     def _patch(
@@ -455,15 +452,24 @@ class ResolveCache:
         if len(changed) + len(gone) > max(1, len(bases) // 4):
             return None  # as costly as resolving everything
         was_unreadable = self._unreadable
-        targets = changed | gone | set(unreadable) | set(was_unreadable) | {0}
-        redo = sorted(key for t in targets for key in self._referrers.get(t, ())
-                      if key[0] in bases and key[0] not in changed)
-
+        # Every link referring into these is resolved again; into a namespace dumped again, only those
+        # whose far end came, went or was renamed: a resolved reference holds nothing else of it (the
+        # namespace is decided by asking the kernel, and its drafts only order the questions).
+        targets = gone | set(unreadable) | set(was_unreadable) | {0}
         by_index = self._by_index
+        redo_keys = {key for t in targets for key in self._referrers.get(t, ())}
+        far_of = self._far
+        for ns in changed:
+            was = by_index.get(ns, {})
+            now = by_index[ns] = {d.link.ifindex: d for d in bases[ns]}
+            for key in self._referrers.get(ns, ()):
+                index = far_of[key][1]
+                before, after = was.get(index), now.get(index)
+                if before is None or after is None or before.link.name != after.link.name:
+                    redo_keys.add(key)
         for ns in gone:
             by_index.pop(ns, None)
-        for ns in changed:
-            by_index[ns] = {d.link.ifindex: d for d in bases[ns]}
+        redo = sorted(key for key in redo_keys if key[0] in bases and key[0] not in changed)
         resolver = _Resolver(bases, nsid_of, unreadable, memo, by_index)
         errors = {k: v for k, v in self._link_errors.items() if k[0] not in changed and k[0] not in gone}
         fresh: dict[int, tuple[Link, ...]] = {}
@@ -515,7 +521,7 @@ class ResolveCache:
             if len(out) > start:
                 spans[ns] = (start, len(out))
 
-        far_of, referrers = self._far, self._referrers
+        referrers = self._referrers
         for ns in changed | gone:
             if ns in old_spans:
                 for link in old_links[old_spans[ns][0]:old_spans[ns][1]]:
@@ -524,10 +530,7 @@ class ResolveCache:
             _unrefer(far_of, referrers, key)
         for link in chain(chain.from_iterable(fresh.values()),
                           (link for redone in again.values() for link in redone.values())):
-            far = _far_ns(link)
-            if far is not None:
-                far_of[link.key] = far
-                referrers.setdefault(far, set()).add(link.key)
+            _refer(far_of, referrers, link)
 
         self._bases, self._unreadable = dict(bases), dict(unreadable)
         self._links, self._spans, self._stats = tuple(out), spans, dict(stats)
@@ -569,23 +572,31 @@ class ResolveCache:
 _IFINDEX = attrgetter("ifindex")
 
 
-def _far_ns(link: Link) -> int | None:
-    """The namespace `link`'s peer or lower device is in, if another (0: none found); else None."""
+def _far_key(link: Link) -> tuple[int, int] | None:
+    """(namespace, ifindex) of `link`'s peer or lower device if in another namespace (0: none found)."""
     ref = link.peer if link.peer is not None else link.lower
     if ref is None or ref.netns == link.netns:
         return None
-    return ref.netns
+    return ref.netns, ref.ifindex
 
 
-def _unrefer(far_of: dict[tuple[int, int], int], referrers: dict[int, set[tuple[int, int]]],
+def _refer(far_of: dict[tuple[int, int], tuple[int, int]], referrers: dict[int, set[tuple[int, int]]],
+           link: Link) -> None:
+    far = _far_key(link)
+    if far is not None:
+        far_of[link.key] = far
+        referrers.setdefault(far[0], set()).add(link.key)
+
+
+def _unrefer(far_of: dict[tuple[int, int], tuple[int, int]], referrers: dict[int, set[tuple[int, int]]],
              key: tuple[int, int]) -> None:
     far = far_of.pop(key, None)
     if far is not None:
-        keys = referrers.get(far)
+        keys = referrers.get(far[0])
         if keys is not None:
             keys.discard(key)
             if not keys:
-                del referrers[far]
+                del referrers[far[0]]
 
 
 def _spans(links: tuple[Link, ...]) -> dict[int, tuple[int, int]]:
