@@ -20,7 +20,7 @@ from collections.abc import Callable
 from vnettop.collect.holders import attach_holders
 from vnettop.collect.refs import ResolveCache, resolve_links
 from vnettop.collect.types import LinkDraft, ProcScan, TunFd
-from vnettop.model import BridgeInfo, CollectError, Link, Process, Stats, TunInfo
+from vnettop.model import BridgeInfo, CollectError, Host, Link, Process, Snapshot, Stats, TunInfo
 
 ROOT = 4026531840
 Bases = dict[int, tuple[LinkDraft, ...]]
@@ -287,13 +287,20 @@ def _counters(w: World, bases: Bases, touched: set[int], last: dict[int, dict[in
     return out
 
 
-def _full(w: World, bases: Bases, stats: dict[int, dict[int, Stats]]
-          ) -> tuple[tuple[Link, ...], tuple[CollectError, ...]]:
+HOST = Host("h", "6.18")
+
+
+def _snapshot(links: tuple[Link, ...], errors: tuple[CollectError, ...]) -> Snapshot:
+    return Snapshot(HOST, (), links, errors)
+
+
+def _full(w: World, bases: Bases, stats: dict[int, dict[int, Stats]]) -> Snapshot:
+    """A fresh full resolve of the same drafts, counters and holders, as the collector builds it."""
     drafts = {ns: [dataclasses.replace(d, link=dataclasses.replace(d.link, stats=stats[ns][d.link.ifindex]))
                    if ns in stats else d for d in ds] for ns, ds in bases.items()}
     links, errors = resolve_links(drafts, w.nsid_of, w.unreadable)
     shown, holder_errors = attach_holders(links, w.scan())
-    return shown, errors + holder_errors
+    return _snapshot(shown, errors + holder_errors)
 
 
 def test_single_changes_equal_a_full_resolve() -> None:
@@ -316,7 +323,7 @@ def test_single_changes_equal_a_full_resolve() -> None:
             links, errors = cache.resolve(bases, stats, w.nsid_of, dict(w.unreadable), memo)
             shown, holder_errors = attach_holders(links, w.scan())
             cache.settle(shown)
-            assert (shown, errors + holder_errors) == _full(w, bases, stats), (seed, step, change.__name__)
+            assert _snapshot(shown, errors + holder_errors) == _full(w, bases, stats), (seed, step, change.__name__)
             if cache.patched[0] > 0:
                 patched += 1
                 # Links of namespaces neither dumped again nor with moving counters, whose far end did
