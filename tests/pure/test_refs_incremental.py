@@ -298,7 +298,8 @@ def _full(w: World, bases: Bases, stats: dict[int, dict[int, Stats]]) -> Snapsho
     """A fresh full resolve of the same drafts, counters and holders, as the collector builds it."""
     drafts = {ns: [dataclasses.replace(d, link=dataclasses.replace(d.link, stats=stats[ns][d.link.ifindex]))
                    if ns in stats else d for d in ds] for ns, ds in bases.items()}
-    links, errors = resolve_links(drafts, w.nsid_of, w.unreadable)
+    # the namespaces dumped this time (no counters of their own) are the ones read in this collect
+    links, errors = resolve_links(drafts, w.nsid_of, w.unreadable, fresh={ns for ns in bases if ns not in stats})
     shown, holder_errors = attach_holders(links, w.scan())
     return _snapshot(shown, errors + holder_errors)
 
@@ -369,7 +370,7 @@ def test_a_change_resolves_only_the_namespace_and_those_referring_to_it() -> Non
 
     swapped = {x: [dataclasses.replace(dd, link=dataclasses.replace(dd.link, stats=stats[x][dd.link.ifindex]))
                    if x in stats else dd for dd in ds] for x, ds in bases.items()}
-    full = resolve_links(swapped, counting_full, w.unreadable, dict(memo))
+    full = resolve_links(swapped, counting_full, w.unreadable, dict(memo), fresh={ns})
     links, errors = cache.resolve(bases, stats, counting, w.unreadable, memo)
     # the namespace itself, and the refs into the unreadable one and into no namespace found: its
     # partners' ends point at devices whose names did not change

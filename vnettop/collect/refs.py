@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import fields, replace
 from itertools import chain
 from operator import attrgetter
@@ -86,12 +86,17 @@ class _NsidMap:
             return True
         return False
 
-    def learn(self, src: int, nsid: int, target: int) -> None:
-        """`src` likely calls `target` `nsid` (the far end of a verified veth pair names our namespace):
-        the first namespace `known` asks about, so the far end costs one question, not a search. Only a
-        hint: a far end's draft may be older than ours (a veth moved, its partner's namespace not dumped
-        again), and an answer taken on trust would then depend on which end was resolved first."""
-        self._hints.setdefault((src, nsid), target)
+    def learn(self, src: int, nsid: int, target: int, trusted: bool) -> None:
+        """`src` calls `target` `nsid`: the far end of a verified veth pair names our namespace. Taken
+        without asking when `trusted` (both drafts from this collect's dumps); else only a hint, the first
+        namespace `known` asks about (one question, not a search): a far end's draft from an older dump
+        (a veth moved, no event in its partner's namespace) would give a wrong answer, and one that
+        depends on which end was resolved first. Not memoised: next time the pair is verified from the
+        same end, and this is learnt again."""
+        if trusted:
+            self._found.setdefault((src, nsid), target)
+        else:
+            self._hints.setdefault((src, nsid), target)
 
     def likely(self, src: int, cands: Sequence[int]) -> Iterator[int]:
         """`cands` (without `src`), most likely first: those at the inode offsets most often seen between
@@ -140,6 +145,7 @@ def resolve_links(
     nsid_of: NsidOf,
     unreadable: Mapping[int, str] = _NO_UNREADABLE,
     memo: dict[tuple[int, int], int] | None = None,
+    fresh: Collection[int] | None = None,
 ) -> tuple[tuple[Link, ...], tuple[CollectError, ...]]:
     """Fill master, peer, lower and bridge ports; return links sorted by (netns, ifindex) and errors.
 
@@ -149,8 +155,10 @@ def resolve_links(
     `memo`, if given, is the caller's (src, nsid) -> namespace found by earlier calls, updated here: a
     repeat call re-verifies those first (with `nsid_of` answering from its cache, nearly free) instead of
     searching again, which matters when the same indexes repeat across many namespaces.
+    `fresh`: the namespaces whose drafts come from this collect's dumps (None: all of them); a veth pair
+    with both ends fresh tells its far end's answer without a question.
     """
-    links, errors = _resolve_all(drafts_by_ns, nsid_of, unreadable, memo)
+    links, errors = _resolve_all(drafts_by_ns, nsid_of, unreadable, memo, fresh)
     return links, tuple(chain.from_iterable(errors.values()))
 
 
@@ -159,10 +167,11 @@ def _resolve_all(
     nsid_of: NsidOf,
     unreadable: Mapping[int, str],
     memo: dict[tuple[int, int], int] | None,
+    fresh: Collection[int] | None,
 ) -> tuple[tuple[Link, ...], dict[tuple[int, int], tuple[CollectError, ...]]]:
     """`resolve_links`, with the errors by the key of the link whose resolve reported them (in key
     order): what `ResolveCache` keeps, to re-resolve a few links and keep the others' errors."""
-    resolver = _Resolver(drafts_by_ns, nsid_of, unreadable, memo)
+    resolver = _Resolver(drafts_by_ns, nsid_of, unreadable, memo, fresh)
     out: list[Link] = []
     errors: dict[tuple[int, int], tuple[CollectError, ...]] = {}
     for ns in sorted(resolver.by_index):
@@ -184,8 +193,9 @@ class _Resolver:
 
     def __init__(self, drafts_by_ns: Mapping[int, Sequence[LinkDraft]], nsid_of: NsidOf,
                  unreadable: Mapping[int, str], memo: dict[tuple[int, int], int] | None,
-                 by_index: dict[int, dict[int, LinkDraft]] | None = None) -> None:
-        self._drafts_by_ns = drafts_by_ns
+                 fresh: Collection[int] | None, by_index: dict[int, dict[int, LinkDraft]] | None = None
+                 ) -> None:
+        self._fresh = fresh
         #: ns -> ifindex -> draft (the last of a repeated index wins, as a dict built in order does)
         self.by_index = by_index if by_index is not None else {
             ns: {d.link.ifindex: d for d in drafts} for ns, drafts in drafts_by_ns.items()}
@@ -267,7 +277,9 @@ class _Resolver:
             far = self._draft(target, index) if target is not None else None
             if target is not None and far is not None and far.link_nsid is not None and far.link_nsid >= 0:
                 # A veth's peer's peer is itself: the far end's nsid names our namespace.
-                nsids.learn(target, far.link_nsid, link.netns)
+                fresh = self._fresh
+                trusted = fresh is None or (target in fresh and link.netns in fresh)
+                nsids.learn(target, far.link_nsid, link.netns, trusted)
         if target is None:  # a lower device, or a veth whose partner was not dumped: any holder of index
             target = nsids.lookup(link.netns, nsid, self._holders_of(index))
         if target is None:
@@ -424,7 +436,7 @@ class ResolveCache:
                 return patched
         self.patched = (-1, -1)
         drafts_by_ns = {ns: _drafts_with(drafts, stats.get(ns)) for ns, drafts in bases.items()}
-        links, errors = _resolve_all(drafts_by_ns, nsid_of, unreadable, memo)
+        links, errors = _resolve_all(drafts_by_ns, nsid_of, unreadable, memo, _dumped(bases, stats))
         self._bases, self._unreadable = dict(bases), dict(unreadable)
         self._links, self._link_errors = links, errors
         self._errors = tuple(chain.from_iterable(errors.values()))
@@ -470,7 +482,7 @@ class ResolveCache:
         for ns in gone:
             by_index.pop(ns, None)
         redo = sorted(key for key in redo_keys if key[0] in bases and key[0] not in changed)
-        resolver = _Resolver(bases, nsid_of, unreadable, memo, by_index)
+        resolver = _Resolver(bases, nsid_of, unreadable, memo, _dumped(bases, stats), by_index)
         errors = {k: v for k, v in self._link_errors.items() if k[0] not in changed and k[0] not in gone}
         fresh: dict[int, tuple[Link, ...]] = {}
         for ns in changed:
@@ -570,6 +582,11 @@ class ResolveCache:
 
 
 _IFINDEX = attrgetter("ifindex")
+
+
+def _dumped(bases: Mapping[int, tuple[LinkDraft, ...]], stats: Mapping[int, Mapping[int, Stats]]) -> set[int]:
+    """The namespaces dumped this time: those without counters of their own (the drafts carry them)."""
+    return {ns for ns in bases if ns not in stats}
 
 
 def _far_key(link: Link) -> tuple[int, int] | None:
