@@ -388,3 +388,33 @@ def test_a_change_resolves_only_the_namespace_and_those_referring_to_it() -> Non
     assert cache.patched == (1, 3)
     partner = next(link for link in links if link.netns == far and link.peer and link.peer.key == (ns, index))
     assert partner.peer is not None and partner.peer.name == "renamed"
+
+
+def test_a_far_end_resolved_alone_later_is_checked_not_searched() -> None:
+    """At the first collect a veth pair's far end is answered from its partner without a question. When
+    its namespace alone is dumped again later, that answer (memoised) is checked with one question, not
+    found again by asking the namespace about every candidate (the kernel's answers are cached by the
+    collector's pool, so what costs is a question never asked before)."""
+    w = World(60, 5, nowhere=False)
+    seen: set[tuple[int, int]] = set()
+    new: list[tuple[int, int]] = []
+
+    def pool(src: int, target: int) -> int | None:
+        if (src, target) not in seen:
+            seen.add((src, target))
+            new.append((src, target))
+        return w.nsid_of(src, target)
+
+    cache = ResolveCache()
+    memo: dict[tuple[int, int], int] = {}
+    bases = w.bases(None, set())
+    cache.resolve(bases, {}, pool, w.unreadable, memo)  # everything dumped: the first collect
+    stats = _counters(w, bases, set(), {})
+    for ns in sorted(_named(w), reverse=True)[:20]:  # the later ends of their pairs
+        new.clear()
+        bases = w.bases(bases, {ns})  # dumped again, nothing else
+        stats = {k: v for k, v in stats.items() if k != ns}
+        cache.resolve(bases, stats, pool, w.unreadable, memo)
+        assert cache.patched[0] == 1
+        assert len(new) <= len(_veths(w, ns)) + len(bases[ns]), (ns, new)
+        stats = _counters(w, bases, set(), stats)

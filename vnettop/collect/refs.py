@@ -91,12 +91,15 @@ class _NsidMap:
         without asking when `trusted` (both drafts from this collect's dumps); else only a hint, the first
         namespace `known` asks about (one question, not a search): a far end's draft from an older dump
         (a veth moved, no event in its partner's namespace) would give a wrong answer, and one that
-        depends on which end was resolved first. Not memoised: next time the pair is verified from the
-        same end, and this is learnt again."""
+        depends on which end was resolved first. A trusted answer is memoised too: a later resolve of
+        this end alone (its namespace dumped again, the partner's not) checks it with one question
+        instead of searching."""
+        key = (src, nsid)
         if trusted:
-            self._found.setdefault((src, nsid), target)
+            if key not in self._found:
+                self._found[key] = self._memo[key] = target
         else:
-            self._hints.setdefault((src, nsid), target)
+            self._hints.setdefault(key, target)
 
     def likely(self, src: int, cands: Sequence[int]) -> Iterator[int]:
         """`cands` (without `src`), most likely first: those at the inode offsets most often seen between
