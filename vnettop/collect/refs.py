@@ -488,7 +488,7 @@ class ResolveCache:
         resolver = _Resolver(bases, nsid_of, unreadable, memo, _dumped(bases, stats), by_index)
         errors = {k: v for k, v in self._link_errors.items() if k[0] not in changed and k[0] not in gone}
         fresh: dict[int, tuple[Link, ...]] = {}
-        for ns in changed:
+        for ns in sorted(changed):  # in a full resolve's order
             links: list[Link] = []
             for draft in _drafts_with(tuple(by_index[ns][i] for i in sorted(by_index[ns])), stats.get(ns)):
                 link, errs = resolver.resolve(draft)
