@@ -169,6 +169,9 @@ def one_run(topo: Topology, n: int, repeats: int, first: bool) -> dict[str, list
             failures.append(warn)
         print(f"  first collect stages ms: {_stages(p['first_stages'])}; counts {p['first_counts']}")
         print(f"  repeat collect stages ms: {_stages(p['repeat_stages'])}; counts {p['repeat_counts']}")
+        if p.get("changed_stages"):
+            print(f"  collect after one device changed, stages ms (median run): {_stages(p['changed_stages'])};"
+                  f" counts {p['changed_counts']}")
     wall, rss, rc, err = timed([PY, "-m", "vnettop", "dump", "--format", "json"])
     if rc != 0:  # reported, not fatal: one failed run must not lose the others' figures
         print(f"  !! vnettop dump exited {rc}: {err.strip()[-1500:]}", flush=True)

@@ -81,6 +81,8 @@ def main() -> int:
             counts.append(dict(collector.last_counts))
         changed: list[float] = []
         changed_cpu: list[float] = []
+        changed_stages: list[dict[str, float]] = []
+        changed_counts: list[dict[str, int]] = []
         if args.change:
             import subprocess
 
@@ -94,9 +96,12 @@ def main() -> int:
                 collector.collect()
                 changed.append((time.perf_counter() - t0) * 1000)
                 changed_cpu.append(collector.last_timings.get("cpu", float("nan")))
+                changed_stages.append(dict(collector.last_timings))
+                changed_counts.append(dict(collector.last_counts))
             subprocess.run(["ip", "-n", ns, "link", "set", "dev", dev, "mtu", "1500"], check=True)
     finally:
         collector.close()
+    changed_i = changed.index(sorted(changed)[len(changed) // 2]) if changed else 0
     median_i = repeats.index(sorted(repeats)[len(repeats) // 2]) if repeats else 0
     mine_ns = [ns for ns in snap.namespaces if any(n.startswith(args.prefix) for n in ns.names)]
     mine_links = [lk for lk in snap.links if args.prefix and lk.name.startswith(args.prefix)]
@@ -113,6 +118,8 @@ def main() -> int:
         "repeat_cpu_ms": [st.get("cpu", float("nan")) for st in stages],
         "changed_ms": changed,
         "changed_cpu_ms": changed_cpu,
+        "changed_stages": changed_stages[changed_i] if changed_stages else {},
+        "changed_counts": changed_counts[changed_i] if changed_counts else {},
         "repeat_stages": stages[median_i] if stages else {},
         "repeat_counts": counts[median_i] if counts else {},
         "namespaces": len(snap.namespaces),

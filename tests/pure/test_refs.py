@@ -471,3 +471,21 @@ def test_reuse_swaps_only_namespaces_whose_counters_mapping_changed() -> None:
         links, _ = cache.resolve(bases, stats, nsids)
         assert cache.reused and cache.swapped == len(moved)
         assert links == full(bases, stats, nsids)[0]
+
+
+def test_a_stale_far_end_does_not_decide_a_peer() -> None:
+    """A veth end moved from NA to NB, and its partner's namespace NC was not dumped again (no event
+    there): NC's draft still gives NA's nsid. The moved end, resolved first, must not teach that NC's
+    nsid for NA means NB: the partner's peer is looked up where NC's nsid really points."""
+    nsids = Nsids({(NB, NC): 1, (NC, NA): 3, (NC, NB): 4, (NA, NC): 0})
+    drafts = {
+        NA: [draft(NA, 1, "lo", kind="loopback")],
+        NB: [draft(NB, 1, "lo", kind="loopback"), draft(NB, 2, "moved", link=7, nsid=1)],
+        NC: [draft(NC, 1, "lo", kind="loopback"), draft(NC, 7, "stay", link=2, nsid=3)],
+    }
+    links, errors = resolve_links(drafts, nsids, fresh={NA, NB})  # NC's drafts are from an older dump
+    got = by_name(links)
+    assert got["moved"].peer == LinkRef(NC, 7, "stay")
+    assert got["stay"].peer == LinkRef(NA, 2, None)  # where nsid 3 points: the device is gone from there
+    assert [e.message.split(":")[0] for e in errors] == ["stay"]
+    assert (NC, NB) in nsids.asked  # the far end's answer was checked, not taken on trust

@@ -384,6 +384,8 @@ class LiveCollector:
 
         links = self._resolve(drafts_by_ns, stats_by_ns, unreadable, errors)
         counts["resolve_reused"] = int(self._resolved.reused)
+        # namespaces resolved again (-1: all), and links elsewhere resolved again for referring into them
+        counts["resolve_patched"], counts["resolve_redone"] = self._resolved.patched
         t = lap("resolve", t)
         if tun_changed and not self._scanner_read_all():
             before = len(errors)
