@@ -5,6 +5,7 @@ the domains, their runtime files, the taps and the namespaces. Without libvirt, 
 from __future__ import annotations
 
 import glob
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -106,3 +107,17 @@ def test_libvirt_not_answering_is_one_line_and_the_lab_keeps_its_processes(
         assert _runtime_files(lab.prefix) == []
     finally:
         assert lab.down(mutator) == 0
+
+
+def test_down_finds_the_domains_without_the_state_file(lab: tuple[Lab, list[str]], libvirt: Libvirt) -> None:
+    the_lab, lines = lab
+    before = host_state(the_lab.prefix)
+    mutator = Mutator(False, None, snapshot_provider=_no_snapshot)
+    assert the_lab.up(mutator) == 0, "\n".join(lines)
+    assert len([f for f in _runtime_files(the_lab.prefix) if f.endswith(".xml")]) == 3
+    os.unlink(the_lab.state_path)  # as after a crash that lost it: `down` sweeps by the prefix
+    assert the_lab.down(mutator) == 0, "\n".join(lines)
+    assert sum(line.startswith("  - virsh destroy") for line in lines) == 3, lines
+    assert [n for n in libvirt.virsh("list", "--all", "--name").split() if n.startswith(the_lab.prefix)] == []
+    assert _runtime_files(the_lab.prefix) == []
+    assert host_state(the_lab.prefix) == before
