@@ -373,7 +373,8 @@ class Lab:
         """Print what exists; 0 = up and whole, 1 = partly there, 3 = nothing."""
         names = self.namespaces()
         procs = self.processes()
-        if not names and not procs and not lab_libvirt.running(self.prefix):
+        domains = lab_libvirt.status_lines(self)
+        if not names and not procs and not domains:
             self.out(f"lab {self.prefix}: down (nothing exists)")
             return 3
         for name in names:
@@ -384,7 +385,6 @@ class Lab:
             self.out(f"process {comm} [{pid}]")
         from vnettop.actions import lab_ovs
 
-        domains = lab_libvirt.status_lines(self)
         for line in domains:
             self.out(line)
         ovs_lines = lab_ovs.status_lines(self)

@@ -13,7 +13,8 @@ state file before it is made, so `lab down` removes it even after a crash halfwa
    its fd on it, so the tap is held by the domain's qemu, wherever the device is.
 `remove` (from `lab down`): `virsh destroy` of every recorded domain and of every running `PREFIX-*`
 domain (found even without the state file), and a tap left in the root namespace by a crash between
-steps 1 and 3. libvirt deletes its runtime XML `/run/libvirt/qemu/PREFIX-vmN.xml` when a domain stops.
+steps 1 and 3 (recorded only while it is there, so a host device of the same name is never touched).
+libvirt deletes its runtime XML `/run/libvirt/qemu/PREFIX-vmN.xml` when a domain stops.
 
 libvirt is asked at `LIBVIRT_DEFAULT_URI` when set, else `qemu:///system`, through `virsh` (set-up, not
 collection: no Python binding needed, and the URI is the user's own). A libvirt that is not installed or
@@ -145,6 +146,8 @@ def start_vm(lab: Lab, mutator: Mutator, compute: str, role: str, tap: str, brid
         raise VnettopError(f"virsh create {name}: {_last_line(proc)}")
     lab.out(f"  + {role}: virsh create --paused {name} (libvirt at {uri()}) holds {tap}")
     lab._apply(mutator, p.MoveToNamespace(tap, netns=None, to_netns=compute))
+    lab.state["root_taps"].remove(tap)  # in the lab's namespace again: never a root device to remove
+    lab._save()
     lab._apply(mutator, p.SetMaster(tap, netns=compute, bridge=bridge))
     lab._apply(mutator, p.SetLinkState(tap, netns=compute))
     return True
