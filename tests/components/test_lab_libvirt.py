@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import glob
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.components.base import tag
+from tests.components.base import run, tag
 from tests.components.libvirt import URI, Libvirt
-from tests.kernel.test_lab import host_state
-from vnettop.actions.lab import Lab, _no_snapshot
+from tests.kernel.test_lab import REPO, host_state
+from vnettop.actions.lab import CRASH_ENV, Lab, _no_snapshot
 from vnettop.actions.mutator import Mutator
 from vnettop.collect.collector import LiveCollector
 from vnettop.collect.sources.registry import make_sources
@@ -123,3 +125,32 @@ def test_down_finds_the_domains_without_the_state_file(lab: tuple[Lab, list[str]
     assert [n for n in libvirt.virsh("list", "--all", "--name").split() if n.startswith(the_lab.prefix)] == []
     assert _runtime_files(the_lab.prefix) == []
     assert host_state(the_lab.prefix) == before
+
+
+def test_a_crash_with_a_tap_in_the_root_namespace_is_cleaned_by_down(libvirt: Libvirt, tmp_path: Path) -> None:
+    """`up` dies after `virsh create` of vm1, before its tap goes back into the compute namespace: `down`
+    (another process) destroys the domain and deletes the tap left in the root namespace."""
+    prefix = f"vnt{tag()}L"
+    lab = Lab(prefix, state_dir=str(tmp_path / "state"), programs=False, owners=True)
+    steps = len(lab._plans("c", "q", "brqx", "tapd", "nsd", ["tapa", "tapb"]))
+    before = host_state(prefix)
+    env = dict(os.environ, PYTHONPATH=REPO, LIBVIRT_DEFAULT_URI=URI, DOCKER_HOST=f"unix://{tmp_path / 'no.sock'}")
+    code = ("import sys; from vnettop.actions.lab import Lab, _no_snapshot; from vnettop.actions.mutator import "
+            f"Mutator; lab = Lab({prefix!r}, state_dir={str(tmp_path / 'state')!r}, programs=False, owners=True); "
+            "sys.exit(lab.up(Mutator(False, None, snapshot_provider=_no_snapshot)))")
+    try:
+        # step steps+1 moves vm1's tap to the root namespace; steps+2 would move it back
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+                              env=dict(env, **{CRASH_ENV: str(steps + 2)}), timeout=300)
+        assert proc.returncode == 70, proc.stdout + proc.stderr
+        assert "tap0" in run(["ip", "-o", "link", "show", "dev", "tap0"]).stdout
+        assert f"{prefix}-vm1" in libvirt.virsh("list", "--name").split()
+    finally:
+        lines: list[str] = []
+        lab = Lab(prefix, state_dir=str(tmp_path / "state"), out=lines.append, programs=False, owners=True)
+        code_down = lab.down(Mutator(False, None, snapshot_provider=_no_snapshot))
+    assert code_down == 0, lines
+    assert [ln for ln in lines if ln.startswith("  - ip link del") and "tap0" in ln], lines
+    assert [n for n in libvirt.virsh("list", "--all", "--name").split() if n.startswith(prefix)] == []
+    assert _runtime_files(prefix) == []
+    assert host_state(prefix) == before

@@ -16,6 +16,10 @@ domain (found even without the state file), and a tap left in the root namespace
 steps 1 and 3 (recorded only while it is there, so a host device of the same name is never touched).
 libvirt deletes its runtime XML `/run/libvirt/qemu/PREFIX-vmN.xml` when a domain stops.
 
+How `vnettop` names the tap then: the runtime XML gives the VM (Nova's display name, exact); libvirt's
+qemu lives in the root namespace while the tap is in the compute node's, so the tap is joined to it
+through qemu's own fd on it (the command-line source, merged with the XML's entry by the domain's uuid).
+
 libvirt is asked at `LIBVIRT_DEFAULT_URI` when set, else `qemu:///system`, through `virsh` (set-up, not
 collection: no Python binding needed, and the URI is the user's own). A libvirt that is not installed or
 does not answer within `PROBE` leaves the lab's VMs as qemu processes, with one line saying why.
