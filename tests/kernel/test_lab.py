@@ -29,7 +29,8 @@ def lab_cli(prefix: str, action: str, journal: Path, crash_at: int | None = None
             f"sys.exit(cli_lab({action!r}, {str(journal)!r}, prefix={prefix!r}))")
     # No Docker container in these labs (tests/components/test_lab_owners.py covers it): a host's own
     # dockerd answering would add a fourth port to the brq bridge these tests count.
-    env = dict(os.environ, PYTHONPATH=REPO, DOCKER_HOST="unix:///run/vnt-lab-test-no-docker.sock")
+    env = dict(os.environ, PYTHONPATH=REPO, DOCKER_HOST="unix:///run/vnt-lab-test-no-docker.sock",
+               LIBVIRT_DEFAULT_URI="qemu+unix:///system?socket=/run/vnt-lab-test-no-libvirt.sock")
     env.pop(CRASH_ENV, None)
     if crash_at is not None:
         env[CRASH_ENV] = str(crash_at)

@@ -32,7 +32,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from vnettop.actions import lab_owners, netnsfs
+from vnettop.actions import lab_libvirt, lab_owners, netnsfs
 from vnettop.actions import plans as p
 from vnettop.actions.mutator import Mutator
 from vnettop.errors import VnettopError
@@ -174,10 +174,13 @@ class Lab:
         try:
             for plan in self._plans(compute, qdhcp, brq, tap_dhcp, ns_dhcp, vm_taps):
                 self._apply(mutator, plan)
-            self._start(compute, "vm1", "tap0", "tap")
+            why = lab_libvirt.libvirt_answers() if self.owners else "not asked"
+            if why is not None and self.owners:
+                self.out(f"  . VMs as qemu processes: {why}")
+            self._vm(mutator, why is None, compute, "vm1", "tap0", "br0", None)
             self._start(compute, "openvpn", "tun0", "tun")
-            for i, tap in enumerate(vm_taps, start=2):
-                self._start(compute, f"vm{i}", tap, "tap")
+            for i, (tap, port) in enumerate(zip(vm_taps, (vm2, vm3), strict=True), start=2):
+                self._vm(mutator, why is None, compute, f"vm{i}", tap, brq, port)
             self._start_dnsmasq(qdhcp, ns_dhcp)
             if self.owners:
                 lab_owners.add_container(self, mutator, compute, brq)
@@ -255,6 +258,13 @@ class Lab:
                 time.sleep(0.01)
         raise OSError(f"{argv[0]} in {netns} wrote no pid file {pidfile}")
 
+    def _vm(self, mutator: Mutator, libvirt: bool, compute: str, role: str, tap: str, bridge: str,
+            port: str | None) -> None:
+        """Start VM `role` on its tap: a libvirt domain when libvirt answers (`lab_libvirt`), else a
+        qemu process (or a holder)."""
+        if not (libvirt and lab_libvirt.start_vm(self, mutator, compute, role, tap, bridge, port)):
+            self._start(compute, role, tap, "tap")
+
     def _start(self, netns: str | None, role: str, dev: str, mode: str) -> None:
         """Start the process holding `dev`: qemu / openvpn when installed, else a holder."""
         files = os.path.join(self.state_dir, f"{self.prefix}-{role}")
@@ -330,7 +340,8 @@ class Lab:
                 time.sleep(0.01)
         for pid, comm in sorted(procs.items()):
             self.out(f"  - stopped {comm} [{pid}]")
-        failed = not lab_owners.remove(self, mutator, self._load())
+        failed = not lab_libvirt.remove(self, mutator, self._load())
+        failed = not lab_owners.remove(self, mutator, self._load()) or failed
         from vnettop.actions import lab_ovs
 
         if lab_ovs.recorded(self) or self.ovsdb is not None:
@@ -362,7 +373,8 @@ class Lab:
         """Print what exists; 0 = up and whole, 1 = partly there, 3 = nothing."""
         names = self.namespaces()
         procs = self.processes()
-        if not names and not procs:
+        domains = lab_libvirt.status_lines(self)
+        if not names and not procs and not domains:
             self.out(f"lab {self.prefix}: down (nothing exists)")
             return 3
         for name in names:
@@ -373,11 +385,13 @@ class Lab:
             self.out(f"process {comm} [{pid}]")
         from vnettop.actions import lab_ovs
 
+        for line in domains:
+            self.out(line)
         ovs_lines = lab_ovs.status_lines(self)
         for line in ovs_lines:
             self.out(line)
         with_ovs = bool(self._load().get("ovs_bridges"))
-        whole = len(names) == 2 + with_ovs and len(procs) >= 4 + 3 * with_ovs \
+        whole = len(names) == 2 + with_ovs and len(procs) + len(domains) >= 4 + 3 * with_ovs \
             and (not with_ovs or lab_ovs.ovs_complete(self))
         self.out(f"lab {self.prefix}: {'up' if whole else 'partly up (run `vnettop lab down`)'}")
         return 0 if whole else 1
