@@ -9,15 +9,21 @@ which is right for one host over time and makes it added/removed across hosts, a
 
 What counts as a change of a device is what an operator would act on: kind, MAC, MTU, up/down,
 operational state, master, veth peer (namespace and name), stacked-on device, addresses, the commands
-holding a tun/tap, bridge port state. Counters and pids are not compared: they change without the
-plumbing changing.
+holding a tun/tap, bridge port state, and whose it is (the owner a label names). Counters and pids are
+not compared: they change without the plumbing changing.
+
+Owners (VMs, containers, pods...) are matched by kind and id (a VM's uuid, a container's id survive a
+migration or a restart), else by kind and name; one is added, removed, or changed in name, runtime,
+exactness or devices. When either snapshot has no owners section (no owner source was asked), owners
+are unknown there, so nothing about them is compared: unknown is not "none".
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vnettop.model import Link, LinkRef, Namespace, Snapshot
+from vnettop import owners as own
+from vnettop.model import Link, LinkRef, Namespace, Owner, Snapshot
 from vnettop.textsafe import printable_line
 
 #: (namespace key, device name): how a device is matched between two snapshots.
@@ -29,9 +35,9 @@ class Change:
     """One difference. `fields` holds (field, before, after) for a changed device or namespace."""
 
     op: str  # "added", "removed", "changed"
-    what: str  # "namespace" or "device"
-    netns: str  # the namespace's key ("root", its first name, or net:[INODE])
-    name: str | None  # the device's name; None for a namespace
+    what: str  # "namespace", "device" or "owner"
+    netns: str  # the namespace's key ("root", its first name, or net:[INODE]); an owner's kind
+    name: str | None  # the device's or owner's name; None for a namespace
     kind: str | None = None  # the device's kind (after the change; before it for a removal)
     fields: tuple[tuple[str, str | None, str | None], ...] = ()  # None: the device has no such thing
 
@@ -85,6 +91,47 @@ def _facts(keys: dict[int, str], link: Link) -> dict[str, str | None]:
     }
 
 
+def _owner_label(owner: Owner | None) -> str | None:
+    return None if owner is None else f"{owner.name} ({owner.kind})"
+
+
+def _owner_key(owner: Owner) -> tuple[str, str]:
+    return (owner.kind, f"id {owner.id}" if owner.id else f"name {owner.name}")
+
+
+def _owner_facts(snap: Snapshot, keys: dict[int, str], owner: Owner) -> dict[str, str | None]:
+    devices = sorted(f"{keys.get(link.netns, f'net:[{link.netns}]')}/{link.name}"
+                     for link in own.devices(snap, owner))
+    return {"name": owner.name, "runtime": owner.runtime, "exact": "yes" if owner.exact else "no",
+            "devices": " ".join(devices) or None}
+
+
+def _owner_changes(before: Snapshot, after: Snapshot, kb: dict[int, str],
+                   ka: dict[int, str]) -> list[Change]:
+    if before.owners is None or after.owners is None:
+        return []
+    ob: dict[tuple[str, str], Owner] = {}
+    oa: dict[tuple[str, str], Owner] = {}
+    for o in before.owners:
+        ob.setdefault(_owner_key(o), o)
+    for o in after.owners:
+        oa.setdefault(_owner_key(o), o)
+    out: list[Change] = []
+    for key in sorted(ob.keys() | oa.keys()):
+        old, new = ob.get(key), oa.get(key)
+        if new is None:
+            assert old is not None
+            out.append(Change("removed", "owner", old.kind, old.name, old.runtime))
+        elif old is None:
+            out.append(Change("added", "owner", new.kind, new.name, new.runtime))
+        else:
+            fo, fn = _owner_facts(before, kb, old), _owner_facts(after, ka, new)
+            fields = tuple((f, fo[f], fn[f]) for f in fo if fo[f] != fn[f])
+            if fields:
+                out.append(Change("changed", "owner", new.kind, new.name, new.runtime, fields))
+    return out
+
+
 def _devices(snap: Snapshot, keys: dict[int, str]) -> dict[DeviceKey, Link]:
     out: dict[DeviceKey, Link] = {}
     for link in snap.links:
@@ -93,7 +140,8 @@ def _devices(snap: Snapshot, keys: dict[int, str]) -> dict[DeviceKey, Link]:
 
 
 def diff(before: Snapshot, after: Snapshot) -> list[Change]:
-    """Every difference from `before` to `after`: namespaces first, then devices, each sorted by key."""
+    """Every difference from `before` to `after`: namespaces first, then devices, then owners, each
+    sorted by key."""
     kb, ka = _ns_keys(before), _ns_keys(after)
     changes: list[Change] = []
     nb = {ns_key(ns): ns for ns in before.namespaces}
@@ -102,11 +150,17 @@ def diff(before: Snapshot, after: Snapshot) -> list[Change]:
         changes.append(Change("removed", "namespace", key, None))
     for key in sorted(na.keys() - nb.keys()):
         changes.append(Change("added", "namespace", key, None))
+    both_owned = before.owners is not None and after.owners is not None
     for key in sorted(nb.keys() & na.keys()):
         before_names, after_names = ", ".join(nb[key].names) or None, ", ".join(na[key].names) or None
-        if before_names != after_names:
-            changes.append(Change("changed", "namespace", key, None,
-                                  fields=(("names", before_names, after_names),)))
+        fields = [("names", before_names, after_names)] if before_names != after_names else []
+        if both_owned:
+            ob = _owner_label(own.best(own.of_namespace(before, nb[key].inode)))
+            oa = _owner_label(own.best(own.of_namespace(after, na[key].inode)))
+            if ob != oa:
+                fields.append(("owner", ob, oa))
+        if fields:
+            changes.append(Change("changed", "namespace", key, None, fields=tuple(fields)))
 
     db, da = _devices(before, kb), _devices(after, ka)
     for dkey in sorted(db.keys() | da.keys()):
@@ -118,9 +172,13 @@ def diff(before: Snapshot, after: Snapshot) -> list[Change]:
             changes.append(Change("added", "device", dkey[0], dkey[1], new.kind))
         else:
             fo, fn = _facts(kb, old), _facts(ka, new)
-            fields = tuple((f, fo[f], fn[f]) for f in fo if fo[f] != fn[f])
-            if fields:
-                changes.append(Change("changed", "device", dkey[0], dkey[1], new.kind, fields))
+            if both_owned:
+                fo["owner"] = _owner_label(own.best(own.of_link(before, old)))
+                fn["owner"] = _owner_label(own.best(own.of_link(after, new)))
+            changed = tuple((f, fo[f], fn[f]) for f in fo if fo[f] != fn[f])
+            if changed:
+                changes.append(Change("changed", "device", dkey[0], dkey[1], new.kind, changed))
+    changes.extend(_owner_changes(before, after, kb, ka))
     return changes
 
 
@@ -145,6 +203,7 @@ def change_text(change: Change) -> str:
         return "-" if value is None else printable_line(value)
 
     where = safe(change.netns) if change.what == "namespace" else f"{safe(change.netns)}/{safe(change.name)}"
+    # an owner: `+ owner vm/web-1 (libvirt)`: its kind where a device has its namespace, its runtime as kind
     kind = f" ({safe(change.kind)})" if change.kind else ""
     text = f"{_SIGN[change.op]} {change.what} {where}{kind}"
     if change.fields:
