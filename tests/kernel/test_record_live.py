@@ -35,13 +35,25 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def ours(doc: dict[str, Any], prefix: str) -> dict[str, Any]:
-    """This test's devices and namespaces in a snapshot object, counters and pids left out."""
+    """This test's devices, namespaces and owners in a snapshot object, counters and pids left out (an
+    owner's `parent` too: an index into the whole host's owners, which other tests' change)."""
     nss = [{k: v for k, v in n.items() if k != "pids"} for n in doc["namespaces"]
            if any(name.startswith(prefix) for name in n["names"])]
     inodes = {n["inode"] for n in nss}
     links = [{k: v for k, v in x.items() if k != "stats"} for x in doc["links"]
              if x["name"].startswith(prefix) or (x["netns"] in inodes)]
-    return {"namespaces": nss, "links": links}
+    owners = [{k: v for k, v in o.items() if k not in ("pids", "parent")} for o in doc.get("owners") or ()
+              if o["name"].startswith(prefix)]
+    return {"namespaces": nss, "links": links, "owners": owners}
+
+
+def unit_cgroup(unit: str) -> Path:
+    """Where a process is put to be in systemd unit `unit` as /proc/PID/cgroup says it: the named
+    `systemd` v1 hierarchy when the host has one, else the unified (v2) one."""
+    base = Path("/sys/fs/cgroup/systemd")
+    if not (base / "cgroup.procs").exists():
+        base = Path("/sys/fs/cgroup")
+    return base / "system.slice" / unit
 
 
 def test_recorded_moments_equal_the_live_pictures(kit: KernelKit, tmp_path: Path) -> None:
@@ -96,6 +108,25 @@ def test_recorded_moments_equal_the_live_pictures(kit: KernelKit, tmp_path: Path
         kit.ip("addr", "add", "10.213.7.1/24", "dev", b, netns=ns)
         kit.ip("link", "set", b, "up", netns=ns)
         step("address and up in the namespace")
+        # An owner: a process of a systemd unit (by its cgroup) comes into the namespace and goes again.
+        unit = unit_cgroup(f"{prefix}svc.service")
+        unit.mkdir(parents=True)
+        try:
+            svc = subprocess.Popen(["sh", "-c", f'echo $$ > "{unit}/cgroup.procs" && '
+                                    f'exec ip netns exec {ns} sleep 600'], start_new_session=True)
+            kit.procs.append(svc)
+            step("a service's process in the namespace: its owner")
+            assert [o["name"] for o in moments[-1][2]["owners"]] == [f"{prefix}svc.service"], moments[-1][2]
+            os.killpg(svc.pid, signal.SIGKILL)
+            svc.wait(timeout=10)
+            step("the service's process gone: no owner")
+            assert moments[-1][2]["owners"] == []
+        finally:
+            for proc in kit.procs:
+                if proc.poll() is None and proc.args[0] == "sh":
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait(timeout=10)
+            unit.rmdir()
         recorder.send_signal(signal.SIGHUP)  # a new file now; the recording goes on across both
         poll_until(lambda: Path(f"{rec_path}.1").exists(), timeout=10)
         tap = kit.name("t")
@@ -125,6 +156,7 @@ def test_recorded_moments_equal_the_live_pictures(kit: KernelKit, tmp_path: Path
         for what, t, picture in moments:
             assert ours(snapshot_to_dict(rec.snapshot_at(t)), prefix) == picture, what
     assert any(x["tun"] and x["tun"]["holders"] for m in moments for x in m[2]["links"])  # a holder was seen
+    assert any(m[2]["owners"] for m in moments)  # an owner was seen
 
     kit.cleanup()  # every object gone from the kernel: what follows can only come from the file
     for what, t, picture in moments:
