@@ -28,6 +28,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -177,6 +178,10 @@ def test_the_set_sees_what_root_sees(topology: dict[str, Any], user: AsUser) -> 
                            sort_keys=True) for e in errors}
 
     extra = said(theirs["errors"]) - said(before["errors"]) - said(after["errors"])
+    # A tap another test holds under a name several of its namespaces share can only be matched by name
+    # without root, so the account names it as ambiguous: true, and not about this topology.
+    foreign = re.compile(r"holds a tun/tap named '(vnt[^']*)'")
+    extra = {e for e in extra if not ((m := foreign.search(e)) and not m.group(1).startswith(topology["tag"]))}
     assert extra == {json.dumps({"scope": "proc", "message": "tun/tap holders matched by device name only "
                                  "(TUNGETIFF/TUNGETDEVNETNS: Operation not permitted)"}, sort_keys=True)}
 
