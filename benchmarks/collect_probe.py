@@ -21,7 +21,11 @@ import resource
 import statistics
 import sys
 import time
+from pathlib import Path
 from typing import Any
+
+# This checkout's vnettop, whatever the installed one points at (run directly, not through bench_collect).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def _profiled(enabled: bool, label: str, collector: Any) -> Any:

@@ -16,6 +16,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ from tests.sources_fixtures import base_pictures, fixture_root
 from vnettop.collect.sources import Enrichment, Source, scope
 from vnettop.collect.sources.enrich import apply
 from vnettop.collect.sources.registry import SOURCES, make_sources
-from vnettop.model import Snapshot
+from vnettop.model import NsFd, Snapshot
 
 _AUDITED = frozenset({"open", "os.listdir", "os.scandir", "os.stat", "os.readlink", "os.lstat"})
 _watch = threading.local()
@@ -157,3 +158,15 @@ def test_the_root_audit_sees_a_read_outside(tmp_path: Path) -> None:
         source.available()
         source.read(BASES["empty"])
     assert "/proc/self/status" in outside(touched, tmp_path)
+
+
+@pytest.mark.parametrize("name", sorted(FACTORIES))
+@pytest.mark.parametrize("base", sorted(BASES))
+def test_the_fds_held_on_namespaces_change_no_answer(name: str, base: str, tmp_path: Path) -> None:
+    """The live loop does not ask the sources again when only `Namespace.fds` changed (enrich.py's
+    `same_structure`): that holds only while no source's answer depends on them."""
+    snap = BASES[base]
+    held = replace(snap, namespaces=tuple(replace(ns, fds=(NsFd(4242, 7 + i),))
+                                          for i, ns in enumerate(snap.namespaces)))
+    root = str(fixture_root(tmp_path, name))
+    assert _read(FACTORIES[name](root), held) == _read(FACTORIES[name](root), snap)

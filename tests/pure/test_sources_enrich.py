@@ -8,7 +8,7 @@ from dataclasses import replace
 from tests.sources_fixtures import ROOT, openstack_snapshot
 from vnettop.collect.sources import Enrichment, scope
 from vnettop.collect.sources.enrich import SourceSet, apply, merge_owners, read_safely
-from vnettop.model import CollectError, Owner, Snapshot, Stats
+from vnettop.model import CollectError, NsFd, Owner, Snapshot, Stats
 from vnettop.ui.changes import same_structure
 
 
@@ -115,6 +115,26 @@ def test_a_change_of_structure_asks_again() -> None:
     sources.enrich(base)
     sources.enrich(replace(base, links=base.links[:-1]))
     assert source.reads == 2
+
+
+def test_fds_held_on_namespaces_alone_do_not_ask_again_and_the_answer_is_a_fresh_reads() -> None:
+    """Another process opening or closing fds on namespaces (a second monitor, a CNI plugin) changes
+    `Namespace.fds` every second on some hosts: no source reads them, so no source is asked again, and
+    the reused answer is what a fresh SourceSet gives for the new picture. pids still count."""
+    source = Counting()
+    sources = SourceSet([source], clock=Clock())
+    base = openstack_snapshot()
+    sources.enrich(base)
+    held = replace(base, namespaces=tuple(replace(ns, fds=(NsFd(4242, 7 + i),))
+                                          for i, ns in enumerate(base.namespaces)))
+    reused = sources.enrich(held)
+    assert source.reads == 1 and sources.last_read == []
+    assert reused == SourceSet([Counting()], clock=Clock()).enrich(held)
+    assert reused.namespaces is held.namespaces  # the new picture's fds are shown
+    moved = replace(held, namespaces=(replace(held.namespaces[0], pids=(*held.namespaces[0].pids, 99999)),
+                                      *held.namespaces[1:]))
+    sources.enrich(moved)
+    assert source.reads == 2 and sources.last_read == ["counting"]
 
 
 def test_a_source_with_an_fd_is_asked_again_when_it_fires_and_only_then() -> None:
