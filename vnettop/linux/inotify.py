@@ -12,7 +12,7 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from vnettop.linux.libc import libc
 
@@ -103,6 +103,31 @@ class DirWatch:
             os.close(self._fd)
             self._fd = None
             self.watching.clear()
+
+
+class LazyDirWatch:
+    """A `DirWatch` made at the first `fileno()` over the directories `dirs()` names then (a source never
+    asked holds no fd), re-checked at each `fileno()` for directories made since: what a source's
+    `fileno` / `read` / `close` need, in one place."""
+
+    def __init__(self, dirs: Callable[[], Iterable[str]]) -> None:
+        self._dirs = dirs
+        self.watch: DirWatch | None = None
+
+    def fileno(self) -> int | None:
+        if self.watch is None:
+            self.watch = DirWatch(self._dirs())
+        self.watch.ensure()
+        return self.watch.fileno()
+
+    def drain(self) -> bool:
+        """Consume what made the fd readable (a source calls this when it reads); whether anything had."""
+        return self.watch.drain() if self.watch is not None else False
+
+    def close(self) -> None:
+        if self.watch is not None:
+            self.watch.close()
+            self.watch = None
 
 
 def prepare() -> None:

@@ -39,7 +39,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from vnettop.collect.sources import Enrichment, calico, scope
-from vnettop.linux.inotify import DirWatch
+from vnettop.linux.inotify import LazyDirWatch
 from vnettop.model import CollectError, Link, LinkKey, Owner, Snapshot
 
 NAME = "cri"
@@ -152,7 +152,7 @@ class CriSource:
         self.tasks = os.path.join(state, TASKS)
         self.crio = tuple(os.path.join(root, d) for d in CRIO_DIRS)
         self._cache: dict[str, tuple[tuple[int, int], Bundle | None]] = {}
-        self._watch: DirWatch | None = None
+        self._watch = LazyDirWatch(self._watched)
 
     def _watched(self) -> tuple[str, ...]:
         return (self.tasks, os.path.join(self.tasks, CRI_NAMESPACE), *self.crio)
@@ -161,15 +161,10 @@ class CriSource:
         return any(os.path.isdir(d) for d in self._watched())
 
     def fileno(self) -> int | None:
-        if self._watch is None:
-            self._watch = DirWatch(self._watched())
-        self._watch.ensure()
         return self._watch.fileno()
 
     def close(self) -> None:
-        if self._watch is not None:
-            self._watch.close()
-            self._watch = None
+        self._watch.close()
 
     def _configs(self) -> Iterator[tuple[str, str, str, str]]:
         """(runtime, config.json path, container id, pid file) of every bundle directory there is."""
@@ -225,8 +220,7 @@ class CriSource:
         return out, errors
 
     def read(self, base: Snapshot) -> Enrichment:
-        if self._watch is not None:
-            self._watch.drain()
+        self._watch.drain()
         bundles, errors = self.bundles()
         return Enrichment(owners=pod_owners(bundles, base), errors=tuple(errors))
 

@@ -28,7 +28,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, replace
 
 from vnettop.collect.sources import Enrichment, scope
-from vnettop.linux.inotify import DirWatch
+from vnettop.linux.inotify import LazyDirWatch
 from vnettop.model import CollectError, Link, LinkKey, Owner, Snapshot
 
 NAME = "libvirt"
@@ -181,7 +181,7 @@ class LibvirtSource:
     def __init__(self, root: str = "/") -> None:
         self.root = root
         self.dir = os.path.join(root, STATE_DIR)
-        self._watch: DirWatch | None = None
+        self._watch = LazyDirWatch(lambda: [self.dir])
         #: file name -> ((inode, mtime_ns, size), its Domain or the reason it is unusable); libvirtd
         #: rewrites a runtime XML by renaming a new file over it, so a new inode tells a rewrite
         self._parsed: dict[str, tuple[tuple[int, int, int], Domain | str]] = {}
@@ -190,15 +190,10 @@ class LibvirtSource:
         return os.path.isdir(self.dir)
 
     def fileno(self) -> int | None:
-        if self._watch is None:
-            self._watch = DirWatch([self.dir])
-        self._watch.ensure()
         return self._watch.fileno()
 
     def close(self) -> None:
-        if self._watch is not None:
-            self._watch.close()
-            self._watch = None
+        self._watch.close()
 
     def shown_path(self, file: str) -> str:
         """The path as it is on the host (`/run/libvirt/qemu/web-1.xml`), whatever the root read under."""
@@ -230,8 +225,7 @@ class LibvirtSource:
         return result
 
     def read(self, base: Snapshot) -> Enrichment:
-        if self._watch is not None:
-            self._watch.drain()
+        self._watch.drain()
         try:
             files = sorted(e.name for e in os.scandir(self.dir) if e.name.endswith(".xml") and not _is_dir(e))
         except OSError as e:

@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass
 
 from vnettop.collect.sources import Enrichment, scope
-from vnettop.linux.inotify import DirWatch
+from vnettop.linux.inotify import LazyDirWatch
 from vnettop.model import CollectError, Link, Owner, Snapshot
 
 NAME = "proxmox"
@@ -120,21 +120,16 @@ class ProxmoxSource:
     def __init__(self, root: str = "/") -> None:
         self.root = root
         self.pve = os.path.join(root, "etc/pve")
-        self._watch: DirWatch | None = None
+        self._watch = LazyDirWatch(lambda: [os.path.join(self.pve, d) for d, _kind in DIRS])
 
     def available(self) -> bool:
         return True  # the device names alone say something; the configurations make it exact
 
     def fileno(self) -> int | None:
-        if self._watch is None:
-            self._watch = DirWatch([os.path.join(self.pve, d) for d, _kind in DIRS])
-        self._watch.ensure()
         return self._watch.fileno()
 
     def close(self) -> None:
-        if self._watch is not None:
-            self._watch.close()
-            self._watch = None
+        self._watch.close()
 
     def _guest(self, vmid: int) -> tuple[Guest | None, str | None, str | None]:
         """(the guest, its file as shown, why it could not be used) for a VMID; (None, None, None): none."""
@@ -159,8 +154,7 @@ class ProxmoxSource:
         return None, None, None
 
     def read(self, base: Snapshot) -> Enrichment:
-        if self._watch is not None:
-            self._watch.drain()
+        self._watch.drain()
         by_vmid: dict[int, list[tuple[str, int, Link]]] = {}
         for link in base.links:
             if not link.name.startswith(_STARTS):  # most devices: skipped before the pattern
