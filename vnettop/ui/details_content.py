@@ -15,7 +15,17 @@ from vnettop.model import CollectError, Link, Namespace, Owner, Process, Snapsho
 from vnettop.topology import fds_text, vm_name
 from vnettop.ui import ovs_details
 from vnettop.ui.inspect_commands import commands_for, wrap_command
-from vnettop.ui.labels import OWNER_STYLE, holder_text, holders_text, plain, proc_name, ref_where, safe
+from vnettop.ui.labels import (
+    OWNER_STYLE,
+    fact_grid,
+    fact_row,
+    holder_text,
+    holders_text,
+    plain,
+    proc_name,
+    ref_where,
+    safe,
+)
 from vnettop.ui.rates import RateTracker, human_bytes, human_rate, sparkline
 from vnettop.ui.targets import Target, find_process, resolve
 
@@ -52,16 +62,6 @@ class CommandBlock:
                 yield Text(line, style="dim", no_wrap=True, overflow="crop")
 
 
-def _grid() -> Table:
-    grid = Table.grid(padding=(0, 1))
-    grid.add_column(style="bold cyan", no_wrap=True)
-    grid.add_column()
-    return grid
-
-
-def _row(grid: Table, label: str, value: str | Text) -> None:
-    """A grid row whose strings are shown as they are: Rich would read `[b]` in a device name as markup."""
-    grid.add_row(plain(label, "bold cyan"), plain(value) if isinstance(value, str) else value)
 
 
 def relevant_errors(snap: Snapshot, target: Target) -> list[CollectError]:
@@ -84,29 +84,29 @@ def relevant_errors(snap: Snapshot, target: Target) -> list[CollectError]:
 
 
 def _link_grid(snap: Snapshot, link: Link) -> Table:
-    g = _grid()
+    g = fact_grid()
     state = Text("UP" if link.admin_up else "DOWN", style="green" if link.admin_up else "red")
     state.append(f", oper {link.oper_state}",
                  style="" if link.oper_state in ("up", "unknown") else "yellow")
     if link.carrier is not None:
         state.append(", carrier" if link.carrier else ", no carrier", style="" if link.carrier else "yellow")
-    _row(g, "kind", link.kind)
-    _row(g, "state", state)
-    _row(g, "netns", f"{snap.ns_label(link.netns)} (net:[{link.netns}])  ifindex {link.ifindex}")
-    _row(g, "mac", f"{link.mac or '-'}   mtu {link.mtu}")
+    fact_row(g, "kind", link.kind)
+    fact_row(g, "state", state)
+    fact_row(g, "netns", f"{snap.ns_label(link.netns)} (net:[{link.netns}])  ifindex {link.ifindex}")
+    fact_row(g, "mac", f"{link.mac or '-'}   mtu {link.mtu}")
     if link.master is not None:
         port = link.bridge_port
         extra = f" (port {port.state}, cost {port.cost}, prio {port.priority})" if port else ""
-        _row(g, "master", ref_where(snap, link.master, link.netns) + extra)
+        fact_row(g, "master", ref_where(snap, link.master, link.netns) + extra)
     if link.peer is not None:
-        _row(g, "peer", f"{ref_where(snap, link.peer, -1)} (ifindex {link.peer.ifindex})")
+        fact_row(g, "peer", f"{ref_where(snap, link.peer, -1)} (ifindex {link.peer.ifindex})")
     if link.lower is not None:
-        _row(g, "lower", ref_where(snap, link.lower, link.netns))
-    _row(g, "addresses", " ".join(link.addresses) or "-")
+        fact_row(g, "lower", ref_where(snap, link.lower, link.netns))
+    fact_row(g, "addresses", " ".join(link.addresses) or "-")
     shown_below = BRIDGE_ROWS if link.bridge is not None else frozenset()
     for key, value in link.info:
         if key not in shown_below:  # the bridge's own rows say it (once)
-            _row(g, key, value)
+            fact_row(g, key, value)
     return g
 
 
@@ -114,10 +114,10 @@ def _bridge_parts(snap: Snapshot, link: Link, full: bool) -> list[RenderableType
     assert link.bridge is not None
     br = link.bridge
     names = {p.ifindex: p.name for p in snap.links_in(link.netns)}
-    g = _grid()
-    _row(g, "stp", "on" if br.stp else "off")
-    _row(g, "vlan filter", "on" if br.vlan_filtering else "off")
-    _row(g, "ports", " ".join(names.get(i, f"if{i}") for i in br.ports) or "-")
+    g = fact_grid()
+    fact_row(g, "stp", "on" if br.stp else "off")
+    fact_row(g, "vlan filter", "on" if br.vlan_filtering else "off")
+    fact_row(g, "ports", " ".join(names.get(i, f"if{i}") for i in br.ports) or "-")
     parts: list[RenderableType] = [g]
     if br.fdb:
         entries = br.fdb if full else br.fdb[:LIST_CAP]
@@ -135,18 +135,18 @@ def _bridge_parts(snap: Snapshot, link: Link, full: bool) -> list[RenderableType
 def _tun_parts(snap: Snapshot, link: Link) -> list[RenderableType]:
     assert link.tun is not None
     tun = link.tun
-    g = _grid()
+    g = fact_grid()
     flags = [f"{name}={'on' if on else 'off'}" for name, on in
              (("vnet_hdr", tun.vnet_hdr), ("pi", tun.pi), ("persist", tun.persist),
               ("multi_queue", tun.multi_queue))]
-    _row(g, "tun type", tun.type)
-    _row(g, "flags", " ".join(flags))
+    fact_row(g, "tun type", tun.type)
+    fact_row(g, "flags", " ".join(flags))
     if tun.num_queues is not None:
-        _row(g, "queues", str(tun.num_queues))
+        fact_row(g, "queues", str(tun.num_queues))
     # TUNSETOWNER/TUNSETGROUP: who may attach, not whose the device is (that is the Owner block)
-    _row(g, "tun uid", "-" if tun.owner is None else str(tun.owner))
-    _row(g, "tun gid", "-" if tun.group is None else str(tun.group))
-    _row(g, "holders", Text(holders_text(link, snap), style="magenta"))
+    fact_row(g, "tun uid", "-" if tun.owner is None else str(tun.owner))
+    fact_row(g, "tun gid", "-" if tun.group is None else str(tun.group))
+    fact_row(g, "holders", Text(holders_text(link, snap), style="magenta"))
     parts: list[RenderableType] = [g]
     for h in tun.known_holders:
         found = find_process(snap, h.pid)
@@ -168,24 +168,24 @@ def _owner_parts(snap: Snapshot, found: tuple[Owner, ...], title: str) -> list[R
     parts: list[RenderableType] = []
     for owner in found:
         parts.append(Text.assemble((f"{title} ", "bold"), (owners.owner_text(owner), OWNER_STYLE)))
-        g = _grid()
-        _row(g, "kind", owner.kind)
-        _row(g, "name", owner.name)
-        _row(g, "id", owner.id or "-")
-        _row(g, "runtime", owner.runtime)
-        _row(g, "source", owner.source)
-        _row(g, "known", Text(owners.how_known(owner), style="green" if owner.exact else "yellow"))
+        g = fact_grid()
+        fact_row(g, "kind", owner.kind)
+        fact_row(g, "name", owner.name)
+        fact_row(g, "id", owner.id or "-")
+        fact_row(g, "runtime", owner.runtime)
+        fact_row(g, "source", owner.source)
+        fact_row(g, "known", Text(owners.how_known(owner), style="green" if owner.exact else "yellow"))
         also = owners.detail(owner, "also")
         if also:
-            _row(g, "also seen by", also)
+            fact_row(g, "also seen by", also)
         for key, value in owner.details:
             if key not in _OWNER_FACTS:
-                _row(g, key, value)
+                fact_row(g, key, value)
         up = owners.parent(snap, owner)
         if up is not None:
-            _row(g, "part of", Text(owners.owner_text(up), style=OWNER_STYLE))
+            fact_row(g, "part of", Text(owners.owner_text(up), style=OWNER_STYLE))
         if owner.pids:
-            _row(g, "pids", " ".join(str(p) for p in owner.pids[:PID_CAP])
+            fact_row(g, "pids", " ".join(str(p) for p in owner.pids[:PID_CAP])
                  + (f" … +{len(owner.pids) - PID_CAP} more" if len(owner.pids) > PID_CAP else ""))
         parts.append(g)
     return parts
@@ -204,45 +204,46 @@ def _link_owner_parts(snap: Snapshot, link: Link) -> list[RenderableType]:
 
 
 def _rates(snap: Snapshot, link: Link, rates: RateTracker | None) -> RenderableType:
-    g = _grid()
+    g = fact_grid()
     series = rates.get(link.key) if rates is not None else None
     s = link.stats
     for label, total, pkts, history in (
         ("rx", s.rx_bytes, s.rx_packets, series.rx if series else None),
         ("tx", s.tx_bytes, s.tx_packets, series.tx if series else None),
     ):
-        _row(g, label, f"{human_bytes(total)} ({pkts} pkts)")
+        fact_row(g, label, f"{human_bytes(total)} ({pkts} pkts)")
         if history:
             line = Text(f"{human_rate(history[-1]):>11} ")
             line.append(sparkline(history), style="green")
-            _row(g, f"{label}/s", line)
+            fact_row(g, f"{label}/s", line)
     if s.rx_errors or s.tx_errors or s.rx_dropped or s.tx_dropped:
-        _row(g, "errors", f"rx {s.rx_errors} tx {s.tx_errors}  dropped rx {s.rx_dropped} tx {s.tx_dropped}")
+        fact_row(g, "errors",
+                 f"rx {s.rx_errors} tx {s.tx_errors}  dropped rx {s.rx_dropped} tx {s.tx_dropped}")
     return g
 
 
 def _ns_parts(snap: Snapshot, ns: Namespace, full: bool) -> list[RenderableType]:
-    g = _grid()
-    _row(g, "names", " ".join(ns.names) or ("(root)" if ns.root else "(no name)"))
-    _row(g, "inode", f"net:[{ns.inode}]")
+    g = fact_grid()
+    fact_row(g, "names", " ".join(ns.names) or ("(root)" if ns.root else "(no name)"))
+    fact_row(g, "inode", f"net:[{ns.inode}]")
     if ns.mounts:
-        _row(g, "mounted at", "\n".join(safe(m) for m in ns.mounts))
+        fact_row(g, "mounted at", "\n".join(safe(m) for m in ns.mounts))
     if ns.fds:
-        _row(g, "held open by", ", ".join(h.label for h in ns.fds))
+        fact_row(g, "held open by", ", ".join(h.label for h in ns.fds))
     links = snap.links_in(ns.inode)
     shown = links if full else links[:LIST_CAP]
     hidden = len(links) - len(shown)
     if ns.readable:
-        _row(g, "devices", f"{len(links)}: " + " ".join(link.name for link in shown)
+        fact_row(g, "devices", f"{len(links)}: " + " ".join(link.name for link in shown)
              + (f" … +{hidden} more" if hidden else ""))
     else:
         why = ns.unreadable_reason or "see errors"
-        _row(g, "devices", Text(f"unknown (cannot enter: {why})", style="yellow"))
+        fact_row(g, "devices", Text(f"unknown (cannot enter: {why})", style="yellow"))
     pids = ns.pids if full else ns.pids[:PID_CAP]
     hidden_pids = len(ns.pids) - len(pids)
     seen = "" if ns.pids_complete else (" seen (some processes could not be read: without root, "
                                         "or hidden from root too)")
-    _row(g, "pids", f"{len(ns.pids)}{seen}: " + " ".join(map(str, pids))
+    fact_row(g, "pids", f"{len(ns.pids)}{seen}: " + " ".join(map(str, pids))
          + (f" … +{hidden_pids} more" if hidden_pids else ""))
     parts: list[RenderableType] = [g]
     procs = ns.processes if full else ns.processes[:PROC_CAP]
@@ -265,12 +266,12 @@ def _proc_text(proc: Process) -> Text:
 
 def _proc_parts(snap: Snapshot, netns: int, proc: Process) -> list[RenderableType]:
     parts: list[RenderableType] = [_proc_text(proc)]
-    g = _grid()
-    _row(g, "netns", f"{snap.ns_label(netns)} (net:[{netns}])")
+    g = fact_grid()
+    fact_row(g, "netns", f"{snap.ns_label(netns)} (net:[{netns}])")
     held = [f"{link.name} @ {snap.ns_label(link.netns)} {fds_text(h)}"
             for link in snap.links if link.tun is not None
             for h in link.tun.known_holders if h.pid == proc.pid]
-    _row(g, "holds", "\n".join(held) or "-")
+    fact_row(g, "holds", "\n".join(held) or "-")
     parts.append(g)
     return parts
 

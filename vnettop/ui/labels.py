@@ -6,6 +6,7 @@ SSH shows the same meaning as a true-colour one.
 
 from __future__ import annotations
 
+from rich.table import Table
 from rich.text import Text
 
 from vnettop import owners
@@ -198,3 +199,16 @@ def kind_counts(snap: Snapshot) -> dict[str, int]:
         elif link.tun is not None or link.kind in ("tun", "tap"):
             kinds["tun/tap"] += 1
     return kinds
+
+
+def fact_grid() -> Table:
+    """The details pane's two-column grid of facts: labels in bold cyan, values as given."""
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(style="bold cyan", no_wrap=True)
+    grid.add_column()
+    return grid
+
+
+def fact_row(grid: Table, label: str, value: str | Text) -> None:
+    """A grid row whose strings are shown as they are: Rich would read `[b]` in a device name as markup."""
+    grid.add_row(plain(label, "bold cyan"), plain(value) if isinstance(value, str) else value)

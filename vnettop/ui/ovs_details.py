@@ -21,7 +21,13 @@ from rich.text import Text
 
 from vnettop import ovsgraph
 from vnettop.model import Link, OvsBridgeEntry, OvsIfaceEntry, OvsPortEntry, Pairs, Snapshot
-from vnettop.ui.labels import plain, safe, short
+from vnettop.ui.labels import (
+    fact_grid,
+    fact_row,
+    plain,
+    safe,
+    short,
+)
 from vnettop.ui.rates import RateTracker, human_bytes, human_rate, sparkline
 
 #: external_ids keys that name who a port belongs to, in the order shown.
@@ -30,32 +36,23 @@ IDENTITY = ("iface-id", "attached-mac", "vm-uuid", "vm-id", "iface-status", "ovn
 NETWORK = ("net_uuid", "segmentation_id", "network_type", "physical_network")
 
 
-def _grid() -> Table:
-    grid = Table.grid(padding=(0, 1))
-    grid.add_column(style="bold cyan", no_wrap=True)
-    grid.add_column()
-    return grid
-
-
-def _row(grid: Table, label: str, value: str | Text) -> None:
-    grid.add_row(plain(label, "bold cyan"), plain(value) if isinstance(value, str) else value)
 
 
 def _pairs(grid: Table, pairs: Pairs, first: tuple[str, ...], prefix: str = "") -> None:
     """`first` keys by name, in that order, then the rest sorted."""
     d = dict(pairs)
     for key in (*[k for k in first if k in d], *sorted(k for k in d if k not in first)):
-        _row(grid, prefix + key, d[key])
+        fact_row(grid, prefix + key, d[key])
 
 
 def bridge_parts(snap: Snapshot, bridge: OvsBridgeEntry) -> list[RenderableType]:
-    g = _grid()
-    _row(g, "kind", "Open vSwitch bridge")
-    _row(g, "datapath", f"{bridge.datapath_type or 'system'}"
+    g = fact_grid()
+    fact_row(g, "kind", "Open vSwitch bridge")
+    fact_row(g, "datapath", f"{bridge.datapath_type or 'system'}"
          + (" (userspace)" if bridge.datapath_type == "netdev" else " (kernel, openvswitch module)"
             if bridge.datapath_type in ("", "system") else ""))
-    _row(g, "fail_mode", bridge.fail_mode or "- (standalone: NORMAL L2 switching when no controller)")
-    _row(g, "uuid", bridge.uuid)
+    fact_row(g, "fail_mode", bridge.fail_mode or "- (standalone: NORMAL L2 switching when no controller)")
+    fact_row(g, "uuid", bridge.uuid)
     _pairs(g, bridge.external_ids, (), "ext ")
     ports = Table("port", "type", "vlan", "ofport", "device / peer / remote", box=None, padding=(0, 1),
                   header_style="bold")
@@ -89,64 +86,64 @@ def _counters(g: Table, snap: Snapshot, iface: OvsIfaceEntry, rates: RateTracker
     if c is None:
         why = ("OVSDB statistics are not read" if snap.ovs is None or snap.ovs.statistics is None
                else "ovs-vswitchd has not written statistics for it")
-        _row(g, "counters", Text(f"unknown: no kernel device, and {why}", style="dim"))
+        fact_row(g, "counters", Text(f"unknown: no kernel device, and {why}", style="dim"))
         return
     series = rates.get_ovs(iface.uuid) if rates is not None else None
     for label, history in (("rx", series.rx if series else None), ("tx", series.tx if series else None)):
         total, pkts = c.get(f"{label}_bytes"), c.get(f"{label}_packets")
-        _row(g, label, f"{human_bytes(total) if total is not None else '?'} "
+        fact_row(g, label, f"{human_bytes(total) if total is not None else '?'} "
              f"({pkts if pkts is not None else '?'} pkts)")
         if history:
             line = Text(f"{human_rate(history[-1]):>11} ")
             line.append(sparkline(history), style="green")
-            _row(g, f"{label}/s", line)
+            fact_row(g, f"{label}/s", line)
     bad = [(k, c.get(k)) for k in ("rx_errors", "tx_errors", "rx_dropped", "tx_dropped")]
     if any(v for _k, v in bad):
-        _row(g, "errors", "  ".join(f"{k} {v}" for k, v in bad if v is not None))
+        fact_row(g, "errors", "  ".join(f"{k} {v}" for k, v in bad if v is not None))
     when = (time.strftime("%H:%M:%S", time.localtime(c.at)) if c.at is not None
             else "before vnettop connected")
-    _row(g, "counters", Text(f"OVSDB statistics, updated every 5 s by ovs-vswitchd (rates between two "
+    fact_row(g, "counters", Text(f"OVSDB statistics, updated every 5 s by ovs-vswitchd (rates between two "
                              f"writes); last changed {when}", style="dim"))
 
 
 def iface_grid(snap: Snapshot, bridge: OvsBridgeEntry, port: OvsPortEntry, iface: OvsIfaceEntry | None,
                with_device: bool = True, rates: RateTracker | None = None) -> Table:
     """The OVS facts of one port (and its interface): where it is, VLANs, state, identity, network."""
-    g = _grid()
-    _row(g, "ovs bridge", bridge.name)
-    _row(g, "ovs port", port.name + (" (the bridge's local port)" if port.name == bridge.name else ""))
-    _row(g, "vlan", ovsgraph.vlans_text(port))
+    g = fact_grid()
+    fact_row(g, "ovs bridge", bridge.name)
+    fact_row(g, "ovs port", port.name + (" (the bridge's local port)" if port.name == bridge.name else ""))
+    fact_row(g, "vlan", ovsgraph.vlans_text(port))
     if iface is not None:
         if iface.name != port.name:
-            _row(g, "interface", iface.name)
-        _row(g, "type", ovsgraph.iface_type(iface))
-        _row(g, "ofport", "LOCAL (65534)" if iface.ofport == 65534 else str(iface.ofport)
+            fact_row(g, "interface", iface.name)
+        fact_row(g, "type", ovsgraph.iface_type(iface))
+        fact_row(g, "ofport", "LOCAL (65534)" if iface.ofport == 65534 else str(iface.ofport)
              if iface.ofport is not None else "none (not added: OVS could not open it, or not yet)")
         state = Text(f"admin {iface.admin_state or '?'}, link ")
         state.append(iface.link_state or "?", style="green" if iface.link_state == "up" else "yellow")
-        _row(g, "state", state)
+        fact_row(g, "state", state)
         if iface.mac_in_use:
-            _row(g, "mac_in_use", iface.mac_in_use)
+            fact_row(g, "mac_in_use", iface.mac_in_use)
         if with_device:
             if iface.link is not None:
-                _row(g, "device", f"{iface.link.name or '?'} @ {snap.ns_label(iface.link.netns)} "
+                fact_row(g, "device", f"{iface.link.name or '?'} @ {snap.ns_label(iface.link.netns)} "
                      f"(ifindex {iface.link.ifindex})")
             else:
-                _row(g, "device", _where(snap, iface))
+                fact_row(g, "device", _where(snap, iface))
         if iface.peer is not None:
-            _row(g, "patch peer", f"{iface.peer.interface} on {iface.peer.bridge}")
+            fact_row(g, "patch peer", f"{iface.peer.interface} on {iface.peer.bridge}")
         elif iface.type == "patch":
-            _row(g, "patch peer", Text(f"{iface.option('peer') or '?'} (not in OVSDB)", style="yellow"))
+            fact_row(g, "patch peer", Text(f"{iface.option('peer') or '?'} (not in OVSDB)", style="yellow"))
         tunnel = ovsgraph.tunnel_text(iface)
         if tunnel:
-            _row(g, "tunnel", tunnel)
+            fact_row(g, "tunnel", tunnel)
         other = tuple((k, v) for k, v in iface.options
                       if k not in ("peer", "remote_ip", "local_ip", "key", "in_key", "out_key"))
         _pairs(g, other, (), "option ")
         _pairs(g, iface.external_ids, IDENTITY)
         if iface.link is None:
             _counters(g, snap, iface, rates)
-        _row(g, "uuid", iface.uuid)
+        fact_row(g, "uuid", iface.uuid)
     _pairs(g, port.other_config, NETWORK)
     _pairs(g, port.external_ids, (), "port ")
     return g
