@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 
 import pytest
 
@@ -203,3 +204,50 @@ def test_listeners_by_sock_diag_match_ss_and_the_proc_tables(kit: KernelKit) -> 
                                            batch=1)
     assert again == direct and isinstance(missing, OSError)
     assert not isinstance(own, OSError) and not set(own) & set(direct)
+
+
+LATE_LISTENER = """
+import signal, socket, sys
+port = int(sys.argv[1])
+held = []
+def listen(*_):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", port))
+    s.listen()
+    held.append(s)
+signal.signal(signal.SIGUSR1, listen)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # bound once the handler is in place: "ready"
+u.bind(("127.0.0.1", port))
+while True:
+    signal.pause()
+"""
+
+
+@pytest.mark.parametrize("counts", [True, False])
+def test_a_socket_that_starts_listening_is_seen_at_the_next_call(kit: KernelKit, counts: bool) -> None:
+    """A known process in a known namespace starts listening: with the kernel's fd counts its namespace's
+    tables are read again at the next call, however long the periodic interval (here an hour); without
+    them (the control) only that interval would bring it."""
+    if not ProcScanner().fd_counts:
+        pytest.skip("this kernel does not report fd counts (Linux < 6.2)")
+    ns = kit.netns("ll")
+    port = 30000 + (int(kit.tag, 16) + 7) % 20000
+    proc = kit.spawn(["python3", "-c", LATE_LISTENER, str(port)], netns=ns)
+    inode = kit.ns_inode(ns)
+
+    def in_ss(flags: str) -> bool:
+        return f"127.0.0.1:{port}" in run(["ip", "netns", "exec", ns, "ss", flags]).stdout
+
+    assert poll_until(lambda: in_ss("-Huln"))  # ready
+    clock = [0.0]
+    scanner = ProcScanner(listen_interval=3600.0, sweep_seconds=3600.0, fd_counts=counts,
+                          clock=lambda: clock[0])
+    first = process_in(scanner.scan(discovery_for_tests()), inode, proc.pid)
+    assert first is not None and set(first.listening) == {Listening("udp", "127.0.0.1", port)}
+    os.kill(proc.pid, signal.SIGUSR1)
+    assert poll_until(lambda: in_ss("-Htln"))
+    clock[0] += 1.0
+    after = process_in(scanner.scan(discovery_for_tests()), inode, proc.pid)
+    assert after is not None
+    want = {Listening("udp", "127.0.0.1", port)} | ({Listening("tcp", "127.0.0.1", port)} if counts else set())
+    assert set(after.listening) == want

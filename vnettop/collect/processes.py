@@ -124,17 +124,21 @@ class ProcScanner:
         for gone in set(self._known) - pids:
             del self._known[gone]
 
-        # Socket tables before fd links (see ListeningScanner.read_tables for why).
-        self.listening.read_tables(discovery.namespaces, full, self._denied)
+        hot: set[int] = set()  # namespaces whose processes are new or opened/closed fds: tables due now
         if full:
             todo = set(pids)
             self._sweep_queue = []
         else:
-            todo = pids - set(self._known)
-            todo |= {pid for pid, k in self._known.items() if k.tun_fds}
+            new = pids - set(self._known)
+            todo = new | {pid for pid, k in self._known.items() if k.tun_fds}
             todo |= self._sweep_slice(pids, now)
             if self.fd_counts:
-                todo |= self._counts_changed(todo, now)
+                changed = self._counts_changed(todo, now)
+                todo |= changed
+                where = discovery.pid_netns.get
+                hot = {ns for pid in new | changed if (ns := where(pid)) is not None}
+        # Socket tables before fd links (see ListeningScanner.read_tables for why).
+        self.listening.read_tables(discovery.namespaces, full, self._denied, hot)
         lost_fd = self._read_fds(todo, verify=not full)
         if lost_fd and not full:
             self._read_fds(pids - todo, verify=True)

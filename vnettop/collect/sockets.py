@@ -25,7 +25,7 @@ import os
 import socket
 import struct
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from vnettop.collect.procfs import ProcFs, socket_inode
@@ -274,8 +274,10 @@ class ListeningScanner:
         self._ns: dict[int, _NsSockets] = {}
         self._pending: list[tuple[NsEntry, dict[int, Listening], float]] = []  # read, not yet traced
         self._errors: list[CollectError] = []
-        #: Expired namespaces re-read per call: at least this many, else a 1/interval share of all.
+        #: Expired namespaces re-read per call: at least this many, else a 1/interval share of all, but
+        #: never more than `max_per_call` (namespaces where something changed come on top).
         self.min_per_call = 16
+        self.max_per_call = 32
 
     def scan(self, namespaces: Sequence[NsEntry], full: bool = False, all_pids: Sequence[int] = (),
              fd_cache: FdCache | None = None,
@@ -285,13 +287,15 @@ class ListeningScanner:
         return self.trace(full, all_pids, fd_cache)
 
     def read_tables(self, namespaces: Sequence[NsEntry], full: bool = False,
-                    denied: Callable[[int], bool] | None = None) -> None:
+                    denied: Callable[[int], bool] | None = None, hot: Collection[int] = ()) -> None:
         """Phase 1: re-read the socket tables of the namespaces that are due.
 
         Call it BEFORE reading the fd links that `trace` uses: a socket shows in a table only once its
         fd exists, so links read afterwards always hold it (read before, they may miss it, and the
         socket would wrongly be remembered as held by nobody). Only namespaces with processes are read,
         and not those whose processes' fds are all `denied` (without root: nothing to trace them to).
+        `hot`: namespaces to re-read now whenever they were last read (a process there is new, or
+        opened or closed fds: a socket that starts or stops listening does).
         """
         now = self.clock()
         self._errors = []
@@ -300,7 +304,7 @@ class ListeningScanner:
                 if ns.pids and (denied is None or not all(denied(pid) for pid in ns.pids))]
         for gone in set(self._ns) - {ns.inode for ns in live}:  # never keep a vanished namespace's state
             del self._ns[gone]
-        due = self._due(live, now, full)
+        due = self._due(live, now, full, hot)
         diag: dict[int, dict[int, Listening]] = {}
         if self.use_diag and due:
             for ns, res in zip(due, listeners_in([ns.path for ns in due]), strict=True):
@@ -334,17 +338,19 @@ class ListeningScanner:
         result = {inode: by_pid for inode, state in sorted(self._ns.items()) if (by_pid := state.by_pid())}
         return result, self._errors
 
-    def _due(self, live: list[NsEntry], now: float, full: bool) -> list[NsEntry]:
-        """Namespaces to re-read now: all on a full scan, new ones always, and the stalest expired ones
-        up to a share of all per call, so that re-reads spread over ticks instead of all landing on the
-        same one every `interval` (~0.14 ms per namespace with sock_diag)."""
+    def _due(self, live: list[NsEntry], now: float, full: bool, hot: Collection[int] = ()) -> list[NsEntry]:
+        """Namespaces to re-read now: all on a full scan, new and `hot` ones always, and the stalest
+        expired ones up to a share of all per call (at most `max_per_call`), so that re-reads spread
+        over ticks instead of all landing on the same one every `interval` (~0.1 ms per namespace with
+        sock_diag), and a tick costs the same on a host with thousands of namespaces: there a namespace
+        is re-read less often than every `interval` unless something in it changed."""
         if full:
             return live
-        fresh = [ns for ns in live if ns.inode not in self._ns]
-        expired = sorted((ns for ns in live if ns.inode in self._ns
+        fresh = [ns for ns in live if ns.inode not in self._ns or ns.inode in hot]
+        expired = sorted((ns for ns in live if ns.inode in self._ns and ns.inode not in hot
                           and now - self._ns[ns.inode].read_at >= self.interval),
                          key=lambda ns: self._ns[ns.inode].read_at)
-        share = max(self.min_per_call, math.ceil(len(live) / max(1.0, self.interval)))
+        share = min(self.max_per_call, max(self.min_per_call, math.ceil(len(live) / max(1.0, self.interval))))
         return fresh + expired[:share]
 
     def _read_table(self, ns: NsEntry, diag: dict[int, Listening] | None) -> dict[int, Listening] | None:
