@@ -75,19 +75,26 @@ class ProcScanner:
     """Incremental scanner of a /proc tree (the real one, or a fake one in tests)."""
 
     def __init__(self, proc_root: str = "/proc", *, exact: bool | None = None,
-                 sweep_seconds: float | None = None, sweep_max: int = 400, listen_interval: float = 3.0,
+                 sweep_seconds: float | None = None, sweep_max: int = 400,
+                 listen_interval: float | None = None,
                  clock: Callable[[], float] = time.monotonic, facts: FactsSource | None = None,
                  facts_max_age: float = 30.0, nsfs_dev: int | None = None,
                  fd_counts: bool | None = None) -> None:
         """`fd_counts`: re-read processes whose fd count changed (None: when the live kernel reports
         counts). `sweep_seconds` (None: 15 s with counts, else 3 s): every process is re-read at
-        least this often."""
+        least this often. `listen_interval` (None: 15 s with counts, else 3 s): a namespace's socket
+        tables are re-read at least this often (at once when one of its processes opened or closed fds,
+        if counts are known: a socket that starts or stops listening does)."""
         self.procfs = ProcFs(proc_root)
         #: Names, command lines and users: psutil on the live /proc, the tree's files on a fake one.
         self.facts = FactsCache(facts or facts_source(self.procfs), facts_max_age, clock)
         self.prober = TunProber(self.procfs, exact)
-        self.listening = ListeningScanner(self.procfs, listen_interval, clock)
         self.fd_counts = _kernel_counts_fds(self.procfs) if fd_counts is None else fd_counts
+        slow = 15.0 if self.fd_counts else 3.0
+        every = slow if listen_interval is None else listen_interval
+        self.listening = ListeningScanner(self.procfs, every, clock)
+        if self.fd_counts:  # changes are read when they happen: the periodic re-read is a safety net
+            self.listening.min_per_call, self.listening.max_per_call = 4, 8
         self.sweep_seconds = sweep_seconds if sweep_seconds is not None else (15.0 if self.fd_counts else 3.0)
         #: At most this many fd directories swept per call (~45 us each): with many processes the
         #: sweep takes longer than `sweep_seconds` rather than costing more per call.
