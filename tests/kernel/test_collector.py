@@ -483,3 +483,64 @@ def test_a_collect_gives_way_to_the_ui_but_not_for_long(collector: LiveCollector
     collector.hold_until = 0.0
     collector.collect()
     assert collector.last_timings["gave_way"] == 0
+
+
+def _without_counters(links: list[Link]) -> list[Link]:
+    return sorted((replace(link, stats=Stats()) for link in links), key=lambda link: link.key)
+
+
+def test_fdb_only_changes_read_the_fdb_again_and_give_what_a_full_dump_gives(
+        kit: KernelKit, collector: LiveCollector) -> None:
+    """A bridge learning or forgetting a MAC sends only FDB notifications: the collector reads that
+    namespace's FDB again instead of all its devices (counted as `fdb_only`), and the picture equals a
+    fresh collector's full dump after each change; a device change with it still dumps in full."""
+    ns = kit.netns("fq")
+    # No IPv6 here: its address notifications (DAD finishing) would come with the FDB ones.
+    run(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
+         "net.ipv6.conf.default.disable_ipv6=1"])
+    br = kit.bridge(kit.name("fqb"), netns=ns)
+    p1, p2 = kit.veth(kit.name("fq1"), kit.name("fq2"), ns, ns)
+    for dev in (br, p1, p2):
+        kit.ip("link", "set", dev, "up", netns=ns)
+    kit.ip("link", "set", p1, "master", br, netns=ns)
+    inode = kit.ns_inode(ns)
+
+    def fdb_of(snap: Snapshot) -> set[str]:
+        bri = by_name(snap, inode)[br].bridge
+        return {e.mac for e in bri.fdb} if bri is not None else set()
+
+    def fresh() -> list[Link]:
+        with LiveCollector(sources=(), only=lambda e: e.inode == inode) as other:
+            return _without_counters(list(other.collect().links_in(inode)))
+
+    def settled() -> bool:  # the bridge has its own entries, and linkwatch has told every device is up
+        snap = collector.collect()
+        return bool(fdb_of(snap)) and all(by_name(snap, inode)[d].oper_state == "up" for d in (br, p1, p2))
+
+    poll_until(settled)
+    collector.collect()  # takes the last notifications of the set-up
+    mac = "02:00:00:00:fd:01"
+    for verb, present in (("add", True), ("del", False)):
+        run(["bridge", "-n", ns, "fdb", verb, mac, "dev", p1, "master", "static"])
+        seen: list[int] = []
+
+        def shown(want: bool = present, seen: list[int] = seen) -> Snapshot | None:
+            snap = collector.collect()
+            seen.append(collector.last_counts["fdb_only"])
+            return snap if (mac in fdb_of(snap)) == want else None
+
+        snap = poll_until(shown)
+        assert snap is not None and max(seen) >= 1  # the FDB alone was read again
+        assert _without_counters(list(snap.links_in(inode))) == fresh()
+    # An FDB change together with a device change: a full dump (the new device is there, right).
+    run(["bridge", "-n", ns, "fdb", "add", mac, "dev", p1, "master", "static"])
+    kit.ip("link", "set", p2, "master", br, netns=ns)
+
+    def both() -> Snapshot | None:
+        snap = collector.collect()
+        port = by_name(snap, inode)[p2].bridge_port
+        return snap if mac in fdb_of(snap) and port is not None else None
+
+    snap = poll_until(both)
+    assert snap is not None
+    assert _without_counters(list(snap.links_in(inode))) == fresh()

@@ -62,7 +62,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-from vnettop.collect.events import EventHub, NetlinkEvent
+from vnettop.collect.events import FDB_ONLY, EventHub, NetlinkEvent
 from vnettop.collect.namespaces import Discoverer, with_held
 from vnettop.collect.nspool import NsPool, PooledNs
 from vnettop.collect.refs import ResolveCache
@@ -360,7 +360,7 @@ class LiveCollector:
 
         drafts_by_ns: dict[int, tuple[LinkDraft, ...]] = {}
         stats_by_ns: dict[int, dict[int, Stats]] = {}
-        counts = {"dumped": 0, "counters": 0, "idle": 0, "nsid_queries": -pool.nsid_queries}
+        counts = {"dumped": 0, "counters": 0, "idle": 0, "fdb_only": 0, "nsid_queries": -pool.nsid_queries}
         self._counts = counts
         tun_changed = False
         shown: list[NsEntry] = []
@@ -401,7 +401,8 @@ class LiveCollector:
                     drafts_by_ns[inode] = last.drafts
                     stats_by_ns[inode] = stats
                     continue
-            drafts, stats, changed = self._read_namespace(pooled, inode in dirty or tried, errors)
+            drafts, stats, changed = self._read_namespace(pooled, inode in dirty or tried, errors,
+                                                          changes.kinds.get(inode))
             drafts_by_ns[inode] = drafts
             if stats is not None:
                 stats_by_ns[inode] = stats
@@ -468,15 +469,21 @@ class LiveCollector:
         self._namespaces, self._ns_made_of = now, now_of
         return tuple(now.values())
 
-    def _read_namespace(self, pooled: PooledNs, dirty: bool, errors: list[CollectError]
+    def _read_namespace(self, pooled: PooledNs, dirty: bool, errors: list[CollectError],
+                        kinds: frozenset[str] | None = None
                         ) -> tuple[tuple[LinkDraft, ...], dict[int, Stats] | None, bool]:
-        """This namespace's drafts: counters only if nothing changed, else (or when `dirty`) a full dump.
+        """This namespace's drafts: counters only if nothing changed, else (or when `dirty`) a full dump,
+        or only its FDB read again when `kinds` (what its events reported) says that is all that changed.
 
-        Returns (drafts, their fresh counters by ifindex if only counters were fetched (the drafts are
-        then the last dump's, unchanged: `ResolveCache` relies on their identity), whether its set of
-        tun/tap devices changed).
+        Returns (drafts, their fresh counters by ifindex if counters were fetched (the drafts are then
+        the last dump's, unchanged: `ResolveCache` relies on their identity, or those of an FDB refresh),
+        whether its set of tun/tap devices changed).
         """
         last = pooled.last_dump
+        if dirty and kinds == FDB_ONLY and last is not None and pooled.stats is not None:
+            refreshed = self._refresh_fdb(pooled, last)
+            if refreshed is not None:
+                return refreshed
         if last is not None and not dirty:
             try:
                 if pooled.stats is not None:
@@ -512,6 +519,27 @@ class LiveCollector:
         pooled.last_stats = None  # counters are compared with this dump's devices from now on
         before = _tun_keys(last.drafts) if last is not None else frozenset()
         return dump.drafts, None, _tun_keys(dump.drafts) != before
+
+    def _refresh_fdb(self, pooled: PooledNs, last: Any
+                     ) -> tuple[tuple[LinkDraft, ...], dict[int, Stats], bool] | None:
+        """The last dump with its FDB read again, and fresh counters; None: dump in full instead (the
+        FDB dump failed, or the counters list other devices than the last dump: an event was missed)."""
+        from vnettop.collect.fdb_refresh import refresh_fdb
+
+        sock = pooled.stats
+        assert sock is not None
+        try:
+            dump = refresh_fdb(sock, pooled.inode, last)
+            if dump is None:
+                return None
+            stats = sock.dump()
+        except Exception:
+            return None
+        if stats.keys() != pooled.last_indexes:
+            return None
+        self._counts["fdb_only"] += 1
+        pooled.last_dump, pooled.last_stats = dump, stats
+        return dump.drafts, stats, False
 
     def _resolve(self, drafts_by_ns: dict[int, tuple[LinkDraft, ...]],
                  stats_by_ns: dict[int, dict[int, Stats]], unreadable: dict[int, str],

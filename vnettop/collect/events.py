@@ -28,7 +28,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from vnettop import names
 from vnettop.collect.namespaces import netns_dirs_signature, nsfs_mounts
@@ -135,12 +135,20 @@ def _event(data: bytes, pos: int, end: int, mtype: int, netns: int) -> NetlinkEv
     return NetlinkEvent(netns, mtype, family)
 
 
+#: `Changes.kinds` of a namespace whose only news is bridge FDB entries (see `collect.fdb_refresh`).
+FDB_ONLY = frozenset({"fdb"})
+
+
 @dataclass(frozen=True, slots=True)
 class Changes:
     """What the event sockets reported since the last `EventHub.take()`."""
 
     dirty: frozenset[int]  # namespaces to re-dump (links, addresses or FDB changed, or an overflow)
     nsid_changed: frozenset[int]  # namespaces whose nsid table changed (drop cached nsid answers)
+    #: For each dirty namespace, the kinds of its changes ("link", "addr", "fdb"; "lost" after an
+    #: overflow): a namespace whose only news is bridge FDB entries (learning and ageing on a busy
+    #: bridge, every few seconds) needs its FDB read again, not all its devices.
+    kinds: dict[int, frozenset[str]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -165,6 +173,7 @@ class EventHub:
         self._lock = threading.Lock()
         self._socks: dict[int, socket.socket] = {}  # netns inode -> event socket
         self._dirty: set[int] = set()
+        self._kinds: dict[int, set[str]] = {}  # what dirtied each of `_dirty`
         self._nsid: set[int] = set()
         self._graveyard: list[socket.socket] = []
         self._polling = 0
@@ -205,6 +214,7 @@ class EventHub:
         with self._lock:
             sock = self._socks.pop(netns, None)
             self._dirty.discard(netns)
+            self._kinds.pop(netns, None)
             self._nsid.discard(netns)
             if sock is not None:
                 self._bury(sock)
@@ -250,6 +260,7 @@ class EventHub:
                     if exc.errno == errno.ENOBUFS:  # overflow: something was lost, re-dump
                         self.overflows += 1
                         self._dirty.add(netns)
+                        self._kinds.setdefault(netns, set()).add("lost")
                         self._nsid.add(netns)
                         shown = True
                         continue
@@ -262,6 +273,7 @@ class EventHub:
                         self._nsid.add(netns)
                     if event.dirties:
                         self._dirty.add(netns)
+                        self._kinds.setdefault(netns, set()).add(event.kind)
                     shown = shown or event.shows
         return shown
 
@@ -284,8 +296,10 @@ class EventHub:
         """Everything reported since the last take (the collector calls this before dumping)."""
         with self._lock:
             self._drain_locked(self._pending_locked())
-            changes = Changes(frozenset(self._dirty), frozenset(self._nsid))
+            changes = Changes(frozenset(self._dirty), frozenset(self._nsid),
+                              {ns: frozenset(kinds) for ns, kinds in self._kinds.items()})
             self._dirty.clear()
+            self._kinds.clear()
             self._nsid.clear()
             return changes
 
