@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
@@ -489,6 +490,17 @@ def _without_counters(links: list[Link]) -> list[Link]:
     return sorted((replace(link, stats=Stats()) for link in links), key=lambda link: link.key)
 
 
+def _first_difference(ours: list[Link], theirs: list[Link]) -> str:
+    """Which device and fields differ first (a readable assertion message)."""
+    if [x.key for x in ours] != [y.key for y in theirs]:
+        return f"devices: {sorted({x.name for x in ours} ^ {y.name for y in theirs})}"
+    for x, y in zip(ours, theirs, strict=True):
+        if x != y:
+            fields = [f for f in x.__dataclass_fields__ if getattr(x, f) != getattr(y, f)]
+            return f"{x.name}: " + "; ".join(f"{f}: {getattr(x, f)!r} != {getattr(y, f)!r}" for f in fields)
+    return "equal"
+
+
 def test_fdb_only_changes_read_the_fdb_again_and_give_what_a_full_dump_gives(
         kit: KernelKit, collector: LiveCollector) -> None:
     """A bridge learning or forgetting a MAC sends only FDB notifications: the collector reads that
@@ -544,3 +556,54 @@ def test_fdb_only_changes_read_the_fdb_again_and_give_what_a_full_dump_gives(
     snap = poll_until(both)
     assert snap is not None
     assert _without_counters(list(snap.links_in(inode))) == fresh()
+
+
+def test_a_few_devices_changed_in_a_big_namespace_are_read_alone_and_give_what_a_full_dump_gives(
+        kit: KernelKit, collector: LiveCollector) -> None:
+    """In a namespace of 130 devices (a hypervisor's root, smaller), a device added, changed, renamed,
+    enslaved, given an address, released, moved away and deleted: each change is read by asking for the
+    devices its notifications named (`links_only`), and after each the namespace's picture equals a
+    fresh collector's full dump of it."""
+    ns, away = kit.netns("lq"), kit.netns("lr")
+    run(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
+         "net.ipv6.conf.default.disable_ipv6=1"])  # no IPv6 address notifications mixed in
+    batch = "".join(f"link add vntlq{i}a type veth peer name vntlq{i}b\n" for i in range(64))
+    subprocess.run(["ip", "-n", ns, "-batch", "-"], input=batch, text=True, check=True)
+    br = kit.bridge(kit.name("lqb"), netns=ns)
+    kit.ip("link", "set", br, "up", netns=ns)
+    inode = kit.ns_inode(ns)
+    a, b, c = kit.name("lqa"), kit.name("lqc"), kit.name("lqd")
+
+    both = {inode, kit.ns_inode(away)}
+
+    def fresh() -> list[Link]:  # (the namespace a veth end moves to is read too: its peer is there)
+        with LiveCollector(sources=(), only=lambda e: e.inode in both) as other:
+            return _without_counters(list(other.collect().links_in(inode)))
+
+    poll_until(lambda: by_name(collector.collect(), inode).get(br) is not None)
+    collector.collect()  # the set-up's last notifications
+    steps: list[tuple[list[str], Callable[[dict[str, Link]], bool]]] = [
+        (["link", "add", a, "type", "veth", "peer", "name", b], lambda s: a in s and b in s),
+        (["link", "set", a, "mtu", "1400"], lambda s: s[a].mtu == 1400),
+        (["link", "set", b, "name", c], lambda s: c in s and b not in s),
+        (["link", "set", a, "master", br], lambda s: s[a].master is not None),
+        (["addr", "add", "10.77.0.1/24", "dev", br], lambda s: "10.77.0.1/24" in s[br].addresses),
+        (["link", "set", a, "nomaster"], lambda s: s[a].master is None),
+        (["link", "set", c, "netns", away], lambda s: c not in s),
+        (["link", "del", a], lambda s: a not in s),
+    ]
+    partial = 0
+    for argv, shown in steps:
+        kit.ip(*argv, netns=ns)
+
+        def seen(shown: Callable[[dict[str, Link]], bool] = shown) -> Snapshot | None:
+            nonlocal partial
+            snap = collector.collect()
+            partial += collector.last_counts["links_only"]
+            return snap if shown(by_name(snap, inode)) else None
+
+        snap = poll_until(seen)
+        assert snap is not None
+        ours, theirs = _without_counters(list(snap.links_in(inode))), fresh()
+        assert ours == theirs, (argv, _first_difference(ours, theirs))
+    assert partial >= len(steps) - 2  # (a change may come in two notifications, read in two collects)

@@ -360,7 +360,8 @@ class LiveCollector:
 
         drafts_by_ns: dict[int, tuple[LinkDraft, ...]] = {}
         stats_by_ns: dict[int, dict[int, Stats]] = {}
-        counts = {"dumped": 0, "counters": 0, "idle": 0, "fdb_only": 0, "nsid_queries": -pool.nsid_queries}
+        counts = {"dumped": 0, "counters": 0, "idle": 0, "fdb_only": 0, "links_only": 0,
+                  "nsid_queries": -pool.nsid_queries}
         self._counts = counts
         tun_changed = False
         shown: list[NsEntry] = []
@@ -402,7 +403,7 @@ class LiveCollector:
                     stats_by_ns[inode] = stats
                     continue
             drafts, stats, changed = self._read_namespace(pooled, inode in dirty or tried, errors,
-                                                          changes.kinds.get(inode))
+                                                          changes.kinds.get(inode), changes.links.get(inode))
             drafts_by_ns[inode] = drafts
             if stats is not None:
                 stats_by_ns[inode] = stats
@@ -470,18 +471,20 @@ class LiveCollector:
         return tuple(now.values())
 
     def _read_namespace(self, pooled: PooledNs, dirty: bool, errors: list[CollectError],
-                        kinds: frozenset[str] | None = None
+                        kinds: frozenset[str] | None = None, links: frozenset[int] | None = None
                         ) -> tuple[tuple[LinkDraft, ...], dict[int, Stats] | None, bool]:
         """This namespace's drafts: counters only if nothing changed, else (or when `dirty`) a full dump,
-        or only its FDB read again when `kinds` (what its events reported) says that is all that changed.
+        or only its FDB read again when `kinds` (what its events reported) says that is all that changed,
+        or only the devices `links` named (`link_refresh`) in a big namespace where a few changed.
 
         Returns (drafts, their fresh counters by ifindex if counters were fetched (the drafts are then
         the last dump's, unchanged: `ResolveCache` relies on their identity, or those of an FDB refresh),
         whether its set of tun/tap devices changed).
         """
         last = pooled.last_dump
-        if dirty and kinds == FDB_ONLY and last is not None and pooled.stats is not None:
-            refreshed = self._refresh_fdb(pooled, last)
+        if dirty and kinds and last is not None and pooled.stats is not None:
+            refreshed = (self._refresh_fdb(pooled, last) if kinds == FDB_ONLY
+                         else self._refresh_links(pooled, last, kinds, links or frozenset()))
             if refreshed is not None:
                 return refreshed
         if last is not None and not dirty:
@@ -528,18 +531,39 @@ class LiveCollector:
 
         sock = pooled.stats
         assert sock is not None
+        return self._refreshed(pooled, last, "fdb_only", lambda: refresh_fdb(sock, pooled.inode, last))
+
+    def _refresh_links(self, pooled: PooledNs, last: Any, kinds: frozenset[str], links: frozenset[int]
+                       ) -> tuple[tuple[LinkDraft, ...], dict[int, Stats], bool] | None:
+        """The last dump with the devices `links` read again (see `link_refresh`), and fresh counters;
+        None: dump in full instead."""
+        from vnettop.collect.link_refresh import refresh_links
+
+        sock = pooled.stats
+        assert sock is not None
+        return self._refreshed(pooled, last, "links_only",
+                               lambda: refresh_links(sock, pooled.inode, last, links, kinds))
+
+    def _refreshed(self, pooled: PooledNs, last: Any, counted: str, refresh: Callable[[], Any]
+                   ) -> tuple[tuple[LinkDraft, ...], dict[int, Stats], bool] | None:
+        """Run a partial refresh of `pooled`'s namespace, then its counters; None (dump in full) if the
+        refresh declined or failed, or if the counters list other devices than its result (a missed
+        notification: the full dump tells)."""
+        sock = pooled.stats
+        assert sock is not None
         try:
-            dump = refresh_fdb(sock, pooled.inode, last)
+            dump = refresh()
             if dump is None:
                 return None
             stats = sock.dump()
         except Exception:
             return None
-        if stats.keys() != pooled.last_indexes:
+        indexes = frozenset(d.link.ifindex for d in dump.drafts)
+        if stats.keys() != indexes:
             return None
-        self._counts["fdb_only"] += 1
-        pooled.last_dump, pooled.last_stats = dump, stats
-        return dump.drafts, stats, False
+        self._counts[counted] += 1
+        pooled.last_dump, pooled.last_stats, pooled.last_indexes = dump, stats, indexes
+        return dump.drafts, stats, _tun_keys(dump.drafts) != _tun_keys(last.drafts)
 
     def _resolve(self, drafts_by_ns: dict[int, tuple[LinkDraft, ...]],
                  stats_by_ns: dict[int, dict[int, Stats]], unreadable: dict[int, str],

@@ -149,6 +149,8 @@ class Changes:
     #: overflow): a namespace whose only news is bridge FDB entries (learning and ageing on a busy
     #: bridge, every few seconds) needs its FDB read again, not all its devices.
     kinds: dict[int, frozenset[str]] = field(default_factory=dict)
+    #: For each dirty namespace, the ifindexes its link notifications named (`collect.link_refresh`).
+    links: dict[int, frozenset[int]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -174,6 +176,7 @@ class EventHub:
         self._socks: dict[int, socket.socket] = {}  # netns inode -> event socket
         self._dirty: set[int] = set()
         self._kinds: dict[int, set[str]] = {}  # what dirtied each of `_dirty`
+        self._links: dict[int, set[int]] = {}  # the devices link notifications named, by namespace
         self._nsid: set[int] = set()
         self._graveyard: list[socket.socket] = []
         self._polling = 0
@@ -215,6 +218,7 @@ class EventHub:
             sock = self._socks.pop(netns, None)
             self._dirty.discard(netns)
             self._kinds.pop(netns, None)
+            self._links.pop(netns, None)
             self._nsid.discard(netns)
             if sock is not None:
                 self._bury(sock)
@@ -274,6 +278,11 @@ class EventHub:
                     if event.dirties:
                         self._dirty.add(netns)
                         self._kinds.setdefault(netns, set()).add(event.kind)
+                        if event.kind == "link":
+                            if event.ifindex:
+                                self._links.setdefault(netns, set()).add(event.ifindex)
+                            else:  # a device not named: the refresh cannot know which
+                                self._kinds[netns].add("unnamed")
                     shown = shown or event.shows
         return shown
 
@@ -297,9 +306,11 @@ class EventHub:
         with self._lock:
             self._drain_locked(self._pending_locked())
             changes = Changes(frozenset(self._dirty), frozenset(self._nsid),
-                              {ns: frozenset(kinds) for ns, kinds in self._kinds.items()})
+                              {ns: frozenset(kinds) for ns, kinds in self._kinds.items()},
+                              {ns: frozenset(links) for ns, links in self._links.items()})
             self._dirty.clear()
             self._kinds.clear()
+            self._links.clear()
             self._nsid.clear()
             return changes
 
