@@ -561,7 +561,8 @@ def test_fdb_only_changes_read_the_fdb_again_and_give_what_a_full_dump_gives(
 def test_a_few_devices_changed_in_a_big_namespace_are_read_alone_and_give_what_a_full_dump_gives(
         kit: KernelKit, collector: LiveCollector) -> None:
     """In a namespace of 130 devices (a hypervisor's root, smaller), a device added, changed, renamed,
-    enslaved, given an address, released, moved away and deleted: each change is read by asking for the
+    enslaved, given another MAC while a port, its bridge changed, an address added, the port released,
+    moved away and deleted: each change is read by asking for the
     devices its notifications named (`links_only`), and after each the namespace's picture equals a
     fresh collector's full dump of it."""
     ns, away = kit.netns("lq"), kit.netns("lr")
@@ -587,6 +588,8 @@ def test_a_few_devices_changed_in_a_big_namespace_are_read_alone_and_give_what_a
         (["link", "set", a, "mtu", "1400"], lambda s: s[a].mtu == 1400),
         (["link", "set", b, "name", c], lambda s: c in s and b not in s),
         (["link", "set", a, "master", br], lambda s: s[a].master is not None),
+        (["link", "set", a, "address", "02:00:00:00:77:01"], lambda s: s[a].mac == "02:00:00:00:77:01"),
+        (["link", "set", br, "mtu", "1300"], lambda s: s[br].mtu == 1300),  # a bridge read again: its FDB kept
         (["addr", "add", "10.77.0.1/24", "dev", br], lambda s: "10.77.0.1/24" in s[br].addresses),
         (["link", "set", a, "nomaster"], lambda s: s[a].master is None),
         (["link", "set", c, "netns", away], lambda s: c not in s),

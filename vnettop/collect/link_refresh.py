@@ -7,9 +7,10 @@ there, and used to be paid for each such change. Link notifications name the dev
 the very message a dump would hold for it, or answers ENODEV: gone) and put in place of its old draft.
 So are the devices here that name a changed one as their peer or lower device, or that a changed one
 now names (the kernel sends nothing for a veth end whose peer moved away). What the other devices need
-from the change is read as a full dump would: the addresses again if an
-address notification came, the bridges' FDB again if the namespace has a bridge (a port that came,
-went or changed master changes which entries exist), each joined exactly as `decode.join_dump` does.
+from the change is read as a full dump would: the addresses again if an address notification came,
+the bridges' FDB again if an FDB notification came (the kernel sends one for every entry a port
+brings, loses or changes: a port added, removed, deleted or given another MAC), each joined exactly
+as `decode.join_dump` does.
 
 When it cannot be that simple, the caller dumps in full: a small namespace (a full dump is as cheap),
 many devices changed, a notification lost (overflow), an error in the last dump, a reply it cannot
@@ -127,7 +128,7 @@ def refresh_links(sock: counters.StatsSocket, netns: int, last: NamespaceDump, c
     drafts = {i: d for i, d in by_index.items() if i not in fresh}
     drafts.update({i: d for i, d in fresh.items() if d is not None})
     fdb = None
-    if any(d.link.bridge is not None for d in drafts.values()):
+    if "fdb" in kinds and any(d.link.bridge is not None for d in drafts.values()):
         reply = _run(sock, "fdb", FDB_REQUEST, RTM_NEWNEIGH, rtnl_parser.parse_neigh, netns, errors)
         if reply is None or errors:
             return None
@@ -146,8 +147,14 @@ def refresh_links(sock: counters.StatsSocket, netns: int, last: NamespaceDump, c
         changes: dict[str, object] = {}
         if addresses != link.addresses:
             changes["addresses"] = addresses
-        if link.bridge is not None and fdb is not None:
-            entries = fdb.get(index, () if index not in fresh else link.bridge.fdb)
+        if link.bridge is not None:
+            if fdb is not None:
+                entries = fdb.get(index, () if index not in fresh else link.bridge.fdb)
+            elif index in fresh:  # a bridge read again: its entries are the last dump's (none changed)
+                old = by_index.get(index)
+                entries = old.link.bridge.fdb if old is not None and old.link.bridge is not None else ()
+            else:
+                entries = link.bridge.fdb
             if entries != link.bridge.fdb:
                 changes["bridge"] = replace(link.bridge, fdb=entries)
         if changes:
