@@ -67,9 +67,10 @@ def raise_nofile_limit(target: int = 1 << 20) -> int:
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         if hard != resource.RLIM_INFINITY and hard < target:
             try:
-                with open("/proc/sys/fs/nr_open", encoding="ascii") as f:
+                with open("/proc/sys/fs/nr_open", "rb") as f:  # (bytes: no codec to import, which a process
+                    # that dropped to nobody may no longer be able to read)
                     ceiling = min(target, int(f.read()))
-            except (OSError, ValueError):
+            except (OSError, ValueError, LookupError):
                 ceiling = hard
             if ceiling > hard:
                 try:
