@@ -33,6 +33,10 @@ LISTEN = (  # (family, address, port) of the listeners opened in namespace A
     (socket.AF_INET6, "::1", 8083),
     (socket.AF_INET6, "::", 8084),
 )
+UDP_BOUND = (  # (family, address, port) of the bound, unconnected udp sockets opened in namespace A
+    (socket.AF_INET, "127.0.0.1", 8085),
+    (socket.AF_INET6, "::", 8086),
+)
 
 
 def save(name: str, datagrams: list[bytes]) -> None:
@@ -102,13 +106,6 @@ def record_events(kit: KernelKit, a: str, b: str) -> None:
     save("events_a", got)
 
 
-def diag_request(family: int, seq: int) -> bytes:
-    """Byte for byte the request sockets.dump_tcp_listeners sends."""
-    req = struct.pack("=BBBBI", family, socket.IPPROTO_TCP, 0, 0, sockets.TCPF_LISTEN) + bytes(48)
-    return struct.pack("=IHHII", 16 + len(req), sockets.SOCK_DIAG_BY_FAMILY, sockets.NLM_F_REQUEST_DUMP,
-                       seq, 0) + req
-
-
 def read_dump(sock: socket.socket) -> list[bytes]:
     out: list[bytes] = []
     while True:
@@ -122,8 +119,20 @@ def read_dump(sock: socket.socket) -> list[bytes]:
             pos += (length + 3) & ~3
 
 
-def record_sockdiag(a: str) -> None:
-    """Replies to dump_tcp_listeners' two requests, with 4 listeners and one connection in A."""
+def udp(family: int, addr: str, port: int,
+        connect: tuple[str, int] | None = None) -> Callable[[], socket.socket]:
+    def make() -> socket.socket:
+        s = socket.socket(family, socket.SOCK_DGRAM)
+        s.bind((addr, port))
+        if connect is not None:
+            s.connect(connect)
+        return s
+    return make
+
+
+def record_sockdiag(a: str, only_udp: bool = False) -> None:
+    """Replies to dump_listeners' four requests, in A with 4 tcp listeners and one connection, 2 bound udp
+    sockets, one connected udp socket and one unbound udp socket (the last two are not listeners)."""
     def listener(family: int, addr: str, port: int) -> Callable[[], socket.socket]:
         def make() -> socket.socket:
             s = socket.socket(family, socket.SOCK_STREAM)
@@ -138,10 +147,16 @@ def record_sockdiag(a: str) -> None:
     try:
         client = in_ns(a, lambda: socket.create_connection(("127.0.0.1", 8081)))  # ESTABLISHED: not asked
         held.append(client)
+        for family, addr, port in UDP_BOUND:
+            held.append(in_ns(a, udp(family, addr, port)))
+        held.append(in_ns(a, udp(socket.AF_INET, "127.0.0.1", 0, connect=("127.0.0.1", 8081))))
+        held.append(in_ns(a, lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM)))  # unbound
         diag = in_ns(a, lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, sockets.NETLINK_SOCK_DIAG))
         held.append(diag)
-        for seq, (family, name) in enumerate(((socket.AF_INET, "tcp"), (socket.AF_INET6, "tcp6")), 1):
-            diag.send(diag_request(family, seq))
+        for seq, (family, protocol, states, name) in enumerate(sockets.DIAG_DUMPS, 1):
+            if only_udp and protocol != socket.IPPROTO_UDP:
+                continue
+            diag.send(sockets.diag_request(family, protocol, states, seq))
             save(f"sockdiag_{name}_a", read_dump(diag))
         inodes = {os.fstat(s.fileno()).st_ino: spec for s, spec in zip(held, LISTEN, strict=False)}
         print(f"listener inodes: {inodes}", file=sys.stderr)
@@ -171,6 +186,12 @@ def record_nsid(a: str, b: str, c: str) -> None:
 def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     kit = KernelKit()
+    if sys.argv[1:] == ["--udp"]:  # only the udp sock_diag recordings (the others stay as they are)
+        try:
+            record_sockdiag(kit.netns("eva"), only_udp=True)
+        finally:
+            kit.cleanup()
+        return 0
     try:
         a, b, c = kit.netns("eva"), kit.netns("evb"), kit.netns("evc")
         kit.ip("netns", "set", b, str(NSID), netns=a)

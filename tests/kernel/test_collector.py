@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
@@ -483,3 +484,129 @@ def test_a_collect_gives_way_to_the_ui_but_not_for_long(collector: LiveCollector
     collector.hold_until = 0.0
     collector.collect()
     assert collector.last_timings["gave_way"] == 0
+
+
+def _without_counters(links: list[Link]) -> list[Link]:
+    return sorted((replace(link, stats=Stats()) for link in links), key=lambda link: link.key)
+
+
+def _first_difference(ours: list[Link], theirs: list[Link]) -> str:
+    """Which device and fields differ first (a readable assertion message)."""
+    if [x.key for x in ours] != [y.key for y in theirs]:
+        return f"devices: {sorted({x.name for x in ours} ^ {y.name for y in theirs})}"
+    for x, y in zip(ours, theirs, strict=True):
+        if x != y:
+            fields = [f for f in x.__dataclass_fields__ if getattr(x, f) != getattr(y, f)]
+            return f"{x.name}: " + "; ".join(f"{f}: {getattr(x, f)!r} != {getattr(y, f)!r}" for f in fields)
+    return "equal"
+
+
+def test_fdb_only_changes_read_the_fdb_again_and_give_what_a_full_dump_gives(
+        kit: KernelKit, collector: LiveCollector) -> None:
+    """A bridge learning or forgetting a MAC sends only FDB notifications: the collector reads that
+    namespace's FDB again instead of all its devices (counted as `fdb_only`), and the picture equals a
+    fresh collector's full dump after each change; a device change with it still dumps in full."""
+    ns = kit.netns("fq")
+    # No IPv6 here: its address notifications (DAD finishing) would come with the FDB ones.
+    run(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
+         "net.ipv6.conf.default.disable_ipv6=1"])
+    br = kit.bridge(kit.name("fqb"), netns=ns)
+    p1, p2 = kit.veth(kit.name("fq1"), kit.name("fq2"), ns, ns)
+    for dev in (br, p1, p2):
+        kit.ip("link", "set", dev, "up", netns=ns)
+    kit.ip("link", "set", p1, "master", br, netns=ns)
+    inode = kit.ns_inode(ns)
+
+    def fdb_of(snap: Snapshot) -> set[str]:
+        bri = by_name(snap, inode)[br].bridge
+        return {e.mac for e in bri.fdb} if bri is not None else set()
+
+    def fresh() -> list[Link]:
+        with LiveCollector(sources=(), only=lambda e: e.inode == inode) as other:
+            return _without_counters(list(other.collect().links_in(inode)))
+
+    def settled() -> bool:  # the bridge has its own entries, and linkwatch has told every device is up
+        snap = collector.collect()
+        return bool(fdb_of(snap)) and all(by_name(snap, inode)[d].oper_state == "up" for d in (br, p1, p2))
+
+    poll_until(settled)
+    collector.collect()  # takes the last notifications of the set-up
+    mac = "02:00:00:00:fd:01"
+    for verb, present in (("add", True), ("del", False)):
+        run(["bridge", "-n", ns, "fdb", verb, mac, "dev", p1, "master", "static"])
+        seen: list[int] = []
+
+        def shown(want: bool = present, seen: list[int] = seen) -> Snapshot | None:
+            snap = collector.collect()
+            seen.append(collector.last_counts["fdb_only"])
+            return snap if (mac in fdb_of(snap)) == want else None
+
+        snap = poll_until(shown)
+        assert snap is not None and max(seen) >= 1  # the FDB alone was read again
+        assert _without_counters(list(snap.links_in(inode))) == fresh()
+    # An FDB change together with a device change: a full dump (the new device is there, right).
+    run(["bridge", "-n", ns, "fdb", "add", mac, "dev", p1, "master", "static"])
+    kit.ip("link", "set", p2, "master", br, netns=ns)
+
+    def both() -> Snapshot | None:
+        snap = collector.collect()
+        port = by_name(snap, inode)[p2].bridge_port
+        return snap if mac in fdb_of(snap) and port is not None else None
+
+    snap = poll_until(both)
+    assert snap is not None
+    assert _without_counters(list(snap.links_in(inode))) == fresh()
+
+
+def test_a_few_devices_changed_in_a_big_namespace_are_read_alone_and_give_what_a_full_dump_gives(
+        kit: KernelKit, collector: LiveCollector) -> None:
+    """In a namespace of 130 devices (a hypervisor's root, smaller), a device added, changed, renamed,
+    enslaved, given another MAC while a port, its bridge changed, an address added, the port released,
+    moved away and deleted: each change is read by asking for the
+    devices its notifications named (`links_only`), and after each the namespace's picture equals a
+    fresh collector's full dump of it."""
+    ns, away = kit.netns("lq"), kit.netns("lr")
+    run(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
+         "net.ipv6.conf.default.disable_ipv6=1"])  # no IPv6 address notifications mixed in
+    batch = "".join(f"link add vntlq{i}a type veth peer name vntlq{i}b\n" for i in range(64))
+    subprocess.run(["ip", "-n", ns, "-batch", "-"], input=batch, text=True, check=True)
+    br = kit.bridge(kit.name("lqb"), netns=ns)
+    kit.ip("link", "set", br, "up", netns=ns)
+    inode = kit.ns_inode(ns)
+    a, b, c = kit.name("lqa"), kit.name("lqc"), kit.name("lqd")
+
+    both = {inode, kit.ns_inode(away)}
+
+    def fresh() -> list[Link]:  # (the namespace a veth end moves to is read too: its peer is there)
+        with LiveCollector(sources=(), only=lambda e: e.inode in both) as other:
+            return _without_counters(list(other.collect().links_in(inode)))
+
+    poll_until(lambda: by_name(collector.collect(), inode).get(br) is not None)
+    collector.collect()  # the set-up's last notifications
+    steps: list[tuple[list[str], Callable[[dict[str, Link]], bool]]] = [
+        (["link", "add", a, "type", "veth", "peer", "name", b], lambda s: a in s and b in s),
+        (["link", "set", a, "mtu", "1400"], lambda s: s[a].mtu == 1400),
+        (["link", "set", b, "name", c], lambda s: c in s and b not in s),
+        (["link", "set", a, "master", br], lambda s: s[a].master is not None),
+        (["link", "set", a, "address", "02:00:00:00:77:01"], lambda s: s[a].mac == "02:00:00:00:77:01"),
+        (["link", "set", br, "mtu", "1300"], lambda s: s[br].mtu == 1300),  # a bridge read again: its FDB kept
+        (["addr", "add", "10.77.0.1/24", "dev", br], lambda s: "10.77.0.1/24" in s[br].addresses),
+        (["link", "set", a, "nomaster"], lambda s: s[a].master is None),
+        (["link", "set", c, "netns", away], lambda s: c not in s),
+        (["link", "del", a], lambda s: a not in s),
+    ]
+    partial = 0
+    for argv, shown in steps:
+        kit.ip(*argv, netns=ns)
+
+        def seen(shown: Callable[[dict[str, Link]], bool] = shown) -> Snapshot | None:
+            nonlocal partial
+            snap = collector.collect()
+            partial += collector.last_counts["links_only"]
+            return snap if shown(by_name(snap, inode)) else None
+
+        snap = poll_until(seen)
+        assert snap is not None
+        ours, theirs = _without_counters(list(snap.links_in(inode))), fresh()
+        assert ours == theirs, (argv, _first_difference(ours, theirs))
+    assert partial >= len(steps) - 2  # (a change may come in two notifications, read in two collects)

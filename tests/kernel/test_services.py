@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 
 import pytest
 
@@ -15,7 +16,7 @@ from tests.kernelkit import KernelKit, poll_until, run
 from tests.tunholder import discovery_for_tests, tun_links
 from vnettop.collect.holders import attach_holders
 from vnettop.collect.processes import ProcScanner
-from vnettop.collect.sockets import tcp_listeners_in
+from vnettop.collect.sockets import listeners_in
 from vnettop.collect.types import ProcScan
 from vnettop.model import Listening, Process, TunHolder
 
@@ -147,20 +148,30 @@ for fam, addr in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
     socks.append(s)
 c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))  # an established pair: not listening
 socks.append(c)
+for fam, addr in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::")):
+    u = socket.socket(fam, socket.SOCK_DGRAM)  # bound, unconnected: serves
+    if fam == socket.AF_INET6:
+        u.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    u.bind((addr, int(sys.argv[1]) + 1))
+    socks.append(u)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # connected udp: a client, not listening
+u.connect(("127.0.0.1", int(sys.argv[1]) + 1))
+socks.append(u)
 print("ready", flush=True)
 time.sleep(3600)
 """
 
 
-def test_tcp_listeners_by_sock_diag_match_ss_and_the_proc_tables(kit: KernelKit) -> None:
-    """The fast path (sock_diag inside the namespace) and the fallback (/proc tables) agree with ss."""
+def test_listeners_by_sock_diag_match_ss_and_the_proc_tables(kit: KernelKit) -> None:
+    """The fast path (sock_diag inside the namespace) and the fallback (/proc tables) agree with ss,
+    for tcp listeners and for bound, unconnected udp sockets."""
     ns = kit.netns("tl")
     port = 30000 + int(kit.tag, 16) % 20000
     proc = kit.spawn(["python3", "-c", LISTENER, str(port)], netns=ns)
     inode = kit.ns_inode(ns)
 
-    def ss_listeners() -> set[tuple[str, int]]:
-        out = run(["ip", "netns", "exec", ns, "ss", "-Htln"]).stdout
+    def ss_listeners(flags: str) -> set[tuple[str, int]]:
+        out = run(["ip", "netns", "exec", ns, "ss", flags]).stdout
         found = set()
         for line in out.splitlines():
             local = line.split()[3]
@@ -168,9 +179,11 @@ def test_tcp_listeners_by_sock_diag_match_ss_and_the_proc_tables(kit: KernelKit)
             found.add((addr.strip("[]"), int(p)))
         return found
 
-    expected = poll_until(lambda: {a for a in ss_listeners() if a[1] == port} == {("127.0.0.1", port),
-                                                                                  ("::1", port)})
+    expected = poll_until(lambda: {a for a in ss_listeners("-Htln") if a[1] == port} == {("127.0.0.1", port),
+                                                                                         ("::1", port)})
     assert expected
+    # ss -ul: bound udp sockets with no peer
+    assert {a for a in ss_listeners("-Huln") if a[1] == port + 1} == {("127.0.0.1", port + 1), ("::", port + 1)}
     disc = discovery_for_tests()
     views = []
     for use_diag in (True, False):
@@ -180,13 +193,61 @@ def test_tcp_listeners_by_sock_diag_match_ss_and_the_proc_tables(kit: KernelKit)
         mine = process_in(scan, inode, proc.pid)
         assert mine is not None
         views.append(set(mine.listening))
-    assert views[0] == views[1] == {Listening("tcp", "127.0.0.1", port), Listening("tcp6", "::1", port)}
+    assert views[0] == views[1] == {Listening("tcp", "127.0.0.1", port), Listening("tcp6", "::1", port),
+                                    Listening("udp", "127.0.0.1", port + 1), Listening("udp6", "::", port + 1)}
     # And the fast path really ran (no silent fallback): sock_diag inside the namespace sees both.
-    (direct,) = tcp_listeners_in([f"/run/netns/{ns}"])
+    (direct,) = listeners_in([f"/run/netns/{ns}"])
     assert not isinstance(direct, OSError)
     assert set(direct.values()) == views[0]
     # In batches, mixed with our own namespace and a path that does not open: each in its slot.
-    own, again, missing = tcp_listeners_in(["/proc/self/ns/net", f"/run/netns/{ns}", "/nonexistent"],
+    own, again, missing = listeners_in(["/proc/self/ns/net", f"/run/netns/{ns}", "/nonexistent"],
                                            batch=1)
     assert again == direct and isinstance(missing, OSError)
     assert not isinstance(own, OSError) and not set(own) & set(direct)
+
+
+LATE_LISTENER = """
+import signal, socket, sys
+port = int(sys.argv[1])
+held = []
+def listen(*_):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", port))
+    s.listen()
+    held.append(s)
+signal.signal(signal.SIGUSR1, listen)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # bound once the handler is in place: "ready"
+u.bind(("127.0.0.1", port))
+while True:
+    signal.pause()
+"""
+
+
+@pytest.mark.parametrize("counts", [True, False])
+def test_a_socket_that_starts_listening_is_seen_at_the_next_call(kit: KernelKit, counts: bool) -> None:
+    """A known process in a known namespace starts listening: with the kernel's fd counts its namespace's
+    tables are read again at the next call, however long the periodic interval (here an hour); without
+    them (the control) only that interval would bring it."""
+    if not ProcScanner().fd_counts:
+        pytest.skip("this kernel does not report fd counts (Linux < 6.2)")
+    ns = kit.netns("ll")
+    port = 30000 + (int(kit.tag, 16) + 7) % 20000
+    proc = kit.spawn(["python3", "-c", LATE_LISTENER, str(port)], netns=ns)
+    inode = kit.ns_inode(ns)
+
+    def in_ss(flags: str) -> bool:
+        return f"127.0.0.1:{port}" in run(["ip", "netns", "exec", ns, "ss", flags]).stdout
+
+    assert poll_until(lambda: in_ss("-Huln"))  # ready
+    clock = [0.0]
+    scanner = ProcScanner(listen_interval=3600.0, sweep_seconds=3600.0, fd_counts=counts,
+                          clock=lambda: clock[0])
+    first = process_in(scanner.scan(discovery_for_tests()), inode, proc.pid)
+    assert first is not None and set(first.listening) == {Listening("udp", "127.0.0.1", port)}
+    os.kill(proc.pid, signal.SIGUSR1)
+    assert poll_until(lambda: in_ss("-Htln"))
+    clock[0] += 1.0
+    after = process_in(scanner.scan(discovery_for_tests()), inode, proc.pid)
+    assert after is not None
+    want = {Listening("udp", "127.0.0.1", port)} | ({Listening("tcp", "127.0.0.1", port)} if counts else set())
+    assert set(after.listening) == want

@@ -164,6 +164,29 @@ def test_late_attach_to_a_persistent_down_tap_is_found_without_a_full_scan(kit: 
     assert [(f.fd, f.iff, f.exact) for f in found] == [(fds[0], name, True)]
 
 
+@pytest.mark.parametrize("counts", [True, False])
+def test_a_known_process_opening_a_tun_fd_is_read_again_for_its_fd_count(kit: KernelKit, counts: bool) -> None:
+    """With the kernel's fd counts (stat of /proc/PID/fd), a known process whose count changed is read at
+    the next call, not when a slow sweep comes round to it; without them (the control), it is not."""
+    if not ProcScanner().fd_counts:
+        pytest.skip("this kernel does not report fd counts (Linux < 6.2)")
+    name = kit.tuntap(kit.name("fc"))  # persistent, admin-down: attaching sends no netlink event
+    pid, attach = start_late_holder(kit, name)
+    clock = [0.0]
+    scanner = ProcScanner(sweep_seconds=3600.0, fd_counts=counts, clock=lambda: clock[0])
+    assert not any(f.pid == pid for f in scanner.scan(discovery_for_tests()).tun_fds)  # known, holding none
+    fds = attach()
+
+    def found() -> list[tuple[int, str | None, bool]]:
+        clock[0] += 1.0  # a tick later (the sweep itself would take an hour to come round)
+        return [(f.fd, f.iff, f.exact) for f in scanner.scan(discovery_for_tests()).tun_fds if f.pid == pid]
+
+    assert found() == ([(fds[0], name, True)] if counts else [])
+    if not counts:  # and the sweep still finds it when it comes round
+        clock[0] += 3600.0
+        assert found() == [(fds[0], name, True)]
+
+
 def test_fallback_to_fdinfo_when_the_exact_lookup_is_refused(kit: KernelKit,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     from vnettop.collect import tunfd

@@ -291,8 +291,8 @@ class Answering:
 
 
 def test_an_unchanged_answer_gives_the_last_mapping_itself() -> None:
-    """Same bytes as last time: the very same dict (the collector's "idle namespace"); any change, a new
-    one equal to a fresh parse; an answer in several datagrams is always parsed."""
+    """Same bytes as last time: the very same dict (the collector's "idle namespace"), also for an answer
+    in several datagrams; any change, a new one equal to a fresh parse."""
     fake = Answering({1: 10, 2: 20})
     sock = counters.StatsSocket(fake)  # type: ignore[arg-type]
     first = sock.dump()
@@ -308,4 +308,35 @@ def test_an_unchanged_answer_gives_the_last_mapping_itself() -> None:
     assert set(sock.dump()) == {2, 3}
     fake.split = True
     parts = sock.dump()
-    assert sock.dump() is not parts and sock.dump() == parts
+    assert parts == {2: moved[2], 3: parts[3]} and parts[2] is moved[2]
+    assert sock.dump() is parts
+
+
+def fresh_parse(devices: dict[int, int], split: bool) -> dict[int, Stats]:
+    return counters.StatsSocket(Answering(dict(devices), split)).dump()  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("moved", [1, 2, 3])
+def test_a_many_datagram_answer_parses_only_the_datagrams_that_changed(moved: int) -> None:
+    """The root of a hypervisor answers in many datagrams: an unchanged datagram is not parsed again (its
+    devices keep their Stats objects), a changed one is, and the whole equals a fresh parse."""
+    fake = Answering({1: 10, 2: 20, 3: 30}, split=True)  # device 1 in the first datagram; 2, 3 in the second
+    sock = counters.StatsSocket(fake)  # type: ignore[arg-type]
+    first = sock.dump()
+    fake.devices[moved] += 1
+    calls: list[int] = []
+    real = counters.parse_stats
+
+    def counting(*args: Any, **kwargs: Any) -> bool:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    counters.parse_stats = counting
+    try:
+        now = sock.dump()
+    finally:
+        counters.parse_stats = real
+    assert now == fresh_parse(fake.devices, split=True)
+    assert len(calls) == 1  # only the datagram holding the device that moved
+    assert [now[i] is first[i] for i in (1, 2, 3)] == [i != moved for i in (1, 2, 3)]
+    assert sock.dump() is now

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -313,3 +314,32 @@ def test_a_tap_named_with_bytes_that_are_not_utf8_keeps_its_holder(fake: FakePro
     (held,), _errors = attach_holders([tap], scan)
     assert held.tun is not None and [h.pid for h in held.tun.holders] == [100]
     assert ProcFs(str(fake.root)).comm(100) == names.from_bytes(b"q\xffemu")  # as psutil decodes it
+
+
+def test_own_fds_read_by_fstat_match_their_links() -> None:
+    """This process's fds are read with an fstat per socket (cheaper than a readlink through /proc):
+    the targets must be exactly what readlink says, for sockets of every kind and for the rest."""
+    held = [socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, 0), socket.socket(socket.AF_INET, socket.SOCK_STREAM),
+            socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)]
+    r, w = os.pipe()
+    f = open(os.devnull, "rb")  # noqa: SIM115 - held open on purpose
+    try:
+        got = ProcFs("/proc").fd_targets(os.getpid())
+        want = {}
+        for name in os.listdir("/proc/self/fd"):
+            try:
+                want[int(name)] = os.readlink(f"/proc/self/fd/{name}")
+            except OSError:
+                continue  # the directory's own fd, closed by now
+        mine = {s.fileno() for s in held} | {r, w, f.fileno()}
+        assert {fd: got[fd] for fd in mine} == {fd: want[fd] for fd in mine}
+        assert all(got[s.fileno()].startswith("socket:[") for s in held)
+        assert got[f.fileno()] == os.devnull and got[r].startswith("pipe:[")
+        common = set(got) & set(want)
+        assert len(common) >= len(mine) and all(got[fd] == want[fd] for fd in common)
+    finally:
+        for s in held:
+            s.close()
+        os.close(r)
+        os.close(w)
+        f.close()

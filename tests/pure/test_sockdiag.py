@@ -1,10 +1,11 @@
-"""sockets.dump_tcp_listeners (struct reads) against pyroute2's `inet_diag_msg`, on real sock_diag replies.
+"""sockets.dump_listeners (struct reads) against pyroute2's `inet_diag_msg`, on real sock_diag replies.
 
-`tests/data/netlink/sockdiag_{tcp,tcp6}_a.hex` are the datagrams the kernel answered to the two
-requests dump_tcp_listeners sends (made by `python -m tests.record_netlink_more` in a throwaway
-namespace holding listeners on 127.0.0.1:8081, 0.0.0.0:8082, [::1]:8083, [::]:8084, v6-only, and
-one established connection to 8081, which a LISTEN-only dump must not return). Here a fake netlink
-socket checks the requests and replays the replies; pyroute2 decodes the same bytes.
+`tests/data/netlink/sockdiag_{tcp,tcp6,udp,udp6}_a.hex` are the datagrams the kernel answered to the
+four requests dump_listeners sends (made by `python -m tests.record_netlink_more` in a throwaway
+namespace holding tcp listeners on 127.0.0.1:8081, 0.0.0.0:8082, [::1]:8083, [::]:8084, v6-only, and
+one established connection to 8081, which a LISTEN-only dump must not return; bound udp sockets on
+127.0.0.1:8085 and [::]:8086, and a connected one, which a CLOSE-only dump must not return). Here a
+fake netlink socket checks the requests and replays the replies; pyroute2 decodes the same bytes.
 """
 
 from __future__ import annotations
@@ -21,17 +22,21 @@ from vnettop.collect import sockets
 from vnettop.model import Listening
 
 TCP_LISTEN_STATE = 10
-PROTO: dict[int, str] = {socket.AF_INET: "tcp", socket.AF_INET6: "tcp6"}
-OPENED = {("tcp", "127.0.0.1", 8081), ("tcp", "0.0.0.0", 8082), ("tcp6", "::1", 8083), ("tcp6", "::", 8084)}
+UDP_UNCONNECTED_STATE = 7
+TCP, UDP = socket.IPPROTO_TCP, socket.IPPROTO_UDP
+PROTO: dict[tuple[int, int], str] = {(socket.AF_INET, TCP): "tcp", (socket.AF_INET6, TCP): "tcp6",
+                                     (socket.AF_INET, UDP): "udp", (socket.AF_INET6, UDP): "udp6"}
+OPENED = {("tcp", "127.0.0.1", 8081), ("tcp", "0.0.0.0", 8082), ("tcp6", "::1", 8083), ("tcp6", "::", 8084),
+          ("udp", "127.0.0.1", 8085), ("udp6", "::", 8086)}
 
-
-REPLIES: dict[int, list[bytes]] = {socket.AF_INET: datagrams("sockdiag_tcp_a"), socket.AF_INET6: datagrams("sockdiag_tcp6_a")}
+Key = tuple[int, int]  # (family, protocol) of a request
+REPLIES: dict[Key, list[bytes]] = {key: datagrams(f"sockdiag_{name}_a") for key, name in PROTO.items()}
 
 
 class ReplaySocket:
     """Stands in for the NETLINK_SOCK_DIAG socket: checks each request, then replays the recorded replies."""
 
-    def __init__(self, replies: dict[int, list[bytes]]) -> None:
+    def __init__(self, replies: dict[Key, list[bytes]]) -> None:
         self.replies = replies
         self.queue: list[bytes] = []
         self.requests: list[Any] = []
@@ -49,40 +54,41 @@ class ReplaySocket:
         req = inet_diag_req(data)
         req.decode()
         self.requests.append(req)
-        self.queue = list(self.replies[req["sdiag_family"]])
+        self.queue = list(self.replies[(req["sdiag_family"], req["sdiag_protocol"])])
         return len(data)
 
     def recv(self, _size: int) -> bytes:
         return self.queue.pop(0)
 
 
-def lean(replies: dict[int, list[bytes]], monkeypatch: pytest.MonkeyPatch) -> tuple[dict[int, Listening], list[Any]]:
+def lean(replies: dict[Key, list[bytes]], monkeypatch: pytest.MonkeyPatch) -> tuple[dict[int, Listening], list[Any]]:
     fake = ReplaySocket(replies)
     monkeypatch.setattr(sockets.socket, "socket", lambda *_args: fake)
-    return sockets.dump_tcp_listeners(), fake.requests
+    return sockets.dump_listeners(), fake.requests
 
 
-def reference(replies: dict[int, list[bytes]]) -> dict[int, Listening]:
-    """socket inode -> Listening, by pyroute2's inet_diag_msg, from LISTEN-state messages."""
+def reference(replies: dict[Key, list[bytes]]) -> dict[int, Listening]:
+    """socket inode -> Listening, by pyroute2's inet_diag_msg: tcp in LISTEN, udp unconnected with a port."""
     out: dict[int, Listening] = {}
-    for family, chunks in replies.items():
+    for (family, protocol), chunks in replies.items():
         for raw in (m for chunk in chunks for m in split(chunk)):
             if struct.unpack_from("=H", raw, 4)[0] != sockets.SOCK_DIAG_BY_FAMILY:
                 continue
             msg = inet_diag_msg(raw)
             msg.decode()
             assert msg["idiag_family"] == family
-            if msg["idiag_state"] == TCP_LISTEN_STATE:
-                out[msg["idiag_inode"]] = Listening(PROTO[family], msg["idiag_src"], msg["idiag_sport"])
+            want = TCP_LISTEN_STATE if protocol == TCP else UDP_UNCONNECTED_STATE
+            if msg["idiag_state"] == want and msg["idiag_sport"]:
+                out[msg["idiag_inode"]] = Listening(PROTO[(family, protocol)], msg["idiag_src"], msg["idiag_sport"])
     return out
 
 
-def test_requests_are_listen_only_tcp_dumps(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_requests_are_listen_only_tcp_and_unconnected_udp_dumps(monkeypatch: pytest.MonkeyPatch) -> None:
     _, requests = lean(REPLIES, monkeypatch)
     assert [(r["sdiag_family"], r["sdiag_protocol"], r["idiag_states"]) for r in requests] == [
-        (socket.AF_INET, socket.IPPROTO_TCP, 1 << TCP_LISTEN_STATE),
-        (socket.AF_INET6, socket.IPPROTO_TCP, 1 << TCP_LISTEN_STATE)]
-    assert [r["header"]["type"] for r in requests] == [sockets.SOCK_DIAG_BY_FAMILY] * 2
+        (socket.AF_INET, TCP, 1 << TCP_LISTEN_STATE), (socket.AF_INET6, TCP, 1 << TCP_LISTEN_STATE),
+        (socket.AF_INET, UDP, 1 << UDP_UNCONNECTED_STATE), (socket.AF_INET6, UDP, 1 << UDP_UNCONNECTED_STATE)]
+    assert [r["header"]["type"] for r in requests] == [sockets.SOCK_DIAG_BY_FAMILY] * 4
 
 
 def test_listeners_decode_the_same_both_ways(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -90,16 +96,18 @@ def test_listeners_decode_the_same_both_ways(monkeypatch: pytest.MonkeyPatch) ->
     want = reference(REPLIES)
     assert got == want
     assert {(e.proto, e.address, e.port) for e in got.values()} == OPENED  # what the recorder opened
-    assert len(set(got)) == 4 and all(inode > 0 for inode in got)
+    assert len(set(got)) == 6 and all(inode > 0 for inode in got)
 
 
+@pytest.mark.parametrize("proto", ["tcp", "udp"])
 @pytest.mark.parametrize("where", ["port", "address", "inode", "family"])
-def test_the_comparison_sees_one_corrupted_byte(where: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_comparison_sees_one_corrupted_byte(where: str, proto: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Corrupt one byte of the first listener in the lean side's copy: the comparison must break."""
     body = 16  # after nlmsghdr: inet_diag_msg
     offset = body + {"port": 5, "address": 11, "inode": 68, "family": 0}[where]
-    first = bytearray(REPLIES[socket.AF_INET][0])
+    key = (socket.AF_INET, TCP if proto == "tcp" else UDP)
+    first = bytearray(REPLIES[key][0])
     first[offset] ^= 0x01 if where != "family" else (socket.AF_INET ^ socket.AF_INET6)
-    bad: dict[int, list[bytes]] = {**REPLIES, socket.AF_INET: [bytes(first), *REPLIES[socket.AF_INET][1:]]}
+    bad: dict[Key, list[bytes]] = {**REPLIES, key: [bytes(first), *REPLIES[key][1:]]}
     got, _ = lean(bad, monkeypatch)
     assert got != reference(REPLIES)

@@ -174,3 +174,24 @@ def test_no_proc_no_owners_no_errors(tmp_path: Path) -> None:
     assert not source.available() and source.fileno() is None
     part = source.read(node_snapshot())
     assert part.owners == () and part.errors == ()
+
+
+def test_an_unchanged_namespace_record_reads_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The collector hands back the very Namespace object while its pids stay the same: then not even
+    the stat lines are read again, and the answer is the same; a new record (equal or not) is checked."""
+    root = tree(tmp_path, "cgroups")
+    opened: list[str] = []
+    real = cgroups._read
+
+    def counting(path: str, limit: int) -> str:
+        opened.append(path)
+        return real(path, limit)
+
+    monkeypatch.setattr(cgroups, "_read", counting)
+    source = CgroupSource(str(root))
+    snap = node_snapshot()
+    first = source.read(snap)
+    opened.clear()
+    assert source.read(snap) == first and opened == []
+    assert source.read(node_snapshot()) == first  # equal records, other objects: start times checked
+    assert opened and not any(p.endswith("/cgroup") for p in opened)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 
+import pytest
+
 from tests.sources_fixtures import ROOT, openstack_snapshot
 from vnettop.collect.sources import Enrichment, scope
 from vnettop.collect.sources.enrich import SourceSet, apply, merge_owners, read_safely
@@ -131,10 +133,40 @@ def test_fds_held_on_namespaces_alone_do_not_ask_again_and_the_answer_is_a_fresh
     assert source.reads == 1 and sources.last_read == []
     assert reused == SourceSet([Counting()], clock=Clock()).enrich(held)
     assert reused.namespaces is held.namespaces  # the new picture's fds are shown
-    moved = replace(held, namespaces=(replace(held.namespaces[0], pids=(*held.namespaces[0].pids, 99999)),
-                                      *held.namespaces[1:]))
+    i = next(i for i, ns in enumerate(held.namespaces) if not ns.root)
+    moved = replace(held, namespaces=tuple(replace(ns, pids=(*ns.pids, 99999)) if j == i else ns
+                                           for j, ns in enumerate(held.namespaces)))
     sources.enrich(moved)
     assert source.reads == 2 and sources.last_read == ["counting"]
+
+
+def with_root_pids(snap: Snapshot, *pids: int) -> Snapshot:
+    return replace(snap, namespaces=tuple(replace(ns, pids=tuple(sorted({*ns.pids, *pids}))) if ns.root else ns
+                                          for ns in snap.namespaces))
+
+
+@pytest.mark.parametrize("with_fd", [False, True])
+def test_processes_coming_and_going_in_root_ask_again_only_after_the_period(with_fd: bool) -> None:
+    """A shell or a cron job in the root namespace changes its pids every second on a busy host: that alone
+    re-asks a source once its last answer is `period` old, not on every tick; anything else still at once."""
+    clock, source = Clock(), Counting(with_fd=with_fd)
+    sources = SourceSet([source], period=5.0, clock=clock)
+    base = openstack_snapshot()
+    assert any(ns.root for ns in base.namespaces)
+    sources.enrich(base)
+    for second in range(1, 5):  # a new root process every second: reused
+        clock.now += 1
+        sources.enrich(with_root_pids(base, 90000 + second))
+        assert source.reads == 1 and sources.last_read == []
+    clock.now += 1  # 5 s after the last read
+    again = with_root_pids(base, 90005)
+    enriched = sources.enrich(again)
+    assert source.reads == 2 and sources.last_read == ["counting"]
+    assert enriched.namespaces is again.namespaces  # the picture itself is always the new one
+    clock.now += 1
+    sources.enrich(replace(with_root_pids(base, 90006), links=base.links[:-1]))  # and a real change: at once
+    assert source.reads == 3
+    source.close()
 
 
 def test_a_source_with_an_fd_is_asked_again_when_it_fires_and_only_then() -> None:

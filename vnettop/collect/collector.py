@@ -62,7 +62,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-from vnettop.collect.events import EventHub, NetlinkEvent
+from vnettop.collect.events import FDB_ONLY, EventHub, NetlinkEvent
 from vnettop.collect.namespaces import Discoverer, with_held
 from vnettop.collect.nspool import NsPool, PooledNs
 from vnettop.collect.refs import ResolveCache
@@ -360,25 +360,53 @@ class LiveCollector:
 
         drafts_by_ns: dict[int, tuple[LinkDraft, ...]] = {}
         stats_by_ns: dict[int, dict[int, Stats]] = {}
-        counts = {"dumped": 0, "counters": 0, "idle": 0, "nsid_queries": -pool.nsid_queries}
+        counts = {"dumped": 0, "counters": 0, "idle": 0, "fdb_only": 0, "links_only": 0,
+                  "nsid_queries": -pool.nsid_queries}
         self._counts = counts
         tun_changed = False
         shown: list[NsEntry] = []
-        for entry in disc.namespaces:
-            if entry.inode in unreadable:
-                why = unreadable[entry.inode]
-                errors.append(CollectError(f"netns {entry.inode}", f"{_label(entry)}: {why}"))
+        dirty = changes.dirty
+        entries = pool.entries
+        for i, entry in enumerate(disc.namespaces):
+            inode = entry.inode
+            if inode in unreadable:
+                why = unreadable[inode]
+                errors.append(CollectError(f"netns {inode}", f"{_label(entry)}: {why}"))
                 shown.append(entry)
                 continue
-            pooled = pool.get(entry.inode)
+            pooled = entries.get(inode)
             if pooled is None:
                 continue  # vanished between discovery and opening it
             shown.append(entry)
-            self._give_way()
-            drafts, stats, changed = self._read_namespace(pooled, entry.inode in changes.dirty, errors)
-            drafts_by_ns[entry.inode] = drafts
+            if not i & 15:
+                self._give_way()
+            # The common case inline (an idle namespace: its counters are the very answer of last time),
+            # as `_read_namespace` does it: this loop runs for every namespace on every tick.
+            last, sock = pooled.last_dump, pooled.stats
+            tried = False
+            if last is not None and sock is not None and inode not in dirty and not last.errors:
+                tried = True
+                try:
+                    stats = sock.dump()
+                except Exception:
+                    stats = None
+                if stats is not None and stats is pooled.last_stats:
+                    counts["counters"] += 1
+                    counts["idle"] += 1
+                    drafts_by_ns[inode] = last.drafts
+                    stats_by_ns[inode] = stats
+                    continue
+                if stats is not None and stats.keys() == pooled.last_indexes:
+                    counts["counters"] += 1
+                    pooled.last_stats = stats
+                    drafts_by_ns[inode] = last.drafts
+                    stats_by_ns[inode] = stats
+                    continue
+            drafts, stats, changed = self._read_namespace(pooled, inode in dirty or tried, errors,
+                                                          changes.kinds.get(inode), changes.links.get(inode))
+            drafts_by_ns[inode] = drafts
             if stats is not None:
-                stats_by_ns[entry.inode] = stats
+                stats_by_ns[inode] = stats
             tun_changed = tun_changed or changed
         t = lap("netlink", t)
 
@@ -442,15 +470,23 @@ class LiveCollector:
         self._namespaces, self._ns_made_of = now, now_of
         return tuple(now.values())
 
-    def _read_namespace(self, pooled: PooledNs, dirty: bool, errors: list[CollectError]
+    def _read_namespace(self, pooled: PooledNs, dirty: bool, errors: list[CollectError],
+                        kinds: frozenset[str] | None = None, links: frozenset[int] | None = None
                         ) -> tuple[tuple[LinkDraft, ...], dict[int, Stats] | None, bool]:
-        """This namespace's drafts: counters only if nothing changed, else a full dump.
+        """This namespace's drafts: counters only if nothing changed, else (or when `dirty`) a full dump,
+        or only its FDB read again when `kinds` (what its events reported) says that is all that changed,
+        or only the devices `links` named (`link_refresh`) in a big namespace where a few changed.
 
-        Returns (drafts, their fresh counters by ifindex if only counters were fetched (the drafts are
-        then the last dump's, unchanged: `ResolveCache` relies on their identity), whether its set of
-        tun/tap devices changed).
+        Returns (drafts, their fresh counters by ifindex if counters were fetched (the drafts are then
+        the last dump's, unchanged: `ResolveCache` relies on their identity, or those of an FDB refresh),
+        whether its set of tun/tap devices changed).
         """
         last = pooled.last_dump
+        if dirty and kinds and last is not None and pooled.stats is not None:
+            refreshed = (self._refresh_fdb(pooled, last) if kinds == FDB_ONLY
+                         else self._refresh_links(pooled, last, kinds, links or frozenset()))
+            if refreshed is not None:
+                return refreshed
         if last is not None and not dirty:
             try:
                 if pooled.stats is not None:
@@ -486,6 +522,48 @@ class LiveCollector:
         pooled.last_stats = None  # counters are compared with this dump's devices from now on
         before = _tun_keys(last.drafts) if last is not None else frozenset()
         return dump.drafts, None, _tun_keys(dump.drafts) != before
+
+    def _refresh_fdb(self, pooled: PooledNs, last: Any
+                     ) -> tuple[tuple[LinkDraft, ...], dict[int, Stats], bool] | None:
+        """The last dump with its FDB read again, and fresh counters; None: dump in full instead (the
+        FDB dump failed, or the counters list other devices than the last dump: an event was missed)."""
+        from vnettop.collect.fdb_refresh import refresh_fdb
+
+        sock = pooled.stats
+        assert sock is not None
+        return self._refreshed(pooled, last, "fdb_only", lambda: refresh_fdb(sock, pooled.inode, last))
+
+    def _refresh_links(self, pooled: PooledNs, last: Any, kinds: frozenset[str], links: frozenset[int]
+                       ) -> tuple[tuple[LinkDraft, ...], dict[int, Stats], bool] | None:
+        """The last dump with the devices `links` read again (see `link_refresh`), and fresh counters;
+        None: dump in full instead."""
+        from vnettop.collect.link_refresh import refresh_links
+
+        sock = pooled.stats
+        assert sock is not None
+        return self._refreshed(pooled, last, "links_only",
+                               lambda: refresh_links(sock, pooled.inode, last, links, kinds))
+
+    def _refreshed(self, pooled: PooledNs, last: Any, counted: str, refresh: Callable[[], Any]
+                   ) -> tuple[tuple[LinkDraft, ...], dict[int, Stats], bool] | None:
+        """Run a partial refresh of `pooled`'s namespace, then its counters; None (dump in full) if the
+        refresh declined or failed, or if the counters list other devices than its result (a missed
+        notification: the full dump tells)."""
+        sock = pooled.stats
+        assert sock is not None
+        try:
+            dump = refresh()
+            if dump is None:
+                return None
+            stats = sock.dump()
+        except Exception:
+            return None
+        indexes = frozenset(d.link.ifindex for d in dump.drafts)
+        if stats.keys() != indexes:
+            return None
+        self._counts[counted] += 1
+        pooled.last_dump, pooled.last_stats, pooled.last_indexes = dump, stats, indexes
+        return dump.drafts, stats, _tun_keys(dump.drafts) != _tun_keys(last.drafts)
 
     def _resolve(self, drafts_by_ns: dict[int, tuple[LinkDraft, ...]],
                  stats_by_ns: dict[int, dict[int, Stats]], unreadable: dict[int, str],

@@ -2,11 +2,14 @@
 
 Why a pool: opening a socket in a namespace costs a setns round trip; keeping it open makes a repeat
 dump ~2x cheaper and lets an event socket tell us which namespaces changed at all. What the pool holds
-per namespace (3 fds; RLIMIT_NOFILE is raised at start):
-- a pyroute2 `IPRoute(fileno=...)` for the requests pyroute2 decodes;
+per namespace (2 fds; RLIMIT_NOFILE is raised at start, its hard limit too when allowed):
 - a plain socket wrapped in `counters.StatsSocket` for the counters, the full dumps and the
   RTM_GETNSID queries;
-- an event socket handed to the `EventHub`.
+- an event socket handed to the `EventHub`;
+- and, only once needed (the struct parser's fallback: rare), a pyroute2 `IPRoute(fileno=...)` on a
+  socket of its own, made then. Holding that third socket from the start made 5000 namespaces need
+  15000 fds, more than this machine kind's default hard limit of 20000 leaves beside everything
+  else: namespaces past the limit could not be read.
 The path a namespace was found by is opened only to enter it, and checked (fstat) to still name the
 namespace discovery saw: pids get reused.
 
@@ -39,6 +42,7 @@ import fcntl
 import os
 import resource
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,12 +57,27 @@ from vnettop.model import CollectError
 
 
 def raise_nofile_limit(target: int = 1 << 20) -> int:
-    """Raise the soft RLIMIT_NOFILE toward the hard limit (a pooled namespace costs ~4 fds).
+    """Raise the soft RLIMIT_NOFILE toward `target` (a pooled namespace costs 2 fds), and the hard limit
+    too where that is allowed (CAP_SYS_RESOURCE, i.e. root: a host with 5000 namespaces needs more than
+    a default hard limit of 20000 may leave), never past the kernel's fs.nr_open.
 
     Returns the soft limit in force afterwards; never raises.
     """
     try:
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard != resource.RLIM_INFINITY and hard < target:
+            try:
+                with open("/proc/sys/fs/nr_open", "rb") as f:  # (bytes: no codec to import, which a process
+                    # that dropped to nobody may no longer be able to read)
+                    ceiling = min(target, int(f.read()))
+            except (OSError, ValueError, LookupError):
+                ceiling = hard
+            if ceiling > hard:
+                try:
+                    resource.setrlimit(resource.RLIMIT_NOFILE, (ceiling, ceiling))
+                    return ceiling
+                except (OSError, ValueError):  # not allowed: the hard limit stays
+                    pass
         want = target if hard == resource.RLIM_INFINITY else min(hard, target)
         if soft != resource.RLIM_INFINITY and soft < want:
             resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
@@ -98,15 +117,22 @@ class _LazyIPRoute:
     fallback is needed. Like IPRoute, it must be used from the collector's worker thread only.
     """
 
-    def __init__(self, fd: int, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, fd: int, loop: asyncio.AbstractEventLoop,
+                 make_fd: Callable[[], int] | None = None) -> None:
+        """`fd`: a netlink socket's fd in the namespace, or -1: `make_fd()` makes one when first needed."""
         self._fd = fd
         self._loop = loop
+        self._make_fd = make_fd
         self._ipr: Any = None
 
     def _made(self) -> Any:
         if self._ipr is None:
             from pyroute2.iproute.linux import IPRoute
 
+            if self._fd < 0:
+                if self._make_fd is None:
+                    raise OSError(errno.EBADF, "no netlink socket in this namespace")
+                self._fd = self._make_fd()
             self._ipr = IPRoute(fileno=self._fd, use_event_loop=self._loop)
         return self._ipr
 
@@ -158,21 +184,31 @@ def open_event_socket() -> socket.socket:
     return sock
 
 
-def _make_sockets(_fd: int) -> tuple[int, socket.socket, socket.socket]:
-    """Inside a namespace: a request socket (as a bare fd, for pyroute2), a bound event socket, and a
-    socket for the counters and dumps (made here, in the same trip, rather than by a thread each)."""
-    made: list[socket.socket] = []
+def _make_sockets(_fd: int) -> tuple[socket.socket, socket.socket]:
+    """Inside a namespace: a bound event socket, and a socket for the counters and dumps (made here, in
+    the same trip, rather than by a thread each)."""
+    counters = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
     try:
-        for _ in range(2):
-            made.append(socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC,
-                                      NETLINK_ROUTE))
-        made.append(open_event_socket())
+        ev = open_event_socket()
     except OSError:
-        for sock in made:
-            sock.close()
+        counters.close()
         raise
-    req, counters, ev = made
-    return req.detach(), ev, counters
+    return ev, counters
+
+
+def _request_fd_beside(sock: socket.socket, kept_ns_fd: int) -> Callable[[], int]:
+    """How to make, later, a request socket for pyroute2 in `sock`'s namespace: through SIOCGSKNS on
+    `sock` (or the namespace fd kept where that is refused), entered by the socket helper thread."""
+    def make() -> int:
+        if kept_ns_fd >= 0:
+            return nsenter.socket_in(kept_ns_fd).detach()
+        ns_fd = fcntl.ioctl(sock.fileno(), SIOCGSKNS)
+        try:
+            return nsenter.socket_in(ns_fd).detach()
+        finally:
+            os.close(ns_fd)
+
+    return make
 
 
 def _kept_ns_fd(sock: socket.socket, path_fd: int) -> int:
@@ -266,7 +302,7 @@ class NsPool:
 
         here = [i for i in new_fds if i == self._self_inode]
         away = [i for i in new_fds if i != self._self_inode]
-        made: dict[int, tuple[int, socket.socket, socket.socket] | OSError] = {}
+        made: dict[int, tuple[socket.socket, socket.socket] | OSError] = {}
         for inode in here:  # our own namespace: no setns (it needs CAP_SYS_ADMIN even to stay)
             try:
                 made[inode] = _make_sockets(new_fds[inode])
@@ -282,17 +318,9 @@ class NsPool:
                 os.close(new_fds[inode])
                 self._mark_unreadable(wanted[inode], result, unreadable)
                 continue
-            req_fd, ev, counters = result
-            try:
-                ipr = self._iproute(req_fd)
-            except Exception as exc:  # pyroute2 may raise anything; one namespace must not stop all
-                os.close(req_fd)
-                ev.close()
-                counters.close()
-                os.close(new_fds[inode])
-                errors.append(CollectError(f"netns {inode}", f"cannot set up a netlink socket: {exc}"))
-                continue
+            ev, counters = result
             ns_fd = _kept_ns_fd(counters, new_fds[inode])
+            ipr = self._iproute(-1, _request_fd_beside(counters, ns_fd))
             self.hub.add(inode, ev)
             self.entries[inode] = PooledNs(inode, ns_fd, ipr, StatsSocket(counters))
             opened.append(inode)
@@ -303,8 +331,8 @@ class NsPool:
         self.unreadable[entry.inode] = entry
         self.unreadable_why[entry.inode] = _why_short(exc)
 
-    def _iproute(self, fd: int) -> Any:
-        return _LazyIPRoute(fd, self.loop)
+    def _iproute(self, fd: int, make_fd: Callable[[], int] | None = None) -> Any:
+        return _LazyIPRoute(fd, self.loop, make_fd)
 
     def nsid_of(self, from_inode: int, target_inode: int) -> int | None:
         """The nsid `from_inode` has for `target_inode`, or None (none assigned, or unknown).

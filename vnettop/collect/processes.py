@@ -4,9 +4,15 @@ The collector calls `ProcScanner.scan()` every second, so the scan is incrementa
 process's fd links costs ~14 ms at 370 processes (KERNEL-NOTES); instead, each call reads fds only of
   * processes not seen before (a pid is known by pid *and* start time, so a reused pid is a new process),
   * known tun holders (re-checked every call: fds come and go, and a device may have moved),
-  * a slice of everyone else, so that a process attaching later to a persistent admin-down tap (which
-    sends no netlink event) is found within `sweep_seconds` (3 s; longer past ~1200 processes, where
-    the slice is capped at `sweep_max` = 400 fd directories a call, ~18 ms).
+  * processes whose number of open fds changed since their fds were read: since Linux 6.2 a stat of
+    `/proc/PID/fd` reports that number as its size (~3.6 us, against ~60 us to list the directory and
+    read its links), so a process that opens a tun fd, a namespace fd or a socket is read at the next
+    call, whatever the host's size;
+  * a slice of everyone else, so that what the count cannot show (an fd closed and another opened
+    between two calls, e.g. a process attaching later to a persistent admin-down tap, which sends no
+    netlink event, right after closing something) is found within `sweep_seconds` (3 s; 15 s when the
+    counts are known; longer past ~1200 processes, where the slice is capped at `sweep_max` = 400 fd
+    directories a call, ~18 ms).
 `scan(discovery, full=True)` reads everything; the collector asks for it on any tun/tap link event, and
 the scanner does it by itself when a known holder lost a tun fd (fd passing: libvirt hands its fd to
 qemu and closes its own).
@@ -48,6 +54,8 @@ from vnettop.collect.types import Discovery, ProcScan, TunFd
 from vnettop.model import CollectError, Listening, NsFd, Process
 
 _NS_PREFIX = "net:["
+#: A process whose fd count changed is re-read at most this often (seconds) for that reason alone.
+COUNT_GAP = 0.9
 
 
 @dataclass(slots=True)
@@ -58,6 +66,8 @@ class _Known:
     tun_fds: tuple[int, ...] = ()
     vhost_fds: tuple[int, ...] = ()  # kept for tun holders only
     denied: bool = False  # its fd directory could not be read (not root)
+    nfds: int = -1  # how many fds the kernel reported just before they were read (-1: not known)
+    read_at: float = 0.0  # the scanner's clock when its fds were last read
     ns_fds: tuple[tuple[int, int], ...] = ()  # (fd, nsfs inode) of its fds on network namespaces
 
 
@@ -65,15 +75,27 @@ class ProcScanner:
     """Incremental scanner of a /proc tree (the real one, or a fake one in tests)."""
 
     def __init__(self, proc_root: str = "/proc", *, exact: bool | None = None,
-                 sweep_seconds: float = 3.0, sweep_max: int = 400, listen_interval: float = 3.0,
+                 sweep_seconds: float | None = None, sweep_max: int = 400,
+                 listen_interval: float | None = None,
                  clock: Callable[[], float] = time.monotonic, facts: FactsSource | None = None,
-                 facts_max_age: float = 30.0, nsfs_dev: int | None = None) -> None:
+                 facts_max_age: float = 30.0, nsfs_dev: int | None = None,
+                 fd_counts: bool | None = None) -> None:
+        """`fd_counts`: re-read processes whose fd count changed (None: when the live kernel reports
+        counts). `sweep_seconds` (None: 15 s with counts, else 3 s): every process is re-read at
+        least this often. `listen_interval` (None: 15 s with counts, else 3 s): a namespace's socket
+        tables are re-read at least this often (at once when one of its processes opened or closed fds,
+        if counts are known: a socket that starts or stops listening does)."""
         self.procfs = ProcFs(proc_root)
         #: Names, command lines and users: psutil on the live /proc, the tree's files on a fake one.
         self.facts = FactsCache(facts or facts_source(self.procfs), facts_max_age, clock)
         self.prober = TunProber(self.procfs, exact)
-        self.listening = ListeningScanner(self.procfs, listen_interval, clock)
-        self.sweep_seconds = sweep_seconds
+        self.fd_counts = _kernel_counts_fds(self.procfs) if fd_counts is None else fd_counts
+        slow = 15.0 if self.fd_counts else 3.0
+        every = slow if listen_interval is None else listen_interval
+        self.listening = ListeningScanner(self.procfs, every, clock)
+        if self.fd_counts:  # changes are read when they happen: the periodic re-read is a safety net
+            self.listening.min_per_call, self.listening.max_per_call = 4, 8
+        self.sweep_seconds = sweep_seconds if sweep_seconds is not None else (15.0 if self.fd_counts else 3.0)
         #: At most this many fd directories swept per call (~45 us each): with many processes the
         #: sweep takes longer than `sweep_seconds` rather than costing more per call.
         self.sweep_max = sweep_max
@@ -81,6 +103,7 @@ class ProcScanner:
         self._known: dict[int, _Known] = {}
         self._sweep_queue: list[int] = []
         self._last: float | None = None
+        self._now = 0.0  # the clock at the start of the current call
         #: How many fd directories the last call read (for benchmarks and tests of incrementality).
         self.last_fd_reads = 0
         #: Whether the last call read every process's fds (a full scan, or the first one).
@@ -96,7 +119,7 @@ class ProcScanner:
 
     def scan(self, discovery: Discovery, full: bool = False) -> ProcScan:
         """Tun fds and interesting processes now. Never raises: what cannot be read goes to errors."""
-        now = self.clock()
+        now = self._now = self.clock()
         errors: list[CollectError] = []
         try:
             pids = set(self.procfs.pids())
@@ -108,15 +131,21 @@ class ProcScanner:
         for gone in set(self._known) - pids:
             del self._known[gone]
 
-        # Socket tables before fd links (see ListeningScanner.read_tables for why).
-        self.listening.read_tables(discovery.namespaces, full, self._denied)
+        hot: set[int] = set()  # namespaces whose processes are new or opened/closed fds: tables due now
         if full:
             todo = set(pids)
             self._sweep_queue = []
         else:
-            todo = pids - set(self._known)
-            todo |= {pid for pid, k in self._known.items() if k.tun_fds}
+            new = pids - set(self._known)
+            todo = new | {pid for pid, k in self._known.items() if k.tun_fds}
             todo |= self._sweep_slice(pids, now)
+            if self.fd_counts:
+                changed = self._counts_changed(todo, now)
+                todo |= changed
+                where = discovery.pid_netns.get
+                hot = {ns for pid in new | changed if (ns := where(pid)) is not None}
+        # Socket tables before fd links (see ListeningScanner.read_tables for why).
+        self.listening.read_tables(discovery.namespaces, full, self._denied, hot)
         lost_fd = self._read_fds(todo, verify=not full)
         if lost_fd and not full:
             self._read_fds(pids - todo, verify=True)
@@ -162,6 +191,23 @@ class ProcScanner:
         # a read-only account holding CAP_DAC_READ_SEARCH + CAP_SYS_PTRACE can read the fds it refuses.
         return not self._root and not os.access(self.procfs.path(pid, "fd"), os.R_OK, effective_ids=True)
 
+    def _counts_changed(self, skip: set[int], now: float) -> set[int]:
+        """Known, readable pids not in `skip` whose fd count differs from the one their fds were read at,
+        each at most once per `COUNT_GAP` (a server opening connections all the time is not re-read on
+        every call of a fast caller)."""
+        out: set[int] = set()
+        fd_dir = self.procfs.path
+        stat = os.stat
+        for pid, known in self._known.items():
+            if known.denied or pid in skip or now - known.read_at < COUNT_GAP:
+                continue
+            try:
+                if stat(fd_dir(pid, "fd")).st_size != known.nfds:
+                    out.add(pid)
+            except OSError:
+                out.add(pid)  # gone (or a zombie): reading it settles which
+        return out
+
     def _sweep_slice(self, pids: set[int], now: float) -> set[int]:
         """Known, non-holder pids to re-read this call, so all are re-read every `sweep_seconds`."""
         if self._last is None or self.sweep_seconds <= 0:
@@ -200,6 +246,9 @@ class ProcScanner:
             known = old if old is not None else _Known(start)
             self.last_fd_reads += 1
             try:
+                known.read_at = self._now
+                if self.fd_counts:  # before the links: a change after this shows at the next call
+                    known.nfds = os.stat(self.procfs.path(pid, "fd")).st_size
                 targets = self.procfs.fd_targets(pid)
             except OSError as exc:
                 # Denied: not root. Otherwise gone or a zombie: keep it known (with no fds) so it is
@@ -306,6 +355,16 @@ def _is_netns(path: str) -> bool:
         return False
     finally:
         os.close(fd)
+
+
+def _kernel_counts_fds(procfs: ProcFs) -> bool:
+    """Whether a stat of `/proc/PID/fd` reports the number of open fds (Linux >= 6.2; 0 before)."""
+    if not procfs.is_live:
+        return False  # a fake tree's directories have sizes of their own
+    try:
+        return os.stat("/proc/self/fd").st_size > 0  # this process has stdin/out/err or sockets open
+    except OSError:
+        return False
 
 
 def _nsfs_dev(procfs: ProcFs) -> int | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import os
 import pwd
+import stat
 from dataclasses import dataclass
 
 #: What `readlink /proc/PID/fd/N` says for an fd on the tun/tap character device.
@@ -20,6 +21,29 @@ TUN_PATH = "/dev/net/tun"
 VHOST_PATH = "/dev/vhost-net"
 #: Errors that mean "not permitted" (another user's process, not root) rather than "gone".
 DENIED_ERRNOS = frozenset({errno.EACCES, errno.EPERM})
+
+
+def _own_fd_targets() -> dict[int, str]:
+    """`fd_targets` of this very process, with one fstat per socket instead of a readlink.
+
+    Why: a collector at 1000 namespaces holds ~3000 netlink sockets of its own, and its own process
+    is swept like any other (a tun or listening socket it holds must be seen). A readlink through
+    /proc costs ~7 us, an fstat of one's own fd ~2.4 us; a socket's link reads `socket:[INODE]` with
+    INODE its st_ino, so the text is the same. Anything but a socket is read by readlink as before.
+    """
+    out: dict[int, str] = {}
+    readlink, fstat = os.readlink, os.fstat
+    for name in os.listdir("/proc/self/fd/"):
+        try:
+            fd = int(name)
+            st = fstat(fd)
+            if stat.S_ISSOCK(st.st_mode):
+                out[fd] = f"socket:[{st.st_ino}]"
+            else:
+                out[fd] = readlink("/proc/self/fd/" + name)
+        except (OSError, ValueError):
+            continue
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +70,8 @@ class ProcFs:
         Raises OSError if the fd directory itself cannot be listed (gone, or permission denied);
         fds closed while we read are skipped silently.
         """
+        if pid == os.getpid() and self.is_live:
+            return _own_fd_targets()
         fd_dir = f"{self.root}/{pid}/fd/"
         out: dict[int, str] = {}
         readlink = os.readlink

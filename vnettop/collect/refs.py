@@ -474,9 +474,12 @@ class ResolveCache:
         by_index = self._by_index
         redo_keys = {key for t in targets for key in self._referrers.get(t, ())}
         far_of = self._far
+        moved: dict[int, set[int]] = {}  # ns -> ifindexes whose draft is not the last one (or came/went)
+        was_of: dict[int, dict[int, LinkDraft]] = {}
         for ns in changed:
-            was = by_index.get(ns, {})
+            was = was_of[ns] = by_index.get(ns, {})
             now = by_index[ns] = {d.link.ifindex: d for d in bases[ns]}
+            moved[ns] = {i for i in was.keys() | now.keys() if was.get(i) is not now.get(i)}
             for key in self._referrers.get(ns, ()):
                 index = far_of[key][1]
                 before, after = was.get(index), now.get(index)
@@ -487,16 +490,38 @@ class ResolveCache:
         redo = sorted(key for key in redo_keys if key[0] in bases and key[0] not in changed)
         resolver = _Resolver(bases, nsid_of, unreadable, memo, _dumped(bases, stats), by_index)
         errors = {k: v for k, v in self._link_errors.items() if k[0] not in changed and k[0] not in gone}
+        old_links, old_spans = self._links, self._spans
         fresh: dict[int, tuple[Link, ...]] = {}
         for ns in sorted(changed):  # in a full resolve's order
+            # In a namespace read again in part (a big one where a few devices changed: the collector's
+            # `link_refresh`), a device whose draft is the very last one, whose master, peer and lower
+            # device here did not change and whose far end elsewhere is not to be redone, resolves to
+            # what it resolved to: its last link is kept (with its counters). Only the rest is resolved.
+            old_at: dict[int, Link] = {}
+            if ns in old_spans and len(moved[ns]) < len(by_index[ns]):
+                s0, e0 = old_spans[ns]
+                old_at = {link.ifindex: link for link in old_links[s0:e0]}
+            was, touched, counters = was_of[ns], moved[ns], stats.get(ns)
             links: list[Link] = []
-            for draft in _drafts_with(tuple(by_index[ns][i] for i in sorted(by_index[ns])), stats.get(ns)):
-                link, errs = resolver.resolve(draft)
+            for index in sorted(by_index[ns]):
+                draft = by_index[ns][index]
+                old = old_at.get(index)
+                if (old is not None and was.get(index) is draft and draft.master_ifindex not in touched
+                        and (draft.link_nsid is not None or draft.link_ifindex not in touched)
+                        and (ns, index) not in redo_keys):
+                    link = old
+                    want = counters[index] if counters is not None else draft.link.stats  # (dumped: its own)
+                    if want is not link.stats and want != link.stats:
+                        link = with_stats(link, want)
+                    if (ns, index) in self._link_errors:
+                        errors[(ns, index)] = self._link_errors[(ns, index)]
+                    links.append(link)
+                    continue
+                link, errs = resolver.resolve(_drafts_with((draft,), counters)[0])
                 links.append(link)
                 if errs:
                     errors[link.key] = errs
             fresh[ns] = _with_ports(links)
-        old_links, old_spans = self._links, self._spans
         again: dict[int, dict[int, Link]] = {}  # ns -> position in the old links -> the link resolved again
         for key in redo:
             ns, index = key

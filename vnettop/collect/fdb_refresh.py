@@ -1,0 +1,47 @@
+"""A namespace's bridge FDBs read again on their own, when they are all that changed.
+
+Why: a bridge learns and forgets MAC addresses with traffic (a VM sending its first frame, an entry
+ageing out after 300 s), and each of those is an RTM_NEWNEIGH / RTM_DELNEIGH notification. On a
+hypervisor the root namespace holds the busy bridges *and* a thousand taps and veth ends, so a full
+re-dump for an FDB change (devices, addresses and FDB: 100-200 ms at 1000 devices) on most ticks was
+the cost of watching such a host. When the event sockets report nothing but FDB changes since the last
+dump (`events.Changes.kinds` is `events.FDB_ONLY`), the devices and addresses of that dump are still
+what the kernel holds, and only the FDB dump is asked again; the bridges get the new entries exactly
+as a full dump would join them (`decode.join_dump`), and every other draft is the very same object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from vnettop.collect import counters, rtnl_parser
+from vnettop.collect.decode import NamespaceDump, fdb_map
+from vnettop.collect.dump import FDB_REQUEST, _fdb_order, _merge, _run
+from vnettop.collect.rtnl_parser import RTM_NEWNEIGH, parse_neigh
+from vnettop.collect.types import LinkDraft
+from vnettop.model import CollectError
+
+
+def refresh_fdb(sock: counters.StatsSocket, netns: int, last: NamespaceDump) -> NamespaceDump | None:
+    """`last` with its bridges' FDB entries read again; None when a full dump must decide instead (the
+    last dump had errors, has no bridge, or the FDB dump failed or kept changing). Raises OSError only
+    if the socket itself fails."""
+    if last.errors or not any(d.link.bridge is not None for d in last.drafts):
+        return None
+    errors: list[CollectError] = []
+    reply = _run(sock, "fdb", FDB_REQUEST, RTM_NEWNEIGH, parse_neigh, netns, errors)
+    if reply is None or errors:
+        return None
+    left = rtnl_parser.pyroute2_fdb(reply.left) if reply.left else {}
+    fdb = _merge(fdb_map(reply.items), left, lambda a, b: tuple(sorted(set(a + b), key=_fdb_order)))
+    out: list[LinkDraft] = []
+    moved = False
+    for draft in last.drafts:
+        bridge = draft.link.bridge
+        if bridge is not None:
+            entries = fdb.get(draft.link.ifindex, ())
+            if entries != bridge.fdb:
+                draft = replace(draft, link=replace(draft.link, bridge=replace(bridge, fdb=entries)))
+                moved = True
+        out.append(draft)
+    return NamespaceDump(tuple(out), ()) if moved else last  # unchanged: the same drafts, nothing to resolve

@@ -1,0 +1,163 @@
+"""A big namespace's changed devices read again one by one, instead of the whole namespace.
+
+Why: on a hypervisor the root namespace holds a thousand taps, veth ends and bridges, and a VM that
+starts or stops changes a few of them; a full re-dump of root (devices, addresses, FDB) costs 80-200 ms
+there, and used to be paid for each such change. Link notifications name the device that changed
+(`events.Changes.links`), so when only a few did, each is asked for with RTM_GETLINK (the kernel fills
+the very message a dump would hold for it, or answers ENODEV: gone) and put in place of its old draft.
+So are the devices here that name a changed one as their peer or lower device, or that a changed one
+now names (the kernel sends nothing for a veth end whose peer moved away). What the other devices need
+from the change is read as a full dump would: the addresses again if an address notification came,
+the bridges' FDB again if an FDB notification came (the kernel sends one for every entry a port
+brings, loses or changes: a port added, removed, deleted or given another MAC), each joined exactly
+as `decode.join_dump` does.
+
+When it cannot be that simple, the caller dumps in full: a small namespace (a full dump is as cheap),
+many devices changed, a notification lost (overflow), an error in the last dump, a reply it cannot
+take. The collector's counters check after it stays: a counters answer listing other devices than
+the result makes the next step a full dump (a missed notification still cannot leave a stale picture
+for more than one refresh).
+"""
+
+from __future__ import annotations
+
+import errno
+import struct
+from collections.abc import Collection
+from dataclasses import replace
+
+from vnettop.collect import counters, rtnl_parser
+from vnettop.collect.decode import NamespaceDump, address_map, fdb_map
+from vnettop.collect.dump import (
+    ADDR_REQUEST,
+    FDB_REQUEST,
+    _address_order,
+    _fdb_order,
+    _merge,
+    _run,
+)
+from vnettop.collect.rtnl_parser import (
+    RTM_GETLINK,
+    RTM_NEWADDR,
+    RTM_NEWLINK,
+    RTM_NEWNEIGH,
+    parse_address,
+    parse_link,
+)
+from vnettop.collect.types import LinkDraft
+from vnettop.linux.netlink import NLM_F_REQUEST, DumpError, check_end, messages
+from vnettop.model import CollectError
+
+#: Below this many devices a full dump costs about as much: no refresh.
+MIN_DEVICES = 64
+#: More changed devices than this at once: a full dump.
+MAX_CHANGED = 16
+#: The kinds of change (`events.Changes.kinds`) a refresh can answer.
+KINDS = frozenset({"link", "addr", "fdb"})
+
+_GET = struct.Struct("=IHHIIBxHiII")  # nlmsghdr + ifinfomsg (family, type, index, flags, change)
+
+
+class _Refused(Exception):
+    """A reply the refresh does not take: the caller dumps in full."""
+
+
+def _get_link(sock: counters.StatsSocket, netns: int, index: int) -> LinkDraft | None:
+    """The device `index` now (None: gone), by one RTM_GETLINK, parsed as a dump's message would be."""
+    found: list[LinkDraft] = []
+
+    def request(seq: int) -> bytes:
+        return _GET.pack(_GET.size, RTM_GETLINK, NLM_F_REQUEST, seq, 0, 0, 0, index, 0, 0)
+
+    def consume(buf: memoryview, seq: int) -> bool:
+        for off, length, mtype, _flags in messages(buf, seq):
+            if mtype == RTM_NEWLINK:
+                try:
+                    found.append(parse_link(buf, off, length, netns))
+                except Exception:  # Fallback (pyroute2's kinds) or anything odd: a full dump decides
+                    raise _Refused from None
+                return True
+            if check_end(buf, off, length, mtype, "link get failed"):
+                return True
+        return False
+
+    try:
+        sock.exchange(request, consume)
+    except DumpError as exc:
+        if exc.errno == errno.ENODEV:
+            return None
+        raise _Refused from None
+    if len(found) != 1 or found[0].link.ifindex != index:
+        raise _Refused
+    return found[0]
+
+
+def refresh_links(sock: counters.StatsSocket, netns: int, last: NamespaceDump, changed: Collection[int],
+                  kinds: Collection[str]) -> NamespaceDump | None:
+    """`last` with the devices in `changed` read again (and addresses, FDB as the module docstring says);
+    None when a full dump must be made instead. Raises OSError only if the socket itself fails."""
+    if (last.errors or len(last.drafts) < MIN_DEVICES or not changed or len(changed) > MAX_CHANGED
+            or not set(kinds) <= KINDS or "link" not in kinds):
+        return None
+    by_index = {d.link.ifindex: d for d in last.drafts}
+    fresh: dict[int, LinkDraft | None] = {}
+    try:
+        for index in sorted(changed):
+            fresh[index] = _get_link(sock, netns, index)
+        # A device's message names its peer or lower device by ifindex (and nsid, if elsewhere), and the
+        # kernel sends no notification for it when that other device moves, comes or goes: the devices
+        # here that referred to a changed one, and those a changed one now refers to, are read again.
+        around = {i for i, d in by_index.items() if d.link_nsid is None and d.link_ifindex in fresh}
+        around |= {d.link_ifindex for d in fresh.values()
+                   if d is not None and d.link_nsid is None and d.link_ifindex}
+        for index in sorted(around - fresh.keys()):
+            fresh[index] = _get_link(sock, netns, index)
+    except _Refused:
+        return None
+    if len(fresh) > 2 * MAX_CHANGED:
+        return None
+    errors: list[CollectError] = []
+    addrs: dict[int, tuple[str, ...]] | None = None
+    if "addr" in kinds:
+        reply = _run(sock, "address", ADDR_REQUEST, RTM_NEWADDR, parse_address, netns, errors)
+        if reply is None or errors:
+            return None
+        theirs = rtnl_parser.pyroute2_addresses(reply.left) if reply.left else {}
+        addrs = _merge(address_map(reply.items), theirs,
+                       lambda a, b: tuple(sorted(set(a + b), key=_address_order)))
+    drafts = {i: d for i, d in by_index.items() if i not in fresh}
+    drafts.update({i: d for i, d in fresh.items() if d is not None})
+    fdb = None
+    if "fdb" in kinds and any(d.link.bridge is not None for d in drafts.values()):
+        reply = _run(sock, "fdb", FDB_REQUEST, RTM_NEWNEIGH, rtnl_parser.parse_neigh, netns, errors)
+        if reply is None or errors:
+            return None
+        left = rtnl_parser.pyroute2_fdb(reply.left) if reply.left else {}
+        fdb = _merge(fdb_map(reply.items), left, lambda a, b: tuple(sorted(set(a + b), key=_fdb_order)))
+    out: list[LinkDraft] = []
+    for index in sorted(drafts):
+        draft = drafts[index]
+        link = draft.link
+        if index in fresh:  # as parsed: join it as a full dump would
+            old = by_index.get(index)
+            addresses = addrs.get(index, link.addresses) if addrs is not None else (
+                old.link.addresses if old is not None else link.addresses)
+        else:
+            addresses = addrs.get(index, ()) if addrs is not None else link.addresses
+        changes: dict[str, object] = {}
+        if addresses != link.addresses:
+            changes["addresses"] = addresses
+        if link.bridge is not None:
+            if fdb is not None:
+                entries = fdb.get(index, () if index not in fresh else link.bridge.fdb)
+            elif index in fresh:  # a bridge read again: its entries are the last dump's (none changed)
+                old = by_index.get(index)
+                entries = old.link.bridge.fdb if old is not None and old.link.bridge is not None else ()
+            else:
+                entries = link.bridge.fdb
+            if entries != link.bridge.fdb:
+                changes["bridge"] = replace(link.bridge, fdb=entries)
+        if changes:
+            draft = replace(draft, link=replace(link, **changes))  # type: ignore[arg-type]
+        out.append(draft)
+    return NamespaceDump(tuple(out), ())
