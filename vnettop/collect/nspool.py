@@ -39,6 +39,7 @@ import fcntl
 import os
 import resource
 import socket
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -205,6 +206,25 @@ def _why(exc: OSError) -> str:
     return f"cannot open the namespace: {exc.strerror or exc}"
 
 
+def _close_entry(entry: PooledNs) -> None:
+    """Close a pooled namespace's handles (never raises)."""
+    try:  # the counters socket `counters.dump_stats` keeps beside this IPRoute pins it too
+        counters.forget(entry.ipr)
+    except Exception:
+        pass
+    for closable in (entry.ipr, entry.stats):
+        try:
+            if closable is not None:
+                closable.close()
+        except Exception:
+            pass
+    if entry.ns_fd >= 0:
+        try:
+            os.close(entry.ns_fd)
+        except OSError:
+            pass
+
+
 class NsPool:
     """The per-namespace sockets, opened on demand and closed when their namespace disappears."""
 
@@ -242,8 +262,7 @@ class NsPool:
         A namespace that vanished meanwhile is in neither: it is simply not there any more.
         """
         wanted = {e.inode: e for e in discovery.namespaces}
-        for inode in [i for i in self.entries if i not in wanted]:
-            self.drop(inode)
+        self.drop_many([i for i in self.entries if i not in wanted])
         gone = set(self.unreadable) - set(wanted)
         if gone:
             self.nsid_targets = {k: v for k, v in self.nsid_targets.items() if not {k[0], v} & gone}
@@ -392,36 +411,37 @@ class NsPool:
 
     def drop(self, inode: int) -> None:
         """Close everything held for a namespace (so it is no longer pinned)."""
-        fd = self._query_fds.pop(inode, None)
-        if fd is not None:
-            os.close(fd)
-        entry = self.entries.pop(inode, None)
-        self.hub.remove(inode)
-        if entry is None:
+        self.drop_many((inode,))
+
+    def drop_many(self, inodes: Collection[int]) -> None:
+        """`drop` for several namespaces, with one pass over what the others remember of them.
+
+        Why: each drop forgets the namespace in every other namespace's nsid answers and in the nsid
+        memo; dropping them one by one made closing a pool of 1000 namespaces quadratic (~1 M dict
+        operations, 135 ms of a one-shot `vnettop dump`).
+        """
+        if not inodes:
             return
-        try:  # the counters socket `counters.dump_stats` keeps beside this IPRoute pins it too
-            counters.forget(entry.ipr)
-        except Exception:
-            pass
-        for closable in (entry.ipr, entry.stats):
-            try:
-                if closable is not None:
-                    closable.close()
-            except Exception:
-                pass
-        if entry.ns_fd >= 0:
-            try:
-                os.close(entry.ns_fd)
-            except OSError:
-                pass
+        for inode in inodes:
+            fd = self._query_fds.pop(inode, None)
+            if fd is not None:
+                os.close(fd)
+            entry = self.entries.pop(inode, None)
+            self.hub.remove(inode)
+            if entry is not None:
+                _close_entry(entry)
+        gone = set(inodes)
         for other in self.entries.values():
-            other.nsids.pop(inode, None)
-        self.nsid_targets = {k: v for k, v in self.nsid_targets.items() if inode not in (k[0], v)}
+            if not gone.isdisjoint(other.nsids):
+                other.nsids = {k: v for k, v in other.nsids.items() if k not in gone}
+        if self.nsid_targets:
+            self.nsid_targets = {k: v for k, v in self.nsid_targets.items()
+                                 if k[0] not in gone and v not in gone}
 
     def close(self) -> None:
         self.release_fds()
-        for inode in list(self.entries):
-            self.drop(inode)
+        self.nsid_targets = {}
+        self.drop_many(list(self.entries))
         if not self.loop.is_closed():
             try:  # pyroute2 leaves async generators behind; finish them quietly
                 self.loop.run_until_complete(self.loop.shutdown_asyncgens())
