@@ -31,7 +31,7 @@ def main() -> int:
     from vnettop.collect.collector import LiveCollector
 
     lap("import collector")
-    collector = LiveCollector()
+    collector = LiveCollector(one_shot=True)  # as `vnettop dump` makes it (cli.one_snapshot)
     lap("LiveCollector()")
     try:
         snap = collector.collect()

@@ -285,7 +285,8 @@ def _tui_source(args: argparse.Namespace) -> Snapshot | FleetState | RecordingCo
         sys.stdin = saved_stdin
 
 
-def _live_collector(args: argparse.Namespace) -> Collector:
+def _live_collector(args: argparse.Namespace, one_shot: bool = False) -> Collector:
+    """The kernel's collector; `one_shot` for a command that collects once (see `LiveCollector`)."""
     try:
         from vnettop.collect.collector import LiveCollector
         from vnettop.collect.sources.registry import make_sources
@@ -293,8 +294,8 @@ def _live_collector(args: argparse.Namespace) -> Collector:
         raise VnettopError(f"live collection is unavailable here ({e}); try --demo or --load FILE") from None
     ovsdb = getattr(args, "ovsdb", None)
     if not ovsdb:
-        return LiveCollector()  # every registered source, as it finds things
-    return LiveCollector(sources=make_sources("/", {"ovs": {"db": ovsdb}}))
+        return LiveCollector(one_shot=one_shot)  # every registered source, as it finds things
+    return LiveCollector(sources=make_sources("/", {"ovs": {"db": ovsdb}}), one_shot=one_shot)
 
 
 def one_snapshot(args: argparse.Namespace) -> Snapshot:
@@ -302,7 +303,7 @@ def one_snapshot(args: argparse.Namespace) -> Snapshot:
     snap = _offline_snapshot(args)
     if snap is not None:
         return snap
-    collector = _live_collector(args)
+    collector = _live_collector(args, one_shot=True)
     try:
         return collector.collect()
     finally:

@@ -280,6 +280,9 @@ def test_live_dump_uses_the_collector_and_closes_it(capsys: pytest.CaptureFixtur
     events: list[str] = []
 
     class FakeLive:
+        def __init__(self, one_shot: bool = False) -> None:
+            events.append(f"one_shot={one_shot}")  # a dump collects once: no event sockets wanted
+
         def collect(self) -> Any:
             events.append("collect")
             return compute_node()
@@ -290,7 +293,7 @@ def test_live_dump_uses_the_collector_and_closes_it(capsys: pytest.CaptureFixtur
     monkeypatch.setitem(sys.modules, "vnettop.collect.collector", types.SimpleNamespace(LiveCollector=FakeLive))
     code, out, _ = run_main(capsys, "dump", "-f", "text")
     assert code == 0 and "compute01" in out
-    assert events == ["collect", "close"]
+    assert events == ["one_shot=True", "collect", "close"]
 
 
 # -- the TUI and the lab are handed over, not run -------------------------------------------------

@@ -154,14 +154,16 @@ class LiveCollector:
 
     def __init__(self, proc_root: str = "/proc", run_root: str = "/run",
                  sources: Sequence[Source] | None = None,
-                 only: Callable[[NsEntry], bool] | None = None) -> None:
+                 only: Callable[[NsEntry], bool] | None = None, one_shot: bool = False) -> None:
         """`sources`: the other sources of truth to ask after the kernel (None: every registered one,
         reading under "/"; () : none, a kernel picture only). `only`: read just the namespaces it
         accepts (None: all), e.g. the few a change names, for a picture that costs the same at any
-        host size (the mutator's guards)."""
+        host size (the mutator's guards). `one_shot`: for a command that collects once (`dump`): no
+        event socket per namespace and no janitor, which only serve the collects after it."""
         self.proc_root = proc_root
         self.run_root = run_root
         self._only = only
+        self._one_shot = one_shot
         if sources is None:
             from vnettop.collect.sources.registry import make_sources
 
@@ -342,8 +344,8 @@ class LiveCollector:
         t = lap("proc", t)
 
         if self._pool is None:
-            self._pool = NsPool(self._hub, self.proc_root)
-            if not self._closed:
+            self._pool = NsPool(self._hub, self.proc_root, events=not self._one_shot)
+            if not self._closed and not self._one_shot:
                 self._janitor = _Janitor(self._request_prune)
         pool = self._pool
         try:
