@@ -95,6 +95,8 @@ class Getter(Protocol):
 
 
 def _stats(nla: Any) -> Stats:
+    if type(nla) is Stats:  # `rtnl_parser` makes the record itself
+        return nla
     if not isinstance(nla, dict):
         return Stats()
     return Stats(**{name: int(dict.get(nla, name) or 0) for name in STATS_FIELDS})
