@@ -168,7 +168,7 @@ class LiveCollector:
             from vnettop.collect.sources.registry import make_sources
 
             sources = make_sources("/")
-        self._sources = SourceSet(sources)
+        self._sources = SourceSet(sources, watch=not one_shot)
         self._hub = EventHub(run_root)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vnettop-collect",
                                             initializer=name_this_thread, initargs=(COLLECT_THREAD,))
