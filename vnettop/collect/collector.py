@@ -159,7 +159,8 @@ class LiveCollector:
         reading under "/"; () : none, a kernel picture only). `only`: read just the namespaces it
         accepts (None: all), e.g. the few a change names, for a picture that costs the same at any
         host size (the mutator's guards). `one_shot`: for a command that collects once (`dump`): no
-        event socket per namespace and no janitor, which only serve the collects after it."""
+        event socket per namespace, no janitor and no source's watches, which only serve the collects
+        after it (a later collect then sees what changed only as the counters check does)."""
         self.proc_root = proc_root
         self.run_root = run_root
         self._only = only

@@ -4,7 +4,8 @@ Why it exists: a full dump of every namespace is the collector's first (and any 
 pyroute2 parses every attribute of a ~1.5 KB link message into nested objects (~100 us a link here,
 nested IFLA_LINKINFO decoding the costliest part), of which vnettop reads about fifteen. This module
 walks the attribute chain with `struct.unpack_from` and decodes only those, into the very values
-pyroute2 would give (same names, same shapes), then hands them to `decode.draft_from`, the builder
+pyroute2 would give (same names, same shapes; IFLA_STATS64 straight into the `Stats` record `decode`
+makes of pyroute2's dict), then hands them to `decode.draft_from`, the builder
 `decode_link` uses too: the two paths can differ only in *reading* bytes, which
 `tests/pure/test_rtnl_parser.py` checks message by message on every recorded reply.
 
