@@ -145,6 +145,11 @@ def _bridge_id(value: Any) -> str | None:
     return f"{struct.pack('H', value['prio']).hex()}.{value['addr']}"
 
 
+#: The kinds `_info` has facts for (with a bond's ports): for any other, it gives none.
+_INFO_KINDS = frozenset({"vlan", "vxlan", "macvlan", "macvtap", "ipvlan", "bond", "bridge", "geneve", "vrf",
+                         *TUNNEL_KINDS})
+
+
 def _info(kind: str | None, data: Getter, slave_kind: str | None, slave_data: Getter) -> dict[str, str]:
     """Kind-specific facts worth a line on screen; absent attributes are simply left out."""
     out: dict[str, Any] = {}
@@ -214,9 +219,10 @@ def draft_from(netns: int, index: int, ifi_type: int, flags: int, top: Getter, r
     make of a value, only in how they read it (which `tests/pure/test_rtnl_parser.py` checks).
     """
     kind = _kind(ifi_type, flags, raw_kind, data)
-    mac = top("IFLA_ADDRESS") if ifi_type in MAC_TYPES else None
-    oper = top("IFLA_OPERSTATE")
-    carrier = top("IFLA_CARRIER")
+    get: Any = top.get if isinstance(top, dict) else top  # the struct parser's is a dict: its C get
+    mac = get("IFLA_ADDRESS") if ifi_type in MAC_TYPES else None
+    oper = get("IFLA_OPERSTATE")
+    carrier = get("IFLA_CARRIER")
     bridge = None
     if raw_kind == "bridge":
         bridge = BridgeInfo(stp=bool(data("IFLA_BR_STP_STATE")),
@@ -228,28 +234,31 @@ def draft_from(netns: int, index: int, ifi_type: int, flags: int, top: Getter, r
                           cost=int(slave_data("IFLA_BRPORT_COST") or 0),
                           priority=int(slave_data("IFLA_BRPORT_PRIORITY") or 0))
 
-    link_index = _index_or_none(top("IFLA_LINK"))
+    link_index = _index_or_none(get("IFLA_LINK"))
     if link_index is None and raw_kind == "vxlan":
         link_index = _index_or_none(data("IFLA_VXLAN_LINK"))  # vxlan names its lower here
-    nsid = top("IFLA_LINK_NETNSID")
+    nsid = get("IFLA_LINK_NETNSID")
+    info: tuple[tuple[str, str], ...] = ()
+    if raw_kind in _INFO_KINDS or slave_kind == "bond":  # no other kind has facts in `_info`
+        info = tuple(sorted(_info(raw_kind, data, slave_kind, slave_data).items()))
     link = Link(
         netns=netns,
         ifindex=index,
-        name=names.from_wire(top("IFLA_IFNAME")) or f"if{index}",
+        name=names.from_wire(get("IFLA_IFNAME")) or f"if{index}",
         kind=kind,
         mac=mac,
-        mtu=int(top("IFLA_MTU") or 0),
+        mtu=int(get("IFLA_MTU") or 0),
         admin_up=bool(flags & IFF_UP),
         oper_state=str(oper).lower() if oper is not None else "unknown",
-        stats=_stats(top("IFLA_STATS64")),
+        stats=_stats(get("IFLA_STATS64")),
         bridge=bridge,
         bridge_port=port,
         tun=_tun_info(kind, data) if raw_kind == "tun" else None,
         carrier=None if carrier is None else bool(carrier),
-        info=tuple(sorted(_info(raw_kind, data, slave_kind, slave_data).items())),
+        info=info,
     )
-    return LinkDraft(link=link, master_ifindex=_index_or_none(top("IFLA_MASTER")),
-                     link_ifindex=link_index, link_nsid=None if nsid is None else int(nsid))
+    return LinkDraft(link, _index_or_none(get("IFLA_MASTER")), link_index,
+                     None if nsid is None else int(nsid))
 
 
 # -- addresses, fdb, counters ----------------------------------------------------------------------
