@@ -17,6 +17,7 @@ import io
 import math
 import os
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, NoReturn
 
 from vnettop import __version__
@@ -669,6 +670,26 @@ def recording_notice(recording: RecordingCollector) -> str:
 
 #: The commands that show one picture, so `--at TIME` can pick it from a recording (None: the inspector).
 _AT_COMMANDS = (None, "dump", "trace", "export")
+#: Commands that make one picture and exit.
+_ONE_SHOT = frozenset({"dump", "trace", "export"})
+
+
+def _without_cyclic_gc(command: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """`command(args)` with Python's cyclic garbage collector off, on again afterwards.
+
+    Why: a one-shot picture allocates ~100k objects that live until the process ends, and the collector
+    kept scanning them for cycles there are almost none of (235 collections, ~35 ms of a 0.7 s dump at
+    1000 namespaces); memory is still freed by reference counting as it goes (peak RSS +0.5 MB).
+    """
+    import gc
+
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        return command(args)
+    finally:
+        if was:
+            gc.enable()
 
 _COMMANDS = {"dump": cmd_dump, "trace": cmd_trace, "export": cmd_export, "diff": cmd_diff, "fleet": cmd_fleet,
              "lab": cmd_lab, "record": cmd_record, "changes": cmd_changes,
@@ -699,6 +720,8 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "at", None) is not None and args.command not in _AT_COMMANDS:
             raise UsageError(f"--at TIME picks the moment of a recording to show; '{args.command}' shows "
                              "none (changes takes --since/--until, diff REC takes --from/--to)")
+        if args.command in _ONE_SHOT:
+            return _without_cyclic_gc(_COMMANDS[args.command], args)
         return _COMMANDS[args.command](args)
     except UsageError as e:
         _say(str(e))
