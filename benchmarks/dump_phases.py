@@ -31,6 +31,9 @@ def main() -> int:
     from vnettop.collect.collector import LiveCollector
 
     lap("import collector")
+    import gc
+
+    gc.disable()  # as `vnettop dump` runs (cli._without_cyclic_gc)
     collector = LiveCollector(one_shot=True)  # as `vnettop dump` makes it (cli.one_snapshot)
     lap("LiveCollector()")
     try:
