@@ -31,7 +31,10 @@ def main() -> int:
     from vnettop.collect.collector import LiveCollector
 
     lap("import collector")
-    collector = LiveCollector()
+    import gc
+
+    gc.disable()  # as `vnettop dump` runs (cli._without_cyclic_gc)
+    collector = LiveCollector(one_shot=True)  # as `vnettop dump` makes it (cli.one_snapshot)
     lap("LiveCollector()")
     try:
         snap = collector.collect()

@@ -17,6 +17,7 @@ import io
 import math
 import os
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, NoReturn
 
 from vnettop import __version__
@@ -285,7 +286,8 @@ def _tui_source(args: argparse.Namespace) -> Snapshot | FleetState | RecordingCo
         sys.stdin = saved_stdin
 
 
-def _live_collector(args: argparse.Namespace) -> Collector:
+def _live_collector(args: argparse.Namespace, one_shot: bool = False) -> Collector:
+    """The kernel's collector; `one_shot` for a command that collects once (see `LiveCollector`)."""
     try:
         from vnettop.collect.collector import LiveCollector
         from vnettop.collect.sources.registry import make_sources
@@ -293,8 +295,8 @@ def _live_collector(args: argparse.Namespace) -> Collector:
         raise VnettopError(f"live collection is unavailable here ({e}); try --demo or --load FILE") from None
     ovsdb = getattr(args, "ovsdb", None)
     if not ovsdb:
-        return LiveCollector()  # every registered source, as it finds things
-    return LiveCollector(sources=make_sources("/", {"ovs": {"db": ovsdb}}))
+        return LiveCollector(one_shot=one_shot)  # every registered source, as it finds things
+    return LiveCollector(sources=make_sources("/", {"ovs": {"db": ovsdb}}), one_shot=one_shot)
 
 
 def one_snapshot(args: argparse.Namespace) -> Snapshot:
@@ -302,7 +304,7 @@ def one_snapshot(args: argparse.Namespace) -> Snapshot:
     snap = _offline_snapshot(args)
     if snap is not None:
         return snap
-    collector = _live_collector(args)
+    collector = _live_collector(args, one_shot=True)
     try:
         return collector.collect()
     finally:
@@ -668,6 +670,26 @@ def recording_notice(recording: RecordingCollector) -> str:
 
 #: The commands that show one picture, so `--at TIME` can pick it from a recording (None: the inspector).
 _AT_COMMANDS = (None, "dump", "trace", "export")
+#: Commands that make one picture and exit.
+_ONE_SHOT = frozenset({"dump", "trace", "export"})
+
+
+def _without_cyclic_gc(command: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """`command(args)` with Python's cyclic garbage collector off, on again afterwards.
+
+    Why: a one-shot picture allocates ~100k objects that live until the process ends, and the collector
+    kept scanning them for cycles there are almost none of (235 collections, ~35 ms of a 0.7 s dump at
+    1000 namespaces); memory is still freed by reference counting as it goes (peak RSS +0.5 MB).
+    """
+    import gc
+
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        return command(args)
+    finally:
+        if was:
+            gc.enable()
 
 _COMMANDS = {"dump": cmd_dump, "trace": cmd_trace, "export": cmd_export, "diff": cmd_diff, "fleet": cmd_fleet,
              "lab": cmd_lab, "record": cmd_record, "changes": cmd_changes,
@@ -698,6 +720,8 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "at", None) is not None and args.command not in _AT_COMMANDS:
             raise UsageError(f"--at TIME picks the moment of a recording to show; '{args.command}' shows "
                              "none (changes takes --since/--until, diff REC takes --from/--to)")
+        if args.command in _ONE_SHOT:
+            return _without_cyclic_gc(_COMMANDS[args.command], args)
         return _COMMANDS[args.command](args)
     except UsageError as e:
         _say(str(e))

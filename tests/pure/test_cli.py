@@ -275,11 +275,40 @@ def test_live_collector_missing_is_one_line(capsys: pytest.CaptureFixture[str],
     assert code == 1 and "live collection is unavailable" in one_line_error(err)
 
 
+def test_a_one_shot_dump_collects_without_cyclic_gc_and_restores_it(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cyclic collector only scanned a one-shot picture's objects (they live until exit): off while
+    the command runs, on again after (in-process callers such as these tests keep theirs)."""
+    import gc
+
+    seen: list[bool] = []
+
+    class FakeLive:
+        def __init__(self, one_shot: bool = False) -> None:
+            pass
+
+        def collect(self) -> Any:
+            seen.append(gc.isenabled())
+            return compute_node()
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setitem(sys.modules, "vnettop.collect.collector", types.SimpleNamespace(LiveCollector=FakeLive))
+    assert gc.isenabled()
+    code, _, _ = run_main(capsys, "dump", "-f", "json")
+    assert code == 0 and seen == [False]
+    assert gc.isenabled()
+
+
 def test_live_dump_uses_the_collector_and_closes_it(capsys: pytest.CaptureFixture[str],
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     events: list[str] = []
 
     class FakeLive:
+        def __init__(self, one_shot: bool = False) -> None:
+            events.append(f"one_shot={one_shot}")  # a dump collects once: no event sockets wanted
+
         def collect(self) -> Any:
             events.append("collect")
             return compute_node()
@@ -290,7 +319,7 @@ def test_live_dump_uses_the_collector_and_closes_it(capsys: pytest.CaptureFixtur
     monkeypatch.setitem(sys.modules, "vnettop.collect.collector", types.SimpleNamespace(LiveCollector=FakeLive))
     code, out, _ = run_main(capsys, "dump", "-f", "text")
     assert code == 0 and "compute01" in out
-    assert events == ["collect", "close"]
+    assert events == ["one_shot=True", "collect", "close"]
 
 
 # -- the TUI and the lab are handed over, not run -------------------------------------------------

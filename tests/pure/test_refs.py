@@ -5,9 +5,10 @@ from __future__ import annotations
 import dataclasses
 import random
 import struct
+from collections import Counter
 from collections.abc import Iterable
 
-from vnettop.collect.refs import ResolveCache, resolve_links, with_stats
+from vnettop.collect.refs import ResolveCache, TopCounts, resolve_links, with_stats
 from vnettop.collect.types import LinkDraft
 from vnettop.model import BridgeInfo, Link, LinkRef, Stats
 
@@ -489,3 +490,17 @@ def test_a_stale_far_end_does_not_decide_a_peer() -> None:
     assert got["stay"].peer == LinkRef(NA, 2, None)  # where nsid 3 points: the device is gone from there
     assert [e.message.split(":")[0] for e in errors] == ["stay"]
     assert (NC, NB) in nsids.asked  # the far end's answer was checked, not taken on trust
+
+
+def test_top_counts_lists_what_most_common_lists() -> None:
+    """The incremental top (likeliest inode offsets) must order exactly as `Counter.most_common` did,
+    ties included (first seen first): the question order, and so the question count, stays the same."""
+    rng = random.Random(11)
+    for size in (1, 3, 5):
+        for spread in (2, 6, 40):
+            top, counter = TopCounts(size), Counter[int]()
+            for _ in range(300):
+                value = rng.randrange(-spread, spread)
+                top.add(value)
+                counter.update((value,))
+                assert top.most_common() == counter.most_common(size)

@@ -184,6 +184,33 @@ def test_a_source_with_an_fd_is_asked_again_when_it_fires_and_only_then() -> Non
     sources.close()
 
 
+def test_watches_are_made_before_the_first_read_unless_reading_once() -> None:
+    """A source's fd (its inotify watches) exists before its first read, so no change after that read
+    goes unseen; a set that reads once (`watch=False`, `vnettop dump`) never asks for it, and gives
+    the same picture."""
+    calls: list[str] = []
+
+    class Watching(Counting):
+        def fileno(self) -> int | None:
+            calls.append("fileno")
+            return super().fileno()
+
+        def read(self, base: Snapshot) -> Enrichment:
+            calls.append("read")
+            return super().read(base)
+
+    base = openstack_snapshot()
+    watched = Watching(with_fd=True)
+    kept = SourceSet([watched], clock=Clock()).enrich(base)
+    assert calls and calls.index("fileno") < calls.index("read")
+    watched.close()
+    calls.clear()
+    once = Watching(with_fd=True)
+    assert SourceSet([once], clock=Clock(), watch=False).enrich(base) == kept
+    assert calls == ["read"]
+    once.close()
+
+
 def test_an_unavailable_source_is_not_read_and_a_failing_one_is_one_error() -> None:
     absent, failing = Counting(available=False), Counting(fail=True)
     failing.name = "failing"  # type: ignore[misc]

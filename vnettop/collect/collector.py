@@ -154,19 +154,22 @@ class LiveCollector:
 
     def __init__(self, proc_root: str = "/proc", run_root: str = "/run",
                  sources: Sequence[Source] | None = None,
-                 only: Callable[[NsEntry], bool] | None = None) -> None:
+                 only: Callable[[NsEntry], bool] | None = None, one_shot: bool = False) -> None:
         """`sources`: the other sources of truth to ask after the kernel (None: every registered one,
         reading under "/"; () : none, a kernel picture only). `only`: read just the namespaces it
         accepts (None: all), e.g. the few a change names, for a picture that costs the same at any
-        host size (the mutator's guards)."""
+        host size (the mutator's guards). `one_shot`: for a command that collects once (`dump`): no
+        event socket per namespace, no janitor and no source's watches, which only serve the collects
+        after it (a later collect then sees what changed only as the counters check does)."""
         self.proc_root = proc_root
         self.run_root = run_root
         self._only = only
+        self._one_shot = one_shot
         if sources is None:
             from vnettop.collect.sources.registry import make_sources
 
             sources = make_sources("/")
-        self._sources = SourceSet(sources)
+        self._sources = SourceSet(sources, watch=not one_shot)
         self._hub = EventHub(run_root)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vnettop-collect",
                                             initializer=name_this_thread, initargs=(COLLECT_THREAD,))
@@ -342,8 +345,8 @@ class LiveCollector:
         t = lap("proc", t)
 
         if self._pool is None:
-            self._pool = NsPool(self._hub, self.proc_root)
-            if not self._closed:
+            self._pool = NsPool(self._hub, self.proc_root, events=not self._one_shot)
+            if not self._closed and not self._one_shot:
                 self._janitor = _Janitor(self._request_prune)
         pool = self._pool
         try:

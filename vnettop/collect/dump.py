@@ -11,7 +11,6 @@ pyroute2 does it all (`decode.dump_namespace_pyroute2`).
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import struct
 from collections.abc import Callable
@@ -146,6 +145,8 @@ def _merge(ours: dict[int, Any], theirs: dict[int, Any], both: Callable[[Any, An
 
 
 def _address_order(text: str) -> tuple[int, Any, Any]:
+    import ipaddress  # only for the rare messages the struct parser leaves to pyroute2
+
     iface = ipaddress.ip_interface(text)
     return iface.version, iface.ip, iface.network
 

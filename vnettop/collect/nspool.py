@@ -2,14 +2,13 @@
 
 Why a pool: opening a socket in a namespace costs a setns round trip; keeping it open makes a repeat
 dump ~2x cheaper and lets an event socket tell us which namespaces changed at all. What the pool holds
-per namespace (2 fds; RLIMIT_NOFILE is raised at start, its hard limit too when allowed):
+per namespace (1 or 2 fds; RLIMIT_NOFILE is raised at start, its hard limit too where allowed):
 - a plain socket wrapped in `counters.StatsSocket` for the counters, the full dumps and the
   RTM_GETNSID queries;
-- an event socket handed to the `EventHub`;
-- and, only once needed (the struct parser's fallback: rare), a pyroute2 `IPRoute(fileno=...)` on a
-  socket of its own, made then. Holding that third socket from the start made 5000 namespaces need
-  15000 fds, more than this machine kind's default hard limit of 20000 leaves beside everything
-  else: namespaces past the limit could not be read.
+- an event socket handed to the `EventHub` (not for a collector that collects once: `events`);
+- a pyroute2 `IPRoute` for the fallbacks, with a socket of its own, both made only if ever used
+  (holding a third socket from the start made 5000 namespaces need 15000 fds, more than this machine
+  kind's default hard limit of 20000 leaves beside everything else).
 The path a namespace was found by is opened only to enter it, and checked (fstat) to still name the
 namespace discovery saw: pids get reused.
 
@@ -30,21 +29,20 @@ between collects).
 
 Threading: pyroute2 keeps per-thread state (event loop, socket wrapper) in each IPRoute, so all the
 IPRoutes of a pool must be created and used on one thread: the collector's own worker thread. They
-share one asyncio loop, which saves three fds per namespace. Sockets are created inside the namespaces
-by `linux.nsenter.visit_each` on a throwaway thread.
+share one asyncio loop (made with the first), which saves three fds per namespace. Sockets are created
+inside the namespaces by `linux.nsenter.visit_each` on a throwaway thread.
 """
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import fcntl
 import os
 import resource
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vnettop.collect import counters
 from vnettop.collect.counters import StatsSocket
@@ -54,6 +52,9 @@ from vnettop.collect.types import Discovery, NsEntry
 from vnettop.linux import nsenter
 from vnettop.linux.netlink import NETLINK_ROUTE, SIOCGSKNS
 from vnettop.model import CollectError
+
+if TYPE_CHECKING:
+    import asyncio
 
 
 def raise_nofile_limit(target: int = 1 << 20) -> int:
@@ -109,31 +110,42 @@ class PooledNs:
 
 
 class _LazyIPRoute:
-    """pyroute2's IPRoute over a namespace's netlink fd, made on first use.
+    """pyroute2's IPRoute over a netlink socket of its own in a namespace, both made on first use.
 
-    Dumps, counters and nsid queries go through `counters.StatsSocket`s; IPRoute is their fallback (and the
-    pyroute2 decoder of kinds the struct parser leaves to it). Making it only when asked spares a
-    one-shot `vnettop dump` the import of pyroute2's IPRoute stack (115-475 ms measured here) when no
-    fallback is needed. Like IPRoute, it must be used from the collector's worker thread only.
+    Dumps, counters and nsid queries go through `counters.StatsSocket`s; IPRoute is their fallback.
+    Making it only when asked spares a one-shot `vnettop dump` the import of pyroute2's IPRoute stack
+    (115-475 ms measured here) when no fallback is needed, and its socket: made in the namespace of
+    the `StatsSocket` beside it (`NetlinkSocket.beside`'s way: SIOCGSKNS, or the namespace fd the pool
+    keeps where that is refused), not by the pool's trip through every namespace (one socket() less per
+    namespace there, ~15 ms at 1000 namespaces with the event socket a one-shot collect skips).
+    Like IPRoute, it must be used from the collector's worker thread only.
     """
 
-    def __init__(self, fd: int, loop: asyncio.AbstractEventLoop,
-                 make_fd: Callable[[], int] | None = None) -> None:
-        """`fd`: a netlink socket's fd in the namespace, or -1: `make_fd()` makes one when first needed."""
-        self._fd = fd
+    def __init__(self, beside: StatsSocket, ns_fd: int,
+                 loop: Callable[[], asyncio.AbstractEventLoop]) -> None:
+        self._beside = beside
+        self._ns_fd = ns_fd  # the pool's (closed by the pool), or -1: ask SIOCGSKNS of `beside`
         self._loop = loop
-        self._make_fd = make_fd
         self._ipr: Any = None
 
     def _made(self) -> Any:
         if self._ipr is None:
             from pyroute2.iproute.linux import IPRoute
 
-            if self._fd < 0:
-                if self._make_fd is None:
-                    raise OSError(errno.EBADF, "no netlink socket in this namespace")
-                self._fd = self._make_fd()
-            self._ipr = IPRoute(fileno=self._fd, use_event_loop=self._loop)
+            if self._ns_fd >= 0:
+                sock = nsenter.socket_in(self._ns_fd)
+            else:
+                ns_fd = fcntl.ioctl(self._beside.fileno(), SIOCGSKNS)
+                try:
+                    sock = nsenter.socket_in(ns_fd)
+                finally:
+                    os.close(ns_fd)
+            fd = sock.detach()
+            try:
+                self._ipr = IPRoute(fileno=fd, use_event_loop=self._loop())
+            except BaseException:
+                os.close(fd)
+                raise
         return self._ipr
 
     def __getattr__(self, name: str) -> Any:
@@ -142,9 +154,7 @@ class _LazyIPRoute:
     def close(self) -> None:
         if self._ipr is not None:
             self._ipr.close()
-        elif self._fd >= 0:
-            os.close(self._fd)
-        self._fd = -1
+            self._ipr = None
 
 
 def _open_ns_fd(entry: NsEntry, proc_root: str) -> int:
@@ -184,31 +194,21 @@ def open_event_socket() -> socket.socket:
     return sock
 
 
-def _make_sockets(_fd: int) -> tuple[socket.socket, socket.socket]:
-    """Inside a namespace: a bound event socket, and a socket for the counters and dumps (made here, in
-    the same trip, rather than by a thread each)."""
+def _make_sockets(_fd: int, events: bool = True) -> tuple[socket.socket, socket.socket | None]:
+    """Inside a namespace: a socket for the counters, dumps and nsid questions, and a bound event socket
+    if `events` (made here, in the same trip, rather than by a thread each)."""
     counters = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
+    if not events:
+        return counters, None
     try:
-        ev = open_event_socket()
+        return counters, open_event_socket()
     except OSError:
         counters.close()
         raise
-    return ev, counters
 
 
-def _request_fd_beside(sock: socket.socket, kept_ns_fd: int) -> Callable[[], int]:
-    """How to make, later, a request socket for pyroute2 in `sock`'s namespace: through SIOCGSKNS on
-    `sock` (or the namespace fd kept where that is refused), entered by the socket helper thread."""
-    def make() -> int:
-        if kept_ns_fd >= 0:
-            return nsenter.socket_in(kept_ns_fd).detach()
-        ns_fd = fcntl.ioctl(sock.fileno(), SIOCGSKNS)
-        try:
-            return nsenter.socket_in(ns_fd).detach()
-        finally:
-            os.close(ns_fd)
-
-    return make
+def _make_sockets_quiet(fd: int) -> tuple[socket.socket, socket.socket | None]:
+    return _make_sockets(fd, events=False)
 
 
 def _kept_ns_fd(sock: socket.socket, path_fd: int) -> int:
@@ -241,14 +241,38 @@ def _why(exc: OSError) -> str:
     return f"cannot open the namespace: {exc.strerror or exc}"
 
 
+def _close_entry(entry: PooledNs) -> None:
+    """Close a pooled namespace's handles (never raises)."""
+    try:  # the counters socket `counters.dump_stats` keeps beside this IPRoute pins it too
+        counters.forget(entry.ipr)
+    except Exception:
+        pass
+    for closable in (entry.ipr, entry.stats):
+        try:
+            if closable is not None:
+                closable.close()
+        except Exception:
+            pass
+    if entry.ns_fd >= 0:
+        try:
+            os.close(entry.ns_fd)
+        except OSError:
+            pass
+
+
 class NsPool:
     """The per-namespace sockets, opened on demand and closed when their namespace disappears."""
 
-    def __init__(self, hub: EventHub, proc_root: str = "/proc") -> None:
+    def __init__(self, hub: EventHub, proc_root: str = "/proc", events: bool = True) -> None:
+        """`events`: open an event socket per namespace for `hub` (False: a collector that collects once
+        has no use for them, and they cost a socket and a bind per namespace to open and to close)."""
         raise_nofile_limit()
         self.hub = hub
         self.proc_root = proc_root
-        self.loop = asyncio.new_event_loop()
+        self._events = events
+        #: The asyncio loop the IPRoutes share, made with the first one (most runs need none: importing
+        #: asyncio alone is ~14 ms of a one-shot dump's start).
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.entries: dict[int, PooledNs] = {}
         self._self_inode = nsenter.thread_netns_inode()
         #: RTM_GETNSID queries sent so far (answers are cached; for benchmarks and tests).
@@ -278,8 +302,7 @@ class NsPool:
         A namespace that vanished meanwhile is in neither: it is simply not there any more.
         """
         wanted = {e.inode: e for e in discovery.namespaces}
-        for inode in [i for i in self.entries if i not in wanted]:
-            self.drop(inode)
+        self.drop_many([i for i in self.entries if i not in wanted])
         gone = set(self.unreadable) - set(wanted)
         if gone:
             self.nsid_targets = {k: v for k, v in self.nsid_targets.items() if not {k[0], v} & gone}
@@ -302,14 +325,15 @@ class NsPool:
 
         here = [i for i in new_fds if i == self._self_inode]
         away = [i for i in new_fds if i != self._self_inode]
-        made: dict[int, tuple[socket.socket, socket.socket] | OSError] = {}
+        make = _make_sockets if self._events else _make_sockets_quiet
+        made: dict[int, tuple[socket.socket, socket.socket | None] | OSError] = {}
         for inode in here:  # our own namespace: no setns (it needs CAP_SYS_ADMIN even to stay)
             try:
-                made[inode] = _make_sockets(new_fds[inode])
+                made[inode] = make(new_fds[inode])
             except OSError as exc:
                 made[inode] = exc
         if away:
-            results = nsenter.visit_each([new_fds[i] for i in away], _make_sockets)
+            results = nsenter.visit_each([new_fds[i] for i in away], make)
             made.update(zip(away, results, strict=True))
 
         opened: list[int] = []
@@ -318,11 +342,12 @@ class NsPool:
                 os.close(new_fds[inode])
                 self._mark_unreadable(wanted[inode], result, unreadable)
                 continue
-            ev, counters = result
+            counters, ev = result
             ns_fd = _kept_ns_fd(counters, new_fds[inode])
-            ipr = self._iproute(-1, _request_fd_beside(counters, ns_fd))
-            self.hub.add(inode, ev)
-            self.entries[inode] = PooledNs(inode, ns_fd, ipr, StatsSocket(counters))
+            stats = StatsSocket(counters)
+            if ev is not None:
+                self.hub.add(inode, ev)
+            self.entries[inode] = PooledNs(inode, ns_fd, _LazyIPRoute(stats, ns_fd, self._shared_loop), stats)
             opened.append(inode)
         return opened, unreadable, errors
 
@@ -331,8 +356,12 @@ class NsPool:
         self.unreadable[entry.inode] = entry
         self.unreadable_why[entry.inode] = _why_short(exc)
 
-    def _iproute(self, fd: int, make_fd: Callable[[], int] | None = None) -> Any:
-        return _LazyIPRoute(fd, self.loop, make_fd)
+    def _shared_loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            import asyncio
+
+            self._loop = asyncio.new_event_loop()
+        return self._loop
 
     def nsid_of(self, from_inode: int, target_inode: int) -> int | None:
         """The nsid `from_inode` has for `target_inode`, or None (none assigned, or unknown).
@@ -420,39 +449,41 @@ class NsPool:
 
     def drop(self, inode: int) -> None:
         """Close everything held for a namespace (so it is no longer pinned)."""
-        fd = self._query_fds.pop(inode, None)
-        if fd is not None:
-            os.close(fd)
-        entry = self.entries.pop(inode, None)
-        self.hub.remove(inode)
-        if entry is None:
+        self.drop_many((inode,))
+
+    def drop_many(self, inodes: Collection[int]) -> None:
+        """`drop` for several namespaces, with one pass over what the others remember of them.
+
+        Why: each drop forgets the namespace in every other namespace's nsid answers and in the nsid
+        memo; dropping them one by one made closing a pool of 1000 namespaces quadratic (~1 M dict
+        operations, 135 ms of a one-shot `vnettop dump`).
+        """
+        if not inodes:
             return
-        try:  # the counters socket `counters.dump_stats` keeps beside this IPRoute pins it too
-            counters.forget(entry.ipr)
-        except Exception:
-            pass
-        for closable in (entry.ipr, entry.stats):
-            try:
-                if closable is not None:
-                    closable.close()
-            except Exception:
-                pass
-        if entry.ns_fd >= 0:
-            try:
-                os.close(entry.ns_fd)
-            except OSError:
-                pass
+        for inode in inodes:
+            fd = self._query_fds.pop(inode, None)
+            if fd is not None:
+                os.close(fd)
+            entry = self.entries.pop(inode, None)
+            self.hub.remove(inode)
+            if entry is not None:
+                _close_entry(entry)
+        gone = set(inodes)
         for other in self.entries.values():
-            other.nsids.pop(inode, None)
-        self.nsid_targets = {k: v for k, v in self.nsid_targets.items() if inode not in (k[0], v)}
+            if not gone.isdisjoint(other.nsids):
+                other.nsids = {k: v for k, v in other.nsids.items() if k not in gone}
+        if self.nsid_targets:
+            self.nsid_targets = {k: v for k, v in self.nsid_targets.items()
+                                 if k[0] not in gone and v not in gone}
 
     def close(self) -> None:
         self.release_fds()
-        for inode in list(self.entries):
-            self.drop(inode)
-        if not self.loop.is_closed():
+        self.nsid_targets = {}
+        self.drop_many(list(self.entries))
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
             try:  # pyroute2 leaves async generators behind; finish them quietly
-                self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+                loop.run_until_complete(loop.shutdown_asyncgens())
             except Exception:
                 pass
-            self.loop.close()
+            loop.close()

@@ -15,7 +15,6 @@ not the other sources' owners, and without the pod's name and namespace a `cali`
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 
 from vnettop.model import Link, LinkKey
@@ -28,6 +27,8 @@ MATCH = "veth name matches pod"
 
 def veth_name(namespace: str, pod: str, prefix: str = PREFIX) -> str:
     """The host-side veth name Calico gives pod `pod` of Kubernetes namespace `namespace`."""
+    import hashlib  # only with pods to match (~3 ms to import: most dumps never need it)
+
     digest = hashlib.sha1(f"{namespace}.{pod}".encode(), usedforsecurity=False).hexdigest()
     return f"{prefix}{digest[:HASH_DIGITS]}"
 

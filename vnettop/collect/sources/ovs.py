@@ -51,6 +51,7 @@ import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from vnettop.collect.sources import Enrichment, scope
 from vnettop.model import (
@@ -67,8 +68,10 @@ from vnettop.model import (
     Snapshot,
 )
 from vnettop.ovsdb.jsonrpc import OvsdbError, default_socket
-from vnettop.ovsdb.monitor import Monitor
-from vnettop.ovsdb.view import OvsInterface, OvsView
+
+if TYPE_CHECKING:
+    from vnettop.ovsdb.monitor import Monitor
+    from vnettop.ovsdb.view import OvsInterface, OvsView
 
 NAME = "ovs"
 OWNER_SOURCE = "ovsdb external_ids"
@@ -304,6 +307,8 @@ class OvsSource:
             except OvsdbError:
                 self.close()  # lost: connect again below (a restarted server is picked up at once)
         if view is None:
+            from vnettop.ovsdb.monitor import Monitor  # only with a server to ask (~3 ms to import)
+
             try:
                 self._mon = Monitor(self.db, TIMEOUT)
                 view = self._mon.view()
