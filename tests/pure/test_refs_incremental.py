@@ -418,3 +418,32 @@ def test_a_far_end_resolved_alone_later_is_checked_not_searched() -> None:
         assert cache.patched[0] == 1
         assert len(new) <= len(_veths(w, ns)) + len(bases[ns]), (ns, new)
         stats = _counters(w, bases, set(), stats)
+
+
+def test_an_nsid_assigned_later_resolves_that_namespace_again_not_everything() -> None:
+    """A veth in root whose nsid named no namespace (`vgone`, nsid 99) when first resolved: the kernel
+    assigns 99 to a namespace later (an RTM_NEWNSID in root) and root's drafts stay the very same. With
+    root `renumbered`, the cache resolves root again (not every namespace) and gives what a full resolve
+    gives, the peer found; not told, it would keep the stale answer (which is why it must be told)."""
+    w = World(30, 3)
+    vgone = next(d for d in w.devs[ROOT].values() if d.link.name == "vgone")
+    target = w._new_ns_inode()  # a namespace root has no nsid for yet, holding vgone's far end
+    w.devs[target] = {}
+    w._add(target, "lo", kind="loopback")
+    w._add(target, "far", kind="veth", link=vgone.link.ifindex, nsid=w._nsid(target, ROOT))
+    assert vgone.link_ifindex in w.devs[target] and (ROOT, target) not in w.table
+    cache = ResolveCache()
+    memo: dict[tuple[int, int], int] = {}
+    bases = w.bases(None, set())
+    stats = _counters(w, bases, set(), {})
+    cache.resolve(bases, stats, w.nsid_of, w.unreadable, memo)
+    w.table[(ROOT, target)] = 99  # the kernel numbers it now, 99 as vgone's draft says
+    stale, _ = cache.resolve(bases, stats, w.nsid_of, w.unreadable, memo)
+    assert cache.reused  # not told: the old answer, where vgone's peer is unknown
+    assert next(link for link in stale if link.name == "vgone").peer.netns == 0  # type: ignore[union-attr]
+    links, errors = cache.resolve(bases, stats, w.nsid_of, w.unreadable, memo, renumbered={ROOT})
+    assert cache.patched[0] == 1  # root alone
+    assert _snapshot(links, errors) == _snapshot(*resolve_links(
+        {ns: [dataclasses.replace(d, link=dataclasses.replace(d.link, stats=stats[ns][d.link.ifindex]))
+              for d in ds] for ns, ds in bases.items()}, w.nsid_of, w.unreadable))
+    assert next(link for link in links if link.name == "vgone").peer.netns == target  # type: ignore[union-attr]

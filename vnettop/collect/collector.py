@@ -56,7 +56,7 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -356,9 +356,7 @@ class LiveCollector:
         errors.extend(errs)
         changes = self._hub.take()
         for inode in changes.nsid_changed:
-            pool.forget_nsids(inode)
-        if changes.nsid_changed:
-            self._resolved.invalidate()
+            pool.forget_nsids(inode)  # (and the resolve takes their far references again)
         t = lap("open", t)
 
         drafts_by_ns: dict[int, tuple[LinkDraft, ...]] = {}
@@ -413,7 +411,7 @@ class LiveCollector:
             tun_changed = tun_changed or changed
         t = lap("netlink", t)
 
-        links = self._resolve(drafts_by_ns, stats_by_ns, unreadable, errors)
+        links = self._resolve(drafts_by_ns, stats_by_ns, unreadable, errors, changes.nsid_changed)
         counts["resolve_reused"] = int(self._resolved.reused)
         # namespaces resolved again (-1: all), and links elsewhere resolved again for referring into them
         counts["resolve_patched"], counts["resolve_redone"] = self._resolved.patched
@@ -570,13 +568,13 @@ class LiveCollector:
 
     def _resolve(self, drafts_by_ns: dict[int, tuple[LinkDraft, ...]],
                  stats_by_ns: dict[int, dict[int, Stats]], unreadable: dict[int, str],
-                 errors: list[CollectError]) -> tuple[Link, ...]:
+                 errors: list[CollectError], renumbered: Collection[int] = ()) -> tuple[Link, ...]:
         pool = self._pool
         assert pool is not None
         failures = pool.nsid_failures
         try:
             links, errs = self._resolved.resolve(drafts_by_ns, stats_by_ns, pool.nsid_of, unreadable,
-                                                 pool.nsid_targets)
+                                                 pool.nsid_targets, renumbered)
         except Exception as exc:
             pool.release_fds()
             self._resolved.invalidate()

@@ -411,8 +411,9 @@ class ResolveCache:
     resolved last tick, and re-resolving ~1000 links cost ~10 ms of a ~25 ms tick at 200 namespaces.
     The answer is reused only when it would be the same: the very same draft tuples (by identity: the
     collector hands back a namespace's last dump unchanged until it re-dumps it) for the very same
-    namespaces, the same unreadable ones, and `invalidate()` not called since (the collector calls it on
-    an nsid event, and when a question to the kernel failed, since failures are asked again next time).
+    namespaces, the same unreadable ones, no namespace whose nsid table changed (`renumbered`: the
+    collector passes those an nsid event came from), and `invalidate()` not called since (the
+    collector calls it when a question to the kernel failed, since failures are asked again next time).
     Counters never decide a reference (they only order the questions), so reused links with the new
     counters swapped in equal a full resolve of the same drafts with those counters.
 
@@ -420,9 +421,11 @@ class ResolveCache:
     resolved again, with the links elsewhere that refer into them (a veth's or a lower device's far end
     there), into an unreadable namespace, or into no namespace found: every other link's references
     point at drafts that are the very same objects as last time, and a namespace's nsids do not change
-    without the event that calls `invalidate()`, so its resolved Link (the same object) is what a full
-    resolve would give. A master and a bridge's ports are always in the link's own namespace. At 1000
-    namespaces one device changed costs a few links' resolve instead of all 5000 (50-150 ms).
+    without an nsid event (an nsid is only ever added while the pool pins every namespace: the links of
+    that namespace referring elsewhere are resolved again, `renumbered`), so its resolved Link (the same
+    object) is what a full resolve would give. A master and a bridge's ports are always in the link's
+    own namespace. At 1000 namespaces one device changed costs a few links' resolve instead of all 5000
+    (50-150 ms).
     """
 
     def __init__(self) -> None:
@@ -461,20 +464,24 @@ class ResolveCache:
         nsid_of: NsidOf,
         unreadable: Mapping[int, str] = _NO_UNREADABLE,
         memo: dict[tuple[int, int], int] | None = None,
+        renumbered: Collection[int] = (),
     ) -> tuple[tuple[Link, ...], tuple[CollectError, ...]]:
         """Like `resolve_links`, over `bases` with `stats[ns]` (ifindex -> counters, for every draft of
-        `ns`) swapped in where given; a namespace absent from `stats` has fresh counters in its drafts."""
+        `ns`) swapped in where given; a namespace absent from `stats` has fresh counters in its drafts.
+        `renumbered`: namespaces whose nsid table changed (an nsid was assigned there): their links that
+        refer elsewhere are resolved again even if their drafts did not change."""
         last = self._bases
         self.reused = (
             last is not None and len(stats) == len(bases) == len(last) and unreadable == self._unreadable
             and all(last.get(ns) is drafts for ns, drafts in bases.items())
+            and not any(ns in bases for ns in renumbered)
         )
         if self.reused:
             self.patched = (0, 0)
             links = self._links = self._swap_changed(stats)
             return links, self._errors
         if last is not None:
-            patched = self._patch(last, bases, stats, nsid_of, unreadable, memo)
+            patched = self._patch(last, bases, stats, nsid_of, unreadable, memo, renumbered)
             if patched is not None:
                 return patched
         self.patched = (-1, -1)
@@ -498,11 +505,16 @@ class ResolveCache:
         nsid_of: NsidOf,
         unreadable: Mapping[int, str],
         memo: dict[tuple[int, int], int] | None,
+        renumber: Collection[int] = (),
     ) -> tuple[tuple[Link, ...], tuple[CollectError, ...]] | None:
         """The last answer with the namespaces that changed (and the links referring into them) resolved
         again; None when a full resolve is due (many changed, or a question to the kernel failed)."""
         # A namespace without counters this time was dumped: its drafts carry fresh counters.
         changed = {ns for ns, drafts in bases.items() if last.get(ns) is not drafts or ns not in stats}
+        # A namespace whose nsid table changed: an nsid was added (one is never changed or taken back while
+        # the pool pins every namespace), so what was resolved stays true, and what was not (a far end in
+        # no namespace found: the referrers of 0, always resolved again below) may resolve now.
+        changed |= {ns for ns in renumber if ns in bases}
         gone = {ns for ns in last if ns not in bases}
         if len(changed) + len(gone) > max(1, len(bases) // 4):
             return None  # as costly as resolving everything
