@@ -64,9 +64,23 @@ class RateTracker:
             return  # the same moment again (a loaded file): nothing to learn
         links = snap.links
         prev = self._links
-        if not (prev is not None and self._sorted and self._merge(prev, links, dt)):
+        if prev is None or not (self._incremental(prev, links, dt)
+                                or (self._sorted and self._merge(prev, links, dt))):
             self._full(links, dt)
         self._links, self._last_at = links, at
+
+    def _incremental(self, prev: tuple[Link, ...], links: tuple[Link, ...], dt: float) -> bool:
+        """The usual tick: the same devices in the same order, a few of them with new counters (new
+        Link objects). False (nothing done) otherwise."""
+        if len(prev) != len(links):
+            return False
+        moved = [(old, new) for old, new in zip(prev, links, strict=True) if old is not new]
+        if any(old.ifindex != new.ifindex or old.netns != new.netns for old, new in moved):
+            return False
+        self._tick += 1
+        for _, link in moved:
+            self._note(link.key, (link.stats.rx_bytes, link.stats.tx_bytes), dt)
+        return True
 
     def _merge(self, prev: tuple[Link, ...], links: tuple[Link, ...], dt: float) -> bool:
         """Rates for the devices whose Link changed, and the devices that came and went, found by
