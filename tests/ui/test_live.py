@@ -75,6 +75,27 @@ async def test_a_storm_of_events_is_still_spaced_out() -> None:
         assert all(gap >= MIN_GAP * 0.9 for gap in gaps[BURST:]), gaps
 
 
+async def test_the_header_counts_follow_devices_and_counter_only_ticks_keep_them() -> None:
+    snap = compute_node()
+    app, collector = make_app(snap, interval=60.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        assert "links 14 · br 1 ·" in screen_text(app)
+        polls = app.polls
+        # Counters only (new Link objects, same devices): the counts are carried over, still right.
+        moved = [replace(lk, stats=Stats(lk.stats.rx_bytes + 1, 0)) for lk in snap.links]
+        collector.change(with_links(snap, moved))
+        await wait_for(pilot, lambda: app.polls > polls)
+        assert "links 14 · br 1 ·" in screen_text(app)
+        # A bridge more, then a veth turned into a bridge (same number of devices): counted again.
+        collector.change(with_links(snap, [*moved, NEW]))
+        await wait_for(pilot, lambda: "links 15 · br 2 ·" in screen_text(app))
+        veth = next(lk for lk in moved if lk.kind == "veth")
+        again = [replace(lk, kind="bridge") if lk is veth else lk for lk in moved]
+        collector.change(with_links(snap, [*again, NEW]))
+        await wait_for(pilot, lambda: "links 15 · br 3 · veth 4 ·" in screen_text(app))
+
+
 async def test_selection_expansion_and_filter_survive_refreshes() -> None:
     snap = compute_node()
     app, collector = make_app(snap, interval=60.0)

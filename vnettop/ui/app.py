@@ -303,7 +303,7 @@ class VnettopApp(RecordingActions, FleetActions, NavigationActions, WriteActions
         self.rates.feed(snap)
         self.changes.feed(snap)
         self.snapshot = snap
-        self._refresh_header()
+        self._refresh_header(same_structure=not changed)
         if changed:
             self._mark_all_stale()
             self._refresh_view()  # the details follow after the next refresh
@@ -330,7 +330,8 @@ class VnettopApp(RecordingActions, FleetActions, NavigationActions, WriteActions
         """Every view must be rebuilt before it is shown again (the visible one is, at once)."""
         self._stale_views = {"topology", *TABLE_VIEWS}  # not "hosts": its rows are not the snapshot's
 
-    def _refresh_header(self) -> None:
+    def _refresh_header(self, same_structure: bool = False) -> None:
+        """`same_structure`: the snapshot differs from the one shown before at most in counters."""
         if not self.screen_stack:
             return
         fleet = None
@@ -342,7 +343,7 @@ class VnettopApp(RecordingActions, FleetActions, NavigationActions, WriteActions
                                 self.fleet.summary_line())
         self.main_query(HeaderBar).show(self.snapshot, HeaderState(
             self.read_only, self.source_label, self.interval, self.paused, self.filter, fleet,
-            self.moment_label()))
+            self.moment_label()), same_structure=same_structure)
 
     def _refresh_view(self) -> None:
         """Rebuild the visible view's content (others wait until shown)."""
