@@ -6,6 +6,7 @@ answered. The collector settings are process-wide, so every test puts them back 
 from __future__ import annotations
 
 import gc
+import itertools
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -62,6 +63,22 @@ def test_full_collections_wait_for_a_quiet_moment() -> None:
     policy.stop()
     assert gc.get_threshold() == before
     assert not policy.tick()
+
+
+def test_without_keys_full_collections_come_less_often() -> None:
+    clock, runs = Clock(), []
+    policy = GcPolicy(every=5, quiet=0.5, at_most=15, idle_every=30, clock=clock,
+                      collect=lambda: runs.append(clock.now))
+    policy.start()
+    for _ in range(90):  # 90 s without a key
+        clock.now += 1
+        policy.tick()
+    assert [b - a for a, b in itertools.pairwise(runs)] == [30.0, 30.0, 30.0]
+    clock.now += 1
+    policy.note_input()  # a key: garbage is made again, so the short schedule is back
+    clock.now += 5
+    assert policy.tick()
+    policy.stop()
 
 
 def test_run_uses_a_policy_and_puts_the_thresholds_back(monkeypatch: pytest.MonkeyPatch) -> None:
