@@ -29,6 +29,10 @@ class Change:
 
 #: Every field of a Link but its counters: what the views draw.
 link_shape = attrgetter(*[f.name for f in fields(Link) if f.name != "stats"])
+#: What the tree and the reused table rows show of a namespace record, with its label (compared apart):
+#: not `pids` and `fds` (every process of the host, starting and ending every second on a busy one;
+#: shown only in the details pane and the namespaces table, which are rebuilt whole).
+ns_shown = attrgetter("names", "root", "mounts", "processes", "readable", "unreadable_reason")
 
 
 def same_structure(a: Snapshot, b: Snapshot) -> bool:
@@ -50,10 +54,12 @@ def same_structure(a: Snapshot, b: Snapshot) -> bool:
 
 
 def _changed_records(old: Snapshot, new: Snapshot) -> set[int] | None:
-    """The namespaces whose record changed in nothing any other namespace's subtree shows (pids,
-    processes, fds: a busy host starts and ends processes every second), those that came, and those
-    with devices referring to one that came or went (named by its label, or as "net:[INODE]"); None
-    when one changed what others show: its label, which names it in every reference to it.
+    """The namespaces whose record changed in what their own subtree shows but nothing any other
+    namespace's subtree shows (processes: a busy host starts and ends processes every second), those
+    that came, and those with devices referring to one that came or went (named by its label, or as
+    "net:[INODE]"); None when one changed what others show: its label, which names it in every
+    reference to it. A record that changed only in what no subtree shows (`pids`, `fds`: the root
+    namespace's, every second) is not a change here (see `ns_shown`).
     """
     if old.namespaces is new.namespaces:
         return set()
@@ -66,7 +72,8 @@ def _changed_records(old: Snapshot, new: Snapshot) -> set[int] | None:
                     continue
                 if a.label != b.label:
                     return None
-                changed.add(b.inode)
+                if ns_shown(a) != ns_shown(b):
+                    changed.add(b.inode)
             return changed
     before = {ns.inode: ns for ns in old.namespaces}
     came: set[int] = set()
@@ -77,7 +84,8 @@ def _changed_records(old: Snapshot, new: Snapshot) -> set[int] | None:
         elif was is not b and was != b:
             if was.label != b.label:
                 return None
-            changed.add(b.inode)
+            if ns_shown(was) != ns_shown(b):
+                changed.add(b.inode)
     came_or_went = came | (before.keys() - {ns.inode for ns in new.namespaces})
     if came_or_went:  # a device naming it by its label, or as "net:[INODE]", names it the other way now
         changed |= came
