@@ -7,7 +7,7 @@ from dataclasses import replace
 from tests.fixtures_snapshots import QDHCP, ROOT, compute_node, cyclic
 from tests.ui.fakes import later, with_links
 from vnettop.model import Link, LinkRef, Stats
-from vnettop.ui.changes import ChangeLog, diff, same_structure
+from vnettop.ui.changes import ChangeLog, changed_namespaces, diff, same_devices, same_structure
 from vnettop.ui.filtering import Filter
 from vnettop.ui.rates import RateTracker, human_rate, sparkline
 from vnettop.ui.targets import Target, nearest_survivor
@@ -149,3 +149,16 @@ def test_same_structure_ignores_counters_and_time_only() -> None:
     down = _replace_link(snap.links, (ROOT, 2), admin_up=False)
     assert not same_structure(snap, with_links(snap, down))
     assert not same_structure(snap, later(snap, 1, namespaces=snap.namespaces[:2]))
+
+
+def test_a_device_swapped_for_another_in_one_refresh_is_a_removal_and_an_addition() -> None:
+    """The same number of devices is not the same devices: the identity walk must not pair them up."""
+    old = compute_node()
+    gone = old.links[-1]
+    came = replace(gone, ifindex=gone.ifindex + 100, name="vntswap0")
+    new = replace(old, links=(*old.links[:-1], came))
+    assert same_devices(old.links, new.links) is None
+    whats = {(c.what, c.subject) for c in diff(old, new)}
+    assert ("removed", gone.name) in whats and ("added", "vntswap0") in whats
+    changed = changed_namespaces(old, new)
+    assert changed is not None and gone.netns in changed
