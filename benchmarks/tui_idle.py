@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import dataclasses
 import io
 import os
 import pstats
@@ -31,12 +32,14 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from vnettop.collect.collector import LiveCollector
+from vnettop.render.json import load_snapshot
 from vnettop.ui.app import build_app
 from vnettop.ui.gc_policy import GcPolicy
 
@@ -72,6 +75,43 @@ def peak_rss_mb() -> float:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     return float("nan")
+
+
+class IdleReplay:
+    """A host that changes only as an idle one does, from a saved snapshot (`--replay FILE`): every
+    collection hands back the same devices, 1 % of them with new counters (new Link objects, as the
+    live collector makes for a device whose counters moved), and every other one the root namespace's
+    pids changed (processes start and end there all the time). No kernel, no other load: the UI
+    thread's cost of an idle tick, repeatable while other people's tests churn the host."""
+
+    never_changes = False
+
+    def __init__(self, snap: Any) -> None:
+        self.snap = snap
+        self.ticks = 0
+        self._closed = threading.Event()
+
+    def wait_for_change(self, timeout: float) -> bool:
+        self._closed.wait(timeout)
+        return False
+
+    def collect(self) -> Any:
+        self.ticks += 1
+        snap = self.snap
+        step = max(1, len(snap.links) // 100)
+        links = tuple(dataclasses.replace(link, stats=dataclasses.replace(
+            link.stats, rx_bytes=link.stats.rx_bytes + 100 * self.ticks)) if i % step == self.ticks % step
+            else link for i, link in enumerate(snap.links))
+        namespaces = snap.namespaces
+        if self.ticks % 2:
+            root = namespaces[0]
+            namespaces = (dataclasses.replace(root, pids=(*root.pids, 900000 + self.ticks)), *namespaces[1:])
+        self.snap = dataclasses.replace(snap, links=links, namespaces=namespaces,
+                                        taken_at=datetime.now(timezone.utc))
+        return self.snap
+
+    def close(self) -> None:
+        self._closed.set()
 
 
 async def change_latency(app: Any, pilot: Any, rounds: int) -> None:
@@ -142,7 +182,7 @@ async def change_latency(app: Any, pilot: Any, rounds: int) -> None:
 
 
 async def measure(args: argparse.Namespace) -> None:
-    collector = LiveCollector()
+    collector: Any = LiveCollector() if args.replay is None else IdleReplay(load_snapshot(args.replay))
     app = build_app(collector, None, read_only=True, interval=args.interval)
     app.gc_policy = GcPolicy()
     async with app.run_test(size=(120, 40)) as pilot:
@@ -153,6 +193,15 @@ async def measure(args: argparse.Namespace) -> None:
               f"{len(app.snapshot.namespaces) if app.snapshot else 0} namespaces, "
               f"{len(app.snapshot.links) if app.snapshot else 0} links", flush=True)
         await pilot.pause(args.settle)
+        applied: list[float] = []
+        apply = app.apply_snapshot
+
+        def timed_apply(snap: Any) -> None:
+            c0 = time.thread_time()
+            apply(snap)
+            applied.append((time.thread_time() - c0) * 1000)
+
+        app.apply_snapshot = timed_apply
         load0 = os.getloadavg()[0]
         polls0, cpu0, ui0, w0 = app.polls, thread_cpu(), ui_cpu_precise(), time.perf_counter()
         prof = cProfile.Profile() if args.profile else None
@@ -174,6 +223,10 @@ async def measure(args: argparse.Namespace) -> None:
             print(f"  {role:15s}: {d * 1000 / ticks:7.1f} ms per tick, {d / span * 100:5.2f} % of a core")
         total = sum(cpu1.values()) - sum(cpu0.values())
         print(f"  whole process  : {total * 1000 / ticks:7.1f} ms per tick, {total / span * 100:5.2f} % of a core")
+        app.apply_snapshot = apply
+        if applied:
+            print(f"  of the UI thread, applying a snapshot: median {statistics.median(applied):.1f} ms, "
+                  f"max {max(applied):.1f} ms (n={len(applied)}; the rest is drawing and timers)")
         print(f"  peak RSS {peak_rss_mb():.0f} MB (this process, headless)")
         if prof is not None:
             buf = io.StringIO()
@@ -192,6 +245,8 @@ def main() -> int:
     ap.add_argument("--settle", type=float, default=5.0)
     ap.add_argument("--interval", type=float, default=1.0)
     ap.add_argument("--profile", action="store_true", help="cProfile the UI thread over the window")
+    ap.add_argument("--replay", metavar="FILE",
+                    help="no live collector: an idle host replayed from a saved snapshot (see IdleReplay)")
     ap.add_argument("--changes", type=int, default=0,
                     help="then add and remove a bridge in a namespace of our own this many times: the latency")
     ap.add_argument("--top", type=int, default=35)
