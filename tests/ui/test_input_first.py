@@ -65,17 +65,28 @@ def test_full_collections_wait_for_a_quiet_moment() -> None:
     assert not policy.tick()
 
 
-def test_without_keys_full_collections_come_less_often() -> None:
+def test_without_keys_and_garbage_full_collections_come_less_often() -> None:
     clock, runs = Clock(), []
-    policy = GcPolicy(every=5, quiet=0.5, at_most=15, idle_every=30, clock=clock,
-                      collect=lambda: runs.append(clock.now))
+    garbage = [0]
+
+    def collect() -> int:
+        runs.append(clock.now)
+        return garbage[0]
+
+    policy = GcPolicy(every=5, quiet=0.5, at_most=15, idle_every=30, little=100, clock=clock, collect=collect)
     policy.start()
-    for _ in range(90):  # 90 s without a key
+    for _ in range(120):  # two minutes without a key, and little garbage found each time
         clock.now += 1
         policy.tick()
-    assert [b - a for a, b in itertools.pairwise(runs)] == [30.0, 30.0, 30.0]
+    assert [b - a for a, b in itertools.pairwise(runs)] == [5.0, 10.0, 20.0, 30.0, 30.0]
+    garbage[0] = 10_000  # then much garbage (namespaces coming and going): the short interval is back
+    clock.now += 30
+    assert policy.tick()
+    clock.now += 5
+    assert policy.tick()
+    garbage[0] = 0
     clock.now += 1
-    policy.note_input()  # a key: garbage is made again, so the short schedule is back
+    policy.note_input()  # a key: garbage is made again, so the short schedule holds whatever was found
     clock.now += 5
     assert policy.tick()
     policy.stop()
