@@ -158,7 +158,7 @@ class TopologyTree(Tree[Target], inherit_bindings=False):
             self._specs, self._ns_shapes = specs, ns_shapes
             return None
         before = self.current_target
-        old_order = self.order()
+        old_specs = self._specs  # its screen order is needed only if the selection vanishes
         scroll_y = self.scroll_y
         if self._specs and self._patch(specs, ns_shapes):
             self.patches += 1
@@ -170,6 +170,7 @@ class TopologyTree(Tree[Target], inherit_bindings=False):
         if before is not None:
             target: Target | None = before
             if before not in self._by_target:
+                old_order = [spec.target for spec in flatten(old_specs)]
                 target = nearest_survivor(old_order, before, self._by_target)
                 moved_to = target
             if target is not None:
