@@ -121,6 +121,15 @@ def changed_namespaces(old: Snapshot, new: Snapshot) -> frozenset[int] | None:
             if link_shape(prev) != link_shape(link):
                 changed.add(link.netns)
                 tuns.extend(x for x in (prev, link) if x.tun is not None)
+    elif (merged := merge_devices(old.links, new.links)) is not None:
+        for prev, link in merged[0]:
+            if link_shape(prev) != link_shape(link):
+                changed.add(link.netns)
+                tuns.extend(x for x in (prev, link) if x.tun is not None)
+        for link in (*merged[1], *merged[2]):
+            changed.add(link.netns)
+            if link.tun is not None:
+                tuns.append(link)
     else:
         before = {link.key: link for link in old.links}
         for link in new.links:
@@ -129,10 +138,10 @@ def changed_namespaces(old: Snapshot, new: Snapshot) -> frozenset[int] | None:
                 continue
             changed.add(link.netns)
             tuns.extend(x for x in (was, link) if x is not None and x.tun is not None)
-        for gone in before.values():
-            changed.add(gone.netns)
-            if gone.tun is not None:
-                tuns.append(gone)
+        for left in before.values():
+            changed.add(left.netns)
+            if left.tun is not None:
+                tuns.append(left)
     holders = {h.pid for link in tuns if link.tun is not None for h in link.tun.known_holders}
     if holders:
         changed.update(ns.inode for ns in new.namespaces if any(p.pid in holders for p in ns.processes))
@@ -155,6 +164,48 @@ def same_devices(old: tuple[Link, ...], new: tuple[Link, ...]) -> list[tuple[Lin
     return pairs
 
 
+def merge_devices(old: tuple[Link, ...], new: tuple[Link, ...],
+                  ) -> tuple[list[tuple[Link, Link]], list[Link], list[Link]] | None:
+    """(pairs of the same device that are not the very same object, devices that came, devices that
+    went), found by walking both tuples in key order, as the collector sorts them; None if either is
+    not in strict key order (a hand-made file: the caller indexes them by key instead). At 5,000
+    devices this is a few times cheaper than two dictionaries, on the refresh that shows a change."""
+    pairs: list[tuple[Link, Link]] = []
+    came: list[Link] = []
+    gone: list[Link] = []
+    i, n = 0, len(old)
+    last_old: tuple[int, int] | None = None
+    last_new: tuple[int, int] | None = None
+    for link in new:
+        key = link.key
+        if last_new is not None and key <= last_new:
+            return None
+        last_new = key
+        while i < n:
+            was = old[i]
+            was_key = was.key
+            if last_old is not None and was_key <= last_old:
+                return None
+            if was_key >= key:
+                break
+            last_old = was_key
+            gone.append(was)
+            i += 1
+        if i < n and old[i].key == key:
+            if old[i] is not link:
+                pairs.append((old[i], link))
+            last_old = key
+            i += 1
+        else:
+            came.append(link)
+    for was in old[i:]:
+        if last_old is not None and was.key <= last_old:
+            return None
+        last_old = was.key
+        gone.append(was)
+    return pairs, came, gone
+
+
 def _link_changes(at: datetime, old: Snapshot, new: Snapshot) -> list[Change]:
     out: list[Change] = []
     if old.links is new.links:
@@ -165,10 +216,16 @@ def _link_changes(at: datetime, old: Snapshot, new: Snapshot) -> list[Change]:
             if was != link:
                 out.extend(_state_changes(at, new, was, link))
         return out
-    old_links = {link.key: link for link in old.links}
-    new_links = {link.key: link for link in new.links}
-    gone = [link for key, link in old_links.items() if key not in new_links]
-    came = [link for key, link in new_links.items() if key not in old_links]
+    merged = merge_devices(old.links, new.links)
+    if merged is not None:
+        pairs, came, gone = merged
+    else:
+        old_links = {link.key: link for link in old.links}
+        new_links = {link.key: link for link in new.links}
+        gone = [link for key, link in old_links.items() if key not in new_links]
+        came = [link for key, link in new_links.items() if key not in old_links]
+        pairs = [(old_links[key], now) for key, now in new_links.items()
+                 if key in old_links and old_links[key] is not now]
     # Moves: same name and MAC, different namespace.
     came_by_key: dict[tuple[str, str | None], list[Link]] = {}
     for link in came:
@@ -188,11 +245,9 @@ def _link_changes(at: datetime, old: Snapshot, new: Snapshot) -> list[Change]:
         if link.key not in moved_to:
             out.append(Change(at, "added", link.name, new.ns_label(link.netns), link.kind,
                               Target.link(*link.key)))
-    for key, now in new_links.items():
-        before = old_links.get(key)
-        if before is None or before is now or before == now:
-            continue
-        out.extend(_state_changes(at, new, before, now))
+    for before, now in pairs:
+        if before != now:
+            out.extend(_state_changes(at, new, before, now))
     return out
 
 
