@@ -30,7 +30,17 @@ import time
 from collections.abc import Callable, Sequence
 
 from pyspy_summary import summarize
-from topology import PREFIX, REPO_ENV, REPO_ROOT, Interrupted, Topology, cleanup_all, run, wait_quiet
+from topology import (
+    PREFIX,
+    REPO_ENV,
+    REPO_ROOT,
+    Interrupted,
+    Topology,
+    cleanup_all,
+    run,
+    signals_raise,
+    wait_quiet,
+)
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 TMUX_DIR = os.path.join(os.environ.get("TMUX_TMPDIR", "/tmp"), f"tmux-{os.getuid()}")
@@ -351,6 +361,8 @@ class OnHost:
         self.teardown_seconds = 0.0
 
     def __enter__(self) -> OnHost:
+        self._signals = signals_raise()  # SIGTERM, SIGHUP: the namespace is removed all the same
+        self._signals.__enter__()
         try:
             run(["ip", "netns", "add", self.namespaces[0]])
             run(["ip", "-n", self.namespaces[0], "link", "add", f"{self.prefix}x", "up", "type", "bridge"])
@@ -361,7 +373,10 @@ class OnHost:
 
     def __exit__(self, *exc: object) -> None:
         t0 = time.monotonic()
-        run(["ip", "netns", "del", self.namespaces[0]], check=False)
+        try:
+            run(["ip", "netns", "del", self.namespaces[0]], check=False)
+        finally:
+            self._signals.__exit__(None, None, None)
         self.teardown_seconds = time.monotonic() - t0
 
     def summary(self) -> str:

@@ -27,6 +27,7 @@ import os
 import pstats
 import random
 import secrets
+import signal
 import statistics
 import subprocess
 import sys
@@ -251,6 +252,12 @@ def main() -> int:
                     help="then add and remove a bridge in a namespace of our own this many times: the latency")
     ap.add_argument("--top", type=int, default=35)
     args = ap.parse_args()
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)  # so `finally` removes the namespace made for --changes
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGHUP, stop)
     asyncio.run(measure(args))
     return 0
 
