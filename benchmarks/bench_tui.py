@@ -21,6 +21,7 @@ import argparse
 import os
 import random
 import re
+import secrets
 import signal
 import statistics
 import subprocess
@@ -29,7 +30,17 @@ import time
 from collections.abc import Callable, Sequence
 
 from pyspy_summary import summarize
-from topology import REPO_ENV, REPO_ROOT, Interrupted, Topology, cleanup_all, wait_quiet
+from topology import (
+    PREFIX,
+    REPO_ENV,
+    REPO_ROOT,
+    Interrupted,
+    Topology,
+    cleanup_all,
+    run,
+    signals_raise,
+    wait_quiet,
+)
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 TMUX_DIR = os.path.join(os.environ.get("TMUX_TMPDIR", "/tmp"), f"tmux-{os.getuid()}")
@@ -214,7 +225,7 @@ def key_tests(tui: Tui, modes: Sequence[str], keys: int, flip_ns: str | None,
                 if mode == "churn" and flip_ns and flip_dev:
                     state = "down" if i % 2 == 0 else "up"
                     subprocess.run(["ip", "-n", flip_ns, "link", "set", flip_dev, state], check=True)
-                    # The event reaches vnettop within 1-2 ms; it collects EVENT_SETTLE (50 ms) later,
+                    # The event reaches vnettop within 1-2 ms; it collects EVENT_SETTLE (50 ms, ui/pacing.py) later,
                     # for 20-40 ms, then applies the snapshot. A key sent 45-110 ms after the flip
                     # lands while that collection (or the drawing of its result) is in flight.
                     time.sleep(random.uniform(0.045, 0.110))
@@ -338,11 +349,47 @@ def change_latency(tui: Tui, netns: str, name: str, rounds: int) -> tuple[list[f
     return out, lost
 
 
+class OnHost:
+    """--on-host: the topology already on the host (e.g. topology.py --hold, which others may be measuring
+    too), plus one namespace of our own with one device, so the flips and the links added for the
+    latencies touch nothing of theirs. Same names and attributes as a Topology."""
+
+    def __init__(self) -> None:
+        self.tag = secrets.token_hex(2)
+        self.prefix = f"{PREFIX}{self.tag}"
+        self.namespaces = [f"{self.prefix}n0"]
+        self.teardown_seconds = 0.0
+
+    def __enter__(self) -> OnHost:
+        self._signals = signals_raise()  # SIGTERM, SIGHUP: the namespace is removed all the same
+        self._signals.__enter__()
+        try:
+            run(["ip", "netns", "add", self.namespaces[0]])
+            run(["ip", "-n", self.namespaces[0], "link", "add", f"{self.prefix}x", "up", "type", "bridge"])
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        t0 = time.monotonic()
+        try:
+            run(["ip", "netns", "del", self.namespaces[0]], check=False)
+        finally:
+            self._signals.__exit__(None, None, None)
+        self.teardown_seconds = time.monotonic() - t0
+
+    def summary(self) -> str:
+        names = os.listdir("/run/netns") if os.path.isdir("/run/netns") else []
+        return f"the host as it is ({len(names)} named namespaces), plus {self.namespaces[0]} of ours"
+
+
 def measure(args: argparse.Namespace) -> int:
-    print(f"== building {args.namespaces} namespaces", flush=True)
+    print("== using the namespaces on the host" if args.on_host else f"== building {args.namespaces} namespaces",
+          flush=True)
     misses: list[str] = []
     profiles: list[tuple[str, str]] = []
-    with Topology(args.namespaces) as topo:
+    with OnHost() if args.on_host else Topology(args.namespaces) as topo:
         print(f"  {topo.summary()}", flush=True)
         argv = [sys.executable, "-m", "vnettop", "--interval", "1", "--read-only"]
         tui = Tui(topo.tag, argv)
@@ -500,6 +547,9 @@ def main() -> int:
     ap.add_argument("--no-static", dest="static", action="store_false",
                     help="skip the comparison run over a saved snapshot (--load)")
     ap.add_argument("--cleanup", action="store_true", help="remove leftovers of crashed runs (vntbm*) and exit")
+    ap.add_argument("--on-host", action="store_true",
+                    help="build nothing: measure over the namespaces already on the host (the targets by "
+                         "--namespaces, which should say how many there are)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("bench_tui needs root (it builds namespaces)", file=sys.stderr)

@@ -6,6 +6,7 @@ answered. The collector settings are process-wide, so every test puts them back 
 from __future__ import annotations
 
 import gc
+import itertools
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -62,6 +63,33 @@ def test_full_collections_wait_for_a_quiet_moment() -> None:
     policy.stop()
     assert gc.get_threshold() == before
     assert not policy.tick()
+
+
+def test_without_keys_and_garbage_full_collections_come_less_often() -> None:
+    clock, runs = Clock(), []
+    garbage = [0]
+
+    def collect() -> int:
+        runs.append(clock.now)
+        return garbage[0]
+
+    policy = GcPolicy(every=5, quiet=0.5, at_most=15, idle_every=30, little=100, clock=clock, collect=collect)
+    policy.start()
+    for _ in range(120):  # two minutes without a key, and little garbage found each time
+        clock.now += 1
+        policy.tick()
+    assert [b - a for a, b in itertools.pairwise(runs)] == [5.0, 10.0, 20.0, 30.0, 30.0]
+    garbage[0] = 10_000  # then much garbage (namespaces coming and going): the short interval is back
+    clock.now += 30
+    assert policy.tick()
+    clock.now += 5
+    assert policy.tick()
+    garbage[0] = 0
+    clock.now += 1
+    policy.note_input()  # a key: garbage is made again, so the short schedule holds whatever was found
+    clock.now += 5
+    assert policy.tick()
+    policy.stop()
 
 
 def test_run_uses_a_policy_and_puts_the_thresholds_back(monkeypatch: pytest.MonkeyPatch) -> None:

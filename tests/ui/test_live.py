@@ -3,12 +3,16 @@ refreshes, vanished selections, and redraws skipped when nothing changed."""
 
 from __future__ import annotations
 
+import itertools
+import time
 from dataclasses import replace
 
 from tests.fixtures_snapshots import QDHCP, ROOT, compute_node
-from tests.ui.fakes import later, with_links
+from tests.ui.fakes import FakeCollector, later, with_links
 from tests.ui.helpers import SIZE, details_text, make_app, screen_text, started, wait_for
-from vnettop.model import Link, Namespace, Stats
+from vnettop.model import Link, Namespace, Snapshot, Stats
+from vnettop.ui.app import build_app
+from vnettop.ui.pacing import BURST, EVENT_SETTLE, MIN_GAP
 from vnettop.ui.targets import Target
 from vnettop.ui.widgets.snapshot_table import SnapshotTable
 from vnettop.ui.widgets.topology_tree import TopologyTree
@@ -27,6 +31,69 @@ async def test_a_change_shows_on_the_collectors_event_without_waiting_for_the_in
         collector.change(with_links(snap, [*snap.links, NEW]))
         await wait_for(pilot, lambda: tree.has(Target.link(ROOT, 50)))
         assert collector.max_concurrent == 1
+
+
+class _Timed(FakeCollector):
+    """Notes when each collection starts."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        super().__init__(snapshot)
+        self.started: list[float] = []
+
+    def collect(self) -> Snapshot:
+        self.started.append(time.monotonic())
+        return super().collect()
+
+
+async def test_a_lone_event_right_after_a_collection_is_collected_after_the_settle_delay_only() -> None:
+    # A fixed minimum gap between collections made a change that came just after one wait ~0.3 s.
+    snap = compute_node()
+    collector = _Timed(snap)
+    app = build_app(collector, None, read_only=True, interval=60.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        await wait_for(pilot, lambda: collector.waits > 0)  # the next poll is waiting: right after a collect
+        t0 = time.monotonic()
+        collector.change(with_links(snap, [*snap.links, NEW]))
+        await wait_for(pilot, lambda: len(collector.started) > 1)
+        assert collector.started[1] - t0 < (EVENT_SETTLE + MIN_GAP) / 2
+
+
+async def test_a_storm_of_events_is_still_spaced_out() -> None:
+    snap = compute_node()
+    collector = _Timed(snap)
+    app = build_app(collector, None, read_only=True, interval=60.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        for i in range(8):  # a change the moment each collection is shown: events back to back
+            polls = app.polls
+            links = [*snap.links, replace(NEW, ifindex=60 + i, name=f"vntnew{i}")]
+            collector.change(with_links(snap, links))
+            await wait_for(pilot, lambda p=polls: app.polls > p)
+        gaps = [b - a for a, b in itertools.pairwise(collector.started[1:])]
+        # The burst comes at once; after it, collections are MIN_GAP apart (a little slack for timers).
+        assert all(gap >= MIN_GAP * 0.9 for gap in gaps[BURST:]), gaps
+
+
+async def test_the_header_counts_follow_devices_and_counter_only_ticks_keep_them() -> None:
+    snap = compute_node()
+    app, collector = make_app(snap, interval=60.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        assert "links 14 · br 1 ·" in screen_text(app)
+        polls = app.polls
+        # Counters only (new Link objects, same devices): the counts are carried over, still right.
+        moved = [replace(lk, stats=Stats(lk.stats.rx_bytes + 1, 0)) for lk in snap.links]
+        collector.change(with_links(snap, moved))
+        await wait_for(pilot, lambda: app.polls > polls)
+        assert "links 14 · br 1 ·" in screen_text(app)
+        # A bridge more, then a veth turned into a bridge (same number of devices): counted again.
+        collector.change(with_links(snap, [*moved, NEW]))
+        await wait_for(pilot, lambda: "links 15 · br 2 ·" in screen_text(app))
+        veth = next(lk for lk in moved if lk.kind == "veth")
+        again = [replace(lk, kind="bridge") if lk is veth else lk for lk in moved]
+        collector.change(with_links(snap, [*again, NEW]))
+        await wait_for(pilot, lambda: "links 15 · br 3 · veth 4 ·" in screen_text(app))
 
 
 async def test_selection_expansion_and_filter_survive_refreshes() -> None:

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import replace
 
 from tests.fixtures_snapshots import QDHCP, ROOT, compute_node, cyclic
 from tests.ui.fakes import later, with_links
 from vnettop.model import Link, LinkRef, Stats
-from vnettop.ui.changes import ChangeLog, diff, same_structure
+from vnettop.ui.changes import (
+    ChangeLog,
+    changed_namespaces,
+    diff,
+    merge_devices,
+    same_devices,
+    same_structure,
+)
 from vnettop.ui.filtering import Filter
 from vnettop.ui.rates import RateTracker, human_rate, sparkline
 from vnettop.ui.targets import Target, nearest_survivor
@@ -149,3 +157,45 @@ def test_same_structure_ignores_counters_and_time_only() -> None:
     down = _replace_link(snap.links, (ROOT, 2), admin_up=False)
     assert not same_structure(snap, with_links(snap, down))
     assert not same_structure(snap, later(snap, 1, namespaces=snap.namespaces[:2]))
+
+
+def test_a_device_swapped_for_another_in_one_refresh_is_a_removal_and_an_addition() -> None:
+    """The same number of devices is not the same devices: the identity walk must not pair them up."""
+    old = compute_node()
+    gone = old.links[-1]
+    came = replace(gone, ifindex=gone.ifindex + 100, name="vntswap0")
+    new = replace(old, links=(*old.links[:-1], came))
+    assert same_devices(old.links, new.links) is None
+    whats = {(c.what, c.subject) for c in diff(old, new)}
+    assert ("removed", gone.name) in whats and ("added", "vntswap0") in whats
+    changed = changed_namespaces(old, new)
+    assert changed is not None and gone.netns in changed
+
+
+def test_the_key_order_walk_finds_what_indexing_by_key_finds() -> None:
+    """Devices come, go and change at random; the walk over both sorted tuples must give the pairs,
+    arrivals and departures a key index gives, and the events and changed namespaces must be those of
+    the same pictures handed over unsorted (which are indexed by key instead)."""
+    rng = random.Random(5)
+    base = compute_node()
+    pool = [replace(base.links[i % len(base.links)], ifindex=500 + i, name=f"vntw{i}") for i in range(20)]
+    old = base
+    for _ in range(60):
+        links = [lk for lk in old.links if rng.random() > 0.1]  # some go
+        links = [replace(lk, admin_up=not lk.admin_up) if rng.random() < 0.1 else lk for lk in links]
+        present = {lk.key for lk in links}
+        links += [lk for lk in rng.sample(pool, 3) if lk.key not in present]  # some come
+        new = replace(old, links=tuple(sorted(links, key=lambda lk: lk.key)))
+        merged = merge_devices(old.links, new.links)
+        assert merged is not None
+        pairs, came, gone = merged
+        before = {lk.key: lk for lk in old.links}
+        after = {lk.key: lk for lk in new.links}
+        assert [lk.key for lk in came] == [k for k in after if k not in before]
+        assert [lk.key for lk in gone] == [k for k in before if k not in after]
+        assert pairs == [(before[k], lk) for k, lk in after.items() if k in before and before[k] is not lk]
+        shuffled = replace(new, links=new.links[::-1])
+        assert merge_devices(old.links, shuffled.links) is None
+        assert set(diff(old, new)) == set(diff(old, shuffled))
+        assert changed_namespaces(old, new) == changed_namespaces(old, shuffled)
+        old = new

@@ -106,6 +106,28 @@ def test_a_process_change_rebuilds_its_namespace_and_those_with_taps_a_label_cha
     assert builder.reused == 0
 
 
+@pytest.mark.parametrize("flt", [Filter(), Filter.parse("nginx"), Filter.parse("!qdhcp")])
+def test_pids_coming_and_going_rebuild_nothing_and_the_tree_is_still_the_fresh_one(flt: Filter) -> None:
+    """The root namespace's pids change every second on a busy host; no tree line shows them (a label
+    made of a pid does, and then it is a label change)."""
+    base = demo_snapshot()
+    root = base.namespaces[0]
+    busier = replace(root, pids=(*root.pids, 99991, 99992), fds=())
+    changed = replace(base, namespaces=(busier, *base.namespaces[1:]))
+    assert changed_namespaces(base, changed) == frozenset()
+    builder = TreeBuilder()
+    builder.build(base, flt)
+    _same_as_fresh(builder, changed, flt)
+    assert builder.reused == len(base.namespaces)
+    # A namespace known by a pid only: a new first pid renames it (in every reference to it).
+    anon = replace(base.namespaces[1], names=(), mounts=(), root=False, pids=(5000,))
+    snap = replace(base, namespaces=(root, anon, *base.namespaces[2:]))
+    repid = replace(snap, namespaces=(root, replace(anon, pids=(4000, 5000)), *base.namespaces[2:]))
+    assert changed_namespaces(snap, repid) is None
+    builder.build(snap, flt)
+    _same_as_fresh(builder, repid, flt)
+
+
 @pytest.mark.parametrize("flt", [Filter(), Filter.parse("qdhcp"), Filter.parse("!tap")])
 def test_veth_rows_reused_are_the_fresh_rows(flt: Filter) -> None:
     """The veth table keeps the rows of pairs whose namespaces did not change; whatever changes, what

@@ -75,3 +75,57 @@ def test_rates_of_changed_devices_only_equal_rates_of_every_device() -> None:
             assert (got is None) == (want is None), (tick, link.key)
             if got is not None and want is not None:
                 assert list(got.rx) == list(want[0]) and list(got.tx) == list(want[1]), (tick, link.key)
+
+
+def test_devices_coming_and_going_every_tick_give_the_same_rates_without_a_full_rebuild() -> None:
+    rng = random.Random(11)
+    snap = compute_node()
+    pool = [replace(snap.links[i % len(snap.links)], ifindex=1000 + i, name=f"vntc{i}") for i in range(30)]
+    base = list(snap.links)
+    present = set(rng.sample(range(30), 10))
+    tracker, plain = RateTracker(), PlainRates()
+    fulls = [0]
+    full = tracker._full
+
+    def counted(*args: object) -> None:
+        fulls[0] += 1
+        full(*args)  # type: ignore[arg-type]
+
+    tracker._full = counted  # type: ignore[method-assign]
+    for tick in range(80):
+        present ^= set(rng.sample(range(30), rng.randrange(0, 4)))  # a few come, a few go
+        base = [replace(lk, stats=Stats(lk.stats.rx_bytes + rng.randrange(1, 900), lk.stats.tx_bytes))
+                if rng.random() < 0.3 else lk for lk in base]
+        pool = [replace(lk, stats=Stats(lk.stats.rx_bytes + rng.randrange(1, 900), lk.stats.tx_bytes))
+                if rng.random() < 0.5 else lk for lk in pool]
+        shown = base + [pool[i] for i in sorted(present)]
+        snap = replace(snap, links=tuple(sorted(shown, key=lambda lk: lk.key)),
+                       taken_at=snap.taken_at + timedelta(seconds=1))
+        tracker.feed(snap)
+        plain.feed(snap)
+        for link in shown:
+            got, want = tracker.get(link.key), plain.series.get(link.key)
+            assert (got is None) == (want is None), (tick, link.key)
+            if got is not None and want is not None:
+                assert list(got.rx) == list(want[0]) and list(got.tx) == list(want[1]), (tick, link.key)
+        assert set(tracker.series) <= {link.key for link in shown}
+    assert fulls[0] == 1  # the first snapshot only: every later one was merged
+
+
+def test_links_out_of_key_order_still_give_the_right_rates() -> None:
+    snap = compute_node()
+    tracker, plain = RateTracker(), PlainRates()
+    links = list(snap.links)
+    for tick in range(6):
+        links = [replace(lk, stats=Stats(lk.stats.rx_bytes + 100 * (i + 1), lk.stats.tx_bytes + i))
+                 for i, lk in enumerate(links)]
+        shown = links[::-1] if tick % 2 else links  # a hand-written file need not be sorted
+        if tick == 3:
+            shown = shown[1:]
+        snap = replace(snap, links=tuple(shown), taken_at=snap.taken_at + timedelta(seconds=1))
+        tracker.feed(snap)
+        plain.feed(snap)
+    for link in links[1:]:
+        got, want = tracker.get(link.key), plain.series.get(link.key)
+        assert got is not None and want is not None
+        assert list(got.rx) == list(want[0]) and list(got.tx) == list(want[1])

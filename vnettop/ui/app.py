@@ -50,6 +50,7 @@ from vnettop.ui.key_order import KeyOrder
 from vnettop.ui.keys import ALL_BINDINGS, VIEW_TITLES, WRITE_ACTIONS, WRITE_BINDINGS
 from vnettop.ui.messages import ActionApplied, CollectFailed, SnapshotCollected
 from vnettop.ui.navigation import NavigationActions
+from vnettop.ui.pacing import EventPacer
 from vnettop.ui.palette import FleetProvider, JumpProvider
 from vnettop.ui.rates import RateTracker
 from vnettop.ui.recording_actions import RecordingActions
@@ -68,14 +69,9 @@ from vnettop.ui.write_actions import WriteActions
 
 #: How long one wait slice lasts: the longest delay before `r`, pause or quit is noticed.
 WAIT_SLICE = 0.2
-#: After a kernel event, wait this long for the rest of its burst before collecting.
-EVENT_SETTLE = 0.05
 #: After a key or click, a collection in progress pauses this long (at most: LiveCollector.MAX_HOLD
 #: per collect): enough to answer the key and draw the answer (20-40 ms at 200 namespaces).
 INPUT_HOLD = 0.1
-#: Never collect more often than this, however many events arrive (a new device still shows in < 0.5 s).
-MIN_GAP = 0.3
-
 #: Below this many columns the details pane goes under the main view (at most a third of the rows).
 NARROW_BELOW = 100
 #: On a narrow terminal with fewer rows than this, the details pane hides until `i` asks for it: the
@@ -128,7 +124,8 @@ class VnettopApp(RecordingActions, FleetActions, NavigationActions, WriteActions
         self.changes = ChangeLog()
         self.polls = 0  # snapshots received (tests wait on it)
         self._wake = threading.Event()
-        self._last_collect = 0.0
+        #: When a kernel event may start a collection (ui/pacing.py); used by the poll worker only.
+        self.pacer = EventPacer()
         self._polling = False
         self._stale_views: set[str] = set()
         self._tree = TreeBuilder()
@@ -258,11 +255,11 @@ class VnettopApp(RecordingActions, FleetActions, NavigationActions, WriteActions
             while remaining > 0 and not self._wake.is_set() and not worker.is_cancelled:
                 step = min(WAIT_SLICE, remaining)
                 if self.collector.wait_for_change(step):
-                    # A kernel event: let its burst settle a moment, and never poll more often than
-                    # every MIN_GAP (a host creating hundreds of namespaces would otherwise keep the
-                    # collector and the redraws busy back to back). `r` still cuts this short.
-                    since = time.monotonic() - self._last_collect
-                    self._wake.wait(max(EVENT_SETTLE, MIN_GAP - since))
+                    # A kernel event: let its burst settle a moment; in a storm of them (a host creating
+                    # hundreds of namespaces) the pacer spaces the collections out, so the collector and
+                    # the redraws are not kept busy back to back. `r` still cuts this short.
+                    self._wake.wait(self.pacer.delay(time.monotonic()))
+                    self.pacer.spend(time.monotonic())
                     break
                 remaining -= step
         self._wake.clear()
@@ -273,8 +270,6 @@ class VnettopApp(RecordingActions, FleetActions, NavigationActions, WriteActions
         except Exception as exc:  # a collector should not raise; never let it kill the UI
             self.post_message(CollectFailed(f"{type(exc).__name__}: {exc}"))
             return
-        finally:
-            self._last_collect = time.monotonic()
         self.post_message(SnapshotCollected(snap))
 
     def on_snapshot_collected(self, message: SnapshotCollected) -> None:
@@ -308,7 +303,7 @@ class VnettopApp(RecordingActions, FleetActions, NavigationActions, WriteActions
         self.rates.feed(snap)
         self.changes.feed(snap)
         self.snapshot = snap
-        self._refresh_header()
+        self._refresh_header(same_structure=not changed)
         if changed:
             self._mark_all_stale()
             self._refresh_view()  # the details follow after the next refresh
@@ -335,7 +330,8 @@ class VnettopApp(RecordingActions, FleetActions, NavigationActions, WriteActions
         """Every view must be rebuilt before it is shown again (the visible one is, at once)."""
         self._stale_views = {"topology", *TABLE_VIEWS}  # not "hosts": its rows are not the snapshot's
 
-    def _refresh_header(self) -> None:
+    def _refresh_header(self, same_structure: bool = False) -> None:
+        """`same_structure`: the snapshot differs from the one shown before at most in counters."""
         if not self.screen_stack:
             return
         fleet = None
@@ -347,7 +343,7 @@ class VnettopApp(RecordingActions, FleetActions, NavigationActions, WriteActions
                                 self.fleet.summary_line())
         self.main_query(HeaderBar).show(self.snapshot, HeaderState(
             self.read_only, self.source_label, self.interval, self.paused, self.filter, fleet,
-            self.moment_label()))
+            self.moment_label()), same_structure=same_structure)
 
     def _refresh_view(self) -> None:
         """Rebuild the visible view's content (others wait until shown)."""

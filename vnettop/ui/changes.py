@@ -29,6 +29,10 @@ class Change:
 
 #: Every field of a Link but its counters: what the views draw.
 link_shape = attrgetter(*[f.name for f in fields(Link) if f.name != "stats"])
+#: What the tree and the reused table rows show of a namespace record, with its label (compared apart):
+#: not `pids` and `fds` (every process of the host, starting and ending every second on a busy one;
+#: shown only in the details pane and the namespaces table, which are rebuilt whole).
+ns_shown = attrgetter("names", "root", "mounts", "processes", "readable", "unreadable_reason")
 
 
 def same_structure(a: Snapshot, b: Snapshot) -> bool:
@@ -50,10 +54,12 @@ def same_structure(a: Snapshot, b: Snapshot) -> bool:
 
 
 def _changed_records(old: Snapshot, new: Snapshot) -> set[int] | None:
-    """The namespaces whose record changed in nothing any other namespace's subtree shows (pids,
-    processes, fds: a busy host starts and ends processes every second), those that came, and those
-    with devices referring to one that came or went (named by its label, or as "net:[INODE]"); None
-    when one changed what others show: its label, which names it in every reference to it.
+    """The namespaces whose record changed in what their own subtree shows but nothing any other
+    namespace's subtree shows (processes: a busy host starts and ends processes every second), those
+    that came, and those with devices referring to one that came or went (named by its label, or as
+    "net:[INODE]"); None when one changed what others show: its label, which names it in every
+    reference to it. A record that changed only in what no subtree shows (`pids`, `fds`: the root
+    namespace's, every second) is not a change here (see `ns_shown`).
     """
     if old.namespaces is new.namespaces:
         return set()
@@ -66,7 +72,8 @@ def _changed_records(old: Snapshot, new: Snapshot) -> set[int] | None:
                     continue
                 if a.label != b.label:
                     return None
-                changed.add(b.inode)
+                if ns_shown(a) != ns_shown(b):
+                    changed.add(b.inode)
             return changed
     before = {ns.inode: ns for ns in old.namespaces}
     came: set[int] = set()
@@ -77,7 +84,8 @@ def _changed_records(old: Snapshot, new: Snapshot) -> set[int] | None:
         elif was is not b and was != b:
             if was.label != b.label:
                 return None
-            changed.add(b.inode)
+            if ns_shown(was) != ns_shown(b):
+                changed.add(b.inode)
     came_or_went = came | (before.keys() - {ns.inode for ns in new.namespaces})
     if came_or_went:  # a device naming it by its label, or as "net:[INODE]", names it the other way now
         changed |= came
@@ -106,18 +114,34 @@ def changed_namespaces(old: Snapshot, new: Snapshot) -> frozenset[int] | None:
         changed.update(link.netns for link in new.links if link.tun is not None)
     if old.links is new.links:
         return frozenset(changed)
-    before = {link.key: link for link in old.links}
     tuns: list[Link] = []
-    for link in new.links:
-        prev = before.pop(link.key, None)
-        if prev is link or (prev is not None and link_shape(prev) == link_shape(link)):
-            continue
-        changed.add(link.netns)
-        tuns.extend(x for x in (prev, link) if x is not None and x.tun is not None)
-    for gone in before.values():
-        changed.add(gone.netns)
-        if gone.tun is not None:
-            tuns.append(gone)
+    pairs = same_devices(old.links, new.links)
+    if pairs is not None:  # the usual tick: the same devices, a few of them new objects
+        for prev, link in pairs:
+            if link_shape(prev) != link_shape(link):
+                changed.add(link.netns)
+                tuns.extend(x for x in (prev, link) if x.tun is not None)
+    elif (merged := merge_devices(old.links, new.links)) is not None:
+        for prev, link in merged[0]:
+            if link_shape(prev) != link_shape(link):
+                changed.add(link.netns)
+                tuns.extend(x for x in (prev, link) if x.tun is not None)
+        for link in (*merged[1], *merged[2]):
+            changed.add(link.netns)
+            if link.tun is not None:
+                tuns.append(link)
+    else:
+        before = {link.key: link for link in old.links}
+        for link in new.links:
+            was = before.pop(link.key, None)
+            if was is link or (was is not None and link_shape(was) == link_shape(link)):
+                continue
+            changed.add(link.netns)
+            tuns.extend(x for x in (was, link) if x is not None and x.tun is not None)
+        for left in before.values():
+            changed.add(left.netns)
+            if left.tun is not None:
+                tuns.append(left)
     holders = {h.pid for link in tuns if link.tun is not None for h in link.tun.known_holders}
     if holders:
         changed.update(ns.inode for ns in new.namespaces if any(p.pid in holders for p in ns.processes))
@@ -128,14 +152,80 @@ def _move_key(link: Link) -> tuple[str, str | None]:
     return (link.name, link.mac)
 
 
+def same_devices(old: tuple[Link, ...], new: tuple[Link, ...]) -> list[tuple[Link, Link]] | None:
+    """The (old, new) pairs that are not the very same object, when both tuples list the same devices
+    in the same order (the usual tick: the collector hands back the same Link for an unchanged device);
+    None otherwise. An identity walk: ~10x cheaper than indexing 5,000 devices by key."""
+    if len(old) != len(new):
+        return None
+    pairs = [(a, b) for a, b in zip(old, new, strict=True) if a is not b]
+    if any(a.ifindex != b.ifindex or a.netns != b.netns for a, b in pairs):
+        return None
+    return pairs
+
+
+def merge_devices(old: tuple[Link, ...], new: tuple[Link, ...],
+                  ) -> tuple[list[tuple[Link, Link]], list[Link], list[Link]] | None:
+    """(pairs of the same device that are not the very same object, devices that came, devices that
+    went), found by walking both tuples in key order, as the collector sorts them; None if either is
+    not in strict key order (a hand-made file: the caller indexes them by key instead). At 5,000
+    devices this is a few times cheaper than two dictionaries, on the refresh that shows a change."""
+    pairs: list[tuple[Link, Link]] = []
+    came: list[Link] = []
+    gone: list[Link] = []
+    i, n = 0, len(old)
+    last_old: tuple[int, int] | None = None
+    last_new: tuple[int, int] | None = None
+    for link in new:
+        key = link.key
+        if last_new is not None and key <= last_new:
+            return None
+        last_new = key
+        while i < n:
+            was = old[i]
+            was_key = was.key
+            if last_old is not None and was_key <= last_old:
+                return None
+            if was_key >= key:
+                break
+            last_old = was_key
+            gone.append(was)
+            i += 1
+        if i < n and old[i].key == key:
+            if old[i] is not link:
+                pairs.append((old[i], link))
+            last_old = key
+            i += 1
+        else:
+            came.append(link)
+    for was in old[i:]:
+        if last_old is not None and was.key <= last_old:
+            return None
+        last_old = was.key
+        gone.append(was)
+    return pairs, came, gone
+
+
 def _link_changes(at: datetime, old: Snapshot, new: Snapshot) -> list[Change]:
     out: list[Change] = []
     if old.links is new.links:
         return out
-    old_links = {link.key: link for link in old.links}
-    new_links = {link.key: link for link in new.links}
-    gone = [link for key, link in old_links.items() if key not in new_links]
-    came = [link for key, link in new_links.items() if key not in old_links]
+    pairs = same_devices(old.links, new.links)
+    if pairs is not None:
+        for was, link in pairs:
+            if was != link:
+                out.extend(_state_changes(at, new, was, link))
+        return out
+    merged = merge_devices(old.links, new.links)
+    if merged is not None:
+        pairs, came, gone = merged
+    else:
+        old_links = {link.key: link for link in old.links}
+        new_links = {link.key: link for link in new.links}
+        gone = [link for key, link in old_links.items() if key not in new_links]
+        came = [link for key, link in new_links.items() if key not in old_links]
+        pairs = [(old_links[key], now) for key, now in new_links.items()
+                 if key in old_links and old_links[key] is not now]
     # Moves: same name and MAC, different namespace.
     came_by_key: dict[tuple[str, str | None], list[Link]] = {}
     for link in came:
@@ -155,11 +245,9 @@ def _link_changes(at: datetime, old: Snapshot, new: Snapshot) -> list[Change]:
         if link.key not in moved_to:
             out.append(Change(at, "added", link.name, new.ns_label(link.netns), link.kind,
                               Target.link(*link.key)))
-    for key, now in new_links.items():
-        before = old_links.get(key)
-        if before is None or before is now or before == now:
-            continue
-        out.extend(_state_changes(at, new, before, now))
+    for before, now in pairs:
+        if before != now:
+            out.extend(_state_changes(at, new, before, now))
     return out
 
 
