@@ -188,7 +188,7 @@ def one_run(topo: Topology, n: int, repeats: int, first: bool) -> dict[str, list
 
 
 def measure(n: int, runs: int, repeats: int, profile: bool, quiet: float,
-            max_foreign: int) -> dict[str, list[float]]:
+            max_foreign: int, settle: float = 20.0) -> dict[str, list[float]]:
     """`runs` runs at `n` namespaces. With `max_foreign` >= 0, a run during which more foreign
     namespaces than that existed (before or after it) is set aside and redone (up to 3x `runs` tries)."""
     rows: dict[str, list[float]] = {k: [] for k in (
@@ -197,7 +197,10 @@ def measure(n: int, runs: int, repeats: int, profile: bool, quiet: float,
     with Topology(n) as topo:
         print(f"  built: {topo.summary()}", flush=True)
         print(f"  {host_load()}", flush=True)
-        time.sleep(3.0)  # let link-up events and IPv6 link-local set-up (DAD) settle before "nothing changes"
+        # "Nothing changed" means a quiet host: fresh devices send IPv6 router solicitations (3, 4 s apart)
+        # and MLD reports for ~15 s after they come up, which moves counters in every namespace.
+        print(f"  settling {settle:.0f} s (fresh devices' IPv6 chatter)", flush=True)
+        time.sleep(settle)
         kept = tries = discarded = 0
         while kept < runs and tries < (3 * runs if max_foreign >= 0 else runs):
             tries += 1
@@ -297,6 +300,8 @@ def main() -> int:
     ap.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
                     help="before each run, wait up to this long for a quiet host (few foreign namespaces, "
                          "idle CPUs): this machine is shared with other people's kernel tests")
+    ap.add_argument("--settle", type=float, default=20.0, metavar="SECONDS",
+                    help="wait this long after building, before measuring (default 20: past the IPv6 chatter)")
     ap.add_argument("--cleanup", action="store_true", help="remove leftovers of crashed runs (vntbm*) and exit")
     args = ap.parse_args()
     if os.geteuid() != 0:
@@ -311,7 +316,8 @@ def main() -> int:
     try:
         for n in sizes:
             print(f"== {n} namespaces, {args.runs} runs", flush=True)
-            results[n] = measure(n, args.runs, args.repeats, args.profile, args.wait_quiet, args.max_foreign)
+            results[n] = measure(n, args.runs, args.repeats, args.profile, args.wait_quiet, args.max_foreign,
+                                 args.settle)
     except (KeyboardInterrupt, Interrupted):
         print("interrupted; everything built was removed", file=sys.stderr)
         return 130
