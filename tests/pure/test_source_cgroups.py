@@ -130,8 +130,8 @@ def test_a_guaranteed_pod_and_a_crio_scope() -> None:
     assert dict(found.details)["qos"] == "guaranteed"
 
 
-def test_an_answer_is_kept_while_the_process_is_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    root = tree(tmp_path, "cgroups")
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The paths the cgroups source reads from now on, in order."""
     opened: list[str] = []
     real = cgroups._read
 
@@ -140,6 +140,12 @@ def test_an_answer_is_kept_while_the_process_is_the_same(tmp_path: Path, monkeyp
         return real(path, limit)
 
     monkeypatch.setattr(cgroups, "_read", counting)
+    return opened
+
+
+def test_an_answer_is_kept_while_the_process_is_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tree(tmp_path, "cgroups")
+    opened = reads(monkeypatch)
     source = CgroupSource(str(root))
     first = source.read(node_snapshot())
     assert any(p.endswith("/cgroup") for p in opened)
@@ -180,14 +186,7 @@ def test_an_unchanged_namespace_record_reads_nothing(tmp_path: Path, monkeypatch
     """The collector hands back the very Namespace object while its pids stay the same: then not even
     the stat lines are read again, and the answer is the same; a new record (equal or not) is checked."""
     root = tree(tmp_path, "cgroups")
-    opened: list[str] = []
-    real = cgroups._read
-
-    def counting(path: str, limit: int) -> str:
-        opened.append(path)
-        return real(path, limit)
-
-    monkeypatch.setattr(cgroups, "_read", counting)
+    opened = reads(monkeypatch)
     source = CgroupSource(str(root))
     snap = node_snapshot()
     first = source.read(snap)
