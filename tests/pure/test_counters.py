@@ -340,3 +340,28 @@ def test_a_many_datagram_answer_parses_only_the_datagrams_that_changed(moved: in
     assert len(calls) == 1  # only the datagram holding the device that moved
     assert [now[i] is first[i] for i in (1, 2, 3)] == [i != moved for i in (1, 2, 3)]
     assert sock.dump() is now
+
+
+def _stats_message(ifindex: int, attrs: list[tuple[int, bytes]], seq: int = 7) -> bytes:
+    body = struct.pack("=BBHII", 0, 0, 0, ifindex, counters.FILTER_LINK_64)
+    for kind, payload in attrs:
+        body += struct.pack("=HH", 4 + len(payload), kind) + payload
+    return struct.pack("=IHHII", 16 + len(body), counters.RTM_NEWSTATS, 2, seq, 0) + body
+
+
+@pytest.mark.parametrize("layout", ["first", "after another", "too short"])
+def test_the_counters_attribute_is_found_wherever_it_is(layout: str) -> None:
+    """The usual message holds IFLA_STATS_LINK_64 first (read in place); one laid out otherwise is walked
+    attribute by attribute; one too short for the counters gives no counters (not garbage)."""
+    values = struct.pack("=8Q", 11, 12, 13, 14, 15, 16, 17, 18)
+    other = (2, bytes(12))  # another attribute (IFLA_STATS_LINK_XSTATS-like), 4-byte aligned
+    attrs = {"first": [(counters.IFLA_STATS_LINK_64, values)],
+             "after another": [other, (counters.IFLA_STATS_LINK_64, values)],
+             "too short": [(counters.IFLA_STATS_LINK_64, values[:40])]}[layout]
+    out: dict[int, Stats] = {}
+    counters.parse_stats(_stats_message(5, attrs), 7, out)
+    if layout == "too short":
+        assert out == {}
+    else:
+        assert out == {5: Stats(rx_bytes=13, tx_bytes=14, rx_packets=11, tx_packets=12, rx_errors=15, tx_errors=16,
+                                rx_dropped=17, tx_dropped=18)}

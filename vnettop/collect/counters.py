@@ -48,6 +48,7 @@ _INT = struct.Struct("=i")
 # struct rtnl_link_stats64 starts: rx_packets, tx_packets, rx_bytes, tx_bytes, rx_errors, tx_errors,
 # rx_dropped, tx_dropped (then fields vnettop does not show).
 _COUNTERS = struct.Struct("=8Q")
+_NLA = struct.Struct("=HH")  # nlattr: length (header included), type
 _WANTED = (IFLA_STATS_LINK_64,)
 
 __all__ = ["NLMSG_DONE", "NLMSG_ERROR", "DumpError", "StatsSocket", "build_request", "dump_stats", "forget",
@@ -75,10 +76,17 @@ def parse_stats(data: bytes | bytearray | memoryview, seq: int | None, out: dict
     for off, length, mtype, _flags in messages(data, seq):
         if mtype == RTM_NEWSTATS:
             (ifindex,) = _INT.unpack_from(data, off + 20)
-            where = attributes(data, off + 28, off + length, _WANTED, strict=False).get(IFLA_STATS_LINK_64)
-            if where is None or where[1] < _COUNTERS.size:
-                continue
-            raw = _COUNTERS.unpack_from(data, where[0])
+            # The one attribute asked for comes first (a message holds only what the filter mask asked):
+            # read it in place, and walk the attributes only if the message is not laid out so.
+            at = off + 28
+            size, kind = _NLA.unpack_from(data, at) if length >= 32 else (0, 0)
+            if kind == IFLA_STATS_LINK_64 and size >= 4 + _COUNTERS.size and at + size <= off + length:
+                raw = _COUNTERS.unpack_from(data, at + 4)
+            else:
+                where = attributes(data, at, off + length, _WANTED, strict=False).get(IFLA_STATS_LINK_64)
+                if where is None or where[1] < _COUNTERS.size:
+                    continue
+                raw = _COUNTERS.unpack_from(data, where[0])
             last = seen.get(ifindex) if seen is not None else None
             if last is not None and last[0] == raw:
                 out[ifindex] = last[1]
