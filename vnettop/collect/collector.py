@@ -62,6 +62,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
+from vnettop.collect.counters import dump_stats
 from vnettop.collect.events import FDB_ONLY, EventHub, NetlinkEvent
 from vnettop.collect.namespaces import Discoverer, with_held
 from vnettop.collect.nspool import NsPool, PooledNs
@@ -381,30 +382,15 @@ class LiveCollector:
             shown.append(entry)
             if not i & 15:
                 self._give_way()
-            # The common case inline (an idle namespace: its counters are the very answer of last time),
-            # as `_read_namespace` does it: this loop runs for every namespace on every tick.
-            last, sock = pooled.last_dump, pooled.stats
-            tried = False
-            if last is not None and sock is not None and inode not in dirty and not last.errors:
-                tried = True
-                try:
-                    stats = sock.dump()
-                except Exception:
-                    stats = None
-                if stats is not None and stats is pooled.last_stats:
-                    counts["counters"] += 1
-                    counts["idle"] += 1
+            last = pooled.last_dump
+            if last is not None and inode not in dirty:
+                stats = self._counters_only(pooled, last, errors)
+                if stats is not None:  # the last dump stands: its drafts, with these counters
                     drafts_by_ns[inode] = last.drafts
                     stats_by_ns[inode] = stats
                     continue
-                if stats is not None and stats.keys() == pooled.last_indexes:
-                    counts["counters"] += 1
-                    pooled.last_stats = stats
-                    drafts_by_ns[inode] = last.drafts
-                    stats_by_ns[inode] = stats
-                    continue
-            drafts, stats, changed = self._read_namespace(pooled, inode in dirty or tried, errors,
-                                                          changes.kinds.get(inode), changes.links.get(inode))
+            drafts, stats, changed = self._read_namespace(pooled, errors, changes.kinds.get(inode),
+                                                          changes.links.get(inode))
             drafts_by_ns[inode] = drafts
             if stats is not None:
                 stats_by_ns[inode] = stats
@@ -471,42 +457,42 @@ class LiveCollector:
         self._namespaces, self._ns_made_of = now, now_of
         return tuple(now.values())
 
-    def _read_namespace(self, pooled: PooledNs, dirty: bool, errors: list[CollectError],
+    def _counters_only(self, pooled: PooledNs, last: Any, errors: list[CollectError]
+                       ) -> dict[int, Stats] | None:
+        """The namespace's fresh counters by ifindex when its last dump still stands (no event came and the
+        counters list the same devices), else None: it must be read again (a device came or went without
+        an event reaching us, or the counters failed). Runs for every idle namespace on every tick; the
+        very mapping of last time comes back while no counter moved (`counters.StatsSocket.dump`)."""
+        try:
+            stats = pooled.stats.dump() if pooled.stats is not None else dump_stats(pooled.ipr)
+        except Exception:  # the dump that follows reports what is wrong, if anything still is
+            return None
+        if stats is pooled.last_stats:
+            self._counts["idle"] += 1
+        elif stats.keys() != pooled.last_indexes:
+            return None
+        self._counts["counters"] += 1
+        if last.errors:
+            errors.extend(last.errors)
+        pooled.last_stats = stats
+        return stats
+
+    def _read_namespace(self, pooled: PooledNs, errors: list[CollectError],
                         kinds: frozenset[str] | None = None, links: frozenset[int] | None = None
                         ) -> tuple[tuple[LinkDraft, ...], dict[int, Stats] | None, bool]:
-        """This namespace's drafts: counters only if nothing changed, else (or when `dirty`) a full dump,
-        or only its FDB read again when `kinds` (what its events reported) says that is all that changed,
-        or only the devices `links` named (`link_refresh`) in a big namespace where a few changed.
+        """This namespace read again: in full, or only its FDB when `kinds` (what its events reported) says
+        that is all that changed, or only the devices `links` named (`link_refresh`) in a big namespace
+        where a few changed.
 
-        Returns (drafts, their fresh counters by ifindex if counters were fetched (the drafts are then
-        the last dump's, unchanged: `ResolveCache` relies on their identity, or those of an FDB refresh),
-        whether its set of tun/tap devices changed).
+        Returns (drafts, their fresh counters by ifindex if counters were fetched beside a partial refresh
+        (else the drafts carry their own), whether its set of tun/tap devices changed).
         """
         last = pooled.last_dump
-        if dirty and kinds and last is not None and pooled.stats is not None:
+        if kinds and last is not None and pooled.stats is not None:
             refreshed = (self._refresh_fdb(pooled, last) if kinds == FDB_ONLY
                          else self._refresh_links(pooled, last, kinds, links or frozenset()))
             if refreshed is not None:
                 return refreshed
-        if last is not None and not dirty:
-            try:
-                if pooled.stats is not None:
-                    stats = pooled.stats.dump()
-                else:
-                    from vnettop.collect.counters import dump_stats
-
-                    stats = dump_stats(pooled.ipr)
-            except Exception:  # the full dump below reports what is wrong, if anything still is
-                stats = None
-            if stats is not None and (stats is pooled.last_stats or stats.keys() == pooled.last_indexes):
-                if last.errors:
-                    errors.extend(last.errors)
-                self._counts["counters"] += 1
-                if stats is pooled.last_stats:
-                    self._counts["idle"] += 1
-                pooled.last_stats = stats
-                return last.drafts, stats, False
-            # a device came or went without an event reaching us (or counters failed): dump it all
         from vnettop.collect.dump import dump_namespace
 
         self._counts["dumped"] += 1

@@ -122,19 +122,32 @@ def dump_with(sock: counters.StatsSocket, netns: int) -> NamespaceDump:
         except Exception as exc:  # one odd device must not hide the others
             index = _I32.unpack_from(raw, 20)[0] if len(raw) >= 24 else "?"
             errors.append(CollectError(f"netns {netns}", f"cannot decode link {index}: {exc!r}"))
-    addrs: dict[int, tuple[str, ...]] = {}
-    reply = _run(sock, "address", ADDR_REQUEST, RTM_NEWADDR, parse_address, netns, errors)
-    if reply is not None:
-        theirs = rtnl_parser.pyroute2_addresses(reply.left) if reply.left else {}
-        addrs = _merge(address_map(reply.items), theirs,
-                       lambda a, b: tuple(sorted(set(a + b), key=_address_order)))
-    fdb: dict[int, tuple[FdbEntry, ...]] = {}
-    if any(d.link.bridge is not None for d in drafts):
-        reply = _run(sock, "fdb", FDB_REQUEST, RTM_NEWNEIGH, parse_neigh, netns, errors)
-        if reply is not None:
-            left = rtnl_parser.pyroute2_fdb(reply.left) if reply.left else {}
-            fdb = _merge(fdb_map(reply.items), left, lambda a, b: tuple(sorted(set(a + b), key=_fdb_order)))
+    addrs = read_addresses(sock, netns, errors) or {}
+    fdb = (read_fdb(sock, netns, errors) or {}) if any(d.link.bridge is not None for d in drafts) else {}
     return join_dump(drafts, addrs, fdb, errors)
+
+
+def read_addresses(sock: counters.StatsSocket, netns: int,
+                   errors: list[CollectError]) -> dict[int, tuple[str, ...]] | None:
+    """ifindex -> addresses of the namespace (`decode.join_dump`'s map); None (with an error) if the
+    kernel refused the dump. Also what the partial refreshes (`link_refresh`) read them with."""
+    reply = _run(sock, "address", ADDR_REQUEST, RTM_NEWADDR, parse_address, netns, errors)
+    if reply is None:
+        return None
+    theirs = rtnl_parser.pyroute2_addresses(reply.left) if reply.left else {}
+    return _merge(address_map(reply.items), theirs,
+                  lambda a, b: tuple(sorted(set(a + b), key=_address_order)))
+
+
+def read_fdb(sock: counters.StatsSocket, netns: int,
+             errors: list[CollectError]) -> dict[int, tuple[FdbEntry, ...]] | None:
+    """bridge ifindex -> its FDB entries (`decode.join_dump`'s map); None (with an error) if the kernel
+    refused the dump. Also what the partial refreshes (`fdb_refresh`, `link_refresh`) read it with."""
+    reply = _run(sock, "fdb", FDB_REQUEST, RTM_NEWNEIGH, parse_neigh, netns, errors)
+    if reply is None:
+        return None
+    left = rtnl_parser.pyroute2_fdb(reply.left) if reply.left else {}
+    return _merge(fdb_map(reply.items), left, lambda a, b: tuple(sorted(set(a + b), key=_fdb_order)))
 
 
 def _merge(ours: dict[int, Any], theirs: dict[int, Any], both: Callable[[Any, Any], Any]) -> dict[int, Any]:

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from vnettop.collect import counters, rtnl_parser
-from vnettop.collect.decode import NamespaceDump, fdb_map
-from vnettop.collect.dump import FDB_REQUEST, _fdb_order, _merge, _run
-from vnettop.collect.rtnl_parser import RTM_NEWNEIGH, parse_neigh
+from vnettop.collect import counters
+from vnettop.collect.decode import NamespaceDump
+from vnettop.collect.dump import read_fdb
 from vnettop.collect.types import LinkDraft
 from vnettop.model import CollectError
 
@@ -29,11 +28,9 @@ def refresh_fdb(sock: counters.StatsSocket, netns: int, last: NamespaceDump) -> 
     if last.errors or not any(d.link.bridge is not None for d in last.drafts):
         return None
     errors: list[CollectError] = []
-    reply = _run(sock, "fdb", FDB_REQUEST, RTM_NEWNEIGH, parse_neigh, netns, errors)
-    if reply is None or errors:
+    fdb = read_fdb(sock, netns, errors)
+    if fdb is None or errors:  # refused, or kept changing: a full dump decides
         return None
-    left = rtnl_parser.pyroute2_fdb(reply.left) if reply.left else {}
-    fdb = _merge(fdb_map(reply.items), left, lambda a, b: tuple(sorted(set(a + b), key=_fdb_order)))
     out: list[LinkDraft] = []
     moved = False
     for draft in last.drafts:

@@ -26,22 +26,12 @@ import struct
 from collections.abc import Collection
 from dataclasses import replace
 
-from vnettop.collect import counters, rtnl_parser
-from vnettop.collect.decode import NamespaceDump, address_map, fdb_map
-from vnettop.collect.dump import (
-    ADDR_REQUEST,
-    FDB_REQUEST,
-    _address_order,
-    _fdb_order,
-    _merge,
-    _run,
-)
+from vnettop.collect import counters
+from vnettop.collect.decode import NamespaceDump
+from vnettop.collect.dump import read_addresses, read_fdb
 from vnettop.collect.rtnl_parser import (
     RTM_GETLINK,
-    RTM_NEWADDR,
     RTM_NEWLINK,
-    RTM_NEWNEIGH,
-    parse_address,
     parse_link,
 )
 from vnettop.collect.types import LinkDraft
@@ -119,21 +109,16 @@ def refresh_links(sock: counters.StatsSocket, netns: int, last: NamespaceDump, c
     errors: list[CollectError] = []
     addrs: dict[int, tuple[str, ...]] | None = None
     if "addr" in kinds:
-        reply = _run(sock, "address", ADDR_REQUEST, RTM_NEWADDR, parse_address, netns, errors)
-        if reply is None or errors:
+        addrs = read_addresses(sock, netns, errors)
+        if addrs is None or errors:
             return None
-        theirs = rtnl_parser.pyroute2_addresses(reply.left) if reply.left else {}
-        addrs = _merge(address_map(reply.items), theirs,
-                       lambda a, b: tuple(sorted(set(a + b), key=_address_order)))
     drafts = {i: d for i, d in by_index.items() if i not in fresh}
     drafts.update({i: d for i, d in fresh.items() if d is not None})
     fdb = None
     if "fdb" in kinds and any(d.link.bridge is not None for d in drafts.values()):
-        reply = _run(sock, "fdb", FDB_REQUEST, RTM_NEWNEIGH, rtnl_parser.parse_neigh, netns, errors)
-        if reply is None or errors:
+        fdb = read_fdb(sock, netns, errors)
+        if fdb is None or errors:
             return None
-        left = rtnl_parser.pyroute2_fdb(reply.left) if reply.left else {}
-        fdb = _merge(fdb_map(reply.items), left, lambda a, b: tuple(sorted(set(a + b), key=_fdb_order)))
     out: list[LinkDraft] = []
     for index in sorted(drafts):
         draft = drafts[index]
