@@ -294,11 +294,7 @@ class EventHub:
         """
         taker = self._take_poller
         if taker is None or taker.generation != self._generation:
-            poll = select.poll()
-            fd_ns = {sock.fileno(): ns for ns, sock in self._socks.items()}
-            for fd in fd_ns:
-                poll.register(fd, select.POLLIN)
-            taker = self._take_poller = _Poller(self._generation, poll, fd_ns)
+            taker = self._take_poller = self._sockets_poller()
         return [taker.fd_ns[fd] for fd, _events in taker.poll.poll(0) if fd in taker.fd_ns]
 
     def take(self) -> Changes:
@@ -362,17 +358,22 @@ class EventHub:
         if cached is not None and cached.generation == self._generation and not cached.busy:
             cached.busy = True
             return cached
-        poll = select.poll()
-        poll.register(self._wake_r, select.POLLIN)
+        made = self._sockets_poller()
+        made.poll.register(self._wake_r, select.POLLIN)
         if self._mount_fd is not None:
-            poll.register(self._mount_fd, select.POLLPRI)
-        fd_ns = {sock.fileno(): ns for ns, sock in self._socks.items()}
-        for fd in fd_ns:
-            poll.register(fd, select.POLLIN)
-        made = _Poller(self._generation, poll, fd_ns, busy=True)
+            made.poll.register(self._mount_fd, select.POLLPRI)
+        made.busy = True
         if cached is None or not cached.busy:
             self._poller_cache = made
         return made
+
+    def _sockets_poller(self) -> _Poller:
+        """A poll set over every event socket, of the current generation (lock held)."""
+        poll = select.poll()
+        fd_ns = {sock.fileno(): ns for ns, sock in self._socks.items()}
+        for fd in fd_ns:
+            poll.register(fd, select.POLLIN)
+        return _Poller(self._generation, poll, fd_ns)
 
     def _release(self, poller: _Poller | None) -> None:
         if poller is not None:
