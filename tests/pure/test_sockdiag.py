@@ -111,3 +111,13 @@ def test_the_comparison_sees_one_corrupted_byte(where: str, proto: str, monkeypa
     bad: dict[Key, list[bytes]] = {**REPLIES, key: [bytes(first), *REPLIES[key][1:]]}
     got, _ = lean(bad, monkeypatch)
     assert got != reference(REPLIES)
+
+
+def test_a_refused_udp_dump_gives_the_tcp_listeners_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No udp_diag in the kernel (the udp request answered ENOENT): the tcp listeners come with the error,
+    so the caller reads only the /proc udp tables."""
+    refused = struct.pack("=IHHIIi", 36, 2, 0, 3, 0, -2) + bytes(16)  # NLMSG_ERROR -ENOENT, seq 3
+    with pytest.raises(sockets.NoUdpDiag) as caught:
+        lean({**REPLIES, (socket.AF_INET, UDP): [refused]}, monkeypatch)
+    tcp = {inode: e for inode, e in reference(REPLIES).items() if e.proto.startswith("tcp")}
+    assert caught.value.tcp == tcp and len(tcp) == 4

@@ -95,7 +95,7 @@ class ProcScanner:
         self.listening = ListeningScanner(self.procfs, every, clock)
         if self.fd_counts:  # changes are read when they happen: the periodic re-read is a safety net
             self.listening.min_per_call, self.listening.max_per_call = 4, 8
-        self.sweep_seconds = sweep_seconds if sweep_seconds is not None else (15.0 if self.fd_counts else 3.0)
+        self.sweep_seconds = slow if sweep_seconds is None else sweep_seconds
         #: At most this many fd directories swept per call (~45 us each): with many processes the
         #: sweep takes longer than `sweep_seconds` rather than costing more per call.
         self.sweep_max = sweep_max
