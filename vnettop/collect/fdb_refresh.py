@@ -12,12 +12,10 @@ as a full dump would join them (`decode.join_dump`), and every other draft is th
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from vnettop.collect import counters
 from vnettop.collect.decode import NamespaceDump
 from vnettop.collect.dump import read_fdb
-from vnettop.collect.types import LinkDraft
+from vnettop.collect.link_refresh import join_again
 from vnettop.model import CollectError
 
 
@@ -31,14 +29,7 @@ def refresh_fdb(sock: counters.StatsSocket, netns: int, last: NamespaceDump) -> 
     fdb = read_fdb(sock, netns, errors)
     if fdb is None or errors:  # refused, or kept changing: a full dump decides
         return None
-    out: list[LinkDraft] = []
-    moved = False
-    for draft in last.drafts:
-        bridge = draft.link.bridge
-        if bridge is not None:
-            entries = fdb.get(draft.link.ifindex, ())
-            if entries != bridge.fdb:
-                draft = replace(draft, link=replace(draft.link, bridge=replace(bridge, fdb=entries)))
-                moved = True
-        out.append(draft)
-    return NamespaceDump(tuple(out), ()) if moved else last  # unchanged: the same drafts, nothing to resolve
+    by_index = {d.link.ifindex: d for d in last.drafts}
+    drafts = join_again(by_index, by_index, (), None, fdb)
+    moved = any(a is not b for a, b in zip(drafts, last.drafts, strict=True))
+    return NamespaceDump(drafts, ()) if moved else last  # unchanged: the same drafts, nothing to resolve

@@ -36,7 +36,7 @@ from vnettop.collect.rtnl_parser import (
 )
 from vnettop.collect.types import LinkDraft
 from vnettop.linux.netlink import NLM_F_REQUEST, DumpError, check_end, messages
-from vnettop.model import CollectError
+from vnettop.model import CollectError, FdbEntry
 
 #: Below this many devices a full dump costs about as much: no refresh.
 MIN_DEVICES = 64
@@ -119,30 +119,36 @@ def refresh_links(sock: counters.StatsSocket, netns: int, last: NamespaceDump, c
         fdb = read_fdb(sock, netns, errors)
         if fdb is None or errors:
             return None
+    return NamespaceDump(join_again(drafts, by_index, fresh.keys(), addrs, fdb), ())
+
+
+def join_again(drafts: dict[int, LinkDraft], last: dict[int, LinkDraft], fresh: Collection[int],
+               addrs: dict[int, tuple[str, ...]] | None, fdb: dict[int, tuple[FdbEntry, ...]] | None
+               ) -> tuple[LinkDraft, ...]:
+    """`drafts` (by ifindex; those in `fresh` as just parsed, the rest as `last` joined them) with their
+    addresses and bridges' FDB entries as `decode.join_dump` would join them: from `addrs` / `fdb` where
+    those were read again, else what the last dump had (a device read again takes over its old entry's;
+    a parsed message carries none of its own). By ifindex; a draft that needs no change is the same object."""
     out: list[LinkDraft] = []
     for index in sorted(drafts):
         draft = drafts[index]
         link = draft.link
-        if index in fresh:  # as parsed: join it as a full dump would
-            old = by_index.get(index)
-            addresses = addrs.get(index, link.addresses) if addrs is not None else (
-                old.link.addresses if old is not None else link.addresses)
-        else:
-            addresses = addrs.get(index, ()) if addrs is not None else link.addresses
+        old = last.get(index) if index in fresh else draft
         changes: dict[str, object] = {}
+        if addrs is not None:
+            addresses = addrs.get(index, ())
+        else:
+            addresses = old.link.addresses if old is not None else ()
         if addresses != link.addresses:
             changes["addresses"] = addresses
         if link.bridge is not None:
             if fdb is not None:
-                entries = fdb.get(index, () if index not in fresh else link.bridge.fdb)
-            elif index in fresh:  # a bridge read again: its entries are the last dump's (none changed)
-                old = by_index.get(index)
-                entries = old.link.bridge.fdb if old is not None and old.link.bridge is not None else ()
+                entries = fdb.get(index, ())
             else:
-                entries = link.bridge.fdb
+                entries = old.link.bridge.fdb if old is not None and old.link.bridge is not None else ()
             if entries != link.bridge.fdb:
                 changes["bridge"] = replace(link.bridge, fdb=entries)
         if changes:
             draft = replace(draft, link=replace(link, **changes))  # type: ignore[arg-type]
         out.append(draft)
-    return NamespaceDump(tuple(out), ())
+    return tuple(out)
