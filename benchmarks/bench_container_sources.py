@@ -24,10 +24,13 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+
+import timing  # noqa: E402
+from timing import times  # noqa: E402
 
 from tests.components.base import component  # noqa: E402
 from tests.components.docker import start_docker  # noqa: E402
@@ -36,17 +39,8 @@ from vnettop.collect.sources.docker import DockerSource  # noqa: E402
 from vnettop.collect.sources.podman import PodmanSource  # noqa: E402
 
 
-def times(fn: Callable[[], object], n: int) -> list[float]:
-    out = []
-    for _ in range(n):
-        start = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - start) * 1000)
-    return out
-
-
 def show(label: str, ms: list[float], note: str = "") -> None:
-    print(f"  {label:<52} best {min(ms):8.2f} ms  median {statistics.median(ms):8.2f} ms  {note}")
+    timing.show(label, ms, note, width=52)
 
 
 def main() -> None:

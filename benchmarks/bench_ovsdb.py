@@ -25,17 +25,16 @@ import platform
 import resource
 import select
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
+from timing import show, times  # noqa: E402
 from topology import signals_raise  # noqa: E402
 
 from vnettop.ovsdb.monitor import Monitor  # noqa: E402
@@ -46,19 +45,6 @@ SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
 def vsctl(sock: str, *args: str) -> None:
     subprocess.run(["ovs-vsctl", f"--db=unix:{sock}", "--no-wait", "--timeout=60", *args], check=True,
                    capture_output=True)
-
-
-def times(fn: Callable[[], object], n: int) -> list[float]:
-    out = []
-    for _ in range(n):
-        start = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - start) * 1000)
-    return out
-
-
-def show(label: str, ms: list[float], note: str = "") -> None:
-    print(f"  {label:<44} best {min(ms):8.2f} ms  median {statistics.median(ms):8.2f} ms  {note}")
 
 
 def rss_mb() -> float:
