@@ -118,6 +118,11 @@ class FakeSocket:
         self.pending = [b"".join(msgs[i:i + step]) for i in range(0, len(msgs), step)]
         return len(data)
 
+    def recv(self, nbytes: int) -> bytes:
+        """What `recv` gives: the datagram `recv_into` would have written, as bytes."""
+        buf = bytearray(nbytes)
+        return bytes(buf[:self.recv_into(buf, nbytes, 0)])
+
     def recv_into(self, buf: Any, nbytes: int, flags: int) -> int:
         chunk = self.pending.pop(0)
         buf[:len(chunk)] = chunk
@@ -231,6 +236,11 @@ class Stalling:
         self.queue = messages(reseq(raw("stats_a"), seq))
         return len(data)
 
+    def recv(self, nbytes: int) -> bytes:
+        """What `recv` gives: the datagram `recv_into` would have written, as bytes."""
+        buf = bytearray(nbytes)
+        return bytes(buf[:self.recv_into(buf, nbytes, 0)])
+
     def recv_into(self, buf: Any, nbytes: int, flags: int) -> int:
         if not self.queue:
             if self.blocking:
@@ -280,6 +290,11 @@ class Answering:
         msgs.append(struct.pack("=IHHIIi", 20, counters.NLMSG_DONE, 2, seq, 0, 0))
         self.queue = [b"".join(msgs[:1]), b"".join(msgs[1:])] if self.split else [b"".join(msgs)]
         return len(data)
+
+    def recv(self, nbytes: int) -> bytes:
+        """What `recv` gives: the datagram `recv_into` would have written, as bytes."""
+        buf = bytearray(nbytes)
+        return bytes(buf[:self.recv_into(buf, nbytes, 0)])
 
     def recv_into(self, buf: Any, nbytes: int, flags: int) -> int:
         chunk = self.queue.pop(0)

@@ -369,6 +369,7 @@ class LiveCollector:
         shown: list[NsEntry] = []
         dirty = changes.dirty
         entries = pool.entries
+        idle = 0  # namespaces whose counters came back as the very same answer as last tick's
         for i, entry in enumerate(disc.namespaces):
             inode = entry.inode
             if inode in unreadable:
@@ -384,7 +385,21 @@ class LiveCollector:
                 self._give_way()
             last = pooled.last_dump
             if last is not None and inode not in dirty:
-                stats = self._counters_only(pooled, last, errors)
+                sock = pooled.stats
+                if sock is not None and not last.errors:  # the idle namespace of most ticks, inline
+                    try:
+                        stats = sock.dump()
+                    except Exception:
+                        stats = None
+                    if stats is not None and stats is pooled.last_stats:
+                        idle += 1
+                        drafts_by_ns[inode] = last.drafts
+                        stats_by_ns[inode] = stats
+                        continue
+                    # moved counters: compared with the last dump's devices there; a failure: read again
+                    stats = self._counters_only(pooled, last, errors, stats) if stats is not None else None
+                else:
+                    stats = self._counters_only(pooled, last, errors)
                 if stats is not None:  # the last dump stands: its drafts, with these counters
                     drafts_by_ns[inode] = last.drafts
                     stats_by_ns[inode] = stats
@@ -395,6 +410,8 @@ class LiveCollector:
             if stats is not None:
                 stats_by_ns[inode] = stats
             tun_changed = tun_changed or changed
+        counts["idle"] += idle
+        counts["counters"] += idle
         t = lap("netlink", t)
 
         links = self._resolve(drafts_by_ns, stats_by_ns, unreadable, errors, changes.nsid_changed)
@@ -457,16 +474,21 @@ class LiveCollector:
         self._namespaces, self._ns_made_of = now, now_of
         return tuple(now.values())
 
-    def _counters_only(self, pooled: PooledNs, last: Any, errors: list[CollectError]
-                       ) -> dict[int, Stats] | None:
+    def _counters_only(self, pooled: PooledNs, last: Any, errors: list[CollectError],
+                       fetched: dict[int, Stats] | None = None) -> dict[int, Stats] | None:
         """The namespace's fresh counters by ifindex when its last dump still stands (no event came and the
         counters list the same devices), else None: it must be read again (a device came or went without
         an event reaching us, or the counters failed). Runs for every idle namespace on every tick; the
-        very mapping of last time comes back while no counter moved (`counters.StatsSocket.dump`)."""
-        try:
-            stats = pooled.stats.dump() if pooled.stats is not None else dump_stats(pooled.ipr)
-        except Exception:  # the dump that follows reports what is wrong, if anything still is
-            return None
+        very mapping of last time comes back while no counter moved (`counters.StatsSocket.dump`).
+        `fetched`: the counters the caller already read for this tick (its inline path for the idle
+        namespace took them, then found they moved), None: read them here."""
+        if fetched is not None:
+            stats = fetched
+        else:
+            try:
+                stats = pooled.stats.dump() if pooled.stats is not None else dump_stats(pooled.ipr)
+            except Exception:  # the dump that follows reports what is wrong, if anything still is
+                return None
         if stats is pooled.last_stats:
             self._counts["idle"] += 1
         elif stats.keys() != pooled.last_indexes:

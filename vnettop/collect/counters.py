@@ -135,40 +135,60 @@ class StatsSocket(NetlinkSocket):
         tick (1000 times a second at 1000 namespaces), and the closures and calls of the general loop
         were a third of its cost.
         """
-        seen = self._seen
         last = self._last_parts
-        parts: list[tuple[bytes, dict[int, Stats]]] = []
-        same = True
+        sock = self._sock
         with self._lock:
             if self._dirty:
                 self._drain()
-            buf = self._buf
-            self.send(_STATS_REQUEST)
             try:
-                while True:
-                    n = self.recv()
-                    if n > BUFSIZE:
-                        raise OSError(errno.EMSGSIZE, f"netlink reply truncated ({n} bytes)")
-                    if n == 0:
-                        raise OSError(errno.ECONNRESET, "netlink socket closed mid-dump")
-                    raw = bytes(buf[:n])
-                    i = len(parts)
-                    if i < len(last) and last[i][0] == raw:
-                        parts.append(last[i])
-                        if i == len(last) - 1:
-                            break  # the last datagram of an answer holds its NLMSG_DONE: the same one
-                        continue
-                    same = False
-                    parsed: dict[int, Stats] = {}
-                    done = parse_stats(raw, STATS_SEQ, parsed, seen)
-                    parts.append((raw, parsed))
-                    if done:
-                        break
+                sock.send(_STATS_REQUEST)
+            except BlockingIOError:
+                self.send(_STATS_REQUEST)
+            try:
+                raw = self._datagram()
+                if len(last) == 1 and last[0][0] == raw:
+                    return self._last_out  # the idle namespace of most ticks: one datagram, as last time
+                return self._rest(raw, last)
             except DumpError:
                 raise  # the kernel ended the answer: nothing is left over
             except BaseException:
                 self._dirty = True
                 raise
+
+    def _datagram(self) -> bytes:
+        """The next datagram of the answer, as bytes (one copy, and the comparisons need bytes): the
+        kernel's dump parts are at most 32 KiB, so a full buffer means one was cut short."""
+        try:
+            raw = self._sock.recv(BUFSIZE)
+        except BlockingIOError:
+            raw = self._recv_waiting()
+        n = len(raw)
+        if n >= BUFSIZE:
+            raise OSError(errno.EMSGSIZE, f"netlink reply truncated ({n} bytes)")
+        if n == 0:
+            raise OSError(errno.ECONNRESET, "netlink socket closed mid-dump")
+        return raw
+
+    def _rest(self, raw: bytes, last: list[tuple[bytes, dict[int, Stats]]]) -> dict[int, Stats]:
+        """The answer whose first datagram is `raw`, read to its end: each datagram equal to the same one
+        of the last answer is taken as parsed then; the others are parsed."""
+        seen = self._seen
+        parts: list[tuple[bytes, dict[int, Stats]]] = []
+        same = True
+        while True:
+            i = len(parts)
+            if i < len(last) and last[i][0] == raw:
+                parts.append(last[i])
+                if i == len(last) - 1:
+                    break  # the last datagram of an answer holds its NLMSG_DONE: the same one
+            else:
+                same = False
+                parsed: dict[int, Stats] = {}
+                done = parse_stats(raw, STATS_SEQ, parsed, seen)
+                parts.append((raw, parsed))
+                if done:
+                    break
+            raw = self._datagram()
         if same and len(parts) == len(last):
             return self._last_out
         out: dict[int, Stats] = {}

@@ -236,12 +236,22 @@ class NetlinkSocket:
         try:
             return self._sock.recv_into(self._buf, BUFSIZE, socket.MSG_TRUNC)
         except BlockingIOError:
-            if self._poll is None:
-                self._poll = select.poll()
-                self._poll.register(self._sock.fileno(), select.POLLIN)
-            if not self._poll.poll(int(self._timeout * 1000)):
-                raise TimeoutError(errno.ETIMEDOUT, "no netlink answer in time") from None
+            self._wait()
             return self._sock.recv_into(self._buf, BUFSIZE, socket.MSG_TRUNC)
+
+    def _recv_waiting(self) -> bytes:
+        """One datagram as bytes (at most BUFSIZE: a longer one comes back cut to BUFSIZE), after
+        waiting up to the timeout for it: for a reader that tried without waiting first."""
+        self._wait()
+        return self._sock.recv(BUFSIZE)
+
+    def _wait(self) -> None:
+        """Wait up to the timeout until a datagram is queued; TimeoutError if none comes."""
+        if self._poll is None:
+            self._poll = select.poll()
+            self._poll.register(self._sock.fileno(), select.POLLIN)
+        if not self._poll.poll(int(self._timeout * 1000)):
+            raise TimeoutError(errno.ETIMEDOUT, "no netlink answer in time") from None
 
     def _drain(self) -> None:
         """Read what an abandoned answer still has to send, without waiting.
