@@ -167,6 +167,31 @@ class _Poller:
     poll: select.epoll
     fd_ns: dict[int, int]  # fd -> namespace inode
     busy: bool = False
+    socks: dict[int, socket.socket] = field(default_factory=dict)  # fd -> the socket registered under it
+
+    def sync(self, socks: dict[int, socket.socket], generation: int) -> None:
+        """Bring the set up to `socks` (namespace inode -> event socket) of `generation`: only the sockets
+        that came or went are registered or removed (a namespace storm changes the set every tick; at
+        1000 namespaces building it anew is ~2 ms). An fd number now held by another socket than the one
+        registered is registered again (a closed socket leaves an epoll set by itself)."""
+        now = {sock.fileno(): (ns, sock) for ns, sock in socks.items()}
+        for fd, sock in list(self.socks.items()):
+            if now.get(fd, (0, None))[1] is not sock:
+                del self.socks[fd]
+                self.fd_ns.pop(fd, None)
+                try:
+                    self.poll.unregister(fd)
+                except OSError:  # closed meanwhile: it left the set with its last fd
+                    pass
+        for fd, (ns, sock) in now.items():
+            self.fd_ns[fd] = ns
+            if fd not in self.socks:
+                self.socks[fd] = sock
+                try:
+                    self.poll.register(fd, select.EPOLLIN)
+                except FileExistsError:
+                    self.poll.modify(fd, select.EPOLLIN)
+        self.generation = generation
 
     def ready(self, timeout: float) -> list[tuple[int, int]]:
         """(fd, events) of what is ready, waiting up to `timeout` seconds (0: just look)."""
@@ -306,10 +331,10 @@ class EventHub:
         namespaces that is microseconds instead of ~2 ms of recv calls that each raise BlockingIOError.
         """
         taker = self._take_poller
-        if taker is None or taker.generation != self._generation:
-            if taker is not None:
-                taker.close()
+        if taker is None:
             taker = self._take_poller = self._sockets_poller()
+        elif taker.generation != self._generation:
+            taker.sync(self._socks, self._generation)
         return [taker.fd_ns[fd] for fd, _events in taker.ready(0) if fd in taker.fd_ns]
 
     def take(self) -> Changes:
@@ -344,7 +369,7 @@ class EventHub:
                             sock.close()
                         self._graveyard.clear()
                     if poller is None or poller.generation != self._generation:
-                        self._release(poller, outdated=True)
+                        self._release(poller)
                         poller = self._poller_locked()
                     self._polling += 1
                 remaining = deadline - time.monotonic()
@@ -369,13 +394,18 @@ class EventHub:
         kept between calls. A waiter owns its set while it waits: a second concurrent waiter gets its own.
         """
         cached = self._poller_cache
-        if cached is not None and cached.generation == self._generation and not cached.busy:
+        if cached is not None and not cached.busy:
+            if cached.generation != self._generation:
+                cached.sync(self._socks, self._generation)
             cached.busy = True
             return cached
         made = self._sockets_poller()
         made.poll.register(self._wake_r, select.EPOLLIN)
         if self._mount_fd is not None:
-            made.poll.register(self._mount_fd, select.EPOLLPRI)
+            try:
+                made.poll.register(self._mount_fd, select.EPOLLPRI)
+            except PermissionError:  # a plain file, not /proc's table (which signals a change): no signal
+                pass
         made.busy = True
         if cached is None or not cached.busy:
             if cached is not None:
@@ -385,23 +415,20 @@ class EventHub:
 
     def _sockets_poller(self) -> _Poller:
         """A poll set over every event socket, of the current generation (lock held)."""
-        fd_ns = {sock.fileno(): ns for ns, sock in self._socks.items()}
-        poll = select.epoll(len(fd_ns) + 2, select.EPOLL_CLOEXEC)
-        for fd in fd_ns:
-            poll.register(fd, select.EPOLLIN)
-        return _Poller(self._generation, poll, fd_ns)
+        made = _Poller(self._generation, select.epoll(len(self._socks) + 2, select.EPOLL_CLOEXEC), {})
+        made.sync(self._socks, self._generation)
+        return made
 
-    def _release(self, poller: _Poller | None, outdated: bool = False) -> None:
-        """A waiter is done with `poller` (lock held); closed unless it is the cached one (or, when
-        `outdated`, even then: a newer generation replaces it)."""
+    def _release(self, poller: _Poller | None) -> None:
+        """A waiter is done with `poller` (lock held): closed unless it is the cached one, which the next
+        wait brings up to date."""
         if poller is None:
             return
         poller.busy = False
-        if poller is not self._poller_cache:
+        if poller is not self._poller_cache or self._closed:
             poller.close()
-        elif outdated or poller.generation != self._generation or self._closed:
-            poller.close()
-            self._poller_cache = None
+            if poller is self._poller_cache:
+                self._poller_cache = None
 
     def _handle(self, ready: list[tuple[int, int]], fd_ns: dict[int, int]) -> bool | None:
         """Act on what poll() reported: True (a shown change), False (closed), None (keep waiting)."""
