@@ -25,7 +25,7 @@ from tests.sources_fixtures import base_pictures, fixture_root
 from vnettop.collect.sources import Enrichment, Source, scope
 from vnettop.collect.sources.enrich import apply
 from vnettop.collect.sources.registry import SOURCES, make_sources
-from vnettop.model import NsFd, Snapshot
+from vnettop.model import FdbEntry, Link, NsFd, Snapshot
 
 _AUDITED = frozenset({"open", "os.listdir", "os.scandir", "os.stat", "os.readlink", "os.lstat"})
 _watch = threading.local()
@@ -170,3 +170,25 @@ def test_the_fds_held_on_namespaces_change_no_answer(name: str, base: str, tmp_p
                                           for i, ns in enumerate(snap.namespaces)))
     root = str(fixture_root(tmp_path, name))
     assert _read(FACTORIES[name](root), held) == _read(FACTORIES[name](root), snap)
+
+
+def with_learned(snap: Snapshot, n: int) -> Snapshot:
+    """`snap` with `n` learned addresses on each bridge's first port (none if it has no port)."""
+    def learned(link: Link) -> Link:
+        if link.bridge is None:
+            return link
+        port = link.bridge.ports[0] if link.bridge.ports else None
+        fdb = tuple(FdbEntry(f"52:54:00:00:00:{i:02x}", port, "learned") for i in range(n))
+        return replace(link, bridge=replace(link.bridge, fdb=fdb))
+    return replace(snap, links=tuple(learned(link) for link in snap.links))
+
+
+@pytest.mark.parametrize("name", sorted(FACTORIES))
+@pytest.mark.parametrize("base", sorted(BASES))
+def test_a_bridges_learned_addresses_change_no_answer(name: str, base: str, tmp_path: Path) -> None:
+    """The live loop does not ask the sources again when only bridges' FDBs changed (enrich.py's
+    `_link_shape`): that holds only while no source's answer depends on them."""
+    snap = BASES[base]
+    root = str(fixture_root(tmp_path, name))
+    assert _read(FACTORIES[name](root), with_learned(snap, 3)) == _read(FACTORIES[name](root), snap)
+

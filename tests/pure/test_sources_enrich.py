@@ -10,7 +10,7 @@ import pytest
 from tests.sources_fixtures import ROOT, openstack_snapshot
 from vnettop.collect.sources import Enrichment, scope
 from vnettop.collect.sources.enrich import SourceSet, apply, merge_owners, read_safely
-from vnettop.model import CollectError, NsFd, Owner, Snapshot, Stats
+from vnettop.model import BridgeInfo, CollectError, FdbEntry, NsFd, Owner, Snapshot, Stats
 from vnettop.ui.changes import same_structure
 
 
@@ -137,6 +137,33 @@ def test_fds_held_on_namespaces_alone_do_not_ask_again_and_the_answer_is_a_fresh
     moved = replace(held, namespaces=tuple(replace(ns, pids=(*ns.pids, 99999)) if j == i else ns
                                            for j, ns in enumerate(held.namespaces)))
     sources.enrich(moved)
+    assert source.reads == 2 and sources.last_read == ["counting"]
+
+
+def test_a_bridges_learned_addresses_alone_do_not_ask_again_and_the_answer_is_a_fresh_reads() -> None:
+    """A busy bridge learns and ages out addresses every few seconds: no source reads its FDB, so no
+    source is asked again, the reused answer is what a fresh SourceSet gives for the new picture, and the
+    new FDB is what is shown. A bridge's ports still count."""
+    source = Counting()
+    sources = SourceSet([source], clock=Clock())
+    plain = openstack_snapshot()
+    i = next(i for i, link in enumerate(plain.links) if link.kind == "bridge")
+    ports = tuple(link.ifindex for link in plain.links
+                  if link.netns == plain.links[i].netns and link.kind in ("tap", "veth"))[:2]
+    assert ports
+
+    def with_bridge(info: BridgeInfo) -> Snapshot:
+        return replace(plain, links=tuple(replace(link, bridge=info) if j == i else link
+                                          for j, link in enumerate(plain.links)))
+
+    info = BridgeInfo(False, False, ports, (FdbEntry("52:54:00:00:00:01", ports[0], "learned"),))
+    sources.enrich(with_bridge(info))
+    learned = with_bridge(replace(info, fdb=(*info.fdb, FdbEntry("52:54:00:12:34:56", ports[-1], "learned"))))
+    reused = sources.enrich(learned)
+    assert source.reads == 1 and sources.last_read == []
+    assert reused == SourceSet([Counting()], clock=Clock()).enrich(learned)
+    assert reused.links is learned.links
+    sources.enrich(with_bridge(replace(info, ports=ports[1:])))
     assert source.reads == 2 and sources.last_read == ["counting"]
 
 
