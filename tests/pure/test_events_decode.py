@@ -51,7 +51,11 @@ def pyroute2_event(raw: bytes) -> NetlinkEvent:
     if mtype in (events.RTM_NEWNEIGH, events.RTM_DELNEIGH):
         msg = ndmsg(raw)
         msg.decode()
-        return NetlinkEvent(NS, msg["header"]["type"], msg["family"], msg["ifindex"])
+        entry = None
+        if msg["family"] == events.AF_BRIDGE:  # what `decode.decode_fdb` reads of a dump's message
+            entry = (msg.get_attr("NDA_MASTER"), msg.get_attr("NDA_LLADDR"), msg["ifindex"], msg["state"],
+                     msg.get_attr("NDA_VLAN"))
+        return NetlinkEvent(NS, msg["header"]["type"], msg["family"], msg["ifindex"], entry=entry)
     msg = nsidmsg(raw)
     msg.decode()
     return NetlinkEvent(NS, msg["header"]["type"], msg["rtgen_family"])

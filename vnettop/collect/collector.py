@@ -63,7 +63,7 @@ from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from vnettop.collect.counters import dump_stats
-from vnettop.collect.events import FDB_ONLY, EventHub, NetlinkEvent
+from vnettop.collect.events import FDB_ONLY, EventHub, FdbFields, NetlinkEvent
 from vnettop.collect.namespaces import Discoverer, with_held
 from vnettop.collect.nspool import NsPool, PooledNs
 from vnettop.collect.refs import ResolveCache
@@ -362,7 +362,7 @@ class LiveCollector:
 
         drafts_by_ns: dict[int, tuple[LinkDraft, ...]] = {}
         stats_by_ns: dict[int, dict[int, Stats]] = {}
-        counts = {"dumped": 0, "counters": 0, "idle": 0, "fdb_only": 0, "links_only": 0,
+        counts = {"dumped": 0, "counters": 0, "idle": 0, "fdb_only": 0, "fdb_applied": 0, "links_only": 0,
                   "nsid_queries": -pool.nsid_queries}
         self._counts = counts
         tun_changed = False
@@ -405,7 +405,7 @@ class LiveCollector:
                     stats_by_ns[inode] = stats
                     continue
             drafts, stats, changed = self._read_namespace(pooled, errors, changes.kinds.get(inode),
-                                                          changes.links.get(inode))
+                                                          changes.links.get(inode), changes.fdb.get(inode))
             drafts_by_ns[inode] = drafts
             if stats is not None:
                 stats_by_ns[inode] = stats
@@ -500,18 +500,19 @@ class LiveCollector:
         return stats
 
     def _read_namespace(self, pooled: PooledNs, errors: list[CollectError],
-                        kinds: frozenset[str] | None = None, links: frozenset[int] | None = None
+                        kinds: frozenset[str] | None = None, links: frozenset[int] | None = None,
+                        fdb: tuple[tuple[int, FdbFields], ...] | None = None
                         ) -> tuple[tuple[LinkDraft, ...], dict[int, Stats] | None, bool]:
         """This namespace read again: in full, or only its FDB when `kinds` (what its events reported) says
-        that is all that changed, or only the devices `links` named (`link_refresh`) in a big namespace
-        where a few changed.
+        that is all that changed (or not even that: the FDB notifications `fdb` applied to the last
+        dump), or only the devices `links` named (`link_refresh`) in a big namespace where a few changed.
 
         Returns (drafts, their fresh counters by ifindex if counters were fetched beside a partial refresh
         (else the drafts carry their own), whether its set of tun/tap devices changed).
         """
         last = pooled.last_dump
         if kinds and last is not None and pooled.stats is not None:
-            refreshed = (self._refresh_fdb(pooled, last) if kinds == FDB_ONLY
+            refreshed = (self._refresh_fdb(pooled, last, fdb) if kinds == FDB_ONLY
                          else self._refresh_links(pooled, last, kinds, links or frozenset()))
             if refreshed is not None:
                 return refreshed
@@ -532,14 +533,20 @@ class LiveCollector:
         before = _tun_keys(last.drafts) if last is not None else frozenset()
         return dump.drafts, None, _tun_keys(dump.drafts) != before
 
-    def _refresh_fdb(self, pooled: PooledNs, last: Any
+    def _refresh_fdb(self, pooled: PooledNs, last: Any, notes: tuple[tuple[int, FdbFields], ...] | None
                      ) -> tuple[tuple[LinkDraft, ...], dict[int, Stats], bool] | None:
-        """The last dump with its FDB read again, and fresh counters; None: dump in full instead (the
-        FDB dump failed, or the counters list other devices than the last dump: an event was missed)."""
-        from vnettop.collect.fdb_refresh import refresh_fdb
+        """The last dump with its FDB changed by the notifications `notes`, or read again when they cannot
+        tell (None), and fresh counters; None: dump in full instead (the FDB dump failed, or the counters
+        list other devices than the last dump: an event was missed)."""
+        from vnettop.collect.fdb_refresh import apply_notes, refresh_fdb
 
         sock = pooled.stats
         assert sock is not None
+        if notes is not None:
+            applied = self._refreshed(pooled, last, "fdb_applied", lambda: apply_notes(last, notes))
+            if applied is not None:
+                self._counts["fdb_only"] += 1  # (the FDB alone was refreshed; `fdb_applied`: without reading)
+                return applied
         return self._refreshed(pooled, last, "fdb_only", lambda: refresh_fdb(sock, pooled.inode, last))
 
     def _refresh_links(self, pooled: PooledNs, last: Any, kinds: frozenset[str], links: frozenset[int]

@@ -363,14 +363,19 @@ def fdb_map(entries: Iterable[tuple[Any, Any, int, int, Any]]) -> dict[int, tupl
     for master, mac, ifindex, nud, vlan in entries:
         if not master or mac is None:
             continue
-        entry = FdbEntry(mac=str(mac), port=ifindex or None,
-                         state=NUD_STATES.get(nud, f"nud:{nud}"),
-                         vlan=None if vlan is None else int(vlan))
-        found.setdefault(int(master), set()).add(entry)
-    return {
-        bridge: tuple(sorted(entries, key=lambda e: (e.mac, e.vlan or 0, e.port or 0, e.state)))
-        for bridge, entries in found.items()
-    }
+        found.setdefault(int(master), set()).add(fdb_entry(mac, ifindex, nud, vlan))
+    return {bridge: tuple(sorted(entries, key=fdb_order)) for bridge, entries in found.items()}
+
+
+def fdb_entry(mac: Any, ifindex: int, nud: int, vlan: Any) -> FdbEntry:
+    """One FDB entry as a dump's message (or a notification, the same message) gives it."""
+    return FdbEntry(mac=str(mac), port=ifindex or None, state=NUD_STATES.get(nud, f"nud:{nud}"),
+                    vlan=None if vlan is None else int(vlan))
+
+
+def fdb_order(e: FdbEntry) -> tuple[str, int, int, str]:
+    """The order of a bridge's entries in `fdb_map`'s tuples."""
+    return e.mac, e.vlan or 0, e.port or 0, e.state
 
 
 def decode_stats(msgs: Iterable[Any]) -> dict[int, Stats]:

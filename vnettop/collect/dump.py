@@ -22,6 +22,7 @@ from vnettop.collect.decode import (
     address_map,
     dump_namespace_pyroute2,
     fdb_map,
+    fdb_order,
     join_dump,
 )
 from vnettop.collect.rtnl_parser import (
@@ -147,7 +148,7 @@ def read_fdb(sock: counters.StatsSocket, netns: int,
     if reply is None:
         return None
     left = rtnl_parser.pyroute2_fdb(reply.left) if reply.left else {}
-    return _merge(fdb_map(reply.items), left, lambda a, b: tuple(sorted(set(a + b), key=_fdb_order)))
+    return _merge(fdb_map(reply.items), left, lambda a, b: tuple(sorted(set(a + b), key=fdb_order)))
 
 
 def _merge(ours: dict[int, Any], theirs: dict[int, Any], both: Callable[[Any, Any], Any]) -> dict[int, Any]:
@@ -162,10 +163,6 @@ def _address_order(text: str) -> tuple[int, Any, Any]:
 
     iface = ipaddress.ip_interface(text)
     return iface.version, iface.ip, iface.network
-
-
-def _fdb_order(e: FdbEntry) -> tuple[str, int, int, str]:
-    return e.mac, e.vlan or 0, e.port or 0, e.state
 
 
 def dump_namespace(ipr: Any, netns: int, sock: Any = None) -> NamespaceDump:

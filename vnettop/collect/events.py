@@ -29,9 +29,11 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from vnettop import names
 from vnettop.collect.namespaces import netns_dirs_signature, nsfs_mounts
+from vnettop.collect.rtnl_parser import parse_neigh
 from vnettop.linux.netlink import HEADER, attributes, messages
 
 # rtnetlink message types and groups (linux/rtnetlink.h)
@@ -54,6 +56,10 @@ IFLA_NEW_IFINDEX = 49
 
 _IFINFOMSG = struct.Struct("=BxHiII")
 
+#: A bridge FDB entry as `rtnl_parser.parse_neigh` reads it: (NDA_MASTER, NDA_LLADDR, ifindex, NUD
+#: state, NDA_VLAN), the attributes None when absent.
+FdbFields = tuple[Any, Any, int, int, Any]
+
 
 @dataclass(frozen=True, slots=True)
 class NetlinkEvent:
@@ -66,6 +72,9 @@ class NetlinkEvent:
     ifname: str | None = None
     new_nsid: int | None = None  # RTM_DELLINK of a device moved away: its new namespace's nsid
     new_ifindex: int | None = None  # ... and its ifindex there
+    #: A bridge FDB entry's (NDA_MASTER, NDA_LLADDR, port ifindex, NUD state, NDA_VLAN), as a dump's
+    #: message gives it (`rtnl_parser.parse_neigh`); None for other kinds, or a message it cannot read.
+    entry: FdbFields | None = None
 
     @property
     def kind(self) -> str:
@@ -131,12 +140,22 @@ def _event(data: bytes, pos: int, end: int, mtype: int, netns: int) -> NetlinkEv
     if mtype in (RTM_NEWADDR, RTM_DELADDR) and body + 8 <= end:
         return NetlinkEvent(netns, mtype, family, struct.unpack_from("=I", data, body + 4)[0])
     if mtype in (RTM_NEWNEIGH, RTM_DELNEIGH) and body + 8 <= end:
-        return NetlinkEvent(netns, mtype, family, struct.unpack_from("=i", data, body + 4)[0])
+        entry: FdbFields | None = None
+        if family == AF_BRIDGE:
+            try:
+                entry = parse_neigh(memoryview(data), pos, end - pos)
+            except Exception:  # odd attributes: the FDB is read again instead (`Changes.fdb`)
+                entry = None
+        return NetlinkEvent(netns, mtype, family, struct.unpack_from("=i", data, body + 4)[0], entry=entry)
     return NetlinkEvent(netns, mtype, family)
 
 
 #: `Changes.kinds` of a namespace whose only news is bridge FDB entries (see `collect.fdb_refresh`).
 FDB_ONLY = frozenset({"fdb"})
+
+#: The most FDB notifications kept for one namespace between two takes: past that, reading its FDB
+#: again is the cheaper way to know it (`Changes.fdb` is None then).
+FDB_NOTES_MAX = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +170,10 @@ class Changes:
     kinds: dict[int, frozenset[str]] = field(default_factory=dict)
     #: For each dirty namespace, the ifindexes its link notifications named (`collect.link_refresh`).
     links: dict[int, frozenset[int]] = field(default_factory=dict)
+    #: For each namespace with FDB notifications: (RTM_NEWNEIGH or RTM_DELNEIGH, the entry's fields) in
+    #: the order they came, or None when they cannot be known from the notifications alone (one could
+    #: not be read, or there were more than FDB_NOTES_MAX): `collect.fdb_refresh` applies them.
+    fdb: dict[int, tuple[tuple[int, FdbFields], ...] | None] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -215,6 +238,7 @@ class EventHub:
         self._dirty: set[int] = set()
         self._kinds: dict[int, set[str]] = {}  # what dirtied each of `_dirty`
         self._links: dict[int, set[int]] = {}  # the devices link notifications named, by namespace
+        self._fdb: dict[int, list[tuple[int, FdbFields]] | None] = {}  # FDB notifications, by namespace
         self._nsid: set[int] = set()
         self._graveyard: list[socket.socket] = []
         self._polling = 0
@@ -257,6 +281,7 @@ class EventHub:
             self._dirty.discard(netns)
             self._kinds.pop(netns, None)
             self._links.pop(netns, None)
+            self._fdb.pop(netns, None)
             self._nsid.discard(netns)
             if sock is not None:
                 self._bury(sock)
@@ -321,8 +346,21 @@ class EventHub:
                                 self._links.setdefault(netns, set()).add(event.ifindex)
                             else:  # a device not named: the refresh cannot know which
                                 self._kinds[netns].add("unnamed")
+                        elif event.kind == "fdb":
+                            self._note_fdb(netns, event)
                     shown = shown or event.shows
         return shown
+
+    def _note_fdb(self, netns: int, event: NetlinkEvent) -> None:
+        """Keep an FDB notification's entry for `Changes.fdb` (lock held)."""
+        notes = self._fdb.get(netns, [])
+        if notes is None:
+            return  # already unknown until the next take
+        if event.entry is None or len(notes) >= FDB_NOTES_MAX:
+            self._fdb[netns] = None
+            return
+        notes.append((event.msg_type, event.entry))
+        self._fdb[netns] = notes
 
     def _pending_locked(self) -> list[int]:
         """The namespaces whose event socket has something to read or an error (ENOBUFS) (lock held).
@@ -343,10 +381,12 @@ class EventHub:
             self._drain_locked(self._pending_locked())
             changes = Changes(frozenset(self._dirty), frozenset(self._nsid),
                               {ns: frozenset(kinds) for ns, kinds in self._kinds.items()},
-                              {ns: frozenset(links) for ns, links in self._links.items()})
+                              {ns: frozenset(links) for ns, links in self._links.items()},
+                              {ns: None if n is None else tuple(n) for ns, n in self._fdb.items()})
             self._dirty.clear()
             self._kinds.clear()
             self._links.clear()
+            self._fdb.clear()
             self._nsid.clear()
             return changes
 
