@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -20,7 +21,7 @@ import pytest
 from tests.kernelkit import KernelKit, poll_until, run
 from vnettop.collect import events
 from vnettop.collect.collector import COLLECT_THREAD, MAX_HOLD, LiveCollector
-from vnettop.model import BridgePort, FdbEntry, Link, LinkRef, Snapshot, Stats
+from vnettop.model import BridgePort, FdbEntry, Link, LinkRef, Namespace, Snapshot, Stats
 
 pytestmark = pytest.mark.kernel
 
@@ -557,6 +558,48 @@ def test_fdb_only_changes_read_the_fdb_again_and_give_what_a_full_dump_gives(
     snap = poll_until(both)
     assert snap is not None
     assert _without_counters(list(snap.links_in(inode))) == fresh()
+
+
+LATE_LISTENER = """
+import signal, socket
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+print("ready", flush=True)
+signal.sigwait({signal.SIGUSR1})
+s = socket.socket()
+s.bind(("0.0.0.0", 0))
+s.listen()
+print(s.getsockname()[1], flush=True)
+signal.sigwait({signal.SIGUSR1})
+"""
+
+
+def test_a_known_process_that_starts_listening_shows_through_the_live_collector(kit: KernelKit) -> None:
+    """A process already known in a namespace opens a listening socket while nothing else changes there
+    (the collector hands back its last namespace records on such ticks while their makings are the
+    same): the namespace's record lists it with the port at a later collect."""
+    ns = kit.netns("kl")
+    inode = kit.ns_inode(ns)
+    proc = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", LATE_LISTENER],
+                            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, start_new_session=True)
+    kit.procs.append(proc)
+    assert proc.stdout is not None and proc.stdout.readline().split() == [b"ready"]
+
+    def record(snap: Snapshot) -> Namespace:
+        (found,) = [n for n in snap.namespaces if n.inode == inode]
+        return found
+
+    with LiveCollector(sources=(), only=lambda e: e.inode == inode) as collector:
+        poll_until(lambda: proc.pid in record(collector.collect()).pids)
+        before = collector.collect()
+        assert not any(p.pid == proc.pid for p in record(before).processes)  # known, listening on nothing
+        os.kill(proc.pid, signal.SIGUSR1)
+        port = int(proc.stdout.readline())
+
+        def listening() -> bool:
+            return any(p.pid == proc.pid and any(item.port == port for item in p.listening)
+                       for p in record(collector.collect()).processes)
+
+        poll_until(listening)
 
 
 def test_fdb_notifications_are_applied_without_reading_and_give_what_a_full_dump_gives(

@@ -164,6 +164,37 @@ def test_late_attach_to_a_persistent_down_tap_is_found_without_a_full_scan(kit: 
     assert [(f.fd, f.iff, f.exact) for f in found] == [(fds[0], name, True)]
 
 
+def test_the_live_collector_shows_a_late_holder_of_a_quiet_tap_and_its_going(kit: KernelKit) -> None:
+    """Through the live collector, ticks on which no device changed (the resolve reuses its last answer and
+    the holders are not attached again while the scan says the same): a process attaching to a persistent,
+    admin-down tap (no netlink event) shows as its holder, and no longer once it is gone."""
+    from vnettop.collect.collector import LiveCollector
+
+    name = kit.tuntap(kit.name("lh"))
+    pid, attach = start_late_holder(kit, name)
+
+    def tap(snap: Snapshot) -> Link:
+        (link,) = snap.find_links(name, next(ns.inode for ns in snap.namespaces if ns.root))
+        return link
+
+    def holders(snap: Snapshot) -> list[int] | None:
+        link = tap(snap)
+        return None if link.tun is None or link.tun.holders is None else [h.pid for h in link.tun.holders]
+
+    with LiveCollector(sources=(), only=lambda e: e.root) as collector:
+        poll_until(lambda: holders(collector.collect()) == [])
+        collector.collect()
+        assert collector._resolved.reused  # nothing changed: the case this is about
+        fds = attach()
+        snap = poll_until(lambda: (lambda s: s if holders(s) == [pid] else None)(collector.collect()))
+        link = tap(snap)
+        assert link.tun is not None and link.tun.holders is not None and link.tun.holders[0].fds == fds
+        (proc,) = [p for p in kit.procs if p.pid == pid]
+        proc.kill()
+        proc.wait()
+        poll_until(lambda: holders(collector.collect()) == [])
+
+
 @pytest.mark.parametrize("counts", [True, False])
 def test_a_known_process_opening_a_tun_fd_is_read_again_for_its_fd_count(kit: KernelKit, counts: bool) -> None:
     """With the kernel's fd counts (stat of /proc/PID/fd), a known process whose count changed is read at
