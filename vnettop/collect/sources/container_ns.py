@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import cached_property
 
 from vnettop.model import Link, LinkKey, Namespace, Snapshot
 
@@ -34,23 +35,48 @@ def pid_netns(root: str, pid: int) -> int | None:
 
 class Picture:
     """The base picture indexed once per read (a host with hundreds of containers asks it hundreds of
-    times): namespaces by inode, by nsfs mount path and by name, devices by namespace, every pid."""
+    times): namespaces by inode, by nsfs mount path and by name, devices by namespace, every pid.
+
+    Each index is made when first asked: a host with no container asks none of the device indexes, and
+    on a host of 5000 devices they were ~2.5 ms of every read after a change of structure."""
 
     def __init__(self, base: Snapshot) -> None:
         self.base = base
-        self.by_inode = {ns.inode: ns for ns in base.namespaces}
-        self.by_mount: dict[str, Namespace] = {}
-        self.by_name: dict[str, Namespace] = {}
-        for ns in base.namespaces:
+
+    @cached_property
+    def by_inode(self) -> dict[int, Namespace]:
+        return {ns.inode: ns for ns in self.base.namespaces}
+
+    @cached_property
+    def by_mount(self) -> dict[str, Namespace]:
+        out: dict[str, Namespace] = {}
+        for ns in self.base.namespaces:
             for mount in ns.mounts:
-                self.by_mount.setdefault(mount, ns)
+                out.setdefault(mount, ns)
+        return out
+
+    @cached_property
+    def by_name(self) -> dict[str, Namespace]:
+        out: dict[str, Namespace] = {}
+        for ns in self.base.namespaces:
             for name in ns.names:
-                self.by_name.setdefault(name, ns)
-        self.links_in: dict[int, list[Link]] = {}
-        for link in base.links:
-            self.links_in.setdefault(link.netns, []).append(link)
-        self.keys = {link.key for link in base.links}
-        self.pids = {p for ns in base.namespaces for p in ns.pids}
+                out.setdefault(name, ns)
+        return out
+
+    @cached_property
+    def links_in(self) -> dict[int, list[Link]]:
+        out: dict[int, list[Link]] = {}
+        for link in self.base.links:
+            out.setdefault(link.netns, []).append(link)
+        return out
+
+    @cached_property
+    def keys(self) -> set[LinkKey]:
+        return {link.key for link in self.base.links}
+
+    @cached_property
+    def pids(self) -> set[int]:
+        return {p for ns in self.base.namespaces for p in ns.pids}
 
     def namespace_of(self, root: str, pid: int, path: str) -> Namespace | None:
         """A container's namespace: by its pid's link, else by the bind-mount `path` (an nsfs mount the
