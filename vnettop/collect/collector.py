@@ -206,9 +206,6 @@ class LiveCollector:
         self._held = 0.0  # seconds the current collect gave way
         self._prune_queued = threading.Event()
         self._janitor: _Janitor | None = None
-        #: The last `_namespaces_of` call's entries, processes, unreadable reasons, completeness and answer.
-        self._ns_memo: tuple[tuple[NsEntry, ...], Any, dict[int, str], bool,
-                             tuple[Namespace, ...]] | None = None
         #: What the last holders were attached from (the scan's tun facts) and the errors it gave.
         self._attached: tuple[tuple[Any, ...], tuple[CollectError, ...]] | None = None
 
@@ -465,19 +462,7 @@ class LiveCollector:
     def _namespaces_of(self, shown: list[NsEntry], scan: ProcScan, unreadable: dict[int, str],
                        pids_complete: bool) -> tuple[Namespace, ...]:
         """The Namespace records, last tick's objects where nothing changed (fewer objects made, and the
-        UI's equality checks stop at identity); the very tuple of last tick when it was made of the same
-        entries, processes, reasons and completeness (an idle tick: ~1.2 ms saved at 1000 namespaces)."""
-        memo = self._ns_memo
-        if (memo is not None and (memo[1] is scan.processes or memo[1] == scan.processes)
-                and memo[2] == unreadable and memo[3] == pids_complete and len(memo[0]) == len(shown)
-                and all(a is b for a, b in zip(memo[0], shown, strict=True))):
-            return memo[4]
-        out = self._namespaces_made(shown, scan, unreadable, pids_complete)
-        self._ns_memo = (tuple(shown), scan.processes, dict(unreadable), pids_complete, out)
-        return out
-
-    def _namespaces_made(self, shown: list[NsEntry], scan: ProcScan, unreadable: dict[int, str],
-                         pids_complete: bool) -> tuple[Namespace, ...]:
+        UI's equality checks stop at identity)."""
         last, now = self._namespaces, {}
         made_of = self._ns_made_of
         now_of: dict[int, tuple[NsEntry, tuple[Process, ...], str | None, bool]] = {}
