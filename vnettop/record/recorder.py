@@ -197,6 +197,10 @@ def run_live(path: str, interval: float, max_size: int, keep: int,
     seconds otherwise, for what has no kernel event (a process that starts or stops listening, pids).
     On a quiet host that is one collection per `full_every`, not one per `interval`: the difference
     between ~5 % and well under 1 % of a core at 200 namespaces (benchmarks/bench_record.py).
+    After a look that recorded a change, the next look comes `interval` later whatever the kernel says:
+    a change has a tail with no event of its own (the `ip` command that moved a device exits, and the fd
+    it held on the namespace goes with it), which would otherwise stay in the recording until the next
+    event or `full_every`. Looks go on every `interval` while they find changes.
     """
     from vnettop.collect.collector import LiveCollector
     from vnettop.record.writer import RecordingWriteError
@@ -213,6 +217,7 @@ def run_live(path: str, interval: float, max_size: int, keep: int,
     stop_at = None if duration is None else began + duration
     reason = "stopped"
     last = began
+    changed = False  # the last look recorded a change: look again after `interval` (see above)
     try:
         while True:
             try:
@@ -226,13 +231,13 @@ def run_live(path: str, interval: float, max_size: int, keep: int,
                 if stop_at is not None and time.monotonic() >= stop_at:
                     reason = f"stopped after {duration:g} s"
                     break
-                _wait(last, interval, rec.full_every, stop_at, wait_for_change)
+                _wait(last, interval, rec.full_every, stop_at, None if changed else wait_for_change)
                 if stop_at is not None and time.monotonic() >= stop_at:
                     continue
                 doc = snapshot_to_dict(collector.collect())
                 last = time.monotonic()
                 with _signals_held():  # a tick's lines and bookkeeping are never split by a signal
-                    rec.tick(doc, time.time())
+                    changed = bool(rec.tick(doc, time.time()))
             except _Signal as s:
                 if s.signum == signal.SIGHUP:
                     if rec.last_doc is not None:
