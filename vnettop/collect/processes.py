@@ -110,8 +110,8 @@ class ProcScanner:
         self._ns_holders: set[int] = set()
         self._denied_pids: set[int] = set()
         self._ns_fds_memo: dict[int, tuple[NsFd, ...]] | None = None
-        #: pid -> its tun fds as last probed, while its fds are not read again and no full scan came
-        #: (only attached, exact answers: see `_probe_holders`).
+        #: pid -> its tun fds as last probed, kept while its fds are not read again (a full scan reads all)
+        #: and only for attached, exact answers: see `_probe_holders`.
         self._probed: dict[int, list[TunFd]] = {}
         self._sweep_queue: list[int] = []
         self._last: float | None = None
@@ -153,7 +153,6 @@ class ProcScanner:
         if full:
             todo = set(pids)
             self._sweep_queue = []
-            self._probed.clear()
         else:
             young = self.rota.young()
             todo = new | (young & due) | self._sweep_slice(pids, now)
@@ -312,7 +311,6 @@ class ProcScanner:
     def _remember(self, pid: int, known: _Known) -> None:
         """Keep `known` as what is known of `pid`, and the sets kept beside it in step."""
         self._known[pid] = known
-        self._probed.pop(pid, None)  # its fds were read again: so are its tun fds probed again
         if known.tun_fds:
             self._holders.add(pid)
         else:
