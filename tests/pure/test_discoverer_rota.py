@@ -4,6 +4,9 @@ be read stays said."""
 
 from __future__ import annotations
 
+import os
+import random
+import shutil
 from pathlib import Path
 
 import pytest
@@ -158,3 +161,42 @@ def test_denied_processes_stay_reported_between_their_reads(tree: Tree, monkeypa
         got = disc.discover()
         assert not got.pids_complete and 1003 not in got.pid_netns
         assert any("pid 1003" in e.message for e in got.errors)
+
+
+def test_a_patched_discovery_is_what_a_whole_one_is_and_keeps_untouched_entries(tree: Tree) -> None:
+    """Processes come, go and move at random; each call's answer equals a whole `discover()` of the same
+    tree, and the namespaces no process of which changed keep their entry objects."""
+    rng = random.Random(11)
+    inodes = [NS_A, NS_B, NS_C, 4026532004, 4026532005, 4026532006]
+    for pid in range(1000, 1060):
+        tree.process(pid, rng.choice(inodes))
+    disc = _discoverer(tree, Clock())
+    disc.discover()
+    disc._mount_poll = _Quiet()  # type: ignore[assignment]
+    last = disc.discover()
+    reused = 0
+    for _ in range(40):
+        touched: set[int] = set()
+        for _ in range(rng.randint(1, 3)):
+            pid = rng.randrange(1000, 1080)
+            link = tree.proc / str(pid) / "ns" / "net"
+            if link.is_symlink() and rng.random() < 0.3:
+                touched.add(namespaces.inode_from_link(os.readlink(link)) or 0)
+                shutil.rmtree(tree.proc / str(pid))  # exits
+            else:
+                if link.is_symlink():
+                    touched.add(namespaces.inode_from_link(os.readlink(link)) or 0)
+                inode = rng.choice(inodes)
+                tree.process(pid, inode)  # starts, or enters another namespace
+                touched.add(inode)
+        disc.look_at_everyone()
+        got = disc.discover()
+        whole = namespaces.discover(str(tree.proc), str(tree.run), "/proc/self/ns/net")
+        assert got.namespaces == whole.namespaces and got.pid_netns == whole.pid_netns
+        before = {e.inode: e for e in last.namespaces}
+        for entry in got.namespaces:
+            if entry.inode not in touched and entry.inode in before:
+                assert entry is before[entry.inode]
+                reused += 1
+        last = got
+    assert reused > 40

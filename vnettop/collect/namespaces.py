@@ -245,6 +245,45 @@ def _assemble(named: _Named, pid_netns: dict[int, int], denied: list[int], pid_e
                      pids_complete=not denied, pids=listed)
 
 
+def _patched(last: Discovery, named: _Named, pid_netns: dict[int, int], touched: set[int], denied: list[int],
+             pid_errors: list[CollectError], proc_root: str, listed: frozenset[int] | None) -> Discovery:
+    """What `_assemble` gives when, since it made `last` from the same `named`, only the processes of the
+    namespaces `touched` came, went or moved: their entries made again, every other one last's own
+    object (a process starting somewhere costs its namespace's entry, not a thousand)."""
+    entries: list[NsEntry] = list(last.namespaces)
+    if touched:
+        pids_of: dict[int, list[int]] = {inode: [] for inode in touched}
+        for pid, inode in pid_netns.items():
+            if inode in pids_of:
+                pids_of[inode].append(pid)
+        where = {e.inode: k for k, e in enumerate(entries)}
+        gone: set[int] = set()
+        added = False
+        for inode, pids in pids_of.items():
+            path = named.paths.get(inode) or (f"{proc_root}/{min(pids)}/ns/net" if pids else None)
+            k = where.get(inode)
+            if path is None:  # no name, no mount, no process left in it
+                if k is not None:
+                    gone.add(inode)
+                continue
+            entry = NsEntry(inode, tuple(sorted(named.names.get(inode, ()))), inode == named.root_inode, path,
+                            tuple(sorted(pids)), tuple(named.mounts.get(inode, ())))
+            if k is None:
+                entries.append(entry)
+                added = True
+            elif entries[k] != entry:
+                entries[k] = entry
+        if gone:
+            entries = [e for e in entries if e.inode not in gone]
+        if added:
+            entries.sort(key=lambda e: (not e.root, e.inode))
+    errors = [*named.errors, *pid_errors]
+    if denied:
+        errors.append(_denied_error(sorted(denied)))
+    return Discovery(namespaces=tuple(entries), pid_netns=pid_netns, errors=tuple(errors),
+                     pids_complete=not denied, pids=listed)
+
+
 def discover(
     proc_root: str = "/proc",
     run_root: str = "/run",
@@ -308,6 +347,7 @@ class Discoverer:
         self._pid_netns: dict[int, int] = {}
         self._denied: set[int] = set()
         self._pid_errors: dict[int, CollectError] = {}
+        self._touched: set[int] = set()  # namespaces whose processes changed since the last Discovery
         self._everyone_next = False
         #: Whether the last call re-read the mount table and name directories (tests, benchmarks).
         self.read_mounts = False
@@ -344,15 +384,22 @@ class Discoverer:
         last = self._last
         if last is not None and not changed and not self.read_mounts:
             return last
-        self._last = _assemble(named, dict(self._pid_netns), list(self._denied),
-                               list(self._pid_errors.values()), self.proc_root, self._rota.known())
+        args = (dict(self._pid_netns), list(self._denied), list(self._pid_errors.values()), self.proc_root,
+                self._rota.known())
+        if last is not None and not self.read_mounts:
+            self._last = _patched(last, named, args[0], self._touched, *args[1:])
+        else:
+            self._last = _assemble(named, *args)
+        self._touched = set()
         return self._last
 
     def _forget(self, pids: set[int]) -> None:
         """Drop what is known of processes that exited."""
         pid_netns, denied, errs = self._pid_netns, self._denied, self._pid_errors
         for pid in pids:
-            pid_netns.pop(pid, None)
+            inode = pid_netns.pop(pid, None)
+            if inode is not None:
+                self._touched.add(inode)
             denied.discard(pid)
             errs.pop(pid, None)
 
@@ -381,12 +428,17 @@ class Discoverer:
                 changed = True
             if errs and errs.pop(pid, None) is not None:
                 changed = True
+            was = pid_netns.get(pid)
+            if was == inode:
+                continue
+            if was is not None:
+                self._touched.add(was)
             if inode is None:  # the process exited meanwhile
-                if pid_netns.pop(pid, None) is not None:
-                    changed = True
-            elif pid_netns.get(pid) != inode:
+                del pid_netns[pid]
+            else:
                 pid_netns[pid] = inode
-                changed = True
+                self._touched.add(inode)
+            changed = True
         return changed
 
     def close(self) -> None:

@@ -1,21 +1,28 @@
 """The /proc scan: which processes hold tun/tap fds and which listen on sockets, per namespace.
 
 The collector calls `ProcScanner.scan()` every second, so the scan is incremental. Reading every
-process's fd links costs ~14 ms at 370 processes (KERNEL-NOTES); instead, each call reads fds only of
+process's fd links costs ~14 ms at 370 processes (KERNEL-NOTES), and even a stat of every process's fd
+directory ~1 ms with its Python; instead, each call looks only at the processes `rota.Rota` says are due
+(the same rule discovery follows for their namespaces), and reads the fds of
   * processes not seen before (a pid is known by pid *and* start time, so a reused pid is a new process),
-  * known tun holders (re-checked every call: fds come and go, and a device may have moved),
+  * young processes, on each of their first ticks (a process opens its tun fd or its listening socket
+    right after it starts),
   * processes whose number of open fds changed since their fds were read: since Linux 6.2 a stat of
-    `/proc/PID/fd` reports that number as its size (~3.6 us, against ~60 us to list the directory and
-    read its links), so a process that opens a tun fd, a namespace fd or a socket is read at the next
-    call, whatever the host's size;
+    `/proc/PID/fd` reports that number as its size (~4 us, against ~60 us to list the directory and
+    read its links). That count is compared for the known tun holders on every call, for every other
+    process on its turn (once in `rota.ROUNDS` calls), and for everyone when the caller says
+    (`everyone`: the collector's discovery looked at every process, after a mount or a device pointing
+    into an unknown namespace); so a process that opens a tun fd, a namespace fd or a socket is read
+    within ROUNDS calls, whatever the host's size;
   * a slice of everyone else, so that what the count cannot show (an fd closed and another opened
-    between two calls, e.g. a process attaching later to a persistent admin-down tap, which sends no
+    between two looks, e.g. a process attaching later to a persistent admin-down tap, which sends no
     netlink event, right after closing something) is found within `sweep_seconds` (3 s; 15 s when the
     counts are known; longer past ~1200 processes, where the slice is capped at `sweep_max` = 400 fd
     directories a call, ~18 ms).
-`scan(discovery, full=True)` reads everything; the collector asks for it on any tun/tap link event, and
-the scanner does it by itself when a known holder lost a tun fd (fd passing: libvirt hands its fd to
-qemu and closes its own).
+`scan(discovery, full=True)` reads everything; the collector asks for it on any tun/tap link event (a
+device appearing or going, or its state or carrier changing: a process attaching to or leaving an up
+tap), and the scanner does it by itself when a known holder lost a tun fd (fd passing: libvirt hands its
+fd to qemu and closes its own).
 
 A holder's `/dev/vhost-net` fds (qemu with `vhost=on`) are read from the same fd links as its tun fds,
 and so are fds on network namespaces (`net:[INODE]`, what `lsfd` shows): a namespace kept alive only by
