@@ -200,3 +200,10 @@ def test_a_patched_discovery_is_what_a_whole_one_is_and_keeps_untouched_entries(
                 reused += 1
         last = got
     assert reused > 40
+    # A namespace whose only process exits goes with it.
+    tree.process(1200, 4026532099)
+    assert any(e.inode == 4026532099 for e in disc.discover().namespaces)
+    shutil.rmtree(tree.proc / "1200")
+    got = disc.discover()
+    assert not any(e.inode == 4026532099 for e in got.namespaces)
+    assert got.namespaces == namespaces.discover(str(tree.proc), str(tree.run), "/proc/self/ns/net").namespaces
