@@ -85,3 +85,45 @@ def test_an_exact_attached_probe_is_kept_until_the_holder_is_read_again(fake: Fa
     calls = prober.calls
     scanner.scan(fake.discovery(), full=True)  # a tun/tap link event: everything is probed again
     assert prober.calls == calls + 1
+
+
+def _counts_as_read(scanner: ProcScanner, fake: FakeProc) -> None:
+    """A fake tree's directory size is no fd count: make every known process's count read as unchanged."""
+    for pid, known in scanner._known.items():
+        known.nfds = os.stat(fake.root / str(pid) / "fd").st_size
+
+
+def test_an_old_process_is_compared_on_its_turn_and_everyone_when_told(fake: FakeProc) -> None:
+    clock = Clock()
+    for pid in range(300, 340):
+        fake.add(pid)
+    scanner = ProcScanner(str(fake.root), clock=clock, sweep_seconds=0, fd_counts=True)  # no sweep
+    scanner.scan(fake.discovery())
+    _counts_as_read(scanner, fake)
+    rounds = scanner.rota.rounds
+    # A process whose turn is not the next call opens something (its count changes).
+    pid = next(p for p in range(300, 340) if p % rounds != scanner.rota.ticks % rounds)
+    fake.add_fd(pid, 9, "/dev/net/tun", "tap9")
+    scanner._known[pid].nfds -= 1
+    clock.now += 1.0
+    assert not scanner.scan(fake.discovery()).tun_fds and scanner.last_fd_reads == 0  # not its turn
+    clock.now += 1.0
+    scan = scanner.scan(fake.discovery(), everyone=True)  # something told: every count compared
+    assert [(f.pid, f.iff) for f in scan.tun_fds] == [(pid, "tap9")] and scanner.last_fd_reads == 1
+
+
+def test_an_old_process_is_read_within_rounds_calls_of_its_count_changing(fake: FakeProc) -> None:
+    clock = Clock()
+    for pid in range(300, 340):
+        fake.add(pid)
+    scanner = ProcScanner(str(fake.root), clock=clock, sweep_seconds=0, fd_counts=True)
+    scanner.scan(fake.discovery())
+    _counts_as_read(scanner, fake)
+    fake.add_fd(317, 9, "/dev/net/tun", "tap9")
+    scanner._known[317].nfds -= 1
+    found = []
+    for _ in range(scanner.rota.rounds):
+        clock.now += 1.0
+        found.append(any(f.pid == 317 for f in scanner.scan(fake.discovery()).tun_fds))
+        assert scanner.last_fd_reads <= 1  # never the 40 of them
+    assert found.count(True) >= 1 and found[found.index(True):] == [True] * (len(found) - found.index(True))
