@@ -23,6 +23,7 @@ from tests.tunholder import (
 )
 from vnettop.collect.holders import attach_holders
 from vnettop.collect.processes import ProcScanner
+from vnettop.collect.rota import ROUNDS
 from vnettop.collect.types import ProcScan
 from vnettop.model import Link, Snapshot, TunHolder
 
@@ -197,8 +198,9 @@ def test_the_live_collector_shows_a_late_holder_of_a_quiet_tap_and_its_going(kit
 
 @pytest.mark.parametrize("counts", [True, False])
 def test_a_known_process_opening_a_tun_fd_is_read_again_for_its_fd_count(kit: KernelKit, counts: bool) -> None:
-    """With the kernel's fd counts (stat of /proc/PID/fd), a known process whose count changed is read at
-    the next call, not when a slow sweep comes round to it; without them (the control), it is not."""
+    """With the kernel's fd counts (stat of /proc/PID/fd), a known, old process whose count changed is
+    read again when its turn comes (every process's count is compared once in `rota.ROUNDS` calls), not
+    when a slow sweep comes round to it; without them (the control), it is not."""
     if not ProcScanner().fd_counts:
         pytest.skip("this kernel does not report fd counts (Linux < 6.2)")
     name = kit.tuntap(kit.name("fc"))  # persistent, admin-down: attaching sends no netlink event
@@ -212,8 +214,12 @@ def test_a_known_process_opening_a_tun_fd_is_read_again_for_its_fd_count(kit: Ke
         clock[0] += 1.0  # a tick later (the sweep itself would take an hour to come round)
         return [(f.fd, f.iff, f.exact) for f in scanner.scan(discovery_for_tests()).tun_fds if f.pid == pid]
 
-    assert found() == ([(fds[0], name, True)] if counts else [])
-    if not counts:  # and the sweep still finds it when it comes round
+    calls = [found() for _ in range(ROUNDS)]
+    if counts:  # found on its turn, and kept from then on
+        turn = calls.index([(fds[0], name, True)])
+        assert all(c == [(fds[0], name, True)] for c in calls[turn:])
+    else:  # and the sweep still finds it when it comes round
+        assert calls == [[]] * ROUNDS
         clock[0] += 3600.0
         assert found() == [(fds[0], name, True)]
 

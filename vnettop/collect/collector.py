@@ -76,8 +76,11 @@ from vnettop.model import CollectError, Host, Link, Namespace, NsFd, Process, Sn
 T = TypeVar("T")
 
 
-def _tun_keys(drafts: tuple[LinkDraft, ...]) -> frozenset[tuple[int, str]]:
-    return frozenset((d.link.ifindex, d.link.name) for d in drafts if d.link.tun is not None)
+def _tun_keys(drafts: tuple[LinkDraft, ...]) -> frozenset[tuple[int, str, bool, str, bool | None]]:
+    """The tun/tap devices and their state: a process attaching to or leaving an up one changes its
+    carrier (a link event), and the holders are then read again in full."""
+    return frozenset((d.link.ifindex, d.link.name, d.link.admin_up, d.link.oper_state, d.link.carrier)
+                     for d in drafts if d.link.tun is not None)
 
 
 def _same_facts(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
@@ -190,6 +193,7 @@ class LiveCollector:
         #: The last `with_held` call's arguments and answer (most ticks: the same again).
         self._held_memo: tuple[Discovery, dict[int, tuple[NsFd, ...]], Discovery] | None = None
         self._counts: dict[str, int] = {}
+        self._far_unknown: frozenset[CollectError] = frozenset()  # devices pointing into no known namespace
         self._closed = False
         self._close_lock = threading.Lock()
         self._host = Host(socket.gethostname(), os.uname().release)
@@ -365,6 +369,8 @@ class LiveCollector:
         changes = self._hub.take()
         for inode in changes.nsid_changed:
             pool.forget_nsids(inode)  # (and the resolve takes their far references again)
+        if changes.nsid_changed:  # a namespace was numbered: maybe one a process just entered
+            self._discoverer.look_at_everyone()
         t = lap("open", t)
 
         drafts_by_ns: dict[int, tuple[LinkDraft, ...]] = {}
@@ -421,7 +427,12 @@ class LiveCollector:
         counts["counters"] += idle
         t = lap("netlink", t)
 
+        before = len(errors)
         links = self._resolve(drafts_by_ns, stats_by_ns, unreadable, errors, changes.nsid_changed)
+        far_unknown = frozenset(e for e in errors[before:] if "nsid" in e.message)
+        if far_unknown - self._far_unknown:  # a device points into a namespace discovery does not know
+            self._discoverer.look_at_everyone()
+        self._far_unknown = far_unknown
         counts["resolve_reused"] = int(self._resolved.reused)
         # namespaces resolved again (-1: all), and links elsewhere resolved again for referring into them
         counts["resolve_patched"], counts["resolve_redone"] = self._resolved.patched
@@ -619,7 +630,7 @@ class LiveCollector:
                 from vnettop.collect.processes import ProcScanner
 
                 self._scanner = ProcScanner(self.proc_root)
-            scan: ProcScan = self._scanner.scan(disc, full=full)
+            scan: ProcScan = self._scanner.scan(disc, full=full, everyone=self._discoverer.looked_all)
         except Exception as exc:
             errors.append(CollectError("proc", f"cannot scan processes: {exc!r}"))
             return ProcScan((), {}, (), complete=False)

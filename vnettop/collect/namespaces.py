@@ -38,6 +38,7 @@ import select
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from vnettop.collect.rota import Rota
 from vnettop.collect.types import Discovery, NsEntry
 from vnettop.model import CollectError, NsFd
 
@@ -216,7 +217,7 @@ def _pid_part(proc_root: str) -> tuple[dict[int, int], list[int], list[CollectEr
 
 
 def _assemble(named: _Named, pid_netns: dict[int, int], denied: list[int], pid_errors: list[CollectError],
-              proc_root: str) -> Discovery:
+              proc_root: str, listed: frozenset[int] | None = None) -> Discovery:
     errors = [*named.errors, *pid_errors]
     if denied:
         errors.append(_denied_error(sorted(denied)))
@@ -241,7 +242,46 @@ def _assemble(named: _Named, pid_netns: dict[int, int], denied: list[int], pid_e
     ]
     entries.sort(key=lambda e: (not e.root, e.inode))
     return Discovery(namespaces=tuple(entries), pid_netns=pid_netns, errors=tuple(errors),
-                     pids_complete=not denied)
+                     pids_complete=not denied, pids=listed)
+
+
+def _patched(last: Discovery, named: _Named, pid_netns: dict[int, int], touched: set[int], denied: list[int],
+             pid_errors: list[CollectError], proc_root: str, listed: frozenset[int] | None) -> Discovery:
+    """What `_assemble` gives when, since it made `last` from the same `named`, only the processes of the
+    namespaces `touched` came, went or moved: their entries made again, every other one last's own
+    object (a process starting somewhere costs its namespace's entry, not a thousand)."""
+    entries: list[NsEntry] = list(last.namespaces)
+    if touched:
+        pids_of: dict[int, list[int]] = {inode: [] for inode in touched}
+        for pid, inode in pid_netns.items():
+            if inode in pids_of:
+                pids_of[inode].append(pid)
+        where = {e.inode: k for k, e in enumerate(entries)}
+        gone: set[int] = set()
+        added = False
+        for inode, pids in pids_of.items():
+            path = named.paths.get(inode) or (f"{proc_root}/{min(pids)}/ns/net" if pids else None)
+            k = where.get(inode)
+            if path is None:  # no name, no mount, no process left in it
+                if k is not None:
+                    gone.add(inode)
+                continue
+            entry = NsEntry(inode, tuple(sorted(named.names.get(inode, ()))), inode == named.root_inode, path,
+                            tuple(sorted(pids)), tuple(named.mounts.get(inode, ())))
+            if k is None:
+                entries.append(entry)
+                added = True
+            elif entries[k] != entry:
+                entries[k] = entry
+        if gone:
+            entries = [e for e in entries if e.inode not in gone]
+        if added:
+            entries.sort(key=lambda e: (not e.root, e.inode))
+    errors = [*named.errors, *pid_errors]
+    if denied:
+        errors.append(_denied_error(sorted(denied)))
+    return Discovery(namespaces=tuple(entries), pid_netns=pid_netns, errors=tuple(errors),
+                     pids_complete=not denied, pids=listed)
 
 
 def discover(
@@ -268,19 +308,27 @@ class Discoverer:
     """`discover()` again and again, as cheap as what changed since the last time.
 
     Why: at 1000 namespaces a discovery stats 1000 name files and parses a 1000-line mount table
-    (~6 ms, most of an idle collect's budget) although on most ticks nothing was mounted or unmounted.
+    (~6 ms, most of an idle collect's budget) although on most ticks nothing was mounted or unmounted;
+    and reading the namespace of each of ~375 processes costs ~1 ms of readlink, and as much again in
+    Python, for processes that almost never change namespace.
+
     The kernel says when the mount table changes: a `poll` on an open `/proc/self/mountinfo` reports
     POLLPRI once after each change (and resets on that report). So the names and mounts are re-read only
-    after such a report (polled before reading, so a change during the read is reported next time);
-    the processes' namespaces are read every time (a process may enter another namespace without any
-    mount), and when they too are as last time, the last Discovery itself is returned (the collector
-    then reuses its entries by identity). A named namespace always appears by a mount (`ip netns add`
-    mounts after creating the file, which alone is skipped as not yet nsfs), so nothing named can be
-    missed. Anywhere but the real /proc (tests' fake trees), or when the table cannot be opened, every
-    call is a full `discover`.
+    after such a report (polled before reading, so a change during the read is reported next time).
+    A named namespace always appears by a mount (`ip netns add` mounts after creating the file, which
+    alone is skipped as not yet nsfs), so nothing named can be missed.
+
+    The processes' namespaces are read as `rota.Rota` says: a new process at first sight, a young one on
+    each tick (`unshare -n` and `ip netns exec` enter their namespace just after starting), every other
+    one once every `rota.ROUNDS` ticks; and every process on the first call, after a mount table change
+    (a new namespace is often entered right after it is mounted) and on the call after
+    `look_at_everyone()` (the collector's: a device points into a namespace it does not know). When
+    nothing read differs, the last Discovery itself is returned (the collector then reuses its entries
+    by identity). Anywhere but the real /proc (tests' fake trees), or when the table cannot be opened,
+    the names and mounts are read on every call.
     """
 
-    def __init__(self, proc_root: str = "/proc", run_root: str = "/run") -> None:
+    def __init__(self, proc_root: str = "/proc", run_root: str = "/run", rota: Rota | None = None) -> None:
         self.proc_root = proc_root
         self.run_root = run_root
         self._mount_poll: select.poll | None = None
@@ -295,9 +343,22 @@ class Discoverer:
                 self._mount_fd = None
         self._named: _Named | None = None
         self._last: Discovery | None = None
-        self._last_from: tuple[_Named, dict[int, int], list[int]] | None = None
+        self._rota = rota if rota is not None else Rota()
+        self._pid_netns: dict[int, int] = {}
+        self._denied: set[int] = set()
+        self._pid_errors: dict[int, CollectError] = {}
+        self._touched: set[int] = set()  # namespaces whose processes changed since the last Discovery
+        self._everyone_next = False
         #: Whether the last call re-read the mount table and name directories (tests, benchmarks).
         self.read_mounts = False
+        #: Whether the last call read every process's namespace (the /proc scan follows it).
+        self.looked_all = False
+        #: How many processes' namespaces the last call read (tests, benchmarks).
+        self.last_reads = 0
+
+    def look_at_everyone(self) -> None:
+        """Read every process's namespace at the next call, not just the new, young and due ones."""
+        self._everyone_next = True
 
     def discover(self) -> Discovery:
         mounts_changed = self._mount_poll is None or bool(self._mount_poll.poll(0))
@@ -306,14 +367,79 @@ class Discoverer:
             self._named = _named_part(self.proc_root, self.run_root, "/proc/self/ns/net", None, None)
         named = self._named
         assert named is not None
-        pid_netns, denied, errors = _pid_part(self.proc_root)
-        last = self._last_from
-        if (not errors and self._last is not None and last is not None and last[0] is named
-                and last[1] == pid_netns and last[2] == denied):
-            return self._last
-        self._last = _assemble(named, pid_netns, denied, errors, self.proc_root)
-        self._last_from = (named, pid_netns, denied)
+        everyone = self._everyone_next or (self.read_mounts and self._mount_poll is not None)
+        self._everyone_next = False
+        new, due, gone = self._rota.tick(_pids(self.proc_root), everyone)
+        self.looked_all = everyone or self._rota.ticks == 1
+        # A pid listed or no longer listed changes the discovery (its `pids`), even one that exited before
+        # its namespace was read.
+        changed = bool(new or gone)
+        if gone:
+            self._forget(gone)
+        if self._read(new) if new else False:
+            changed = True
+        if self._read(due) if due else False:
+            changed = True
+        self.last_reads = len(new) + len(due)
+        last = self._last
+        if last is not None and not changed and not self.read_mounts:
+            return last
+        args = (dict(self._pid_netns), list(self._denied), list(self._pid_errors.values()), self.proc_root,
+                self._rota.known())
+        if last is not None and not self.read_mounts:
+            self._last = _patched(last, named, args[0], self._touched, *args[1:])
+        else:
+            self._last = _assemble(named, *args)
+        self._touched = set()
         return self._last
+
+    def _forget(self, pids: set[int]) -> None:
+        """Drop what is known of processes that exited."""
+        pid_netns, denied, errs = self._pid_netns, self._denied, self._pid_errors
+        for pid in pids:
+            inode = pid_netns.pop(pid, None)
+            if inode is not None:
+                self._touched.add(inode)
+            denied.discard(pid)
+            errs.pop(pid, None)
+
+    def _read(self, pids: set[int]) -> bool:
+        """Read the namespace of `pids`; True if anything differs from what was known."""
+        changed = False
+        pid_netns, denied, errs = self._pid_netns, self._denied, self._pid_errors
+        root = self.proc_root
+        for pid in pids:
+            path = f"{root}/{pid}/ns/net"
+            try:
+                inode = read_link_inode(path)
+            except PermissionError:
+                if pid not in denied:
+                    denied.add(pid)
+                    changed = True
+                continue
+            except OSError as exc:  # anything else odd about one process: say so, go on
+                err = CollectError(f"pid {pid}", f"cannot read {path}: {exc.strerror}")
+                if errs.get(pid) != err:
+                    errs[pid] = err
+                    changed = True
+                continue
+            if pid in denied:
+                denied.discard(pid)
+                changed = True
+            if errs and errs.pop(pid, None) is not None:
+                changed = True
+            was = pid_netns.get(pid)
+            if was == inode:
+                continue
+            if was is not None:
+                self._touched.add(was)
+            if inode is None:  # the process exited meanwhile
+                del pid_netns[pid]
+            else:
+                pid_netns[pid] = inode
+                self._touched.add(inode)
+            changed = True
+        return changed
 
     def close(self) -> None:
         if self._mount_fd is not None:

@@ -1,21 +1,28 @@
 """The /proc scan: which processes hold tun/tap fds and which listen on sockets, per namespace.
 
 The collector calls `ProcScanner.scan()` every second, so the scan is incremental. Reading every
-process's fd links costs ~14 ms at 370 processes (KERNEL-NOTES); instead, each call reads fds only of
+process's fd links costs ~14 ms at 370 processes (KERNEL-NOTES), and even a stat of every process's fd
+directory ~1 ms with its Python; instead, each call looks only at the processes `rota.Rota` says are due
+(the same rule discovery follows for their namespaces), and reads the fds of
   * processes not seen before (a pid is known by pid *and* start time, so a reused pid is a new process),
-  * known tun holders (re-checked every call: fds come and go, and a device may have moved),
+  * young processes, on each of their first ticks (a process opens its tun fd or its listening socket
+    right after it starts),
   * processes whose number of open fds changed since their fds were read: since Linux 6.2 a stat of
-    `/proc/PID/fd` reports that number as its size (~3.6 us, against ~60 us to list the directory and
-    read its links), so a process that opens a tun fd, a namespace fd or a socket is read at the next
-    call, whatever the host's size;
+    `/proc/PID/fd` reports that number as its size (~4 us, against ~60 us to list the directory and
+    read its links). That count is compared for the known tun holders on every call, for every other
+    process on its turn (once in `rota.ROUNDS` calls), and for everyone when the caller says
+    (`everyone`: the collector's discovery looked at every process, after a mount or a device pointing
+    into an unknown namespace); so a process that opens a tun fd, a namespace fd or a socket is read
+    within ROUNDS calls, whatever the host's size;
   * a slice of everyone else, so that what the count cannot show (an fd closed and another opened
-    between two calls, e.g. a process attaching later to a persistent admin-down tap, which sends no
+    between two looks, e.g. a process attaching later to a persistent admin-down tap, which sends no
     netlink event, right after closing something) is found within `sweep_seconds` (3 s; 15 s when the
     counts are known; longer past ~1200 processes, where the slice is capped at `sweep_max` = 400 fd
     directories a call, ~18 ms).
-`scan(discovery, full=True)` reads everything; the collector asks for it on any tun/tap link event, and
-the scanner does it by itself when a known holder lost a tun fd (fd passing: libvirt hands its fd to
-qemu and closes its own).
+`scan(discovery, full=True)` reads everything; the collector asks for it on any tun/tap link event (a
+device appearing or going, or its state or carrier changing: a process attaching to or leaving an up
+tap), and the scanner does it by itself when a known holder lost a tun fd (fd passing: libvirt hands its
+fd to qemu and closes its own).
 
 A holder's `/dev/vhost-net` fds (qemu with `vhost=on`) are read from the same fd links as its tun fds,
 and so are fds on network namespaces (`net:[INODE]`, what `lsfd` shows): a namespace kept alive only by
@@ -42,12 +49,13 @@ import fcntl
 import math
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 
 from vnettop.collect.namespaces import inode_from_link
 from vnettop.collect.procfacts import FactsCache, FactsSource, facts_source
 from vnettop.collect.procfs import DENIED_ERRNOS, TUN_PATH, VHOST_PATH, ProcFs
+from vnettop.collect.rota import Rota
 from vnettop.collect.sockets import ListeningScanner
 from vnettop.collect.tunfd import TunProber
 from vnettop.collect.types import Discovery, ProcScan, TunFd
@@ -100,7 +108,18 @@ class ProcScanner:
         #: sweep takes longer than `sweep_seconds` rather than costing more per call.
         self.sweep_max = sweep_max
         self.clock = clock
+        #: Which known processes are due this call (young ones, and a 1/ROUNDS turn of the others).
+        self.rota = Rota(clock=clock)
         self._known: dict[int, _Known] = {}
+        #: Kept beside `_known` so that a call costs what changed, not a walk over every process: the
+        #: pids holding tun fds, those holding namespace fds, those whose fds we may not read.
+        self._holders: set[int] = set()
+        self._ns_holders: set[int] = set()
+        self._denied_pids: set[int] = set()
+        self._ns_fds_memo: dict[int, tuple[NsFd, ...]] | None = None
+        #: pid -> its tun fds as last probed, kept while its fds are not read again (a full scan reads all)
+        #: and only for attached, exact answers: see `_probe_holders`.
+        self._probed: dict[int, list[TunFd]] = {}
         self._sweep_queue: list[int] = []
         self._last: float | None = None
         self._now = 0.0  # the clock at the start of the current call
@@ -117,35 +136,47 @@ class ProcScanner:
 
     # -- the public call ---------------------------------------------------------------------
 
-    def scan(self, discovery: Discovery, full: bool = False) -> ProcScan:
-        """Tun fds and interesting processes now. Never raises: what cannot be read goes to errors."""
+    def scan(self, discovery: Discovery, full: bool = False, everyone: bool = False) -> ProcScan:
+        """Tun fds and interesting processes now. Never raises: what cannot be read goes to errors.
+
+        `full`: read every process's fds. `everyone`: compare every process's fd count (not only the
+        young's and those whose turn it is), as when something told that a process may have changed
+        (the collector's discovery looked at every process's namespace)."""
         now = self._now = self.clock()
         errors: list[CollectError] = []
-        try:
-            pids = set(self.procfs.pids())
+        try:  # the discovery's listing when it has one: this call follows it within milliseconds
+            pids = set(discovery.pids) if discovery.pids is not None else set(self.procfs.pids())
         except OSError as exc:
             return ProcScan((), {}, (CollectError("proc", f"cannot list {self.procfs.root}: {exc}"),),
                             complete=False)
         self.last_fd_reads = 0
         self._fd_cache = {}
-        for gone in set(self._known) - pids:
-            del self._known[gone]
+        _new, due, gone = self.rota.tick(pids, everyone)
+        for pid in gone:
+            self._drop(pid)
+        new = pids - self._known.keys()  # the rota's new, and any whose last read failed
 
         hot: set[int] = set()  # namespaces whose processes are new or opened/closed fds: tables due now
         if full:
             todo = set(pids)
             self._sweep_queue = []
         else:
-            new = pids - set(self._known)
-            todo = new | {pid for pid, k in self._known.items() if k.tun_fds}
-            todo |= self._sweep_slice(pids, now)
+            young = self.rota.young()
+            todo = new | (young & due) | self._sweep_slice(pids, now)
             if self.fd_counts:
-                changed = self._counts_changed(todo, now)
+                # A holder is looked at on every call, but read again only when its fd count changed (a
+                # tun fd closed or passed on, or another opened): what the count cannot show, the
+                # sweep and a full scan on any tun/tap link event do.
+                changed = self._counts_changed((due | self._holders) - new, young, now)
                 todo |= changed
                 where = discovery.pid_netns.get
                 hot = {ns for pid in new | changed if (ns := where(pid)) is not None}
+            else:
+                todo |= self._holders
         # Socket tables before fd links (see ListeningScanner.read_tables for why).
-        self.listening.read_tables(discovery.namespaces, full, self._denied, hot)
+        # Root reads every fd directory: no namespace is left out for want of readable fds.
+        root_reads_all = self._root and not self._denied_pids
+        self.listening.read_tables(discovery.namespaces, full, None if root_reads_all else self._denied, hot)
         lost_fd = self._read_fds(todo, verify=not full)
         if lost_fd and not full:
             self._read_fds(pids - todo, verify=True)
@@ -153,13 +184,13 @@ class ProcScanner:
         self.last_read_all = todo >= pids
         self._last = now
 
-        tun_fds, fallback = self._probe_holders()
+        tun_fds, fallback = self._probe_holders(todo)
         if fallback:
             errors.append(CollectError("proc", f"tun/tap holders matched by device name only ({fallback})"))
         listening, listen_errors = self.listening.trace(full, sorted(pids), self._fd_cache)
         self._fd_cache = {}
         errors.extend(listen_errors)
-        denied = sum(1 for k in self._known.values() if k.denied)
+        denied = len(self._denied_pids)
         if denied:
             errors.append(CollectError(
                 "proc", f"cannot read the fds of {denied} processes (permission denied): tun/tap holders "
@@ -174,11 +205,16 @@ class ProcScanner:
     def ns_fds(self) -> dict[int, tuple[NsFd, ...]]:
         """nsfs inode -> the fds processes hold on that network namespace, as last read (a process's fds
         are re-read at least every `sweep_seconds`)."""
+        if self._ns_fds_memo is not None:
+            return self._ns_fds_memo
         out: dict[int, list[NsFd]] = {}
-        for pid, known in self._known.items():
-            for fd, inode in known.ns_fds:
+        known_map = self._known
+        for pid in self._ns_holders:
+            for fd, inode in known_map[pid].ns_fds:
                 out.setdefault(inode, []).append(NsFd(pid, fd))
-        return {inode: tuple(sorted(fds, key=lambda h: (h.pid, h.fd))) for inode, fds in out.items()}
+        self._ns_fds_memo = {inode: tuple(sorted(fds, key=lambda h: (h.pid, h.fd)))
+                             for inode, fds in out.items()}
+        return self._ns_fds_memo
 
     # -- fds ---------------------------------------------------------------------------------
 
@@ -191,15 +227,18 @@ class ProcScanner:
         # a read-only account holding CAP_DAC_READ_SEARCH + CAP_SYS_PTRACE can read the fds it refuses.
         return not self._root and not os.access(self.procfs.path(pid, "fd"), os.R_OK, effective_ids=True)
 
-    def _counts_changed(self, skip: set[int], now: float) -> set[int]:
-        """Known, readable pids not in `skip` whose fd count differs from the one their fds were read at,
-        each at most once per `COUNT_GAP` (a server opening connections all the time is not re-read on
-        every call of a fast caller)."""
+    def _counts_changed(self, pids: Iterable[int], young: Collection[int], now: float) -> set[int]:
+        """Those of `pids`, known and readable, whose fd count differs from the one their fds were read
+        at. A process not `young` counts at most once per `COUNT_GAP` (a server opening connections all
+        the time is not re-read on every call of a fast caller); a young one is read anyway, and this
+        says whether its namespace's socket tables are due too."""
         out: set[int] = set()
         fd_dir = self.procfs.path
         stat = os.stat
-        for pid, known in self._known.items():
-            if known.denied or pid in skip or now - known.read_at < COUNT_GAP:
+        known_map = self._known
+        for pid in pids:
+            known = known_map.get(pid)
+            if known is None or known.denied or (now - known.read_at < COUNT_GAP and pid not in young):
                 continue
             try:
                 if stat(fd_dir(pid, "fd")).st_size != known.nfds:
@@ -209,22 +248,28 @@ class ProcScanner:
         return out
 
     def _sweep_slice(self, pids: set[int], now: float) -> set[int]:
-        """Known, non-holder pids to re-read this call, so all are re-read every `sweep_seconds`."""
+        """Known, non-holder pids to re-read this call, so all are re-read every `sweep_seconds`.
+
+        With fd counts, this very process is left to its count: at 1000 namespaces it holds ~3000
+        sockets (~7 ms to read), it never opens a tun/tap, and what else it opens changes its count."""
         if self._last is None or self.sweep_seconds <= 0:
             return set()
         share = min(1.0, max(0.0, now - self._last) / self.sweep_seconds)
         count = min(math.ceil(len(pids) * share), self.sweep_max)
+        skip = self._self_pid if self.fd_counts else None
         out: set[int] = set()
+        refilled = False
         while len(out) < count:
             if not self._sweep_queue:
+                if refilled:
+                    break  # every known process is in already
                 self._sweep_queue = sorted(self._known, reverse=True)
+                refilled = True
                 if not self._sweep_queue:
                     break
             pid = self._sweep_queue.pop()
-            if pid in self._known:
+            if pid in self._known and pid != skip:
                 out.add(pid)
-            if len(out) >= len(self._known):
-                break
         return out
 
     def _read_fds(self, pids: Iterable[int], verify: bool) -> bool:
@@ -239,9 +284,10 @@ class ProcScanner:
             try:
                 start = self.procfs.start_time(pid)
             except (OSError, ValueError, IndexError):
-                self._known.pop(pid, None)
+                self._drop(pid)
                 continue
-            if old is not None and old.start != start:
+            if old is not None and old.start != start:  # the pid was reused: forget the one it was
+                self._drop(pid)
                 old = None
             known = old if old is not None else _Known(start)
             self.last_fd_reads += 1
@@ -255,8 +301,8 @@ class ProcScanner:
                 # not re-read as new every call; if it is gone, the next listing drops it.
                 known.denied = exc.errno in DENIED_ERRNOS
                 known.tun_fds = known.vhost_fds = ()
-                known.ns_fds = ()
-                self._known[pid] = known
+                self._set_ns_fds(pid, known, ())
+                self._remember(pid, known)
                 continue
             self._fd_cache[pid] = targets
             fds = tuple(sorted(fd for fd, target in targets.items() if target == TUN_PATH))
@@ -264,23 +310,71 @@ class ProcScanner:
                 lost = True
             known.tun_fds = fds
             known.vhost_fds = tuple(sorted(fd for fd, t in targets.items() if t == VHOST_PATH)) if fds else ()
-            known.ns_fds = () if pid == self._self_pid else self._ns_fds(pid, targets)
+            self._set_ns_fds(pid, known, () if pid == self._self_pid else self._ns_fds(pid, targets))
             known.denied = False
-            self._known[pid] = known
+            self._remember(pid, known)
         return lost
 
-    def _probe_holders(self) -> tuple[list[TunFd], str | None]:
-        """A TunFd for every tun fd of every holder, exact where the kernel allows."""
+    def _remember(self, pid: int, known: _Known) -> None:
+        """Keep `known` as what is known of `pid`, and the sets kept beside it in step."""
+        self._known[pid] = known
+        if known.tun_fds:
+            self._holders.add(pid)
+        else:
+            self._holders.discard(pid)
+        if known.denied:
+            self._denied_pids.add(pid)
+        else:
+            self._denied_pids.discard(pid)
+
+    def _set_ns_fds(self, pid: int, known: _Known, ns_fds: tuple[tuple[int, int], ...]) -> None:
+        if ns_fds != known.ns_fds:
+            known.ns_fds = ns_fds
+            self._ns_fds_memo = None
+        if ns_fds:
+            self._ns_holders.add(pid)
+        else:
+            self._ns_holders.discard(pid)
+
+    def _drop(self, pid: int) -> None:
+        """Forget a process (it exited, or cannot be read any more)."""
+        if self._known.pop(pid, None) is None:
+            return
+        self._holders.discard(pid)
+        self._denied_pids.discard(pid)
+        self._probed.pop(pid, None)
+        if pid in self._ns_holders:
+            self._ns_holders.discard(pid)
+            self._ns_fds_memo = None
+
+    def _probe_holders(self, read: Collection[int]) -> tuple[list[TunFd], str | None]:
+        """A TunFd for every tun fd of every holder, exact where the kernel allows.
+
+        A holder whose fds were not read again (`read`) since an exact probe found each of its tun fds
+        attached keeps that answer (~0.1 ms a holder saved per call): the device such an fd is attached
+        to stays the same for the fd's life; a device renamed or moved to another namespace sends a link
+        event, and the full scan that follows probes everything again. Answers with an fd not attached
+        yet, or by name only, are asked again on every call.
+        """
         out: list[TunFd] = []
         fallback: str | None = None
-        for pid in sorted(pid for pid, k in self._known.items() if k.tun_fds):
+        probed = self._probed
+        for pid in sorted(self._holders):
+            kept = probed.get(pid) if pid not in read else None
+            if kept is not None:
+                out.extend(kept)
+                continue
             try:
                 found = self.prober.probe(pid, self._known[pid].tun_fds)
             except OSError:
-                self._known.pop(pid, None)  # exited since we read its fds
+                self._drop(pid)  # exited since we read its fds
                 continue
             if self.prober.last_fallback and fallback is None:
                 fallback = self.prober.last_fallback
+            if found and all(f.exact and f.iff is not None for f in found):
+                probed[pid] = found
+            else:
+                probed.pop(pid, None)
             out.extend(found)
         return out, fallback
 

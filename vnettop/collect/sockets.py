@@ -260,13 +260,18 @@ class _NsSockets:
     table: dict[int, Listening]  # socket inode -> what it listens on
     owners: dict[int, set[int]] = field(default_factory=dict)  # inode -> pids, for inodes seen before
     unowned: set[int] = field(default_factory=set)  # inodes searched for and not found
+    #: `by_pid()`'s answer, kept until `owners` changes (most namespaces are not re-read on a tick).
+    shown: dict[int, tuple[Listening, ...]] | None = None
 
     def by_pid(self) -> dict[int, tuple[Listening, ...]]:
+        if self.shown is not None:
+            return self.shown
         out: dict[int, list[Listening]] = {}
         for inode, pids in self.owners.items():
             for pid in pids:
                 out.setdefault(pid, []).append(self.table[inode])
-        return {pid: tuple(sorted(set(items), key=_order)) for pid, items in sorted(out.items())}
+        self.shown = {pid: tuple(sorted(set(items), key=_order)) for pid, items in sorted(out.items())}
+        return self.shown
 
 
 ListenMap = dict[int, dict[int, tuple[Listening, ...]]]  # netns inode -> pid -> sockets
@@ -288,6 +293,10 @@ class ListeningScanner:
         self._ns: dict[int, _NsSockets] = {}
         self._pending: list[tuple[NsEntry, dict[int, Listening], float]] = []  # read, not yet traced
         self._errors: list[CollectError] = []
+        #: The namespaces with processes, as last computed from which `namespaces` (the discovery's tuple,
+        #: the same object while nothing changed): rebuilt only when it is another.
+        self._live: tuple[Sequence[NsEntry] | None, list[NsEntry]] = (None, [])
+        self._result: ListenMap | None = None  # `trace`'s last answer, while no namespace was re-read
         #: Expired namespaces re-read per call: at least this many, else a 1/interval share of all, but
         #: never more than `max_per_call` (namespaces where something changed come on top).
         self.min_per_call = 16
@@ -314,10 +323,15 @@ class ListeningScanner:
         now = self.clock()
         self._errors = []
         self._pending = []
-        live = [ns for ns in namespaces
-                if ns.pids and (denied is None or not all(denied(pid) for pid in ns.pids))]
-        for gone in set(self._ns) - {ns.inode for ns in live}:  # never keep a vanished namespace's state
-            del self._ns[gone]
+        if denied is None and self._live[0] is namespaces:
+            live = self._live[1]
+        else:
+            live = [ns for ns in namespaces
+                    if ns.pids and (denied is None or not all(denied(pid) for pid in ns.pids))]
+            self._live = (namespaces if denied is None else None, live)
+            for gone in set(self._ns) - {ns.inode for ns in live}:  # never keep a vanished namespace's state
+                del self._ns[gone]
+                self._result = None
         due = self._due(live, now, full, hot)
         diag: dict[int, dict[int, Listening]] = {}
         tcp_only: set[int] = set()  # sock_diag answered for tcp only: udp from /proc
@@ -349,12 +363,21 @@ class ListeningScanner:
         namespace holds (made there by a process that then left).
         """
         for ns, table, now in self._pending:
-            self._ns[ns.inode] = self._owners(ns, self._ns.get(ns.inode), table, now, full, fd_cache)
+            old = self._ns.get(ns.inode)
+            state = self._owners(ns, old, table, now, full, fd_cache)
+            if old is not None and state.owners == old.owners and state.table == old.table:
+                state.shown = old.shown  # the same answer again: the same objects
+            else:
+                self._result = None
+            self._ns[ns.inode] = state
         self._pending = []
         if full:
             self._search_everywhere(all_pids, fd_cache)
-        result = {inode: by_pid for inode, state in sorted(self._ns.items()) if (by_pid := state.by_pid())}
-        return result, self._errors
+            self._result = None
+        if self._result is None:
+            self._result = {inode: by_pid for inode, state in sorted(self._ns.items())
+                            if (by_pid := state.by_pid())}
+        return self._result, self._errors
 
     def _due(self, live: list[NsEntry], now: float, full: bool, hot: Collection[int] = ()) -> list[NsEntry]:
         """Namespaces to re-read now: all on a full scan, new and `hot` ones always, and the stalest
@@ -412,6 +435,7 @@ class ListeningScanner:
             state = wanted[inode]
             state.owners[inode] = pids
             state.unowned.discard(inode)
+            state.shown = None
 
 
 def _order(entry: Listening) -> tuple[str, int, str]:

@@ -35,6 +35,9 @@ class Discovery:
     errors: tuple[CollectError, ...] = ()
     #: False when some processes' namespaces could not be read (not root): every `pids` may lack some.
     pids_complete: bool = True
+    #: Every pid /proc listed when this was made (None: not said), so the /proc scan after it need not
+    #: list /proc again (~0.2-0.7 ms at ~400 processes).
+    pids: frozenset[int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
