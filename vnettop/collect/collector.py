@@ -193,7 +193,8 @@ class LiveCollector:
         #: The last `with_held` call's arguments and answer (most ticks: the same again).
         self._held_memo: tuple[Discovery, dict[int, tuple[NsFd, ...]], Discovery] | None = None
         self._counts: dict[str, int] = {}
-        self._far_unknown: frozenset[CollectError] = frozenset()  # devices pointing into no known namespace
+        #: The devices that pointed into no namespace found at the last collect (`pointing_nowhere`).
+        self._far_unknown: frozenset[tuple[int, int]] = frozenset()
         self._closed = False
         self._close_lock = threading.Lock()
         self._host = Host(socket.gethostname(), os.uname().release)
@@ -427,12 +428,11 @@ class LiveCollector:
         counts["counters"] += idle
         t = lap("netlink", t)
 
-        before = len(errors)
         links = self._resolve(drafts_by_ns, stats_by_ns, unreadable, errors, changes.nsid_changed)
-        far_unknown = frozenset(e for e in errors[before:] if "nsid" in e.message)
-        if far_unknown - self._far_unknown:  # a device points into a namespace discovery does not know
+        nowhere = self._resolved.pointing_nowhere()
+        if nowhere - self._far_unknown:  # a device points into a namespace discovery does not know
             self._discoverer.look_at_everyone()
-        self._far_unknown = far_unknown
+        self._far_unknown = nowhere
         counts["resolve_reused"] = int(self._resolved.reused)
         # namespaces resolved again (-1: all), and links elsewhere resolved again for referring into them
         counts["resolve_patched"], counts["resolve_redone"] = self._resolved.patched

@@ -457,6 +457,11 @@ class ResolveCache:
     def invalidate(self) -> None:
         self._bases = None
 
+    def pointing_nowhere(self) -> frozenset[tuple[int, int]]:
+        """The keys of the links of the last answer whose peer or lower device is in another namespace
+        that none of those read is (its nsid names no namespace found): a namespace discovery missed."""
+        return frozenset(self._referrers.get(0, ()))
+
     def resolve(
         self,
         bases: Mapping[int, tuple[LinkDraft, ...]],
