@@ -179,9 +179,13 @@ def structure_change(a: Snapshot | None, b: Snapshot) -> str:
     namespace: its `pids`), or CHANGED."""
     if a is None or len(a.namespaces) != len(b.namespaces) or len(a.links) != len(b.links):
         return CHANGED
-    shape = _link_shape
-    if not all(x is y or shape(x) == shape(y) for x, y in zip(a.links, b.links, strict=True)):
-        return CHANGED
+    if a.links is not b.links:  # (the very same tuple when no device changed, counters included)
+        shape = _link_shape
+        for la, lb in zip(a.links, b.links, strict=True):
+            if la is not lb and shape(la) != shape(lb):
+                return CHANGED
+    if a.namespaces is b.namespaces:
+        return SAME
     ns_shape = _ns_shape
     out = SAME
     for x, y in zip(a.namespaces, b.namespaces, strict=True):
