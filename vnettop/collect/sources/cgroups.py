@@ -183,11 +183,10 @@ class CgroupSource:
         if not self.available():
             return Enrichment(owners=())
         errors: list[CollectError] = []
+        # The devices by namespace and by key, made when a first namespace has an owner (a host of 5000
+        # devices and no owned namespace spent ~1.5 ms a read on them).
         links_in: dict[int, list[Link]] = {}
         by_key: dict[LinkKey, Link] = {}
-        for link in base.links:
-            links_in.setdefault(link.netns, []).append(link)
-            by_key[link.key] = link
         owners: dict[tuple[str, str], tuple[Found, set[int], set[LinkKey], set[int]]] = {}
         asked: set[int] = set()
         last, self._by_ns = self._by_ns, {}
@@ -222,6 +221,10 @@ class CgroupSource:
                 continue
             entry = owners.setdefault((answer.kind, answer.id), (answer, set(), set(), set()))
             entry[1].add(ns.inode)
+            if not by_key:
+                for link in base.links:
+                    links_in.setdefault(link.netns, []).append(link)
+                    by_key[link.key] = link
             own, _peers = namespace_devices(ns.inode, links_in, by_key)
             entry[2].update(own)
             entry[3].update(ns.pids)
