@@ -21,6 +21,7 @@ import pytest
 from tests.kernelkit import KernelKit, poll_until, run
 from vnettop.collect import events
 from vnettop.collect.collector import COLLECT_THREAD, MAX_HOLD, LiveCollector
+from vnettop.collect.rota import ROUNDS
 from vnettop.model import BridgePort, FdbEntry, Link, LinkRef, Namespace, Snapshot, Stats
 
 pytestmark = pytest.mark.kernel
@@ -574,9 +575,9 @@ signal.sigwait({signal.SIGUSR1})
 
 
 def test_a_known_process_that_starts_listening_shows_through_the_live_collector(kit: KernelKit) -> None:
-    """A process already known in a namespace opens a listening socket while nothing else changes there
-    (the collector hands back its last namespace records on such ticks while their makings are the
-    same): the namespace's record lists it with the port at a later collect."""
+    """A process already known in a namespace opens a listening socket while nothing else changes there:
+    the namespace's record lists it with the port within `rota.ROUNDS` collects a second apart (an old
+    process's fd count is compared on its turn)."""
     ns = kit.netns("kl")
     inode = kit.ns_inode(ns)
     proc = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", LATE_LISTENER],
@@ -599,7 +600,7 @@ def test_a_known_process_that_starts_listening_shows_through_the_live_collector(
             return any(p.pid == proc.pid and any(item.port == port for item in p.listening)
                        for p in record(collector.collect()).processes)
 
-        poll_until(listening)
+        poll_until(listening, timeout=ROUNDS + 3, interval=1.0)  # collects at the TUI's cadence
 
 
 def test_fdb_notifications_are_applied_without_reading_and_give_what_a_full_dump_gives(
