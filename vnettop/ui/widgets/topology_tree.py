@@ -23,6 +23,7 @@ from textual.widgets.tree import TreeNode
 
 from vnettop.ui.targets import Target, nearest_survivor
 from vnettop.ui.tree_model import NodeSpec, flatten, shape
+from vnettop.ui.widgets.lines import set_virtual_size
 
 
 class _Node(TreeNode[Target]):
@@ -224,7 +225,7 @@ class TopologyTree(Tree[Target], inherit_bindings=False):
             width = max(width, seg[1])
         self._segments = segments
         self._tree_lines_cached = lines
-        self.virtual_size = Size(width if lines else self.size.width, len(lines))
+        set_virtual_size(self, Size(width if lines else self.size.width, len(lines)))
         if self.cursor_line != -1:
             if self.cursor_node is not None:
                 self.cursor_line = self.cursor_node._line
@@ -233,6 +234,17 @@ class TopologyTree(Tree[Target], inherit_bindings=False):
         if len(self._widths) > 2 * len(self._tree_nodes) + 64:  # bounded memory
             shown = {id(node._label) for node in self._tree_nodes.values()}
             self._widths = {key: value for key, value in self._widths.items() if key in shown}
+
+    def _invalidate(self) -> None:
+        """Tree's, without asking for a layout of the whole screen: Tree asks for one whenever a node is
+        added, removed, expanded or collapsed, so every widget on screen was drawn again (~8 ms) on the
+        refresh that shows a device added anywhere. This view's box does not depend on its lines (it
+        fills its panel): a new line count only changes what it scrolls over (`set_virtual_size` in
+        `_build`), and only this view needs drawing again."""
+        self._clear_line_cache()
+        self._updates += 1
+        self.root._reset()
+        self.refresh()
 
     def _render_line(self, y: int, x1: int, x2: int, base_style: Style) -> Strip:
         """Tree's drawn line, kept by what it shows rather than by the line list's version: Tree forgets
