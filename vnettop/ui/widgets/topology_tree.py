@@ -8,16 +8,61 @@ nearest surviving neighbour), and the scroll position is kept.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, cast
 
+from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
+from textual.cache import LRUCache
+from textual.geometry import Size
+from textual.strip import Strip
 from textual.widgets import Tree
+from textual.widgets._tree import _TreeLine
 from textual.widgets.tree import TreeNode
 
 from vnettop.ui.targets import Target, nearest_survivor
 from vnettop.ui.tree_model import NodeSpec, flatten, shape
+from vnettop.ui.widgets.lines import set_virtual_size
+
+
+class _Node(TreeNode[Target]):
+    """A node that tells its tree which namespace's subtree (top-level node) it changed, so the line
+    list is rebuilt for that subtree only (see `TopologyTree._build`). Every change of what a subtree's
+    lines are passes here: expanding, collapsing, a new label (its width), a child added or removed."""
+
+    def _touch(self) -> None:
+        cast("TopologyTree", self._tree)._touched(self)
+
+    def _expand(self, expand_all: bool) -> None:
+        super()._expand(expand_all)
+        self._touch()
+
+    def _collapse(self, collapse_all: bool) -> None:
+        super()._collapse(collapse_all)
+        self._touch()
+
+    def set_label(self, label: str | Text) -> None:
+        super().set_label(label)
+        self._touch()
+
+    def _remove(self) -> None:
+        self._touch()
+        super()._remove()
+
+    @property
+    def allow_expand(self) -> bool:
+        return self._allow_expand
+
+    @allow_expand.setter
+    def allow_expand(self, allow_expand: bool) -> None:
+        self._allow_expand = allow_expand
+        self._updates += 1
+        self._touch()
+
+
+#: One namespace's lines, as Tree's `_build` makes them: (lines, widest line, line number of the first).
+_Segment = tuple[list[_TreeLine[Target]], int, int]
 
 
 class TopologyTree(Tree[Target], inherit_bindings=False):
@@ -38,6 +83,12 @@ class TopologyTree(Tree[Target], inherit_bindings=False):
     def __init__(self, **kwargs: object) -> None:
         #: Label widths by the label's id (the label kept beside it, so the id is not reused meanwhile).
         self._widths: dict[int, tuple[Text, int]] = {}
+        #: The line list by namespace (top-level node) as last built, and the namespaces changed since.
+        self._segments: dict[TreeNode[Target], _Segment] = {}
+        self._dirty: set[TreeNode[Target]] = set()
+        self.segment_builds = 0  # namespaces whose lines were rebuilt (tests check a change costs one)
+        #: Drawn lines kept across changes of the line list (see `_render_line`).
+        self._strips: LRUCache[tuple[object, ...], Strip] = LRUCache(1024)
         super().__init__("host", **kwargs)  # type: ignore[arg-type]
         self.show_root = False
         self.auto_expand = False
@@ -112,12 +163,106 @@ class TopologyTree(Tree[Target], inherit_bindings=False):
             known = self._widths[id(label)] = (label, label.cell_len)
         return known[1] + (len(self.ICON_NODE_EXPANDED) if node._allow_expand else 0)
 
+    def _add_node(self, parent: TreeNode[Target] | None, label: Text, data: Target | None,
+                  expand: bool = False) -> TreeNode[Target]:
+        """Tree's, with our node class (which reports changes to its subtree)."""
+        node = _Node(self, parent, self._new_id(), label, data, expanded=expand)
+        self._tree_nodes[node._id] = node
+        self._updates += 1
+        if parent is not None:
+            self._touched(parent)
+        return node
+
+    def _touched(self, node: TreeNode[Target]) -> None:
+        """`node`'s lines changed: its namespace's lines must be built again."""
+        while node._parent is not None and node._parent._parent is not None:
+            node = node._parent
+        if node._parent is not None:  # a top-level node (the root itself has no lines of its own)
+            self._dirty.add(node)
+
     def _build(self) -> None:
-        """Tree's line list, then forget the widths of labels no longer shown (bounded memory)."""
-        super()._build()
-        if len(self._widths) > 2 * len(self._tree_nodes) + 64:
+        """Tree's line list, built namespace by namespace: a namespace none of whose nodes changed keeps
+        its lines (only their numbers move). Why: Tree builds the whole list again after any node is
+        added or removed, ~6,000 lines at 1,000 namespaces (~7 ms), on every refresh that shows a device
+        added in one namespace; here that costs the one namespace and a renumbering. The lines are the
+        ones Tree's own `_build` makes (top-level nodes are always `last`, see Tree._build)."""
+        if self.show_root:
+            self._segments = {}
+            super()._build()
+            return
+        guide_depth = self.guide_depth
+        get_label_width = self.get_label_width
+        dirty, self._dirty = self._dirty, set()
+        old = self._segments
+        segments: dict[TreeNode[Target], _Segment] = {}
+        lines: list[_TreeLine[Target]] = []
+        width = 0
+        for top in self.root._children:
+            seg = old.get(top)
+            start = len(lines)
+            if seg is None or top in dirty:
+                self.segment_builds += 1
+                seg_lines: list[_TreeLine[Target]] = []
+                seg_width = 0
+                stack: list[tuple[list[TreeNode[Target]], TreeNode[Target], bool]] = [([], top, True)]
+                while stack:
+                    path, node, last = stack.pop()
+                    child_path = [*path, node]
+                    node._line = start + len(seg_lines)
+                    seg_lines.append(_TreeLine(child_path, last))
+                    seg_width = max(seg_width, get_label_width(node) + (len(child_path) - 1) * guide_depth)
+                    if node._expanded and node._children:
+                        kids = node._children
+                        stack.append((child_path, kids[-1], True))
+                        stack.extend((child_path, kid, False) for kid in reversed(kids[:-1]))
+                seg = (seg_lines, seg_width, start)
+            elif seg[2] != start:
+                for n, line in enumerate(seg[0], start):
+                    line.path[-1]._line = n
+                seg = (seg[0], seg[1], start)
+            segments[top] = seg
+            lines.extend(seg[0])
+            width = max(width, seg[1])
+        self._segments = segments
+        self._tree_lines_cached = lines
+        set_virtual_size(self, Size(width if lines else self.size.width, len(lines)))
+        if self.cursor_line != -1:
+            if self.cursor_node is not None:
+                self.cursor_line = self.cursor_node._line
+            if self.cursor_line >= len(lines):
+                self.cursor_line = -1
+        if len(self._widths) > 2 * len(self._tree_nodes) + 64:  # bounded memory
             shown = {id(node._label) for node in self._tree_nodes.values()}
             self._widths = {key: value for key, value in self._widths.items() if key in shown}
+
+    def _invalidate(self) -> None:
+        """Tree's, without asking for a layout of the whole screen: Tree asks for one whenever a node is
+        added, removed, expanded or collapsed, so every widget on screen was drawn again (~8 ms) on the
+        refresh that shows a device added anywhere. This view's box does not depend on its lines (it
+        fills its panel): a new line count only changes what it scrolls over (`set_virtual_size` in
+        `_build`), and only this view needs drawing again."""
+        self._clear_line_cache()
+        self._updates += 1
+        self.root._reset()
+        self.refresh()
+
+    def _render_line(self, y: int, x1: int, x2: int, base_style: Style) -> Strip:
+        """Tree's drawn line, kept by what it shows rather than by the line list's version: Tree forgets
+        every drawn line whenever a node is added or removed anywhere, so a device added far off screen
+        made the next frame draw all the visible lines again (~7 ms at 40 rows). The key holds all
+        Tree's own key holds (the nodes' update counters, which change with their label, cursor, hover
+        and expansion) plus the nodes themselves and where they stand among their siblings."""
+        lines = self._tree_lines
+        if y >= len(lines):
+            return super()._render_line(y, x1, x2, base_style)
+        line = lines[y]
+        key = (y, x1, x2, base_style, self.size.width, self.virtual_size.width, self.hover_line == y,
+               self.cursor_line == y, self._pseudo_class_state, line.last,
+               tuple((node, node._updates, node.is_last) for node in line.path))
+        strip = self._strips.get(key)
+        if strip is None:
+            strip = self._strips[key] = super()._render_line(y, x1, x2, base_style)
+        return strip
 
     def notify_style_update(self) -> None:
         """A style change (focus, theme) changes how lines look, not which lines there are. Tree's own
@@ -125,6 +270,7 @@ class TopologyTree(Tree[Target], inherit_bindings=False):
         tree made every focus change (each view switch) ~10 ms slower; here only the drawn lines go."""
         super(Tree, self).notify_style_update()
         self._line_cache.clear()
+        self._strips.clear()
         self._updates += 1
         self.refresh()
 
@@ -135,6 +281,7 @@ class TopologyTree(Tree[Target], inherit_bindings=False):
         by width), so a repaint is enough."""
         event.prevent_default()  # Tree's handler (found by the MRO walk after this one) is not run
         self._line_cache.grow(event.size.height)
+        self._strips.grow(event.size.height)
         self.refresh()
         # A shorter view (the details pane shown under it on a small terminal) must not hide the cursor.
         self.call_after_refresh(self._cursor_into_view)

@@ -1,0 +1,160 @@
+"""A refresh that patches what changed shows what a fresh start over the same snapshot shows.
+
+The app applies each snapshot incrementally: the tree model reuses unchanged namespaces' subtrees, the
+tree widget patches namespace by namespace, rebuilds its line list for the changed namespaces only
+and keeps drawn lines across refreshes, the header keeps its counts, the veth table reuses rows. Here
+one app is fed a sequence of structural changes (devices added, removed and renamed in single
+namespaces, a namespace gone and one come, a change at the very top that moves every line below it,
+subtrees collapsed and expanded by the user meanwhile) and after each one its picture is compared
+with an app started over that snapshot alone, and its line list with Textual's own full build.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from textual.widgets import Tree
+
+from tests.fixtures_snapshots import _link, chain
+from tests.ui.fakes import later, with_links
+from tests.ui.helpers import SIZE, make_app, screen_text, started, wait_for
+from vnettop.model import Namespace, Snapshot
+from vnettop.ui.app import TABLE_VIEWS, VnettopApp
+from vnettop.ui.targets import Target
+from vnettop.ui.widgets.snapshot_table import SnapshotTable
+from vnettop.ui.widgets.topology_tree import TopologyTree
+
+BASE = 4026540000  # the first namespace of tests.fixtures_snapshots.chain
+
+
+def tree_lines(tree: TopologyTree) -> list[tuple[object, ...]]:
+    """Every line as the user would read it: the targets down to it, its label, whether it is the
+    last of its siblings and expanded, and whether its node knows its own line number."""
+    return [(tuple(node.data for node in line.path), line.last, line.node._label.plain,
+             line.node.is_expanded, line.node._line == number)
+            for number, line in enumerate(tree._tree_lines)]
+
+
+def drawn(tree: TopologyTree) -> list[str]:
+    """The text of every line of the tree as drawn now (through the kept drawn lines)."""
+    width = tree.size.width
+    style = tree.rich_style
+    return [tree._render_line(y, 0, width, style).text for y in range(len(tree._tree_lines))]
+
+
+def textuals_own_build(tree: TopologyTree) -> tuple[list[tuple[object, ...]], Any]:
+    """The line list and virtual size Textual's Tree builds from the same nodes, all at once."""
+    Tree._build(tree)
+    built = tree_lines(tree), tree.virtual_size
+    tree._invalidate()  # back to ours at the next look
+    return built
+
+
+def steps(base: Snapshot) -> list[Snapshot]:
+    """Structural changes one after another, each from the one before."""
+    out: list[Snapshot] = []
+    links = list(base.links)
+    # A device added in a namespace in the middle.
+    links.append(_link(BASE + 5, 9, "vntnew9", "bridge"))
+    out.append(with_links(base, sorted(links, key=lambda link: link.key), seconds=1))
+    # A device renamed in another (same shape: a relabel), and a port removed in a third.
+    links = [replace(link, name="vnt" + "r" * 40) if link.key == (BASE + 2, 1) else link for link in links]
+    links = [link for link in links if link.key != (BASE + 8, 3)]
+    out.append(with_links(base, sorted(links, key=lambda link: link.key), seconds=2))
+    # A namespace gone (with its devices) and a new one at the end.
+    gone = BASE + 3
+    namespaces = [ns for ns in base.namespaces if ns.inode != gone]
+    namespaces.append(Namespace(BASE + 99, ("vntlate",), False, ()))
+    links = [link for link in links if link.netns != gone]
+    links.append(_link(BASE + 99, 1, "lo", "loopback"))
+    out.append(later(with_links(base, sorted(links, key=lambda link: link.key)), 3,
+                     namespaces=tuple(namespaces)))
+    # A device added in the first namespace: every line below it moves.
+    links.append(_link(BASE, 7, "vnttop7", "dummy"))
+    out.append(later(with_links(base, sorted(links, key=lambda link: link.key)), 4,
+                     namespaces=tuple(namespaces)))
+    # The device added first goes again.
+    links = [link for link in links if link.key != (BASE + 5, 9)]
+    out.append(later(with_links(base, sorted(links, key=lambda link: link.key)), 5,
+                     namespaces=tuple(namespaces)))
+    return out
+
+
+async def fresh_picture(snap: Snapshot) -> tuple[list[tuple[object, ...]], Any, list[str], str,
+                                                  dict[str, list[tuple[str, ...]]]]:
+    """What an app started over `snap` alone shows: tree lines, virtual size, drawn text, header, tables."""
+    app, _ = make_app(snap, interval=60.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        tree = app.main_query(TopologyTree)
+        picture = tree_lines(tree), tree.virtual_size, drawn(tree), screen_text(app)
+        return (*picture, await tables(app, pilot))
+
+
+async def tables(app: VnettopApp, pilot: Any) -> dict[str, list[tuple[str, ...]]]:
+    """Every table view's rows as text (each view shown once), back on the topology view after."""
+    out: dict[str, list[tuple[str, ...]]] = {}
+    for number, view in enumerate(TABLE_VIEWS, 2):
+        await pilot.press(str(number))
+        await wait_for(pilot, lambda v=view: app.view == v)
+        await pilot.pause()
+        table = app.main_query(f"#{view}", SnapshotTable)
+        out[view] = [tuple(cell.plain for cell in table.get_row_at(i)) for i in range(table.row_count)
+                     ] if view != "events" else []  # the events view is history, not the snapshot
+    await pilot.press("1")
+    await wait_for(pilot, lambda: app.view == "topology")
+    await pilot.pause()
+    return out
+
+
+async def test_an_incremental_apply_shows_what_a_fresh_build_of_the_last_snapshot_shows() -> None:
+    base = chain(12)
+    app, collector = make_app(base, interval=60.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        tree = app.main_query(TopologyTree)
+        await pilot.press("down", "down", "down")  # the cursor off the top, on a device of n0
+        for number, snap in enumerate(steps(base)):
+            polls = app.polls
+            collector.change(snap)
+            await wait_for(pilot, lambda p=polls: app.polls > p)
+            await pilot.pause()
+            ours = tree_lines(tree), tree.virtual_size, drawn(tree), screen_text(app)
+            fresh = await fresh_picture(snap)
+            assert ours == fresh[:4], f"step {number}"
+            assert await tables(app, pilot) == fresh[4], f"step {number}"
+            assert textuals_own_build(tree) == (tree_lines(tree), tree.virtual_size), f"step {number}"
+        assert tree.patches >= 4  # patched, not rebuilt: the incremental path was the one compared
+
+
+async def test_a_change_rebuilds_the_lines_of_its_namespace_only_and_user_collapses_are_kept() -> None:
+    base = chain(12)
+    app, collector = make_app(base, interval=60.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        tree = app.main_query(TopologyTree)
+        # The user collapses the bridge of n4 and the whole of n6 (cursor on each, `left`).
+        for target in (Target.link(BASE + 4, 1), Target.ns(BASE + 6)):
+            assert tree.select_target(target)
+            await pilot.press("left")
+            await pilot.pause()
+        assert textuals_own_build(tree) == (tree_lines(tree), tree.virtual_size)
+        assert not tree._by_target[Target.ns(BASE + 6)].is_expanded
+        # A device added in n5: its lines alone are built again; the collapsed ones stay collapsed.
+        built = tree.segment_builds
+        polls = app.polls
+        collector.change(steps(base)[0])
+        await wait_for(pilot, lambda: app.polls > polls)
+        await pilot.pause()
+        assert tree.has(Target.link(BASE + 5, 9))
+        assert tree.segment_builds - built == 1
+        assert textuals_own_build(tree) == (tree_lines(tree), tree.virtual_size)
+        assert not tree._by_target[Target.ns(BASE + 6)].is_expanded
+        assert not tree._by_target[Target.link(BASE + 4, 1)].is_expanded
+        # Expanding again by key: the line list follows.
+        assert tree.select_target(Target.ns(BASE + 6))
+        await pilot.press("right")
+        await pilot.pause()
+        assert tree._by_target[Target.ns(BASE + 6)].is_expanded
+        assert textuals_own_build(tree) == (tree_lines(tree), tree.virtual_size)
