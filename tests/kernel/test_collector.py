@@ -681,6 +681,44 @@ def test_fdb_notifications_are_applied_without_reading_and_give_what_a_full_dump
     assert _without_counters(list(snap.links_in(inode))) == fresh()
 
 
+def test_addresses_alone_changed_in_a_big_namespace_are_read_without_a_full_dump(
+        kit: KernelKit, collector: LiveCollector) -> None:
+    """In a namespace of 130 devices, addresses added and removed with no device changing (as IPv6
+    finishing duplicate address detection on a thousand fresh devices does in root): the addresses are
+    read again and joined, not the whole namespace (counted as `links_only`), and after
+    each change the picture equals a fresh collector's full dump."""
+    ns = kit.netns("aq")
+    run(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
+         "net.ipv6.conf.default.disable_ipv6=1"])  # no IPv6 address notifications of its own
+    batch = "".join(f"link add vntaq{i}a type veth peer name vntaq{i}b\n" for i in range(64))
+    subprocess.run(["ip", "-n", ns, "-batch", "-"], input=batch, text=True, check=True)
+    dev = "vntaq7a"
+    inode = kit.ns_inode(ns)
+
+    def fresh() -> list[Link]:
+        with LiveCollector(sources=(), only=lambda e: e.inode == inode) as other:
+            return _without_counters(list(other.collect().links_in(inode)))
+
+    poll_until(lambda: dev in by_name(collector.collect(), inode))
+    collector.collect()  # the set-up's last notifications
+    for argv, present in ((["addr", "add", "10.78.0.1/24", "dev", dev], True),
+                          (["addr", "add", "10.78.1.1/24", "dev", "vntaq9b"], True),
+                          (["addr", "del", "10.78.0.1/24", "dev", dev], False)):
+        kit.ip(*argv, netns=ns)
+        counts: list[dict[str, int]] = []
+
+        def seen(want: bool = present, counts: list[dict[str, int]] = counts) -> Snapshot | None:
+            snap = collector.collect()
+            counts.append(dict(collector.last_counts))
+            return snap if ("10.78.0.1/24" in by_name(snap, inode)[dev].addresses) == want else None
+
+        snap = poll_until(seen)
+        assert snap is not None
+        assert sum(c["links_only"] for c in counts) >= 1, counts  # (a full dump is not counted there)
+        ours, theirs = _without_counters(list(snap.links_in(inode))), fresh()
+        assert ours == theirs, (argv, _first_difference(ours, theirs))
+
+
 def test_a_few_devices_changed_in_a_big_namespace_are_read_alone_and_give_what_a_full_dump_gives(
         kit: KernelKit, collector: LiveCollector) -> None:
     """In a namespace of 130 devices (a hypervisor's root, smaller), a device added, changed, renamed,

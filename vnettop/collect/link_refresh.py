@@ -7,7 +7,9 @@ there, and used to be paid for each such change. Link notifications name the dev
 the very message a dump would hold for it, or answers ENODEV: gone) and put in place of its old draft.
 So are the devices here that name a changed one as their peer or lower device, or that a changed one
 now names (the kernel sends nothing for a veth end whose peer moved away). What the other devices need
-from the change is read as a full dump would: the addresses again if an address notification came,
+from the change is read as a full dump would: the addresses again if an address notification came
+(and only them, with the FDB if it changed too, when no device did: an address added, or IPv6 finishing
+duplicate address detection on a thousand fresh devices, costs an address dump, not a full one),
 the bridges' FDB again if an FDB notification came (the kernel sends one for every entry a port
 brings, loses or changes: a port added, removed, deleted or given another MAC), each joined exactly
 as `decode.join_dump` does.
@@ -86,9 +88,12 @@ def refresh_links(sock: counters.StatsSocket, netns: int, last: NamespaceDump, c
                   kinds: Collection[str]) -> NamespaceDump | None:
     """`last` with the devices in `changed` read again (and addresses, FDB as the module docstring says);
     None when a full dump must be made instead. Raises OSError only if the socket itself fails."""
-    if (last.errors or len(last.drafts) < MIN_DEVICES or not changed or len(changed) > MAX_CHANGED
-            or not set(kinds) <= KINDS or "link" not in kinds):
+    if last.errors or len(last.drafts) < MIN_DEVICES or not set(kinds) <= KINDS:
         return None
+    if "link" in kinds and (not changed or len(changed) > MAX_CHANGED):
+        return None
+    if "link" not in kinds and (changed or "addr" not in kinds):
+        return None  # (FDB notifications alone are `fdb_refresh`'s)
     by_index = {d.link.ifindex: d for d in last.drafts}
     fresh: dict[int, LinkDraft | None] = {}
     try:
