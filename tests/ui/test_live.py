@@ -70,9 +70,13 @@ async def test_a_storm_of_events_is_still_spaced_out() -> None:
             links = [*snap.links, replace(NEW, ifindex=60 + i, name=f"vntnew{i}")]
             collector.change(with_links(snap, links))
             await wait_for(pilot, lambda p=polls: app.polls > p)
-        gaps = [b - a for a, b in itertools.pairwise(collector.started[1:])]
-        # The burst comes at once; after it, collections are MIN_GAP apart (a little slack for timers).
-        assert all(gap >= MIN_GAP * 0.9 for gap in gaps[BURST:]), gaps
+        at = collector.started[1:]
+        # A token bucket: in any stretch of the storm, at most BURST collections more than one per MIN_GAP
+        # (a little slack for timers). A slow frame lets tokens come back, so a pause may be followed by
+        # two quick ones again: what must hold is the rate, not each gap.
+        assert all(j - i <= BURST + (at[j] - at[i]) / (MIN_GAP * 0.9)
+                   for i in range(len(at)) for j in range(i + 1, len(at))), \
+            [round(b - a, 3) for a, b in itertools.pairwise(at)]
 
 
 async def test_the_header_counts_follow_devices_and_counter_only_ticks_keep_them() -> None:
