@@ -6,7 +6,6 @@ decoder bug shows as a wrong field, not as a changed recording.
 
 from __future__ import annotations
 
-import ipaddress
 import random
 import socket
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 from pyroute2.netlink.rtnl.ndmsg import ndmsg
 
 from tests.netlink_data import reply
+from vnettop.collect import decode
 from vnettop.collect.decode import (
     address_map,
     decode_addresses,
@@ -239,21 +239,6 @@ def test_addresses_both_families_sorted() -> None:
         1: ("127.0.0.1/8", "::1/128"), 2: ("10.1.0.2/30", "fe80::ff:fe00:1a01/64")}
 
 
-def _address_map_by_ipaddress(entries: list[tuple[int, Any, int]]) -> dict[int, tuple[str, ...]]:
-    """What `address_map` gave when it built an `ipaddress` interface per address (the reference)."""
-    found: dict[int, list[Any]] = {}
-    for index, addr, prefixlen in entries:
-        if addr is None:
-            continue
-        try:
-            iface = ipaddress.ip_interface(f"{addr}/{prefixlen}")
-        except ValueError:
-            continue
-        found.setdefault(index, []).append(iface)
-    return {index: tuple(str(i) for i in sorted(set(ifaces), key=lambda i: (i.version, i.ip, i.network)))
-            for index, ifaces in found.items()}
-
-
 def test_address_text_is_what_ipaddress_prints() -> None:
     """Formatting addresses without `ipaddress` gives its text and order exactly: random addresses as
     `inet_ntop` prints them (IPv6 zero runs of every length and place, IPv4 tails), repeats, prefixes
@@ -275,14 +260,14 @@ def test_address_text_is_what_ipaddress_prints() -> None:
         if rng.random() < 0.1:
             entries.append((index, text, prefix))
     assert any("." in e[1] and ":" in e[1] for e in entries)  # inet_ntop printed IPv4 tails
-    assert address_map(entries) == _address_map_by_ipaddress(entries)
+    assert address_map(entries) == decode._address_map_by_ipaddress(entries)
     plain = [e for e in entries if "." not in e[1] or ":" not in e[1]][:100]
     for text in odd:  # each alone among addresses without IPv4 tails, and all together
         mixed = [*plain[:50], (1, text, 64), *plain[50:]]
-        assert address_map(mixed) == _address_map_by_ipaddress(mixed), text
-        assert address_map(iter(mixed)) == _address_map_by_ipaddress(mixed), text
+        assert address_map(mixed) == decode._address_map_by_ipaddress(mixed), text
+        assert address_map(iter(mixed)) == decode._address_map_by_ipaddress(mixed), text
     mixed = entries + [(2, text, 64) for text in odd]
-    assert address_map(mixed) == _address_map_by_ipaddress(mixed)
+    assert address_map(mixed) == decode._address_map_by_ipaddress(mixed)
 
 
 def test_fdb_keeps_only_bridge_entries() -> None:
