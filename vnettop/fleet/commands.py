@@ -10,12 +10,14 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vnettop.errors import VnettopError
-from vnettop.fleet import fanout
-from vnettop.fleet.fleetfile import HostEntry, read_fleet
+from vnettop.fleet.defaults import DEFAULT_PARALLEL, DEFAULT_REMOTE, DEFAULT_TIMEOUT
 from vnettop.textsafe import printable_line
+
+if TYPE_CHECKING:
+    from vnettop.fleet.fleetfile import HostEntry
 
 Emit = Callable[[str, str | None, bool], None]
 
@@ -31,12 +33,12 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     dump.add_argument("hosts", nargs="*", metavar="HOST", help="ssh host aliases (as in your ssh_config)")
     dump.add_argument("-F", "--hosts-file", metavar="HOSTFILE", help="read hosts from a file, one a line")
     dump.add_argument("-o", "--output", metavar="FILE", help="write the fleet file here (default: stdout)")
-    dump.add_argument("--parallel", type=int, default=fanout.DEFAULT_PARALLEL, metavar="N",
-                      help=f"hosts asked at once (default {fanout.DEFAULT_PARALLEL})")
-    dump.add_argument("--timeout", type=float, default=fanout.DEFAULT_TIMEOUT, metavar="SECONDS",
-                      help=f"give up on a host after this long (default {fanout.DEFAULT_TIMEOUT:g})")
-    dump.add_argument("--remote-command", default=fanout.DEFAULT_REMOTE, metavar="CMD",
-                      help=f"what runs on each host (default '{fanout.DEFAULT_REMOTE}'; e.g. 'sudo -n …')")
+    dump.add_argument("--parallel", type=int, default=DEFAULT_PARALLEL, metavar="N",
+                      help=f"hosts asked at once (default {DEFAULT_PARALLEL})")
+    dump.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                      help=f"give up on a host after this long (default {DEFAULT_TIMEOUT:g})")
+    dump.add_argument("--remote-command", default=DEFAULT_REMOTE, metavar="CMD",
+                      help=f"what runs on each host (default '{DEFAULT_REMOTE}'; e.g. 'sudo -n …')")
     dump.add_argument("--ssh-config", metavar="FILE", help="passed to ssh as -F FILE")
     dump.add_argument("--ssh-option", action="append", default=[], metavar="KEY=VALUE",
                       help="passed to ssh as -o KEY=VALUE (repeatable)")
@@ -53,6 +55,8 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
 
 
 def _hosts(args: argparse.Namespace) -> list[str]:
+    from vnettop.fleet import fanout  # not at import: every command builds this parser
+
     hosts = list(args.hosts)
     if args.hosts_file:
         hosts += fanout.read_hostfile(args.hosts_file)
@@ -67,6 +71,8 @@ def cmd_fleet_dump(args: argparse.Namespace) -> int:
         raise VnettopError(f"--parallel must be from 1 to 1024, got {args.parallel}")
     if not (0 < args.timeout <= 86400):
         raise VnettopError(f"--timeout must be more than 0 and at most 86400 seconds, got {args.timeout:g}")
+    from vnettop.fleet import fanout
+
     hosts = _hosts(args)
     cfg = fanout.FanoutConfig(ssh=args.ssh, ssh_config=args.ssh_config, ssh_options=tuple(args.ssh_option),
                               remote=fanout.remote_words(args.remote_command), timeout=args.timeout,
@@ -120,6 +126,7 @@ def _table(rows: list[list[str]]) -> str:
 
 def cmd_fleet_find(args: argparse.Namespace, emit: Emit) -> int:
     """Exit 0 if something was found, 1 if nothing was (as grep)."""
+    from vnettop.fleet.fleetfile import read_fleet
     from vnettop.fleet.questions import find  # not at import: `vnettop dump` builds this parser too
 
     entries, notes = read_fleet(args.fleet_file)
@@ -138,6 +145,7 @@ def cmd_fleet_find(args: argparse.Namespace, emit: Emit) -> int:
 
 
 def cmd_fleet_orphans(args: argparse.Namespace, emit: Emit) -> int:
+    from vnettop.fleet.fleetfile import read_fleet
     from vnettop.fleet.questions import orphans  # not at import: `vnettop dump` builds this parser too
     from vnettop.orphans import REASONS
 

@@ -27,12 +27,9 @@ from dataclasses import dataclass
 from typing import IO
 
 from vnettop.errors import VnettopError
+from vnettop.fleet.defaults import DEFAULT_PARALLEL, DEFAULT_REMOTE, DEFAULT_TIMEOUT
 from vnettop.fleet.fleetfile import entry_line
 from vnettop.textsafe import printable_line
-
-DEFAULT_REMOTE = "vnettop dump --format json --read-only"
-DEFAULT_PARALLEL = 32
-DEFAULT_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True, slots=True)
