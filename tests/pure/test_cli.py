@@ -422,3 +422,41 @@ def test_write_errors_and_deep_files_are_one_line(capsys: pytest.CaptureFixture[
     deep.write_text("[" * 100_000)
     code, _, err = run_main(capsys, "dump", "--load", str(deep))
     assert code == 1 and "nested too deeply" in err and err.count("\n") == 1
+
+
+#: `vnettop dump` as the program runs it, with an atexit hook that says whether the interpreter shut down
+#: the long way (its teardown of every module was 10-15 ms of a dump).
+_AS_PROGRAM = (
+    "import atexit, sys\n"
+    "atexit.register(lambda: sys.stderr.write('shut down the long way\\n'))\n"
+    "sys.argv = ['vnettop', *sys.argv[1:]]\n"
+    "from vnettop.cli import main\n"
+    "raise SystemExit(main())\n"
+)
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_a_one_shot_command_ends_at_once_after_its_whole_output(tmp_path: Path, fmt: str) -> None:
+    """Run as the program, a dump ends without the interpreter's shut-down, and only after everything it
+    wrote reached standard output or its file; a caller of `main(argv)` gets the status back instead."""
+    piped = subprocess.run([sys.executable, "-c", _AS_PROGRAM, "dump", "--demo", "-f", fmt],
+                           capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert piped.returncode == 0 and piped.stderr == ""
+    assert piped.stdout == snapshot_text(fmt)
+    out = tmp_path / "snap"
+    to_file = subprocess.run([sys.executable, "-c", _AS_PROGRAM, "dump", "--demo", "-f", fmt, "-o", str(out)],
+                             capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert to_file.returncode == 0 and to_file.stderr == "" and to_file.stdout == ""
+    assert out.read_text(encoding="utf-8") == snapshot_text(fmt)
+    bad = subprocess.run([sys.executable, "-c", _AS_PROGRAM, "dump", "--demo", "-f", fmt, "-o", "/nonexistent/x"],
+                         capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert bad.returncode == 1 and bad.stderr.startswith("vnettop: cannot write /nonexistent/x")
+
+
+def snapshot_text(fmt: str) -> str:
+    """What `dump --demo -f FMT` writes when the interpreter shuts down the usual way (`main(argv)`)."""
+    code = ("import sys\nfrom vnettop.cli import main\n"
+            f"code = main(['dump', '--demo', '-f', {fmt!r}])\nsys.stdout.flush()\nsys.exit(code)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
