@@ -80,15 +80,22 @@ def probe(prefix: str, repeats: int, profile: str | None = None, change: str | N
 
 def dump_phases() -> str:
     """One run of dump_phases.py: where a dump's time goes (start-up = wall - inside)."""
-    t0 = time.perf_counter()
+    t0, spawned = time.perf_counter(), time.time()
     proc = subprocess.run([PY, PHASES], capture_output=True, text=True, cwd=REPO_ROOT, env=REPO_ENV)
-    wall = (time.perf_counter() - t0) * 1000
+    wall, exited = (time.perf_counter() - t0) * 1000, time.time()
     if proc.returncode != 0:
         return f"failed: {proc.stderr.strip()[-500:]}"
     d = json.loads(proc.stdout.strip().splitlines()[-1])
     stages = d.pop("collector_stages", {})
     rss, size, inside = d.pop("maxrss_mb"), d.pop("json_bytes"), d.pop("inside_ms")
-    parts = [f"interpreter start-up {wall - inside:.0f}"] + [f"{k} {v:.0f}" for k, v in d.items()]
+    started, ended = d.pop("started_at", None), d.pop("ended_at", None)
+    if started is None or ended is None:  # an older dump_phases: start-up and shut-down together
+        parts = [f"interpreter start-up + shut-down {wall - inside:.0f}"]
+    else:
+        parts = [f"interpreter start-up {(started - spawned) * 1000:.0f}"]
+    parts += [f"{k} {v:.0f}" for k, v in d.items()]
+    if started is not None and ended is not None:
+        parts.append(f"interpreter shut-down {(exited - ended) * 1000:.0f}")
     return (f"wall {wall:.0f} ms = " + ", ".join(parts) + f" (collect stages: {_stages(stages)}); "
             f"JSON {size / 1e6:.2f} MB, peak RSS {rss:.1f} MB")
 

@@ -1,8 +1,10 @@
 """Where the time of one `vnettop dump --format json` goes, phase by phase, in one fresh process.
 
-Does what `vnettop dump` does (cli.one_snapshot + render.json + write), with a clock around each phase,
-and prints one JSON line: interpreter start-up is the difference between the caller's wall time and
-`inside_ms`. Run by bench_collect.py; by hand: `PYTHONPATH=. python3 benchmarks/dump_phases.py`.
+Does what `vnettop dump` does (the parser built and the arguments read as `cli.main` does, then
+cli.one_snapshot, render.json and the terminal-safe write), with a clock around each phase, and prints
+one JSON line. `started_at` / `ended_at` (time.time() at the first line and just before the interpreter
+shuts down) let the caller split the rest of its wall time into interpreter start-up and shut-down.
+Run by bench_collect.py; by hand: `PYTHONPATH=. python3 benchmarks/dump_phases.py`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import resource
 import time
 
 T_START = time.perf_counter()
+STARTED_AT = time.time()
 
 
 def main() -> int:
@@ -25,9 +28,11 @@ def main() -> int:
         phases[name] = (now - t) * 1000
         t = now
 
-    import vnettop.cli  # noqa: F401  (what `python -m vnettop` imports first)
+    import vnettop.cli  # (what `python -m vnettop` imports first)
 
     lap("import cli")
+    vnettop.cli.build_parser().parse_args(["dump", "--format", "json"])
+    lap("parse arguments")
     from vnettop.collect.collector import LiveCollector
 
     lap("import collector")
@@ -51,14 +56,18 @@ def main() -> int:
     except TypeError:  # an older renderer without the indent parameter
         text = snapshot_to_json(snap)
     lap("snapshot_to_json")
-    with open(os.devnull, "w") as f:
-        f.write(text)
+    from vnettop.textsafe import json_terminal_safe  # as cli._emit writes a JSON document
+
+    with open(os.devnull, "w", encoding="utf-8") as f:
+        f.write(json_terminal_safe(text))
     lap("write")
     phases["inside_ms"] = (time.perf_counter() - T_START) * 1000
+    phases["started_at"] = STARTED_AT
     phases["collector_stages"] = collector.last_timings  # type: ignore[assignment]
     phases["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     phases["json_bytes"] = len(text)
-    print(json.dumps(phases))
+    phases["ended_at"] = time.time()
+    print(json.dumps(phases), flush=True)
     return 0
 
 
