@@ -7,7 +7,6 @@ OSError with the errno the kernel gave, except `name_this_thread`, which is best
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import threading
 
@@ -21,12 +20,24 @@ _lock = threading.Lock()
 _libc: ctypes.CDLL | None = None
 
 
+def _load() -> ctypes.CDLL:
+    """glibc by its soname, already mapped into the interpreter (a dlopen that costs ~30 us); only
+    where there is none (musl), the search of `ctypes.util`, whose import (subprocess, tempfile...)
+    and `ldconfig -p` run cost ~4.5 ms of every process that enters a namespace."""
+    try:
+        return ctypes.CDLL("libc.so.6", use_errno=True)
+    except OSError:
+        from ctypes.util import find_library
+
+        return ctypes.CDLL(find_library("c") or "libc.so.6", use_errno=True)
+
+
 def libc() -> ctypes.CDLL:
     """The C library, loaded once, with errno kept for `ctypes.get_errno()`."""
     global _libc
     with _lock:
         if _libc is None:
-            lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            lib = _load()
             lib.setns.argtypes = [ctypes.c_int, ctypes.c_int]
             lib.setns.restype = ctypes.c_int
             lib.syscall.restype = ctypes.c_long
