@@ -504,3 +504,19 @@ def test_top_counts_lists_what_most_common_lists() -> None:
                 top.add(value)
                 counter.update((value,))
                 assert top.most_common() == counter.most_common(size)
+
+
+def test_by_distance_orders_as_a_sort_by_distance_then_inode() -> None:
+    """The walk outwards gives exactly the order the search's sort gave (the questions, and so the answers
+    and their count, must not change): nearer first, the lower inode at equal distance, both sides."""
+    from vnettop.collect.refs import by_distance
+
+    rng = random.Random(7)
+    for _ in range(2000):
+        pool = set(rng.sample(range(1, 60), rng.randint(0, 25)))
+        src = rng.randint(-5, 65)
+        pool.discard(src)
+        want = sorted(pool, key=lambda ns: (abs(ns - src), ns))
+        assert list(by_distance(sorted(pool), src)) == want, (sorted(pool), src)
+    assert list(by_distance([8, 12], 10)) == [8, 12]  # a tie: the lower first
+    assert list(by_distance([1, 2, 3], 10)) == [3, 2, 1] and list(by_distance([11, 12], 10)) == [11, 12]

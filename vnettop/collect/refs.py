@@ -92,6 +92,31 @@ class TopCounts:
         return [(value, self._counts[value]) for value in self.top]
 
 
+def by_distance(ordered: Sequence[int], src: int) -> Iterator[int]:
+    """`ordered` (ascending, without `src`) by distance from `src`, the lower first at equal distance:
+    `sorted(ordered, key=lambda ns: (abs(ns - src), ns))`, walked outwards from where `src` would be.
+
+    Why: the namespaces a guess missed are ordered once per miss, over every candidate (all 1000 when
+    the same indexes repeat in every namespace); a key function called per candidate made that most of
+    a first resolve (~100 ms of 200 at 1000 namespaces on some topologies), a plain sort of ints is ~10x
+    cheaper, and the walk stops where the search does."""
+    right = bisect_left(ordered, src)
+    left = right - 1
+    end = len(ordered)
+    while left >= 0 and right < end:
+        low, high = ordered[left], ordered[right]
+        if src - low <= high - src:
+            yield low
+            left -= 1
+        else:
+            yield high
+            right += 1
+    while left >= 0:
+        yield ordered[left]
+        left -= 1
+    yield from ordered[right:]
+
+
 class _NsidMap:
     """Answers "which namespace is nsid N of namespace A?" by asking `nsid_of`, remembering answers."""
 
@@ -143,8 +168,8 @@ class _NsidMap:
 
     def likely(self, src: int, cands: Sequence[int]) -> Iterator[int]:
         """`cands` (without `src`), most likely first: those at the inode offsets most often seen between
-        partners, then by inode distance. Lazy: the first guess usually answers, and then nothing is
-        sorted."""
+        partners, then by inode distance (the nearer first; at the same distance the lower inode). Lazy:
+        the first guess usually answers, and then nothing is sorted."""
         pool = set(cands)
         pool.discard(src)
         if not pool:
@@ -153,7 +178,7 @@ class _NsidMap:
             if src + offset in pool:
                 pool.discard(src + offset)
                 yield src + offset
-        yield from sorted(pool, key=lambda ns: (abs(ns - src), ns))
+        yield from by_distance(sorted(pool), src)
 
     def known(self, src: int, nsid: int) -> int | None:
         """The namespace `src` calls `nsid`, if found this time or (verified again) last time or hinted
