@@ -520,3 +520,37 @@ def test_by_distance_orders_as_a_sort_by_distance_then_inode() -> None:
         assert list(by_distance(sorted(pool), src)) == want, (sorted(pool), src)
     assert list(by_distance([8, 12], 10)) == [8, 12]  # a tie: the lower first
     assert list(by_distance([1, 2, 3], 10)) == [3, 2, 1] and list(by_distance([11, 12], 10)) == [11, 12]
+
+
+def test_likely_gives_the_order_of_a_fresh_sort_each_time() -> None:
+    """`likely` keeps each candidate list sorted once and walks it; what it yields must be, call after call
+    and as the partners' offsets are learnt, what the plain recipe gives: the offsets' guesses first (in
+    the offsets' order), then the rest by distance, the lower inode at equal distance, never `src`."""
+    from vnettop.collect.refs import _NsidMap
+
+    def recipe(src: int, cands: list[int], offsets: list[int]) -> list[int]:
+        pool = set(cands) - {src}
+        out = []
+        for offset in offsets:
+            if src + offset in pool:
+                pool.discard(src + offset)
+                out.append(src + offset)
+        return out + sorted(pool, key=lambda ns: (abs(ns - src), ns))
+
+    rng = random.Random(11)
+    moved = 0
+    for _ in range(200):
+        nsids: dict[tuple[int, int], int] = {}
+        m = _NsidMap(lambda a, b, asked=nsids: asked.get((a, b)), list(range(100, 160)), [], {})
+        lists = [[rng.randint(100, 160) for _ in range(rng.randint(0, 30))] for _ in range(4)]
+        for _ in range(30):
+            cands = rng.choice(lists)  # the same list objects again, as the resolver passes them
+            src = rng.choice(cands) if cands and rng.random() < 0.5 else rng.randint(95, 165)
+            want = recipe(src, cands, list(m._offsets.top))
+            assert list(m.likely(src, cands)) == want, (src, cands, m._offsets.top)
+            if rng.random() < 0.5:  # a partner found: the offsets (and so the guesses) move
+                target = rng.randint(100, 160)
+                nsids[(src, target)] = 5
+                assert m.verify(src, target, 5)
+                moved += 1
+    assert moved > 1000  # the offsets did move along the way

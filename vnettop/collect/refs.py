@@ -92,14 +92,20 @@ class TopCounts:
         return [(value, self._counts[value]) for value in self.top]
 
 
-def by_distance(ordered: Sequence[int], src: int) -> Iterator[int]:
-    """`ordered` (ascending, without `src`) by distance from `src`, the lower first at equal distance:
-    `sorted(ordered, key=lambda ns: (abs(ns - src), ns))`, walked outwards from where `src` would be.
+def _holds(ordered: Sequence[int], value: int) -> bool:
+    """Whether the ascending `ordered` holds `value` (a binary search)."""
+    at = bisect_left(ordered, value)
+    return at < len(ordered) and ordered[at] == value
 
-    Why: the namespaces a guess missed are ordered once per miss, over every candidate (all 1000 when
-    the same indexes repeat in every namespace); a key function called per candidate made that most of
-    a first resolve (~100 ms of 200 at 1000 namespaces on some topologies), a plain sort of ints is ~10x
-    cheaper, and the walk stops where the search does."""
+
+def by_distance(ordered: Sequence[int], src: int) -> Iterator[int]:
+    """`ordered` (ascending, no repeats) by distance from `src`, the lower first at equal distance:
+    `sorted(ordered, key=lambda ns: (abs(ns - src), ns))`, walked outwards from where `src` is or would be.
+
+    Why: the namespaces a guess missed were sorted by a key per candidate on every miss, over every
+    candidate (all 1000 when the same indexes repeat in every namespace): ~50 ms of a first resolve at
+    1000 namespaces whose guesses missed often; the candidates are now sorted once per list
+    (`_NsidMap._ordered`) and walked, and the walk stops where the search does."""
     right = bisect_left(ordered, src)
     left = right - 1
     end = len(ordered)
@@ -130,6 +136,8 @@ class _NsidMap:
         self._errors = errors
         self._offsets = TopCounts(3)  # target - source inode of the partners found so far
         self._hints: dict[tuple[int, int], int] = {}  # (src, nsid) -> target, from `learn`
+        #: id of a candidate list -> (that list, kept alive; its members sorted, once), for `likely`
+        self._sorted: dict[int, tuple[Sequence[int], list[int]]] = {}
         self.failed = False  # a question raised (reported once per resolve, at the first link asking)
 
     def nsid(self, src: int, target: int) -> int | None:
@@ -170,15 +178,28 @@ class _NsidMap:
         """`cands` (without `src`), most likely first: those at the inode offsets most often seen between
         partners, then by inode distance (the nearer first; at the same distance the lower inode). Lazy:
         the first guess usually answers, and then nothing is sorted."""
-        pool = set(cands)
-        pool.discard(src)
-        if not pool:
+        ordered = self._ordered(cands)
+        if not ordered or (len(ordered) == 1 and ordered[0] == src):
             return
+        skip = {src}
         for offset in self._offsets.top:
-            if src + offset in pool:
-                pool.discard(src + offset)
-                yield src + offset
-        yield from by_distance(sorted(pool), src)
+            guess = src + offset
+            if guess not in skip and _holds(ordered, guess):
+                skip.add(guess)
+                yield guess
+        for ns in by_distance(ordered, src):
+            if ns not in skip:
+                yield ns
+
+    def _ordered(self, cands: Sequence[int]) -> list[int]:
+        """`cands` sorted without repeats, once per list: the same list of candidates (every namespace
+        with a veth of the same indexes) is searched from each of its members in turn."""
+        kept = self._sorted.get(id(cands))
+        if kept is not None and kept[0] is cands:
+            return kept[1]
+        ordered = sorted(set(cands))
+        self._sorted[id(cands)] = (cands, ordered)
+        return ordered
 
     def known(self, src: int, nsid: int) -> int | None:
         """The namespace `src` calls `nsid`, if found this time or (verified again) last time or hinted
