@@ -49,7 +49,7 @@ from vnettop.collect.counters import StatsSocket
 from vnettop.collect.events import EVENT_GROUPS, EventHub
 from vnettop.collect.namespaces import candidate_paths
 from vnettop.collect.types import Discovery, NsEntry
-from vnettop.linux import nsenter
+from vnettop.linux import nsenter, sockfilter
 from vnettop.linux.netlink import NETLINK_ROUTE, SIOCGSKNS
 from vnettop.model import CollectError
 
@@ -183,9 +183,15 @@ def _open_ns_fd(entry: NsEntry, proc_root: str) -> int:
 
 
 def open_event_socket() -> socket.socket:
-    """A non-blocking rtnetlink socket in the *calling thread's* namespace, joined to EVENT_GROUPS."""
+    """A non-blocking rtnetlink socket in the *calling thread's* namespace, joined to EVENT_GROUPS, with
+    ARP/ND neighbour notifications filtered out in the kernel (`sockfilter`): the group is joined for
+    bridge forwarding entries only."""
     sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
     try:
+        try:
+            sockfilter.drop_arp_nd_neighbours(sock)  # before joining: none is queued unfiltered
+        except OSError:
+            pass  # then they are read and ignored (`NetlinkEvent.dirties`), as without a filter
         sock.bind((0, EVENT_GROUPS))
         sock.setblocking(False)
     except OSError:
