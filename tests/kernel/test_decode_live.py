@@ -327,3 +327,56 @@ def test_lean_nsid_query_agrees_with_pyroute2(kit: KernelKit, lab: Lab) -> None:
     c0 = next(d for d in dump.drafts if d.link.name == lab.c0)
     assert c0.link_nsid == ours[lab.b]
 
+
+
+def test_small_reads_get_whole_parts_and_a_long_answer_grows_them(kit: KernelKit) -> None:
+    """A socket reads with SMALL_BUFSIZE (the kernel then makes each part of a dump in a page, not in
+    32 KiB); the kernel never makes a part longer than that for it, so nothing is cut, and an answer in
+    many parts (a namespace of many devices) makes the socket read with BUFSIZE from then on. Counters
+    and links come out as pyroute2 reads them."""
+    from vnettop.linux.netlink import BUFSIZE, LONG_ANSWER, SMALL_BUFSIZE
+
+    ns = kit.netns("sb")
+    pairs = 100  # 200 veth ends + lo: ~46 KB of counters in parts of a page, ~250 KB of link messages
+    lines = "".join(f"link add {kit.name(f'a{i}')} type veth peer name {kit.name(f'b{i}')}\n"
+                    for i in range(pairs))
+    subprocess.run(["ip", "-n", ns, "-batch", "-"], input=lines, text=True, check=True)
+    fd = os.open(f"/run/netns/{ns}", os.O_RDONLY)
+    try:
+        sock = counters.StatsSocket.in_namespace(fd)
+    finally:
+        os.close(fd)
+    try:
+        sizes: list[int] = []
+
+        assert sock.bufsize == SMALL_BUFSIZE
+        # First the counters, read by the datagram-comparing path, parts of a page.
+        with iproute_in(ns) as ipr:
+            theirs = decode_stats(ipr.stats("dump", filter_mask=counters.FILTER_LINK_64))
+            ours = sock.dump()
+            assert ours == theirs and len(ours) == 2 * pairs + 1
+            # More than LONG_ANSWER parts of at most a page: the socket grew.
+            assert sock.bufsize == BUFSIZE
+            # The next answer comes in longer parts (parsed again: equal); the one after is the same bytes.
+            again = sock.dump()
+            assert again == ours and sock.dump() is again
+            fresh = counters.StatsSocket.in_namespace(fd2 := os.open(f"/run/netns/{ns}", os.O_RDONLY))
+            os.close(fd2)
+            try:
+                real_recv = fresh.recv
+
+                def recv() -> int:
+                    n = real_recv()
+                    sizes.append(n)
+                    return n
+
+                fresh.recv = recv  # type: ignore[method-assign]
+                drafts = nsdump.dump_with(fresh, 1).drafts  # the links, through `exchange`
+                assert sorted(d.link.name for d in drafts) == sorted(
+                    link.get_attr("IFLA_IFNAME") for link in ipr.get_links())
+            finally:
+                fresh.close()
+        assert all(n <= SMALL_BUFSIZE for n in sizes[:LONG_ANSWER - 1]), sizes
+        assert len(sizes) > LONG_ANSWER and max(sizes) > SMALL_BUFSIZE  # grew mid-answer: fewer parts
+    finally:
+        sock.close()

@@ -393,6 +393,15 @@ class FakeKernel:
         if self.broken:
             raise TimeoutError("timed out")
         chunk = self.pending.pop(0)
+        if len(chunk) > nbytes:
+            # As the kernel does: a part of a dump is made no longer than the reader reads (the rest
+            # comes in the next part), so the answer is never cut.
+            msgs, cut = messages(chunk), 0
+            while cut < len(msgs) and sum(map(len, msgs[:cut + 1])) <= nbytes:
+                cut += 1
+            assert cut, "a single message longer than the read"
+            chunk, rest = b"".join(msgs[:cut]), b"".join(msgs[cut:])
+            self.pending.insert(0, rest)
         buf[:len(chunk)] = chunk
         return len(chunk)
 

@@ -19,6 +19,7 @@ disappeared, the stats socket is closed with it.
 from __future__ import annotations
 
 import errno
+import socket
 import struct
 import threading
 import weakref
@@ -27,6 +28,7 @@ from typing import Any
 from vnettop.collect.decode import decode_stats
 from vnettop.linux.netlink import (
     BUFSIZE,
+    LONG_ANSWER,
     NLM_F_DUMP,
     NLM_F_REQUEST,
     NLMSG_DONE,
@@ -155,21 +157,24 @@ class StatsSocket(NetlinkSocket):
                 self._dirty = True
                 raise
 
-    def _datagram(self) -> bytes:
-        """The next datagram of the answer, as bytes (one copy, and the comparisons need bytes): the
-        kernel's dump parts are at most 32 KiB, so a full buffer means one was cut short."""
+    def _datagram(self) -> bytes | bytearray:
+        """The next datagram of the answer, as a copy of its bytes (the comparisons need one). Read with
+        MSG_TRUNC, so a datagram longer than the read (never made by the kernel for this reader, see
+        `NetlinkSocket.bufsize`) is told from one that fills it exactly."""
+        buf = self._buf
+        size = self.bufsize
         try:
-            raw = self._sock.recv(BUFSIZE)
+            n = self._sock.recv_into(buf, size, socket.MSG_TRUNC)
         except BlockingIOError:
-            raw = self._recv_waiting()
-        n = len(raw)
-        if n >= BUFSIZE:
+            self._wait()
+            n = self._sock.recv_into(buf, size, socket.MSG_TRUNC)
+        if n > size:
             raise OSError(errno.EMSGSIZE, f"netlink reply truncated ({n} bytes)")
         if n == 0:
             raise OSError(errno.ECONNRESET, "netlink socket closed mid-dump")
-        return raw
+        return buf[:n]
 
-    def _rest(self, raw: bytes, last: list[tuple[bytes, dict[int, Stats]]]) -> dict[int, Stats]:
+    def _rest(self, raw: bytes | bytearray, last: list[tuple[bytes, dict[int, Stats]]]) -> dict[int, Stats]:
         """The answer whose first datagram is `raw`, read to its end: each datagram equal to the same one
         of the last answer is taken as parsed then; the others are parsed."""
         seen = self._seen
@@ -185,9 +190,11 @@ class StatsSocket(NetlinkSocket):
                 same = False
                 parsed: dict[int, Stats] = {}
                 done = parse_stats(raw, STATS_SEQ, parsed, seen)
-                parts.append((raw, parsed))
+                parts.append((bytes(raw), parsed))
                 if done:
                     break
+            if len(parts) == LONG_ANSWER:
+                self.bufsize = BUFSIZE  # a long answer: fewer, longer parts from now on
             raw = self._datagram()
         if same and len(parts) == len(last):
             return self._last_out
