@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from textual.strip import Strip
 from textual.widgets import Tree
 
 from tests.fixtures_snapshots import _link, chain
@@ -158,3 +159,50 @@ async def test_a_change_rebuilds_the_lines_of_its_namespace_only_and_user_collap
         await pilot.pause()
         assert tree._by_target[Target.ns(BASE + 6)].is_expanded
         assert textuals_own_build(tree) == (tree_lines(tree), tree.virtual_size)
+
+
+def drawn_fresh(tree: TopologyTree) -> list[Strip]:
+    """Every line as Tree itself draws it now, with nothing kept from before (styles included)."""
+    width = tree.size.width
+    style = tree.rich_style
+    tree._line_cache.clear()
+    return [Tree._render_line(tree, y, 0, width, style) for y in range(len(tree._tree_lines))]
+
+
+async def test_a_change_elsewhere_does_not_draw_again_the_lines_under_a_selected_namespace(
+        monkeypatch: Any) -> None:
+    """The cursor on a namespace: a device added in another namespace draws only the cursor's own line
+    again (Tree sets its cursor again after every change of the line list), and every kept line is
+    what Tree draws afresh, guides' styles included (the cursor moved on and off the namespace)."""
+    base = chain(12)
+    app, collector = make_app(base, interval=60.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        tree = app.main_query(TopologyTree)
+        assert tree.select_target(Target.ns(BASE))
+        await pilot.pause()
+        drawn_again: list[int] = []
+        own = Tree._render_line
+
+        def counting(self: TopologyTree, y: int, *args: Any) -> Strip:
+            drawn_again.append(y)
+            return own(self, y, *args)
+
+        monkeypatch.setattr(Tree, "_render_line", counting)
+        polls = app.polls
+        collector.change(with_links(base, sorted([*base.links, _link(BASE + 11, 9, "vntnew9", "bridge")],
+                                                  key=lambda link: link.key), seconds=1))
+        await wait_for(pilot, lambda: app.polls > polls)
+        await pilot.pause()
+        assert tree.has(Target.link(BASE + 11, 9))
+        under_cursor = [y for y, line in enumerate(tree._tree_lines) if line.path[0].data == Target.ns(BASE)]
+        assert len(under_cursor) > 1
+        assert [y for y in drawn_again if y in under_cursor] == [tree.cursor_line]
+        monkeypatch.setattr(Tree, "_render_line", own)
+        for moves in (("down",), ("up",), ("down", "down")):
+            await pilot.press(*moves)
+            await pilot.pause()
+            assert drawn(tree) == [strip.text for strip in drawn_fresh(tree)]
+            width, style = tree.size.width, tree.rich_style
+            kept = [tree._render_line(y, 0, width, style) for y in range(len(tree._tree_lines))]
+            assert [list(s) for s in kept] == [list(s) for s in drawn_fresh(tree)]
