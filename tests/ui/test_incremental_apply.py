@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from textual import events
 from textual.strip import Strip
 from textual.widgets import Tree
 
@@ -22,6 +23,7 @@ from tests.ui.fakes import later, with_links
 from tests.ui.helpers import SIZE, make_app, screen_text, started, wait_for
 from vnettop.model import Namespace, Snapshot
 from vnettop.ui.app import TABLE_VIEWS, VnettopApp
+from vnettop.ui.messages import SnapshotCollected
 from vnettop.ui.targets import Target
 from vnettop.ui.widgets.snapshot_table import SnapshotTable
 from vnettop.ui.widgets.topology_tree import TopologyTree
@@ -206,3 +208,48 @@ async def test_a_change_elsewhere_does_not_draw_again_the_lines_under_a_selected
             width, style = tree.size.width, tree.rich_style
             kept = [tree._render_line(y, 0, width, style) for y in range(len(tree._tree_lines))]
             assert [list(s) for s in kept] == [list(s) for s in drawn_fresh(tree)]
+
+
+async def test_a_key_that_comes_with_a_change_of_structure_is_answered_before_the_view_is_patched(
+        monkeypatch: Any) -> None:
+    """A cursor move queued right behind a snapshot that changes the structure moves the cursor of the
+    tree as shown first; the tree is patched after it, and ends as a fresh build of that snapshot."""
+    base = chain(12)
+    changed = steps(base)[0]  # a device added in n5
+    app, _ = make_app(base, interval=60.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        tree = app.main_query(TopologyTree)
+        order: list[str] = []
+        show, down = tree.show, tree.action_cursor_down
+        monkeypatch.setattr(tree, "show", lambda specs: (order.append("view"), show(specs))[1])
+        monkeypatch.setattr(tree, "action_cursor_down", lambda: (order.append("key"), down())[1])
+        polls = app.polls
+        app.post_message(SnapshotCollected(changed))
+        app.post_message(events.Key("down", None))
+        await wait_for(pilot, lambda: app.polls > polls and len(order) >= 2)
+        await pilot.pause()
+        assert order == ["key", "view"]
+        assert tree.current_target == Target.link(BASE, 1)  # one line down from the top
+        assert tree.has(Target.link(BASE + 5, 9))
+        fresh = await fresh_picture(changed)
+        assert (tree_lines(tree), tree.virtual_size, drawn(tree), screen_text(app)) == fresh[:4]
+
+
+async def test_a_key_that_acts_on_the_selection_sees_the_view_of_the_newest_snapshot(
+        monkeypatch: Any) -> None:
+    """Any key but a cursor move or a view switch (here `/`) brings the view up to date first."""
+    base = chain(12)
+    app, _ = make_app(base, interval=60.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        tree = app.main_query(TopologyTree)
+        order: list[str] = []
+        show, open_filter = tree.show, app.action_filter
+        monkeypatch.setattr(tree, "show", lambda specs: (order.append("view"), show(specs))[1])
+        monkeypatch.setattr(app, "action_filter", lambda: (order.append("key"), open_filter())[1])
+        app.post_message(SnapshotCollected(steps(base)[0]))
+        app.post_message(events.Key("slash", "/"))
+        await wait_for(pilot, lambda: len(order) >= 2)
+        assert order == ["view", "key"]
+        assert tree.has(Target.link(BASE + 5, 9))
