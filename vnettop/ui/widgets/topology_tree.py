@@ -8,6 +8,7 @@ nearest surviving neighbour), and the scroll position is kept.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar, cast
 
 from rich.style import Style
@@ -80,6 +81,9 @@ class TopologyTree(Tree[Target], inherit_bindings=False):
         Binding("end", "scroll_end", "Bottom", show=False),
     ]
 
+    #: Called before the next frame when the cursor lands on another node (the app names it).
+    cursor_moved: Callable[[], None] | None = None
+
     def __init__(self, **kwargs: object) -> None:
         #: Label widths by the label's id (the label kept beside it, so the id is not reused meanwhile).
         self._widths: dict[int, tuple[Text, int]] = {}
@@ -103,6 +107,16 @@ class TopologyTree(Tree[Target], inherit_bindings=False):
         self._ns_shapes: dict[Target, tuple[object, ...]] = {}
 
     # -- what is selected ----------------------------------------------------------------------
+
+    def watch_cursor_line(self, previous_line: int, line: int) -> None:
+        """Tree's, and `cursor_moved` at once when the cursor lands on another node: Tree's
+        `NodeHighlighted` reaches the app only after the frame that draws the move, and Textual draws
+        the next one 17-33 ms later, so the details' title (the selection's name) lagged the cursor by
+        a frame on every move."""
+        before = self._cursor_node
+        super().watch_cursor_line(previous_line, line)
+        if self._cursor_node is not before and self._cursor_node is not None and self.cursor_moved is not None:
+            self.cursor_moved()
 
     @property
     def current_target(self) -> Target | None:
