@@ -115,8 +115,9 @@ class TopologyTree(Tree[Target], inherit_bindings=False):
         a frame on every move."""
         before = self._cursor_node
         super().watch_cursor_line(previous_line, line)
-        if self._cursor_node is not before and self._cursor_node is not None and self.cursor_moved is not None:
-            self.cursor_moved()
+        moved = self.cursor_moved
+        if self._cursor_node is not before and self._cursor_node is not None and moved is not None:
+            moved()
 
     @property
     def current_target(self) -> Target | None:
