@@ -253,3 +253,44 @@ async def test_a_key_that_acts_on_the_selection_sees_the_view_of_the_newest_snap
         await wait_for(pilot, lambda: len(order) >= 2)
         assert order == ["view", "key"]
         assert tree.has(Target.link(BASE + 5, 9))
+
+
+async def test_kept_lines_follow_the_focus_and_the_theme() -> None:
+    """Lines kept across a view switch (the tree loses and gets back the focus) and a theme change are
+    what Tree draws afresh with the styles of the moment, and coming back draws no line again."""
+    app, _ = make_app(chain(12), interval=60.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        tree = app.main_query(TopologyTree)
+        await pilot.press("down")
+        await pilot.pause()
+
+        def kept() -> list[list[Any]]:
+            width, style = tree.size.width, tree.rich_style
+            return [list(tree._render_line(y, 0, width, style)) for y in range(len(tree._tree_lines))]
+
+        focused = kept()
+        assert focused == [list(strip) for strip in drawn_fresh(tree)]
+        for theme in ("textual-light", "nord", app.theme):
+            app.theme = theme
+            await pilot.pause()
+            assert kept() == [list(strip) for strip in drawn_fresh(tree)], theme
+        # The cursor's own style changed alone (the widget's base style is the same).
+        app.stylesheet.add_source("TopologyTree > .tree--cursor { background: red; }", read_from=("test", ""))
+        app.refresh_css()
+        await pilot.pause()
+        assert kept() == [list(strip) for strip in drawn_fresh(tree)]
+        assert kept() != focused
+        await pilot.press("2")
+        await wait_for(pilot, lambda: app.view == "bridges")
+        await pilot.pause()
+        assert not tree.has_focus
+        blurred = kept()
+        assert blurred == [list(strip) for strip in drawn_fresh(tree)]
+        assert blurred != focused  # the cursor's line looks different without the focus
+        misses = tree._strips.misses
+        await pilot.press("1")
+        await wait_for(pilot, lambda: app.view == "topology" and tree.has_focus)
+        await pilot.pause()
+        assert kept() == [list(strip) for strip in drawn_fresh(tree)]
+        assert tree._strips.misses == misses  # every line drawn on coming back was a kept one
