@@ -11,6 +11,9 @@ Use it to see what a UI change does to view switches and cursor moves, e.g. at 2
 
 "first frame" is what bench_tui's latency is made of (plus the terminal); "settled" is when the last
 frame caused by the key was drawn (the details pane's body comes a frame later, on purpose).
+"change" is a snapshot with a device added (or removed again) in one namespace, from reaching the app
+to the first frame; "key+change" is such a snapshot with a cursor move queued right behind it (a key
+typed while a collection's result is being shown), until the first frame that shows the cursor moved.
 By default the app runs with the garbage-collection policy of `vnettop` (vnettop/ui/gc_policy.py:
 start-up heap frozen, full collections only in quiet moments); --no-freeze shows the collector's
 pauses without it.
