@@ -294,3 +294,35 @@ async def test_kept_lines_follow_the_focus_and_the_theme() -> None:
         await pilot.pause()
         assert kept() == [list(strip) for strip in drawn_fresh(tree)]
         assert tree._strips.misses == misses  # every line drawn on coming back was a kept one
+
+
+async def test_a_change_of_structure_is_drawn_whole_in_one_frame_when_no_key_waits() -> None:
+    """The header (counts) and the view showing a change of structure are drawn in the same frame:
+    no frame shows the new count over the old tree."""
+    base = chain(12)
+    changed = steps(base)[0]  # a device added in n5
+    app, _ = make_app(base, interval=60.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        tree = app.main_query(TopologyTree)
+        frames: list[tuple[bool, bool]] = []
+        display = app._display
+        count = f"links {len(changed.links)}"
+
+        def noted(screen: Any, update: Any) -> None:
+            display(screen, update)
+            frames.append((count in screen_text(app), tree.has(Target.link(BASE + 5, 9))))
+
+        app._display = noted  # type: ignore[method-assign]
+        # Something else keeps the app busy a moment (the view update waits for it: 20 looks, ~40 ms),
+        # time enough for a frame of its own if the screen drew one meanwhile.
+        settled = app._key_order.settled
+        looks = iter(range(20))
+        app._key_order.settled = lambda **kw: next(looks, None) is None and settled(**kw)
+        polls = app.polls
+        app.post_message(SnapshotCollected(changed))
+        await wait_for(pilot, lambda: app.polls > polls)
+        await pilot.pause()
+        assert next(looks, None) is None  # the view update did wait
+        assert frames and frames[-1] == (True, True)
+        assert all(header == view for header, view in frames), frames

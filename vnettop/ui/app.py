@@ -140,6 +140,7 @@ class VnettopApp(RecordingActions, FleetActions, NavigationActions, WriteActions
         self._view_due = 0.0  # when the put-off view update runs whatever keys still come
         self._keys_seen = 0  # keys from the terminal let through so far
         self._keys_drawn = 0  # ... of which the view update let a frame be drawn first
+        self._holding_frame = False  # no frame until the put-off view update, unless a key comes
         self._wake = threading.Event()
         #: When a kernel event may start a collection (ui/pacing.py); used by the poll worker only.
         self.pacer = EventPacer()
@@ -247,6 +248,7 @@ class VnettopApp(RecordingActions, FleetActions, NavigationActions, WriteActions
                 cast(Any, self.collector).hold_until = time.monotonic() + INPUT_HOLD
             if self.fleet is not None:  # a fleet file's hosts being counted in the background
                 self.fleet.hold_until = time.monotonic() + INPUT_HOLD
+            self._release_frame()  # its answer is drawn without waiting for a view update
         if isinstance(event, events.Key) and not event.is_forwarded and not self._key_order.admit(event):
             return  # held until the key before it has been answered (see ui/key_order.py)
         if isinstance(event, events.Key) and not event.is_forwarded:
@@ -375,7 +377,17 @@ class VnettopApp(RecordingActions, FleetActions, NavigationActions, WriteActions
         self._view_pending = True
         self._view_due = time.monotonic() + VIEW_PATIENCE
         self._keys_drawn = self._keys_seen
+        # Until a key comes, the screen waits for the view update: the new header and the view it
+        # counts are drawn in one frame (and no extra frame puts the next one 17-33 ms off).
+        self._holding_frame = True
+        self._begin_batch()
         asyncio.get_running_loop().call_soon(self.call_later, self._view_now)
+        self.set_timer(2 * VIEW_PATIENCE, self._view_now)  # whatever happens to the message
+
+    def _release_frame(self) -> None:
+        if self._holding_frame:
+            self._holding_frame = False
+            self._end_batch()
 
     def _view_now(self, at_once: bool = False) -> None:
         """The view update `_view_after_input` put off (nothing if it already ran). Unless `at_once`
@@ -394,10 +406,13 @@ class VnettopApp(RecordingActions, FleetActions, NavigationActions, WriteActions
                 return
         self._view_pending = False
         snap = self.snapshot
-        if snap is not None and self.screen_stack:
-            self._refresh_view()
-            self._follow_action(snap)
-            self.after_moment(snap)
+        try:
+            if snap is not None and self.screen_stack:
+                self._refresh_view()
+                self._follow_action(snap)
+                self.after_moment(snap)
+        finally:
+            self._release_frame()
         self._shown()
 
     def _follow_action(self, snap: Snapshot) -> None:
