@@ -525,10 +525,13 @@ def measure(args: argparse.Namespace) -> int:
         except OSError as exc:
             print(f"no profile: {exc}")
         finally:
-            try:
-                os.unlink(raw)
-            except OSError:
-                pass
+            if args.keep_profiles:
+                print(f"(kept: {raw})")
+            else:
+                try:
+                    os.unlink(raw)
+                except OSError:
+                    pass
     return 0
 
 
@@ -544,6 +547,9 @@ def main() -> int:
     ap.add_argument("--profile", action="store_true",
                     help="py-spy the TUI (samples holding the GIL: Python work) for 20 s idle and during the "
                          "key tests (pip install py-spy)")
+    ap.add_argument("--keep-profiles", action="store_true",
+                    help="with --profile: keep py-spy's raw files (their paths are printed) for "
+                         "`pyspy_summary.py FILE --within FUNCTION`")
     ap.add_argument("--no-static", dest="static", action="store_false",
                     help="skip the comparison run over a saved snapshot (--load)")
     ap.add_argument("--cleanup", action="store_true", help="remove leftovers of crashed runs (vntbm*) and exit")

@@ -11,6 +11,9 @@ Use it to see what a UI change does to view switches and cursor moves, e.g. at 2
 
 "first frame" is what bench_tui's latency is made of (plus the terminal); "settled" is when the last
 frame caused by the key was drawn (the details pane's body comes a frame later, on purpose).
+"change" is a snapshot with a device added (or removed again) in one namespace, from reaching the app
+to the first frame; "key+change" is such a snapshot with a cursor move queued right behind it (a key
+typed while a collection's result is being shown), until the first frame that shows the cursor moved.
 By default the app runs with the garbage-collection policy of `vnettop` (vnettop/ui/gc_policy.py:
 start-up heap frozen, full collections only in quiet moments); --no-freeze shows the collector's
 pauses without it.
@@ -33,6 +36,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from textual import events
 
 from vnettop.collect.static import StaticCollector
 from vnettop.model import Snapshot
@@ -78,9 +83,14 @@ async def measure(path: str, rounds: int, freeze: bool, changes: int, profile: b
 
     display = app._display
 
+    moved: list[float] = []
+    watch: list[tuple[Any, int] | None] = [None]
+
     def timed_display(screen: Any, update: Any) -> None:
         display(screen, update)
         frames.append(time.perf_counter())
+        if watch[0] is not None and watch[0][0].cursor_line != watch[0][1]:
+            moved.append(frames[-1])
 
     app._display = timed_display  # type: ignore[method-assign]
     first: dict[str, list[float]] = defaultdict(list)
@@ -118,6 +128,23 @@ async def measure(path: str, rounds: int, freeze: bool, changes: int, profile: b
                     first["change"].append((frames[0] - t0) * 1000)
                     settled["change"].append((frames[-1] - t0) * 1000)
                     cpu["change"].append((time.thread_time() - c0) * 1000)
+            # A key that arrives while a change of structure is being shown: the snapshot and the key
+            # queued back to back, ms from then until the first frame that shows the cursor moved.
+            tree = app.query_one("#topology")
+            for i in range(changes):
+                shown = dataclasses.replace(changed if i % 2 == 0 else snap,
+                                            taken_at=snap.taken_at + timedelta(seconds=changes + i + 1))
+                before = tree.cursor_line
+                moved.clear()
+                watch[0] = (tree, before)
+                t0 = time.perf_counter()
+                app.post_message(SnapshotCollected(shown))
+                app.post_message(events.Key("down" if i % 3 != 2 else "up", None))
+                await pilot.pause(0.3)
+                watch[0] = None
+                if moved:
+                    first["key+change"].append((moved[0] - t0) * 1000)
+                    settled["key+change"].append((frames[-1] - t0) * 1000 if frames else 0.0)
             if prof is not None:
                 prof.disable()
                 pstats.Stats(prof).sort_stats("cumulative").print_stats(45)

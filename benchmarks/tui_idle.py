@@ -130,10 +130,20 @@ async def change_latency(app: Any, pilot: Any, rounds: int) -> None:
         finally:
             stamps.append(("collected", time.perf_counter()))
 
-    def timed_apply(snap: Any) -> None:
+    def timed_apply(snap: Any, **kwargs: Any) -> None:
         stamps.append(("apply", time.perf_counter()))
-        apply(snap)
+        apply(snap, **kwargs)
         stamps.append(("applied", time.perf_counter()))
+
+    # A change of structure updates the view a moment later (after the keys waiting, see
+    # VnettopApp._view_after_input): "applied" is when that is done too.
+    view_now = app._view_now
+
+    def timed_view_now(*args: Any, **kwargs: Any) -> None:
+        pending = app._view_pending
+        view_now(*args, **kwargs)
+        if pending and not app._view_pending:
+            stamps.append(("applied", time.perf_counter()))
 
     wait = app.collector.wait_for_change
 
@@ -146,6 +156,7 @@ async def change_latency(app: Any, pilot: Any, rounds: int) -> None:
     app.collector.wait_for_change = timed_wait
     app.collector.collect = timed_collect
     app.apply_snapshot = timed_apply
+    app._view_now = timed_view_now
     subprocess.run(["ip", "netns", "add", netns], check=True)
     rows: list[tuple[float, ...]] = []
     try:
@@ -175,6 +186,7 @@ async def change_latency(app: Any, pilot: Any, rounds: int) -> None:
         app.collector.collect = collect
         app.collector.wait_for_change = wait
         app.apply_snapshot = apply
+        app._view_now = view_now
     for label, col in (("until shown", 0), ("until the collection began", 1), ("collecting", 2),
                        ("until applied", 3), ("until the event woke the poll", 4), ("collections", 5)):
         vals = sorted(r[col] for r in rows)
@@ -197,9 +209,9 @@ async def measure(args: argparse.Namespace) -> None:
         applied: list[float] = []
         apply = app.apply_snapshot
 
-        def timed_apply(snap: Any) -> None:
+        def timed_apply(snap: Any, **kwargs: Any) -> None:
             c0 = time.thread_time()
-            apply(snap)
+            apply(snap, **kwargs)
             applied.append((time.thread_time() - c0) * 1000)
 
         app.apply_snapshot = timed_apply

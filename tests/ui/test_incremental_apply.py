@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from textual import events
+from textual.strip import Strip
 from textual.widgets import Tree
 
 from tests.fixtures_snapshots import _link, chain
@@ -21,6 +23,7 @@ from tests.ui.fakes import later, with_links
 from tests.ui.helpers import SIZE, make_app, screen_text, started, wait_for
 from vnettop.model import Namespace, Snapshot
 from vnettop.ui.app import TABLE_VIEWS, VnettopApp
+from vnettop.ui.messages import SnapshotCollected
 from vnettop.ui.targets import Target
 from vnettop.ui.widgets.snapshot_table import SnapshotTable
 from vnettop.ui.widgets.topology_tree import TopologyTree
@@ -158,3 +161,168 @@ async def test_a_change_rebuilds_the_lines_of_its_namespace_only_and_user_collap
         await pilot.pause()
         assert tree._by_target[Target.ns(BASE + 6)].is_expanded
         assert textuals_own_build(tree) == (tree_lines(tree), tree.virtual_size)
+
+
+def drawn_fresh(tree: TopologyTree) -> list[Strip]:
+    """Every line as Tree itself draws it now, with nothing kept from before (styles included)."""
+    width = tree.size.width
+    style = tree.rich_style
+    tree._line_cache.clear()
+    return [Tree._render_line(tree, y, 0, width, style) for y in range(len(tree._tree_lines))]
+
+
+async def test_a_change_elsewhere_does_not_draw_again_the_lines_under_a_selected_namespace(
+        monkeypatch: Any) -> None:
+    """The cursor on a namespace: a device added in another namespace draws only the cursor's own line
+    again (Tree sets its cursor again after every change of the line list), and every kept line is
+    what Tree draws afresh, guides' styles included (the cursor moved on and off the namespace)."""
+    base = chain(12)
+    app, collector = make_app(base, interval=60.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        tree = app.main_query(TopologyTree)
+        assert tree.select_target(Target.ns(BASE))
+        await pilot.pause()
+        drawn_again: list[int] = []
+        own = Tree._render_line
+
+        def counting(self: TopologyTree, y: int, *args: Any) -> Strip:
+            drawn_again.append(y)
+            return own(self, y, *args)
+
+        monkeypatch.setattr(Tree, "_render_line", counting)
+        polls = app.polls
+        collector.change(with_links(base, sorted([*base.links, _link(BASE + 11, 9, "vntnew9", "bridge")],
+                                                  key=lambda link: link.key), seconds=1))
+        await wait_for(pilot, lambda: app.polls > polls)
+        await pilot.pause()
+        assert tree.has(Target.link(BASE + 11, 9))
+        under_cursor = [y for y, line in enumerate(tree._tree_lines) if line.path[0].data == Target.ns(BASE)]
+        assert len(under_cursor) > 1
+        assert [y for y in drawn_again if y in under_cursor] == [tree.cursor_line]
+        monkeypatch.setattr(Tree, "_render_line", own)
+        for moves in (("down",), ("up",), ("down", "down")):
+            await pilot.press(*moves)
+            await pilot.pause()
+            assert drawn(tree) == [strip.text for strip in drawn_fresh(tree)]
+            width, style = tree.size.width, tree.rich_style
+            kept = [tree._render_line(y, 0, width, style) for y in range(len(tree._tree_lines))]
+            assert [list(s) for s in kept] == [list(s) for s in drawn_fresh(tree)]
+
+
+async def test_a_key_that_comes_with_a_change_of_structure_is_answered_before_the_view_is_patched(
+        monkeypatch: Any) -> None:
+    """A cursor move queued right behind a snapshot that changes the structure moves the cursor of the
+    tree as shown first; the tree is patched after it, and ends as a fresh build of that snapshot."""
+    base = chain(12)
+    changed = steps(base)[0]  # a device added in n5
+    app, _ = make_app(base, interval=60.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        tree = app.main_query(TopologyTree)
+        order: list[str] = []
+        show, down = tree.show, tree.action_cursor_down
+        monkeypatch.setattr(tree, "show", lambda specs: (order.append("view"), show(specs))[1])
+        monkeypatch.setattr(tree, "action_cursor_down", lambda: (order.append("key"), down())[1])
+        polls = app.polls
+        app.post_message(SnapshotCollected(changed))
+        app.post_message(events.Key("down", None))
+        await wait_for(pilot, lambda: app.polls > polls and len(order) >= 2)
+        await pilot.pause()
+        assert order == ["key", "view"]
+        assert tree.current_target == Target.link(BASE, 1)  # one line down from the top
+        assert tree.has(Target.link(BASE + 5, 9))
+        fresh = await fresh_picture(changed)
+        assert (tree_lines(tree), tree.virtual_size, drawn(tree), screen_text(app)) == fresh[:4]
+
+
+async def test_a_key_that_acts_on_the_selection_sees_the_view_of_the_newest_snapshot(
+        monkeypatch: Any) -> None:
+    """Any key but a cursor move or a view switch (here `/`) brings the view up to date first."""
+    base = chain(12)
+    app, _ = make_app(base, interval=60.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        tree = app.main_query(TopologyTree)
+        order: list[str] = []
+        show, open_filter = tree.show, app.action_filter
+        monkeypatch.setattr(tree, "show", lambda specs: (order.append("view"), show(specs))[1])
+        monkeypatch.setattr(app, "action_filter", lambda: (order.append("key"), open_filter())[1])
+        app.post_message(SnapshotCollected(steps(base)[0]))
+        app.post_message(events.Key("slash", "/"))
+        await wait_for(pilot, lambda: len(order) >= 2)
+        assert order == ["view", "key"]
+        assert tree.has(Target.link(BASE + 5, 9))
+
+
+async def test_kept_lines_follow_the_focus_and_the_theme() -> None:
+    """Lines kept across a view switch (the tree loses and gets back the focus) and a theme change are
+    what Tree draws afresh with the styles of the moment, and coming back draws no line again."""
+    app, _ = make_app(chain(12), interval=60.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        tree = app.main_query(TopologyTree)
+        await pilot.press("down")
+        await pilot.pause()
+
+        def kept() -> list[list[Any]]:
+            width, style = tree.size.width, tree.rich_style
+            return [list(tree._render_line(y, 0, width, style)) for y in range(len(tree._tree_lines))]
+
+        focused = kept()
+        assert focused == [list(strip) for strip in drawn_fresh(tree)]
+        for theme in ("textual-light", "nord", app.theme):
+            app.theme = theme
+            await pilot.pause()
+            assert kept() == [list(strip) for strip in drawn_fresh(tree)], theme
+        # The cursor's own style changed alone (the widget's base style is the same).
+        app.stylesheet.add_source("TopologyTree > .tree--cursor { background: red; }", read_from=("test", ""))
+        app.refresh_css()
+        await pilot.pause()
+        assert kept() == [list(strip) for strip in drawn_fresh(tree)]
+        assert kept() != focused
+        await pilot.press("2")
+        await wait_for(pilot, lambda: app.view == "bridges")
+        await pilot.pause()
+        assert not tree.has_focus
+        blurred = kept()
+        assert blurred == [list(strip) for strip in drawn_fresh(tree)]
+        assert blurred != focused  # the cursor's line looks different without the focus
+        misses = tree._strips.misses
+        await pilot.press("1")
+        await wait_for(pilot, lambda: app.view == "topology" and tree.has_focus)
+        await pilot.pause()
+        assert kept() == [list(strip) for strip in drawn_fresh(tree)]
+        assert tree._strips.misses == misses  # every line drawn on coming back was a kept one
+
+
+async def test_a_change_of_structure_is_drawn_whole_in_one_frame_when_no_key_waits() -> None:
+    """The header (counts) and the view showing a change of structure are drawn in the same frame:
+    no frame shows the new count over the old tree."""
+    base = chain(12)
+    changed = steps(base)[0]  # a device added in n5
+    app, _ = make_app(base, interval=60.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        tree = app.main_query(TopologyTree)
+        frames: list[tuple[bool, bool]] = []
+        display = app._display
+        count = f"links {len(changed.links)}"
+
+        def noted(screen: Any, update: Any) -> None:
+            display(screen, update)
+            frames.append((count in screen_text(app), tree.has(Target.link(BASE + 5, 9))))
+
+        app._display = noted  # type: ignore[method-assign]
+        # Something else keeps the app busy a moment (the view update waits for it: 20 looks, ~40 ms),
+        # time enough for a frame of its own if the screen drew one meanwhile.
+        settled = app._key_order.settled
+        looks = iter(range(20))
+        app._key_order.settled = lambda **kw: next(looks, None) is None and settled(**kw)
+        polls = app.polls
+        app.post_message(SnapshotCollected(changed))
+        await wait_for(pilot, lambda: app.polls > polls)
+        await pilot.pause()
+        assert next(looks, None) is None  # the view update did wait
+        assert frames and frames[-1] == (True, True)
+        assert all(header == view for header, view in frames), frames

@@ -142,3 +142,30 @@ async def test_a_key_asks_the_live_collector_to_pause() -> None:
         await started(pilot)
         await pilot.press("2")
         assert not hasattr(fake, "hold_until")
+
+
+async def test_every_frame_names_in_the_details_title_the_row_under_the_cursor() -> None:
+    """The details' title changes in the very frame that draws a cursor move (in the tree and in a
+    table), not a frame later when the view's highlight message has come round to the app."""
+    from vnettop.ui.details_content import details_title
+    from vnettop.ui.widgets.details import DetailsPane
+
+    app, _ = make_app(demo_snapshot(), interval=60.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        pane = app.main_query(DetailsPane)
+        frames: list[tuple[object, object]] = []
+        display = app._display
+
+        def noted(screen: Any, update: Any) -> None:
+            display(screen, update)
+            frames.append((pane._title, details_title(app.snapshot, app.current_target())))
+
+        app._display = noted  # type: ignore[method-assign]
+        for keys in (("down",), ("down",), ("up",), ("3",), ("down",), ("down",), ("up",)):
+            before = len(frames)
+            await pilot.press(*keys)
+            await pilot.pause()
+            assert len(frames) > before
+            assert all(shown == wanted for shown, wanted in frames[before:]), keys
+        assert len({str(wanted) for _, wanted in frames}) >= 4  # the moves did change the selection

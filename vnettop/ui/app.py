@@ -87,6 +87,16 @@ TABLE_VIEWS: dict[str, tuple[tuple[str, ...], Any]] = {
 }
 
 
+#: Keys answered from the view as shown while the update for a newer snapshot waits (`_view_after_input`):
+#: moves of the cursor, and view switches (a view switched to is built from the newest snapshot).
+ANSWERED_FROM_SHOWN = frozenset({"up", "down", "left", "right", "pageup", "pagedown", "home", "end",
+                                 *(str(n) for n in range(1, len(VIEW_TITLES) + 1))})
+
+#: The longest a view update for a change of structure waits for keys being answered (`_view_now`).
+VIEW_PATIENCE = 0.1
+#: How often it looks whether they have been.
+KEY_TICK = 0.002
+
 #: Keys about a device or a process of one host: not offered on a fleet file's hosts view.
 HOST_ONLY_ACTIONS = frozenset({"peer", "trace", "bridge", "holder", "errors"})
 
@@ -122,7 +132,15 @@ class VnettopApp(RecordingActions, FleetActions, NavigationActions, WriteActions
         self.view = "topology" if fleet is None else "hosts"
         self.rates = RateTracker()
         self.changes = ChangeLog()
-        self.polls = 0  # snapshots received (tests wait on it)
+        self.polls = 0  # snapshots received and shown (tests wait on it)
+        #: A structural change's view update waits for the input already queued (see `_view_after_input`):
+        #: whether one is waiting, and how many snapshots it will have shown.
+        self._view_pending = False
+        self._unshown = 0
+        self._view_due = 0.0  # when the put-off view update runs whatever keys still come
+        self._keys_seen = 0  # keys from the terminal let through so far
+        self._keys_drawn = 0  # ... of which the view update let a frame be drawn first
+        self._holding_frame = False  # no frame until the put-off view update, unless a key comes
         self._wake = threading.Event()
         #: When a kernel event may start a collection (ui/pacing.py); used by the poll worker only.
         self.pacer = EventPacer()
@@ -190,6 +208,9 @@ class VnettopApp(RecordingActions, FleetActions, NavigationActions, WriteActions
 
     def on_mount(self) -> None:
         self.theme_changed_signal.subscribe(self, self._views_border)
+        self.main_query(TopologyTree).cursor_moved = self._name_selection
+        for view_id in TABLE_VIEWS:
+            self.main_query(f"#{view_id}", SnapshotTable).cursor_moved = self._name_selection
         self._place_details()
         self._set_view_title()
         self.main_query("#filter", Input).display = False
@@ -227,8 +248,13 @@ class VnettopApp(RecordingActions, FleetActions, NavigationActions, WriteActions
                 cast(Any, self.collector).hold_until = time.monotonic() + INPUT_HOLD
             if self.fleet is not None:  # a fleet file's hosts being counted in the background
                 self.fleet.hold_until = time.monotonic() + INPUT_HOLD
+            self._release_frame()  # its answer is drawn without waiting for a view update
         if isinstance(event, events.Key) and not event.is_forwarded and not self._key_order.admit(event):
             return  # held until the key before it has been answered (see ui/key_order.py)
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            self._keys_seen += 1
+            if self._view_pending and event.key not in ANSWERED_FROM_SHOWN:
+                self._view_now(at_once=True)  # a key acting on the selection sees the newest snapshot
         await super().on_event(event)
 
     def main_query(self, selector: Any, expect_type: Any = None) -> Any:
@@ -267,6 +293,15 @@ class VnettopApp(RecordingActions, FleetActions, NavigationActions, WriteActions
             return
         try:
             snap = self.collector.collect()
+            shown = self.snapshot
+            if shown is None or len(snap.links) != len(shown.links) or len(snap.namespaces) != len(
+                    shown.namespaces):
+                # Devices or namespaces came or went: the snapshot's lookup index (dictionaries over
+                # its 5,000 devices at 1,000 namespaces, ~5 ms) is built here rather than by the first
+                # lookup, which the UI thread makes while it shows the change (the events, the tree): a
+                # key then waits that much less. Not on other refreshes (the collector hands over new
+                # tuples every time): on a tick that only counted, the UI may need no lookup at all.
+                snap.links_in(0)
         except Exception as exc:  # a collector should not raise; never let it kill the UI
             self.post_message(CollectFailed(f"{type(exc).__name__}: {exc}"))
             return
@@ -278,11 +313,11 @@ class VnettopApp(RecordingActions, FleetActions, NavigationActions, WriteActions
             self.main_query(HeaderBar)
         except NoMatches:  # the app is shutting down: its widgets are already gone
             return
-        self.polls += 1
+        self._unshown += 1
         if message.snapshot is not self.snapshot:  # a loaded file hands back the same one: nothing to do
-            self.apply_snapshot(message.snapshot)
-        if self.polls == 1 and self.gc_policy is not None:
-            self.call_after_refresh(self.gc_policy.start)
+            self.apply_snapshot(message.snapshot, after_input=self.timeline is None)
+        if not self._view_pending:
+            self._shown()
         # A source that never changes (a loaded file) is not polled again: an idle TUI over it does
         # nothing at all (`r` still collects once).
         if not self.paused and not getattr(self.collector, "never_changes", False):
@@ -295,8 +330,17 @@ class VnettopApp(RecordingActions, FleetActions, NavigationActions, WriteActions
         if not self.paused:
             self._start_poll(wait=True)
 
-    def apply_snapshot(self, snap: Snapshot) -> None:
-        """Show a new snapshot, redrawing only what changed."""
+    def _shown(self) -> None:
+        """The snapshots received so far are on screen (or as good as: the next frame draws them)."""
+        first = self.polls == 0
+        self.polls += self._unshown
+        self._unshown = 0
+        if first and self.polls and self.gc_policy is not None:
+            self.call_after_refresh(self.gc_policy.start)
+
+    def apply_snapshot(self, snap: Snapshot, after_input: bool = False) -> None:
+        """Show a new snapshot, redrawing only what changed. `after_input`: a change of structure
+        updates the view only once the keys already waiting have been answered (`_view_after_input`)."""
         changed = self.snapshot is None or not same_structure(self.snapshot, snap)
         if self.timeline is not None:  # moments of a recording: no rate between two of them
             self.rates = RateTracker()
@@ -306,11 +350,70 @@ class VnettopApp(RecordingActions, FleetActions, NavigationActions, WriteActions
         self._refresh_header(same_structure=not changed)
         if changed:
             self._mark_all_stale()
+            if after_input:
+                self._view_after_input()
+                return
             self._refresh_view()  # the details follow after the next refresh
+        elif self._view_pending:
+            return  # the pending view update draws the details of the newest snapshot
         else:
             self._refresh_details(only_if_rates=True)
         self._follow_action(snap)
         self.after_moment(snap)
+
+    def _view_after_input(self) -> None:
+        """Update the view for a change of structure after the keys that already arrived.
+
+        Why: at 1,000 namespaces patching the tree and drawing it again takes 15-30 ms of the UI thread,
+        and a key that arrived meanwhile (the terminal's reader thread queues it while this one works)
+        waited for all of it. The header (counts) is drawn at once; the view's update goes to the back
+        of the app's queue, after one turn of the event loop so that the keys read meanwhile are
+        queued before it, and it waits until they have been answered and drawn (`_view_now`), for at
+        most VIEW_PATIENCE. Arrows, page keys and view switches are answered from the view as shown (a
+        view switched to is built from the newest snapshot anyway); any other key first brings the
+        view up to date (`on_event`), so what it acts on is the newest picture."""
+        if self._view_pending:
+            return
+        self._view_pending = True
+        self._view_due = time.monotonic() + VIEW_PATIENCE
+        self._keys_drawn = self._keys_seen
+        # Until a key comes, the screen waits for the view update: the new header and the view it
+        # counts are drawn in one frame (and no extra frame puts the next one 17-33 ms off).
+        self._holding_frame = True
+        self._begin_batch()
+        asyncio.get_running_loop().call_soon(self.call_later, self._view_now)
+        self.set_timer(2 * VIEW_PATIENCE, self._view_now)  # whatever happens to the message
+
+    def _release_frame(self) -> None:
+        if self._holding_frame:
+            self._holding_frame = False
+            self._end_batch()
+
+    def _view_now(self, at_once: bool = False) -> None:
+        """The view update `_view_after_input` put off (nothing if it already ran). Unless `at_once`
+        or overdue, it waits while a key is still on its way (a bound key goes to the focused widget
+        and comes back to the app's bindings: two trips through the queues), and lets the frame that
+        answers a key be drawn before it."""
+        if not self._view_pending:
+            return
+        if not at_once and time.monotonic() < self._view_due:
+            if not self._key_order.settled(inside_app=True):
+                self.set_timer(KEY_TICK, self._view_now)
+                return
+            if self._keys_drawn != self._keys_seen:
+                self._keys_drawn = self._keys_seen
+                self.call_after_refresh(self._view_now)
+                return
+        self._view_pending = False
+        snap = self.snapshot
+        try:
+            if snap is not None and self.screen_stack:
+                self._refresh_view()
+                self._follow_action(snap)
+                self.after_moment(snap)
+        finally:
+            self._release_frame()
+        self._shown()
 
     def _follow_action(self, snap: Snapshot) -> None:
         """Select what the last action created or moved, in its new place, once `snap` shows it."""
@@ -438,6 +541,17 @@ class VnettopApp(RecordingActions, FleetActions, NavigationActions, WriteActions
         if not self._details_pending:
             self._details_pending = True
             self.call_after_refresh(self._details_now)
+
+    def _name_selection(self) -> None:
+        """The view's cursor is on another row: the details' title names it in the frame that draws the
+        move (the body follows as for any move, see `_details_soon`; the view's highlight message, which
+        asks for it, reaches the app only after that frame)."""
+        snap = self.snapshot
+        if snap is None or not self.screen_stack or (self.view == "hosts" and self.fleet is not None):
+            return
+        pane = self.main_query(DetailsPane)
+        if pane.display:
+            pane.show_title(snap, self.current_target())
 
     def _details_now(self) -> None:
         self._details_pending = False

@@ -13,7 +13,7 @@ surviving neighbour), the scroll position kept.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 from rich.style import Style
@@ -93,6 +93,9 @@ class SnapshotTable(ScrollView, can_focus=True):
 
     class RowSelected(_RowMessage):
         """`enter` (or a click on the highlighted row) chose a row."""
+
+    #: Called before the next frame when the cursor is put on a row (the app names its target).
+    cursor_moved: Callable[[], None] | None = None
 
     def __init__(self, columns: Sequence[str], **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
@@ -223,6 +226,8 @@ class SnapshotTable(ScrollView, can_focus=True):
             self._refresh_row(row)
         self._cursor_into_view()
         if announce and self._rows:
+            if self.cursor_moved is not None:
+                self.cursor_moved()  # before the frame that draws the move (see TopologyTree's)
             self.post_message(self.RowHighlighted(self, self.current_target))
 
     def _page(self) -> int:

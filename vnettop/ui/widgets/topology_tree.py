@@ -8,6 +8,7 @@ nearest surviving neighbour), and the scroll position is kept.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar, cast
 
 from rich.style import Style
@@ -80,6 +81,9 @@ class TopologyTree(Tree[Target], inherit_bindings=False):
         Binding("end", "scroll_end", "Bottom", show=False),
     ]
 
+    #: Called before the next frame when the cursor lands on another node (the app names it).
+    cursor_moved: Callable[[], None] | None = None
+
     def __init__(self, **kwargs: object) -> None:
         #: Label widths by the label's id (the label kept beside it, so the id is not reused meanwhile).
         self._widths: dict[int, tuple[Text, int]] = {}
@@ -89,6 +93,7 @@ class TopologyTree(Tree[Target], inherit_bindings=False):
         self.segment_builds = 0  # namespaces whose lines were rebuilt (tests check a change costs one)
         #: Drawn lines kept across changes of the line list (see `_render_line`).
         self._strips: LRUCache[tuple[object, ...], Strip] = LRUCache(1024)
+        self._look: tuple[object, ...] | None = None  # `_styles_drawn`, until the styles change
         super().__init__("host", **kwargs)  # type: ignore[arg-type]
         self.show_root = False
         self.auto_expand = False
@@ -103,6 +108,17 @@ class TopologyTree(Tree[Target], inherit_bindings=False):
         self._ns_shapes: dict[Target, tuple[object, ...]] = {}
 
     # -- what is selected ----------------------------------------------------------------------
+
+    def watch_cursor_line(self, previous_line: int, line: int) -> None:
+        """Tree's, and `cursor_moved` at once when the cursor lands on another node: Tree's
+        `NodeHighlighted` reaches the app only after the frame that draws the move, and Textual draws
+        the next one 17-33 ms later, so the details' title (the selection's name) lagged the cursor by
+        a frame on every move."""
+        before = self._cursor_node
+        super().watch_cursor_line(previous_line, line)
+        moved = self.cursor_moved
+        if self._cursor_node is not before and self._cursor_node is not None and moved is not None:
+            moved()
 
     @property
     def current_target(self) -> Target | None:
@@ -251,26 +267,48 @@ class TopologyTree(Tree[Target], inherit_bindings=False):
         every drawn line whenever a node is added or removed anywhere, so a device added far off screen
         made the next frame draw all the visible lines again (~7 ms at 40 rows). The key holds all
         Tree's own key holds (the nodes' update counters, which change with their label, cursor, hover
-        and expansion) plus the nodes themselves and where they stand among their siblings."""
+        and expansion) plus the nodes themselves and where they stand among their siblings.
+
+        Of the nodes above the line's own, only what Tree draws from them is in the key (whether each is
+        the last of its siblings, hovered or selected: their guides), not their update counters: Tree
+        sets its cursor again (counting 3 updates of the cursor's node) every time its line list is
+        rebuilt, so with the cursor on a namespace every visible line of that namespace was drawn again
+        after each change anywhere on the host (~8 ms at 1,000 namespaces)."""
         lines = self._tree_lines
         if y >= len(lines):
             return super()._render_line(y, x1, x2, base_style)
         line = lines[y]
+        path = line.path
+        own = path[-1]
+        look = self._look
+        if look is None:
+            look = self._look = self._styles_drawn()
         key = (y, x1, x2, base_style, self.size.width, self.virtual_size.width, self.hover_line == y,
-               self.cursor_line == y, self._pseudo_class_state, line.last,
-               tuple((node, node._updates, node.is_last) for node in line.path))
+               self.cursor_line == y, self._pseudo_class_state, look, line.last, own, own._updates,
+               own.is_last, tuple((node, node.is_last, node._hover, node._selected) for node in path[:-1]))
         strip = self._strips.get(key)
         if strip is None:
             strip = self._strips[key] = super()._render_line(y, x1, x2, base_style)
         return strip
 
+    def _styles_drawn(self) -> tuple[object, ...]:
+        """Every style Tree draws a line with (see Tree._render_line), as it is now."""
+        get = self.get_component_rich_style
+        return (get("tree--guides", partial=True), get("tree--guides-hover", partial=True),
+                get("tree--guides-selected", partial=True), get("tree--highlight-line"),
+                get("tree--label", partial=True), get("tree--highlight", partial=True),
+                get("tree--cursor", partial=False), self.show_guides, self.guide_depth)
+
     def notify_style_update(self) -> None:
         """A style change (focus, theme) changes how lines look, not which lines there are. Tree's own
         version drops the line list and asks for a layout of the whole screen, which on a 1,000-line
-        tree made every focus change (each view switch) ~10 ms slower; here only the drawn lines go."""
+        tree made every focus change (each view switch) ~10 ms slower; here the drawn lines are looked
+        up again with the styles as they are now (`_styles_drawn`, in the key with the focus state):
+        those drawn with the same styles are kept, so coming back to this view (it gets the focus
+        again) does not draw all its visible lines again (~10 ms at 40 rows)."""
         super(Tree, self).notify_style_update()
         self._line_cache.clear()
-        self._strips.clear()
+        self._look = None
         self._updates += 1
         self.refresh()
 
