@@ -18,8 +18,6 @@ disappeared, the stats socket is closed with it.
 
 from __future__ import annotations
 
-import errno
-import socket
 import struct
 import threading
 import weakref
@@ -27,8 +25,6 @@ from typing import Any
 
 from vnettop.collect.decode import decode_stats
 from vnettop.linux.netlink import (
-    BUFSIZE,
-    LONG_ANSWER,
     NLM_F_DUMP,
     NLM_F_REQUEST,
     NLMSG_DONE,
@@ -147,7 +143,7 @@ class StatsSocket(NetlinkSocket):
             except BlockingIOError:
                 self.send(_STATS_REQUEST)
             try:
-                raw = self._datagram()
+                raw = self._datagram(0)
                 if len(last) == 1 and last[0][0] == raw:
                     return self._last_out  # the idle namespace of most ticks: one datagram, as last time
                 return self._rest(raw, last)
@@ -157,22 +153,10 @@ class StatsSocket(NetlinkSocket):
                 self._dirty = True
                 raise
 
-    def _datagram(self) -> bytes | bytearray:
-        """The next datagram of the answer, as a copy of its bytes (the comparisons need one). Read with
-        MSG_TRUNC, so a datagram longer than the read (never made by the kernel for this reader, see
-        `NetlinkSocket.bufsize`) is told from one that fills it exactly."""
-        buf = self._buf
-        size = self.bufsize
-        try:
-            n = self._sock.recv_into(buf, size, socket.MSG_TRUNC)
-        except BlockingIOError:
-            self._wait()
-            n = self._sock.recv_into(buf, size, socket.MSG_TRUNC)
-        if n > size:
-            raise OSError(errno.EMSGSIZE, f"netlink reply truncated ({n} bytes)")
-        if n == 0:
-            raise OSError(errno.ECONNRESET, "netlink socket closed mid-dump")
-        return buf[:n]
+    def _datagram(self, index: int) -> bytearray:
+        """Part `index` of the answer (`NetlinkSocket.part`), as a copy of its bytes: the comparisons
+        need one, and the buffer is reused."""
+        return self._buf[:self.part(index)]
 
     def _rest(self, raw: bytes | bytearray, last: list[tuple[bytes, dict[int, Stats]]]) -> dict[int, Stats]:
         """The answer whose first datagram is `raw`, read to its end: each datagram equal to the same one
@@ -193,9 +177,7 @@ class StatsSocket(NetlinkSocket):
                 parts.append((bytes(raw), parsed))
                 if done:
                     break
-            if len(parts) == LONG_ANSWER:
-                self.bufsize = BUFSIZE  # a long answer: fewer, longer parts from now on
-            raw = self._datagram()
+            raw = self._datagram(len(parts))
         if same and len(parts) == len(last):
             return self._last_out
         out: dict[int, Stats] = {}

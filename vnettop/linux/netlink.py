@@ -219,17 +219,9 @@ class NetlinkSocket:
                 self._drain()
             seq = next(self._seq) & 0xFFFFFFFF
             self.send(request(seq))
-            parts = 0
             try:
-                while True:
-                    n = self.recv()
-                    parts += 1
-                    if parts == LONG_ANSWER:
-                        self.bufsize = BUFSIZE
-                    if n > self.bufsize:
-                        raise OSError(errno.EMSGSIZE, f"netlink reply truncated ({n} bytes)")
-                    if n == 0:
-                        raise OSError(errno.ECONNRESET, "netlink socket closed mid-dump")
+                for index in itertools.count():
+                    n = self.part(index)
                     if consume(memoryview(_thread_buffer())[:n], seq):
                         return
             except DumpError:
@@ -248,6 +240,20 @@ class NetlinkSocket:
                 self._sock.send(request)
             finally:
                 self._sock.settimeout(0.0)
+
+    def part(self, index: int) -> int:
+        """Read part `index` (from 0) of an answer into the buffer; its size. Raises OSError if it was cut
+        (read with MSG_TRUNC: the size is the datagram's, so a cut one is told from one that fills the
+        read) or the socket was closed. From part LONG_ANSWER on, the socket reads with BUFSIZE (see
+        `bufsize`)."""
+        if index == LONG_ANSWER:
+            self.bufsize = BUFSIZE
+        n = self.recv()
+        if n > self.bufsize:
+            raise OSError(errno.EMSGSIZE, f"netlink reply truncated ({n} bytes)")
+        if n == 0:
+            raise OSError(errno.ECONNRESET, "netlink socket closed mid-dump")
+        return n
 
     def recv(self) -> int:
         """Read one datagram into the buffer; its size (more than `bufsize`: it was truncated). Waits up
