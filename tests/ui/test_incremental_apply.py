@@ -210,6 +210,22 @@ async def test_a_change_elsewhere_does_not_draw_again_the_lines_under_a_selected
             assert [list(s) for s in kept] == [list(s) for s in drawn_fresh(tree)]
 
 
+def calls_in_order(monkeypatch: Any, *watched: tuple[object, str, str]) -> list[str]:
+    """Each (object, method, tag): the method, patched to note its tag, then do what it did. The list of
+    tags noted, in the order the calls came."""
+    order: list[str] = []
+
+    def noting(tag: str, method: Any) -> Any:
+        def call(*args: Any) -> Any:
+            order.append(tag)
+            return method(*args)
+        return call
+
+    for obj, name, tag in watched:
+        monkeypatch.setattr(obj, name, noting(tag, getattr(obj, name)))
+    return order
+
+
 async def test_a_key_that_comes_with_a_change_of_structure_is_answered_before_the_view_is_patched(
         monkeypatch: Any) -> None:
     """A cursor move queued right behind a snapshot that changes the structure moves the cursor of the
@@ -220,10 +236,7 @@ async def test_a_key_that_comes_with_a_change_of_structure_is_answered_before_th
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot)
         tree = app.main_query(TopologyTree)
-        order: list[str] = []
-        show, down = tree.show, tree.action_cursor_down
-        monkeypatch.setattr(tree, "show", lambda specs: (order.append("view"), show(specs))[1])
-        monkeypatch.setattr(tree, "action_cursor_down", lambda: (order.append("key"), down())[1])
+        order = calls_in_order(monkeypatch, (tree, "show", "view"), (tree, "action_cursor_down", "key"))
         polls = app.polls
         app.post_message(SnapshotCollected(changed))
         app.post_message(events.Key("down", None))
@@ -244,10 +257,7 @@ async def test_a_key_that_acts_on_the_selection_sees_the_view_of_the_newest_snap
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot)
         tree = app.main_query(TopologyTree)
-        order: list[str] = []
-        show, open_filter = tree.show, app.action_filter
-        monkeypatch.setattr(tree, "show", lambda specs: (order.append("view"), show(specs))[1])
-        monkeypatch.setattr(app, "action_filter", lambda: (order.append("key"), open_filter())[1])
+        order = calls_in_order(monkeypatch, (tree, "show", "view"), (app, "action_filter", "key"))
         app.post_message(SnapshotCollected(steps(base)[0]))
         app.post_message(events.Key("slash", "/"))
         await wait_for(pilot, lambda: len(order) >= 2)
