@@ -287,7 +287,8 @@ def _tui_source(args: argparse.Namespace) -> Snapshot | FleetState | RecordingCo
 
 
 def _live_collector(args: argparse.Namespace, one_shot: bool = False) -> Collector:
-    """The kernel's collector; `one_shot` for a command that collects once (see `LiveCollector`)."""
+    """The kernel's collector; `one_shot` for a command that collects once and exits (see `LiveCollector`:
+    its /proc scan then runs ahead in a child, overlapping the namespaces' reads)."""
     try:
         from vnettop.collect.collector import LiveCollector
         from vnettop.collect.sources.registry import make_sources
@@ -295,8 +296,10 @@ def _live_collector(args: argparse.Namespace, one_shot: bool = False) -> Collect
         raise VnettopError(f"live collection is unavailable here ({e}); try --demo or --load FILE") from None
     ovsdb = getattr(args, "ovsdb", None)
     if not ovsdb:
-        return LiveCollector(one_shot=one_shot)  # every registered source, as it finds things
-    return LiveCollector(sources=make_sources("/", {"ovs": {"db": ovsdb}}), one_shot=one_shot)
+        # every registered source, as it finds things
+        return LiveCollector(one_shot=one_shot, scan_ahead=one_shot)
+    return LiveCollector(sources=make_sources("/", {"ovs": {"db": ovsdb}}), one_shot=one_shot,
+                         scan_ahead=one_shot)
 
 
 def one_snapshot(args: argparse.Namespace) -> Snapshot:

@@ -284,7 +284,7 @@ def test_a_one_shot_dump_collects_without_cyclic_gc_and_restores_it(
     seen: list[bool] = []
 
     class FakeLive:
-        def __init__(self, one_shot: bool = False) -> None:
+        def __init__(self, one_shot: bool = False, scan_ahead: bool = False) -> None:
             pass
 
         def collect(self) -> Any:
@@ -306,8 +306,9 @@ def test_live_dump_uses_the_collector_and_closes_it(capsys: pytest.CaptureFixtur
     events: list[str] = []
 
     class FakeLive:
-        def __init__(self, one_shot: bool = False) -> None:
-            events.append(f"one_shot={one_shot}")  # a dump collects once: no event sockets wanted
+        def __init__(self, one_shot: bool = False, scan_ahead: bool = False) -> None:
+            # a dump collects once: no event sockets wanted, and its /proc scan may run ahead
+            events.append(f"one_shot={one_shot} scan_ahead={scan_ahead}")
 
         def collect(self) -> Any:
             events.append("collect")
@@ -319,7 +320,7 @@ def test_live_dump_uses_the_collector_and_closes_it(capsys: pytest.CaptureFixtur
     monkeypatch.setitem(sys.modules, "vnettop.collect.collector", types.SimpleNamespace(LiveCollector=FakeLive))
     code, out, _ = run_main(capsys, "dump", "-f", "text")
     assert code == 0 and "compute01" in out
-    assert events == ["one_shot=True", "collect", "close"]
+    assert events == ["one_shot=True scan_ahead=True", "collect", "close"]
 
 
 # -- the TUI and the lab are handed over, not run -------------------------------------------------

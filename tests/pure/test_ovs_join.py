@@ -207,7 +207,8 @@ def test_the_cli_hands_ovsdb_to_the_source(monkeypatch: pytest.MonkeyPatch,
     seen: dict[str, list[Any] | None] = {}
 
     class FakeLive:
-        def __init__(self, sources: list[Any] | None = None, one_shot: bool = False) -> None:
+        def __init__(self, sources: list[Any] | None = None, one_shot: bool = False,
+                     scan_ahead: bool = False) -> None:
             seen["sources"] = sources
 
         def collect(self) -> Snapshot:

@@ -26,7 +26,8 @@ main thread) and waits for that worker. `wait_for_change()` runs in the caller's
 the event sockets' fds.
 
 Safety: the collector never creates a namespace (no pyroute2 `netns=`), never sends RTM_NEWNSID, never
-mounts, never opens /dev/net/tun and never forks. Partial failures (a namespace vanishing mid-scan,
+mounts, never opens /dev/net/tun, and forks only for a one-shot command's /proc scan when asked
+(`scan_ahead`: the child reads and exits). Partial failures (a namespace vanishing mid-scan,
 permission denied, no root) end up in `Snapshot.errors`, never raised.
 
 Namespace ids (nsids): what reading costs, exactly. The kernel numbers namespaces lazily: when it fills a
@@ -163,23 +164,30 @@ class LiveCollector:
 
     def __init__(self, proc_root: str = "/proc", run_root: str = "/run",
                  sources: Sequence[Source] | None = None,
-                 only: Callable[[NsEntry], bool] | None = None, one_shot: bool = False) -> None:
+                 only: Callable[[NsEntry], bool] | None = None, one_shot: bool = False,
+                 scan_ahead: bool = False) -> None:
         """`sources`: the other sources of truth to ask after the kernel (None: every registered one,
         reading under "/"; () : none, a kernel picture only). `only`: read just the namespaces it
         accepts (None: all), e.g. the few a change names, for a picture that costs the same at any
         host size (the mutator's guards). `one_shot`: for a command that collects once (`dump`): no
         event socket per namespace, no janitor and no source's watches, which only serve the collects
-        after it (a later collect then sees what changed only as the counters check does)."""
+        after it (a later collect then sees what changed only as the counters check does).
+        `scan_ahead`: a first collect's /proc scan runs in a forked child while this process reads the
+        namespaces, where that is safe and can overlap (`scan_ahead.worth_forking`); for a command that
+        collects once and exits."""
         self.proc_root = proc_root
         self.run_root = run_root
         self._only = only
         self._one_shot = one_shot
+        self._scan_ahead = scan_ahead
+        #: The child's scan read every process's fds (as a first in-process scan does): no rescan.
+        self._ahead_read_all = False
         if sources is None:
             from vnettop.collect.sources.registry import make_sources
 
             sources = make_sources("/")
         self._sources = SourceSet(sources, watch=not one_shot)
-        self._hub = EventHub(run_root)
+        self._hub = EventHub(run_root, watch_dirs=not one_shot)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vnettop-collect",
                                             initializer=name_this_thread, initargs=(COLLECT_THREAD,))
         self._pool: NsPool | None = None  # made on the worker thread (pyroute2 is thread-bound)
@@ -353,8 +361,11 @@ class LiveCollector:
         # The /proc scan before the namespaces are opened: it finds the namespaces kept alive only by a
         # process's fd, which must be read like the others. A tun/tap change seen in the dumps below asks
         # for a full rescan afterwards (a known process may have attached to a new device).
-        scan = self._scan(disc, False, errors)
-        disc = self._kept(self._with_held(disc, scan.ns_fds))
+        ahead = self._start_scan_ahead(disc)
+        scan_errors_at = len(errors)
+        if ahead is None:
+            scan = self._scan(disc, False, errors)
+            disc = self._kept(self._with_held(disc, scan.ns_fds))
         t = lap("proc", t)
 
         if self._pool is None:
@@ -377,7 +388,7 @@ class LiveCollector:
         drafts_by_ns: dict[int, tuple[LinkDraft, ...]] = {}
         stats_by_ns: dict[int, dict[int, Stats]] = {}
         counts = {"dumped": 0, "counters": 0, "idle": 0, "fdb_only": 0, "fdb_applied": 0, "links_only": 0,
-                  "nsid_queries": -pool.nsid_queries}
+                  "nsid_queries": -pool.nsid_queries, "scan_ahead": 0}
         self._counts = counts
         tun_changed = False
         shown: list[NsEntry] = []
@@ -427,6 +438,10 @@ class LiveCollector:
         counts["idle"] += idle
         counts["counters"] += idle
         t = lap("netlink", t)
+        if ahead is not None:  # the scan's answer, and the namespaces only a process's fd keeps alive
+            scan, disc, shown = self._join_scan_ahead(ahead, disc, errors, scan_errors_at, unreadable,
+                                                      drafts_by_ns)
+            t = lap("proc_joined", t)
 
         links = self._resolve(drafts_by_ns, stats_by_ns, unreadable, errors, changes.nsid_changed)
         nowhere = self._resolved.pointing_nowhere()
@@ -622,7 +637,54 @@ class LiveCollector:
 
     def _scanner_read_all(self) -> bool:
         """Whether the last scan read every process's fds (the first one does): no rescan needed."""
-        return bool(self._scanner is not None and self._scanner.last_read_all)
+        if self._scanner is None:
+            return self._ahead_read_all
+        return bool(self._scanner.last_read_all)
+
+    def _start_scan_ahead(self, disc: Discovery) -> Any:
+        """A first collect's /proc scan forked ahead (`scan_ahead`), or None: scan in-process now."""
+        if not self._scan_ahead or self._scanner is not None or self._ahead_read_all:
+            return None
+        from vnettop.collect.scan_ahead import ScanAhead, worth_forking
+
+        if not worth_forking():
+            return None
+        return ScanAhead.start(disc, self.proc_root, self._discoverer.looked_all)
+
+    def _join_scan_ahead(self, ahead: Any, disc: Discovery, errors: list[CollectError], errors_at: int,
+                         unreadable: dict[int, str], drafts_by_ns: dict[int, tuple[LinkDraft, ...]]
+                         ) -> tuple[ProcScan, Discovery, list[NsEntry]]:
+        """After the namespaces were read: the forked scan's answer (or an in-process scan if it gave
+        none), its errors where an in-process scan would have put them, and the namespaces that only a
+        process's fd keeps alive opened and read now. Returns the scan, the discovery with the held fds,
+        and the namespaces shown, in discovery order."""
+        scan: ProcScan | None = ahead.result()
+        scan_errors: list[CollectError] = []
+        if scan is None:
+            scan = self._scan(disc, False, scan_errors)
+        else:
+            self._ahead_read_all = True
+            self._counts["scan_ahead"] = 1  # (the forked scan answered)
+            scan_errors.extend(scan.errors)
+        errors[errors_at:errors_at] = scan_errors
+        disc = self._kept(self._with_held(disc, scan.ns_fds))
+        extra = [e for e in disc.namespaces if e.inode not in drafts_by_ns and e.inode not in unreadable]
+        pool = self._pool
+        if extra and pool is not None:
+            try:
+                _opened, more, errs = pool.sync(disc)
+            except Exception as exc:
+                more, errs = {}, [CollectError("netlink", f"cannot open namespace sockets: {exc!r}")]
+            errors.extend(errs)
+            unreadable.update(more)
+            for entry in extra:
+                if entry.inode in more:
+                    why = more[entry.inode]
+                    errors.append(CollectError(f"netns {entry.inode}", f"{_label(entry)}: {why}"))
+                elif (pooled := pool.entries.get(entry.inode)) is not None:
+                    drafts_by_ns[entry.inode] = self._read_namespace(pooled, errors)[0]
+        shown = [e for e in disc.namespaces if e.inode in drafts_by_ns or e.inode in unreadable]
+        return scan, disc, shown
 
     def _scan(self, disc: Discovery, full: bool, errors: list[CollectError]) -> ProcScan:
         try:

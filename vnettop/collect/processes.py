@@ -87,12 +87,14 @@ class ProcScanner:
                  listen_interval: float | None = None,
                  clock: Callable[[], float] = time.monotonic, facts: FactsSource | None = None,
                  facts_max_age: float = 30.0, nsfs_dev: int | None = None,
-                 fd_counts: bool | None = None) -> None:
+                 fd_counts: bool | None = None, self_pid: int | None = None) -> None:
         """`fd_counts`: re-read processes whose fd count changed (None: when the live kernel reports
         counts). `sweep_seconds` (None: 15 s with counts, else 3 s): every process is re-read at
         least this often. `listen_interval` (None: 15 s with counts, else 3 s): a namespace's socket
         tables are re-read at least this often (at once when one of its processes opened or closed fds,
-        if counts are known: a socket that starts or stops listening does)."""
+        if counts are known: a socket that starts or stops listening does). `self_pid`: the vnettop
+        process whose namespace fds are left out (None: this one; a scan forked ahead for its parent
+        gives the parent's, see `scan_ahead`)."""
         self.procfs = ProcFs(proc_root)
         #: Names, command lines and users: psutil on the live /proc, the tree's files on a fake one.
         self.facts = FactsCache(facts or facts_source(self.procfs), facts_max_age, clock)
@@ -129,7 +131,7 @@ class ProcScanner:
         self.last_read_all = False
         self._root = os.geteuid() == 0
         #: This process, whose own namespace fds are never reported (see the module docstring).
-        self._self_pid = os.getpid() if self.procfs.is_live else None
+        self._self_pid = (self_pid or os.getpid()) if self.procfs.is_live else None
         #: st_dev of the nsfs file system, to recognise a namespace fd that does not read `net:[...]`.
         self.nsfs_dev = nsfs_dev if nsfs_dev is not None else _nsfs_dev(self.procfs)
         self._fd_cache: dict[int, dict[int, str]] = {}  # fd links read during this call, for the sockets

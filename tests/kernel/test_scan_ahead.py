@@ -1,0 +1,119 @@
+"""A one-shot collect whose /proc scan runs ahead in a forked child answers as the in-process scan does.
+
+Built with iproute2 and helper processes (independently of vnettop): a namespace kept alive only by a
+process's fd (read after the child's answer), a tap held by a process, and a listening socket in a
+namespace. The forked scan must find all three, leave out the parent's own namespace fds (its sockets pin
+every namespace it reads), and give the same picture as a collect that scans in-process.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from typing import Any
+
+import pytest
+
+from tests.kernel.test_hidden_namespaces import _held_by_fd
+from tests.kernelkit import KernelKit
+from tests.tunholder import start_holder
+from vnettop.collect import scan_ahead
+from vnettop.collect.collector import LiveCollector
+from vnettop.model import Snapshot
+
+pytestmark = pytest.mark.kernel
+
+LISTENER = ("import socket, signal; s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); "
+            "print(s.getsockname()[1], flush=True); signal.pause()")
+
+
+@pytest.fixture(autouse=True)
+def forking_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever threads this test run left behind, the fork is what is tested here (the guard that
+    refuses it with threads alive is tested in tests/pure/test_scan_ahead.py)."""
+    monkeypatch.setattr(scan_ahead, "SAFE_THREADS", threading.active_count() + 1)
+
+
+def one_shot(ahead: bool) -> tuple[Snapshot, dict[str, int]]:
+    collector = LiveCollector(sources=(), one_shot=True, scan_ahead=ahead)
+    try:
+        return collector.collect(), dict(collector.last_counts)
+    finally:
+        collector.close()
+
+
+def picture(snap: Snapshot, inodes: set[int], pids: set[int]) -> dict[str, Any]:
+    """What the scan decides, for the test's namespaces, processes and devices: holders of namespaces
+    and taps, the processes shown and their listening sockets, and the devices with their peers."""
+    return {
+        "namespaces": sorted((n.inode, n.names, n.fds, n.readable,
+                              tuple(p for p in n.processes if p.pid in pids))
+                             for n in snap.namespaces if n.inode in inodes),
+        "links": sorted((x.netns, x.name, x.kind, x.peer, x.tun.holders if x.tun else None)
+                        for x in snap.links if x.netns in inodes or x.name.startswith("vnt")),
+    }
+
+
+def build(kit: KernelKit) -> dict[str, Any]:
+    inode, holder_pid, holder_fd, root_end, far_end = _held_by_fd(kit)
+    tap = kit.name("sa")
+    tap_pid, tap_fds = start_holder(kit, tap)
+    ns = kit.netns("sl")
+    listener = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", LISTENER],
+                                stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, start_new_session=True)
+    kit.procs.append(listener)
+    assert listener.stdout is not None
+    port = int(listener.stdout.readline())
+    return {"listen_name": ns, "held": inode, "holder": (holder_pid, holder_fd), "ends": (root_end, far_end), "tap": tap,
+            "tap_holder": (tap_pid, tuple(sorted(tap_fds))), "listen_ns": kit.ns_inode(ns),
+            "listener": (listener.pid, port)}
+
+
+def check_found(snap: Snapshot, kit: KernelKit, made: dict[str, Any]) -> None:
+    held = snap.namespace(made["held"])
+    assert held is not None, "the namespace only an fd keeps alive is missing"
+    assert [(h.pid, h.fd) for h in held.fds] == [made["holder"]], "the parent's own fds counted as holders?"
+    root = snap.root
+    assert root is not None
+    (root_end,) = snap.find_links(made["ends"][0], root.inode)
+    assert root_end.peer is not None and (root_end.peer.netns, root_end.peer.name) == (made["held"],
+                                                                                          made["ends"][1])
+    (tap,) = snap.find_links(made["tap"], root.inode)
+    assert tap.tun is not None and [(h.pid, h.fds) for h in tap.tun.holders] == [made["tap_holder"]]
+    listen_ns = snap.namespace(made["listen_ns"])
+    assert listen_ns is not None
+    pid, port = made["listener"]
+    (proc,) = [p for p in listen_ns.processes if p.pid == pid]
+    assert [(sock.port, sock.address) for sock in proc.listening] == [(port, "127.0.0.1")]
+
+
+def test_forked_scan_answers_as_the_scan_in_process(kit: KernelKit) -> None:
+    made = build(kit)
+    # This process (the collecting one) holds an fd on a namespace from before the fork: vnettop's own,
+    # never a holder, for the child as for an in-process scan.
+    own = os.open(f"/run/netns/{made['listen_name']}", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        forked, counts = one_shot(True)
+        in_process, in_counts = one_shot(False)
+    finally:
+        os.close(own)
+    assert counts["scan_ahead"] == 1, "the scan did not run ahead"
+    check_found(forked, kit, made)
+    listen_ns = forked.namespace(made["listen_ns"])
+    assert listen_ns is not None and listen_ns.fds == (), "the collecting process's own fd taken for a holder"
+    assert in_counts["scan_ahead"] == 0
+    inodes = {made["held"], made["listen_ns"], kit.ns_inode(None)}
+    pids = {made["holder"][0], made["tap_holder"][0], made["listener"][0]}
+    assert picture(forked, inodes, pids) == picture(in_process, inodes, pids)
+
+
+def test_a_child_that_gives_no_answer_costs_only_time(kit: KernelKit, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The child dies before answering: the collector scans in-process, and nothing is missing."""
+    made = build(kit)
+    monkeypatch.setattr(scan_ahead, "_child", lambda *args: os._exit(3))
+    snap, counts = one_shot(True)
+    assert counts["scan_ahead"] == 0
+    check_found(snap, kit, made)
+    assert not [e for e in snap.errors if e.scope == "proc"], snap.errors
