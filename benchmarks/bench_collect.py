@@ -3,14 +3,17 @@
 For each size (default 1, 50 and 200 namespaces, built by topology.py) and over several runs:
   * vnettop's first collect, in a fresh process (LiveCollector, via collect_probe.py), and its import;
   * its repeat collect in the same process, nothing changing on purpose;
-  * the whole `python3 -m vnettop dump --format json` process (wall time, output to /dev/null) and its
-    peak RSS (ru_maxrss from os.wait4);
+  * the whole `vnettop dump --format json` process (wall time, output to /dev/null) and its peak RSS
+    (ru_maxrss from os.wait4), run as a user has it: installed by the README's command (a venv and
+    `pip install .` of this checkout, made once per run of this benchmark; `--dump-from checkout` runs
+    `python3 -m vnettop` from the checkout instead, with this interpreter's own site-packages);
   * the iproute2 way: `ip -j -d link show` for root plus `ip -n NS -j -d link show` for every namespace
     in `ip netns list`, as one shell loop; `lsof /dev/net/tun`; and both together as one script.
 Prints median (min-max) per row, PASS/MISS against the targets at 200 and 1000 namespaces (TARGETS),
 and the machine.
 
     python3 benchmarks/bench_collect.py [--sizes 1,50,200] [--runs 5] [--profile] [--cleanup]
+                                        [--dump-from installed|checkout]
 Needs root. Everything it builds is named vntbm<4 hex>... and removed even on failure or SIGTERM.
 """
 
@@ -45,12 +48,13 @@ TARGETS: dict[int, dict[str, float]] = {
 }
 
 
-def timed(argv: Sequence[str]) -> tuple[float, float, int, str]:
+def timed(argv: Sequence[str], env: dict[str, str] | None = None,
+          cwd: str | None = None) -> tuple[float, float, int, str]:
     """Run a command, stdout to /dev/null; return (wall ms, peak RSS MB of the process, status, stderr)."""
     with tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen(list(argv), stdout=subprocess.DEVNULL, stderr=err, stdin=subprocess.DEVNULL,
-                                cwd=REPO_ROOT, env=REPO_ENV)
+                                cwd=cwd or REPO_ROOT, env=env or REPO_ENV)
         try:
             _, status, usage = os.wait4(proc.pid, 0)
         except BaseException:
@@ -98,6 +102,35 @@ def dump_phases() -> str:
         parts.append(f"interpreter shut-down {(exited - ended) * 1000:.0f}")
     return (f"wall {wall:.0f} ms = " + ", ".join(parts) + f" (collect stages: {_stages(stages)}); "
             f"JSON {size / 1e6:.2f} MB, peak RSS {rss:.1f} MB")
+
+
+#: How `vnettop dump` is started (argv before its arguments) and the environment it gets.
+DUMP_ARGV: list[str] = [PY, "-m", "vnettop"]
+DUMP_ENV: dict[str, str] = REPO_ENV
+DUMP_CWD: str = REPO_ROOT
+
+
+def install_for_dump(where: str) -> str:
+    """Install this checkout as the README does (`python3 -m venv` + `pip install .`) into `where`, and
+    time `vnettop dump` from there; say which one is timed.
+
+    Why: a user's `vnettop` starts from its own venv. Run from the checkout, this interpreter's
+    site-packages come with it: here an editable install's import hook and a sandbox's certificate hook
+    run at every start-up (~25 ms of ~35 that no user's venv pays; `python3 -X importtime -c pass`).
+    If the install fails (no package index), the checkout is timed and the line says so.
+    """
+    global DUMP_ARGV, DUMP_ENV, DUMP_CWD
+    venv = os.path.join(where, "venv")
+    steps = ([PY, "-m", "venv", venv], [os.path.join(venv, "bin", "pip"), "install", "-q", REPO_ROOT])
+    for argv in steps:
+        done = subprocess.run(argv, capture_output=True, text=True, cwd=where)
+        if done.returncode != 0:
+            return (f"dump: timed from the checkout (`python3 -m vnettop`), since installing it failed: "
+                    f"{' '.join(argv[:3])}: {done.stderr.strip()[-300:]}")
+    DUMP_ARGV = [os.path.join(venv, "bin", "vnettop")]
+    DUMP_ENV = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE")}
+    DUMP_CWD = where
+    return f"dump: `vnettop` installed by the README's command (venv + `pip install .` of this checkout) in {venv}"
 
 
 def compile_bytecode() -> str:
@@ -202,7 +235,7 @@ def one_run(topo: Topology, n: int, repeats: int, first: bool) -> dict[str, list
         if p.get("changed_stages"):
             print(f"  collect after one device changed, stages ms (median run): {_stages(p['changed_stages'])};"
                   f" counts {p['changed_counts']}")
-    wall, rss, rc, err = timed([PY, "-m", "vnettop", "dump", "--format", "json"])
+    wall, rss, rc, err = timed([*DUMP_ARGV, "dump", "--format", "json"], DUMP_ENV, DUMP_CWD)
     if rc != 0:  # reported, not fatal: one failed run must not lose the others' figures
         print(f"  !! vnettop dump exited {rc}: {err.strip()[-1500:]}", flush=True)
         failures.append(f"{n} netns: vnettop dump exited {rc}: {err.strip().splitlines()[-1:]}")
@@ -333,6 +366,8 @@ def main() -> int:
     ap.add_argument("--settle", type=float, default=20.0, metavar="SECONDS",
                     help="wait this long after building, before measuring (default 20: past the IPv6 chatter)")
     ap.add_argument("--cleanup", action="store_true", help="remove leftovers of crashed runs (vntbm*) and exit")
+    ap.add_argument("--dump-from", choices=("installed", "checkout"), default="installed",
+                    help="time `vnettop dump` installed as the README does (default), or from the checkout")
     ap.add_argument("--no-compile", action="store_true",
                     help="do not compile vnettop's bytecode first (see compile_bytecode)")
     args = ap.parse_args()
@@ -346,6 +381,10 @@ def main() -> int:
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     bytecode = bytecode_note() if args.no_compile else compile_bytecode()
     print(bytecode, flush=True)
+    scratch = tempfile.TemporaryDirectory(prefix="vnettop-bench-")
+    installed = (install_for_dump(scratch.name) if args.dump_from == "installed"
+                 else "dump: timed from the checkout (`python3 -m vnettop`), as asked")
+    print(installed, flush=True)
     results: dict[int, dict[str, list[float]]] = {}
     try:
         for n in sizes:
@@ -359,6 +398,7 @@ def main() -> int:
     for line in machine():
         print(line)
     print(bytecode)
+    print(installed)
     print(f"runs per size: {args.runs} (repeat collect: {args.runs} x {args.repeats} samples)\n")
     print(table(results))
     print()
