@@ -39,7 +39,7 @@ def main() -> int:
     import gc
 
     gc.disable()  # as `vnettop dump` runs (cli._without_cyclic_gc)
-    collector = LiveCollector(one_shot=True)  # as `vnettop dump` makes it (cli.one_snapshot)
+    collector = LiveCollector(one_shot=True, scan_ahead=True)  # as `vnettop dump` makes it (cli)
     lap("LiveCollector()")
     try:
         snap = collector.collect()

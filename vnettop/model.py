@@ -19,9 +19,9 @@ JSON writer's order) goes through it, so a new section is one field plus one nam
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 from vnettop import names
 
@@ -582,3 +582,30 @@ class _Index:
                         if iface.link is not None:
                             self.ovs_by_link[iface.link.key] = (bridge, port, iface)
             self.ovs_datapath = {d.link.key: d.role for d in snap.ovs.datapath_devices}
+
+
+_T = TypeVar("_T")
+
+
+def pickled_by_constructor(cls: type[_T]) -> type[_T]:
+    """Make `cls`, a frozen slotted dataclass, pickle as a call of its constructor with its fields.
+
+    Why: pickle otherwise restores such a class through dataclasses' `__setstate__`, a Python loop over
+    `fields()` for every object: loading 5026 devices' drafts took 81 ms that way and 27 ms this way.
+    A one-shot dump loads the devices of the namespaces a child process read for it (`scan_ahead`).
+    Only for classes whose every field the constructor takes (none would be lost on the way).
+    """
+    names = tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
+    if not all(f.init for f in fields(cls)):  # type: ignore[arg-type]
+        raise TypeError(f"{cls.__name__} has a field its constructor does not take")
+
+    def __reduce__(self: _T) -> tuple[type[_T], tuple[Any, ...]]:
+        return cls, tuple([getattr(self, name) for name in names])
+
+    cls.__reduce__ = __reduce__  # type: ignore[assignment,method-assign]
+    return cls
+
+
+for _cls in (LinkRef, Listening, Process, NsFd, Namespace, Stats, FdbEntry, BridgeInfo, BridgePort, TunHolder,
+             TunInfo, Link, CollectError):
+    pickled_by_constructor(_cls)

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.kernel.test_hidden_namespaces import _held_by_fd
-from tests.kernelkit import KernelKit
+from tests.kernelkit import KernelKit, poll_until
 from tests.tunholder import start_holder
 from vnettop.collect import scan_ahead
 from vnettop.collect.collector import LiveCollector
@@ -44,7 +44,7 @@ def one_shot(ahead: bool) -> tuple[Snapshot, dict[str, int]]:
         collector.close()
 
 
-def picture(snap: Snapshot, inodes: set[int], pids: set[int]) -> dict[str, Any]:
+def picture(snap: Snapshot, inodes: set[int], pids: set[int], tag: str) -> dict[str, Any]:
     """What the scan decides, for the test's namespaces, processes and devices: holders of namespaces
     and taps, the processes shown and their listening sockets, and the devices with their peers."""
     return {
@@ -52,7 +52,7 @@ def picture(snap: Snapshot, inodes: set[int], pids: set[int]) -> dict[str, Any]:
                               tuple(p for p in n.processes if p.pid in pids))
                              for n in snap.namespaces if n.inode in inodes),
         "links": sorted((x.netns, x.name, x.kind, x.peer, x.tun.holders if x.tun else None)
-                        for x in snap.links if x.netns in inodes or x.name.startswith("vnt")),
+                        for x in snap.links if x.netns in inodes or x.name.startswith(f"vnt{tag}")),
     }
 
 
@@ -104,9 +104,9 @@ def test_forked_scan_answers_as_the_scan_in_process(kit: KernelKit) -> None:
     listen_ns = forked.namespace(made["listen_ns"])
     assert listen_ns is not None and listen_ns.fds == (), "the collecting process's own fd taken for a holder"
     assert in_counts["scan_ahead"] == 0
-    inodes = {made["held"], made["listen_ns"], kit.ns_inode(None)}
+    inodes = {made["held"], made["listen_ns"]}  # (root's devices of this test: by their names)
     pids = {made["holder"][0], made["tap_holder"][0], made["listener"][0]}
-    assert picture(forked, inodes, pids) == picture(in_process, inodes, pids)
+    assert picture(forked, inodes, pids, kit.tag) == picture(in_process, inodes, pids, kit.tag)
 
 
 def test_a_child_that_gives_no_answer_costs_only_time(kit: KernelKit, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -117,3 +117,82 @@ def test_a_child_that_gives_no_answer_costs_only_time(kit: KernelKit, monkeypatc
     assert counts["scan_ahead"] == 0
     check_found(snap, kit, made)
     assert not [e for e in snap.errors if e.scope == "proc"], snap.errors
+
+
+# -- the namespaces shared with the child -----------------------------------------------------------
+
+
+def many(kit: KernelKit, count: int = 24) -> set[int]:
+    """`count` namespaces, each with a veth to root; their inodes."""
+    out = set()
+    for i in range(count):
+        ns = kit.netns(f"m{i}")
+        kit.veth(kit.name(f"r{i}"), kit.name(f"p{i}"), ns_b=ns)
+        out.add(kit.ns_inode(ns))
+    return out
+
+
+@pytest.fixture
+def slow_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This process waits, before its first namespace, until the child has claimed some: the child's
+    share is then not left to how fast each side happens to be."""
+    real_start, real_claim = scan_ahead.ScanAhead.start.__func__, scan_ahead.ScanAhead.claim  # type: ignore[attr-defined]
+    totals: dict[int, int] = {}
+
+    def start(cls: type[scan_ahead.ScanAhead], disc: Any, *args: Any) -> scan_ahead.ScanAhead | None:
+        got = real_start(cls, disc, *args)
+        if got is not None:
+            totals[id(got)] = len(disc.namespaces)
+        return got
+
+    def claim(self: scan_ahead.ScanAhead, index: int) -> bool:
+        if index == 0:
+            poll_until(lambda: scan_ahead._U32.unpack_from(self._board, scan_ahead._CHILD_FROM)[0]
+                       < totals[id(self)], timeout=30)
+        return real_claim(self, index)
+
+    monkeypatch.setattr(scan_ahead.ScanAhead, "start", classmethod(start))
+    monkeypatch.setattr(scan_ahead.ScanAhead, "claim", claim)
+
+
+def whole_picture(snap: Snapshot, inodes: set[int], tag: str) -> list[tuple[Any, ...]]:
+    """Every device of `inodes` and root's devices of this test, as resolved (peers, masters), without what may
+    move between two collects (counters, states, addresses)."""
+    return sorted((x.netns, x.ifindex, x.name, x.kind, x.peer, x.master, x.lower, x.mac, x.mtu)
+                  for x in snap.links if x.netns in inodes or x.name.startswith(f"vnt{tag}"))
+
+
+def test_namespaces_read_by_the_child_give_the_same_picture(kit: KernelKit, slow_start: None) -> None:
+    inodes = many(kit)  # (root's devices of this test: by their names)
+    shared, counts = one_shot(True)
+    assert counts["scan_ahead"] == 1 and counts["dumped_ahead"] >= 1, counts
+    alone, alone_counts = one_shot(False)
+    assert alone_counts["dumped_ahead"] == 0
+    assert whole_picture(shared, inodes, kit.tag) == whole_picture(alone, inodes, kit.tag)
+    assert {n.inode for n in shared.namespaces} >= inodes
+    assert len(whole_picture(shared, inodes, kit.tag)) == 24 * 3  # (root end, far end, its lo)
+    assert len(shared.namespaces) == len({n.inode for n in shared.namespaces})
+    assert not [e for e in shared.errors if "vnt" in e.message], shared.errors
+    root = kit.ns_inode(None)
+    peers = [x.peer for x in shared.links if x.netns == root and x.name.startswith(f"vnt{kit.tag}r")]
+    assert len(peers) == 24 and all(p is not None and p.netns in inodes for p in peers)
+
+
+def test_namespaces_the_child_claimed_but_never_delivered_are_read_here(
+        kit: KernelKit, slow_start: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The child dies after its first batch, holding a claim on the next: nothing may be missing."""
+    inodes = many(kit)
+    real_write = scan_ahead._write
+    written: list[int] = []
+
+    def write(fd: int, record: object) -> None:
+        written.append(1)
+        if len(written) == 3:  # (the scan, a first batch, then death)
+            os._exit(1)
+        real_write(fd, record)
+
+    monkeypatch.setattr(scan_ahead, "_write", write)
+    shared, counts = one_shot(True)
+    assert counts["scan_ahead"] == 1 and 1 <= counts["dumped_ahead"] <= scan_ahead.BATCH, counts
+    alone, _ = one_shot(False)
+    assert whole_picture(shared, inodes, kit.tag) == whole_picture(alone, inodes, kit.tag)

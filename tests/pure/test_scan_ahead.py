@@ -1,23 +1,29 @@
-"""The forked /proc scan's guards and pipe: when it may fork, and what the parent takes from the child.
+"""The forked child of a one-shot collect: when it may fork, how the namespaces are shared, what comes back.
 
-The scan itself in a child is tested against the real kernel (tests/kernel/test_scan_ahead.py); here the
-child's work is replaced, so what is checked is the guard (a fork copies one thread: with another alive,
-or with a single processor to run on, it must not fork) and the answer's way back (a whole answer comes
-back equal; a cut or foreign one, or none, gives None, so the collector scans in-process).
+The child's real work is tested against the real kernel (tests/kernel/test_scan_ahead.py); here it is
+replaced, so what is checked is the guard (a fork copies one thread: with another alive, or with a single
+processor to run on, it must not fork), the marks on the shared page (each side stops at the other's),
+and the answers' way back (whole records come back equal, whatever their size; a cut or foreign one is
+left out, so the collector scans and reads in-process what it lacks).
 """
 
 from __future__ import annotations
 
+import mmap
 import os
 import pickle
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from tests.kernelkit import poll_until
 from vnettop.collect import scan_ahead
+from vnettop.collect.decode import NamespaceDump
 from vnettop.collect.events import EventHub
-from vnettop.collect.types import Discovery, ProcScan, TunFd
+from vnettop.collect.types import Discovery, NsEntry, ProcScan, TunFd
 from vnettop.model import CollectError, NsFd, Process
 
 ANSWER = ProcScan((TunFd(40, 5, "vnttap0", 4026531840, True),),
@@ -46,35 +52,77 @@ def test_no_fork_with_one_processor_to_run_on(monkeypatch: pytest.MonkeyPatch) -
     assert not scan_ahead.worth_forking()
 
 
-def child_writing(data: bytes, status: int = 0):  # type: ignore[no-untyped-def]
-    def child(write_fd: int, *args: object) -> None:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(write_fd, view):]
-        os._exit(status)
+def run_child(monkeypatch: pytest.MonkeyPatch, child: Callable[..., None], namespaces: int = 0
+              ) -> scan_ahead.ScanAhead:
+    """Start a ScanAhead whose child runs `child(answers_fd, board)` instead of the real work, then exits."""
+    def fake(fd: int, board: mmap.mmap, *args: object) -> None:
+        try:
+            child(fd, board)
+        finally:
+            os._exit(0)
 
-    return child
-
-
-def ahead(monkeypatch: pytest.MonkeyPatch, data: bytes, status: int = 0) -> ProcScan | None:
-    monkeypatch.setattr(scan_ahead, "_child", child_writing(data, status))
-    started = scan_ahead.ScanAhead.start(Discovery((), {}), "/proc", False)
+    monkeypatch.setattr(scan_ahead, "_child", fake)
+    disc = Discovery(tuple(NsEntry(4026532000 + i, (f"vnt{i}",), False, f"/run/netns/vnt{i}", ())
+                           for i in range(namespaces)), {})
+    started = scan_ahead.ScanAhead.start(disc, "/proc", False)
     assert started is not None
-    return started.result()
+    return started
 
 
-def test_a_whole_answer_comes_back_equal(monkeypatch: pytest.MonkeyPatch) -> None:
-    big = ProcScan(ANSWER.tun_fds, {i: (Process(i, "p", f"proc {i} " + "x" * 60, "root"),) for i in range(20000)})
-    assert len(pickle.dumps(big)) > scan_ahead.PIPE_SIZE  # more than the pipe holds: read while written
-    assert ahead(monkeypatch, pickle.dumps(ANSWER)) == ANSWER
-    assert ahead(monkeypatch, pickle.dumps(big)) == big
+def dump_of(inode: int) -> NamespaceDump:
+    return NamespaceDump((), (CollectError(f"netns {inode}", "read by the child"),))
 
 
-def test_a_cut_foreign_or_missing_answer_gives_none(monkeypatch: pytest.MonkeyPatch) -> None:
-    whole = pickle.dumps(ANSWER)
-    assert ahead(monkeypatch, whole[:len(whole) // 2], status=1) is None
-    assert ahead(monkeypatch, pickle.dumps({"not": "a scan"})) is None
-    assert ahead(monkeypatch, b"", status=3) is None
+def test_the_answers_come_back_equal_whatever_their_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    big = {4026532000 + i: dump_of(4026532000 + i) for i in range(30000)}
+    started = run_child(monkeypatch, lambda fd, board: (scan_ahead._write(fd, ANSWER), scan_ahead._write(fd, big)))
+    assert started.result() == (ANSWER, big)
+
+
+def test_a_cut_or_foreign_answer_is_left_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    def cut(fd: int, board: object) -> None:
+        scan_ahead._write(fd, ANSWER)
+        scan_ahead._write(fd, {1: dump_of(1)})
+        whole = scan_ahead._LEN.pack(999) + b"only part of a record"
+        os.write(fd, whole)
+
+    assert run_child(monkeypatch, cut).result() == (ANSWER, {1: dump_of(1)})
+    assert run_child(monkeypatch, lambda fd, board: scan_ahead._write(fd, {"not": "a scan"})).result() == (None, {})
+    assert run_child(monkeypatch, lambda fd, board: None).result() == (None, {})
+
+
+def test_each_side_stops_at_the_others_mark(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The child claims from the end; this process must stop at the child's mark, and the child must
+    not claim below this process's, as `_read_from_the_end` does with real namespaces."""
+    claimed: list[int] = []
+
+    def child(fd: int, board: mmap.mmap) -> None:
+        scan_ahead._write(fd, None)
+        scan_ahead._U32.pack_into(board, scan_ahead._CHILD_FROM, 6)  # claims 6..9
+        scan_ahead._write(fd, {4026532000 + i: dump_of(4026532000 + i) for i in range(6, 10)})
+
+    started = run_child(monkeypatch, child, namespaces=10)
+    poll_until(lambda: scan_ahead._U32.unpack_from(started._board, scan_ahead._CHILD_FROM)[0] == 6, timeout=10)
+    for i in range(10):
+        if not started.claim(i):
+            break
+        claimed.append(i)
+    scan, dumps = started.result()
+    assert claimed == [0, 1, 2, 3, 4, 5] and scan is None
+    assert sorted(dumps) == [4026532000 + i for i in range(6, 10)]
+
+
+def test_the_child_stops_claiming_once_this_process_is_done(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`result()` moves this process's mark past every namespace: a child still claiming finds nothing
+    left (it would otherwise read namespaces nobody waits for)."""
+    def child(fd: int, board: mmap.mmap) -> None:
+        scan_ahead._write(fd, None)  # (the first record is always the scan's)
+        while scan_ahead._U32.unpack_from(board, scan_ahead._PARENT_NEXT)[0] < 10:
+            time.sleep(0.001)
+        scan_ahead._write(fd, {0: dump_of(0)})
+
+    started = run_child(monkeypatch, child, namespaces=10)
+    assert started.result() == (None, {0: dump_of(0)})
 
 
 def test_a_one_shot_hub_reads_the_name_directories_when_a_first_wait_starts(tmp_path: Path,
@@ -102,3 +150,36 @@ def test_a_one_shot_hub_reads_the_name_directories_when_a_first_wait_starts(tmp_
         assert ("added", str(tmp_path / "netns" / "vntnew")) in hub.recent_netns_changes()
     finally:
         hub.close()
+
+
+def test_records_travel_as_constructor_calls_and_come_back_equal() -> None:
+    """What the child sends (devices with their counters, bridge and tun facts, errors, a scan) comes back
+    equal, loaded by calling each class with its fields: not through dataclasses' slower __setstate__."""
+    from dataclasses import dataclass, field
+
+    from vnettop.collect.types import LinkDraft
+    from vnettop.model import BridgeInfo, BridgePort, FdbEntry, Link, Stats, TunInfo, pickled_by_constructor
+
+    link = Link(4026532001, 7, "vnt-br", "bridge", "02:00:00:00:00:01", 1500, True, "up",
+                addresses=("10.0.0.1/24",), stats=Stats(1, 2, 3, 4),
+                bridge=BridgeInfo(False, False, (3,), (FdbEntry("02:00:00:00:00:02", 3, "learned", 10),)),
+                bridge_port=BridgePort("forwarding", 100, 32), tun=TunInfo("tap", False, False, True, False),
+                carrier=True, info=(("x", "y"),))
+    record = {4026532001: NamespaceDump((LinkDraft(link, 5, 9, 0),), (CollectError("netns", "x"),)),
+              "scan": ANSWER}
+    data = pickle.dumps(record, pickle.HIGHEST_PROTOCOL)
+    assert pickle.loads(data) == record
+    draft = record[4026532001].drafts[0]  # type: ignore[union-attr]
+    for obj in (link, link.stats, link.bridge, link.bridge.fdb[0], link.bridge_port, link.tun, draft,  # type: ignore[union-attr]
+                record[4026532001], ANSWER, ANSWER.tun_fds[0], ANSWER.errors[0], ANSWER.ns_fds[4026532001][0],
+                ANSWER.processes[4026531840][0]):
+        assert obj.__reduce__()[0] is type(obj), type(obj)
+    assert link.__reduce__()[1][2] == "vnt-br"
+
+    @dataclass(frozen=True, slots=True)
+    class Cached:
+        value: int
+        memo: int = field(default=0, init=False)
+
+    with pytest.raises(TypeError):
+        pickled_by_constructor(Cached)

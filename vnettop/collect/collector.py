@@ -388,14 +388,18 @@ class LiveCollector:
         drafts_by_ns: dict[int, tuple[LinkDraft, ...]] = {}
         stats_by_ns: dict[int, dict[int, Stats]] = {}
         counts = {"dumped": 0, "counters": 0, "idle": 0, "fdb_only": 0, "fdb_applied": 0, "links_only": 0,
-                  "nsid_queries": -pool.nsid_queries, "scan_ahead": 0}
+                  "nsid_queries": -pool.nsid_queries, "scan_ahead": 0, "dumped_ahead": 0}
         self._counts = counts
         tun_changed = False
         shown: list[NsEntry] = []
         dirty = changes.dirty
         entries = pool.entries
         idle = 0  # namespaces whose counters came back as the very same answer as last tick's
+        read_upto = len(disc.namespaces)  # (the namespaces after this one are the child's)
         for i, entry in enumerate(disc.namespaces):
+            if ahead is not None and not ahead.claim(i):
+                read_upto = i
+                break
             inode = entry.inode
             if inode in unreadable:
                 why = unreadable[inode]
@@ -439,8 +443,9 @@ class LiveCollector:
         counts["counters"] += idle
         t = lap("netlink", t)
         if ahead is not None:  # the scan's answer, and the namespaces only a process's fd keeps alive
-            scan, disc, shown = self._join_scan_ahead(ahead, disc, errors, scan_errors_at, unreadable,
-                                                      drafts_by_ns)
+            pending = {e.inode for e in disc.namespaces[read_upto:]}
+            scan, disc, shown = self._join_scan_ahead(ahead, disc, pending, errors, scan_errors_at,
+                                                      unreadable, drafts_by_ns)
             t = lap("proc_joined", t)
 
         links = self._resolve(drafts_by_ns, stats_by_ns, unreadable, errors, changes.nsid_changed)
@@ -642,23 +647,30 @@ class LiveCollector:
         return bool(self._scanner.last_read_all)
 
     def _start_scan_ahead(self, disc: Discovery) -> Any:
-        """A first collect's /proc scan forked ahead (`scan_ahead`), or None: scan in-process now."""
+        """A first collect's /proc scan and a share of its namespaces' reads forked ahead
+        (`scan_ahead`), or None: all of it in-process."""
         if not self._scan_ahead or self._scanner is not None or self._ahead_read_all:
             return None
         from vnettop.collect.scan_ahead import ScanAhead, worth_forking
 
         if not worth_forking():
             return None
-        return ScanAhead.start(disc, self.proc_root, self._discoverer.looked_all)
+        # The child reads namespaces too only for a pool without event sockets (it makes none).
+        return ScanAhead.start(disc, self.proc_root, self._discoverer.looked_all,
+                               self._hub if self._one_shot else None)
 
-    def _join_scan_ahead(self, ahead: Any, disc: Discovery, errors: list[CollectError], errors_at: int,
-                         unreadable: dict[int, str], drafts_by_ns: dict[int, tuple[LinkDraft, ...]]
+    def _join_scan_ahead(self, ahead: Any, disc: Discovery, pending: set[int], errors: list[CollectError],
+                         errors_at: int, unreadable: dict[int, str],
+                         drafts_by_ns: dict[int, tuple[LinkDraft, ...]]
                          ) -> tuple[ProcScan, Discovery, list[NsEntry]]:
-        """After the namespaces were read: the forked scan's answer (or an in-process scan if it gave
-        none), its errors where an in-process scan would have put them, and the namespaces that only a
-        process's fd keeps alive opened and read now. Returns the scan, the discovery with the held fds,
-        and the namespaces shown, in discovery order."""
-        scan: ProcScan | None = ahead.result()
+        """After this process read its share of the namespaces: the child's scan (or an in-process one
+        if it gave none), its errors where an in-process scan would have put them, the namespaces the
+        child read, and every namespace neither read (the child's that it did not deliver, those only a
+        process's fd keeps alive) opened if need be and read now. Returns the scan, the discovery with
+        the held fds, and the namespaces shown, in discovery order. `pending`: the namespaces this
+        process left to the child (the loop said nothing about them yet)."""
+        scan: ProcScan | None
+        scan, dumps = ahead.result()
         scan_errors: list[CollectError] = []
         if scan is None:
             scan = self._scan(disc, False, scan_errors)
@@ -667,22 +679,33 @@ class LiveCollector:
             self._counts["scan_ahead"] = 1  # (the forked scan answered)
             scan_errors.extend(scan.errors)
         errors[errors_at:errors_at] = scan_errors
-        disc = self._kept(self._with_held(disc, scan.ns_fds))
-        extra = [e for e in disc.namespaces if e.inode not in drafts_by_ns and e.inode not in unreadable]
         pool = self._pool
-        if extra and pool is not None:
+        assert pool is not None  # (made before the namespaces are read)
+        known = {e.inode for e in disc.namespaces}
+        disc = self._kept(self._with_held(disc, scan.ns_fds))
+        if any(e.inode not in known for e in disc.namespaces):  # only an fd keeps them: open them now
             try:
                 _opened, more, errs = pool.sync(disc)
             except Exception as exc:
                 more, errs = {}, [CollectError("netlink", f"cannot open namespace sockets: {exc!r}")]
             errors.extend(errs)
-            unreadable.update(more)
-            for entry in extra:
-                if entry.inode in more:
-                    why = more[entry.inode]
-                    errors.append(CollectError(f"netns {entry.inode}", f"{_label(entry)}: {why}"))
-                elif (pooled := pool.entries.get(entry.inode)) is not None:
-                    drafts_by_ns[entry.inode] = self._read_namespace(pooled, errors)[0]
+            for inode, why in more.items():
+                unreadable.setdefault(inode, why)
+        for entry in disc.namespaces:
+            inode = entry.inode
+            if inode in drafts_by_ns:
+                continue
+            if inode in dumps:
+                dump = dumps[inode]
+                errors.extend(dump.errors)
+                drafts_by_ns[inode] = dump.drafts
+                self._counts["dumped"] += 1
+                self._counts["dumped_ahead"] += 1
+            elif inode in unreadable:
+                if inode in pending or inode not in known:  # (the loop said the others')
+                    errors.append(CollectError(f"netns {inode}", f"{_label(entry)}: {unreadable[inode]}"))
+            elif (pooled := pool.entries.get(inode)) is not None:
+                drafts_by_ns[inode] = self._read_namespace(pooled, errors)[0]
         shown = [e for e in disc.namespaces if e.inode in drafts_by_ns or e.inode in unreadable]
         return scan, disc, shown
 

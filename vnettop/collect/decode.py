@@ -27,7 +27,16 @@ from typing import Any, Protocol
 from vnettop import names
 from vnettop.collect.types import LinkDraft
 from vnettop.linux.netlink import NLM_F_DUMP_INTR
-from vnettop.model import BridgeInfo, BridgePort, CollectError, FdbEntry, Link, Stats, TunInfo
+from vnettop.model import (
+    BridgeInfo,
+    BridgePort,
+    CollectError,
+    FdbEntry,
+    Link,
+    Stats,
+    TunInfo,
+    pickled_by_constructor,
+)
 
 IFF_UP = 0x1
 IFF_LOOPBACK = 0x8
@@ -48,6 +57,7 @@ STATS_FIELDS = ("rx_bytes", "tx_bytes", "rx_packets", "tx_packets", "rx_errors",
                 "rx_dropped", "tx_dropped")
 
 
+@pickled_by_constructor
 @dataclass(frozen=True, slots=True)
 class NamespaceDump:
     """One namespace's devices, decoded but not yet joined to other namespaces."""

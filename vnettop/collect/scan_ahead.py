@@ -1,44 +1,67 @@
-"""The /proc scan of a one-shot collect, run in a forked child while this process reads the namespaces.
+"""A one-shot collect shared with a forked child: the /proc scan, then namespaces from the far end.
 
-Why: `vnettop dump` collects once and exits. Its /proc scan (psutil's import, every process's fd links,
-the namespaces' socket tables) is ~35 ms of a 200-namespace dump and ~60 ms at 1000, and it needs
-nothing the namespaces' netlink answers give, nor they it, except the few namespaces that only a
-process's fd keeps alive (the collector reads those after the scan's answer). Threads cannot overlap the
-two: both are Python holding the interpreter lock (measured: a helper thread made the collect slower).
-A child made by fork() runs the scan on another processor and sends its answer back pickled (a few ms
-either side for a host's worth of processes).
+Why: `vnettop dump` collects once and exits, and nearly all of it is Python holding the interpreter lock
+(parsing ~5000 devices' messages at 1000 namespaces, the /proc scan): threads cannot overlap that
+(measured: a helper thread made the collect slower), a second process on the other processor can. After
+discovery the collector forks a child that
+  1. scans /proc as the collector would (psutil's import, every process's fd links, the namespaces'
+     socket tables: ~35 ms at 200 namespaces, ~60 at 1000), while this process opens every namespace
+     (it needs a socket in each for the resolve's nsid questions anyway) and reads them from the first;
+  2. then reads namespaces from the last, a few at a time, through sockets of its own, until the two
+     meet. Who reads which is settled on a shared page: this process writes how far it got before each
+     namespace, the child where its claims begin before each batch; each stops at the other's mark. Both
+     may read the same namespace at the meeting point (this process keeps its own reading), and
+     whatever the child did not deliver, for any reason, this process reads after it (no namespace can
+     be lost to a race or to a child that died).
+Its answers go to an anonymous file (memfd), one pickled record per batch as it goes (a pipe would
+fill and stop it), read back once it has exited; the model's records pickle as constructor calls
+(`model.pickled_by_constructor`: loading 5026 devices takes ~27 ms, against ~250 ms to parse them).
 
-When: only when the caller asks (`LiveCollector(..., scan_ahead=True)`, the CLI's one-shot commands),
+When: only when the caller asks (`LiveCollector(..., scan_ahead=True)`: the CLI's one-shot commands),
 more than one processor may run this process, and no thread but the caller's and the collecting one is
 alive: a fork copies one thread, and a lock another thread held at that moment stays held in the child.
-Whatever goes wrong in the child (it cannot be made, it dies, it answers nonsense) costs only time: the
-collector scans in-process then, as it does without this.
+Whatever goes wrong in the child (it cannot be made, it dies, it hangs, it answers nonsense) costs only
+time: the collector scans in-process and reads every namespace the child did not deliver.
 
-The child reads what the in-process scan reads and writes nothing but its answer to the pipe; it leaves
-with os._exit (no atexit handler, no flush of buffers it inherited).
+The child only reads (the same dumps and /proc files as the collector) and writes nothing but its
+answers; it leaves with os._exit (no atexit handler, no flush of buffers it inherited). A dump made
+from its socket in a namespace numbers that namespace's peers exactly as one from ours would (see the
+collector's docstring on nsids).
 """
 
 from __future__ import annotations
 
-import fcntl
+import mmap
 import os
 import pickle
+import select
+import signal
+import struct
 import threading
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from vnettop.collect.namespaces import Discovery
-    from vnettop.collect.types import ProcScan
+    from vnettop.collect.decode import NamespaceDump
+    from vnettop.collect.events import EventHub
+    from vnettop.collect.types import Discovery, ProcScan
 
-#: The pipe is grown to this (Linux's F_SETPIPE_SZ): a host's scan (~100-300 KB pickled) then fits at
-#: once, and the child is gone before the parent reads.
-PIPE_SIZE = 1 << 20
 #: Threads alive when a fork is still safe: the caller's (waiting) and the collector's worker.
 SAFE_THREADS = 2
+#: Namespaces the child claims at a time: few, since this process may wait for the last batch.
+BATCH = 8
+#: The longest the child may take (the scan of a host whose /proc hangs): then it is killed and this
+#: process does the work itself.
+CHILD_TIMEOUT = 60.0
+
+_U32 = struct.Struct("=I")
+_LEN = struct.Struct("=Q")
+#: Offsets in the shared page: the next namespace this process reads, where the child's claims begin.
+_PARENT_NEXT, _CHILD_FROM = 0, 4
 
 
 def worth_forking() -> bool:
-    """Whether a scan ahead can overlap anything here, and a fork is safe (see the module docstring)."""
+    """Whether a child can overlap anything here, and a fork is safe (see the module docstring)."""
     try:
         usable = len(os.sched_getaffinity(0))
     except OSError:
@@ -47,76 +70,159 @@ def worth_forking() -> bool:
 
 
 class ScanAhead:
-    """One /proc scan running in a child process; `result()` waits for its answer (None: scan here)."""
+    """The child at work; `claim(i)` before reading namespace i, `result()` once done with them."""
 
-    def __init__(self, pid: int, read_fd: int) -> None:
+    def __init__(self, pid: int, answers_fd: int, board: mmap.mmap) -> None:
         self._pid = pid
-        self._read_fd = read_fd
+        self._answers_fd = answers_fd
+        self._board = board
 
     @classmethod
-    def start(cls, disc: Discovery, proc_root: str, everyone: bool) -> ScanAhead | None:
-        """Fork a child that scans /proc for `disc` as `ProcScanner.scan` does; None if none could start."""
+    def start(cls, disc: Discovery, proc_root: str, everyone: bool, hub: EventHub | None = None
+              ) -> ScanAhead | None:
+        """Fork a child that scans /proc for `disc` as `ProcScanner.scan` does, then reads namespaces of
+        `disc` from the last (if `hub` is given: the pool's, for sockets without events); None if no
+        child could be made."""
         try:
-            read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+            answers_fd = os.memfd_create("vnettop-scan-ahead", os.MFD_CLOEXEC)
         except OSError:
             return None
-        try:
-            fcntl.fcntl(write_fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), PIPE_SIZE)
-        except OSError:
-            pass  # a smaller pipe only means the child waits for the parent's read
+        board = mmap.mmap(-1, 8)  # shared (MAP_SHARED | MAP_ANONYMOUS): both sides see each write
+        _U32.pack_into(board, _CHILD_FROM, len(disc.namespaces))
         parent = os.getpid()
         try:
             pid = os.fork()
         except OSError:
-            os.close(read_fd)
-            os.close(write_fd)
+            os.close(answers_fd)
+            board.close()
             return None
         if pid == 0:  # the child: never returns
-            os.close(read_fd)
-            _child(write_fd, disc, proc_root, everyone, parent)
-        os.close(write_fd)
-        return cls(pid, read_fd)
+            _child(answers_fd, board, disc, proc_root, everyone, parent, hub)
+        return cls(pid, answers_fd, board)
 
-    def result(self) -> ProcScan | None:
-        """The child's scan, or None if it gave none (the caller then scans in-process)."""
-        chunks = []
-        try:
-            while chunk := os.read(self._read_fd, PIPE_SIZE):
-                chunks.append(chunk)
-        except OSError:
-            chunks = []
-        finally:
-            os.close(self._read_fd)
-            try:
-                os.waitpid(self._pid, 0)
-            except ChildProcessError:
-                pass
-        if not chunks:
-            return None
-        try:
-            answer = pickle.loads(b"".join(chunks))
-        except Exception:  # cut short (the child was killed mid-write): scan here
-            return None
+    def claim(self, index: int) -> bool:
+        """This process is about to read namespace `index` (in discovery order): False if the child
+        has claimed it (it and every later one are the child's; stop there)."""
+        _U32.pack_into(self._board, _PARENT_NEXT, index + 1)
+        return index < _U32.unpack_from(self._board, _CHILD_FROM)[0]
+
+    def result(self) -> tuple[ProcScan | None, dict[int, NamespaceDump]]:
+        """Stop the child's claims, wait for it, and take its answers: the scan (None: it gave none,
+        scan in-process) and the namespaces it read, by inode."""
+        _U32.pack_into(self._board, _PARENT_NEXT, 0xFFFFFFFF)
+        records = _records(self._answers_fd) if _wait(self._pid, CHILD_TIMEOUT) else []
+        os.close(self._answers_fd)
+        self._board.close()
         from vnettop.collect.types import ProcScan
 
-        return answer if isinstance(answer, ProcScan) else None
+        scan = records[0] if records and isinstance(records[0], ProcScan) else None
+        dumps: dict[int, NamespaceDump] = {}
+        for record in records[1:]:
+            if isinstance(record, dict):
+                dumps.update(record)
+        return scan, dumps
 
 
-def _child(write_fd: int, disc: Discovery, proc_root: str, everyone: bool, parent: int) -> None:
-    """Scan, write the pickled answer, exit; any failure exits with nothing written."""
+def _wait(pid: int, timeout: float) -> bool:
+    """Wait for the child to exit; kill it after `timeout` s. True if it exited by itself."""
+    exited = True
+    try:
+        pidfd = os.pidfd_open(pid)
+    except OSError:
+        pidfd = None
+    if pidfd is not None:
+        try:
+            poll = select.poll()
+            poll.register(pidfd, select.POLLIN)
+            if not poll.poll(int(timeout * 1000)):
+                exited = False
+                os.kill(pid, signal.SIGKILL)
+        finally:
+            os.close(pidfd)
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+    return exited
+
+
+def _records(fd: int) -> list[Any]:
+    """The whole records the child wrote (a cut last one, if it was killed mid-write, is left out)."""
+    out: list[Any] = []
+    try:
+        data = os.pread(fd, os.fstat(fd).st_size, 0)
+    except OSError:
+        return out
+    pos = 0
+    while pos + _LEN.size <= len(data):
+        (size,) = _LEN.unpack_from(data, pos)
+        pos += _LEN.size
+        if pos + size > len(data):
+            break
+        try:
+            out.append(pickle.loads(data[pos:pos + size]))
+        except Exception:  # not what the child meant to write: nothing after it can be trusted
+            break
+        pos += size
+    return out
+
+
+def _write(fd: int, record: object) -> None:
+    data = pickle.dumps(record, pickle.HIGHEST_PROTOCOL)
+    view = memoryview(_LEN.pack(len(data)) + data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _child(fd: int, board: mmap.mmap, disc: Discovery, proc_root: str, everyone: bool, parent: int,
+           hub: EventHub | None) -> None:
+    """Scan, then read namespaces from the far end; write each answer as it is ready; exit."""
     status = 1
     try:
-        from vnettop.collect.processes import ProcScanner
+        scan: ProcScan | None = None
+        try:
+            from vnettop.collect.processes import ProcScanner
 
-        # The parent's namespace fds are vnettop's own (its sockets pin every namespace it reads), as
-        # this process's are for an in-process scan; this child is in no listing the scan reads.
-        scanner = ProcScanner(proc_root, self_pid=parent)
-        data = pickle.dumps(scanner.scan(disc, full=False, everyone=everyone), pickle.HIGHEST_PROTOCOL)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(write_fd, view):]
+            # The parent's namespace fds are vnettop's own (its sockets pin every namespace it reads),
+            # as this process's are for an in-process scan; this child is in no listing the scan reads.
+            scan = ProcScanner(proc_root, self_pid=parent).scan(disc, full=False, everyone=everyone)
+        except Exception:
+            pass  # the parent scans itself
+        _write(fd, scan)
+        if hub is not None:
+            _read_from_the_end(disc, proc_root, hub, board, lambda dumps: _write(fd, dumps))
         status = 0
-    except BaseException:  # the parent scans itself on any failure; nothing to tell here
+    except BaseException:  # the parent reads what is missing itself; nothing to tell here
         pass
     finally:
         os._exit(status)
+
+
+def _read_from_the_end(disc: Discovery, proc_root: str, hub: EventHub, board: mmap.mmap,
+                       send: Callable[[dict[int, NamespaceDump]], None]) -> None:
+    """Claim namespaces of `disc` from the last, BATCH at a time, and read each through a socket of our
+    own, until the parent's mark is reached."""
+    from dataclasses import replace
+
+    from vnettop.collect.dump import dump_namespace
+    from vnettop.collect.nspool import NsPool
+
+    entries = disc.namespaces
+    pool = NsPool(hub, proc_root, events=False)
+    end = len(entries)
+    try:
+        while True:
+            start = max(end - BATCH, _U32.unpack_from(board, _PARENT_NEXT)[0])
+            if start >= end:
+                return
+            _U32.pack_into(board, _CHILD_FROM, start)
+            pool.sync(replace(disc, namespaces=entries[start:end]))  # (and the last batch's closed)
+            dumps: dict[int, NamespaceDump] = {}
+            for entry in entries[start:end]:
+                pooled = pool.entries.get(entry.inode)
+                if pooled is not None:  # (one we cannot enter: the parent says why)
+                    dumps[entry.inode] = dump_namespace(pooled.ipr, pooled.inode, pooled.stats)
+            send(dumps)
+            end = start
+    finally:
+        pool.close()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from vnettop.model import CollectError, Link, NsFd, Process
+from vnettop.model import CollectError, Link, NsFd, Process, pickled_by_constructor
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,3 +80,7 @@ class ProcScan:
     complete: bool = True
     #: nsfs inode -> the fds processes hold on that network namespace (vnettop's own excluded).
     ns_fds: dict[int, tuple[NsFd, ...]] = field(default_factory=dict)
+
+
+for _cls in (NsEntry, LinkDraft, TunFd, ProcScan):
+    pickled_by_constructor(_cls)
