@@ -33,13 +33,17 @@ def main() -> int:
     lap("import cli")
     vnettop.cli.build_parser().parse_args(["dump", "--format", "json"])
     lap("parse arguments")
-    from vnettop.collect.collector import LiveCollector
-
-    lap("import collector")
     import gc
 
     gc.disable()  # as `vnettop dump` runs (cli._without_cyclic_gc)
-    collector = LiveCollector(one_shot=True, scan_ahead=True)  # as `vnettop dump` makes it (cli)
+    from vnettop.collect.scan_ahead import ScanAhead, worth_forking
+
+    ahead = ScanAhead.start() if worth_forking() else None  # as `vnettop dump` forks it (cli.one_snapshot)
+    lap("fork ahead")
+    from vnettop.collect.collector import LiveCollector
+
+    lap("import collector")
+    collector = LiveCollector(one_shot=True, ahead=ahead)  # as `vnettop dump` makes it (cli)
     lap("LiveCollector()")
     try:
         snap = collector.collect()

@@ -25,6 +25,7 @@ from vnettop.errors import UsageError, VnettopError
 
 if TYPE_CHECKING:
     from vnettop.collect import Collector
+    from vnettop.collect.scan_ahead import ScanAhead
     from vnettop.model import Snapshot
     from vnettop.ui.fleet_hosts import FleetState
     from vnettop.ui.timeline import RecordingCollector
@@ -286,9 +287,10 @@ def _tui_source(args: argparse.Namespace) -> Snapshot | FleetState | RecordingCo
         sys.stdin = saved_stdin
 
 
-def _live_collector(args: argparse.Namespace, one_shot: bool = False) -> Collector:
-    """The kernel's collector; `one_shot` for a command that collects once and exits (see `LiveCollector`:
-    its /proc scan then runs ahead in a child, overlapping the namespaces' reads)."""
+def _live_collector(args: argparse.Namespace, one_shot: bool = False, ahead: ScanAhead | None = None
+                    ) -> Collector:
+    """The kernel's collector; `one_shot` for a command that collects once and exits, `ahead` the child
+    it forked to share the work (see `LiveCollector`)."""
     try:
         from vnettop.collect.collector import LiveCollector
         from vnettop.collect.sources.registry import make_sources
@@ -296,10 +298,8 @@ def _live_collector(args: argparse.Namespace, one_shot: bool = False) -> Collect
         raise VnettopError(f"live collection is unavailable here ({e}); try --demo or --load FILE") from None
     ovsdb = getattr(args, "ovsdb", None)
     if not ovsdb:
-        # every registered source, as it finds things
-        return LiveCollector(one_shot=one_shot, scan_ahead=one_shot)
-    return LiveCollector(sources=make_sources("/", {"ovs": {"db": ovsdb}}), one_shot=one_shot,
-                         scan_ahead=one_shot)
+        return LiveCollector(one_shot=one_shot, ahead=ahead)  # every registered source, as it finds things
+    return LiveCollector(sources=make_sources("/", {"ovs": {"db": ovsdb}}), one_shot=one_shot, ahead=ahead)
 
 
 def one_snapshot(args: argparse.Namespace) -> Snapshot:
@@ -307,11 +307,20 @@ def one_snapshot(args: argparse.Namespace) -> Snapshot:
     snap = _offline_snapshot(args)
     if snap is not None:
         return snap
-    collector = _live_collector(args, one_shot=True)
+    # First thing, before the collector is even imported: a child that discovers, scans /proc and reads
+    # a share of the namespaces meanwhile (see `scan_ahead`; here no other thread runs yet).
+    from vnettop.collect.scan_ahead import ScanAhead, worth_forking
+
+    ahead = ScanAhead.start() if worth_forking() else None
     try:
-        return collector.collect()
+        collector = _live_collector(args, one_shot=True, ahead=ahead)
+        try:
+            return collector.collect()
+        finally:
+            collector.close()
     finally:
-        collector.close()
+        if ahead is not None:
+            ahead.cancel()  # (nothing left to do once the collect took its answers)
 
 
 # -- output -------------------------------------------------------------------------------------

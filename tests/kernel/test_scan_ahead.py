@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 from typing import Any
 
 import pytest
@@ -29,15 +28,12 @@ LISTENER = ("import socket, signal; s = socket.socket(); s.bind(('127.0.0.1', 0)
             "print(s.getsockname()[1], flush=True); signal.pause()")
 
 
-@pytest.fixture(autouse=True)
-def forking_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Whatever threads this test run left behind, the fork is what is tested here (the guard that
-    refuses it with threads alive is tested in tests/pure/test_scan_ahead.py)."""
-    monkeypatch.setattr(scan_ahead, "SAFE_THREADS", threading.active_count() + 1)
-
-
 def one_shot(ahead: bool) -> tuple[Snapshot, dict[str, int]]:
-    collector = LiveCollector(sources=(), one_shot=True, scan_ahead=ahead)
+    """A one-shot collect, with a child forked ahead as `vnettop dump` forks it (the guard that refuses
+    to fork with other threads alive is tested in tests/pure/test_scan_ahead.py), or without."""
+    child = scan_ahead.ScanAhead.start() if ahead else None
+    assert child is not None or not ahead
+    collector = LiveCollector(sources=(), one_shot=True, ahead=child)
     try:
         return collector.collect(), dict(collector.last_counts)
     finally:
@@ -136,22 +132,14 @@ def many(kit: KernelKit, count: int = 24) -> set[int]:
 def slow_start(monkeypatch: pytest.MonkeyPatch) -> None:
     """This process waits, before its first namespace, until the child has claimed some: the child's
     share is then not left to how fast each side happens to be."""
-    real_start, real_claim = scan_ahead.ScanAhead.start.__func__, scan_ahead.ScanAhead.claim  # type: ignore[attr-defined]
-    totals: dict[int, int] = {}
-
-    def start(cls: type[scan_ahead.ScanAhead], disc: Any, *args: Any) -> scan_ahead.ScanAhead | None:
-        got = real_start(cls, disc, *args)
-        if got is not None:
-            totals[id(got)] = len(disc.namespaces)
-        return got
+    real_claim = scan_ahead.ScanAhead.claim
 
     def claim(self: scan_ahead.ScanAhead, index: int) -> bool:
         if index == 0:
             poll_until(lambda: scan_ahead._U32.unpack_from(self._board, scan_ahead._CHILD_FROM)[0]
-                       < totals[id(self)], timeout=30)
+                       != scan_ahead._NONE_CLAIMED, timeout=30)
         return real_claim(self, index)
 
-    monkeypatch.setattr(scan_ahead.ScanAhead, "start", classmethod(start))
     monkeypatch.setattr(scan_ahead.ScanAhead, "claim", claim)
 
 

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import types
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -268,11 +268,35 @@ def test_broken_pipe_exits_quietly() -> None:
     assert done.stderr == b""
 
 
+class FakeAhead:
+    """Stands for the child a one-shot command forks (`scan_ahead.ScanAhead`) in tests of the command
+    line alone."""
+
+    made: ClassVar[list[FakeAhead]] = []
+
+    def __init__(self) -> None:
+        self.cancelled = False
+        FakeAhead.made.append(self)
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+@pytest.fixture(autouse=True)
+def fake_child(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vnettop.collect import scan_ahead
+
+    FakeAhead.made.clear()
+    monkeypatch.setattr(scan_ahead, "worth_forking", lambda: True)
+    monkeypatch.setattr(scan_ahead.ScanAhead, "start", classmethod(lambda cls, *args: FakeAhead()))
+
+
 def test_live_collector_missing_is_one_line(capsys: pytest.CaptureFixture[str],
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "vnettop.collect.collector", None)  # import fails
     code, _, err = run_main(capsys, "dump")
     assert code == 1 and "live collection is unavailable" in one_line_error(err)
+    assert [a.cancelled for a in FakeAhead.made] == [True]  # the child forked ahead was stopped
 
 
 def test_a_one_shot_dump_collects_without_cyclic_gc_and_restores_it(
@@ -284,7 +308,7 @@ def test_a_one_shot_dump_collects_without_cyclic_gc_and_restores_it(
     seen: list[bool] = []
 
     class FakeLive:
-        def __init__(self, one_shot: bool = False, scan_ahead: bool = False) -> None:
+        def __init__(self, one_shot: bool = False, ahead: Any = None) -> None:
             pass
 
         def collect(self) -> Any:
@@ -306,9 +330,9 @@ def test_live_dump_uses_the_collector_and_closes_it(capsys: pytest.CaptureFixtur
     events: list[str] = []
 
     class FakeLive:
-        def __init__(self, one_shot: bool = False, scan_ahead: bool = False) -> None:
-            # a dump collects once: no event sockets wanted, and its /proc scan may run ahead
-            events.append(f"one_shot={one_shot} scan_ahead={scan_ahead}")
+        def __init__(self, one_shot: bool = False, ahead: Any = None) -> None:
+            # a dump collects once: no event sockets wanted, and a child forked first shares the work
+            events.append(f"one_shot={one_shot} ahead={type(ahead).__name__}")
 
         def collect(self) -> Any:
             events.append("collect")
@@ -320,7 +344,8 @@ def test_live_dump_uses_the_collector_and_closes_it(capsys: pytest.CaptureFixtur
     monkeypatch.setitem(sys.modules, "vnettop.collect.collector", types.SimpleNamespace(LiveCollector=FakeLive))
     code, out, _ = run_main(capsys, "dump", "-f", "text")
     assert code == 0 and "compute01" in out
-    assert events == ["one_shot=True scan_ahead=True", "collect", "close"]
+    assert events == ["one_shot=True ahead=FakeAhead", "collect", "close"]
+    assert [a.cancelled for a in FakeAhead.made] == [True]
 
 
 # -- the TUI and the lab are handed over, not run -------------------------------------------------

@@ -203,12 +203,14 @@ def test_an_explicit_socket_that_is_missing_is_one_error_naming_it(tmp_path: Pat
 def test_the_cli_hands_ovsdb_to_the_source(monkeypatch: pytest.MonkeyPatch,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     from vnettop import cli
+    from vnettop.collect import scan_ahead
+
+    monkeypatch.setattr(scan_ahead, "worth_forking", lambda: False)  # (the collector is a fake here)
 
     seen: dict[str, list[Any] | None] = {}
 
     class FakeLive:
-        def __init__(self, sources: list[Any] | None = None, one_shot: bool = False,
-                     scan_ahead: bool = False) -> None:
+        def __init__(self, sources: list[Any] | None = None, one_shot: bool = False, ahead: Any = None) -> None:
             seen["sources"] = sources
 
         def collect(self) -> Snapshot:

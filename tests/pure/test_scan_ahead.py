@@ -23,7 +23,7 @@ from tests.kernelkit import poll_until
 from vnettop.collect import scan_ahead
 from vnettop.collect.decode import NamespaceDump
 from vnettop.collect.events import EventHub
-from vnettop.collect.types import Discovery, NsEntry, ProcScan, TunFd
+from vnettop.collect.types import ProcScan, TunFd
 from vnettop.model import CollectError, NsFd, Process
 
 ANSWER = ProcScan((TunFd(40, 5, "vnttap0", 4026531840, True),),
@@ -52,8 +52,7 @@ def test_no_fork_with_one_processor_to_run_on(monkeypatch: pytest.MonkeyPatch) -
     assert not scan_ahead.worth_forking()
 
 
-def run_child(monkeypatch: pytest.MonkeyPatch, child: Callable[..., None], namespaces: int = 0
-              ) -> scan_ahead.ScanAhead:
+def run_child(monkeypatch: pytest.MonkeyPatch, child: Callable[..., None]) -> scan_ahead.ScanAhead:
     """Start a ScanAhead whose child runs `child(answers_fd, board)` instead of the real work, then exits."""
     def fake(fd: int, board: mmap.mmap, *args: object) -> None:
         try:
@@ -62,9 +61,7 @@ def run_child(monkeypatch: pytest.MonkeyPatch, child: Callable[..., None], names
             os._exit(0)
 
     monkeypatch.setattr(scan_ahead, "_child", fake)
-    disc = Discovery(tuple(NsEntry(4026532000 + i, (f"vnt{i}",), False, f"/run/netns/vnt{i}", ())
-                           for i in range(namespaces)), {})
-    started = scan_ahead.ScanAhead.start(disc, "/proc", False)
+    started = scan_ahead.ScanAhead.start()
     assert started is not None
     return started
 
@@ -101,7 +98,7 @@ def test_each_side_stops_at_the_others_mark(monkeypatch: pytest.MonkeyPatch) -> 
         scan_ahead._U32.pack_into(board, scan_ahead._CHILD_FROM, 6)  # claims 6..9
         scan_ahead._write(fd, {4026532000 + i: dump_of(4026532000 + i) for i in range(6, 10)})
 
-    started = run_child(monkeypatch, child, namespaces=10)
+    started = run_child(monkeypatch, child)
     poll_until(lambda: scan_ahead._U32.unpack_from(started._board, scan_ahead._CHILD_FROM)[0] == 6, timeout=10)
     for i in range(10):
         if not started.claim(i):
@@ -121,7 +118,7 @@ def test_the_child_stops_claiming_once_this_process_is_done(monkeypatch: pytest.
             time.sleep(0.001)
         scan_ahead._write(fd, {0: dump_of(0)})
 
-    started = run_child(monkeypatch, child, namespaces=10)
+    started = run_child(monkeypatch, child)
     assert started.result() == (None, {0: dump_of(0)})
 
 

@@ -19,9 +19,10 @@ Where a line belongs (the wire itself -- libc, setns, netlink framing -- is `vne
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from vnettop.model import Snapshot
+if TYPE_CHECKING:  # (a one-shot command forks its helper before the model is imported: `scan_ahead`)
+    from vnettop.model import Snapshot
 
 
 class Collector(Protocol):

@@ -26,8 +26,8 @@ main thread) and waits for that worker. `wait_for_change()` runs in the caller's
 the event sockets' fds.
 
 Safety: the collector never creates a namespace (no pyroute2 `netns=`), never sends RTM_NEWNSID, never
-mounts, never opens /dev/net/tun, and forks only for a one-shot command's /proc scan when asked
-(`scan_ahead`: the child reads and exits). Partial failures (a namespace vanishing mid-scan,
+mounts, never opens /dev/net/tun and never forks (a one-shot command may hand it a child it forked,
+`scan_ahead`, which only reads). Partial failures (a namespace vanishing mid-scan,
 permission denied, no root) end up in `Snapshot.errors`, never raised.
 
 Namespace ids (nsids): what reading costs, exactly. The kernel numbers namespaces lazily: when it fills a
@@ -61,7 +61,7 @@ from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timezone
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from vnettop.collect.counters import dump_stats
 from vnettop.collect.events import FDB_ONLY, EventHub, FdbFields, NetlinkEvent
@@ -71,6 +71,9 @@ from vnettop.collect.refs import ResolveCache
 from vnettop.collect.sources import Source
 from vnettop.collect.sources.enrich import SourceSet
 from vnettop.collect.types import Discovery, LinkDraft, NsEntry, ProcScan
+
+if TYPE_CHECKING:
+    from vnettop.collect.scan_ahead import ScanAhead
 from vnettop.linux.libc import name_this_thread
 from vnettop.model import CollectError, Host, Link, Namespace, NsFd, Process, Snapshot, Stats
 
@@ -165,21 +168,20 @@ class LiveCollector:
     def __init__(self, proc_root: str = "/proc", run_root: str = "/run",
                  sources: Sequence[Source] | None = None,
                  only: Callable[[NsEntry], bool] | None = None, one_shot: bool = False,
-                 scan_ahead: bool = False) -> None:
+                 ahead: ScanAhead | None = None) -> None:
         """`sources`: the other sources of truth to ask after the kernel (None: every registered one,
         reading under "/"; () : none, a kernel picture only). `only`: read just the namespaces it
         accepts (None: all), e.g. the few a change names, for a picture that costs the same at any
         host size (the mutator's guards). `one_shot`: for a command that collects once (`dump`): no
         event socket per namespace, no janitor and no source's watches, which only serve the collects
         after it (a later collect then sees what changed only as the counters check does).
-        `scan_ahead`: a first collect's /proc scan runs in a forked child while this process reads the
-        namespaces, where that is safe and can overlap (`scan_ahead.worth_forking`); for a command that
-        collects once and exits."""
+        `ahead`: a child forked by a one-shot command (`scan_ahead.ScanAhead.start`) that scans /proc and
+        reads a share of the namespaces for the first collect, while this process reads the others."""
         self.proc_root = proc_root
         self.run_root = run_root
         self._only = only
         self._one_shot = one_shot
-        self._scan_ahead = scan_ahead
+        self._ahead = ahead
         #: The child's scan read every process's fds (as a first in-process scan does): no rescan.
         self._ahead_read_all = False
         if sources is None:
@@ -243,6 +245,9 @@ class LiveCollector:
             if self._closed:
                 return
             self._closed = True
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:  # handed over, never used
+            ahead.cancel()
         self._hub.close()
         self._sources.close()
         try:
@@ -646,21 +651,13 @@ class LiveCollector:
             return self._ahead_read_all
         return bool(self._scanner.last_read_all)
 
-    def _start_scan_ahead(self, disc: Discovery) -> Any:
-        """A first collect's /proc scan and a share of its namespaces' reads forked ahead
-        (`scan_ahead`), or None: all of it in-process."""
-        if not self._scan_ahead or self._scanner is not None or self._ahead_read_all:
-            return None
-        from vnettop.collect.scan_ahead import ScanAhead, worth_forking
+    def _start_scan_ahead(self, disc: Discovery) -> ScanAhead | None:
+        """The child the caller forked ahead, for the first collect only (None: all of it in-process)."""
+        ahead, self._ahead = self._ahead, None
+        return ahead
 
-        if not worth_forking():
-            return None
-        # The child reads namespaces too only for a pool without event sockets (it makes none).
-        return ScanAhead.start(disc, self.proc_root, self._discoverer.looked_all,
-                               self._hub if self._one_shot else None)
-
-    def _join_scan_ahead(self, ahead: Any, disc: Discovery, pending: set[int], errors: list[CollectError],
-                         errors_at: int, unreadable: dict[int, str],
+    def _join_scan_ahead(self, ahead: ScanAhead, disc: Discovery, pending: set[int],
+                         errors: list[CollectError], errors_at: int, unreadable: dict[int, str],
                          drafts_by_ns: dict[int, tuple[LinkDraft, ...]]
                          ) -> tuple[ProcScan, Discovery, list[NsEntry]]:
         """After this process read its share of the namespaces: the child's scan (or an in-process one

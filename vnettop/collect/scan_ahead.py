@@ -1,25 +1,29 @@
 """A one-shot collect shared with a forked child: the /proc scan, then namespaces from the far end.
 
 Why: `vnettop dump` collects once and exits, and nearly all of it is Python holding the interpreter lock
-(parsing ~5000 devices' messages at 1000 namespaces, the /proc scan): threads cannot overlap that
-(measured: a helper thread made the collect slower), a second process on the other processor can. After
-discovery the collector forks a child that
-  1. scans /proc as the collector would (psutil's import, every process's fd links, the namespaces'
-     socket tables: ~35 ms at 200 namespaces, ~60 at 1000), while this process opens every namespace
-     (it needs a socket in each for the resolve's nsid questions anyway) and reads them from the first;
+(importing, parsing ~5000 devices' messages at 1000 namespaces, the /proc scan): threads cannot overlap
+that (measured: a helper thread made the collect slower), a second process on the other processor can.
+A one-shot command forks the child first thing, before this process imports the collector, and the
+child
+  1. discovers the namespaces and scans /proc as the collector would (psutil's import, every process's
+     fd links, the namespaces' socket tables: ~35 ms at 200 namespaces, ~60 at 1000), while this process
+     imports the collector, discovers, and opens every namespace (it needs a socket in each for the
+     resolve's nsid questions anyway) and reads them from the first;
   2. then reads namespaces from the last, a few at a time, through sockets of its own, until the two
      meet. Who reads which is settled on a shared page: this process writes how far it got before each
      namespace, the child where its claims begin before each batch; each stops at the other's mark. Both
      may read the same namespace at the meeting point (this process keeps its own reading), and
      whatever the child did not deliver, for any reason, this process reads after it (no namespace can
-     be lost to a race or to a child that died).
+     be lost to a race or to a child that died). The two discoveries are made a few ms apart: should a
+     namespace come or go between them, the marks only misplace the meeting point, since the child's
+     answers are taken by namespace inode, for the namespaces this process discovered.
 Its answers go to an anonymous file (memfd), one pickled record per batch as it goes (a pipe would
 fill and stop it), read back once it has exited; the model's records pickle as constructor calls
 (`model.pickled_by_constructor`: loading 5026 devices takes ~27 ms, against ~250 ms to parse them).
 
-When: only when the caller asks (`LiveCollector(..., scan_ahead=True)`: the CLI's one-shot commands),
-more than one processor may run this process, and no thread but the caller's and the collecting one is
-alive: a fork copies one thread, and a lock another thread held at that moment stays held in the child.
+When: only when the caller asks (the CLI's one-shot commands hand it to `LiveCollector(ahead=...)`),
+more than one processor may run this process, and no other thread is alive: a fork copies one thread,
+and a lock another thread held at that moment would stay held in the child.
 Whatever goes wrong in the child (it cannot be made, it dies, it hangs, it answers nonsense) costs only
 time: the collector scans in-process and reads every namespace the child did not deliver.
 
@@ -33,7 +37,6 @@ from __future__ import annotations
 
 import mmap
 import os
-import pickle
 import select
 import signal
 import struct
@@ -46,8 +49,8 @@ if TYPE_CHECKING:
     from vnettop.collect.events import EventHub
     from vnettop.collect.types import Discovery, ProcScan
 
-#: Threads alive when a fork is still safe: the caller's (waiting) and the collector's worker.
-SAFE_THREADS = 2
+#: Threads alive when a fork is still safe: the caller's only.
+SAFE_THREADS = 1
 #: Namespaces the child claims at a time: few, since this process may wait for the last batch.
 BATCH = 8
 #: The longest the child may take (the scan of a host whose /proc hangs): then it is killed and this
@@ -56,6 +59,8 @@ CHILD_TIMEOUT = 60.0
 
 _U32 = struct.Struct("=I")
 _LEN = struct.Struct("=Q")
+#: The child's mark before it claims anything.
+_NONE_CLAIMED = 0xFFFFFFFF
 #: Offsets in the shared page: the next namespace this process reads, where the child's claims begin.
 _PARENT_NEXT, _CHILD_FROM = 0, 4
 
@@ -76,19 +81,18 @@ class ScanAhead:
         self._pid = pid
         self._answers_fd = answers_fd
         self._board = board
+        self._done = False
 
     @classmethod
-    def start(cls, disc: Discovery, proc_root: str, everyone: bool, hub: EventHub | None = None
-              ) -> ScanAhead | None:
-        """Fork a child that scans /proc for `disc` as `ProcScanner.scan` does, then reads namespaces of
-        `disc` from the last (if `hub` is given: the pool's, for sockets without events); None if no
-        child could be made."""
+    def start(cls, proc_root: str = "/proc", run_root: str = "/run", share: bool = True) -> ScanAhead | None:
+        """Fork a child that discovers the namespaces and scans /proc as the collector would, then (with
+        `share`) reads namespaces from the last; None if no child could be made."""
         try:
             answers_fd = os.memfd_create("vnettop-scan-ahead", os.MFD_CLOEXEC)
         except OSError:
             return None
         board = mmap.mmap(-1, 8)  # shared (MAP_SHARED | MAP_ANONYMOUS): both sides see each write
-        _U32.pack_into(board, _CHILD_FROM, len(disc.namespaces))
+        _U32.pack_into(board, _CHILD_FROM, _NONE_CLAIMED)
         parent = os.getpid()
         try:
             pid = os.fork()
@@ -97,7 +101,7 @@ class ScanAhead:
             board.close()
             return None
         if pid == 0:  # the child: never returns
-            _child(answers_fd, board, disc, proc_root, everyone, parent, hub)
+            _child(answers_fd, board, proc_root, run_root, share, parent)
         return cls(pid, answers_fd, board)
 
     def claim(self, index: int) -> bool:
@@ -109,7 +113,10 @@ class ScanAhead:
     def result(self) -> tuple[ProcScan | None, dict[int, NamespaceDump]]:
         """Stop the child's claims, wait for it, and take its answers: the scan (None: it gave none,
         scan in-process) and the namespaces it read, by inode."""
-        _U32.pack_into(self._board, _PARENT_NEXT, 0xFFFFFFFF)
+        if self._done:
+            return None, {}
+        self._done = True
+        _U32.pack_into(self._board, _PARENT_NEXT, _NONE_CLAIMED)
         records = _records(self._answers_fd) if _wait(self._pid, CHILD_TIMEOUT) else []
         os.close(self._answers_fd)
         self._board.close()
@@ -121,6 +128,18 @@ class ScanAhead:
             if isinstance(record, dict):
                 dumps.update(record)
         return scan, dumps
+
+    def cancel(self) -> None:
+        """Stop and reap the child if its answers were not taken (the command failed before collecting)."""
+        if not self._done:
+            self._done = True
+            try:
+                os.kill(self._pid, signal.SIGKILL)
+            except OSError:
+                pass
+            _wait(self._pid, CHILD_TIMEOUT)
+            os.close(self._answers_fd)
+            self._board.close()
 
 
 def _wait(pid: int, timeout: float) -> bool:
@@ -148,6 +167,8 @@ def _wait(pid: int, timeout: float) -> bool:
 
 def _records(fd: int) -> list[Any]:
     """The whole records the child wrote (a cut last one, if it was killed mid-write, is left out)."""
+    import pickle
+
     out: list[Any] = []
     try:
         data = os.pread(fd, os.fstat(fd).st_size, 0)
@@ -168,28 +189,43 @@ def _records(fd: int) -> list[Any]:
 
 
 def _write(fd: int, record: object) -> None:
+    import pickle
+
     data = pickle.dumps(record, pickle.HIGHEST_PROTOCOL)
     view = memoryview(_LEN.pack(len(data)) + data)
     while view:
         view = view[os.write(fd, view):]
 
 
-def _child(fd: int, board: mmap.mmap, disc: Discovery, proc_root: str, everyone: bool, parent: int,
-           hub: EventHub | None) -> None:
-    """Scan, then read namespaces from the far end; write each answer as it is ready; exit."""
+def _child(fd: int, board: mmap.mmap, proc_root: str, run_root: str, share: bool, parent: int) -> None:
+    """Discover, scan, then read namespaces from the far end; write each answer as it is ready; exit."""
     status = 1
     try:
+        from vnettop.collect.namespaces import Discoverer
+
+        discoverer = Discoverer(proc_root, run_root)
+        disc = discoverer.discover()
         scan: ProcScan | None = None
         try:
+            from dataclasses import replace
+
             from vnettop.collect.processes import ProcScanner
 
-            # The parent's namespace fds are vnettop's own (its sockets pin every namespace it reads),
-            # as this process's are for an in-process scan; this child is in no listing the scan reads.
-            scan = ProcScanner(proc_root, self_pid=parent).scan(disc, full=False, everyone=everyone)
+            # The parent's namespace fds are vnettop's own (its sockets pin every namespace it reads), as
+            # an in-process scan's own are; this child, a part of the parent, is not scanned at all (it
+            # holds what the parent held when it forked, and holds nothing else).
+            me = os.getpid()
+            mine = replace(disc, pid_netns={p: n for p, n in disc.pid_netns.items() if p != me},
+                           pids=None if disc.pids is None else disc.pids - {me})
+            scan = ProcScanner(proc_root, self_pid=parent).scan(mine, full=False,
+                                                                everyone=discoverer.looked_all)
         except Exception:
             pass  # the parent scans itself
         _write(fd, scan)
-        if hub is not None:
+        if share:
+            from vnettop.collect.events import EventHub
+
+            hub = EventHub(run_root, watch_dirs=False)  # (the pool wants one; it gets no event socket)
             _read_from_the_end(disc, proc_root, hub, board, lambda dumps: _write(fd, dumps))
         status = 0
     except BaseException:  # the parent reads what is missing itself; nothing to tell here
