@@ -184,3 +184,25 @@ def test_namespaces_the_child_claimed_but_never_delivered_are_read_here(
     assert counts["scan_ahead"] == 1 and 1 <= counts["dumped_ahead"] <= scan_ahead.BATCH, counts
     alone, _ = one_shot(False)
     assert whole_picture(shared, inodes, kit.tag) == whole_picture(alone, inodes, kit.tag)
+
+
+ONE_SHOT = r"""
+import sys, threading
+from vnettop.collect.collector import LiveCollector
+collector = LiveCollector(sources=(), one_shot=True)
+on_main = []
+real = collector._collect
+collector._collect = lambda: (on_main.append(threading.current_thread() is threading.main_thread()), real())[1]
+snap = collector.collect()
+collector.close()
+print(on_main == [True], threading.active_count(), "concurrent.futures" in sys.modules, len(snap.links) > 0)
+"""
+
+
+def test_a_one_shot_collect_runs_on_the_callers_thread_without_a_thread_pool() -> None:
+    """A command that collects once has one thread: the collector does the work on it (no worker, no
+    pool: ~4 ms of imports a dump does not pay), and leaves no thread behind."""
+    done = subprocess.run([sys.executable, "-c", ONE_SHOT], capture_output=True, text=True, timeout=60,
+                          cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "1", "False", "True"]

@@ -23,11 +23,13 @@ import os
 import socket
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from vnettop.linux.libc import CLONE_NEWNET, setns
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 T = TypeVar("T")
 
@@ -136,6 +138,8 @@ class _Opener:
     def make(self, ns_fd: int, protocol: int) -> socket.socket:
         with self._lock:
             if self._pool is None:
+                from concurrent.futures import ThreadPoolExecutor  # (only if used: ~4 ms to import)
+
                 self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vnettop-setns")
             pool = self._pool
             future = pool.submit(self._visit, ns_fd, protocol)
