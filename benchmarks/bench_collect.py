@@ -91,6 +91,7 @@ def dump_phases() -> str:
         return f"failed: {proc.stderr.strip()[-500:]}"
     d = json.loads(proc.stdout.strip().splitlines()[-1])
     stages = d.pop("collector_stages", {})
+    ahead = d.pop("ahead", None)
     rss, size, inside = d.pop("maxrss_mb"), d.pop("json_bytes"), d.pop("inside_ms")
     started, ended = d.pop("started_at", None), d.pop("ended_at", None)
     if started is None or ended is None:  # an older dump_phases: start-up and shut-down together
@@ -100,7 +101,9 @@ def dump_phases() -> str:
     parts += [f"{k} {v:.0f}" for k, v in d.items()]
     if started is not None and ended is not None:
         parts.append(f"interpreter shut-down {(exited - ended) * 1000:.0f}")
-    return (f"wall {wall:.0f} ms = " + ", ".join(parts) + f" (collect stages: {_stages(stages)}); "
+    shared = ("no child forked ahead" if not ahead or not ahead["child"] else
+              f"the child forked ahead read {ahead['read_by_child']} of {ahead['namespaces']} namespaces")
+    return (f"wall {wall:.0f} ms = " + ", ".join(parts) + f" (collect stages: {_stages(stages)}; {shared}); "
             f"JSON {size / 1e6:.2f} MB, peak RSS {rss:.1f} MB")
 
 

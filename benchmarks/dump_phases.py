@@ -68,6 +68,9 @@ def main() -> int:
     phases["inside_ms"] = (time.perf_counter() - T_START) * 1000
     phases["started_at"] = STARTED_AT
     phases["collector_stages"] = collector.last_timings  # type: ignore[assignment]
+    counts = collector.last_counts
+    phases["ahead"] = {"child": ahead is not None, "read_by_child": counts.get("dumped_ahead", 0),  # type: ignore[assignment]
+                       "namespaces": counts.get("dumped", 0)}
     phases["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     phases["json_bytes"] = len(text)
     phases["ended_at"] = time.time()

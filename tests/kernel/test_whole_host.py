@@ -105,7 +105,7 @@ def test_collecting_while_namespaces_come_and_go(kit: KernelKit, collector: Live
 
 
 _AS_NOBODY = """
-import importlib, json, os, pkgutil
+import concurrent.futures.thread, importlib, json, os, pkgutil
 import pyroute2.iproute.linux
 import vnettop.collect
 from vnettop.collect.collector import LiveCollector
