@@ -153,7 +153,7 @@ def whole_picture(snap: Snapshot, inodes: set[int], tag: str) -> list[tuple[Any,
 def test_namespaces_read_by_the_child_give_the_same_picture(kit: KernelKit, slow_start: None) -> None:
     inodes = many(kit)  # (root's devices of this test: by their names)
     shared, counts = one_shot(True)
-    assert counts["scan_ahead"] == 1 and counts["dumped_ahead"] >= 1, counts
+    assert counts["scan_ahead"] == 1 and counts["dumped_ahead"] >= 1 and counts["discovered_ahead"] == 1, counts
     alone, alone_counts = one_shot(False)
     assert alone_counts["dumped_ahead"] == 0
     assert whole_picture(shared, inodes, kit.tag) == whole_picture(alone, inodes, kit.tag)
@@ -175,7 +175,7 @@ def test_namespaces_the_child_claimed_but_never_delivered_are_read_here(
 
     def write(fd: int, record: object) -> None:
         written.append(1)
-        if len(written) == 3:  # (the scan, a first batch, then death)
+        if len(written) == 4:  # (the discovery, the scan, a first batch, then death)
             os._exit(1)
         real_write(fd, record)
 

@@ -23,13 +23,16 @@ from tests.kernelkit import poll_until
 from vnettop.collect import scan_ahead
 from vnettop.collect.decode import NamespaceDump
 from vnettop.collect.events import EventHub
-from vnettop.collect.types import ProcScan, TunFd
+from vnettop.collect.types import Discovery, NsEntry, ProcScan, TunFd
 from vnettop.model import CollectError, NsFd, Process
 
 ANSWER = ProcScan((TunFd(40, 5, "vnttap0", 4026531840, True),),
                   {4026531840: (Process(40, "qemu", "qemu -nic tap", "root"),)},
                   (CollectError("proc", "one process vanished"),), {40: (7,)}, complete=True,
                   ns_fds={4026532001: (NsFd(41, 3),)})
+
+
+DISCOVERY = Discovery((NsEntry(4026531840, (), True, "/proc/1/ns/net", (1,)),), {1: 4026531840}, pids=frozenset({1}))
 
 
 def test_forks_only_with_no_other_thread_alive(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -56,7 +59,7 @@ def run_child(monkeypatch: pytest.MonkeyPatch, child: Callable[..., None]) -> sc
     """Start a ScanAhead whose child runs `child(answers_fd, board)` instead of the real work, then exits."""
     def fake(fd: int, board: mmap.mmap, *args: object) -> None:
         try:
-            child(fd, board)
+            child(fd, board, args[-1])  # (the last: the pipe that says the discovery is there)
         finally:
             os._exit(0)
 
@@ -72,20 +75,39 @@ def dump_of(inode: int) -> NamespaceDump:
 
 def test_the_answers_come_back_equal_whatever_their_size(monkeypatch: pytest.MonkeyPatch) -> None:
     big = {4026532000 + i: dump_of(4026532000 + i) for i in range(30000)}
-    started = run_child(monkeypatch, lambda fd, board: (scan_ahead._write(fd, ANSWER), scan_ahead._write(fd, big)))
+    started = run_child(monkeypatch, lambda fd, board, ready: (scan_ahead._write(fd, DISCOVERY), scan_ahead._write(fd, ANSWER),
+                                                        scan_ahead._write(fd, big)))
     assert started.result() == (ANSWER, big)
 
 
 def test_a_cut_or_foreign_answer_is_left_out(monkeypatch: pytest.MonkeyPatch) -> None:
-    def cut(fd: int, board: object) -> None:
+    def cut(fd: int, board: object, ready: int) -> None:
+        scan_ahead._write(fd, DISCOVERY)
         scan_ahead._write(fd, ANSWER)
         scan_ahead._write(fd, {1: dump_of(1)})
         whole = scan_ahead._LEN.pack(999) + b"only part of a record"
         os.write(fd, whole)
 
     assert run_child(monkeypatch, cut).result() == (ANSWER, {1: dump_of(1)})
-    assert run_child(monkeypatch, lambda fd, board: scan_ahead._write(fd, {"not": "a scan"})).result() == (None, {})
-    assert run_child(monkeypatch, lambda fd, board: None).result() == (None, {})
+    foreign = run_child(monkeypatch, lambda fd, board, ready: (scan_ahead._write(fd, DISCOVERY),
+                                                        scan_ahead._write(fd, {"not": "a scan"})))
+    assert foreign.result() == (None, {})
+    assert run_child(monkeypatch, lambda fd, board, ready: None).result() == (None, {})
+
+
+def test_the_discovery_is_taken_once_the_child_says_it_is_there(monkeypatch: pytest.MonkeyPatch) -> None:
+    def child(fd: int, board: mmap.mmap, ready: int) -> None:
+        scan_ahead._write(fd, DISCOVERY)
+        os.write(ready, b"d")
+        scan_ahead._write(fd, ANSWER)
+
+    started = run_child(monkeypatch, child)
+    assert started.discovery() == DISCOVERY
+    assert started.result() == (ANSWER, {})
+    # A child that dies before its discovery: none (this process discovers itself), and no wait.
+    died = run_child(monkeypatch, lambda fd, board, ready: scan_ahead._write(fd, DISCOVERY))
+    assert died.discovery() is None
+    assert died.result() == (None, {})
 
 
 def test_each_side_stops_at_the_others_mark(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -93,7 +115,8 @@ def test_each_side_stops_at_the_others_mark(monkeypatch: pytest.MonkeyPatch) -> 
     not claim below this process's, as `_read_from_the_end` does with real namespaces."""
     claimed: list[int] = []
 
-    def child(fd: int, board: mmap.mmap) -> None:
+    def child(fd: int, board: mmap.mmap, ready: int) -> None:
+        scan_ahead._write(fd, DISCOVERY)
         scan_ahead._write(fd, None)
         scan_ahead._U32.pack_into(board, scan_ahead._CHILD_FROM, 6)  # claims 6..9
         scan_ahead._write(fd, {4026532000 + i: dump_of(4026532000 + i) for i in range(6, 10)})
@@ -112,8 +135,9 @@ def test_each_side_stops_at_the_others_mark(monkeypatch: pytest.MonkeyPatch) -> 
 def test_the_child_stops_claiming_once_this_process_is_done(monkeypatch: pytest.MonkeyPatch) -> None:
     """`result()` moves this process's mark past every namespace: a child still claiming finds nothing
     left (it would otherwise read namespaces nobody waits for)."""
-    def child(fd: int, board: mmap.mmap) -> None:
-        scan_ahead._write(fd, None)  # (the first record is always the scan's)
+    def child(fd: int, board: mmap.mmap, ready: int) -> None:
+        scan_ahead._write(fd, DISCOVERY)  # (the first records are always the discovery and the scan)
+        scan_ahead._write(fd, None)
         while scan_ahead._U32.unpack_from(board, scan_ahead._PARENT_NEXT)[0] < 10:
             time.sleep(0.001)
         scan_ahead._write(fd, {0: dump_of(0)})

@@ -374,13 +374,16 @@ class LiveCollector:
             held_at[0] = self._held
             return time.perf_counter()
 
-        disc = self._kept(self._discoverer.discover())
+        ahead = self._take_ahead()
+        # The child forked ahead discovered while this process was importing: its discovery, so that both
+        # count the namespaces alike (else, or if it gave none, discover here).
+        found = ahead.discovery() if ahead is not None else None
+        disc = self._kept(found if found is not None else self._discoverer.discover())
         errors.extend(disc.errors)
         t = lap("discover", t0)
         # The /proc scan before the namespaces are opened: it finds the namespaces kept alive only by a
         # process's fd, which must be read like the others. A tun/tap change seen in the dumps below asks
         # for a full rescan afterwards (a known process may have attached to a new device).
-        ahead = self._start_scan_ahead(disc)
         scan_errors_at = len(errors)
         if ahead is None:
             scan = self._scan(disc, False, errors)
@@ -407,7 +410,8 @@ class LiveCollector:
         drafts_by_ns: dict[int, tuple[LinkDraft, ...]] = {}
         stats_by_ns: dict[int, dict[int, Stats]] = {}
         counts = {"dumped": 0, "counters": 0, "idle": 0, "fdb_only": 0, "fdb_applied": 0, "links_only": 0,
-                  "nsid_queries": -pool.nsid_queries, "scan_ahead": 0, "dumped_ahead": 0}
+                  "nsid_queries": -pool.nsid_queries, "scan_ahead": 0, "dumped_ahead": 0,
+                  "discovered_ahead": int(found is not None)}
         self._counts = counts
         tun_changed = False
         shown: list[NsEntry] = []
@@ -665,7 +669,7 @@ class LiveCollector:
             return self._ahead_read_all
         return bool(self._scanner.last_read_all)
 
-    def _start_scan_ahead(self, disc: Discovery) -> ScanAhead | None:
+    def _take_ahead(self) -> ScanAhead | None:
         """The child the caller forked ahead, for the first collect only (None: all of it in-process)."""
         ahead, self._ahead = self._ahead, None
         return ahead

@@ -5,20 +5,22 @@ Why: `vnettop dump` collects once and exits, and nearly all of it is Python hold
 that (measured: a helper thread made the collect slower), a second process on the other processor can.
 A one-shot command forks the child first thing, before this process imports the collector, and the
 child
-  1. discovers the namespaces and scans /proc as the collector would (psutil's import, every process's
-     fd links, the namespaces' socket tables: ~35 ms at 200 namespaces, ~60 at 1000), while this process
-     imports the collector, discovers, and opens every namespace (it needs a socket in each for the
-     resolve's nsid questions anyway) and reads them from the first;
+  1. discovers the namespaces (this process takes that discovery, so both count the namespaces alike)
+     and scans /proc as the collector would (psutil's import, every process's fd links, the namespaces'
+     socket tables: ~35 ms at 200 namespaces, ~60 at 1000), while this process imports the collector,
+     opens every namespace (it needs a socket in each for the resolve's nsid questions anyway) and reads
+     them from the first;
   2. then reads namespaces from the last, a few at a time, through sockets of its own, until the two
      meet. Who reads which is settled on a shared page: this process writes how far it got before each
      namespace, the child where its claims begin before each batch; each stops at the other's mark. Both
      may read the same namespace at the meeting point (this process keeps its own reading), and
      whatever the child did not deliver, for any reason, this process reads after it (no namespace can
-     be lost to a race or to a child that died). The two discoveries are made a few ms apart: should a
-     namespace come or go between them, the marks only misplace the meeting point, since the child's
+     be lost to a race or to a child that died). Should the child die before its discovery, this
+     process discovers itself: the marks then only misplace the meeting point, since the child's
      answers are taken by namespace inode, for the namespaces this process discovered.
-Its answers go to an anonymous file (memfd), one pickled record per batch as it goes (a pipe would
-fill and stop it), read back once it has exited; the model's records pickle as constructor calls
+Its answers go to an anonymous file (memfd), one pickled record each as it goes (a pipe would fill and
+stop it): the discovery (a byte on a pipe says it is there), the scan, then a record per batch, read
+back once it has exited; the model's records pickle as constructor calls
 (`model.pickled_by_constructor`: loading 5026 devices takes ~27 ms, against ~250 ms to parse them).
 
 When: only when the caller asks (the CLI's one-shot commands hand it to `LiveCollector(ahead=...)`),
@@ -77,10 +79,11 @@ def worth_forking() -> bool:
 class ScanAhead:
     """The child at work; `claim(i)` before reading namespace i, `result()` once done with them."""
 
-    def __init__(self, pid: int, answers_fd: int, board: mmap.mmap) -> None:
+    def __init__(self, pid: int, answers_fd: int, board: mmap.mmap, ready_fd: int) -> None:
         self._pid = pid
         self._answers_fd = answers_fd
         self._board = board
+        self._ready_fd = ready_fd  # readable (a byte, or the end) once the discovery is written
         self._done = False
 
     @classmethod
@@ -91,18 +94,44 @@ class ScanAhead:
             answers_fd = os.memfd_create("vnettop-scan-ahead", os.MFD_CLOEXEC)
         except OSError:
             return None
+        try:
+            ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
+        except OSError:
+            os.close(answers_fd)
+            return None
         board = mmap.mmap(-1, 8)  # shared (MAP_SHARED | MAP_ANONYMOUS): both sides see each write
         _U32.pack_into(board, _CHILD_FROM, _NONE_CLAIMED)
         parent = os.getpid()
         try:
             pid = os.fork()
         except OSError:
-            os.close(answers_fd)
+            for fd in (answers_fd, ready_r, ready_w):
+                os.close(fd)
             board.close()
             return None
         if pid == 0:  # the child: never returns
-            _child(answers_fd, board, proc_root, run_root, share, parent)
-        return cls(pid, answers_fd, board)
+            os.close(ready_r)
+            _child(answers_fd, board, proc_root, run_root, share, parent, ready_w)
+        os.close(ready_w)
+        return cls(pid, answers_fd, board, ready_r)
+
+    def discovery(self) -> Discovery | None:
+        """The namespaces the child discovered (what this process would find itself a few ms later), once
+        it has; None if it died first or sent something else (discover here then)."""
+        if self._done or self._ready_fd < 0:
+            return None
+        try:
+            poll = select.poll()
+            poll.register(self._ready_fd, select.POLLIN)
+            told = bool(poll.poll(int(CHILD_TIMEOUT * 1000))) and os.read(self._ready_fd, 1) == b"d"
+        except OSError:
+            told = False
+        os.close(self._ready_fd)
+        self._ready_fd = -1
+        first = _records(self._answers_fd, 1) if told else []
+        from vnettop.collect.types import Discovery
+
+        return first[0] if first and isinstance(first[0], Discovery) else None
 
     def claim(self, index: int) -> bool:
         """This process is about to read namespace `index` (in discovery order): False if the child
@@ -118,13 +147,13 @@ class ScanAhead:
         self._done = True
         _U32.pack_into(self._board, _PARENT_NEXT, _NONE_CLAIMED)
         records = _records(self._answers_fd) if _wait(self._pid, CHILD_TIMEOUT) else []
-        os.close(self._answers_fd)
-        self._board.close()
+        self._close()
         from vnettop.collect.types import ProcScan
 
-        scan = records[0] if records and isinstance(records[0], ProcScan) else None
+        # (records: the discovery, the scan, then the namespaces read, a batch each)
+        scan = records[1] if len(records) > 1 and isinstance(records[1], ProcScan) else None
         dumps: dict[int, NamespaceDump] = {}
-        for record in records[1:]:
+        for record in records[2:]:
             if isinstance(record, dict):
                 dumps.update(record)
         return scan, dumps
@@ -138,8 +167,14 @@ class ScanAhead:
             except OSError:
                 pass
             _wait(self._pid, CHILD_TIMEOUT)
-            os.close(self._answers_fd)
-            self._board.close()
+            self._close()
+
+    def _close(self) -> None:
+        os.close(self._answers_fd)
+        if self._ready_fd >= 0:
+            os.close(self._ready_fd)
+            self._ready_fd = -1
+        self._board.close()
 
 
 def _wait(pid: int, timeout: float) -> bool:
@@ -165,8 +200,9 @@ def _wait(pid: int, timeout: float) -> bool:
     return exited
 
 
-def _records(fd: int) -> list[Any]:
-    """The whole records the child wrote (a cut last one, if it was killed mid-write, is left out)."""
+def _records(fd: int, most: int | None = None) -> list[Any]:
+    """The whole records the child wrote, the first `most` of them if given (a cut last one, if it was
+    killed mid-write, is left out)."""
     import pickle
 
     out: list[Any] = []
@@ -185,6 +221,8 @@ def _records(fd: int) -> list[Any]:
         except Exception:  # not what the child meant to write: nothing after it can be trusted
             break
         pos += size
+        if most is not None and len(out) >= most:
+            break
     return out
 
 
@@ -197,14 +235,19 @@ def _write(fd: int, record: object) -> None:
         view = view[os.write(fd, view):]
 
 
-def _child(fd: int, board: mmap.mmap, proc_root: str, run_root: str, share: bool, parent: int) -> None:
-    """Discover, scan, then read namespaces from the far end; write each answer as it is ready; exit."""
+def _child(fd: int, board: mmap.mmap, proc_root: str, run_root: str, share: bool, parent: int,
+           ready: int) -> None:
+    """Discover (and say so on `ready`), scan, then read namespaces from the far end; write each answer
+    as it is ready; exit."""
     status = 1
     try:
         from vnettop.collect.namespaces import Discoverer
 
         discoverer = Discoverer(proc_root, run_root)
         disc = discoverer.discover()
+        _write(fd, disc)
+        os.write(ready, b"d")
+        os.close(ready)
         scan: ProcScan | None = None
         try:
             from dataclasses import replace

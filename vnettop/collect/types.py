@@ -82,5 +82,5 @@ class ProcScan:
     ns_fds: dict[int, tuple[NsFd, ...]] = field(default_factory=dict)
 
 
-for _cls in (NsEntry, LinkDraft, TunFd, ProcScan):
+for _cls in (NsEntry, Discovery, LinkDraft, TunFd, ProcScan):
     pickled_by_constructor(_cls)
