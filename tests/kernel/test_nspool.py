@@ -7,6 +7,7 @@ did not fit under this machine kind's default hard limit of 20000 fds.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -77,3 +78,37 @@ def test_the_fd_limit_is_raised_past_a_low_hard_limit_when_allowed(hard: int) ->
     out = subprocess.run([sys.executable, "-c", RAISE, str(hard)], capture_output=True, text=True, check=True,
                          cwd=root).stdout.split()
     assert [int(x) for x in out] == [ceiling, ceiling, ceiling]
+
+
+GROWN = """
+import json, sys
+from vnettop.collect.events import EventHub
+from vnettop.collect.nspool import FDS_PER_NEW_NAMESPACE, NsPool
+from vnettop.collect.types import Discovery, NsEntry
+
+def fd_size():
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("FDSize:"))
+
+entries = tuple(NsEntry(int(i), (n,), False, "/run/netns/" + n, ()) for i, n in json.loads(sys.argv[1]))
+before = fd_size()
+pool = NsPool(EventHub(), events=False)
+opened, _, _ = pool.sync(Discovery(entries, {}))
+print(json.dumps([before, fd_size(), len(opened), FDS_PER_NEW_NAMESPACE]))
+"""
+
+
+def test_the_fd_table_is_grown_once_before_the_sockets_are_made(kit: KernelKit) -> None:
+    """A pool opening N namespaces grows the fd table to hold them before making the sockets (one growth
+    instead of one per doubling, each of which waits for an RCU grace period while the socket-making
+    thread shares the table): the table then holds more than the N sockets alone would have grown it to."""
+    names = [kit.netns(f"g{i}") for i in range(40)]
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    arg = json.dumps([[kit.ns_inode(n), n] for n in names])
+    # Through a shell that forks it: a table is copied at fork sized by the highest fd open then, and
+    # this test process has many open (the child of a shell with three starts with the smallest table).
+    before, after, opened, per = json.loads(subprocess.run(
+        ["sh", "-c", '"$0" -c "$1" "$2"; exit $?', sys.executable, GROWN, arg], capture_output=True, text=True,
+        check=True, cwd=root).stdout)
+    assert opened == 40 and before <= 64
+    assert after >= per * 40  # 40 sockets alone (~50 fds in all) would have stopped at 64
