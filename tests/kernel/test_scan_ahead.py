@@ -175,13 +175,13 @@ def test_namespaces_the_child_claimed_but_never_delivered_are_read_here(
 
     def write(fd: int, record: object) -> None:
         written.append(1)
-        if len(written) == 4:  # (the discovery, the scan, a first batch, then death)
+        if len(written) == 4:  # (the discovery, two more records (batches, or the scan), then death)
             os._exit(1)
         real_write(fd, record)
 
     monkeypatch.setattr(scan_ahead, "_write", write)
     shared, counts = one_shot(True)
-    assert counts["scan_ahead"] == 1 and 1 <= counts["dumped_ahead"] <= scan_ahead.BATCH, counts
+    assert 1 <= counts["dumped_ahead"] <= 2 * scan_ahead.BATCH, counts
     alone, _ = one_shot(False)
     assert whole_picture(shared, inodes, kit.tag) == whole_picture(alone, inodes, kit.tag)
 

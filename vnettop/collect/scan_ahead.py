@@ -3,24 +3,25 @@
 Why: `vnettop dump` collects once and exits, and nearly all of it is Python holding the interpreter lock
 (importing, parsing ~5000 devices' messages at 1000 namespaces, the /proc scan): threads cannot overlap
 that (measured: a helper thread made the collect slower), a second process on the other processor can.
-A one-shot command forks the child first thing, before this process imports the collector, and the
-child
-  1. discovers the namespaces (this process takes that discovery, so both count the namespaces alike)
-     and scans /proc as the collector would (psutil's import, every process's fd links, the namespaces'
-     socket tables: ~35 ms at 200 namespaces, ~60 at 1000), while this process imports the collector,
-     opens every namespace (it needs a socket in each for the resolve's nsid questions anyway) and reads
-     them from the first;
-  2. then reads namespaces from the last, a few at a time, through sockets of its own, until the two
-     meet. Who reads which is settled on a shared page: this process writes how far it got before each
-     namespace, the child where its claims begin before each batch; each stops at the other's mark. Both
-     may read the same namespace at the meeting point (this process keeps its own reading), and
-     whatever the child did not deliver, for any reason, this process reads after it (no namespace can
-     be lost to a race or to a child that died). Should the child die before its discovery, this
-     process discovers itself: the marks then only misplace the meeting point, since the child's
-     answers are taken by namespace inode, for the namespaces this process discovered.
+A one-shot command forks the child first thing, before this process imports the collector. The child
+  1. discovers the namespaces (this process takes that discovery: both count the namespaces alike);
+  2. reads namespaces from the last, a few at a time, through sockets of its own, while this process
+     is still importing the collector and opening every namespace (it needs a socket in each for the
+     resolve's nsid questions anyway);
+  3. scans /proc as the collector would (psutil's import, every process's fd links, the namespaces'
+     socket tables: ~20-35 ms at 200 namespaces, ~60 at 1000) once this process starts reading
+     namespaces from the first;
+  4. then reads on from where it stopped, until the two meet.
+Who reads which is settled on a shared page: this process writes how far it got before each namespace,
+the child where its claims begin before each batch; each stops at the other's mark. Both may read the
+same namespace at the meeting point (this process keeps its own reading), and whatever the child did not
+deliver, for any reason, this process reads after it: no namespace can be lost to a race or to a child
+that died. Should the child die before its discovery, this process discovers itself: the marks then only
+misplace the meeting point, since the child's answers are taken by namespace inode, for the namespaces
+this process discovered.
 Its answers go to an anonymous file (memfd), one pickled record each as it goes (a pipe would fill and
-stop it): the discovery (a byte on a pipe says it is there), the scan, then a record per batch, read
-back once it has exited; the model's records pickle as constructor calls
+stop it): the discovery (a byte on a pipe says it is there), then a record per batch and the scan's,
+read back once it has exited; the model's records pickle as constructor calls
 (`model.pickled_by_constructor`: loading 5026 devices takes ~27 ms, against ~250 ms to parse them).
 
 When: only when the caller asks (the CLI's one-shot commands hand it to `LiveCollector(ahead=...)`),
@@ -48,7 +49,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from vnettop.collect.decode import NamespaceDump
-    from vnettop.collect.events import EventHub
     from vnettop.collect.types import Discovery, ProcScan
 
 #: Threads alive when a fork is still safe: the caller's only.
@@ -148,13 +148,14 @@ class ScanAhead:
         _U32.pack_into(self._board, _PARENT_NEXT, _NONE_CLAIMED)
         records = _records(self._answers_fd) if _wait(self._pid, CHILD_TIMEOUT) else []
         self._close()
+        from vnettop.collect.decode import NamespaceDump
         from vnettop.collect.types import ProcScan
 
-        # (records: the discovery, the scan, then the namespaces read, a batch each)
-        scan = records[1] if len(records) > 1 and isinstance(records[1], ProcScan) else None
+        # (records: the discovery, then the namespaces read, a batch each, with the scan among them)
+        scan = next((r for r in records[1:] if isinstance(r, ProcScan)), None)
         dumps: dict[int, NamespaceDump] = {}
-        for record in records[2:]:
-            if isinstance(record, dict):
+        for record in records[1:]:
+            if isinstance(record, dict) and all(isinstance(v, NamespaceDump) for v in record.values()):
                 dumps.update(record)
         return scan, dumps
 
@@ -237,8 +238,8 @@ def _write(fd: int, record: object) -> None:
 
 def _child(fd: int, board: mmap.mmap, proc_root: str, run_root: str, share: bool, parent: int,
            ready: int) -> None:
-    """Discover (and say so on `ready`), scan, then read namespaces from the far end; write each answer
-    as it is ready; exit."""
+    """Discover (and say so on `ready`); read namespaces from the far end while the parent is still
+    importing and opening; scan /proc; read on until the two meet. Each answer is written as it is ready."""
     status = 1
     try:
         from vnettop.collect.namespaces import Discoverer
@@ -248,6 +249,11 @@ def _child(fd: int, board: mmap.mmap, proc_root: str, run_root: str, share: bool
         _write(fd, disc)
         os.write(ready, b"d")
         os.close(ready)
+        reader = None
+        if share:
+            reader = _FromTheEnd(disc, proc_root, run_root, board, lambda dumps: _write(fd, dumps))
+            # (until the parent claims its first: it is still importing and opening, all is ours)
+            reader.run(until=lambda: _U32.unpack_from(board, _PARENT_NEXT)[0] > 0)
         scan: ProcScan | None = None
         try:
             from dataclasses import replace
@@ -256,7 +262,7 @@ def _child(fd: int, board: mmap.mmap, proc_root: str, run_root: str, share: bool
 
             # The parent's namespace fds are vnettop's own (its sockets pin every namespace it reads), as
             # an in-process scan's own are; this child, a part of the parent, is not scanned at all (it
-            # holds what the parent held when it forked, and holds nothing else).
+            # holds what the parent held when it forked, its sockets of the moment, and nothing else).
             me = os.getpid()
             mine = replace(disc, pid_netns={p: n for p, n in disc.pid_netns.items() if p != me},
                            pids=None if disc.pids is None else disc.pids - {me})
@@ -264,12 +270,11 @@ def _child(fd: int, board: mmap.mmap, proc_root: str, run_root: str, share: bool
                                                                 everyone=discoverer.looked_all)
         except Exception:
             pass  # the parent scans itself
-        _write(fd, scan)
-        if share:
-            from vnettop.collect.events import EventHub
-
-            hub = EventHub(run_root, watch_dirs=False)  # (the pool wants one; it gets no event socket)
-            _read_from_the_end(disc, proc_root, hub, board, lambda dumps: _write(fd, dumps))
+        if scan is not None:
+            _write(fd, scan)
+        if reader is not None:
+            reader.run()
+            reader.close()
         status = 0
     except BaseException:  # the parent reads what is missing itself; nothing to tell here
         pass
@@ -277,31 +282,42 @@ def _child(fd: int, board: mmap.mmap, proc_root: str, run_root: str, share: bool
         os._exit(status)
 
 
-def _read_from_the_end(disc: Discovery, proc_root: str, hub: EventHub, board: mmap.mmap,
-                       send: Callable[[dict[int, NamespaceDump]], None]) -> None:
-    """Claim namespaces of `disc` from the last, BATCH at a time, and read each through a socket of our
-    own, until the parent's mark is reached."""
-    from dataclasses import replace
+class _FromTheEnd:
+    """The child's reading: namespaces of `disc` claimed from the last, BATCH at a time, each read through
+    a socket of its own, until the parent's mark is reached."""
 
-    from vnettop.collect.dump import dump_namespace
-    from vnettop.collect.nspool import NsPool
+    def __init__(self, disc: Discovery, proc_root: str, run_root: str, board: mmap.mmap,
+                 send: Callable[[dict[int, NamespaceDump]], None]) -> None:
+        from vnettop.collect.events import EventHub
+        from vnettop.collect.nspool import NsPool
 
-    entries = disc.namespaces
-    pool = NsPool(hub, proc_root, events=False)
-    end = len(entries)
-    try:
-        while True:
-            start = max(end - BATCH, _U32.unpack_from(board, _PARENT_NEXT)[0])
-            if start >= end:
+        self._disc = disc
+        self._board = board
+        self._send = send
+        self._end = len(disc.namespaces)  # the first namespace claimed so far
+        self._pool = NsPool(EventHub(run_root, watch_dirs=False), proc_root, events=False)
+
+    def run(self, until: Callable[[], bool] = lambda: False) -> None:
+        """Read batches until the parent's mark, or until `until()` says stop (asked between batches)."""
+        from dataclasses import replace
+
+        from vnettop.collect.dump import dump_namespace
+
+        entries, pool = self._disc.namespaces, self._pool
+        while not until():
+            start = max(self._end - BATCH, _U32.unpack_from(self._board, _PARENT_NEXT)[0])
+            if start >= self._end:
                 return
-            _U32.pack_into(board, _CHILD_FROM, start)
-            pool.sync(replace(disc, namespaces=entries[start:end]))  # (and the last batch's closed)
+            _U32.pack_into(self._board, _CHILD_FROM, start)
+            batch = entries[start:self._end]
+            pool.sync(replace(self._disc, namespaces=batch))  # (and the last batch's sockets closed)
             dumps: dict[int, NamespaceDump] = {}
-            for entry in entries[start:end]:
+            for entry in batch:
                 pooled = pool.entries.get(entry.inode)
                 if pooled is not None:  # (one we cannot enter: the parent says why)
                     dumps[entry.inode] = dump_namespace(pooled.ipr, pooled.inode, pooled.stats)
-            send(dumps)
-            end = start
-    finally:
-        pool.close()
+            self._send(dumps)
+            self._end = start
+
+    def close(self) -> None:
+        self._pool.close()
