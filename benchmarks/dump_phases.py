@@ -36,13 +36,13 @@ def main() -> int:
     import gc
 
     gc.disable()  # as `vnettop dump` runs (cli._without_cyclic_gc)
+    from vnettop.collect.collector import LiveCollector
+
+    lap("import collector")
     from vnettop.collect.scan_ahead import ScanAhead, worth_forking
 
     ahead = ScanAhead.start() if worth_forking() else None  # as `vnettop dump` forks it (cli.one_snapshot)
     lap("fork ahead")
-    from vnettop.collect.collector import LiveCollector
-
-    lap("import collector")
     collector = LiveCollector(one_shot=True, ahead=ahead)  # as `vnettop dump` makes it (cli)
     lap("LiveCollector()")
     try:

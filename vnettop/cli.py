@@ -307,8 +307,13 @@ def one_snapshot(args: argparse.Namespace) -> Snapshot:
     snap = _offline_snapshot(args)
     if snap is not None:
         return snap
-    # First thing, before the collector is even imported: a child that discovers, scans /proc and reads
-    # a share of the namespaces meanwhile (see `scan_ahead`; here no other thread runs yet).
+    # Once the collector is imported (the child then has it too), before anything else: a child that
+    # discovers, reads a share of the namespaces and scans /proc meanwhile (see `scan_ahead`; no other
+    # thread runs yet).
+    try:
+        import vnettop.collect.collector  # noqa: F401
+    except ImportError as e:
+        raise VnettopError(f"live collection is unavailable here ({e}); try --demo or --load FILE") from None
     from vnettop.collect.scan_ahead import ScanAhead, worth_forking
 
     ahead = ScanAhead.start() if worth_forking() else None

@@ -19,6 +19,7 @@ import pytest
 
 from tests.fixtures_snapshots import QDHCP_NAME, compute_node
 from vnettop import __version__, cli
+from vnettop.errors import VnettopError
 from vnettop.render.json import snapshot_to_json
 
 REPO = Path(__file__).resolve().parents[2]
@@ -296,7 +297,19 @@ def test_live_collector_missing_is_one_line(capsys: pytest.CaptureFixture[str],
     monkeypatch.setitem(sys.modules, "vnettop.collect.collector", None)  # import fails
     code, _, err = run_main(capsys, "dump")
     assert code == 1 and "live collection is unavailable" in one_line_error(err)
-    assert [a.cancelled for a in FakeAhead.made] == [True]  # the child forked ahead was stopped
+    assert FakeAhead.made == []  # (no child is forked for a collector that cannot be imported)
+
+
+def test_the_child_forked_ahead_is_stopped_when_the_collect_fails(capsys: pytest.CaptureFixture[str],
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    class FailingLive:
+        def __init__(self, one_shot: bool = False, ahead: Any = None) -> None:
+            raise VnettopError("cannot open namespace sockets: no")
+
+    monkeypatch.setitem(sys.modules, "vnettop.collect.collector", types.SimpleNamespace(LiveCollector=FailingLive))
+    code, _, err = run_main(capsys, "dump")
+    assert code == 1 and "cannot open namespace sockets" in one_line_error(err)
+    assert [a.cancelled for a in FakeAhead.made] == [True]
 
 
 def test_a_one_shot_dump_collects_without_cyclic_gc_and_restores_it(

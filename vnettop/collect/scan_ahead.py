@@ -3,10 +3,11 @@
 Why: `vnettop dump` collects once and exits, and nearly all of it is Python holding the interpreter lock
 (importing, parsing ~5000 devices' messages at 1000 namespaces, the /proc scan): threads cannot overlap
 that (measured: a helper thread made the collect slower), a second process on the other processor can.
-A one-shot command forks the child first thing, before this process imports the collector. The child
+A one-shot command forks the child once the collector is imported (the child then has it too), before
+anything else. The child
   1. discovers the namespaces (this process takes that discovery: both count the namespaces alike);
   2. reads namespaces from the last, a few at a time, through sockets of its own, while this process
-     is still importing the collector and opening every namespace (it needs a socket in each for the
+     is still importing the sources and opening every namespace (it needs a socket in each for the
      resolve's nsid questions anyway);
   3. scans /proc as the collector would (psutil's import, every process's fd links, the namespaces'
      socket tables: ~20-35 ms at 200 namespaces, ~60 at 1000) once this process starts reading
