@@ -499,3 +499,26 @@ def snapshot_text(fmt: str) -> str:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+@pytest.mark.parametrize("argv", [["dump"], ["dump", "-f", "text", "--ascii", "-o", "out.txt"],
+                                  ["dump", "--load", "rec.jsonl", "--at", "03:12", "--read-only"],
+                                  ["trace", "tap0", "--netns", "root", "-f", "json"],
+                                  ["export", "--textfile-dir", "/var/lib/node_exporter", "--name", "v.prom"]])
+def test_a_one_shot_commands_own_parser_reads_its_arguments_as_the_whole_one(argv: list[str]) -> None:
+    """`main` builds only the named one-shot command's parser (the others' cost ~4 ms of a dump): it must
+    read that command's arguments exactly as the whole command line does."""
+    assert vars(cli.build_parser(argv[0]).parse_args(argv)) == vars(cli.build_parser().parse_args(argv))
+
+
+def test_only_the_named_commands_parser_is_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
+    built: list[str | None] = []
+    real = cli.build_parser
+    monkeypatch.setattr(cli, "build_parser", lambda only=None: built.append(only) or real(only))
+    cli.main(["dump", "--demo", "-o", os.devnull])
+    cli.main(["--demo", "dump", "-o", os.devnull])  # (an option first: the whole command line)
+    assert built == ["dump", None]
+    (sub,) = [a for a in real("dump")._actions if isinstance(a, argparse._SubParsersAction)]
+    assert list(sub.choices) == ["dump"]
