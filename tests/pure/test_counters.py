@@ -286,8 +286,9 @@ class Answering:
             values = struct.pack("=8Q", rx_packets, 2, 3, 4, 0, 0, 0, 0)
             attr = struct.pack("=HH", 4 + len(values), counters.IFLA_STATS_LINK_64) + values
             body = struct.pack("=BBHII", 0, 0, 0, ifindex, counters.FILTER_LINK_64) + attr
-            msgs.append(struct.pack("=IHHII", 16 + len(body), counters.RTM_NEWSTATS, 2, seq, 0) + body)
-        msgs.append(struct.pack("=IHHIIi", 20, counters.NLMSG_DONE, 2, seq, 0, 0))
+            # (the port id the kernel writes in its answers: the socket's, never 0 for a user socket)
+            msgs.append(struct.pack("=IHHII", 16 + len(body), counters.RTM_NEWSTATS, 2, seq, 2816) + body)
+        msgs.append(struct.pack("=IHHIIi", 20, counters.NLMSG_DONE, 2, seq, 2816, 0))
         self.queue = [b"".join(msgs[:1]), b"".join(msgs[1:])] if self.split else [b"".join(msgs)]
         return len(data)
 

@@ -107,7 +107,7 @@ class Layout:
     unpacks each, cost ~20 us a namespace on the collector's tick (measured at 1000 namespaces, ~350 of
     them moved: ~7 ms a tick). Everything in a counters answer but the counters is the same from tick to
     tick while the namespace's devices are (the sequence number is fixed, see `STATS_SEQ`): `heads`, the
-    bytes of every message before its counters (netlink header, ifindex, the attribute's header) and the
+    bytes of every message before its counters (netlink header, ifindex, the attributes' headers) and the
     NLMSG_DONE that ends it, are compared whole; equal, the counters sit where they sat last time.
     """
 
@@ -133,20 +133,21 @@ class Layout:
                 if off != at:
                     return None
                 if mtype == RTM_NEWSTATS:
-                    if length < 32 + _COUNTERS.size:
-                        return None
-                    nla_size, kind = _NLA.unpack_from(data, off + 28)
-                    if kind != IFLA_STATS_LINK_64 or nla_size < 4 + _COUNTERS.size:
-                        return None
                     if struct.unpack_from("=I", data, off + 8)[0] != STATS_SEQ:
                         return None
+                    # (the kernel may put a padding attribute first, to align the 64-bit counters)
+                    where = attributes(data, off + 28, off + length, _WANTED, strict=False).get(IFLA_STATS_LINK_64)
+                    if where is None or where[1] < _COUNTERS.size:
+                        return None
                     ifindexes.append(_INT.unpack_from(data, off + 20)[0])
+                    head = where[0] - off
                     padded = (length + 3) & ~3
-                    rest = min(padded, size - off) - 32 - _COUNTERS.size
-                    fmt.append(f"32s{_COUNTERS.size}s{rest}x" if rest else f"32s{_COUNTERS.size}s")
+                    rest = min(padded, size - off) - head - _COUNTERS.size
+                    fmt.append(f"{head}s{_COUNTERS.size}s{rest}x" if rest else f"{head}s{_COUNTERS.size}s")
                     at = off + padded
                 elif mtype == NLMSG_DONE and off + length == size and length >= 20:
-                    if struct.unpack_from("=Ii", data, off + 8) != (STATS_SEQ, 0) or not ifindexes:
+                    seq, code = struct.unpack_from("=I", data, off + 8)[0], _INT.unpack_from(data, off + 16)[0]
+                    if seq != STATS_SEQ or code != 0 or not ifindexes:
                         return None
                     fmt.append(f"{length}s")
                     layout = "".join(fmt)  # heads and counters in turn, the NLMSG_DONE a last head
