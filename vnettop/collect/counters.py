@@ -136,18 +136,19 @@ class Layout:
                     if struct.unpack_from("=I", data, off + 8)[0] != STATS_SEQ:
                         return None
                     # (the kernel may put a padding attribute first, to align the 64-bit counters)
-                    where = attributes(data, off + 28, off + length, _WANTED, strict=False).get(IFLA_STATS_LINK_64)
+                    found = attributes(data, off + 28, off + length, _WANTED, strict=False)
+                    where = found.get(IFLA_STATS_LINK_64)
                     if where is None or where[1] < _COUNTERS.size:
                         return None
                     ifindexes.append(_INT.unpack_from(data, off + 20)[0])
                     head = where[0] - off
                     padded = (length + 3) & ~3
                     rest = min(padded, size - off) - head - _COUNTERS.size
-                    fmt.append(f"{head}s{_COUNTERS.size}s{rest}x" if rest else f"{head}s{_COUNTERS.size}s")
+                    fmt.append(f"{head}s{_COUNTERS.size}s" + (f"{rest}x" if rest else ""))
                     at = off + padded
                 elif mtype == NLMSG_DONE and off + length == size and length >= 20:
-                    seq, code = struct.unpack_from("=I", data, off + 8)[0], _INT.unpack_from(data, off + 16)[0]
-                    if seq != STATS_SEQ or code != 0 or not ifindexes:
+                    seq = struct.unpack_from("=I", data, off + 8)[0]
+                    if seq != STATS_SEQ or _INT.unpack_from(data, off + 16)[0] != 0 or not ifindexes:
                         return None
                     fmt.append(f"{length}s")
                     layout = "".join(fmt)  # heads and counters in turn, the NLMSG_DONE a last head
