@@ -15,10 +15,10 @@ directory ~1 ms with its Python; instead, each call looks only at the processes 
     into an unknown namespace); so a process that opens a tun fd, a namespace fd or a socket is read
     within ROUNDS calls, whatever the host's size;
   * a slice of everyone else (kernel threads aside: they never hold an fd), so that what the count
-    cannot show (an fd closed and another opened between two looks, e.g. a process attaching later to a persistent admin-down tap, which sends no
-    netlink event, right after closing something) is found within `sweep_seconds` (3 s; 15 s when the
-    counts are known; longer past ~1200 processes, where the slice is capped at `sweep_max` = 400 fd
-    directories a call, ~18 ms).
+    cannot show (an fd closed and another opened between two looks, e.g. a process attaching later to a
+    persistent admin-down tap, which sends no netlink event, right after closing something) is found
+    within `sweep_seconds` (3 s; 15 s when the counts are known; longer past ~1200 processes, where the
+    slice is capped at `sweep_max` = 400 fd directories a call, ~18 ms).
 `scan(discovery, full=True)` reads everything; the collector asks for it on any tun/tap link event (a
 device appearing or going, or its state or carrier changing: a process attaching to or leaving an up
 tap), and the scanner does it by itself when a known holder lost a tun fd (fd passing: libvirt hands its
