@@ -286,8 +286,9 @@ class Answering:
             values = struct.pack("=8Q", rx_packets, 2, 3, 4, 0, 0, 0, 0)
             attr = struct.pack("=HH", 4 + len(values), counters.IFLA_STATS_LINK_64) + values
             body = struct.pack("=BBHII", 0, 0, 0, ifindex, counters.FILTER_LINK_64) + attr
-            msgs.append(struct.pack("=IHHII", 16 + len(body), counters.RTM_NEWSTATS, 2, seq, 0) + body)
-        msgs.append(struct.pack("=IHHIIi", 20, counters.NLMSG_DONE, 2, seq, 0, 0))
+            # (the port id the kernel writes in its answers: the socket's, never 0 for a user socket)
+            msgs.append(struct.pack("=IHHII", 16 + len(body), counters.RTM_NEWSTATS, 2, seq, 2816) + body)
+        msgs.append(struct.pack("=IHHIIi", 20, counters.NLMSG_DONE, 2, seq, 2816, 0))
         self.queue = [b"".join(msgs[:1]), b"".join(msgs[1:])] if self.split else [b"".join(msgs)]
         return len(data)
 
@@ -340,21 +341,108 @@ def test_a_many_datagram_answer_parses_only_the_datagrams_that_changed(moved: in
     first = sock.dump()
     fake.devices[moved] += 1
     calls: list[int] = []
-    real = counters.parse_stats
+    real, real_read = counters.parse_stats, counters.Layout.read
 
     def counting(*args: Any, **kwargs: Any) -> bool:
         calls.append(1)
         return real(*args, **kwargs)
 
+    def counting_read(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return real_read(*args, **kwargs)
+
     counters.parse_stats = counting
+    counters.Layout.read = counting_read  # type: ignore[method-assign]
     try:
         now = sock.dump()
     finally:
         counters.parse_stats = real
+        counters.Layout.read = real_read  # type: ignore[method-assign]
     assert now == fresh_parse(fake.devices, split=True)
-    assert len(calls) == 1  # only the datagram holding the device that moved
+    assert len(calls) == 1  # only the datagram holding the device that moved (parsed, or read by its layout)
     assert [now[i] is first[i] for i in (1, 2, 3)] == [i != moved for i in (1, 2, 3)]
     assert sock.dump() is now
+
+
+def test_a_datagram_laid_out_as_last_time_is_read_without_walking_its_messages() -> None:
+    """A namespace whose counters moved but whose devices did not: its answer is read through the layout
+    of the last one (no message walk), equal to a fresh parse, idle devices keeping their Stats; a change
+    of devices (one more, one less) is parsed message by message again, and still right."""
+    fake = Answering({1: 10, 2: 20, 3: 30})
+    sock = counters.StatsSocket(fake)  # type: ignore[arg-type]
+    first = sock.dump()
+    walks: list[int] = []
+    real = counters.parse_stats
+
+    def counting(*args: Any, **kwargs: Any) -> bool:
+        walks.append(1)
+        return real(*args, **kwargs)
+
+    def dump_counting_walks() -> tuple[dict[int, Stats], int]:
+        expected = fresh_parse(fake.devices, split=False)
+        counters.parse_stats = counting
+        try:
+            got = sock.dump()
+        finally:
+            counters.parse_stats = real
+        assert got == expected
+        n = len(walks)
+        walks.clear()
+        return got, n
+
+    fake.devices[2] = 21
+    moved, n = dump_counting_walks()
+    assert n == 0 and moved[1] is first[1] and moved[3] is first[3] and moved[2].rx_packets == 21
+    fake.devices[3] = 31
+    again, n = dump_counting_walks()
+    assert n == 0 and again[2] is moved[2]
+    assert sock.dump() is again
+    fake.devices[4] = 40  # a device came: another layout, walked
+    assert dump_counting_walks()[1] == 1
+    fake.devices[4] = 41  # (and read by its layout from then on)
+    assert dump_counting_walks()[1] == 0
+    del fake.devices[1]  # a device went
+    assert dump_counting_walks()[1] == 1
+    del fake.devices[4]  # one went and another came: an answer of the same size, other devices
+    fake.devices[9] = 90
+    swapped, n = dump_counting_walks()
+    assert n == 1 and set(swapped) == {2, 3, 9}
+
+
+def test_counters_not_shown_moving_leave_the_namespace_idle() -> None:
+    """Only counters vnettop does not show moved (the bytes differ past the first eight): the last mapping
+    itself comes back (the collector then treats the namespace as idle), and the next answer alike is
+    recognised as unchanged from its bytes."""
+    fake = Answering({1: 10, 2: 20})
+    sock = counters.StatsSocket(fake)  # type: ignore[arg-type]
+    first = sock.dump()
+    send = fake.send
+
+    def other_counter_moved(data: bytes) -> int:
+        n = send(data)
+        # grow each message by a ninth counter (rx_compressed...) that changed: same layout otherwise
+        fake.queue = [_with_extra_counter(chunk, 7) for chunk in fake.queue]
+        return n
+
+    fake.send = other_counter_moved  # type: ignore[method-assign]
+    base = sock.dump()  # the layout changed (longer messages): parsed, equal values
+    assert base == first
+    fake.send = lambda data: (send(data), setattr(fake, "queue",  # type: ignore[method-assign]
+                              [_with_extra_counter(c, 8) for c in fake.queue]))[0]
+    assert sock.dump() is base
+    assert sock.dump() is base
+
+
+def _with_extra_counter(chunk: bytes, value: int) -> bytes:
+    """`chunk`'s RTM_NEWSTATS messages with one more u64 after the eight counters."""
+    out = []
+    for m in messages(chunk):
+        mlen, mtype = struct.unpack_from("=IH", m)
+        if mtype == counters.RTM_NEWSTATS:
+            head = struct.pack("=I", mlen + 8) + m[4:28] + struct.pack("=H", struct.unpack_from("=H", m, 28)[0] + 8)
+            m = head + m[30:] + struct.pack("=Q", value)
+        out.append(m)
+    return b"".join(out)
 
 
 def _stats_message(ifindex: int, attrs: list[tuple[int, bytes]], seq: int = 7) -> bytes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,13 +24,13 @@ class FakeProc:
 
     def add(self, pid: int, comm: str = "sleep", start: int = 1000, uid: int = 0,
             cmdline: tuple[str, ...] = ("sleep", "inf"), fds: dict[int, str] | None = None,
-            iff: dict[int, str] | None = None) -> Path:
+            iff: dict[int, str] | None = None, kernel: bool = False) -> Path:
         d = self.root / str(pid)
         (d / "fd").mkdir(parents=True, exist_ok=True)
         (d / "fdinfo").mkdir(exist_ok=True)
         (d / "ns").mkdir(exist_ok=True)
         (d / "ns" / "net").touch()
-        self.set_start(pid, start, comm)
+        self.set_start(pid, start, comm, flags=0x00200000 if kernel else 0)
         (d / "comm").write_text(comm + "\n")
         (d / "cmdline").write_bytes(b"\0".join(a.encode() for a in cmdline) + b"\0")
         (d / "status").write_text(f"Name:\t{comm}\nUid:\t{uid}\t{uid}\t{uid}\t{uid}\n")
@@ -37,8 +38,8 @@ class FakeProc:
             self.add_fd(pid, fd, target, (iff or {}).get(fd))
         return d
 
-    def set_start(self, pid: int, start: int, comm: str = "x") -> None:
-        rest = ["S"] + ["0"] * 18 + [str(start)] + ["0"] * 10
+    def set_start(self, pid: int, start: int, comm: str = "x", flags: int = 0) -> None:
+        rest = ["S"] + ["0"] * 5 + [str(flags)] + ["0"] * 12 + [str(start)] + ["0"] * 10
         (self.root / str(pid) / "stat").write_text(f"{pid} ({comm}) {' '.join(rest)}\n")
 
     def add_fd(self, pid: int, fd: int, target: str, iff: str | None = None) -> None:
@@ -180,6 +181,34 @@ def test_late_attach_to_a_known_process_is_found_by_the_sweep(fake: FakeProc) ->
             found_after = tick
             break
     assert found_after is not None and found_after <= 3
+
+
+def test_kernel_threads_are_read_once_and_never_swept(fake: FakeProc) -> None:
+    """A kernel thread (PF_KTHREAD) holds no fd for its whole life: after the first read it is neither
+    swept nor counted, and the sweep's share is taken of the other processes only (so the same slice of
+    them is read, not more)."""
+    clock = Clock()
+    for pid in range(300, 330):
+        fake.add(pid, kernel=True)
+    for pid in range(400, 430):
+        fake.add(pid)
+    scanner = ProcScanner(str(fake.root), clock=clock, sweep_seconds=3.0)
+    read: list[int] = []
+    real = scanner._read_fds
+
+    def noting(pids: Any, verify: bool) -> bool:
+        read.extend(pids)
+        return real(pids, verify)
+
+    scanner._read_fds = noting  # type: ignore[method-assign]
+    scanner.scan(fake.discovery())
+    assert sorted(read) == [*range(300, 330), *range(400, 430)]  # the first scan reads everyone once
+    read.clear()
+    for _ in range(6):  # two whole sweeps
+        clock.now += 1.0
+        scanner.scan(fake.discovery())
+        assert scanner.last_fd_reads <= 10  # a third of the 30 other processes a second
+    assert set(read) == set(range(400, 430)) and not any(pid < 400 for pid in read)
 
 
 def test_sweep_is_capped_per_call(fake: FakeProc) -> None:

@@ -336,3 +336,37 @@ async def test_a_change_of_structure_is_drawn_whole_in_one_frame_when_no_key_wai
         assert next(looks, None) is None  # the view update did wait
         assert frames and frames[-1] == (True, True)
         assert all(header == view for header, view in frames), frames
+
+
+async def test_a_snapshot_that_moved_only_counters_is_compared_with_the_last_once(monkeypatch: Any) -> None:
+    """The app finds whether a snapshot changed more than counters once, and the event log takes that
+    answer instead of comparing the same two snapshots again; a change of structure still makes its
+    events."""
+    import vnettop.ui.app as app_module
+    import vnettop.ui.changes as changes_module
+
+    calls: list[int] = []
+    real = changes_module.same_structure
+
+    def counting(a: Snapshot, b: Snapshot) -> bool:
+        calls.append(1)
+        return real(a, b)
+
+    monkeypatch.setattr(app_module, "same_structure", counting)
+    monkeypatch.setattr(changes_module, "same_structure", counting)
+    snap = chain(3)
+    app, _collector = make_app(snap)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        shown = app.snapshot
+        assert shown is not None
+        calls.clear()
+        link = shown.links[0]
+        moved = with_links(shown, [replace(link, stats=replace(link.stats, rx_bytes=link.stats.rx_bytes + 5)),
+                                   *shown.links[1:]])
+        app.apply_snapshot(moved)
+        assert len(calls) == 1 and app.changes.last is moved
+        total = app.changes.total
+        renamed = with_links(moved, [replace(moved.links[0], name="vntrenamed"), *moved.links[1:]], seconds=2)
+        app.apply_snapshot(renamed)
+        assert app.changes.total > total  # the rename is an event

@@ -92,6 +92,46 @@ def test_without_keys_and_garbage_full_collections_come_less_often() -> None:
     policy.stop()
 
 
+def test_survivors_of_each_full_collection_are_frozen_and_a_deep_one_comes_every_deep_every() -> None:
+    """What a full collection of the policy leaves alive is frozen at once (the next one walks only what
+    was made since), and every `deep_every` seconds one collection unfreezes everything first, so cyclic
+    garbage among frozen objects is still found."""
+    clock, calls = Clock(), []
+    policy = GcPolicy(every=5, quiet=0.5, at_most=15, idle_every=5, deep_every=60, clock=clock,
+                      collect=lambda: calls.append("collect") or 0,
+                      freeze=lambda: calls.append("freeze"), unfreeze=lambda: calls.append("unfreeze"))
+    policy.start()
+    assert calls == ["collect", "freeze"]
+    for _ in range(59):
+        clock.now += 1
+        policy.tick()
+    assert policy.collections == 11 and policy.deep_collections == 0
+    assert calls[2:] == ["collect", "freeze"] * 11  # each collection freezes what it left
+    del calls[:]
+    clock.now += 1  # 60 s since the start: the next collection is a deep one
+    assert policy.tick() and policy.deep_collections == 1
+    assert calls == ["unfreeze", "collect", "freeze"]
+    del calls[:]
+    for _ in range(59):
+        clock.now += 1
+        policy.tick()
+    assert "unfreeze" not in calls and policy.deep_collections == 1  # not again before 60 s more
+    policy.stop()
+
+
+def test_a_full_collection_of_the_policy_freezes_the_heap_it_leaves() -> None:
+    """The same with the real collector: objects made after start-up are frozen by the next collection."""
+    clock = Clock()
+    policy = GcPolicy(every=5, quiet=0.5, clock=clock)
+    policy.start()
+    frozen = gc.get_freeze_count()
+    kept = [[i] for i in range(5000)]  # lists: tracked by the collector
+    clock.now += 6
+    assert policy.tick()
+    assert gc.get_freeze_count() >= frozen + len(kept)
+    policy.stop()
+
+
 def test_run_uses_a_policy_and_puts_the_thresholds_back(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[GcPolicy | None] = []
 

@@ -98,6 +98,92 @@ def parse_stats(data: bytes | bytearray | memoryview, seq: int | None, out: dict
     return False
 
 
+class Layout:
+    """Where each device's counters sit in one datagram of a counters answer, to read a datagram laid out
+    the same way again with one `struct` call instead of a walk over its messages.
+
+    Why: on a fresh or busy host hundreds of namespaces have a counter that moved on each tick (a
+    multicast floods every port of a bridge); walking such a datagram message by message, with a few
+    unpacks each, cost ~20 us a namespace on the collector's tick (measured at 1000 namespaces, ~350 of
+    them moved: ~7 ms a tick). Everything in a counters answer but the counters is the same from tick to
+    tick while the namespace's devices are (the sequence number is fixed, see `STATS_SEQ`): `heads`, the
+    bytes of every message before its counters (netlink header, ifindex, the attributes' headers) and the
+    NLMSG_DONE that ends it, are compared whole; equal, the counters sit where they sat last time.
+    """
+
+    __slots__ = ("counters", "heads", "ifindexes", "size", "struct")
+
+    def __init__(self, size: int, fmt: str, ifindexes: tuple[int, ...], values: tuple[bytes, ...]) -> None:
+        self.size = size
+        self.struct = struct.Struct(fmt)
+        self.ifindexes = ifindexes
+        self.heads = values[0::2]
+        #: The raw bytes of each device's eight counters, as last read.
+        self.counters: tuple[bytes, ...] = values[1::2]
+
+    @classmethod
+    def of(cls, data: bytes | bytearray | memoryview) -> Layout | None:
+        """The layout of a whole, well-formed datagram of a counters answer: RTM_NEWSTATS messages of
+        STATS_SEQ, each with the counters attribute first, then the NLMSG_DONE (errno 0) ending the
+        answer; None for anything else (it is parsed message by message, as ever)."""
+        fmt, ifindexes, at = ["="], [], 0
+        size = len(data)
+        try:
+            for off, length, mtype, _flags in messages(data):
+                if off != at:
+                    return None
+                if mtype == RTM_NEWSTATS:
+                    if struct.unpack_from("=I", data, off + 8)[0] != STATS_SEQ:
+                        return None
+                    # (the kernel may put a padding attribute first, to align the 64-bit counters)
+                    found = attributes(data, off + 28, off + length, _WANTED, strict=False)
+                    where = found.get(IFLA_STATS_LINK_64)
+                    if where is None or where[1] < _COUNTERS.size:
+                        return None
+                    ifindexes.append(_INT.unpack_from(data, off + 20)[0])
+                    head = where[0] - off
+                    padded = (length + 3) & ~3
+                    rest = min(padded, size - off) - head - _COUNTERS.size
+                    fmt.append(f"{head}s{_COUNTERS.size}s" + (f"{rest}x" if rest else ""))
+                    at = off + padded
+                elif mtype == NLMSG_DONE and off + length == size and length >= 20:
+                    seq = struct.unpack_from("=I", data, off + 8)[0]
+                    if seq != STATS_SEQ or _INT.unpack_from(data, off + 16)[0] != 0 or not ifindexes:
+                        return None
+                    fmt.append(f"{length}s")
+                    layout = "".join(fmt)  # heads and counters in turn, the NLMSG_DONE a last head
+                    return cls(size, layout, tuple(ifindexes), struct.unpack_from(layout, data))
+                else:
+                    return None
+        except (OSError, struct.error):
+            return None
+        return None
+
+    def read(self, data: bytes | bytearray, last: dict[int, Stats], seen: Seen) -> dict[int, Stats] | None:
+        """The counters in `data` if laid out as this layout says, else None. `last`: what the datagram
+        this layout was made from gave; a device whose counters did not move keeps its Stats object, and
+        if none of the counters shown moved (only others did), `last` itself comes back."""
+        if len(data) != self.size:
+            return None
+        values = self.struct.unpack_from(data)
+        if values[0::2] != self.heads:
+            return None
+        now = values[1::2]
+        before = self.counters
+        if now == before:
+            return last
+        out = dict(last)
+        unpack = _COUNTERS.unpack
+        for ifindex, raw_now, raw_before in zip(self.ifindexes, now, before, strict=True):
+            if raw_now != raw_before:
+                raw = unpack(raw_now)
+                rxp, txp, rxb, txb, rxe, txe, rxd, txd = raw
+                out[ifindex] = stats = Stats(rxb, txb, rxp, txp, rxe, txe, rxd, txd)
+                seen[ifindex] = (raw, stats)
+        self.counters = now
+        return out
+
+
 #: The sequence number of every counters request (see `StatsSocket.dump`): far from the numbers the
 #: socket's other requests count up from 1.
 STATS_SEQ = 0x76543210
@@ -115,6 +201,8 @@ class StatsSocket(NetlinkSocket):
         #: The last complete answer, datagram by datagram: (its bytes, what they were parsed into).
         self._last_parts: list[tuple[bytes, dict[int, Stats]]] = []
         self._last_out: dict[int, Stats] = {}
+        #: The layout of each datagram of the last answer (None: none made, see `Layout.of`).
+        self._layouts: list[Layout | None] = []
 
     def dump(self) -> dict[int, Stats]:
         """ifindex -> counters for every device of the namespace. Raises OSError on failure.
@@ -160,25 +248,42 @@ class StatsSocket(NetlinkSocket):
 
     def _rest(self, raw: bytes | bytearray, last: list[tuple[bytes, dict[int, Stats]]]) -> dict[int, Stats]:
         """The answer whose first datagram is `raw`, read to its end: each datagram equal to the same one
-        of the last answer is taken as parsed then; the others are parsed."""
+        of the last answer is taken as parsed then; one laid out as it was (`Layout`) is read in one go;
+        the others are parsed. If no counter shown moved (the bytes differ in others only), the last
+        mapping itself comes back, as for an idle namespace."""
         seen = self._seen
+        layouts = self._layouts
         parts: list[tuple[bytes, dict[int, Stats]]] = []
+        now_layouts: list[Layout | None] = []
         same = True
         while True:
             i = len(parts)
-            if i < len(last) and last[i][0] == raw:
-                parts.append(last[i])
+            before = last[i] if i < len(last) else None
+            if before is not None and before[0] == raw:
+                parts.append(before)
+                now_layouts.append(layouts[i] if i < len(layouts) else None)
                 if i == len(last) - 1:
                     break  # the last datagram of an answer holds its NLMSG_DONE: the same one
             else:
-                same = False
-                parsed: dict[int, Stats] = {}
-                done = parse_stats(raw, STATS_SEQ, parsed, seen)
+                layout = layouts[i] if before is not None and i < len(layouts) else None
+                parsed = None
+                if layout is not None and before is not None:
+                    parsed = layout.read(raw, before[1], seen)
+                if parsed is not None:  # (a layout is only made of a datagram that ends the answer)
+                    done = True
+                else:
+                    parsed = {}
+                    done = parse_stats(raw, STATS_SEQ, parsed, seen)
+                    layout = Layout.of(raw) if done else None
+                same = same and before is not None and parsed is before[1]
                 parts.append((bytes(raw), parsed))
+                now_layouts.append(layout)
                 if done:
                     break
             raw = self._datagram(len(parts))
+        self._layouts = now_layouts
         if same and len(parts) == len(last):
+            self._last_parts = parts  # the new bytes, so that the next answer like them is idle at once
             return self._last_out
         out: dict[int, Stats] = {}
         for _raw, parsed in parts:

@@ -14,11 +14,11 @@ directory ~1 ms with its Python; instead, each call looks only at the processes 
     (`everyone`: the collector's discovery looked at every process, after a mount or a device pointing
     into an unknown namespace); so a process that opens a tun fd, a namespace fd or a socket is read
     within ROUNDS calls, whatever the host's size;
-  * a slice of everyone else, so that what the count cannot show (an fd closed and another opened
-    between two looks, e.g. a process attaching later to a persistent admin-down tap, which sends no
-    netlink event, right after closing something) is found within `sweep_seconds` (3 s; 15 s when the
-    counts are known; longer past ~1200 processes, where the slice is capped at `sweep_max` = 400 fd
-    directories a call, ~18 ms).
+  * a slice of everyone else (kernel threads aside: they never hold an fd), so that what the count
+    cannot show (an fd closed and another opened between two looks, e.g. a process attaching later to a
+    persistent admin-down tap, which sends no netlink event, right after closing something) is found
+    within `sweep_seconds` (3 s; 15 s when the counts are known; longer past ~1200 processes, where the
+    slice is capped at `sweep_max` = 400 fd directories a call, ~18 ms).
 `scan(discovery, full=True)` reads everything; the collector asks for it on any tun/tap link event (a
 device appearing or going, or its state or carrier changing: a process attaching to or leaving an up
 tap), and the scanner does it by itself when a known holder lost a tun fd (fd passing: libvirt hands its
@@ -77,6 +77,7 @@ class _Known:
     nfds: int = -1  # how many fds the kernel reported just before they were read (-1: not known)
     read_at: float = 0.0  # the scanner's clock when its fds were last read
     ns_fds: tuple[tuple[int, int], ...] = ()  # (fd, nsfs inode) of its fds on network namespaces
+    kernel: bool = False  # a kernel thread: no fds, ever; not swept nor counted again
 
 
 class ProcScanner:
@@ -118,6 +119,7 @@ class ProcScanner:
         self._holders: set[int] = set()
         self._ns_holders: set[int] = set()
         self._denied_pids: set[int] = set()
+        self._kernel_pids: set[int] = set()  # kernel threads: never swept (see `ProcFs.stat_facts`)
         self._ns_fds_memo: dict[int, tuple[NsFd, ...]] | None = None
         #: pid -> its tun fds as last probed, kept while its fds are not read again (a full scan reads all)
         #: and only for attached, exact answers: see `_probe_holders`.
@@ -240,7 +242,8 @@ class ProcScanner:
         known_map = self._known
         for pid in pids:
             known = known_map.get(pid)
-            if known is None or known.denied or (now - known.read_at < COUNT_GAP and pid not in young):
+            if (known is None or known.denied or known.kernel
+                    or (now - known.read_at < COUNT_GAP and pid not in young)):
                 continue
             try:
                 if stat(fd_dir(pid, "fd")).st_size != known.nfds:
@@ -253,11 +256,13 @@ class ProcScanner:
         """Known, non-holder pids to re-read this call, so all are re-read every `sweep_seconds`.
 
         With fd counts, this very process is left to its count: at 1000 namespaces it holds ~3000
-        sockets (~7 ms to read), it never opens a tun/tap, and what else it opens changes its count."""
+        sockets (~7 ms to read), it never opens a tun/tap, and what else it opens changes its count.
+        Kernel threads are left out, and out of the share too: they hold no fds, ever (a hypervisor
+        runs hundreds of them; here 62 of ~385 processes were, a sixth of the sweep read for nothing)."""
         if self._last is None or self.sweep_seconds <= 0:
             return set()
         share = min(1.0, max(0.0, now - self._last) / self.sweep_seconds)
-        count = min(math.ceil(len(pids) * share), self.sweep_max)
+        count = min(math.ceil(len(pids - self._kernel_pids) * share), self.sweep_max)
         skip = self._self_pid if self.fd_counts else None
         out: set[int] = set()
         refilled = False
@@ -270,7 +275,8 @@ class ProcScanner:
                 if not self._sweep_queue:
                     break
             pid = self._sweep_queue.pop()
-            if pid in self._known and pid != skip:
+            known = self._known.get(pid)
+            if known is not None and not known.kernel and pid != skip:
                 out.add(pid)
         return out
 
@@ -284,7 +290,7 @@ class ProcScanner:
         for pid in pids:
             old = self._known.get(pid)
             try:
-                start = self.procfs.start_time(pid)
+                start, kernel = self.procfs.stat_facts(pid)
             except (OSError, ValueError, IndexError):
                 self._drop(pid)
                 continue
@@ -292,6 +298,7 @@ class ProcScanner:
                 self._drop(pid)
                 old = None
             known = old if old is not None else _Known(start)
+            known.kernel = kernel
             self.last_fd_reads += 1
             try:
                 known.read_at = self._now
@@ -328,6 +335,10 @@ class ProcScanner:
             self._denied_pids.add(pid)
         else:
             self._denied_pids.discard(pid)
+        if known.kernel:
+            self._kernel_pids.add(pid)
+        else:
+            self._kernel_pids.discard(pid)
 
     def _set_ns_fds(self, pid: int, known: _Known, ns_fds: tuple[tuple[int, int], ...]) -> None:
         if ns_fds != known.ns_fds:
@@ -344,6 +355,7 @@ class ProcScanner:
             return
         self._holders.discard(pid)
         self._denied_pids.discard(pid)
+        self._kernel_pids.discard(pid)
         self._probed.pop(pid, None)
         if pid in self._ns_holders:
             self._ns_holders.discard(pid)

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 TUN_PATH = "/dev/net/tun"
 #: ... and for an fd on the vhost-net accelerator (qemu `-netdev tap,...,vhost=on,vhostfd=N`).
 VHOST_PATH = "/dev/vhost-net"
+#: The `flags` bit of /proc/PID/stat that marks a kernel thread (include/linux/sched.h).
+PF_KTHREAD = 0x00200000
 #: Errors that mean "not permitted" (another user's process, not root) rather than "gone".
 DENIED_ERRNOS = frozenset({errno.EACCES, errno.EPERM})
 
@@ -103,6 +105,15 @@ class ProcFs:
             data = f.read()
         rest = data[data.rindex(b")") + 2 :].split()
         return int(rest[19])  # rest[0] is field 3 (state), so field 22 is rest[19]
+
+    def stat_facts(self, pid: int) -> tuple[int, bool]:
+        """(start time, whether it is a kernel thread) from one read of /proc/PID/stat: field 22, and
+        PF_KTHREAD in field 9 (flags). A kernel thread never holds a file of its own (its fd directory
+        is empty for its whole life), so the scanner reads it once and never again."""
+        with open(self.path(pid, "stat"), "rb") as f:
+            data = f.read()
+        rest = data[data.rindex(b")") + 2 :].split()
+        return int(rest[19]), bool(int(rest[6]) & PF_KTHREAD)
 
     def comm(self, pid: int) -> str:
         with open(self.path(pid, "comm"), encoding="utf-8", errors="surrogateescape") as f:  # as psutil

@@ -345,7 +345,7 @@ class VnettopApp(RecordingActions, FleetActions, NavigationActions, WriteActions
         if self.timeline is not None:  # moments of a recording: no rate between two of them
             self.rates = RateTracker()
         self.rates.feed(snap)
-        self.changes.feed(snap)
+        self.changes.feed(snap, unchanged=not changed and self.changes.last is self.snapshot)
         self.snapshot = snap
         self._refresh_header(same_structure=not changed)
         if changed:
