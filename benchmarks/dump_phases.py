@@ -31,7 +31,7 @@ def main() -> int:
     import vnettop.cli  # (what `python -m vnettop` imports first)
 
     lap("import cli")
-    vnettop.cli.build_parser().parse_args(["dump", "--format", "json"])
+    vnettop.cli.build_parser("dump").parse_args(["dump", "--format", "json"])  # (as `main` builds it)
     lap("parse arguments")
     import gc
 
