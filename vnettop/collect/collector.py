@@ -70,13 +70,13 @@ from vnettop.collect.refs import ResolveCache
 from vnettop.collect.sources import Source
 from vnettop.collect.sources.enrich import SourceSet
 from vnettop.collect.types import Discovery, LinkDraft, NsEntry, ProcScan
+from vnettop.linux.libc import name_this_thread
+from vnettop.model import CollectError, Host, Link, Namespace, NsFd, Process, Snapshot, Stats
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
 
     from vnettop.collect.scan_ahead import ScanAhead
-from vnettop.linux.libc import name_this_thread
-from vnettop.model import CollectError, Host, Link, Namespace, NsFd, Process, Snapshot, Stats
 
 T = TypeVar("T")
 
@@ -710,15 +710,15 @@ class LiveCollector:
             inode = entry.inode
             if inode in drafts_by_ns:
                 continue
-            if inode in dumps:
+            if inode in unreadable:  # (this process could not enter it: unknown, whatever the child read)
+                if inode in pending or inode not in known:  # (the loop said the others')
+                    errors.append(CollectError(f"netns {inode}", f"{_label(entry)}: {unreadable[inode]}"))
+            elif inode in dumps:
                 dump = dumps[inode]
                 errors.extend(dump.errors)
                 drafts_by_ns[inode] = dump.drafts
                 self._counts["dumped"] += 1
                 self._counts["dumped_ahead"] += 1
-            elif inode in unreadable:
-                if inode in pending or inode not in known:  # (the loop said the others')
-                    errors.append(CollectError(f"netns {inode}", f"{_label(entry)}: {unreadable[inode]}"))
             elif (pooled := pool.entries.get(inode)) is not None:
                 drafts_by_ns[inode] = self._read_namespace(pooled, errors)[0]
         shown = [e for e in disc.namespaces if e.inode in drafts_by_ns or e.inode in unreadable]
