@@ -77,11 +77,15 @@ def test_core_modules_import_without_textual() -> None:
 
 
 def test_a_dump_does_not_import_the_fleet_runner_to_build_its_parser() -> None:
-    """Every command builds the whole parser, `fleet dump`'s options included: their defaults live apart
-    from the ssh fan-out and the fleet file reader (with the model behind it), which only `fleet` needs."""
+    """A one-shot command named first builds only its own parser; any other command line builds the
+    whole one, `fleet dump`'s options included: their defaults live apart from the ssh fan-out and the
+    fleet file reader (with the model behind it), which only `fleet` needs."""
     modules, done = imported_modules("dump", "--demo", "--format", "json")
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "vnettop.fleet.commands" in modules  # the parser was built
+    assert {"vnettop.fleet.commands", "vnettop.fleet.fanout", "vnettop.fleet.fleetfile"} & modules == set()
+    modules, done = imported_modules("--demo", "dump", "--format", "json")  # (an option first: the whole)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "vnettop.fleet.commands" in modules  # the whole parser was built
     assert {"vnettop.fleet.fanout", "vnettop.fleet.fleetfile"} & modules == set()
     _, done = imported_modules("fleet", "dump", "--help")
     assert done.returncode == 0 and "--parallel N" in done.stdout and "(default 32)" in done.stdout
