@@ -16,6 +16,7 @@ from tests.kernelkit import KernelKit, poll_until, run
 from tests.tunholder import discovery_for_tests, tun_links
 from vnettop.collect.holders import attach_holders
 from vnettop.collect.processes import ProcScanner
+from vnettop.collect.procfs import ProcFs
 from vnettop.collect.rota import ROUNDS
 from vnettop.collect.sockets import listeners_in
 from vnettop.collect.types import ProcScan
@@ -260,3 +261,42 @@ def test_a_socket_that_starts_listening_is_seen_on_its_turn(kit: KernelKit, coun
         assert seen[turn:] == [{udp, tcp}] * (ROUNDS - turn)
     else:
         assert seen == [{udp}] * ROUNDS
+
+
+def test_a_socket_opened_before_the_sweep_reads_its_process_is_seen_at_once(
+        kit: KernelKit, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sweep re-reads a known process whose fd count changed (it opened a listening socket) before
+    the process's turn: that read takes in the new count, so it must make the namespace's tables due
+    there and then, or the socket waits for the periodic interval (here an hour). The sweep here takes
+    every process on every call, as it reaches any process sooner or later (lowest pids first)."""
+    if not ProcScanner().fd_counts:
+        pytest.skip("this kernel does not report fd counts (Linux < 6.2)")
+    ns = kit.netns("ls")
+    port = 30000 + (int(kit.tag, 16) + 11) % 20000
+    proc = kit.spawn(["python3", "-c", LATE_LISTENER, str(port)], netns=ns)
+    inode = kit.ns_inode(ns)
+
+    def in_ss(flags: str) -> bool:
+        return f"127.0.0.1:{port}" in run(["ip", "netns", "exec", ns, "ss", flags]).stdout
+
+    assert poll_until(lambda: in_ss("-Huln"))  # ready
+    clock = [0.0]
+    scanner = ProcScanner(listen_interval=3600.0, sweep_seconds=1.0, sweep_max=1_000_000, fd_counts=True,
+                          clock=lambda: clock[0])
+    first = process_in(scanner.scan(discovery_for_tests()), inode, proc.pid)
+    assert first is not None and set(first.listening) == {Listening("udp", "127.0.0.1", port)}
+    os.kill(proc.pid, signal.SIGUSR1)
+    assert poll_until(lambda: in_ss("-Htln"))
+    read: list[int] = []
+    fd_targets = ProcFs.fd_targets
+
+    def spy(fs: ProcFs, pid: int) -> dict[int, str]:
+        read.append(pid)
+        return fd_targets(fs, pid)
+
+    monkeypatch.setattr(ProcFs, "fd_targets", spy)
+    clock[0] += 1.0
+    after = process_in(scanner.scan(discovery_for_tests()), inode, proc.pid)
+    assert proc.pid in read  # the sweep took it
+    assert after is not None
+    assert set(after.listening) == {Listening("udp", "127.0.0.1", port), Listening("tcp", "127.0.0.1", port)}

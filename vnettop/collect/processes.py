@@ -18,7 +18,8 @@ directory ~1 ms with its Python; instead, each call looks only at the processes 
     cannot show (an fd closed and another opened between two looks, e.g. a process attaching later to a
     persistent admin-down tap, which sends no netlink event, right after closing something) is found
     within `sweep_seconds` (3 s; 15 s when the counts are known; longer past ~1200 processes, where the
-    slice is capped at `sweep_max` = 400 fd directories a call, ~18 ms).
+    slice is capped at `sweep_max` = 400 fd directories a call, ~18 ms); a swept process's count is
+    compared too, so one that opened a socket since its last read makes its namespace's tables due.
 `scan(discovery, full=True)` reads everything; the collector asks for it on any tun/tap link event (a
 device appearing or going, or its state or carrier changing: a process attaching to or leaving an up
 tap), and the scanner does it by itself when a known holder lost a tun fd (fd passing: libvirt hands its
@@ -166,12 +167,15 @@ class ProcScanner:
             self._sweep_queue = []
         else:
             young = self.rota.young()
-            todo = new | (young & due) | self._sweep_slice(pids, now)
+            swept = self._sweep_slice(pids, now)
+            todo = new | (young & due) | swept
             if self.fd_counts:
                 # A holder is looked at on every call, but read again only when its fd count changed (a
                 # tun fd closed or passed on, or another opened): what the count cannot show, the
-                # sweep and a full scan on any tun/tap link event do.
-                changed = self._counts_changed((due | self._holders) - new, young, now)
+                # sweep and a full scan on any tun/tap link event do. The swept are compared too: their
+                # read takes in the new count, so a socket opened since would otherwise never make
+                # their namespace's tables due.
+                changed = self._counts_changed((due | self._holders | swept) - new, young | swept, now)
                 todo |= changed
                 where = discovery.pid_netns.get
                 hot = {ns for pid in new | changed if (ns := where(pid)) is not None}
@@ -231,11 +235,11 @@ class ProcScanner:
         # a read-only account holding CAP_DAC_READ_SEARCH + CAP_SYS_PTRACE can read the fds it refuses.
         return not self._root and not os.access(self.procfs.path(pid, "fd"), os.R_OK, effective_ids=True)
 
-    def _counts_changed(self, pids: Iterable[int], young: Collection[int], now: float) -> set[int]:
+    def _counts_changed(self, pids: Iterable[int], anyway: Collection[int], now: float) -> set[int]:
         """Those of `pids`, known and readable, whose fd count differs from the one their fds were read
-        at. A process not `young` counts at most once per `COUNT_GAP` (a server opening connections all
-        the time is not re-read on every call of a fast caller); a young one is read anyway, and this
-        says whether its namespace's socket tables are due too."""
+        at. A process not in `anyway` counts at most once per `COUNT_GAP` (a server opening connections
+        all the time is not re-read on every call of a fast caller); one in it (young, or swept this
+        call) is read anyway, and this says whether its namespace's socket tables are due too."""
         out: set[int] = set()
         fd_dir = self.procfs.path
         stat = os.stat
@@ -243,7 +247,7 @@ class ProcScanner:
         for pid in pids:
             known = known_map.get(pid)
             if (known is None or known.denied or known.kernel
-                    or (now - known.read_at < COUNT_GAP and pid not in young)):
+                    or (now - known.read_at < COUNT_GAP and pid not in anyway)):
                 continue
             try:
                 if stat(fd_dir(pid, "fd")).st_size != known.nfds:
