@@ -8,6 +8,8 @@ import struct
 from collections import Counter
 from collections.abc import Iterable
 
+import pytest
+
 from vnettop.collect.refs import ResolveCache, TopCounts, resolve_links, with_stats
 from vnettop.collect.types import LinkDraft
 from vnettop.model import BridgeInfo, Link, LinkRef, Stats
@@ -357,6 +359,21 @@ def test_with_stats_is_replace() -> None:
     link = draft(NA, 2, "x", link=3, master=4).link
     link = dataclasses.replace(link, peer=LinkRef(NB, 3, "y"), addresses=("10.0.0.1/24",))
     assert with_stats(link, Stats(1, 2, 3, 4, 5, 6, 7, 8)) == dataclasses.replace(link, stats=Stats(1, 2, 3, 4, 5, 6, 7, 8))
+
+
+def test_with_stats_copies_every_field_but_the_counters() -> None:
+    """Every field set to a value of its own (none left at its default): the copy has each one, the
+    very object, but the counters; it is a Link like any (equal to `replace`, hashable, frozen)."""
+    values = {f.name: object() for f in dataclasses.fields(Link)}
+    link = Link(**values)  # type: ignore[arg-type]
+    stats = Stats(1, 2, 3, 4, 5, 6, 7, 8)
+    copy = with_stats(link, stats)
+    assert type(copy) is Link and copy is not link
+    for f in dataclasses.fields(Link):
+        assert getattr(copy, f.name) is (stats if f.name == "stats" else values[f.name]), f.name
+    assert copy == dataclasses.replace(link, stats=stats)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        copy.name = "y"  # type: ignore[misc]
 
 
 def test_counters_only_ticks_reuse_the_resolve_and_equal_a_full_one() -> None:
