@@ -380,3 +380,48 @@ def test_small_reads_get_whole_parts_and_a_long_answer_grows_them(kit: KernelKit
         assert len(sizes) > LONG_ANSWER and max(sizes) > SMALL_BUFSIZE  # grew mid-answer: fewer parts
     finally:
         sock.close()
+
+
+def test_a_long_answer_whose_first_part_moved_is_read_through_its_layout(
+        kit: KernelKit, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The counters of a namespace of many devices come in several datagrams; when a device of the first
+    moves (here lo, ifindex 1, with three datagrams sent to 127.0.0.1 inside the namespace), that datagram is read through the
+    layout made of it last time, as the one ending the answer is, without a walk over its messages; the
+    answer equals the kernel's as pyroute2 reads it."""
+    ns = kit.netns("lm")
+    pairs = 100  # ~46 KB of counters: more than one datagram even once the socket reads with BUFSIZE
+    lines = "".join(f"link add {kit.name(f'a{i}')} type veth peer name {kit.name(f'b{i}')}\n"
+                    for i in range(pairs))
+    subprocess.run(["ip", "-n", ns, "-batch", "-"], input=lines, text=True, check=True)
+    subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
+    fd = os.open(f"/run/netns/{ns}", os.O_RDONLY)
+    try:
+        sock = counters.StatsSocket.in_namespace(fd)
+    finally:
+        os.close(fd)
+    try:
+        sock.dump()  # the socket grows to BUFSIZE reads on this long answer
+        before = sock.dump()  # parts as long as they will be: their layouts are made
+        assert sock.dump() is before
+        send = "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n" \
+               "for _ in range(3): s.sendto(b'x', ('127.0.0.1', 9))"
+        subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", send], check=True)
+        walks: list[int] = []
+        real = counters.parse_stats
+
+        def counting(*args: Any, **kwargs: Any) -> bool:
+            walks.append(1)
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(counters, "parse_stats", counting)
+        ours = sock.dump()
+        monkeypatch.setattr(counters, "parse_stats", real)
+        assert len(sock._last_parts) > 1  # (several datagrams)
+        assert walks == []
+        assert ours[1].rx_packets >= before[1].rx_packets + 3  # (and the port-unreachable answers)
+        assert all(ours[i] is before[i] for i in ours if i != 1)  # the others did not move: same objects
+        with iproute_in(ns) as ipr:
+            theirs = decode_stats(ipr.stats("dump", filter_mask=counters.FILTER_LINK_64))
+        assert ours == theirs
+    finally:
+        sock.close()

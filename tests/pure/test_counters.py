@@ -409,6 +409,46 @@ def test_a_datagram_laid_out_as_last_time_is_read_without_walking_its_messages()
     assert n == 1 and set(swapped) == {2, 3, 9}
 
 
+def test_every_datagram_of_a_long_answer_is_read_through_its_layout() -> None:
+    """A long answer (a hypervisor's root namespace) comes in many datagrams, and on a busy tick the
+    counters move in most of them: each, not only the one ending the answer, is read through the layout
+    of last time, without a walk over its messages; equal to a fresh parse, idle devices keeping their
+    Stats. A datagram whose devices changed is walked again, and the answer is still right."""
+    fake = Answering({1: 10, 2: 20, 3: 30}, split=True)  # device 1 in the first datagram; 2, 3 in the second
+    sock = counters.StatsSocket(fake)  # type: ignore[arg-type]
+    first = sock.dump()
+    walks: list[int] = []
+    real = counters.parse_stats
+
+    def counting(*args: Any, **kwargs: Any) -> bool:
+        walks.append(1)
+        return real(*args, **kwargs)
+
+    def dump_counting_walks() -> tuple[dict[int, Stats], int]:
+        expected = fresh_parse(fake.devices, split=True)
+        counters.parse_stats = counting
+        try:
+            got = sock.dump()
+        finally:
+            counters.parse_stats = real
+        assert got == expected
+        n = len(walks)
+        walks.clear()
+        return got, n
+
+    fake.devices[1], fake.devices[2] = 11, 21  # both datagrams changed
+    moved, n = dump_counting_walks()
+    assert n == 0 and moved[3] is first[3] and moved[1].rx_packets == 11 and moved[2].rx_packets == 21
+    fake.devices[1] = 12  # the first only
+    again, n = dump_counting_walks()
+    assert n == 0 and again[2] is moved[2] and again[1].rx_packets == 12
+    assert sock.dump() is again
+    del fake.devices[1]  # the first datagram now holds device 2 (another layout): walked, and right
+    fake.devices[4] = 40
+    _, n = dump_counting_walks()
+    assert n >= 1
+
+
 def test_counters_not_shown_moving_leave_the_namespace_idle() -> None:
     """Only counters vnettop does not show moved (the bytes differ past the first eight): the last mapping
     itself comes back (the collector then treats the namespace as idle), and the next answer alike is

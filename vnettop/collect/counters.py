@@ -111,10 +111,14 @@ class Layout:
     NLMSG_DONE that ends it, are compared whole; equal, the counters sit where they sat last time.
     """
 
-    __slots__ = ("counters", "heads", "ifindexes", "size", "struct")
+    __slots__ = ("counters", "ends", "heads", "ifindexes", "size", "struct")
 
-    def __init__(self, size: int, fmt: str, ifindexes: tuple[int, ...], values: tuple[bytes, ...]) -> None:
+    def __init__(self, size: int, fmt: str, ifindexes: tuple[int, ...], values: tuple[bytes, ...],
+                 ends: bool = True) -> None:
         self.size = size
+        #: Whether the datagram ends the answer (its NLMSG_DONE is the last head), or one of the first of
+        #: a long answer (a hypervisor's root namespace: thousands of devices in many datagrams).
+        self.ends = ends
         self.struct = struct.Struct(fmt)
         self.ifindexes = ifindexes
         self.heads = values[0::2]
@@ -122,10 +126,11 @@ class Layout:
         self.counters: tuple[bytes, ...] = values[1::2]
 
     @classmethod
-    def of(cls, data: bytes | bytearray | memoryview) -> Layout | None:
+    def of(cls, data: bytes | bytearray | memoryview, ends: bool = True) -> Layout | None:
         """The layout of a whole, well-formed datagram of a counters answer: RTM_NEWSTATS messages of
         STATS_SEQ, each with the counters attribute first, then the NLMSG_DONE (errno 0) ending the
-        answer; None for anything else (it is parsed message by message, as ever)."""
+        answer if `ends`, else nothing (a datagram before the last of a long answer); None for anything
+        else (it is parsed message by message, as ever)."""
         fmt, ifindexes, at = ["="], [], 0
         size = len(data)
         try:
@@ -146,7 +151,7 @@ class Layout:
                     rest = min(padded, size - off) - head - _COUNTERS.size
                     fmt.append(f"{head}s{_COUNTERS.size}s" + (f"{rest}x" if rest else ""))
                     at = off + padded
-                elif mtype == NLMSG_DONE and off + length == size and length >= 20:
+                elif ends and mtype == NLMSG_DONE and off + length == size and length >= 20:
                     seq = struct.unpack_from("=I", data, off + 8)[0]
                     if seq != STATS_SEQ or _INT.unpack_from(data, off + 16)[0] != 0 or not ifindexes:
                         return None
@@ -155,6 +160,9 @@ class Layout:
                     return cls(size, layout, tuple(ifindexes), struct.unpack_from(layout, data))
                 else:
                     return None
+            if not ends and at >= size and ifindexes:  # every message read, none ending the answer
+                layout = "".join(fmt)
+                return cls(size, layout, tuple(ifindexes), struct.unpack_from(layout, data), ends=False)
         except (OSError, struct.error):
             return None
         return None
@@ -269,12 +277,12 @@ class StatsSocket(NetlinkSocket):
                 parsed = None
                 if layout is not None and before is not None:
                     parsed = layout.read(raw, before[1], seen)
-                if parsed is not None:  # (a layout is only made of a datagram that ends the answer)
-                    done = True
+                if parsed is not None and layout is not None:
+                    done = layout.ends
                 else:
                     parsed = {}
                     done = parse_stats(raw, STATS_SEQ, parsed, seen)
-                    layout = Layout.of(raw) if done else None
+                    layout = Layout.of(raw, done)
                 same = same and before is not None and parsed is before[1]
                 parts.append((bytes(raw), parsed))
                 now_layouts.append(layout)
