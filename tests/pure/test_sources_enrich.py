@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import replace
 
@@ -9,8 +10,15 @@ import pytest
 
 from tests.sources_fixtures import ROOT, openstack_snapshot
 from vnettop.collect.sources import Enrichment, scope
-from vnettop.collect.sources.enrich import SourceSet, apply, merge_owners, read_safely
-from vnettop.model import BridgeInfo, CollectError, FdbEntry, NsFd, Owner, Snapshot, Stats
+from vnettop.collect.sources.enrich import (
+    SourceSet,
+    _link_shape,
+    _same_shape,
+    apply,
+    merge_owners,
+    read_safely,
+)
+from vnettop.model import BridgeInfo, CollectError, FdbEntry, Link, NsFd, Owner, Snapshot, Stats
 from vnettop.ui.changes import same_structure
 
 
@@ -255,3 +263,37 @@ def test_the_redraw_test_sees_a_section_change() -> None:
     assert same_structure(a, apply(base, [("x", Enrichment(owners=(owner("vm", "1", True, "s"),)))]))
     assert not same_structure(a, b)
     assert not same_structure(base, a)
+
+
+def test_the_structure_check_compares_every_field_but_counters_and_learned_addresses() -> None:
+    """`structure_change` compares links field by field (`_same_shape`, written out from Link's fields):
+    it must say what comparing `_link_shape`s says, for a change in any one field, so a field added to
+    Link later is compared too."""
+    bridge = BridgeInfo(stp=False, vlan_filtering=False, ports=(3, 4))
+    base = Link(5, 2, "br0", "bridge", "52:54:00:00:00:01", 1500, True, "up", addresses=("10.0.0.1/24",),
+                bridge=bridge, carrier=True, info=(("k", "v"),))
+
+    def other(value: object) -> object:
+        if isinstance(value, bool):
+            return not value
+        if isinstance(value, int):
+            return value + 1
+        if isinstance(value, str):
+            return value + "x"
+        return ("changed",) if value is None or isinstance(value, tuple) else None
+
+    changed = 0
+    for f in dataclasses.fields(Link):
+        if f.name in ("stats", "bridge"):
+            continue
+        moved = dataclasses.replace(base, **{f.name: other(getattr(base, f.name))})
+        assert _same_shape(base, moved) is False and _link_shape(base) != _link_shape(moved), f.name
+        changed += 1
+    assert changed == len(dataclasses.fields(Link)) - 2
+    counters = dataclasses.replace(base, stats=Stats(1, 2, 3, 4))
+    learned = dataclasses.replace(base, bridge=dataclasses.replace(bridge, fdb=(FdbEntry("aa", 3, "learned"),)))
+    for same in (counters, learned, dataclasses.replace(base)):
+        assert _same_shape(base, same) and _link_shape(base) == _link_shape(same)
+    for bridged in (dataclasses.replace(base, bridge=None), dataclasses.replace(base, bridge=dataclasses.replace(
+            bridge, ports=(3,))), dataclasses.replace(base, bridge=dataclasses.replace(bridge, stp=True))):
+        assert not _same_shape(base, bridged) and _link_shape(base) != _link_shape(bridged)

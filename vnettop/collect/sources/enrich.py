@@ -26,7 +26,7 @@ from dataclasses import fields, replace
 from operator import attrgetter
 
 from vnettop.collect.sources import Enrichment, Source, scope
-from vnettop.model import CollectError, Link, Namespace, OvsSection, Owner, Snapshot
+from vnettop.model import BridgeInfo, CollectError, Link, Namespace, OvsSection, Owner, Snapshot
 
 #: Length of the uuid prefix a Neutron device name carries (`tap1ec9dbb7-e7`: 8 + '-' + 2).
 NAME_PREFIX = 11
@@ -41,6 +41,33 @@ def _link_shape(link: Link) -> tuple[object, ...]:
     bridge = link.bridge
     return (_link_fields(link),
             None if bridge is None else (bridge.stp, bridge.vlan_filtering, bridge.ports))
+
+
+def _bridge_shape_equal(a: BridgeInfo | None, b: BridgeInfo | None) -> bool:
+    if a is b:
+        return True
+    if a is None or b is None:
+        return False
+    return (a.stp, a.vlan_filtering, a.ports) == (b.stp, b.vlan_filtering, b.ports)
+
+
+def _shape_comparer() -> Callable[[Link, Link], bool]:
+    """`_link_shape(a) == _link_shape(b)`, written out field by field from Link's fields.
+
+    Why: a tick on a host whose counters move widely hands ~2000 links with new counters to
+    `structure_change`; building both shapes took 0.73 us a pair, comparing the fields in place 0.29 us
+    (the fields of a link whose counters alone changed are the very same objects)."""
+    names = [f.name for f in fields(Link) if f.name not in ("stats", "bridge")]
+    env: dict[str, object] = {"_bridges": _bridge_shape_equal}
+    src = ("def same_shape(a, b):\n    return ("
+           + " and ".join(f"a.{n} == b.{n}" for n in names) + " and _bridges(a.bridge, b.bridge))")
+    exec(src, env)  # our own text, made of Link's field names
+    comparer = env["same_shape"]
+    assert callable(comparer)
+    return comparer
+
+
+_same_shape = _shape_comparer()
 
 #: Every field of a Namespace but `fds`: what a source may depend on. Which processes hold a namespace
 #: open by an fd (another monitor, a CNI plugin in the middle of a call, a test harness) is read by no
@@ -180,9 +207,9 @@ def structure_change(a: Snapshot | None, b: Snapshot) -> str:
     if a is None or len(a.namespaces) != len(b.namespaces) or len(a.links) != len(b.links):
         return CHANGED
     if a.links is not b.links:  # (the very same tuple when no device changed, counters included)
-        shape = _link_shape
+        same = _same_shape
         for la, lb in zip(a.links, b.links, strict=True):
-            if la is not lb and shape(la) != shape(lb):
+            if la is not lb and not same(la, lb):
                 return CHANGED
     if a.namespaces is b.namespaces:
         return SAME
