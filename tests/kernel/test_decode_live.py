@@ -329,6 +329,18 @@ def test_lean_nsid_query_agrees_with_pyroute2(kit: KernelKit, lab: Lab) -> None:
 
 
 
+def stats_socket_among_veths(kit: KernelKit, ns: str, pairs: int) -> counters.StatsSocket:
+    """A counters socket in `ns`, once `pairs` veth pairs (both ends there, down) are made in it."""
+    lines = "".join(f"link add {kit.name(f'a{i}')} type veth peer name {kit.name(f'b{i}')}\n"
+                    for i in range(pairs))
+    subprocess.run(["ip", "-n", ns, "-batch", "-"], input=lines, text=True, check=True)
+    fd = os.open(f"/run/netns/{ns}", os.O_RDONLY)
+    try:
+        return counters.StatsSocket.in_namespace(fd)
+    finally:
+        os.close(fd)
+
+
 def test_small_reads_get_whole_parts_and_a_long_answer_grows_them(kit: KernelKit) -> None:
     """A socket reads with SMALL_BUFSIZE (the kernel then makes each part of a dump in a page, not in
     32 KiB); the kernel never makes a part longer than that for it, so nothing is cut, and an answer in
@@ -338,14 +350,7 @@ def test_small_reads_get_whole_parts_and_a_long_answer_grows_them(kit: KernelKit
 
     ns = kit.netns("sb")
     pairs = 100  # 200 veth ends + lo: ~46 KB of counters in parts of a page, ~250 KB of link messages
-    lines = "".join(f"link add {kit.name(f'a{i}')} type veth peer name {kit.name(f'b{i}')}\n"
-                    for i in range(pairs))
-    subprocess.run(["ip", "-n", ns, "-batch", "-"], input=lines, text=True, check=True)
-    fd = os.open(f"/run/netns/{ns}", os.O_RDONLY)
-    try:
-        sock = counters.StatsSocket.in_namespace(fd)
-    finally:
-        os.close(fd)
+    sock = stats_socket_among_veths(kit, ns, pairs)
     try:
         sizes: list[int] = []
 
@@ -389,16 +394,8 @@ def test_a_long_answer_whose_first_part_moved_is_read_through_its_layout(
     layout made of it last time, as the one ending the answer is, without a walk over its messages; the
     answer equals the kernel's as pyroute2 reads it."""
     ns = kit.netns("lm")
-    pairs = 100  # ~46 KB of counters: more than one datagram even once the socket reads with BUFSIZE
-    lines = "".join(f"link add {kit.name(f'a{i}')} type veth peer name {kit.name(f'b{i}')}\n"
-                    for i in range(pairs))
-    subprocess.run(["ip", "-n", ns, "-batch", "-"], input=lines, text=True, check=True)
+    sock = stats_socket_among_veths(kit, ns, 100)  # ~46 KB of counters: several datagrams even of BUFSIZE
     subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
-    fd = os.open(f"/run/netns/{ns}", os.O_RDONLY)
-    try:
-        sock = counters.StatsSocket.in_namespace(fd)
-    finally:
-        os.close(fd)
     try:
         sock.dump()  # the socket grows to BUFSIZE reads on this long answer
         before = sock.dump()  # parts as long as they will be: their layouts are made

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+from typing import Any
 
 import pytest
 
@@ -225,16 +226,12 @@ while True:
 """
 
 
-@pytest.mark.parametrize("counts", [True, False])
-def test_a_socket_that_starts_listening_is_seen_on_its_turn(kit: KernelKit, counts: bool) -> None:
-    """A known, old process in a known namespace starts listening: with the kernel's fd counts its
-    namespace's tables are read again when the process's turn comes (its count is compared once in
-    `rota.ROUNDS` calls), however long the periodic interval (here an hour); without them (the control)
-    only that interval would bring it."""
-    if not ProcScanner().fd_counts:
-        pytest.skip("this kernel does not report fd counts (Linux < 6.2)")
-    ns = kit.netns("ll")
-    port = 30000 + (int(kit.tag, 16) + 7) % 20000
+def listening_late(kit: KernelKit, suffix: str, **scanner_args: Any) -> tuple[int, int, int, ProcScanner, list[float]]:
+    """A LATE_LISTENER in a new namespace, known to a scanner on a fake clock (`scanner_args`) while it
+    listens on udp only, then told to listen on tcp too (done once `ss` shows it): (pid, namespace inode,
+    port, scanner, clock)."""
+    ns = kit.netns(suffix)
+    port = 30000 + (int(kit.tag, 16) + sum(map(ord, suffix))) % 20000
     proc = kit.spawn(["python3", "-c", LATE_LISTENER, str(port)], netns=ns)
     inode = kit.ns_inode(ns)
 
@@ -243,16 +240,27 @@ def test_a_socket_that_starts_listening_is_seen_on_its_turn(kit: KernelKit, coun
 
     assert poll_until(lambda: in_ss("-Huln"))  # ready
     clock = [0.0]
-    scanner = ProcScanner(listen_interval=3600.0, sweep_seconds=3600.0, fd_counts=counts,
-                          clock=lambda: clock[0])
+    scanner = ProcScanner(listen_interval=3600.0, clock=lambda: clock[0], **scanner_args)
     first = process_in(scanner.scan(discovery_for_tests()), inode, proc.pid)
     assert first is not None and set(first.listening) == {Listening("udp", "127.0.0.1", port)}
     os.kill(proc.pid, signal.SIGUSR1)
     assert poll_until(lambda: in_ss("-Htln"))
+    return proc.pid, inode, port, scanner, clock
+
+
+@pytest.mark.parametrize("counts", [True, False])
+def test_a_socket_that_starts_listening_is_seen_on_its_turn(kit: KernelKit, counts: bool) -> None:
+    """A known, old process in a known namespace starts listening: with the kernel's fd counts its
+    namespace's tables are read again when the process's turn comes (its count is compared once in
+    `rota.ROUNDS` calls), however long the periodic interval (here an hour); without them (the control)
+    only that interval would bring it."""
+    if not ProcScanner().fd_counts:
+        pytest.skip("this kernel does not report fd counts (Linux < 6.2)")
+    pid, inode, port, scanner, clock = listening_late(kit, "ll", sweep_seconds=3600.0, fd_counts=counts)
     seen = []
     for _ in range(ROUNDS):
         clock[0] += 1.0
-        after = process_in(scanner.scan(discovery_for_tests()), inode, proc.pid)
+        after = process_in(scanner.scan(discovery_for_tests()), inode, pid)
         assert after is not None
         seen.append(set(after.listening))
     udp, tcp = Listening("udp", "127.0.0.1", port), Listening("tcp", "127.0.0.1", port)
@@ -271,22 +279,8 @@ def test_a_socket_opened_before_the_sweep_reads_its_process_is_seen_at_once(
     every process on every call, as it reaches any process sooner or later (lowest pids first)."""
     if not ProcScanner().fd_counts:
         pytest.skip("this kernel does not report fd counts (Linux < 6.2)")
-    ns = kit.netns("ls")
-    port = 30000 + (int(kit.tag, 16) + 11) % 20000
-    proc = kit.spawn(["python3", "-c", LATE_LISTENER, str(port)], netns=ns)
-    inode = kit.ns_inode(ns)
-
-    def in_ss(flags: str) -> bool:
-        return f"127.0.0.1:{port}" in run(["ip", "netns", "exec", ns, "ss", flags]).stdout
-
-    assert poll_until(lambda: in_ss("-Huln"))  # ready
-    clock = [0.0]
-    scanner = ProcScanner(listen_interval=3600.0, sweep_seconds=1.0, sweep_max=1_000_000, fd_counts=True,
-                          clock=lambda: clock[0])
-    first = process_in(scanner.scan(discovery_for_tests()), inode, proc.pid)
-    assert first is not None and set(first.listening) == {Listening("udp", "127.0.0.1", port)}
-    os.kill(proc.pid, signal.SIGUSR1)
-    assert poll_until(lambda: in_ss("-Htln"))
+    pid, inode, port, scanner, clock = listening_late(kit, "ls", sweep_seconds=1.0, sweep_max=1_000_000,
+                                                      fd_counts=True)
     read: list[int] = []
     fd_targets = ProcFs.fd_targets
 
@@ -296,7 +290,7 @@ def test_a_socket_opened_before_the_sweep_reads_its_process_is_seen_at_once(
 
     monkeypatch.setattr(ProcFs, "fd_targets", spy)
     clock[0] += 1.0
-    after = process_in(scanner.scan(discovery_for_tests()), inode, proc.pid)
-    assert proc.pid in read  # the sweep took it
+    after = process_in(scanner.scan(discovery_for_tests()), inode, pid)
+    assert pid in read  # the sweep took it
     assert after is not None
     assert set(after.listening) == {Listening("udp", "127.0.0.1", port), Listening("tcp", "127.0.0.1", port)}

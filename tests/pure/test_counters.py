@@ -364,13 +364,10 @@ def test_a_many_datagram_answer_parses_only_the_datagrams_that_changed(moved: in
     assert sock.dump() is now
 
 
-def test_a_datagram_laid_out_as_last_time_is_read_without_walking_its_messages() -> None:
-    """A namespace whose counters moved but whose devices did not: its answer is read through the layout
-    of the last one (no message walk), equal to a fresh parse, idle devices keeping their Stats; a change
-    of devices (one more, one less) is parsed message by message again, and still right."""
-    fake = Answering({1: 10, 2: 20, 3: 30})
-    sock = counters.StatsSocket(fake)  # type: ignore[arg-type]
-    first = sock.dump()
+def dump_counting_walks(sock: counters.StatsSocket, fake: Answering) -> tuple[dict[int, Stats], int]:
+    """`sock.dump()`, checked equal to a fresh parse of what `fake` answers, and how many datagrams were
+    walked message by message (`parse_stats`) rather than read through a layout."""
+    expected = fresh_parse(fake.devices, split=fake.split)
     walks: list[int] = []
     real = counters.parse_stats
 
@@ -378,34 +375,39 @@ def test_a_datagram_laid_out_as_last_time_is_read_without_walking_its_messages()
         walks.append(1)
         return real(*args, **kwargs)
 
-    def dump_counting_walks() -> tuple[dict[int, Stats], int]:
-        expected = fresh_parse(fake.devices, split=False)
-        counters.parse_stats = counting
-        try:
-            got = sock.dump()
-        finally:
-            counters.parse_stats = real
-        assert got == expected
-        n = len(walks)
-        walks.clear()
-        return got, n
+    counters.parse_stats = counting
+    try:
+        got = sock.dump()
+    finally:
+        counters.parse_stats = real
+    assert got == expected
+    return got, len(walks)
+
+
+def test_a_datagram_laid_out_as_last_time_is_read_without_walking_its_messages() -> None:
+    """A namespace whose counters moved but whose devices did not: its answer is read through the layout
+    of the last one (no message walk), equal to a fresh parse, idle devices keeping their Stats; a change
+    of devices (one more, one less) is parsed message by message again, and still right."""
+    fake = Answering({1: 10, 2: 20, 3: 30})
+    sock = counters.StatsSocket(fake)  # type: ignore[arg-type]
+    first = sock.dump()
 
     fake.devices[2] = 21
-    moved, n = dump_counting_walks()
+    moved, n = dump_counting_walks(sock, fake)
     assert n == 0 and moved[1] is first[1] and moved[3] is first[3] and moved[2].rx_packets == 21
     fake.devices[3] = 31
-    again, n = dump_counting_walks()
+    again, n = dump_counting_walks(sock, fake)
     assert n == 0 and again[2] is moved[2]
     assert sock.dump() is again
     fake.devices[4] = 40  # a device came: another layout, walked
-    assert dump_counting_walks()[1] == 1
+    assert dump_counting_walks(sock, fake)[1] == 1
     fake.devices[4] = 41  # (and read by its layout from then on)
-    assert dump_counting_walks()[1] == 0
+    assert dump_counting_walks(sock, fake)[1] == 0
     del fake.devices[1]  # a device went
-    assert dump_counting_walks()[1] == 1
+    assert dump_counting_walks(sock, fake)[1] == 1
     del fake.devices[4]  # one went and another came: an answer of the same size, other devices
     fake.devices[9] = 90
-    swapped, n = dump_counting_walks()
+    swapped, n = dump_counting_walks(sock, fake)
     assert n == 1 and set(swapped) == {2, 3, 9}
 
 
@@ -417,35 +419,17 @@ def test_every_datagram_of_a_long_answer_is_read_through_its_layout() -> None:
     fake = Answering({1: 10, 2: 20, 3: 30}, split=True)  # device 1 in the first datagram; 2, 3 in the second
     sock = counters.StatsSocket(fake)  # type: ignore[arg-type]
     first = sock.dump()
-    walks: list[int] = []
-    real = counters.parse_stats
-
-    def counting(*args: Any, **kwargs: Any) -> bool:
-        walks.append(1)
-        return real(*args, **kwargs)
-
-    def dump_counting_walks() -> tuple[dict[int, Stats], int]:
-        expected = fresh_parse(fake.devices, split=True)
-        counters.parse_stats = counting
-        try:
-            got = sock.dump()
-        finally:
-            counters.parse_stats = real
-        assert got == expected
-        n = len(walks)
-        walks.clear()
-        return got, n
 
     fake.devices[1], fake.devices[2] = 11, 21  # both datagrams changed
-    moved, n = dump_counting_walks()
+    moved, n = dump_counting_walks(sock, fake)
     assert n == 0 and moved[3] is first[3] and moved[1].rx_packets == 11 and moved[2].rx_packets == 21
     fake.devices[1] = 12  # the first only
-    again, n = dump_counting_walks()
+    again, n = dump_counting_walks(sock, fake)
     assert n == 0 and again[2] is moved[2] and again[1].rx_packets == 12
     assert sock.dump() is again
     del fake.devices[1]  # the first datagram now holds device 2 (another layout): walked, and right
     fake.devices[4] = 40
-    _, n = dump_counting_walks()
+    _, n = dump_counting_walks(sock, fake)
     assert n >= 1
 
 
