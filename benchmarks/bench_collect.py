@@ -222,6 +222,8 @@ def one_run(topo: Topology, n: int, repeats: int, first: bool) -> dict[str, list
     row["import"] = [float(p["import_ms"])]  # type: ignore[arg-type]
     row["first"] = [float(p["first_ms"])]  # type: ignore[arg-type]
     row["repeat"] = [float(x) for x in p["repeat_ms"]]  # type: ignore[attr-defined]
+    row["paced"] = [float(x) for x in p["paced_ms"]]  # type: ignore[attr-defined]
+    row["paced_cpu"] = [float(x) for x in p["paced_cpu_ms"]]  # type: ignore[attr-defined]
     if first:
         print(f"  probe saw {p['namespaces']} namespaces, {p['links']} links, {p['errors']} soft "
               f"errors; of ours {p['mine_namespaces']} namespaces, {p['mine_links']} links "
@@ -258,8 +260,8 @@ def measure(n: int, runs: int, repeats: int, profile: bool, quiet: float,
     """`runs` runs at `n` namespaces. With `max_foreign` >= 0, a run during which more foreign
     namespaces than that existed (before or after it) is set aside and redone (up to 3x `runs` tries)."""
     rows: dict[str, list[float]] = {k: [] for k in (
-        "host_ns", "import", "first", "repeat", "repeat_cpu", "changed", "changed_cpu", "dump", "dump_rss",
-        "iploop", "lsof", "ip+lsof")}
+        "host_ns", "import", "first", "repeat", "repeat_cpu", "paced", "paced_cpu", "changed", "changed_cpu", "dump",
+        "dump_rss", "iploop", "lsof", "ip+lsof")}
     with Topology(n) as topo:
         print(f"  built: {topo.summary()}", flush=True)
         print(f"  {host_load()}", flush=True)
@@ -305,6 +307,8 @@ LABELS = [
     ("first", "vnettop: first collect (fresh process)", " ms"),
     ("repeat", "vnettop: repeat collect, nothing changed (same process)", " ms"),
     ("repeat_cpu", "  the same, processor time of the collecting thread", " ms"),
+    ("paced", "  the same as the TUI collects (off-screen counters every 5th)", " ms"),
+    ("paced_cpu", "    its processor time", " ms"),
     ("changed", "vnettop: collect after one device changed (MTU)", " ms"),
     ("changed_cpu", "  the same, processor time", " ms"),
     ("dump", "vnettop dump --format json (whole process)", " ms"),
@@ -337,12 +341,19 @@ def verdicts(rows: dict[str, list[float]], n: int) -> list[str]:
     rep, rep_cpu, dump, rss = (statistics.median(rows[k]) for k in ("repeat", "repeat_cpu", "dump", "dump_rss"))
     other = statistics.median(rows["ip+lsof"])
     checks = [
-        (rep <= target["repeat"], f"repeat collect, nothing changed: {rep:.1f} ms wall (processor "
-                                  f"{rep_cpu:.1f} ms) <= {target['repeat']:.0f} ms"),
+        (rep <= target["repeat"], f"repeat collect, nothing changed, every counter read (as `export` and "
+                                  f"`record` collect): {rep:.1f} ms wall (processor {rep_cpu:.1f} ms) <= "
+                                  f"{target['repeat']:.0f} ms"),
         (dump / other <= target["dump_ratio"], f"whole `vnettop dump --format json` {dump:.0f} ms vs the "
                                                f"iproute2 loop + lsof {other:.0f} ms: {dump / other:.2f}x "
                                                f"<= {target['dump_ratio']}x"),
     ]
+    if rows.get("paced"):
+        paced, paced_cpu = statistics.median(rows["paced"]), statistics.median(rows["paced_cpu"])
+        checks.append((paced <= target["repeat"], f"repeat collect, nothing changed, as the TUI collects "
+                                                  f"(counters of what is not shown on one collect in 5): "
+                                                  f"{paced:.1f} ms wall (processor {paced_cpu:.1f} ms) <= "
+                                                  f"{target['repeat']:.0f} ms"))
     if "rss" in target:
         checks.append((rss <= target["rss"], f"vnettop dump peak RSS {rss:.1f} MB <= {target['rss']:.0f} MB"))
     if "changed_ratio" in target and rows["changed_cpu"] and rows["repeat_cpu"]:

@@ -452,6 +452,11 @@ class Snapshot:
     owners: tuple[Owner, ...] | None = None
     #: Section "ovs": Open vSwitch as OVSDB describes it, joined to the kernel; None: no OVSDB read.
     ovs: OvsSection | None = None
+    #: Namespaces whose devices' counters here were read before this snapshot was taken, and when: a
+    #: live view reads the counters of what it does not show on a slower cadence
+    #: (`LiveCollector.pace_counters`). Empty (always, in a file or a one-shot dump): every counter was
+    #: read for this snapshot. Not part of the JSON: rates are the live view's business.
+    counters_behind: Mapping[int, datetime] = field(default_factory=dict, compare=False, repr=False)
     _index: _Index | None = field(default=None, init=False, compare=False, repr=False)
 
     # -- sections ------------------------------------------------------------------------------

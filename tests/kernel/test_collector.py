@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from itertools import pairwise
 
 import pytest
 
@@ -335,6 +336,78 @@ def test_a_missed_event_is_caught_by_the_counters_check(kit: KernelKit, collecto
     snap = collector.collect()
     assert snap.find_links(dev, inode)
     assert collector.last_counts["dumped"] >= 1
+
+
+def lo_packets(snap: Snapshot, inode: int) -> Stats:
+    return by_name(snap, inode)["lo"].stats
+
+
+def test_paced_counters_are_read_on_their_turn_and_say_since_when(kit: KernelKit,
+                                                                  collector: LiveCollector) -> None:
+    """`pace_counters({A}, every=5)`: A's counters are read on every collect; those of B1..B5, moving all
+    along (datagrams to 127.0.0.1 in each before each collect), each on one collect in five, and not all on
+    the same one (new namespaces' inodes here are all alike modulo 5: a turn by inode would read all five
+    together). Meanwhile a snapshot carries a namespace's counters of its last read, the very objects,
+    and names that read's time in `counters_behind`."""
+    a = kit.netns("pa")
+    bs = [kit.netns(f"pb{i}") for i in range(5)]
+    ia = kit.ns_inode(a)
+    ibs = [kit.ns_inode(b) for b in bs]
+    for ns in (a, *bs):
+        kit.ip("link", "set", "lo", "up", netns=ns)
+    collector.collect()
+    first = collector.collect()  # (counters-only from here on: the B's may be paced)
+    last_read = dict.fromkeys(ibs, first)
+    collector.pace_counters({ia}, every=5)
+    reads: dict[int, list[int]] = {ib: [] for ib in ibs}
+    sent_a = lo_packets(first, ia).rx_packets
+    for i in range(11):
+        for ns in (a, *bs):
+            send_traffic(ns, "127.0.0.1")
+        snap = collector.collect()
+        assert ia not in snap.counters_behind
+        assert lo_packets(snap, ia).rx_packets >= sent_a + 3  # A: read on every collect
+        sent_a = lo_packets(snap, ia).rx_packets
+        for ib in ibs:
+            if ib in snap.counters_behind:
+                assert snap.counters_behind[ib] == last_read[ib].taken_at
+                assert lo_packets(snap, ib) is lo_packets(last_read[ib], ib)
+            else:
+                assert lo_packets(snap, ib).rx_packets >= lo_packets(last_read[ib], ib).rx_packets + 3
+                reads[ib].append(i)
+                last_read[ib] = snap
+        assert collector.last_counts["counters_behind"] >= sum(ib in snap.counters_behind for ib in ibs)
+    for ib, at in reads.items():
+        assert len(at) in (2, 3) and all(j - i == 5 for i, j in pairwise(at)), (ib, at)
+    per_collect = [sum(i in at for at in reads.values()) for i in range(11)]
+    assert max(per_collect) < 5 and sum(1 for n in per_collect if n) >= 6, per_collect
+
+
+def test_a_missed_event_is_caught_while_counters_are_paced(kit: KernelKit, collector: LiveCollector) -> None:
+    """A namespace whose counters are never read in turn (paced beyond any tick) still has its devices
+    checked on every collect: a device whose event was lost is seen at the next one. Then, paced no
+    more, its counters are read at once."""
+    ns = kit.netns("pm")
+    inode = kit.ns_inode(ns)
+    kit.ip("link", "set", "lo", "up", netns=ns)
+    collector.collect()
+    before = collector.collect()
+    collector.pace_counters(every=1 << 40)
+    send_traffic(ns, "127.0.0.1")
+    held = collector.collect()
+    assert held.counters_behind.get(inode) == before.taken_at
+    assert lo_packets(held, inode) is lo_packets(before, inode)
+    dev = kit.name("pd")
+    kit.ip("link", "add", dev, "type", "bridge", netns=ns)
+    poll_until(lambda: inode in collector._hub.take().dirty)  # swallow the event, as if it were lost
+    snap = collector.collect()
+    assert snap.find_links(dev, inode)
+    assert collector.last_counts["dumped"] >= 1
+    collector.pace_counters(every=0)
+    send_traffic(ns, "127.0.0.1")
+    now = collector.collect()
+    assert inode not in now.counters_behind
+    assert lo_packets(now, inode).rx_packets >= lo_packets(before, inode).rx_packets + 6
 
 
 def nsid_tables(kit: KernelKit, names: list[str]) -> dict[str, object]:

@@ -492,3 +492,32 @@ def test_the_counters_attribute_is_found_wherever_it_is(layout: str) -> None:
     else:
         assert out == {5: Stats(rx_bytes=13, tx_bytes=14, rx_packets=11, tx_packets=12, rx_errors=15, tx_errors=16,
                                 rx_dropped=17, tx_dropped=18)}
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_a_peek_reads_no_counters_while_only_counters_moved(split: bool) -> None:
+    """`peek` (a namespace whose counters are read on a slower cadence): nothing moved gives the last
+    mapping itself; counters moved on the same devices give None, nothing read or remembered, so the
+    next `dump` still gives the moved values (equal to a fresh parse); a device that came or went is read
+    as `dump` reads it, whichever datagram of a split answer it is in."""
+    fake = Answering({1: 10, 2: 20, 3: 30}, split=split)
+    sock = counters.StatsSocket(fake)  # type: ignore[arg-type]
+    first = sock.dump()
+    assert sock.peek() is first
+    fake.devices[3] = 31  # (the second datagram of a split answer)
+    assert sock.peek() is None
+    fake.devices[1] = 11  # (the first)
+    assert sock.peek() is None
+    assert not fake.queue  # the whole answer was read: the socket is ready for the next request
+    moved = sock.dump()
+    assert moved == fresh_parse(fake.devices, split) and moved[1].rx_packets == 11 and moved[2] is first[2]
+    assert sock.peek() is moved
+    fake.devices[4] = 40  # a device came: read at once
+    came = sock.peek()
+    assert came is not None and came == fresh_parse(fake.devices, split)
+    del fake.devices[1]  # one went from the first datagram: read at once
+    fake.devices[2] = 22
+    went = sock.peek()
+    assert went is not None and went == fresh_parse(fake.devices, split) and set(went) == {2, 3, 4}
+    fake.devices[2] = 23
+    assert sock.peek() is None and sock.dump()[2].rx_packets == 23

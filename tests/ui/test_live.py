@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import time
 from dataclasses import replace
+from datetime import timedelta
 
 from tests.fixtures_snapshots import QDHCP, ROOT, compute_node
 from tests.ui.fakes import FakeCollector, later, with_links
@@ -238,3 +239,40 @@ async def test_events_view_lists_changes_newest_first() -> None:
         first_row = table.get_row_at(0)
         assert str(first_row[1]) == "removed" and str(first_row[2]) == "tun0"
         assert table.current_target is None or table.current_target.kind == "link"
+
+
+class PacedCollector(FakeCollector):
+    """A fake live collector that, like `LiveCollector`, can be told whose counters to keep current."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        super().__init__(snapshot)
+        self.paced: list[tuple[int, frozenset[int]]] = []
+
+    def pace_counters(self, current: tuple[int, ...] = (), every: int = 5) -> None:
+        self.paced.append((every, frozenset(current)))
+
+
+async def test_the_selected_devices_counters_are_kept_current_and_older_ones_say_so() -> None:
+    """The app asks a live collector to read the selected device's namespace on every refresh (the
+    rest on a slower cadence), follows the selection, and the details say when a device's counters
+    are from an earlier read (`Snapshot.counters_behind`) until they are current again."""
+    snap = compute_node()
+    collector = PacedCollector(snap)
+    app = build_app(collector, read_only=True, interval=60.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        app.jump_to(Target.link(QDHCP, 2))
+        await wait_for(pilot, lambda: collector.paced and collector.paced[-1][1] == {QDHCP})
+        assert all(every > 1 for every, _ in collector.paced)
+        app.jump_to(Target.link(ROOT, 2))
+        await wait_for(pilot, lambda: collector.paced[-1][1] == {ROOT})
+        polls = app.polls
+        collector.change(later(snap, 3.0, counters_behind={ROOT: snap.taken_at + timedelta(seconds=1)}))
+        await wait_for(pilot, lambda: app.polls > polls
+                       and "as read 2 s before this refresh" in details_text(app))
+        polls = app.polls
+        collector.change(later(snap, 4.0))
+        await wait_for(pilot, lambda: app.polls > polls)
+        await wait_for(pilot, lambda: "as read" not in details_text(app))
+        app.jump_to(Target.ns(ROOT))  # a namespace's details show no counters: none kept current
+        await wait_for(pilot, lambda: collector.paced[-1][1] == frozenset())

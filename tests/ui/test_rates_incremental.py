@@ -129,3 +129,54 @@ def test_links_out_of_key_order_still_give_the_right_rates() -> None:
         got, want = tracker.get(link.key), plain.series.get(link.key)
         assert got is not None and want is not None
         assert list(got.rx) == list(want[0]) and list(got.tx) == list(want[1])
+
+
+def test_counters_read_on_a_slower_cadence_give_the_rates_of_counters_read_every_tick() -> None:
+    """A live view reads the counters of a namespace it does not show on one tick in five
+    (`Snapshot.counters_behind` names it meanwhile, with the time of that read). Each device here moves
+    at its own steady rate: the series of a device read again after a while must be the very series of
+    the same device read every tick (the average over the span, for each of its ticks), not zeros and
+    then a burst; a device whose counters are behind shows its series up to the read it is behind."""
+    snap = compute_node()
+    links = sorted(snap.links, key=lambda lk: lk.key)
+    rate = {link.key: (i % 4) * 1000 + i for i, link in enumerate(links)}  # (some idle: 0, 4000...)
+    start = snap.taken_at
+    paced, plain = RateTracker(), PlainRates()
+    every = 5
+    current = {links[0].netns}  # the namespace of the selection: read on every tick
+    read_tick: dict[int, int] = {}
+    shown: dict[LinkKey, Link] = {}
+    ticks_behind = 0
+    for tick in range(40):
+        at = start + timedelta(seconds=tick)
+        truth = tuple(replace(link, stats=Stats(rate[link.key] * tick, rate[link.key] // 2 * tick))
+                      for link in links)
+        behind = {}
+        out = []
+        for link in truth:
+            ns = link.netns
+            if tick == 0 or ns in current or (ns + tick) % every == 0:
+                read_tick[ns] = tick
+            if read_tick[ns] < tick:
+                behind[ns] = start + timedelta(seconds=read_tick[ns])
+                out.append(shown[link.key])  # the counters (and the very Link) of that read
+            else:
+                old = shown.get(link.key)
+                shown[link.key] = old if old is not None and old.stats == link.stats else link
+                out.append(shown[link.key])
+        paced.feed(replace(snap, links=tuple(out), taken_at=at, counters_behind=behind))
+        plain.feed(replace(snap, links=truth, taken_at=at))
+        ticks_behind += bool(behind)
+        for link in links:
+            got = paced.get(link.key)
+            want = plain.series.get(link.key)
+            lag = tick - read_tick[link.netns]
+            if want is None or len(want[0]) <= lag:
+                continue
+            # (the last HISTORY ticks read every tick, less the `lag` not read yet: a window ending earlier)
+            wanted_rx, wanted_tx = list(want[0])[:len(want[0]) - lag], list(want[1])[:len(want[1]) - lag]
+            assert got is not None, (tick, link.key)
+            n = len(wanted_rx)
+            assert len(got.rx) >= n and list(got.rx)[-n:] == wanted_rx, (tick, link.key, lag)
+            assert list(got.tx)[-n:] == wanted_tx, (tick, link.key, lag)
+    assert ticks_behind > 30 and len({lk.netns for lk in links} - current) >= 2  # (the test paced)

@@ -159,6 +159,11 @@ class _Janitor:
 #: The longest one collect waits for the UI in all (see `LiveCollector.hold_until`).
 MAX_HOLD = 0.25
 
+#: A live view's cadence for the counters of what it does not show (`LiveCollector.pace_counters`): one
+#: collect in this many. At 1000 namespaces, where a multicast moves counters in most of them at once,
+#: such a collect costs a fifth of the reads; a device's rate history then has 5 s steps until selected.
+PACED_EVERY = 5
+
 #: What `top -H` shows for the thread that does all the collecting.
 COLLECT_THREAD = "vnt-collect"
 
@@ -228,6 +233,11 @@ class LiveCollector:
         self._held = 0.0  # seconds the current collect gave way
         self._prune_queued = threading.Event()
         self._janitor: _Janitor | None = None
+        #: Counters pacing (`pace_counters`): read one tick in `every` (0: every tick), but every tick
+        #: in the namespaces `current`.
+        self._counters_every = 0
+        self._counters_current: frozenset[int] = frozenset()
+        self._ticks = 0
         #: What the last holders were attached from (the scan's tun facts) and the errors it gave.
         self._attached: tuple[tuple[Any, ...], tuple[CollectError, ...]] | None = None
 
@@ -264,6 +274,16 @@ class LiveCollector:
             self._executor.submit(self._close_pool).result(timeout=10)
         finally:
             self._executor.shutdown(wait=False)
+
+    def pace_counters(self, current: Collection[int] = (), every: int = PACED_EVERY) -> None:
+        """Read the counters of the namespaces `current` on every collect, and of the others on one
+        collect in `every` (0 or 1: all of them every time, as before the first call). A live view keeps
+        the namespace of what it shows counters for current; the rest of a big host then costs a check
+        of its devices per tick, not a read of its counters (the counters check stays: a device that
+        came or went is still seen on the next collect). A snapshot names the namespaces whose counters
+        are older than itself, and when they were read (`Snapshot.counters_behind`). May be called from
+        any thread; it takes effect at the next collect."""
+        self._counters_every, self._counters_current = (every if every > 1 else 0), frozenset(current)
 
     def __enter__(self) -> LiveCollector:
         return self
@@ -418,6 +438,12 @@ class LiveCollector:
         dirty = changes.dirty
         entries = pool.entries
         idle = 0  # namespaces whose counters came back as the very same answer as last tick's
+        # Counters read on a slower cadence (`pace_counters`): a namespace not kept current is read on
+        # one tick in `every` (its turn, `PooledNs.turn`: each tick reads a share), and otherwise only
+        # checked for its devices; `behind` says which counters are older than this collect, and since when.
+        every, current = self._counters_every, self._counters_current
+        tick = self._ticks = self._ticks + 1
+        behind: dict[int, datetime | None] = {}
         read_upto = len(disc.namespaces)  # (the namespaces after this one are the child's)
         for i, entry in enumerate(disc.namespaces):
             if ahead is not None and not ahead.claim(i):
@@ -439,11 +465,22 @@ class LiveCollector:
             if last is not None and inode not in dirty:
                 sock = pooled.stats
                 if sock is not None and not last.errors:  # the idle namespace of most ticks, inline
+                    kept = pooled.last_stats
                     try:
-                        stats = sock.dump()
+                        if every and kept is not None and (pooled.turn + tick) % every and (
+                                inode not in current):
+                            stats = sock.peek()
+                            if stats is None:  # counters moved, the same devices: read on its turn
+                                behind[inode] = pooled.read_at
+                                drafts_by_ns[inode] = last.drafts
+                                stats_by_ns[inode] = kept
+                                continue
+                        else:
+                            stats = sock.dump()
                     except Exception:
                         stats = None
-                    if stats is not None and stats is pooled.last_stats:
+                    pooled.read_at = taken_at
+                    if stats is not None and stats is kept:
                         idle += 1
                         drafts_by_ns[inode] = last.drafts
                         stats_by_ns[inode] = stats
@@ -452,10 +489,12 @@ class LiveCollector:
                     stats = self._counters_only(pooled, last, errors, stats) if stats is not None else None
                 else:
                     stats = self._counters_only(pooled, last, errors)
+                    pooled.read_at = taken_at
                 if stats is not None:  # the last dump stands: its drafts, with these counters
                     drafts_by_ns[inode] = last.drafts
                     stats_by_ns[inode] = stats
                     continue
+            pooled.read_at = taken_at
             drafts, stats, changed = self._read_namespace(pooled, errors, changes.kinds.get(inode),
                                                           changes.links.get(inode), changes.fdb.get(inode))
             drafts_by_ns[inode] = drafts
@@ -464,6 +503,7 @@ class LiveCollector:
             tun_changed = tun_changed or changed
         counts["idle"] += idle
         counts["counters"] += idle
+        counts["counters_behind"] = len(behind)
         t = lap("netlink", t)
         if ahead is not None:  # the scan's answer, and the namespaces only a process's fd keeps alive
             pending = {e.inode for e in disc.namespaces[read_upto:]}
@@ -497,6 +537,7 @@ class LiveCollector:
             links=links,  # sorted by key: resolve_links sorts, and attaching holders keeps the order
             errors=tuple(errors),
             taken_at=taken_at,
+            counters_behind={ns: at for ns, at in behind.items() if at is not None},
         )
         t = time.perf_counter()
         snap = self._sources.enrich(kernel)

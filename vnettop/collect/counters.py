@@ -167,6 +167,11 @@ class Layout:
             return None
         return None
 
+    def same_devices(self, data: bytes | bytearray) -> bool:
+        """Whether `data` is laid out as this layout says: the same devices in the same messages, only
+        counters (maybe) moved. What `StatsSocket.peek` needs to know of a namespace it does not read."""
+        return len(data) == self.size and self.struct.unpack_from(data)[0::2] == self.heads
+
     def read(self, data: bytes | bytearray, last: dict[int, Stats], seen: Seen) -> dict[int, Stats] | None:
         """The counters in `data` if laid out as this layout says, else None. `last`: what the datagram
         this layout was made from gave; a device whose counters did not move keeps its Stats object, and
@@ -230,14 +235,8 @@ class StatsSocket(NetlinkSocket):
         were a third of its cost.
         """
         last = self._last_parts
-        sock = self._sock
         with self._lock:
-            if self._dirty:
-                self._drain()
-            try:
-                sock.send(_STATS_REQUEST)
-            except BlockingIOError:
-                self.send(_STATS_REQUEST)
+            self._ask()
             try:
                 raw = self._datagram(0)
                 if len(last) == 1 and last[0][0] == raw:
@@ -249,16 +248,72 @@ class StatsSocket(NetlinkSocket):
                 self._dirty = True
                 raise
 
+    def peek(self) -> dict[int, Stats] | None:
+        """Like `dump`, but None when the answer lists the very devices of the last one read, laid out
+        alike, and only counters moved: those are not read (nor remembered: the next `dump` compares
+        with the last answer read). Otherwise (nothing moved; a device came or went; an answer this
+        socket cannot lay out) what `dump` gives.
+
+        Why: a live view reads the counters of what it shows on every tick, and those of the rest on a
+        slower cadence (`LiveCollector.pace_counters`); but every namespace is still asked on every
+        tick, so a device that came or went without an event reaching the collector is still seen at
+        once (the counters check), at the price of comparing bytes, not of reading counters."""
+        last = self._last_parts
+        layouts = self._layouts
+        with self._lock:
+            self._ask()
+            try:
+                raw = self._datagram(0)
+                if len(last) == 1 and last[0][0] == raw:
+                    return self._last_out
+                read = [raw]
+                moved = False
+                while True:
+                    i = len(read) - 1
+                    if i >= len(last):
+                        return self._rest(read[0], last, read)  # more datagrams than last time
+                    if last[i][0] == raw:
+                        ends = i == len(last) - 1
+                    else:
+                        layout = layouts[i] if i < len(layouts) else None
+                        if (layout is None or not layout.same_devices(raw)
+                                or layout.ends != (i == len(last) - 1)):
+                            return self._rest(read[0], last, read)  # read it all, as `dump` would
+                        moved, ends = True, layout.ends
+                    if ends:
+                        break
+                    raw = self._datagram(len(read))
+                    read.append(raw)
+                if not moved:  # every datagram as last time (a long answer): as `dump` would say
+                    return self._last_out
+                return None
+            except DumpError:
+                raise
+            except BaseException:
+                self._dirty = True
+                raise
+
+    def _ask(self) -> None:
+        """Send the counters request (an abandoned answer drained first)."""
+        if self._dirty:
+            self._drain()
+        try:
+            self._sock.send(_STATS_REQUEST)
+        except BlockingIOError:
+            self.send(_STATS_REQUEST)
+
     def _datagram(self, index: int) -> bytearray:
         """Part `index` of the answer (`NetlinkSocket.part`), as a copy of its bytes: the comparisons
         need one, and the buffer is reused."""
         return self._buf[:self.part(index)]
 
-    def _rest(self, raw: bytes | bytearray, last: list[tuple[bytes, dict[int, Stats]]]) -> dict[int, Stats]:
+    def _rest(self, raw: bytes | bytearray, last: list[tuple[bytes, dict[int, Stats]]],
+              read: list[bytearray] | None = None) -> dict[int, Stats]:
         """The answer whose first datagram is `raw`, read to its end: each datagram equal to the same one
         of the last answer is taken as parsed then; one laid out as it was (`Layout`) is read in one go;
         the others are parsed. If no counter shown moved (the bytes differ in others only), the last
-        mapping itself comes back, as for an idle namespace."""
+        mapping itself comes back, as for an idle namespace. `read`: the datagrams already received
+        (`peek`), `raw` the first of them."""
         seen = self._seen
         layouts = self._layouts
         parts: list[tuple[bytes, dict[int, Stats]]] = []
@@ -288,7 +343,8 @@ class StatsSocket(NetlinkSocket):
                 now_layouts.append(layout)
                 if done:
                     break
-            raw = self._datagram(len(parts))
+            n = len(parts)
+            raw = read[n] if read is not None and n < len(read) else self._datagram(n)
         self._layouts = now_layouts
         if same and len(parts) == len(last):
             self._last_parts = parts  # the new bytes, so that the next answer like them is idle at once

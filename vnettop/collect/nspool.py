@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import itertools
 import os
 import resource
 import socket
@@ -122,6 +123,9 @@ def reserve_fds(more: int) -> None:
 FDS_PER_NEW_NAMESPACE = 4
 
 
+_TURNS = itertools.count()
+
+
 @dataclass(eq=False)
 class PooledNs:
     """The open handles of one namespace, and what the collector remembers about it."""
@@ -139,6 +143,12 @@ class PooledNs:
     last_indexes: frozenset[int] = frozenset()
     #: The counters mapping the last counters-only tick gave (the very same one again: nothing moved).
     last_stats: Any = None
+    #: When its counters were last read (a collect's `taken_at`; see `LiveCollector.pace_counters`).
+    read_at: Any = None
+    #: Which tick is its turn for counters read on a slower cadence: the order it was pooled in (not its
+    #: inode: namespace inodes on a host may all be alike modulo a small number, and not its place in
+    #: the discovery, which moves as others come and go and could put its turn off for ever).
+    turn: int = field(default_factory=lambda: next(_TURNS))
     #: nsid this namespace has for another namespace (by inode), as asked this far.
     nsids: dict[int, int | None] = field(default_factory=dict)
 

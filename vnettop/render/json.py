@@ -639,8 +639,8 @@ def snapshot_from_dict(obj: object, source: str = "snapshot") -> Snapshot:
         return CollectError(e.req_str("scope"), e.req_str("message"))
 
     duration = r.obj.get("duration_ms", 0.0)
-    sections = {name: read(r, name) if name in r.obj and r.obj[name] is not None else None
-                for name, read in _SECTION_READERS.items()}
+    sections: dict[str, Any] = {name: read(r, name) if name in r.obj and r.obj[name] is not None else None
+                                for name, read in _SECTION_READERS.items()}
     return Snapshot(
         host=Host(host_r.req_str("hostname"), host_r.req_str("kernel")),
         namespaces=namespaces,

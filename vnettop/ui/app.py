@@ -131,6 +131,8 @@ class VnettopApp(RecordingActions, FleetActions, NavigationActions, WriteActions
         self.filter = Filter()
         self.view = "topology" if fleet is None else "hosts"
         self.rates = RateTracker()
+        #: The namespaces last told to a live collector to keep current (`_keep_counters_current`).
+        self._counters_current: tuple[int, ...] | None = None
         self.changes = ChangeLog()
         self.polls = 0  # snapshots received and shown (tests wait on it)
         #: A structural change's view update waits for the input already queued (see `_view_after_input`):
@@ -270,7 +272,23 @@ class VnettopApp(RecordingActions, FleetActions, NavigationActions, WriteActions
 
     def _start_poll(self, wait: bool) -> None:
         self._polling = True
+        self._keep_counters_current()
         self._poll(wait)
+
+    def _keep_counters_current(self) -> None:
+        """Tell a live collector whose counters the details show (the selected device's namespace): those
+        are read on every refresh, the rest on a slower cadence (`LiveCollector.pace_counters`)."""
+        pace = getattr(self.collector, "pace_counters", None)
+        if pace is None or not self.screen_stack:
+            return
+        try:
+            target = self.current_target()
+        except NoMatches:
+            return
+        current = (target.netns,) if target is not None and target.kind == "link" else ()
+        if current != self._counters_current:
+            self._counters_current = current
+            pace(current)
 
     @work(thread=True, exclusive=True, group="collect", exit_on_error=False)
     def _poll(self, wait: bool) -> None:
@@ -560,6 +578,7 @@ class VnettopApp(RecordingActions, FleetActions, NavigationActions, WriteActions
     @on(Tree.NodeHighlighted)
     @on(SnapshotTable.RowHighlighted)
     def _selection_moved(self) -> None:
+        self._keep_counters_current()
         self._details_soon()
 
     @on(Input.Changed, "#filter")

@@ -219,6 +219,10 @@ def _rates(snap: Snapshot, link: Link, rates: RateTracker | None) -> RenderableT
     if s.rx_errors or s.tx_errors or s.rx_dropped or s.tx_dropped:
         fact_row(g, "errors",
                  f"rx {s.rx_errors} tx {s.tx_errors}  dropped rx {s.rx_dropped} tx {s.tx_dropped}")
+    read = snap.counters_behind.get(link.netns)
+    if read is not None:  # (read on a slower cadence until selected: current from the next refresh)
+        age = max(0.0, (snap.taken_at - read).total_seconds())
+        fact_row(g, "counters", Text(f"as read {age:.0f} s before this refresh", style="dim"))
     return g
 
 

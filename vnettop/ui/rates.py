@@ -4,6 +4,11 @@ The kernel only gives cumulative counters; a rate is the counter delta divided b
 snapshots' `taken_at`. Counters going backwards (a device recreated with the same key) restart the
 history instead of showing a huge negative rate.
 
+A live view reads the counters of the namespaces it does not show on a slower cadence
+(`Snapshot.counters_behind`): while a namespace is behind, its devices give no rate (their counters are
+from an earlier read, not idle); when it is read again, a device that moved gets the average rate since
+that earlier read, for each tick of the span, not zeros and then a burst.
+
 OVS interfaces that are no kernel device (patch, tunnel) have only OVSDB's `statistics`, which
 ovs-vswitchd writes every ~5 s: their rates (`ovs`, by Interface uuid) are taken between two such
 writes, over the time between the updates that carried them (`OvsCounters.at`), not per tick: between
@@ -13,7 +18,9 @@ writes the counters stand still, and a per-tick rate would read 0, then a 5-seco
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from itertools import pairwise
 
 from vnettop.model import Link, LinkKey, OvsStatistics, Snapshot
@@ -55,6 +62,12 @@ class RateTracker:
         self._ovs_last: dict[str, tuple[int, int, float | None]] = {}
         self._ovs_seen: OvsStatistics | None = None
         self.ovs: dict[str, RateSeries] = {}
+        #: The namespaces whose counters were behind in this snapshot, and in the one before (when read).
+        self._behind: Mapping[int, datetime] = {}
+        self._behind_before: Mapping[int, datetime] = {}
+        self._now: datetime | None = None  # this snapshot's taken_at
+        #: The tick each recent snapshot was fed at, by its taken_at (a read time in `counters_behind`).
+        self._tick_of: dict[datetime, int] = {}
 
     def feed(self, snap: Snapshot) -> None:
         self._feed_ovs(snap.ovs.statistics if snap.ovs is not None else None)
@@ -62,12 +75,18 @@ class RateTracker:
         dt = at - self._last_at if self._last_at is not None else 0.0
         if dt <= 0 and self._last_at is not None:
             return  # the same moment again (a loaded file): nothing to learn
+        self._behind_before, self._behind = self._behind, snap.counters_behind
+        self._now = snap.taken_at
         links = snap.links
         prev = self._links
         if prev is None or not (self._incremental(prev, links, dt)
                                 or (self._sorted and self._merge(prev, links, dt))):
             self._full(links, dt)
         self._links, self._last_at = links, at
+        tick_of = self._tick_of
+        tick_of[snap.taken_at] = self._tick
+        if len(tick_of) > 2 * self.HISTORY:
+            del tick_of[next(iter(tick_of))]
 
     def _incremental(self, prev: tuple[Link, ...], links: tuple[Link, ...], dt: float) -> bool:
         """The usual tick: the same devices in the same order, a few of them with new counters (new
@@ -85,13 +104,15 @@ class RateTracker:
         # `_note` and `_pad` written out for the usual case (a device seen before, counters going up):
         # on a fresh 1000-namespace host ~550 devices move each tick, and the calls were half the cost.
         last, series_of, since, tick, history = self._last, self.series, self._since, self._tick, self.HISTORY
+        paced = self._behind or self._behind_before
         for _, link in moved:
             stats = link.stats
             rx, tx = stats.rx_bytes, stats.tx_bytes
             key = (link.netns, link.ifindex)
             before = last.get(key)
-            if before is None or rx < before[0] or tx < before[1]:
-                self._note(key, (rx, tx), dt)  # first counters known, or a reset: the general path
+            if before is None or rx < before[0] or tx < before[1] or (
+                    paced and (link.netns in self._behind or link.netns in self._behind_before)):
+                self._note(key, (rx, tx), dt)  # first counters known, a reset, paced counters: in general
                 continue
             last[key] = (rx, tx)
             series = series_of.get(key)
@@ -174,6 +195,9 @@ class RateTracker:
         self._sorted = len(keys) == len(links) and all(a < b for a, b in pairwise(keys))
 
     def _note(self, key: LinkKey, counters: tuple[int, int], dt: float) -> None:
+        if key[0] in self._behind:  # counters of an earlier read: nothing new is known of this tick
+            self._last.setdefault(key, counters)
+            return
         before = self._last.get(key)
         self._last[key] = counters
         if before is None or dt <= 0:
@@ -186,9 +210,16 @@ class RateTracker:
         series = self.series.get(key)
         if series is None:
             series = self.series[key] = RateSeries(upto=self._since.get(key, self._tick - 1))
-        self._pad(series, self._tick - 1)
-        series.rx.append(drx / dt)
-        series.tx.append(dtx / dt)
+        ticks, span = 1, dt
+        read = self._behind_before.get(key[0])
+        if read is not None and self._now is not None:  # read again after a while: the span since then
+            ticks = self._tick - self._tick_of.get(read, self._tick - self.HISTORY)
+            span = max((self._now - read).total_seconds(), dt)
+        self._pad(series, self._tick - ticks)
+        rx, tx = drx / span, dtx / span
+        for _ in range(min(ticks, self.HISTORY)):
+            series.rx.append(rx)
+            series.tx.append(tx)
         series.upto = self._tick
 
     def _pad(self, series: RateSeries, tick: int) -> None:
@@ -208,7 +239,8 @@ class RateTracker:
             if since is None or since >= self._tick:
                 return None
             series = self.series[key] = RateSeries(upto=since)
-        self._pad(series, self._tick)
+        read = self._behind.get(key[0])  # (its counters are behind: idle until that read, no later)
+        self._pad(series, self._tick if read is None else self._tick_of.get(read, self._tick - self.HISTORY))
         return series
 
     def get_ovs(self, uuid: str) -> RateSeries | None:
