@@ -180,3 +180,42 @@ def test_counters_read_on_a_slower_cadence_give_the_rates_of_counters_read_every
             assert len(got.rx) >= n and list(got.rx)[-n:] == wanted_rx, (tick, link.key, lag)
             assert list(got.tx)[-n:] == wanted_tx, (tick, link.key, lag)
     assert ticks_behind > 30 and len({lk.netns for lk in links} - current) >= 2  # (the test paced)
+
+
+def test_a_refresh_that_never_came_does_not_stretch_or_inflate_paced_rates() -> None:
+    """Some snapshots never reach the tracker (a refresh that failed): a namespace read in one of them and
+    behind since is read again later. Its devices' rates are still their steady rates (the span taken
+    from the last read the tracker saw, whose counters it holds), and a series holds no more rates than
+    snapshots came."""
+    snap = compute_node()
+    links = sorted(snap.links, key=lambda lk: lk.key)
+    rate = {link.key: 1000 * (i + 1) for i, link in enumerate(links)}  # (every device moving)
+    start = snap.taken_at
+    paced = RateTracker()
+    read_tick: dict[int, int] = {}
+    shown: dict[LinkKey, Link] = {}
+    fed = checked = 0
+    for tick in range(30):
+        at = start + timedelta(seconds=tick)
+        behind = {}
+        out = []
+        for link in links:
+            ns = link.netns
+            if tick == 0 or (ns + tick) % 5 == 0:
+                read_tick[ns] = tick
+                shown[link.key] = replace(link, stats=Stats(rate[link.key] * tick, rate[link.key] * tick))
+            if read_tick[ns] < tick:
+                behind[ns] = start + timedelta(seconds=read_tick[ns])
+            out.append(shown[link.key])
+        if tick in (5, 6, 15):  # these refreshes failed
+            continue
+        paced.feed(replace(snap, links=tuple(out), taken_at=at, counters_behind=behind))
+        fed += 1
+        for link in links:
+            got = paced.get(link.key)
+            if got is None or not got.rx:  # (no read of its namespace since its counters were first known)
+                continue
+            assert len(got.rx) <= fed - 1, (tick, link.key)
+            assert all(abs(v - rate[link.key]) < 1e-3 for v in got.rx), (tick, link.key, list(got.rx))
+            checked += 1
+    assert checked > 200 and len({lk.netns for lk in links}) >= 3

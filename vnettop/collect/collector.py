@@ -233,10 +233,9 @@ class LiveCollector:
         self._held = 0.0  # seconds the current collect gave way
         self._prune_queued = threading.Event()
         self._janitor: _Janitor | None = None
-        #: Counters pacing (`pace_counters`): read one tick in `every` (0: every tick), but every tick
-        #: in the namespaces `current`.
-        self._counters_every = 0
-        self._counters_current: frozenset[int] = frozenset()
+        #: Counters pacing (`pace_counters`): (every, current): read one tick in `every` (0: every tick),
+        #: but every tick in the namespaces `current`.
+        self._pacing: tuple[int, frozenset[int]] = (0, frozenset())
         self._ticks = 0
         #: What the last holders were attached from (the scan's tun facts) and the errors it gave.
         self._attached: tuple[tuple[Any, ...], tuple[CollectError, ...]] | None = None
@@ -283,7 +282,7 @@ class LiveCollector:
         came or went is still seen on the next collect). A snapshot names the namespaces whose counters
         are older than itself, and when they were read (`Snapshot.counters_behind`). May be called from
         any thread; it takes effect at the next collect."""
-        self._counters_every, self._counters_current = (every if every > 1 else 0), frozenset(current)
+        self._pacing = (every if every > 1 else 0, frozenset(current))  # (one assignment: read whole)
 
     def __enter__(self) -> LiveCollector:
         return self
@@ -441,7 +440,7 @@ class LiveCollector:
         # Counters read on a slower cadence (`pace_counters`): a namespace not kept current is read on
         # one tick in `every` (its turn, `PooledNs.turn`: each tick reads a share), and otherwise only
         # checked for its devices; `behind` says which counters are older than this collect, and since when.
-        every, current = self._counters_every, self._counters_current
+        every, current = self._pacing
         tick = self._ticks = self._ticks + 1
         behind: dict[int, datetime | None] = {}
         read_upto = len(disc.namespaces)  # (the namespaces after this one are the child's)

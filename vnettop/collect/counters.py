@@ -167,10 +167,16 @@ class Layout:
             return None
         return None
 
-    def same_devices(self, data: bytes | bytearray) -> bool:
-        """Whether `data` is laid out as this layout says: the same devices in the same messages, only
-        counters (maybe) moved. What `StatsSocket.peek` needs to know of a namespace it does not read."""
-        return len(data) == self.size and self.struct.unpack_from(data)[0::2] == self.heads
+    def moved(self, data: bytes | bytearray) -> bool | None:
+        """Whether a counter shown moved in `data` since this layout last read one; None if `data` is not
+        laid out as this layout says (other devices, other messages). What `StatsSocket.peek` needs to
+        know of a namespace whose counters it does not read."""
+        if len(data) != self.size:
+            return None
+        values = self.struct.unpack_from(data)
+        if values[0::2] != self.heads:
+            return None
+        return values[1::2] != self.counters
 
     def read(self, data: bytes | bytearray, last: dict[int, Stats], seen: Seen) -> dict[int, Stats] | None:
         """The counters in `data` if laid out as this layout says, else None. `last`: what the datagram
@@ -234,8 +240,8 @@ class StatsSocket(NetlinkSocket):
         tick (1000 times a second at 1000 namespaces), and the closures and calls of the general loop
         were a third of its cost.
         """
-        last = self._last_parts
         with self._lock:
+            last = self._last_parts
             self._ask()
             try:
                 raw = self._datagram(0)
@@ -258,9 +264,9 @@ class StatsSocket(NetlinkSocket):
         slower cadence (`LiveCollector.pace_counters`); but every namespace is still asked on every
         tick, so a device that came or went without an event reaching the collector is still seen at
         once (the counters check), at the price of comparing bytes, not of reading counters."""
-        last = self._last_parts
-        layouts = self._layouts
         with self._lock:
+            last = self._last_parts
+            layouts = self._layouts
             self._ask()
             try:
                 raw = self._datagram(0)
@@ -276,15 +282,15 @@ class StatsSocket(NetlinkSocket):
                         ends = i == len(last) - 1
                     else:
                         layout = layouts[i] if i < len(layouts) else None
-                        if (layout is None or not layout.same_devices(raw)
-                                or layout.ends != (i == len(last) - 1)):
+                        shown = layout.moved(raw) if layout is not None else None
+                        if shown is None or layout is None or layout.ends != (i == len(last) - 1):
                             return self._rest(read[0], last, read)  # read it all, as `dump` would
-                        moved, ends = True, layout.ends
+                        moved, ends = moved or shown, layout.ends
                     if ends:
                         break
                     raw = self._datagram(len(read))
                     read.append(raw)
-                if not moved:  # every datagram as last time (a long answer): as `dump` would say
+                if not moved:  # no counter shown moved (only others, or none): as `dump` would say
                     return self._last_out
                 return None
             except DumpError:
@@ -314,6 +320,16 @@ class StatsSocket(NetlinkSocket):
         the others are parsed. If no counter shown moved (the bytes differ in others only), the last
         mapping itself comes back, as for an idle namespace. `read`: the datagrams already received
         (`peek`), `raw` the first of them."""
+        try:
+            return self._read_rest(raw, last, read)
+        except BaseException:
+            # A layout may have taken in the counters of this unfinished answer, not those of the last
+            # one read: none is trusted again, the next answer is parsed in full.
+            self._layouts = []
+            raise
+
+    def _read_rest(self, raw: bytes | bytearray, last: list[tuple[bytes, dict[int, Stats]]],
+                   read: list[bytearray] | None) -> dict[int, Stats]:
         seen = self._seen
         layouts = self._layouts
         parts: list[tuple[bytes, dict[int, Stats]]] = []

@@ -62,12 +62,14 @@ class RateTracker:
         self._ovs_last: dict[str, tuple[int, int, float | None]] = {}
         self._ovs_seen: OvsStatistics | None = None
         self.ovs: dict[str, RateSeries] = {}
-        #: The namespaces whose counters were behind in this snapshot, and in the one before (when read).
+        #: The namespaces whose counters were behind in this snapshot, and in the one before.
         self._behind: Mapping[int, datetime] = {}
         self._behind_before: Mapping[int, datetime] = {}
-        self._now: datetime | None = None  # this snapshot's taken_at
-        #: The tick each recent snapshot was fed at, by its taken_at (a read time in `counters_behind`).
-        self._tick_of: dict[datetime, int] = {}
+        #: For each namespace behind: the tick and time of the last snapshot fed here that had its counters
+        #: read (what `_last` holds for its devices; a snapshot that never came, a failed refresh, is not
+        #: taken for one). None: none seen (its devices give no rate at the next read).
+        self._read: dict[int, tuple[int, float] | None] = {}
+        self._at = 0.0  # the taken_at of the snapshot being fed
 
     def feed(self, snap: Snapshot) -> None:
         self._feed_ovs(snap.ovs.statistics if snap.ovs is not None else None)
@@ -75,18 +77,24 @@ class RateTracker:
         dt = at - self._last_at if self._last_at is not None else 0.0
         if dt <= 0 and self._last_at is not None:
             return  # the same moment again (a loaded file): nothing to learn
-        self._behind_before, self._behind = self._behind, snap.counters_behind
-        self._now = snap.taken_at
+        self._at = at
+        behind = snap.counters_behind
+        if behind or self._behind:
+            read = self._read
+            for ns in behind:
+                if ns not in self._behind:  # read in the last snapshot fed, behind since
+                    read[ns] = (self._tick, self._last_at) if self._last_at is not None else None
+        self._behind_before, self._behind = self._behind, behind
         links = snap.links
         prev = self._links
         if prev is None or not (self._incremental(prev, links, dt)
                                 or (self._sorted and self._merge(prev, links, dt))):
             self._full(links, dt)
         self._links, self._last_at = links, at
-        tick_of = self._tick_of
-        tick_of[snap.taken_at] = self._tick
-        if len(tick_of) > 2 * self.HISTORY:
-            del tick_of[next(iter(tick_of))]
+        if self._behind_before:
+            for ns in self._behind_before:
+                if ns not in behind:  # read again: its span was taken by `_note`
+                    self._read.pop(ns, None)
 
     def _incremental(self, prev: tuple[Link, ...], links: tuple[Link, ...], dt: float) -> bool:
         """The usual tick: the same devices in the same order, a few of them with new counters (new
@@ -211,10 +219,11 @@ class RateTracker:
         if series is None:
             series = self.series[key] = RateSeries(upto=self._since.get(key, self._tick - 1))
         ticks, span = 1, dt
-        read = self._behind_before.get(key[0])
-        if read is not None and self._now is not None:  # read again after a while: the span since then
-            ticks = self._tick - self._tick_of.get(read, self._tick - self.HISTORY)
-            span = max((self._now - read).total_seconds(), dt)
+        if key[0] in self._behind_before:  # read again after a while: the span since its last read here
+            since = self._read.get(key[0])
+            if since is None:
+                return  # (no read of it was seen: its counters are known from now on)
+            ticks, span = self._tick - since[0], max(self._at - since[1], dt)
         self._pad(series, self._tick - ticks)
         rx, tx = drx / span, dtx / span
         for _ in range(min(ticks, self.HISTORY)):
@@ -239,8 +248,11 @@ class RateTracker:
             if since is None or since >= self._tick:
                 return None
             series = self.series[key] = RateSeries(upto=since)
-        read = self._behind.get(key[0])  # (its counters are behind: idle until that read, no later)
-        self._pad(series, self._tick if read is None else self._tick_of.get(read, self._tick - self.HISTORY))
+        upto = self._tick
+        if key[0] in self._behind:  # its counters behind: idle until the last read of them seen here
+            read = self._read.get(key[0])
+            upto = read[0] if read is not None else series.upto
+        self._pad(series, upto)
         return series
 
     def get_ovs(self, uuid: str) -> RateSeries | None:
