@@ -5,7 +5,9 @@ re-discovered each time (a few ms of readlink/stat), but a namespace is fully du
 it is seen, or when its event socket reported a change or overflowed; every other namespace only has its
 counters fetched (RTM_GETSTATS), and its last dump is reused. If the counters list a device the last
 dump did not have (or lack one it had), the namespace is re-dumped anyway: a missed event cannot leave a
-stale picture for more than one tick.
+stale picture for more than one tick. A live view may have the counters of what it does not show read on
+a slower cadence (`pace_counters`): such a namespace is still asked on every tick, but its answer is only
+compared for the devices it lists, and its counters are read on its turn (`Snapshot.counters_behind`).
 
 After the kernel picture is built, the other sources of truth on the host (`collect.sources`: who owns
 what) are asked for their sections, each only when its fd fired or the picture's structure changed
