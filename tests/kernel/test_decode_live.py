@@ -422,3 +422,32 @@ def test_a_long_answer_whose_first_part_moved_is_read_through_its_layout(
         assert ours == theirs
     finally:
         sock.close()
+
+
+def test_the_device_list_names_the_devices_the_counters_and_pyroute2_name(kit: KernelKit) -> None:
+    """`StatsSocket.devices` (RTM_GETSTATS for the address families' statistics only, what a namespace
+    whose counters are read on a slower cadence is asked each tick) lists every device of a namespace of
+    many (an answer in several datagrams), as pyroute2's link dump and the counters answer do; the same
+    set again while nothing came or went, whatever the counters did; a device added shows at once."""
+    ns = kit.netns("dl")
+    sock = stats_socket_among_veths(kit, ns, 150)
+    subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
+    try:
+        sock.devices()  # (a socket's first answer comes in a smaller first part: other datagrams)
+        listed = sock.devices()
+        assert len(sock._devices_parts) > 1  # (several datagrams: ~10 KB in reads of a page)
+        with iproute_in(ns) as ipr:
+            theirs = {link["index"] for link in ipr.get_links()}
+        assert listed == theirs and len(listed) == 301
+        send = "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n" \
+               "for _ in range(3): s.sendto(b'x', ('127.0.0.1', 9))"
+        subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", send], check=True)
+        assert sock.devices() is listed
+        assert frozenset(sock.dump()) == listed
+        bridge = kit.name("dlb")
+        subprocess.run(["ip", "-n", ns, "link", "add", bridge, "type", "bridge"], check=True)
+        with iproute_in(ns) as ipr:
+            index = ipr.link_lookup(ifname=bridge)[0]
+        assert sock.devices() == listed | {index}
+    finally:
+        sock.close()

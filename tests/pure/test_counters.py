@@ -275,17 +275,20 @@ class Answering:
     def __init__(self, devices: dict[int, int], split: bool = False) -> None:
         self.devices, self.split = devices, split
         self.queue: list[bytes] = []
+        self.sent: list[bytes] = []
 
     def settimeout(self, timeout: float) -> None:
         pass
 
     def send(self, data: bytes) -> int:
-        seq = struct.unpack_from("=I", data, 8)[0]
+        seq, mask = struct.unpack_from("=I", data, 8)[0], struct.unpack_from("=I", data, 24)[0]
+        self.sent.append(data)
         msgs = []
         for ifindex, rx_packets in sorted(self.devices.items()):
             values = struct.pack("=8Q", rx_packets, 2, 3, 4, 0, 0, 0, 0)
-            attr = struct.pack("=HH", 4 + len(values), counters.IFLA_STATS_LINK_64) + values
-            body = struct.pack("=BBHII", 0, 0, 0, ifindex, counters.FILTER_LINK_64) + attr
+            attr = (struct.pack("=HH", 4 + len(values), counters.IFLA_STATS_LINK_64) + values
+                    if mask == counters.FILTER_LINK_64 else struct.pack("=HH", 4, counters.IFLA_STATS_AF_SPEC))
+            body = struct.pack("=BBHII", 0, 0, 0, ifindex, mask) + attr
             # (the port id the kernel writes in its answers: the socket's, never 0 for a user socket)
             msgs.append(struct.pack("=IHHII", 16 + len(body), counters.RTM_NEWSTATS, 2, seq, 2816) + body)
         msgs.append(struct.pack("=IHHIIi", 20, counters.NLMSG_DONE, 2, seq, 2816, 0))
@@ -495,55 +498,44 @@ def test_the_counters_attribute_is_found_wherever_it_is(layout: str) -> None:
 
 
 @pytest.mark.parametrize("split", [False, True])
-def test_a_peek_reads_no_counters_while_only_counters_moved(split: bool) -> None:
-    """`peek` (a namespace whose counters are read on a slower cadence): nothing moved gives the last
-    mapping itself; counters moved on the same devices give None, nothing read or remembered, so the
-    next `dump` still gives the moved values (equal to a fresh parse); a device that came or went is read
-    as `dump` reads it, whichever datagram of a split answer it is in."""
+def test_the_device_list_asks_for_no_counters_and_follows_the_devices(split: bool) -> None:
+    """`devices` (asked of a namespace whose counters are read on a slower cadence): an RTM_GETSTATS dump for
+    IFLA_STATS_AF_SPEC only, its own sequence number; the devices of the answer, the very same set while
+    the answer is the same (counters moving change nothing in it), a new one when a device came or went,
+    in either datagram of a split answer. The counters' own answers are not disturbed."""
     fake = Answering({1: 10, 2: 20, 3: 30}, split=split)
     sock = counters.StatsSocket(fake)  # type: ignore[arg-type]
     first = sock.dump()
-    assert sock.peek() is first
-    fake.devices[3] = 31  # (the second datagram of a split answer)
-    assert sock.peek() is None
-    fake.devices[1] = 11  # (the first)
-    assert sock.peek() is None
-    assert not fake.queue  # the whole answer was read: the socket is ready for the next request
-    moved = sock.dump()
-    assert moved == fresh_parse(fake.devices, split) and moved[1].rx_packets == 11 and moved[2] is first[2]
-    assert sock.peek() is moved
-    fake.devices[4] = 40  # a device came: read at once
-    came = sock.peek()
-    assert came is not None and came == fresh_parse(fake.devices, split)
-    del fake.devices[1]  # one went from the first datagram: read at once
-    fake.devices[2] = 22
-    went = sock.peek()
-    assert went is not None and went == fresh_parse(fake.devices, split) and set(went) == {2, 3, 4}
-    fake.devices[2] = 23
-    assert sock.peek() is None and sock.dump()[2].rx_packets == 23
-    fake.split = not split  # the same devices in another number of datagrams: read at once
-    fake.devices[3] = 33
-    other = sock.peek()
-    assert other is not None and other == fresh_parse(fake.devices, not split)
+    listed = sock.devices()
+    assert listed == {1, 2, 3}
+    mask, seq = struct.unpack_from("=I", fake.sent[-1], 24)[0], struct.unpack_from("=I", fake.sent[-1], 8)[0]
+    assert mask == counters.FILTER_AF_SPEC and seq == counters.DEVICES_SEQ != counters.STATS_SEQ
+    fake.devices[3] = 31  # counters moved: the same devices
+    assert sock.devices() is listed
+    assert not fake.queue  # the whole answer read
+    assert sock.dump()[3].rx_packets == 31 and sock.dump()[1] is first[1]
+    fake.devices[4] = 40  # a device came (the last datagram of a split answer)
+    assert sock.devices() == {1, 2, 3, 4}
+    del fake.devices[1]  # one went (the first)
+    assert sock.devices() == {2, 3, 4}
+    fake.split = not split  # the same devices in another number of datagrams
+    assert sock.devices() == {2, 3, 4}
+    assert sock.dump() == fresh_parse(fake.devices, not split)
 
 
-def test_a_peek_where_only_counters_not_shown_moved_gives_the_last_mapping() -> None:
-    """Counters vnettop does not show moved (the bytes past the eight differ), the same devices: the
-    namespace is not behind, its counters as shown are current (the last mapping itself comes back)."""
-    fake = Answering({1: 10, 2: 20})
+def test_a_refused_device_list_raises_what_the_kernel_said() -> None:
+    """A device list the kernel ends with an error (its errno in NLMSG_DONE) is a DumpError, not an empty
+    namespace."""
+    fake = Answering({1: 10})
     sock = counters.StatsSocket(fake)  # type: ignore[arg-type]
     send = fake.send
-    extra = [7]
 
-    def other_counter_moved(data: bytes) -> int:
+    def refusing(data: bytes) -> int:
         n = send(data)
-        fake.queue = [_with_extra_counter(chunk, extra[0]) for chunk in fake.queue]
+        seq = struct.unpack_from("=I", data, 8)[0]
+        fake.queue = [done(seq, -errno.EPERM)]
         return n
 
-    fake.send = other_counter_moved  # type: ignore[method-assign]
-    base = sock.dump()
-    extra[0] = 8
-    assert sock.peek() is base
-    fake.devices[2] = 21  # and now one shown
-    assert sock.peek() is None
-    assert sock.dump()[2].rx_packets == 21
+    fake.send = refusing  # type: ignore[method-assign]
+    with pytest.raises(counters.DumpError):
+        sock.devices()

@@ -6,8 +6,9 @@ it is seen, or when its event socket reported a change or overflowed; every othe
 counters fetched (RTM_GETSTATS), and its last dump is reused. If the counters list a device the last
 dump did not have (or lack one it had), the namespace is re-dumped anyway: a missed event cannot leave a
 stale picture for more than one tick. A live view may have the counters of what it does not show read on
-a slower cadence (`pace_counters`): such a namespace is still asked on every tick, but its answer is only
-compared for the devices it lists, and its counters are read on its turn (`Snapshot.counters_behind`).
+a slower cadence (`pace_counters`): such a namespace is still asked on every tick which devices it has
+(`counters.StatsSocket.devices`, cheaper than its counters), and its counters are read on its turn
+(`Snapshot.counters_behind`).
 
 After the kernel picture is built, the other sources of truth on the host (`collect.sources`: who owns
 what) are asked for their sections, each only when its fd fired or the picture's structure changed
@@ -441,7 +442,8 @@ class LiveCollector:
         idle = 0  # namespaces whose counters came back as the very same answer as last tick's
         # Counters read on a slower cadence (`pace_counters`): a namespace not kept current is read on
         # one tick in `every` (its turn, `PooledNs.turn`: each tick reads a share), and otherwise only
-        # checked for its devices; `behind` says which counters are older than this collect, and since when.
+        # asked which devices it has; `behind` says which counters are older than this collect, and since
+        # when (a namespace's counters whether they moved or not: they were not read).
         every, current = self._pacing
         tick = self._ticks = self._ticks + 1
         behind: dict[int, datetime | None] = {}
@@ -468,16 +470,14 @@ class LiveCollector:
                 if sock is not None and not last.errors:  # the idle namespace of most ticks, inline
                     kept = pooled.last_stats
                     try:
-                        if every and kept is not None and (pooled.turn + tick) % every and (
-                                inode not in current):
-                            stats = sock.peek()
-                            if stats is None:  # counters moved, the same devices: read on its turn
-                                behind[inode] = pooled.read_at
-                                drafts_by_ns[inode] = last.drafts
-                                stats_by_ns[inode] = kept
-                                continue
-                        else:
-                            stats = sock.dump()
+                        if (every and kept is not None and (pooled.turn + tick) % every
+                                and inode not in current and sock.devices() == pooled.last_indexes):
+                            # the same devices as its last read: its counters are read on its turn
+                            behind[inode] = pooled.read_at
+                            drafts_by_ns[inode] = last.drafts
+                            stats_by_ns[inode] = kept
+                            continue
+                        stats = sock.dump()
                     except Exception:
                         stats = None
                     pooled.read_at = taken_at

@@ -167,17 +167,6 @@ class Layout:
             return None
         return None
 
-    def moved(self, data: bytes | bytearray) -> bool | None:
-        """Whether a counter shown moved in `data` since this layout last read one; None if `data` is not
-        laid out as this layout says (other devices, other messages). What `StatsSocket.peek` needs to
-        know of a namespace whose counters it does not read."""
-        if len(data) != self.size:
-            return None
-        values = self.struct.unpack_from(data)
-        if values[0::2] != self.heads:
-            return None
-        return values[1::2] != self.counters
-
     def read(self, data: bytes | bytearray, last: dict[int, Stats], seen: Seen) -> dict[int, Stats] | None:
         """The counters in `data` if laid out as this layout says, else None. `last`: what the datagram
         this layout was made from gave; a device whose counters did not move keeps its Stats object, and
@@ -207,6 +196,18 @@ class Layout:
 #: socket's other requests count up from 1.
 STATS_SEQ = 0x76543210
 _STATS_REQUEST = build_request(STATS_SEQ)
+#: The device list (`StatsSocket.devices`): RTM_GETSTATS for the address families' statistics only.
+IFLA_STATS_AF_SPEC = 5
+FILTER_AF_SPEC = 1 << (IFLA_STATS_AF_SPEC - 1)
+DEVICES_SEQ = STATS_SEQ + 1
+_DEVICES_REQUEST = _REQ.pack(_REQ.size, RTM_GETSTATS, NLM_F_REQUEST | NLM_F_DUMP, DEVICES_SEQ, 0, 0, 0, 0, 0,
+                             FILTER_AF_SPEC)
+
+
+def _ends(data: bytes, seq: int) -> bool:
+    """Whether `data` holds the NLMSG_DONE ending an answer to request `seq` (DumpError if it failed)."""
+    return any(check_end(data, off, length, mtype, "device list dump failed")
+               for off, length, mtype, _flags in messages(data, seq))
 
 
 class StatsSocket(NetlinkSocket):
@@ -222,6 +223,9 @@ class StatsSocket(NetlinkSocket):
         self._last_out: dict[int, Stats] = {}
         #: The layout of each datagram of the last answer (None: none made, see `Layout.of`).
         self._layouts: list[Layout | None] = []
+        #: The last answer to `devices`, datagram by datagram, and the ifindexes it listed.
+        self._devices_parts: list[bytes] = []
+        self._devices: frozenset[int] = frozenset()
 
     def dump(self) -> dict[int, Stats]:
         """ifindex -> counters for every device of the namespace. Raises OSError on failure.
@@ -254,82 +258,76 @@ class StatsSocket(NetlinkSocket):
                 self._dirty = True
                 raise
 
-    def peek(self) -> dict[int, Stats] | None:
-        """Like `dump`, but None when the answer lists the very devices of the last one read, laid out
-        alike, and only counters moved: those are not read (nor remembered: the next `dump` compares
-        with the last answer read). Otherwise (nothing moved; a device came or went; an answer this
-        socket cannot lay out) what `dump` gives.
+    def devices(self) -> frozenset[int]:
+        """The ifindexes of the namespace's devices, without reading their counters. Raises OSError.
 
-        Why: a live view reads the counters of what it shows on every tick, and those of the rest on a
-        slower cadence (`LiveCollector.pace_counters`); but every namespace is still asked on every
-        tick, so a device that came or went without an event reaching the collector is still seen at
-        once (the counters check), at the price of comparing bytes, not of reading counters."""
+        Why: a live view reads the counters of what it does not show on a slower cadence
+        (`LiveCollector.pace_counters`), but still asks every namespace on every tick which devices it
+        has (the counters check: a device that came or went without an event reaching the collector is
+        seen at once). This asks RTM_GETSTATS for IFLA_STATS_AF_SPEC only, the address families' own
+        statistics (MPLS alone has any): one ~36-byte message per device and no `dev_get_stats`, which
+        for a veth reads its peer's and every processor's counters. Measured over the 1003 namespaces of
+        a 1000-namespace host: 6.9-7.3 ms a round against 12-14 ms for the counters.
+        The same answer as last time (its bytes) gives the very same set back."""
         with self._lock:
-            last = self._last_parts
-            layouts = self._layouts
-            self._ask()
+            last = self._devices_parts
+            self._ask(_DEVICES_REQUEST)
             try:
-                raw = self._datagram(0)
-                if len(last) == 1 and last[0][0] == raw:
-                    return self._last_out
-                read = [raw]
-                moved = False
+                parts: list[bytes] = []
+                same = True
                 while True:
-                    i = len(read) - 1
-                    if i >= len(last):
-                        return self._rest(read[0], last, read)  # more datagrams than last time
-                    if last[i][0] == raw:
-                        ends = i == len(last) - 1
-                    else:
-                        layout = layouts[i] if i < len(layouts) else None
-                        shown = layout.moved(raw) if layout is not None else None
-                        if shown is None or layout is None or layout.ends != (i == len(last) - 1):
-                            return self._rest(read[0], last, read)  # read it all, as `dump` would
-                        moved, ends = moved or shown, layout.ends
-                    if ends:
+                    i = len(parts)
+                    raw = bytes(self._buf[:self.part(i)])
+                    parts.append(raw)
+                    if same and i < len(last) and last[i] == raw:
+                        if i == len(last) - 1:
+                            break  # the datagram that ended the last answer: this one ends too
+                        continue
+                    same = False
+                    if _ends(raw, DEVICES_SEQ):
                         break
-                    raw = self._datagram(len(read))
-                    read.append(raw)
-                if not moved:  # no counter shown moved (only others, or none): as `dump` would say
-                    return self._last_out
-                return None
             except DumpError:
                 raise
             except BaseException:
                 self._dirty = True
                 raise
+            if same and len(parts) == len(last):
+                return self._devices
+            found = frozenset(_INT.unpack_from(raw, off + 20)[0] for raw in parts
+                              for off, _length, mtype, _flags in messages(raw, DEVICES_SEQ)
+                              if mtype == RTM_NEWSTATS)
+            self._devices_parts, self._devices = parts, found
+            return found
 
-    def _ask(self) -> None:
-        """Send the counters request (an abandoned answer drained first)."""
+    def _ask(self, request: bytes = _STATS_REQUEST) -> None:
+        """Send a request (an abandoned answer drained first)."""
         if self._dirty:
             self._drain()
         try:
-            self._sock.send(_STATS_REQUEST)
+            self._sock.send(request)
         except BlockingIOError:
-            self.send(_STATS_REQUEST)
+            self.send(request)
 
     def _datagram(self, index: int) -> bytearray:
         """Part `index` of the answer (`NetlinkSocket.part`), as a copy of its bytes: the comparisons
         need one, and the buffer is reused."""
         return self._buf[:self.part(index)]
 
-    def _rest(self, raw: bytes | bytearray, last: list[tuple[bytes, dict[int, Stats]]],
-              read: list[bytearray] | None = None) -> dict[int, Stats]:
+    def _rest(self, raw: bytes | bytearray, last: list[tuple[bytes, dict[int, Stats]]]) -> dict[int, Stats]:
         """The answer whose first datagram is `raw`, read to its end: each datagram equal to the same one
         of the last answer is taken as parsed then; one laid out as it was (`Layout`) is read in one go;
         the others are parsed. If no counter shown moved (the bytes differ in others only), the last
-        mapping itself comes back, as for an idle namespace. `read`: the datagrams already received
-        (`peek`), `raw` the first of them."""
+        mapping itself comes back, as for an idle namespace."""
         try:
-            return self._read_rest(raw, last, read)
+            return self._read_rest(raw, last)
         except BaseException:
             # A layout may have taken in the counters of this unfinished answer, not those of the last
             # one read: none is trusted again, the next answer is parsed in full.
             self._layouts = []
             raise
 
-    def _read_rest(self, raw: bytes | bytearray, last: list[tuple[bytes, dict[int, Stats]]],
-                   read: list[bytearray] | None) -> dict[int, Stats]:
+    def _read_rest(self, raw: bytes | bytearray,
+                   last: list[tuple[bytes, dict[int, Stats]]]) -> dict[int, Stats]:
         seen = self._seen
         layouts = self._layouts
         parts: list[tuple[bytes, dict[int, Stats]]] = []
@@ -359,8 +357,7 @@ class StatsSocket(NetlinkSocket):
                 now_layouts.append(layout)
                 if done:
                     break
-            n = len(parts)
-            raw = read[n] if read is not None and n < len(read) else self._datagram(n)
+            raw = self._datagram(len(parts))
         self._layouts = now_layouts
         if same and len(parts) == len(last):
             self._last_parts = parts  # the new bytes, so that the next answer like them is idle at once
