@@ -204,7 +204,7 @@ _DEVICES_REQUEST = _REQ.pack(_REQ.size, RTM_GETSTATS, NLM_F_REQUEST | NLM_F_DUMP
                              FILTER_AF_SPEC)
 
 
-def _ends(data: bytes, seq: int) -> bool:
+def _ends(data: bytes | bytearray, seq: int) -> bool:
     """Whether `data` holds the NLMSG_DONE ending an answer to request `seq` (DumpError if it failed)."""
     return any(check_end(data, off, length, mtype, "device list dump failed")
                for off, length, mtype, _flags in messages(data, seq))
@@ -224,7 +224,7 @@ class StatsSocket(NetlinkSocket):
         #: The layout of each datagram of the last answer (None: none made, see `Layout.of`).
         self._layouts: list[Layout | None] = []
         #: The last answer to `devices`, datagram by datagram, and the ifindexes it listed.
-        self._devices_parts: list[bytes] = []
+        self._devices_parts: list[bytearray] = []
         self._devices: frozenset[int] = frozenset()
 
     def dump(self) -> dict[int, Stats]:
@@ -273,11 +273,11 @@ class StatsSocket(NetlinkSocket):
             last = self._devices_parts
             self._ask(_DEVICES_REQUEST)
             try:
-                parts: list[bytes] = []
+                parts: list[bytearray] = []
                 same = True
                 while True:
                     i = len(parts)
-                    raw = bytes(self._buf[:self.part(i)])
+                    raw = self._datagram(i)
                     parts.append(raw)
                     if same and i < len(last) and last[i] == raw:
                         if i == len(last) - 1:
