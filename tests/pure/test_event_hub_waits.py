@@ -103,3 +103,45 @@ def test_many_generations_leave_no_fds_behind(hub: EventHub) -> None:
         for sock in kernel.values():
             sock.close()
     assert open_fds() <= before
+
+
+def test_a_socket_removed_during_a_poll_is_closed_when_that_poll_returns(
+        hub: EventHub, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A socket removed while a waiter polls is kept (its fd number must not be reused under the waiter)
+    but must be closed as soon as no waiter polls any more, even if nobody ever waits again: a kept
+    event socket pins its namespace, and with it the root end of every veth whose peer was in it.
+
+    The poll is the real epoll; the test only holds the waiter between the poll's return and the end of
+    its `wait`, where a namespace dropped by the collector's thread lands in the hub's keeping.
+    """
+    import threading
+
+    polled, go = threading.Event(), threading.Event()
+    real_ready = events._Poller.ready
+
+    def ready_then_hold(self: events._Poller, timeout: float) -> list[tuple[int, int]]:
+        result = real_ready(self, timeout)
+        polled.set()
+        assert go.wait(10)
+        return result
+
+    ours, kernel = pair()
+    hub.add(1, ours)
+    assert hub.wait(0) is False  # the add's wake-up is read; the next wait sees nothing
+    monkeypatch.setattr(events._Poller, "ready", ready_then_hold)
+    waited: list[bool] = []
+    waiter = threading.Thread(target=lambda: waited.append(hub.wait(0)))
+    try:
+        waiter.start()
+        assert polled.wait(10)
+        hub.remove(1)  # the collector's thread drops the namespace while the waiter is still polling
+        assert ours.fileno() != -1  # kept while polled: its fd number cannot be reused under the waiter
+        go.set()
+        waiter.join(10)
+        assert waited == [False]
+        assert ours.fileno() == -1  # and closed once the poll is over, with no further wait needed
+    finally:
+        go.set()
+        waiter.join(10)
+        hub.close()
+        kernel.close()

@@ -306,9 +306,20 @@ class EventHub:
 
     def _bury(self, sock: socket.socket) -> None:
         if self._polling:
-            self._graveyard.append(sock)  # closed by the poller once its poll returned
+            self._graveyard.append(sock)  # closed by the last poller as soon as its poll returned
         else:
             sock.close()
+
+    def _close_graveyard(self) -> None:
+        """Close the sockets buried while a waiter polled (lock held, no waiter polling any more).
+
+        Why at once, not at the next wait: a buried socket still pins its namespace (and keeps the root
+        end of a veth whose peer was in it), and a process may never wait again (a collector whose UI is
+        closing, a loop that stopped): the namespace would stay for as long as this process runs.
+        """
+        for sock in self._graveyard:
+            sock.close()
+        self._graveyard.clear()
 
     def _poke(self) -> None:
         try:
@@ -413,10 +424,6 @@ class EventHub:
                         return False
                     if self._dirs_sig is None:  # a first look (`watch_dirs=False`): the baseline
                         self._netns_dirs_changed()
-                    if not self._polling:
-                        for sock in self._graveyard:
-                            sock.close()
-                        self._graveyard.clear()
                     if poller is None or poller.generation != self._generation:
                         self._release(poller)
                         poller = self._poller_locked()
@@ -427,6 +434,8 @@ class EventHub:
                 finally:
                     with self._lock:
                         self._polling -= 1
+                        if not self._polling:
+                            self._close_graveyard()
                 woke = self._handle(ready, poller.fd_ns)
                 if woke is not None:
                     return woke
@@ -555,9 +564,7 @@ class EventHub:
                     break
             time.sleep(0.001)
         with self._lock:
-            for sock in self._graveyard:
-                sock.close()
-            self._graveyard.clear()
+            self._close_graveyard()
             for poller in (self._take_poller, self._poller_cache):
                 if poller is not None and not poller.busy:
                     poller.close()
