@@ -38,6 +38,7 @@ import select
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from vnettop.collect.pidlist import PidLister
 from vnettop.collect.rota import Rota
 from vnettop.collect.types import Discovery, NsEntry
 from vnettop.model import CollectError, NsFd
@@ -318,7 +319,8 @@ class Discoverer:
     A named namespace always appears by a mount (`ip netns add` mounts after creating the file, which
     alone is skipped as not yet nsfs), so nothing named can be missed.
 
-    The processes' namespaces are read as `rota.Rota` says: a new process at first sight, a young one on
+    /proc itself is listed again only when the kernel's task mark says a process may have come or gone
+    (`pidlist.PidLister`). The processes' namespaces are read as `rota.Rota` says: a new process at first sight, a young one on
     each tick (`unshare -n` and `ip netns exec` enter their namespace just after starting), every other
     one once every `rota.ROUNDS` ticks; and every process on the first call, after a mount table change
     (a new namespace is often entered right after it is mounted) and on the call after
@@ -344,6 +346,7 @@ class Discoverer:
         self._named: _Named | None = None
         self._last: Discovery | None = None
         self._rota = rota if rota is not None else Rota()
+        self._lister = PidLister(proc_root)
         self._pid_netns: dict[int, int] = {}
         self._denied: set[int] = set()
         self._pid_errors: dict[int, CollectError] = {}
@@ -369,7 +372,7 @@ class Discoverer:
         assert named is not None
         everyone = self._everyone_next or (self.read_mounts and self._mount_poll is not None)
         self._everyone_next = False
-        new, due, gone = self._rota.tick(_pids(self.proc_root), everyone)
+        new, due, gone = self._rota.tick(self._lister.pids(), everyone)
         self.looked_all = everyone or self._rota.ticks == 1
         # A pid listed or no longer listed changes the discovery (its `pids`), even one that exited before
         # its namespace was read.

@@ -25,7 +25,7 @@ from collections.abc import Callable, Collection
 #: Every old process is looked at within this many ticks. Measured at ~375 processes, each woken after
 #: a sleep as a collector's tick is (caches cold): a readlink of ns/net costs ~7 us with its Python, a
 #: stat of the fd directory ~4 us, so discovery's share is ~0.7 ms a tick at 4 rounds and ~0.37 ms at
-#: 8, beside ~0.7 ms for listing /proc itself; 8 keeps the whole under ~1.2 ms.
+#: 8, beside ~0.7 ms for listing /proc itself (now only when a task came or went: `pidlist`).
 ROUNDS = 8
 #: A process first seen after the first tick is looked at on each tick while it is this young...
 YOUNG_TICKS = 3
