@@ -314,12 +314,30 @@ def test_repeat_collect_sees_changes_and_drops_deleted_namespaces(kit: KernelKit
     poll_until(lambda: not run(["ip", "link", "show", "dev", peer_root], check=False).stdout)
 
 
-def test_a_deleted_namespace_is_let_go_without_another_collect(kit: KernelKit,
-                                                               collector: LiveCollector) -> None:
-    """The pool's sockets pin namespaces; a paused UI must not keep a deleted one (and its veths) alive."""
+@pytest.mark.parametrize("with_process", [False, True], ids=["empty", "with a listening process"])
+def test_a_deleted_namespace_is_let_go_without_another_collect(kit: KernelKit, collector: LiveCollector,
+                                                               with_process: bool) -> None:
+    """The pool's sockets pin namespaces; a paused UI must not keep a deleted one (and its veths) alive.
+    Nor the sock_diag socket the /proc scan keeps in a namespace with processes, to read its listeners."""
     ns = kit.netns("j1")
     peer_root, _ = kit.veth(kit.name("ja"), kit.name("jb"), None, ns)
-    collector.collect()
+    inode = kit.ns_inode(ns)
+    if with_process:
+        proc = kit.spawn(["python3", "-c", "import socket, time; s = socket.socket(); s.bind(('127.0.0.1', 0));"
+                          " s.listen(); time.sleep(300)"], netns=ns)
+        pid = proc.pid
+
+        def listening_shown() -> bool:
+            seen = collector.collect().namespace(inode)
+            return seen is not None and any(p.pid == pid and p.listening for p in seen.processes)
+
+        poll_until(listening_shown, timeout=10)
+        scanner = collector._scanner
+        assert scanner is not None and inode in scanner.listening.diag.held()
+        proc.kill()
+        proc.wait(10)
+    else:
+        collector.collect()
     run(["ip", "netns", "del", ns])
     # no collect from here on: the collector's own janitor notices and drops its sockets
     poll_until(lambda: not run(["ip", "link", "show", "dev", peer_root], check=False).stdout, timeout=5)

@@ -19,8 +19,8 @@ from vnettop.collect.holders import attach_holders
 from vnettop.collect.processes import ProcScanner
 from vnettop.collect.procfs import ProcFs
 from vnettop.collect.rota import ROUNDS
-from vnettop.collect.sockets import listeners_in
-from vnettop.collect.types import ProcScan
+from vnettop.collect.sockets import DiagSockets
+from vnettop.collect.types import NsEntry, ProcScan
 from vnettop.model import Listening, Process, TunHolder
 
 pytestmark = pytest.mark.kernel
@@ -199,14 +199,32 @@ def test_listeners_by_sock_diag_match_ss_and_the_proc_tables(kit: KernelKit) -> 
     assert views[0] == views[1] == {Listening("tcp", "127.0.0.1", port), Listening("tcp6", "::1", port),
                                     Listening("udp", "127.0.0.1", port + 1), Listening("udp6", "::", port + 1)}
     # And the fast path really ran (no silent fallback): sock_diag inside the namespace sees both.
-    (direct,) = listeners_in([f"/run/netns/{ns}"])
+    diag = DiagSockets(batch=1)
+    entry = NsEntry(inode, (ns,), False, f"/run/netns/{ns}", ())
+    (direct,) = diag.listeners([entry])
     assert not isinstance(direct, OSError)
     assert set(direct.values()) == views[0]
-    # In batches, mixed with our own namespace and a path that does not open: each in its slot.
-    own, again, missing = listeners_in(["/proc/self/ns/net", f"/run/netns/{ns}", "/nonexistent"],
-                                           batch=1)
-    assert again == direct and isinstance(missing, OSError)
+    # In batches, mixed with our own namespace, a path that does not open and one that opens another
+    # namespace than the one asked for (a reused pid): each in its slot, the socket made once is kept.
+    own_inode = os.stat("/proc/self/ns/net").st_ino
+    own_entry = NsEntry(own_inode, (), True, "/proc/self/ns/net", ())
+    missing_entry = NsEntry(inode + 1, (), False, "/nonexistent", ())
+    wrong_entry = NsEntry(inode + 2, (), False, f"/run/netns/{ns}", ())
+    own, again, missing, wrong = diag.listeners([own_entry, entry, missing_entry, wrong_entry])
+    assert again == direct and isinstance(missing, OSError) and isinstance(wrong, OSError)
     assert not isinstance(own, OSError) and not set(own) & set(direct)
+    assert diag.made == 2 and diag.held() == {inode, own_inode}
+    # The kept socket is in the namespace and pins it: let go, the namespace dies with its veth's root end.
+    peer_root, _ = kit.veth(kit.name("ta"), kit.name("tb"), None, ns)
+    proc.kill()
+    proc.wait(10)
+    run(["ip", "netns", "del", ns])
+    assert diag.listeners([entry]) == [{}]  # still answered (nothing listens now): the socket holds it
+    diag.keep_only({own_inode})
+    assert diag.held() == {own_inode}
+    poll_until(lambda: not run(["ip", "link", "show", "dev", peer_root], check=False).stdout, timeout=30)
+    diag.close()
+    assert diag.held() == frozenset()
 
 
 LATE_LISTENER = """

@@ -302,14 +302,15 @@ def test_without_udp_sock_diag_only_the_udp_tables_come_from_proc(two_namespaces
     fake = two_namespaces
     disc = fake.discovery({20: NS_B})
     from_diag = Listening("tcp", "10.9.9.9", 8053)
-    monkeypatch.setattr(sockets, "listeners_in",
-                        lambda paths: [sockets.NoUdpDiag({777: from_diag}) for _ in paths])
+    monkeypatch.setattr(sockets.DiagSockets, "listeners",
+                        lambda _self, entries: [sockets.NoUdpDiag({777: from_diag}) for _ in entries])
     fake.add_fd(20, 9, "socket:[777]")
     scanner = ListeningScanner(ProcFs(str(fake.root)), use_diag=True)
     result, errors = scanner.scan(disc.namespaces)
     assert errors == []
     assert result[NS_B][20] == (Listening("tcp", "10.9.9.9", 8053), Listening("udp", "10.0.0.2", 53),
                                 Listening("udp", "0.0.0.0", 67))  # not the /proc tcp table's :53
-    monkeypatch.setattr(sockets, "listeners_in", lambda paths: [OSError(1, "refused") for _ in paths])
+    monkeypatch.setattr(sockets.DiagSockets, "listeners",
+                        lambda _self, entries: [OSError(1, "refused") for _ in entries])
     result, _ = ListeningScanner(ProcFs(str(fake.root)), use_diag=True).scan(disc.namespaces)
     assert Listening("tcp", "10.0.0.2", 53) in result[NS_B][20]  # all from /proc

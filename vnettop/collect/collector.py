@@ -332,6 +332,8 @@ class LiveCollector:
         alive = {e.inode for e in self._discover(self._held_fds()).namespaces}
         for inode in [i for i in pool.entries if i not in alive]:
             pool.drop(inode)
+        if self._scanner is not None:
+            self._scanner.let_go(alive)
 
     def _held_fds(self) -> dict[int, tuple[NsFd, ...]]:
         """The fds processes hold on namespaces, as the /proc scan last read them (worker thread)."""
@@ -363,6 +365,8 @@ class LiveCollector:
         if self._pool is not None:
             self._pool.close()
             self._pool = None
+        if self._scanner is not None:
+            self._scanner.close()
         self._discoverer.close()
 
     def _give_way(self) -> None:

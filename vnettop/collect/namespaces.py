@@ -320,13 +320,13 @@ class Discoverer:
     alone is skipped as not yet nsfs), so nothing named can be missed.
 
     /proc itself is listed again only when the kernel's task mark says a process may have come or gone
-    (`pidlist.PidLister`). The processes' namespaces are read as `rota.Rota` says: a new process at first sight, a young one on
-    each tick (`unshare -n` and `ip netns exec` enter their namespace just after starting), every other
-    one once every `rota.ROUNDS` ticks; and every process on the first call, after a mount table change
-    (a new namespace is often entered right after it is mounted) and on the call after
-    `look_at_everyone()` (the collector's: a device points into a namespace it does not know). When
-    nothing read differs, the last Discovery itself is returned (the collector then reuses its entries
-    by identity). Anywhere but the real /proc (tests' fake trees), or when the table cannot be opened,
+    (`pidlist.PidLister`). The processes' namespaces are read as `rota.Rota` says: a new process at
+    first sight, a young one on each tick (`unshare -n` and `ip netns exec` enter their namespace just
+    after starting), every other one once every `rota.ROUNDS` ticks; and every process on the first
+    call, after a mount table change (a new namespace is often entered right after it is mounted) and
+    on the call after `look_at_everyone()` (the collector's: a device points into a namespace it does
+    not know). When nothing read differs, the last Discovery itself is returned (the collector then
+    reuses its entries by identity). Anywhere but the real /proc (tests' fake trees), or when the table cannot be opened,
     the names and mounts are read on every call.
     """
 

@@ -141,6 +141,14 @@ class ProcScanner:
 
     # -- the public call ---------------------------------------------------------------------
 
+    def let_go(self, alive: Collection[int]) -> None:
+        """Close the sockets kept in namespaces not in `alive` (they pin them; see `DiagSockets`)."""
+        self.listening.let_go(alive)
+
+    def close(self) -> None:
+        """Close the sockets kept in namespaces (the scanner may still scan: they are made again)."""
+        self.listening.close()
+
     def scan(self, discovery: Discovery, full: bool = False, everyone: bool = False) -> ProcScan:
         """Tun fds and interesting processes now. Never raises: what cannot be read goes to errors.
 

@@ -9,7 +9,8 @@ hash, ~3.3 ms per table here whatever the namespace holds, so ~6.6 ms per namesp
 asked of sock_diag instead (NETLINK_SOCK_DIAG; tcp with states = LISTEN only, which walks only the
 listening hash; udp with states = CLOSE, the unconnected ones, which saves the ~80 us the two udp
 tables cost a namespace), on a socket made inside each namespace by a throwaway thread
-(`linux.nsenter.visit_each`); the /proc tables remain the fallback when that is refused.
+(`linux.nsenter.visit_each`) and kept for the next time (`DiagSockets`); the /proc tables remain the
+fallback when that is refused.
 
 Tracing inodes means reading fd links of many processes, so it is done only for inodes not seen
 before, and (outside full scans) only until each has one holder. A namespace's tables are re-read at
@@ -119,9 +120,10 @@ class NoUdpDiag(OSError):
         self.tcp = tcp
 
 
-def dump_listeners() -> dict[int, Listening]:
+def dump_listeners(sock: socket.socket | None = None) -> dict[int, Listening]:
     """socket inode -> Listening of every tcp/tcp6 listener and bound, unconnected udp/udp6 socket of the
-    calling thread's namespace, from sock_diag.
+    namespace of `sock` (a NETLINK_SOCK_DIAG socket, see `DiagSockets`; None: of the calling thread's
+    namespace, on a socket made for this call), from sock_diag.
 
     Why sock_diag for udp too: the /proc udp tables cost ~80 us a namespace to open, read and parse,
     against ~10 us for a dump on the socket already made for tcp; at 1000 namespaces with processes
@@ -130,19 +132,25 @@ def dump_listeners() -> dict[int, Listening]:
     raises (the caller falls back to the /proc tables), a failed udp one raises `NoUdpDiag` with the tcp
     listeners (the caller reads the udp tables only); a failed IPv6 one means no IPv6.
     """
+    if sock is None:
+        with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_SOCK_DIAG) as made:
+            made.settimeout(2.0)
+            return _dump_listeners(made)
+    return _dump_listeners(sock)
+
+
+def _dump_listeners(sock: socket.socket) -> dict[int, Listening]:
     out: dict[int, Listening] = {}
-    with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_SOCK_DIAG) as sock:
-        sock.settimeout(2.0)  # the kernel always answers; never hang a collector on it anyway
-        for seq, (family, protocol, states, proto) in enumerate(DIAG_DUMPS, 1):
-            sock.send(diag_request(family, protocol, states, seq))
-            try:
-                _read_diag(sock, proto, out)
-            except OSError:
-                if family == socket.AF_INET and protocol == socket.IPPROTO_UDP:
-                    raise NoUdpDiag(out) from None
-                if family == socket.AF_INET:
-                    raise
-                # no IPv6 (or no diag module for it): nothing listens there
+    for seq, (family, protocol, states, proto) in enumerate(DIAG_DUMPS, 1):
+        sock.send(diag_request(family, protocol, states, seq))
+        try:
+            _read_diag(sock, proto, out)
+        except OSError:
+            if family == socket.AF_INET and protocol == socket.IPPROTO_UDP:
+                raise NoUdpDiag(out) from None
+            if family == socket.AF_INET:
+                raise
+            # no IPv6 (or no diag module for it): nothing listens there
     return out
 
 
@@ -168,52 +176,119 @@ def _read_diag(sock: socket.socket, proto: str, out: dict[int, Listening]) -> No
                 out[inode] = Listening(proto, socket.inet_ntop(family, raw), port)
 
 
-def listeners_in(paths: Sequence[str], batch: int = 64) -> list[dict[int, Listening] | OSError]:
-    """`dump_listeners` inside each namespace (by an nsfs path): ours directly, others on a
-    throwaway thread that enters them in turn (setns needs CAP_SYS_ADMIN: EPERM without root).
+def _diag_socket(_fd: int = -1) -> socket.socket:
+    """A NETLINK_SOCK_DIAG socket in the calling thread's namespace (it stays bound to that namespace)."""
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC, NETLINK_SOCK_DIAG)
+    sock.settimeout(2.0)  # the kernel always answers; never hang a collector on it anyway
+    return sock
 
-    At most `batch` namespace fds are open at once: at 1000 namespaces the collector's own sockets
-    already press on RLIMIT_NOFILE.
+
+class DiagSockets:
+    """A sock_diag socket kept in each namespace whose listeners are asked for, made on first need.
+
+    Why kept: made anew for each read, the sockets of the namespaces due on a tick took a throwaway
+    thread's trip through them (a thread made and joined, a setns per namespace, ~1 ms) on most ticks of
+    a live view; and every new thread moves the kernel's task mark, so /proc was listed again on those
+    ticks as well (`pidlist`). A socket stays bound to the namespace it was made in, so once made it is
+    asked from the collector's own thread, with no setns at all.
+
+    A kept socket pins its namespace (after `ip netns del` it would live on, and the root ends of its
+    veths with it): `keep_only` closes those of namespaces no longer asked about, which the scanner
+    calls as soon as a discovery no longer has them, and the collector's janitor between collects. A
+    socket whose dump failed midway is closed, never asked again: an abandoned answer may be queued on it.
+    New sockets are made a `batch` of namespaces at a time: each needs an fd on its namespace meanwhile.
     """
-    out: list[dict[int, Listening] | OSError] = []
-    for start in range(0, len(paths), batch):
-        out.extend(_listeners_batch(paths[start : start + batch]))
-    return out
 
+    def __init__(self, batch: int = 64) -> None:
+        self.batch = batch
+        self._socks: dict[int, socket.socket] = {}
+        #: Sockets made so far (tests, benchmarks: a repeat read makes none).
+        self.made = 0
 
-def _listeners_batch(paths: Sequence[str]) -> list[dict[int, Listening] | OSError]:
-    here = os.stat("/proc/thread-self/ns/net").st_ino
-    fds: list[int] = []
-    slots: list[int | OSError | None] = []  # an fd to visit, an error, or None for our own namespace
-    for path in paths:
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError as exc:
-            slots.append(exc)
-            continue
-        if os.fstat(fd).st_ino == here:
-            os.close(fd)
-            slots.append(None)
-        else:
-            fds.append(fd)
-            slots.append(fd)
-    try:
-        visited = iter(nsenter.visit_each(fds, lambda _fd: dump_listeners()) if fds else [])
-    finally:
-        for fd in fds:
-            os.close(fd)
-    out: list[dict[int, Listening] | OSError] = []
-    for slot in slots:
-        if isinstance(slot, OSError):
-            out.append(slot)
-        elif slot is None:
+    def listeners(self, entries: Sequence[NsEntry]) -> list[dict[int, Listening] | OSError]:
+        """`dump_listeners` in each namespace of `entries`, in order: its listeners, or why not (an
+        OSError in its slot: the namespace could not be entered or is gone, or sock_diag refused)."""
+        failed: dict[int, OSError] = {}
+        missing = [ns for ns in entries if ns.inode not in self._socks]
+        for start in range(0, len(missing), self.batch):
+            failed.update(self._open(missing[start : start + self.batch]))
+        out: list[dict[int, Listening] | OSError] = []
+        for ns in entries:
+            sock = self._socks.get(ns.inode)
+            if sock is None:
+                out.append(failed.get(ns.inode) or OSError(errno.ENOENT, "namespace vanished"))
+                continue
             try:
-                out.append(dump_listeners())
-            except OSError as exc:
+                out.append(dump_listeners(sock))
+            except NoUdpDiag as exc:  # the answer came to its end (the udp refusal): the socket is clean
                 out.append(exc)
-        else:
-            out.append(next(visited))
-    return out
+            except OSError as exc:
+                self._close(ns.inode)
+                out.append(exc)
+        return out
+
+    def _open(self, entries: Sequence[NsEntry]) -> dict[int, OSError]:
+        """Make the sockets of `entries` (ours directly, others on one throwaway thread); why not, by
+        namespace. Each path is checked to open the namespace discovered (pids get reused)."""
+        failed: dict[int, OSError] = {}
+        here = os.stat("/proc/thread-self/ns/net").st_ino
+        fds: list[int] = []
+        away: list[int] = []
+        for ns in entries:
+            try:
+                fd = os.open(ns.path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError as exc:
+                failed[ns.inode] = exc
+                continue
+            try:
+                inode = os.fstat(fd).st_ino
+            except OSError as exc:
+                inode, failed[ns.inode] = -1, exc
+            if inode != ns.inode:
+                os.close(fd)
+                failed.setdefault(ns.inode, OSError(errno.ENOENT, "namespace vanished"))
+            elif inode == here:
+                os.close(fd)
+                try:
+                    self._keep(inode, _diag_socket())
+                except OSError as exc:
+                    failed[inode] = exc
+            else:
+                fds.append(fd)
+                away.append(inode)
+        try:
+            made = nsenter.visit_each(fds, _diag_socket) if fds else []
+        finally:
+            for fd in fds:
+                os.close(fd)
+        for inode, result in zip(away, made, strict=True):
+            if isinstance(result, OSError):
+                failed[inode] = result
+            else:
+                self._keep(inode, result)
+        return failed
+
+    def _keep(self, inode: int, sock: socket.socket) -> None:
+        self._close(inode)
+        self._socks[inode] = sock
+        self.made += 1
+
+    def _close(self, inode: int) -> None:
+        sock = self._socks.pop(inode, None)
+        if sock is not None:
+            sock.close()
+
+    def held(self) -> frozenset[int]:
+        """The namespaces a socket is kept in (tests)."""
+        return frozenset(self._socks)
+
+    def keep_only(self, inodes: Collection[int]) -> None:
+        """Close the sockets of every namespace not in `inodes` (so none pins a vanished namespace)."""
+        for inode in [i for i in self._socks if i not in inodes]:
+            self._close(inode)
+
+    def close(self) -> None:
+        self.keep_only(())
 
 
 FdCache = dict[int, dict[int, str]]  # pid -> fd -> link target, as read earlier in the same scan
@@ -297,10 +372,19 @@ class ListeningScanner:
         #: the same object while nothing changed): rebuilt only when it is another.
         self._live: tuple[Sequence[NsEntry] | None, list[NsEntry]] = (None, [])
         self._result: ListenMap | None = None  # `trace`'s last answer, while no namespace was re-read
+        #: The sock_diag sockets kept in the namespaces read (when `use_diag`).
+        self.diag = DiagSockets()
         #: Expired namespaces re-read per call: at least this many, else a 1/interval share of all, but
         #: never more than `max_per_call` (namespaces where something changed come on top).
         self.min_per_call = 16
         self.max_per_call = 32
+
+    def let_go(self, alive: Collection[int]) -> None:
+        """Close what is kept for namespaces not in `alive` (the collector's janitor, between collects)."""
+        self.diag.keep_only(alive)
+
+    def close(self) -> None:
+        self.diag.close()
 
     def scan(self, namespaces: Sequence[NsEntry], full: bool = False, all_pids: Sequence[int] = (),
              fd_cache: FdCache | None = None,
@@ -329,14 +413,16 @@ class ListeningScanner:
             live = [ns for ns in namespaces
                     if ns.pids and (denied is None or not all(denied(pid) for pid in ns.pids))]
             self._live = (namespaces if denied is None else None, live)
-            for gone in set(self._ns) - {ns.inode for ns in live}:  # never keep a vanished namespace's state
+            alive = {ns.inode for ns in live}
+            for gone in set(self._ns) - alive:  # never keep a vanished namespace's state
                 del self._ns[gone]
                 self._result = None
+            self.diag.keep_only(alive)  # nor a socket in it: it would pin it
         due = self._due(live, now, full, hot)
         diag: dict[int, dict[int, Listening]] = {}
         tcp_only: set[int] = set()  # sock_diag answered for tcp only: udp from /proc
         if self.use_diag and due:
-            for ns, res in zip(due, listeners_in([ns.path for ns in due]), strict=True):
+            for ns, res in zip(due, self.diag.listeners(due), strict=True):
                 if isinstance(res, NoUdpDiag):
                     diag[ns.inode] = res.tcp
                     tcp_only.add(ns.inode)
