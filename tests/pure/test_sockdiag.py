@@ -19,6 +19,7 @@ from pyroute2.netlink.diag import inet_diag_msg, inet_diag_req
 
 from tests.netlink_data import datagrams, split
 from vnettop.collect import sockets
+from vnettop.collect.types import NsEntry
 from vnettop.model import Listening
 
 TCP_LISTEN_STATE = 10
@@ -31,6 +32,17 @@ OPENED = {("tcp", "127.0.0.1", 8081), ("tcp", "0.0.0.0", 8082), ("tcp6", "::1", 
 
 Key = tuple[int, int]  # (family, protocol) of a request
 REPLIES: dict[Key, list[bytes]] = {key: datagrams(f"sockdiag_{name}_a") for key, name in PROTO.items()}
+
+
+def with_seq(datagram: bytes, seq: int) -> bytes:
+    """`datagram` with every message's sequence number set to `seq`."""
+    out = bytearray(datagram)
+    off = 0
+    while off + 16 <= len(out):
+        (length,) = struct.unpack_from("=I", out, off)
+        struct.pack_into("=I", out, off + 8, seq)
+        off += max(16, (length + 3) & ~3)
+    return bytes(out)
 
 
 class ReplaySocket:
@@ -54,7 +66,9 @@ class ReplaySocket:
         req = inet_diag_req(data)
         req.decode()
         self.requests.append(req)
-        self.queue = list(self.replies[(req["sdiag_family"], req["sdiag_protocol"])])
+        # The kernel answers with the request's sequence number (recorded: that of the recording's request).
+        self.queue = [with_seq(d, req["header"]["sequence_number"])
+                      for d in self.replies[(req["sdiag_family"], req["sdiag_protocol"])]]
         return len(data)
 
     def recv(self, _size: int) -> bytes:
@@ -121,3 +135,65 @@ def test_a_refused_udp_dump_gives_the_tcp_listeners_and_says_so(monkeypatch: pyt
         lean({**REPLIES, (socket.AF_INET, UDP): [refused]}, monkeypatch)
     tcp = {inode: e for inode, e in reference(REPLIES).items() if e.proto.startswith("tcp")}
     assert caught.value.tcp == tcp and len(tcp) == 4
+
+
+class KeptSocket(ReplaySocket):
+    """A socket `DiagSockets` keeps: the replies to each request, after whatever an earlier, abandoned
+    answer left queued (`stale`); `broken` (family, protocol) times out instead of answering."""
+
+    def __init__(self, replies: dict[Key, list[bytes]], broken: Key | None = None,
+                 stale: list[bytes] | None = None) -> None:
+        super().__init__(replies)
+        self.broken = broken
+        self.stale = list(stale or [])
+        self.closed = False
+
+    def send(self, data: bytes) -> int:
+        n = super().send(data)
+        req = self.requests[-1]
+        if (req["sdiag_family"], req["sdiag_protocol"]) == self.broken:
+            self.queue = [split(self.queue[0])[0]]  # the first message only, then nothing in time
+        self.queue = self.stale + self.queue
+        self.stale = []
+        return n
+
+    def recv(self, size: int) -> bytes:
+        if not self.queue:
+            raise TimeoutError(11, "timed out")
+        return super().recv(size)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+NS = NsEntry(4026532999, ("vnt-x",), False, "/nonexistent/vnt-x", (1,))
+
+
+def test_a_kept_socket_is_asked_again_and_old_replies_on_it_are_skipped() -> None:
+    """Stale replies queued on a kept socket (of an earlier request's sequence number) are skipped: each
+    answer is the one to its own request."""
+    leftover = [with_seq(REPLIES[(socket.AF_INET6, UDP)][0], 1)]
+    fake = KeptSocket(REPLIES, stale=leftover)
+    diag = sockets.DiagSockets()
+    diag._keep(NS.inode, fake)  # type: ignore[arg-type]
+    assert diag.listeners([NS]) == [reference(REPLIES)]
+    assert diag.listeners([NS]) == [reference(REPLIES)] and diag.made == 1 and not fake.closed
+
+
+def test_a_dump_that_broke_off_closes_its_socket_and_a_refused_one_keeps_it() -> None:
+    diag = sockets.DiagSockets()
+    broken = KeptSocket(REPLIES, broken=(socket.AF_INET6, TCP))
+    diag._keep(NS.inode, broken)  # type: ignore[arg-type]
+    (result,) = diag.listeners([NS])
+    assert isinstance(result, TimeoutError)  # not taken for "no IPv6": part of the answer may be queued
+    assert not isinstance(result, sockets.DumpError)
+    assert broken.closed and NS.inode not in diag.held()
+    (again,) = diag.listeners([NS])  # a new socket is needed: its path does not open here
+    assert isinstance(again, FileNotFoundError)
+
+    refused_v6 = struct.pack("=IHHIIi", 36, 2, 0, 0, 0, -2) + bytes(16)  # NLMSG_ERROR -ENOENT: no IPv6 diag
+    refusing = KeptSocket({**REPLIES, (socket.AF_INET6, TCP): [refused_v6], (socket.AF_INET6, UDP): [refused_v6]})
+    diag._keep(NS.inode, refusing)  # type: ignore[arg-type]
+    (only_v4,) = diag.listeners([NS])
+    assert only_v4 == {i: e for i, e in reference(REPLIES).items() if e.proto in ("tcp", "udp")}
+    assert not refusing.closed and NS.inode in diag.held()

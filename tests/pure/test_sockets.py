@@ -204,9 +204,9 @@ def test_sock_diag_replies_are_decoded() -> None:
     out: dict[int, Listening] = {}
     sock = FakeNetlink(diag_msg(socket.AF_INET, "10.0.0.2", 53, 601) + diag_msg(socket.AF_INET, "0.0.0.0", 22, 9),
                        done())
-    _read_diag(sock, "tcp", out)  # type: ignore[arg-type]
+    _read_diag(sock, "tcp", out, 1)  # type: ignore[arg-type]
     assert out == {601: Listening("tcp", "10.0.0.2", 53), 9: Listening("tcp", "0.0.0.0", 22)}
-    _read_diag(FakeNetlink(diag_msg(socket.AF_INET6, "fe80::1", 8080, 7) + done()), "tcp6", out)  # type: ignore[arg-type]
+    _read_diag(FakeNetlink(diag_msg(socket.AF_INET6, "fe80::1", 8080, 7) + done()), "tcp6", out, 1)  # type: ignore[arg-type]
     assert out[7] == Listening("tcp6", "fe80::1", 8080)
 
 
@@ -214,7 +214,7 @@ def test_sock_diag_failure_in_done_is_an_error() -> None:
     from vnettop.collect.sockets import _read_diag
 
     with pytest.raises(OSError) as exc:
-        _read_diag(FakeNetlink(done(-1)), "tcp", {})  # type: ignore[arg-type]
+        _read_diag(FakeNetlink(done(-1)), "tcp", {}, 1)  # type: ignore[arg-type]
     assert exc.value.errno == 1
 
 

@@ -326,8 +326,8 @@ class Discoverer:
     call, after a mount table change (a new namespace is often entered right after it is mounted) and
     on the call after `look_at_everyone()` (the collector's: a device points into a namespace it does
     not know). When nothing read differs, the last Discovery itself is returned (the collector then
-    reuses its entries by identity). Anywhere but the real /proc (tests' fake trees), or when the table cannot be opened,
-    the names and mounts are read on every call.
+    reuses its entries by identity). Anywhere but the real /proc (tests' fake trees), or when the table
+    cannot be opened, the names and mounts are read on every call.
     """
 
     def __init__(self, proc_root: str = "/proc", run_root: str = "/run", rota: Rota | None = None) -> None:
@@ -372,7 +372,7 @@ class Discoverer:
         assert named is not None
         everyone = self._everyone_next or (self.read_mounts and self._mount_poll is not None)
         self._everyone_next = False
-        new, due, gone = self._rota.tick(self._lister.pids(), everyone)
+        new, due, gone = self._rota.tick(self._lister.pids(listing=everyone), everyone)
         self.looked_all = everyone or self._rota.ticks == 1
         # A pid listed or no longer listed changes the discovery (its `pids`), even one that exited before
         # its namespace was read.

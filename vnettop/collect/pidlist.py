@@ -4,20 +4,23 @@ Why: listing /proc is the largest part of an idle tick's discovery once the rota
 incremental (`rota`): the kernel builds a directory entry for every process, ~1.7 us each measured here
 (~0.7 ms a tick at 420 processes), on ticks where no process started or ended.
 
-How the kernel tells that nothing came or went, for the price of one small read: `/proc/loadavg` ends
-with the number of tasks on the system (`nr_threads`) and the last pid handed out in the reader's pid
-namespace. Every new task, thread or process, in this pid namespace or one below it, takes a pid from
-this namespace's allocator and so moves the last pid; every task that is reaped lowers the count. So if
-both read the same before one listing and before the next call, no process appeared or disappeared in
-between, and the earlier listing still holds. (A task that appeared and another that went move the last
-pid; a thread's birth or death only causes a listing that finds the same pids, never a wrong answer.)
-The mark is read *before* the listing, so a task made during the listing changes the next mark.
+How the kernel tells that nothing came or went, for the price of two small reads (~25 us): the tasks
+ever made (`/proc/stat`, "processes": `total_forks`) and the tasks there are (`/proc/loadavg`, the
+number after the slash: `nr_threads`). Both are counted system-wide, in the same locked section of
+kernel/fork.c and kernel/exit.c that puts a task into /proc's listing (`attach_pid`: `total_forks++`,
+`nr_threads++`) or takes it out (`__unhash_process`: `nr_threads--`). So between two equal marks no task
+was attached (the first count would have grown) and none was reaped (the second would have fallen
+without a birth, and a birth moves the first). The mark is read *before* the listing: a task attached or
+reaped during the listing moves the next mark. A task being made when the mark is read (its pid taken,
+not yet attached) is not in the listing, and its attach moves the next mark, however long it takes.
 
-Trusted only where it holds: the mark speaks for the reader's pid namespace, so it is used only when
-`proc_root` is a procfs of that namespace (its `self` is our pid), never for a fake tree or a host's
-/proc mounted into a container. Pids wrap around after pid_max: the last pid could come back to the same
-value with as many tasks reaped as made in one tick (pid_max forks in a second); a listing at least
-every `LIST_AT_LEAST_EVERY` calls bounds even that.
+Counted for the whole system, the mark holds whatever pid namespace `proc_root` shows: tasks of other
+pid namespaces only cause listings that find nothing new, as threads do. It is trusted only where
+`stat` and `loadavg` are the kernel's own, on the same file system as `proc_root` itself (not a
+container's lxcfs files bind-mounted over them, which count other things and lag behind); a test's fake
+tree of plain files is its own file system and imitates the kernel. A listing at least every
+`LIST_AT_LEAST_EVERY` calls, and whenever the caller asks (`pids(listing=True)`), bounds what any
+unforeseen case could hide.
 """
 
 from __future__ import annotations
@@ -37,19 +40,24 @@ def list_pids(proc_root: str) -> frozenset[int] | None:
 
 
 def task_mark(proc_root: str) -> tuple[int, int] | None:
-    """(tasks on the system, last pid handed out) from loadavg, or None if it cannot be read."""
+    """(tasks ever made, tasks there are) from `stat` and `loadavg`, or None if they cannot be read."""
     try:
+        with open(os.path.join(proc_root, "stat"), "rb") as f:
+            stat = f.read()
         with open(os.path.join(proc_root, "loadavg"), "rb") as f:
-            fields = f.read().split()
-        return int(fields[3].split(b"/")[1]), int(fields[4])
+            load = f.read().split()
+        at = stat.index(b"\nprocesses ") + 11
+        made = int(stat[at : stat.index(b"\n", at)])
+        return made, int(load[3].split(b"/")[1])
     except (OSError, ValueError, IndexError):
         return None
 
 
-def speaks_for_us(proc_root: str) -> bool:
-    """Whether `proc_root` is a procfs of this process's pid namespace (its `self` is our pid)."""
+def kernel_files(proc_root: str) -> bool:
+    """Whether `proc_root`'s `stat` and `loadavg` are on its own file system (not bind-mounted over)."""
     try:
-        return os.readlink(os.path.join(proc_root, "self")) == str(os.getpid())
+        dev = os.stat(proc_root).st_dev
+        return all(os.stat(os.path.join(proc_root, name)).st_dev == dev for name in ("stat", "loadavg"))
     except OSError:
         return False
 
@@ -60,18 +68,19 @@ class PidLister:
     def __init__(self, proc_root: str = "/proc", every: int = LIST_AT_LEAST_EVERY) -> None:
         self.proc_root = proc_root
         self.every = max(1, every)
-        self._trusted = speaks_for_us(proc_root)
+        self._trusted = kernel_files(proc_root)
         self._mark: tuple[int, int] | None = None
         self._pids: frozenset[int] | None = None
         self._since = 0
         #: Whether the last call listed /proc (tests, benchmarks).
         self.listed = False
 
-    def pids(self) -> frozenset[int]:
-        """The pids now; the very same frozenset as last time when nothing came or went."""
+    def pids(self, listing: bool = False) -> frozenset[int]:
+        """The pids now; the very same frozenset as last time when nothing came or went. `listing`: list
+        /proc whatever the mark says (a caller about to look at everyone)."""
         mark = task_mark(self.proc_root) if self._trusted else None
         self._since += 1
-        if (mark is not None and mark == self._mark and self._pids is not None
+        if (not listing and mark is not None and mark == self._mark and self._pids is not None
                 and self._since < self.every):
             self.listed = False
             return self._pids

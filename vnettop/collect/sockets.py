@@ -22,6 +22,7 @@ the cost does not spike. Tables are read before the fd links they are traced wit
 from __future__ import annotations
 
 import errno
+import itertools
 import math
 import os
 import socket
@@ -33,7 +34,7 @@ from dataclasses import dataclass, field
 from vnettop.collect.procfs import ProcFs, socket_inode
 from vnettop.collect.types import NsEntry
 from vnettop.linux import nsenter
-from vnettop.linux.netlink import NLMSG_DONE, NLMSG_ERROR, check_end, messages
+from vnettop.linux.netlink import NLMSG_DONE, NLMSG_ERROR, DumpError, check_end, messages
 from vnettop.model import CollectError, Listening
 
 TCP_LISTEN = "0A"
@@ -128,9 +129,13 @@ def dump_listeners(sock: socket.socket | None = None) -> dict[int, Listening]:
     Why sock_diag for udp too: the /proc udp tables cost ~80 us a namespace to open, read and parse,
     against ~10 us for a dump on the socket already made for tcp; at 1000 namespaces with processes
     that is most of what the listening sockets cost a tick. The sockets returned are what the /proc
-    tables give (`parse_table`): LISTEN tcp, and udp in state 07 with a port. A failed IPv4 tcp dump
-    raises (the caller falls back to the /proc tables), a failed udp one raises `NoUdpDiag` with the tcp
-    listeners (the caller reads the udp tables only); a failed IPv6 one means no IPv6.
+    tables give (`parse_table`): LISTEN tcp, and udp in state 07 with a port. A dump the kernel refuses
+    (a `DumpError`: its answer ends there) is told apart from one that broke off: a refused IPv4 tcp dump
+    raises it (the caller falls back to the /proc tables), a refused udp one raises `NoUdpDiag` with the
+    tcp listeners (the caller reads the udp tables only), a refused IPv6 one means no IPv6. Any other
+    OSError (a timeout, a cut message) may leave part of an answer queued on `sock`: it is raised, and
+    the socket must not be asked again (each request has a sequence number of its own, and replies of
+    another are skipped, but what was abandoned is never trusted).
     """
     if sock is None:
         with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_SOCK_DIAG) as made:
@@ -139,13 +144,18 @@ def dump_listeners(sock: socket.socket | None = None) -> dict[int, Listening]:
     return _dump_listeners(sock)
 
 
+#: Sequence numbers of sock_diag requests, unique in the process (see `dump_listeners`).
+_DIAG_SEQ = itertools.count(1)
+
+
 def _dump_listeners(sock: socket.socket) -> dict[int, Listening]:
     out: dict[int, Listening] = {}
-    for seq, (family, protocol, states, proto) in enumerate(DIAG_DUMPS, 1):
+    for family, protocol, states, proto in DIAG_DUMPS:
+        seq = next(_DIAG_SEQ) & 0xFFFFFFFF
         sock.send(diag_request(family, protocol, states, seq))
         try:
-            _read_diag(sock, proto, out)
-        except OSError:
+            _read_diag(sock, proto, out, seq)
+        except DumpError:  # refused: the answer ended with the refusal
             if family == socket.AF_INET and protocol == socket.IPPROTO_UDP:
                 raise NoUdpDiag(out) from None
             if family == socket.AF_INET:
@@ -154,13 +164,14 @@ def _dump_listeners(sock: socket.socket) -> dict[int, Listening]:
     return out
 
 
-def _read_diag(sock: socket.socket, proto: str, out: dict[int, Listening]) -> None:
-    """Read one sock_diag dump's replies into `out`; OSError if the kernel reports a failure."""
+def _read_diag(sock: socket.socket, proto: str, out: dict[int, Listening], seq: int) -> None:
+    """Read the replies to dump `seq` into `out`; DumpError if the kernel reports a failure, another
+    OSError if the answer broke off."""
     while True:
         data = sock.recv(1 << 16)
         if not data:
-            return
-        for pos, length, kind, _flags in messages(data):
+            raise OSError(errno.ECONNRESET, "sock_diag socket closed mid-dump")
+        for pos, length, kind, _flags in messages(data, seq):
             # A failed dump reports its errno in NLMSG_DONE's payload, not only in NLMSG_ERROR.
             if kind in (NLMSG_DONE, NLMSG_ERROR):
                 check_end(data, pos, length, kind, "sock_diag dump failed")
@@ -220,9 +231,9 @@ class DiagSockets:
                 continue
             try:
                 out.append(dump_listeners(sock))
-            except NoUdpDiag as exc:  # the answer came to its end (the udp refusal): the socket is clean
+            except (NoUdpDiag, DumpError) as exc:  # refused: the answer ended there, the socket is clean
                 out.append(exc)
-            except OSError as exc:
+            except OSError as exc:  # broke off: part of an answer may be queued, never ask it again
                 self._close(ns.inode)
                 out.append(exc)
         return out
@@ -231,32 +242,35 @@ class DiagSockets:
         """Make the sockets of `entries` (ours directly, others on one throwaway thread); why not, by
         namespace. Each path is checked to open the namespace discovered (pids get reused)."""
         failed: dict[int, OSError] = {}
-        here = os.stat("/proc/thread-self/ns/net").st_ino
+        try:
+            here = os.stat("/proc/thread-self/ns/net").st_ino
+        except OSError:
+            here = -1  # then ours is entered like any other
         fds: list[int] = []
         away: list[int] = []
-        for ns in entries:
-            try:
-                fd = os.open(ns.path, os.O_RDONLY | os.O_CLOEXEC)
-            except OSError as exc:
-                failed[ns.inode] = exc
-                continue
-            try:
-                inode = os.fstat(fd).st_ino
-            except OSError as exc:
-                inode, failed[ns.inode] = -1, exc
-            if inode != ns.inode:
-                os.close(fd)
-                failed.setdefault(ns.inode, OSError(errno.ENOENT, "namespace vanished"))
-            elif inode == here:
-                os.close(fd)
-                try:
-                    self._keep(inode, _diag_socket())
-                except OSError as exc:
-                    failed[inode] = exc
-            else:
-                fds.append(fd)
-                away.append(inode)
         try:
+            for ns in entries:
+                try:
+                    fd = os.open(ns.path, os.O_RDONLY | os.O_CLOEXEC)
+                except OSError as exc:
+                    failed[ns.inode] = exc
+                    continue
+                fds.append(fd)
+                try:
+                    inode = os.fstat(fd).st_ino
+                except OSError as exc:
+                    inode, failed[ns.inode] = -1, exc
+                if inode != ns.inode:
+                    failed.setdefault(ns.inode, OSError(errno.ENOENT, "namespace vanished"))
+                    os.close(fds.pop())
+                elif inode == here:
+                    os.close(fds.pop())
+                    try:
+                        self._keep(inode, _diag_socket())
+                    except OSError as exc:
+                        failed[inode] = exc
+                else:
+                    away.append(inode)
             made = nsenter.visit_each(fds, _diag_socket) if fds else []
         finally:
             for fd in fds:
