@@ -11,9 +11,10 @@ Where a line belongs (the wire itself -- libc, setns, netlink framing -- is `vne
   (change notifications), `dump` (one namespace's devices, addresses, FDBs), `rtnl_parser` (bytes ->
   attribute values), `decode` (attribute values -> records; pyroute2's decoding, the reference),
   `counters` (per-tick RTM_GETSTATS), `refs` (cross-namespace joins through nsids).
-- /proc: `processes` (the incremental scan), `procfs` (small reads), `procfacts` (names, command
-  lines, users), `tunfd` (which device a tun fd is on), `sockets` (listeners), `holders` (tun fds ->
-  devices).
+- /proc: `processes` (the incremental scan), `rota` (which processes to look at this tick), `pidlist`
+  (the pids, listed only when a task came or went), `procfs` (small reads), `procfacts` (names, command
+  lines, users), `tunfd` (which device a tun fd is on), `sockets` (listeners, on sock_diag sockets kept
+  per namespace), `holders` (tun fds -> devices).
 - `sources/`: everything that is not the kernel (who owns what), one module each, behind one seam.
 """
 
