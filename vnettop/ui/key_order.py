@@ -11,9 +11,10 @@ and quit the app; `n` or `d` followed by typing lost the first characters before
 page key, or text typed into an input: a binding can push a screen or focus something) and the app is
 not settled yet: something other than keys still in the app's queue, or in a queue of a widget on the
 current screen, or a screen not mounted yet. Held keys go back into the app's queue, in order, when it
-is settled (or after MAX_HOLD at the latest, so a key is never lost or stuck). Arrows and typing into an
-input never make the next key wait: they cannot move the focus, and a burst of them still shares one
-repaint.
+is settled (or after MAX_HOLD of waiting at the latest, so a key is never lost or stuck). Arrows and
+typing into an input never make the next key wait: they cannot move the focus, and a burst of them still
+shares one repaint. The hold counts only time the app could have answered in (`_Waited`): a loop blocked
+in work does not use it up.
 """
 
 from __future__ import annotations
@@ -30,10 +31,15 @@ from textual.widgets import Input
 NAVIGATION_KEYS = frozenset({"up", "down", "left", "right", "pageup", "pagedown", "home", "end"})
 #: Keys an input consumes as editing.
 EDITING_KEYS = frozenset({"backspace", "delete", "ctrl+u", "ctrl+w", "ctrl+k"})
-#: The longest a key is held back waiting for the app to settle.
+#: The longest a key is held back waiting for the app to settle, counted in time the app could have let
+#: it through: a turn of the event loop counts at most STEP, so the time the loop spent blocked in work
+#: (a dialog composed, a garbage collection on a slow machine) does not count.
 MAX_HOLD = 0.5
 #: How often a held key checks whether the app has settled.
 TICK = 0.002
+#: The most one turn of the loop counts toward MAX_HOLD (so a key waits at most MAX_HOLD / STEP turns
+#: past a blocked loop: never for ever).
+STEP = 0.05
 
 
 def _busy(pump: Any) -> bool:
@@ -108,14 +114,33 @@ class KeyOrder:
         return not any(_busy(node) for node in screen.walk_children(with_self=True))
 
     async def _release(self) -> None:
-        """Give the held keys back to the app one by one, each once the app has settled."""
+        """Give the held keys back to the app one by one, each once the app has settled.
+
+        Why the hold is not wall time: while the loop is blocked (the chooser's choice composing the
+        dialog, a garbage collection), this task cannot run, and a wall-clock deadline expired then would
+        let the key go at once, before the dialog has focus: on a loaded machine the first character
+        typed after `n`, down, enter landed in the tree and was lost."""
         while self.held and self.app.is_running:
-            deadline = time.monotonic() + MAX_HOLD
-            while self._unsettled and not self.settled() and time.monotonic() < deadline:
-                await asyncio.sleep(TICK)
+            waited = _Waited()
+            while self._unsettled and not self.settled() and waited.seconds < MAX_HOLD:
+                await waited.tick()
             key = self.held.popleft()
             self._releasing = key
             self.app.post_message(key)
-            while self._releasing is key and time.monotonic() < deadline + MAX_HOLD:
-                await asyncio.sleep(TICK)  # until the app has let it through
+            while self._releasing is key and waited.seconds < 2 * MAX_HOLD:
+                await waited.tick()  # until the app has let it through
             self._releasing = None
+
+
+class _Waited:
+    """Time spent waiting for the app, each turn of the loop counted at most STEP (see MAX_HOLD)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._last = time.monotonic()
+
+    async def tick(self) -> None:
+        await asyncio.sleep(TICK)
+        now = time.monotonic()
+        self.seconds += min(now - self._last, STEP)
+        self._last = now
