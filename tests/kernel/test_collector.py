@@ -327,11 +327,24 @@ def test_a_deleted_namespace_is_let_go_without_another_collect(kit: KernelKit, c
                           " s.listen(); time.sleep(300)"], netns=ns)
         pid = proc.pid
 
+        def listening_now() -> bool:
+            """The process is in the namespace (`ip netns exec` enters it) and listens there."""
+            try:
+                if os.stat(f"/proc/{pid}/ns/net").st_ino != inode:
+                    return False
+                with open(f"/proc/{pid}/net/tcp") as f:
+                    return any(line.split()[3] == "0A" for line in f.readlines()[1:])
+            except OSError:
+                return False
+
         def listening_shown() -> bool:
             seen = collector.collect().namespace(inode)
             return seen is not None and any(p.pid == pid and p.listening for p in seen.processes)
 
-        poll_until(listening_shown, timeout=10)
+        # Listening before the collector first sees the namespace: a socket that starts listening later,
+        # with no fd opened or closed, is read at the scan's next look there (up to 15 s on its own).
+        poll_until(listening_now, timeout=10)
+        poll_until(listening_shown, timeout=30)
         scanner = collector._scanner
         assert scanner is not None
         # (asked on the collector's worker: the janitor's prune may be changing what is held meanwhile)
