@@ -51,17 +51,22 @@ async def test_characters_typed_right_after_tab_land_in_the_next_field() -> None
         assert (fields["f-name"], fields["f-peer"]) == ("vnta", "vntb")
 
 
-async def test_a_burst_that_opens_a_dialog_types_into_it() -> None:
-    """`n`, down, enter, then the names: every key lands where it would have, typed slowly."""
+async def burst_a_new_veth_pair() -> None:
+    """`n`, down, enter, then the names "vntx" and "vnty" in one burst: every key must land where it would
+    have, typed slowly, in one dialog."""
     app, _ = make_app(compute_node(), read_only=False, mutator=RecordingMutator())
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot)
         app.jump_to(Target.ns(QDHCP))
         await pilot.pause()
         burst(pilot, "n", "down", "enter", *"vntx", "tab", *"vnty")
-        await wait_for(pilot, lambda: _fields(app).get("f-peer") == "vnty")
+        await wait_for(pilot, lambda: _fields(app).get("f-peer") == "vnty", timeout=10)
         assert _fields(app)["f-name"] == "vntx"
         assert len(app.screen_stack) == 2, "one dialog, no second chooser"
+
+
+async def test_a_burst_that_opens_a_dialog_types_into_it() -> None:
+    await burst_a_new_veth_pair()
 
 
 async def test_slash_then_a_filter_typed_fast_filters_and_does_not_quit() -> None:
@@ -106,14 +111,7 @@ async def test_a_burst_still_types_into_the_dialog_when_the_app_is_slow(monkeypa
             selected(self, event)
 
         monkeypatch.setattr(NewObjectChooser, "on_option_list_option_selected", slow_choice)
-    app, _ = make_app(compute_node(), read_only=False, mutator=RecordingMutator())
-    async with app.run_test(size=SIZE) as pilot:
-        await started(pilot)
-        app.jump_to(Target.ns(QDHCP))
-        await pilot.pause()
-        burst(pilot, "n", "down", "enter", *"vntx", "tab", *"vnty")
-        await wait_for(pilot, lambda: _fields(app).get("f-peer") == "vnty", timeout=10)
-        assert _fields(app)["f-name"] == "vntx"
+    await burst_a_new_veth_pair()
 
 
 async def test_a_key_is_never_stuck_when_the_app_never_settles() -> None:
