@@ -121,10 +121,13 @@ class NoUdpDiag(OSError):
         self.tcp = tcp
 
 
-def dump_listeners(sock: socket.socket | None = None) -> dict[int, Listening]:
+#: Sequence numbers of sock_diag requests, unique in the process (see `dump_listeners`).
+_DIAG_SEQ = itertools.count(1)
+
+
+def dump_listeners(sock: socket.socket) -> dict[int, Listening]:
     """socket inode -> Listening of every tcp/tcp6 listener and bound, unconnected udp/udp6 socket of the
-    namespace of `sock` (a NETLINK_SOCK_DIAG socket, see `DiagSockets`; None: of the calling thread's
-    namespace, on a socket made for this call), from sock_diag.
+    namespace of `sock` (a NETLINK_SOCK_DIAG socket, see `DiagSockets`), from sock_diag.
 
     Why sock_diag for udp too: the /proc udp tables cost ~80 us a namespace to open, read and parse,
     against ~10 us for a dump on the socket already made for tcp; at 1000 namespaces with processes
@@ -137,18 +140,6 @@ def dump_listeners(sock: socket.socket | None = None) -> dict[int, Listening]:
     the socket must not be asked again (each request has a sequence number of its own, and replies of
     another are skipped, but what was abandoned is never trusted).
     """
-    if sock is None:
-        with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_SOCK_DIAG) as made:
-            made.settimeout(2.0)
-            return _dump_listeners(made)
-    return _dump_listeners(sock)
-
-
-#: Sequence numbers of sock_diag requests, unique in the process (see `dump_listeners`).
-_DIAG_SEQ = itertools.count(1)
-
-
-def _dump_listeners(sock: socket.socket) -> dict[int, Listening]:
     out: dict[int, Listening] = {}
     for family, protocol, states, proto in DIAG_DUMPS:
         seq = next(_DIAG_SEQ) & 0xFFFFFFFF
