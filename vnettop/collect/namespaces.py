@@ -38,7 +38,7 @@ import select
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from vnettop.collect.pidlist import PidLister
+from vnettop.collect.pidlist import PidLister, list_pids
 from vnettop.collect.rota import Rota
 from vnettop.collect.types import Discovery, NsEntry
 from vnettop.model import CollectError, NsFd
@@ -141,13 +141,6 @@ def _denied_error(pids: list[int]) -> CollectError:
     )
 
 
-def _pids(proc_root: str) -> list[int]:
-    try:
-        return [int(e) for e in os.listdir(proc_root) if e.isdigit()]
-    except OSError:
-        return []
-
-
 @dataclass(frozen=True, slots=True)
 class _Named:
     """What the mount table and the name directories say: the part of a discovery that only a mount or
@@ -201,7 +194,7 @@ def _pid_part(proc_root: str) -> tuple[dict[int, int], list[int], list[CollectEr
     pid_netns: dict[int, int] = {}
     denied: list[int] = []
     errors: list[CollectError] = []
-    for pid in _pids(proc_root):
+    for pid in sorted(list_pids(proc_root) or ()):
         path = f"{proc_root}/{pid}/ns/net"
         try:
             pid_inode = read_link_inode(path)
