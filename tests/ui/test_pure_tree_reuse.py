@@ -1,4 +1,4 @@
-"""The tree builder and the veth table reuse what a change cannot have touched (subtrees, rows), and
+"""The tree builder and the veth and bridge tables reuse what a change cannot have touched (subtrees, rows), and
 what they return is always what a fresh build of the same snapshot returns (pure: no terminal)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from vnettop.demo import demo_snapshot
 from vnettop.model import Link, Process, Snapshot, TunHolder
 from vnettop.ui.changes import changed_namespaces
 from vnettop.ui.filtering import Filter
-from vnettop.ui.rows import VethRowsBuilder, veth_rows
+from vnettop.ui.rows import BridgeRowsBuilder, VethRowsBuilder, bridge_rows, veth_rows
 from vnettop.ui.tree_model import TreeBuilder, build
 
 
@@ -152,6 +152,41 @@ def test_veth_rows_of_untouched_namespaces_are_kept() -> None:
     second = builder(_with_link(base, inner, replace(inner, admin_up=not inner.admin_up)), Filter())
     assert builder.reused == len(first) - 1  # only the docker pair's row was made again
     assert sum(a is b for a, b in zip(first, second, strict=True)) == len(first) - 1
+
+
+@pytest.mark.parametrize("flt", [Filter(), Filter.parse("tap"), Filter.parse("!qdhcp")])
+def test_bridge_rows_reused_are_the_fresh_rows(flt: Filter) -> None:
+    """The bridges table keeps the rows of bridges whose namespace did not change; whatever changes
+    (a port, a bridge, a device elsewhere, one removed), what it returns is what a fresh build returns."""
+    base = demo_snapshot()
+    assert bridge_rows(base, Filter())  # the demo has bridges with ports
+    for link in base.links:
+        for edited in [*_edits(link), None]:
+            builder = BridgeRowsBuilder()
+            builder(base, flt)
+            changed = _with_link(base, link, edited)
+            assert builder(changed, flt) == bridge_rows(changed, flt)
+            assert builder(base, flt) == bridge_rows(base, flt)
+
+
+def test_bridge_rows_of_untouched_namespaces_are_kept_and_a_port_change_rebuilds_its_bridge() -> None:
+    base = demo_snapshot()
+    bridges = [link for link in base.links if link.bridge is not None]
+    elsewhere = next(link for link in base.links
+                     if link.netns not in {br.netns for br in bridges})
+    builder = BridgeRowsBuilder()
+    first = builder(base, Filter())
+    second = builder(_with_link(base, elsewhere, replace(elsewhere, admin_up=not elsewhere.admin_up)),
+                     Filter())
+    assert builder.reused == len(bridges)
+    assert all(a is b for a, b in zip(first, second, strict=True))  # the very same rows
+    port = next(link for link in base.links if link.bridge_port is not None)
+    third = builder(_with_link(base, port, replace(port, admin_up=not port.admin_up)), Filter())
+    same_ns = sum(1 for br in bridges if br.netns == port.netns)
+    assert builder.reused == len(bridges) - same_ns
+    assert third == bridge_rows(_with_link(base, port, replace(port, admin_up=not port.admin_up)), Filter())
+    assert builder(base, Filter.parse("tap")) == bridge_rows(base, Filter.parse("tap"))
+    assert builder.reused == 0  # another filter: nothing reused
 
 
 @pytest.mark.parametrize("flt", [Filter(), Filter.parse("qdhcp")])

@@ -17,7 +17,7 @@ from textual.worker import get_current_worker
 
 from vnettop.errors import VnettopError
 from vnettop.model import Snapshot
-from vnettop.ui import rows as row_builders
+from vnettop.ui import ovs_rows
 from vnettop.ui.changes import ChangeLog
 from vnettop.ui.filtering import Filter
 from vnettop.ui.fleet_hosts import FleetState, HostSummary, host_index, summarize
@@ -118,7 +118,7 @@ class FleetActions(_Base):
             self.rates = RateTracker()
             self.changes = ChangeLog()
             self._tree = TreeBuilder()
-            self._row_builders = {"veths": row_builders.VethRowsBuilder()}
+            self._row_builders = ovs_rows.kept_row_builders()
         self._apply_filter(Filter())
         self.polls += 1
         self.apply_snapshot(message.snapshot)

@@ -20,7 +20,7 @@ from vnettop.model import Link, OvsBridgeEntry, OvsIfaceEntry, OvsPortEntry, Sna
 from vnettop.ui import tree_model
 from vnettop.ui.filtering import Filter
 from vnettop.ui.labels import plain, safe, short
-from vnettop.ui.rows import Row
+from vnettop.ui.rows import BridgeRowsBuilder, Row, VethRowsBuilder
 from vnettop.ui.rows import bridge_rows as linux_bridge_rows
 from vnettop.ui.targets import Target
 
@@ -204,6 +204,22 @@ def bridge_rows(snap: Snapshot, flt: Filter) -> list[Row]:
 def all_bridge_rows(snap: Snapshot, flt: Filter) -> list[Row]:
     """The bridges view: the Linux bridges, then the OVS ones."""
     return linux_bridge_rows(snap, flt) + bridge_rows(snap, flt)
+
+
+class AllBridgeRowsBuilder:
+    """`all_bridge_rows`, the Linux bridges' rows reused where their namespace did not change (see
+    `rows.BridgeRowsBuilder`); the OVS rows come from a database section any change may touch."""
+
+    def __init__(self) -> None:
+        self.linux = BridgeRowsBuilder()
+
+    def __call__(self, snap: Snapshot, flt: Filter) -> list[Row]:
+        return self.linux(snap, flt) + bridge_rows(snap, flt)
+
+
+def kept_row_builders() -> dict[str, Callable[[Snapshot, Filter], list[Row]]]:
+    """Builders of the table views that keep rows between builds, by view (a new host starts anew)."""
+    return {"veths": VethRowsBuilder(), "bridges": AllBridgeRowsBuilder()}
 
 
 def palette_entries(snap: Snapshot) -> list[tuple[str, str, Target]]:
