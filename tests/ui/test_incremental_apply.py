@@ -370,3 +370,37 @@ async def test_a_snapshot_that_moved_only_counters_is_compared_with_the_last_onc
         renamed = with_links(moved, [replace(moved.links[0], name="vntrenamed"), *moved.links[1:]], seconds=2)
         app.apply_snapshot(renamed)
         assert app.changes.total > total  # the rename is an event
+
+
+async def test_the_bridges_view_keeps_the_rows_of_bridges_no_change_touched_and_shows_those_it_did() -> None:
+    """Coming back to the bridges table after a change elsewhere hands it the very same rows (nothing
+    to measure or draw anew); after a port of a bridge was renamed, the table shows the new name."""
+    from vnettop.demo import demo_snapshot
+
+    base = demo_snapshot()
+    bridge_ns = {link.netns for link in base.links if link.bridge is not None}
+    elsewhere = next(link for link in base.links if link.netns not in bridge_ns)
+    port = next(link for link in base.links if link.bridge_port is not None)
+    app, _collector = make_app(base, interval=60.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        table = app.main_query("#bridges", SnapshotTable)
+        await pilot.press("2")
+        await wait_for(pilot, lambda: app.view == "bridges" and table.row_count > 0)
+        first = list(table._rows)
+        await pilot.press("1")
+        await wait_for(pilot, lambda: app.view == "topology")
+        app.apply_snapshot(with_links(base, [replace(elsewhere, admin_up=not elsewhere.admin_up)
+                                             if link is elsewhere else link for link in base.links]))
+        await pilot.press("2")
+        await wait_for(pilot, lambda: app.view == "bridges")
+        assert all(a is b for a, b in zip(first, table._rows, strict=True))
+        await pilot.press("1")
+        await wait_for(pilot, lambda: app.view == "topology")
+        assert app.snapshot is not None
+        app.apply_snapshot(with_links(app.snapshot, [replace(port, name="vntportx") if link.key == port.key
+                                                     else link for link in app.snapshot.links], seconds=2))
+        await pilot.press("2")
+        await wait_for(pilot, lambda: app.view == "bridges")
+        names = [str(table.get_row_at(i)[1]) for i in range(table.row_count)]
+        assert "vntportx" in names and port.name not in names
