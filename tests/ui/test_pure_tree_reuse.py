@@ -3,10 +3,12 @@ what they return is always what a fresh build of the same snapshot returns (pure
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
 
+from tests.fixtures_snapshots import chain
 from vnettop.demo import demo_snapshot
 from vnettop.model import Link, Process, Snapshot, TunHolder
 from vnettop.ui.changes import changed_namespaces
@@ -154,12 +156,15 @@ def test_veth_rows_of_untouched_namespaces_are_kept() -> None:
     assert sum(a is b for a, b in zip(first, second, strict=True)) == len(first) - 1
 
 
-@pytest.mark.parametrize("flt", [Filter(), Filter.parse("tap"), Filter.parse("!qdhcp")])
-def test_bridge_rows_reused_are_the_fresh_rows(flt: Filter) -> None:
+@pytest.mark.parametrize("make", [demo_snapshot, lambda: chain(4)], ids=["demo", "chain"])
+@pytest.mark.parametrize("flt", [Filter(), Filter.parse("tap"), Filter.parse("!qdhcp"), Filter.parse("n2")])
+def test_bridge_rows_reused_are_the_fresh_rows(make: Callable[[], Snapshot], flt: Filter) -> None:
     """The bridges table keeps the rows of bridges whose namespace did not change; whatever changes
-    (a port, a bridge, a device elsewhere, one removed), what it returns is what a fresh build returns."""
-    base = demo_snapshot()
-    assert bridge_rows(base, Filter())  # the demo has bridges with ports
+    (a port, a bridge, a device elsewhere, one removed, a namespace's record gone while its devices are
+    still listed), what it returns is what a fresh build returns. The demo's bridges are all in root;
+    the chain has one in each namespace."""
+    base = make()
+    assert bridge_rows(base, Filter())  # bridges with ports
     for link in base.links:
         for edited in [*_edits(link), None]:
             builder = BridgeRowsBuilder()
@@ -167,26 +172,37 @@ def test_bridge_rows_reused_are_the_fresh_rows(flt: Filter) -> None:
             changed = _with_link(base, link, edited)
             assert builder(changed, flt) == bridge_rows(changed, flt)
             assert builder(base, flt) == bridge_rows(base, flt)
+    for ns in base.namespaces:
+        builder = BridgeRowsBuilder()
+        builder(base, flt)
+        without = replace(base, namespaces=tuple(n for n in base.namespaces if n is not ns))
+        assert builder(without, flt) == bridge_rows(without, flt)  # a race: found no more, devices listed
+        assert builder(base, flt) == bridge_rows(base, flt)
 
 
 def test_bridge_rows_of_untouched_namespaces_are_kept_and_a_port_change_rebuilds_its_bridge() -> None:
-    base = demo_snapshot()
-    bridges = [link for link in base.links if link.bridge is not None]
-    elsewhere = next(link for link in base.links
-                     if link.netns not in {br.netns for br in bridges})
+    base = chain(4)  # a bridge in each of n0..n3, joined by veth pairs
+    n2 = next(ns for ns in base.namespaces if ns.names == ("n2",))
+    port = next(link for link in base.links_in(n2.inode) if link.name == "left")
     builder = BridgeRowsBuilder()
     first = builder(base, Filter())
-    second = builder(_with_link(base, elsewhere, replace(elsewhere, admin_up=not elsewhere.admin_up)),
-                     Filter())
-    assert builder.reused == len(bridges)
-    assert all(a is b for a, b in zip(first, second, strict=True))  # the very same rows
-    port = next(link for link in base.links if link.bridge_port is not None)
-    third = builder(_with_link(base, port, replace(port, admin_up=not port.admin_up)), Filter())
-    same_ns = sum(1 for br in bridges if br.netns == port.netns)
-    assert builder.reused == len(bridges) - same_ns
-    assert third == bridge_rows(_with_link(base, port, replace(port, admin_up=not port.admin_up)), Filter())
-    assert builder(base, Filter.parse("tap")) == bridge_rows(base, Filter.parse("tap"))
+    renamed = _with_link(base, port, replace(port, name="vntleft"))
+    second = builder(renamed, Filter())
+    assert second == bridge_rows(renamed, Filter())
+    assert builder.reused == 3  # n2's bridge alone was built again
+    kept = [a is b for a, b in zip(first, second, strict=True)]
+    assert kept.count(False) == 3  # n2's group: its bridge's row and its two ports'
+    elsewhere = _with_link(renamed, base.links[0], None)  # n0's bridge removed
+    assert builder(elsewhere, Filter()) == bridge_rows(elsewhere, Filter())
+    assert builder.reused == 3
+    assert builder(elsewhere, Filter.parse("n2")) == bridge_rows(elsewhere, Filter.parse("n2"))
     assert builder.reused == 0  # another filter: nothing reused
+    demo = demo_snapshot()  # every bridge in root: a change in another namespace reuses them all
+    bridges = [link for link in demo.links if link.bridge is not None]
+    other = next(link for link in demo.links if link.netns not in {br.netns for br in bridges})
+    builder(demo, Filter())
+    builder(_with_link(demo, other, replace(other, admin_up=not other.admin_up)), Filter())
+    assert builder.reused == len(bridges)
 
 
 @pytest.mark.parametrize("flt", [Filter(), Filter.parse("qdhcp")])

@@ -150,7 +150,7 @@ class VnettopApp(RecordingActions, FleetActions, NavigationActions, WriteActions
         self._stale_views: set[str] = set()
         self._tree = TreeBuilder()
         #: Row builders that keep state between refreshes (the veth and bridge tables reuse rows).
-        self._row_builders: dict[str, Any] = ovs_rows.kept_row_builders()
+        self._row_builders: dict[str, row_builders.RowBuilder] = ovs_rows.kept_row_builders()
         self._details_pending = False
         #: The details pane as `i` last asked for it (None: not asked; shown unless the terminal is small).
         self.details_wanted: bool | None = None

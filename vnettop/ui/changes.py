@@ -56,8 +56,8 @@ def same_structure(a: Snapshot, b: Snapshot) -> bool:
 def _changed_records(old: Snapshot, new: Snapshot) -> set[int] | None:
     """The namespaces whose record changed in what their own subtree shows but nothing any other
     namespace's subtree shows (processes: a busy host starts and ends processes every second), those
-    that came, and those with devices referring to one that came or went (named by its label, or as
-    "net:[INODE]"); None when one changed what others show: its label, which names it in every
+    that came or went, and those with devices referring to one that came or went (named by its label,
+    or as "net:[INODE]"); None when one changed what others show: its label, which names it in every
     reference to it. A record that changed only in what no subtree shows (`pids`, `fds`: the root
     namespace's, every second) is not a change here (see `ns_shown`).
     """
@@ -88,7 +88,9 @@ def _changed_records(old: Snapshot, new: Snapshot) -> set[int] | None:
                 changed.add(b.inode)
     came_or_went = came | (before.keys() - {ns.inode for ns in new.namespaces})
     if came_or_went:  # a device naming it by its label, or as "net:[INODE]", names it the other way now
-        changed |= came
+        # Itself too: one that went may still have devices listed (a race), whose namespace column and
+        # filter words no longer have its record (a bridges table row names its own namespace).
+        changed |= came_or_went
         refs = came_or_went
         changed.update(link.netns for link in new.links if link.tun is not None  # holders' processes
                        or any(ref is not None and ref.netns in refs for ref in (link.peer, link.lower)))

@@ -23,6 +23,7 @@ from vnettop.ui.filtering import Filter
 from vnettop.ui.fleet_hosts import FleetState, HostSummary, host_index, summarize
 from vnettop.ui.messages import HostNotOpened, HostOpened, HostsSummarized
 from vnettop.ui.rates import RateTracker
+from vnettop.ui.rows import RowBuilder
 from vnettop.ui.targets import Target
 from vnettop.ui.tree_model import TreeBuilder
 from vnettop.ui.widgets.snapshot_table import SnapshotTable
@@ -53,7 +54,7 @@ class FleetActions(_Base):
         rates: RateTracker
         changes: ChangeLog
         _tree: TreeBuilder
-        _row_builders: dict[str, Any]
+        _row_builders: dict[str, RowBuilder]
         _stale_views: set[str]
 
         def main_query(self, selector: Any, expect_type: Any = None) -> Any: ...

@@ -20,7 +20,7 @@ from vnettop.model import Link, OvsBridgeEntry, OvsIfaceEntry, OvsPortEntry, Sna
 from vnettop.ui import tree_model
 from vnettop.ui.filtering import Filter
 from vnettop.ui.labels import plain, safe, short
-from vnettop.ui.rows import BridgeRowsBuilder, Row, VethRowsBuilder
+from vnettop.ui.rows import BridgeRowsBuilder, Row, RowBuilder, VethRowsBuilder
 from vnettop.ui.rows import bridge_rows as linux_bridge_rows
 from vnettop.ui.targets import Target
 
@@ -217,7 +217,7 @@ class AllBridgeRowsBuilder:
         return self.linux(snap, flt) + bridge_rows(snap, flt)
 
 
-def kept_row_builders() -> dict[str, Callable[[Snapshot, Filter], list[Row]]]:
+def kept_row_builders() -> dict[str, RowBuilder]:
     """Builders of the table views that keep rows between builds, by view (a new host starts anew)."""
     return {"veths": VethRowsBuilder(), "bridges": AllBridgeRowsBuilder()}
 

@@ -6,7 +6,7 @@ and the Target to select and show in the details pane.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -72,6 +72,8 @@ def _state(link: Link) -> Text:
 Reuse = tuple[dict[str, Row], frozenset[int]]
 #: The same for the bridges view: each bridge's rows (its own and its ports') by the bridge's key.
 GroupReuse = tuple[dict[str, list[Row]], frozenset[int]]
+#: What builds a table view's rows from a snapshot and a filter.
+RowBuilder = Callable[[Snapshot, Filter], list[Row]]
 
 
 def bridge_rows(snap: Snapshot, flt: Filter, reuse: GroupReuse | None = None,
@@ -143,7 +145,8 @@ class BridgeRowsBuilder:
     def __init__(self) -> None:
         self._since = ChangedSince()
         self._groups: dict[str, list[Row]] = {}
-        #: Bridges whose rows the last build reused (tests check a change elsewhere reuses them all).
+        #: Bridges whose rows the last build reused, or found none again (the filter left all out): tests
+        #: check a change elsewhere reuses them all.
         self.reused = 0
 
     def __call__(self, snap: Snapshot, flt: Filter) -> list[Row]:
