@@ -13,7 +13,7 @@ from vnettop.demo import demo_snapshot
 from vnettop.model import Link, Process, Snapshot, TunHolder
 from vnettop.ui.changes import changed_namespaces
 from vnettop.ui.filtering import Filter
-from vnettop.ui.rows import BridgeRowsBuilder, VethRowsBuilder, bridge_rows, veth_rows
+from vnettop.ui.rows import BridgeRowsBuilder, RowBuilder, VethRowsBuilder, bridge_rows, veth_rows
 from vnettop.ui.tree_model import TreeBuilder, build
 
 
@@ -130,18 +130,26 @@ def test_pids_coming_and_going_rebuild_nothing_and_the_tree_is_still_the_fresh_o
     _same_as_fresh(builder, repid, flt)
 
 
+def _reused_rows_are_fresh(builder_of: Callable[[], RowBuilder], fresh: RowBuilder, base: Snapshot,
+                           flt: Filter) -> None:
+    """After building `base`, a builder asked for any single-device edit of it (a removal too), or for it
+    with one namespace's record gone while its devices are still listed (a race), returns what a fresh
+    build returns; and back again."""
+    variants = [_with_link(base, link, edited) for link in base.links for edited in [*_edits(link), None]]
+    variants += [replace(base, namespaces=tuple(n for n in base.namespaces if n is not ns))
+                 for ns in base.namespaces]
+    for changed in variants:
+        builder = builder_of()
+        builder(base, flt)
+        assert builder(changed, flt) == fresh(changed, flt)
+        assert builder(base, flt) == fresh(base, flt)
+
+
 @pytest.mark.parametrize("flt", [Filter(), Filter.parse("qdhcp"), Filter.parse("!tap")])
 def test_veth_rows_reused_are_the_fresh_rows(flt: Filter) -> None:
     """The veth table keeps the rows of pairs whose namespaces did not change; whatever changes, what
     it returns is what a fresh build returns."""
-    base = demo_snapshot()
-    for link in base.links:
-        for edited in [*_edits(link), None]:
-            builder = VethRowsBuilder()
-            builder(base, flt)
-            changed = _with_link(base, link, edited)
-            assert builder(changed, flt) == veth_rows(changed, flt)
-            assert builder(base, flt) == veth_rows(base, flt)
+    _reused_rows_are_fresh(VethRowsBuilder, veth_rows, demo_snapshot(), flt)
 
 
 def test_veth_rows_of_untouched_namespaces_are_kept() -> None:
@@ -165,19 +173,7 @@ def test_bridge_rows_reused_are_the_fresh_rows(make: Callable[[], Snapshot], flt
     the chain has one in each namespace."""
     base = make()
     assert bridge_rows(base, Filter())  # bridges with ports
-    for link in base.links:
-        for edited in [*_edits(link), None]:
-            builder = BridgeRowsBuilder()
-            builder(base, flt)
-            changed = _with_link(base, link, edited)
-            assert builder(changed, flt) == bridge_rows(changed, flt)
-            assert builder(base, flt) == bridge_rows(base, flt)
-    for ns in base.namespaces:
-        builder = BridgeRowsBuilder()
-        builder(base, flt)
-        without = replace(base, namespaces=tuple(n for n in base.namespaces if n is not ns))
-        assert builder(without, flt) == bridge_rows(without, flt)  # a race: found no more, devices listed
-        assert builder(base, flt) == bridge_rows(base, flt)
+    _reused_rows_are_fresh(BridgeRowsBuilder, bridge_rows, base, flt)
 
 
 def test_bridge_rows_of_untouched_namespaces_are_kept_and_a_port_change_rebuilds_its_bridge() -> None:
