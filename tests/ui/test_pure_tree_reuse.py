@@ -10,10 +10,12 @@ import pytest
 
 from tests.fixtures_snapshots import chain
 from vnettop.demo import demo_snapshot
-from vnettop.model import Link, Process, Snapshot, TunHolder
+from vnettop.demo_ovs import OVNMETA, ovs_snapshot
+from vnettop.model import Link, OvsStatistics, Process, Snapshot, TunHolder
 from vnettop.ui.changes import changed_namespaces
 from vnettop.ui.filtering import Filter
-from vnettop.ui.rows import BridgeRowsBuilder, RowBuilder, VethRowsBuilder, bridge_rows, veth_rows
+from vnettop.ui.ovs_rows import BridgesViewBuilder, all_bridge_rows
+from vnettop.ui.rows import RowBuilder, VethRowsBuilder, bridge_rows, veth_rows
 from vnettop.ui.tree_model import TreeBuilder, build
 
 
@@ -164,23 +166,24 @@ def test_veth_rows_of_untouched_namespaces_are_kept() -> None:
     assert sum(a is b for a, b in zip(first, second, strict=True)) == len(first) - 1
 
 
-@pytest.mark.parametrize("make", [demo_snapshot, lambda: chain(4)], ids=["demo", "chain"])
+@pytest.mark.parametrize("make", [demo_snapshot, lambda: chain(4), ovs_snapshot], ids=["demo", "chain", "ovs"])
 @pytest.mark.parametrize("flt", [Filter(), Filter.parse("tap"), Filter.parse("!qdhcp"), Filter.parse("n2")])
 def test_bridge_rows_reused_are_the_fresh_rows(make: Callable[[], Snapshot], flt: Filter) -> None:
     """The bridges table keeps the rows of bridges whose namespace did not change; whatever changes
     (a port, a bridge, a device elsewhere, one removed, a namespace's record gone while its devices are
     still listed), what it returns is what a fresh build returns. The demo's bridges are all in root;
-    the chain has one in each namespace."""
+    the chain has one in each namespace; the OVS host's are OVS bridges, whose ports' devices are in root
+    and in a namespace of their own."""
     base = make()
-    assert bridge_rows(base, Filter())  # bridges with ports
-    _reused_rows_are_fresh(BridgeRowsBuilder, bridge_rows, base, flt)
+    assert all_bridge_rows(base, Filter())  # bridges with ports
+    _reused_rows_are_fresh(BridgesViewBuilder, all_bridge_rows, base, flt)
 
 
 def test_bridge_rows_of_untouched_namespaces_are_kept_and_a_port_change_rebuilds_its_bridge() -> None:
     base = chain(4)  # a bridge in each of n0..n3, joined by veth pairs
     n2 = next(ns for ns in base.namespaces if ns.names == ("n2",))
     port = next(link for link in base.links_in(n2.inode) if link.name == "left")
-    builder = BridgeRowsBuilder()
+    builder = BridgesViewBuilder()
     first = builder(base, Filter())
     renamed = _with_link(base, port, replace(port, name="vntleft"))
     second = builder(renamed, Filter())
@@ -215,3 +218,35 @@ def test_a_namespace_coming_or_going_rebuilds_only_what_refers_to_it(flt: Filter
         _same_as_fresh(builder, gone, flt)
         _same_as_fresh(builder, base, flt)  # back: its devices and those naming it by label again
         assert changed_namespaces(gone, base) is not None
+
+
+def test_ovs_bridge_rows_are_kept_until_their_entry_or_their_devices_namespace_changes() -> None:
+    """An OVS bridge keeps its rows across new counters (OVSDB's statistics or the kernel's) and changes in
+    namespaces none of its devices is in; a change of its OVSDB entry rebuilds it alone, a change in the
+    namespace of one of its devices rebuilds it. Both bridges of the OVS host have devices in root (their
+    internal ports, br-int's taps); the ovnmeta namespace holds none of theirs."""
+    base = ovs_snapshot()
+    assert base.ovs is not None
+    bridges = len(base.ovs.bridges)
+    br_int = next(b for b in base.ovs.bridges if b.name == "br-int")
+    builder = BridgesViewBuilder()
+    first = builder(base, Filter())
+    counters = replace(base, ovs=replace(base.ovs, statistics=OvsStatistics({}, 1.0)),
+                       links=tuple(replace(link, stats=replace(link.stats, rx_bytes=link.stats.rx_bytes + 1))
+                                   for link in base.links))
+    second = builder(counters, Filter())
+    assert builder.reused == bridges and all(a is b for a, b in zip(first, second, strict=True))
+    inner = next(link for link in base.links if link.netns == OVNMETA and link.kind == "veth")
+    elsewhere = _with_link(counters, inner, replace(inner, admin_up=not inner.admin_up))
+    assert builder(elsewhere, Filter()) == all_bridge_rows(elsewhere, Filter())
+    assert builder.reused == bridges  # nothing of theirs is in ovnmeta
+    tap = next(link for link in base.links if link.kind == "tap")  # a VM's port on br-int, in root
+    downed = _with_link(elsewhere, tap, replace(tap, admin_up=not tap.admin_up))
+    assert builder(downed, Filter()) == all_bridge_rows(downed, Filter())
+    assert builder.reused == 0  # both have a device in root
+    port = br_int.ports[0]
+    retagged = replace(downed, ovs=replace(base.ovs, bridges=tuple(
+        replace(b, ports=(replace(port, tag=(port.tag or 0) + 7), *b.ports[1:])) if b is br_int else b
+        for b in base.ovs.bridges)))
+    assert builder(retagged, Filter()) == all_bridge_rows(retagged, Filter())
+    assert builder.reused == bridges - 1  # br-int's entry changed, br-tun's did not

@@ -137,29 +137,6 @@ class ChangedSince:
         return changed_namespaces(last[0], snap)
 
 
-class BridgeRowsBuilder:
-    """`bridge_rows`, reusing the rows of bridges in namespaces that did not change since the last
-    build. At 4 bridges of 128 ports, building them all took 14-20 ms of a switch to the bridges view
-    (each switch after a change builds the view anew), most of a keypress's budget at 1000 namespaces."""
-
-    def __init__(self) -> None:
-        self._since = ChangedSince()
-        self._groups: dict[str, list[Row]] = {}
-        #: Bridges whose rows the last build reused, or found none again (the filter left all out): tests
-        #: check a change elsewhere reuses them all.
-        self.reused = 0
-
-    def __call__(self, snap: Snapshot, flt: Filter) -> list[Row]:
-        changed = self._since.changed(snap, flt)
-        reuse = (self._groups, changed) if changed is not None else None
-        groups: dict[str, list[Row]] = {}
-        rows = bridge_rows(snap, flt, reuse, groups)
-        self.reused = sum(1 for key, group in groups.items()
-                          if reuse is not None and self._groups.get(key) is group)
-        self._groups = groups
-        return rows
-
-
 def veth_rows(snap: Snapshot, flt: Filter, reuse: Reuse | None = None) -> list[Row]:
     """One row per pair. With `reuse` (rows built with the same filter from an earlier snapshot), a
     pair whose two ends are in namespaces that did not change keeps its row: at 800 pairs, rebuilding
