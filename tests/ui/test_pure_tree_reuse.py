@@ -166,7 +166,18 @@ def test_veth_rows_of_untouched_namespaces_are_kept() -> None:
     assert sum(a is b for a, b in zip(first, second, strict=True)) == len(first) - 1
 
 
-@pytest.mark.parametrize("make", [demo_snapshot, lambda: chain(4), ovs_snapshot], ids=["demo", "chain", "ovs"])
+def _ovs_bridge_without_devices() -> Snapshot:
+    """The OVS host with br-tun's internal port left out: a bridge of patch and tunnel ports only, whose
+    rows depend on no device (only on where it is shown: its home namespace's label)."""
+    snap = ovs_snapshot()
+    assert snap.ovs is not None
+    bridges = tuple(replace(b, ports=tuple(p for p in b.ports if not any(i.link for i in p.interfaces)))
+                    if b.name == "br-tun" else b for b in snap.ovs.bridges)
+    return replace(snap, ovs=replace(snap.ovs, bridges=bridges))
+
+
+@pytest.mark.parametrize("make", [demo_snapshot, lambda: chain(4), ovs_snapshot, _ovs_bridge_without_devices],
+                         ids=["demo", "chain", "ovs", "ovs-no-device"])
 @pytest.mark.parametrize("flt", [Filter(), Filter.parse("tap"), Filter.parse("!qdhcp"), Filter.parse("n2")])
 def test_bridge_rows_reused_are_the_fresh_rows(make: Callable[[], Snapshot], flt: Filter) -> None:
     """The bridges table keeps the rows of bridges whose namespace did not change; whatever changes
@@ -221,8 +232,8 @@ def test_a_namespace_coming_or_going_rebuilds_only_what_refers_to_it(flt: Filter
 
 
 def test_ovs_bridge_rows_are_kept_until_their_entry_or_their_devices_namespace_changes() -> None:
-    """An OVS bridge keeps its rows across new counters (OVSDB's statistics or the kernel's) and changes in
-    namespaces none of its devices is in; a change of its OVSDB entry rebuilds it alone, a change in the
+    """An OVS bridge keeps its rows across new counters (OVSDB's statistics or the kernel's) and changes of
+    devices in namespaces none of its devices is in; a change of its OVSDB entry rebuilds it alone, a change in the
     namespace of one of its devices rebuilds it. Both bridges of the OVS host have devices in root (their
     internal ports, br-int's taps); the ovnmeta namespace holds none of theirs."""
     base = ovs_snapshot()
@@ -236,11 +247,11 @@ def test_ovs_bridge_rows_are_kept_until_their_entry_or_their_devices_namespace_c
                                    for link in base.links))
     second = builder(counters, Filter())
     assert builder.reused == bridges and all(a is b for a, b in zip(first, second, strict=True))
-    inner = next(link for link in base.links if link.netns == OVNMETA and link.kind == "veth")
+    inner = next(link for link in counters.links if link.netns == OVNMETA and link.kind == "veth")
     elsewhere = _with_link(counters, inner, replace(inner, admin_up=not inner.admin_up))
     assert builder(elsewhere, Filter()) == all_bridge_rows(elsewhere, Filter())
     assert builder.reused == bridges  # nothing of theirs is in ovnmeta
-    tap = next(link for link in base.links if link.kind == "tap")  # a VM's port on br-int, in root
+    tap = next(link for link in elsewhere.links if link.kind == "tap")  # a VM's port on br-int, in root
     downed = _with_link(elsewhere, tap, replace(tap, admin_up=not tap.admin_up))
     assert builder(downed, Filter()) == all_bridge_rows(downed, Filter())
     assert builder.reused == 0  # both have a device in root

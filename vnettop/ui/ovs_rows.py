@@ -12,6 +12,7 @@ of every bridge under `ovs-system` (their kernel master) as noise.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 from rich.text import Text
 
@@ -169,12 +170,25 @@ def _state_cell(iface: OvsIfaceEntry | None) -> Text:
     return Text(state, style="green" if state == "up" else "red")
 
 
-#: An OVS bridge's rows as last built: its entry, the namespace they place it in (`home_namespace`), the
-#: namespaces of the devices its interfaces are, and the rows (none when the filter left out all of them).
-OvsGroup = tuple[OvsBridgeEntry, int | None, frozenset[int], list[Row]]
+class OvsGroup(NamedTuple):
+    """An OVS bridge's rows as last built, with what they were made of."""
+
+    entry: OvsBridgeEntry
+    home: int | None  # the namespace they place the bridge in (`ovsgraph.home_namespace`)
+    device_netns: frozenset[int]  # the namespaces of the devices its interfaces are
+    rows: list[Row]  # its own and its ports' (none when the filter left out all of them)
+
+    def reusable(self, bridge: OvsBridgeEntry, home: int | None, changed: frozenset[int]) -> bool:
+        """Whether these rows are still `bridge`'s, with `changed` the namespaces changed since."""
+        return ((self.entry is bridge or self.entry == bridge) and self.home == home
+                and not self.device_netns & changed)
 
 
-def bridge_rows(snap: Snapshot, flt: Filter, reuse: tuple[dict[str, OvsGroup], frozenset[int]] | None = None,
+#: OVS groups of an earlier build by bridge uuid, and the namespaces changed since.
+OvsReuse = tuple[dict[str, OvsGroup], frozenset[int]]
+
+
+def bridge_rows(snap: Snapshot, flt: Filter, reuse: OvsReuse | None = None,
                 groups: dict[str, OvsGroup] | None = None) -> list[Row]:
     """Rows of the OVS bridges for the bridges view (same columns as the Linux bridges': bridge, port,
     kind, namespace, state, ovs, cost, prio, MACs).
@@ -188,23 +202,20 @@ def bridge_rows(snap: Snapshot, flt: Filter, reuse: tuple[dict[str, OvsGroup], f
     home = ovsgraph.home_namespace(snap)
     for bridge in snap.ovs.bridges if snap.ovs is not None else ():
         group = reuse[0].get(bridge.uuid) if reuse is not None else None
-        if group is not None and reuse is not None and not (
-                (group[0] is bridge or group[0] == bridge) and group[1] == home and not group[2] & reuse[1]):
-            group = None
-        if group is None:
+        if group is None or (reuse is not None and not group.reusable(bridge, home, reuse[1])):
             group = _bridge_group(snap, bridge, home, flt)
         if groups is not None:
             groups[bridge.uuid] = group
-        rows.extend(group[3])
+        rows.extend(group.rows)
     return rows
 
 
 def _bridge_group(snap: Snapshot, bridge: OvsBridgeEntry, home: int | None, flt: Filter) -> OvsGroup:
     """One OVS bridge's rows: its own and its ports' (none when the filter leaves out all of them)."""
-    shown: set[int] = set()
+    device_netns: set[int] = set()
     port_rows = []
     for port in bridge.ports:
-        shown.update(i.link.netns for i in port.interfaces if i.link is not None)
+        device_netns.update(i.link.netns for i in port.interfaces if i.link is not None)
         iface = ovsgraph.single(port)
         link = iface.link if iface is not None else None
         target = (Target.link(*link.key) if link is not None and snap.link(*link.key) is not None
@@ -227,7 +238,7 @@ def _bridge_group(snap: Snapshot, bridge: OvsBridgeEntry, home: int | None, flt:
             short(snap.ns_label(home)) if home is not None else "", bridge.fail_mode or "",
             f"{bridge.datapath_type or 'system'} datapath", "", "", "")))
         rows.extend(port_rows)
-    return bridge, home, frozenset(shown), rows
+    return OvsGroup(bridge, home, frozenset(device_netns), rows)
 
 
 def all_bridge_rows(snap: Snapshot, flt: Filter) -> list[Row]:
