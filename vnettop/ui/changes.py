@@ -12,6 +12,7 @@ from datetime import datetime
 from operator import attrgetter
 
 from vnettop.model import Link, Snapshot
+from vnettop.ui.filtering import Filter
 from vnettop.ui.targets import Target
 
 
@@ -148,6 +149,26 @@ def changed_namespaces(old: Snapshot, new: Snapshot) -> frozenset[int] | None:
     if holders:
         changed.update(ns.inode for ns in new.namespaces if any(p.pid in holders for p in ns.processes))
     return frozenset(changed)
+
+
+class ChangedSince:
+    """What changed since the snapshot a view's builder last built from, with the same filter: the
+    builders that keep parts of their last build (the tree's subtrees, the veth and bridge tables' rows)
+    ask this once per build."""
+
+    def __init__(self) -> None:
+        self._last: tuple[Snapshot, Filter] | None = None
+        #: The snapshot the last build was made from (None: no build yet).
+        self.before: Snapshot | None = None
+
+    def changed(self, snap: Snapshot, flt: Filter) -> frozenset[int] | None:
+        """`changed_namespaces` since the last call's snapshot; None (reuse nothing) at the first call or
+        under another filter. `snap` is the one the next call compares with."""
+        last, self._last = self._last, (snap, flt)
+        self.before = last[0] if last is not None else None
+        if last is None or last[1] != flt:
+            return None
+        return changed_namespaces(last[0], snap)
 
 
 def _move_key(link: Link) -> tuple[str, str | None]:

@@ -19,9 +19,10 @@ from rich.text import Text
 from vnettop import ovsgraph
 from vnettop.model import Link, OvsBridgeEntry, OvsIfaceEntry, OvsPortEntry, Snapshot
 from vnettop.ui import tree_model
+from vnettop.ui.changes import ChangedSince
 from vnettop.ui.filtering import Filter
 from vnettop.ui.labels import plain, safe, short
-from vnettop.ui.rows import ChangedSince, Row, RowBuilder, VethRowsBuilder
+from vnettop.ui.rows import Row, RowBuilder, VethRowsBuilder
 from vnettop.ui.rows import bridge_rows as linux_bridge_rows
 from vnettop.ui.targets import Target
 

@@ -13,7 +13,7 @@ from rich.text import Text
 
 from vnettop import owners
 from vnettop.model import Link, Snapshot
-from vnettop.ui.changes import Change, changed_namespaces
+from vnettop.ui.changes import Change, ChangedSince
 from vnettop.ui.filtering import Filter
 from vnettop.ui.labels import (
     OWNER_STYLE,
@@ -121,20 +121,6 @@ def _bridge_group(snap: Snapshot, br: Link, t: Target, flt: Filter) -> list[Row]
         plain(br.name, "bold"), f"{n} port{'s' if n != 1 else ''}", "bridge",
         short(snap.ns_label(br.netns)),
         stp, "", "", "", str(sum(learned.values())))), *port_rows]
-
-
-class ChangedSince:
-    """The namespaces changed since the snapshot a builder last built from, with the same filter
-    (None: no build to reuse, another filter, or a change any row may show)."""
-
-    def __init__(self) -> None:
-        self._last: tuple[Snapshot, Filter] | None = None
-
-    def changed(self, snap: Snapshot, flt: Filter) -> frozenset[int] | None:
-        last, self._last = self._last, (snap, flt)
-        if last is None or last[1] != flt:
-            return None
-        return changed_namespaces(last[0], snap)
 
 
 def veth_rows(snap: Snapshot, flt: Filter, reuse: Reuse | None = None) -> list[Row]:

@@ -18,7 +18,7 @@ from vnettop.topology import vm_name
 # ovs_rows builds this module's NodeSpecs and this module places its nodes: each imports the other as a
 # module, and uses it only at call time.
 from vnettop.ui import ovs_rows
-from vnettop.ui.changes import changed_namespaces, link_shape
+from vnettop.ui.changes import ChangedSince, link_shape
 from vnettop.ui.filtering import Filter
 from vnettop.ui.labels import held_index, holders_text, link_label, ns_label, proc_label
 from vnettop.ui.targets import Target
@@ -114,22 +114,20 @@ class TreeBuilder:
 
     def __init__(self) -> None:
         self.labels = LabelCache()
-        self._last: tuple[Snapshot, Filter, dict[int, NodeSpec | None]] | None = None
+        self._since = ChangedSince()
+        self._by_ns: dict[int, NodeSpec | None] = {}  # the last build's subtrees
         #: Subtrees reused by the last build (tests check that a one-namespace change reuses the rest).
         self.reused = 0
 
     def build(self, snap: Snapshot, flt: Filter) -> tuple[NodeSpec, ...]:
-        reuse = None
-        if self._last is not None and self._last[1] == flt:
-            changed = changed_namespaces(self._last[0], snap)
-            old = self._last[0].ovs
-            home = ovsgraph.home_namespace(snap)
-            if changed is not None and home is not None and old is not snap.ovs and old != snap.ovs:
-                changed |= {home}  # the OVS bridges hang in that namespace's subtree (ui/ovs_rows.py)
-            if changed is not None:
-                reuse = (self._last[2], changed)
-        specs, by_ns, self.reused = _build(snap, flt, self.labels, reuse)
-        self._last = (snap, flt, by_ns)
+        changed = self._since.changed(snap, flt)
+        before = self._since.before
+        home = ovsgraph.home_namespace(snap)
+        if (changed is not None and before is not None and home is not None and before.ovs is not snap.ovs
+                and before.ovs != snap.ovs):
+            changed |= {home}  # the OVS bridges hang in that namespace's subtree (ui/ovs_rows.py)
+        specs, self._by_ns, self.reused = _build(snap, flt, self.labels,
+                                                 None if changed is None else (self._by_ns, changed))
         return specs
 
 
