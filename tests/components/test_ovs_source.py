@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import socket
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -150,9 +151,9 @@ def test_the_section_in_json_and_the_text_dump(world: World) -> None:
     assert f"ovs bridge {world.ovs.bridge}" in text and f"ovs bridge {world.bridge2}" in text
     assert f"= {world.moved} @ {world.moved_ns}" in text
     assert f"peer {world.bridge2}/{world.patch2}" in text and "remote 10.0.0.2" in text and "tag 5" in text
-    out = run(["python3", "-m", "vnettop", "--ovsdb", _sock(world.ovs), "dump", "-f", "text", "--ascii"]).stdout
+    out = run([sys.executable, "-m", "vnettop", "--ovsdb", _sock(world.ovs), "dump", "-f", "text", "--ascii"]).stdout
     assert f"= {world.moved} @ {world.moved_ns}" in out
-    dot = run(["python3", "-m", "vnettop", "dump", "-f", "dot", "--ovsdb", _sock(world.ovs)]).stdout
+    dot = run([sys.executable, "-m", "vnettop", "dump", "-f", "dot", "--ovsdb", _sock(world.ovs)]).stdout
     assert f"cluster_ovs_{world.bridge2}" in dot and "patch" in dot and "remote 10.0.0.2" in dot
 
 
@@ -255,7 +256,7 @@ def test_a_read_only_session_leaves_ovsdb_byte_identical(world: World) -> None:
     with _collector(world.ovs) as c:
         for _ in range(3):
             c.collect()
-    run(["python3", "-m", "vnettop", "--ovsdb", _sock(world.ovs), "dump", "-f", "json"])
+    run([sys.executable, "-m", "vnettop", "--ovsdb", _sock(world.ovs), "dump", "-f", "json"])
     assert _dump(world.ovs) == before
 
 

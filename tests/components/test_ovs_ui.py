@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -85,7 +86,7 @@ def test_the_trace_crosses_the_real_patch_pair_to_the_tunnel(pair: Pair) -> None
     note = next(h.note for h in topology.trace(snap, inner) if h.label == pair.vxlan)
     assert note.startswith("vxlan to 10.0.0.2 key 5001")
     # the same from the command line, starting at the far patch port (no kernel device)
-    out = run(["python3", "-m", "vnettop", "--ovsdb", _sock(pair.ovs), "trace", pair.patch2, "--ascii"]).stdout
+    out = run([sys.executable, "-m", "vnettop", "--ovsdb", _sock(pair.ovs), "trace", pair.patch2, "--ascii"]).stdout
     assert out.splitlines()[0] == f"trace from OVS interface on {pair.bridge2}: {pair.patch2}"
     assert f"{pair.ovs.bridge}  OVS bridge, netdev datapath" in out and pair.inner in out
 
