@@ -502,8 +502,8 @@ class LiveCollector:
             pooled.read_at = taken_at
             drafts, stats, changed = self._read_namespace(pooled, errors, changes.kinds.get(inode),
                                                           changes.links.get(inode), changes.fdb.get(inode))
-            if stats is None:
-                stats = self._first_counters(pooled)
+            if stats is None:  # dumped in full: its drafts carry their counters (and say it was dumped)
+                self._prime_counters(pooled)
             drafts_by_ns[inode] = drafts
             if stats is not None:
                 stats_by_ns[inode] = stats
@@ -642,28 +642,29 @@ class LiveCollector:
         before = _tun_keys(last.drafts) if last is not None else frozenset()
         return dump.drafts, None, _tun_keys(dump.drafts) != before
 
-    def _first_counters(self, pooled: PooledNs) -> dict[int, Stats] | None:
-        """Right after a full dump of `pooled`'s namespace, in a collector that goes on: its counters read
-        the way every later tick reads them (None: one-shot, or they could not be read; the dump's own
-        counters stand).
+    def _prime_counters(self, pooled: PooledNs) -> None:
+        """Right after a full dump of `pooled`'s namespace, in a collector that goes on: read its counters
+        the way every later tick reads them, and keep them as the last ones read (nothing if one-shot, or
+        if they cannot be read: the next tick reads them as ever).
 
         Why: the next tick compares each namespace's counters answer with the last one, byte for byte,
         and takes the namespace as idle when they are equal. Without an answer to compare with, the tick
         after a full dump parsed every namespace's counters as if they had all moved: 12 ms instead of
-        4.5 at 200 namespaces, the second frame of every session and the tick after every full dump. The
-        read costs the same here, once; a one-shot picture (`vnettop dump`) has no next tick to spare.
+        4.5 at 200 namespaces, on the second tick of every session and the tick after every full dump.
+        The read costs the same here, once; a one-shot picture (`vnettop dump`) has no next tick.
+        This tick's picture keeps the dump's own counters: a namespace without counters of its own in
+        the resolve is one dumped this tick, which lets a veth pair dumped at both ends tell its far
+        end's nsid without a question (`refs.ResolveCache.resolve`).
         """
         sock, dump = pooled.stats, pooled.last_dump
         if self._one_shot or sock is None or dump is None or dump.errors:
-            return None
+            return
         try:
             stats = sock.dump()
         except Exception:  # the next tick reads them again, as ever
-            return None
-        if stats.keys() != pooled.last_indexes:  # a device came or went since the dump: the next tick tells
-            return None
-        pooled.last_stats = stats
-        return stats
+            return
+        if stats.keys() == pooled.last_indexes:  # (else a device came or went since: the next tick tells)
+            pooled.last_stats = stats
 
     def _refresh_fdb(self, pooled: PooledNs, last: Any, notes: tuple[tuple[int, FdbFields], ...] | None
                      ) -> tuple[tuple[LinkDraft, ...], dict[int, Stats], bool] | None:
