@@ -249,7 +249,10 @@ def snapshot_to_json(snap: Snapshot, indent: int | None = 2) -> str:
     # Names carry their exact bytes in `name_bytes`; any other string that holds an undecodable byte
     # (a process name, a message quoting a name) is written in the same `\xNN` form, so the text can
     # always be encoded as UTF-8.
-    return names.json_written(json.dumps(snapshot_to_dict(snap), indent=indent, ensure_ascii=False)) + "\n"
+    # check_circular=False: the document is a tree of fresh dicts and lists (snapshot_to_dict makes each
+    # one), so the encoder's id() bookkeeping per container only cost time (~2 of 24 ms at 5000 devices).
+    text = json.dumps(snapshot_to_dict(snap), indent=indent, ensure_ascii=False, check_circular=False)
+    return names.json_written(text) + "\n"
 
 
 # --------------------------------------------------------------------------------------------
