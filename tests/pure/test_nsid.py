@@ -147,3 +147,12 @@ def test_the_stats_socket_comparison_sees_one_corrupted_byte() -> None:
     bad = bytearray(reply("assigned"))
     bad[24] ^= 0x01
     assert not same(lean_stats_socket_way(bytes(bad)), reference(reply("assigned")))
+
+
+def test_an_answer_of_the_usual_size_with_another_attribute_is_walked_not_read_in_place() -> None:
+    """The in-place read takes the usual layout only: the same 28 bytes holding another attribute
+    (NETNSA_CURRENT_NSID, 5) name no nsid, as pyroute2 reads them; the walk says so."""
+    other = bytearray(reply("assigned"))
+    struct.pack_into("=H", other, 22, 5)  # the attribute's type (its header at offset 20: length, type)
+    got, _ = query_way(bytes(other))
+    assert got is None and reference(bytes(other)) is None

@@ -141,7 +141,9 @@ class PooledNs:
     last_dump: Any = None
     #: The ifindexes of `last_dump`'s devices (set with it: compared with every counters dump).
     last_indexes: frozenset[int] = frozenset()
-    #: The counters mapping the last counters-only tick gave (the very same one again: nothing moved).
+    #: The counters mapping last read by a counters request, for `last_dump`'s devices: on a counters-only
+    #: tick, a partial refresh, or right after a full dump (`LiveCollector._prime_counters`). The very
+    #: same one again from `StatsSocket.dump`: nothing moved since.
     last_stats: Any = None
     #: When its counters were last read (a collect's `taken_at`; see `LiveCollector.pace_counters`).
     read_at: Any = None

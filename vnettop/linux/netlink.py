@@ -128,7 +128,17 @@ def build_nsid_request(seq: int, ns_fd: int) -> bytes:
 
 
 def parse_nsid(data: Buffer, seq: int | None, out: list[int | None]) -> bool:
-    """The RTM_NEWNSID answering `seq`: append its nsid (None: unassigned) to `out`; True once found."""
+    """The RTM_NEWNSID answering `seq`: append its nsid (None: unassigned) to `out`; True once found.
+
+    The kernel's usual answer (`_NSID_ANSWER`: the datagram is that one message) is read in place; any
+    other datagram (an error, a stale answer to an abandoned request, another layout) is walked message by
+    message."""
+    if len(data) == _NSID_ANSWER.size:
+        length, mtype, _flags, mseq, _pid, alen, atype, value = _NSID_ANSWER.unpack_from(data)
+        if (length == _NSID_ANSWER.size and mtype == RTM_NEWNSID and (seq is None or mseq == seq)
+                and alen == 8 and atype & NLA_TYPE_MASK == NETNSA_NSID):
+            out.append(value if value >= 0 else None)
+            return True
     for off, length, mtype, _flags in messages(data, seq):
         if mtype == RTM_NEWNSID:
             nsid: int | None = None
@@ -296,11 +306,10 @@ class NetlinkSocket:
         ~20x cheaper than pyroute2's `get_netnsid` (a request object, a reply parser and its event loop
         per question). Raises OSError (DumpError if the kernel refused).
 
-        The request loop of `exchange`, written out, and the kernel's usual answer read in place: one
-        RTM_NEWNSID of our sequence number holding NETNSA_NSID alone (`_NSID_ANSWER`); anything else (an
-        error, a stale answer to an abandoned request, another layout) goes to `parse_nsid`. Why: the
-        first resolve asks a question per veth pair (~2100 at 1000 namespaces, in the middle of
-        `vnettop dump`), and the closures and the message walk were ~2 of the ~9.5 us each.
+        The request loop of `exchange`, written out (as `counters.StatsSocket.dump` does), without its two
+        closures per call; `parse_nsid` reads the kernel's usual answer in place. Why: the first resolve
+        asks a question per veth pair (~2100 at 1000 namespaces, in the middle of `vnettop dump`):
+        9.1 -> 7.5 us a question, measured over 1000 namespaces.
         """
         with self._lock:
             if self._dirty:
@@ -308,23 +317,18 @@ class NetlinkSocket:
             seq = next(self._seq) & 0xFFFFFFFF
             self.send(build_nsid_request(seq, ns_fd))
             answer: list[int | None] = []
+            index = 0
             try:
-                for index in itertools.count():
+                while True:
                     n = self.part(index)
-                    buf = _thread_buffer()
-                    if n == _NSID_ANSWER.size:
-                        length, mtype, _flags, mseq, _pid, alen, atype, nsid = _NSID_ANSWER.unpack_from(buf)
-                        if (length == n and mtype == RTM_NEWNSID and mseq == seq and alen == 8
-                                and atype & NLA_TYPE_MASK == NETNSA_NSID):
-                            return nsid if nsid >= 0 else None
-                    if parse_nsid(memoryview(buf)[:n], seq, answer):
+                    index += 1
+                    if parse_nsid(memoryview(_thread_buffer())[:n], seq, answer):
                         return answer[0]
             except DumpError:
                 raise  # the kernel ended the answer: nothing is left over
             except BaseException:
                 self._dirty = True
                 raise
-        raise AssertionError("unreachable")  # (itertools.count never ends)
 
     def fileno(self) -> int:
         return self._sock.fileno()
