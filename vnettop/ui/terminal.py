@@ -31,6 +31,8 @@ from typing import IO, Any
 
 from textual.drivers.linux_driver import LinuxDriver
 
+from vnettop.ui import input_thread
+
 #: The signals that end vnettop like `q` does (SIGINT cannot come from the keyboard: the app reads
 #: ctrl+c as a key, and a SIGINT sent with kill already ends it through KeyboardInterrupt).
 EXIT_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
@@ -123,10 +125,27 @@ class TolerantOutput:
 
 class SturdyDriver(LinuxDriver):
     """Textual's Linux driver writing through `TolerantOutput`: a terminal that has gone away cannot
-    make the exit raise or hang."""
+    make the exit raise or hang. Its input thread waits for keys without waking ten times a second
+    (`input_thread`)."""
 
     def __init__(self, app: Any, **kwargs: Any) -> None:
         super().__init__(app, **kwargs)
         stream = sys.__stderr__
         if stream is not None:
             self._file = TolerantOutput(stream)  # type: ignore[assignment]
+        self._wake_r, wake_w = input_thread.wake_pipe()
+        self.exit_event = input_thread.WakingEvent(wake_w)
+
+    def run_input_thread(self) -> None:
+        input_thread.run_input_thread(self, self._wake_r)
+
+    def close(self) -> None:
+        super().close()
+        event = self.exit_event
+        if isinstance(event, input_thread.WakingEvent) and event.wake_fd >= 0:
+            wake_w, event.wake_fd = event.wake_fd, -1  # (a later set writes nowhere, not to a reused fd)
+            for fd in (self._wake_r, wake_w):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass

@@ -1,0 +1,71 @@
+"""An idle inspector does not wake ten times a second for its keyboard (`vnettop.ui.input_thread`), and
+keys, a lone Esc and `q` still answer at once.
+
+Run for real: `python -m vnettop --demo` in a tmux pane (a tmux server of the test's own). Textual's input
+thread waited 0.1 s at a time: an idle demo's threads woke ~11 times a second in all (55 voluntary
+context switches in 5 s, measured); now a few times in those seconds.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from tests.kernelkit import poll_until
+from tests.tmuxkit import Tmux
+
+REPO = Path(__file__).resolve().parents[2]
+#: The window over which wake-ups are counted, and the most allowed in it (Textual's own wait: ~33).
+WINDOW = 3.0
+MOST_WAKEUPS = 15
+#: `q` until the process has ended (~1.2-1.9 s for the demo here; the idle wait alone is 5 s).
+QUIT_WITHIN = 4.0
+
+
+def _wakeups(pid: int) -> int:
+    """Voluntary context switches of every thread of `pid` so far (each one a sleep that ended)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            for line in (task / "status").read_text().splitlines():
+                if line.startswith("voluntary_ctxt_switches:"):
+                    total += int(line.split()[1])
+        except OSError:  # a thread that just ended
+            pass
+    return total
+
+
+def test_an_idle_inspector_sleeps_and_still_answers_keys(tmux: Tmux, tmp_path: Path) -> None:
+    status = tmp_path / "status"
+    vnettop = f"{shlex.quote(sys.executable)} -m vnettop --demo"
+    script = f"cd {shlex.quote(str(REPO))} && {vnettop}; echo $? > {shlex.quote(str(status))}; sleep 60"
+    tmux("new-session", "-d", "-s", "t", "-x", "120", "-y", "40", script)
+    poll_until(lambda: "q Quit" in tmux.screen(), timeout=30, interval=0.1)
+    shell = int(tmux("display-message", "-p", "-t", "t", "#{pane_pid}").strip())
+    children = Path(f"/proc/{shell}/task/{shell}/children").read_text().split()
+    assert len(children) == 1, children
+    pid = int(children[0])
+
+    before = _wakeups(pid)
+    time.sleep(WINDOW)  # (a measurement over a window of idleness, not a wait for an event)
+    woke = _wakeups(pid) - before
+    assert woke < MOST_WAKEUPS, f"an idle demo's threads woke {woke} times in {WINDOW} s"
+
+    tmux("send-keys", "-t", "t", "/tap0")
+    poll_until(lambda: "filter: tap0" in tmux.screen(), timeout=5, interval=0.05)
+    # A lone Esc is told from the start of a longer sequence by the time that follows it: the input thread
+    # must come back for it after its short wait, not its idle one.
+    sent = time.monotonic()
+    tmux("send-keys", "-t", "t", "Escape")
+    poll_until(lambda: "filter: tap0" not in tmux.screen(), timeout=5, interval=0.02)
+    assert time.monotonic() - sent < 1.5, "a lone Esc waited for the idle wait"
+
+    # `q`: Textual stops the input thread by setting an event and joining it; the event wakes the wait.
+    sent = time.monotonic()
+    tmux("send-keys", "-t", "t", "q")
+    code = poll_until(lambda: status.exists() and status.read_text().strip(), timeout=15, interval=0.05)
+    assert code == "0", tmux.screen()
+    took = time.monotonic() - sent
+    assert took < QUIT_WITHIN, f"quitting took {took:.1f} s: the input thread slept through the exit"
