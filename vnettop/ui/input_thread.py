@@ -9,7 +9,7 @@ whole TUI at 200 namespaces; a sleeping thread's wake-up is dear on a virtual ma
 Here the wait is short (Textual's 0.1 s) only while the parser holds a half-read sequence, and long
 (`IDLE_WAIT`) otherwise. Textual stops the thread by setting its driver's `exit_event` and joining it
 (on exit and on suspend): that event is a `WakingEvent`, whose `set` also writes a byte to a pipe the
-thread waits on, so it ends at once, as before.
+thread waits on (one per run of the thread), so it ends at once, as before.
 
 The loop is Textual's (`LinuxDriver.run_input_thread`, textual 8.2) with those two changes. Where the
 parser does not say whether it holds anything (another Textual), every wait is the short one, as Textual's.
@@ -35,24 +35,35 @@ IDLE_WAIT = 5.0
 
 
 class WakingEvent(threading.Event):
-    """A `threading.Event` that also wakes the input thread's wait when set (a byte on `wake_fd`)."""
+    """A `threading.Event` that also wakes the input thread's wait when set: a byte on the pipe of the
+    thread running now (`attach`), if any.
 
-    def __init__(self, wake_fd: int) -> None:
+    The pipe belongs to one run of the input thread, made when it starts and closed when it ends: Textual
+    stops the thread and closes the driver on a suspend (SIGTSTP), then starts a new thread on resume. The
+    lock keeps a `set` from writing to a pipe end being closed (its fd number could be reused meanwhile)."""
+
+    def __init__(self) -> None:
         super().__init__()
-        self.wake_fd = wake_fd
+        self._wake_lock = threading.Lock()
+        self._wake_fd = -1
+
+    def attach(self, wake_fd: int) -> None:
+        with self._wake_lock:
+            self._wake_fd = wake_fd
+
+    def detach(self) -> None:
+        with self._wake_lock:
+            self._wake_fd = -1
 
     def set(self) -> None:
         super().set()
-        try:
-            os.write(self.wake_fd, b"\0")
-        except OSError:  # the pipe is full (the thread is already woken) or closed (the driver is)
-            pass
-
-
-def wake_pipe() -> tuple[int, int]:
-    """A non-blocking, close-on-exec pipe: (read end, write end)."""
-    r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-    return r, w
+        with self._wake_lock:
+            if self._wake_fd < 0:
+                return
+            try:
+                os.write(self._wake_fd, b"\0")
+            except OSError:  # the pipe is full: the thread is woken already
+                pass
 
 
 def pending(parser: Any) -> bool:
@@ -61,8 +72,20 @@ def pending(parser: Any) -> bool:
     return getattr(parser, "_timeout_time", 0) is not None
 
 
-def run_input_thread(driver: Any, wake_fd: int) -> None:
-    """Textual's `LinuxDriver.run_input_thread` for `driver`, waiting on `wake_fd` too (module docstring)."""
+def run_input_thread(driver: Any, exit_event: WakingEvent) -> None:
+    """Textual's `LinuxDriver.run_input_thread` for `driver` (whose `exit_event` this is), waiting on a wake
+    pipe of this run too (module docstring)."""
+    wake_fd, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    exit_event.attach(wake_w)
+    try:
+        _run(driver, wake_fd)
+    finally:
+        exit_event.detach()
+        os.close(wake_fd)
+        os.close(wake_w)
+
+
+def _run(driver: Any, wake_fd: int) -> None:
     selector = selectors.SelectSelector()
     selector.register(driver.fileno, selectors.EVENT_READ)
     selector.register(wake_fd, selectors.EVENT_READ)

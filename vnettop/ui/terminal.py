@@ -133,19 +133,7 @@ class SturdyDriver(LinuxDriver):
         stream = sys.__stderr__
         if stream is not None:
             self._file = TolerantOutput(stream)  # type: ignore[assignment]
-        self._wake_r, wake_w = input_thread.wake_pipe()
-        self.exit_event = input_thread.WakingEvent(wake_w)
+        self.exit_event: input_thread.WakingEvent = input_thread.WakingEvent()
 
     def run_input_thread(self) -> None:
-        input_thread.run_input_thread(self, self._wake_r)
-
-    def close(self) -> None:
-        super().close()
-        event = self.exit_event
-        if isinstance(event, input_thread.WakingEvent) and event.wake_fd >= 0:
-            wake_w, event.wake_fd = event.wake_fd, -1  # (a later set writes nowhere, not to a reused fd)
-            for fd in (self._wake_r, wake_w):
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
+        input_thread.run_input_thread(self, self.exit_event)
