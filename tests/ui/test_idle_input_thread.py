@@ -87,11 +87,9 @@ def test_an_idle_inspector_sleeps_and_still_answers_keys(tmux: Tmux, tmp_path: P
 def test_after_a_suspend_and_resume_the_new_input_thread_answers_keys(tmux: Tmux, tmp_path: Path) -> None:
     """A suspend (SIGTSTP, as Ctrl-Z under a shell's job control) stops the input thread and closes the
     driver; SIGCONT starts a new input thread, which must wait on a wake pipe of its own (one closed with the
-    driver made the new thread fail at once).
-
-    Known limit, not this module's: after a resume, `q` (and a hang-up) no longer end the process, with
-    Textual's own input thread as well (measured); the test ends it with SIGKILL."""
-    pid = _start_demo(tmux, tmp_path / "status")
+    driver made the new thread fail at once), and `q` must still end the process at once."""
+    status = tmp_path / "status"
+    pid = _start_demo(tmux, status)
     try:
         os.kill(pid, signal.SIGTSTP)
         poll_until(lambda: _state(pid) == "T", timeout=10, interval=0.05)
@@ -101,8 +99,14 @@ def test_after_a_suspend_and_resume_the_new_input_thread_answers_keys(tmux: Tmux
         poll_until(lambda: "filter: tap0" in tmux.screen(), timeout=5, interval=0.05)
         tmux("send-keys", "-t", "t", "Escape")
         poll_until(lambda: "filter: tap0" not in tmux.screen(), timeout=5, interval=0.05)
+        sent = time.monotonic()
+        tmux("send-keys", "-t", "t", "q")
+        code = poll_until(lambda: status.exists() and status.read_text().strip(), timeout=15, interval=0.05)
+        assert code == "0", tmux.screen()
+        took = time.monotonic() - sent
+        assert took < QUIT_WITHIN, f"quitting took {took:.1f} s: the new input thread slept through the exit"
     finally:
-        try:
+        try:  # (a failed check must not leave the process behind)
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
