@@ -57,6 +57,28 @@ def _start_demo(tmux: Tmux, status: Path) -> int:
     return int(children[0])
 
 
+def _filter_then_esc(tmux: Tmux) -> None:
+    """Type a filter, then clear it with a lone Esc. An Esc is told from the start of a longer sequence by
+    the time that follows it: the input thread must come back for it after its short wait, not its idle one."""
+    tmux("send-keys", "-t", "t", "/tap0")
+    poll_until(lambda: "filter: tap0" in tmux.screen(), timeout=5, interval=0.05)
+    sent = time.monotonic()
+    tmux("send-keys", "-t", "t", "Escape")
+    poll_until(lambda: "filter: tap0" not in tmux.screen(), timeout=5, interval=0.02)
+    assert time.monotonic() - sent < 1.5, "a lone Esc waited for the idle wait"
+
+
+def _quit(tmux: Tmux, status: Path) -> None:
+    """`q` ends the process, with status 0, at once: Textual stops the input thread by setting an event and
+    joining it, and the event wakes the wait."""
+    sent = time.monotonic()
+    tmux("send-keys", "-t", "t", "q")
+    code = poll_until(lambda: status.exists() and status.read_text().strip(), timeout=15, interval=0.05)
+    assert code == "0", tmux.screen()
+    took = time.monotonic() - sent
+    assert took < QUIT_WITHIN, f"quitting took {took:.1f} s: the input thread slept through the exit"
+
+
 def test_an_idle_inspector_sleeps_and_still_answers_keys(tmux: Tmux, tmp_path: Path) -> None:
     status = tmp_path / "status"
     pid = _start_demo(tmux, status)
@@ -66,22 +88,8 @@ def test_an_idle_inspector_sleeps_and_still_answers_keys(tmux: Tmux, tmp_path: P
     woke = _wakeups(pid) - before
     assert woke < MOST_WAKEUPS, f"an idle demo's threads woke {woke} times in {WINDOW} s"
 
-    tmux("send-keys", "-t", "t", "/tap0")
-    poll_until(lambda: "filter: tap0" in tmux.screen(), timeout=5, interval=0.05)
-    # A lone Esc is told from the start of a longer sequence by the time that follows it: the input thread
-    # must come back for it after its short wait, not its idle one.
-    sent = time.monotonic()
-    tmux("send-keys", "-t", "t", "Escape")
-    poll_until(lambda: "filter: tap0" not in tmux.screen(), timeout=5, interval=0.02)
-    assert time.monotonic() - sent < 1.5, "a lone Esc waited for the idle wait"
-
-    # `q`: Textual stops the input thread by setting an event and joining it; the event wakes the wait.
-    sent = time.monotonic()
-    tmux("send-keys", "-t", "t", "q")
-    code = poll_until(lambda: status.exists() and status.read_text().strip(), timeout=15, interval=0.05)
-    assert code == "0", tmux.screen()
-    took = time.monotonic() - sent
-    assert took < QUIT_WITHIN, f"quitting took {took:.1f} s: the input thread slept through the exit"
+    _filter_then_esc(tmux)
+    _quit(tmux, status)
 
 
 def test_after_a_suspend_and_resume_the_new_input_thread_answers_keys(tmux: Tmux, tmp_path: Path) -> None:
@@ -95,16 +103,8 @@ def test_after_a_suspend_and_resume_the_new_input_thread_answers_keys(tmux: Tmux
         poll_until(lambda: _state(pid) == "T", timeout=10, interval=0.05)
         os.kill(pid, signal.SIGCONT)
         poll_until(lambda: _state(pid) != "T", timeout=10, interval=0.05)
-        tmux("send-keys", "-t", "t", "/tap0")
-        poll_until(lambda: "filter: tap0" in tmux.screen(), timeout=5, interval=0.05)
-        tmux("send-keys", "-t", "t", "Escape")
-        poll_until(lambda: "filter: tap0" not in tmux.screen(), timeout=5, interval=0.05)
-        sent = time.monotonic()
-        tmux("send-keys", "-t", "t", "q")
-        code = poll_until(lambda: status.exists() and status.read_text().strip(), timeout=15, interval=0.05)
-        assert code == "0", tmux.screen()
-        took = time.monotonic() - sent
-        assert took < QUIT_WITHIN, f"quitting took {took:.1f} s: the new input thread slept through the exit"
+        _filter_then_esc(tmux)
+        _quit(tmux, status)
     finally:
         try:  # (a failed check must not leave the process behind)
             os.kill(pid, signal.SIGKILL)
