@@ -128,3 +128,71 @@ def test_a_proc_that_cannot_be_listed_gives_nothing_and_is_listed_again(
     assert lister.pids() == frozenset()
     monkeypatch.setattr(pidlist.os, "listdir", real)
     assert lister.pids() == {1, 40, 41} and lister.listed
+
+
+def test_the_kernels_files_are_read_again_through_the_same_open_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the real /proc: the mark read through the kept files moves when a process is made (they are read
+    afresh, not as they were when opened), no file is opened again for it, and a failed read opens them
+    anew at the next call."""
+    import os
+    import subprocess
+    import sys
+
+    files = pidlist.MarkFiles("/proc")
+    try:
+        before = files.mark()
+        assert before is not None and before[0] > 0 and before[1] > 0
+        opened: list[str] = []
+        real_open = os.open
+
+        def counting(path: str, *args: object, **kwargs: object) -> int:
+            opened.append(path)
+            return real_open(path, *args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(os, "open", counting)
+        child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+        try:
+            during = files.mark()
+            assert during is not None and during[0] > before[0]  # the fork counted: read afresh
+            # the same as the files opened anew say, give or take what other processes did meanwhile
+            fresh = task_mark("/proc")
+            assert fresh is not None and during[0] <= fresh[0]
+        finally:
+            child.communicate(b"")
+        assert opened == []
+
+        real_pread = os.pread
+        calls = [0]
+
+        def failing_once(fd: int, size: int, offset: int) -> bytes:
+            calls[0] += 1
+            if calls[0] == 1:
+                raise OSError(5, "Input/output error")
+            return real_pread(fd, size, offset)
+
+        monkeypatch.setattr(os, "pread", failing_once)
+        assert files.mark() is None
+        assert opened == []
+        again = files.mark()
+        assert again is not None and again[0] >= during[0]
+        assert opened == ["/proc/stat", "/proc/loadavg"]
+    finally:
+        files.close()
+
+
+def test_a_lister_of_the_real_proc_keeps_its_files_and_sees_a_new_process_at_once() -> None:
+    import subprocess
+    import sys
+
+    lister = PidLister("/proc")
+    try:
+        lister.pids()
+        assert lister._files is not None
+        child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+        try:
+            assert child.pid in lister.pids()
+        finally:
+            child.communicate(b"")
+    finally:
+        lister.close()
+    assert lister._files._fds is None

@@ -438,6 +438,7 @@ class Discoverer:
         return changed
 
     def close(self) -> None:
+        self._lister.close()
         if self._mount_fd is not None:
             os.close(self._mount_fd)
             self._mount_fd = None
