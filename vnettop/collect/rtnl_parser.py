@@ -3,7 +3,8 @@
 Why it exists: a full dump of every namespace is the collector's first (and any event-driven) pass.
 pyroute2 parses every attribute of a ~1.5 KB link message into nested objects (~100 us a link here,
 nested IFLA_LINKINFO decoding the costliest part), of which vnettop reads about fifteen. This module
-walks the attribute chain with `struct.unpack_from` and decodes only those, into the very values
+walks the attribute chain with `struct.unpack_from` (or, for a link, reads it at the offsets of a link
+of the same shape seen before: `linux.attr_shapes`) and decodes only those, into the very values
 pyroute2 would give (same names, same shapes; IFLA_STATS64 straight into the `Stats` record `decode`
 makes of pyroute2's dict), then hands them to `decode.draft_from`, the builder
 `decode_link` uses too: the two paths can differ only in *reading* bytes, which
@@ -41,6 +42,7 @@ from vnettop.collect.decode import (
     draft_from,
 )
 from vnettop.collect.types import LinkDraft
+from vnettop.linux.attr_shapes import AttributeShapes
 from vnettop.linux.netlink import attributes
 from vnettop.model import FdbEntry, Stats
 
@@ -157,6 +159,8 @@ IFLA_LINKINFO = 18
 IFLA_INFO_KIND, IFLA_INFO_DATA, IFLA_INFO_SLAVE_KIND, IFLA_INFO_SLAVE_DATA = 1, 2, 4, 5
 INFO = frozenset({IFLA_INFO_KIND, IFLA_INFO_DATA, IFLA_INFO_SLAVE_KIND, IFLA_INFO_SLAVE_DATA})
 TOP_WANTED = frozenset({*TOP, IFLA_LINKINFO})
+#: The link message's own attributes, found from its shape when the host's links had it before.
+_TOP_SHAPES = AttributeShapes(TOP_WANTED)
 #: IFLA_INFO_DATA per kind: only the attributes `decode.draft_from` reads.
 DATA: dict[str, Table] = {
     "tun": {1: ("IFLA_TUN_OWNER", _u32), 2: ("IFLA_TUN_GROUP", _u32), 3: ("IFLA_TUN_TYPE", _u8),
@@ -207,7 +211,10 @@ def parse_link(buf: memoryview, off: int, length: int, netns: int) -> LinkDraft:
     if length < 32:
         raise Fallback("short ifinfomsg")
     _family, ifi_type, index, flags = _IFI.unpack_from(buf, off + 16)
-    found = _pick(buf, off + 32, off + length, TOP_WANTED)
+    try:
+        found = _TOP_SHAPES.find(buf, off + 32, off + length)
+    except ValueError as exc:
+        raise Fallback(str(exc)) from None
     info = found.pop(IFLA_LINKINFO, None)
     top = _decode(buf, found, TOP)
     if ifi_type in MAC_TYPES and isinstance(top.get("IFLA_ADDRESS"), bytes):
