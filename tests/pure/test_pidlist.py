@@ -57,6 +57,7 @@ def test_the_mark_is_the_tasks_made_and_the_tasks_there(proc: Proc) -> None:
 
 def test_an_unmoved_mark_answers_without_listing_and_any_change_is_seen_at_once(proc: Proc) -> None:
     lister = PidLister(str(proc.root))
+    assert lister._files is None  # a fake tree's files are opened afresh on each call (see MarkFiles)
     first = lister.pids()
     assert first == {1, 40, 41} and lister.listed
     again = lister.pids()

@@ -1,22 +1,23 @@
 """Where a message's wanted netlink attributes are, remembered by the shape of its attribute chain.
 
-Why: a link message carries ~40 attributes (6.18: 37-42 for a veth, a bridge, a tun) of which the link
-parser wants about ten, and `netlink.attributes` finds them by walking the chain in Python, ~6.3 us a
-message (measured over the 5024 links of a 1000-namespace host, warm). A host's links come in few
-shapes: the same kernel writes the same attributes in the same order and the same sizes for every veth
-end whose name has the same padded length (13 shapes over those 5024 links). So the offsets found by
-one walk are kept, keyed by the chain's length, and a later message is read at them once its shape is
-proven the same: one `struct` read of every attribute header at the remembered offsets, compared with
-the headers the walk met (2.9 us a message). Every header along the chain and its end being equal, the
-walk would have gone the very same way, so the answer is exactly the walk's; any other message is
-walked as ever (and its shape learned, up to `MAX_SHAPES`).
+Why: a link message carries dozens of top-level attributes (37-42 for the veths, bridges and tuns of
+kernel 6.18 measured here) of which the link parser wants about ten, and `netlink.attributes` finds them
+by walking the chain in Python: 6.3 us a message, measured over the 5024 links of a 1000-namespace host
+(warm, a 2-core Xeon VM). Those links came in 13 shapes: the kernel writes its attributes in one order,
+so devices of one kind, with the same optional attributes (a master, a peer's nsid) and names of the
+same padded length, give the same chain. So the offsets found by one walk are kept, keyed by the
+chain's length, and a later message is read at them once its shape is proven the same: one `struct`
+read of every attribute header at the remembered offsets, compared with the headers the walk met (2.9
+us a message, measured the same way). Every header along the chain and its end being equal, the walk
+would have gone the very same way, so the answer is exactly the walk's. Any other message is walked as
+ever, after at most `PER_LENGTH` such reads that did not match, and its shape is learned, up to
+`MAX_SHAPES`.
 """
 
 from __future__ import annotations
 
 import struct
 import threading
-from collections.abc import Container
 
 from vnettop.linux.netlink import Buffer, attributes
 
@@ -30,20 +31,22 @@ _Shape = tuple[struct.Struct, tuple[int, ...], tuple[tuple[int, int, int], ...]]
 class AttributeShapes:
     """`attributes(buf, pos, end, wanted)` for one fixed `wanted`, from remembered shapes when one fits.
 
-    Safe to share between threads: a shape is added whole (a list append under a lock) and never changed.
+    Safe to share between threads: a shape is added whole (a list append under a lock) and never changed
+    (the `hits` and `walks` counts may then miss some: they are only for tests and benchmarks).
     """
 
-    #: Shapes remembered at most (a host with more kinds of messages walks the rest): ~2 KB each.
+    #: Shapes remembered at most (a host with more kinds of messages walks the rest), each a struct and
+    #: two tuples of a few dozen numbers.
     MAX_SHAPES = 256
     #: Shapes remembered at most for one chain length (messages of one length but other shapes).
     PER_LENGTH = 4
 
-    def __init__(self, wanted: Container[int]) -> None:
+    def __init__(self, wanted: frozenset[int]) -> None:
         self.wanted = wanted
         self._by_length: dict[int, list[_Shape]] = {}  # by the chain's length in bytes
         self._count = 0
         self._lock = threading.Lock()
-        #: How many messages a remembered shape answered, and how many were walked (tests, benchmarks).
+        #: How many messages a remembered shape answered, and how many were walked.
         self.hits = self.walks = 0
 
     def find(self, buf: Buffer, pos: int, end: int) -> dict[int, tuple[int, int]]:
@@ -76,8 +79,9 @@ class AttributeShapes:
             pos += (size + 3) & ~3
         where = tuple((kind, offset - start, size) for kind, (offset, size) in found.items())
         shape = (struct.Struct("".join(fmt)), tuple(heads), where)
+        length = end - start
         with self._lock:
-            kept = self._by_length.setdefault(end - start, [])
+            kept = self._by_length.get(length, ())
             if self._count < self.MAX_SHAPES and len(kept) < self.PER_LENGTH:
-                kept.append(shape)
+                self._by_length[length] = [*kept, shape]  # (a reader may be going through the old list)
                 self._count += 1
