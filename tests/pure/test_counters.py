@@ -539,3 +539,28 @@ def test_a_refused_device_list_raises_what_the_kernel_said() -> None:
     fake.send = refusing  # type: ignore[method-assign]
     with pytest.raises(counters.DumpError):
         sock.devices()
+
+
+class Cutting(Answering):
+    """`Answering`, but a datagram longer than the read is cut as the kernel cuts it: the read gets what
+    fits, and (MSG_TRUNC) the datagram's whole length."""
+
+    def recv_into(self, buf: Any, nbytes: int, flags: int) -> int:
+        chunk = self.queue.pop(0)
+        buf[:min(len(chunk), nbytes)] = chunk[:nbytes]
+        return len(chunk)
+
+
+@pytest.mark.parametrize("ask", ["counters", "devices"])
+def test_a_cut_answer_is_an_error_never_the_last_answer_again(ask: str) -> None:
+    """An answer as long as the last one but cut by a shorter read: the buffer still holds the last
+    answer's tail, and must not make the cut one look like it."""
+    fake = Cutting({1: 10, 2: 20})
+    sock = counters.StatsSocket(fake)  # type: ignore[arg-type]
+    read = sock.dump if ask == "counters" else sock.devices
+    first = read()
+    assert read() is first  # idle: the very same answer
+    sock.bufsize = 60  # shorter than the answer (three messages, ~100 bytes at least)
+    with pytest.raises(OSError) as cut:
+        read()
+    assert cut.value.errno == errno.EMSGSIZE

@@ -246,10 +246,9 @@ class StatsSocket(NetlinkSocket):
         """
         with self._lock:
             last = self._last_parts
-            self._ask()
             try:
-                raw = self._datagram(0)
-                if len(last) == 1 and last[0][0] == raw:
+                raw = self.ask_first(_STATS_REQUEST, last[0][0] if len(last) == 1 else None)
+                if raw is None:
                     return self._last_out  # the idle namespace of most ticks: one datagram, as last time
                 return self._rest(raw, last)
             except DumpError:
@@ -271,21 +270,24 @@ class StatsSocket(NetlinkSocket):
         The same answer as last time (its bytes) gives the very same set back."""
         with self._lock:
             last = self._devices_parts
-            self._ask(_DEVICES_REQUEST)
             try:
+                first = self.ask_first(_DEVICES_REQUEST, last[0] if len(last) == 1 else None)
+                if first is None:
+                    return self._devices  # one datagram, the very bytes of the last answer
                 parts: list[bytearray] = []
                 same = True
+                raw = first
                 while True:
                     i = len(parts)
-                    raw = self._datagram(i)
                     parts.append(raw)
                     if same and i < len(last) and last[i] == raw:
                         if i == len(last) - 1:
                             break  # the datagram that ended the last answer: this one ends too
-                        continue
-                    same = False
-                    if _ends(raw, DEVICES_SEQ):
-                        break
+                    else:
+                        same = False
+                        if _ends(raw, DEVICES_SEQ):
+                            break
+                    raw = self._datagram(i + 1)
             except DumpError:
                 raise
             except BaseException:
@@ -298,15 +300,6 @@ class StatsSocket(NetlinkSocket):
                               if mtype == RTM_NEWSTATS)
             self._devices_parts, self._devices = parts, found
             return found
-
-    def _ask(self, request: bytes = _STATS_REQUEST) -> None:
-        """Send a request (an abandoned answer drained first)."""
-        if self._dirty:
-            self._drain()
-        try:
-            self._sock.send(request)
-        except BlockingIOError:
-            self.send(request)
 
     def _datagram(self, index: int) -> bytearray:
         """Part `index` of the answer (`NetlinkSocket.part`), as a copy of its bytes: the comparisons
