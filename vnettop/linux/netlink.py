@@ -271,7 +271,7 @@ class NetlinkSocket:
             raise OSError(errno.ECONNRESET, "netlink socket closed mid-dump")
         return n
 
-    def ask_first(self, request: bytes, same: bytes | None) -> bytearray | None:
+    def ask_first(self, request: bytes, same: bytes | bytearray | None) -> bytearray | None:
         """Send `request` (an abandoned answer drained first) and read part 0 of its answer: None if that
         is the very bytes `same` (compared in the buffer, no copy made), else a copy of it. Raises as
         `send` and `part` do; the caller marks the socket dirty if it does not read the rest.
