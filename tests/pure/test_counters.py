@@ -546,6 +546,8 @@ class Cutting(Answering):
     fits, and (MSG_TRUNC) the datagram's whole length."""
 
     def recv_into(self, buf: Any, nbytes: int, flags: int) -> int:
+        if not self.queue:
+            raise BlockingIOError(errno.EAGAIN, "nothing queued")
         chunk = self.queue.pop(0)
         buf[:min(len(chunk), nbytes)] = chunk[:nbytes]
         return len(chunk)
@@ -560,7 +562,51 @@ def test_a_cut_answer_is_an_error_never_the_last_answer_again(ask: str) -> None:
     read = sock.dump if ask == "counters" else sock.devices
     first = read()
     assert read() is first  # idle: the very same answer
-    sock.bufsize = 60  # shorter than the answer (three messages, ~100 bytes at least)
+    sock.bufsize = 60  # shorter than the answer (84 bytes for the device list, 212 for the counters)
     with pytest.raises(OSError) as cut:
         read()
-    assert cut.value.errno == errno.EMSGSIZE
+    assert cut.value.errno == errno.EMSGSIZE and sock._dirty  # (drained before the next request)
+    sock.bufsize = 4096
+    assert read() is first  # read whole again: the last answer, as before the cut one
+
+
+class Misbehaving(Cutting):
+    """A kernel whose next answer goes wrong as `fault` says: the request refused, an empty datagram, or
+    no answer at all."""
+
+    def __init__(self, devices: dict[int, int]) -> None:
+        super().__init__(devices)
+        self.fault: str | None = None
+
+    def send(self, data: bytes) -> int:
+        if self.fault == "send refused":
+            self.fault = None
+            raise OSError(errno.ENOBUFS, "No buffer space available")
+        n = super().send(data)
+        if self.fault == "empty datagram":
+            self.queue = [b""]
+        elif self.fault == "no answer":
+            self.queue = []
+        self.fault = None
+        return n
+
+
+@pytest.mark.parametrize("ask", ["counters", "devices"])
+@pytest.mark.parametrize(("fault", "error"), [("send refused", errno.ENOBUFS), ("empty datagram", errno.ECONNRESET),
+                                              ("no answer", errno.ETIMEDOUT)])
+def test_a_first_datagram_that_goes_wrong_raises_and_the_next_request_starts_clean(
+        monkeypatch: pytest.MonkeyPatch, ask: str, fault: str, error: int) -> None:
+    fake = Misbehaving({1: 10, 2: 20})
+    sock = counters.StatsSocket(fake)  # type: ignore[arg-type]
+    read = sock.dump if ask == "counters" else sock.devices
+    first = read()
+
+    def no_wait() -> None:  # (the socket's wait for an answer, without its 5 s)
+        raise TimeoutError(errno.ETIMEDOUT, "no netlink answer in time")
+
+    monkeypatch.setattr(sock, "_wait", no_wait)
+    fake.fault = fault
+    with pytest.raises(OSError) as failed:
+        read()
+    assert failed.value.errno == error and sock._dirty
+    assert read() is first and not sock._dirty

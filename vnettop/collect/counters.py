@@ -271,12 +271,11 @@ class StatsSocket(NetlinkSocket):
         with self._lock:
             last = self._devices_parts
             try:
-                first = self.ask_first(_DEVICES_REQUEST, last[0] if len(last) == 1 else None)
-                if first is None:
+                raw = self.ask_first(_DEVICES_REQUEST, last[0] if len(last) == 1 else None)
+                if raw is None:
                     return self._devices  # one datagram, the very bytes of the last answer
                 parts: list[bytearray] = []
                 same = True
-                raw = first
                 while True:
                     i = len(parts)
                     parts.append(raw)
