@@ -31,7 +31,7 @@ _Shape = tuple[struct.Struct, tuple[int, ...], tuple[tuple[int, int, int], ...]]
 class AttributeShapes:
     """`attributes(buf, pos, end, wanted)` for one fixed `wanted`, from remembered shapes when one fits.
 
-    Safe to share between threads: a shape is added whole (a list append under a lock) and never changed
+    Safe to share between threads: a shape is added whole (a new list under a lock) and never changed
     (the `hits` and `walks` counts may then miss some: they are only for tests and benchmarks).
     """
 
