@@ -73,6 +73,10 @@ class Tui:
 
     def close(self) -> None:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
+        try:  # tmux leaves the socket file behind
+            os.unlink(os.path.join(os.environ.get("TMUX_TMPDIR") or "/tmp", f"tmux-{os.getuid()}", self.socket))
+        except OSError:
+            pass
 
 
 def wait_for(tui: Tui, pred: Callable[[str], bool], timeout: float = 30.0) -> float:

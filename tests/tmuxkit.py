@@ -2,8 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import subprocess
+
+
+def socket_file(name: str) -> str:
+    """Where the tmux server `-L name` keeps its socket (tmux(1): in $TMUX_TMPDIR or /tmp, `tmux-UID`)."""
+    return os.path.join(os.environ.get("TMUX_TMPDIR") or "/tmp", f"tmux-{os.getuid()}", name)
+
+
+def kill_server(name: str, tmux: str = "tmux") -> None:
+    """Kill the tmux server `-L name` and remove its socket file, which tmux leaves behind when killed."""
+    subprocess.run([tmux, "-L", name, "kill-server"], capture_output=True, timeout=30)
+    try:
+        os.unlink(socket_file(name))
+    except FileNotFoundError:
+        pass
 
 
 class Tmux:
@@ -23,4 +38,4 @@ class Tmux:
         return self("capture-pane", "-p", "-t", "t")
 
     def kill(self) -> None:
-        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, timeout=30)
+        kill_server(self.socket)

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.components.base import REPO, poll_until, tag
+from tests.components.base import REPO, poll_until
 from tests.components.sshd import Sshd
+from tests.tmuxkit import Tmux
 from vnettop.fleet.fleetfile import read_fleet
 
 
@@ -51,15 +52,14 @@ def test_a_fleet_of_real_ssh_hosts(sshd: Sshd, tmp_path: Path) -> None:
 def test_progress_line_on_a_terminal(sshd: Sshd, tmp_path: Path) -> None:
     if shutil.which("tmux") is None:
         pytest.skip("tmux not installed")
-    session = f"vnt{tag()}fleet"
     out = tmp_path / "fleet.jsonl"
     cmd = (f"cd {REPO} && {sys.executable} -m vnettop fleet dump --ssh-config {sshd.config} vnt-ok vnt-slow "
            f"--timeout 8 -o {out}; echo EXIT=$?; sleep 30")
-    subprocess.run(["tmux", "new-session", "-d", "-x", "120", "-y", "10", "-s", session, cmd], check=True)
+    tmux = Tmux()  # a server of the test's own: no session of anyone else's is touched
+    tmux("new-session", "-d", "-x", "120", "-y", "10", "-s", "t", cmd)
     try:
         def pane() -> str:
-            return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True,
-                                  text=True).stdout
+            return tmux.screen()
 
         during = poll_until(lambda: "1/2 done" in pane() and pane(), timeout=20)
         assert "fleet: 1/2 done, 0 failed, 1 running" in during
@@ -67,4 +67,4 @@ def test_progress_line_on_a_terminal(sshd: Sshd, tmp_path: Path) -> None:
         assert "EXIT=1" in after and "fleet:" not in after  # the progress line is wiped at the end
         assert "vnettop: 1 of 2 hosts failed (vnt-slow)" in after
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        tmux.kill()

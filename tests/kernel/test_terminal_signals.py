@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 
 from tests.kernelkit import poll_until
+from tests.tmuxkit import kill_server
 
 TMUX = shutil.which("tmux")
 TOP = Path(__file__).resolve().parent.parent.parent
@@ -70,7 +71,8 @@ class Tmux:
         return dict(zip(MODES, out, strict=True))
 
     def close(self) -> None:
-        self.cmd("kill-server", check=False)
+        assert TMUX is not None
+        kill_server(self.socket, TMUX)
 
 
 @pytest.fixture
