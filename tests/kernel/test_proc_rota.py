@@ -10,8 +10,11 @@ import signal
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.kernelkit import KernelKit, poll_until
 from tests.tunholder import start_late_holder
+from vnettop.collect import namespaces
 from vnettop.collect.collector import LiveCollector
 from vnettop.collect.namespaces import Discoverer
 from vnettop.collect.rota import ROUNDS
@@ -133,3 +136,30 @@ def test_a_device_pointing_into_an_unknown_namespace_has_it_looked_for_at_once(k
         assert ns is not None and pid in ns.pids
         (veth,) = snap.find_links(a, root)
         assert veth.peer is not None and (veth.peer.netns, veth.peer.name) == (inode, b)
+
+
+def test_kernel_threads_namespaces_are_read_once_by_a_live_collector(kit: KernelKit,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The collector settles the kernel threads its /proc scan found: after the first collect their
+    namespace links are not read again, on their turn nor when every process is looked at, while the
+    other processes' still are (kthreadd, pid 2, is on every host this tier runs on)."""
+    reads: list[int] = []
+    real = namespaces.read_link_inode
+
+    def counted(path: str) -> int | None:
+        if (who := path.split("/")[-3]).isdigit():  # (not /proc/self/ns/net, the root's)
+            reads.append(int(who))
+        return real(path)
+
+    monkeypatch.setattr(namespaces, "read_link_inode", counted)
+    with LiveCollector(sources=()) as collector:
+        collector.collect()
+        kernel = set(collector._scanner.kernel_pids)  # type: ignore[union-attr]
+        assert 2 in kernel and 2 in reads  # read at first sight
+        reads.clear()
+        for _ in range(ROUNDS + 1):  # every old process has had its turn
+            collector.collect()
+        collector._discoverer.look_at_everyone()
+        collector.collect()
+    assert reads and not kernel & set(reads)
+    assert len(set(reads)) > 1 and os.getpid() in reads  # the others were still read

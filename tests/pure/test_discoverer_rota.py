@@ -207,3 +207,33 @@ def test_a_patched_discovery_is_what_a_whole_one_is_and_keeps_untouched_entries(
     got = disc.discover()
     assert not any(e.inode == 4026532099 for e in got.namespaces)
     assert got.namespaces == namespaces.discover(str(tree.proc), str(tree.run), "/proc/self/ns/net").namespaces
+
+
+def test_settled_processes_are_read_at_first_sight_only(tree: Tree, reads: list[str]) -> None:
+    """Kernel threads (the collector settles the /proc scan's): read when first listed, then neither on
+    their turn nor when everyone is looked at; the other processes still are."""
+    for pid in range(1000, 1040):
+        tree.process(pid, NS_A)
+    disc = _discoverer(tree, Clock())
+    disc.settle(frozenset(range(1000, 1020)))
+    tree.process(900, NS_A)  # not settled, not yet listed: read at first sight like any
+    reads.clear()
+    first = disc.discover()
+    assert len(_of(tree, reads)) == 41 and first.pid_netns[1005] == NS_A
+    disc.settle(frozenset([*range(1000, 1020), 2000]))
+    tree.process(2000, NS_A)  # settled before it is first listed: still read that once
+    reads.clear()
+    disc.discover()
+    second = {int(r.split("/")[-3]) for r in _of(tree, reads)}
+    assert 2000 in second and not second & set(range(1000, 1020))  # (and the others whose turn it is)
+    read_pids: set[int] = set()
+    for _ in range(ROUNDS):  # every process has had its turn
+        reads.clear()
+        disc.discover()
+        read_pids |= {int(r.split("/")[-3]) for r in _of(tree, reads)}
+    assert read_pids == {900, *range(1020, 1040)}
+    disc.look_at_everyone()
+    reads.clear()
+    got = disc.discover()
+    assert disc.looked_all and {int(r.split("/")[-3]) for r in _of(tree, reads)} == {900, *range(1020, 1040)}
+    assert got.pid_netns[1005] == NS_A and got.pid_netns[2000] == NS_A  # still known, as first read

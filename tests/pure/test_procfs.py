@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 from pathlib import Path
 from typing import Any
@@ -209,6 +210,23 @@ def test_kernel_threads_are_read_once_and_never_swept(fake: FakeProc) -> None:
         scanner.scan(fake.discovery())
         assert scanner.last_fd_reads <= 10  # a third of the 30 other processes a second
     assert set(read) == set(range(400, 430)) and not any(pid < 400 for pid in read)
+
+
+def test_the_kernel_threads_it_knows_are_told_and_kept_current(fake: FakeProc) -> None:
+    """`kernel_pids` (what the collector's discovery settles): the kernel threads among the known
+    processes, as the scan keeps them: one that exits leaves it, a new one joins it."""
+    for pid in range(300, 305):
+        fake.add(pid, kernel=True)
+    for pid in range(400, 405):
+        fake.add(pid)
+    scanner = ProcScanner(str(fake.root), clock=Clock())
+    told = scanner.kernel_pids
+    scanner.scan(fake.discovery())
+    assert set(told) == set(range(300, 305))
+    shutil.rmtree(fake.root / "302")
+    fake.add(306, kernel=True)
+    scanner.scan(fake.discovery())
+    assert set(scanner.kernel_pids) == {300, 301, 303, 304, 306} and set(told) == set(scanner.kernel_pids)
 
 
 def test_sweep_is_capped_per_call(fake: FakeProc) -> None:

@@ -806,6 +806,7 @@ class LiveCollector:
 
                 self._scanner = ProcScanner(self.proc_root)
             scan: ProcScan = self._scanner.scan(disc, full=full, everyone=self._discoverer.looked_all)
+            self._discoverer.settle(self._scanner.kernel_pids)
         except Exception as exc:
             errors.append(CollectError("proc", f"cannot scan processes: {exc!r}"))
             return ProcScan((), {}, (), complete=False)

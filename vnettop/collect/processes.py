@@ -51,6 +51,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Collection, Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 from vnettop.collect.namespaces import inode_from_link
@@ -217,6 +218,12 @@ class ProcScanner:
                  if pid in self._known and self._known[pid].vhost_fds}
         return ProcScan(tuple(tun_fds), processes, tuple(errors), vhost, complete=not denied,
                         ns_fds=self.ns_fds())
+
+    @property
+    def kernel_pids(self) -> AbstractSet[int]:
+        """The known processes that are kernel threads (PF_KTHREAD), kept current by every call: the
+        set itself, read-only to the caller (the collector's discovery reads their namespace once)."""
+        return self._kernel_pids
 
     def ns_fds(self) -> dict[int, tuple[NsFd, ...]]:
         """nsfs inode -> the fds processes hold on that network namespace, as last read (a process's fds
