@@ -919,3 +919,52 @@ def test_a_few_devices_changed_in_a_big_namespace_are_read_alone_and_give_what_a
         ours, theirs = _without_counters(list(snap.links_in(inode))), fresh()
         assert ours == theirs, (argv, _first_difference(ours, theirs))
     assert partial >= len(steps) - 2  # (a change may come in two notifications, read in two collects)
+
+
+def test_the_namespaces_come_back_as_the_same_tuple_until_one_of_them_changes(kit: KernelKit,
+                                                                               collector: LiveCollector) -> None:
+    """An idle tick hands back the last tuple of Namespace records itself; a namespace named, a process
+    coming to listen in one, or a namespace deleted still show at once, each in a new tuple."""
+    ns = kit.netns("t1")
+    inode = kit.ns_inode(ns)
+    collector.collect()
+    last: list[tuple[Namespace, ...]] = [collector.collect().namespaces]
+
+    def idle_tick() -> bool:  # (another process on the host may start or stop listening meanwhile)
+        now = collector.collect().namespaces
+        same, last[0] = now is last[0], now
+        return same
+
+    poll_until(idle_tick, timeout=10)
+    named = last[0]
+    alias = kit.name("ta")
+    path = f"/run/netns/{alias}"
+    with open(path, "x"):
+        pass
+    try:
+        run(["mount", "--bind", f"/run/netns/{ns}", path])
+        try:
+            snap = collector.collect()
+            assert snap.namespaces is not named
+            seen = snap.namespace(inode)
+            assert seen is not None and seen.names == tuple(sorted([ns, alias]))
+        finally:
+            run(["umount", "-l", path], check=False)
+    finally:
+        os.unlink(path)
+    poll_until(idle_tick, timeout=10)
+    proc = kit.spawn(["python3", "-c", "import socket, time; s = socket.socket(); s.bind(('127.0.0.1', 0));"
+                      " s.listen(); time.sleep(300)"], netns=ns)
+
+    def listening_shown() -> bool:
+        seen = collector.collect().namespace(inode)
+        return seen is not None and any(p.pid == proc.pid and p.listening for p in seen.processes)
+
+    poll_until(listening_shown, timeout=30)
+    poll_until(idle_tick, timeout=10)
+    before = last[0]
+    proc.kill()
+    proc.wait(10)
+    run(["ip", "netns", "del", ns])
+    snap = collector.collect()
+    assert snap.namespaces is not before and snap.namespace(inode) is None
