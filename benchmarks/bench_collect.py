@@ -224,7 +224,7 @@ def one_run(topo: Topology, n: int, repeats: int, first: bool) -> dict[str, list
     row["repeat"] = [float(x) for x in p["repeat_ms"]]  # type: ignore[attr-defined]
     moved = [int(x) for x in p.get("repeat_moved") or []]  # type: ignore[attr-defined]
     print("  repeat collects, ms: " + " ".join(f"{x:.1f}" for x in row["repeat"])
-          + (f" (namespaces whose counters moved or were dumped again, each: {' '.join(map(str, moved))})"
+          + (f" (namespaces not idle in each: counters moved, or read again in part or whole: {' '.join(map(str, moved))})"
              if moved else ""), flush=True)
     row["paced"] = [float(x) for x in p["paced_ms"]]  # type: ignore[attr-defined]
     row["paced_cpu"] = [float(x) for x in p["paced_cpu_ms"]]  # type: ignore[attr-defined]

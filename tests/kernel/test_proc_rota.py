@@ -138,10 +138,9 @@ def test_a_device_pointing_into_an_unknown_namespace_has_it_looked_for_at_once(k
         assert veth.peer is not None and (veth.peer.netns, veth.peer.name) == (inode, b)
 
 
-def test_kernel_threads_namespaces_are_read_once_by_a_live_collector(kit: KernelKit,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_live_collector_gives_kernel_threads_no_turn(kit: KernelKit, monkeypatch: pytest.MonkeyPatch) -> None:
     """The collector settles the kernel threads its /proc scan found: after the first collect their
-    namespace links are not read again, on their turn nor when every process is looked at, while the
+    namespace links are read again only when every process is looked at, not on their turns, while the
     other processes' still are (kthreadd, pid 2, is on every host this tier runs on)."""
     reads: list[int] = []
     real = namespaces.read_link_inode
@@ -154,12 +153,14 @@ def test_kernel_threads_namespaces_are_read_once_by_a_live_collector(kit: Kernel
     monkeypatch.setattr(namespaces, "read_link_inode", counted)
     with LiveCollector(sources=()) as collector:
         collector.collect()
-        kernel = set(collector._scanner.kernel_pids)  # type: ignore[union-attr]
+        kernel = set(collector._scanner.kernel_pids)
         assert 2 in kernel and 2 in reads  # read at first sight
         reads.clear()
         for _ in range(ROUNDS + 1):  # every old process has had its turn
             collector.collect()
+        assert reads and not kernel & set(reads)
+        assert len(set(reads)) > 1 and os.getpid() in reads  # the others were still read
+        reads.clear()
         collector._discoverer.look_at_everyone()
         collector.collect()
-    assert reads and not kernel & set(reads)
-    assert len(set(reads)) > 1 and os.getpid() in reads  # the others were still read
+        assert 2 in reads  # everyone, kernel threads too

@@ -316,10 +316,11 @@ class Discoverer:
     /proc itself is listed again only when the kernel's task mark says a process may have come or gone
     (`pidlist.PidLister`). The processes' namespaces are read as `rota.Rota` says: a new process at
     first sight, a young one on each tick (`unshare -n` and `ip netns exec` enter their namespace just
-    after starting), every other one once every `rota.ROUNDS` ticks; and every process on the first
-    call, after a mount table change (a new namespace is often entered right after it is mounted) and
-    on the call after `look_at_everyone()` (the collector's: a device points into a namespace it does
-    not know). When nothing read differs, the last Discovery itself is returned (the collector then
+    after starting), every other one once every `rota.ROUNDS` ticks but a kernel thread (`settle`: read
+    at first sight only); and every process, kernel threads too, on the first call, after a mount table
+    change (a new namespace is often entered right after it is mounted) and on the call after
+    `look_at_everyone()` (the collector's: a device points into a namespace it does not know). When
+    nothing read differs, the last Discovery itself is returned (the collector then
     reuses its entries by identity). Anywhere but the real /proc (tests' fake trees), or when the table
     cannot be opened, the names and mounts are read on every call.
     """
@@ -355,15 +356,20 @@ class Discoverer:
         self._settled: AbstractSet[int] = frozenset()
 
     def settle(self, pids: AbstractSet[int]) -> None:
-        """From now on, read the namespace of `pids` at first sight only: they are kernel threads (the
-        collector passes the /proc scan's, which tells them by PF_KTHREAD), and a kernel thread never
-        leaves the host's namespace; only a process can call setns or unshare. The set is kept, not
-        copied: the scan keeps it current as threads come and go.
+        """From now on, leave `pids` out of the turns: they are kernel threads (the collector passes the
+        /proc scan's, which tells them by PF_KTHREAD), and a kernel thread stays in the host's namespace
+        (a process calls setns or unshare; a kernel thread runs kernel code). Their namespace is still
+        read at first sight and whenever everyone is looked at. The set is kept, not copied: the scan
+        keeps it current as threads come and go.
 
-        Why: every ~`rota.ROUNDS` ticks, and on every tick that looks at everyone (a mount, a device
-        pointing into an unknown namespace), each known process's namespace link is read again. A host
-        runs a few kernel threads per core (62 of ~375 processes on a 2-core test machine, hundreds on a
-        large hypervisor): that share of those reads could never show a change."""
+        Why: every `rota.ROUNDS` ticks each known process's namespace link is read again. A host runs a
+        few kernel threads per core (62 of ~375 processes on a 2-core test machine, hundreds on a large
+        hypervisor): that share of the turns could not show a change.
+
+        What a turn would still have caught: a pid whose kernel thread exited and that a new process
+        took before the next listing of /proc (the pid counter wrapped around within one tick; /proc is
+        listed again after any task came or went). Such a process's namespace is read again when
+        everyone is looked at (a mount, a device pointing into an unknown namespace), not on a turn."""
         self._settled = pids
 
     def look_at_everyone(self) -> None:
@@ -380,8 +386,8 @@ class Discoverer:
         everyone = self._everyone_next or (self.read_mounts and self._mount_poll is not None)
         self._everyone_next = False
         new, due, gone = self._rota.tick(self._lister.pids(listing=everyone), everyone)
-        if self._settled:
-            due -= self._settled  # (a new pid is still read, and a kernel thread's pid is new at first sight)
+        if self._settled and not everyone:  # (a new pid is read anyway: every pid is new at first sight)
+            due = due - self._settled
         self.looked_all = everyone or self._rota.ticks == 1
         # A pid listed or no longer listed changes the discovery (its `pids`), even one that exited before
         # its namespace was read.

@@ -14,7 +14,9 @@ What else tells of a change (the mount table, a device pointing into an unknown 
 event) is the caller's to act on, by looking at everyone (`everyone=True`).
 
 The pid alone is the key: a pid reused by another process between two ticks is seen as the same
-process until its turn comes (pids wrap around after `pid_max`, 4M on a 64-bit Debian).
+process until its turn comes (pids wrap around after `pid_max`, 4M on a 64-bit Debian). The discovery
+gives kernel threads no turn at all (`Discoverer.settle`): a process that took a kernel thread's pid
+within one tick is seen when everyone is looked at.
 """
 
 from __future__ import annotations
