@@ -53,6 +53,41 @@ def test_a_thread_that_comes_and_goes_costs_a_listing_and_changes_nothing() -> N
         lister.close()
 
 
+def _in_a_new_thread(lister: PidLister) -> tuple[frozenset[int], bool]:
+    """`lister.pids()` called from a thread started for it (as a Textual thread worker is, each
+    refresh): its answer, and whether it listed /proc."""
+    out: list[tuple[frozenset[int], bool]] = []
+
+    def call() -> None:
+        out.append((lister.pids(), lister.listed))
+
+    t = threading.Thread(target=call)
+    t.start()
+    t.join()
+    return out[0]
+
+
+def test_a_thread_per_call_of_our_own_does_not_list_proc_and_others_still_show() -> None:
+    """Our own threads move the mark by what /proc/self/task shows, so they cost no listing even when
+    each call comes from a thread of its own; a process started meanwhile still lists at once."""
+    lister = PidLister()
+    try:
+        _in_a_new_thread(lister)
+        # The host is shared: wait for a call in a fresh thread that nothing else disturbed.
+        poll_until(lambda: not _in_a_new_thread(lister)[1], timeout=30)
+        proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+        try:
+            pids, listed = _in_a_new_thread(lister)
+            assert listed and proc.pid in pids
+        finally:
+            proc.stdin.close()  # type: ignore[union-attr]
+            proc.wait(10)
+        pids, listed = _in_a_new_thread(lister)
+        assert listed and proc.pid not in pids
+    finally:
+        lister.close()
+
+
 def _open_on(path: str) -> int:
     """How many of this process's fds are open on `path`."""
     count = 0
