@@ -46,8 +46,11 @@ def test_a_thread_that_comes_and_goes_costs_a_listing_and_changes_nothing() -> N
         t = threading.Thread(target=lambda: None)
         t.start()
         t.join()
+        # (join returns before the kernel has reaped the task: until then it is still one of ours)
+        poll_until(lambda: str(t.native_id) not in os.listdir("/proc/self/task"))
         again = lister.pids()
-        assert lister.listed  # a task was made (the tasks made moved): listed again, to be safe
+        # A task was made that none of our tasks shows any more: listed again, to be safe.
+        assert lister.listed
         assert os.getpid() in again and t.native_id not in again  # a thread is not a /proc entry of its own
     finally:
         lister.close()
