@@ -228,6 +228,7 @@ def one_run(topo: Topology, n: int, repeats: int, first: bool) -> dict[str, list
              if moved else ""), flush=True)
     row["paced"] = [float(x) for x in p["paced_ms"]]  # type: ignore[attr-defined]
     row["paced_cpu"] = [float(x) for x in p["paced_cpu_ms"]]  # type: ignore[attr-defined]
+    row["warm"] = [float(x) for x in p.get("warm_ms") or []]  # type: ignore[attr-defined]
     if first:
         print(f"  probe saw {p['namespaces']} namespaces, {p['links']} links, {p['errors']} soft "
               f"errors; of ours {p['mine_namespaces']} namespaces, {p['mine_links']} links "
@@ -264,7 +265,8 @@ def measure(n: int, runs: int, repeats: int, profile: bool, quiet: float,
     """`runs` runs at `n` namespaces. With `max_foreign` >= 0, a run during which more foreign
     namespaces than that existed (before or after it) is set aside and redone (up to 3x `runs` tries)."""
     rows: dict[str, list[float]] = {k: [] for k in (
-        "host_ns", "import", "first", "repeat", "repeat_cpu", "paced", "paced_cpu", "changed", "changed_cpu", "dump",
+        "host_ns", "import", "first", "repeat", "repeat_cpu", "paced", "paced_cpu", "warm", "changed", "changed_cpu",
+        "dump",
         "dump_rss", "iploop", "lsof", "ip+lsof")}
     with Topology(n) as topo:
         print(f"  built: {topo.summary()}", flush=True)
@@ -313,6 +315,7 @@ LABELS = [
     ("repeat_cpu", "  the same, processor time of the collecting thread", " ms"),
     ("paced", "  the same as the TUI collects (off-screen counters every 5th)", " ms"),
     ("paced_cpu", "    its processor time", " ms"),
+    ("warm", "  every counter, back to back (caches warm; reference only)", " ms"),
     ("changed", "vnettop: collect after one device changed (MTU)", " ms"),
     ("changed_cpu", "  the same, processor time", " ms"),
     ("dump", "vnettop dump --format json (whole process)", " ms"),
