@@ -3,7 +3,8 @@ moves as the kernel does (a task attached: tasks made and tasks there both up; r
 What must hold: an unchanged mark answers without listing; a new or reaped process moves the mark and is
 seen at once, a birth and a reap in one tick too; files that are not the kernel's (bind-mounted over from
 elsewhere), missing or malformed ones, or an unlistable /proc never answer from memory; the bound and the
-caller's ask force a listing however still the mark."""
+caller's ask force a listing however still the mark. This process's own threads (`self/task`) move the
+mark without a listing, and only when three lists of them around the mark's read agree."""
 
 from __future__ import annotations
 
@@ -198,3 +199,39 @@ def test_our_tasks_moving_while_the_mark_is_read_lists(proc: Proc, monkeypatch: 
     proc.thread(903)
     lister.pids()
     assert not lister.listed  # one was kept this time
+
+
+def test_a_list_of_our_tasks_cut_short_keeps_no_baseline(proc: Proc, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kernel stops a task-list walk whose current thread is reaped under it: the newer threads are
+    left out. Here thread 903 is made just before the mark's read and 902 reaped during the list after
+    it, which stops at 902 and so shows the same tasks as the list before. Kept as the baseline, that
+    list (without 903, with a mark counting 903) would later let 902's reap hide a new process's birth;
+    the third list (without 902) tells, so nothing is kept and the next call lists."""
+    for tid in (900, 901, 902):
+        proc.thread(tid)
+    lister = PidLister(str(proc.root))
+    lister.pids()
+    real = lister._own_tasks
+    cut = frozenset({900, 901, 902})
+    answers = [cut, cut, frozenset({900, 901, 903})]
+    monkeypatch.setattr(lister, "_own_tasks", lambda: answers.pop(0) if answers else real())
+    proc.thread(903)
+    lister.pids()
+    proc.thread_ends(902)
+    proc.spawn(79)
+    assert 79 in lister.pids() and lister.listed
+
+
+def test_our_own_threads_do_not_overrule_the_caller_or_the_bound(proc: Proc) -> None:
+    proc.thread(900)
+    lister = PidLister(str(proc.root), every=3)
+    lister.pids()
+    (proc.root / "99").mkdir()  # seen only by a listing
+    proc.thread(901)
+    assert 99 in lister.pids(listing=True) and lister.listed
+    listed = []
+    for tid in (902, 903, 904):
+        proc.thread(tid)
+        lister.pids()
+        listed.append(lister.listed)
+    assert listed == [False, False, True]

@@ -25,15 +25,17 @@ unforeseen case could hide.
 The tasks of this very process do not make a listing: a thread it starts or ends moves both counts,
 though no pid comes or goes (/proc lists processes, not threads), and a caller that starts a thread per
 refresh (a Textual thread worker does) would have /proc listed on every tick. So when the mark moved,
-this process's own tasks (`/proc/self/task`) are listed just before and just after the mark is read
-again; if both lists are equal and the mark moved by exactly what they show (tasks made: the new ones
-among them; tasks there: their count's change, since the last such mark), no other task was attached or
-reaped and /proc is not listed. Why that is exact: a thread of ours that appeared, or went, during the
-second read would make the two lists differ; one made after the last mark shows in the new list or, had
-it ended already, leaves the tasks made ahead of what the lists show; so each of the two counts can
-equal the lists' only if no other task moved it (`PidLister._only_own`). Measured on a 2-core Xeon VM
-with ~380 processes, a collect from a fresh thread every 0.3 s as the TUI's: /proc listed on 10 of 10
-ticks before, on none after; discovery 1.4-1.7 -> 0.7-0.8 ms a tick.
+this process's own tasks (`/proc/self/task`) are listed just before the mark is read again and twice
+after it; if the three lists are equal and the mark moved by exactly what they show (tasks made: the new
+ones among them; tasks there: their count's change, since the last such mark), no other task was
+attached or reaped and /proc is not listed. Why that is exact: a thread of ours that appeared, or went,
+around the second read would make the lists differ; one made after the last mark shows in the new list
+or, had it ended already, leaves the tasks made ahead of what the lists show; so each of the two counts
+can equal the lists' only if no other task moved it (`PidLister._only_own`). Why three lists: the kernel
+walks a task list thread by thread, and a walk whose current thread is reaped under it stops there,
+leaving out the newer ones; that thread is then missing from the next list, which therefore differs.
+Measured on a 2-core Xeon VM with ~380 processes, a collect from a fresh thread every 0.3 s as the
+TUI's: /proc listed on 10 of 10 ticks before, on none after; discovery 1.4-1.7 -> 0.7-0.8 ms a tick.
 
 On the kernel's own /proc the two files are opened once and read again from their start (`MarkFiles`):
 both are seq_file files, which the kernel makes afresh for each read at offset 0, and opening and closing
@@ -161,21 +163,21 @@ class PidLister:
         mark = self._read_mark()
         own: frozenset[int] | None = None
         self._since += 1
-        kept = not listing and self._pids is not None and self._since < self.every
+        cached = self._pids if not listing and self._since < self.every else None
         if mark is not None and mark != self._mark and self._own_dir is not None:
             # Moved: by our own threads alone? (this process's tasks around a second read of the mark)
             before = self._own_tasks()
             mark = self._read_mark()
             own = self._own_tasks() if before is not None else None
-            if own != before:
+            if own is None or own != before or self._own_tasks() != own:
                 own = None
-            elif kept and mark is not None and self._only_own(mark, own):
+            elif cached is not None and mark is not None and self._only_own(mark, own):
                 self._mark, self._own = mark, own
                 self.listed = False
-                return self._pids  # type: ignore[return-value]
-        elif kept and mark is not None and mark == self._mark:
+                return cached
+        elif cached is not None and mark is not None and mark == self._mark:
             self.listed = False
-            return self._pids  # type: ignore[return-value]
+            return cached
         else:
             own = self._own
         listed = list_pids(self.proc_root)
