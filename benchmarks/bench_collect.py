@@ -31,6 +31,7 @@ import time
 from collections.abc import Sequence
 from importlib import metadata
 
+from timing import host_speed
 from topology import REPO_ENV, REPO_ROOT, Interrupted, Topology, cleanup_all, wait_quiet
 
 PY = sys.executable
@@ -192,7 +193,8 @@ def machine() -> list[str]:
 def host_load() -> str:
     netns = len(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else 0
     procs = sum(1 for e in os.listdir("/proc") if e.isdigit())
-    return f"host now: {netns} named namespaces, {procs} processes, load average {os.getloadavg()[0]:.2f}"
+    return (f"host now: {netns} named namespaces, {procs} processes, load average {os.getloadavg()[0]:.2f}; "
+            f"{host_speed()}")
 
 
 def fmt(values: Sequence[float], unit: str = "") -> str:

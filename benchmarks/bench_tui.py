@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from pyspy_summary import summarize
+from timing import host_speed
 from topology import (
     PREFIX,
     REPO_ENV,
@@ -287,7 +288,7 @@ def idle_cpu(tui: Tui, seconds: float) -> tuple[float, float, str]:
     c1, t1 = tui.cpu_seconds(), time.perf_counter()
     _, load1 = host_activity()
     note = (f"host meanwhile: {churn} named namespaces appeared/vanished (others' tests), "
-            f"load average {load0:.2f} -> {load1:.2f}")
+            f"load average {load0:.2f} -> {load1:.2f}; {host_speed()}")
     return (c1 - c0) / (t1 - t0) * 100, t1 - t0, note
 
 
