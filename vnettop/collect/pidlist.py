@@ -148,8 +148,8 @@ class PidLister:
         #: The kernel's files kept open (None elsewhere: read afresh each call, see `MarkFiles`).
         self._files = MarkFiles(proc_root) if os.path.realpath(proc_root) == "/proc" else None
         self._mark: tuple[int, int] | None = None
-        #: This process's tasks when `_mark` was read, if they stood still across that read (None: not
-        #: known, or not the kernel's /proc); see the module docstring.
+        #: This process's tasks when `_mark` was read, if three lists of them around that read agreed
+        #: (None: not known, or not a /proc whose mark is trusted); see the module docstring.
         self._own: frozenset[int] | None = None
         self._own_dir = os.path.join(proc_root, "self", "task") if self._trusted else None
         self._pids: frozenset[int] | None = None

@@ -222,7 +222,7 @@ class ProcScanner:
     @property
     def kernel_pids(self) -> AbstractSet[int]:
         """The known processes that are kernel threads (PF_KTHREAD), kept current by every call: the
-        set itself, read-only to the caller (the collector's discovery reads their namespace once)."""
+        set itself, read-only to the caller (the collector's discovery gives them no turn)."""
         return self._kernel_pids
 
     def ns_fds(self) -> dict[int, tuple[NsFd, ...]]:
