@@ -26,8 +26,9 @@ def host_speed(rounds: int = 5) -> str:
     """How fast this machine is right now, for judging the figures around it: a fixed loop of Python
     arithmetic (the processor) and the time to touch 4 MB again after 0.5 s asleep (the caches: on a
     shared virtual machine a neighbour's load empties them while ours sleeps, and an idle collect, which
-    wakes every tick, pays that refill). Medians of `rounds`; the same machine measured 0.7-0.9 ms and
-    0.5 ms when quiet, 1.1-1.5 ms and 2.1 ms while its neighbours were busy."""
+    wakes every tick, pays that refill). Medians of `rounds`. On the 2-core Xeon VM of BENCHMARKS.md's
+    last passes, this code gave 0.8-0.9 ms and 1.6-2.2 ms while its neighbours were busy; a
+    similar probe earlier the same day, on a quiet host, touched the 4 MB in 0.5 ms."""
     blocks = [bytearray(1024) for _ in range(4096)]
 
     def loop() -> float:
