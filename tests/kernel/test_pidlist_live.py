@@ -46,47 +46,9 @@ def test_a_thread_that_comes_and_goes_costs_a_listing_and_changes_nothing() -> N
         t = threading.Thread(target=lambda: None)
         t.start()
         t.join()
-        # (join returns before the kernel has reaped the task: until then it is still one of ours)
-        poll_until(lambda: str(t.native_id) not in os.listdir("/proc/self/task"))
         again = lister.pids()
-        # A task was made that none of our tasks shows any more: listed again, to be safe.
-        assert lister.listed
+        assert lister.listed  # a task was made (the tasks made moved): listed again, to be safe
         assert os.getpid() in again and t.native_id not in again  # a thread is not a /proc entry of its own
-    finally:
-        lister.close()
-
-
-def _in_a_new_thread(lister: PidLister) -> tuple[frozenset[int], bool]:
-    """`lister.pids()` called from a thread started for it (as a Textual thread worker is, each
-    refresh): its answer, and whether it listed /proc."""
-    out: list[tuple[frozenset[int], bool]] = []
-
-    def call() -> None:
-        out.append((lister.pids(), lister.listed))
-
-    t = threading.Thread(target=call)
-    t.start()
-    t.join()
-    return out[0]
-
-
-def test_a_thread_per_call_of_our_own_does_not_list_proc_and_others_still_show() -> None:
-    """Our own threads move the mark by what /proc/self/task shows, so they cost no listing even when
-    each call comes from a thread of its own; a process started meanwhile still lists at once."""
-    lister = PidLister()
-    try:
-        _in_a_new_thread(lister)
-        # The host is shared: wait for a call in a fresh thread that nothing else disturbed.
-        poll_until(lambda: not _in_a_new_thread(lister)[1], timeout=30)
-        proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
-        try:
-            pids, listed = _in_a_new_thread(lister)
-            assert listed and proc.pid in pids
-        finally:
-            proc.stdin.close()  # type: ignore[union-attr]
-            proc.wait(10)
-        pids, listed = _in_a_new_thread(lister)
-        assert listed and proc.pid not in pids
     finally:
         lister.close()
 

@@ -3,8 +3,7 @@ moves as the kernel does (a task attached: tasks made and tasks there both up; r
 What must hold: an unchanged mark answers without listing; a new or reaped process moves the mark and is
 seen at once, a birth and a reap in one tick too; files that are not the kernel's (bind-mounted over from
 elsewhere), missing or malformed ones, or an unlistable /proc never answer from memory; the bound and the
-caller's ask force a listing however still the mark. This process's own threads (`self/task`) move the
-mark without a listing, and only when three lists of them around the mark's read agree."""
+caller's ask force a listing however still the mark."""
 
 from __future__ import annotations
 
@@ -30,18 +29,6 @@ class Proc:
 
     def reap(self, pid: int) -> None:
         (self.root / str(pid)).rmdir()
-        self.tasks -= 1
-        self.counts()
-
-    def thread(self, tid: int) -> None:
-        """A thread of the process that lists (`self/task`): a task made and there, no /proc entry."""
-        (self.root / "self" / "task" / str(tid)).mkdir(parents=True)
-        self.tasks += 1
-        self.made += 1
-        self.counts()
-
-    def thread_ends(self, tid: int) -> None:
-        (self.root / "self" / "task" / str(tid)).rmdir()
         self.tasks -= 1
         self.counts()
 
@@ -143,95 +130,3 @@ def test_a_proc_that_cannot_be_listed_gives_nothing_and_is_listed_again(
     monkeypatch.setattr(pidlist.os, "listdir", real)
     assert lister.pids() == {1, 40, 41} and lister.listed
 
-
-
-def test_our_own_threads_coming_and_going_cost_no_listing(proc: Proc) -> None:
-    """A thread per refresh (a Textual thread worker): the last one ended, a new one runs. The mark
-    moved by exactly what this process's task list shows: /proc is not listed, the same pids come back."""
-    proc.thread(900)  # the main thread
-    proc.thread(901)
-    lister = PidLister(str(proc.root))
-    first = lister.pids()
-    assert first == {1, 40, 41} and lister.listed
-    for tid in range(902, 906):
-        proc.thread_ends(tid - 1)
-        proc.thread(tid)
-        assert lister.pids() is first and not lister.listed
-    proc.thread(950)  # one more, none ended
-    assert lister.pids() is first and not lister.listed
-
-
-@pytest.mark.parametrize("other", ["a process started", "a process reaped", "a thread of ours came and went"])
-def test_anything_beside_our_own_threads_still_lists(proc: Proc, other: str) -> None:
-    proc.thread(900)
-    lister = PidLister(str(proc.root))
-    lister.pids()
-    proc.thread(901)  # ours, seen in the task list
-    if other == "a process started":
-        proc.spawn(77)
-    elif other == "a process reaped":
-        proc.reap(40)
-    else:  # made and ended before the call: the tasks made moved by one more than the list shows
-        proc.thread(902)
-        proc.thread_ends(902)
-    got = lister.pids()
-    assert lister.listed
-    assert got == {"a process started": {1, 40, 41, 77}, "a process reaped": {1, 41},
-                   "a thread of ours came and went": {1, 40, 41}}[other]
-
-
-def test_our_tasks_moving_while_the_mark_is_read_lists(proc: Proc, monkeypatch: pytest.MonkeyPatch) -> None:
-    """If our own task list differs just before and just after the mark's second read, the mark cannot
-    be told apart from others' tasks: listed, and no baseline kept, so the next own move lists too."""
-    proc.thread(900)
-    lister = PidLister(str(proc.root))
-    lister.pids()
-    real = lister._own_tasks
-    # A thread of ours started just after the mark's read (not counted in it) shows in the second list
-    # only, while another process started: the counts moved by one each, as the second list did.
-    answers = [frozenset({900}), frozenset({900, 901})]
-    monkeypatch.setattr(lister, "_own_tasks", lambda: answers.pop(0) if answers else real())
-    proc.spawn(78)
-    assert 78 in lister.pids() and lister.listed  # (taking the second list alone would hide it)
-    proc.thread(902)
-    lister.pids()
-    assert lister.listed  # no consistent list was kept with the last mark
-    proc.thread(903)
-    lister.pids()
-    assert not lister.listed  # one was kept this time
-
-
-def test_a_list_of_our_tasks_cut_short_keeps_no_baseline(proc: Proc, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The kernel stops a task-list walk whose current thread is reaped under it: the newer threads are
-    left out. Here thread 903 is made just before the mark's read and 902 reaped during the list after
-    it, which stops at 902 and so shows the same tasks as the list before. Kept as the baseline, that
-    list (without 903, with a mark counting 903) would later let 902's reap hide a new process's birth;
-    the third list (without 902) tells, so nothing is kept and the next call lists."""
-    for tid in (900, 901, 902):
-        proc.thread(tid)
-    lister = PidLister(str(proc.root))
-    lister.pids()
-    real = lister._own_tasks
-    cut = frozenset({900, 901, 902})
-    answers = [cut, cut, frozenset({900, 901, 903})]
-    monkeypatch.setattr(lister, "_own_tasks", lambda: answers.pop(0) if answers else real())
-    proc.thread(903)
-    lister.pids()
-    proc.thread_ends(902)
-    proc.spawn(79)
-    assert 79 in lister.pids() and lister.listed
-
-
-def test_our_own_threads_do_not_overrule_the_caller_or_the_bound(proc: Proc) -> None:
-    proc.thread(900)
-    lister = PidLister(str(proc.root), every=3)
-    lister.pids()
-    (proc.root / "99").mkdir()  # seen only by a listing
-    proc.thread(901)
-    assert 99 in lister.pids(listing=True) and lister.listed
-    listed = []
-    for tid in (902, 903, 904):
-        proc.thread(tid)
-        lister.pids()
-        listed.append(lister.listed)
-    assert listed == [False, False, True]

@@ -22,21 +22,6 @@ tree of plain files is its own file system and imitates the kernel. A listing at
 `LIST_AT_LEAST_EVERY` calls, and whenever the caller asks (`pids(listing=True)`), bounds what any
 unforeseen case could hide.
 
-The tasks of this very process do not make a listing: a thread it starts or ends moves both counts,
-though no pid comes or goes (/proc lists processes, not threads), and a caller that starts a thread per
-refresh (a Textual thread worker does) would have /proc listed on every tick. So when the mark moved,
-this process's own tasks (`/proc/self/task`) are listed just before the mark is read again and twice
-after it; if the three lists are equal and the mark moved by exactly what they show (tasks made: the new
-ones among them; tasks there: their count's change, since the last such mark), no other task was
-attached or reaped and /proc is not listed. Why that is exact: a thread of ours that appeared, or went,
-around the second read would make the lists differ; one made after the last mark shows in the new list
-or, had it ended already, leaves the tasks made ahead of what the lists show; so each of the two counts
-can equal the lists' only if no other task moved it (`PidLister._only_own`). Why three lists: the kernel
-walks a task list thread by thread, and a walk whose current thread is reaped under it stops there,
-leaving out the newer ones; that thread is then missing from the next list, which therefore differs.
-Measured on a 2-core Xeon VM with ~380 processes, a collect from a fresh thread every 0.3 s as the
-TUI's: /proc listed on 10 of 10 ticks before, on none after; discovery 1.4-1.7 -> 0.7-0.8 ms a tick.
-
 On the kernel's own /proc the two files are opened once and read again from their start (`MarkFiles`):
 both are seq_file files, which the kernel makes afresh for each read at offset 0, and opening and closing
 them on every tick was most of the mark's cost. Measured on a 2-core Xeon VM, each call after 50 ms idle as
@@ -148,10 +133,6 @@ class PidLister:
         #: The kernel's files kept open (None elsewhere: read afresh each call, see `MarkFiles`).
         self._files = MarkFiles(proc_root) if os.path.realpath(proc_root) == "/proc" else None
         self._mark: tuple[int, int] | None = None
-        #: This process's tasks when `_mark` was read, if three lists of them around that read agreed
-        #: (None: not known, or not a /proc whose mark is trusted); see the module docstring.
-        self._own: frozenset[int] | None = None
-        self._own_dir = os.path.join(proc_root, "self", "task") if self._trusted else None
         self._pids: frozenset[int] | None = None
         self._since = 0
         #: Whether the last call listed /proc (tests, benchmarks).
@@ -160,57 +141,24 @@ class PidLister:
     def pids(self, listing: bool = False) -> frozenset[int]:
         """The pids now; the very same frozenset as last time when nothing came or went. `listing`: list
         /proc whatever the mark says (a caller about to look at everyone)."""
-        mark = self._read_mark()
-        own: frozenset[int] | None = None
-        self._since += 1
-        cached = self._pids if not listing and self._since < self.every else None
-        if mark is not None and mark != self._mark and self._own_dir is not None:
-            # Moved: by our own threads alone? (this process's tasks around a second read of the mark)
-            before = self._own_tasks()
-            mark = self._read_mark()
-            own = self._own_tasks() if before is not None else None
-            if own is None or own != before or self._own_tasks() != own:
-                own = None
-            elif cached is not None and mark is not None and self._only_own(mark, own):
-                self._mark, self._own = mark, own
-                self.listed = False
-                return cached
-        elif cached is not None and mark is not None and mark == self._mark:
-            self.listed = False
-            return cached
+        if not self._trusted:
+            mark = None
         else:
-            own = self._own
+            mark = self._files.mark() if self._files is not None else task_mark(self.proc_root)
+        self._since += 1
+        if (not listing and mark is not None and mark == self._mark and self._pids is not None
+                and self._since < self.every):
+            self.listed = False
+            return self._pids
         listed = list_pids(self.proc_root)
         self._since, self.listed = 0, True
         if listed is None:  # not listed: nothing to keep, ask again next time
-            self._mark = self._pids = self._own = None
+            self._mark = self._pids = None
             return frozenset()
-        self._mark, self._own = mark, own
+        self._mark = mark
         if listed != self._pids:
             self._pids = listed
         return self._pids
-
-    def _read_mark(self) -> tuple[int, int] | None:
-        if not self._trusted:
-            return None
-        return self._files.mark() if self._files is not None else task_mark(self.proc_root)
-
-    def _own_tasks(self) -> frozenset[int] | None:
-        """The ids of this process's tasks now, or None if they cannot be listed."""
-        assert self._own_dir is not None
-        try:
-            return frozenset(int(e) for e in os.listdir(self._own_dir) if e.isdigit())
-        except OSError:
-            return None
-
-    def _only_own(self, mark: tuple[int, int], own: frozenset[int] | None) -> bool:
-        """Whether the mark moved since the last one by this process's tasks alone: as many tasks made
-        as `own` has new ones, and the tasks there changed by as many as `own` grew or shrank (see the
-        module docstring for why nothing else can have come or gone then)."""
-        last, last_own = self._mark, self._own
-        if last is None or last_own is None or own is None:
-            return False
-        return mark[0] - last[0] == len(own - last_own) and mark[1] - last[1] == len(own) - len(last_own)
 
     def close(self) -> None:
         """Close the kept files (a later call opens them again)."""
