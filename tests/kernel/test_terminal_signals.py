@@ -198,6 +198,55 @@ def test_a_hang_up_ends_vnettop_with_the_sighup_status(tmux: Tmux, parent: str) 
     assert status == str(128 + signal.SIGHUP)
 
 
+def _threads(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/task"))
+
+
+def test_stopped_and_continued_from_outside_it_keeps_one_input_thread_and_quits_on_q(tmux: Tmux) -> None:
+    """SIGSTOP then SIGCONT (a debugger, `strace -p`, `kill -STOP` / `kill -CONT`): the terminal was never
+    suspended, so nothing is restarted. Before, each SIGCONT started another input and output thread on
+    the same terminal: `q` went to one of them and did not quit, and after a hang-up the others spun."""
+    d = tmux.workdir
+    tmux.start(f"sh -c 'echo $$ > {d}/pid; exec {shlex.quote(sys.executable)} -m vnettop --demo'; "
+               f"echo $? > {d}/rc; sleep 30")
+    poll_until(lambda: _drawn(tmux), timeout=30, interval=0.1)
+    pid = int(poll_until(lambda: _read(d / "pid"), timeout=5))
+    try:
+        _stop_continue_then_quit(tmux, pid)
+    finally:  # (a process left with extra input threads outlives its terminal; no status: still running)
+        if _read(d / "rc") is None:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def _stop_continue_then_quit(tmux: Tmux, pid: int) -> None:
+    d = tmux.workdir
+    before = _threads(pid)
+    for _ in range(2):
+        os.kill(pid, signal.SIGSTOP)
+        poll_until(lambda: _state(pid) == "T", timeout=5)
+        os.kill(pid, signal.SIGCONT)
+        poll_until(lambda: _state(pid) != "T", timeout=5)
+    assert _threads(pid) == before
+    # A suspend of its own (SIGTSTP, as a shell's Ctrl+Z sends) is still resumed by the SIGCONT of `fg`:
+    # the terminal is restarted, with one input thread as before.
+    os.kill(pid, signal.SIGTSTP)
+    poll_until(lambda: _state(pid) == "T", timeout=5)
+    os.kill(pid, signal.SIGCONT)
+    tmux.cmd("send-keys", "-t", tmux.session, "2")
+    poll_until(lambda: "Bridges" in tmux.screen(), timeout=10, interval=0.1)
+    assert _threads(pid) == before
+    tmux.cmd("send-keys", "-t", tmux.session, "q")
+    assert int(poll_until(lambda: _read(d / "rc"), timeout=15)) == 0
+
+
+def _state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
 def test_a_filter_typed_in_one_write_filters_and_does_not_quit(tmux: Tmux) -> None:
     """`/qdhcp` arriving in one read: the q used to reach the tree before the filter box had focus,
     and vnettop quit (see vnettop/ui/key_order.py)."""

@@ -17,6 +17,14 @@ would die on the first failure, its bounded queue would fill and the exit would 
 `SturdyDriver` makes those writes harmless: the first failure points the process's stdout and stderr
 at /dev/null (so nothing later, not even the interpreter's last flush, fails or blocks) and the rest
 of the exit runs as usual.
+
+A SIGCONT alone resumes nothing. Textual's driver restarts the terminal (a new input thread, a new
+output thread) on every SIGCONT, as if each followed its own Ctrl+Z. But a process is also stopped and
+continued by SIGSTOP and SIGCONT from outside, with the terminal left as it was: a debugger, `strace -p`
+or `kill -STOP` then `kill -CONT`. Each such pair left a second and a third input thread reading the same
+terminal: keys went to either (`q` did not quit), and after a hang-up the threads the exit did not stop
+read end-of-file in a busy loop, keeping a process with no terminal at a full core. `SturdyDriver`
+resumes only after its own suspend.
 """
 
 from __future__ import annotations
@@ -134,6 +142,20 @@ class SturdyDriver(LinuxDriver):
         if stream is not None:
             self._file = TolerantOutput(stream)  # type: ignore[assignment]
         self.exit_event: input_thread.WakingEvent = input_thread.WakingEvent()
+        #: Whether the terminal was suspended by our SIGTSTP handler, so that the next SIGCONT resumes it.
+        self._suspended_by_tstp = False
 
     def run_input_thread(self) -> None:
         input_thread.run_input_thread(self, self.exit_event)
+
+    def _sigtstp_application(self, *args: Any) -> None:
+        """Ctrl+Z (or `kill -TSTP`): Textual's suspend, remembered for the SIGCONT that ends it."""
+        self._suspended_by_tstp = self._auto_restart  # (Textual suspends only then)
+        super()._sigtstp_application(*args)
+
+    def _sigcont_application(self, *args: Any) -> None:
+        """Resume the terminal only if our SIGTSTP suspended it (module docstring: a SIGCONT after a
+        SIGSTOP from outside finds it as it was, and must not start another input thread)."""
+        if self._suspended_by_tstp:
+            self._suspended_by_tstp = False
+            super()._sigcont_application(*args)
