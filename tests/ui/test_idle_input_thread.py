@@ -110,3 +110,22 @@ def test_after_a_suspend_and_resume_the_new_input_thread_answers_keys(tmux: Tmux
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def test_a_sigcont_resumes_only_a_suspend_of_our_own() -> None:
+    """`SturdyDriver._sigcont_application` restarts the terminal only while Textual's own SIGTSTP suspend
+    awaits it (`_must_signal_resume`): not after a SIGSTOP from outside; and again after a start that
+    gave up (a SIGCONT from `bg`: the start stops the process again, and `fg` resumes)."""
+    from vnettop.ui.terminal import SturdyDriver
+
+    driver = SturdyDriver.__new__(SturdyDriver)
+    resumed: list[int] = []
+    driver.resume_application_mode = lambda: resumed.append(1)  # type: ignore[method-assign]
+    driver._auto_restart = True
+    driver._must_signal_resume = False
+    driver._sigcont_application()  # SIGSTOP then SIGCONT from outside: the terminal is as it was
+    assert resumed == []
+    driver._must_signal_resume = True  # our SIGTSTP handler suspended the terminal
+    driver._sigcont_application()  # `bg`: the start gave up, the flag stays
+    driver._sigcont_application()  # `fg`
+    assert resumed == [1, 1]

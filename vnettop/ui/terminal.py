@@ -19,7 +19,8 @@ at /dev/null (so nothing later, not even the interpreter's last flush, fails or 
 of the exit runs as usual.
 
 A SIGCONT alone resumes nothing. Textual's driver restarts the terminal (a new input thread, a new
-output thread) on every SIGCONT, as if each followed its own Ctrl+Z. But a process is also stopped and
+output thread) on every SIGCONT outside `App.suspend`, as if each followed its own suspend (SIGTSTP:
+`kill -TSTP`; vnettop reads Ctrl+Z as a key). But a process is also stopped and
 continued by SIGSTOP and SIGCONT from outside, with the terminal left as it was: a debugger, `strace -p`
 or `kill -STOP` then `kill -CONT`. Each such pair left a second and a third input thread reading the same
 terminal: keys went to either (`q` did not quit), and after a hang-up the threads the exit did not stop
@@ -142,20 +143,18 @@ class SturdyDriver(LinuxDriver):
         if stream is not None:
             self._file = TolerantOutput(stream)  # type: ignore[assignment]
         self.exit_event: input_thread.WakingEvent = input_thread.WakingEvent()
-        #: Whether the terminal was suspended by our SIGTSTP handler, so that the next SIGCONT resumes it.
-        self._suspended_by_tstp = False
 
     def run_input_thread(self) -> None:
         input_thread.run_input_thread(self, self.exit_event)
 
-    def _sigtstp_application(self, *args: Any) -> None:
-        """Ctrl+Z (or `kill -TSTP`): Textual's suspend, remembered for the SIGCONT that ends it."""
-        self._suspended_by_tstp = self._auto_restart  # (Textual suspends only then)
-        super()._sigtstp_application(*args)
-
     def _sigcont_application(self, *args: Any) -> None:
-        """Resume the terminal only if our SIGTSTP suspended it (module docstring: a SIGCONT after a
-        SIGSTOP from outside finds it as it was, and must not start another input thread)."""
-        if self._suspended_by_tstp:
-            self._suspended_by_tstp = False
+        """Resume the terminal only while a suspend of Textual's own SIGTSTP handler awaits its resume
+        (module docstring: a SIGCONT after a SIGSTOP from outside finds the terminal as it was, and must
+        not start another input thread).
+
+        Textual's `_must_signal_resume` says exactly that: its SIGTSTP handler sets it once the terminal
+        is suspended (only when it restarts the terminal by itself, i.e. outside `App.suspend`), and it
+        is cleared only when a start got through. A SIGCONT while the process is still in the background
+        (`bg`) leaves it set: that start stops the process again, and the SIGCONT of `fg` resumes."""
+        if self._must_signal_resume:
             super()._sigcont_application(*args)
