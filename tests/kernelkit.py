@@ -12,7 +12,8 @@ import secrets
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -68,6 +69,23 @@ class KernelKit:
         self.namespaces.append(name)
         self.ip("link", "set", "lo", "up", netns=name)
         return name
+
+    @contextmanager
+    def second_name(self, netns: str, base: str = "alias") -> Iterator[str]:
+        """A second name for `netns` while inside (`/run/netns/ALIAS` bind-mounted on its file, as
+        `ip netns attach` would), unmounted and removed on the way out, however the block ends."""
+        alias = self.name(base)
+        path = f"/run/netns/{alias}"
+        with open(path, "x"):
+            pass
+        try:
+            run(["mount", "--bind", f"/run/netns/{netns}", path])
+            try:
+                yield alias
+            finally:
+                run(["umount", "-l", path], check=False)
+        finally:
+            os.unlink(path)
 
     def ns_inode(self, name: str | None) -> int:
         return os.stat(f"/run/netns/{name}").st_ino if name else os.stat("/proc/self/ns/net").st_ino
