@@ -205,7 +205,7 @@ class DockerSource:
                 left.append(ident)
                 continue
             try:
-                from urllib.parse import quote  # (here: ~3 ms to import, and only a host with containers asks)
+                from urllib.parse import quote  # (here: ~3 ms to import; only a host with containers asks)
 
                 c = parse_container(get_json(self.socket, f"/containers/{quote(ident)}/json", deadline))
             except UnixHttpError as exc:
