@@ -115,6 +115,23 @@ def test_a_child_that_gives_no_answer_costs_only_time(kit: KernelKit, monkeypatc
     assert not [e for e in snap.errors if e.scope == "proc"], snap.errors
 
 
+
+def test_the_child_is_not_among_the_processes_it_reports(kit: KernelKit) -> None:
+    """The child's discovery lists the child itself, and the parent takes that discovery as its own: the
+    child leaves itself out (a dump showed it as a process of the root namespace, gone by then)."""
+    child = scan_ahead.ScanAhead.start()
+    assert child is not None
+    collector = LiveCollector(sources=(), one_shot=True, ahead=child)
+    try:
+        snap = collector.collect()
+        counts = dict(collector.last_counts)
+    finally:
+        collector.close()
+    assert counts["discovered_ahead"] == 1, counts
+    root = snap.root
+    assert root is not None and os.getpid() in root.pids
+    assert [n.inode for n in snap.namespaces if child._pid in n.pids] == []
+
 # -- the namespaces shared with the child -----------------------------------------------------------
 
 

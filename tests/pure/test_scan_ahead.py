@@ -204,3 +204,117 @@ def test_records_travel_as_constructor_calls_and_come_back_equal() -> None:
 
     with pytest.raises(TypeError):
         pickled_by_constructor(Cached)
+
+
+# -- the child's lifetime: bounded, reaped, never beyond its parent ----------------------------------
+
+
+def gone_or_zombie(pid: int) -> bool:
+    """Whether process `pid` has ended (reaped, or a zombie waiting for its reaper)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def reaped(pid: int) -> bool:
+    """Whether our child `pid` has been reaped (waitpid finds no such child any more)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return False
+
+
+def test_a_hung_child_is_killed_and_reaped_without_a_pidfd(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kernel without pidfd_open (before 5.3): the wait is still bounded (the pipe's end tells when the
+    child exited), and the child is killed and reaped."""
+    def no_pidfd(pid: int) -> int:
+        raise OSError(38, "Function not implemented")
+
+    monkeypatch.setattr(os, "pidfd_open", no_pidfd)
+    monkeypatch.setattr(scan_ahead, "CHILD_TIMEOUT", 0.5)
+    started = run_child(monkeypatch, lambda fd, board, ready: time.sleep(120))
+    assert started._pidfd is None
+    t0 = time.monotonic()
+    assert started.result() == (None, {})
+    assert time.monotonic() - t0 < 10
+    assert reaped(started._pid) and gone_or_zombie(started._pid)
+
+
+def test_a_wait_cut_by_ctrl_c_still_kills_and_reaps_the_child(monkeypatch: pytest.MonkeyPatch) -> None:
+    """KeyboardInterrupt while `result()` waits: it propagates, and the child does not outlive it."""
+    real_ended = scan_ahead._ended
+    calls: list[float] = []
+
+    def interrupted(fd: int, timeout: float) -> bool:
+        calls.append(timeout)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        return real_ended(fd, timeout)
+
+    started = run_child(monkeypatch, lambda fd, board, ready: time.sleep(120))
+    monkeypatch.setattr(scan_ahead, "_ended", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        started.result()
+    assert reaped(started._pid) and gone_or_zombie(started._pid)
+    started.cancel()  # (nothing left to do: no error either)
+
+
+def test_without_pid_leaves_no_trace_of_the_process() -> None:
+    root, other = 4026531840, 4026532001
+    disc = Discovery((NsEntry(root, (), True, "/proc/1/ns/net", (1, 50, 77)),
+                      NsEntry(other, ("vntx",), False, "/proc/77/ns/net", (77, 90))),
+                     {1: root, 50: root, 77: root, 90: other}, pids=frozenset({1, 50, 77, 90}))
+    assert scan_ahead.without_pid(disc, 12345) is disc
+    out = scan_ahead.without_pid(disc, 77)
+    assert out.pid_netns == {1: root, 50: root, 90: other} and out.pids == {1, 50, 90}
+    assert [(e.pids, e.path) for e in out.namespaces] == [((1, 50), "/proc/1/ns/net"), ((90,), "/proc/90/ns/net")]
+    assert out.namespaces[1].names == ("vntx",)
+
+
+PARENT = r"""
+import os, sys, time
+from vnettop.collect import namespaces, scan_ahead
+
+class Stuck:
+    def __init__(self, *args):
+        pass
+    def discover(self):
+        time.sleep(120)
+
+namespaces.Discoverer = Stuck  # (the child stays in its discovery: alive, doing nothing)
+child = scan_ahead.ScanAhead.start()
+print(child._pid, flush=True)
+sys.stdin.readline()  # (the test looks at the child meanwhile)
+os._exit(0)  # (dies without reaping or cancelling it, as a parent killed by SIGKILL would)
+"""
+
+
+def test_the_child_holds_no_stdio_ignores_no_ctrl_c_and_dies_with_its_parent() -> None:
+    """The real child (its discovery stalled): its standard streams are /dev/null, SIGINT ends it (no
+    Python handler that would unwind it as a second vnettop), and when its parent dies without a word
+    it is killed too, rather than running on with the parent's pipes and namespaces."""
+    import subprocess
+    import sys
+
+    parent = subprocess.Popen([sys.executable, "-c", PARENT], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True, cwd=Path(__file__).resolve().parents[2])
+    assert parent.stdin is not None and parent.stdout is not None
+    try:
+        pid = int(parent.stdout.readline())
+        poll_until(lambda: os.readlink(f"/proc/{pid}/fd/1") == "/dev/null", timeout=10)
+        assert {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in (0, 1, 2)} == {"/dev/null"}
+        caught = {line.split()[0]: int(line.split()[1], 16)
+                  for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                  if line.startswith(("SigCgt", "SigBlk"))}
+        assert not caught["SigCgt:"] & (1 << 1) and not caught["SigBlk:"] & (1 << 1), caught
+        parent.stdin.write("\n")
+        parent.stdin.flush()
+        assert parent.wait(timeout=10) == 0
+        poll_until(lambda: gone_or_zombie(pid), timeout=10)
+        assert parent.stdout.read() == ""  # (end of file: nobody holds the parent's stdout any more)
+    finally:
+        parent.kill()
+        parent.wait()

@@ -39,12 +39,14 @@ collector's docstring on nsids).
 
 from __future__ import annotations
 
+import math
 import mmap
 import os
 import select
 import signal
 import struct
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +61,8 @@ BATCH = 8
 #: The longest the child may take (the scan of a host whose /proc hangs): then it is killed and this
 #: process does the work itself.
 CHILD_TIMEOUT = 60.0
+#: How long a killed child may take to end before it is left to init (see `ScanAhead._finish`).
+KILL_GRACE = 2.0
 
 _U32 = struct.Struct("=I")
 _LEN = struct.Struct("=Q")
@@ -80,12 +84,18 @@ def worth_forking() -> bool:
 class ScanAhead:
     """The child at work; `claim(i)` before reading namespace i, `result()` once done with them."""
 
-    def __init__(self, pid: int, answers_fd: int, board: mmap.mmap, ready_fd: int) -> None:
+    def __init__(self, pid: int, answers_fd: int, board: mmap.mmap, ready_fd: int, pidfd: int | None) -> None:
         self._pid = pid
+        #: Signals go through it (never to a pid that someone else reaped and the kernel gave away
+        #: again); None where the kernel has no pidfd_open (before 5.3): then by pid.
+        self._pidfd = pidfd
         self._answers_fd = answers_fd
         self._board = board
-        self._ready_fd = ready_fd  # readable (a byte, or the end) once the discovery is written
-        self._done = False
+        #: A byte once the discovery is written; its end once the child has exited (the child never
+        #: closes its end itself).
+        self._ready_fd = ready_fd
+        self._asked = False  # the discovery was asked for
+        self._done = False  # answers taken or cancelled: the child killed if need be, reaped, fds closed
 
     @classmethod
     def start(cls, proc_root: str = "/proc", run_root: str = "/run", share: bool = True) -> ScanAhead | None:
@@ -103,32 +113,46 @@ class ScanAhead:
         board = mmap.mmap(-1, 8)  # shared (MAP_SHARED | MAP_ANONYMOUS): both sides see each write
         _U32.pack_into(board, _CHILD_FROM, _NONE_CLAIMED)
         parent = os.getpid()
+        # SIGINT is held back across the fork: in the child, one landing before the child set its own
+        # handling would raise KeyboardInterrupt there, and the child would unwind as a second vnettop.
+        # (One held meanwhile is the parent's alone: a child starts with no signal pending.)
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
             pid = os.fork()
         except OSError:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             for fd in (answers_fd, ready_r, ready_w):
                 os.close(fd)
             board.close()
             return None
         if pid == 0:  # the child: never returns
-            os.close(ready_r)
-            _child(answers_fd, board, proc_root, run_root, share, parent, ready_w)
+            try:
+                signal.signal(signal.SIGINT, signal.SIG_DFL)  # (Ctrl+C reaches both: the child just ends)
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+                os.close(ready_r)
+                _child(answers_fd, board, proc_root, run_root, share, parent, ready_w)
+            finally:
+                os._exit(1)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         os.close(ready_w)
-        return cls(pid, answers_fd, board, ready_r)
+        try:
+            pidfd: int | None = os.pidfd_open(pid)
+        except OSError:
+            pidfd = None
+        return cls(pid, answers_fd, board, ready_r, pidfd)
 
     def discovery(self) -> Discovery | None:
         """The namespaces the child discovered (what this process would find itself a few ms later), once
         it has; None if it died first or sent something else (discover here then)."""
-        if self._done or self._ready_fd < 0:
+        if self._done or self._asked:
             return None
+        self._asked = True
         try:
             poll = select.poll()
             poll.register(self._ready_fd, select.POLLIN)
             told = bool(poll.poll(int(CHILD_TIMEOUT * 1000))) and os.read(self._ready_fd, 1) == b"d"
         except OSError:
             told = False
-        os.close(self._ready_fd)
-        self._ready_fd = -1
         first = _records(self._answers_fd, 1) if told else []
         from vnettop.collect.types import Discovery
 
@@ -142,13 +166,19 @@ class ScanAhead:
 
     def result(self) -> tuple[ProcScan | None, dict[int, NamespaceDump]]:
         """Stop the child's claims, wait for it, and take its answers: the scan (None: it gave none,
-        scan in-process) and the namespaces it read, by inode."""
+        scan in-process) and the namespaces it read, by inode. Whatever ends the wait (the child, the
+        timeout, Ctrl+C), the child is killed if need be and reaped before this returns or raises."""
         if self._done:
             return None, {}
-        self._done = True
         _U32.pack_into(self._board, _PARENT_NEXT, _NONE_CLAIMED)
-        records = _records(self._answers_fd) if _wait(self._pid, CHILD_TIMEOUT) else []
-        self._close()
+        ended = False
+        records: list[Any] = []
+        try:
+            ended = _ended(self._ready_fd, CHILD_TIMEOUT)
+            if ended:
+                records = _records(self._answers_fd)
+        finally:
+            self._finish(kill=not ended)
         from vnettop.collect.decode import NamespaceDump
         from vnettop.collect.types import ProcScan
 
@@ -162,44 +192,61 @@ class ScanAhead:
 
     def cancel(self) -> None:
         """Stop and reap the child if its answers were not taken (the command failed before collecting)."""
-        if not self._done:
-            self._done = True
-            try:
-                os.kill(self._pid, signal.SIGKILL)
-            except OSError:
-                pass
-            _wait(self._pid, CHILD_TIMEOUT)
+        self._finish(kill=True)
+
+    def _finish(self, kill: bool) -> None:
+        """Kill the child if `kill`, reap it and close every fd; once. A child that even SIGKILL does not
+        end within KILL_GRACE (stuck in the kernel) is left unreaped rather than waited for: this is a
+        one-shot command, and once it exits the child is init's to reap."""
+        if self._done:
+            return
+        self._done = True
+        try:
+            if kill:
+                self._kill()
+                if not _ended(self._ready_fd, KILL_GRACE):
+                    os.waitpid(self._pid, os.WNOHANG)
+                    return
+            os.waitpid(self._pid, 0)  # (it has ended: its end of the pipe closed as it exited)
+        except ChildProcessError:
+            pass
+        finally:
             self._close()
 
+    def _kill(self) -> None:
+        try:
+            if self._pidfd is not None:
+                signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+            else:
+                os.kill(self._pid, signal.SIGKILL)
+        except OSError:
+            pass  # (it has ended already)
+
     def _close(self) -> None:
-        os.close(self._answers_fd)
-        if self._ready_fd >= 0:
-            os.close(self._ready_fd)
-            self._ready_fd = -1
+        for fd in (self._answers_fd, self._ready_fd, self._pidfd):
+            if fd is not None:
+                os.close(fd)
         self._board.close()
 
 
-def _wait(pid: int, timeout: float) -> bool:
-    """Wait for the child to exit; kill it after `timeout` s. True if it exited by itself."""
-    exited = True
-    try:
-        pidfd = os.pidfd_open(pid)
-    except OSError:
-        pidfd = None
-    if pidfd is not None:
+def _ended(fd: int, timeout: float) -> bool:
+    """Whether the child's end of the pipe `fd` closed (it exited: it never closes it itself) within
+    `timeout` seconds. A byte still unread on the way (the discovery's, if nobody asked) is read past.
+    A pipe rather than a pidfd: it tells the same on every kernel (pidfd_open came with 5.3)."""
+    deadline = time.monotonic() + timeout
+    poll = select.poll()
+    poll.register(fd, select.POLLIN)
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
         try:
-            poll = select.poll()
-            poll.register(pidfd, select.POLLIN)
-            if not poll.poll(int(timeout * 1000)):
-                exited = False
-                os.kill(pid, signal.SIGKILL)
-        finally:
-            os.close(pidfd)
-    try:
-        os.waitpid(pid, 0)
-    except ChildProcessError:
-        pass
-    return exited
+            if not poll.poll(math.ceil(left * 1000)):
+                return False
+            if not os.read(fd, 64):
+                return True
+        except OSError:
+            return False
 
 
 def _records(fd: int, most: int | None = None) -> list[Any]:
@@ -243,13 +290,13 @@ def _child(fd: int, board: mmap.mmap, proc_root: str, run_root: str, share: bool
     importing and opening; scan /proc; read on until the two meet. Each answer is written as it is ready."""
     status = 1
     try:
+        _detach(parent)
         from vnettop.collect.namespaces import Discoverer
 
         discoverer = Discoverer(proc_root, run_root)
-        disc = discoverer.discover()
+        disc = without_pid(discoverer.discover(), os.getpid(), proc_root)
         _write(fd, disc)
-        os.write(ready, b"d")
-        os.close(ready)
+        os.write(ready, b"d")  # (and `ready` stays open: its end tells the parent this child exited)
         reader = None
         if share:
             reader = _FromTheEnd(disc, proc_root, run_root, board, lambda dumps: _write(fd, dumps))
@@ -257,18 +304,13 @@ def _child(fd: int, board: mmap.mmap, proc_root: str, run_root: str, share: bool
             reader.run(until=lambda: _U32.unpack_from(board, _PARENT_NEXT)[0] > 0)
         scan: ProcScan | None = None
         try:
-            from dataclasses import replace
-
             from vnettop.collect.processes import ProcScanner
 
             # The parent's namespace fds are vnettop's own (its sockets pin every namespace it reads), as
-            # an in-process scan's own are; this child, a part of the parent, is not scanned at all (it
+            # an in-process scan's own are; this child, a part of the parent, is not in `disc` at all (it
             # holds what the parent held when it forked, its sockets of the moment, and nothing else).
-            me = os.getpid()
-            mine = replace(disc, pid_netns={p: n for p, n in disc.pid_netns.items() if p != me},
-                           pids=None if disc.pids is None else disc.pids - {me})
-            scan = ProcScanner(proc_root, self_pid=parent).scan(mine, full=False,
-                                                                everyone=discoverer.looked_all)
+            scanner = ProcScanner(proc_root, self_pid=parent)
+            scan = scanner.scan(disc, full=False, everyone=discoverer.looked_all)
         except Exception:
             pass  # the parent scans itself
         if scan is not None:
@@ -281,6 +323,47 @@ def _child(fd: int, board: mmap.mmap, proc_root: str, run_root: str, share: bool
         pass
     finally:
         os._exit(status)
+
+
+def _detach(parent: int) -> None:
+    """Keep the child from outliving its parent or holding what the parent's readers wait on: the kernel
+    kills it when the parent's thread that forked it ends (the main thread, the only one then: see
+    `worth_forking`), it leaves at once if the parent is gone already, and its standard streams are
+    /dev/null (an orphan holding the parent's stdout would keep `vnettop dump | jq` or `$(vnettop dump)`
+    waiting for an end of file)."""
+    from vnettop.linux.libc import die_with_parent
+
+    try:
+        die_with_parent(signal.SIGKILL)
+    except OSError:
+        pass  # (the parent's timeouts still bound it)
+    if os.getppid() != parent:
+        os._exit(1)
+    null = os.open(os.devnull, os.O_RDWR)
+    for std in (0, 1, 2):
+        os.dup2(null, std)
+    os.close(null)
+
+
+def without_pid(disc: Discovery, pid: int, proc_root: str = "/proc") -> Discovery:
+    """`disc` as if process `pid` did not exist. The child's discovery lists the child itself, and the
+    parent takes that discovery as its own: an in-process one has no such helper, which would otherwise
+    show as a process of the root namespace that is gone by the time anyone looks."""
+    if pid not in disc.pid_netns and (disc.pids is None or pid not in disc.pids):
+        return disc
+    from dataclasses import replace
+
+    own_path = f"{proc_root}/{pid}/ns/net"
+    entries = []
+    for entry in disc.namespaces:
+        if pid in entry.pids:
+            pids = tuple(p for p in entry.pids if p != pid)
+            path = f"{proc_root}/{min(pids)}/ns/net" if entry.path == own_path and pids else entry.path
+            entry = replace(entry, pids=pids, path=path)
+        entries.append(entry)
+    return replace(disc, namespaces=tuple(entries),
+                   pid_netns={p: n for p, n in disc.pid_netns.items() if p != pid},
+                   pids=None if disc.pids is None else disc.pids - {pid})
 
 
 class _FromTheEnd:
@@ -315,8 +398,12 @@ class _FromTheEnd:
             dumps: dict[int, NamespaceDump] = {}
             for entry in batch:
                 pooled = pool.entries.get(entry.inode)
-                if pooled is not None:  # (one we cannot enter: the parent says why)
+                if pooled is None:  # (one we cannot enter: the parent says why)
+                    continue
+                try:
                     dumps[entry.inode] = dump_namespace(pooled.ipr, pooled.inode, pooled.stats)
+                except Exception:  # (never expected: the parent reads it, and says what went wrong)
+                    continue
             self._send(dumps)
             self._end = start
 

@@ -1,4 +1,4 @@
-"""The few libc calls Python 3.11 does not wrap: setns(2), prctl(PR_SET_NAME), syscall(2), mount(2).
+"""The few libc calls Python 3.11 does not wrap: setns(2), prctl(2), syscall(2), mount(2).
 
 One loader for the whole program (it was loaded three different ways before). Every call raises
 OSError with the errno the kernel gave, except `name_this_thread`, which is best effort.
@@ -13,6 +13,7 @@ import threading
 #: Namespace type flag for setns(2) / unshare(2): network namespace.
 CLONE_NEWNET = 0x40000000
 PR_SET_NAME = 15
+PR_SET_PDEATHSIG = 1
 #: The kernel keeps 15 bytes of a thread name.
 MAX_THREAD_NAME = 15
 
@@ -76,3 +77,10 @@ def name_this_thread(name: str) -> None:
         libc().prctl(PR_SET_NAME, name.encode()[:MAX_THREAD_NAME], 0, 0, 0)
     except (OSError, AttributeError):
         pass
+
+
+def die_with_parent(sig: int) -> None:
+    """Have the kernel send `sig` to this process when the thread that forked it ends (prctl
+    PR_SET_PDEATHSIG); OSError if refused. For a forked helper that must never outlive its parent: the
+    caller checks `os.getppid()` afterwards, since a parent gone before this call sends nothing."""
+    check(libc().prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
