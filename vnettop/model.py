@@ -457,6 +457,12 @@ class Snapshot:
     #: (`LiveCollector.pace_counters`). Empty (always, in a file or a one-shot dump): every counter was
     #: read for this snapshot. Not part of the JSON: rates are the live view's business.
     counters_behind: Mapping[int, datetime] = field(default_factory=dict, compare=False, repr=False)
+    #: Namespaces whose counters were read that many seconds after `taken_at` (the moment the first
+    #: namespace's were): a live collect that gave way to the UI while it read them (a key being drawn,
+    #: up to 0.25 s) read the ones after the pause that much later. Empty when it did not pause (always,
+    #: in a file or a one-shot dump). A rate divides by the time between two reads of the counters, not
+    #: between two snapshots. Not part of the JSON, as `counters_behind`.
+    counters_late: Mapping[int, float] = field(default_factory=dict, compare=False, repr=False)
     _index: _Index | None = field(default=None, init=False, compare=False, repr=False)
 
     # -- sections ------------------------------------------------------------------------------

@@ -637,6 +637,38 @@ def test_a_collect_gives_way_to_the_ui_but_not_for_long(collector: LiveCollector
     assert collector.last_timings["gave_way"] == 0
 
 
+def test_counters_read_after_a_pause_for_the_ui_say_how_late(
+        kit: KernelKit, collector: LiveCollector, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A key arrives while the first namespace's counters are read: the collect gives way at its next
+    turn (every 16 namespaces), and the namespaces read after that pause are named with how late their
+    counters were read (`Snapshot.counters_late`: rates divide by the time between two reads); those
+    read before it are not, and a collect that never paused names none."""
+    for i in range(18):
+        kit.netns(f"cl{i}")
+    collector.collect()
+    from vnettop.collect import counters
+
+    real_dump = counters.StatsSocket.dump
+    asked: list[float] = []
+
+    def dump(sock: counters.StatsSocket) -> dict[int, Stats]:
+        if not asked:  # (the first namespace of the loop: root)
+            asked.append(time.monotonic())
+            collector.hold_until = asked[0] + 0.1
+        return real_dump(sock)
+
+    monkeypatch.setattr(counters.StatsSocket, "dump", dump)
+    snap = collector.collect()
+    held = collector.last_timings["gave_way"] / 1000
+    late = dict(snap.counters_late)
+    readable = [n.inode for n in snap.namespaces if n.readable]
+    assert asked and 0.09 <= held <= 0.1 + 0.05
+    assert set(late) == set(readable[16:]) and len(late) >= 2, (len(late), len(readable))
+    assert all(0.09 <= v <= held + 1e-6 for v in late.values()), late
+    monkeypatch.setattr(counters.StatsSocket, "dump", real_dump)
+    collector.hold_until = 0.0
+    assert dict(collector.collect().counters_late) == {}
+
 def _without_counters(links: list[Link]) -> list[Link]:
     return sorted((replace(link, stats=Stats()) for link in links), key=lambda link: link.key)
 

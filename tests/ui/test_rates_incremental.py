@@ -219,3 +219,85 @@ def test_a_refresh_that_never_came_does_not_stretch_or_inflate_paced_rates() -> 
             assert all(abs(v - rate[link.key]) < 1e-3 for v in got.rx), (tick, link.key, list(got.rx))
             checked += 1
     assert checked > 200 and len({lk.netns for lk in links}) >= 3
+
+
+def test_counters_read_late_in_a_collect_give_the_steady_rate() -> None:
+    """A live collect that gave way to the UI (a key being drawn) read some namespaces' counters up to a
+    quarter second after `taken_at` (`Snapshot.counters_late`): each device here moves at a steady rate,
+    and its rates must be that rate whichever reads were late, also for a namespace read on a slower
+    cadence, not the ~25 % too high or too low that dividing by the snapshots' interval gives."""
+    rng = random.Random(11)
+    snap = compute_node()
+    links = sorted(snap.links, key=lambda lk: lk.key)
+    rate = {link.key: 8000 * (i + 1) for i, link in enumerate(links)}  # (late by 1/8 s steps: whole bytes)
+    namespaces = sorted({lk.netns for lk in links})
+    paced_ns = namespaces[-1]
+    start = snap.taken_at
+    tracker, naive = RateTracker(), RateTracker()
+    read: dict[int, float] = {}  # namespace -> seconds after start of its last read
+    shown: dict[LinkKey, Link] = {}
+    late_ticks = checked = 0
+    for tick in range(40):
+        late = {ns: rng.choice((0.125, 0.25)) for ns in namespaces if tick % 3 == 1 and rng.random() < 0.7}
+        behind = {}
+        out = []
+        for link in links:
+            ns = link.netns
+            if tick == 0 or ns != paced_ns or tick % 4 == 0:
+                read[ns] = tick + late.get(ns, 0.0)
+                count = int(rate[link.key] * read[ns])
+                shown[link.key] = replace(link, stats=Stats(count, count // 2))
+            else:
+                behind[ns] = start + timedelta(seconds=int(read[ns]))
+                late.pop(ns, None)
+            out.append(shown[link.key])
+        late_ticks += bool(late)
+        at = start + timedelta(seconds=tick)
+        tracker.feed(replace(snap, links=tuple(out), taken_at=at, counters_behind=behind, counters_late=late))
+        naive.feed(replace(snap, links=tuple(out), taken_at=at, counters_behind=behind))
+        for link in links:
+            got = tracker.get(link.key)
+            if got is None or not got.rx:
+                continue
+            assert all(abs(v - rate[link.key]) < 1e-6 * rate[link.key] for v in got.rx), (tick, list(got.rx))
+            assert all(abs(v - rate[link.key] / 2) < 1 for v in got.tx), (tick, list(got.tx))
+            checked += 1
+    assert late_ticks >= 8 and checked > 200
+    off = [v for link in links if (s := naive.get(link.key)) is not None for v in s.rx
+           if abs(v - rate[link.key]) > 0.1 * rate[link.key]]
+    assert off, "without counters_late the rates would have been right anyway: the test shows nothing"
+
+
+def test_paced_rates_hold_when_every_tick_is_taken_in_full() -> None:
+    """Devices handed over out of key order make the tracker take every tick in full (`_full`): a
+    namespace whose counters are behind must keep the counters of its last read as the baseline, so
+    that its rate when read again is the steady rate, not one over a shorter span."""
+    snap = compute_node()
+    links = sorted(snap.links, key=lambda lk: lk.key)
+    rate = {link.key: 1000 * (i + 1) for i, link in enumerate(links)}
+    paced_ns = links[-1].netns
+    start = snap.taken_at
+    tracker = RateTracker()
+    read_tick: dict[int, int] = {}
+    shown: dict[LinkKey, Link] = {}
+    checked = 0
+    for tick in range(30):
+        behind = {}
+        out = []
+        for link in links:
+            ns = link.netns
+            if tick == 0 or ns != paced_ns or tick % 5 == 0:
+                read_tick[ns] = tick
+                shown[link.key] = replace(link, stats=Stats(rate[link.key] * tick, rate[link.key] * tick))
+            else:
+                behind[ns] = start + timedelta(seconds=read_tick[ns])
+            out.append(shown[link.key])
+        tracker.feed(replace(snap, links=tuple(reversed(out)), taken_at=start + timedelta(seconds=tick),
+                             counters_behind=behind))
+        for link in links:
+            got = tracker.get(link.key)
+            if got is None or not got.rx:
+                continue
+            assert all(abs(v - rate[link.key]) < 1e-6 for v in got.rx), (tick, link.key, list(got.rx))
+            checked += 1
+    assert checked > 100

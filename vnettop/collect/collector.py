@@ -388,7 +388,6 @@ class LiveCollector:
         self._held += now - start
 
     def _collect(self) -> Snapshot:
-        taken_at = datetime.now(timezone.utc)
         t0 = time.perf_counter()
         cpu0 = time.thread_time()
         timings: dict[str, float] = {}
@@ -455,6 +454,13 @@ class LiveCollector:
         every, current = self._pacing
         tick = self._ticks = self._ticks + 1
         behind: dict[int, datetime | None] = {}
+        # The snapshot's moment is when its first counters are read: the stages before (a /proc scan
+        # of the young, a namespace opened) take more on some ticks than on others, and a rate divides
+        # by the time between two reads. The pauses for the UI within the loop are said per namespace.
+        taken_at = datetime.now(timezone.utc)
+        held_before = self._held
+        late: dict[int, float] = {}
+        late_by = 0.0  # seconds the loop gave way so far: the counters read now are that much later
         read_upto = len(disc.namespaces)  # (the namespaces after this one are the child's)
         for i, entry in enumerate(disc.namespaces):
             if ahead is not None and not ahead.claim(i):
@@ -472,6 +478,9 @@ class LiveCollector:
             shown.append(entry)
             if not i & 15:
                 self._give_way()
+                late_by = self._held - held_before
+            if late_by:
+                late[inode] = late_by
             last = pooled.last_dump
             if last is not None and inode not in dirty:
                 sock = pooled.stats
@@ -549,6 +558,7 @@ class LiveCollector:
             errors=tuple(errors),
             taken_at=taken_at,
             counters_behind={ns: at for ns, at in behind.items() if at is not None},
+            counters_late=late,
         )
         t = time.perf_counter()
         snap = self._sources.enrich(kernel)

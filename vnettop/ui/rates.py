@@ -1,8 +1,10 @@
 """Byte rates per device from successive snapshots' counters, with a short history for sparklines.
 
-The kernel only gives cumulative counters; a rate is the counter delta divided by the delta of the
-snapshots' `taken_at`. Counters going backwards (a device recreated with the same key) restart the
-history instead of showing a huge negative rate.
+The kernel only gives cumulative counters; a rate is the counter delta divided by the time between the
+two reads of them: the delta of the snapshots' `taken_at`, corrected by `Snapshot.counters_late` for the
+namespaces a live collect read after giving way to the UI (up to 0.25 s later: otherwise a rate ~25 % too
+high or too low, on the device being looked at, while keys are pressed). Counters going backwards (a
+device recreated with the same key) restart the history instead of showing a huge negative rate.
 
 A live view reads the counters of the namespaces it does not show on a slower cadence
 (`Snapshot.counters_behind`): while a namespace is behind, its devices give no rate (their counters are
@@ -70,6 +72,9 @@ class RateTracker:
         #: taken for one). None: none seen (its devices give no rate at the next read).
         self._read: dict[int, tuple[int, float] | None] = {}
         self._at = 0.0  # the taken_at of the snapshot being fed
+        #: `Snapshot.counters_late` of the snapshot being fed, and of the one fed before it.
+        self._late: Mapping[int, float] = {}
+        self._late_before: Mapping[int, float] = {}
 
     def feed(self, snap: Snapshot) -> None:
         self._feed_ovs(snap.ovs.statistics if snap.ovs is not None else None)
@@ -83,7 +88,9 @@ class RateTracker:
             read = self._read
             for ns in behind:
                 if ns not in self._behind:  # read in the last snapshot fed, behind since
-                    read[ns] = (self._tick, self._last_at) if self._last_at is not None else None
+                    read[ns] = ((self._tick, self._last_at + self._late.get(ns, 0.0))
+                                if self._last_at is not None else None)
+        self._late_before, self._late = self._late, snap.counters_late
         self._behind_before, self._behind = self._behind, behind
         links = snap.links
         prev = self._links
@@ -113,6 +120,8 @@ class RateTracker:
         # on a fresh 1000-namespace host ~550 devices move each tick, and the calls were half the cost.
         last, series_of, since, tick, history = self._last, self.series, self._since, self._tick, self.HISTORY
         paced = self._behind or self._behind_before
+        late, late_before = self._late, self._late_before
+        span = dt
         for _, link in moved:
             stats = link.stats
             rx, tx = stats.rx_bytes, stats.tx_bytes
@@ -122,6 +131,10 @@ class RateTracker:
                     paced and (link.netns in self._behind or link.netns in self._behind_before)):
                 self._note(key, (rx, tx), dt)  # first counters known, a reset, paced counters: in general
                 continue
+            if late or late_before:  # (`_span`, written out)
+                span = dt + late.get(key[0], 0.0) - late_before.get(key[0], 0.0)
+                if span <= 0:
+                    span = dt
             last[key] = (rx, tx)
             series = series_of.get(key)
             if series is None:
@@ -131,8 +144,8 @@ class RateTracker:
                 missed = min(missed, history)
                 series.rx.extend([0.0] * missed)
                 series.tx.extend([0.0] * missed)
-            series.rx.append((rx - before[0]) / dt)
-            series.tx.append((tx - before[1]) / dt)
+            series.rx.append((rx - before[0]) / span)
+            series.tx.append((tx - before[1]) / span)
             series.upto = tick
         return True
 
@@ -218,18 +231,26 @@ class RateTracker:
         series = self.series.get(key)
         if series is None:
             series = self.series[key] = RateSeries(upto=self._since.get(key, self._tick - 1))
-        ticks, span = 1, dt
+        ticks, span = 1, self._span(key[0], dt)
         if key[0] in self._behind_before:  # read again after a while: the span since its last read here
             since = self._read.get(key[0])
             if since is None:
                 return  # (no read of it was seen: its counters are known from now on)
-            ticks, span = self._tick - since[0], max(self._at - since[1], dt)
+            ticks, span = self._tick - since[0], max(self._at + self._late.get(key[0], 0.0) - since[1], dt)
         self._pad(series, self._tick - ticks)
         rx, tx = drx / span, dtx / span
         for _ in range(min(ticks, self.HISTORY)):
             series.rx.append(rx)
             series.tx.append(tx)
         series.upto = self._tick
+
+    def _span(self, ns: int, dt: float) -> float:
+        """The time between the last two reads of namespace `ns`'s counters: `dt` (between the two
+        snapshots), corrected by how late each read them (`Snapshot.counters_late`)."""
+        if not (self._late or self._late_before):
+            return dt
+        span = dt + self._late.get(ns, 0.0) - self._late_before.get(ns, 0.0)
+        return span if span > 0 else dt  # (a wall clock stepped back between the two snapshots)
 
     def _pad(self, series: RateSeries, tick: int) -> None:
         """Zeros for the idle ticks between the series' last rate and `tick`."""
