@@ -235,7 +235,7 @@ def test_a_hung_child_is_killed_and_reaped_without_a_pidfd(monkeypatch: pytest.M
 
     monkeypatch.setattr(os, "pidfd_open", no_pidfd)
     monkeypatch.setattr(scan_ahead, "CHILD_TIMEOUT", 0.5)
-    started = run_child(monkeypatch, lambda fd, board, ready: time.sleep(120))
+    started = run_child(monkeypatch, lambda fd, board, ready: time.sleep(30))
     assert started._pidfd is None
     t0 = time.monotonic()
     assert started.result() == (None, {})
@@ -254,7 +254,7 @@ def test_a_wait_cut_by_ctrl_c_still_kills_and_reaps_the_child(monkeypatch: pytes
             raise KeyboardInterrupt
         return real_ended(fd, timeout)
 
-    started = run_child(monkeypatch, lambda fd, board, ready: time.sleep(120))
+    started = run_child(monkeypatch, lambda fd, board, ready: time.sleep(30))
     monkeypatch.setattr(scan_ahead, "_ended", interrupted)
     with pytest.raises(KeyboardInterrupt):
         started.result()
@@ -282,7 +282,7 @@ class Stuck:
     def __init__(self, *args):
         pass
     def discover(self):
-        time.sleep(120)
+        time.sleep(60)
 
 namespaces.Discoverer = Stuck  # (the child stays in its discovery: alive, doing nothing)
 child = scan_ahead.ScanAhead.start()
@@ -306,10 +306,10 @@ def test_the_child_holds_no_stdio_ignores_no_ctrl_c_and_dies_with_its_parent() -
         pid = int(parent.stdout.readline())
         poll_until(lambda: os.readlink(f"/proc/{pid}/fd/1") == "/dev/null", timeout=10)
         assert {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in (0, 1, 2)} == {"/dev/null"}
-        caught = {line.split()[0]: int(line.split()[1], 16)
-                  for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-                  if line.startswith(("SigCgt", "SigBlk"))}
-        assert not caught["SigCgt:"] & (1 << 1) and not caught["SigBlk:"] & (1 << 1), caught
+        masks = {line.split()[0]: int(line.split()[1], 16)
+                 for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                 if line.startswith(("SigCgt", "SigBlk", "SigIgn"))}
+        assert not any(mask & (1 << 1) for mask in masks.values()), masks  # (SIGINT: bit 1)
         parent.stdin.write("\n")
         parent.stdin.flush()
         assert parent.wait(timeout=10) == 0
@@ -318,3 +318,30 @@ def test_the_child_holds_no_stdio_ignores_no_ctrl_c_and_dies_with_its_parent() -
     finally:
         parent.kill()
         parent.wait()
+
+
+CLOSED_STDIO = r"""
+import os, sys
+from vnettop.collect import scan_ahead
+
+child = scan_ahead.ScanAhead.start()
+scan, dumps = child.result()
+with open(sys.argv[1], "w") as report:
+    report.write(f"ok {int(scan is not None)} {child._answers_fd}")
+"""
+
+
+def test_a_child_started_with_the_standard_streams_closed_still_answers(tmp_path: Path) -> None:
+    """vnettop started with 0, 1 and 2 closed (`<&- >&- 2>&-`, some supervisors): its memfd and pipe take
+    those numbers, and the child must not put /dev/null over them (its answers would go nowhere, and the
+    parent would see the pipe's end at once, then wait for the child without bound)."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    done = subprocess.run(["sh", "-c", 'exec "$0" -c "$1" "$2" <&- >&- 2>&-', sys.executable, CLOSED_STDIO,
+                           str(out)], cwd=Path(__file__).resolve().parents[2], timeout=60)
+    assert done.returncode == 0
+    said = out.read_text().split()
+    assert said[:2] == ["ok", "1"], said  # (the scan came back from the child)
+    assert int(said[2]) <= 2  # (the answers' memfd did take a standard stream's number)

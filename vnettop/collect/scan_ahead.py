@@ -95,6 +95,8 @@ class ScanAhead:
         #: closes its end itself).
         self._ready_fd = ready_fd
         self._asked = False  # the discovery was asked for
+        #: CHILD_TIMEOUT from the start, for the discovery and the answers together.
+        self._deadline = time.monotonic() + CHILD_TIMEOUT
         self._done = False  # answers taken or cancelled: the child killed if need be, reaped, fds closed
 
     @classmethod
@@ -133,13 +135,18 @@ class ScanAhead:
                 _child(answers_fd, board, proc_root, run_root, share, parent, ready_w)
             finally:
                 os._exit(1)
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         os.close(ready_w)
         try:
             pidfd: int | None = os.pidfd_open(pid)
         except OSError:
             pidfd = None
-        return cls(pid, answers_fd, board, ready_r, pidfd)
+        started = cls(pid, answers_fd, board, ready_r, pidfd)
+        try:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # (a SIGINT held meanwhile raises here)
+        except BaseException:
+            started.cancel()  # (the caller never gets it to cancel)
+            raise
+        return started
 
     def discovery(self) -> Discovery | None:
         """The namespaces the child discovered (what this process would find itself a few ms later), once
@@ -150,7 +157,8 @@ class ScanAhead:
         try:
             poll = select.poll()
             poll.register(self._ready_fd, select.POLLIN)
-            told = bool(poll.poll(int(CHILD_TIMEOUT * 1000))) and os.read(self._ready_fd, 1) == b"d"
+            left = max(0.0, self._deadline - time.monotonic())
+            told = bool(poll.poll(math.ceil(left * 1000))) and os.read(self._ready_fd, 1) == b"d"
         except OSError:
             told = False
         first = _records(self._answers_fd, 1) if told else []
@@ -174,7 +182,7 @@ class ScanAhead:
         ended = False
         records: list[Any] = []
         try:
-            ended = _ended(self._ready_fd, CHILD_TIMEOUT)
+            ended = _ended(self._ready_fd, self._deadline - time.monotonic())
             if ended:
                 records = _records(self._answers_fd)
         finally:
@@ -225,7 +233,10 @@ class ScanAhead:
     def _close(self) -> None:
         for fd in (self._answers_fd, self._ready_fd, self._pidfd):
             if fd is not None:
-                os.close(fd)
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
         self._board.close()
 
 
@@ -290,7 +301,7 @@ def _child(fd: int, board: mmap.mmap, proc_root: str, run_root: str, share: bool
     importing and opening; scan /proc; read on until the two meet. Each answer is written as it is ready."""
     status = 1
     try:
-        _detach(parent)
+        _detach(parent, keep=(fd, ready))
         from vnettop.collect.namespaces import Discoverer
 
         discoverer = Discoverer(proc_root, run_root)
@@ -325,12 +336,13 @@ def _child(fd: int, board: mmap.mmap, proc_root: str, run_root: str, share: bool
         os._exit(status)
 
 
-def _detach(parent: int) -> None:
+def _detach(parent: int, keep: tuple[int, ...]) -> None:
     """Keep the child from outliving its parent or holding what the parent's readers wait on: the kernel
     kills it when the parent's thread that forked it ends (the main thread, the only one then: see
     `worth_forking`), it leaves at once if the parent is gone already, and its standard streams are
     /dev/null (an orphan holding the parent's stdout would keep `vnettop dump | jq` or `$(vnettop dump)`
-    waiting for an end of file)."""
+    waiting for an end of file). `keep`: the child's own fds, which are among 0-2 when vnettop was
+    started with a standard stream closed."""
     from vnettop.linux.libc import die_with_parent
 
     try:
@@ -341,7 +353,8 @@ def _detach(parent: int) -> None:
         os._exit(1)
     null = os.open(os.devnull, os.O_RDWR)
     for std in (0, 1, 2):
-        os.dup2(null, std)
+        if std not in keep:
+            os.dup2(null, std)
     os.close(null)
 
 
