@@ -457,11 +457,11 @@ class Snapshot:
     #: (`LiveCollector.pace_counters`). Empty (always, in a file or a one-shot dump): every counter was
     #: read for this snapshot. Not part of the JSON: rates are the live view's business.
     counters_behind: Mapping[int, datetime] = field(default_factory=dict, compare=False, repr=False)
-    #: Namespaces whose counters were read that many seconds after `taken_at` (the moment the first
-    #: namespace's were): a live collect that gave way to the UI while it read them (a key being drawn,
-    #: up to 0.25 s) read the ones after the pause that much later. Empty when it did not pause (always,
-    #: in a file or a one-shot dump). A rate divides by the time between two reads of the counters, not
-    #: between two snapshots. Not part of the JSON, as `counters_behind`.
+    #: Namespaces whose counters were read that many seconds late (5 ms or more), after what delays the
+    #: reads of one collect and not those of the next: a live collect that gave way to the UI (a key
+    #: being drawn, up to 0.25 s), or dumped a namespace in full, read the ones after it that much later
+    #: than usual. Empty on most ticks of a live view. A rate divides by the time between two reads of the
+    #: counters, not between two snapshots. Not part of the JSON, as `counters_behind` (a file has none).
     counters_late: Mapping[int, float] = field(default_factory=dict, compare=False, repr=False)
     _index: _Index | None = field(default=None, init=False, compare=False, repr=False)
 

@@ -160,6 +160,9 @@ class _Janitor:
                 os.close(fd)
 
 
+#: Counters read this much later in a collect than its moment, or more, are said to be late
+#: (`Snapshot.counters_late`): below it, a rate over a second is off by less than half a percent.
+LATE_MIN = 0.005
 #: The longest one collect waits for the UI in all (see `LiveCollector.hold_until`).
 MAX_HOLD = 0.25
 
@@ -456,11 +459,14 @@ class LiveCollector:
         behind: dict[int, datetime | None] = {}
         # The snapshot's moment is when its first counters are read: the stages before (a /proc scan
         # of the young, a namespace opened) take more on some ticks than on others, and a rate divides
-        # by the time between two reads. The pauses for the UI within the loop are said per namespace.
+        # by the time between two reads. Within the loop, what delays the reads after it on one tick
+        # and not on the next (a pause for the UI, a namespace dumped in full) is said per namespace,
+        # from LATE_MIN on (the loop's own pace is the same every tick: it cancels out).
         taken_at = datetime.now(timezone.utc)
         held_before = self._held
         late: dict[int, float] = {}
-        late_by = 0.0  # seconds the loop gave way so far: the counters read now are that much later
+        slow = 0.0  # seconds of full dumps so far in the loop
+        late_by = 0.0  # the pauses and full dumps so far: the counters read now are that much later
         read_upto = len(disc.namespaces)  # (the namespaces after this one are the child's)
         for i, entry in enumerate(disc.namespaces):
             if ahead is not None and not ahead.claim(i):
@@ -476,10 +482,10 @@ class LiveCollector:
             if pooled is None:
                 continue  # vanished between discovery and opening it
             shown.append(entry)
-            if not i & 15:
+            if i and not i & 15:  # (the first 16 right after the stage's own turn to give way)
                 self._give_way()
-                late_by = self._held - held_before
-            if late_by:
+                late_by = self._held - held_before + slow
+            if late_by >= LATE_MIN:
                 late[inode] = late_by
             last = pooled.last_dump
             if last is not None and inode not in dirty:
@@ -513,10 +519,14 @@ class LiveCollector:
                     stats_by_ns[inode] = stats
                     continue
             pooled.read_at = taken_at
+            began = time.monotonic()
             drafts, stats, changed = self._read_namespace(pooled, errors, changes.kinds.get(inode),
                                                           changes.links.get(inode), changes.fdb.get(inode))
             if stats is None:  # dumped in full: its drafts carry their counters (and say it was dumped)
                 self._prime_counters(pooled)
+            took = time.monotonic() - began
+            slow += took
+            late_by += took
             drafts_by_ns[inode] = drafts
             if stats is not None:
                 stats_by_ns[inode] = stats

@@ -264,8 +264,9 @@ class StatsSocket(NetlinkSocket):
         (`LiveCollector.pace_counters`), but still asks every namespace on every tick which devices it
         has (the counters check: a device that came or went without an event reaching the collector is
         seen at once, by its ifindex; a rename, or a device made again with the same ifindex, answers
-        alike, and is left to the events, which mark its namespace to be read in full). This asks RTM_GETSTATS for IFLA_STATS_AF_SPEC only, the address families' own
-        statistics (MPLS alone has any): one ~36-byte message per device and no `dev_get_stats`, which
+        alike, and is left to the events, which mark its namespace to be read in full). This asks
+        RTM_GETSTATS for IFLA_STATS_AF_SPEC only, the address families' own statistics (MPLS alone has
+        any): one ~36-byte message per device and no `dev_get_stats`, which
         for a veth reads its peer's and every processor's counters. Measured over the 1003 namespaces of
         a 1000-namespace host: 6.9-7.3 ms a round against 12-14 ms for the counters.
         The same answer as last time (its bytes) gives the very same set back."""
