@@ -2,9 +2,10 @@
 
 The kernel only gives cumulative counters; a rate is the counter delta divided by the time between the
 two reads of them: the delta of the snapshots' `taken_at`, corrected by `Snapshot.counters_late` for the
-namespaces a live collect read after giving way to the UI (up to 0.25 s later: otherwise a rate ~25 % too
-high or too low, on the device being looked at, while keys are pressed). Counters going backwards (a
-device recreated with the same key) restart the history instead of showing a huge negative rate.
+namespaces a live collect read late (after giving way to the UI, up to 0.25 s, or after a slow full dump:
+otherwise a rate ~25 % too high or too low, on the device being looked at, while keys are pressed).
+Counters going backwards (a device recreated with the same key) restart the history instead of showing a
+huge negative rate.
 
 A live view reads the counters of the namespaces it does not show on a slower cadence
 (`Snapshot.counters_behind`): while a namespace is behind, its devices give no rate (their counters are
