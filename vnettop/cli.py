@@ -771,8 +771,9 @@ def _end_process(code: int) -> None:
     program run as a command (`main()` without arguments); a library caller's `main(argv)` returns.
     """
     try:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:  # (None: started with that fd closed, `2>&-`)
+                stream.flush()
     except (OSError, ValueError):  # a closed or broken stream: the usual way says what it is
         return
     os._exit(code)
@@ -792,6 +793,8 @@ def _say(message: str) -> None:
     """One line on stderr; names in it may come from the system, so it is made one terminal-safe line."""
     from vnettop.textsafe import printable_line
 
+    if sys.stderr is None:  # (started with stderr closed: nowhere to say it; never onto stdout)
+        return
     print(f"vnettop: {printable_line(message)}", file=sys.stderr)
 
 

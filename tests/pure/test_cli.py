@@ -556,3 +556,16 @@ def test_the_one_shot_collector_is_closed_for_a_caller_and_left_to_the_kernel_by
     assert ended == [0] and closed == []
     assert cli.main(["dump", "-f", "json", "-o", os.devnull]) == 0  # a caller again after the program's run
     assert closed == [True]
+
+
+def test_a_dump_started_with_stderr_closed_writes_its_output_and_exits_0() -> None:
+    """`vnettop dump 2>&-` (a supervisor that closes fd 2): Python sets sys.stderr to None; the dump must
+    still write its JSON and exit 0, and never write a message meant for stderr onto stdout."""
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(["sh", "-c", 'exec "$0" -m vnettop dump --demo --format json 2>&-', sys.executable],
+                          capture_output=True, text=True, cwd=root, timeout=60)
+    assert done.returncode == 0, done.stdout[-300:]
+    assert json.loads(done.stdout)["schema"] == "vnettop.snapshot/1"
+    bad = subprocess.run(["sh", "-c", 'exec "$0" -m vnettop dump --load /nonexistent.json 2>&-', sys.executable],
+                         capture_output=True, text=True, cwd=root, timeout=60)
+    assert bad.returncode == 1 and bad.stdout == ""
