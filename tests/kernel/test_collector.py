@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 from itertools import pairwise
 from typing import Any
 
@@ -696,6 +697,37 @@ def test_counters_read_after_a_slow_full_dump_say_how_late(
     assert not set(late) & set(order[:at + 1]), late
     assert all(by < 0.03 + 0.05 for by in late.values()), late
 
+
+def test_a_one_shot_collect_is_never_late_and_takes_its_start_as_its_moment(
+        kit: KernelKit, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A one-shot collect (dump, export) reads everything in full once: there is no next tick to be late
+    against, so nothing is named late however slow the dumps; its moment is when it started."""
+    names = [kit.netns(f"co{i}") for i in range(3)]
+    real_read = LiveCollector._read_namespace
+
+    def read_namespace(self: LiveCollector, pooled: Any, *args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.01)
+        return real_read(self, pooled, *args, **kwargs)
+
+    from vnettop.collect.namespaces import Discoverer
+
+    real_discover = Discoverer.discover
+
+    def discover(self: Discoverer, *args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.1)  # (a slow stage before the namespaces are read)
+        return real_discover(self, *args, **kwargs)
+
+    monkeypatch.setattr(LiveCollector, "_read_namespace", read_namespace)
+    monkeypatch.setattr(Discoverer, "discover", discover)
+    collector = LiveCollector(sources=(), one_shot=True)
+    try:
+        before = datetime.now(timezone.utc)
+        snap = collector.collect()
+    finally:
+        collector.close()
+    assert {kit.ns_inode(name) for name in names} <= {n.inode for n in snap.namespaces}
+    assert dict(snap.counters_late) == {}
+    assert before <= snap.taken_at <= before + timedelta(seconds=0.05)
 
 def _without_counters(links: list[Link]) -> list[Link]:
     return sorted((replace(link, stats=Stats()) for link in links), key=lambda link: link.key)

@@ -345,3 +345,27 @@ def test_a_child_started_with_the_standard_streams_closed_still_answers(tmp_path
     said = out.read_text().split()
     assert said[:2] == ["ok", "1"], said  # (the scan came back from the child)
     assert int(said[2]) <= 2  # (the answers' memfd did take a standard stream's number)
+
+
+def test_no_fork_where_python_has_no_memfd_create(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Python built against a C library older than glibc 2.27 has no os.memfd_create: no child, no error
+    (the collect runs in-process)."""
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.setattr(scan_ahead, "SAFE_THREADS", threading.active_count())
+    assert scan_ahead.worth_forking()
+    monkeypatch.delattr(os, "memfd_create")
+    assert not scan_ahead.worth_forking()
+    assert scan_ahead.ScanAhead.start() is None
+
+
+def test_a_python_without_pidfd_still_runs_and_ends_the_child(monkeypatch: pytest.MonkeyPatch) -> None:
+    """os.pidfd_open and signal.pidfd_send_signal exist only where Python was built with the headers of
+    Linux 5.3: without them the child is signalled by pid, and still killed and reaped."""
+    import signal
+
+    monkeypatch.delattr(os, "pidfd_open")
+    monkeypatch.delattr(signal, "pidfd_send_signal")
+    started = run_child(monkeypatch, lambda fd, board, ready: time.sleep(30))
+    assert started._pidfd is None
+    started.cancel()
+    assert reaped(started._pid) and gone_or_zombie(started._pid)

@@ -55,6 +55,7 @@ macvlan/ipvlan/tunnels with a lower device elsewhere), `rtnl_fill_link_netnsid` 
 
 from __future__ import annotations
 
+import math
 import operator
 import os
 import select
@@ -391,6 +392,7 @@ class LiveCollector:
         self._held += now - start
 
     def _collect(self) -> Snapshot:
+        started_at = datetime.now(timezone.utc)
         t0 = time.perf_counter()
         cpu0 = time.thread_time()
         timings: dict[str, float] = {}
@@ -457,12 +459,15 @@ class LiveCollector:
         every, current = self._pacing
         tick = self._ticks = self._ticks + 1
         behind: dict[int, datetime | None] = {}
-        # The snapshot's moment is when its first counters are read: the stages before (a /proc scan
+        # A live snapshot's moment is when its first counters are read: the stages before (a /proc scan
         # of the young, a namespace opened) take more on some ticks than on others, and a rate divides
         # by the time between two reads. Within the loop, what delays the reads after it on one tick
         # and not on the next (a pause for the UI, a namespace dumped in full) is said per namespace,
-        # from LATE_MIN on (the loop's own pace is the same every tick: it cancels out).
-        taken_at = datetime.now(timezone.utc)
+        # from LATE_MIN on (the loop's own pace is the same every tick: it cancels out). A one-shot
+        # collect's moment is its start (a child forked ahead has read some namespaces since), and
+        # it has no next tick to be late against.
+        taken_at = started_at if self._one_shot else datetime.now(timezone.utc)
+        late_min = math.inf if self._one_shot else LATE_MIN
         held_before = self._held
         late: dict[int, float] = {}
         slow = 0.0  # seconds of full dumps so far in the loop
@@ -485,7 +490,7 @@ class LiveCollector:
             if i and not i & 15:  # (the first 16 right after the stage's own turn to give way)
                 self._give_way()
                 late_by = self._held - held_before + slow
-            if late_by >= LATE_MIN:
+            if late_by >= late_min:
                 late[inode] = late_by
             last = pooled.last_dump
             if last is not None and inode not in dirty:
@@ -831,7 +836,7 @@ class LiveCollector:
             if inode in unreadable:  # (this process could not enter it: unknown, whatever the child read)
                 if inode in pending or inode not in known:  # (the loop said the others')
                     errors.append(CollectError(f"netns {inode}", f"{_label(entry)}: {unreadable[inode]}"))
-            elif inode in dumps:
+            elif inode in dumps and inode in pool.entries:  # (else gone before this process opened it)
                 dump = dumps[inode]
                 errors.extend(dump.errors)
                 drafts_by_ns[inode] = dump.drafts

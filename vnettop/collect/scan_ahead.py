@@ -74,6 +74,8 @@ _PARENT_NEXT, _CHILD_FROM = 0, 4
 
 def worth_forking() -> bool:
     """Whether a child can overlap anything here, and a fork is safe (see the module docstring)."""
+    if not hasattr(os, "memfd_create"):  # (a Python built against a C library before glibc 2.27)
+        return False
     try:
         usable = len(os.sched_getaffinity(0))
     except OSError:
@@ -105,14 +107,19 @@ class ScanAhead:
         `share`) reads namespaces from the last; None if no child could be made."""
         try:
             answers_fd = os.memfd_create("vnettop-scan-ahead", os.MFD_CLOEXEC)
-        except OSError:
+        except (OSError, AttributeError):  # (AttributeError: no memfd_create in this Python)
             return None
         try:
             ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
         except OSError:
             os.close(answers_fd)
             return None
-        board = mmap.mmap(-1, 8)  # shared (MAP_SHARED | MAP_ANONYMOUS): both sides see each write
+        try:
+            board = mmap.mmap(-1, 8)  # shared (MAP_SHARED | MAP_ANONYMOUS): both sides see each write
+        except OSError:
+            for fd in (answers_fd, ready_r, ready_w):
+                os.close(fd)
+            return None
         _U32.pack_into(board, _CHILD_FROM, _NONE_CLAIMED)
         parent = os.getpid()
         # SIGINT is held back across the fork: in the child, one landing before the child set its own
@@ -136,10 +143,12 @@ class ScanAhead:
             finally:
                 os._exit(1)
         os.close(ready_w)
-        try:
-            pidfd: int | None = os.pidfd_open(pid)
-        except OSError:
-            pidfd = None
+        pidfd: int | None = None
+        if hasattr(os, "pidfd_open") and hasattr(signal, "pidfd_send_signal"):  # (Linux 5.3, and headers)
+            try:
+                pidfd = os.pidfd_open(pid)
+            except OSError:
+                pass
         started = cls(pid, answers_fd, board, ready_r, pidfd)
         try:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # (a SIGINT held meanwhile raises here)
