@@ -11,12 +11,13 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from tests.kernelkit import KernelKit
 from vnettop.collect.events import EventHub
-from vnettop.collect.nspool import NsPool
+from vnettop.collect.nspool import NsPool, _open_ns_fd
 from vnettop.collect.types import Discovery, NsEntry
 
 pytestmark = pytest.mark.kernel
@@ -112,3 +113,37 @@ def test_the_fd_table_is_grown_once_before_the_sockets_are_made(kit: KernelKit) 
         check=True, cwd=root).stdout)
     assert opened == 40 and before <= 64
     assert after >= per * 40  # 40 sockets alone (~50 fds in all) would have stopped at 64
+
+
+def test_a_process_fd_that_names_something_else_now_is_never_opened(kit: KernelKit, tmp_path: Path) -> None:
+    """A namespace known by a process's fd (`/proc/PID/fd/N`), whose process has since put another file
+    under that number: here a FIFO with a writer waiting for a reader. Opening it would be a side effect
+    (the writer goes on; a FIFO without one would block for good, a device could start something), so it
+    is looked at first and passed over; the namespace is opened by its next path."""
+    import threading
+
+    name = kit.netns("fo")
+    fd_dir = tmp_path / "4242" / "fd"
+    fd_dir.mkdir(parents=True)
+    fifo = fd_dir / "7"
+    os.mkfifo(fifo)
+    opened_for_writing = threading.Event()
+
+    def writer() -> None:
+        with open(fifo, "wb"):  # (blocks until someone opens it for reading)
+            opened_for_writing.set()
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    ns = NsEntry(inode=kit.ns_inode(name), names=(), root=False, path=str(fifo), pids=(),
+                 mounts=(f"/run/netns/{name}",))
+    try:
+        fd = _open_ns_fd(ns, str(tmp_path))
+        try:
+            assert os.fstat(fd).st_ino == ns.inode
+        finally:
+            os.close(fd)
+        assert not opened_for_writing.wait(0.2), "the FIFO was opened"
+    finally:
+        os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))  # (let the writer go)
+        thread.join(5)

@@ -206,19 +206,28 @@ class _LazyIPRoute:
 def _open_ns_fd(entry: NsEntry, proc_root: str) -> int:
     """An fd on `entry`'s namespace, checked to be that namespace (pids get reused).
 
+    A process's fd (`/proc/PID/fd/N`) may name something else by now: the process closed it and opened
+    another file under the same number. Opening that could block for good (a FIFO without a writer),
+    make a terminal ours, or start what some devices start when opened. So such a path is looked at
+    (stat) first and opened only if it is that very namespace file (nsfs, this inode); every open is
+    non-blocking and takes no controlling terminal, for what changes between the look and the open.
+
     Raises PermissionError if only permission kept us out, FileNotFoundError if the namespace is gone.
     """
     denied: OSError | None = None
+    dev = _nsfs_dev()
     for path in candidate_paths(entry, proc_root):
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            if "/fd/" in path and not _is_it(os.stat(path), entry.inode, dev):
+                continue
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY)
         except PermissionError as exc:
             denied = exc
             continue
         except OSError:
             continue
         try:
-            if os.fstat(fd).st_ino == entry.inode:
+            if _is_it(os.fstat(fd), entry.inode, dev):
                 return fd
         except OSError:
             pass
@@ -226,6 +235,25 @@ def _open_ns_fd(entry: NsEntry, proc_root: str) -> int:
     if denied is not None:
         raise denied
     raise FileNotFoundError(errno.ENOENT, "namespace vanished")
+
+
+def _is_it(st: os.stat_result, inode: int, nsfs_dev: int | None) -> bool:
+    """Whether `st` is the namespace file of `inode` (on nsfs, when its device number is known: an
+    inode number alone can be another file system's)."""
+    return st.st_ino == inode and (nsfs_dev is None or st.st_dev == nsfs_dev)
+
+
+_NSFS_DEV: list[int | None] = []
+
+
+def _nsfs_dev() -> int | None:
+    """The device number of nsfs, where every namespace file lives (read once; None if unreadable)."""
+    if not _NSFS_DEV:
+        try:
+            _NSFS_DEV.append(os.stat("/proc/self/ns/net").st_dev)
+        except OSError:
+            _NSFS_DEV.append(None)
+    return _NSFS_DEV[0]
 
 
 def open_event_socket() -> socket.socket:
