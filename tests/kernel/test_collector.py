@@ -729,6 +729,32 @@ def test_a_one_shot_collect_is_never_late_and_takes_its_start_as_its_moment(
     assert dict(snap.counters_late) == {}
     assert before <= snap.taken_at <= before + timedelta(seconds=0.05)
 
+def test_a_look_at_everyone_taken_by_the_janitors_discovery_is_the_next_scans_too(
+        collector: LiveCollector, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A mount change makes discovery look at every process; when the janitor's prune (between two
+    collects) is the discovery that took it, the next /proc scan must still compare every process's fd
+    count, as after the collect's own such discovery, not fall back to its turns."""
+    from vnettop.collect.processes import ProcScanner
+
+    collector.collect()
+    asked: list[bool] = []
+    real_scan = ProcScanner.scan
+
+    def scan(self: ProcScanner, disc: Any, full: bool = False, everyone: bool = False) -> Any:
+        asked.append(everyone)
+        return real_scan(self, disc, full=full, everyone=everyone)
+
+    monkeypatch.setattr(ProcScanner, "scan", scan)
+    collector.collect()
+    assert asked == [False]  # (a tick like most)
+    collector._discoverer.look_at_everyone()
+    executor = collector._executor
+    assert executor is not None
+    executor.submit(collector._prune).result()  # (what the janitor does between two collects)
+    collector.collect()
+    collector.collect()
+    assert asked == [False, True, False]
+
 def _without_counters(links: list[Link]) -> list[Link]:
     return sorted((replace(link, stats=Stats()) for link in links), key=lambda link: link.key)
 

@@ -242,6 +242,9 @@ class LiveCollector:
         #: MAX_HOLD per collect, so a held-down key cannot keep a change from showing.
         self.hold_until = 0.0
         self._held = 0.0  # seconds the current collect gave way
+        #: A discovery between two collects (the janitor's prune) looked at every process: the next
+        #: /proc scan compares every process's fd count too, as it would after its own such discovery.
+        self._scan_everyone = False
         self._prune_queued = threading.Event()
         self._janitor: _Janitor | None = None
         #: Counters pacing (`pace_counters`): (every, current): read one tick in `every` (0: every tick),
@@ -338,6 +341,8 @@ class LiveCollector:
         if pool is None or self._closed:
             return
         alive = {e.inode for e in self._discover(self._held_fds()).namespaces}
+        # (a look at everyone this discovery took, after a mount change say, is the next scan's too)
+        self._scan_everyone = self._scan_everyone or self._discoverer.looked_all
         for inode in [i for i in pool.entries if i not in alive]:
             pool.drop(inode)
         if self._scanner is not None:
@@ -853,7 +858,9 @@ class LiveCollector:
                 from vnettop.collect.processes import ProcScanner
 
                 self._scanner = ProcScanner(self.proc_root)
-            scan: ProcScan = self._scanner.scan(disc, full=full, everyone=self._discoverer.looked_all)
+            everyone = self._scan_everyone or self._discoverer.looked_all
+            scan: ProcScan = self._scanner.scan(disc, full=full, everyone=everyone)
+            self._scan_everyone = False
             self._discoverer.settle(self._scanner.kernel_pids)
         except Exception as exc:
             errors.append(CollectError("proc", f"cannot scan processes: {exc!r}"))
