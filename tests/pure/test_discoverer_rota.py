@@ -240,3 +240,29 @@ def test_settled_processes_have_no_turn(tree: Tree, reads: list[str]) -> None:
     reads.clear()
     disc.discover()
     assert not {int(r.split("/")[-3]) for r in _of(tree, reads)} & set(range(1000, 1020))  # no turn again
+
+
+def test_a_proc_that_cannot_be_listed_keeps_the_last_processes_and_says_so(
+        tree: Tree, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Listing /proc fails once (EMFILE, ENOMEM): the processes and their namespaces are those of the last
+    listing, with an error saying so, not "no process" (every namespace found only through a process
+    would vanish from the picture for a tick); the next listing that works clears the error."""
+    from vnettop.collect import pidlist
+
+    for pid in range(1000, 1010):
+        tree.process(pid, NS_A if pid % 2 else NS_B)
+    clock = Clock()
+    disc = _discoverer(tree, clock)
+    first = disc.discover()
+    assert {e.inode for e in first.namespaces} >= {NS_A, NS_B}
+    real = pidlist.list_pids
+    monkeypatch.setattr(pidlist, "list_pids", lambda root: None)
+    disc.look_at_everyone()  # (a listing is due)
+    failed = disc.discover()
+    assert failed.pid_netns == first.pid_netns and {e.inode for e in failed.namespaces} >= {NS_A, NS_B}
+    assert [e.message for e in failed.errors if "cannot list" in e.message], failed.errors
+    monkeypatch.setattr(pidlist, "list_pids", real)
+    disc.look_at_everyone()
+    again = disc.discover()
+    assert not [e for e in again.errors if "cannot list" in e.message]
+    assert again.pid_netns == first.pid_netns

@@ -45,6 +45,8 @@ from vnettop.collect.types import Discovery, NsEntry
 from vnettop.model import CollectError, NsFd
 
 _NS_LINK = re.compile(r"^net:\[(\d+)\]$")
+#: The key of the error that says /proc could not be listed, among the per-pid ones (no process has pid 0).
+_UNLISTED = 0
 _GONE = (errno.ENOENT, errno.ESRCH, errno.ENOTDIR, errno.EINVAL)
 
 
@@ -386,12 +388,18 @@ class Discoverer:
         everyone = self._everyone_next or (self.read_mounts and self._mount_poll is not None)
         self._everyone_next = False
         new, due, gone = self._rota.tick(self._lister.pids(listing=everyone), everyone)
+        unlisted = self._lister.failed != (_UNLISTED in self._pid_errors)  # (said, or no longer so)
+        if self._lister.failed:
+            self._pid_errors[_UNLISTED] = CollectError(
+                "proc", f"cannot list {self.proc_root}: the processes shown are those of its last listing")
+        else:
+            self._pid_errors.pop(_UNLISTED, None)
         if self._settled and not everyone:  # (a new pid is read anyway: every pid is new at first sight)
             due = due - self._settled
         self.looked_all = everyone or self._rota.ticks == 1
         # A pid listed or no longer listed changes the discovery (its `pids`), even one that exited before
         # its namespace was read.
-        changed = bool(new or gone)
+        changed = bool(new or gone or unlisted)
         if gone:
             self._forget(gone)
         if self._read(new) if new else False:

@@ -137,6 +137,8 @@ class PidLister:
         self._since = 0
         #: Whether the last call listed /proc (tests, benchmarks).
         self.listed = False
+        #: Whether the last call could not list /proc (it then gave the last listing's pids).
+        self.failed = False
 
     def pids(self, listing: bool = False) -> frozenset[int]:
         """The pids now; the very same frozenset as last time when nothing came or went. `listing`: list
@@ -152,9 +154,10 @@ class PidLister:
             return self._pids
         listed = list_pids(self.proc_root)
         self._since, self.listed = 0, True
-        if listed is None:  # not listed: nothing to keep, ask again next time
-            self._mark = self._pids = None
-            return frozenset()
+        self.failed = listed is None
+        if listed is None:  # (EMFILE, ENOMEM...): the last listing stands, not "no process"; again next time
+            self._mark = None
+            return self._pids if self._pids is not None else frozenset()
         self._mark = mark
         if listed != self._pids:
             self._pids = listed
