@@ -801,6 +801,9 @@ def _say(message: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run `vnettop` with `argv` (default: the process's arguments); return the exit status."""
     global _process_ends_after
+    if sys.stderr is None:  # started with fd 2 closed (`2>&-`): what goes to stderr goes nowhere, not
+        # onto stdout (print(file=None) writes there); open for the process's life, as stderr would be
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
     try:
         words = sys.argv[1:] if argv is None else argv
         # A one-shot command named first: only its parser (the rest: the whole command line).

@@ -147,3 +147,13 @@ def test_a_process_fd_that_names_something_else_now_is_never_opened(kit: KernelK
     finally:
         os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))  # (let the writer go)
         thread.join(5)
+
+
+def test_a_namespace_that_fails_to_open_for_another_reason_than_being_gone_says_why() -> None:
+    """Only a path that is gone (ENOENT, ESRCH) means the namespace vanished; any other failure (EMFILE,
+    EIO, here ENOTDIR) is raised, so the pool shows the namespace as unreadable and why, rather than
+    dropping it without a word."""
+    ns = NsEntry(inode=4026532999, names=(), root=False, path="/etc/hostname/x", pids=())
+    with pytest.raises(OSError) as raised:
+        _open_ns_fd(ns, "/proc")
+    assert not isinstance(raised.value, FileNotFoundError)

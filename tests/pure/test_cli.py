@@ -569,3 +569,8 @@ def test_a_dump_started_with_stderr_closed_writes_its_output_and_exits_0() -> No
     bad = subprocess.run(["sh", "-c", 'exec "$0" -m vnettop dump --load /nonexistent.json 2>&-', sys.executable],
                          capture_output=True, text=True, cwd=root, timeout=60)
     assert bad.returncode == 1 and bad.stdout == ""
+    # Every command, not only dump: `fleet dump` asked stderr whether it is a terminal, and crashed.
+    fleet = subprocess.run(["sh", "-c", 'exec "$0" -m vnettop fleet dump --ssh /bin/false --timeout 10 vntnohost 2>&-',
+                            sys.executable], capture_output=True, text=True, cwd=root, timeout=60)
+    line = json.loads(fleet.stdout)
+    assert line["host"] == "vntnohost" and line["ok"] is False and fleet.stdout.count("\n") == 1

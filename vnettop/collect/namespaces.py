@@ -391,7 +391,8 @@ class Discoverer:
         unlisted = self._lister.failed != (_UNLISTED in self._pid_errors)  # (said, or no longer so)
         if self._lister.failed:
             self._pid_errors[_UNLISTED] = CollectError(
-                "proc", f"cannot list {self.proc_root}: the processes shown are those of its last listing")
+                "proc", f"cannot list {self.proc_root}: processes that started or ended since it last could "
+                "are not seen")
         else:
             self._pid_errors.pop(_UNLISTED, None)
         if self._settled and not everyone:  # (a new pid is read anyway: every pid is new at first sight)
@@ -416,6 +417,8 @@ class Discoverer:
             self._last = _patched(last, named, args[0], self._touched, *args[1:])
         else:
             self._last = _assemble(named, *args)
+        if self._lister.failed and self._last.pids_complete:  # (a namespace's processes may be missing)
+            self._last = replace(self._last, pids_complete=False)
         self._touched = set()
         return self._last
 

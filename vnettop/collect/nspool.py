@@ -209,12 +209,15 @@ def _open_ns_fd(entry: NsEntry, proc_root: str) -> int:
     A process's fd (`/proc/PID/fd/N`) may name something else by now: the process closed it and opened
     another file under the same number. Opening that could block for good (a FIFO without a writer),
     make a terminal ours, or start what some devices start when opened. So such a path is looked at
-    (stat) first and opened only if it is that very namespace file (nsfs, this inode); every open is
-    non-blocking and takes no controlling terminal, for what changes between the look and the open.
+    (stat) first and opened only if it is that very namespace file (nsfs, this inode: not its link's
+    text, which for an fd opened through a bind mount is the mount's path); every open is non-blocking
+    and takes no controlling terminal, for what changes between the look and the open.
 
-    Raises PermissionError if only permission kept us out, FileNotFoundError if the namespace is gone.
+    Raises PermissionError if only permission kept us out, FileNotFoundError if the namespace is gone,
+    and the error of the last path that failed otherwise (EMFILE, EIO...: it may be there, unreadable).
     """
     denied: OSError | None = None
+    other: OSError | None = None
     dev = _nsfs_dev()
     for path in candidate_paths(entry, proc_root):
         try:
@@ -224,7 +227,9 @@ def _open_ns_fd(entry: NsEntry, proc_root: str) -> int:
         except PermissionError as exc:
             denied = exc
             continue
-        except OSError:
+        except OSError as exc:
+            if exc.errno not in (errno.ENOENT, errno.ESRCH):
+                other = exc  # (ENOENT, ESRCH: that way in is gone)
             continue
         try:
             if _is_it(os.fstat(fd), entry.inode, dev):
@@ -234,6 +239,8 @@ def _open_ns_fd(entry: NsEntry, proc_root: str) -> int:
         os.close(fd)
     if denied is not None:
         raise denied
+    if other is not None:
+        raise other
     raise FileNotFoundError(errno.ENOENT, "namespace vanished")
 
 
