@@ -793,8 +793,6 @@ def _say(message: str) -> None:
     """One line on stderr; names in it may come from the system, so it is made one terminal-safe line."""
     from vnettop.textsafe import printable_line
 
-    if sys.stderr is None:  # (started with stderr closed: nowhere to say it; never onto stdout)
-        return
     print(f"vnettop: {printable_line(message)}", file=sys.stderr)
 
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import functools
 import itertools
 import os
 import resource
@@ -48,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 from vnettop.collect import counters
 from vnettop.collect.counters import StatsSocket
 from vnettop.collect.events import EVENT_GROUPS, EventHub
-from vnettop.collect.namespaces import candidate_paths
+from vnettop.collect.namespaces import candidate_paths, nsfs_device
 from vnettop.collect.types import Discovery, NsEntry
 from vnettop.linux import nsenter, sockfilter
 from vnettop.linux.netlink import NETLINK_ROUTE, SIOCGSKNS
@@ -244,23 +245,16 @@ def _open_ns_fd(entry: NsEntry, proc_root: str) -> int:
     raise FileNotFoundError(errno.ENOENT, "namespace vanished")
 
 
+@functools.cache
+def _nsfs_dev() -> int | None:
+    """nsfs's device number, read once: one file system holds every namespace of the kernel."""
+    return nsfs_device("/proc/self/ns/net")
+
+
 def _is_it(st: os.stat_result, inode: int, nsfs_dev: int | None) -> bool:
     """Whether `st` is the namespace file of `inode` (on nsfs, when its device number is known: an
     inode number alone can be another file system's)."""
     return st.st_ino == inode and (nsfs_dev is None or st.st_dev == nsfs_dev)
-
-
-_NSFS_DEV: list[int | None] = []
-
-
-def _nsfs_dev() -> int | None:
-    """The device number of nsfs, where every namespace file lives (read once; None if unreadable)."""
-    if not _NSFS_DEV:
-        try:
-            _NSFS_DEV.append(os.stat("/proc/self/ns/net").st_dev)
-        except OSError:
-            _NSFS_DEV.append(None)
-    return _NSFS_DEV[0]
 
 
 def open_event_socket() -> socket.socket:
