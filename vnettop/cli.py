@@ -430,6 +430,8 @@ def _emit(text: str, output: str | None, json_doc: bool = False) -> None:
     try:
         with open(output, "w", encoding="utf-8") as f:
             f.write(text)
+    except BrokenPipeError:  # `-o /dev/stdout | head`: a reader that had enough, as on standard output
+        raise
     except OSError as e:
         raise VnettopError(f"cannot write {output}: {e.strerror or e}") from None
 

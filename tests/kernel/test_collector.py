@@ -486,6 +486,47 @@ def test_a_missed_event_is_caught_while_counters_are_paced(kit: KernelKit, colle
     assert lo_packets(now, inode).rx_packets >= lo_packets(before, inode).rx_packets + 6
 
 
+def test_a_collect_of_the_changes_asks_only_the_namespaces_that_reported(kit: KernelKit,
+                                                                         collector: LiveCollector) -> None:
+    """`collect_changes()` (what an event starts in the TUI): a namespace whose event socket reported a
+    device is read (the device shown, its counters fresh), the namespace kept current is read, and one
+    that reported nothing is not asked at all: its counters are the very objects of its last read, named
+    behind since then, even though they moved meanwhile; no turn of the pacing is taken. A device whose
+    event was lost is not seen by it, and is by the next `collect()` (the check stays on the interval)."""
+    a, b, c = kit.netns("ca"), kit.netns("cb"), kit.netns("cc")
+    ia, ib, ic = kit.ns_inode(a), kit.ns_inode(b), kit.ns_inode(c)
+    for ns in (a, b, c):
+        kit.ip("link", "set", "lo", "up", netns=ns)
+    collector.collect()
+    collector.pace_counters({ic}, every=0)  # (every counter on a `collect`: only the changes differ)
+    before = collector.collect()
+    for ns in (a, b, c):
+        send_traffic(ns, "127.0.0.1")
+    ticks = collector._ticks
+    dev = kit.name("cbr")
+    kit.ip("link", "add", dev, "type", "bridge", netns=a)
+    poll_until(lambda: collector.wait_for_change(0.05))
+
+    snap = collector.collect_changes()
+    assert snap.find_links(dev, ia)
+    assert collector._ticks == ticks
+    for inode in (ia, ic):  # the one that reported, and the one kept current: read
+        assert inode not in snap.counters_behind
+        assert lo_packets(snap, inode).rx_packets >= lo_packets(before, inode).rx_packets + 3
+    assert snap.counters_behind.get(ib) == before.taken_at  # the quiet one: not asked
+    assert lo_packets(snap, ib) is lo_packets(before, ib)
+
+    lost = kit.name("clost")
+    kit.ip("link", "add", lost, "type", "bridge", netns=b)
+    poll_until(lambda: ib in collector._hub.take().dirty)  # (its event swallowed)
+    assert not collector.collect_changes().find_links(lost, ib)
+    full = collector.collect()
+    assert full.find_links(lost, ib)
+    assert ib not in full.counters_behind
+    assert lo_packets(full, ib).rx_packets >= lo_packets(before, ib).rx_packets + 3
+    assert collector._ticks == ticks + 1
+
+
 def nsid_tables(kit: KernelKit, names: list[str]) -> dict[str, object]:
     """Every nsid the given namespaces hold (`ip -n X netns list-id`), and root's nsid of each (`ip netns
     list` asks root with RTM_GETNSID, a query). Only our own namespaces: others' change meanwhile."""

@@ -269,6 +269,18 @@ def test_broken_pipe_exits_quietly() -> None:
     assert done.stderr == b""
 
 
+def test_broken_pipe_through_output_exits_quietly_too() -> None:
+    """`-o /dev/stdout` into `| head` (a pipe named as a file): the same quiet 141, not "cannot write"."""
+    r, w = os.pipe()
+    os.close(r)
+    try:
+        done = subprocess.run([sys.executable, "-m", "vnettop", "dump", "--demo", "-f", "text", "-o",
+                               "/dev/stdout"], stdout=w, stderr=subprocess.PIPE, cwd=REPO, timeout=60)
+    finally:
+        os.close(w)
+    assert (done.returncode, done.stderr) == (141, b"")
+
+
 class FakeAhead:
     """Stands for the child a one-shot command forks (`scan_ahead.ScanAhead`) in tests of the command
     line alone."""

@@ -80,6 +80,63 @@ async def test_a_storm_of_events_is_still_spaced_out() -> None:
             [round(b - a, 3) for a, b in itertools.pairwise(at)]
 
 
+class _Partial(_Timed):
+    """A collector that can collect the changes only (`LiveCollector.collect_changes`): notes which kind
+    each collection was, and when it started."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        super().__init__(snapshot)
+        self.kinds: list[str] = []
+
+    def collect(self) -> Snapshot:
+        self.kinds.append("full")
+        return super().collect()
+
+    def collect_changes(self) -> Snapshot:
+        self.kinds.append("changes")
+        return _Timed.collect(self)
+
+
+async def test_an_event_collects_the_changes_only_and_r_and_the_interval_collect_everything() -> None:
+    snap = compute_node()
+    collector = _Partial(snap)
+    app = build_app(collector, None, read_only=True, interval=60.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        assert collector.kinds == ["full"]
+        await wait_for(pilot, lambda: collector.waits > 0)
+        collector.change(with_links(snap, [*snap.links, NEW]))
+        tree = app.main_query(TopologyTree)
+        await wait_for(pilot, lambda: tree.has(Target.link(ROOT, 50)))
+        assert collector.kinds == ["full", "changes"]
+        await pilot.press("r")
+        await wait_for(pilot, lambda: len(collector.kinds) == 3)
+        assert collector.kinds[2] == "full"
+
+
+async def test_a_steady_stream_of_events_still_gets_a_collect_of_everything_each_interval() -> None:
+    # The check of every namespace (what catches a missed event) must not be put off by events that keep
+    # every wait short: once an interval has passed since the last collect of everything, the next
+    # collection an event starts is one.
+    snap = compute_node()
+    collector = _Partial(snap)
+    interval = 0.5
+    app = build_app(collector, None, read_only=True, interval=interval)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        for i in range(12):  # a change the moment each collection is shown: no wait ever lasts an interval
+            polls = app.polls
+            links = [*snap.links, replace(NEW, ifindex=60 + i, name=f"vntnew{i}")]
+            collector.change(with_links(snap, links))
+            await wait_for(pilot, lambda p=polls: app.polls > p)
+        kinds, at = collector.kinds, collector.started
+        assert "changes" in kinds[1:] and kinds[1:].count("full") >= 2, kinds
+        fulls = [t for k, t in zip(kinds, at, strict=True) if k == "full"] + [at[-1]]
+        # (the storm spacing of MIN_GAP, plus slack for timers on a busy machine)
+        assert all(b - a <= interval + MIN_GAP + 0.4 for a, b in itertools.pairwise(fulls)), \
+            list(zip(kinds, [round(t - at[0], 3) for t in at], strict=True))
+
+
 async def test_the_header_counts_follow_devices_and_counter_only_ticks_keep_them() -> None:
     snap = compute_node()
     app, collector = make_app(snap, interval=60.0)

@@ -10,6 +10,7 @@ when that message has been handled, so polls never overlap.
 from __future__ import annotations
 
 import asyncio
+import math
 import signal
 import sys
 import threading
@@ -146,6 +147,8 @@ class VnettopApp(RecordingActions, FleetActions, NavigationActions, WriteActions
         self._wake = threading.Event()
         #: When a kernel event may start a collection (ui/pacing.py); used by the poll worker only.
         self.pacer = EventPacer()
+        #: When the last collection that asked every namespace began (time.monotonic(); poll worker only).
+        self._full_at = -math.inf
         self._polling = False
         self._stale_views: set[str] = set()
         self._tree = TreeBuilder()
@@ -294,6 +297,7 @@ class VnettopApp(RecordingActions, FleetActions, NavigationActions, WriteActions
     def _poll(self, wait: bool) -> None:
         """Wait for a change (or the interval) in short slices, then collect once, off the event loop."""
         worker = get_current_worker()
+        by_event = False
         if wait:
             remaining = self.interval
             while remaining > 0 and not self._wake.is_set() and not worker.is_cancelled:
@@ -302,7 +306,7 @@ class VnettopApp(RecordingActions, FleetActions, NavigationActions, WriteActions
                     # A kernel event: let its burst settle a moment; in a storm of them (a host creating
                     # hundreds of namespaces) the pacer spaces the collections out, so the collector and
                     # the redraws are not kept busy back to back. `r` still cuts this short.
-                    self._wake.wait(self.pacer.delay(time.monotonic()))
+                    by_event = not self._wake.wait(self.pacer.delay(time.monotonic()))
                     self.pacer.spend(time.monotonic())
                     break
                 remaining -= step
@@ -310,7 +314,17 @@ class VnettopApp(RecordingActions, FleetActions, NavigationActions, WriteActions
         if worker.is_cancelled:
             return
         try:
-            snap = self.collector.collect()
+            # A collection an event started asks only the namespaces that reported something (see
+            # `LiveCollector.collect_changes`); one that asks every namespace (the check that catches a
+            # missed event, and the counters' turns) still comes once an interval, even in a steady
+            # stream of events. `r` and the interval's own collections ask everyone.
+            changes_only = getattr(self.collector, "collect_changes", None)
+            now = time.monotonic()
+            if by_event and changes_only is not None and now - self._full_at < self.interval:
+                snap = changes_only()
+            else:
+                self._full_at = now
+                snap = self.collector.collect()
             shown = self.snapshot
             if shown is None or len(snap.links) != len(shown.links) or len(snap.namespaces) != len(
                     shown.namespaces):
