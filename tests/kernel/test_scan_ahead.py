@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from tests.kernelkit import KernelKit, poll_until, run
 from tests.tunholder import start_holder
 from vnettop.collect import scan_ahead
 from vnettop.collect.collector import LiveCollector
+from vnettop.collect.processes import ProcScanner
 from vnettop.model import Snapshot
 
 pytestmark = pytest.mark.kernel
@@ -114,6 +116,32 @@ def test_a_child_that_gives_no_answer_costs_only_time(kit: KernelKit, monkeypatc
     check_found(snap, kit, made)
     assert not [e for e in snap.errors if e.scope == "proc"], snap.errors
 
+
+
+def test_a_child_still_at_work_at_the_deadline_leaves_the_processes_unknown(
+        kit: KernelKit, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The child's /proc reads do not end in time (as when a process's files block): its wait ends at the
+    deadline, and the scan is not tried again here (it would block as well, without a bound). The
+    devices are shown; the tap's holders and the processes are unknown, with the reason, never "none"."""
+    made = build(kit)
+    monkeypatch.setattr(scan_ahead, "CHILD_TIMEOUT", 1.0)
+    monkeypatch.setattr(scan_ahead, "_child", lambda *args: time.sleep(60))
+
+    def blocked(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the /proc scan was tried again in-process")
+
+    monkeypatch.setattr(ProcScanner, "scan", blocked)
+    t0 = time.monotonic()
+    snap, counts = one_shot(True)
+    assert time.monotonic() - t0 < 30
+    assert counts["scan_ahead"] == 0
+    root = snap.root
+    assert root is not None
+    (tap,) = snap.find_links(made["tap"], root.inode)
+    assert tap.tun is not None and tap.tun.holders is None  # unknown, not "no holder"
+    assert not root.pids_complete
+    (why,) = [e.message for e in snap.errors if e.scope == "proc"]  # (a scan tried again would add one)
+    assert "did not finish in 1 s" in why and "unknown" in why, why
 
 
 def test_the_child_is_not_among_the_processes_it_reports(kit: KernelKit) -> None:

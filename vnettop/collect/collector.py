@@ -200,6 +200,8 @@ class LiveCollector:
         self._ahead = ahead
         #: The child's scan read every process's fds (as a first in-process scan does): no rescan.
         self._ahead_read_all = False
+        #: The child's /proc scan did not end in time: no scan is tried in this process (it would block).
+        self._proc_stuck = False
         if sources is None:
             from vnettop.collect.sources.registry import make_sources
 
@@ -579,7 +581,7 @@ class LiveCollector:
         # namespaces resolved again (-1: all), and links elsewhere resolved again for referring into them
         counts["resolve_patched"], counts["resolve_redone"] = self._resolved.patched
         t = lap("resolve", t)
-        if tun_changed and not self._scanner_read_all():
+        if tun_changed and not self._scanner_read_all() and not self._proc_stuck:
             before = len(errors)
             scan = self._scan(disc, True, errors)
             errors[before:] = [e for e in errors[before:] if e not in errors[:before]]  # say them once
@@ -834,7 +836,18 @@ class LiveCollector:
         scan: ProcScan | None
         scan, dumps = ahead.result()
         scan_errors: list[CollectError] = []
-        if scan is None:
+        if scan is None and ahead.timed_out:
+            # The child's /proc reads did not end in time (a process whose files block, as one stuck in
+            # the kernel can make them): the same reads here would block too, this time without a bound.
+            # The processes and the tun/tap holders are unknown instead (an incomplete scan).
+            from vnettop.collect.scan_ahead import CHILD_TIMEOUT
+
+            scan_errors.append(CollectError("proc", f"the /proc scan did not finish in {CHILD_TIMEOUT:.0f} s "
+                                            "(files of a process did not answer): processes, tun/tap holders "
+                                            "and namespaces held only by an fd are unknown"))
+            scan = ProcScan((), {}, (), complete=False)
+            self._proc_stuck = True
+        elif scan is None:
             scan = self._scan(disc, False, scan_errors)
         else:
             self._ahead_read_all = True

@@ -100,6 +100,9 @@ class ScanAhead:
         #: CHILD_TIMEOUT from the start, for the discovery and the answers together.
         self._deadline = time.monotonic() + CHILD_TIMEOUT
         self._done = False  # answers taken or cancelled: the child killed if need be, reaped, fds closed
+        #: `result()` found the child still at work at the deadline: what it was doing (reading /proc, as
+        #: a scan here would) did not answer in CHILD_TIMEOUT, so the caller should not try it again.
+        self.timed_out = False
 
     @classmethod
     def start(cls, proc_root: str = "/proc", run_root: str = "/run", share: bool = True) -> ScanAhead | None:
@@ -183,8 +186,9 @@ class ScanAhead:
 
     def result(self) -> tuple[ProcScan | None, dict[int, NamespaceDump]]:
         """Stop the child's claims, wait for it, and take its answers: the scan (None: it gave none,
-        scan in-process) and the namespaces it read, by inode. Whatever ends the wait (the child, the
-        timeout, Ctrl+C), the child is killed if need be and reaped before this returns or raises."""
+        scan in-process, unless `timed_out`) and the namespaces it read, by inode. Whatever ends the
+        wait (the child, the timeout, Ctrl+C), the child is killed if need be and reaped before this
+        returns or raises."""
         if self._done:
             return None, {}
         _U32.pack_into(self._board, _PARENT_NEXT, _NONE_CLAIMED)
@@ -192,6 +196,7 @@ class ScanAhead:
         records: list[Any] = []
         try:
             ended = _ended(self._ready_fd, self._deadline - time.monotonic())
+            self.timed_out = not ended
             if ended:
                 records = _records(self._answers_fd)
         finally:
