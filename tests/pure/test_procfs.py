@@ -304,6 +304,15 @@ def test_unreadable_fds_give_one_summary_error(fake: FakeProc, monkeypatch: pyte
     scan = ProcScanner(str(fake.root)).scan(fake.discovery())
     perm = [e for e in scan.errors if "permission denied" in e.message]
     assert len(perm) == 1 and "2 processes" in perm[0].message
+    assert not scan.complete
+    # The advice fits who we are: root refused (a container or unit without CAP_SYS_PTRACE, a security
+    # module) gets no "run as root".
+    for euid, advice in ((0, "ptrace access to them was refused"), (1000, "run as root")):
+        monkeypatch.setattr(os, "geteuid", lambda e=euid: e)
+        scan = ProcScanner(str(fake.root)).scan(fake.discovery())
+        (said,) = [e.message for e in scan.errors if "permission denied" in e.message]
+        assert advice in said, said
+
 
 
 def test_processes_go_under_their_own_namespace(fake: FakeProc) -> None:

@@ -243,6 +243,37 @@ def test_a_hung_child_is_killed_and_reaped_without_a_pidfd(monkeypatch: pytest.M
     assert reaped(started._pid) and gone_or_zombie(started._pid)
 
 
+def test_at_the_deadline_what_the_child_wrote_whole_still_counts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A child that wrote its scan and a namespace, then hung (reading on): killed at the deadline, its
+    answers are taken, and it is no timeout of the /proc scan. One that wrote no scan is one."""
+    monkeypatch.setattr(scan_ahead, "CHILD_TIMEOUT", 0.5)
+
+    def wrote_then_hung(fd: int, board: object, ready: int) -> None:
+        scan_ahead._write(fd, DISCOVERY)
+        scan_ahead._write(fd, ANSWER)
+        scan_ahead._write(fd, {7: dump_of(7)})
+        time.sleep(30)
+
+    started = run_child(monkeypatch, wrote_then_hung)
+    assert started.result() == (ANSWER, {7: dump_of(7)})
+    assert not started.timed_out
+    assert reaped(started._pid)
+    hung = run_child(monkeypatch, lambda fd, board, ready: (scan_ahead._write(fd, DISCOVERY), time.sleep(30)))
+    assert hung.result() == (None, {})
+    assert hung.timed_out and reaped(hung._pid)
+
+
+def test_a_child_that_ended_before_a_late_wait_is_no_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The wait starts after the deadline (vnettop stopped with Ctrl+Z for longer, then resumed): a
+    child that ended meanwhile has its answers taken, not thrown away as timed out."""
+    started = run_child(monkeypatch, lambda fd, board, ready: (scan_ahead._write(fd, DISCOVERY),
+                                                        scan_ahead._write(fd, ANSWER)))
+    poll_until(lambda: gone_or_zombie(started._pid), timeout=10)
+    started._deadline = time.monotonic() - 1.0
+    assert started.result() == (ANSWER, {})
+    assert not started.timed_out
+
+
 def test_a_wait_cut_by_ctrl_c_still_kills_and_reaps_the_child(monkeypatch: pytest.MonkeyPatch) -> None:
     """KeyboardInterrupt while `result()` waits: it propagates, and the child does not outlive it."""
     real_ended = scan_ahead._ended

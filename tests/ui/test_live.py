@@ -114,6 +114,26 @@ async def test_an_event_collects_the_changes_only_and_r_and_the_interval_collect
         assert collector.kinds[2] == "full"
 
 
+async def test_the_interval_counts_from_the_last_collect_of_everything() -> None:
+    # A collection of the changes only does not put the next collection of everything off: that one comes
+    # an interval after the last one of everything began (its own wakeup, no event), not an interval after
+    # the changes.
+    snap = compute_node()
+    collector = _Partial(snap)
+    interval = 1.0
+    app = build_app(collector, None, read_only=True, interval=interval)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        await wait_for(pilot, lambda: collector.waits > 0)
+        await pilot.pause(0.5 * interval)  # (the event half-way through the interval)
+        collector.change(with_links(snap, [*snap.links, NEW]))
+        await wait_for(pilot, lambda: len(collector.kinds) >= 3, timeout=5.0)
+        assert collector.kinds[:3] == ["full", "changes", "full"]
+        at = collector.started
+        assert at[1] - at[0] < interval
+        assert at[2] - at[0] < interval + 0.3, [round(t - at[0], 3) for t in at]  # (not 1.5 intervals)
+
+
 async def test_a_steady_stream_of_events_still_gets_a_collect_of_everything_each_interval() -> None:
     # The check of every namespace (what catches a missed event) must not be put off by events that keep
     # every wait short: once an interval has passed since the last collect of everything, the next

@@ -209,9 +209,12 @@ class ProcScanner:
         errors.extend(listen_errors)
         denied = len(self._denied_pids)
         if denied:
+            # (root refused: a container or unit without CAP_SYS_PTRACE, or a security module; reading a
+            # process's fds needs ptrace read access to it, whoever we are: "run as root" is no help)
+            fix = "ptrace access to them was refused" if self._root else "run as root to see them"
             errors.append(CollectError(
                 "proc", f"cannot read the fds of {denied} processes (permission denied): tun/tap holders "
-                "and listening sockets of other users' processes are not shown; run as root to see them"))
+                f"and listening sockets of other users' processes are not shown; {fix}"))
         holders = {fd.pid for fd in tun_fds}
         processes = self._processes(discovery, holders, listening)
         vhost = {pid: self._known[pid].vhost_fds for pid in sorted(holders)
@@ -328,6 +331,8 @@ class ProcScanner:
                 # Denied: not root. Otherwise gone or a zombie: keep it known (with no fds) so it is
                 # not re-read as new every call; if it is gone, the next listing drops it.
                 known.denied = exc.errno in DENIED_ERRNOS
+                if known.denied:  # (as read: no fds to see, so the socket owners' search skips it)
+                    self._fd_cache[pid] = {}
                 known.tun_fds = known.vhost_fds = ()
                 self._set_ns_fds(pid, known, ())
                 self._remember(pid, known)

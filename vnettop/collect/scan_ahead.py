@@ -100,8 +100,8 @@ class ScanAhead:
         #: CHILD_TIMEOUT from the start, for the discovery and the answers together.
         self._deadline = time.monotonic() + CHILD_TIMEOUT
         self._done = False  # answers taken or cancelled: the child killed if need be, reaped, fds closed
-        #: `result()` found the child still at work at the deadline: what it was doing (reading /proc, as
-        #: a scan here would) did not answer in CHILD_TIMEOUT, so the caller should not try it again.
+        #: `result()` found the child still at work at the deadline, its scan not written: its reads of
+        #: /proc (what a scan here would do) did not end in CHILD_TIMEOUT; the caller should not try again.
         self.timed_out = False
 
     @classmethod
@@ -192,20 +192,24 @@ class ScanAhead:
         if self._done:
             return None, {}
         _U32.pack_into(self._board, _PARENT_NEXT, _NONE_CLAIMED)
-        ended = False
+        ended = stopped = killed = False
         records: list[Any] = []
         try:
-            ended = _ended(self._ready_fd, self._deadline - time.monotonic())
-            self.timed_out = not ended
-            if ended:
+            ended = stopped = _ended(self._ready_fd, self._deadline - time.monotonic())
+            if not ended:  # at the deadline: what it wrote whole before it was killed still counts
+                self._kill()  # (its scan comes before the namespaces it reads on)
+                killed = True
+                stopped = _ended(self._ready_fd, KILL_GRACE)
+            if stopped:
                 records = _records(self._answers_fd)
         finally:
-            self._finish(kill=not ended)
+            self._finish(kill=not stopped, grace=0.0 if killed else KILL_GRACE)
         from vnettop.collect.decode import NamespaceDump
         from vnettop.collect.types import ProcScan
 
         # (records: the discovery, then the namespaces read, a batch each, with the scan among them)
         scan = next((r for r in records[1:] if isinstance(r, ProcScan)), None)
+        self.timed_out = scan is None and not ended
         dumps: dict[int, NamespaceDump] = {}
         for record in records[1:]:
             if isinstance(record, dict) and all(isinstance(v, NamespaceDump) for v in record.values()):
@@ -216,9 +220,9 @@ class ScanAhead:
         """Stop and reap the child if its answers were not taken (the command failed before collecting)."""
         self._finish(kill=True)
 
-    def _finish(self, kill: bool) -> None:
+    def _finish(self, kill: bool, grace: float = KILL_GRACE) -> None:
         """Kill the child if `kill`, reap it and close every fd; once. A child that even SIGKILL does not
-        end within KILL_GRACE (stuck in the kernel) is left unreaped rather than waited for: this is a
+        end within `grace` (stuck in the kernel) is left unreaped rather than waited for: this is a
         one-shot command, and once it exits the child is init's to reap."""
         if self._done:
             return
@@ -226,7 +230,7 @@ class ScanAhead:
         try:
             if kill:
                 self._kill()
-                if not _ended(self._ready_fd, KILL_GRACE):
+                if not _ended(self._ready_fd, grace):
                     os.waitpid(self._pid, os.WNOHANG)
                     return
             os.waitpid(self._pid, 0)  # (it has ended: its end of the pipe closed as it exited)
@@ -261,10 +265,8 @@ def _ended(fd: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     poll = select.poll()
     poll.register(fd, select.POLLIN)
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return False
+    while True:  # (once at least, even past the deadline: a child that has ended by then has ended)
+        left = max(0.0, deadline - time.monotonic())
         try:
             if not poll.poll(math.ceil(left * 1000)):
                 return False

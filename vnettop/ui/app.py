@@ -149,6 +149,7 @@ class VnettopApp(RecordingActions, FleetActions, NavigationActions, WriteActions
         self.pacer = EventPacer()
         #: When the last collection that asked every namespace began (time.monotonic(); poll worker only).
         self._full_at = -math.inf
+        self._changes_only_last = False  # the last collection was `collect_changes` (poll worker only)
         self._polling = False
         self._stale_views: set[str] = set()
         self._tree = TreeBuilder()
@@ -299,7 +300,10 @@ class VnettopApp(RecordingActions, FleetActions, NavigationActions, WriteActions
         worker = get_current_worker()
         by_event = False
         if wait:
-            remaining = self.interval
+            # (after a collection of the changes only, the one that asks everyone is still due an
+            # interval after the last such one began, not an interval after this one)
+            remaining = (self.interval if not self._changes_only_last
+                         else max(0.0, self._full_at + self.interval - time.monotonic()))
             while remaining > 0 and not self._wake.is_set() and not worker.is_cancelled:
                 step = min(WAIT_SLICE, remaining)
                 if self.collector.wait_for_change(step):
@@ -322,9 +326,10 @@ class VnettopApp(RecordingActions, FleetActions, NavigationActions, WriteActions
             now = time.monotonic()
             if by_event and changes_only is not None and now - self._full_at < self.interval:
                 snap = changes_only()
+                self._changes_only_last = True
             else:
-                self._full_at = now
                 snap = self.collector.collect()
+                self._full_at, self._changes_only_last = now, False
             shown = self.snapshot
             if shown is None or len(snap.links) != len(shown.links) or len(snap.namespaces) != len(
                     shown.namespaces):
