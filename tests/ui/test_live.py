@@ -7,6 +7,7 @@ import itertools
 import time
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 from tests.fixtures_snapshots import QDHCP, ROOT, compute_node
 from tests.ui.fakes import FakeCollector, later, with_links
@@ -97,10 +98,15 @@ class _Partial(_Timed):
         return _Timed.collect(self)
 
 
-async def test_an_event_collects_the_changes_only_and_r_and_the_interval_collect_everything() -> None:
+def _partial_app(interval: float) -> tuple[Any, _Partial, Snapshot]:
+    """The app over a `_Partial` collector of the compute node, read-only, at `interval`."""
     snap = compute_node()
     collector = _Partial(snap)
-    app = build_app(collector, None, read_only=True, interval=60.0)
+    return build_app(collector, None, read_only=True, interval=interval), collector, snap
+
+
+async def test_an_event_collects_the_changes_only_and_r_and_the_interval_collect_everything() -> None:
+    app, collector, snap = _partial_app(60.0)
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot)
         assert collector.kinds == ["full"]
@@ -118,10 +124,8 @@ async def test_the_interval_counts_from_the_last_collect_of_everything() -> None
     # A collection of the changes only does not put the next collection of everything off: that one comes
     # an interval after the last one of everything began (its own wakeup, no event), not an interval after
     # the changes.
-    snap = compute_node()
-    collector = _Partial(snap)
     interval = 1.0
-    app = build_app(collector, None, read_only=True, interval=interval)
+    app, collector, snap = _partial_app(interval)
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot)
         await wait_for(pilot, lambda: collector.waits > 0)
@@ -138,10 +142,8 @@ async def test_a_steady_stream_of_events_still_gets_a_collect_of_everything_each
     # The check of every namespace (what catches a missed event) must not be put off by events that keep
     # every wait short: once an interval has passed since the last collect of everything, the next
     # collection an event starts is one.
-    snap = compute_node()
-    collector = _Partial(snap)
     interval = 0.5
-    app = build_app(collector, None, read_only=True, interval=interval)
+    app, collector, snap = _partial_app(interval)
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot)
         for i in range(12):  # a change the moment each collection is shown: no wait ever lasts an interval
