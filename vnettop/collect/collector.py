@@ -843,8 +843,8 @@ class LiveCollector:
             from vnettop.collect.scan_ahead import CHILD_TIMEOUT
 
             scan_errors.append(CollectError("proc", f"the /proc scan did not finish in {CHILD_TIMEOUT:.0f} s "
-                                            "(files of a process did not answer): processes, tun/tap holders "
-                                            "and namespaces held only by an fd are unknown"))
+                                            "(in a forked child; not tried again): processes, tun/tap "
+                                            "holders and namespaces held only by an fd are unknown"))
             scan = ProcScan((), {}, (), complete=False)
             self._proc_stuck = True
         elif scan is None:

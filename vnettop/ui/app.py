@@ -327,9 +327,9 @@ class VnettopApp(RecordingActions, FleetActions, NavigationActions, WriteActions
             if by_event and changes_only is not None and now - self._full_at < self.interval:
                 snap = changes_only()
                 self._changes_only_last = True
-            else:
-                snap = self.collector.collect()
+            else:  # (counted before it runs: one that fails is this interval's try, not retried at once)
                 self._full_at, self._changes_only_last = now, False
+                snap = self.collector.collect()
             shown = self.snapshot
             if shown is None or len(snap.links) != len(shown.links) or len(snap.namespaces) != len(
                     shown.namespaces):
