@@ -10,7 +10,9 @@ For each size (default 1, 50 and 200 namespaces, built by topology.py) and over 
   * the iproute2 way: `ip -j -d link show` for root plus `ip -n NS -j -d link show` for every namespace
     in `ip netns list`, as one shell loop; `lsof /dev/net/tun`; and both together as one script.
 Prints median (min-max) per row, PASS/MISS against the targets at 200 and 1000 namespaces (TARGETS),
-and the machine.
+and the machine. The "nothing changed" verdicts are taken on the samples in which no counter the collect
+read moved (with fewer than MIN_QUIET of them, on all), and say the median of all samples beside it: a
+fresh topology's own IPv6 traffic moves counters in tens to hundreds of namespaces now and then.
 
     python3 benchmarks/bench_collect.py [--sizes 1,50,200] [--runs 5] [--profile] [--cleanup]
                                         [--dump-from installed|checkout]
@@ -230,6 +232,16 @@ def one_run(topo: Topology, n: int, repeats: int, first: bool) -> dict[str, list
              if moved else ""), flush=True)
     row["paced"] = [float(x) for x in p["paced_ms"]]  # type: ignore[attr-defined]
     row["paced_cpu"] = [float(x) for x in p["paced_cpu_ms"]]  # type: ignore[attr-defined]
+    paced_moved = [int(x) for x in p.get("paced_moved") or []]  # type: ignore[attr-defined]
+    if paced_moved:
+        print("  paced collects, ms: " + " ".join(f"{x:.1f}" for x in row["paced"])
+              + f" (namespaces read and not idle in each: {' '.join(map(str, paced_moved))})", flush=True)
+    # "Nothing changed" as the targets mean it: the samples during which no counter the collect read moved
+    # (a fresh topology's own IPv6 traffic, router solicitations backing off 4, 8, 16, 32, 64 s... after
+    # its 4000 devices came up, moves counters in tens to hundreds of namespaces at once).
+    row["repeat_quiet"] = [x for x, m in zip(row["repeat"], moved, strict=False) if m == 0]
+    row["paced_quiet"] = [x for x, m in zip(row["paced"], paced_moved, strict=False) if m == 0]
+    row["repeat_cpu_quiet"] = [x for x, m in zip(row["repeat_cpu"], moved, strict=False) if m == 0]
     row["warm"] = [float(x) for x in p.get("warm_ms") or []]  # type: ignore[attr-defined]
     if first:
         print(f"  probe saw {p['namespaces']} namespaces, {p['links']} links, {p['errors']} soft "
@@ -267,14 +279,17 @@ def measure(n: int, runs: int, repeats: int, profile: bool, quiet: float,
     """`runs` runs at `n` namespaces. With `max_foreign` >= 0, a run during which more foreign
     namespaces than that existed (before or after it) is set aside and redone (up to 3x `runs` tries)."""
     rows: dict[str, list[float]] = {k: [] for k in (
-        "host_ns", "import", "first", "repeat", "repeat_cpu", "paced", "paced_cpu", "warm", "changed", "changed_cpu",
+        "host_ns", "import", "first", "repeat", "repeat_cpu", "repeat_quiet", "repeat_cpu_quiet", "paced", "paced_cpu", "paced_quiet",
+        "warm", "changed", "changed_cpu",
         "dump",
         "dump_rss", "iploop", "lsof", "ip+lsof")}
     with Topology(n) as topo:
         print(f"  built: {topo.summary()}", flush=True)
         print(f"  {host_load()}", flush=True)
-        # "Nothing changed" means a quiet host: fresh devices send IPv6 router solicitations (3, 4 s apart)
-        # and MLD reports for ~15 s after they come up, which moves counters in every namespace.
+        # "Nothing changed" means a quiet host: fresh devices send MLD reports for ~15 s after they come
+        # up, and IPv6 router solicitations 1, 5, 13, 29, 61, 125 s... after (the interval doubles from 4
+        # s; a kernel with router_solicitations = -1 never stops), which moves counters in many namespaces
+        # at once (the samples in which some moved are told apart: `quiet_median`).
         print(f"  settling {settle:.0f} s (fresh devices' IPv6 chatter)", flush=True)
         time.sleep(settle)
         kept = tries = discarded = 0
@@ -315,8 +330,10 @@ LABELS = [
     ("first", "vnettop: first collect (fresh process)", " ms"),
     ("repeat", "vnettop: repeat collect, nothing changed (same process)", " ms"),
     ("repeat_cpu", "  the same, processor time of the collecting thread", " ms"),
+    ("repeat_quiet", "  only the samples in which no counter moved", " ms"),
     ("paced", "  the same as the TUI collects (off-screen counters every 5th)", " ms"),
     ("paced_cpu", "    its processor time", " ms"),
+    ("paced_quiet", "    only the samples in which no counter read moved", " ms"),
     ("warm", "  every counter, back to back (caches warm; reference only)", " ms"),
     ("changed", "vnettop: collect after one device changed (MTU)", " ms"),
     ("changed_cpu", "  the same, processor time", " ms"),
@@ -341,35 +358,56 @@ def table(results: dict[int, dict[str, list[float]]], markdown: bool = False) ->
     return "\n".join(lines)
 
 
+#: The fewest samples without a moved counter a verdict is taken on; with fewer, it is taken on them all.
+MIN_QUIET = 5
+
+
+def quiet_median(rows: dict[str, list[float]], key: str) -> tuple[float, str]:
+    """The median a "nothing changed" verdict is taken on, and how to say it: over the samples in which no
+    counter the collect read moved (`<key>_quiet`), if there are MIN_QUIET of them, else over them all;
+    the median of all samples is said beside it either way."""
+    every, quiet = rows[key], rows.get(f"{key}_quiet") or []
+    whole = statistics.median(every)
+    if len(quiet) >= MIN_QUIET:
+        value = statistics.median(quiet)
+        return value, (f"{value:.1f} ms wall over the {len(quiet)} of {len(every)} samples in which no counter "
+                       f"moved ({whole:.1f} ms over all)")
+    return whole, (f"{whole:.1f} ms wall over all {len(every)} samples (only {len(quiet)} without a moved "
+                   f"counter)")
+
+
 def verdicts(rows: dict[str, list[float]], n: int) -> list[str]:
     target = TARGETS.get(n)
     if target is None:
         return [f"n/a   no targets at {n} namespaces (they are set at {', '.join(map(str, TARGETS))})"]
     if not all(rows[k] for k in ("repeat", "dump", "dump_rss", "ip+lsof")):
         return [f"n/a   not every measure has a successful run at {n} namespaces"]
-    rep, rep_cpu, dump, rss = (statistics.median(rows[k]) for k in ("repeat", "repeat_cpu", "dump", "dump_rss"))
+    rep_cpu, dump, rss = (statistics.median(rows[k]) for k in ("repeat_cpu", "dump", "dump_rss"))
     other = statistics.median(rows["ip+lsof"])
+    quiet_rep, said_rep = quiet_median(rows, "repeat")
     checks = [
-        (rep <= target["repeat"], f"repeat collect, nothing changed, every counter read (as `export` and "
-                                  f"`record` collect): {rep:.1f} ms wall (processor {rep_cpu:.1f} ms) <= "
-                                  f"{target['repeat']:.0f} ms"),
+        (quiet_rep <= target["repeat"], f"repeat collect, nothing changed, every counter read (as `export` and "
+                                        f"`record` collect): {said_rep} (processor {rep_cpu:.1f} ms, all "
+                                        f"samples) <= {target['repeat']:.0f} ms"),
         (dump / other <= target["dump_ratio"], f"whole `vnettop dump --format json` {dump:.0f} ms vs the "
                                                f"iproute2 loop + lsof {other:.0f} ms: {dump / other:.2f}x "
                                                f"<= {target['dump_ratio']}x"),
     ]
     if rows.get("paced"):
-        paced, paced_cpu = statistics.median(rows["paced"]), statistics.median(rows["paced_cpu"])
+        paced_cpu = statistics.median(rows["paced_cpu"])
+        paced, said_paced = quiet_median(rows, "paced")
         checks.append((paced <= target["repeat"], f"repeat collect, nothing changed, as the TUI collects "
                                                   f"(counters of what is not shown on one collect in 5): "
-                                                  f"{paced:.1f} ms wall (processor {paced_cpu:.1f} ms) <= "
+                                                  f"{said_paced} (processor {paced_cpu:.1f} ms, all samples) <= "
                                                   f"{target['repeat']:.0f} ms"))
     if "rss" in target:
         checks.append((rss <= target["rss"], f"vnettop dump peak RSS {rss:.1f} MB <= {target['rss']:.0f} MB"))
     if "changed_ratio" in target and rows["changed_cpu"] and rows["repeat_cpu"]:
         ch = statistics.median(rows["changed_cpu"])
-        checks.append((ch / rep_cpu <= target["changed_ratio"],
-                       f"one device changed: {ch:.1f} ms processor vs {rep_cpu:.1f} ms idle: "
-                       f"{ch / rep_cpu:.2f}x <= {target['changed_ratio']}x"))
+        idle_cpu, _said = quiet_median(rows, "repeat_cpu")  # (the idle refresh: no counter moved)
+        checks.append((ch / idle_cpu <= target["changed_ratio"],
+                       f"one device changed: {ch:.1f} ms processor vs {idle_cpu:.1f} ms idle: "
+                       f"{ch / idle_cpu:.2f}x <= {target['changed_ratio']}x"))
     return [f"{'PASS' if ok else 'MISS'}  {text}  (at {n} namespaces)" for ok, text in checks]
 
 

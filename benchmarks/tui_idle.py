@@ -205,6 +205,8 @@ async def measure(args: argparse.Namespace) -> None:
         print(f"first snapshot after {time.perf_counter() - t0:.2f} s; "
               f"{len(app.snapshot.namespaces) if app.snapshot else 0} namespaces, "
               f"{len(app.snapshot.links) if app.snapshot else 0} links", flush=True)
+        if args.keys:
+            await pilot.press(*args.keys.split(","))
         await pilot.pause(args.settle)
         applied: list[float] = []
         apply = app.apply_snapshot
@@ -263,6 +265,9 @@ def main() -> int:
     ap.add_argument("--changes", type=int, default=0,
                     help="then add and remove a bridge in a namespace of our own this many times: the latency")
     ap.add_argument("--top", type=int, default=35)
+    ap.add_argument("--keys", default="", metavar="K1,K2,...",
+                    help="press these keys (Textual's names) once the first snapshot is in, before the window: "
+                         "e.g. down,down,down,down,down,down to select a device (its details pane shows its rates)")
     args = ap.parse_args()
 
     def stop(signum: int, frame: object) -> None:
