@@ -379,6 +379,8 @@ class VnettopApp(RecordingActions, FleetActions, NavigationActions, WriteActions
         """Show a new snapshot, redrawing only what changed. `after_input`: a change of structure
         updates the view only once the keys already waiting have been answered (`_view_after_input`)."""
         changed = self.snapshot is None or not same_structure(self.snapshot, snap)
+        if not changed and self.snapshot is not None:
+            snap.reuse_index(self.snapshot)  # (laid out alike: its lookups are built once, not every tick)
         if self.timeline is not None:  # moments of a recording: no rate between two of them
             self.rates = RateTracker()
         self.rates.feed(snap)
