@@ -294,6 +294,15 @@ def idle_cpu(tui: Tui, seconds: float) -> tuple[float, float, str]:
     return (c1 - c0) / (t1 - t0) * 100, t1 - t0, note
 
 
+def selection(screen: list[str]) -> str:
+    """What the details pane's title names (the selection), from a screen's third line."""
+    for line in screen[2:3]:
+        titles = re.findall(r"╭─ ([^─]+?) ─", line)
+        if len(titles) > 1:
+            return repr(titles[-1])
+    return "(not known)"
+
+
 def pctl(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -429,21 +438,24 @@ def measure(args: argparse.Namespace) -> int:
             results, lost = key_tests(tui, ("idle", "churn"), args.keys, flip_ns, f"{topo.prefix}x")
             c2 = tui.cpu_seconds()
             changes, changes_lost = change_latency(tui, flip_ns, f"{topo.prefix}c", args.changes)
-            settled = None
-            if args.settled_after >= 0:
-                # (at least 10 s after the last change: its own bridge's chatter and the events' refreshes)
-                time.sleep(max(10.0, built_at + args.settled_after - time.monotonic()))
-                age = time.monotonic() - built_at
-                settled = idle_cpu(tui, args.cpu_seconds)
-                print(f"  CPU over {settled[1]:.0f} s idle, the topology {age:.0f} s old: {settled[0]:.2f} % of "
-                      f"one core; {settled[2]}", flush=True)
-            mem = tui.memory()
             if spy is not None:
                 spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
                 try:
                     spy.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     spy.kill()
+            settled = None
+            if args.settled_after >= 0:
+                # (at least 10 s after the last change: its own bridge's chatter and the events' refreshes)
+                time.sleep(max(10.0, built_at + args.settled_after - time.monotonic()))
+                age = time.monotonic() - built_at
+                # The selection as the key tests left it (a device, as a rule: its details pane shows
+                # its rates every second; the first window had the root namespace selected).
+                selected = selection(tui.screen())
+                settled = idle_cpu(tui, args.cpu_seconds)
+                print(f"  CPU over {settled[1]:.0f} s idle, the topology {age:.0f} s old, {selected} selected: "
+                      f"{settled[0]:.2f} % of one core; {settled[2]}", flush=True)
+            mem = tui.memory()
             alive = tui.alive()
             shot = tui.screen()
         finally:
@@ -476,8 +488,8 @@ def measure(args: argparse.Namespace) -> int:
     print(f"vnettop TUI at {args.namespaces} namespaces (tmux 120x40, --interval 1 --read-only)")
     print(f"  idle CPU right after the topology was built: {cpu:.2f} % of one core over {span:.0f} s ({cpu_note})")
     if settled is not None:
-        print(f"  idle CPU once the topology settled: {settled[0]:.2f} % of one core over {settled[1]:.0f} s "
-              f"({settled[2]})")
+        print(f"  idle CPU once the topology settled, the selection as the key tests left it: {settled[0]:.2f} % "
+              f"of one core over {settled[1]:.0f} s ({settled[2]})")
     if static_cpu is not None:
         print(f"  idle CPU of the same TUI over a saved snapshot (--load, no collection): "
               f"{static_cpu:.2f} % ({static_note})")

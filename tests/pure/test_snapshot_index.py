@@ -12,8 +12,11 @@ from vnettop.model import Owner, Snapshot, Stats
 
 
 def _counters_moved(snap: Snapshot, by: int) -> Snapshot:
-    """The same snapshot a tick later: every device's counters moved, every Link a new object."""
-    return replace(snap, links=tuple(replace(link, stats=Stats(rx_bytes=by, tx_bytes=by)) for link in snap.links))
+    """The same snapshot a tick later: every device's counters moved, every Link, Namespace and Owner a new
+    (equal but for the counters) object, as a collector's next snapshot has them."""
+    return replace(snap, links=tuple(replace(link, stats=Stats(rx_bytes=by, tx_bytes=by)) for link in snap.links),
+                   namespaces=tuple(replace(ns) for ns in snap.namespaces),
+                   owners=None if snap.owners is None else tuple(replace(o) for o in snap.owners))
 
 
 def test_lookups_answer_as_a_scan_would() -> None:
@@ -45,14 +48,15 @@ def test_a_later_snapshot_reuses_the_lookups_and_gets_its_own_objects() -> None:
     first.link(ROOT, 3)  # built here, once
     first.links_in(QDHCP)
     later = _counters_moved(first, 7)
-    later.reuse_index(first)
+    assert later.reuse_index(first)
     assert later._index is first._index
     for link in later.links:
         found = later.link(*link.key)
         assert found is link and found.stats.rx_bytes == 7
     assert later.links_in(QDHCP) == tuple(link for link in later.links if link.netns == QDHCP)
     assert all(link.stats.rx_bytes == 7 for link in later.links_in(QDHCP))
-    assert later.namespace(QDHCP) is later.namespaces[[ns.inode for ns in later.namespaces].index(QDHCP)]
+    own = later.namespaces[[ns.inode for ns in later.namespaces].index(QDHCP)]
+    assert later.namespace(QDHCP) is own and own is not first.namespace(QDHCP)
     # and the earlier one still answers with its own
     assert first.link(ROOT, 3) is next(link for link in first.links if link.key == (ROOT, 3))
 
@@ -60,37 +64,61 @@ def test_a_later_snapshot_reuses_the_lookups_and_gets_its_own_objects() -> None:
 def test_reuse_of_lookups_not_built_yet_builds_them_once_for_both() -> None:
     first = compute_node()
     later = _counters_moved(first, 3)
-    later.reuse_index(first)
+    assert later.reuse_index(first, alike=True)
     assert later.link(ROOT, 3) is next(link for link in later.links if link.key == (ROOT, 3))
     assert first.link(ROOT, 3) is next(link for link in first.links if link.key == (ROOT, 3))
 
 
-def test_owner_lookups_follow_the_sections() -> None:
-    base = compute_node()
-    owner = Owner(kind="vm", name="web-1", id="u1", runtime="libvirt", source="libvirt", exact=True,
+def _with_owner(snap: Snapshot, name: str) -> Snapshot:
+    owner = Owner(kind="vm", name=name, id="u1", runtime="libvirt", source="libvirt", exact=True,
                   links=((ROOT, 3),), namespaces=(QDHCP,))
-    first = replace(base, owners=(owner,))
-    assert first.owners_of_link((ROOT, 3)) == (owner,)
-    assert first.owners_of_namespace(QDHCP) == (owner,)
+    return replace(snap, owners=(owner,))
+
+
+def test_owner_lookups_follow_the_sections() -> None:
+    first = _with_owner(compute_node(), "web-1")
+    assert [o.name for o in first.owners_of_link((ROOT, 3))] == ["web-1"]
+    assert [o.name for o in first.owners_of_namespace(QDHCP)] == ["web-1"]
     later = _counters_moved(first, 1)
-    later.reuse_index(first)
-    assert later.owners_of_link((ROOT, 3)) == (owner,)
-    assert later.owners_of_link((ROOT, 4)) == ()
+    assert later.reuse_index(first)
+    assert later.owners_of_link((ROOT, 3)) == later.owners and later.owners_of_link((ROOT, 4)) == ()
+    # other sections: the positions are taken over, the sections' lookups are the new snapshot's own
+    renamed = _with_owner(_counters_moved(first, 2), "web-2")
+    assert renamed.reuse_index(first)
+    assert renamed._index is not first._index
+    assert [o.name for o in renamed.owners_of_link((ROOT, 3))] == ["web-2"]
+    assert renamed.link(ROOT, 3) is next(link for link in renamed.links if link.key == (ROOT, 3))
+    assert [o.name for o in first.owners_of_link((ROOT, 3))] == ["web-1"]
 
 
-@pytest.mark.parametrize("change", ["fewer links", "other owners", "other first key", "fewer namespaces"])
+@pytest.mark.parametrize("change", ["fewer links", "other first key", "fewer namespaces", "a key in the middle",
+                                    "a namespace in the middle"])
 def test_reuse_refuses_a_snapshot_laid_out_otherwise(change: str) -> None:
     first = compute_node()
     first.link(ROOT, 3)
+    links, namespaces = list(first.links), list(first.namespaces)
     if change == "fewer links":
-        other = replace(first, links=first.links[:-1])
-    elif change == "other owners":
-        other = replace(first, owners=(Owner(kind="vm", name="x", id="x", runtime="libvirt", source="x", exact=True),))
+        links.pop()
     elif change == "other first key":
-        other = replace(first, links=(replace(first.links[0], ifindex=first.links[0].ifindex + 1000),
-                                      *first.links[1:]))
+        links[0] = replace(links[0], ifindex=links[0].ifindex + 1000)
+    elif change == "fewer namespaces":
+        namespaces.pop()
+    elif change == "a key in the middle":
+        middle = len(links) // 2
+        links[middle] = replace(links[middle], ifindex=links[middle].ifindex + 1000)
     else:
-        other = replace(first, namespaces=first.namespaces[:-1])
-    with pytest.raises(ValueError, match="not laid out alike"):
-        other.reuse_index(first)
+        middle = len(namespaces) // 2
+        namespaces[middle] = replace(namespaces[middle], inode=namespaces[middle].inode + 1000)
+    other = replace(first, links=tuple(links), namespaces=tuple(namespaces))
+    assert not other.reuse_index(first)
     assert other._index is not first._index
+    for link in other.links:
+        assert other.link(*link.key) is link
+
+
+def test_warm_index_builds_every_lookup() -> None:
+    snap = _with_owner(compute_node(), "web-1")
+    snap.warm_index()
+    index = snap._index
+    assert index is not None
+    assert all(getattr(index, name) is not None for name in index.__slots__)

@@ -59,7 +59,7 @@ class _Repaints:
 
 async def test_a_rates_tick_repaints_only_the_lines_that_changed() -> None:
     first = compute_node()
-    app, _ = make_app(first)
+    app, _ = make_app(first, interval=60.0)
     async with app.run_test(size=(120, 40)) as pilot:
         await started(pilot)
         app.jump_to(VETH_B)
@@ -94,7 +94,7 @@ async def test_the_screen_shows_each_selection_whole() -> None:
     """Moving the selection from device to device (panes of as many lines repaint only the lines that
     differ, others whole) and ticking the counters: each time, every line on screen is the pane's."""
     snap = compute_node()
-    app, _ = make_app(snap)
+    app, _ = make_app(snap, interval=60.0)
     async with app.run_test(size=(120, 40)) as pilot:
         await started(pilot)
         pane = app.main_query(DetailsPane)
@@ -116,7 +116,7 @@ async def test_the_screen_shows_each_selection_whole() -> None:
 
 async def test_a_counters_tick_reuses_the_snapshot_lookups() -> None:
     first = compute_node()
-    app, _ = make_app(first)
+    app, _ = make_app(first, interval=60.0)
     async with app.run_test(size=(120, 40)) as pilot:
         await started(pilot)
         app.jump_to(VETH_B)
@@ -128,8 +128,12 @@ async def test_a_counters_tick_reuses_the_snapshot_lookups() -> None:
         app.apply_snapshot(nxt)
         assert nxt._index is shown._index
         assert nxt.link(QDHCP, 2).stats.rx_bytes == 5_000  # its own objects
-        # a change of structure builds its own
+        # a device renamed: laid out alike still (its lookups by position hold), its own objects
         renamed = later(nxt, links=tuple(replace(link, name="tap9") if link.key == (ROOT, 5) else link
                                          for link in nxt.links))
         app.apply_snapshot(renamed)
-        assert renamed._index is None or renamed._index is not shown._index
+        assert renamed._index is shown._index and renamed.link(ROOT, 5).name == "tap9"
+        # a device more: its own lookups
+        grown = later(renamed, seconds=2.0, links=(*renamed.links, replace(renamed.links[-1], ifindex=99)))
+        app.apply_snapshot(grown)
+        assert grown._index is not shown._index and grown.link(grown.links[-1].netns, 99) is grown.links[-1]

@@ -336,9 +336,10 @@ class VnettopApp(RecordingActions, FleetActions, NavigationActions, WriteActions
                 # Devices or namespaces came or went: the snapshot's lookup index (dictionaries over
                 # its 5,000 devices at 1,000 namespaces, ~5 ms) is built here rather than by the first
                 # lookup, which the UI thread makes while it shows the change (the events, the tree): a
-                # key then waits that much less. Not on other refreshes (the collector hands over new
-                # tuples every time): on a tick that only counted, the UI may need no lookup at all.
-                snap.links_in(0)
+                # key then waits that much less. Not on other refreshes: a snapshot laid out as the one
+                # shown takes over its lookups (`apply_snapshot`), and on a tick that only counted the
+                # UI may need no lookup at all.
+                snap.warm_index()
         except Exception as exc:  # a collector should not raise; never let it kill the UI
             self.post_message(CollectFailed(f"{type(exc).__name__}: {exc}"))
             return
@@ -379,8 +380,10 @@ class VnettopApp(RecordingActions, FleetActions, NavigationActions, WriteActions
         """Show a new snapshot, redrawing only what changed. `after_input`: a change of structure
         updates the view only once the keys already waiting have been answered (`_view_after_input`)."""
         changed = self.snapshot is None or not same_structure(self.snapshot, snap)
-        if not changed and self.snapshot is not None:
-            snap.reuse_index(self.snapshot)  # (laid out alike: its lookups are built once, not every tick)
+        if self.snapshot is not None:
+            # Laid out alike (only counters or processes changed): the lookups are built once for a run
+            # of such snapshots, not on every tick (`same_structure` compared every device already).
+            snap.reuse_index(self.snapshot, alike=not changed)
         if self.timeline is not None:  # moments of a recording: no rate between two of them
             self.rates = RateTracker()
         self.rates.feed(snap)
