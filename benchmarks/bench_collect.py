@@ -2,7 +2,8 @@
 
 For each size (default 1, 50 and 200 namespaces, built by topology.py) and over several runs:
   * vnettop's first collect, in a fresh process (LiveCollector, via collect_probe.py), and its import;
-  * its repeat collect in the same process, nothing changing on purpose;
+  * its repeat collect in the same process, nothing changing on purpose (after a second collect that
+    settles what the first one left, reported apart);
   * the whole `vnettop dump --format json` process (wall time, output to /dev/null) and its peak RSS
     (ru_maxrss from os.wait4), run as a user has it: installed by the README's command (a venv and
     `pip install .` of this checkout, made once per run of this benchmark; `--dump-from checkout` runs
@@ -227,6 +228,9 @@ def one_run(topo: Topology, n: int, repeats: int, first: bool) -> dict[str, list
     row["first"] = [float(p["first_ms"])]  # type: ignore[arg-type]
     row["repeat"] = [float(x) for x in p["repeat_ms"]]  # type: ignore[attr-defined]
     moved = [int(x) for x in p.get("repeat_moved") or []]  # type: ignore[attr-defined]
+    row["second"] = [float(p.get("second_ms", float("nan")))]  # type: ignore[arg-type]
+    print(f"  the collect after the first (settling what it left; not a repeat): {row['second'][0]:.1f} ms",
+          flush=True)
     print("  repeat collects, ms: " + " ".join(f"{x:.1f}" for x in row["repeat"])
           + (f" (namespaces not idle in each: counters moved, or read again in part or whole: {' '.join(map(str, moved))})"
              if moved else ""), flush=True)
@@ -280,7 +284,7 @@ def measure(n: int, runs: int, repeats: int, profile: bool, quiet: float,
     """`runs` runs at `n` namespaces. With `max_foreign` >= 0, a run during which more foreign
     namespaces than that existed (before or after it) is set aside and redone (up to 3x `runs` tries)."""
     rows: dict[str, list[float]] = {k: [] for k in (
-        "host_ns", "import", "first", "repeat", "repeat_cpu", "repeat_quiet", "repeat_cpu_quiet", "paced", "paced_cpu", "paced_quiet",
+        "host_ns", "import", "first", "second", "repeat", "repeat_cpu", "repeat_quiet", "repeat_cpu_quiet", "paced", "paced_cpu", "paced_quiet",
         "warm", "changed", "changed_cpu", "changed_cpu_quiet",
         "dump",
         "dump_rss", "iploop", "lsof", "ip+lsof")}
@@ -329,6 +333,7 @@ LABELS = [
     ("host_ns", "namespaces on the host (seen by vnettop)", ""),
     ("import", "vnettop: import collector (fresh process)", " ms"),
     ("first", "vnettop: first collect (fresh process)", " ms"),
+    ("second", "vnettop: the collect after the first (settles what it left, once)", " ms"),
     ("repeat", "vnettop: repeat collect, nothing changed (same process)", " ms"),
     ("repeat_cpu", "  the same, processor time of the collecting thread", " ms"),
     ("repeat_quiet", "  only the samples in which no counter moved", " ms"),
