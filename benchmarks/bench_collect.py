@@ -229,8 +229,10 @@ def one_run(topo: Topology, n: int, repeats: int, first: bool) -> dict[str, list
     row["repeat"] = [float(x) for x in p["repeat_ms"]]  # type: ignore[attr-defined]
     moved = [int(x) for x in p.get("repeat_moved") or []]  # type: ignore[attr-defined]
     row["second"] = [float(p.get("second_ms", float("nan")))]  # type: ignore[arg-type]
-    print(f"  the collect after the first (settling what it left; not a repeat): {row['second'][0]:.1f} ms",
-          flush=True)
+    second = p.get("second_counts") or {}  # type: ignore[attr-defined]
+    print(f"  the collect after the first (settling what it left; not a repeat): {row['second'][0]:.1f} ms; "
+          f"processes' namespaces read {second.get('proc_reads', '?')} (in the repeats: "
+          f"{' '.join(map(str, p.get('repeat_proc_reads') or []))})", flush=True)  # type: ignore[attr-defined]
     print("  repeat collects, ms: " + " ".join(f"{x:.1f}" for x in row["repeat"])
           + (f" (namespaces not idle in each: counters moved, or read again in part or whole: {' '.join(map(str, moved))})"
              if moved else ""), flush=True)

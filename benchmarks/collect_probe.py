@@ -61,6 +61,12 @@ def _not_idle(counts: dict[str, int]) -> int:
             + counts.get("fdb_only", 0))
 
 
+def _proc_reads(collector: Any) -> int:
+    """How many processes' namespace links the last collect's discovery read (-1: not known here)."""
+    discoverer = getattr(collector, "_discoverer", None)
+    return int(getattr(discoverer, "last_reads", -1))
+
+
 def _moved(counts: dict[str, int]) -> int:
     """The namespaces whose counters, as read by a collect, had moved (the host's own traffic). Not the
     namespaces it chose to read again: a sample that did is the collector's cost, and stays in."""
@@ -89,14 +95,17 @@ def main() -> int:
         first_ms = (time.perf_counter() - t0) * 1000
         first_stages = dict(collector.last_timings)
         first_counts = dict(collector.last_counts)
-        # The collect after the first settles what the first one left (measured at 200 namespaces: it
-        # lists /proc again, now that the collector's own threads run, reads every process's namespace
-        # again, ~360 links instead of ~55, and compares every device's counters by value once): ~2.5 ms
-        # more, paid once by a TUI, `record` or `export --every`. Timed and reported apart, not a repeat.
+        # The collect after the first settles what the first one left (measured at 200 namespaces on this
+        # project's machine: it lists /proc again, now that the collector's own threads run, read ~360
+        # processes' namespace links instead of ~55, and compares every device's counters by value once):
+        # ~2.5 ms more, paid once by a TUI or `record`. Timed and reported apart, with its counts (the
+        # processes it looked at: `proc_reads`), not a repeat.
         time.sleep(args.gap)
         t0 = time.perf_counter()
         collector.collect()
         second_ms = (time.perf_counter() - t0) * 1000
+        second_counts = dict(collector.last_counts)
+        second_counts["proc_reads"] = _proc_reads(collector)
         repeats: list[float] = []
         stages: list[dict[str, float]] = []
         counts: list[dict[str, int]] = []
@@ -106,7 +115,7 @@ def main() -> int:
             _profiled(args.profile == "repeat" and i == args.repeats - 1, "repeat", collector)
             repeats.append((time.perf_counter() - t0) * 1000)
             stages.append(dict(collector.last_timings))
-            counts.append(dict(collector.last_counts))
+            counts.append(dict(collector.last_counts) | {"proc_reads": _proc_reads(collector)})
         # The same again as the TUI collects: counters of what it does not show on a slower cadence
         # (`LiveCollector.pace_counters`, nothing selected: a namespace row), after one collect in that mode.
         paced: list[float] = []
@@ -166,6 +175,8 @@ def main() -> int:
         "first_stages": first_stages,
         "first_counts": first_counts,
         "second_ms": second_ms,
+        "second_counts": second_counts,
+        "repeat_proc_reads": [c.get("proc_reads", -1) for c in counts],
         "repeat_ms": repeats,
         "repeat_median_ms": statistics.median(repeats) if repeats else None,
         "repeat_cpu_ms": [st.get("cpu", float("nan")) for st in stages],

@@ -510,8 +510,9 @@ class Snapshot:
         namespaces by inode and its devices by key in the same order (e.g. the next tick of a live view
         where only counters and processes changed). The lookups hold positions, so they give this
         snapshot's own devices and namespaces, and are built at most once for a run of such snapshots;
-        those of the sections (owners, OVS) are taken over only if the sections are equal (they then
-        give the earlier snapshot's equal objects), else built anew. True if it took them over.
+        those of the sections (owners, OVS) are taken over only if the sections are the very same objects
+        (a collector hands them back so while its sources read nothing new), else built anew: a lookup
+        always answers with this snapshot's own objects. True if it took the lookups over.
 
         `alike`: the caller has compared every device and namespace already (the UI's `same_structure`);
         only the sizes and the first and last keys are checked again. Otherwise the whole order is
@@ -523,13 +524,15 @@ class Snapshot:
                 or (links and (before[0].key != links[0].key or before[-1].key != links[-1].key))):
             return False
         if not alike and not (
-                all(a is b or a.inode == b.inode
-                    for a, b in zip(earlier.namespaces, self.namespaces, strict=True))
-                and all(a is b or (a.netns == b.netns and a.ifindex == b.ifindex)
-                        for a, b in zip(before, links, strict=True))):
+                (earlier.namespaces is self.namespaces
+                 or all(a is b or a.inode == b.inode
+                        for a, b in zip(earlier.namespaces, self.namespaces, strict=True)))
+                and (before is links
+                     or all(a is b or (a.netns == b.netns and a.ifindex == b.ifindex)
+                            for a, b in zip(before, links, strict=True)))):
             return False
         index = earlier._idx()
-        if earlier.sections() != self.sections():
+        if earlier.owners is not self.owners or earlier.ovs is not self.ovs:
             index = index.positions_only()
         object.__setattr__(self, "_index", index)
         return True
@@ -605,7 +608,7 @@ class _Index:
     whose only change is counters (and processes), and building the lookups of 5000 devices again for
     the one shown in the details pane cost 2-3 ms of each such tick at 1000 namespaces (a third of the
     UI's work). The sections' lookups hold the sections' own objects: a snapshot takes them over only
-    when its sections are equal.
+    when its sections are the very same objects.
     """
 
     __slots__ = ("_links", "_links_in", "_namespaces", "_ovs_by_link", "_ovs_datapath", "_owners_by_link",

@@ -67,6 +67,7 @@ def test_reuse_of_lookups_not_built_yet_builds_them_once_for_both() -> None:
     assert later.reuse_index(first, alike=True)
     assert later.link(ROOT, 3) is next(link for link in later.links if link.key == (ROOT, 3))
     assert first.link(ROOT, 3) is next(link for link in first.links if link.key == (ROOT, 3))
+    assert later._index is first._index and first._index is not None and first._index._links is not None
 
 
 def _with_owner(snap: Snapshot, name: str) -> Snapshot:
@@ -75,17 +76,27 @@ def _with_owner(snap: Snapshot, name: str) -> Snapshot:
     return replace(snap, owners=(owner,))
 
 
-def test_owner_lookups_follow_the_sections() -> None:
+def test_owner_lookups_are_always_the_asking_snapshots_own() -> None:
     first = _with_owner(compute_node(), "web-1")
     assert [o.name for o in first.owners_of_link((ROOT, 3))] == ["web-1"]
     assert [o.name for o in first.owners_of_namespace(QDHCP)] == ["web-1"]
-    later = _counters_moved(first, 1)
-    assert later.reuse_index(first)
-    assert later.owners_of_link((ROOT, 3)) == later.owners and later.owners_of_link((ROOT, 4)) == ()
-    # other sections: the positions are taken over, the sections' lookups are the new snapshot's own
-    renamed = _with_owner(_counters_moved(first, 2), "web-2")
+    first.link(ROOT, 3)
+    # the very same sections: everything taken over
+    same = replace(_counters_moved(first, 1), owners=first.owners)
+    assert same.reuse_index(first)
+    assert same._index is first._index
+    assert same.owners is not None and same.owners_of_link((ROOT, 3))[0] is same.owners[0]
+    # equal sections, other objects: the positions are taken over, the sections' lookups are its own
+    equal = _counters_moved(first, 2)
+    assert equal.owners == first.owners and equal.owners is not first.owners
+    assert equal.reuse_index(first)
+    assert equal._index is not first._index and equal._index is not None and first._index is not None
+    assert equal._index._links is first._index._links  # (built by `first`, taken over)
+    assert equal.owners is not None and equal.owners_of_link((ROOT, 3))[0] is equal.owners[0]
+    assert equal.owners_of_namespace(QDHCP)[0] is equal.owners[0]
+    # other sections
+    renamed = _with_owner(_counters_moved(first, 3), "web-2")
     assert renamed.reuse_index(first)
-    assert renamed._index is not first._index
     assert [o.name for o in renamed.owners_of_link((ROOT, 3))] == ["web-2"]
     assert renamed.link(ROOT, 3) is next(link for link in renamed.links if link.key == (ROOT, 3))
     assert [o.name for o in first.owners_of_link((ROOT, 3))] == ["web-1"]

@@ -137,3 +137,26 @@ async def test_a_counters_tick_reuses_the_snapshot_lookups() -> None:
         grown = later(renamed, seconds=2.0, links=(*renamed.links, replace(renamed.links[-1], ifindex=99)))
         app.apply_snapshot(grown)
         assert grown._index is not shown._index and grown.link(grown.links[-1].netns, 99) is grown.links[-1]
+
+
+async def test_a_device_replaced_in_the_middle_gets_lookups_of_its_own() -> None:
+    """As many devices, the same first and last: only the whole comparison tells this layout apart."""
+    first = compute_node()
+    app, _ = make_app(first, interval=60.0)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot)
+        app.jump_to(VETH_B)
+        pane = app.main_query(DetailsPane)
+        await wait_for(pilot, lambda: pane.target == VETH_B and pane.renders > 0)
+        shown = app.snapshot
+        assert shown is not None and shown._index is not None
+        links = list(shown.links)
+        middle = len(links) // 2
+        assert 0 < middle < len(links) - 1
+        links[middle] = replace(links[middle], ifindex=links[middle].ifindex + 500, name="vnt-new")
+        swapped = later(shown, links=tuple(links))
+        app.apply_snapshot(swapped)
+        assert swapped._index is not shown._index
+        new = links[middle]
+        assert swapped.link(new.netns, new.ifindex) is new
+        assert all(swapped.link(*link.key) is link for link in swapped.links)
