@@ -8,11 +8,13 @@ from dataclasses import replace
 from typing import Any
 
 from textual.geometry import Region
+from textual.pilot import Pilot
 
 from tests.fixtures_snapshots import QDHCP, ROOT, compute_node
 from tests.ui.fakes import later, with_links
 from tests.ui.helpers import make_app, started, wait_for
 from vnettop.model import Snapshot, Stats
+from vnettop.ui.app import VnettopApp
 from vnettop.ui.targets import Target
 from vnettop.ui.widgets.details import DetailsPane
 
@@ -28,6 +30,15 @@ def _ticked(snap: Snapshot, rx: int) -> Snapshot:
 
 def _lines(pane: DetailsPane) -> list[str]:
     return ["".join(seg.text for seg in strip).rstrip() for strip in pane._strips]
+
+
+async def _showing_veth_b(app: VnettopApp, pilot: Pilot[Any]) -> DetailsPane:
+    """The app started, veth-b selected and its details drawn: the pane."""
+    await started(pilot)
+    app.jump_to(VETH_B)
+    pane = app.main_query(DetailsPane)
+    await wait_for(pilot, lambda: pane.target == VETH_B and pane.renders > 0)
+    return pane
 
 
 class _Repaints:
@@ -61,10 +72,7 @@ async def test_a_rates_tick_repaints_only_the_lines_that_changed() -> None:
     first = compute_node()
     app, _ = make_app(first, interval=60.0)
     async with app.run_test(size=(120, 40)) as pilot:
-        await started(pilot)
-        app.jump_to(VETH_B)
-        pane = app.main_query(DetailsPane)
-        await wait_for(pilot, lambda: pane.target == VETH_B and pane.renders > 0)
+        pane = await _showing_veth_b(app, pilot)
         app.apply_snapshot(_ticked(app.snapshot, 1_000))  # (a first rate: the pane's rate lines appear)
         await pilot.pause()
         before = _lines(pane)
@@ -118,10 +126,7 @@ async def test_a_counters_tick_reuses_the_snapshot_lookups() -> None:
     first = compute_node()
     app, _ = make_app(first, interval=60.0)
     async with app.run_test(size=(120, 40)) as pilot:
-        await started(pilot)
-        app.jump_to(VETH_B)
-        pane = app.main_query(DetailsPane)
-        await wait_for(pilot, lambda: pane.target == VETH_B and pane.renders > 0)
+        await _showing_veth_b(app, pilot)
         shown = app.snapshot
         assert shown is not None and shown._index is not None  # the details looked things up
         nxt = _ticked(shown, 5_000)
@@ -144,10 +149,7 @@ async def test_a_device_replaced_in_the_middle_gets_lookups_of_its_own() -> None
     first = compute_node()
     app, _ = make_app(first, interval=60.0)
     async with app.run_test(size=(120, 40)) as pilot:
-        await started(pilot)
-        app.jump_to(VETH_B)
-        pane = app.main_query(DetailsPane)
-        await wait_for(pilot, lambda: pane.target == VETH_B and pane.renders > 0)
+        await _showing_veth_b(app, pilot)
         shown = app.snapshot
         assert shown is not None and shown._index is not None
         links = list(shown.links)
