@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 import pytest
 
-from vnettop.collect.refs import ResolveCache, TopCounts, resolve_links, with_stats
+from vnettop.collect.refs import ResolveCache, TopCounts, _with_fields, resolve_links, with_stats
 from vnettop.collect.types import LinkDraft
 from vnettop.model import BridgeInfo, Link, LinkRef, Stats
 
@@ -374,6 +374,24 @@ def test_with_stats_copies_every_field_but_the_counters() -> None:
     assert copy == dataclasses.replace(link, stats=stats)
     with pytest.raises(dataclasses.FrozenInstanceError):
         copy.name = "y"  # type: ignore[misc]
+
+
+def test_with_fields_is_replace_for_every_field() -> None:
+    """The resolve's copy with its references set (slot by slot, no __init__): for each field changed
+    alone and for the resolve's usual set, the very objects of `replace`, a frozen Link like any."""
+    values = {f.name: object() for f in dataclasses.fields(Link)}
+    link = Link(**values)  # type: ignore[arg-type]
+    for f in dataclasses.fields(Link):
+        new = object()
+        copy = _with_fields(link, {f.name: new})
+        assert type(copy) is Link and copy is not link
+        for g in dataclasses.fields(Link):
+            assert getattr(copy, g.name) is (new if g is f else values[g.name]), (f.name, g.name)
+    refs = {"master": LinkRef(NA, 4, "br"), "peer": LinkRef(NB, 3, "y")}
+    copy = _with_fields(link, refs)
+    assert copy == dataclasses.replace(link, **refs) and hash(copy) == hash(dataclasses.replace(link, **refs))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        copy.peer = None  # type: ignore[misc]
 
 
 def test_counters_only_ticks_reuse_the_resolve_and_equal_a_full_one() -> None:
