@@ -18,7 +18,7 @@ JSON writer's order) goes through it, so a new section is one field plus one nam
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timezone
 from typing import Any, TypeVar
@@ -710,8 +710,33 @@ def _spans(links: tuple[Link, ...]) -> dict[int, slice | tuple[int, ...]]:
 _T = TypeVar("_T")
 
 
-def pickled_by_constructor(cls: type[_T]) -> type[_T]:
-    """Make `cls`, a frozen slotted dataclass, pickle as a call of its constructor with its fields.
+def slot_maker(cls: type[_T]) -> Callable[..., _T]:
+    """A function that makes a `cls` (a frozen slotted dataclass) from all its fields' values, in field
+    order, passed positionally: what `cls(*values)` makes, the slots set through their descriptors.
+
+    Why: a frozen dataclass's __init__ sets each field through `object.__setattr__`; a Link (18 fields)
+    took 2.15 us that way and 0.80 us this way (measured on a 2-core Xeon VM), and a first collect at
+    1000 namespaces makes ~10000 of them (each device parsed, then given its addresses). Only for
+    classes whose __init__ does nothing more: every field taken by it, no __post_init__ (checked here).
+    """
+    names = tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
+    if (not all(f.init for f in fields(cls)) or hasattr(cls, "__post_init__")  # type: ignore[arg-type]
+            or tuple(getattr(cls, "__slots__", ())) != names):
+        raise TypeError(f"{cls.__name__} is made by more than its fields")
+    env: dict[str, Any] = {"__name__": __name__, "_new": object.__new__, "_cls": cls}
+    lines = [f"def make_{cls.__name__}({', '.join(names)}):", "    new = _new(_cls)"]
+    for i, name in enumerate(names):
+        env[f"_set{i}"] = getattr(cls, name).__set__
+        lines.append(f"    _set{i}(new, {name})")
+    lines.append("    return new")
+    exec("\n".join(lines), env)  # our own text, made of the class's field names
+    maker: Callable[..., _T] = env[f"make_{cls.__name__}"]
+    return maker
+
+
+def pickled_by_constructor(cls: type[_T], maker: Callable[..., _T] | None = None) -> type[_T]:
+    """Make `cls`, a frozen slotted dataclass, pickle as a call of its constructor with its fields (or
+    of `maker`, a `slot_maker` of it that pickle finds by name in this module).
 
     Why: pickle otherwise restores such a class through dataclasses' `__setstate__`, a Python loop over
     `fields()` for every object: loading 5026 devices' drafts took 81 ms that way and 27 ms this way.
@@ -721,14 +746,21 @@ def pickled_by_constructor(cls: type[_T]) -> type[_T]:
     names = tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
     if not all(f.init for f in fields(cls)):  # type: ignore[arg-type]
         raise TypeError(f"{cls.__name__} has a field its constructor does not take")
+    make: Callable[..., _T] = cls if maker is None else maker
 
-    def __reduce__(self: _T) -> tuple[type[_T], tuple[Any, ...]]:
-        return cls, tuple([getattr(self, name) for name in names])
+    def __reduce__(self: _T) -> tuple[Callable[..., _T], tuple[Any, ...]]:
+        return make, tuple([getattr(self, name) for name in names])
 
     cls.__reduce__ = __reduce__  # type: ignore[assignment,method-assign]
     return cls
 
 
-for _cls in (LinkRef, Listening, Process, NsFd, Namespace, Stats, FdbEntry, BridgeInfo, BridgePort, TunHolder,
-             TunInfo, Link, CollectError):
+#: `Link(*values)` and `Stats(*values)`, 2.7x cheaper (`slot_maker`): the collector makes thousands.
+make_Link = slot_maker(Link)
+make_Stats = slot_maker(Stats)
+
+for _cls in (LinkRef, Listening, Process, NsFd, Namespace, FdbEntry, BridgeInfo, BridgePort, TunHolder,
+             TunInfo, CollectError):
     pickled_by_constructor(_cls)
+pickled_by_constructor(Link, make_Link)
+pickled_by_constructor(Stats, make_Stats)

@@ -35,7 +35,7 @@ from vnettop.linux.netlink import (
     check_end,
     messages,
 )
-from vnettop.model import Stats
+from vnettop.model import Stats, make_Stats
 
 RTM_NEWSTATS, RTM_GETSTATS = 92, 94
 IFLA_STATS_LINK_64 = 1
@@ -90,7 +90,7 @@ def parse_stats(data: bytes | bytearray | memoryview, seq: int | None, out: dict
                 out[ifindex] = last[1]
             else:
                 rxp, txp, rxb, txb, rxe, txe, rxd, txd = raw
-                out[ifindex] = stats = Stats(rxb, txb, rxp, txp, rxe, txe, rxd, txd)
+                out[ifindex] = stats = make_Stats(rxb, txb, rxp, txp, rxe, txe, rxd, txd)
                 if seen is not None:
                     seen[ifindex] = (raw, stats)
         elif check_end(data, off, length, mtype, "stats dump failed"):
@@ -186,7 +186,7 @@ class Layout:
             if raw_now != raw_before:
                 raw = unpack(raw_now)
                 rxp, txp, rxb, txb, rxe, txe, rxd, txd = raw
-                out[ifindex] = stats = Stats(rxb, txb, rxp, txp, rxe, txe, rxd, txd)
+                out[ifindex] = stats = make_Stats(rxb, txb, rxp, txp, rxe, txe, rxd, txd)
                 seen[ifindex] = (raw, stats)
         self.counters = now
         return out

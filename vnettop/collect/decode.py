@@ -35,6 +35,7 @@ from vnettop.model import (
     Link,
     Stats,
     TunInfo,
+    make_Link,
     pickled_by_constructor,
 )
 
@@ -251,21 +252,23 @@ def draft_from(netns: int, index: int, ifi_type: int, flags: int, top: Getter, r
     info: tuple[tuple[str, str], ...] = ()
     if raw_kind in _INFO_KINDS or slave_kind == "bond":  # no other kind has facts in `_info`
         info = tuple(sorted(_info(raw_kind, data, slave_kind, slave_data).items()))
-    link = Link(
-        netns=netns,
-        ifindex=index,
-        name=names.from_wire(get("IFLA_IFNAME")) or f"if{index}",
-        kind=kind,
-        mac=mac,
-        mtu=int(get("IFLA_MTU") or 0),
-        admin_up=bool(flags & IFF_UP),
-        oper_state=str(oper).lower() if oper is not None else "unknown",
-        stats=_stats(get("IFLA_STATS64")),
-        bridge=bridge,
-        bridge_port=port,
-        tun=_tun_info(kind, data) if raw_kind == "tun" else None,
-        carrier=None if carrier is None else bool(carrier),
-        info=info,
+    link = make_Link(  # (in `_LINK_ORDER`, checked against Link's fields below)
+        netns,
+        index,
+        names.from_wire(get("IFLA_IFNAME")) or f"if{index}",  # name
+        kind,
+        mac,
+        int(get("IFLA_MTU") or 0),  # mtu
+        bool(flags & IFF_UP),  # admin_up
+        str(oper).lower() if oper is not None else "unknown",  # oper_state
+        None, None, None,  # master, lower, peer: resolved across namespaces later (`refs`)
+        (),  # addresses: joined from their own dump (`join_dump`)
+        _stats(get("IFLA_STATS64")),
+        bridge,
+        port,  # bridge_port
+        _tun_info(kind, data) if raw_kind == "tun" else None,  # tun
+        None if carrier is None else bool(carrier),  # carrier
+        info,
     )
     return LinkDraft(link, _index_or_none(get("IFLA_MASTER")), link_index,
                      None if nsid is None else int(nsid))
@@ -457,6 +460,11 @@ def dump_namespace_pyroute2(ipr: Any, netns: int) -> NamespaceDump:
     return join_dump(drafts, addrs, fdb, errors)
 
 
+#: Link's fields in the order `draft_from` passes their values (`make_Link` takes them positionally).
+_LINK_ORDER = ("netns", "ifindex", "name", "kind", "mac", "mtu", "admin_up", "oper_state", "master", "lower",
+               "peer", "addresses", "stats", "bridge", "bridge_port", "tun", "carrier", "info")
+if tuple(f.name for f in fields(Link)) != _LINK_ORDER:  # (a field added or moved: say so, never misplace)
+    raise TypeError("decode.draft_from passes Link's fields in an order Link no longer has")
 _LINK_FIELDS = attrgetter(*(f.name for f in fields(Link)))
 _ADDRESSES_AT = [f.name for f in fields(Link)].index("addresses")
 _BRIDGE_AT = [f.name for f in fields(Link)].index("bridge")
@@ -466,9 +474,9 @@ def join_dump(drafts: list[LinkDraft], addrs: dict[int, tuple[str, ...]],
               fdb: dict[int, tuple[FdbEntry, ...]], errors: list[CollectError]) -> NamespaceDump:
     """Put addresses and FDB entries on their devices; drafts sorted by ifindex.
 
-    The records are remade from their fields' values rather than with `dataclasses.replace`, which
-    walks the fields' metadata on every call: two calls per device with an address were ~35 ms of a
-    first dump at 1000 namespaces.
+    The records are remade from their fields' values (`make_Link`) rather than with
+    `dataclasses.replace`, which walks the fields' metadata on every call: two calls per device with an
+    address were ~35 ms of a first dump at 1000 namespaces.
     """
     out = []
     for draft in drafts:
@@ -483,7 +491,7 @@ def join_dump(drafts: list[LinkDraft], addrs: dict[int, tuple[str, ...]],
                 values[_ADDRESSES_AT] = addresses
             if bridge is not None and entries is not None:
                 values[_BRIDGE_AT] = replace(bridge, fdb=entries)
-            draft = LinkDraft(Link(*values), draft.master_ifindex, draft.link_ifindex, draft.link_nsid)
+            draft = LinkDraft(make_Link(*values), draft.master_ifindex, draft.link_ifindex, draft.link_nsid)
         out.append(draft)
     out.sort(key=_draft_ifindex)
     return NamespaceDump(tuple(out), tuple(errors))

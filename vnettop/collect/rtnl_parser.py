@@ -44,7 +44,7 @@ from vnettop.collect.decode import (
 from vnettop.collect.types import LinkDraft
 from vnettop.linux.attr_shapes import AttributeShapes
 from vnettop.linux.netlink import attributes
-from vnettop.model import FdbEntry, Stats
+from vnettop.model import FdbEntry, Stats, make_Stats
 
 RTM_NEWLINK, RTM_GETLINK, RTM_NEWADDR, RTM_GETADDR, RTM_NEWNEIGH, RTM_GETNEIGH = 16, 18, 20, 22, 28, 30
 AF_BRIDGE = 7
@@ -119,7 +119,7 @@ def _stats64(buf: memoryview, pos: int, size: int) -> Stats:
     if size < STATS64_MIN:
         raise Fallback("short IFLA_STATS64")
     rxp, txp, rxb, txb, rxe, txe, rxd, txd = _COUNTERS.unpack_from(buf, pos)
-    return Stats(rxb, txb, rxp, txp, rxe, txe, rxd, txd)
+    return make_Stats(rxb, txb, rxp, txp, rxe, txe, rxd, txd)
 
 
 def _bridge_id(buf: memoryview, pos: int, size: int) -> dict[str, Any]:
