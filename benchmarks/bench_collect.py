@@ -4,7 +4,8 @@ For each size (default 1, 50 and 200 namespaces, built by topology.py) and over 
   * vnettop's first collect, in a fresh process (LiveCollector, via collect_probe.py), and its import;
   * its repeat collect in the same process, nothing changing on purpose (after a second collect that
     settles what the first one left, reported apart);
-  * the whole `vnettop dump --format json` process (wall time, output to /dev/null) and its peak RSS
+  * the whole `vnettop dump --format json` process (wall time, output to /dev/null) and its peak RSS,
+    alternated `--dumps` times a run with the iproute2 loop + lsof below
     (ru_maxrss from os.wait4), run as a user has it: installed by the README's command (a venv and
     `pip install .` of this checkout, made once per run of this benchmark; `--dump-from checkout` runs
     `python3 -m vnettop` from the checkout instead, with this interpreter's own site-packages);
@@ -216,7 +217,7 @@ def foreign_namespaces(own_prefix: str) -> int:
     return sum(1 for name in names if not name.startswith(own_prefix))
 
 
-def one_run(topo: Topology, n: int, repeats: int, first: bool) -> dict[str, list[float]] | None:
+def one_run(topo: Topology, n: int, repeats: int, first: bool, dumps: int = 3) -> dict[str, list[float]] | None:
     """Every measure once (the probe's repeat collects count `repeats` times); None if the dump failed."""
     row: dict[str, list[float]] = {}
     p = probe(topo.prefix, repeats, change=f"{topo.namespaces[len(topo.namespaces) // 2]}:{topo.ns_end}")
@@ -266,23 +267,26 @@ def one_run(topo: Topology, n: int, repeats: int, first: bool) -> dict[str, list
         if p.get("changed_stages"):
             print(f"  collect after one device changed, stages ms (median run): {_stages(p['changed_stages'])};"
                   f" counts {p['changed_counts']}")
-    wall, rss, rc, err = timed([*DUMP_ARGV, "dump", "--format", "json"], DUMP_ENV, DUMP_CWD)
-    if rc != 0:  # reported, not fatal: one failed run must not lose the others' figures
-        print(f"  !! vnettop dump exited {rc}: {err.strip()[-1500:]}", flush=True)
-        failures.append(f"{n} netns: vnettop dump exited {rc}: {err.strip().splitlines()[-1:]}")
-        return None
-    row["dump"] = [wall]
-    row["dump_rss"] = [rss]
+    # The dump and what a user runs instead, alternated `dumps` times: each one sample of a noisy wall time
+    # (a 3 s shell loop, a 0.4 s process), taken turn about so that a slow moment of the host falls on both.
+    for _ in range(dumps):
+        wall, rss, rc, err = timed([*DUMP_ARGV, "dump", "--format", "json"], DUMP_ENV, DUMP_CWD)
+        if rc != 0:  # reported, not fatal: one failed run must not lose the others' figures
+            print(f"  !! vnettop dump exited {rc}: {err.strip()[-1500:]}", flush=True)
+            failures.append(f"{n} netns: vnettop dump exited {rc}: {err.strip().splitlines()[-1:]}")
+            return None
+        row.setdefault("dump", []).append(wall)
+        row.setdefault("dump_rss", []).append(rss)
+        row.setdefault("ip+lsof", []).append(timed(["sh", "-c", f"{IP_LOOP}; {LSOF}"])[0])
     row["iploop"] = [timed(["sh", "-c", IP_LOOP])[0]]
     row["lsof"] = [timed(["sh", "-c", LSOF])[0]]
-    row["ip+lsof"] = [timed(["sh", "-c", f"{IP_LOOP}; {LSOF}"])[0]]
     if first:
         print(f"  dump phases: {dump_phases()}", flush=True)
     return row
 
 
 def measure(n: int, runs: int, repeats: int, profile: bool, quiet: float,
-            max_foreign: int, settle: float = 20.0) -> dict[str, list[float]]:
+            max_foreign: int, settle: float = 20.0, dumps: int = 3) -> dict[str, list[float]]:
     """`runs` runs at `n` namespaces. With `max_foreign` >= 0, a run during which more foreign
     namespaces than that existed (before or after it) is set aside and redone (up to 3x `runs` tries)."""
     rows: dict[str, list[float]] = {k: [] for k in (
@@ -305,7 +309,7 @@ def measure(n: int, runs: int, repeats: int, profile: bool, quiet: float,
             if quiet > 0:
                 print(f"  run {tries}: {wait_quiet(quiet)}", flush=True)
             before = foreign_namespaces(topo.prefix)
-            row = one_run(topo, n, repeats, first=tries == 1)
+            row = one_run(topo, n, repeats, first=tries == 1, dumps=dumps)
             after = foreign_namespaces(topo.prefix)
             if row is None:
                 continue
@@ -440,6 +444,9 @@ def main() -> int:
     ap.add_argument("--max-foreign", type=int, default=-1, metavar="N",
                     help="set aside (and redo) runs during which more than N namespaces not ours existed")
     ap.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
+    ap.add_argument("--dumps", type=int, default=3, metavar="K",
+                    help="per run, time `vnettop dump` and the iproute2 loop + lsof K times each, alternated "
+                         "(default 3); the ratio's verdict is over the medians of all of them")
     ap.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
                     help="before each run, wait up to this long for a quiet host (few foreign namespaces, "
                          "idle CPUs): this machine is shared with other people's kernel tests")
@@ -470,7 +477,7 @@ def main() -> int:
         for n in sizes:
             print(f"== {n} namespaces, {args.runs} runs", flush=True)
             results[n] = measure(n, args.runs, args.repeats, args.profile, args.wait_quiet, args.max_foreign,
-                                 args.settle)
+                                 args.settle, max(1, args.dumps))
     except (KeyboardInterrupt, Interrupted):
         print("interrupted; everything built was removed", file=sys.stderr)
         return 130
