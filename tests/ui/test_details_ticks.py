@@ -7,8 +7,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from rich.console import Group
 from textual.geometry import Region
 from textual.pilot import Pilot
+from textual.strip import Strip
 
 from tests.fixtures_snapshots import QDHCP, ROOT, compute_node
 from tests.ui.fakes import later, with_links
@@ -88,6 +90,43 @@ async def test_a_rates_tick_repaints_only_the_lines_that_changed() -> None:
         await pilot.pause()
         shown = [pane.render_line(y).text.rstrip() for y in range(pane.size.height)]
         assert any("123" in line for line in shown), shown
+
+
+async def test_a_rates_tick_lays_out_the_counters_alone() -> None:
+    """The device's facts, owner and commands drew what they drew a second ago: only the counters' grid
+    is laid out again, and the lines kept are what laying out the whole pane gives."""
+    first = compute_node()
+    app, _ = make_app(first, interval=60.0)
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = await _showing_veth_b(app, pilot)
+        app.apply_snapshot(_ticked(app.snapshot, 1_000))
+        await pilot.pause()
+        console = app.console
+        laid_out: list[object] = []  # what the pane asked to lay out (not the cells Rich lays out inside)
+        render_lines = console.render_lines
+        depth = [0]
+
+        def counting(renderable: Any, *args: Any, **kwargs: Any) -> Any:
+            if not depth[0]:
+                laid_out.append(renderable)
+            depth[0] += 1
+            try:
+                return render_lines(renderable, *args, **kwargs)
+            finally:
+                depth[0] -= 1
+
+        console.render_lines = counting  # type: ignore[method-assign]
+        try:
+            app.apply_snapshot(_ticked(app.snapshot, 123_456_789))
+        finally:
+            del console.render_lines
+        assert isinstance(pane.content, Group)
+        parts = pane.content.renderables
+        assert len(laid_out) == 1 and len(parts) > 3, (laid_out, parts)
+        assert any(laid_out[0] is part for part in parts)
+        whole = console.render_lines(pane.content, console.options.update_width(pane._width), pad=False)
+        assert [Strip(line).text for line in whole] == [strip.text for strip in pane._strips]
+        assert any("123" in strip.text for strip in pane._strips)
 
 
 def _on_screen(pane: DetailsPane) -> list[str]:

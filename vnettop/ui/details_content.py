@@ -56,6 +56,11 @@ class CommandBlock:
     def __init__(self, commands: list[str]) -> None:
         self.commands = commands
 
+    @property
+    def drawing_commands(self) -> tuple[str, ...]:
+        """What it draws (`drawn_alike.drawing_key`): the same commands draw the same lines."""
+        return tuple(self.commands)
+
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         for command in self.commands:
             for line in wrap_command(command, options.max_width):

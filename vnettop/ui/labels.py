@@ -13,6 +13,7 @@ from vnettop import owners
 from vnettop.model import Link, LinkRef, Namespace, Process, Snapshot, TunHolder
 from vnettop.textsafe import printable_line
 from vnettop.topology import fds_text, vm_name
+from vnettop.ui.drawn_alike import FactGrid
 
 #: How an owner's name stands out in a line (bold yellow reads on 16-colour terminals too).
 OWNER_STYLE = "bold yellow"
@@ -202,11 +203,13 @@ def kind_counts(snap: Snapshot) -> dict[str, int]:
 
 
 def fact_grid() -> Table:
-    """The details pane's two-column grid of facts: labels in bold cyan, values as given."""
-    grid = Table.grid(padding=(0, 1))
+    """The details pane's two-column grid of facts: labels in bold cyan, values as given. It keeps the key
+    of what it draws (`drawn_alike.FactGrid`): the pane lays it out again only when that changed."""
+    grid = FactGrid.grid(padding=(0, 1))
+    assert isinstance(grid, FactGrid)
     grid.add_column(style="bold cyan", no_wrap=True)
     grid.add_column()
-    return grid
+    return grid.made()
 
 
 def fact_row(grid: Table, label: str, value: str | Text) -> None:

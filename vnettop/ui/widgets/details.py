@@ -2,7 +2,8 @@
 
 The content (a Rich renderable from `details_content`) is rendered to lines once, when the selection or
 the snapshot changes or the pane's width does, and kept; scrolling and repaints only copy kept lines, and
-a new rendering of as many lines repaints only the lines that differ.
+a new rendering of as many lines repaints only the lines that differ. A rendering lays out again only the
+parts that draw something else than last time (`drawn_alike`): on a counters tick, the counters.
 A `Static` in a scrolling container (the first version) rendered the whole renderable again to measure
 its height, again to draw it, and asked for a layout of the whole screen whenever its height changed:
 on a bridge with a long forwarding database that was 30-60 ms of every cursor move and view switch.
@@ -11,7 +12,9 @@ Here an update costs one render of the content, and never a layout pass outside 
 
 from __future__ import annotations
 
-from rich.console import RenderableType
+from collections.abc import Hashable
+
+from rich.console import Group, RenderableType
 from rich.text import Text
 from textual import events
 from textual.geometry import Size
@@ -20,6 +23,7 @@ from textual.strip import Strip
 
 from vnettop.model import Snapshot
 from vnettop.ui.details_content import details_title, render_details
+from vnettop.ui.drawn_alike import drawing_key
 from vnettop.ui.rates import RateTracker
 from vnettop.ui.targets import Target
 from vnettop.ui.widgets.lines import set_virtual_size
@@ -36,6 +40,8 @@ class DetailsPane(ScrollView, can_focus=True):
         self._title: Text | None = None
         self._strips: list[Strip] = []
         self._width = -1  # the width `_strips` were rendered at (-1: not yet)
+        #: The last drawing's parts that had a key, by (key, width): their lines (`_drawn`).
+        self._parts: dict[tuple[Hashable, int], list[Strip]] = {}
         #: Whole lists (every device, process, FDB entry) for the current selection; `f` turns it on,
         #: selecting something else turns it off again (long lists are slow to draw on every move).
         self.full = False
@@ -94,9 +100,7 @@ class DetailsPane(ScrollView, can_focus=True):
         if width <= 0:
             self._width = -1
             return
-        console = self.app.console
-        lines = console.render_lines(self.content, console.options.update_width(width), pad=False)
-        strips = [Strip(line) for line in lines]
+        strips = self._drawn(width)
         before, self._strips = self._strips, strips
         if width == self._width and len(strips) == len(before):
             # The same selection a tick later, as a rule: only its counters' lines changed. Repainting
@@ -109,6 +113,26 @@ class DetailsPane(ScrollView, can_focus=True):
         self._width = width
         set_virtual_size(self, Size(width, len(strips)))
         self.refresh()
+
+    def _drawn(self, width: int) -> list[Strip]:
+        """The content's lines at `width`: each part of a Group laid out on its own, and a part that draws
+        what the same part drew last time at this width (`drawn_alike.drawing_key`) not laid out again
+        (a rates tick lays out the counters' grid, not the device's facts, owner and commands)."""
+        console = self.app.console
+        options = console.options.update_width(width)
+        content = self.content
+        parts = content.renderables if isinstance(content, Group) else [content]
+        kept, self._parts = self._parts, {}
+        strips: list[Strip] = []
+        for part in parts:
+            key = drawing_key(part)
+            drawn = kept.get((key, width)) if key is not None else None
+            if drawn is None:
+                drawn = [Strip(line) for line in console.render_lines(part, options, pad=False)]
+            if key is not None:
+                self._parts[(key, width)] = drawn
+            strips += drawn
+        return strips
 
     def on_resize(self, event: events.Resize) -> None:
         if self._text_width() != self._width:

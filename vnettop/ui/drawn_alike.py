@@ -1,0 +1,72 @@
+"""Which parts of the details pane will draw the very same lines as last time: a key per part (pure).
+
+Why: the pane of a selected device is drawn again on every refresh, for its counters, but its counters
+are one part of ~six (the device's facts, its owner, its bridge or tun, the commands to inspect it);
+laying out every grid again with Rich cost ~3 ms of each tick's ~7 on the UI thread at 200 namespaces.
+A part whose key equals the last drawing's key at the same width is not laid out again: its lines are
+reused (`widgets.details.DetailsPane`).
+
+The key of a part is what it draws, never a guess: a Text's characters, spans and settings; a fact grid
+(`FactGrid`, whose columns are fixed when it is made) the keys of every cell given to it, in order; the
+commands of a command block. A part of any other kind, or holding a cell without a key, has none and is
+drawn every time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+
+
+class FactGrid(Table):
+    """The details pane's two-column grid of facts (`labels.fact_grid` makes it), which remembers the key
+    of every cell added, or that one had none. Its columns and settings are those `fact_grid` gives it:
+    a column added later makes it keyless."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.cell_keys: list[Hashable] | None = []
+        self._made = False  # (until `fact_grid` has added its columns)
+        super().__init__(*args, **kwargs)
+
+    def made(self) -> FactGrid:
+        self._made = True
+        return self
+
+    def add_column(self, *args: Any, **kwargs: Any) -> None:
+        if self._made:
+            self.cell_keys = None
+        super().add_column(*args, **kwargs)
+
+    def add_row(self, *renderables: Any, **kwargs: Any) -> None:
+        if self.cell_keys is not None:
+            keys = tuple(drawing_key(r) for r in renderables)
+            if kwargs or any(k is None for k in keys):
+                self.cell_keys = None
+            else:
+                self.cell_keys.append(keys)
+        super().add_row(*renderables, **kwargs)
+
+
+def drawing_key(part: object) -> Hashable | None:
+    """A value two parts share only if they draw the same lines at any width; None if not known."""
+    if isinstance(part, str):
+        return ("str", part)
+    if type(part) is Text:
+        try:
+            hash(part.style)
+            spans = tuple(part.spans)
+            hash(spans)
+        except TypeError:  # (a style that is not hashable: drawn every time)
+            return None
+        return ("text", part.plain, spans, part.style, part.justify, part.overflow, part.no_wrap, part.end,
+                part.tab_size)
+    if type(part) is FactGrid:
+        keys = part.cell_keys
+        return None if keys is None else ("grid", tuple(keys))
+    commands = getattr(part, "drawing_commands", None)
+    if isinstance(commands, tuple):
+        return ("commands", commands)
+    return None
