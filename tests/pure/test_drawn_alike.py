@@ -108,6 +108,12 @@ def test_what_a_grid_draws_is_in_its_key() -> None:
     styled = Text("up")
     styled.stylize("bold", 0, 1)
     assert drawing_key(grid(("state", styled))) != drawing_key(grid(("state", Text("up"))))
+    # a cell changed after it was added: the key is what is drawn now
+    cell = Text("up")
+    g = grid(("state", cell))
+    was = drawing_key(g)
+    cell.append(", no carrier")
+    assert drawing_key(g) != was and drawing_key(g) == drawing_key(grid(("state", Text("up, no carrier"))))
     # a cell of a kind without a key, or a column added afterwards: the grid has none (drawn every time)
     g = grid(("state", "up"))
     g.add_row(Text("x"), Group(Text("y")))

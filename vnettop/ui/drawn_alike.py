@@ -7,9 +7,9 @@ A part whose key equals the last drawing's key at the same width is not laid out
 reused (`widgets.details.DetailsPane`).
 
 The key of a part is what it draws, never a guess: a Text's characters, spans and settings; a fact grid
-(`FactGrid`, whose columns are fixed when it is made) the keys of every cell given to it, in order; the
-commands of a command block. A part of any other kind, or holding a cell without a key, has none and is
-drawn every time.
+(`FactGrid`, whose columns are fixed when it is made) the keys of its cells as they are when it is drawn,
+in order; the commands of a command block. A part of any other kind, or holding a cell without a key,
+has none and is drawn every time.
 """
 
 from __future__ import annotations
@@ -22,12 +22,13 @@ from rich.text import Text
 
 
 class FactGrid(Table):
-    """The details pane's two-column grid of facts (`labels.fact_grid` makes it), which remembers the key
-    of every cell added, or that one had none. Its columns and settings are those `fact_grid` gives it:
-    a column added later makes it keyless."""
+    """The details pane's two-column grid of facts (`labels.fact_grid` makes it), which keeps the cells
+    given to it for `drawing_key` (their keys are taken when it is drawn, so a cell changed after it was
+    added counts). Its columns and settings are those `fact_grid` gives it: a column added later, or a
+    row added with settings of its own, makes it keyless."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.cell_keys: list[Hashable] | None = []
+        self.cell_rows: list[tuple[Any, ...]] | None = []
         self._made = False  # (until `fact_grid` has added its columns)
         super().__init__(*args, **kwargs)
 
@@ -37,16 +38,15 @@ class FactGrid(Table):
 
     def add_column(self, *args: Any, **kwargs: Any) -> None:
         if self._made:
-            self.cell_keys = None
+            self.cell_rows = None
         super().add_column(*args, **kwargs)
 
     def add_row(self, *renderables: Any, **kwargs: Any) -> None:
-        if self.cell_keys is not None:
-            keys = tuple(drawing_key(r) for r in renderables)
-            if kwargs or any(k is None for k in keys):
-                self.cell_keys = None
+        if self.cell_rows is not None:
+            if kwargs:
+                self.cell_rows = None
             else:
-                self.cell_keys.append(keys)
+                self.cell_rows.append(renderables)
         super().add_row(*renderables, **kwargs)
 
 
@@ -64,8 +64,11 @@ def drawing_key(part: object) -> Hashable | None:
         return ("text", part.plain, spans, part.style, part.justify, part.overflow, part.no_wrap, part.end,
                 part.tab_size)
     if type(part) is FactGrid:
-        keys = part.cell_keys
-        return None if keys is None else ("grid", tuple(keys))
+        rows = part.cell_rows
+        if rows is None:
+            return None
+        keys = tuple(tuple(drawing_key(cell) for cell in row) for row in rows)
+        return None if any(None in row for row in keys) else ("grid", keys)
     commands = getattr(part, "drawing_commands", None)
     if isinstance(commands, tuple):
         return ("commands", commands)
