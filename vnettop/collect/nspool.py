@@ -292,24 +292,21 @@ def _make_sockets_quiet(fd: int) -> tuple[socket.socket, socket.socket | None]:
     return _make_sockets(fd, events=False)
 
 
-def _kept_ns_fd(sock: socket.socket, path_fd: int) -> tuple[int, int | None]:
-    """(-1, an fd SIOCGSKNS made on `sock`) if SIOCGSKNS works there, else (`path_fd`, None): the fd to
-    keep on the namespace (-1: none, `_ns_fd_of` makes one when asked), and one for the questions of
-    this collect's resolve (`NsPool._query_fds`, closed by `release_fds`).
+def _kept_ns_fd(sock: socket.socket, path_fd: int) -> int:
+    """-1 (no fd kept: `_ns_fd_of` makes one when asked) if SIOCGSKNS works on `sock`, else `path_fd`.
 
     Why not keep `path_fd`: an fd opened through a bind mount keeps that mount busy, and a plain `umount`
     of /run/netns/NAME (by a script, or a test) would then fail with EBUSY for as long as we run; and any
     kept nsfs fd is seen by other vnettops as keeping the namespace alive (module docstring).
-    SIOCGSKNS opens the namespace through the kernel's internal nsfs mount instead. Why hand over the fd
-    that tested it: the resolve right after a namespace is opened asks about nearly every namespace
-    (a question per veth pair), and made one again for each (1000 ioctls and closes at 1000 namespaces).
+    SIOCGSKNS opens the namespace through the kernel's internal nsfs mount instead.
     """
     try:
         fd = fcntl.ioctl(sock.fileno(), SIOCGSKNS)
     except OSError:
-        return path_fd, None
+        return path_fd
+    os.close(fd)
     os.close(path_fd)
-    return -1, fd
+    return -1
 
 
 def _why_short(exc: OSError) -> str:
@@ -374,8 +371,7 @@ class NsPool:
         #: nsid answers about unreadable namespaces, for one sync only: nothing pins those namespaces,
         #: so an answer could outlive its namespace (and its inode be reused).
         self._loose_nsids: dict[tuple[int, int], int | None] = {}
-        #: namespace -> an fd on it for `nsid_of` (made by `sync` or `_ns_fd_of`), until `release_fds`
-        self._query_fds: dict[int, int] = {}
+        self._query_fds: dict[int, int] = {}  # namespace -> fd made by `_ns_fd_of`, until `release_fds`
 
     def get(self, inode: int) -> PooledNs | None:
         return self.entries.get(inode)
@@ -429,12 +425,7 @@ class NsPool:
                 self._mark_unreadable(wanted[inode], result, unreadable)
                 continue
             counters, ev = result
-            ns_fd, query_fd = _kept_ns_fd(counters, new_fds[inode])
-            if query_fd is not None:
-                stale = self._query_fds.pop(inode, None)  # (never expected: dropping closes it)
-                if stale is not None:
-                    os.close(stale)
-                self._query_fds[inode] = query_fd
+            ns_fd = _kept_ns_fd(counters, new_fds[inode])
             stats = StatsSocket(counters)
             if ev is not None:
                 self.hub.add(inode, ev)
@@ -477,9 +468,8 @@ class NsPool:
         return value
 
     def release_fds(self) -> None:
-        """Close the namespace fds for `nsid_of` (those `sync` opened with the namespaces' sockets and those
-        `nsid_of` opened; the collector calls this once a resolve is done: one fd per namespace asked
-        about, instead of one per question, and none kept between collects)."""
+        """Close the namespace fds `nsid_of` opened (the collector calls this once a resolve is done:
+        one fd per namespace asked about, instead of one per question, and none kept between collects)."""
         fds, self._query_fds = self._query_fds, {}
         for fd in fds.values():
             try:
