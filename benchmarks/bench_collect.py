@@ -4,8 +4,8 @@ For each size (default 1, 50 and 200 namespaces, built by topology.py) and over 
   * vnettop's first collect, in a fresh process (LiveCollector, via collect_probe.py), and its import;
   * its repeat collect in the same process, nothing changing on purpose (after a second collect that
     settles what the first one left, reported apart);
-  * the whole `vnettop dump --format json` process (wall time, output to /dev/null) and its peak RSS,
-    alternated `--dumps` times a run with the iproute2 loop + lsof below
+  * the whole `vnettop dump --format json` process (wall time, output to /dev/null), alternated `--dumps`
+    times a run with the iproute2 loop + lsof below, and its peak RSS
     (ru_maxrss from os.wait4), run as a user has it: installed by the README's command (a venv and
     `pip install .` of this checkout, made once per run of this benchmark; `--dump-from checkout` runs
     `python3 -m vnettop` from the checkout instead, with this interpreter's own site-packages);
@@ -218,7 +218,8 @@ def foreign_namespaces(own_prefix: str) -> int:
 
 
 def one_run(topo: Topology, n: int, repeats: int, first: bool, dumps: int = 3) -> dict[str, list[float]] | None:
-    """Every measure once (the probe's repeat collects count `repeats` times); None if the dump failed."""
+    """Every measure of one run: the probe's collects (its repeats `repeats` times), the dump and the
+    iproute2 loop + lsof `dumps` times each, the loop and lsof alone once; None if the dump failed."""
     row: dict[str, list[float]] = {}
     p = probe(topo.prefix, repeats, change=f"{topo.namespaces[len(topo.namespaces) // 2]}:{topo.ns_end}")
     row["repeat_cpu"] = [float(x) for x in p["repeat_cpu_ms"]]  # type: ignore[attr-defined]
@@ -268,8 +269,11 @@ def one_run(topo: Topology, n: int, repeats: int, first: bool, dumps: int = 3) -
             print(f"  collect after one device changed, stages ms (median run): {_stages(p['changed_stages'])};"
                   f" counts {p['changed_counts']}")
     # The dump and what a user runs instead, alternated `dumps` times: each one sample of a noisy wall time
-    # (a 3 s shell loop, a 0.4 s process), taken turn about so that a slow moment of the host falls on both.
-    for _ in range(dumps):
+    # (a 3 s shell loop, a 0.4 s process), taken turn about (and which goes first in turn too) so that a
+    # slow moment of the host falls on both.
+    for i in range(dumps):
+        if i % 2:
+            row.setdefault("ip+lsof", []).append(timed(["sh", "-c", f"{IP_LOOP}; {LSOF}"])[0])
         wall, rss, rc, err = timed([*DUMP_ARGV, "dump", "--format", "json"], DUMP_ENV, DUMP_CWD)
         if rc != 0:  # reported, not fatal: one failed run must not lose the others' figures
             print(f"  !! vnettop dump exited {rc}: {err.strip()[-1500:]}", flush=True)
@@ -277,7 +281,8 @@ def one_run(topo: Topology, n: int, repeats: int, first: bool, dumps: int = 3) -
             return None
         row.setdefault("dump", []).append(wall)
         row.setdefault("dump_rss", []).append(rss)
-        row.setdefault("ip+lsof", []).append(timed(["sh", "-c", f"{IP_LOOP}; {LSOF}"])[0])
+        if not i % 2:
+            row.setdefault("ip+lsof", []).append(timed(["sh", "-c", f"{IP_LOOP}; {LSOF}"])[0])
     row["iploop"] = [timed(["sh", "-c", IP_LOOP])[0]]
     row["lsof"] = [timed(["sh", "-c", LSOF])[0]]
     if first:

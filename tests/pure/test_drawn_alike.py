@@ -9,6 +9,7 @@ counters tick on below it.
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 
 from rich.console import Console, Group
 from rich.text import Text
@@ -18,7 +19,7 @@ from vnettop.demo import demo_snapshot
 from vnettop.demo_ovs import ovs_snapshot
 from vnettop.model import Snapshot, Stats
 from vnettop.ui.details_content import render_details
-from vnettop.ui.drawn_alike import FactGrid, drawing_key
+from vnettop.ui.drawn_alike import FactGrid, drawing_key, separable
 from vnettop.ui.labels import fact_grid, fact_row
 from vnettop.ui.rates import RateTracker
 from vnettop.ui.targets import Target
@@ -57,15 +58,30 @@ def test_the_pane_drawn_part_by_part_is_the_pane_drawn_whole() -> None:
     assert seen > 50
 
 
+def later(snap: Snapshot, seconds: float, grow: int) -> Snapshot:
+    """`snap` `seconds` later, every device's counters grown by `grow` times its index."""
+    return replace(snap, taken_at=snap.taken_at + timedelta(seconds=seconds), links=tuple(
+        replace(link, stats=replace(link.stats, rx_bytes=link.stats.rx_bytes + grow * link.ifindex,
+                                    tx_bytes=link.stats.tx_bytes + 2 * grow))
+        for link in snap.links))
+
+
 def test_parts_with_one_key_draw_alike_and_keyed_parts_are_most() -> None:
-    """Over every selection of three hosts: whenever two parts share a key, they draw the same lines at
-    every width; most parts have a key (else the pane would lay everything out again each tick)."""
+    """Over every selection of three hosts, their lists capped and whole, their counters with rates and
+    sparklines of a few ticks: whenever two parts share a key, they draw the same lines (with their
+    styles) at every width; most parts have a key (else the pane would lay everything out each tick)."""
     console = Console(width=200, color_system="truecolor", force_terminal=True)
     by_key: dict[object, list[list[str]]] = {}
     keyed = total = 0
-    for snap in (compute_node(), demo_snapshot(), ovs_snapshot()):
-        for target in targets(snap):
-            content = render_details(snap, target, None)
+    for first in (compute_node(), demo_snapshot(), ovs_snapshot()):
+        rates = RateTracker()
+        ticks = [first, later(first, 1.0, 1000), later(first, 2.0, 5000), later(first, 3.0, 5000)]
+        for snap in ticks:
+            rates.feed(snap)
+        shown = [(snap, target, full, tracker) for snap in (ticks[0], ticks[-1]) for target in targets(snap)
+                 for full in (False, True) for tracker in (None, rates)]
+        for snap, target, full, tracker in shown:
+            content = render_details(snap, target, tracker, full=full)
             for part in content.renderables if isinstance(content, Group) else [content]:
                 total += 1
                 key = drawing_key(part)
@@ -121,3 +137,14 @@ def test_what_a_grid_draws_is_in_its_key() -> None:
     g = grid(("state", "up"))
     g.add_column()
     assert drawing_key(g) is None
+    g = grid(("state", "up"))
+    g.expand = True  # a setting changed once made
+    assert drawing_key(g) is None
+    g = grid(("state", "up"))
+    g.add_row(Text("a"), Text("b"), Text("c"))  # a row wider than its columns (Rich adds one)
+    assert drawing_key(g) is None
+
+
+def test_a_part_that_runs_on_into_the_next_is_not_laid_out_alone() -> None:
+    assert not separable(Text("a", end="")) and separable(Text("a")) and separable(fact_grid())
+    assert not separable(Group(Text("a")))

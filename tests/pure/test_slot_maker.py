@@ -62,6 +62,18 @@ def test_classes_made_by_more_than_their_fields_are_refused() -> None:
     class Unslotted:
         value: int
 
-    for cls in (Checked, Cached, Unslotted):
+    @dataclasses.dataclass(frozen=True, slots=True, init=False)
+    class OwnInit:
+        value: int
+
+        def __init__(self, value: int) -> None:
+            object.__setattr__(self, "value", abs(value))
+
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Shadowing:
+        new: int
+        _set0: int
+
+    for cls in (Checked, Cached, Unslotted, OwnInit, Shadowing):
         with pytest.raises(TypeError):
             slot_maker(cls)

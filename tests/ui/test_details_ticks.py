@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from rich.console import Group
+from rich.text import Text
 from textual.geometry import Region
 from textual.pilot import Pilot
 from textual.strip import Strip
@@ -125,8 +126,17 @@ async def test_a_rates_tick_lays_out_the_counters_alone() -> None:
         assert len(laid_out) == 1 and len(parts) > 3, (laid_out, parts)
         assert any(laid_out[0] is part for part in parts)
         whole = console.render_lines(pane.content, console.options.update_width(pane._width), pad=False)
-        assert [Strip(line).text for line in whole] == [strip.text for strip in pane._strips]
+        assert [list(Strip(line)) for line in whole] == [list(strip) for strip in pane._strips]  # (styles too)
         assert any("123" in strip.text for strip in pane._strips)
+
+
+async def test_a_part_that_runs_on_into_the_next_is_drawn_with_it() -> None:
+    """A content whose parts do not each end their own line is laid out whole, as a Group is drawn."""
+    app, _ = make_app(compute_node(), interval=60.0)
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = await _showing_veth_b(app, pilot)
+        pane.show_other(Text("other"), Group(Text("first half, ", end=""), Text("second half")), key="x")
+        assert _lines(pane) == ["first half, second half"]
 
 
 def _on_screen(pane: DetailsPane) -> list[str]:

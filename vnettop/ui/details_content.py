@@ -14,6 +14,7 @@ from vnettop import ovsgraph, owners
 from vnettop.model import CollectError, Link, Namespace, Owner, Process, Snapshot
 from vnettop.topology import fds_text, vm_name
 from vnettop.ui import ovs_details
+from vnettop.ui.drawn_alike import KeyedDrawing
 from vnettop.ui.inspect_commands import commands_for, wrap_command
 from vnettop.ui.labels import (
     OWNER_STYLE,
@@ -48,7 +49,7 @@ def _more(shown: int, total: int, what: str) -> Text | None:
     return Text(f"+{total - shown} more {what} (f shows all)", style="dim italic")
 
 
-class CommandBlock:
+class CommandBlock(KeyedDrawing):
     """The "inspect with" commands, wrapped whole at whatever width they are drawn: each starts its own
     line and breaks only between words, its continuation lines indented deeper (Rich's own wrapping
     started continuations at column 0, so half a command read like another command)."""
@@ -56,9 +57,8 @@ class CommandBlock:
     def __init__(self, commands: list[str]) -> None:
         self.commands = commands
 
-    @property
-    def drawing_commands(self) -> tuple[str, ...]:
-        """What it draws (`drawn_alike.drawing_key`): the same commands draw the same lines."""
+    def drawing_key(self) -> tuple[str, ...]:
+        """What it draws (`drawn_alike`): the same commands draw the same lines at any width."""
         return tuple(self.commands)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:

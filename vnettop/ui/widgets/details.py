@@ -23,7 +23,7 @@ from textual.strip import Strip
 
 from vnettop.model import Snapshot
 from vnettop.ui.details_content import details_title, render_details
-from vnettop.ui.drawn_alike import drawing_key
+from vnettop.ui.drawn_alike import drawing_key, separable
 from vnettop.ui.rates import RateTracker
 from vnettop.ui.targets import Target
 from vnettop.ui.widgets.lines import set_virtual_size
@@ -122,6 +122,9 @@ class DetailsPane(ScrollView, can_focus=True):
         options = console.options.update_width(width)
         content = self.content
         parts = content.renderables if isinstance(content, Group) else [content]
+        if not all(map(separable, parts)):  # (a part that runs on into the next: the Group whole)
+            self._parts = {}
+            return [Strip(line) for line in console.render_lines(content, options, pad=False)]
         kept, self._parts = self._parts, {}
         strips: list[Strip] = []
         for part in parts:
