@@ -8,9 +8,7 @@ import struct
 from collections import Counter
 from collections.abc import Iterable
 
-import pytest
-
-from vnettop.collect.refs import ResolveCache, TopCounts, _with_fields, resolve_links, with_stats
+from vnettop.collect.refs import ResolveCache, TopCounts, resolve_links
 from vnettop.collect.types import LinkDraft
 from vnettop.model import BridgeInfo, Link, LinkRef, Stats
 
@@ -353,45 +351,6 @@ def full(bases: dict[int, tuple[LinkDraft, ...]], stats: dict[int, dict[int, Sta
     drafts = {ns: [dataclasses.replace(d, link=dataclasses.replace(d.link, stats=stats[ns][d.link.ifindex]))
                    if ns in stats else d for d in ds] for ns, ds in bases.items()}
     return resolve_links(drafts, Nsids(nsids.table), unreadable or {})
-
-
-def test_with_stats_is_replace() -> None:
-    link = draft(NA, 2, "x", link=3, master=4).link
-    link = dataclasses.replace(link, peer=LinkRef(NB, 3, "y"), addresses=("10.0.0.1/24",))
-    assert with_stats(link, Stats(1, 2, 3, 4, 5, 6, 7, 8)) == dataclasses.replace(link, stats=Stats(1, 2, 3, 4, 5, 6, 7, 8))
-
-
-def test_with_stats_copies_every_field_but_the_counters() -> None:
-    """Every field set to a value of its own (none left at its default): the copy has each one, the
-    very object, but the counters; it is a Link like any (equal to `replace`, hashable, frozen)."""
-    values = {f.name: object() for f in dataclasses.fields(Link)}
-    link = Link(**values)  # type: ignore[arg-type]
-    stats = Stats(1, 2, 3, 4, 5, 6, 7, 8)
-    copy = with_stats(link, stats)
-    assert type(copy) is Link and copy is not link
-    for f in dataclasses.fields(Link):
-        assert getattr(copy, f.name) is (stats if f.name == "stats" else values[f.name]), f.name
-    assert copy == dataclasses.replace(link, stats=stats)
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        copy.name = "y"  # type: ignore[misc]
-
-
-def test_with_fields_is_replace_for_every_field() -> None:
-    """The resolve's copy with its references set (slot by slot, no __init__): for each field changed
-    alone and for the resolve's usual set, the very objects of `replace`, a frozen Link like any."""
-    values = {f.name: object() for f in dataclasses.fields(Link)}
-    link = Link(**values)  # type: ignore[arg-type]
-    for f in dataclasses.fields(Link):
-        new = object()
-        copy = _with_fields(link, {f.name: new})
-        assert type(copy) is Link and copy is not link
-        for g in dataclasses.fields(Link):
-            assert getattr(copy, g.name) is (new if g is f else values[g.name]), (f.name, g.name)
-    refs = {"master": LinkRef(NA, 4, "br"), "peer": LinkRef(NB, 3, "y")}
-    copy = _with_fields(link, refs)
-    assert copy == dataclasses.replace(link, **refs) and hash(copy) == hash(dataclasses.replace(link, **refs))
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        copy.peer = None  # type: ignore[misc]
 
 
 def test_counters_only_ticks_reuse_the_resolve_and_equal_a_full_one() -> None:

@@ -1,4 +1,5 @@
-"""`model.slot_maker`: the collector's cheaper way to make a Link or its counters is exactly the class's own.
+"""`model.slot_maker` and the Link copies (`link_with_stats`, `link_with`): the collector's cheaper ways to
+make a Link or its counters, or to copy a Link with some fields changed, give exactly the class's own.
 
 Why it matters: the parser makes every device with `make_Link` and every counters record with
 `make_Stats`, bypassing the dataclass's __init__; a field set wrongly or left unset would be a false
@@ -12,7 +13,9 @@ import pickle
 
 import pytest
 
-from vnettop.model import Link, LinkRef, Stats, make_Link, make_Stats, slot_maker
+from vnettop.model import Link, LinkRef, Stats, link_with, link_with_stats, make_Link, make_Stats, slot_maker
+
+NA, NB = 4026532001, 4026532002
 
 
 @pytest.mark.parametrize("cls, maker", [(Link, make_Link), (Stats, make_Stats), (LinkRef, slot_maker(LinkRef))])
@@ -77,3 +80,43 @@ def test_classes_made_by_more_than_their_fields_are_refused() -> None:
     for cls in (Checked, Cached, Unslotted, OwnInit, Shadowing):
         with pytest.raises(TypeError):
             slot_maker(cls)
+
+
+def test_link_with_stats_is_replace() -> None:
+    link = Link(NA, 2, "x", "veth", "02:00:00:00:00:02", 1500, True, "up", master=LinkRef(NA, 4, "br"))
+    link = dataclasses.replace(link, peer=LinkRef(NB, 3, "y"), addresses=("10.0.0.1/24",))
+    assert link_with_stats(link, Stats(1, 2, 3, 4, 5, 6, 7, 8)) == dataclasses.replace(
+        link, stats=Stats(1, 2, 3, 4, 5, 6, 7, 8))
+
+
+def test_link_with_stats_copies_every_field_but_the_counters() -> None:
+    """Every field set to a value of its own (none left at its default): the copy has each one, the
+    very object, but the counters; it is a Link like any (equal to `replace`, hashable, frozen)."""
+    values = {f.name: object() for f in dataclasses.fields(Link)}
+    link = Link(**values)  # type: ignore[arg-type]
+    stats = Stats(1, 2, 3, 4, 5, 6, 7, 8)
+    copy = link_with_stats(link, stats)
+    assert type(copy) is Link and copy is not link
+    for f in dataclasses.fields(Link):
+        assert getattr(copy, f.name) is (stats if f.name == "stats" else values[f.name]), f.name
+    assert copy == dataclasses.replace(link, stats=stats)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        copy.name = "y"  # type: ignore[misc]
+
+
+def test_link_with_is_replace_for_every_field() -> None:
+    """The resolve's copy with its references set (slot by slot, no __init__): for each field changed
+    alone and for the resolve's usual set, the very objects of `replace`, a frozen Link like any."""
+    values = {f.name: object() for f in dataclasses.fields(Link)}
+    link = Link(**values)  # type: ignore[arg-type]
+    for f in dataclasses.fields(Link):
+        new = object()
+        copy = link_with(link, {f.name: new})
+        assert type(copy) is Link and copy is not link
+        for g in dataclasses.fields(Link):
+            assert getattr(copy, g.name) is (new if g is f else values[g.name]), (f.name, g.name)
+    refs = {"master": LinkRef(NA, 4, "br"), "peer": LinkRef(NB, 3, "y")}
+    copy = link_with(link, refs)
+    assert copy == dataclasses.replace(link, **refs) and hash(copy) == hash(dataclasses.replace(link, **refs))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        copy.peer = None  # type: ignore[misc]

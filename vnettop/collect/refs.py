@@ -44,7 +44,7 @@ from itertools import chain
 from operator import attrgetter
 
 from vnettop.collect.types import LinkDraft
-from vnettop.model import CollectError, Link, LinkRef, Stats
+from vnettop.model import CollectError, Link, LinkRef, Stats, link_with, link_with_stats
 
 #: nsid_of(from_inode, target_inode): the nsid namespace `from_inode` has for `target_inode`, or None.
 NsidOf = Callable[[int, int], int | None]
@@ -399,7 +399,7 @@ class _Resolver:
         else:
             changes[role] = self._remote(draft, role)
         errs = tuple(self._errors[before:]) if len(self._errors) > before else ()
-        return (_with_fields(link, changes) if changes else link), errs
+        return (link_with(link, changes) if changes else link), errs
 
 
 def _counters(draft: LinkDraft) -> tuple[int, int, int, int]:
@@ -424,50 +424,6 @@ def _with_ports(links: list[Link]) -> tuple[Link, ...]:
             link = replace(link, bridge=replace(link.bridge, ports=tuple(sorted(ports.get(link.key, ())))))
         done.append(link)
     return tuple(done)
-
-
-def _with_fields(link: Link, changes: Mapping[str, object]) -> Link:
-    """`replace(link, **changes)` without `dataclasses.replace`'s per-call walk of the fields' metadata
-    and the 18-argument __init__ (a full resolve makes one per referring device: ~5000 at 1000
-    namespaces): the slot-by-slot copy of `with_stats`, then the changed slots set through their
-    descriptors (measured: 2.2 -> 1.1 us a link)."""
-    new = _copy_with_stats(link, link.stats)
-    for name, value in changes.items():
-        _SET_SLOT[name](new, value)
-    return new
-
-
-def _link_copier() -> Callable[[Link, Stats], Link]:
-    """A function making `replace(link, stats=stats)` slot by slot, written out for Link's slots.
-
-    Why: a frozen dataclass's __init__ sets each of its 18 fields through `object.__setattr__` after a
-    call with 18 arguments (2.4 us a link); setting the slots of a bare object through their
-    descriptors is 0.96 us. On a fresh or busy host a multicast flooding a bridge moves the counters of
-    ~2000 of 5000 devices at 1000 namespaces, each a copy, so this was 10-18 ms of such a tick. Link
-    has no __post_init__ to skip, and the copy is built from Link.__slots__, so a field added later is
-    copied too (tests compare it with `dataclasses.replace` over every field)."""
-    env: dict[str, object] = {"_new": object.__new__, "_Link": Link}
-    lines = ["def with_stats(link, stats):", "    new = _new(_Link)"]
-    for i, name in enumerate(Link.__slots__):
-        env[f"_set{i}"] = getattr(Link, name).__set__
-        lines.append(f"    _set{i}(new, {'stats' if name == 'stats' else 'link.' + name})")
-    lines.append("    return new")
-    exec("\n".join(lines), env)  # our own text, made of Link's slot names
-    copier = env["with_stats"]
-    assert callable(copier)
-    return copier
-
-
-_copy_with_stats = _link_copier()
-#: Each slot of Link -> its descriptor's setter (what a frozen dataclass's __init__ sets them through).
-_SET_SLOT: dict[str, Callable[[Link, object], None]] = {
-    name: getattr(Link, name).__set__ for name in Link.__slots__}
-
-
-def with_stats(link: Link, stats: Stats) -> Link:
-    """`replace(link, stats=stats)`, 2.5x cheaper (`_link_copier`): `dataclasses.replace` walks the
-    fields' metadata on every call, and a tick swaps counters on hundreds to thousands of links."""
-    return _copy_with_stats(link, stats)
 
 
 class ResolveCache:
@@ -635,7 +591,7 @@ class ResolveCache:
                     link = old
                     want = counters[index] if counters is not None else draft.link.stats  # (dumped: its own)
                     if want is not link.stats and want != link.stats:
-                        link = with_stats(link, want)
+                        link = link_with_stats(link, want)
                     if (ns, index) in self._link_errors:
                         errors[(ns, index)] = self._link_errors[(ns, index)]
                     links.append(link)
@@ -654,7 +610,7 @@ class ResolveCache:
             draft = _drafts_with((by_index[ns][index],), stats.get(ns))[0]
             link, errs = resolver.resolve(draft)
             if link.bridge is not None and old.bridge is not None:
-                link = _with_fields(link, {"bridge": old.bridge})  # its ports: its own namespace's
+                link = link_with(link, {"bridge": old.bridge})  # its ports: its own namespace's
             errors.pop(key, None)
             if errs:
                 errors[key] = errs
@@ -784,7 +740,8 @@ def _drafts_with(drafts: tuple[LinkDraft, ...], stats: Mapping[int, Stats] | Non
     out = []
     for d in drafts:
         s = stats[d.link.ifindex]
-        out.append(d if s is d.link.stats or s == d.link.stats else replace(d, link=with_stats(d.link, s)))
+        same = s is d.link.stats or s == d.link.stats
+        out.append(d if same else replace(d, link=link_with_stats(d.link, s)))
     return tuple(out)
 
 
@@ -792,5 +749,5 @@ def _swap_stats(links: tuple[Link, ...], stats: Mapping[int, Mapping[int, Stats]
     out = []
     for link in links:
         s = stats[link.netns][link.ifindex]  # the same object when idle (`counters.parse_stats`): no compare
-        out.append(link if s is link.stats or s == link.stats else with_stats(link, s))
+        out.append(link if s is link.stats or s == link.stats else link_with_stats(link, s))
     return tuple(out)
